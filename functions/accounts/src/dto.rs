@@ -1,0 +1,171 @@
+//! The JSON shapes of the accounts API. Requests refuse unknown fields; responses never carry
+//! a secret (no secret key, no ExternalId, no ciphertext).
+
+use serde::{Deserialize, Serialize};
+use shared::domain::{
+    AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region, RoleArn,
+    StoredCredentials, parse_external_id, parse_secret_access_key,
+};
+use shared::services::accounts::{RegisterAccount, UpdateAccount};
+use time::OffsetDateTime;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialsIn {
+    AccessKey { access_key_id: String, secret_access_key: String },
+    AssumeRole { role_arn: String, external_id: String },
+}
+
+impl CredentialsIn {
+    fn parse(self) -> Result<AccountCredentials, Invalid> {
+        let mut c = Collector::default();
+        let creds = match self {
+            CredentialsIn::AccessKey { access_key_id, secret_access_key } => {
+                let id = c.take(AccessKeyId::parse(&access_key_id));
+                let secret = c.take(parse_secret_access_key(&secret_access_key));
+                id.zip(secret)
+                    .map(|(access_key_id, secret_access_key)| AccountCredentials::AccessKey { access_key_id, secret_access_key })
+            }
+            CredentialsIn::AssumeRole { role_arn, external_id } => {
+                let role = c.take(RoleArn::parse(&role_arn).map_err(|e| e.under("role_arn")));
+                let ext = c.take(parse_external_id(&external_id));
+                role.zip(ext).map(|(role_arn, external_id)| AccountCredentials::AssumeRole { role_arn, external_id })
+            }
+        };
+        c.finish()?;
+        Ok(creds.expect("collector checked"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterIn {
+    pub name: String,
+    pub default_region: String,
+    pub credentials: CredentialsIn,
+}
+
+impl RegisterIn {
+    pub fn parse(self) -> Result<RegisterAccount, Invalid> {
+        let mut c = Collector::default();
+        let name = c.take(AccountName::parse(&self.name));
+        let region = c.take(Region::parse(&self.default_region));
+        let creds = c.take(self.credentials.parse().map_err(|e| e.under("credentials")));
+        c.finish()?;
+        Ok(RegisterAccount {
+            name: name.expect("checked"),
+            default_region: region.expect("checked"),
+            credentials: creds.expect("checked"),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIn {
+    pub name: Option<String>,
+    pub default_region: Option<String>,
+    pub credentials: Option<CredentialsIn>,
+}
+
+impl UpdateIn {
+    pub fn parse(self) -> Result<UpdateAccount, Invalid> {
+        if self.name.is_none() && self.default_region.is_none() && self.credentials.is_none() {
+            return Err(Invalid::field("", "name, default_region or credentials is required"));
+        }
+        let mut c = Collector::default();
+        let name = self.name.map(|n| c.take(AccountName::parse(&n)));
+        let region = self.default_region.map(|r| c.take(Region::parse(&r)));
+        let creds = self.credentials.map(|cr| c.take(cr.parse().map_err(|e| e.under("credentials"))));
+        c.finish()?;
+        Ok(UpdateAccount { name: name.flatten(), default_region: region.flatten(), credentials: creds.flatten() })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CredentialsOut {
+    AccessKey { access_key_id: String },
+    AssumeRole {
+        role_arn: String,
+        /// AWS caps a session reached by role chaining at one hour; console sessions for this
+        /// account cannot last longer.
+        max_chained_session_seconds: u32,
+    },
+}
+
+#[derive(Serialize)]
+pub struct AccountOut {
+    pub id: String,
+    pub name: String,
+    pub default_region: String,
+    pub aws_account_id: String,
+    pub caller_arn: String,
+    pub credentials: CredentialsOut,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Account> for AccountOut {
+    fn from(a: &Account) -> Self {
+        AccountOut {
+            id: a.id.to_string(),
+            name: a.name.to_string(),
+            default_region: a.default_region.to_string(),
+            aws_account_id: a.aws_account_id.to_string(),
+            caller_arn: a.caller_arn.clone(),
+            credentials: match &a.credentials {
+                StoredCredentials::AccessKey { access_key_id, .. } => {
+                    CredentialsOut::AccessKey { access_key_id: access_key_id.to_string() }
+                }
+                StoredCredentials::AssumeRole { role_arn, .. } => CredentialsOut::AssumeRole {
+                    role_arn: role_arn.to_string(),
+                    max_chained_session_seconds: 3600,
+                },
+            },
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AccountPage {
+    pub items: Vec<AccountOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JitIn {
+    pub active: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub jit_enabled: bool,
+    pub max_duration_seconds: i64,
+    pub allowed_role_arns: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct JitOut {
+    pub active: bool,
+    pub description: String,
+    pub jit_enabled: bool,
+    pub max_duration_seconds: u32,
+    pub allowed_role_arns: Vec<String>,
+}
+
+impl From<&JitSettings> for JitOut {
+    fn from(s: &JitSettings) -> Self {
+        JitOut {
+            active: s.active,
+            description: s.description.clone(),
+            jit_enabled: s.jit_enabled,
+            max_duration_seconds: s.max_duration.seconds(),
+            allowed_role_arns: s.allowed_roles.iter().map(ToString::to_string).collect(),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The `accounts` function: registering AWS accounts and their JIT settings (admins only).
+//!
+//! Thin by design: parse the request into domain values (`dto`), call
+//! `shared::services::accounts`, map the result. Used by `main.rs` in Lambda and by the local
+//! runner, so both serve the same code.
+
+pub mod dto;
+
+use std::time::Instant;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::auth::Principal;
+use shared::domain::{AccountId, Invalid, JitSettings};
+use shared::http::{Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, route_key};
+
+use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, UpdateIn};
+
+/// Serves one API Gateway request. Never fails: every error is a problem+json response.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let route = route_key(&req);
+    let principal = match authenticate(&app.auth, &req).await {
+        Ok(p) => p,
+        Err(problem) => return finish(&route, started, None, Err(problem)),
+    };
+    let result = route_request(app, &principal, &route, &req).await;
+    finish(&route, started, Some(&principal), result)
+}
+
+async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
+    if !principal.is_admin() {
+        return Err(Problem::forbidden("managing accounts requires the admin role"));
+    }
+    let id = || {
+        path_param(req, "id")
+            .ok_or_else(|| Problem::not_found("no account id in the path"))
+            .and_then(|raw| AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}"))))
+    };
+    match route {
+        "POST /accounts" => {
+            let cmd = json_body::<RegisterIn>(req)?.parse().map_err(Problem::validation)?;
+            let account = app.accounts.register(cmd).await?;
+            let mut resp = json(StatusCode::CREATED, &AccountOut::from(&account));
+            resp.headers_mut().insert(
+                http::header::LOCATION,
+                format!("/accounts/{}", account.id).parse().expect("ids are header-safe"),
+            );
+            Ok(resp)
+        }
+        "GET /accounts" => {
+            let page = app.accounts.list(&page_request(req)?).await?;
+            Ok(json(
+                StatusCode::OK,
+                &AccountPage { items: page.items.iter().map(AccountOut::from).collect(), next_cursor: page.next_cursor },
+            ))
+        }
+        "GET /accounts/{id}" => Ok(json(StatusCode::OK, &AccountOut::from(&app.accounts.get(&id()?).await?))),
+        "PATCH /accounts/{id}" => {
+            let id = id()?;
+            let change = json_body::<UpdateIn>(req)?.parse().map_err(Problem::validation)?;
+            Ok(json(StatusCode::OK, &AccountOut::from(&app.accounts.update(&id, change).await?)))
+        }
+        "DELETE /accounts/{id}" => {
+            app.accounts.delete(&id()?).await?;
+            Ok(no_content())
+        }
+        "GET /accounts/{id}/jit" => Ok(json(StatusCode::OK, &JitOut::from(&app.accounts.jit_settings(&id()?).await?))),
+        "PUT /accounts/{id}/jit" => {
+            let id = id()?;
+            let body = json_body::<JitIn>(req)?;
+            let settings = app
+                .accounts
+                .set_jit_settings(&id, |owner| -> Result<JitSettings, Invalid> {
+                    JitSettings::parse(
+                        owner,
+                        body.active,
+                        body.description.as_deref(),
+                        body.jit_enabled,
+                        body.max_duration_seconds,
+                        &body.allowed_role_arns,
+                    )
+                })
+                .await?
+                .map_err(Problem::validation)?;
+            Ok(json(StatusCode::OK, &JitOut::from(&settings)))
+        }
+        other => Err(Problem::not_found(format!("no route {other}"))),
+    }
+}

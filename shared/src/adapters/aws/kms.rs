@@ -1,0 +1,53 @@
+//! `SecretSealer` on KMS: each secret is encrypted under the broker's key with an encryption
+//! context naming the record it belongs to.
+
+use async_trait::async_trait;
+use aws_sdk_kms::primitives::Blob;
+
+use super::describe;
+use crate::domain::{Sealed, Secret};
+use crate::ports::{SealContext, SealError, SecretSealer};
+
+pub struct KmsSealer {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+impl KmsSealer {
+    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        KmsSealer { client, key_id: key_id.into() }
+    }
+}
+
+#[async_trait]
+impl SecretSealer for KmsSealer {
+    async fn seal(&self, plaintext: &Secret, context: &SealContext) -> Result<Sealed, SealError> {
+        let mut req = self
+            .client
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(plaintext.expose().as_bytes()));
+        for (k, v) in &context.0 {
+            req = req.encryption_context(*k, v);
+        }
+        let out = req.send().await.map_err(|e| SealError(describe(&e)))?;
+        let blob = out.ciphertext_blob.ok_or_else(|| SealError("KMS returned no ciphertext".into()))?;
+        Ok(Sealed(blob.into_inner()))
+    }
+
+    async fn open(&self, sealed: &Sealed, context: &SealContext) -> Result<Secret, SealError> {
+        let mut req = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(sealed.0.clone()));
+        for (k, v) in &context.0 {
+            req = req.encryption_context(*k, v);
+        }
+        let out = req.send().await.map_err(|e| SealError(describe(&e)))?;
+        let plain = out.plaintext.ok_or_else(|| SealError("KMS returned no plaintext".into()))?;
+        String::from_utf8(plain.into_inner())
+            .map(Secret::new)
+            .map_err(|_| SealError("sealed secret is not UTF-8".into()))
+    }
+}

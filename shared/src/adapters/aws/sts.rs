@@ -1,0 +1,89 @@
+//! `CredentialVerifier` on STS: GetCallerIdentity with the supplied key, or AssumeRole (with
+//! the ExternalId) followed by GetCallerIdentity with the role's temporary credentials.
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_sdk_sts::config::Region as SdkRegion;
+
+use super::describe;
+use crate::domain::{AccountCredentials, AwsAccountId, CallerIdentity, Region};
+use crate::ports::{CredentialVerifier, VerifyError};
+
+/// Session name recorded in the target account's CloudTrail for verification calls.
+const VERIFY_SESSION_NAME: &str = "cloud-iam-broker-verify";
+
+pub struct StsVerifier {
+    base: aws_config::SdkConfig,
+}
+
+impl StsVerifier {
+    /// `base` carries the broker's own identity, endpoint and timeouts.
+    pub fn new(base: aws_config::SdkConfig) -> Self {
+        StsVerifier { base }
+    }
+
+    fn client(&self, region: &Region, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
+        let mut cfg = aws_sdk_sts::config::Builder::from(&self.base).region(SdkRegion::new(region.to_string()));
+        if let Some(c) = credentials {
+            cfg = cfg.credentials_provider(c);
+        }
+        aws_sdk_sts::Client::from_conf(cfg.build())
+    }
+}
+
+fn classify<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug, R>(
+    err: aws_sdk_sts::error::SdkError<E, R>,
+) -> VerifyError {
+    match &err {
+        aws_sdk_sts::error::SdkError::ServiceError(_) => VerifyError::Rejected(describe(&err)),
+        _ => VerifyError::Unavailable(describe(&err)),
+    }
+}
+
+#[async_trait]
+impl CredentialVerifier for StsVerifier {
+    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
+        let client = match credentials {
+            AccountCredentials::AccessKey { access_key_id, secret_access_key } => {
+                let creds = Credentials::new(
+                    access_key_id.as_str(),
+                    secret_access_key.expose(),
+                    None,
+                    None,
+                    "cloud-iam-broker-account",
+                );
+                self.client(region, Some(creds))
+            }
+            AccountCredentials::AssumeRole { role_arn, external_id } => {
+                let out = self
+                    .client(region, None)
+                    .assume_role()
+                    .role_arn(role_arn.as_str())
+                    .role_session_name(VERIFY_SESSION_NAME)
+                    .external_id(external_id.expose())
+                    .duration_seconds(900)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let c = out
+                    .credentials
+                    .ok_or_else(|| VerifyError::Unavailable("STS returned no credentials".into()))?;
+                let creds = Credentials::new(
+                    c.access_key_id,
+                    c.secret_access_key,
+                    Some(c.session_token),
+                    None,
+                    "cloud-iam-broker-role",
+                );
+                self.client(region, Some(creds))
+            }
+        };
+        let who = client.get_caller_identity().send().await.map_err(classify)?;
+        let account = who
+            .account
+            .as_deref()
+            .and_then(|a| AwsAccountId::parse(a).ok())
+            .ok_or_else(|| VerifyError::Unavailable("STS returned no account id".into()))?;
+        Ok(CallerIdentity { aws_account_id: account, arn: who.arn.unwrap_or_default() })
+    }
+}

@@ -1,0 +1,3 @@
+//! Adapters: implementations of the ports (`crate::ports`) on real services.
+
+pub mod aws;

@@ -1,0 +1,14 @@
+//! The domain: what the broker manages, as types that can only hold valid values.
+//!
+//! Everything here is validated at the edge (HTTP bodies, stored records) and then trusted.
+//! No AWS SDK type appears in this module; adapters translate at the boundary.
+
+pub mod account;
+pub mod jit;
+pub mod secret;
+pub mod validation;
+
+pub use account::*;
+pub use jit::*;
+pub use secret::Secret;
+pub use validation::{Collector, FieldError, Invalid};

@@ -1,0 +1,123 @@
+//! Reading requests: route, path parameters, pagination and JSON bodies, each checked at the
+//! edge so that handlers only see well-formed values.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde::de::DeserializeOwned;
+
+use super::Problem;
+use crate::ports::PageRequest;
+
+/// The largest body any route accepts. Requests here are small JSON documents; a bigger body
+/// is a mistake or an attack.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// The API Gateway route key (`"GET /accounts/{id}"`) the request matched.
+pub fn route_key(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_string)
+}
+
+/// `?limit=` (1..=100, default 50) and `?cursor=` (opaque, from a previous page).
+pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
+    let query = req.query_string_parameters_ref();
+    let limit = match query.and_then(|q| q.first("limit")) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}")))?,
+    };
+    let cursor = query.and_then(|q| q.first("cursor")).map(str::to_string);
+    Ok(PageRequest { limit, cursor })
+}
+
+/// Parses a JSON body into `T`. `T` should use `#[serde(deny_unknown_fields)]`: a field the API
+/// does not know is refused, never silently ignored (no mass assignment).
+///
+/// - no body, or not JSON: 400; wrong `Content-Type`: 415; over 64 KiB: 413;
+/// - well-formed JSON of the wrong shape (missing, unknown or mistyped fields): 422, naming
+///   the field. Messages never repeat the offending value, which may be a secret.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The request body is too large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::bad_request("a JSON request body is required"));
+    }
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "application/json" && !mime.ends_with("+json") {
+        return Err(Problem::new(
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "The request body must be JSON",
+            "send Content-Type: application/json",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    let err = match result {
+        Ok(v) => {
+            return Ok(v);
+        }
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let inner = err.inner();
+    if inner.is_data() {
+        let field = if path == "." { String::new() } else { path };
+        return Err(Problem::validation(crate::domain::Invalid::field(field, redact(&inner.to_string()))));
+    }
+    Err(Problem::bad_request(format!("the body is not valid JSON ({})", redact(&inner.to_string()))))
+}
+
+/// serde reports e.g. ``invalid type: string "AKIA…", expected u32``; keep the kind and the
+/// expectation, drop the value.
+fn redact(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    for prefix in ["invalid type", "invalid value", "invalid length", "unknown variant"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let expected = rest.find(", expected").map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}{expected}");
+        }
+    }
+    message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn never_repeats_values() {
+        assert_eq!(redact("invalid type: string \"s3cr3t\", expected u32 at line 1 column 9"), "invalid type, expected u32");
+        assert_eq!(redact("unknown variant `hunter2`, expected `access_key` or `assume_role`"), "unknown variant, expected `access_key` or `assume_role`");
+        assert_eq!(redact("missing field `name` at line 1 column 2"), "missing field `name`");
+    }
+}

@@ -1,0 +1,114 @@
+//! The API's routes and which function serves each: the single list that the local runner
+//! routes by, and that tests hold `infra/openapi.yaml` and `infra/template.yaml` to.
+
+use std::collections::HashMap;
+
+/// The Lambda functions behind the HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Accounts,
+}
+
+impl Function {
+    /// The crate, binary and SAM logical-id stem of the function.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Accounts => "accounts",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// An API Gateway path template: `{name}` is one path segment.
+    pub path: &'static str,
+    pub function: Function,
+}
+
+impl Route {
+    /// The API Gateway route key, e.g. `GET /accounts/{id}`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+const fn r(method: &'static str, path: &'static str, function: Function) -> Route {
+    Route { method, path, function }
+}
+
+pub const ROUTES: &[Route] = &[
+    r("POST", "/accounts", Function::Accounts),
+    r("GET", "/accounts", Function::Accounts),
+    r("GET", "/accounts/{id}", Function::Accounts),
+    r("PATCH", "/accounts/{id}", Function::Accounts),
+    r("DELETE", "/accounts/{id}", Function::Accounts),
+    r("GET", "/accounts/{id}/jit", Function::Accounts),
+    r("PUT", "/accounts/{id}/jit", Function::Accounts),
+];
+
+/// Matches a request as API Gateway does: exact segments, `{x}` for any one non-empty
+/// segment. Returns the route and its path parameters (percent-decoded).
+pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    'routes: for route in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+        let pattern: Vec<&str> = route.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            continue;
+        }
+        let mut params = HashMap::new();
+        for (p, s) in pattern.iter().zip(&segments) {
+            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if s.is_empty() {
+                    continue 'routes;
+                }
+                params.insert(name.to_string(), percent_decode(s));
+            } else if p != s {
+                continue 'routes;
+            }
+        }
+        return Some((route, params));
+    }
+    None
+}
+
+/// True when some route has this path under another method (405, not 404).
+pub fn path_exists(path: &str) -> bool {
+    ["GET", "POST", "PUT", "PATCH", "DELETE"].iter().any(|m| match_route(m, path).is_some())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_like_api_gateway() {
+        let (route, params) = match_route("GET", "/accounts/01J0/jit").unwrap();
+        assert_eq!(route.key(), "GET /accounts/{id}/jit");
+        assert_eq!(params["id"], "01J0");
+        assert_eq!(match_route("GET", "/accounts/").unwrap().0.key(), "GET /accounts");
+        assert!(match_route("GET", "/accounts//jit").is_none());
+        assert!(match_route("GET", "/nope").is_none());
+        assert!(path_exists("/accounts/x") && match_route("POST", "/accounts/x").is_none());
+        assert_eq!(match_route("GET", "/accounts/a%40b").unwrap().1["id"], "a@b");
+    }
+}

@@ -1,0 +1,290 @@
+//! Registering AWS accounts, changing and removing them, and their JIT settings.
+
+use std::sync::Arc;
+
+use crate::domain::{
+    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, JitSettings, Region,
+    StoredCredentials,
+};
+use crate::ports::{
+    AccountStore, Clock, CredentialVerifier, DeleteAccountRefusal, Page, PageRequest, SealContext, SecretSealer,
+    StoreError, VerifyError,
+};
+
+/// A new registration, already validated.
+#[derive(Debug)]
+pub struct RegisterAccount {
+    pub name: AccountName,
+    pub default_region: Region,
+    pub credentials: AccountCredentials,
+}
+
+/// A partial change; `None` leaves the field as it is.
+#[derive(Debug, Default)]
+pub struct UpdateAccount {
+    pub name: Option<AccountName>,
+    pub default_region: Option<Region>,
+    pub credentials: Option<AccountCredentials>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterAccountError {
+    #[error("AWS rejected the credentials: {0}")]
+    InvalidCredentials(String),
+    #[error("AWS account {0} is already registered")]
+    AlreadyRegistered(AwsAccountId),
+    #[error("the credentials belong to AWS account {actual}, but the role is in {expected}")]
+    AccountMismatch { expected: AwsAccountId, actual: AwsAccountId },
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GetAccountError {
+    #[error("no account {0}")]
+    NotFound(AccountId),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListAccountsError {
+    #[error("the cursor is not one this API returned")]
+    BadCursor,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateAccountError {
+    #[error("no account {0}")]
+    NotFound(AccountId),
+    #[error("AWS rejected the credentials: {0}")]
+    InvalidCredentials(String),
+    #[error("the new credentials belong to AWS account {actual}, but this registration is for {expected}")]
+    AccountMismatch { expected: AwsAccountId, actual: AwsAccountId },
+    #[error("the account was changed by another request; read it again and retry")]
+    Conflict,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteAccountError {
+    #[error("no account {0}")]
+    NotFound(AccountId),
+    #[error("the account is in use: {0}; deprovision its users and end its sessions first")]
+    InUse(DeleteAccountRefusal),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JitSettingsError {
+    #[error("no account {0}")]
+    NotFound(AccountId),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for GetAccountError {
+    fn from(e: StoreError) -> Self {
+        GetAccountError::Unavailable(e.to_string())
+    }
+}
+
+/// The account use cases, over the ports they need.
+#[derive(Clone)]
+pub struct AccountService {
+    store: Arc<dyn AccountStore>,
+    verifier: Arc<dyn CredentialVerifier>,
+    sealer: Arc<dyn SecretSealer>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccountService {
+    pub fn new(
+        store: Arc<dyn AccountStore>,
+        verifier: Arc<dyn CredentialVerifier>,
+        sealer: Arc<dyn SecretSealer>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        AccountService { store, verifier, sealer, clock }
+    }
+
+    /// Checks the credentials with AWS, then seals and stores them. Nothing is written
+    /// unless AWS accepted them.
+    pub async fn register(&self, cmd: RegisterAccount) -> Result<Account, RegisterAccountError> {
+        let identity = self.verify(&cmd.credentials, &cmd.default_region).await.map_err(|e| match e {
+            VerifyError::Rejected(m) => RegisterAccountError::InvalidCredentials(m),
+            VerifyError::Unavailable(m) => RegisterAccountError::Unavailable(m),
+        })?;
+        check_role_account(&cmd.credentials, &identity).map_err(|(expected, actual)| {
+            RegisterAccountError::AccountMismatch { expected, actual }
+        })?;
+        let id = AccountId::generate();
+        let credentials = self
+            .seal(&id, &cmd.credentials)
+            .await
+            .map_err(|e| RegisterAccountError::Unavailable(e.to_string()))?;
+        let now = self.clock.now();
+        let account = Account {
+            id,
+            name: cmd.name,
+            default_region: cmd.default_region,
+            aws_account_id: identity.aws_account_id.clone(),
+            caller_arn: identity.arn,
+            credentials,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        match self.store.insert(&account).await {
+            Ok(()) => Ok(account),
+            Err(StoreError::Conflict(_)) => Err(RegisterAccountError::AlreadyRegistered(identity.aws_account_id)),
+            Err(e) => Err(RegisterAccountError::Unavailable(e.to_string())),
+        }
+    }
+
+    pub async fn get(&self, id: &AccountId) -> Result<Account, GetAccountError> {
+        self.store.get(id).await?.ok_or_else(|| GetAccountError::NotFound(id.clone()))
+    }
+
+    pub async fn list(&self, page: &PageRequest) -> Result<Page<Account>, ListAccountsError> {
+        self.store
+            .list(page)
+            .await
+            .map_err(|e| ListAccountsError::Unavailable(e.to_string()))?
+            .ok_or(ListAccountsError::BadCursor)
+    }
+
+    /// Applies a partial change. New credentials are checked with AWS and must belong to the
+    /// same AWS account: users and sessions already refer to it.
+    pub async fn update(&self, id: &AccountId, change: UpdateAccount) -> Result<Account, UpdateAccountError> {
+        let mut account = self.get(id).await.map_err(|e| match e {
+            GetAccountError::NotFound(id) => UpdateAccountError::NotFound(id),
+            GetAccountError::Unavailable(m) => UpdateAccountError::Unavailable(m),
+        })?;
+        if let Some(name) = change.name {
+            account.name = name;
+        }
+        if let Some(region) = change.default_region {
+            account.default_region = region;
+        }
+        if let Some(credentials) = change.credentials {
+            let identity = self.verify(&credentials, &account.default_region).await.map_err(|e| match e {
+                VerifyError::Rejected(m) => UpdateAccountError::InvalidCredentials(m),
+                VerifyError::Unavailable(m) => UpdateAccountError::Unavailable(m),
+            })?;
+            if identity.aws_account_id != account.aws_account_id {
+                return Err(UpdateAccountError::AccountMismatch {
+                    expected: account.aws_account_id,
+                    actual: identity.aws_account_id,
+                });
+            }
+            check_role_account(&credentials, &identity)
+                .map_err(|(expected, actual)| UpdateAccountError::AccountMismatch { expected, actual })?;
+            account.credentials = self
+                .seal(&account.id, &credentials)
+                .await
+                .map_err(|e| UpdateAccountError::Unavailable(e.to_string()))?;
+            account.caller_arn = identity.arn;
+        }
+        account.updated_at = self.clock.now();
+        account.version += 1;
+        match self.store.update(&account).await {
+            Ok(()) => Ok(account),
+            Err(StoreError::Conflict(_)) => Err(UpdateAccountError::Conflict),
+            Err(e) => Err(UpdateAccountError::Unavailable(e.to_string())),
+        }
+    }
+
+    pub async fn delete(&self, id: &AccountId) -> Result<(), DeleteAccountError> {
+        let account = self.get(id).await.map_err(|e| match e {
+            GetAccountError::NotFound(id) => DeleteAccountError::NotFound(id),
+            GetAccountError::Unavailable(m) => DeleteAccountError::Unavailable(m),
+        })?;
+        match self.store.delete(&account).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refusal)) => Err(DeleteAccountError::InUse(refusal)),
+            // Deleted by a concurrent request between our read and write: the outcome the
+            // caller asked for holds.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(DeleteAccountError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// The account's JIT settings; the disabled defaults when never configured.
+    pub async fn jit_settings(&self, id: &AccountId) -> Result<JitSettings, JitSettingsError> {
+        self.existing(id).await?;
+        self.store
+            .get_jit(id)
+            .await
+            .map(Option::unwrap_or_default)
+            .map_err(|e| JitSettingsError::Unavailable(e.to_string()))
+    }
+
+    /// Replaces the JIT settings. `parse` receives the account's AWS account id, since
+    /// allowed roles must live in that account.
+    pub async fn set_jit_settings<E>(
+        &self,
+        id: &AccountId,
+        parse: impl FnOnce(&AwsAccountId) -> Result<JitSettings, E>,
+    ) -> Result<Result<JitSettings, E>, JitSettingsError> {
+        let account = self.existing(id).await?;
+        let settings = match parse(&account.aws_account_id) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        match self.store.put_jit(id, &settings).await {
+            Ok(()) => Ok(Ok(settings)),
+            Err(StoreError::Conflict(_)) => Err(JitSettingsError::NotFound(id.clone())),
+            Err(e) => Err(JitSettingsError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn existing(&self, id: &AccountId) -> Result<Account, JitSettingsError> {
+        self.get(id).await.map_err(|e| match e {
+            GetAccountError::NotFound(id) => JitSettingsError::NotFound(id),
+            GetAccountError::Unavailable(m) => JitSettingsError::Unavailable(m),
+        })
+    }
+
+    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
+        let identity = self.verifier.verify(credentials, region).await?;
+        tracing::info!(aws_account_id = %identity.aws_account_id, caller_arn = %identity.arn, "credentials verified");
+        Ok(identity)
+    }
+
+    async fn seal(
+        &self,
+        id: &AccountId,
+        credentials: &AccountCredentials,
+    ) -> Result<StoredCredentials, crate::ports::SealError> {
+        let context = SealContext::account(id);
+        Ok(match credentials {
+            AccountCredentials::AccessKey { access_key_id, secret_access_key } => StoredCredentials::AccessKey {
+                access_key_id: access_key_id.clone(),
+                sealed_secret: self.sealer.seal(secret_access_key, &context).await?,
+            },
+            AccountCredentials::AssumeRole { role_arn, external_id } => StoredCredentials::AssumeRole {
+                role_arn: role_arn.clone(),
+                sealed_external_id: self.sealer.seal(external_id, &context).await?,
+            },
+        })
+    }
+}
+
+/// A role's ARN names its account; the identity STS reports after assuming it must match, or
+/// the registration would describe one account and reach another.
+fn check_role_account(
+    credentials: &AccountCredentials,
+    identity: &CallerIdentity,
+) -> Result<(), (AwsAccountId, AwsAccountId)> {
+    match credentials {
+        AccountCredentials::AssumeRole { role_arn, .. } if role_arn.account() != &identity.aws_account_id => {
+            Err((role_arn.account().clone(), identity.aws_account_id.clone()))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,4 @@
+//! Use cases: each public method is one operation of the API, with its own error enum that
+//! the HTTP layer maps to a status exactly once (`crate::http::problem`).
+
+pub mod accounts;
