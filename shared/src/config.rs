@@ -46,15 +46,26 @@ impl Config {
         let algorithm: Algorithm = var("JWT_ALGORITHM")?
             .parse()
             .map_err(|_| ConfigError("JWT_ALGORITHM is not a JWT algorithm".into()))?;
-        let keys = match (opt("JWT_HS256_SECRET"), opt("JWT_JWKS_FILE"), opt("JWT_JWKS_URL")) {
+        let keys = match (
+            opt("JWT_HS256_SECRET"),
+            opt("JWT_JWKS_FILE"),
+            opt("JWT_JWKS_URL"),
+        ) {
             (Some(s), None, None) => KeySource::Secret(Secret::new(s)),
             (None, Some(f), None) => KeySource::JwksFile(f),
             (None, None, Some(u)) => KeySource::JwksUrl(u),
-            _ => return Err(ConfigError("set exactly one of JWT_HS256_SECRET, JWT_JWKS_FILE, JWT_JWKS_URL".into())),
+            _ => {
+                return Err(ConfigError(
+                    "set exactly one of JWT_HS256_SECRET, JWT_JWKS_FILE, JWT_JWKS_URL".into(),
+                ));
+            }
         };
         let aws_timeout = match opt("AWS_CALL_TIMEOUT_MS") {
             None => Duration::from_secs(10),
-            Some(ms) => Duration::from_millis(ms.parse().map_err(|_| ConfigError("AWS_CALL_TIMEOUT_MS must be a number".into()))?),
+            Some(ms) => Duration::from_millis(
+                ms.parse()
+                    .map_err(|_| ConfigError("AWS_CALL_TIMEOUT_MS must be a number".into()))?,
+            ),
         };
         Ok(Config {
             table_name: var("TABLE_NAME")?,

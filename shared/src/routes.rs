@@ -34,7 +34,11 @@ impl Route {
 }
 
 const fn r(method: &'static str, path: &'static str, function: Function) -> Route {
-    Route { method, path, function }
+    Route {
+        method,
+        path,
+        function,
+    }
 }
 
 pub const ROUTES: &[Route] = &[
@@ -51,7 +55,10 @@ pub const ROUTES: &[Route] = &[
 /// segment. Returns the route and its path parameters (percent-decoded).
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    'routes: for route in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+    'routes: for route in ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method))
+    {
         let pattern: Vec<&str> = route.path.split('/').collect();
         if pattern.len() != segments.len() {
             continue;
@@ -74,7 +81,9 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<
 
 /// True when some route has this path under another method (405, not 404).
 pub fn path_exists(path: &str) -> bool {
-    ["GET", "POST", "PUT", "PATCH", "DELETE"].iter().any(|m| match_route(m, path).is_some())
+    ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .iter()
+        .any(|m| match_route(m, path).is_some())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -84,7 +93,9 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -105,10 +116,16 @@ mod tests {
         let (route, params) = match_route("GET", "/accounts/01J0/jit").unwrap();
         assert_eq!(route.key(), "GET /accounts/{id}/jit");
         assert_eq!(params["id"], "01J0");
-        assert_eq!(match_route("GET", "/accounts/").unwrap().0.key(), "GET /accounts");
+        assert_eq!(
+            match_route("GET", "/accounts/").unwrap().0.key(),
+            "GET /accounts"
+        );
         assert!(match_route("GET", "/accounts//jit").is_none());
         assert!(match_route("GET", "/nope").is_none());
         assert!(path_exists("/accounts/x") && match_route("POST", "/accounts/x").is_none());
-        assert_eq!(match_route("GET", "/accounts/a%40b").unwrap().1["id"], "a@b");
+        assert_eq!(
+            match_route("GET", "/accounts/a%40b").unwrap().1["id"],
+            "a@b"
+        );
     }
 }

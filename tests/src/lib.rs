@@ -1,1 +1,264 @@
+//! The end-to-end test harness: one local system (moto + the HTTP API, exactly what
+//! `scripts/dev` runs) per test binary, shared by its tests.
+//!
+//! The system runs on its own thread and Tokio runtime, because each `#[tokio::test]` has a
+//! runtime that ends with the test. Tests isolate themselves by taking their own seeded AWS
+//! account (`take_account`) and unique names.
 
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use local_runner::local_aws::{Keys, TargetAccount, sdk_config};
+use local_runner::system::Minter;
+use local_runner::{AwsMode, LocalSystem, Options};
+use serde_json::Value;
+pub use shared::auth::Role;
+
+/// Seeded target accounts per test binary; raise it if a binary's tests need more.
+const TARGET_ACCOUNTS: usize = 12;
+
+pub struct TestEnv {
+    pub base_url: String,
+    pub aws_endpoint: String,
+    pub broker: Keys,
+    pub config: shared::config::Config,
+    pub app: shared::App,
+    minter: Minter,
+    accounts: Mutex<Vec<TargetAccount>>,
+}
+
+/// The shared environment, started on first use.
+pub fn env() -> &'static TestEnv {
+    static ENV: OnceLock<TestEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                match LocalSystem::start(Options {
+                    port: 0,
+                    aws: AwsMode::Moto {
+                        targets: TARGET_ACCOUNTS,
+                    },
+                })
+                .await
+                {
+                    Ok(mut system) => {
+                        let aws = system.aws.take().expect("moto mode");
+                        let env = TestEnv {
+                            base_url: system.base_url.clone(),
+                            aws_endpoint: aws.endpoint.clone(),
+                            broker: aws.broker.clone(),
+                            config: system.config.clone(),
+                            app: system.app.clone(),
+                            minter: system.minter.clone(),
+                            accounts: Mutex::new(aws.targets.clone()),
+                        };
+                        tx.send(Ok(env)).ok();
+                        // Keep moto (dropped with `aws`) and the server alive for the process.
+                        let _keep = aws;
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        tx.send(Err(e)).ok();
+                    }
+                }
+            });
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Ok(env)) => env,
+            Ok(Err(e)) => panic!("the local system did not start: {e}"),
+            Err(_) => panic!("the local system did not start within 120 s"),
+        }
+    })
+}
+
+impl TestEnv {
+    /// A seeded AWS account no other test in this binary uses.
+    pub fn take_account(&self) -> TargetAccount {
+        self.accounts
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("out of seeded accounts: raise TARGET_ACCOUNTS")
+    }
+
+    pub fn token(&self, role: Role, subject: &str, email: Option<&str>) -> String {
+        self.minter
+            .token(role, subject, email, Duration::from_secs(3600))
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin, "admin@example.com", Some("admin@example.com"))
+    }
+
+    pub fn user(&self, email: &str) -> String {
+        self.token(Role::User, email, Some(email))
+    }
+
+    /// The HS256 secret, for tests that forge or tamper with tokens on purpose.
+    pub fn jwt_secret(&self) -> &str {
+        self.minter.secret().expose()
+    }
+
+    /// An SDK configuration signed with `keys`, to look at local AWS directly.
+    pub async fn sdk(&self, keys: &Keys) -> aws_config::SdkConfig {
+        sdk_config(&self.aws_endpoint, keys).await
+    }
+
+    pub fn client(&self) -> Api {
+        Api {
+            base: self.base_url.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+/// A small HTTP client for the API.
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns it.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.text
+        );
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{}",
+            self.text
+        );
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        assert!(
+            p["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("tag:cloud-iam-broker,2026:problem/")),
+            "{p}"
+        );
+        assert!(p["title"].is_string() && p["detail"].is_string(), "{p}");
+        p
+    }
+
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.text
+        );
+        if self.text.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+}
+
+impl Api {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<RawBody>,
+    ) -> Reply {
+        let mut req = self.http.request(
+            method.parse().expect("method"),
+            format!("{}{path}", self.base),
+        );
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        match body {
+            Some(RawBody::Json(v)) => req = req.json(&v),
+            Some(RawBody::Raw {
+                content_type,
+                bytes,
+            }) => {
+                req = req.header("content-type", content_type).body(bytes);
+            }
+            None => {}
+        }
+        let resp = req.send().await.expect("the local API answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.expect("body");
+        Reply {
+            status,
+            content_type,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(token), Some(RawBody::Json(body)))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send("PUT", path, Some(token), Some(RawBody::Json(body)))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send("PATCH", path, Some(token), Some(RawBody::Json(body)))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send("DELETE", path, Some(token), None).await
+    }
+}
+
+pub enum RawBody {
+    Json(Value),
+    Raw {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The registration body for a seeded account's admin key.
+pub fn access_key_registration(name: &str, account: &TargetAccount) -> Value {
+    serde_json::json!({
+        "name": name,
+        "default_region": "eu-west-1",
+        "credentials": {
+            "type": "access_key",
+            "access_key_id": account.admin.access_key_id,
+            "secret_access_key": account.admin.secret_access_key,
+        }
+    })
+}

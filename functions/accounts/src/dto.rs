@@ -3,33 +3,92 @@
 
 use serde::{Deserialize, Serialize};
 use shared::domain::{
-    AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region, RoleArn,
-    StoredCredentials, parse_external_id, parse_secret_access_key,
+    AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region,
+    RoleArn, StoredCredentials, parse_external_id, parse_secret_access_key,
 };
 use shared::services::accounts::{RegisterAccount, UpdateAccount};
 use time::OffsetDateTime;
 
+/// Credentials as sent: `type` selects which of the other fields are required. A flat struct
+/// (rather than a tagged enum) lets errors name the exact field.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CredentialsIn {
-    AccessKey { access_key_id: String, secret_access_key: String },
-    AssumeRole { role_arn: String, external_id: String },
+#[serde(deny_unknown_fields)]
+pub struct CredentialsIn {
+    #[serde(rename = "type")]
+    kind: CredentialKind,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    role_arn: Option<String>,
+    external_id: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum CredentialKind {
+    AccessKey,
+    AssumeRole,
 }
 
 impl CredentialsIn {
     fn parse(self) -> Result<AccountCredentials, Invalid> {
         let mut c = Collector::default();
-        let creds = match self {
-            CredentialsIn::AccessKey { access_key_id, secret_access_key } => {
-                let id = c.take(AccessKeyId::parse(&access_key_id));
-                let secret = c.take(parse_secret_access_key(&secret_access_key));
-                id.zip(secret)
-                    .map(|(access_key_id, secret_access_key)| AccountCredentials::AccessKey { access_key_id, secret_access_key })
+        let (needed, foreign) = match self.kind {
+            CredentialKind::AccessKey => (
+                [
+                    ("access_key_id", &self.access_key_id),
+                    ("secret_access_key", &self.secret_access_key),
+                ],
+                [
+                    ("role_arn", &self.role_arn),
+                    ("external_id", &self.external_id),
+                ],
+            ),
+            CredentialKind::AssumeRole => (
+                [
+                    ("role_arn", &self.role_arn),
+                    ("external_id", &self.external_id),
+                ],
+                [
+                    ("access_key_id", &self.access_key_id),
+                    ("secret_access_key", &self.secret_access_key),
+                ],
+            ),
+        };
+        for (field, value) in needed {
+            if value.is_none() {
+                c.push(field, "is required for this credential type");
             }
-            CredentialsIn::AssumeRole { role_arn, external_id } => {
-                let role = c.take(RoleArn::parse(&role_arn).map_err(|e| e.under("role_arn")));
-                let ext = c.take(parse_external_id(&external_id));
-                role.zip(ext).map(|(role_arn, external_id)| AccountCredentials::AssumeRole { role_arn, external_id })
+        }
+        for (field, value) in foreign {
+            if value.is_some() {
+                c.push(field, "does not belong to this credential type");
+            }
+        }
+        let creds = match self.kind {
+            CredentialKind::AccessKey => {
+                let id = self
+                    .access_key_id
+                    .and_then(|v| c.take(AccessKeyId::parse(&v)));
+                let secret = self
+                    .secret_access_key
+                    .and_then(|v| c.take(parse_secret_access_key(&v)));
+                id.zip(secret).map(|(access_key_id, secret_access_key)| {
+                    AccountCredentials::AccessKey {
+                        access_key_id,
+                        secret_access_key,
+                    }
+                })
+            }
+            CredentialKind::AssumeRole => {
+                let role = self
+                    .role_arn
+                    .and_then(|v| c.take(RoleArn::parse(&v).map_err(|e| e.under("role_arn"))));
+                let ext = self.external_id.and_then(|v| c.take(parse_external_id(&v)));
+                role.zip(ext)
+                    .map(|(role_arn, external_id)| AccountCredentials::AssumeRole {
+                        role_arn,
+                        external_id,
+                    })
             }
         };
         c.finish()?;
@@ -71,21 +130,32 @@ pub struct UpdateIn {
 impl UpdateIn {
     pub fn parse(self) -> Result<UpdateAccount, Invalid> {
         if self.name.is_none() && self.default_region.is_none() && self.credentials.is_none() {
-            return Err(Invalid::field("", "name, default_region or credentials is required"));
+            return Err(Invalid::field(
+                "",
+                "name, default_region or credentials is required",
+            ));
         }
         let mut c = Collector::default();
         let name = self.name.map(|n| c.take(AccountName::parse(&n)));
         let region = self.default_region.map(|r| c.take(Region::parse(&r)));
-        let creds = self.credentials.map(|cr| c.take(cr.parse().map_err(|e| e.under("credentials"))));
+        let creds = self
+            .credentials
+            .map(|cr| c.take(cr.parse().map_err(|e| e.under("credentials"))));
         c.finish()?;
-        Ok(UpdateAccount { name: name.flatten(), default_region: region.flatten(), credentials: creds.flatten() })
+        Ok(UpdateAccount {
+            name: name.flatten(),
+            default_region: region.flatten(),
+            credentials: creds.flatten(),
+        })
     }
 }
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CredentialsOut {
-    AccessKey { access_key_id: String },
+    AccessKey {
+        access_key_id: String,
+    },
     AssumeRole {
         role_arn: String,
         /// AWS caps a session reached by role chaining at one hour; console sessions for this
@@ -117,9 +187,9 @@ impl From<&Account> for AccountOut {
             aws_account_id: a.aws_account_id.to_string(),
             caller_arn: a.caller_arn.clone(),
             credentials: match &a.credentials {
-                StoredCredentials::AccessKey { access_key_id, .. } => {
-                    CredentialsOut::AccessKey { access_key_id: access_key_id.to_string() }
-                }
+                StoredCredentials::AccessKey { access_key_id, .. } => CredentialsOut::AccessKey {
+                    access_key_id: access_key_id.to_string(),
+                },
                 StoredCredentials::AssumeRole { role_arn, .. } => CredentialsOut::AssumeRole {
                     role_arn: role_arn.to_string(),
                     max_chained_session_seconds: 3600,

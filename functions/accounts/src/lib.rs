@@ -13,7 +13,10 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::auth::Principal;
 use shared::domain::{AccountId, Invalid, JitSettings};
-use shared::http::{Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, route_key};
+use shared::http::{
+    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param,
+    route_key,
+};
 
 use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, UpdateIn};
 
@@ -31,21 +34,29 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
     if !principal.is_admin() {
-        return Err(Problem::forbidden("managing accounts requires the admin role"));
+        return Err(Problem::forbidden(
+            "managing accounts requires the admin role",
+        ));
     }
     let id = || {
         path_param(req, "id")
             .ok_or_else(|| Problem::not_found("no account id in the path"))
-            .and_then(|raw| AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}"))))
+            .and_then(|raw| {
+                AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}")))
+            })
     };
     match route {
         "POST /accounts" => {
-            let cmd = json_body::<RegisterIn>(req)?.parse().map_err(Problem::validation)?;
+            let cmd = json_body::<RegisterIn>(req)?
+                .parse()
+                .map_err(Problem::validation)?;
             let account = app.accounts.register(cmd).await?;
             let mut resp = json(StatusCode::CREATED, &AccountOut::from(&account));
             resp.headers_mut().insert(
                 http::header::LOCATION,
-                format!("/accounts/{}", account.id).parse().expect("ids are header-safe"),
+                format!("/accounts/{}", account.id)
+                    .parse()
+                    .expect("ids are header-safe"),
             );
             Ok(resp)
         }
@@ -53,20 +64,34 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             let page = app.accounts.list(&page_request(req)?).await?;
             Ok(json(
                 StatusCode::OK,
-                &AccountPage { items: page.items.iter().map(AccountOut::from).collect(), next_cursor: page.next_cursor },
+                &AccountPage {
+                    items: page.items.iter().map(AccountOut::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
             ))
         }
-        "GET /accounts/{id}" => Ok(json(StatusCode::OK, &AccountOut::from(&app.accounts.get(&id()?).await?))),
+        "GET /accounts/{id}" => Ok(json(
+            StatusCode::OK,
+            &AccountOut::from(&app.accounts.get(&id()?).await?),
+        )),
         "PATCH /accounts/{id}" => {
             let id = id()?;
-            let change = json_body::<UpdateIn>(req)?.parse().map_err(Problem::validation)?;
-            Ok(json(StatusCode::OK, &AccountOut::from(&app.accounts.update(&id, change).await?)))
+            let change = json_body::<UpdateIn>(req)?
+                .parse()
+                .map_err(Problem::validation)?;
+            Ok(json(
+                StatusCode::OK,
+                &AccountOut::from(&app.accounts.update(&id, change).await?),
+            ))
         }
         "DELETE /accounts/{id}" => {
             app.accounts.delete(&id()?).await?;
             Ok(no_content())
         }
-        "GET /accounts/{id}/jit" => Ok(json(StatusCode::OK, &JitOut::from(&app.accounts.jit_settings(&id()?).await?))),
+        "GET /accounts/{id}/jit" => Ok(json(
+            StatusCode::OK,
+            &JitOut::from(&app.accounts.jit_settings(&id()?).await?),
+        )),
         "PUT /accounts/{id}/jit" => {
             let id = id()?;
             let body = json_body::<JitIn>(req)?;

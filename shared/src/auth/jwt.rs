@@ -75,11 +75,22 @@ impl Authenticator {
         let family_ok = match (&config.keys, config.algorithm) {
             (KeySource::Secret(_), Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => true,
             (KeySource::Secret(_), _) => false,
-            (_, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::ES256 | Algorithm::ES384 | Algorithm::PS256) => true,
+            (
+                _,
+                Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::ES256
+                | Algorithm::ES384
+                | Algorithm::PS256,
+            ) => true,
             _ => false,
         };
         if !family_ok {
-            return Err(format!("JWT algorithm {:?} does not fit the configured key source", config.algorithm));
+            return Err(format!(
+                "JWT algorithm {:?} does not fit the configured key source",
+                config.algorithm
+            ));
         }
         let mut validation = Validation::new(config.algorithm);
         validation.set_issuer(&[&config.issuer]);
@@ -94,23 +105,35 @@ impl Authenticator {
                 if secret.expose().len() < 32 {
                     return Err("the JWT HS256 secret must be at least 32 bytes".into());
                 }
-                keys.insert(String::new(), DecodingKey::from_secret(secret.expose().as_bytes()));
+                keys.insert(
+                    String::new(),
+                    DecodingKey::from_secret(secret.expose().as_bytes()),
+                );
             }
             KeySource::JwksFile(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("reading JWKS file {path}: {e}"))?;
-                let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("parsing JWKS file {path}: {e}"))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("reading JWKS file {path}: {e}"))?;
+                let set: JwkSet = serde_json::from_str(&text)
+                    .map_err(|e| format!("parsing JWKS file {path}: {e}"))?;
                 keys = keys_of(&set);
             }
             KeySource::JwksUrl(_) => {}
         }
         let http = matches!(config.keys, KeySource::JwksUrl(_))
-            .then(|| reqwest::Client::builder().timeout(Duration::from_secs(5)).build())
+            .then(|| {
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+            })
             .transpose()
             .map_err(|e| format!("building the JWKS client: {e}"))?;
         Ok(Authenticator {
             config,
             validation,
-            cache: RwLock::new(KeyCache { keys, fetched: None }),
+            cache: RwLock::new(KeyCache {
+                keys,
+                fetched: None,
+            }),
             http,
         })
     }
@@ -124,19 +147,31 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        let head = decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
+        let head =
+            decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
         if head.alg != self.config.algorithm {
-            return Err(AuthError::Invalid(format!("algorithm must be {:?}", self.config.algorithm)));
+            return Err(AuthError::Invalid(format!(
+                "algorithm must be {:?}",
+                self.config.algorithm
+            )));
         }
         let key = self.key_for(head.kid.as_deref()).await?;
-        let data = decode::<Claims>(token, &key, &self.validation).map_err(|e| AuthError::Invalid(reason(&e)))?;
+        let data = decode::<Claims>(token, &key, &self.validation)
+            .map_err(|e| AuthError::Invalid(reason(&e)))?;
         let claims = data.claims;
-        let role = Role::parse(&claims.role).ok_or_else(|| AuthError::Invalid("role must be admin, user or bot".into()))?;
+        let role = Role::parse(&claims.role)
+            .ok_or_else(|| AuthError::Invalid("role must be admin, user or bot".into()))?;
         let email = claims.email.filter(|e| looks_like_email(e));
         if role == Role::User && email.is_none() {
-            return Err(AuthError::Invalid("user tokens must carry a valid email claim".into()));
+            return Err(AuthError::Invalid(
+                "user tokens must carry a valid email claim".into(),
+            ));
         }
-        Ok(Principal { subject: claims.sub, email, role })
+        Ok(Principal {
+            subject: claims.sub,
+            email,
+            role,
+        })
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
@@ -157,19 +192,26 @@ impl Authenticator {
         let mut cache = self.cache.write().await;
         // Another request may have refreshed while we waited for the lock; and an unknown kid
         // must not let callers hammer the identity provider.
-        let recently = cache.fetched.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
+        let recently = cache
+            .fetched
+            .is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
         if !recently {
             let http = self.http.as_ref().expect("URL source has a client");
-            let set: JwkSet = async { http.get(url).send().await?.error_for_status()?.json().await }
-                .await
-                .map_err(|e: reqwest::Error| {
-                    tracing::warn!(error = %e, "JWKS fetch failed");
-                    AuthError::KeysUnavailable
-                })?;
+            let set: JwkSet =
+                async { http.get(url).send().await?.error_for_status()?.json().await }
+                    .await
+                    .map_err(|e: reqwest::Error| {
+                        tracing::warn!(error = %e, "JWKS fetch failed");
+                        AuthError::KeysUnavailable
+                    })?;
             cache.keys = keys_of(&set);
             cache.fetched = Some(Instant::now());
         }
-        cache.keys.get(kid).cloned().ok_or_else(|| AuthError::Invalid("unknown key id".into()))
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| AuthError::Invalid("unknown key id".into()))
     }
 }
 
@@ -197,7 +239,9 @@ fn reason(e: &jsonwebtoken::errors::Error) -> String {
 /// A deliberately loose check (one `@`, a dot in the domain, no spaces): the identity provider
 /// owns e-mail verification; we only refuse values that cannot be an address.
 pub fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && s.len() <= 254
         && domain.contains('.')

@@ -43,7 +43,9 @@ impl AccountId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         ulid::Ulid::from_string(s)
             .map(|u| AccountId(u.to_string()))
-            .map_err(|_| Invalid::field("id", "must be an account id as returned by POST /accounts"))
+            .map_err(|_| {
+                Invalid::field("id", "must be an account id as returned by POST /accounts")
+            })
     }
 }
 
@@ -60,7 +62,10 @@ impl AccountName {
             return Err(Invalid::field("name", "must be 1 to 64 characters"));
         }
         if s.chars().any(char::is_control) {
-            return Err(Invalid::field("name", "must not contain control characters"));
+            return Err(Invalid::field(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(AccountName(s.to_string()))
     }
@@ -75,7 +80,12 @@ impl Region {
     /// Checks the shape AWS uses (`area-[gov|iso…-]direction-N`) rather than a fixed list,
     /// so new regions work without a release.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let err = || Invalid::field("default_region", "must be an AWS region code such as us-east-1");
+        let err = || {
+            Invalid::field(
+                "default_region",
+                "must be an AWS region code such as us-east-1",
+            )
+        };
         let parts: Vec<&str> = s.split('-').collect();
         if !(3..=5).contains(&parts.len()) || s.len() > 25 {
             return Err(err());
@@ -121,7 +131,12 @@ pub struct RoleArn {
 
 impl RoleArn {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let err = |m: &str| Invalid::field("", format!("must be an IAM role ARN (arn:aws:iam::123456789012:role/Name): {m}"));
+        let err = |m: &str| {
+            Invalid::field(
+                "",
+                format!("must be an IAM role ARN (arn:aws:iam::123456789012:role/Name): {m}"),
+            )
+        };
         let mut parts = s.splitn(6, ':');
         let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
             parts.next(),
@@ -133,7 +148,17 @@ impl RoleArn {
         ) else {
             return Err(err("not an IAM ARN"));
         };
-        if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b" | "aws-iso-e" | "aws-iso-f" | "aws-eusc") {
+        if !matches!(
+            partition,
+            "aws"
+                | "aws-cn"
+                | "aws-us-gov"
+                | "aws-iso"
+                | "aws-iso-b"
+                | "aws-iso-e"
+                | "aws-iso-f"
+                | "aws-eusc"
+        ) {
             return Err(err("unknown partition"));
         }
         let account = AwsAccountId::parse(account).map_err(|_| err("account must be 12 digits"))?;
@@ -189,8 +214,17 @@ impl AccessKeyId {
                 "is a temporary (ASIA…) key; register a long-lived IAM user key (AKIA…) or use assume_role",
             ));
         }
-        if s.len() < 16 || s.len() > 128 || !s.starts_with("AKIA") || !s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
-            return Err(Invalid::field("access_key_id", "must be an IAM access key id (AKIA followed by letters and digits)"));
+        if s.len() < 16
+            || s.len() > 128
+            || !s.starts_with("AKIA")
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(Invalid::field(
+                "access_key_id",
+                "must be an IAM access key id (AKIA followed by letters and digits)",
+            ));
         }
         Ok(AccessKeyId(s.to_string()))
     }
@@ -201,17 +235,25 @@ pub fn parse_secret_access_key(s: &str) -> Result<Secret, Invalid> {
     if (16..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(Secret::new(s))
     } else {
-        Err(Invalid::field("secret_access_key", "must be 16 to 128 printable characters without spaces"))
+        Err(Invalid::field(
+            "secret_access_key",
+            "must be 16 to 128 printable characters without spaces",
+        ))
     }
 }
 
 /// Validates an ExternalId (2 to 1224 of `[\w+=,.@:/-]`, as STS requires) without echoing it.
 pub fn parse_external_id(s: &str) -> Result<Secret, Invalid> {
-    let ok = (2..=1224).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+    let ok = (2..=1224).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
     if ok {
         Ok(Secret::new(s))
     } else {
-        Err(Invalid::field("external_id", "must be 2 to 1224 of A-Z a-z 0-9 _+=,.@:/-"))
+        Err(Invalid::field(
+            "external_id",
+            "must be 2 to 1224 of A-Z a-z 0-9 _+=,.@:/-",
+        ))
     }
 }
 
@@ -219,17 +261,29 @@ pub fn parse_external_id(s: &str) -> Result<Secret, Invalid> {
 #[derive(Debug, Clone)]
 pub enum AccountCredentials {
     /// An IAM user's access key in the target account (the seed documents' way).
-    AccessKey { access_key_id: AccessKeyId, secret_access_key: Secret },
+    AccessKey {
+        access_key_id: AccessKeyId,
+        secret_access_key: Secret,
+    },
     /// A role the broker assumes with its own identity; no long-lived key is stored. Role
     /// chaining caps any session started through it at one hour.
-    AssumeRole { role_arn: RoleArn, external_id: Secret },
+    AssumeRole {
+        role_arn: RoleArn,
+        external_id: Secret,
+    },
 }
 
 /// The same credentials as stored: secrets sealed by the key service, never plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredCredentials {
-    AccessKey { access_key_id: AccessKeyId, sealed_secret: Sealed },
-    AssumeRole { role_arn: RoleArn, sealed_external_id: Sealed },
+    AccessKey {
+        access_key_id: AccessKeyId,
+        sealed_secret: Sealed,
+    },
+    AssumeRole {
+        role_arn: RoleArn,
+        sealed_external_id: Sealed,
+    },
 }
 
 impl StoredCredentials {
@@ -279,10 +333,26 @@ mod tests {
 
     #[test]
     fn regions() {
-        for ok in ["us-east-1", "eu-west-3", "ap-southeast-5", "us-gov-west-1", "us-iso-east-1", "il-central-1"] {
+        for ok in [
+            "us-east-1",
+            "eu-west-3",
+            "ap-southeast-5",
+            "us-gov-west-1",
+            "us-iso-east-1",
+            "il-central-1",
+        ] {
             assert!(Region::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "us-east", "US-EAST-1", "useast1", "us-east-1a", "us--1", "u-east-1", "us-east-123"] {
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "useast1",
+            "us-east-1a",
+            "us--1",
+            "u-east-1",
+            "us-east-123",
+        ] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
     }

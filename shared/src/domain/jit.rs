@@ -65,11 +65,17 @@ impl JitSettings {
         let mut c = Collector::default();
         let description = description.unwrap_or("").trim().to_string();
         if description.chars().count() > 256 || description.chars().any(char::is_control) {
-            c.push("description", "must be at most 256 characters, without control characters");
+            c.push(
+                "description",
+                "must be at most 256 characters, without control characters",
+            );
         }
         let max_duration = c.take(MaxDuration::parse(max_duration_seconds));
         if allowed_role_arns.len() > MAX_ALLOWED_ROLES {
-            c.push("allowed_role_arns", format!("at most {MAX_ALLOWED_ROLES} roles"));
+            c.push(
+                "allowed_role_arns",
+                format!("at most {MAX_ALLOWED_ROLES} roles"),
+            );
         }
         let mut roles: Vec<RoleArn> = Vec::new();
         for (i, raw) in allowed_role_arns.iter().enumerate() {
@@ -78,7 +84,13 @@ impl JitSettings {
                 continue;
             };
             if role.account() != owner {
-                c.push(&field, format!("role is in account {}, not this account ({owner})", role.account()));
+                c.push(
+                    &field,
+                    format!(
+                        "role is in account {}, not this account ({owner})",
+                        role.account()
+                    ),
+                );
             } else if roles.contains(&role) {
                 c.push(&field, "is listed twice");
             } else {
@@ -116,12 +128,27 @@ mod tests {
     fn roles_must_belong_to_the_account_once() {
         let ok = "arn:aws:iam::123456789012:role/Admin".to_string();
         let other = "arn:aws:iam::210987654321:role/Admin".to_string();
-        assert!(JitSettings::parse(&owner(), true, None, true, 3600, std::slice::from_ref(&ok)).is_ok());
-        let err = JitSettings::parse(&owner(), true, None, true, 100, &[ok.clone(), ok, other, "x".into()]).unwrap_err();
+        assert!(
+            JitSettings::parse(&owner(), true, None, true, 3600, std::slice::from_ref(&ok)).is_ok()
+        );
+        let err = JitSettings::parse(
+            &owner(),
+            true,
+            None,
+            true,
+            100,
+            &[ok.clone(), ok, other, "x".into()],
+        )
+        .unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["max_duration_seconds", "allowed_role_arns[1]", "allowed_role_arns[2]", "allowed_role_arns[3]"]
+            [
+                "max_duration_seconds",
+                "allowed_role_arns[1]",
+                "allowed_role_arns[2]",
+                "allowed_role_arns[3]"
+            ]
         );
     }
 }

@@ -37,7 +37,9 @@ impl From<RegisterAccountError> for Problem {
                 "The credentials reach another AWS account",
                 e.to_string(),
             ),
-            RegisterAccountError::AlreadyRegistered(_) => Problem::conflict("already-registered", e.to_string()),
+            RegisterAccountError::AlreadyRegistered(_) => {
+                Problem::conflict("already-registered", e.to_string())
+            }
             RegisterAccountError::Unavailable(cause) => unavailable(&cause),
         }
     }

@@ -12,11 +12,19 @@ use crate::auth::{Authenticator, Principal};
 pub type Handled = Result<Response<Body>, Problem>;
 
 pub async fn authenticate(auth: &Authenticator, req: &Request) -> Result<Principal, Problem> {
-    let header = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     Ok(auth.authenticate(header).await?)
 }
 
-pub fn finish(route: &str, started: Instant, principal: Option<&Principal>, result: Handled) -> Response<Body> {
+pub fn finish(
+    route: &str,
+    started: Instant,
+    principal: Option<&Principal>,
+    result: Handled,
+) -> Response<Body> {
     let resp = result.unwrap_or_else(Problem::into_response);
     tracing::info!(
         route,

@@ -31,27 +31,54 @@ struct Body9457<'a> {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Problem { status, slug, title, detail: detail.into(), errors: Vec::new() }
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Problem {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "The request is malformed", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request is malformed",
+            detail,
+        )
     }
 
     pub fn validation(invalid: Invalid) -> Self {
         let detail = match invalid.0.as_slice() {
+            [one] if one.field.is_empty() => one.message.clone(),
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid", many.len()),
         };
         Problem {
             errors: invalid.0,
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "The request has invalid fields", detail)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "The request has invalid fields",
+                detail,
+            )
         }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication is required", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication is required",
+            detail,
+        )
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -63,7 +90,12 @@ impl Problem {
     }
 
     pub fn conflict(slug: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, slug, "Conflict with the current state", detail)
+        Self::new(
+            StatusCode::CONFLICT,
+            slug,
+            "Conflict with the current state",
+            detail,
+        )
     }
 
     /// A backing service failed. The detail stays generic: the cause is logged, not returned.
@@ -88,7 +120,10 @@ impl Problem {
         let mut resp = Response::new(Body::Text(body));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -24,7 +24,9 @@ pub fn route_key(req: &Request) -> String {
 }
 
 pub fn path_param(req: &Request, name: &str) -> Option<String> {
-    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_string)
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_string)
 }
 
 /// `?limit=` (1..=100, default 50) and `?cursor=` (opaque, from a previous page).
@@ -36,7 +38,11 @@ pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}")))?,
+            .ok_or_else(|| {
+                Problem::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE_SIZE}"
+                ))
+            })?,
     };
     let cursor = query.and_then(|q| q.first("cursor")).map(str::to_string);
     Ok(PageRequest { limit, cursor })
@@ -71,7 +77,12 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(Problem::new(
             http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -91,17 +102,39 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
     let path = err.path().to_string();
     let inner = err.inner();
     if inner.is_data() {
-        let field = if path == "." { String::new() } else { path };
-        return Err(Problem::validation(crate::domain::Invalid::field(field, redact(&inner.to_string()))));
+        let message = redact(&inner.to_string());
+        let mut field = if path == "." { String::new() } else { path };
+        // serde reports a missing field against its parent; name the field itself.
+        if let Some(name) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            field = if field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+        }
+        return Err(Problem::validation(crate::domain::Invalid::field(
+            field, message,
+        )));
     }
-    Err(Problem::bad_request(format!("the body is not valid JSON ({})", redact(&inner.to_string()))))
+    Err(Problem::bad_request(format!(
+        "the body is not valid JSON ({})",
+        redact(&inner.to_string())
+    )))
 }
 
 /// serde reports e.g. ``invalid type: string "AKIA…", expected u32``; keep the kind and the
 /// expectation, drop the value.
 fn redact(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
-    for prefix in ["invalid type", "invalid value", "invalid length", "unknown variant"] {
+    for prefix in [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let expected = rest.find(", expected").map(|i| &rest[i..]).unwrap_or("");
             return format!("{prefix}{expected}");
@@ -116,8 +149,17 @@ mod tests {
 
     #[test]
     fn never_repeats_values() {
-        assert_eq!(redact("invalid type: string \"s3cr3t\", expected u32 at line 1 column 9"), "invalid type, expected u32");
-        assert_eq!(redact("unknown variant `hunter2`, expected `access_key` or `assume_role`"), "unknown variant, expected `access_key` or `assume_role`");
-        assert_eq!(redact("missing field `name` at line 1 column 2"), "missing field `name`");
+        assert_eq!(
+            redact("invalid type: string \"s3cr3t\", expected u32 at line 1 column 9"),
+            "invalid type, expected u32"
+        );
+        assert_eq!(
+            redact("unknown variant `hunter2`, expected `access_key` or `assume_role`"),
+            "unknown variant, expected `access_key` or `assume_role`"
+        );
+        assert_eq!(
+            redact("missing field `name` at line 1 column 2"),
+            "missing field `name`"
+        );
     }
 }

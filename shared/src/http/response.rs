@@ -10,7 +10,10 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let mut resp = Response::new(Body::Text(text));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
@@ -18,6 +21,7 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
 pub fn no_content() -> Response<Body> {
     let mut resp = Response::new(Body::Empty);
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

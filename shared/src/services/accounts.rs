@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use crate::domain::{
-    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, JitSettings, Region,
-    StoredCredentials,
+    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, JitSettings,
+    Region, StoredCredentials,
 };
 use crate::ports::{
-    AccountStore, Clock, CredentialVerifier, DeleteAccountRefusal, Page, PageRequest, SealContext, SecretSealer,
-    StoreError, VerifyError,
+    AccountStore, Clock, CredentialVerifier, DeleteAccountRefusal, Page, PageRequest, SealContext,
+    SecretSealer, StoreError, VerifyError,
 };
 
 /// A new registration, already validated.
@@ -34,7 +34,10 @@ pub enum RegisterAccountError {
     #[error("AWS account {0} is already registered")]
     AlreadyRegistered(AwsAccountId),
     #[error("the credentials belong to AWS account {actual}, but the role is in {expected}")]
-    AccountMismatch { expected: AwsAccountId, actual: AwsAccountId },
+    AccountMismatch {
+        expected: AwsAccountId,
+        actual: AwsAccountId,
+    },
     #[error("{0}")]
     Unavailable(String),
 }
@@ -61,8 +64,13 @@ pub enum UpdateAccountError {
     NotFound(AccountId),
     #[error("AWS rejected the credentials: {0}")]
     InvalidCredentials(String),
-    #[error("the new credentials belong to AWS account {actual}, but this registration is for {expected}")]
-    AccountMismatch { expected: AwsAccountId, actual: AwsAccountId },
+    #[error(
+        "the new credentials belong to AWS account {actual}, but this registration is for {expected}"
+    )]
+    AccountMismatch {
+        expected: AwsAccountId,
+        actual: AwsAccountId,
+    },
     #[error("the account was changed by another request; read it again and retry")]
     Conflict,
     #[error("{0}")]
@@ -109,16 +117,24 @@ impl AccountService {
         sealer: Arc<dyn SecretSealer>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        AccountService { store, verifier, sealer, clock }
+        AccountService {
+            store,
+            verifier,
+            sealer,
+            clock,
+        }
     }
 
     /// Checks the credentials with AWS, then seals and stores them. Nothing is written
     /// unless AWS accepted them.
     pub async fn register(&self, cmd: RegisterAccount) -> Result<Account, RegisterAccountError> {
-        let identity = self.verify(&cmd.credentials, &cmd.default_region).await.map_err(|e| match e {
-            VerifyError::Rejected(m) => RegisterAccountError::InvalidCredentials(m),
-            VerifyError::Unavailable(m) => RegisterAccountError::Unavailable(m),
-        })?;
+        let identity = self
+            .verify(&cmd.credentials, &cmd.default_region)
+            .await
+            .map_err(|e| match e {
+                VerifyError::Rejected(m) => RegisterAccountError::InvalidCredentials(m),
+                VerifyError::Unavailable(m) => RegisterAccountError::Unavailable(m),
+            })?;
         check_role_account(&cmd.credentials, &identity).map_err(|(expected, actual)| {
             RegisterAccountError::AccountMismatch { expected, actual }
         })?;
@@ -141,13 +157,18 @@ impl AccountService {
         };
         match self.store.insert(&account).await {
             Ok(()) => Ok(account),
-            Err(StoreError::Conflict(_)) => Err(RegisterAccountError::AlreadyRegistered(identity.aws_account_id)),
+            Err(StoreError::Conflict(_)) => Err(RegisterAccountError::AlreadyRegistered(
+                identity.aws_account_id,
+            )),
             Err(e) => Err(RegisterAccountError::Unavailable(e.to_string())),
         }
     }
 
     pub async fn get(&self, id: &AccountId) -> Result<Account, GetAccountError> {
-        self.store.get(id).await?.ok_or_else(|| GetAccountError::NotFound(id.clone()))
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| GetAccountError::NotFound(id.clone()))
     }
 
     pub async fn list(&self, page: &PageRequest) -> Result<Page<Account>, ListAccountsError> {
@@ -160,7 +181,11 @@ impl AccountService {
 
     /// Applies a partial change. New credentials are checked with AWS and must belong to the
     /// same AWS account: users and sessions already refer to it.
-    pub async fn update(&self, id: &AccountId, change: UpdateAccount) -> Result<Account, UpdateAccountError> {
+    pub async fn update(
+        &self,
+        id: &AccountId,
+        change: UpdateAccount,
+    ) -> Result<Account, UpdateAccountError> {
         let mut account = self.get(id).await.map_err(|e| match e {
             GetAccountError::NotFound(id) => UpdateAccountError::NotFound(id),
             GetAccountError::Unavailable(m) => UpdateAccountError::Unavailable(m),
@@ -172,18 +197,22 @@ impl AccountService {
             account.default_region = region;
         }
         if let Some(credentials) = change.credentials {
-            let identity = self.verify(&credentials, &account.default_region).await.map_err(|e| match e {
-                VerifyError::Rejected(m) => UpdateAccountError::InvalidCredentials(m),
-                VerifyError::Unavailable(m) => UpdateAccountError::Unavailable(m),
-            })?;
+            let identity = self
+                .verify(&credentials, &account.default_region)
+                .await
+                .map_err(|e| match e {
+                    VerifyError::Rejected(m) => UpdateAccountError::InvalidCredentials(m),
+                    VerifyError::Unavailable(m) => UpdateAccountError::Unavailable(m),
+                })?;
             if identity.aws_account_id != account.aws_account_id {
                 return Err(UpdateAccountError::AccountMismatch {
                     expected: account.aws_account_id,
                     actual: identity.aws_account_id,
                 });
             }
-            check_role_account(&credentials, &identity)
-                .map_err(|(expected, actual)| UpdateAccountError::AccountMismatch { expected, actual })?;
+            check_role_account(&credentials, &identity).map_err(|(expected, actual)| {
+                UpdateAccountError::AccountMismatch { expected, actual }
+            })?;
             account.credentials = self
                 .seal(&account.id, &credentials)
                 .await
@@ -250,7 +279,11 @@ impl AccountService {
         })
     }
 
-    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
+    async fn verify(
+        &self,
+        credentials: &AccountCredentials,
+        region: &Region,
+    ) -> Result<CallerIdentity, VerifyError> {
         let identity = self.verifier.verify(credentials, region).await?;
         tracing::info!(aws_account_id = %identity.aws_account_id, caller_arn = %identity.arn, "credentials verified");
         Ok(identity)
@@ -263,11 +296,17 @@ impl AccountService {
     ) -> Result<StoredCredentials, crate::ports::SealError> {
         let context = SealContext::account(id);
         Ok(match credentials {
-            AccountCredentials::AccessKey { access_key_id, secret_access_key } => StoredCredentials::AccessKey {
+            AccountCredentials::AccessKey {
+                access_key_id,
+                secret_access_key,
+            } => StoredCredentials::AccessKey {
                 access_key_id: access_key_id.clone(),
                 sealed_secret: self.sealer.seal(secret_access_key, &context).await?,
             },
-            AccountCredentials::AssumeRole { role_arn, external_id } => StoredCredentials::AssumeRole {
+            AccountCredentials::AssumeRole {
+                role_arn,
+                external_id,
+            } => StoredCredentials::AssumeRole {
                 role_arn: role_arn.clone(),
                 sealed_external_id: self.sealer.seal(external_id, &context).await?,
             },
@@ -282,7 +321,9 @@ fn check_role_account(
     identity: &CallerIdentity,
 ) -> Result<(), (AwsAccountId, AwsAccountId)> {
     match credentials {
-        AccountCredentials::AssumeRole { role_arn, .. } if role_arn.account() != &identity.aws_account_id => {
+        AccountCredentials::AssumeRole { role_arn, .. }
+            if role_arn.account() != &identity.aws_account_id =>
+        {
             Err((role_arn.account().clone(), identity.aws_account_id.clone()))
         }
         _ => Ok(()),

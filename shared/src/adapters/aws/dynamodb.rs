@@ -29,7 +29,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -37,8 +38,8 @@ use time::OffsetDateTime;
 
 use super::{describe, service_code};
 use crate::domain::{
-    AccessKeyId, Account, AccountId, AccountName, AwsAccountId, JitSettings, MaxDuration, Region, RoleArn, Sealed,
-    StoredCredentials,
+    AccessKeyId, Account, AccountId, AccountName, AwsAccountId, JitSettings, MaxDuration, Region,
+    RoleArn, Sealed, StoredCredentials,
 };
 use crate::ports::{AccountStore, DeleteAccountRefusal, Page, PageRequest, StoreError};
 
@@ -100,12 +101,14 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 impl AccountRecord {
     fn from_domain(a: &Account) -> Self {
         let (access_key_id, role_arn, sealed) = match &a.credentials {
-            StoredCredentials::AccessKey { access_key_id, sealed_secret } => {
-                (Some(access_key_id.to_string()), None, sealed_secret)
-            }
-            StoredCredentials::AssumeRole { role_arn, sealed_external_id } => {
-                (None, Some(role_arn.to_string()), sealed_external_id)
-            }
+            StoredCredentials::AccessKey {
+                access_key_id,
+                sealed_secret,
+            } => (Some(access_key_id.to_string()), None, sealed_secret),
+            StoredCredentials::AssumeRole {
+                role_arn,
+                sealed_external_id,
+            } => (None, Some(role_arn.to_string()), sealed_external_id),
         };
         AccountRecord {
             pk: account_pk(&a.id),
@@ -133,9 +136,18 @@ impl AccountRecord {
     /// Stored items were validated when written; a record that no longer parses is corrupt and
     /// reported as such rather than half-read.
     fn into_domain(self) -> Result<Account, StoreError> {
-        let corrupt = |what: &str| StoreError::Unavailable(format!("stored account {} is corrupt: {what}", self.id));
-        let sealed = Sealed(B64.decode(&self.sealed_secret).map_err(|_| corrupt("sealed secret"))?);
-        let credentials = match (self.credential_type.as_str(), &self.access_key_id, &self.role_arn) {
+        let corrupt = |what: &str| {
+            StoreError::Unavailable(format!("stored account {} is corrupt: {what}", self.id))
+        };
+        let sealed = Sealed(
+            B64.decode(&self.sealed_secret)
+                .map_err(|_| corrupt("sealed secret"))?,
+        );
+        let credentials = match (
+            self.credential_type.as_str(),
+            &self.access_key_id,
+            &self.role_arn,
+        ) {
             ("access_key", Some(k), _) => StoredCredentials::AccessKey {
                 access_key_id: AccessKeyId::parse(k).map_err(|_| corrupt("access key id"))?,
                 sealed_secret: sealed,
@@ -150,7 +162,8 @@ impl AccountRecord {
             id: AccountId::parse(&self.id).map_err(|_| corrupt("id"))?,
             name: AccountName::parse(&self.name).map_err(|_| corrupt("name"))?,
             default_region: Region::parse(&self.default_region).map_err(|_| corrupt("region"))?,
-            aws_account_id: AwsAccountId::parse(&self.aws_account_id).map_err(|_| corrupt("aws account id"))?,
+            aws_account_id: AwsAccountId::parse(&self.aws_account_id)
+                .map_err(|_| corrupt("aws account id"))?,
             caller_arn: self.caller_arn,
             credentials,
             created_at: self.created_at,
@@ -197,7 +210,9 @@ fn encode_cursor(id: &str) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Option<AccountId> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
     let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
     AccountId::parse(&cursor.id).ok()
 }
@@ -209,7 +224,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     async fn get_record(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
@@ -223,14 +241,28 @@ impl DynamoStore {
             .await
             .map_err(|e| StoreError::Unavailable(describe(&e)))?;
         out.item
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("stored account is corrupt: {e}"))))
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Unavailable(format!("stored account is corrupt: {e}")))
+            })
             .transpose()
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if matches!(service_code(&e), Some("TransactionCanceledException" | "ConditionalCheckFailedException")) => {
+            Err(e)
+                if matches!(
+                    service_code(&e),
+                    Some("TransactionCanceledException" | "ConditionalCheckFailedException")
+                ) =>
+            {
                 Err(StoreError::Conflict(describe(&e)))
             }
             Err(e) => Err(StoreError::Unavailable(describe(&e))),
@@ -257,7 +289,13 @@ fn put(table: &str, item: HashMap<String, AttributeValue>, condition: &str) -> T
 
 fn delete(table: &str, key: HashMap<String, AttributeValue>) -> TransactWriteItem {
     TransactWriteItem::builder()
-        .delete(Delete::builder().table_name(table).set_key(Some(key)).build().expect("delete has table and key"))
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .build()
+                .expect("delete has table and key"),
+        )
         .build()
 }
 
@@ -273,13 +311,20 @@ impl AccountStore for DynamoStore {
         };
         self.transact(vec![
             put(&self.table, to_item(&record), "attribute_not_exists(PK)"),
-            put(&self.table, to_item(&registration), "attribute_not_exists(PK)"),
+            put(
+                &self.table,
+                to_item(&registration),
+                "attribute_not_exists(PK)",
+            ),
         ])
         .await
     }
 
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.get_record(id).await?.map(AccountRecord::into_domain).transpose()
+        self.get_record(id)
+            .await?
+            .map(AccountRecord::into_domain)
+            .transpose()
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<Account>>, StoreError> {
@@ -292,13 +337,18 @@ impl AccountStore for DynamoStore {
             .expression_attribute_values(":p", s(ACCOUNTS_PARTITION))
             .limit(page.limit as i32);
         if let Some(raw) = &page.cursor {
-            let Some(after) = decode_cursor(raw) else { return Ok(None) };
+            let Some(after) = decode_cursor(raw) else {
+                return Ok(None);
+            };
             let mut start = key(account_pk(&after), "ACCOUNT");
             start.insert("GSI1PK".into(), s(ACCOUNTS_PARTITION));
             start.insert("GSI1SK".into(), s(after.to_string()));
             query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let out = query
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
         let items = out
             .items
             .unwrap_or_default()
@@ -311,9 +361,11 @@ impl AccountStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         // DynamoDB returns a LastEvaluatedKey whenever the page is full, even if nothing
         // follows; the client then gets one empty page, which is harmless.
-        let next_cursor = out
-            .last_evaluated_key
-            .and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|id| encode_cursor(id)));
+        let next_cursor = out.last_evaluated_key.and_then(|k| {
+            k.get("GSI1SK")
+                .and_then(|v| v.as_s().ok())
+                .map(|id| encode_cursor(id))
+        });
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -326,14 +378,23 @@ impl AccountStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(r.pk.clone(), "ACCOUNT")))
             .condition_expression("version = :prev")
-            .expression_attribute_values(":prev", AttributeValue::N((account.version - 1).to_string()))
+            .expression_attribute_values(
+                ":prev",
+                AttributeValue::N((account.version - 1).to_string()),
+            )
             .expression_attribute_values(":v", AttributeValue::N(account.version.to_string()))
             .expression_attribute_values(":name", s(r.name))
             .expression_attribute_values(":region", s(r.default_region))
             .expression_attribute_values(":arn", s(r.caller_arn))
             .expression_attribute_values(":ctype", s(r.credential_type))
             .expression_attribute_values(":sealed", s(r.sealed_secret))
-            .expression_attribute_values(":updated", s(account.updated_at.format(&time::format_description::well_known::Rfc3339).expect("formats")))
+            .expression_attribute_values(
+                ":updated",
+                s(account
+                    .updated_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("formats")),
+            )
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#version", "version");
         let mut set = "#version = :v, #name = :name, default_region = :region, caller_arn = :arn, credential_type = :ctype, sealed_secret = :sealed, updated_at = :updated".to_string();
@@ -353,12 +414,17 @@ impl AccountStore for DynamoStore {
         update = update.update_expression(format!("SET {set} REMOVE {remove}"));
         match update.send().await {
             Ok(_) => Ok(()),
-            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => Err(StoreError::Conflict(describe(&e))),
+            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => {
+                Err(StoreError::Conflict(describe(&e)))
+            }
             Err(e) => Err(StoreError::Unavailable(describe(&e))),
         }
     }
 
-    async fn delete(&self, account: &Account) -> Result<Result<(), DeleteAccountRefusal>, StoreError> {
+    async fn delete(
+        &self,
+        account: &Account,
+    ) -> Result<Result<(), DeleteAccountRefusal>, StoreError> {
         // Re-read for the current version and counters, then delete on exactly that state; a
         // concurrent change makes the transaction fail and we look again (bounded).
         for _ in 0..3 {
@@ -369,24 +435,34 @@ impl AccountStore for DynamoStore {
                 return Ok(Err(DeleteAccountRefusal::HasUsers(current.user_count)));
             }
             if current.live_session_count > 0 {
-                return Ok(Err(DeleteAccountRefusal::HasLiveSessions(current.live_session_count)));
+                return Ok(Err(DeleteAccountRefusal::HasLiveSessions(
+                    current.live_session_count,
+                )));
             }
             let guarded = TransactWriteItem::builder()
                 .delete(
                     Delete::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(account_pk(&account.id), "ACCOUNT")))
-                        .condition_expression("#version = :v AND user_count = :zero AND live_session_count = :zero")
+                        .condition_expression(
+                            "#version = :v AND user_count = :zero AND live_session_count = :zero",
+                        )
                         .expression_attribute_names("#version", "version")
-                        .expression_attribute_values(":v", AttributeValue::N(current.version.to_string()))
+                        .expression_attribute_values(
+                            ":v",
+                            AttributeValue::N(current.version.to_string()),
+                        )
                         .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::None,
+                        )
                         .build()
                         .expect("delete has table and key"),
                 )
                 .build();
-            let aws = AwsAccountId::parse(&current.aws_account_id)
-                .map_err(|_| StoreError::Unavailable("stored account is corrupt: aws account id".into()))?;
+            let aws = AwsAccountId::parse(&current.aws_account_id).map_err(|_| {
+                StoreError::Unavailable("stored account is corrupt: aws account id".into())
+            })?;
             match self
                 .transact(vec![
                     guarded,
@@ -400,7 +476,9 @@ impl AccountStore for DynamoStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable("the account kept changing while being deleted; retry".into()))
+        Err(StoreError::Unavailable(
+            "the account kept changing while being deleted; retry".into(),
+        ))
     }
 
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError> {
@@ -413,15 +491,19 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let Some(item) = out.item else { return Ok(None) };
-        let r: JitRecord =
-            serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("stored JIT settings are corrupt: {e}")))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let r: JitRecord = serde_dynamo::from_item(item).map_err(|e| {
+            StoreError::Unavailable(format!("stored JIT settings are corrupt: {e}"))
+        })?;
         let corrupt = || StoreError::Unavailable("stored JIT settings are corrupt".into());
         Ok(Some(JitSettings {
             active: r.active,
             description: r.description,
             jit_enabled: r.jit_enabled,
-            max_duration: MaxDuration::parse(r.max_duration_seconds.into()).map_err(|_| corrupt())?,
+            max_duration: MaxDuration::parse(r.max_duration_seconds.into())
+                .map_err(|_| corrupt())?,
             allowed_roles: r
                 .allowed_role_arns
                 .iter()
@@ -440,7 +522,11 @@ impl AccountStore for DynamoStore {
             description: settings.description.clone(),
             jit_enabled: settings.jit_enabled,
             max_duration_seconds: settings.max_duration.seconds(),
-            allowed_role_arns: settings.allowed_roles.iter().map(|r| r.to_string()).collect(),
+            allowed_role_arns: settings
+                .allowed_roles
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
         };
         let account_exists = TransactWriteItem::builder()
             .condition_check(
@@ -453,7 +539,13 @@ impl AccountStore for DynamoStore {
             )
             .build();
         let put_settings = TransactWriteItem::builder()
-            .put(Put::builder().table_name(&self.table).set_item(Some(to_item(&record))).build().expect("put has table and item"))
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&record)))
+                    .build()
+                    .expect("put has table and item"),
+            )
             .build();
         self.transact(vec![account_exists, put_settings]).await
     }

@@ -15,7 +15,10 @@ pub struct KmsSealer {
 
 impl KmsSealer {
     pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
-        KmsSealer { client, key_id: key_id.into() }
+        KmsSealer {
+            client,
+            key_id: key_id.into(),
+        }
     }
 }
 
@@ -31,7 +34,9 @@ impl SecretSealer for KmsSealer {
             req = req.encryption_context(*k, v);
         }
         let out = req.send().await.map_err(|e| SealError(describe(&e)))?;
-        let blob = out.ciphertext_blob.ok_or_else(|| SealError("KMS returned no ciphertext".into()))?;
+        let blob = out
+            .ciphertext_blob
+            .ok_or_else(|| SealError("KMS returned no ciphertext".into()))?;
         Ok(Sealed(blob.into_inner()))
     }
 
@@ -45,7 +50,9 @@ impl SecretSealer for KmsSealer {
             req = req.encryption_context(*k, v);
         }
         let out = req.send().await.map_err(|e| SealError(describe(&e)))?;
-        let plain = out.plaintext.ok_or_else(|| SealError("KMS returned no plaintext".into()))?;
+        let plain = out
+            .plaintext
+            .ok_or_else(|| SealError("KMS returned no plaintext".into()))?;
         String::from_utf8(plain.into_inner())
             .map(Secret::new)
             .map_err(|_| SealError("sealed secret is not UTF-8".into()))

@@ -9,16 +9,39 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// Describes an SDK failure for logs and problem details. Service errors carry AWS's code and
 /// message (which never contain request secrets); transport failures say what broke.
-pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R>(err: &SdkError<E, R>) -> String {
+pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> String {
     match err {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("Unknown"),
-            e.err().message().unwrap_or("no message")
-        ),
+        SdkError::ServiceError(e) => match e.err().code() {
+            Some(code) => format!("{code}: {}", e.err().message().unwrap_or("no message")),
+            None => raw_error(e.raw()),
+        },
         SdkError::TimeoutError(_) => "AWS did not answer in time".to_string(),
         SdkError::DispatchFailure(_) => "AWS could not be reached".to_string(),
         other => format!("unexpected response from AWS ({})", short_kind(other)),
+    }
+}
+
+/// Some AWS-compatible endpoints (moto among them) wrap query-protocol errors in an extra
+/// `<Errors>` element the SDK does not parse; read `<Code>` and `<Message>` from the body.
+fn raw_error(raw: &aws_smithy_runtime_api::http::Response) -> String {
+    let body = raw
+        .body()
+        .bytes()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{name}>"))? + start;
+        Some(body[start..end].to_string())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(code), message) => {
+            format!("{code}: {}", message.unwrap_or_else(|| "no message".into()))
+        }
+        _ => format!("HTTP {} with no error code", raw.status().as_u16()),
     }
 }
 

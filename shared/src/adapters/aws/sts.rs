@@ -23,7 +23,8 @@ impl StsVerifier {
     }
 
     fn client(&self, region: &Region, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
-        let mut cfg = aws_sdk_sts::config::Builder::from(&self.base).region(SdkRegion::new(region.to_string()));
+        let mut cfg = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(SdkRegion::new(region.to_string()));
         if let Some(c) = credentials {
             cfg = cfg.credentials_provider(c);
         }
@@ -31,8 +32,8 @@ impl StsVerifier {
     }
 }
 
-fn classify<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug, R>(
-    err: aws_sdk_sts::error::SdkError<E, R>,
+fn classify<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
+    err: aws_sdk_sts::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> VerifyError {
     match &err {
         aws_sdk_sts::error::SdkError::ServiceError(_) => VerifyError::Rejected(describe(&err)),
@@ -42,9 +43,16 @@ fn classify<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug, R>(
 
 #[async_trait]
 impl CredentialVerifier for StsVerifier {
-    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
+    async fn verify(
+        &self,
+        credentials: &AccountCredentials,
+        region: &Region,
+    ) -> Result<CallerIdentity, VerifyError> {
         let client = match credentials {
-            AccountCredentials::AccessKey { access_key_id, secret_access_key } => {
+            AccountCredentials::AccessKey {
+                access_key_id,
+                secret_access_key,
+            } => {
                 let creds = Credentials::new(
                     access_key_id.as_str(),
                     secret_access_key.expose(),
@@ -54,7 +62,10 @@ impl CredentialVerifier for StsVerifier {
                 );
                 self.client(region, Some(creds))
             }
-            AccountCredentials::AssumeRole { role_arn, external_id } => {
+            AccountCredentials::AssumeRole {
+                role_arn,
+                external_id,
+            } => {
                 let out = self
                     .client(region, None)
                     .assume_role()
@@ -65,9 +76,9 @@ impl CredentialVerifier for StsVerifier {
                     .send()
                     .await
                     .map_err(classify)?;
-                let c = out
-                    .credentials
-                    .ok_or_else(|| VerifyError::Unavailable("STS returned no credentials".into()))?;
+                let c = out.credentials.ok_or_else(|| {
+                    VerifyError::Unavailable("STS returned no credentials".into())
+                })?;
                 let creds = Credentials::new(
                     c.access_key_id,
                     c.secret_access_key,
@@ -78,12 +89,19 @@ impl CredentialVerifier for StsVerifier {
                 self.client(region, Some(creds))
             }
         };
-        let who = client.get_caller_identity().send().await.map_err(classify)?;
+        let who = client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(classify)?;
         let account = who
             .account
             .as_deref()
             .and_then(|a| AwsAccountId::parse(a).ok())
             .ok_or_else(|| VerifyError::Unavailable("STS returned no account id".into()))?;
-        Ok(CallerIdentity { aws_account_id: account, arn: who.arn.unwrap_or_default() })
+        Ok(CallerIdentity {
+            aws_account_id: account,
+            arn: who.arn.unwrap_or_default(),
+        })
     }
 }

@@ -1,0 +1,359 @@
+//! Local AWS: a moto server started on a free loopback port, in authenticated mode, with
+//! the resources the broker needs.
+//!
+//! moto checks SigV4 signatures and IAM policies once its first `INITIAL_NO_AUTH_ACTION_COUNT`
+//! requests are spent, so wrong secrets are refused as AWS would refuse them. We spend exactly
+//! those free requests seeding identities, then do everything else with real keys:
+//! - the broker's own principal (stands in for the Lambda execution role) in 123456789012;
+//! - a pool of "target" AWS accounts, each with an admin IAM user and key, to register.
+//!
+//! moto does not enforce cross-account trust policies, ExternalIds, STS durations, IAM's
+//! DeleteConflict or password policies; the broker checks those itself.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use tokio::process::{Child, Command};
+
+/// The account the broker is deployed in, as moto's default account.
+pub const BROKER_ACCOUNT: &str = "123456789012";
+pub const BROKER_USER: &str = "cloud-iam-broker";
+pub const REGION: &str = "us-east-1";
+/// The role each seeded target account offers for `assume_role` registrations.
+pub const BROKER_ACCESS_ROLE: &str = "CloudIamBrokerAccess";
+
+const ALLOW_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// Runs moto in-process with a watchdog: when our end of its stdin closes (we exited or
+/// crashed), it exits too, so no server outlives the tests or the runner.
+const LAUNCHER: &str = r#"
+import os, sys, threading
+def watch():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"#;
+
+/// Long-lived keys of an IAM principal.
+#[derive(Clone)]
+pub struct Keys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({}, [redacted])", self.access_key_id)
+    }
+}
+
+/// A seeded target account: an admin IAM user's keys, and a role trusting the broker.
+#[derive(Debug, Clone)]
+pub struct TargetAccount {
+    pub aws_account_id: String,
+    pub admin: Keys,
+    pub broker_access_role_arn: String,
+}
+
+/// The names of the broker's resources in local AWS.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub table_name: String,
+    pub bucket: String,
+    pub kms_key_id: String,
+}
+
+pub struct LocalAws {
+    pub endpoint: String,
+    pub broker: Keys,
+    pub targets: Vec<TargetAccount>,
+    pub resources: Resources,
+    _process: Child,
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// An SDK configuration for `endpoint` with the given keys.
+pub async fn sdk_config(endpoint: &str, keys: &Keys) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            &keys.access_key_id,
+            &keys.secret_access_key,
+            None,
+            None,
+            "local",
+        ))
+        .load()
+        .await
+}
+
+impl LocalAws {
+    /// Starts moto and seeds it with the broker's principal, `targets` target accounts and
+    /// the broker's table, bucket and key.
+    pub async fn start(targets: usize) -> Result<LocalAws, String> {
+        let python = std::env::var("LOCAL_AWS_PYTHON").unwrap_or_else(|_| "python3".into());
+        let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let free_actions = 3 + 3 * targets;
+        let mut process = Command::new(&python)
+            .arg("-c")
+            .arg(LAUNCHER)
+            .arg(port.to_string())
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                format!("starting moto with {python}: {e} (run scripts/test once to install it)")
+            })?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Ok(Some(status)) = process.try_wait() {
+                return Err(format!(
+                    "moto exited at start ({status}); is moto[server] installed for {python}?"
+                ));
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err("moto did not start listening within 60 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // The free, unauthenticated requests: exactly `free_actions` of them.
+        let anyone = Keys {
+            access_key_id: "AKIABOOTSTRAP0000000".into(),
+            secret_access_key: "bootstrap".into(),
+        };
+        let iam = aws_sdk_iam::Client::new(&sdk_config(&endpoint, &anyone).await);
+        let broker = admin_user(&iam, None, BROKER_USER).await?;
+        let mut seeded = Vec::with_capacity(targets);
+        for i in 0..targets {
+            let account = format!("{}", 210_000_000_001u64 + i as u64);
+            let admin = admin_user(&iam, Some(&account), "admin").await?;
+            seeded.push((account, admin));
+        }
+
+        // From here on every request is signed with a real key.
+        let sdk = sdk_config(&endpoint, &broker).await;
+        let resources =
+            create_resources(&sdk, "cloud-iam-broker", "cloud-iam-broker-session-logs").await?;
+        let mut target_accounts = Vec::with_capacity(targets);
+        for (account, admin) in seeded {
+            let iam = aws_sdk_iam::Client::new(&sdk_config(&endpoint, &admin).await);
+            let trust = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{BROKER_ACCOUNT}:user/{BROKER_USER}"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"local-external-id"}}}}}}]}}"#
+            );
+            let role = iam
+                .create_role()
+                .role_name(BROKER_ACCESS_ROLE)
+                .assume_role_policy_document(trust)
+                .send()
+                .await
+                .map_err(|e| format!("creating {BROKER_ACCESS_ROLE} in {account}: {e:?}"))?;
+            iam.put_role_policy()
+                .role_name(BROKER_ACCESS_ROLE)
+                .policy_name("admin")
+                .policy_document(ALLOW_ALL)
+                .send()
+                .await
+                .map_err(|e| format!("granting {BROKER_ACCESS_ROLE}: {e:?}"))?;
+            target_accounts.push(TargetAccount {
+                aws_account_id: account,
+                admin,
+                broker_access_role_arn: role.role.map(|r| r.arn).unwrap_or_default(),
+            });
+        }
+        Ok(LocalAws {
+            endpoint,
+            broker,
+            targets: target_accounts,
+            resources,
+            _process: process,
+        })
+    }
+}
+
+/// Creates an IAM user with an allow-all inline policy and an access key: three requests.
+/// `account` selects a moto account other than the default (moto's `x-moto-account-id`).
+async fn admin_user(
+    iam: &aws_sdk_iam::Client,
+    account: Option<&str>,
+    name: &str,
+) -> Result<Keys, String> {
+    let header = account.map(str::to_string);
+    let tag = move |req: &mut aws_sdk_iam::config::http::HttpRequest| {
+        if let Some(a) = &header {
+            req.headers_mut().insert("x-moto-account-id", a.clone());
+        }
+    };
+    let err = |step: &str, e: String| {
+        format!(
+            "seeding {name} in {}: {step}: {e}",
+            account.unwrap_or(BROKER_ACCOUNT)
+        )
+    };
+    iam.create_user()
+        .user_name(name)
+        .customize()
+        .mutate_request(tag.clone())
+        .send()
+        .await
+        .map_err(|e| err("CreateUser", format!("{e:?}")))?;
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("admin")
+        .policy_document(ALLOW_ALL)
+        .customize()
+        .mutate_request(tag.clone())
+        .send()
+        .await
+        .map_err(|e| err("PutUserPolicy", format!("{e:?}")))?;
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .customize()
+        .mutate_request(tag)
+        .send()
+        .await
+        .map_err(|e| err("CreateAccessKey", format!("{e:?}")))?
+        .access_key
+        .ok_or_else(|| err("CreateAccessKey", "no key returned".into()))?;
+    Ok(Keys {
+        access_key_id: key.access_key_id,
+        secret_access_key: key.secret_access_key,
+    })
+}
+
+/// Creates (or finds) the table, bucket and KMS key, shaped as `infra/template.yaml` declares
+/// them. Idempotent, so it can run against an existing local endpoint.
+pub async fn create_resources(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    bucket: &str,
+) -> Result<Resources, String> {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let exists = ddb.describe_table().table_name(table).send().await.is_ok();
+    if !exists {
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute")
+        };
+        let key = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .expect("key")
+        };
+        let gsi = |name: &str, pk: &str, sk: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash))
+                .key_schema(key(sk, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("gsi")
+        };
+        ddb.create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(
+                ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"]
+                    .map(attr)
+                    .to_vec(),
+            ))
+            .key_schema(key("PK", KeyType::Hash))
+            .key_schema(key("SK", KeyType::Range))
+            .global_secondary_indexes(gsi("GSI1", "GSI1PK", "GSI1SK"))
+            .global_secondary_indexes(gsi("GSI2", "GSI2PK", "GSI2SK"))
+            .send()
+            .await
+            .map_err(|e| format!("creating table {table}: {e:?}"))?;
+        ddb.update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("ttl")
+                    .enabled(true)
+                    .build()
+                    .expect("ttl"),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("enabling TTL on {table}: {e:?}"))?;
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    if s3.head_bucket().bucket(bucket).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| format!("creating bucket {bucket}: {e:?}"))?;
+    }
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let alias = "alias/cloud-iam-broker";
+    let kms_key_id = match kms
+        .describe_key()
+        .key_id(alias)
+        .send()
+        .await
+        .ok()
+        .and_then(|k| k.key_metadata)
+    {
+        Some(meta) => meta.key_id,
+        None => {
+            let key = kms
+                .create_key()
+                .description("Cloud IAM Broker secrets (local)")
+                .send()
+                .await
+                .map_err(|e| format!("creating KMS key: {e:?}"))?
+                .key_metadata
+                .ok_or("KMS returned no key")?
+                .key_id;
+            kms.create_alias()
+                .alias_name(alias)
+                .target_key_id(&key)
+                .send()
+                .await
+                .map_err(|e| format!("aliasing KMS key: {e:?}"))?;
+            key
+        }
+    };
+    Ok(Resources {
+        table_name: table.into(),
+        bucket: bucket.into(),
+        kms_key_id,
+    })
+}

@@ -1,0 +1,206 @@
+//! The whole system on localhost: local AWS, the broker's configuration, the HTTP API behind
+//! the gateway stand-in, and token minting for local principals.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+use shared::App;
+use shared::auth::{JwtConfig, KeySource, Role};
+use shared::config::Config;
+use shared::domain::Secret;
+
+use crate::gateway::{Gateway, serve};
+use crate::local_aws::{Keys, LocalAws, create_resources, sdk_config};
+
+pub const ISSUER: &str = "cloud-iam-broker-local";
+pub const AUDIENCE: &str = "cloud-iam-broker";
+
+/// Where the broker's AWS calls go.
+pub enum AwsMode {
+    /// Start moto (default), seeding this many target accounts.
+    Moto { targets: usize },
+    /// An AWS-compatible endpoint already running (`AWS_ENDPOINT_URL`), with ambient
+    /// credentials; resources are created if missing.
+    Endpoint(String),
+    /// Real AWS with ambient credentials; `TABLE_NAME`, `KMS_KEY_ID`, `SESSION_LOG_BUCKET`
+    /// name existing resources.
+    RealAws,
+}
+
+pub struct Options {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub aws: AwsMode,
+}
+
+/// Signs local tokens with the runner's HS256 secret.
+#[derive(Clone)]
+pub struct Minter {
+    secret: Secret,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    role: &'a str,
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+impl Minter {
+    pub fn token(&self, role: Role, subject: &str, email: Option<&str>, ttl: Duration) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let role = match role {
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Bot => "bot",
+        };
+        let claims = Claims {
+            sub: subject,
+            email,
+            role,
+            iss: ISSUER,
+            aud: AUDIENCE,
+            iat: now,
+            nbf: now,
+            exp: now + ttl.as_secs() as i64,
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(self.secret.expose().as_bytes()),
+        )
+        .expect("HS256 signing cannot fail")
+    }
+
+    /// The secret, for tests that forge tokens on purpose.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+}
+
+pub struct LocalSystem {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    /// Present when the runner started moto itself.
+    pub aws: Option<LocalAws>,
+    pub config: Config,
+    pub sdk: aws_config::SdkConfig,
+    pub app: App,
+    pub minter: Minter,
+}
+
+impl LocalSystem {
+    /// Starts everything; the HTTP server runs on the current Tokio runtime until it stops.
+    pub async fn start(options: Options) -> Result<LocalSystem, String> {
+        let secret = Secret::new(hex(&rand::random::<[u8; 32]>()));
+        let jwt = JwtConfig {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            algorithm: Algorithm::HS256,
+            keys: KeySource::Secret(secret.clone()),
+            leeway_seconds: 5,
+        };
+        let timeout = Duration::from_secs(30);
+        let (aws, config, sdk) = match options.aws {
+            AwsMode::Moto { targets } => {
+                let aws = LocalAws::start(targets).await?;
+                let sdk = with_timeouts(sdk_config(&aws.endpoint, &aws.broker).await, timeout);
+                let config = local_config(&aws.resources, jwt, timeout);
+                (Some(aws), config, sdk)
+            }
+            AwsMode::Endpoint(endpoint) => {
+                let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .endpoint_url(&endpoint)
+                    .load()
+                    .await;
+                let sdk = with_timeouts(base, timeout);
+                let resources =
+                    create_resources(&sdk, "cloud-iam-broker", "cloud-iam-broker-session-logs")
+                        .await?;
+                (None, local_config(&resources, jwt, timeout), sdk)
+            }
+            AwsMode::RealAws => {
+                let var = |n: &str| {
+                    std::env::var(n)
+                        .map_err(|_| format!("{n} must name an existing resource with --aws"))
+                };
+                let resources = crate::local_aws::Resources {
+                    table_name: var("TABLE_NAME")?,
+                    bucket: var("SESSION_LOG_BUCKET")?,
+                    kms_key_id: var("KMS_KEY_ID")?,
+                };
+                let sdk = with_timeouts(
+                    aws_config::defaults(aws_config::BehaviorVersion::latest())
+                        .load()
+                        .await,
+                    timeout,
+                );
+                (None, local_config(&resources, jwt, timeout), sdk)
+            }
+        };
+        let app = App::on_aws(&config, &sdk).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let router = axum::Router::new()
+            .fallback(serve)
+            .with_state(Gateway { app: app.clone() });
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "local API server stopped");
+            }
+        });
+        Ok(LocalSystem {
+            base_url: format!("http://{addr}"),
+            addr,
+            aws,
+            config,
+            sdk,
+            app,
+            minter: Minter { secret },
+        })
+    }
+
+    /// Keys of the broker's own principal in local AWS (moto mode only).
+    pub fn broker_keys(&self) -> Option<&Keys> {
+        self.aws.as_ref().map(|a| &a.broker)
+    }
+}
+
+fn local_config(
+    resources: &crate::local_aws::Resources,
+    jwt: JwtConfig,
+    timeout: Duration,
+) -> Config {
+    Config {
+        table_name: resources.table_name.clone(),
+        kms_key_id: resources.kms_key_id.clone(),
+        session_log_bucket: resources.bucket.clone(),
+        jwt,
+        aws_timeout: timeout,
+    }
+}
+
+fn with_timeouts(sdk: aws_config::SdkConfig, timeout: Duration) -> aws_config::SdkConfig {
+    sdk.into_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .build()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
