@@ -162,8 +162,7 @@ pub async fn serve(State(gateway): State<Gateway>, req: axum::extract::Request) 
         Ok(r) => r,
         Err(e) => {
             return to_axum(
-                Problem::bad_request(format!("the gateway could not build the event: {e}"))
-                    .into_response(),
+                Problem::bad_request(format!("the gateway could not build the event: {e}")).into_response(),
             );
         }
     };

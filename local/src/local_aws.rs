@@ -17,8 +17,8 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use tokio::process::{Child, Command};
 
@@ -29,8 +29,7 @@ pub const REGION: &str = "us-east-1";
 /// The role each seeded target account offers for `assume_role` registrations.
 pub const BROKER_ACCESS_ROLE: &str = "CloudIamBrokerAccess";
 
-const ALLOW_ALL: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 /// Runs moto in-process with a watchdog: when our end of its stdin closes (we exited or
 /// crashed), it exits too, so no server outlives the tests or the runner.
@@ -119,15 +118,10 @@ impl LocalAws {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| {
-                format!("starting moto with {python}: {e} (run scripts/test once to install it)")
-            })?;
+            .map_err(|e| format!("starting moto with {python}: {e} (run scripts/test once to install it)"))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if let Ok(Some(status)) = process.try_wait() {
                 return Err(format!(
                     "moto exited at start ({status}); is moto[server] installed for {python}?"
@@ -155,8 +149,7 @@ impl LocalAws {
 
         // From here on every request is signed with a real key.
         let sdk = sdk_config(&endpoint, &broker).await;
-        let resources =
-            create_resources(&sdk, "cloud-iam-broker", "cloud-iam-broker-session-logs").await?;
+        let resources = create_resources(&sdk, "cloud-iam-broker", "cloud-iam-broker-session-logs").await?;
         let mut target_accounts = Vec::with_capacity(targets);
         for (account, admin) in seeded {
             let iam = aws_sdk_iam::Client::new(&sdk_config(&endpoint, &admin).await);
@@ -195,23 +188,14 @@ impl LocalAws {
 
 /// Creates an IAM user with an allow-all inline policy and an access key: three requests.
 /// `account` selects a moto account other than the default (moto's `x-moto-account-id`).
-async fn admin_user(
-    iam: &aws_sdk_iam::Client,
-    account: Option<&str>,
-    name: &str,
-) -> Result<Keys, String> {
+async fn admin_user(iam: &aws_sdk_iam::Client, account: Option<&str>, name: &str) -> Result<Keys, String> {
     let header = account.map(str::to_string);
     let tag = move |req: &mut aws_sdk_iam::config::http::HttpRequest| {
         if let Some(a) = &header {
             req.headers_mut().insert("x-moto-account-id", a.clone());
         }
     };
-    let err = |step: &str, e: String| {
-        format!(
-            "seeding {name} in {}: {step}: {e}",
-            account.unwrap_or(BROKER_ACCOUNT)
-        )
-    };
+    let err = |step: &str, e: String| format!("seeding {name} in {}: {step}: {e}", account.unwrap_or(BROKER_ACCOUNT));
     iam.create_user()
         .user_name(name)
         .customize()
@@ -246,11 +230,7 @@ async fn admin_user(
 
 /// Creates (or finds) the table, bucket and KMS key, shaped as `infra/template.yaml` declares
 /// them. Idempotent, so it can run against an existing local endpoint.
-pub async fn create_resources(
-    sdk: &aws_config::SdkConfig,
-    table: &str,
-    bucket: &str,
-) -> Result<Resources, String> {
+pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: &str) -> Result<Resources, String> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let exists = ddb.describe_table().table_name(table).send().await.is_ok();
     if !exists {
@@ -273,11 +253,7 @@ pub async fn create_resources(
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash))
                 .key_schema(key(sk, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .expect("gsi")
         };
@@ -285,9 +261,7 @@ pub async fn create_resources(
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(
-                ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"]
-                    .map(attr)
-                    .to_vec(),
+                ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"].map(attr).to_vec(),
             ))
             .key_schema(key("PK", KeyType::Hash))
             .key_schema(key("SK", KeyType::Range))
@@ -309,11 +283,7 @@ pub async fn create_resources(
             .await
             .map_err(|e| format!("enabling TTL on {table}: {e:?}"))?;
     }
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
         s3.create_bucket()
             .bucket(bucket)

@@ -28,12 +28,7 @@ async fn main() {
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    let aws = match (
-        real,
-        std::env::var("AWS_ENDPOINT_URL")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    ) {
+    let aws = match (real, std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty())) {
         (true, _) => AwsMode::RealAws,
         (false, Some(endpoint)) => AwsMode::Endpoint(endpoint),
         (false, None) => AwsMode::Moto { targets: 3 },
@@ -60,18 +55,12 @@ fn usage(problem: &str) -> ! {
 
 fn print_welcome(system: &LocalSystem) {
     let day = Duration::from_secs(12 * 3600);
-    let admin = system.minter.token(
-        Role::Admin,
-        "admin@example.com",
-        Some("admin@example.com"),
-        day,
-    );
-    let user = system.minter.token(
-        Role::User,
-        "alice@example.com",
-        Some("alice@example.com"),
-        day,
-    );
+    let admin = system
+        .minter
+        .token(Role::Admin, "admin@example.com", Some("admin@example.com"), day);
+    let user = system
+        .minter
+        .token(Role::User, "alice@example.com", Some("alice@example.com"), day);
     let url = &system.base_url;
     println!("Cloud IAM Broker is running on {url}");
     if let Some(aws) = &system.aws {

@@ -122,25 +122,19 @@ impl LocalSystem {
                     .load()
                     .await;
                 let sdk = with_timeouts(base, timeout);
-                let resources =
-                    create_resources(&sdk, "cloud-iam-broker", "cloud-iam-broker-session-logs")
-                        .await?;
+                let resources = create_resources(&sdk, "cloud-iam-broker", "cloud-iam-broker-session-logs").await?;
                 (None, local_config(&resources, jwt, timeout), sdk)
             }
             AwsMode::RealAws => {
-                let var = |n: &str| {
-                    std::env::var(n)
-                        .map_err(|_| format!("{n} must name an existing resource with --aws"))
-                };
+                let var =
+                    |n: &str| std::env::var(n).map_err(|_| format!("{n} must name an existing resource with --aws"));
                 let resources = crate::local_aws::Resources {
                     table_name: var("TABLE_NAME")?,
                     bucket: var("SESSION_LOG_BUCKET")?,
                     kms_key_id: var("KMS_KEY_ID")?,
                 };
                 let sdk = with_timeouts(
-                    aws_config::defaults(aws_config::BehaviorVersion::latest())
-                        .load()
-                        .await,
+                    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await,
                     timeout,
                 );
                 (None, local_config(&resources, jwt, timeout), sdk)
@@ -176,11 +170,7 @@ impl LocalSystem {
     }
 }
 
-fn local_config(
-    resources: &crate::local_aws::Resources,
-    jwt: JwtConfig,
-    timeout: Duration,
-) -> Config {
+fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout: Duration) -> Config {
     Config {
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),

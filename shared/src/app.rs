@@ -21,14 +21,8 @@ impl App {
     /// cold start.
     pub fn on_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let auth = Authenticator::new(config.jwt.clone()).map_err(ConfigError)?;
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.table_name,
-        ));
-        let sealer = Arc::new(KmsSealer::new(
-            aws_sdk_kms::Client::new(sdk),
-            &config.kms_key_id,
-        ));
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name));
+        let sealer = Arc::new(KmsSealer::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id));
         let verifier = Arc::new(StsVerifier::new(sdk.clone()));
         Ok(App {
             auth: Arc::new(auth),

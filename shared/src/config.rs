@@ -46,11 +46,7 @@ impl Config {
         let algorithm: Algorithm = var("JWT_ALGORITHM")?
             .parse()
             .map_err(|_| ConfigError("JWT_ALGORITHM is not a JWT algorithm".into()))?;
-        let keys = match (
-            opt("JWT_HS256_SECRET"),
-            opt("JWT_JWKS_FILE"),
-            opt("JWT_JWKS_URL"),
-        ) {
+        let keys = match (opt("JWT_HS256_SECRET"), opt("JWT_JWKS_FILE"), opt("JWT_JWKS_URL")) {
             (Some(s), None, None) => KeySource::Secret(Secret::new(s)),
             (None, Some(f), None) => KeySource::JwksFile(f),
             (None, None, Some(u)) => KeySource::JwksUrl(u),

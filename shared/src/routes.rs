@@ -34,11 +34,7 @@ impl Route {
 }
 
 const fn r(method: &'static str, path: &'static str, function: Function) -> Route {
-    Route {
-        method,
-        path,
-        function,
-    }
+    Route { method, path, function }
 }
 
 pub const ROUTES: &[Route] = &[
@@ -55,10 +51,7 @@ pub const ROUTES: &[Route] = &[
 /// segment. Returns the route and its path parameters (percent-decoded).
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    'routes: for route in ROUTES
-        .iter()
-        .filter(|r| r.method.eq_ignore_ascii_case(method))
-    {
+    'routes: for route in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
         let pattern: Vec<&str> = route.path.split('/').collect();
         if pattern.len() != segments.len() {
             continue;
@@ -116,16 +109,10 @@ mod tests {
         let (route, params) = match_route("GET", "/accounts/01J0/jit").unwrap();
         assert_eq!(route.key(), "GET /accounts/{id}/jit");
         assert_eq!(params["id"], "01J0");
-        assert_eq!(
-            match_route("GET", "/accounts/").unwrap().0.key(),
-            "GET /accounts"
-        );
+        assert_eq!(match_route("GET", "/accounts/").unwrap().0.key(), "GET /accounts");
         assert!(match_route("GET", "/accounts//jit").is_none());
         assert!(match_route("GET", "/nope").is_none());
         assert!(path_exists("/accounts/x") && match_route("POST", "/accounts/x").is_none());
-        assert_eq!(
-            match_route("GET", "/accounts/a%40b").unwrap().1["id"],
-            "a@b"
-        );
+        assert_eq!(match_route("GET", "/accounts/a%40b").unwrap().1["id"], "a@b");
     }
 }

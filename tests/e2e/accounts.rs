@@ -18,22 +18,12 @@ async fn register_list_get_set_jit_delete() {
     let secret = target.admin.secret_access_key.clone();
 
     let created = api
-        .post(
-            "/accounts",
-            &admin,
-            access_key_registration("production", &target),
-        )
+        .post("/accounts", &admin, access_key_registration("production", &target))
         .await;
     let account = created.ok(201);
-    assert!(
-        !created.text.contains(&secret),
-        "the secret is never returned"
-    );
+    assert!(!created.text.contains(&secret), "the secret is never returned");
     let id = account["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        created.headers["location"],
-        format!("/accounts/{id}").as_str()
-    );
+    assert_eq!(created.headers["location"], format!("/accounts/{id}").as_str());
     assert_eq!(account["aws_account_id"], target.aws_account_id.as_str());
     assert_eq!(
         account["caller_arn"],
@@ -66,11 +56,7 @@ async fn register_list_get_set_jit_delete() {
     let mut found = false;
     let mut page = list.ok(200);
     loop {
-        found |= page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["id"] == id.as_str());
+        found |= page["items"].as_array().unwrap().iter().any(|a| a["id"] == id.as_str());
         let Some(cursor) = page["next_cursor"].as_str() else {
             break;
         };
@@ -81,16 +67,10 @@ async fn register_list_get_set_jit_delete() {
     }
     assert!(found, "the new account is listed");
 
-    assert_eq!(
-        api.get(&format!("/accounts/{id}"), &admin).await.ok(200),
-        account
-    );
+    assert_eq!(api.get(&format!("/accounts/{id}"), &admin).await.ok(200), account);
 
     // JIT starts disabled, then takes the settings.
-    let defaults = api
-        .get(&format!("/accounts/{id}/jit"), &admin)
-        .await
-        .ok(200);
+    let defaults = api.get(&format!("/accounts/{id}/jit"), &admin).await.ok(200);
     assert_eq!(defaults["active"], false);
     assert_eq!(defaults["jit_enabled"], false);
     let roles = vec![
@@ -105,12 +85,7 @@ async fn register_list_get_set_jit_delete() {
         set,
         json!({ "active": true, "description": "on-call", "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": roles })
     );
-    assert_eq!(
-        api.get(&format!("/accounts/{id}/jit"), &admin)
-            .await
-            .ok(200),
-        set
-    );
+    assert_eq!(api.get(&format!("/accounts/{id}/jit"), &admin).await.ok(200), set);
 
     let renamed = api
         .patch(
@@ -125,30 +100,17 @@ async fn register_list_get_set_jit_delete() {
     assert_eq!(renamed["created_at"], account["created_at"]);
 
     api.delete(&format!("/accounts/{id}"), &admin).await.ok(204);
-    api.get(&format!("/accounts/{id}"), &admin)
-        .await
-        .problem(404);
-    api.get(&format!("/accounts/{id}/jit"), &admin)
-        .await
-        .problem(404);
-    api.delete(&format!("/accounts/{id}"), &admin)
-        .await
-        .problem(404);
+    api.get(&format!("/accounts/{id}"), &admin).await.problem(404);
+    api.get(&format!("/accounts/{id}/jit"), &admin).await.problem(404);
+    api.delete(&format!("/accounts/{id}"), &admin).await.problem(404);
     // The registration marker went with it: the same AWS account can be registered again.
     let again = api
-        .post(
-            "/accounts",
-            &admin,
-            access_key_registration("production", &target),
-        )
+        .post("/accounts", &admin, access_key_registration("production", &target))
         .await
         .ok(201);
-    api.delete(
-        &format!("/accounts/{}", again["id"].as_str().unwrap()),
-        &admin,
-    )
-    .await
-    .ok(204);
+    api.delete(&format!("/accounts/{}", again["id"].as_str().unwrap()), &admin)
+        .await
+        .ok(204);
 }
 
 #[tokio::test]
@@ -193,15 +155,9 @@ async fn rejected_credentials_store_nothing() {
     body["credentials"]["secret_access_key"] = json!(wrong_secret);
     let reply = api.post("/accounts", &admin, body).await;
     let problem = reply.problem(422);
-    assert_eq!(
-        problem["type"],
-        "tag:cloud-iam-broker,2026:problem/invalid-credentials"
-    );
+    assert_eq!(problem["type"], "tag:cloud-iam-broker,2026:problem/invalid-credentials");
     assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("SignatureDoesNotMatch"),
+        problem["detail"].as_str().unwrap().contains("SignatureDoesNotMatch"),
         "{problem}"
     );
     assert!(!reply.text.contains(wrong_secret));
@@ -209,20 +165,13 @@ async fn rejected_credentials_store_nothing() {
     let unknown = json!({ "name": "bad", "default_region": "us-east-1", "credentials": { "type": "access_key", "access_key_id": "AKIAUNKNOWNKEY000000", "secret_access_key": wrong_secret } });
     let problem = api.post("/accounts", &admin, unknown).await.problem(422);
     assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("InvalidClientTokenId"),
+        problem["detail"].as_str().unwrap().contains("InvalidClientTokenId"),
         "{problem}"
     );
 
     // Nothing stored: the AWS account is still free to register.
     let ok = api
-        .post(
-            "/accounts",
-            &admin,
-            access_key_registration("good", &target),
-        )
+        .post("/accounts", &admin, access_key_registration("good", &target))
         .await
         .ok(201);
     api.delete(&format!("/accounts/{}", ok["id"].as_str().unwrap()), &admin)
@@ -236,25 +185,14 @@ async fn one_registration_per_aws_account() {
     let api = env.client();
     let admin = env.admin();
     let target = env.take_account();
-    api.post(
-        "/accounts",
-        &admin,
-        access_key_registration("first", &target),
-    )
-    .await
-    .ok(201);
+    api.post("/accounts", &admin, access_key_registration("first", &target))
+        .await
+        .ok(201);
     let problem = api
-        .post(
-            "/accounts",
-            &admin,
-            access_key_registration("second", &target),
-        )
+        .post("/accounts", &admin, access_key_registration("second", &target))
         .await
         .problem(409);
-    assert_eq!(
-        problem["type"],
-        "tag:cloud-iam-broker,2026:problem/already-registered"
-    );
+    assert_eq!(problem["type"], "tag:cloud-iam-broker,2026:problem/already-registered");
 }
 
 #[tokio::test]
@@ -265,40 +203,30 @@ async fn new_credentials_are_checked_before_they_replace_the_old() {
     let target = env.take_account();
     let other = env.take_account();
     let account = api
-        .post(
-            "/accounts",
-            &admin,
-            access_key_registration("rotating", &target),
-        )
+        .post("/accounts", &admin, access_key_registration("rotating", &target))
         .await
         .ok(201);
     let path = format!("/accounts/{}", account["id"].as_str().unwrap());
 
     let mut wrong = access_key_registration("x", &target)["credentials"].clone();
     wrong["secret_access_key"] = json!("wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGSECRET");
-    api.patch(
-        &path,
-        &admin,
-        json!({ "credentials": wrong, "name": "renamed" }),
-    )
-    .await
-    .problem(422);
+    api.patch(&path, &admin, json!({ "credentials": wrong, "name": "renamed" }))
+        .await
+        .problem(422);
 
     let foreign = access_key_registration("x", &other)["credentials"].clone();
     let problem = api
         .patch(&path, &admin, json!({ "credentials": foreign }))
         .await
         .problem(422);
-    assert_eq!(
-        problem["type"],
-        "tag:cloud-iam-broker,2026:problem/account-mismatch"
-    );
+    assert_eq!(problem["type"], "tag:cloud-iam-broker,2026:problem/account-mismatch");
 
     // Neither failed change touched the record.
     assert_eq!(api.get(&path, &admin).await.ok(200), account);
 
     // A valid new key of the same account (the role) is accepted.
-    let via_role = json!({ "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" });
+    let via_role =
+        json!({ "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" });
     let updated = api
         .patch(&path, &admin, json!({ "credentials": via_role }))
         .await
@@ -338,11 +266,7 @@ async fn pages_through_accounts() {
         }
     }
     for id in &mine {
-        assert_eq!(
-            seen.iter().filter(|s| *s == id).count(),
-            1,
-            "{id} listed exactly once"
-        );
+        assert_eq!(seen.iter().filter(|s| *s == id).count(), 1, "{id} listed exactly once");
     }
     let mut sorted = seen.clone();
     sorted.sort();
@@ -373,9 +297,7 @@ async fn bad_input_is_refused_clearly() {
     )
     .await
     .problem(400);
-    api.send("POST", "/accounts", Some(&admin), None)
-        .await
-        .problem(400);
+    api.send("POST", "/accounts", Some(&admin), None).await.problem(400);
     api.send(
         "POST",
         "/accounts",
@@ -384,7 +306,8 @@ async fn bad_input_is_refused_clearly() {
     )
     .await
     .problem(415);
-    let huge = json!({ "name": "x".repeat(70 * 1024), "default_region": "us-east-1", "credentials": good["credentials"] });
+    let huge =
+        json!({ "name": "x".repeat(70 * 1024), "default_region": "us-east-1", "credentials": good["credentials"] });
     api.post("/accounts", &admin, huge).await.problem(413);
 
     let cases: Vec<(Value, &str)> = vec![
@@ -445,10 +368,7 @@ async fn bad_input_is_refused_clearly() {
     api.send("GET", "/accounts", None, None).await.problem(401);
     api.get("/accounts", "not-a-token").await.problem(401);
     let user = env.token(Role::User, "alice@example.com", Some("alice@example.com"));
-    let problem = api
-        .post("/accounts", &user, good.clone())
-        .await
-        .problem(403);
+    let problem = api.post("/accounts", &user, good.clone()).await.problem(403);
     assert!(problem["detail"].as_str().unwrap().contains("admin"));
     api.get("/accounts", &env.token(Role::Bot, "bot:slack", None))
         .await
@@ -462,27 +382,16 @@ async fn bad_input_is_refused_clearly() {
     api.put("/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV/jit", &admin, jit(&[]))
         .await
         .problem(404);
-    api.patch(
-        "/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        &admin,
-        json!({ "name": "x" }),
-    )
-    .await
-    .problem(404);
+    api.patch("/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV", &admin, json!({ "name": "x" }))
+        .await
+        .problem(404);
     api.get("/accounts?limit=0", &admin).await.problem(400);
     api.get("/accounts?limit=abc", &admin).await.problem(400);
-    api.get("/accounts?cursor=garbage", &admin)
-        .await
-        .problem(400);
+    api.get("/accounts?cursor=garbage", &admin).await.problem(400);
     api.get("/nowhere", &admin).await.problem(404);
-    api.send(
-        "POST",
-        "/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        Some(&admin),
-        None,
-    )
-    .await
-    .problem(405);
+    api.send("POST", "/accounts/01ARZ3NDEKTSV4RRFFQ69G5FAV", Some(&admin), None)
+        .await
+        .problem(405);
 
     // JIT settings of a real account: each bad field named, nothing stored.
     let account = api.post("/accounts", &admin, good).await.ok(201);
@@ -525,10 +434,7 @@ async fn bad_input_is_refused_clearly() {
             .iter()
             .map(|e| e["field"].as_str().unwrap())
             .collect();
-        assert!(
-            fields.contains(&field),
-            "{body} should name {field:?}: {problem}"
-        );
+        assert!(fields.contains(&field), "{body} should name {field:?}: {problem}");
     }
     let unchanged = api.get(&jit_path, &admin).await.ok(200);
     assert_eq!(unchanged["active"], false, "no bad request stored settings");

@@ -88,8 +88,7 @@ impl TestEnv {
     }
 
     pub fn token(&self, role: Role, subject: &str, email: Option<&str>) -> String {
-        self.minter
-            .token(role, subject, email, Duration::from_secs(3600))
+        self.minter.token(role, subject, email, Duration::from_secs(3600))
     }
 
     pub fn admin(&self) -> String {
@@ -145,11 +144,7 @@ impl Reply {
             "expected {status}, got {}: {}",
             self.status, self.text
         );
-        assert_eq!(
-            self.content_type, "application/problem+json",
-            "{}",
-            self.text
-        );
+        assert_eq!(self.content_type, "application/problem+json", "{}", self.text);
         let p = self.json();
         assert_eq!(p["status"], status);
         assert!(
@@ -168,35 +163,21 @@ impl Reply {
             "expected {status}, got {}: {}",
             self.status, self.text
         );
-        if self.text.is_empty() {
-            Value::Null
-        } else {
-            self.json()
-        }
+        if self.text.is_empty() { Value::Null } else { self.json() }
     }
 }
 
 impl Api {
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<RawBody>,
-    ) -> Reply {
-        let mut req = self.http.request(
-            method.parse().expect("method"),
-            format!("{}{path}", self.base),
-        );
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<RawBody>) -> Reply {
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         match body {
             Some(RawBody::Json(v)) => req = req.json(&v),
-            Some(RawBody::Raw {
-                content_type,
-                bytes,
-            }) => {
+            Some(RawBody::Raw { content_type, bytes }) => {
                 req = req.header("content-type", content_type).body(bytes);
             }
             None => {}
@@ -223,18 +204,15 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send("POST", path, Some(token), Some(RawBody::Json(body)))
-            .await
+        self.send("POST", path, Some(token), Some(RawBody::Json(body))).await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send("PUT", path, Some(token), Some(RawBody::Json(body)))
-            .await
+        self.send("PUT", path, Some(token), Some(RawBody::Json(body))).await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send("PATCH", path, Some(token), Some(RawBody::Json(body)))
-            .await
+        self.send("PATCH", path, Some(token), Some(RawBody::Json(body))).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
@@ -244,10 +222,7 @@ impl Api {
 
 pub enum RawBody {
     Json(Value),
-    Raw {
-        content_type: &'static str,
-        bytes: Vec<u8>,
-    },
+    Raw { content_type: &'static str, bytes: Vec<u8> },
 }
 
 /// The registration body for a seeded account's admin key.

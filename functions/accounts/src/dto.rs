@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use shared::domain::{
-    AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region,
-    RoleArn, StoredCredentials, parse_external_id, parse_secret_access_key,
+    AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region, RoleArn,
+    StoredCredentials, parse_external_id, parse_secret_access_key,
 };
 use shared::services::accounts::{RegisterAccount, UpdateAccount};
 use time::OffsetDateTime;
@@ -38,16 +38,10 @@ impl CredentialsIn {
                     ("access_key_id", &self.access_key_id),
                     ("secret_access_key", &self.secret_access_key),
                 ],
-                [
-                    ("role_arn", &self.role_arn),
-                    ("external_id", &self.external_id),
-                ],
+                [("role_arn", &self.role_arn), ("external_id", &self.external_id)],
             ),
             CredentialKind::AssumeRole => (
-                [
-                    ("role_arn", &self.role_arn),
-                    ("external_id", &self.external_id),
-                ],
+                [("role_arn", &self.role_arn), ("external_id", &self.external_id)],
                 [
                     ("access_key_id", &self.access_key_id),
                     ("secret_access_key", &self.secret_access_key),
@@ -66,18 +60,13 @@ impl CredentialsIn {
         }
         let creds = match self.kind {
             CredentialKind::AccessKey => {
-                let id = self
-                    .access_key_id
-                    .and_then(|v| c.take(AccessKeyId::parse(&v)));
-                let secret = self
-                    .secret_access_key
-                    .and_then(|v| c.take(parse_secret_access_key(&v)));
-                id.zip(secret).map(|(access_key_id, secret_access_key)| {
-                    AccountCredentials::AccessKey {
+                let id = self.access_key_id.and_then(|v| c.take(AccessKeyId::parse(&v)));
+                let secret = self.secret_access_key.and_then(|v| c.take(parse_secret_access_key(&v)));
+                id.zip(secret)
+                    .map(|(access_key_id, secret_access_key)| AccountCredentials::AccessKey {
                         access_key_id,
                         secret_access_key,
-                    }
-                })
+                    })
             }
             CredentialKind::AssumeRole => {
                 let role = self
@@ -85,10 +74,7 @@ impl CredentialsIn {
                     .and_then(|v| c.take(RoleArn::parse(&v).map_err(|e| e.under("role_arn"))));
                 let ext = self.external_id.and_then(|v| c.take(parse_external_id(&v)));
                 role.zip(ext)
-                    .map(|(role_arn, external_id)| AccountCredentials::AssumeRole {
-                        role_arn,
-                        external_id,
-                    })
+                    .map(|(role_arn, external_id)| AccountCredentials::AssumeRole { role_arn, external_id })
             }
         };
         c.finish()?;
@@ -130,10 +116,7 @@ pub struct UpdateIn {
 impl UpdateIn {
     pub fn parse(self) -> Result<UpdateAccount, Invalid> {
         if self.name.is_none() && self.default_region.is_none() && self.credentials.is_none() {
-            return Err(Invalid::field(
-                "",
-                "name, default_region or credentials is required",
-            ));
+            return Err(Invalid::field("", "name, default_region or credentials is required"));
         }
         let mut c = Collector::default();
         let name = self.name.map(|n| c.take(AccountName::parse(&n)));

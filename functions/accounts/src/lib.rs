@@ -14,8 +14,7 @@ use shared::App;
 use shared::auth::Principal;
 use shared::domain::{AccountId, Invalid, JitSettings};
 use shared::http::{
-    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param,
-    route_key,
+    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, route_key,
 };
 
 use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, UpdateIn};
@@ -34,22 +33,16 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
     if !principal.is_admin() {
-        return Err(Problem::forbidden(
-            "managing accounts requires the admin role",
-        ));
+        return Err(Problem::forbidden("managing accounts requires the admin role"));
     }
     let id = || {
         path_param(req, "id")
             .ok_or_else(|| Problem::not_found("no account id in the path"))
-            .and_then(|raw| {
-                AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}")))
-            })
+            .and_then(|raw| AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}"))))
     };
     match route {
         "POST /accounts" => {
-            let cmd = json_body::<RegisterIn>(req)?
-                .parse()
-                .map_err(Problem::validation)?;
+            let cmd = json_body::<RegisterIn>(req)?.parse().map_err(Problem::validation)?;
             let account = app.accounts.register(cmd).await?;
             let mut resp = json(StatusCode::CREATED, &AccountOut::from(&account));
             resp.headers_mut().insert(
@@ -76,9 +69,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
         )),
         "PATCH /accounts/{id}" => {
             let id = id()?;
-            let change = json_body::<UpdateIn>(req)?
-                .parse()
-                .map_err(Problem::validation)?;
+            let change = json_body::<UpdateIn>(req)?.parse().map_err(Problem::validation)?;
             Ok(json(
                 StatusCode::OK,
                 &AccountOut::from(&app.accounts.update(&id, change).await?),

@@ -105,35 +105,23 @@ impl Authenticator {
                 if secret.expose().len() < 32 {
                     return Err("the JWT HS256 secret must be at least 32 bytes".into());
                 }
-                keys.insert(
-                    String::new(),
-                    DecodingKey::from_secret(secret.expose().as_bytes()),
-                );
+                keys.insert(String::new(), DecodingKey::from_secret(secret.expose().as_bytes()));
             }
             KeySource::JwksFile(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("reading JWKS file {path}: {e}"))?;
-                let set: JwkSet = serde_json::from_str(&text)
-                    .map_err(|e| format!("parsing JWKS file {path}: {e}"))?;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("reading JWKS file {path}: {e}"))?;
+                let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("parsing JWKS file {path}: {e}"))?;
                 keys = keys_of(&set);
             }
             KeySource::JwksUrl(_) => {}
         }
         let http = matches!(config.keys, KeySource::JwksUrl(_))
-            .then(|| {
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-            })
+            .then(|| reqwest::Client::builder().timeout(Duration::from_secs(5)).build())
             .transpose()
             .map_err(|e| format!("building the JWKS client: {e}"))?;
         Ok(Authenticator {
             config,
             validation,
-            cache: RwLock::new(KeyCache {
-                keys,
-                fetched: None,
-            }),
+            cache: RwLock::new(KeyCache { keys, fetched: None }),
             http,
         })
     }
@@ -147,8 +135,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        let head =
-            decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
+        let head = decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
         if head.alg != self.config.algorithm {
             return Err(AuthError::Invalid(format!(
                 "algorithm must be {:?}",
@@ -156,16 +143,13 @@ impl Authenticator {
             )));
         }
         let key = self.key_for(head.kid.as_deref()).await?;
-        let data = decode::<Claims>(token, &key, &self.validation)
-            .map_err(|e| AuthError::Invalid(reason(&e)))?;
+        let data = decode::<Claims>(token, &key, &self.validation).map_err(|e| AuthError::Invalid(reason(&e)))?;
         let claims = data.claims;
-        let role = Role::parse(&claims.role)
-            .ok_or_else(|| AuthError::Invalid("role must be admin, user or bot".into()))?;
+        let role =
+            Role::parse(&claims.role).ok_or_else(|| AuthError::Invalid("role must be admin, user or bot".into()))?;
         let email = claims.email.filter(|e| looks_like_email(e));
         if role == Role::User && email.is_none() {
-            return Err(AuthError::Invalid(
-                "user tokens must carry a valid email claim".into(),
-            ));
+            return Err(AuthError::Invalid("user tokens must carry a valid email claim".into()));
         }
         Ok(Principal {
             subject: claims.sub,
@@ -192,20 +176,22 @@ impl Authenticator {
         let mut cache = self.cache.write().await;
         // Another request may have refreshed while we waited for the lock; and an unknown kid
         // must not let callers hammer the identity provider.
-        let recently = cache
-            .fetched
-            .is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
+        let recently = cache.fetched.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
         if !recently {
             let http = self.http.as_ref().expect("URL source has a client");
-            let set: JwkSet =
-                async { http.get(url).send().await?.error_for_status()?.json().await }
-                    .await
-                    .map_err(|e: reqwest::Error| {
-                        tracing::warn!(error = %e, "JWKS fetch failed");
-                        AuthError::KeysUnavailable
-                    })?;
-            cache.keys = keys_of(&set);
-            cache.fetched = Some(Instant::now());
+            let fetched: Result<JwkSet, reqwest::Error> =
+                async { http.get(url).send().await?.error_for_status()?.json().await }.await;
+            match fetched {
+                Ok(set) => {
+                    cache.keys = keys_of(&set);
+                    cache.fetched = Some(Instant::now());
+                }
+                // Stale keys beat no keys while the identity provider is down.
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS fetch failed");
+                    return cache.keys.get(kid).cloned().ok_or(AuthError::KeysUnavailable);
+                }
+            }
         }
         cache
             .keys

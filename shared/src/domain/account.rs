@@ -43,9 +43,7 @@ impl AccountId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         ulid::Ulid::from_string(s)
             .map(|u| AccountId(u.to_string()))
-            .map_err(|_| {
-                Invalid::field("id", "must be an account id as returned by POST /accounts")
-            })
+            .map_err(|_| Invalid::field("id", "must be an account id as returned by POST /accounts"))
     }
 }
 
@@ -62,10 +60,7 @@ impl AccountName {
             return Err(Invalid::field("name", "must be 1 to 64 characters"));
         }
         if s.chars().any(char::is_control) {
-            return Err(Invalid::field(
-                "name",
-                "must not contain control characters",
-            ));
+            return Err(Invalid::field("name", "must not contain control characters"));
         }
         Ok(AccountName(s.to_string()))
     }
@@ -80,12 +75,7 @@ impl Region {
     /// Checks the shape AWS uses (`area-[gov|iso…-]direction-N`) rather than a fixed list,
     /// so new regions work without a release.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let err = || {
-            Invalid::field(
-                "default_region",
-                "must be an AWS region code such as us-east-1",
-            )
-        };
+        let err = || Invalid::field("default_region", "must be an AWS region code such as us-east-1");
         let parts: Vec<&str> = s.split('-').collect();
         if !(3..=5).contains(&parts.len()) || s.len() > 25 {
             return Err(err());
@@ -150,14 +140,7 @@ impl RoleArn {
         };
         if !matches!(
             partition,
-            "aws"
-                | "aws-cn"
-                | "aws-us-gov"
-                | "aws-iso"
-                | "aws-iso-b"
-                | "aws-iso-e"
-                | "aws-iso-f"
-                | "aws-eusc"
+            "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b" | "aws-iso-e" | "aws-iso-f" | "aws-eusc"
         ) {
             return Err(err("unknown partition"));
         }
@@ -217,9 +200,7 @@ impl AccessKeyId {
         if s.len() < 16
             || s.len() > 128
             || !s.starts_with("AKIA")
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
             return Err(Invalid::field(
                 "access_key_id",
@@ -244,9 +225,7 @@ pub fn parse_secret_access_key(s: &str) -> Result<Secret, Invalid> {
 
 /// Validates an ExternalId (2 to 1224 of `[\w+=,.@:/-]`, as STS requires) without echoing it.
 pub fn parse_external_id(s: &str) -> Result<Secret, Invalid> {
-    let ok = (2..=1224).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+    let ok = (2..=1224).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
     if ok {
         Ok(Secret::new(s))
     } else {
@@ -267,10 +246,7 @@ pub enum AccountCredentials {
     },
     /// A role the broker assumes with its own identity; no long-lived key is stored. Role
     /// chaining caps any session started through it at one hour.
-    AssumeRole {
-        role_arn: RoleArn,
-        external_id: Secret,
-    },
+    AssumeRole { role_arn: RoleArn, external_id: Secret },
 }
 
 /// The same credentials as stored: secrets sealed by the key service, never plaintext.

@@ -72,10 +72,7 @@ impl JitSettings {
         }
         let max_duration = c.take(MaxDuration::parse(max_duration_seconds));
         if allowed_role_arns.len() > MAX_ALLOWED_ROLES {
-            c.push(
-                "allowed_role_arns",
-                format!("at most {MAX_ALLOWED_ROLES} roles"),
-            );
+            c.push("allowed_role_arns", format!("at most {MAX_ALLOWED_ROLES} roles"));
         }
         let mut roles: Vec<RoleArn> = Vec::new();
         for (i, raw) in allowed_role_arns.iter().enumerate() {
@@ -86,10 +83,7 @@ impl JitSettings {
             if role.account() != owner {
                 c.push(
                     &field,
-                    format!(
-                        "role is in account {}, not this account ({owner})",
-                        role.account()
-                    ),
+                    format!("role is in account {}, not this account ({owner})", role.account()),
                 );
             } else if roles.contains(&role) {
                 c.push(&field, "is listed twice");
@@ -128,18 +122,9 @@ mod tests {
     fn roles_must_belong_to_the_account_once() {
         let ok = "arn:aws:iam::123456789012:role/Admin".to_string();
         let other = "arn:aws:iam::210987654321:role/Admin".to_string();
-        assert!(
-            JitSettings::parse(&owner(), true, None, true, 3600, std::slice::from_ref(&ok)).is_ok()
-        );
-        let err = JitSettings::parse(
-            &owner(),
-            true,
-            None,
-            true,
-            100,
-            &[ok.clone(), ok, other, "x".into()],
-        )
-        .unwrap_err();
+        assert!(JitSettings::parse(&owner(), true, None, true, 3600, std::slice::from_ref(&ok)).is_ok());
+        let err =
+            JitSettings::parse(&owner(), true, None, true, 100, &[ok.clone(), ok, other, "x".into()]).unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,

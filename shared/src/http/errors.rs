@@ -3,8 +3,7 @@
 use super::Problem;
 use crate::auth::AuthError;
 use crate::services::accounts::{
-    DeleteAccountError, GetAccountError, JitSettingsError, ListAccountsError, RegisterAccountError,
-    UpdateAccountError,
+    DeleteAccountError, GetAccountError, JitSettingsError, ListAccountsError, RegisterAccountError, UpdateAccountError,
 };
 
 /// Logs the cause of a 503 (the response carries none of it).
@@ -37,9 +36,7 @@ impl From<RegisterAccountError> for Problem {
                 "The credentials reach another AWS account",
                 e.to_string(),
             ),
-            RegisterAccountError::AlreadyRegistered(_) => {
-                Problem::conflict("already-registered", e.to_string())
-            }
+            RegisterAccountError::AlreadyRegistered(_) => Problem::conflict("already-registered", e.to_string()),
             RegisterAccountError::Unavailable(cause) => unavailable(&cause),
         }
     }

@@ -19,12 +19,7 @@ pub async fn authenticate(auth: &Authenticator, req: &Request) -> Result<Princip
     Ok(auth.authenticate(header).await?)
 }
 
-pub fn finish(
-    route: &str,
-    started: Instant,
-    principal: Option<&Principal>,
-    result: Handled,
-) -> Response<Body> {
+pub fn finish(route: &str, started: Instant, principal: Option<&Principal>, result: Handled) -> Response<Body> {
     let resp = result.unwrap_or_else(Problem::into_response);
     tracing::info!(
         route,

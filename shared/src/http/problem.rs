@@ -31,12 +31,7 @@ struct Body9457<'a> {
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        slug: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             status,
             slug,
@@ -90,12 +85,7 @@ impl Problem {
     }
 
     pub fn conflict(slug: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            slug,
-            "Conflict with the current state",
-            detail,
-        )
+        Self::new(StatusCode::CONFLICT, slug, "Conflict with the current state", detail)
     }
 
     /// A backing service failed. The detail stays generic: the cause is logged, not returned.

@@ -38,11 +38,7 @@ pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                Problem::bad_request(format!(
-                    "limit must be a whole number from 1 to {MAX_PAGE_SIZE}"
-                ))
-            })?,
+            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}")))?,
     };
     let cursor = query.and_then(|q| q.first("cursor")).map(str::to_string);
     Ok(PageRequest { limit, cursor })
@@ -77,12 +73,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(Problem::new(
             http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -115,9 +106,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
                 format!("{field}.{name}")
             };
         }
-        return Err(Problem::validation(crate::domain::Invalid::field(
-            field, message,
-        )));
+        return Err(Problem::validation(crate::domain::Invalid::field(field, message)));
     }
     Err(Problem::bad_request(format!(
         "the body is not valid JSON ({})",
@@ -129,12 +118,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
 /// expectation, drop the value.
 fn redact(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
-    for prefix in [
-        "invalid type",
-        "invalid value",
-        "invalid length",
-        "unknown variant",
-    ] {
+    for prefix in ["invalid type", "invalid value", "invalid length", "unknown variant"] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let expected = rest.find(", expected").map(|i| &rest[i..]).unwrap_or("");
             return format!("{prefix}{expected}");

@@ -5,9 +5,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{
-    Account, AccountCredentials, AccountId, CallerIdentity, JitSettings, Region, Sealed, Secret,
-};
+use crate::domain::{Account, AccountCredentials, AccountId, CallerIdentity, JitSettings, Region, Sealed, Secret};
 
 /// A failure of a backing service, classified by what the caller can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,10 +53,7 @@ pub trait AccountStore: Send + Sync {
     async fn update(&self, account: &Account) -> Result<(), StoreError>;
     /// Deletes the account, its JIT settings and its registration marker, atomically, unless
     /// it still has users or live sessions (checked in the same write, so no race).
-    async fn delete(
-        &self,
-        account: &Account,
-    ) -> Result<Result<(), DeleteAccountRefusal>, StoreError>;
+    async fn delete(&self, account: &Account) -> Result<Result<(), DeleteAccountRefusal>, StoreError>;
     /// `None` when never configured.
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError>;
     /// Writes the settings if the account still exists (`Conflict` otherwise).
@@ -79,11 +74,7 @@ pub enum VerifyError {
 /// Asks the cloud who a set of credentials belongs to.
 #[async_trait]
 pub trait CredentialVerifier: Send + Sync {
-    async fn verify(
-        &self,
-        credentials: &AccountCredentials,
-        region: &Region,
-    ) -> Result<CallerIdentity, VerifyError>;
+    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError>;
 }
 
 /// What a sealed secret is bound to: opening it under any other context fails, so a

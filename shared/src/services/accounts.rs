@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use crate::domain::{
-    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, JitSettings,
-    Region, StoredCredentials,
+    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, JitSettings, Region,
+    StoredCredentials,
 };
 use crate::ports::{
-    AccountStore, Clock, CredentialVerifier, DeleteAccountRefusal, Page, PageRequest, SealContext,
-    SecretSealer, StoreError, VerifyError,
+    AccountStore, Clock, CredentialVerifier, DeleteAccountRefusal, Page, PageRequest, SealContext, SecretSealer,
+    StoreError, VerifyError,
 };
 
 /// A new registration, already validated.
@@ -64,9 +64,7 @@ pub enum UpdateAccountError {
     NotFound(AccountId),
     #[error("AWS rejected the credentials: {0}")]
     InvalidCredentials(String),
-    #[error(
-        "the new credentials belong to AWS account {actual}, but this registration is for {expected}"
-    )]
+    #[error("the new credentials belong to AWS account {actual}, but this registration is for {expected}")]
     AccountMismatch {
         expected: AwsAccountId,
         actual: AwsAccountId,
@@ -135,9 +133,8 @@ impl AccountService {
                 VerifyError::Rejected(m) => RegisterAccountError::InvalidCredentials(m),
                 VerifyError::Unavailable(m) => RegisterAccountError::Unavailable(m),
             })?;
-        check_role_account(&cmd.credentials, &identity).map_err(|(expected, actual)| {
-            RegisterAccountError::AccountMismatch { expected, actual }
-        })?;
+        check_role_account(&cmd.credentials, &identity)
+            .map_err(|(expected, actual)| RegisterAccountError::AccountMismatch { expected, actual })?;
         let id = AccountId::generate();
         let credentials = self
             .seal(&id, &cmd.credentials)
@@ -157,9 +154,7 @@ impl AccountService {
         };
         match self.store.insert(&account).await {
             Ok(()) => Ok(account),
-            Err(StoreError::Conflict(_)) => Err(RegisterAccountError::AlreadyRegistered(
-                identity.aws_account_id,
-            )),
+            Err(StoreError::Conflict(_)) => Err(RegisterAccountError::AlreadyRegistered(identity.aws_account_id)),
             Err(e) => Err(RegisterAccountError::Unavailable(e.to_string())),
         }
     }
@@ -181,11 +176,7 @@ impl AccountService {
 
     /// Applies a partial change. New credentials are checked with AWS and must belong to the
     /// same AWS account: users and sessions already refer to it.
-    pub async fn update(
-        &self,
-        id: &AccountId,
-        change: UpdateAccount,
-    ) -> Result<Account, UpdateAccountError> {
+    pub async fn update(&self, id: &AccountId, change: UpdateAccount) -> Result<Account, UpdateAccountError> {
         let mut account = self.get(id).await.map_err(|e| match e {
             GetAccountError::NotFound(id) => UpdateAccountError::NotFound(id),
             GetAccountError::Unavailable(m) => UpdateAccountError::Unavailable(m),
@@ -210,9 +201,8 @@ impl AccountService {
                     actual: identity.aws_account_id,
                 });
             }
-            check_role_account(&credentials, &identity).map_err(|(expected, actual)| {
-                UpdateAccountError::AccountMismatch { expected, actual }
-            })?;
+            check_role_account(&credentials, &identity)
+                .map_err(|(expected, actual)| UpdateAccountError::AccountMismatch { expected, actual })?;
             account.credentials = self
                 .seal(&account.id, &credentials)
                 .await
@@ -279,11 +269,7 @@ impl AccountService {
         })
     }
 
-    async fn verify(
-        &self,
-        credentials: &AccountCredentials,
-        region: &Region,
-    ) -> Result<CallerIdentity, VerifyError> {
+    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
         let identity = self.verifier.verify(credentials, region).await?;
         tracing::info!(aws_account_id = %identity.aws_account_id, caller_arn = %identity.arn, "credentials verified");
         Ok(identity)
@@ -303,10 +289,7 @@ impl AccountService {
                 access_key_id: access_key_id.clone(),
                 sealed_secret: self.sealer.seal(secret_access_key, &context).await?,
             },
-            AccountCredentials::AssumeRole {
-                role_arn,
-                external_id,
-            } => StoredCredentials::AssumeRole {
+            AccountCredentials::AssumeRole { role_arn, external_id } => StoredCredentials::AssumeRole {
                 role_arn: role_arn.clone(),
                 sealed_external_id: self.sealer.seal(external_id, &context).await?,
             },
@@ -321,9 +304,7 @@ fn check_role_account(
     identity: &CallerIdentity,
 ) -> Result<(), (AwsAccountId, AwsAccountId)> {
     match credentials {
-        AccountCredentials::AssumeRole { role_arn, .. }
-            if role_arn.account() != &identity.aws_account_id =>
-        {
+        AccountCredentials::AssumeRole { role_arn, .. } if role_arn.account() != &identity.aws_account_id => {
             Err((role_arn.account().clone(), identity.aws_account_id.clone()))
         }
         _ => Ok(()),

@@ -29,8 +29,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -38,8 +37,8 @@ use time::OffsetDateTime;
 
 use super::{describe, service_code};
 use crate::domain::{
-    AccessKeyId, Account, AccountId, AccountName, AwsAccountId, JitSettings, MaxDuration, Region,
-    RoleArn, Sealed, StoredCredentials,
+    AccessKeyId, Account, AccountId, AccountName, AwsAccountId, JitSettings, MaxDuration, Region, RoleArn, Sealed,
+    StoredCredentials,
 };
 use crate::ports::{AccountStore, DeleteAccountRefusal, Page, PageRequest, StoreError};
 
@@ -136,18 +135,9 @@ impl AccountRecord {
     /// Stored items were validated when written; a record that no longer parses is corrupt and
     /// reported as such rather than half-read.
     fn into_domain(self) -> Result<Account, StoreError> {
-        let corrupt = |what: &str| {
-            StoreError::Unavailable(format!("stored account {} is corrupt: {what}", self.id))
-        };
-        let sealed = Sealed(
-            B64.decode(&self.sealed_secret)
-                .map_err(|_| corrupt("sealed secret"))?,
-        );
-        let credentials = match (
-            self.credential_type.as_str(),
-            &self.access_key_id,
-            &self.role_arn,
-        ) {
+        let corrupt = |what: &str| StoreError::Unavailable(format!("stored account {} is corrupt: {what}", self.id));
+        let sealed = Sealed(B64.decode(&self.sealed_secret).map_err(|_| corrupt("sealed secret"))?);
+        let credentials = match (self.credential_type.as_str(), &self.access_key_id, &self.role_arn) {
             ("access_key", Some(k), _) => StoredCredentials::AccessKey {
                 access_key_id: AccessKeyId::parse(k).map_err(|_| corrupt("access key id"))?,
                 sealed_secret: sealed,
@@ -162,8 +152,7 @@ impl AccountRecord {
             id: AccountId::parse(&self.id).map_err(|_| corrupt("id"))?,
             name: AccountName::parse(&self.name).map_err(|_| corrupt("name"))?,
             default_region: Region::parse(&self.default_region).map_err(|_| corrupt("region"))?,
-            aws_account_id: AwsAccountId::parse(&self.aws_account_id)
-                .map_err(|_| corrupt("aws account id"))?,
+            aws_account_id: AwsAccountId::parse(&self.aws_account_id).map_err(|_| corrupt("aws account id"))?,
             caller_arn: self.caller_arn,
             credentials,
             created_at: self.created_at,
@@ -210,9 +199,7 @@ fn encode_cursor(id: &str) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Option<AccountId> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
     let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
     AccountId::parse(&cursor.id).ok()
 }
@@ -311,20 +298,13 @@ impl AccountStore for DynamoStore {
         };
         self.transact(vec![
             put(&self.table, to_item(&record), "attribute_not_exists(PK)"),
-            put(
-                &self.table,
-                to_item(&registration),
-                "attribute_not_exists(PK)",
-            ),
+            put(&self.table, to_item(&registration), "attribute_not_exists(PK)"),
         ])
         .await
     }
 
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.get_record(id)
-            .await?
-            .map(AccountRecord::into_domain)
-            .transpose()
+        self.get_record(id).await?.map(AccountRecord::into_domain).transpose()
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<Account>>, StoreError> {
@@ -345,10 +325,7 @@ impl AccountStore for DynamoStore {
             start.insert("GSI1SK".into(), s(after.to_string()));
             query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
         let items = out
             .items
             .unwrap_or_default()
@@ -361,11 +338,9 @@ impl AccountStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         // DynamoDB returns a LastEvaluatedKey whenever the page is full, even if nothing
         // follows; the client then gets one empty page, which is harmless.
-        let next_cursor = out.last_evaluated_key.and_then(|k| {
-            k.get("GSI1SK")
-                .and_then(|v| v.as_s().ok())
-                .map(|id| encode_cursor(id))
-        });
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|id| encode_cursor(id)));
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -378,10 +353,7 @@ impl AccountStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(r.pk.clone(), "ACCOUNT")))
             .condition_expression("version = :prev")
-            .expression_attribute_values(
-                ":prev",
-                AttributeValue::N((account.version - 1).to_string()),
-            )
+            .expression_attribute_values(":prev", AttributeValue::N((account.version - 1).to_string()))
             .expression_attribute_values(":v", AttributeValue::N(account.version.to_string()))
             .expression_attribute_values(":name", s(r.name))
             .expression_attribute_values(":region", s(r.default_region))
@@ -421,10 +393,7 @@ impl AccountStore for DynamoStore {
         }
     }
 
-    async fn delete(
-        &self,
-        account: &Account,
-    ) -> Result<Result<(), DeleteAccountRefusal>, StoreError> {
+    async fn delete(&self, account: &Account) -> Result<Result<(), DeleteAccountRefusal>, StoreError> {
         // Re-read for the current version and counters, then delete on exactly that state; a
         // concurrent change makes the transaction fail and we look again (bounded).
         for _ in 0..3 {
@@ -435,34 +404,24 @@ impl AccountStore for DynamoStore {
                 return Ok(Err(DeleteAccountRefusal::HasUsers(current.user_count)));
             }
             if current.live_session_count > 0 {
-                return Ok(Err(DeleteAccountRefusal::HasLiveSessions(
-                    current.live_session_count,
-                )));
+                return Ok(Err(DeleteAccountRefusal::HasLiveSessions(current.live_session_count)));
             }
             let guarded = TransactWriteItem::builder()
                 .delete(
                     Delete::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(account_pk(&account.id), "ACCOUNT")))
-                        .condition_expression(
-                            "#version = :v AND user_count = :zero AND live_session_count = :zero",
-                        )
+                        .condition_expression("#version = :v AND user_count = :zero AND live_session_count = :zero")
                         .expression_attribute_names("#version", "version")
-                        .expression_attribute_values(
-                            ":v",
-                            AttributeValue::N(current.version.to_string()),
-                        )
+                        .expression_attribute_values(":v", AttributeValue::N(current.version.to_string()))
                         .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                        .return_values_on_condition_check_failure(
-                            ReturnValuesOnConditionCheckFailure::None,
-                        )
+                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
                         .build()
                         .expect("delete has table and key"),
                 )
                 .build();
-            let aws = AwsAccountId::parse(&current.aws_account_id).map_err(|_| {
-                StoreError::Unavailable("stored account is corrupt: aws account id".into())
-            })?;
+            let aws = AwsAccountId::parse(&current.aws_account_id)
+                .map_err(|_| StoreError::Unavailable("stored account is corrupt: aws account id".into()))?;
             match self
                 .transact(vec![
                     guarded,
@@ -494,16 +453,14 @@ impl AccountStore for DynamoStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let r: JitRecord = serde_dynamo::from_item(item).map_err(|e| {
-            StoreError::Unavailable(format!("stored JIT settings are corrupt: {e}"))
-        })?;
+        let r: JitRecord = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError::Unavailable(format!("stored JIT settings are corrupt: {e}")))?;
         let corrupt = || StoreError::Unavailable("stored JIT settings are corrupt".into());
         Ok(Some(JitSettings {
             active: r.active,
             description: r.description,
             jit_enabled: r.jit_enabled,
-            max_duration: MaxDuration::parse(r.max_duration_seconds.into())
-                .map_err(|_| corrupt())?,
+            max_duration: MaxDuration::parse(r.max_duration_seconds.into()).map_err(|_| corrupt())?,
             allowed_roles: r
                 .allowed_role_arns
                 .iter()
@@ -522,11 +479,7 @@ impl AccountStore for DynamoStore {
             description: settings.description.clone(),
             jit_enabled: settings.jit_enabled,
             max_duration_seconds: settings.max_duration.seconds(),
-            allowed_role_arns: settings
-                .allowed_roles
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
+            allowed_role_arns: settings.allowed_roles.iter().map(|r| r.to_string()).collect(),
         };
         let account_exists = TransactWriteItem::builder()
             .condition_check(

@@ -26,11 +26,7 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
 /// Some AWS-compatible endpoints (moto among them) wrap query-protocol errors in an extra
 /// `<Errors>` element the SDK does not parse; read `<Code>` and `<Message>` from the body.
 fn raw_error(raw: &aws_smithy_runtime_api::http::Response) -> String {
-    let body = raw
-        .body()
-        .bytes()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
+    let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
     let tag = |name: &str| {
         let open = format!("<{name}>");
         let start = body.find(&open)? + open.len();

@@ -23,8 +23,7 @@ impl StsVerifier {
     }
 
     fn client(&self, region: &Region, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
-        let mut cfg = aws_sdk_sts::config::Builder::from(&self.base)
-            .region(SdkRegion::new(region.to_string()));
+        let mut cfg = aws_sdk_sts::config::Builder::from(&self.base).region(SdkRegion::new(region.to_string()));
         if let Some(c) = credentials {
             cfg = cfg.credentials_provider(c);
         }
@@ -43,11 +42,7 @@ fn classify<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
 
 #[async_trait]
 impl CredentialVerifier for StsVerifier {
-    async fn verify(
-        &self,
-        credentials: &AccountCredentials,
-        region: &Region,
-    ) -> Result<CallerIdentity, VerifyError> {
+    async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
         let client = match credentials {
             AccountCredentials::AccessKey {
                 access_key_id,
@@ -62,10 +57,7 @@ impl CredentialVerifier for StsVerifier {
                 );
                 self.client(region, Some(creds))
             }
-            AccountCredentials::AssumeRole {
-                role_arn,
-                external_id,
-            } => {
+            AccountCredentials::AssumeRole { role_arn, external_id } => {
                 let out = self
                     .client(region, None)
                     .assume_role()
@@ -76,9 +68,9 @@ impl CredentialVerifier for StsVerifier {
                     .send()
                     .await
                     .map_err(classify)?;
-                let c = out.credentials.ok_or_else(|| {
-                    VerifyError::Unavailable("STS returned no credentials".into())
-                })?;
+                let c = out
+                    .credentials
+                    .ok_or_else(|| VerifyError::Unavailable("STS returned no credentials".into()))?;
                 let creds = Credentials::new(
                     c.access_key_id,
                     c.secret_access_key,
@@ -89,11 +81,7 @@ impl CredentialVerifier for StsVerifier {
                 self.client(region, Some(creds))
             }
         };
-        let who = client
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(classify)?;
+        let who = client.get_caller_identity().send().await.map_err(classify)?;
         let account = who
             .account
             .as_deref()
