@@ -32,7 +32,12 @@ fn documented() -> BTreeMap<String, BTreeSet<u16>> {
     for (path, item) in doc["paths"].as_mapping().unwrap() {
         for method in METHODS {
             if let Some(op) = item.get(method) {
-                let codes = op["responses"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().parse().unwrap()).collect();
+                let codes = op["responses"]
+                    .as_mapping()
+                    .unwrap()
+                    .keys()
+                    .map(|k| k.as_str().unwrap().parse().unwrap())
+                    .collect();
                 out.insert(format!("{} {}", method.to_uppercase(), path.as_str().unwrap()), codes);
             }
         }
@@ -43,7 +48,11 @@ fn documented() -> BTreeMap<String, BTreeSet<u16>> {
 #[test]
 fn openapi_documents_exactly_the_served_routes() {
     let documented: BTreeSet<String> = documented().into_keys().collect();
-    assert_eq!(documented, served(), "infra/openapi.yaml and shared::routes::ROUTES differ");
+    assert_eq!(
+        documented,
+        served(),
+        "infra/openapi.yaml and shared::routes::ROUTES differ"
+    );
 }
 
 #[test]
@@ -51,14 +60,22 @@ fn template_wires_exactly_the_served_routes_to_their_functions() {
     let template = yaml("infra/template.yaml");
     let mut wired = BTreeSet::new();
     for (id, resource) in template["Resources"].as_mapping().unwrap() {
-        let Some(events) = resource["Properties"].get("Events").and_then(Yaml::as_mapping) else { continue };
+        let Some(events) = resource["Properties"].get("Events").and_then(Yaml::as_mapping) else {
+            continue;
+        };
         for event in events.values().filter(|e| e["Type"] == "HttpApi") {
             let p = &event["Properties"];
-            wired.insert((format!("{} {}", p["Method"].as_str().unwrap(), p["Path"].as_str().unwrap()), id.as_str().unwrap().to_string()));
+            wired.insert((
+                format!("{} {}", p["Method"].as_str().unwrap(), p["Path"].as_str().unwrap()),
+                id.as_str().unwrap().to_string(),
+            ));
         }
     }
     let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|r| (r.key(), logical_id(r.function))).collect();
-    assert_eq!(wired, expected, "infra/template.yaml's HttpApi events and ROUTES differ");
+    assert_eq!(
+        wired, expected,
+        "infra/template.yaml's HttpApi events and ROUTES differ"
+    );
 }
 
 /// Every sample event parses as the Lambda runtime parses it, reaches its function's handler
@@ -69,21 +86,39 @@ async fn every_sample_event_is_answered_as_documented() {
     let gateway = Gateway { app: env.app.clone() };
     let documented = documented();
     let mut covered = BTreeSet::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(format!("{ROOT}/events")).unwrap().flatten().filter(|d| d.path().is_dir()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(format!("{ROOT}/events"))
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+        .collect();
     dirs.sort_by_key(|d| d.path());
     for dir in dirs {
         let function_name = dir.file_name().to_string_lossy().to_string();
         for file in std::fs::read_dir(dir.path()).unwrap().flatten() {
-            let text = std::fs::read_to_string(file.path()).unwrap().replace("{{ADMIN_TOKEN}}", &env.admin());
+            let text = std::fs::read_to_string(file.path())
+                .unwrap()
+                .replace("{{ADMIN_TOKEN}}", &env.admin());
             let event: serde_json::Value = serde_json::from_str(&text).unwrap();
             let key = event["routeKey"].as_str().unwrap().to_string();
-            let route = ROUTES.iter().find(|r| r.key() == key).unwrap_or_else(|| panic!("{:?}: unknown route {key}", file.path()));
-            assert_eq!(route.function.name(), function_name, "{:?} is filed under the wrong function", file.path());
+            let route = ROUTES
+                .iter()
+                .find(|r| r.key() == key)
+                .unwrap_or_else(|| panic!("{:?}: unknown route {key}", file.path()));
+            assert_eq!(
+                route.function.name(),
+                function_name,
+                "{:?} is filed under the wrong function",
+                file.path()
+            );
             let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{:?}: {e}", file.path()));
             let response = gateway.invoke(route.function, request).await;
             let status = response.status().as_u16();
             assert!(status < 500, "{:?} got {status}", file.path());
-            assert!(documented[&key].contains(&status), "{:?}: {status} is not documented for {key}", file.path());
+            assert!(
+                documented[&key].contains(&status),
+                "{:?}: {status} is not documented for {key}",
+                file.path()
+            );
             covered.insert(key);
         }
     }
@@ -97,19 +132,56 @@ async fn local_table_matches_the_template() {
     let template = yaml("infra/template.yaml");
     let table = &template["Resources"]["Table"]["Properties"];
     let ddb = aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await);
-    let described = ddb.describe_table().table_name(&env.config.table_name).send().await.unwrap().table.unwrap();
+    let described = ddb
+        .describe_table()
+        .table_name(&env.config.table_name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
     let keys = |schema: &Yaml| -> Vec<(String, String)> {
-        schema.as_sequence().unwrap().iter().map(|k| (k["AttributeName"].as_str().unwrap().into(), k["KeyType"].as_str().unwrap().into())).collect()
+        schema
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().into(),
+                    k["KeyType"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
     };
     let sdk_keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, String)> {
-        schema.iter().map(|k| (k.attribute_name.clone(), k.key_type.as_str().to_string())).collect()
+        schema
+            .iter()
+            .map(|k| (k.attribute_name.clone(), k.key_type.as_str().to_string()))
+            .collect()
     };
     assert_eq!(sdk_keys(described.key_schema()), keys(&table["KeySchema"]));
-    let mut local: Vec<_> = described.global_secondary_indexes().iter().map(|g| (g.index_name().unwrap().to_string(), sdk_keys(g.key_schema()))).collect();
-    let mut declared: Vec<_> = table["GlobalSecondaryIndexes"].as_sequence().unwrap().iter().map(|g| (g["IndexName"].as_str().unwrap().to_string(), keys(&g["KeySchema"]))).collect();
+    let mut local: Vec<_> = described
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| (g.index_name().unwrap().to_string(), sdk_keys(g.key_schema())))
+        .collect();
+    let mut declared: Vec<_> = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|g| (g["IndexName"].as_str().unwrap().to_string(), keys(&g["KeySchema"])))
+        .collect();
     local.sort();
     declared.sort();
     assert_eq!(local, declared);
-    let ttl = ddb.describe_time_to_live().table_name(&env.config.table_name).send().await.unwrap();
-    assert_eq!(ttl.time_to_live_description.unwrap().attribute_name.as_deref(), table["TimeToLiveSpecification"]["AttributeName"].as_str());
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(&env.config.table_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description.unwrap().attribute_name.as_deref(),
+        table["TimeToLiveSpecification"]["AttributeName"].as_str()
+    );
 }
