@@ -27,6 +27,8 @@ impl Gateway {
     pub async fn invoke(&self, function: Function, req: Request) -> lambda_http::Response<Body> {
         match function {
             Function::Accounts => accounts::handle(&self.app, req).await,
+            Function::Users => users::handle(&self.app, req).await,
+            Function::Groups => groups::handle(&self.app, req).await,
         }
     }
 }

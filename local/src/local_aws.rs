@@ -113,6 +113,8 @@ impl LocalAws {
             .arg(LAUNCHER)
             .arg(port.to_string())
             .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
+            // So AWS managed policies (arn:aws:iam::aws:policy/…) can be attached, as on AWS.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -33,7 +33,7 @@ async fn main() {
         (false, Some(endpoint)) => AwsMode::Endpoint(endpoint),
         (false, None) => AwsMode::Moto { targets: 3 },
     };
-    let system = match LocalSystem::start(Options { port, aws }).await {
+    let system = match LocalSystem::start(Options { port, aws, overrides: Default::default() }).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("local-runner: {e}");

@@ -33,6 +33,8 @@ pub struct Options {
     /// 0 picks a free port.
     pub port: u16,
     pub aws: AwsMode,
+    /// Adapters and clock to swap in (tests inject faults and move time this way).
+    pub overrides: shared::app::Overrides,
 }
 
 /// Signs local tokens with the runner's HS256 secret.
@@ -140,7 +142,7 @@ impl LocalSystem {
                 (None, local_config(&resources, jwt, timeout), sdk)
             }
         };
-        let app = App::on_aws(&config, &sdk).map_err(|e| e.to_string())?;
+        let app = App::on_aws(&config, &sdk, options.overrides).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;

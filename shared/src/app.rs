@@ -1,32 +1,55 @@
-//! The composition root: builds the services from configuration, choosing the AWS adapters.
+//! The composition root: builds the services from configuration, choosing the adapters.
 //! Functions and the local runner both start here, so they run the same wiring.
 
 use std::sync::Arc;
 
-use crate::adapters::aws::{dynamodb::DynamoStore, kms::KmsSealer, sts::StsVerifier};
+use crate::adapters::aws::{dynamodb::DynamoStore, iam::AwsIamConnector, kms::KmsSealer, sts::StsVerifier};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::ports::SystemClock;
+use crate::ports::{Clock, IamConnector, IdempotencyStore, SystemClock};
 use crate::services::accounts::AccountService;
+use crate::services::groups::GroupService;
+use crate::services::users::UserService;
 
 /// Everything a function needs to serve requests.
 #[derive(Clone)]
 pub struct App {
     pub auth: Arc<Authenticator>,
     pub accounts: AccountService,
+    pub users: UserService,
+    pub groups: GroupService,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+/// Replaces an adapter before the app is built (tests inject faults this way).
+pub type IamWrapper = Arc<dyn Fn(Arc<dyn IamConnector>) -> Arc<dyn IamConnector> + Send + Sync>;
+
+/// What tests and the local runner may swap in; production uses the defaults.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub wrap_iam: Option<IamWrapper>,
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl App {
     /// Builds the app on AWS. Creating SDK clients makes no network call, so this is cheap at
     /// cold start.
-    pub fn on_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn on_aws(config: &Config, sdk: &aws_config::SdkConfig, overrides: Overrides) -> Result<Self, ConfigError> {
         let auth = Authenticator::new(config.jwt.clone()).map_err(ConfigError)?;
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name));
         let sealer = Arc::new(KmsSealer::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id));
         let verifier = Arc::new(StsVerifier::new(sdk.clone()));
+        let mut iam: Arc<dyn IamConnector> = Arc::new(AwsIamConnector::new(sdk.clone()));
+        if let Some(wrap) = overrides.wrap_iam {
+            iam = wrap(iam);
+        }
+        let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         Ok(App {
             auth: Arc::new(auth),
-            accounts: AccountService::new(store, verifier, sealer, Arc::new(SystemClock)),
+            accounts: AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone()),
+            users: UserService::new(store.clone(), store.clone(), iam, sealer, clock.clone()),
+            groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock),
+            idempotency: store,
         })
     }
 
@@ -34,6 +57,6 @@ impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = config.sdk_config().await;
-        Self::on_aws(&config, &sdk)
+        Self::on_aws(&config, &sdk, Overrides::default())
     }
 }

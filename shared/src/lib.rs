@@ -11,6 +11,7 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod domain;
 pub mod http;

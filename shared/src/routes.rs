@@ -7,6 +7,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
     Accounts,
+    Users,
+    Groups,
 }
 
 impl Function {
@@ -14,6 +16,8 @@ impl Function {
     pub fn name(self) -> &'static str {
         match self {
             Function::Accounts => "accounts",
+            Function::Users => "users",
+            Function::Groups => "groups",
         }
     }
 }
@@ -45,13 +49,31 @@ pub const ROUTES: &[Route] = &[
     r("DELETE", "/accounts/{id}", Function::Accounts),
     r("GET", "/accounts/{id}/jit", Function::Accounts),
     r("PUT", "/accounts/{id}/jit", Function::Accounts),
+    r("POST", "/accounts/{id}/users", Function::Users),
+    r("GET", "/accounts/{id}/users", Function::Users),
+    r("POST", "/accounts/{id}/users/import", Function::Users),
+    r("GET", "/accounts/{id}/users/{name}", Function::Users),
+    r("DELETE", "/accounts/{id}/users/{name}", Function::Users),
+    r("POST", "/accounts/{id}/users/{name}/credentials", Function::Users),
+    r("POST", "/groups", Function::Groups),
+    r("GET", "/groups", Function::Groups),
+    r("GET", "/groups/{id}", Function::Groups),
+    r("PATCH", "/groups/{id}", Function::Groups),
+    r("DELETE", "/groups/{id}", Function::Groups),
+    r("GET", "/groups/{id}/members", Function::Groups),
+    r("PUT", "/groups/{id}/members/{email}", Function::Groups),
+    r("DELETE", "/groups/{id}/members/{email}", Function::Groups),
+    r("GET", "/me", Function::Groups),
 ];
 
 /// Matches a request as API Gateway does: exact segments, `{x}` for any one non-empty
 /// segment. Returns the route and its path parameters (percent-decoded).
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    'routes: for route in ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)) {
+    // API Gateway prefers literal segments over parameters (`/users/import` over `/users/{name}`).
+    let mut candidates: Vec<&'static Route> = ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)).collect();
+    candidates.sort_by_key(|r| r.path.matches('{').count());
+    'routes: for route in candidates {
         let pattern: Vec<&str> = route.path.split('/').collect();
         if pattern.len() != segments.len() {
             continue;

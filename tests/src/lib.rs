@@ -5,13 +5,15 @@
 //! runtime that ends with the test. Tests isolate themselves by taking their own seeded AWS
 //! account (`take_account`) and unique names.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use local_runner::local_aws::{Keys, TargetAccount, sdk_config};
 use local_runner::system::Minter;
 use local_runner::{AwsMode, LocalSystem, Options};
 use serde_json::Value;
+pub use shared::adapters::fault::{Fault, FaultPlan};
+use shared::adapters::fault::FaultyConnector;
 pub use shared::auth::Role;
 
 /// Seeded target accounts per test binary; raise it if a binary's tests need more.
@@ -25,6 +27,10 @@ pub struct TestEnv {
     pub app: shared::App,
     minter: Minter,
     accounts: Mutex<Vec<TargetAccount>>,
+    /// Faults to inject into the broker's IAM calls, and the calls it made, by IAM user.
+    pub faults: Arc<FaultPlan>,
+    /// The broker's clock: tests move it forward instead of waiting.
+    pub clock: Arc<shared::ports::OffsetClock>,
 }
 
 /// The shared environment, started on first use.
@@ -32,6 +38,10 @@ pub fn env() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
     ENV.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
+        let faults = Arc::new(FaultPlan::default());
+        let plan = faults.clone();
+        let clock = Arc::new(shared::ports::OffsetClock::default());
+        let clock_handle = clock.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -39,14 +49,12 @@ pub fn env() -> &'static TestEnv {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                match LocalSystem::start(Options {
-                    port: 0,
-                    aws: AwsMode::Moto {
-                        targets: TARGET_ACCOUNTS,
-                    },
-                })
-                .await
-                {
+                let wrap: shared::app::IamWrapper =
+                    Arc::new(move |inner| Arc::new(FaultyConnector::new(inner, plan.clone())) as _);
+                let clock_override: Arc<dyn shared::ports::Clock> = clock_handle.clone();
+                let overrides = shared::app::Overrides { wrap_iam: Some(wrap), clock: Some(clock_override) };
+                let options = Options { port: 0, aws: AwsMode::Moto { targets: TARGET_ACCOUNTS }, overrides };
+                match LocalSystem::start(options).await {
                     Ok(mut system) => {
                         let aws = system.aws.take().expect("moto mode");
                         let env = TestEnv {
@@ -57,6 +65,8 @@ pub fn env() -> &'static TestEnv {
                             app: system.app.clone(),
                             minter: system.minter.clone(),
                             accounts: Mutex::new(aws.targets.clone()),
+                            faults,
+                            clock,
                         };
                         tx.send(Ok(env)).ok();
                         // Keep moto (dropped with `aws`) and the server alive for the process.
@@ -107,6 +117,11 @@ impl TestEnv {
     /// An SDK configuration signed with `keys`, to look at local AWS directly.
     pub async fn sdk(&self, keys: &Keys) -> aws_config::SdkConfig {
         sdk_config(&self.aws_endpoint, keys).await
+    }
+
+    /// IAM of a seeded account, as its admin: to look at what the broker did there.
+    pub async fn target_iam(&self, target: &TargetAccount) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk(&target.admin).await)
     }
 
     pub fn client(&self) -> Api {
@@ -199,6 +214,20 @@ impl Api {
         }
     }
 
+    /// Like `send`, but a dropped connection (the handler crashed) is `None`, not a panic.
+    pub async fn try_send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Option<Reply> {
+        let mut req = self.http.request(method.parse().expect("method"), format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.ok()?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let text = resp.text().await.ok()?;
+        Some(Reply { status, content_type, headers, text })
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.send("GET", path, Some(token), None).await
     }
@@ -223,6 +252,16 @@ impl Api {
 pub enum RawBody {
     Json(Value),
     Raw { content_type: &'static str, bytes: Vec<u8> },
+}
+
+impl TestEnv {
+    /// Registers a fresh seeded account through the API; returns its broker id and the seed.
+    pub async fn registered_account(&self, name: &str) -> (String, TargetAccount) {
+        let target = self.take_account();
+        let reply = self.client().post("/accounts", &self.admin(), access_key_registration(name, &target)).await;
+        let id = reply.ok(201)["id"].as_str().unwrap().to_string();
+        (id, target)
+    }
 }
 
 /// The registration body for a seeded account's admin key.

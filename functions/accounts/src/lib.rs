@@ -13,8 +13,9 @@ use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::auth::Principal;
 use shared::domain::{AccountId, Invalid, JitSettings};
+use shared::authz::Action;
 use shared::http::{
-    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, route_key,
+    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, require, route_key,
 };
 
 use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, UpdateIn};
@@ -32,9 +33,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
-    if !principal.is_admin() {
-        return Err(Problem::forbidden("managing accounts requires the admin role"));
-    }
+    require(principal, Action::ManageAccounts)?;
     let id = || {
         path_param(req, "id")
             .ok_or_else(|| Problem::not_found("no account id in the path"))
@@ -100,7 +99,14 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 })
                 .await?
                 .map_err(Problem::validation)?;
-            Ok(json(StatusCode::OK, &JitOut::from(&settings)))
+            // Each provisioned user's inline policy follows the allowed roles.
+            let sync = app.users.sync_jit_policies(&id, &settings).await?;
+            let mut out = serde_json::to_value(JitOut::from(&settings)).expect("serializes");
+            out["policy_sync"] = serde_json::json!({
+                "updated": sync.updated.len(),
+                "failed": sync.failed.iter().map(|(u, why)| serde_json::json!({ "user_name": u.to_string(), "reason": why })).collect::<Vec<_>>(),
+            });
+            Ok(json(StatusCode::OK, &out))
         }
         other => Err(Problem::not_found(format!("no route {other}"))),
     }

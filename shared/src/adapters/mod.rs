@@ -1,3 +1,5 @@
-//! Adapters: implementations of the ports (`crate::ports`) on real services.
+//! Adapters: implementations of the ports (`crate::ports`) on real services, and a
+//! fault-injecting wrapper for tests.
 
 pub mod aws;
+pub mod fault;

@@ -175,6 +175,11 @@ impl RoleArn {
     pub fn name(&self) -> &str {
         &self.arn[self.name_start..]
     }
+
+    /// `path/name` without the leading `role/` (what the console's switch-role page wants).
+    pub fn path_and_name(&self) -> &str {
+        self.arn.split_once(":role/").map(|(_, rest)| rest).unwrap_or(self.name())
+    }
 }
 
 impl fmt::Display for RoleArn {

@@ -4,11 +4,15 @@
 //! No AWS SDK type appears in this module; adapters translate at the boundary.
 
 pub mod account;
+pub mod access;
+pub mod identity;
 pub mod jit;
 pub mod secret;
 pub mod validation;
 
+pub use access::*;
 pub use account::*;
+pub use identity::*;
 pub use jit::*;
 pub use secret::Secret;
 pub use validation::{Collector, FieldError, Invalid};

@@ -2,6 +2,10 @@
 
 use super::Problem;
 use crate::auth::AuthError;
+use crate::authz::Denied;
+use crate::ports::CloudError;
+use crate::services::groups::GroupError;
+use crate::services::users::{ProvisionError, UserOpError};
 use crate::services::accounts::{
     DeleteAccountError, GetAccountError, JitSettingsError, ListAccountsError, RegisterAccountError, UpdateAccountError,
 };
@@ -97,6 +101,79 @@ impl From<JitSettingsError> for Problem {
         match e {
             JitSettingsError::NotFound(_) => Problem::not_found(e.to_string()),
             JitSettingsError::Unavailable(cause) => unavailable(&cause),
+        }
+    }
+}
+
+impl From<Denied> for Problem {
+    fn from(d: Denied) -> Self {
+        Problem::forbidden(d.0)
+    }
+}
+
+/// AWS refusing a call (a policy or group that does not exist, access denied, a limit) is the
+/// caller's to fix: 422 with AWS's reason. AWS failing is a 503.
+fn cloud(step: &str, error: &CloudError, rolled_back: bool) -> Problem {
+    let tail = if rolled_back { "; everything created was rolled back" } else { "" };
+    match error {
+        CloudError::Unavailable(cause) => {
+            tracing::error!(step, cause, "AWS call failed");
+            let mut p = Problem::unavailable();
+            p.detail = format!("AWS did not complete \"{step}\"{tail}. Retry later.");
+            p
+        }
+        other => Problem::new(
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            "aws-refused",
+            "AWS refused the change",
+            format!("{step} failed: {other}{tail}"),
+        ),
+    }
+}
+
+impl From<ProvisionError> for Problem {
+    fn from(e: ProvisionError) -> Self {
+        match &e {
+            ProvisionError::AccountNotFound(_) => Problem::not_found(e.to_string()),
+            ProvisionError::AlreadyExists(_) | ProvisionError::NameTakenInAws(_) => {
+                Problem::conflict("user-exists", e.to_string())
+            }
+            ProvisionError::InProgress(_) => Problem::conflict("in-progress", e.to_string()),
+            ProvisionError::RolledBack { step, error } => cloud(step, error, true),
+            ProvisionError::Incomplete { .. } => {
+                tracing::error!(cause = %e, "provisioning left work to finish");
+                let mut p = Problem::unavailable();
+                p.detail = e.to_string();
+                p
+            }
+            ProvisionError::Unavailable(cause) => unavailable(cause),
+        }
+    }
+}
+
+impl From<UserOpError> for Problem {
+    fn from(e: UserOpError) -> Self {
+        match &e {
+            UserOpError::AccountNotFound(_) | UserOpError::NotFound(_) => Problem::not_found(e.to_string()),
+            UserOpError::Imported(_) => Problem::conflict("imported-user", e.to_string()),
+            UserOpError::NotProvisioned { .. } => Problem::conflict("not-provisioned", e.to_string()),
+            UserOpError::InProgress(_) => Problem::conflict("in-progress", e.to_string()),
+            UserOpError::Cloud { step, error } => cloud(step, error, false),
+            UserOpError::BadCursor => Problem::bad_request(e.to_string()),
+            UserOpError::Unavailable(cause) => unavailable(cause),
+        }
+    }
+}
+
+impl From<GroupError> for Problem {
+    fn from(e: GroupError) -> Self {
+        match &e {
+            GroupError::NotFound(_) => Problem::not_found(e.to_string()),
+            GroupError::NameTaken(_) => Problem::conflict("group-name-taken", e.to_string()),
+            GroupError::UnknownAccount(_) => Problem::validation(crate::domain::Invalid::field("accounts", e.to_string())),
+            GroupError::Conflict => Problem::conflict("concurrent-update", e.to_string()),
+            GroupError::BadCursor => Problem::bad_request(e.to_string()),
+            GroupError::Unavailable(cause) => unavailable(cause),
         }
     }
 }

@@ -7,6 +7,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::Problem;
 use crate::auth::{Authenticator, Principal};
+use crate::authz::{self, Action, Target};
 
 /// What a route produces: a response, or a problem to render.
 pub type Handled = Result<Response<Body>, Problem>;
@@ -29,4 +30,9 @@ pub fn finish(route: &str, started: Instant, principal: Option<&Principal>, resu
         "request"
     );
     resp
+}
+
+/// Gates a management action (admins only), through the one authorization decision.
+pub fn require(principal: &Principal, action: Action) -> Result<(), Problem> {
+    authz::decide(principal, action, None, Target::default(), &[]).map(|_| ()).map_err(Problem::from)
 }

@@ -5,7 +5,10 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Account, AccountCredentials, AccountId, CallerIdentity, JitSettings, Region, Sealed, Secret};
+use crate::domain::{
+    AccessGroup, AccessKeyId, Account, AccountCredentials, AccountId, AwsAccountId, CallerIdentity, Email, GroupId,
+    IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, Sealed, Secret,
+};
 
 /// A failure of a backing service, classified by what the caller can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +89,10 @@ impl SealContext {
     pub fn account(id: &AccountId) -> Self {
         SealContext(vec![("cloud-iam-broker:account-id", id.to_string())])
     }
+
+    pub fn user(account: &AccountId, user: &IamUserName) -> Self {
+        SealContext(vec![("cloud-iam-broker:account-id", account.to_string()), ("cloud-iam-broker:user", user.to_string())])
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,8 +114,182 @@ pub trait Clock: Send + Sync {
 /// The wall clock.
 pub struct SystemClock;
 
+/// The wall clock plus an adjustable offset: tests move time forward (to expire sessions or
+/// abandon operations) without waiting.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_seconds: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetClock {
+    pub fn advance(&self, by: std::time::Duration) {
+        self.offset_seconds.fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_seconds.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
+}
+
+// --- IAM in target accounts ---------------------------------------------------------------------
+
+/// How to reach one registered account, with its secret opened for the duration of one
+/// operation (never stored in this form).
+#[derive(Debug, Clone)]
+pub struct AccountAccess {
+    pub aws_account_id: AwsAccountId,
+    pub region: Region,
+    pub credentials: AccountCredentials,
+}
+
+/// A failed call to a target account's IAM, classified by what the caller can do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("refused by AWS: {0}")]
+    Refused(String),
+    #[error("AWS unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An IAM user as IAM lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamUserInfo {
+    pub name: String,
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl IamUserInfo {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The account's password policy, as far as generating a compliant password needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PasswordPolicy {
+    pub minimum_length: u32,
+}
+
+/// Opens IAM sessions on target accounts.
+#[async_trait]
+pub trait IamConnector: Send + Sync {
+    /// Connects with the account's credentials (assuming its role once, if it has one).
+    async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, CloudError>;
+}
+
+/// IAM in one target account: the calls provisioning and deprovisioning make.
+#[async_trait]
+pub trait TargetIam: Send + Sync {
+    async fn get_user(&self, name: &IamUserName) -> Result<Option<IamUserInfo>, CloudError>;
+    /// Returns the new user's ARN.
+    async fn create_user(&self, name: &IamUserName, tags: &[(String, String)]) -> Result<String, CloudError>;
+    async fn delete_user(&self, name: &IamUserName) -> Result<(), CloudError>;
+    /// Every IAM user of the account (all pages).
+    async fn list_users(&self) -> Result<Vec<IamUserInfo>, CloudError>;
+    async fn password_policy(&self) -> Result<PasswordPolicy, CloudError>;
+    /// Creates the console login profile, or replaces its password.
+    async fn set_login_profile(&self, name: &IamUserName, password: &Secret) -> Result<(), CloudError>;
+    async fn has_login_profile(&self, name: &IamUserName) -> Result<bool, CloudError>;
+    async fn delete_login_profile(&self, name: &IamUserName) -> Result<(), CloudError>;
+    async fn create_access_key(&self, name: &IamUserName) -> Result<(AccessKeyId, Secret), CloudError>;
+    async fn list_access_keys(&self, name: &IamUserName) -> Result<Vec<String>, CloudError>;
+    async fn deactivate_access_key(&self, name: &IamUserName, key: &str) -> Result<(), CloudError>;
+    async fn delete_access_key(&self, name: &IamUserName, key: &str) -> Result<(), CloudError>;
+    async fn attach_policy(&self, name: &IamUserName, policy: &PolicyArn) -> Result<(), CloudError>;
+    async fn detach_policy(&self, name: &IamUserName, policy: &str) -> Result<(), CloudError>;
+    async fn list_attached_policies(&self, name: &IamUserName) -> Result<Vec<String>, CloudError>;
+    async fn put_inline_policy(&self, name: &IamUserName, policy: &str, document: &str) -> Result<(), CloudError>;
+    async fn delete_inline_policy(&self, name: &IamUserName, policy: &str) -> Result<(), CloudError>;
+    async fn list_inline_policies(&self, name: &IamUserName) -> Result<Vec<String>, CloudError>;
+    async fn add_to_group(&self, name: &IamUserName, group: &IamGroupName) -> Result<(), CloudError>;
+    async fn remove_from_group(&self, name: &IamUserName, group: &str) -> Result<(), CloudError>;
+    async fn list_groups_for_user(&self, name: &IamUserName) -> Result<Vec<String>, CloudError>;
+}
+
+// --- Users, groups, idempotency -----------------------------------------------------------------
+
+/// Persistence of the IAM users the broker knows in each account.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Records a new user. `replacing` is the record it takes over (an unprovisioned, failed or
+    /// abandoned one), checked by version; `None` means the name must be free. Users that may
+    /// hold AWS resources are counted on their account in the same write.
+    async fn create(&self, user: &ManagedUser, replacing: Option<&ManagedUser>) -> Result<(), StoreError>;
+    async fn get(&self, account: &AccountId, name: &IamUserName) -> Result<Option<ManagedUser>, StoreError>;
+    async fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Option<Page<ManagedUser>>, StoreError>;
+    /// Every user of the account (for policy sync and import), all pages.
+    async fn all_in(&self, account: &AccountId) -> Result<Vec<ManagedUser>, StoreError>;
+    /// The users of a platform user across accounts.
+    async fn of_email(&self, email: &Email) -> Result<Vec<ManagedUser>, StoreError>;
+    /// Replaces the record if its stored version is `user.version - 1`.
+    async fn save(&self, user: &ManagedUser) -> Result<(), StoreError>;
+    /// Saves an unprovisioned (or forgotten imported) user and uncounts it, atomically.
+    async fn release(&self, user: &ManagedUser) -> Result<(), StoreError>;
+    /// Records an imported user unless the name is known. `Ok(false)` when it was.
+    async fn record_imported(&self, user: &ManagedUser) -> Result<bool, StoreError>;
+    /// Removes records that hold nothing in AWS (imported, unprovisioned) of an account
+    /// being deleted.
+    async fn purge_released(&self, account: &AccountId) -> Result<(), StoreError>;
+}
+
+/// Persistence of access groups and their members.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// `Conflict` when the name is taken.
+    async fn create(&self, group: &AccessGroup) -> Result<(), StoreError>;
+    async fn get(&self, id: &GroupId) -> Result<Option<AccessGroup>, StoreError>;
+    async fn list(&self, page: &PageRequest) -> Result<Option<Page<AccessGroup>>, StoreError>;
+    /// Replaces the group (version-checked); moves the name's uniqueness marker if renamed.
+    async fn update(&self, group: &AccessGroup, previous_name: &str) -> Result<(), StoreError>;
+    /// Deletes the group and its memberships.
+    async fn delete(&self, group: &AccessGroup) -> Result<(), StoreError>;
+    /// `Ok(false)` when already a member; `Conflict` when the group is gone.
+    async fn add_member(&self, membership: &Membership) -> Result<bool, StoreError>;
+    /// `Ok(false)` when not a member.
+    async fn remove_member(&self, group: &GroupId, email: &Email) -> Result<bool, StoreError>;
+    async fn members(&self, group: &GroupId, page: &PageRequest) -> Result<Option<Page<Membership>>, StoreError>;
+    /// The groups a platform user belongs to.
+    async fn groups_of(&self, email: &Email) -> Result<Vec<AccessGroup>, StoreError>;
+}
+
+/// A response remembered under an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What a first look at an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new: this request runs.
+    Claimed,
+    /// Same key, same request, already answered: replay this.
+    Replay(StoredResponse),
+    /// Same key, same request, still running elsewhere.
+    InProgress,
+    /// Same key with a different request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` (scoped to the caller) for the request with fingerprint `fingerprint`.
+    async fn claim(&self, scope: &str, key: &str, fingerprint: &str) -> Result<IdempotencyClaim, StoreError>;
+    async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
+    /// Forgets a claim whose request failed in a way a retry should redo.
+    async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 }

@@ -2,3 +2,6 @@
 //! the HTTP layer maps to a status exactly once (`crate::http::problem`).
 
 pub mod accounts;
+pub mod groups;
+pub mod passwords;
+pub mod users;

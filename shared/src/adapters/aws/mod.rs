@@ -2,6 +2,7 @@
 //! (sealing secrets). Only this module and `crate::config` touch AWS SDK types.
 
 pub mod dynamodb;
+pub mod iam;
 pub mod kms;
 pub mod sts;
 
@@ -15,7 +16,10 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
     match err {
         SdkError::ServiceError(e) => match e.err().code() {
             Some(code) => format!("{code}: {}", e.err().message().unwrap_or("no message")),
-            None => raw_error(e.raw()),
+            None => {
+                let (code, message) = raw_error(e.raw());
+                format!("{}: {}", code.unwrap_or_else(|| format!("HTTP {}", e.raw().status().as_u16())), message.unwrap_or_else(|| "no message".into()))
+            }
         },
         SdkError::TimeoutError(_) => "AWS did not answer in time".to_string(),
         SdkError::DispatchFailure(_) => "AWS could not be reached".to_string(),
@@ -25,7 +29,7 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
 
 /// Some AWS-compatible endpoints (moto among them) wrap query-protocol errors in an extra
 /// `<Errors>` element the SDK does not parse; read `<Code>` and `<Message>` from the body.
-fn raw_error(raw: &aws_smithy_runtime_api::http::Response) -> String {
+fn raw_error(raw: &aws_smithy_runtime_api::http::Response) -> (Option<String>, Option<String>) {
     let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
     let tag = |name: &str| {
         let open = format!("<{name}>");
@@ -33,12 +37,7 @@ fn raw_error(raw: &aws_smithy_runtime_api::http::Response) -> String {
         let end = body[start..].find(&format!("</{name}>"))? + start;
         Some(body[start..end].to_string())
     };
-    match (tag("Code"), tag("Message")) {
-        (Some(code), message) => {
-            format!("{code}: {}", message.unwrap_or_else(|| "no message".into()))
-        }
-        _ => format!("HTTP {} with no error code", raw.status().as_u16()),
-    }
+    (tag("Code"), tag("Message"))
 }
 
 fn short_kind<E, R>(err: &SdkError<E, R>) -> &'static str {
@@ -50,9 +49,11 @@ fn short_kind<E, R>(err: &SdkError<E, R>) -> &'static str {
 }
 
 /// The error code of a service error, if AWS answered at all.
-pub(crate) fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+pub(crate) fn service_code<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<String> {
     match err {
-        SdkError::ServiceError(e) => e.err().code(),
+        SdkError::ServiceError(e) => e.err().code().map(str::to_string).or_else(|| raw_error(e.raw()).0),
         _ => None,
     }
 }

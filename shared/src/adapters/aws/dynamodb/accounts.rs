@@ -1,64 +1,26 @@
-//! `AccountStore` on one DynamoDB table (single-table design).
-//!
-//! # Key design
-//!
-//! Every entity lives in one table with generic keys `PK`/`SK` and two sparse global
-//! secondary indexes. The `entity` attribute names the item's type.
-//!
-//! | entity        | PK                    | SK             | GSI1PK / GSI1SK          | GSI2PK / GSI2SK        |
-//! |---------------|-----------------------|----------------|--------------------------|------------------------|
-//! | account       | `ACCOUNT#<id>`        | `ACCOUNT`      | `ACCOUNTS` / `<id>`      |                        |
-//! | registration  | `AWSACCOUNT#<12 dig>` | `REGISTRATION` |                          |                        |
-//! | jit settings  | `ACCOUNT#<id>`        | `JIT`          |                          |                        |
-//! | (reserved) IAM user, access group, member, session, idempotency key: issues 3 and 4; a live
-//! |  session is indexed in GSI2 by due time so the expirer queries, never scans.            |
-//!
-//! Access patterns:
-//! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
-//! - list accounts oldest first, paginated: Query GSI1 `ACCOUNTS` (ULID ids sort by time);
-//! - one registration per AWS account: the `registration` item is written in the same
-//!   transaction as the account, conditional on not existing;
-//! - delete only an unused account: the account item holds `user_count` and
-//!   `live_session_count`, kept by the writers of users and sessions in their own
-//!   transactions; the delete is conditional on both being 0.
-//!
-//! The `ttl` attribute (epoch seconds) is the table's TTL attribute: DynamoDB removes such items
-//! eventually, so readers still check expiry themselves.
-
-use std::collections::HashMap;
+//! The account and JIT-settings items (see the key design in `mod.rs`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
-use base64::Engine;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{describe, service_code};
+use super::{B64, DynamoStore, describe, key, n, put, s, service_code, to_item, tx_delete, tx_put};
 use crate::domain::{
     AccessKeyId, Account, AccountId, AccountName, AwsAccountId, JitSettings, MaxDuration, Region, RoleArn, Sealed,
     StoredCredentials,
 };
-use crate::ports::{AccountStore, DeleteAccountRefusal, Page, PageRequest, StoreError};
+use crate::ports::{AccountStore, DeleteAccountRefusal, Page, PageRequest, StoreError, UserStore};
+use base64::Engine;
 
-const ACCOUNTS_INDEX: &str = "GSI1";
 const ACCOUNTS_PARTITION: &str = "ACCOUNTS";
 
-fn account_pk(id: &AccountId) -> String {
+pub(super) fn account_pk(id: &AccountId) -> String {
     format!("ACCOUNT#{id}")
 }
 
 fn registration_pk(aws: &AwsAccountId) -> String {
     format!("AWSACCOUNT#{aws}")
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))])
 }
 
 /// The stored shape of an account. Secrets are KMS ciphertext, base64-encoded.
@@ -94,8 +56,6 @@ struct AccountRecord {
     #[serde(default)]
     live_session_count: u64,
 }
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 impl AccountRecord {
     fn from_domain(a: &Account) -> Self {
@@ -186,104 +146,27 @@ struct JitRecord {
     allowed_role_arns: Vec<String>,
 }
 
-/// The cursor handed to clients: the last id of the page, base64url-encoded so that clients
-/// treat it as opaque.
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    id: String,
-}
-
-fn encode_cursor(id: &str) -> String {
-    let json = serde_json::to_vec(&Cursor { id: id.to_string() }).expect("cursor serializes");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-}
-
-fn decode_cursor(raw: &str) -> Option<AccountId> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
-    AccountId::parse(&cursor.id).ok()
-}
-
-pub struct DynamoStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
 impl DynamoStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore {
-            client,
-            table: table.into(),
-        }
+    async fn account_record(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        self.get_item(account_pk(id), "ACCOUNT").await
     }
 
-    async fn get_record(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(account_pk(id), "ACCOUNT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError::Unavailable(format!("stored account is corrupt: {e}")))
-            })
-            .transpose()
+    /// Adds `delta` to the account's count of users holding AWS resources, as a transaction
+    /// item (so it commits with the user's own write).
+    pub(super) fn count_users(&self, id: &AccountId, delta: i64) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .update(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(account_pk(id), "ACCOUNT")))
+                    .update_expression("ADD user_count :d")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_values(":d", n(delta))
+                    .build()
+                    .expect("update has table, key and expression"),
+            )
+            .build()
     }
-
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    service_code(&e),
-                    Some("TransactionCanceledException" | "ConditionalCheckFailedException")
-                ) =>
-            {
-                Err(StoreError::Conflict(describe(&e)))
-            }
-            Err(e) => Err(StoreError::Unavailable(describe(&e))),
-        }
-    }
-}
-
-fn to_item<T: Serialize>(record: &T) -> HashMap<String, AttributeValue> {
-    serde_dynamo::to_item(record).expect("records serialize to DynamoDB maps")
-}
-
-fn put(table: &str, item: HashMap<String, AttributeValue>, condition: &str) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .build()
-                .expect("put has table and item"),
-        )
-        .build()
-}
-
-fn delete(table: &str, key: HashMap<String, AttributeValue>) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .delete(
-            Delete::builder()
-                .table_name(table)
-                .set_key(Some(key))
-                .build()
-                .expect("delete has table and key"),
-        )
-        .build()
 }
 
 #[async_trait]
@@ -297,50 +180,27 @@ impl AccountStore for DynamoStore {
             account_id: account.id.to_string(),
         };
         self.transact(vec![
-            put(&self.table, to_item(&record), "attribute_not_exists(PK)"),
-            put(&self.table, to_item(&registration), "attribute_not_exists(PK)"),
+            tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
+            tx_put(put(&self.table, to_item(&registration), Some("attribute_not_exists(PK)"))),
         ])
         .await
     }
 
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.get_record(id).await?.map(AccountRecord::into_domain).transpose()
+        self.account_record(id).await?.map(AccountRecord::into_domain).transpose()
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<Account>>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(ACCOUNTS_INDEX)
-            .key_condition_expression("GSI1PK = :p")
-            .expression_attribute_values(":p", s(ACCOUNTS_PARTITION))
-            .limit(page.limit as i32);
-        if let Some(raw) = &page.cursor {
-            let Some(after) = decode_cursor(raw) else {
-                return Ok(None);
-            };
-            let mut start = key(account_pk(&after), "ACCOUNT");
-            start.insert("GSI1PK".into(), s(ACCOUNTS_PARTITION));
-            start.insert("GSI1SK".into(), s(after.to_string()));
-            query = query.set_exclusive_start_key(Some(start));
-        }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, AccountRecord>(item)
-                    .map_err(|e| StoreError::Unavailable(format!("stored account is corrupt: {e}")))
-                    .and_then(AccountRecord::into_domain)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // DynamoDB returns a LastEvaluatedKey whenever the page is full, even if nothing
-        // follows; the client then gets one empty page, which is harmless.
-        let next_cursor = out
-            .last_evaluated_key
-            .and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|id| encode_cursor(id)));
+        let rebuild = |sort: &str| {
+            let id = AccountId::parse(sort).ok()?;
+            Some(key(account_pk(&id), "ACCOUNT"))
+        };
+        let Some((records, next_cursor)) =
+            self.gsi1_page::<AccountRecord>(ACCOUNTS_PARTITION, page.limit, page.cursor.as_deref(), rebuild).await?
+        else {
+            return Ok(None);
+        };
+        let items = records.into_iter().map(AccountRecord::into_domain).collect::<Result<_, _>>()?;
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -352,9 +212,9 @@ impl AccountStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(r.pk.clone(), "ACCOUNT")))
-            .condition_expression("version = :prev")
-            .expression_attribute_values(":prev", AttributeValue::N((account.version - 1).to_string()))
-            .expression_attribute_values(":v", AttributeValue::N(account.version.to_string()))
+            .condition_expression("#version = :prev")
+            .expression_attribute_values(":prev", n(account.version - 1))
+            .expression_attribute_values(":v", n(account.version))
             .expression_attribute_values(":name", s(r.name))
             .expression_attribute_values(":region", s(r.default_region))
             .expression_attribute_values(":arn", s(r.caller_arn))
@@ -362,14 +222,13 @@ impl AccountStore for DynamoStore {
             .expression_attribute_values(":sealed", s(r.sealed_secret))
             .expression_attribute_values(
                 ":updated",
-                s(account
-                    .updated_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .expect("formats")),
+                s(account.updated_at.format(&time::format_description::well_known::Rfc3339).expect("formats")),
             )
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#version", "version");
-        let mut set = "#version = :v, #name = :name, default_region = :region, caller_arn = :arn, credential_type = :ctype, sealed_secret = :sealed, updated_at = :updated".to_string();
+        let mut set = "#version = :v, #name = :name, default_region = :region, caller_arn = :arn, \
+                       credential_type = :ctype, sealed_secret = :sealed, updated_at = :updated"
+            .to_string();
         let remove = match (r.access_key_id, r.role_arn) {
             (Some(k), _) => {
                 set.push_str(", access_key_id = :cred");
@@ -386,7 +245,7 @@ impl AccountStore for DynamoStore {
         update = update.update_expression(format!("SET {set} REMOVE {remove}"));
         match update.send().await {
             Ok(_) => Ok(()),
-            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => {
+            Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => {
                 Err(StoreError::Conflict(describe(&e)))
             }
             Err(e) => Err(StoreError::Unavailable(describe(&e))),
@@ -397,7 +256,7 @@ impl AccountStore for DynamoStore {
         // Re-read for the current version and counters, then delete on exactly that state; a
         // concurrent change makes the transaction fail and we look again (bounded).
         for _ in 0..3 {
-            let Some(current) = self.get_record(&account.id).await? else {
+            let Some(current) = self.account_record(&account.id).await? else {
                 return Err(StoreError::Conflict("already deleted".into()));
             };
             if current.user_count > 0 {
@@ -413,9 +272,8 @@ impl AccountStore for DynamoStore {
                         .set_key(Some(key(account_pk(&account.id), "ACCOUNT")))
                         .condition_expression("#version = :v AND user_count = :zero AND live_session_count = :zero")
                         .expression_attribute_names("#version", "version")
-                        .expression_attribute_values(":v", AttributeValue::N(current.version.to_string()))
-                        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+                        .expression_attribute_values(":v", n(current.version))
+                        .expression_attribute_values(":zero", n(0))
                         .build()
                         .expect("delete has table and key"),
                 )
@@ -425,48 +283,35 @@ impl AccountStore for DynamoStore {
             match self
                 .transact(vec![
                     guarded,
-                    delete(&self.table, key(account_pk(&account.id), "JIT")),
-                    delete(&self.table, key(registration_pk(&aws), "REGISTRATION")),
+                    tx_delete(&self.table, key(account_pk(&account.id), "JIT")),
+                    tx_delete(&self.table, key(registration_pk(&aws), "REGISTRATION")),
                 ])
                 .await
             {
-                Ok(()) => return Ok(Ok(())),
+                Ok(()) => {
+                    // Imported and unprovisioned records hold nothing in AWS; they go with the
+                    // account. Best effort: leftovers are harmless and removed on the next try.
+                    if let Err(e) = self.purge_released(&account.id).await {
+                        tracing::warn!(error = %e, "purging the deleted account's user records failed");
+                    }
+                    return Ok(Ok(()));
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(
-            "the account kept changing while being deleted; retry".into(),
-        ))
+        Err(StoreError::Unavailable("the account kept changing while being deleted; retry".into()))
     }
 
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(account_pk(id), "JIT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let r: JitRecord = serde_dynamo::from_item(item)
-            .map_err(|e| StoreError::Unavailable(format!("stored JIT settings are corrupt: {e}")))?;
+        let Some(r) = self.get_item::<JitRecord>(account_pk(id), "JIT").await? else { return Ok(None) };
         let corrupt = || StoreError::Unavailable("stored JIT settings are corrupt".into());
         Ok(Some(JitSettings {
             active: r.active,
             description: r.description,
             jit_enabled: r.jit_enabled,
             max_duration: MaxDuration::parse(r.max_duration_seconds.into()).map_err(|_| corrupt())?,
-            allowed_roles: r
-                .allowed_role_arns
-                .iter()
-                .map(|a| RoleArn::parse(a))
-                .collect::<Result<_, _>>()
-                .map_err(|_| corrupt())?,
+            allowed_roles: r.allowed_role_arns.iter().map(|a| RoleArn::parse(a)).collect::<Result<_, _>>().map_err(|_| corrupt())?,
         }))
     }
 
@@ -491,28 +336,6 @@ impl AccountStore for DynamoStore {
                     .expect("check has table, key and condition"),
             )
             .build();
-        let put_settings = TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(to_item(&record)))
-                    .build()
-                    .expect("put has table and item"),
-            )
-            .build();
-        self.transact(vec![account_exists, put_settings]).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let id = AccountId::generate();
-        assert_eq!(decode_cursor(&encode_cursor(id.as_str())), Some(id));
-        assert_eq!(decode_cursor("not-base64!"), None);
-        assert_eq!(decode_cursor(&encode_cursor("ACCOUNT#x")), None);
+        self.transact(vec![account_exists, tx_put(put(&self.table, to_item(&record), None))]).await
     }
 }

@@ -1,0 +1,296 @@
+//! Access-group, group-name and membership items (see the key design in `mod.rs`).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{DynamoStore, describe, from_item, key, n, put, s, to_item, tx_delete, tx_put};
+use crate::domain::{AccessGroup, AccountId, AccountScope, Email, GroupId, GroupName, Membership, Permissions};
+use crate::ports::{GroupStore, Page, PageRequest, StoreError};
+
+const GROUPS_PARTITION: &str = "GROUPS";
+
+fn group_pk(id: &GroupId) -> String {
+    format!("GROUP#{id}")
+}
+
+fn name_pk(folded: &str) -> String {
+    format!("GROUPNAME#{folded}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    #[serde(rename = "GSI1PK")]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    gsi1sk: String,
+    entity: String,
+    id: String,
+    name: String,
+    description: String,
+    all_accounts: bool,
+    account_ids: Vec<String>,
+    start_sessions: bool,
+    start_jit_sessions: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    version: u64,
+}
+
+impl GroupRecord {
+    fn from_domain(g: &AccessGroup) -> Self {
+        let (all_accounts, account_ids) = match &g.accounts {
+            AccountScope::All => (true, Vec::new()),
+            AccountScope::Only(ids) => (false, ids.iter().map(ToString::to_string).collect()),
+        };
+        GroupRecord {
+            pk: group_pk(&g.id),
+            sk: "GROUP".into(),
+            gsi1pk: GROUPS_PARTITION.into(),
+            gsi1sk: g.id.to_string(),
+            entity: "access_group".into(),
+            id: g.id.to_string(),
+            name: g.name.as_str().into(),
+            description: g.description.clone(),
+            all_accounts,
+            account_ids,
+            start_sessions: g.permissions.start_sessions,
+            start_jit_sessions: g.permissions.start_jit_sessions,
+            created_at: g.created_at,
+            updated_at: g.updated_at,
+            version: g.version,
+        }
+    }
+
+    fn into_domain(self) -> Result<AccessGroup, StoreError> {
+        let corrupt = |what: &str| StoreError::Unavailable(format!("stored group {} is corrupt: {what}", self.id));
+        Ok(AccessGroup {
+            id: GroupId::parse(&self.id).map_err(|_| corrupt("id"))?,
+            name: GroupName::parse(&self.name).map_err(|_| corrupt("name"))?,
+            description: self.description,
+            accounts: if self.all_accounts {
+                AccountScope::All
+            } else {
+                AccountScope::Only(
+                    self.account_ids.iter().map(|a| AccountId::parse(a)).collect::<Result<_, _>>().map_err(|_| corrupt("accounts"))?,
+                )
+            },
+            permissions: Permissions { start_sessions: self.start_sessions, start_jit_sessions: self.start_jit_sessions },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NameRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    group_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MemberRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    #[serde(rename = "GSI1PK")]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    gsi1sk: String,
+    entity: String,
+    group_id: String,
+    email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    added_at: OffsetDateTime,
+}
+
+impl MemberRecord {
+    fn into_domain(self) -> Result<Membership, StoreError> {
+        let corrupt = || StoreError::Unavailable("stored membership is corrupt".into());
+        Ok(Membership {
+            group_id: GroupId::parse(&self.group_id).map_err(|_| corrupt())?,
+            email: Email::parse(&self.email).map_err(|_| corrupt())?,
+            added_at: self.added_at,
+        })
+    }
+}
+
+impl DynamoStore {
+    fn name_put(&self, group: &AccessGroup) -> TransactWriteItem {
+        let record = NameRecord {
+            pk: name_pk(&group.name.folded()),
+            sk: "GROUPNAME".into(),
+            entity: "group_name".into(),
+            group_id: group.id.to_string(),
+        };
+        tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)")))
+    }
+}
+
+#[async_trait]
+impl GroupStore for DynamoStore {
+    async fn create(&self, group: &AccessGroup) -> Result<(), StoreError> {
+        let record = GroupRecord::from_domain(group);
+        self.transact(vec![tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))), self.name_put(group)])
+            .await
+    }
+
+    async fn get(&self, id: &GroupId) -> Result<Option<AccessGroup>, StoreError> {
+        self.get_item::<GroupRecord>(group_pk(id), "GROUP").await?.map(GroupRecord::into_domain).transpose()
+    }
+
+    async fn list(&self, page: &PageRequest) -> Result<Option<Page<AccessGroup>>, StoreError> {
+        let rebuild = |sort: &str| Some(key(group_pk(&GroupId::parse(sort).ok()?), "GROUP"));
+        let Some((records, next_cursor)) =
+            self.gsi1_page::<GroupRecord>(GROUPS_PARTITION, page.limit, page.cursor.as_deref(), rebuild).await?
+        else {
+            return Ok(None);
+        };
+        let items = records.into_iter().map(GroupRecord::into_domain).collect::<Result<_, _>>()?;
+        Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn update(&self, group: &AccessGroup, previous_name: &str) -> Result<(), StoreError> {
+        let mut p = put(&self.table, to_item(&GroupRecord::from_domain(group)), Some("version = :prev"));
+        p.expression_attribute_values = Some([(":prev".to_string(), n(group.version - 1))].into());
+        let mut items = vec![tx_put(p)];
+        if group.name.folded() != previous_name {
+            items.push(self.name_put(group));
+            items.push(tx_delete(&self.table, key(name_pk(previous_name), "GROUPNAME")));
+        }
+        self.transact(items).await
+    }
+
+    async fn delete(&self, group: &AccessGroup) -> Result<(), StoreError> {
+        // Members first: a crash between the two leaves a group without members, never
+        // memberships of a group that is gone.
+        for member in self.query_prefix::<MemberRecord>(group_pk(&group.id), "MEMBER#").await? {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(member.pk, &member.sk)))
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        }
+        self.transact(vec![
+            tx_delete(&self.table, key(group_pk(&group.id), "GROUP")),
+            tx_delete(&self.table, key(name_pk(&group.name.folded()), "GROUPNAME")),
+        ])
+        .await
+    }
+
+    async fn add_member(&self, m: &Membership) -> Result<bool, StoreError> {
+        let record = MemberRecord {
+            pk: group_pk(&m.group_id),
+            sk: format!("MEMBER#{}", m.email),
+            gsi1pk: format!("MEMBER#{}", m.email),
+            gsi1sk: format!("GROUP#{}", m.group_id),
+            entity: "membership".into(),
+            group_id: m.group_id.to_string(),
+            email: m.email.to_string(),
+            added_at: m.added_at,
+        };
+        let group_exists = TransactWriteItem::builder()
+            .condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(group_pk(&m.group_id), "GROUP")))
+                    .condition_expression("attribute_exists(PK)")
+                    .build()
+                    .expect("check has table, key and condition"),
+            )
+            .build();
+        if self.get_item::<MemberRecord>(record.pk.clone(), &record.sk).await?.is_some() {
+            return Ok(false);
+        }
+        self.transact(vec![group_exists, tx_put(put(&self.table, to_item(&record), None))]).await?;
+        Ok(true)
+    }
+
+    async fn remove_member(&self, group: &GroupId, email: &Email) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(group), &format!("MEMBER#{email}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn members(&self, group: &GroupId, page: &PageRequest) -> Result<Option<Page<Membership>>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(group_pk(group)))
+            .expression_attribute_values(":prefix", s("MEMBER#"))
+            .limit(page.limit as i32);
+        if let Some(raw) = &page.cursor {
+            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("MEMBER#")) else { return Ok(None) };
+            query = query.set_exclusive_start_key(Some(key(group_pk(group), &after)));
+        }
+        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<MemberRecord>(i).and_then(MemberRecord::into_domain))
+            .collect::<Result<_, _>>()?;
+        let next_cursor =
+            out.last_evaluated_key.and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
+        Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn groups_of(&self, email: &Email) -> Result<Vec<AccessGroup>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :p")
+                .expression_attribute_values(":p", s(format!("MEMBER#{email}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+            for item in page.items.unwrap_or_default() {
+                ids.push(from_item::<MemberRecord>(item)?.group_id);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let mut groups = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Ok(id) = GroupId::parse(&id) else { continue };
+            // A membership can briefly outlive its group while the group is being deleted.
+            if let Some(g) = self.get(&id).await? {
+                groups.push(g);
+            }
+        }
+        Ok(groups)
+    }
+}
+

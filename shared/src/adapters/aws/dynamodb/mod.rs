@@ -1,0 +1,215 @@
+//! `AccountStore` on one DynamoDB table (single-table design).
+//!
+//! # Key design
+//!
+//! Every entity lives in one table with generic keys `PK`/`SK` and two sparse global
+//! secondary indexes. The `entity` attribute names the item's type.
+//!
+//! | entity        | PK                    | SK             | GSI1PK / GSI1SK          | GSI2PK / GSI2SK        |
+//! |---------------|-----------------------|----------------|--------------------------|------------------------|
+//! | account       | `ACCOUNT#<id>`        | `ACCOUNT`      | `ACCOUNTS` / `<id>`      |                        |
+//! | registration  | `AWSACCOUNT#<12 dig>` | `REGISTRATION` |                          |                        |
+//! | jit settings  | `ACCOUNT#<id>`        | `JIT`          |                          |                        |
+//! | IAM user      | `ACCOUNT#<id>`        | `USER#<name>`  | `EMAIL#<e-mail>` / `USER#<account>#<name>` |      |
+//! | access group  | `GROUP#<id>`          | `GROUP`        | `GROUPS` / `<id>`        |                        |
+//! | group name    | `GROUPNAME#<folded>`  | `GROUPNAME`    |                          |                        |
+//! | membership    | `GROUP#<id>`          | `MEMBER#<e-mail>` | `MEMBER#<e-mail>` / `GROUP#<id>` |              |
+//! | idempotency   | `IDEMPOTENCY#<scope>#<key>` | `IDEMPOTENCY` |                      |                        |
+//! | (issue 4) a live session is indexed in GSI2 by due time so the expirer queries, never scans. |
+//!
+//! Access patterns:
+//! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
+//! - list accounts oldest first, paginated: Query GSI1 `ACCOUNTS` (ULID ids sort by time);
+//! - one registration per AWS account: the `registration` item is written in the same
+//!   transaction as the account, conditional on not existing;
+//! - an account's users: Query `ACCOUNT#<id>` with `SK` beginning `USER#`;
+//! - a platform user's IAM users across accounts: Query GSI1 `EMAIL#<e-mail>`;
+//! - list groups: Query GSI1 `GROUPS`; a group's members: Query `GROUP#<id>`, `SK` `MEMBER#…`;
+//! - a user's groups: Query GSI1 `MEMBER#<e-mail>`, then get each group;
+//! - unique group names: a `group name` marker written in the group's transactions;
+//! - delete only an unused account: the account item holds `user_count` and
+//!   `live_session_count`, kept by the writers of users and sessions in their own
+//!   transactions; the delete is conditional on both being 0.
+//!
+//! The `ttl` attribute (epoch seconds) is the table's TTL attribute: DynamoDB removes such items
+//! eventually, so readers still check expiry themselves.
+
+mod accounts;
+mod groups;
+mod idempotency;
+mod users;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{describe, service_code};
+use crate::ports::StoreError;
+
+/// Implements every storage port on one table.
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    service_code(&e).as_deref(),
+                    Some("TransactionCanceledException" | "ConditionalCheckFailedException")
+                ) =>
+            {
+                Err(StoreError::Conflict(describe(&e)))
+            }
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        }
+    }
+
+    async fn get_item<T: for<'de> Deserialize<'de>>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages).
+    async fn query_prefix<T: for<'de> Deserialize<'de>>(&self, pk: String, prefix: &str) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// One page of a GSI1 partition, from an opaque cursor. `Ok(None)` for a bad cursor.
+    async fn gsi1_page<T: for<'de> Deserialize<'de>>(
+        &self,
+        partition: &str,
+        limit: u32,
+        cursor: Option<&str>,
+        rebuild_key: impl Fn(&str) -> Option<HashMap<String, AttributeValue>>,
+    ) -> Result<Option<(Vec<T>, Option<String>)>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :p")
+            .expression_attribute_values(":p", s(partition))
+            .limit(limit as i32);
+        if let Some(raw) = cursor {
+            let Some(sort) = decode_cursor(raw) else { return Ok(None) };
+            let Some(mut start) = rebuild_key(&sort) else { return Ok(None) };
+            start.insert("GSI1PK".into(), s(partition));
+            start.insert("GSI1SK".into(), s(&sort));
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>, _>>()?;
+        let next = out.last_evaluated_key.and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
+        Ok(Some((items, next)))
+    }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))])
+}
+
+fn to_item<T: Serialize>(record: &T) -> HashMap<String, AttributeValue> {
+    serde_dynamo::to_item(record).expect("records serialize to DynamoDB maps")
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("a stored item is corrupt: {e}")))
+}
+
+fn put(table: &str, item: HashMap<String, AttributeValue>, condition: Option<&str>) -> Put {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_string))
+        .build()
+        .expect("put has table and item")
+}
+
+fn tx_put(put: Put) -> TransactWriteItem {
+    TransactWriteItem::builder().put(put).build()
+}
+
+fn tx_delete(table: &str, key: HashMap<String, AttributeValue>) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(Delete::builder().table_name(table).set_key(Some(key)).build().expect("delete has table and key"))
+        .build()
+}
+
+/// The cursor handed to clients: the GSI sort key of the last item, base64url-encoded so
+/// that clients treat it as opaque.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    after: String,
+}
+
+fn encode_cursor(sort: &str) -> String {
+    let json = serde_json::to_vec(&Cursor { after: sort.to_string() }).expect("cursor serializes");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(raw: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+    serde_json::from_slice::<Cursor>(&bytes).ok().map(|c| c.after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor("01ABC")), Some("01ABC".to_string()));
+        assert_eq!(decode_cursor("not-base64!"), None);
+        assert_eq!(decode_cursor("e30"), None);
+    }
+}

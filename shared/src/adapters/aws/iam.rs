@@ -1,0 +1,286 @@
+//! `IamConnector`/`TargetIam` on the IAM API of a target account, reached with the account's
+//! access key or through its role (assumed once per connection, with the ExternalId).
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_sdk_iam::types::{StatusType, Tag};
+
+use super::{describe, service_code};
+use crate::domain::{AccessKeyId, AccountCredentials, IamGroupName, IamUserName, PolicyArn, Secret};
+use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, TargetIam};
+
+/// Session name recorded in the target account's CloudTrail when the broker assumes its role.
+const SESSION_NAME: &str = "cloud-iam-broker";
+
+pub struct AwsIamConnector {
+    base: aws_config::SdkConfig,
+}
+
+impl AwsIamConnector {
+    pub fn new(base: aws_config::SdkConfig) -> Self {
+        AwsIamConnector { base }
+    }
+}
+
+fn classify<E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug>(
+    err: aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> CloudError {
+    let text = describe(&err);
+    match service_code(&err).as_deref() {
+        Some("NoSuchEntity") => CloudError::NotFound(text),
+        Some("EntityAlreadyExists") => CloudError::AlreadyExists(text),
+        Some(
+            "AccessDenied" | "AccessDeniedException" | "DeleteConflict" | "LimitExceeded" | "InvalidInput"
+            | "MalformedPolicyDocument" | "PasswordPolicyViolation" | "InvalidClientTokenId" | "SignatureDoesNotMatch"
+            | "UnrecognizedClient",
+        ) => CloudError::Refused(text),
+        _ => CloudError::Unavailable(text),
+    }
+}
+
+#[async_trait]
+impl IamConnector for AwsIamConnector {
+    async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, CloudError> {
+        let region = aws_config::Region::new(access.region.to_string());
+        let credentials = match &access.credentials {
+            AccountCredentials::AccessKey { access_key_id, secret_access_key } => Credentials::new(
+                access_key_id.as_str(),
+                secret_access_key.expose(),
+                None,
+                None,
+                "cloud-iam-broker-account",
+            ),
+            AccountCredentials::AssumeRole { role_arn, external_id } => {
+                let sts = aws_sdk_sts::Client::from_conf(
+                    aws_sdk_sts::config::Builder::from(&self.base).region(region.clone()).build(),
+                );
+                let out = sts
+                    .assume_role()
+                    .role_arn(role_arn.as_str())
+                    .role_session_name(SESSION_NAME)
+                    .external_id(external_id.expose())
+                    .duration_seconds(900)
+                    .send()
+                    .await
+                    .map_err(|e| match &e {
+                        aws_sdk_sts::error::SdkError::ServiceError(_) => CloudError::Refused(describe(&e)),
+                        _ => CloudError::Unavailable(describe(&e)),
+                    })?;
+                let c = out.credentials.ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
+                Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "cloud-iam-broker-role")
+            }
+        };
+        let config = aws_sdk_iam::config::Builder::from(&self.base).region(region).credentials_provider(credentials).build();
+        Ok(Box::new(AwsTargetIam { client: aws_sdk_iam::Client::from_conf(config) }))
+    }
+}
+
+struct AwsTargetIam {
+    client: aws_sdk_iam::Client,
+}
+
+/// Collects every page of a paginated IAM list call.
+macro_rules! all_pages {
+    ($req:expr, $items:expr, $map:expr) => {{
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = $req.set_marker(marker.take()).send().await.map_err(classify)?;
+            let next = if page.is_truncated { page.marker.clone() } else { None };
+            out.extend(($items)(page).into_iter().map($map));
+            match next {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        out
+    }};
+}
+
+#[async_trait]
+impl TargetIam for AwsTargetIam {
+    async fn get_user(&self, name: &IamUserName) -> Result<Option<IamUserInfo>, CloudError> {
+        match self.client.get_user().user_name(name.as_str()).send().await.map_err(classify) {
+            Ok(out) => {
+                let u = out.user.ok_or_else(|| CloudError::Unavailable("IAM returned no user".into()))?;
+                let tags = self
+                    .client
+                    .list_user_tags()
+                    .user_name(name.as_str())
+                    .send()
+                    .await
+                    .map_err(classify)?
+                    .tags
+                    .into_iter()
+                    .map(|t| (t.key, t.value))
+                    .collect();
+                Ok(Some(IamUserInfo { name: u.user_name, arn: u.arn, tags }))
+            }
+            Err(CloudError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_user(&self, name: &IamUserName, tags: &[(String, String)]) -> Result<String, CloudError> {
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag has key and value"));
+        let out = self
+            .client
+            .create_user()
+            .user_name(name.as_str())
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.user.map(|u| u.arn).unwrap_or_default())
+    }
+
+    async fn delete_user(&self, name: &IamUserName) -> Result<(), CloudError> {
+        self.client.delete_user().user_name(name.as_str()).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_users(&self) -> Result<Vec<IamUserInfo>, CloudError> {
+        let users = all_pages!(self.client.list_users().max_items(100), |p: aws_sdk_iam::operation::list_users::ListUsersOutput| p.users, |u| IamUserInfo {
+            name: u.user_name,
+            arn: u.arn,
+            tags: u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect(),
+        });
+        Ok(users)
+    }
+
+    async fn password_policy(&self) -> Result<PasswordPolicy, CloudError> {
+        match self.client.get_account_password_policy().send().await.map_err(classify) {
+            Ok(out) => Ok(PasswordPolicy {
+                minimum_length: out.password_policy.and_then(|p| p.minimum_password_length).unwrap_or(0).max(0) as u32,
+            }),
+            // No policy set: IAM's defaults apply.
+            Err(CloudError::NotFound(_)) => Ok(PasswordPolicy::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_login_profile(&self, name: &IamUserName, password: &Secret) -> Result<(), CloudError> {
+        if self.has_login_profile(name).await? {
+            self.client
+                .update_login_profile()
+                .user_name(name.as_str())
+                .password(password.expose())
+                .password_reset_required(false)
+                .send()
+                .await
+                .map_err(classify)?;
+        } else {
+            self.client
+                .create_login_profile()
+                .user_name(name.as_str())
+                .password(password.expose())
+                .password_reset_required(false)
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    async fn has_login_profile(&self, name: &IamUserName) -> Result<bool, CloudError> {
+        match self.client.get_login_profile().user_name(name.as_str()).send().await.map_err(classify) {
+            Ok(_) => Ok(true),
+            Err(CloudError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_login_profile(&self, name: &IamUserName) -> Result<(), CloudError> {
+        self.client.delete_login_profile().user_name(name.as_str()).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn create_access_key(&self, name: &IamUserName) -> Result<(AccessKeyId, Secret), CloudError> {
+        let key = self
+            .client
+            .create_access_key()
+            .user_name(name.as_str())
+            .send()
+            .await
+            .map_err(classify)?
+            .access_key
+            .ok_or_else(|| CloudError::Unavailable("IAM returned no access key".into()))?;
+        let id = AccessKeyId::parse(&key.access_key_id)
+            .map_err(|_| CloudError::Unavailable("IAM returned an unexpected access key id".into()))?;
+        Ok((id, Secret::new(key.secret_access_key)))
+    }
+
+    async fn list_access_keys(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
+        Ok(all_pages!(self.client.list_access_keys().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput| p.access_key_metadata, |k| k
+            .access_key_id
+            .unwrap_or_default()))
+    }
+
+    async fn deactivate_access_key(&self, name: &IamUserName, key: &str) -> Result<(), CloudError> {
+        self.client
+            .update_access_key()
+            .user_name(name.as_str())
+            .access_key_id(key)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, name: &IamUserName, key: &str) -> Result<(), CloudError> {
+        self.client.delete_access_key().user_name(name.as_str()).access_key_id(key).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn attach_policy(&self, name: &IamUserName, policy: &PolicyArn) -> Result<(), CloudError> {
+        self.client.attach_user_policy().user_name(name.as_str()).policy_arn(policy.as_str()).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn detach_policy(&self, name: &IamUserName, policy: &str) -> Result<(), CloudError> {
+        self.client.detach_user_policy().user_name(name.as_str()).policy_arn(policy).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_attached_policies(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
+        Ok(all_pages!(self.client.list_attached_user_policies().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput| p.attached_policies.unwrap_or_default(), |p| p
+            .policy_arn
+            .unwrap_or_default()))
+    }
+
+    async fn put_inline_policy(&self, name: &IamUserName, policy: &str, document: &str) -> Result<(), CloudError> {
+        self.client
+            .put_user_policy()
+            .user_name(name.as_str())
+            .policy_name(policy)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn delete_inline_policy(&self, name: &IamUserName, policy: &str) -> Result<(), CloudError> {
+        self.client.delete_user_policy().user_name(name.as_str()).policy_name(policy).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_inline_policies(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
+        Ok(all_pages!(self.client.list_user_policies().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_user_policies::ListUserPoliciesOutput| p.policy_names, |p| p))
+    }
+
+    async fn add_to_group(&self, name: &IamUserName, group: &IamGroupName) -> Result<(), CloudError> {
+        self.client.add_user_to_group().user_name(name.as_str()).group_name(group.as_str()).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn remove_from_group(&self, name: &IamUserName, group: &str) -> Result<(), CloudError> {
+        self.client.remove_user_from_group().user_name(name.as_str()).group_name(group).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_groups_for_user(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
+        Ok(all_pages!(self.client.list_groups_for_user().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput| p.groups, |g| g.group_name))
+    }
+}

@@ -1,0 +1,202 @@
+//! Authorization: one decision for every route. Deny by default; admins manage; a user acts
+//! only for themselves and needs a group permission covering the account; a bot acts only on
+//! session endpoints, only on behalf of a named user, and only where that user could act.
+
+use crate::auth::{Principal, Role};
+use crate::domain::{AccessGroup, AccountId, Email, Permissions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Console,
+    Jit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ManageAccounts,
+    ManageUsers,
+    ManageGroups,
+    /// `GET /me`: one's own identity and permissions.
+    ViewSelf,
+    StartSession(SessionKind),
+    ViewSession,
+    EndSession,
+}
+
+impl Action {
+    fn is_session(self) -> bool {
+        matches!(self, Action::StartSession(_) | Action::ViewSession | Action::EndSession)
+    }
+}
+
+/// What the request is about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// The account a session would be started on.
+    pub account: Option<&'a AccountId>,
+    /// The owner of the session being viewed or ended.
+    pub owner: Option<&'a Email>,
+}
+
+/// Who an allowed action is for, and who asked: both go into the session log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The platform user the action is for (`None` for admin management actions).
+    pub user: Option<Email>,
+    /// The token's subject that made the request (the bot, for chat-ops).
+    pub requested_by: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// Whom the request acts for: the caller, or (bots only, sessions only) the named user. Call
+/// this first, load that user's groups, then `decide`.
+pub fn acting_user(principal: &Principal, on_behalf_of: Option<&Email>, action: Action) -> Result<Option<Email>, Denied> {
+    match (principal.role, on_behalf_of) {
+        (Role::Bot, Some(user)) if action.is_session() => Ok(Some(user.clone())),
+        (Role::Bot, Some(_)) => Err(Denied("bots may act on behalf of users only on session endpoints".into())),
+        (Role::Bot, None) if action.is_session() => Err(Denied("a bot must name the user it acts for (on_behalf_of)".into())),
+        (Role::Bot, None) => Err(Denied("bots may only use session endpoints, on behalf of a user".into())),
+        (_, Some(_)) => Err(Denied("only bots may act on behalf of another user".into())),
+        (_, None) => Ok(principal.email.as_deref().and_then(|e| Email::parse(e).ok())),
+    }
+}
+
+/// The union of what `groups` allow on `account`.
+pub fn permissions_on(groups: &[AccessGroup], account: &AccountId) -> Permissions {
+    groups
+        .iter()
+        .filter(|g| g.accounts.covers(account))
+        .fold(Permissions::default(), |acc, g| acc.union(g.permissions))
+}
+
+/// Decides whether `principal` may do `action`. `user` is what `acting_user` returned and
+/// `groups` are that user's access groups.
+pub fn decide(
+    principal: &Principal,
+    action: Action,
+    user: Option<&Email>,
+    target: Target<'_>,
+    groups: &[AccessGroup],
+) -> Result<Actor, Denied> {
+    let actor = |user: Option<&Email>| Actor {
+        user: user.cloned(),
+        requested_by: principal.subject.clone(),
+        role: principal.role,
+    };
+    match action {
+        Action::ManageAccounts | Action::ManageUsers | Action::ManageGroups => {
+            if principal.role == Role::Admin {
+                Ok(actor(None))
+            } else {
+                Err(Denied("this requires the admin role".into()))
+            }
+        }
+        Action::ViewSelf => match (principal.role, user) {
+            (Role::Bot, _) => Err(Denied("bots have no platform identity of their own".into())),
+            (_, Some(u)) => Ok(actor(Some(u))),
+            (_, None) => Err(Denied("the token carries no e-mail".into())),
+        },
+        Action::StartSession(kind) => {
+            let user = user.ok_or_else(|| Denied("sessions are started for a platform user with an e-mail".into()))?;
+            let account = target.account.ok_or_else(|| Denied("no account given".into()))?;
+            let p = permissions_on(groups, account);
+            let allowed = match kind {
+                SessionKind::Console => p.start_sessions,
+                SessionKind::Jit => p.start_jit_sessions,
+            };
+            if allowed {
+                Ok(actor(Some(user)))
+            } else {
+                let what = match kind {
+                    SessionKind::Console => "start console sessions",
+                    SessionKind::Jit => "start JIT sessions",
+                };
+                Err(Denied(format!("{user} is in no access group that may {what} on account {account}")))
+            }
+        }
+        Action::ViewSession | Action::EndSession => {
+            if principal.role == Role::Admin && user.is_none_or(|u| Some(u) != target.owner) {
+                return Ok(actor(user));
+            }
+            match (user, target.owner) {
+                (Some(u), Some(owner)) if u == owner => Ok(actor(Some(u))),
+                (_, None) => Ok(actor(user)),
+                _ => Err(Denied("this session belongs to another user".into())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountScope, GroupId, GroupName};
+
+    fn principal(role: Role, email: Option<&str>) -> Principal {
+        Principal { subject: email.unwrap_or("bot:chat").into(), email: email.map(str::to_string), role }
+    }
+
+    fn group(scope: AccountScope, start_sessions: bool, start_jit_sessions: bool) -> AccessGroup {
+        let now = time::OffsetDateTime::now_utc();
+        AccessGroup {
+            id: GroupId::generate(),
+            name: GroupName::parse("g").unwrap(),
+            description: String::new(),
+            accounts: scope,
+            permissions: Permissions { start_sessions, start_jit_sessions },
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn matrix() {
+        let a1 = AccountId::generate();
+        let a2 = AccountId::generate();
+        let alice = Email::parse("alice@example.com").unwrap();
+        let bob = Email::parse("bob@example.com").unwrap();
+        let admin = principal(Role::Admin, Some("root@example.com"));
+        let user = principal(Role::User, Some("alice@example.com"));
+        let bot = principal(Role::Bot, None);
+        let jit_on_a1 = vec![group(AccountScope::Only(vec![a1.clone()]), false, true)];
+        let start = |p: &Principal, who: Option<&Email>, kind, acct: &AccountId, groups: &[AccessGroup]| {
+            let user = acting_user(p, who, Action::StartSession(kind))?;
+            decide(p, Action::StartSession(kind), user.as_ref(), Target { account: Some(acct), owner: None }, groups)
+        };
+
+        // Management: admins only.
+        for action in [Action::ManageAccounts, Action::ManageUsers, Action::ManageGroups] {
+            assert!(decide(&admin, action, None, Target::default(), &[]).is_ok());
+            assert!(decide(&user, action, Some(&alice), Target::default(), &[]).is_err());
+            assert!(acting_user(&bot, Some(&alice), action).is_err());
+        }
+        // Sessions need a covering grant of the right kind, even for admins.
+        assert!(start(&user, None, SessionKind::Jit, &a1, &jit_on_a1).is_ok());
+        assert!(start(&user, None, SessionKind::Jit, &a2, &jit_on_a1).is_err());
+        assert!(start(&user, None, SessionKind::Console, &a1, &jit_on_a1).is_err());
+        assert!(start(&admin, None, SessionKind::Jit, &a1, &[]).is_err());
+        let all = vec![group(AccountScope::All, true, false)];
+        assert!(start(&user, None, SessionKind::Console, &a2, &all).is_ok());
+        // Only bots act for others, and only on session endpoints.
+        assert!(acting_user(&user, Some(&bob), Action::StartSession(SessionKind::Jit)).is_err());
+        assert!(acting_user(&admin, Some(&bob), Action::ViewSession).is_err());
+        assert!(acting_user(&bot, None, Action::StartSession(SessionKind::Jit)).is_err());
+        let for_alice = start(&bot, Some(&alice), SessionKind::Jit, &a1, &jit_on_a1).unwrap();
+        assert_eq!((for_alice.user.as_ref(), for_alice.requested_by.as_str()), (Some(&alice), "bot:chat"));
+        // Viewing and ending: owners, and admins.
+        let own = Target { account: None, owner: Some(&alice) };
+        assert!(decide(&user, Action::EndSession, Some(&alice), own, &[]).is_ok());
+        assert!(decide(&user, Action::EndSession, Some(&bob), own, &[]).is_err());
+        assert!(decide(&admin, Action::EndSession, Some(&bob), own, &[]).is_ok());
+        assert!(decide(&bot, Action::ViewSession, Some(&alice), own, &[]).is_ok());
+        assert!(decide(&bot, Action::ViewSession, Some(&bob), own, &[]).is_err());
+        // Self: anyone with an e-mail but bots.
+        assert!(decide(&user, Action::ViewSelf, Some(&alice), Target::default(), &[]).is_ok());
+        assert!(acting_user(&bot, None, Action::ViewSelf).is_err());
+    }
+}

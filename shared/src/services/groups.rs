@@ -1,0 +1,219 @@
+//! Access groups, their members, and what a platform user may do where (`GET /me`).
+
+use std::sync::Arc;
+
+use crate::authz::permissions_on;
+use crate::domain::{
+    AccessGroup, Account, AccountId, AccountScope, Email, GroupId, GroupName, ManagedUser, Membership, Permissions,
+};
+use crate::ports::{AccountStore, Clock, GroupStore, Page, PageRequest, StoreError, UserStore};
+
+/// A new group, validated except that its accounts must exist (checked here).
+#[derive(Debug)]
+pub struct NewGroup {
+    pub name: GroupName,
+    pub description: String,
+    pub accounts: AccountScope,
+    pub permissions: Permissions,
+}
+
+#[derive(Debug, Default)]
+pub struct GroupChange {
+    pub name: Option<GroupName>,
+    pub description: Option<String>,
+    pub accounts: Option<AccountScope>,
+    pub permissions: Option<Permissions>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("no group {0}")]
+    NotFound(GroupId),
+    #[error("a group named {0:?} already exists")]
+    NameTaken(String),
+    #[error("no account {0}")]
+    UnknownAccount(AccountId),
+    #[error("the group was changed by another request; read it again and retry")]
+    Conflict,
+    #[error("the cursor is not one this API returned")]
+    BadCursor,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for GroupError {
+    fn from(e: StoreError) -> Self {
+        GroupError::Unavailable(e.to_string())
+    }
+}
+
+/// What a platform user may do on one account, and why.
+#[derive(Debug, Clone)]
+pub struct AccountPermissions {
+    pub account: Account,
+    pub permissions: Permissions,
+    pub via_groups: Vec<GroupId>,
+    /// The user's IAM user there, if the broker knows one.
+    pub iam_user: Option<ManagedUser>,
+}
+
+#[derive(Clone)]
+pub struct GroupService {
+    groups: Arc<dyn GroupStore>,
+    accounts: Arc<dyn AccountStore>,
+    users: Arc<dyn UserStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl GroupService {
+    pub fn new(groups: Arc<dyn GroupStore>, accounts: Arc<dyn AccountStore>, users: Arc<dyn UserStore>, clock: Arc<dyn Clock>) -> Self {
+        GroupService { groups, accounts, users, clock }
+    }
+
+    async fn check_accounts(&self, scope: &AccountScope) -> Result<(), GroupError> {
+        if let AccountScope::Only(ids) = scope {
+            for id in ids {
+                if self.accounts.get(id).await?.is_none() {
+                    return Err(GroupError::UnknownAccount(id.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, new: NewGroup) -> Result<AccessGroup, GroupError> {
+        self.check_accounts(&new.accounts).await?;
+        let now = self.clock.now();
+        let group = AccessGroup {
+            id: GroupId::generate(),
+            name: new.name,
+            description: new.description,
+            accounts: new.accounts,
+            permissions: new.permissions,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        match self.groups.create(&group).await {
+            Ok(()) => Ok(group),
+            Err(StoreError::Conflict(_)) => Err(GroupError::NameTaken(group.name.as_str().to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get(&self, id: &GroupId) -> Result<AccessGroup, GroupError> {
+        self.groups.get(id).await?.ok_or_else(|| GroupError::NotFound(id.clone()))
+    }
+
+    pub async fn list(&self, page: &PageRequest) -> Result<Page<AccessGroup>, GroupError> {
+        self.groups.list(page).await?.ok_or(GroupError::BadCursor)
+    }
+
+    pub async fn update(&self, id: &GroupId, change: GroupChange) -> Result<AccessGroup, GroupError> {
+        let mut group = self.get(id).await?;
+        let previous_name = group.name.folded();
+        if let Some(scope) = change.accounts {
+            self.check_accounts(&scope).await?;
+            group.accounts = scope;
+        }
+        if let Some(name) = change.name {
+            group.name = name;
+        }
+        if let Some(d) = change.description {
+            group.description = d;
+        }
+        if let Some(p) = change.permissions {
+            group.permissions = p;
+        }
+        group.version += 1;
+        group.updated_at = self.clock.now();
+        match self.groups.update(&group, &previous_name).await {
+            Ok(()) => Ok(group),
+            Err(StoreError::Conflict(_)) if group.name.folded() != previous_name && self.name_taken(&group).await? => {
+                Err(GroupError::NameTaken(group.name.as_str().to_string()))
+            }
+            Err(StoreError::Conflict(_)) => Err(GroupError::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn name_taken(&self, group: &AccessGroup) -> Result<bool, GroupError> {
+        let current = self.groups.get(&group.id).await?;
+        Ok(current.is_some_and(|c| c.version == group.version - 1))
+    }
+
+    pub async fn delete(&self, id: &GroupId) -> Result<(), GroupError> {
+        let group = self.get(id).await?;
+        self.groups.delete(&group).await?;
+        Ok(())
+    }
+
+    /// Adds a member; `Ok(false)` when they already were one.
+    pub async fn add_member(&self, id: &GroupId, email: &Email) -> Result<bool, GroupError> {
+        self.get(id).await?;
+        let membership = Membership { group_id: id.clone(), email: email.clone(), added_at: self.clock.now() };
+        match self.groups.add_member(&membership).await {
+            Ok(added) => Ok(added),
+            Err(StoreError::Conflict(_)) => Err(GroupError::NotFound(id.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a member; `Ok(false)` when they were not one.
+    pub async fn remove_member(&self, id: &GroupId, email: &Email) -> Result<bool, GroupError> {
+        self.get(id).await?;
+        Ok(self.groups.remove_member(id, email).await?)
+    }
+
+    pub async fn members(&self, id: &GroupId, page: &PageRequest) -> Result<Page<Membership>, GroupError> {
+        self.get(id).await?;
+        self.groups.members(id, page).await?.ok_or(GroupError::BadCursor)
+    }
+
+    pub async fn groups_of(&self, email: &Email) -> Result<Vec<AccessGroup>, GroupError> {
+        Ok(self.groups.groups_of(email).await?)
+    }
+
+    /// Every account the user has a permission on (through any group), with their IAM user there.
+    pub async fn effective(&self, email: &Email) -> Result<(Vec<AccessGroup>, Vec<AccountPermissions>), GroupError> {
+        let groups = self.groups.groups_of(email).await?;
+        let mut accounts: Vec<Account> = Vec::new();
+        if groups.iter().any(|g| g.accounts == AccountScope::All) {
+            let mut page = PageRequest { limit: 100, cursor: None };
+            loop {
+                let p = self.accounts.list(&page).await?.ok_or(GroupError::BadCursor)?;
+                accounts.extend(p.items);
+                match p.next_cursor {
+                    Some(c) => page.cursor = Some(c),
+                    None => break,
+                }
+            }
+        } else {
+            let mut ids: Vec<&AccountId> = groups
+                .iter()
+                .flat_map(|g| match &g.accounts {
+                    AccountScope::Only(ids) => ids.iter().collect::<Vec<_>>(),
+                    AccountScope::All => Vec::new(),
+                })
+                .collect();
+            ids.sort_by_key(|id| id.as_str().to_string());
+            ids.dedup();
+            for id in ids {
+                // A group may name an account deleted since: skip it.
+                if let Some(a) = self.accounts.get(id).await? {
+                    accounts.push(a);
+                }
+            }
+        }
+        let iam_users = self.users.of_email(email).await?;
+        let result = accounts
+            .into_iter()
+            .map(|account| {
+                let via_groups = groups.iter().filter(|g| g.accounts.covers(&account.id)).map(|g| g.id.clone()).collect();
+                let iam_user = iam_users.iter().find(|u| u.account_id == account.id).cloned();
+                AccountPermissions { permissions: permissions_on(&groups, &account.id), via_groups, iam_user, account }
+            })
+            .collect();
+        Ok((groups, result))
+    }
+}
