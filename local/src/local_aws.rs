@@ -104,7 +104,9 @@ pub async fn sdk_config(endpoint: &str, keys: &Keys) -> aws_config::SdkConfig {
 impl LocalAws {
     /// Starts moto and seeds it with the broker's principal, `targets` target accounts and
     /// the broker's table, bucket and key.
-    pub async fn start(targets: usize) -> Result<LocalAws, String> {
+    /// `managed_policies` loads AWS's managed policies into every account (realistic, but it
+    /// costs about a second per account at start).
+    pub async fn start(targets: usize, managed_policies: bool) -> Result<LocalAws, String> {
         let python = std::env::var("LOCAL_AWS_PYTHON").unwrap_or_else(|_| "python3".into());
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let free_actions = 3 + 3 * targets;
@@ -114,7 +116,10 @@ impl LocalAws {
             .arg(port.to_string())
             .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
             // So AWS managed policies (arn:aws:iam::aws:policy/…) can be attached, as on AWS.
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .env(
+                "MOTO_IAM_LOAD_MANAGED_POLICIES",
+                if managed_policies { "true" } else { "false" },
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -31,9 +31,18 @@ async fn main() {
     let aws = match (real, std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty())) {
         (true, _) => AwsMode::RealAws,
         (false, Some(endpoint)) => AwsMode::Endpoint(endpoint),
-        (false, None) => AwsMode::Moto { targets: 3 },
+        (false, None) => AwsMode::Moto {
+            targets: 3,
+            managed_policies: true,
+        },
     };
-    let system = match LocalSystem::start(Options { port, aws, overrides: Default::default() }).await {
+    let system = match LocalSystem::start(Options {
+        port,
+        aws,
+        overrides: Default::default(),
+    })
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("local-runner: {e}");

@@ -19,8 +19,9 @@ pub const AUDIENCE: &str = "cloud-iam-broker";
 
 /// Where the broker's AWS calls go.
 pub enum AwsMode {
-    /// Start moto (default), seeding this many target accounts.
-    Moto { targets: usize },
+    /// Start moto (default), seeding this many target accounts; `managed_policies` loads AWS's
+    /// managed policies (slower start).
+    Moto { targets: usize, managed_policies: bool },
     /// An AWS-compatible endpoint already running (`AWS_ENDPOINT_URL`), with ambient
     /// credentials; resources are created if missing.
     Endpoint(String),
@@ -112,8 +113,11 @@ impl LocalSystem {
         };
         let timeout = Duration::from_secs(30);
         let (aws, config, sdk) = match options.aws {
-            AwsMode::Moto { targets } => {
-                let aws = LocalAws::start(targets).await?;
+            AwsMode::Moto {
+                targets,
+                managed_policies,
+            } => {
+                let aws = LocalAws::start(targets, managed_policies).await?;
                 let sdk = with_timeouts(sdk_config(&aws.endpoint, &aws.broker).await, timeout);
                 let config = local_config(&aws.resources, jwt, timeout);
                 (Some(aws), config, sdk)

@@ -54,12 +54,22 @@ pub struct Denied(pub String);
 
 /// Whom the request acts for: the caller, or (bots only, sessions only) the named user. Call
 /// this first, load that user's groups, then `decide`.
-pub fn acting_user(principal: &Principal, on_behalf_of: Option<&Email>, action: Action) -> Result<Option<Email>, Denied> {
+pub fn acting_user(
+    principal: &Principal,
+    on_behalf_of: Option<&Email>,
+    action: Action,
+) -> Result<Option<Email>, Denied> {
     match (principal.role, on_behalf_of) {
         (Role::Bot, Some(user)) if action.is_session() => Ok(Some(user.clone())),
-        (Role::Bot, Some(_)) => Err(Denied("bots may act on behalf of users only on session endpoints".into())),
-        (Role::Bot, None) if action.is_session() => Err(Denied("a bot must name the user it acts for (on_behalf_of)".into())),
-        (Role::Bot, None) => Err(Denied("bots may only use session endpoints, on behalf of a user".into())),
+        (Role::Bot, Some(_)) => Err(Denied(
+            "bots may act on behalf of users only on session endpoints".into(),
+        )),
+        (Role::Bot, None) if action.is_session() => {
+            Err(Denied("a bot must name the user it acts for (on_behalf_of)".into()))
+        }
+        (Role::Bot, None) => Err(Denied(
+            "bots may only use session endpoints, on behalf of a user".into(),
+        )),
         (_, Some(_)) => Err(Denied("only bots may act on behalf of another user".into())),
         (_, None) => Ok(principal.email.as_deref().and_then(|e| Email::parse(e).ok())),
     }
@@ -115,7 +125,9 @@ pub fn decide(
                     SessionKind::Console => "start console sessions",
                     SessionKind::Jit => "start JIT sessions",
                 };
-                Err(Denied(format!("{user} is in no access group that may {what} on account {account}")))
+                Err(Denied(format!(
+                    "{user} is in no access group that may {what} on account {account}"
+                )))
             }
         }
         Action::ViewSession | Action::EndSession => {
@@ -137,7 +149,11 @@ mod tests {
     use crate::domain::{AccountScope, GroupId, GroupName};
 
     fn principal(role: Role, email: Option<&str>) -> Principal {
-        Principal { subject: email.unwrap_or("bot:chat").into(), email: email.map(str::to_string), role }
+        Principal {
+            subject: email.unwrap_or("bot:chat").into(),
+            email: email.map(str::to_string),
+            role,
+        }
     }
 
     fn group(scope: AccountScope, start_sessions: bool, start_jit_sessions: bool) -> AccessGroup {
@@ -147,7 +163,10 @@ mod tests {
             name: GroupName::parse("g").unwrap(),
             description: String::new(),
             accounts: scope,
-            permissions: Permissions { start_sessions, start_jit_sessions },
+            permissions: Permissions {
+                start_sessions,
+                start_jit_sessions,
+            },
             created_at: now,
             updated_at: now,
             version: 1,
@@ -166,7 +185,16 @@ mod tests {
         let jit_on_a1 = vec![group(AccountScope::Only(vec![a1.clone()]), false, true)];
         let start = |p: &Principal, who: Option<&Email>, kind, acct: &AccountId, groups: &[AccessGroup]| {
             let user = acting_user(p, who, Action::StartSession(kind))?;
-            decide(p, Action::StartSession(kind), user.as_ref(), Target { account: Some(acct), owner: None }, groups)
+            decide(
+                p,
+                Action::StartSession(kind),
+                user.as_ref(),
+                Target {
+                    account: Some(acct),
+                    owner: None,
+                },
+                groups,
+            )
         };
 
         // Management: admins only.
@@ -187,9 +215,15 @@ mod tests {
         assert!(acting_user(&admin, Some(&bob), Action::ViewSession).is_err());
         assert!(acting_user(&bot, None, Action::StartSession(SessionKind::Jit)).is_err());
         let for_alice = start(&bot, Some(&alice), SessionKind::Jit, &a1, &jit_on_a1).unwrap();
-        assert_eq!((for_alice.user.as_ref(), for_alice.requested_by.as_str()), (Some(&alice), "bot:chat"));
+        assert_eq!(
+            (for_alice.user.as_ref(), for_alice.requested_by.as_str()),
+            (Some(&alice), "bot:chat")
+        );
         // Viewing and ending: owners, and admins.
-        let own = Target { account: None, owner: Some(&alice) };
+        let own = Target {
+            account: None,
+            owner: Some(&alice),
+        };
         assert!(decide(&user, Action::EndSession, Some(&alice), own, &[]).is_ok());
         assert!(decide(&user, Action::EndSession, Some(&bob), own, &[]).is_err());
         assert!(decide(&admin, Action::EndSession, Some(&bob), own, &[]).is_ok());

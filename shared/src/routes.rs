@@ -71,7 +71,10 @@ pub const ROUTES: &[Route] = &[
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     // API Gateway prefers literal segments over parameters (`/users/import` over `/users/{name}`).
-    let mut candidates: Vec<&'static Route> = ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)).collect();
+    let mut candidates: Vec<&'static Route> = ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method))
+        .collect();
     candidates.sort_by_key(|r| r.path.matches('{').count());
     'routes: for route in candidates {
         let pattern: Vec<&str> = route.path.split('/').collect();

@@ -77,7 +77,10 @@ async fn register_list_get_set_jit_delete() {
         format!("arn:aws:iam::{}:role/Admin", target.aws_account_id),
         format!("arn:aws:iam::{}:role/team/ReadOnly", target.aws_account_id),
     ];
-    let mut set = api.put(&format!("/accounts/{id}/jit"), &admin, jit(&roles)).await.ok(200);
+    let mut set = api
+        .put(&format!("/accounts/{id}/jit"), &admin, jit(&roles))
+        .await
+        .ok(200);
     // No users yet, so no user policy needed updating.
     assert_eq!(set["policy_sync"], json!({ "updated": 0, "failed": [] }));
     set.as_object_mut().unwrap().remove("policy_sync");

@@ -12,8 +12,8 @@ use local_runner::local_aws::{Keys, TargetAccount, sdk_config};
 use local_runner::system::Minter;
 use local_runner::{AwsMode, LocalSystem, Options};
 use serde_json::Value;
-pub use shared::adapters::fault::{Fault, FaultPlan};
 use shared::adapters::fault::FaultyConnector;
+pub use shared::adapters::fault::{Fault, FaultPlan};
 pub use shared::auth::Role;
 
 /// Seeded target accounts per test binary; raise it if a binary's tests need more.
@@ -52,8 +52,18 @@ pub fn env() -> &'static TestEnv {
                 let wrap: shared::app::IamWrapper =
                     Arc::new(move |inner| Arc::new(FaultyConnector::new(inner, plan.clone())) as _);
                 let clock_override: Arc<dyn shared::ports::Clock> = clock_handle.clone();
-                let overrides = shared::app::Overrides { wrap_iam: Some(wrap), clock: Some(clock_override) };
-                let options = Options { port: 0, aws: AwsMode::Moto { targets: TARGET_ACCOUNTS }, overrides };
+                let overrides = shared::app::Overrides {
+                    wrap_iam: Some(wrap),
+                    clock: Some(clock_override),
+                };
+                let options = Options {
+                    port: 0,
+                    aws: AwsMode::Moto {
+                        targets: TARGET_ACCOUNTS,
+                        managed_policies: false,
+                    },
+                    overrides,
+                };
                 match LocalSystem::start(options).await {
                     Ok(mut system) => {
                         let aws = system.aws.take().expect("moto mode");
@@ -216,16 +226,28 @@ impl Api {
 
     /// Like `send`, but a dropped connection (the handler crashed) is `None`, not a panic.
     pub async fn try_send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Option<Reply> {
-        let mut req = self.http.request(method.parse().expect("method"), format!("{}{path}", self.base)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.ok()?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let text = resp.text().await.ok()?;
-        Some(Reply { status, content_type, headers, text })
+        Some(Reply {
+            status,
+            content_type,
+            headers,
+            text,
+        })
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -258,7 +280,10 @@ impl TestEnv {
     /// Registers a fresh seeded account through the API; returns its broker id and the seed.
     pub async fn registered_account(&self, name: &str) -> (String, TargetAccount) {
         let target = self.take_account();
-        let reply = self.client().post("/accounts", &self.admin(), access_key_registration(name, &target)).await;
+        let reply = self
+            .client()
+            .post("/accounts", &self.admin(), access_key_registration(name, &target))
+            .await;
         let id = reply.ok(201)["id"].as_str().unwrap().to_string();
         (id, target)
     }

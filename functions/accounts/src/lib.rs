@@ -12,8 +12,8 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::auth::Principal;
-use shared::domain::{AccountId, Invalid, JitSettings};
 use shared::authz::Action;
+use shared::domain::{AccountId, Invalid, JitSettings};
 use shared::http::{
     Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, require, route_key,
 };

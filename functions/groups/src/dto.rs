@@ -52,13 +52,19 @@ pub struct PermissionsIo {
 
 impl From<PermissionsIo> for Permissions {
     fn from(p: PermissionsIo) -> Self {
-        Permissions { start_sessions: p.start_sessions, start_jit_sessions: p.start_jit_sessions }
+        Permissions {
+            start_sessions: p.start_sessions,
+            start_jit_sessions: p.start_jit_sessions,
+        }
     }
 }
 
 impl From<Permissions> for PermissionsIo {
     fn from(p: Permissions) -> Self {
-        PermissionsIo { start_sessions: p.start_sessions, start_jit_sessions: p.start_jit_sessions }
+        PermissionsIo {
+            start_sessions: p.start_sessions,
+            start_jit_sessions: p.start_jit_sessions,
+        }
     }
 }
 
@@ -99,7 +105,10 @@ pub struct GroupPatch {
 impl GroupPatch {
     pub fn parse(self) -> Result<GroupChange, Invalid> {
         if self.name.is_none() && self.description.is_none() && self.accounts.is_none() && self.permissions.is_none() {
-            return Err(Invalid::field("", "name, description, accounts or permissions is required"));
+            return Err(Invalid::field(
+                "",
+                "name, description, accounts or permissions is required",
+            ));
         }
         let mut c = Collector::default();
         let name = self.name.map(|n| c.take(GroupName::parse(&n)));
@@ -162,7 +171,10 @@ pub struct MemberOut {
 
 impl From<&Membership> for MemberOut {
     fn from(m: &Membership) -> Self {
-        MemberOut { email: m.email.to_string(), added_at: m.added_at }
+        MemberOut {
+            email: m.email.to_string(),
+            added_at: m.added_at,
+        }
     }
 }
 
@@ -206,11 +218,15 @@ impl From<&AccountPermissions> for AccountAccessOut {
             aws_account_id: a.account.aws_account_id.to_string(),
             permissions: a.permissions.into(),
             via_groups: a.via_groups.iter().map(ToString::to_string).collect(),
-            iam_user: a.iam_user.as_ref().filter(|u| u.status != UserStatus::Unprovisioned).map(|u| IamUserRef {
-                user_name: u.user_name.to_string(),
-                status: u.status.as_str(),
-                has_credential: u.credential.is_some(),
-            }),
+            iam_user: a
+                .iam_user
+                .as_ref()
+                .filter(|u| u.status != UserStatus::Unprovisioned)
+                .map(|u| IamUserRef {
+                    user_name: u.user_name.to_string(),
+                    status: u.status.as_str(),
+                    has_credential: u.credential.is_some(),
+                }),
         }
     }
 }

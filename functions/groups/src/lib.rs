@@ -51,19 +51,33 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             let new = json_body::<GroupIn>(req)?.parse().map_err(Problem::validation)?;
             let group = app.groups.create(new).await?;
             let mut resp = json(StatusCode::CREATED, &GroupOut::from(&group));
-            resp.headers_mut()
-                .insert(http::header::LOCATION, format!("/groups/{}", group.id).parse().expect("ids are header-safe"));
+            resp.headers_mut().insert(
+                http::header::LOCATION,
+                format!("/groups/{}", group.id).parse().expect("ids are header-safe"),
+            );
             Ok(resp)
         }
         "GET /groups" => {
             let page = app.groups.list(&page_request(req)?).await?;
-            Ok(json(StatusCode::OK, &GroupPage { items: page.items.iter().map(GroupOut::from).collect(), next_cursor: page.next_cursor }))
+            Ok(json(
+                StatusCode::OK,
+                &GroupPage {
+                    items: page.items.iter().map(GroupOut::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
         }
-        "GET /groups/{id}" => Ok(json(StatusCode::OK, &GroupOut::from(&app.groups.get(&group_id(req)?).await?))),
+        "GET /groups/{id}" => Ok(json(
+            StatusCode::OK,
+            &GroupOut::from(&app.groups.get(&group_id(req)?).await?),
+        )),
         "PATCH /groups/{id}" => {
             let id = group_id(req)?;
             let change = json_body::<GroupPatch>(req)?.parse().map_err(Problem::validation)?;
-            Ok(json(StatusCode::OK, &GroupOut::from(&app.groups.update(&id, change).await?)))
+            Ok(json(
+                StatusCode::OK,
+                &GroupOut::from(&app.groups.update(&id, change).await?),
+            ))
         }
         "DELETE /groups/{id}" => {
             app.groups.delete(&group_id(req)?).await?;
@@ -71,13 +85,22 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
         }
         "GET /groups/{id}/members" => {
             let page = app.groups.members(&group_id(req)?, &page_request(req)?).await?;
-            Ok(json(StatusCode::OK, &MemberPage { items: page.items.iter().map(MemberOut::from).collect(), next_cursor: page.next_cursor }))
+            Ok(json(
+                StatusCode::OK,
+                &MemberPage {
+                    items: page.items.iter().map(MemberOut::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
         }
         "PUT /groups/{id}/members/{email}" => {
             let (id, email) = (group_id(req)?, member(req)?);
             let added = app.groups.add_member(&id, &email).await?;
             let status = if added { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(json(status, &serde_json::json!({ "group_id": id.to_string(), "email": email.to_string() })))
+            Ok(json(
+                status,
+                &serde_json::json!({ "group_id": id.to_string(), "email": email.to_string() }),
+            ))
         }
         "DELETE /groups/{id}/members/{email}" => {
             let (id, email) = (group_id(req)?, member(req)?);
@@ -102,7 +125,13 @@ async fn me(app: &App, principal: &Principal) -> Handled {
             subject: principal.subject.clone(),
             email: email.to_string(),
             role: principal.role,
-            groups: groups.iter().map(|g| GroupRef { id: g.id.to_string(), name: g.name.as_str().into() }).collect(),
+            groups: groups
+                .iter()
+                .map(|g| GroupRef {
+                    id: g.id.to_string(),
+                    name: g.name.as_str().into(),
+                })
+                .collect(),
             accounts: accounts.iter().map(AccountAccessOut::from).collect(),
         },
     ))

@@ -7,5 +7,8 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let app = shared::App::from_env().await?;
     let app = &app;
-    lambda_http::run(service_fn(move |req| async move { Ok::<_, Error>(groups::handle(app, req).await) })).await
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, Error>(groups::handle(app, req).await)
+    }))
+    .await
 }

@@ -23,7 +23,14 @@ pub struct ProvisionIn {
 
 impl ProvisionIn {
     pub fn parse(self) -> Result<UserSpec, shared::domain::Invalid> {
-        UserSpec::parse(&self.email, self.user_name.as_deref(), self.console_access, self.credential, &self.policy_arns, &self.groups)
+        UserSpec::parse(
+            &self.email,
+            self.user_name.as_deref(),
+            self.console_access,
+            self.credential,
+            &self.policy_arns,
+            &self.groups,
+        )
     }
 }
 
@@ -72,10 +79,10 @@ impl UserOut {
             status: u.status.as_str(),
             arn: u.arn.clone(),
             console_access: u.console_access,
-            credential: u
-                .credential
-                .as_ref()
-                .map(|c| CredentialOut { access_key_id: c.access_key_id.to_string(), created_at: c.created_at }),
+            credential: u.credential.as_ref().map(|c| CredentialOut {
+                access_key_id: c.access_key_id.to_string(),
+                created_at: c.created_at,
+            }),
             policy_arns: u.policies.iter().map(|p| p.as_str().to_string()).collect(),
             groups: u.groups.iter().map(|g| g.as_str().to_string()).collect(),
             failure: u.failure.clone(),
@@ -115,6 +122,9 @@ pub struct ImportOut {
 
 impl From<&ImportReport> for ImportOut {
     fn from(r: &ImportReport) -> Self {
-        ImportOut { imported: r.imported.iter().map(UserOut::new).collect(), already_known: r.already_known }
+        ImportOut {
+            imported: r.imported.iter().map(UserOut::new).collect(),
+            already_known: r.already_known,
+        }
     }
 }

@@ -14,7 +14,9 @@ use shared::auth::Principal;
 use shared::authz::Action;
 use shared::domain::{AccountId, IamUserName};
 use shared::http::idempotency::idempotent;
-use shared::http::{Handled, Problem, authenticate, finish, json, json_body, page_request, path_param, require, route_key};
+use shared::http::{
+    Handled, Problem, authenticate, finish, json, json_body, page_request, path_param, require, route_key,
+};
 
 use dto::{ImportOut, ProvisionIn, UserOut, UserPage};
 
@@ -50,20 +52,30 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 let user = app.users.provision(&account, spec).await?;
                 let mut resp = json(StatusCode::CREATED, &UserOut::new(&user));
                 let location = format!("/accounts/{account}/users/{}", user.user_name);
-                resp.headers_mut().insert(http::header::LOCATION, location.parse().expect("names are header-safe"));
+                resp.headers_mut()
+                    .insert(http::header::LOCATION, location.parse().expect("names are header-safe"));
                 Ok(resp)
             })
             .await
         }
         "GET /accounts/{id}/users" => {
             let page = app.users.list(&account, &page_request(req)?).await?;
-            Ok(json(StatusCode::OK, &UserPage { items: page.items.iter().map(UserOut::new).collect(), next_cursor: page.next_cursor }))
+            Ok(json(
+                StatusCode::OK,
+                &UserPage {
+                    items: page.items.iter().map(UserOut::new).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
         }
         "GET /accounts/{id}/users/{name}" => {
             let user = app.users.get(&account, &user_name(req)?).await?;
             let acct = app.accounts.get(&account).await?;
             let jit = app.accounts.jit_settings(&account).await?;
-            Ok(json(StatusCode::OK, &UserOut::new(&user).with_guide(app.users.jit_guide(&acct, &user, &jit))))
+            Ok(json(
+                StatusCode::OK,
+                &UserOut::new(&user).with_guide(app.users.jit_guide(&acct, &user, &jit)),
+            ))
         }
         "DELETE /accounts/{id}/users/{name}" => {
             let user = app.users.deprovision(&account, &user_name(req)?).await?;

@@ -40,12 +40,23 @@ impl FaultPlan {
     /// Injects `fault` on the `skip + 1`-th call of `operation` (an IAM action name such as
     /// `CreateAccessKey`) for `user`, once.
     pub fn inject(&self, user: &str, operation: &str, skip: u32, fault: Fault) {
-        self.rules.lock().unwrap().push(Rule { user: user.into(), operation: operation.into(), skip, fault });
+        self.rules.lock().unwrap().push(Rule {
+            user: user.into(),
+            operation: operation.into(),
+            skip,
+            fault,
+        });
     }
 
     /// The IAM operations made for `user`, in order.
     pub fn calls(&self, user: &str) -> Vec<String> {
-        self.calls.lock().unwrap().iter().filter(|(u, _)| u == user).map(|(_, op)| op.clone()).collect()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(u, _)| u == user)
+            .map(|(_, op)| op.clone())
+            .collect()
     }
 
     pub fn clear_calls(&self, user: &str) {
@@ -90,7 +101,10 @@ impl FaultyConnector {
 #[async_trait]
 impl IamConnector for FaultyConnector {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, CloudError> {
-        Ok(Box::new(FaultyIam { inner: self.inner.connect(access).await?, plan: self.plan.clone() }))
+        Ok(Box::new(FaultyIam {
+            inner: self.inner.connect(access).await?,
+            plan: self.plan.clone(),
+        }))
     }
 }
 
@@ -135,7 +149,12 @@ impl TargetIam for FaultyIam {
         forward!(self, n.as_str(), "GetLoginProfile", self.inner.has_login_profile(n))
     }
     async fn delete_login_profile(&self, n: &IamUserName) -> Result<(), CloudError> {
-        forward!(self, n.as_str(), "DeleteLoginProfile", self.inner.delete_login_profile(n))
+        forward!(
+            self,
+            n.as_str(),
+            "DeleteLoginProfile",
+            self.inner.delete_login_profile(n)
+        )
     }
     async fn create_access_key(&self, n: &IamUserName) -> Result<(AccessKeyId, Secret), CloudError> {
         forward!(self, n.as_str(), "CreateAccessKey", self.inner.create_access_key(n))
@@ -144,7 +163,12 @@ impl TargetIam for FaultyIam {
         forward!(self, n.as_str(), "ListAccessKeys", self.inner.list_access_keys(n))
     }
     async fn deactivate_access_key(&self, n: &IamUserName, k: &str) -> Result<(), CloudError> {
-        forward!(self, n.as_str(), "UpdateAccessKey", self.inner.deactivate_access_key(n, k))
+        forward!(
+            self,
+            n.as_str(),
+            "UpdateAccessKey",
+            self.inner.deactivate_access_key(n, k)
+        )
     }
     async fn delete_access_key(&self, n: &IamUserName, k: &str) -> Result<(), CloudError> {
         forward!(self, n.as_str(), "DeleteAccessKey", self.inner.delete_access_key(n, k))
@@ -156,13 +180,23 @@ impl TargetIam for FaultyIam {
         forward!(self, n.as_str(), "DetachUserPolicy", self.inner.detach_policy(n, p))
     }
     async fn list_attached_policies(&self, n: &IamUserName) -> Result<Vec<String>, CloudError> {
-        forward!(self, n.as_str(), "ListAttachedUserPolicies", self.inner.list_attached_policies(n))
+        forward!(
+            self,
+            n.as_str(),
+            "ListAttachedUserPolicies",
+            self.inner.list_attached_policies(n)
+        )
     }
     async fn put_inline_policy(&self, n: &IamUserName, p: &str, d: &str) -> Result<(), CloudError> {
         forward!(self, n.as_str(), "PutUserPolicy", self.inner.put_inline_policy(n, p, d))
     }
     async fn delete_inline_policy(&self, n: &IamUserName, p: &str) -> Result<(), CloudError> {
-        forward!(self, n.as_str(), "DeleteUserPolicy", self.inner.delete_inline_policy(n, p))
+        forward!(
+            self,
+            n.as_str(),
+            "DeleteUserPolicy",
+            self.inner.delete_inline_policy(n, p)
+        )
     }
     async fn list_inline_policies(&self, n: &IamUserName) -> Result<Vec<String>, CloudError> {
         forward!(self, n.as_str(), "ListUserPolicies", self.inner.list_inline_policies(n))
@@ -171,9 +205,19 @@ impl TargetIam for FaultyIam {
         forward!(self, n.as_str(), "AddUserToGroup", self.inner.add_to_group(n, g))
     }
     async fn remove_from_group(&self, n: &IamUserName, g: &str) -> Result<(), CloudError> {
-        forward!(self, n.as_str(), "RemoveUserFromGroup", self.inner.remove_from_group(n, g))
+        forward!(
+            self,
+            n.as_str(),
+            "RemoveUserFromGroup",
+            self.inner.remove_from_group(n, g)
+        )
     }
     async fn list_groups_for_user(&self, n: &IamUserName) -> Result<Vec<String>, CloudError> {
-        forward!(self, n.as_str(), "ListGroupsForUser", self.inner.list_groups_for_user(n))
+        forward!(
+            self,
+            n.as_str(),
+            "ListGroupsForUser",
+            self.inner.list_groups_for_user(n)
+        )
     }
 }

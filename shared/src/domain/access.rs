@@ -41,7 +41,10 @@ impl GroupName {
         if (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
             Ok(GroupName(s.to_string()))
         } else {
-            Err(Invalid::field("name", "must be 1 to 64 characters without control characters"))
+            Err(Invalid::field(
+                "name",
+                "must be 1 to 64 characters without control characters",
+            ))
         }
     }
 
@@ -115,6 +118,9 @@ pub fn parse_description(s: Option<&str>) -> Result<String, Invalid> {
     if s.chars().count() <= 256 && !s.chars().any(char::is_control) {
         Ok(s.to_string())
     } else {
-        Err(Invalid::field("description", "must be at most 256 characters without control characters"))
+        Err(Invalid::field(
+            "description",
+            "must be at most 256 characters without control characters",
+        ))
     }
 }

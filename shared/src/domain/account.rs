@@ -178,7 +178,10 @@ impl RoleArn {
 
     /// `path/name` without the leading `role/` (what the console's switch-role page wants).
     pub fn path_and_name(&self) -> &str {
-        self.arn.split_once(":role/").map(|(_, rest)| rest).unwrap_or(self.name())
+        self.arn
+            .split_once(":role/")
+            .map(|(_, rest)| rest)
+            .unwrap_or(self.name())
     }
 }
 

@@ -51,7 +51,12 @@ impl IamUserName {
     /// The default name for a platform user: the e-mail itself when IAM accepts it (it usually
     /// does), otherwise with other characters replaced, cut to 64.
     pub fn from_email(email: &Email) -> Self {
-        let name: String = email.as_str().chars().map(|c| if iam_name_char(c) { c } else { '-' }).take(64).collect();
+        let name: String = email
+            .as_str()
+            .chars()
+            .map(|c| if iam_name_char(c) { c } else { '-' })
+            .take(64)
+            .collect();
         IamUserName(name)
     }
 
@@ -75,7 +80,10 @@ impl IamGroupName {
         if (1..=128).contains(&s.len()) && s.chars().all(iam_name_char) {
             Ok(IamGroupName(s.to_string()))
         } else {
-            Err(Invalid::field("", "must be an IAM group name (1 to 128 of A-Z a-z 0-9 +=,.@_-)"))
+            Err(Invalid::field(
+                "",
+                "must be an IAM group name (1 to 128 of A-Z a-z 0-9 +=,.@_-)",
+            ))
         }
     }
 
@@ -91,15 +99,31 @@ pub struct PolicyArn(String);
 
 impl PolicyArn {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let err = || Invalid::field("", "must be a managed policy ARN (arn:aws:iam::aws:policy/Name or arn:aws:iam::123456789012:policy/Name)");
+        let err = || {
+            Invalid::field(
+                "",
+                "must be a managed policy ARN (arn:aws:iam::aws:policy/Name or arn:aws:iam::123456789012:policy/Name)",
+            )
+        };
         let parts: Vec<&str> = s.splitn(6, ':').collect();
-        let [arn, partition, service, region, owner, resource] = parts.as_slice() else { return Err(err()) };
+        let [arn, partition, service, region, owner, resource] = parts.as_slice() else {
+            return Err(err());
+        };
         let owner_ok = *owner == "aws" || (owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()));
         let name = resource.strip_prefix("policy/").unwrap_or("");
         let name_ok = !name.is_empty()
             && name.len() <= 512
-            && name.rsplit('/').next().is_some_and(|n| (1..=128).contains(&n.len()) && n.chars().all(iam_name_char));
-        if *arn == "arn" && partition.starts_with("aws") && *service == "iam" && region.is_empty() && owner_ok && name_ok {
+            && name
+                .rsplit('/')
+                .next()
+                .is_some_and(|n| (1..=128).contains(&n.len()) && n.chars().all(iam_name_char));
+        if *arn == "arn"
+            && partition.starts_with("aws")
+            && *service == "iam"
+            && region.is_empty()
+            && owner_ok
+            && name_ok
+        {
             Ok(PolicyArn(s.to_string()))
         } else {
             Err(err())

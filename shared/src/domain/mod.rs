@@ -3,8 +3,8 @@
 //! Everything here is validated at the edge (HTTP bodies, stored records) and then trusted.
 //! No AWS SDK type appears in this module; adapters translate at the boundary.
 
-pub mod account;
 pub mod access;
+pub mod account;
 pub mod identity;
 pub mod jit;
 pub mod secret;

@@ -4,11 +4,11 @@ use super::Problem;
 use crate::auth::AuthError;
 use crate::authz::Denied;
 use crate::ports::CloudError;
-use crate::services::groups::GroupError;
-use crate::services::users::{ProvisionError, UserOpError};
 use crate::services::accounts::{
     DeleteAccountError, GetAccountError, JitSettingsError, ListAccountsError, RegisterAccountError, UpdateAccountError,
 };
+use crate::services::groups::GroupError;
+use crate::services::users::{ProvisionError, UserOpError};
 
 /// Logs the cause of a 503 (the response carries none of it).
 fn unavailable(cause: &str) -> Problem {
@@ -114,7 +114,11 @@ impl From<Denied> for Problem {
 /// AWS refusing a call (a policy or group that does not exist, access denied, a limit) is the
 /// caller's to fix: 422 with AWS's reason. AWS failing is a 503.
 fn cloud(step: &str, error: &CloudError, rolled_back: bool) -> Problem {
-    let tail = if rolled_back { "; everything created was rolled back" } else { "" };
+    let tail = if rolled_back {
+        "; everything created was rolled back"
+    } else {
+        ""
+    };
     match error {
         CloudError::Unavailable(cause) => {
             tracing::error!(step, cause, "AWS call failed");
@@ -170,7 +174,9 @@ impl From<GroupError> for Problem {
         match &e {
             GroupError::NotFound(_) => Problem::not_found(e.to_string()),
             GroupError::NameTaken(_) => Problem::conflict("group-name-taken", e.to_string()),
-            GroupError::UnknownAccount(_) => Problem::validation(crate::domain::Invalid::field("accounts", e.to_string())),
+            GroupError::UnknownAccount(_) => {
+                Problem::validation(crate::domain::Invalid::field("accounts", e.to_string()))
+            }
             GroupError::Conflict => Problem::conflict("concurrent-update", e.to_string()),
             GroupError::BadCursor => Problem::bad_request(e.to_string()),
             GroupError::Unavailable(cause) => unavailable(cause),

@@ -34,5 +34,7 @@ pub fn finish(route: &str, started: Instant, principal: Option<&Principal>, resu
 
 /// Gates a management action (admins only), through the one authorization decision.
 pub fn require(principal: &Principal, action: Action) -> Result<(), Problem> {
-    authz::decide(principal, action, None, Target::default(), &[]).map(|_| ()).map_err(Problem::from)
+    authz::decide(principal, action, None, Target::default(), &[])
+        .map(|_| ())
+        .map_err(Problem::from)
 }

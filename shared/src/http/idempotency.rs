@@ -28,7 +28,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Handled>,
 {
-    let Some(raw) = req.headers().get(HEADER) else { return run().await };
+    let Some(raw) = req.headers().get(HEADER) else {
+        return run().await;
+    };
     let key = raw
         .to_str()
         .ok()
@@ -80,7 +82,11 @@ where
 fn replay(stored: StoredResponse) -> Response<Body> {
     let mut resp = Response::new(Body::Text(stored.body));
     *resp.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let content_type = if stored.status >= 400 { "application/problem+json" } else { "application/json" };
+    let content_type = if stored.status >= 400 {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
     let h = resp.headers_mut();
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -91,7 +91,10 @@ impl SealContext {
     }
 
     pub fn user(account: &AccountId, user: &IamUserName) -> Self {
-        SealContext(vec![("cloud-iam-broker:account-id", account.to_string()), ("cloud-iam-broker:user", user.to_string())])
+        SealContext(vec![
+            ("cloud-iam-broker:account-id", account.to_string()),
+            ("cloud-iam-broker:user", user.to_string()),
+        ])
     }
 }
 
@@ -123,13 +126,15 @@ pub struct OffsetClock {
 
 impl OffsetClock {
     pub fn advance(&self, by: std::time::Duration) {
-        self.offset_seconds.fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
+        self.offset_seconds
+            .fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_seconds.load(std::sync::atomic::Ordering::SeqCst))
+        OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.offset_seconds.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 

@@ -66,8 +66,18 @@ pub struct GroupService {
 }
 
 impl GroupService {
-    pub fn new(groups: Arc<dyn GroupStore>, accounts: Arc<dyn AccountStore>, users: Arc<dyn UserStore>, clock: Arc<dyn Clock>) -> Self {
-        GroupService { groups, accounts, users, clock }
+    pub fn new(
+        groups: Arc<dyn GroupStore>,
+        accounts: Arc<dyn AccountStore>,
+        users: Arc<dyn UserStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        GroupService {
+            groups,
+            accounts,
+            users,
+            clock,
+        }
     }
 
     async fn check_accounts(&self, scope: &AccountScope) -> Result<(), GroupError> {
@@ -102,7 +112,10 @@ impl GroupService {
     }
 
     pub async fn get(&self, id: &GroupId) -> Result<AccessGroup, GroupError> {
-        self.groups.get(id).await?.ok_or_else(|| GroupError::NotFound(id.clone()))
+        self.groups
+            .get(id)
+            .await?
+            .ok_or_else(|| GroupError::NotFound(id.clone()))
     }
 
     pub async fn list(&self, page: &PageRequest) -> Result<Page<AccessGroup>, GroupError> {
@@ -151,7 +164,11 @@ impl GroupService {
     /// Adds a member; `Ok(false)` when they already were one.
     pub async fn add_member(&self, id: &GroupId, email: &Email) -> Result<bool, GroupError> {
         self.get(id).await?;
-        let membership = Membership { group_id: id.clone(), email: email.clone(), added_at: self.clock.now() };
+        let membership = Membership {
+            group_id: id.clone(),
+            email: email.clone(),
+            added_at: self.clock.now(),
+        };
         match self.groups.add_member(&membership).await {
             Ok(added) => Ok(added),
             Err(StoreError::Conflict(_)) => Err(GroupError::NotFound(id.clone())),
@@ -179,7 +196,10 @@ impl GroupService {
         let groups = self.groups.groups_of(email).await?;
         let mut accounts: Vec<Account> = Vec::new();
         if groups.iter().any(|g| g.accounts == AccountScope::All) {
-            let mut page = PageRequest { limit: 100, cursor: None };
+            let mut page = PageRequest {
+                limit: 100,
+                cursor: None,
+            };
             loop {
                 let p = self.accounts.list(&page).await?.ok_or(GroupError::BadCursor)?;
                 accounts.extend(p.items);
@@ -209,9 +229,18 @@ impl GroupService {
         let result = accounts
             .into_iter()
             .map(|account| {
-                let via_groups = groups.iter().filter(|g| g.accounts.covers(&account.id)).map(|g| g.id.clone()).collect();
+                let via_groups = groups
+                    .iter()
+                    .filter(|g| g.accounts.covers(&account.id))
+                    .map(|g| g.id.clone())
+                    .collect();
                 let iam_user = iam_users.iter().find(|u| u.account_id == account.id).cloned();
-                AccountPermissions { permissions: permissions_on(&groups, &account.id), via_groups, iam_user, account }
+                AccountPermissions {
+                    permissions: permissions_on(&groups, &account.id),
+                    via_groups,
+                    iam_user,
+                    account,
+                }
             })
             .collect();
         Ok((groups, result))

@@ -17,7 +17,10 @@ const SYMBOLS: &[u8] = b"!@#$%^&*()_+-=[]{}|";
 pub fn generate(policy: PasswordPolicy) -> Secret {
     let length = (policy.minimum_length.max(24) as usize).min(128);
     let mut rng = rand::rng();
-    let mut chars: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS].iter().map(|set| set[rng.random_range(0..set.len())]).collect();
+    let mut chars: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS]
+        .iter()
+        .map(|set| set[rng.random_range(0..set.len())])
+        .collect();
     let all: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS].concat();
     while chars.len() < length {
         chars.push(all[rng.random_range(0..all.len())]);

@@ -47,7 +47,11 @@ pub enum ProvisionError {
     #[error("{step} failed: {error}; everything created was rolled back")]
     RolledBack { step: String, error: CloudError },
     #[error("{step} failed: {error}; cleaning up also failed ({cleanup}); retry or DELETE the user to finish")]
-    Incomplete { step: String, error: CloudError, cleanup: String },
+    Incomplete {
+        step: String,
+        error: CloudError,
+        cleanup: String,
+    },
     #[error("{0}")]
     Unavailable(String),
 }
@@ -140,7 +144,13 @@ impl UserService {
         sealer: Arc<dyn SecretSealer>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        UserService { accounts, users, iam, sealer, clock }
+        UserService {
+            accounts,
+            users,
+            iam,
+            sealer,
+            clock,
+        }
     }
 
     fn abandoned(&self, user: &ManagedUser) -> bool {
@@ -151,13 +161,27 @@ impl UserService {
     pub async fn access(&self, account: &Account) -> Result<AccountAccess, String> {
         let context = SealContext::account(&account.id);
         let credentials = match &account.credentials {
-            StoredCredentials::AccessKey { access_key_id, sealed_secret } => AccountCredentials::AccessKey {
+            StoredCredentials::AccessKey {
+                access_key_id,
+                sealed_secret,
+            } => AccountCredentials::AccessKey {
                 access_key_id: access_key_id.clone(),
-                secret_access_key: self.sealer.open(sealed_secret, &context).await.map_err(|e| e.to_string())?,
+                secret_access_key: self
+                    .sealer
+                    .open(sealed_secret, &context)
+                    .await
+                    .map_err(|e| e.to_string())?,
             },
-            StoredCredentials::AssumeRole { role_arn, sealed_external_id } => AccountCredentials::AssumeRole {
+            StoredCredentials::AssumeRole {
+                role_arn,
+                sealed_external_id,
+            } => AccountCredentials::AssumeRole {
                 role_arn: role_arn.clone(),
-                external_id: self.sealer.open(sealed_external_id, &context).await.map_err(|e| e.to_string())?,
+                external_id: self
+                    .sealer
+                    .open(sealed_external_id, &context)
+                    .await
+                    .map_err(|e| e.to_string())?,
             },
         };
         Ok(AccountAccess {
@@ -168,7 +192,10 @@ impl UserService {
     }
 
     async fn connect(&self, account: &Account) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
-        let access = self.access(account).await.map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
+        let access = self
+            .access(account)
+            .await
+            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
         step("connect to the account", self.iam.connect(&access).await)
     }
 
@@ -185,7 +212,10 @@ impl UserService {
     /// Provisions an IAM user for a platform user. A failure rolls back; a repeat after a
     /// failure or an abandoned attempt takes the old record over and converges.
     pub async fn provision(&self, account_id: &AccountId, spec: UserSpec) -> Result<ManagedUser, ProvisionError> {
-        let account = self.account(account_id).await?.ok_or_else(|| ProvisionError::AccountNotFound(account_id.clone()))?;
+        let account = self
+            .account(account_id)
+            .await?
+            .ok_or_else(|| ProvisionError::AccountNotFound(account_id.clone()))?;
         let previous = self.users.get(account_id, &spec.user_name).await?;
         let mut provisioning_id = ulid::Ulid::new().to_string();
         if let Some(prev) = &previous {
@@ -199,7 +229,9 @@ impl UserService {
                 UserStatus::Pending | UserStatus::Provisioning | UserStatus::Unprovisioning => {
                     return Err(ProvisionError::InProgress(spec.user_name));
                 }
-                UserStatus::Provisioned | UserStatus::Imported => return Err(ProvisionError::AlreadyExists(spec.user_name)),
+                UserStatus::Provisioned | UserStatus::Imported => {
+                    return Err(ProvisionError::AlreadyExists(spec.user_name));
+                }
             }
         }
         let now = self.clock.now();
@@ -211,7 +243,10 @@ impl UserService {
             arn: None,
             console_access: spec.console_access,
             wants_credential: spec.credential,
-            credential: previous.as_ref().filter(|p| p.status != UserStatus::Unprovisioned).and_then(|p| p.credential.clone()),
+            credential: previous
+                .as_ref()
+                .filter(|p| p.status != UserStatus::Unprovisioned)
+                .and_then(|p| p.credential.clone()),
             policies: spec.policies.clone(),
             groups: spec.groups.clone(),
             provisioning_id,
@@ -281,22 +316,41 @@ impl UserService {
     }
 
     /// Makes IAM match the record, each step idempotent.
-    async fn apply(&self, iam: &dyn TargetIam, account: &Account, user: &mut ManagedUser, jit: &JitSettings) -> StepResult {
+    async fn apply(
+        &self,
+        iam: &dyn TargetIam,
+        account: &Account,
+        user: &mut ManagedUser,
+        jit: &JitSettings,
+    ) -> StepResult {
         let name = user.user_name.clone();
         let arn = match step("create user", iam.get_user(&name).await)? {
             Some(existing) if existing.tag(PROVISIONING_TAG) == Some(user.provisioning_id.as_str()) => existing.arn,
-            Some(_) => return Err(("create user".into(), CloudError::AlreadyExists(format!("IAM user {name} is not ours")))),
+            Some(_) => {
+                return Err((
+                    "create user".into(),
+                    CloudError::AlreadyExists(format!("IAM user {name} is not ours")),
+                ));
+            }
             None => {
                 let tags = vec![
                     (MANAGED_BY_TAG.to_string(), "cloud-iam-broker".to_string()),
                     (PROVISIONING_TAG.to_string(), user.provisioning_id.clone()),
-                    (EMAIL_TAG.to_string(), user.email.as_ref().map(|e| e.to_string()).unwrap_or_default()),
+                    (
+                        EMAIL_TAG.to_string(),
+                        user.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                    ),
                 ];
                 step("create user", iam.create_user(&name, &tags).await)?
             }
         };
         user.arn = Some(arn);
-        step("record progress", self.save(user).await.map_err(|e| CloudError::Unavailable(e.to_string())))?;
+        step(
+            "record progress",
+            self.save(user)
+                .await
+                .map_err(|e| CloudError::Unavailable(e.to_string())),
+        )?;
 
         if user.console_access {
             let policy = step("read the password policy", iam.password_policy().await)?;
@@ -307,11 +361,18 @@ impl UserService {
             step("delete login profile", gone_ok(iam.delete_login_profile(&name).await))?;
         }
 
-        let keep = user.credential.as_ref().filter(|_| user.wants_credential).map(|c| c.access_key_id.to_string());
+        let keep = user
+            .credential
+            .as_ref()
+            .filter(|_| user.wants_credential)
+            .map(|c| c.access_key_id.to_string());
         let keys = step("list access keys", iam.list_access_keys(&name).await)?;
         for key in keys.iter().filter(|k| Some(*k) != keep.as_ref()) {
             // Not recorded: left by an interrupted attempt (its secret is lost) or not wanted.
-            step("delete stray access key", gone_ok(iam.delete_access_key(&name, key).await))?;
+            step(
+                "delete stray access key",
+                gone_ok(iam.delete_access_key(&name, key).await),
+            )?;
         }
         let have_key = keep.as_ref().is_some_and(|k| keys.contains(k));
         if !user.wants_credential {
@@ -321,19 +382,38 @@ impl UserService {
         }
 
         let attached = step("list attached policies", iam.list_attached_policies(&name).await)?;
-        for policy in user.policies.iter().filter(|p| !attached.iter().any(|a| a == p.as_str())) {
-            step(format!("attach policy {}", policy.as_str()), iam.attach_policy(&name, policy).await)?;
+        for policy in user
+            .policies
+            .iter()
+            .filter(|p| !attached.iter().any(|a| a == p.as_str()))
+        {
+            step(
+                format!("attach policy {}", policy.as_str()),
+                iam.attach_policy(&name, policy).await,
+            )?;
         }
-        for extra in attached.iter().filter(|a| !user.policies.iter().any(|p| p.as_str() == *a)) {
-            step(format!("detach policy {extra}"), gone_ok(iam.detach_policy(&name, extra).await))?;
+        for extra in attached
+            .iter()
+            .filter(|a| !user.policies.iter().any(|p| p.as_str() == *a))
+        {
+            step(
+                format!("detach policy {extra}"),
+                gone_ok(iam.detach_policy(&name, extra).await),
+            )?;
         }
 
         let groups = step("list groups", iam.list_groups_for_user(&name).await)?;
         for group in user.groups.iter().filter(|g| !groups.iter().any(|x| x == g.as_str())) {
-            step(format!("add to group {}", group.as_str()), iam.add_to_group(&name, group).await)?;
+            step(
+                format!("add to group {}", group.as_str()),
+                iam.add_to_group(&name, group).await,
+            )?;
         }
         for extra in groups.iter().filter(|x| !user.groups.iter().any(|g| g.as_str() == *x)) {
-            step(format!("remove from group {extra}"), gone_ok(iam.remove_from_group(&name, extra).await))?;
+            step(
+                format!("remove from group {extra}"),
+                gone_ok(iam.remove_from_group(&name, extra).await),
+            )?;
         }
 
         self.apply_jit_policy(iam, &name, jit).await
@@ -351,7 +431,11 @@ impl UserService {
                 return Err(("seal access key".into(), CloudError::Unavailable(e.to_string())));
             }
         };
-        user.credential = Some(UserCredential { access_key_id: key_id.clone(), sealed_secret: sealed, created_at: self.clock.now() });
+        user.credential = Some(UserCredential {
+            access_key_id: key_id.clone(),
+            sealed_secret: sealed,
+            created_at: self.clock.now(),
+        });
         if let Err(e) = self.save(user).await {
             let _ = iam.delete_access_key(&name, key_id.as_str()).await;
             user.credential = None;
@@ -362,11 +446,17 @@ impl UserService {
 
     async fn apply_jit_policy(&self, iam: &dyn TargetIam, name: &IamUserName, jit: &JitSettings) -> StepResult {
         match jit_policy_document(jit) {
-            Some(doc) => step("put JIT policy", iam.put_inline_policy(name, JIT_POLICY_NAME, &doc).await),
+            Some(doc) => step(
+                "put JIT policy",
+                iam.put_inline_policy(name, JIT_POLICY_NAME, &doc).await,
+            ),
             None => {
                 let inline = step("list inline policies", iam.list_inline_policies(name).await)?;
                 if inline.iter().any(|p| p == JIT_POLICY_NAME) {
-                    step("delete JIT policy", gone_ok(iam.delete_inline_policy(name, JIT_POLICY_NAME).await))?;
+                    step(
+                        "delete JIT policy",
+                        gone_ok(iam.delete_inline_policy(name, JIT_POLICY_NAME).await),
+                    )?;
                 }
                 Ok(())
             }
@@ -378,7 +468,9 @@ impl UserService {
     /// lists, so it also removes what a crashed attempt left unrecorded.
     async fn remove_from_iam(&self, iam: &dyn TargetIam, user: &ManagedUser) -> StepResult {
         let name = &user.user_name;
-        let Some(info) = step("read user", iam.get_user(name).await)? else { return Ok(()) };
+        let Some(info) = step("read user", iam.get_user(name).await)? else {
+            return Ok(());
+        };
         if info.tag(PROVISIONING_TAG) != Some(user.provisioning_id.as_str()) {
             // Someone else's user by that name: never touch it.
             return Ok(());
@@ -390,32 +482,55 @@ impl UserService {
             step("delete login profile", gone_ok(iam.delete_login_profile(name).await))?;
         }
         for policy in step("list attached policies", iam.list_attached_policies(name).await)? {
-            step(format!("detach policy {policy}"), gone_ok(iam.detach_policy(name, &policy).await))?;
+            step(
+                format!("detach policy {policy}"),
+                gone_ok(iam.detach_policy(name, &policy).await),
+            )?;
         }
         for policy in step("list inline policies", iam.list_inline_policies(name).await)? {
-            step(format!("delete inline policy {policy}"), gone_ok(iam.delete_inline_policy(name, &policy).await))?;
+            step(
+                format!("delete inline policy {policy}"),
+                gone_ok(iam.delete_inline_policy(name, &policy).await),
+            )?;
         }
         for group in step("list groups", iam.list_groups_for_user(name).await)? {
-            step(format!("remove from group {group}"), gone_ok(iam.remove_from_group(name, &group).await))?;
+            step(
+                format!("remove from group {group}"),
+                gone_ok(iam.remove_from_group(name, &group).await),
+            )?;
         }
         step("delete user", gone_ok(iam.delete_user(name).await))
     }
 
     pub async fn get(&self, account_id: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        self.account(account_id).await?.ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
-        self.users.get(account_id, name).await?.ok_or_else(|| UserOpError::NotFound(name.clone()))
+        self.account(account_id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        self.users
+            .get(account_id, name)
+            .await?
+            .ok_or_else(|| UserOpError::NotFound(name.clone()))
     }
 
     pub async fn list(&self, account_id: &AccountId, page: &PageRequest) -> Result<Page<ManagedUser>, UserOpError> {
-        self.account(account_id).await?.ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        self.account(account_id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
         self.users.list(account_id, page).await?.ok_or(UserOpError::BadCursor)
     }
 
     /// Removes the user from AWS and keeps the record as `unprovisioned`. Converges when
     /// repeated after a failure; refuses imported users, which the broker never changes.
     pub async fn deprovision(&self, account_id: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        let account = self.account(account_id).await?.ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
-        let mut user = self.users.get(account_id, name).await?.ok_or_else(|| UserOpError::NotFound(name.clone()))?;
+        let account = self
+            .account(account_id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        let mut user = self
+            .users
+            .get(account_id, name)
+            .await?
+            .ok_or_else(|| UserOpError::NotFound(name.clone()))?;
         match user.status {
             UserStatus::Unprovisioned => return Ok(user),
             UserStatus::Imported => return Err(UserOpError::Imported(name.clone())),
@@ -455,27 +570,56 @@ impl UserService {
 
     /// Creates or rotates the user's credential: the new key first, then the old one is
     /// deactivated and deleted. The secret stays sealed for the broker's own use.
-    pub async fn rotate_credential(&self, account_id: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        let account = self.account(account_id).await?.ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
-        let mut user = self.users.get(account_id, name).await?.ok_or_else(|| UserOpError::NotFound(name.clone()))?;
+    pub async fn rotate_credential(
+        &self,
+        account_id: &AccountId,
+        name: &IamUserName,
+    ) -> Result<ManagedUser, UserOpError> {
+        let account = self
+            .account(account_id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        let mut user = self
+            .users
+            .get(account_id, name)
+            .await?
+            .ok_or_else(|| UserOpError::NotFound(name.clone()))?;
         match user.status {
             UserStatus::Provisioned => {}
             UserStatus::Imported => return Err(UserOpError::Imported(name.clone())),
-            other => return Err(UserOpError::NotProvisioned { name: name.clone(), status: other.as_str() }),
+            other => {
+                return Err(UserOpError::NotProvisioned {
+                    name: name.clone(),
+                    status: other.as_str(),
+                });
+            }
         }
         let cloud = |(step, error)| UserOpError::Cloud { step, error };
         let iam = self.connect(&account).await.map_err(cloud)?;
         let old = user.credential.clone();
         // IAM allows two keys per user: clear strays (not the recorded one) to make room.
         let keys = step("list access keys", iam.list_access_keys(name).await).map_err(cloud)?;
-        for key in keys.iter().filter(|k| old.as_ref().is_none_or(|o| o.access_key_id.as_str() != k.as_str())) {
-            step("delete stray access key", gone_ok(iam.delete_access_key(name, key).await)).map_err(cloud)?;
+        for key in keys
+            .iter()
+            .filter(|k| old.as_ref().is_none_or(|o| o.access_key_id.as_str() != k.as_str()))
+        {
+            step(
+                "delete stray access key",
+                gone_ok(iam.delete_access_key(name, key).await),
+            )
+            .map_err(cloud)?;
         }
         user.wants_credential = true;
-        self.create_credential(&*iam, &account, &mut user).await.map_err(cloud)?;
+        self.create_credential(&*iam, &account, &mut user)
+            .await
+            .map_err(cloud)?;
         if let Some(old) = old {
             let id = old.access_key_id.as_str();
-            step("deactivate old access key", gone_ok(iam.deactivate_access_key(name, id).await)).map_err(cloud)?;
+            step(
+                "deactivate old access key",
+                gone_ok(iam.deactivate_access_key(name, id).await),
+            )
+            .map_err(cloud)?;
             step("delete old access key", gone_ok(iam.delete_access_key(name, id).await)).map_err(cloud)?;
         }
         tracing::info!(account = %account.id, user = %name, "credential rotated");
@@ -484,14 +628,19 @@ impl UserService {
 
     /// Records the account's IAM users that the broker does not manage as `imported`.
     pub async fn import(&self, account_id: &AccountId) -> Result<ImportReport, UserOpError> {
-        let account = self.account(account_id).await?.ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        let account = self
+            .account(account_id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
         let cloud = |(step, error)| UserOpError::Cloud { step, error };
         let iam = self.connect(&account).await.map_err(cloud)?;
         let listed = step("list users", iam.list_users().await).map_err(cloud)?;
         let mut report = ImportReport::default();
         let now = self.clock.now();
         for info in listed {
-            let Ok(name) = IamUserName::parse(&info.name) else { continue };
+            let Ok(name) = IamUserName::parse(&info.name) else {
+                continue;
+            };
             if info.tag(MANAGED_BY_TAG) == Some("cloud-iam-broker") {
                 report.already_known += 1;
                 continue;
@@ -524,10 +673,22 @@ impl UserService {
     }
 
     /// Puts the new JIT settings' policy on every provisioned user of the account.
-    pub async fn sync_jit_policies(&self, account_id: &AccountId, jit: &JitSettings) -> Result<PolicySync, UserOpError> {
-        let account = self.account(account_id).await?.ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
-        let users: Vec<ManagedUser> =
-            self.users.all_in(account_id).await?.into_iter().filter(|u| u.status == UserStatus::Provisioned).collect();
+    pub async fn sync_jit_policies(
+        &self,
+        account_id: &AccountId,
+        jit: &JitSettings,
+    ) -> Result<PolicySync, UserOpError> {
+        let account = self
+            .account(account_id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        let users: Vec<ManagedUser> = self
+            .users
+            .all_in(account_id)
+            .await?
+            .into_iter()
+            .filter(|u| u.status == UserStatus::Provisioned)
+            .collect();
         let mut report = PolicySync::default();
         if users.is_empty() {
             return Ok(report);
@@ -535,7 +696,10 @@ impl UserService {
         let iam = match self.connect(&account).await {
             Ok(iam) => iam,
             Err((step, e)) => {
-                report.failed = users.into_iter().map(|u| (u.user_name, format!("{step}: {e}"))).collect();
+                report.failed = users
+                    .into_iter()
+                    .map(|u| (u.user_name, format!("{step}: {e}")))
+                    .collect();
                 return Ok(report);
             }
         };
@@ -551,7 +715,9 @@ impl UserService {
     /// For each allowed role: the statement its trust policy needs for this user, and the
     /// console's switch-role link.
     pub fn jit_guide(&self, account: &Account, user: &ManagedUser, jit: &JitSettings) -> Vec<JitRoleGuide> {
-        let Some(arn) = user.arn.as_deref().filter(|_| user.status == UserStatus::Provisioned) else { return Vec::new() };
+        let Some(arn) = user.arn.as_deref().filter(|_| user.status == UserStatus::Provisioned) else {
+            return Vec::new();
+        };
         jit.allowed_roles
             .iter()
             .map(|role| JitRoleGuide {

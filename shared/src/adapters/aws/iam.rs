@@ -30,8 +30,15 @@ fn classify<E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug>(
         Some("NoSuchEntity") => CloudError::NotFound(text),
         Some("EntityAlreadyExists") => CloudError::AlreadyExists(text),
         Some(
-            "AccessDenied" | "AccessDeniedException" | "DeleteConflict" | "LimitExceeded" | "InvalidInput"
-            | "MalformedPolicyDocument" | "PasswordPolicyViolation" | "InvalidClientTokenId" | "SignatureDoesNotMatch"
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "DeleteConflict"
+            | "LimitExceeded"
+            | "InvalidInput"
+            | "MalformedPolicyDocument"
+            | "PasswordPolicyViolation"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
             | "UnrecognizedClient",
         ) => CloudError::Refused(text),
         _ => CloudError::Unavailable(text),
@@ -43,7 +50,10 @@ impl IamConnector for AwsIamConnector {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, CloudError> {
         let region = aws_config::Region::new(access.region.to_string());
         let credentials = match &access.credentials {
-            AccountCredentials::AccessKey { access_key_id, secret_access_key } => Credentials::new(
+            AccountCredentials::AccessKey {
+                access_key_id,
+                secret_access_key,
+            } => Credentials::new(
                 access_key_id.as_str(),
                 secret_access_key.expose(),
                 None,
@@ -52,7 +62,9 @@ impl IamConnector for AwsIamConnector {
             ),
             AccountCredentials::AssumeRole { role_arn, external_id } => {
                 let sts = aws_sdk_sts::Client::from_conf(
-                    aws_sdk_sts::config::Builder::from(&self.base).region(region.clone()).build(),
+                    aws_sdk_sts::config::Builder::from(&self.base)
+                        .region(region.clone())
+                        .build(),
                 );
                 let out = sts
                     .assume_role()
@@ -66,12 +78,25 @@ impl IamConnector for AwsIamConnector {
                         aws_sdk_sts::error::SdkError::ServiceError(_) => CloudError::Refused(describe(&e)),
                         _ => CloudError::Unavailable(describe(&e)),
                     })?;
-                let c = out.credentials.ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
-                Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "cloud-iam-broker-role")
+                let c = out
+                    .credentials
+                    .ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
+                Credentials::new(
+                    c.access_key_id,
+                    c.secret_access_key,
+                    Some(c.session_token),
+                    None,
+                    "cloud-iam-broker-role",
+                )
             }
         };
-        let config = aws_sdk_iam::config::Builder::from(&self.base).region(region).credentials_provider(credentials).build();
-        Ok(Box::new(AwsTargetIam { client: aws_sdk_iam::Client::from_conf(config) }))
+        let config = aws_sdk_iam::config::Builder::from(&self.base)
+            .region(region)
+            .credentials_provider(credentials)
+            .build();
+        Ok(Box::new(AwsTargetIam {
+            client: aws_sdk_iam::Client::from_conf(config),
+        }))
     }
 }
 
@@ -100,9 +125,18 @@ macro_rules! all_pages {
 #[async_trait]
 impl TargetIam for AwsTargetIam {
     async fn get_user(&self, name: &IamUserName) -> Result<Option<IamUserInfo>, CloudError> {
-        match self.client.get_user().user_name(name.as_str()).send().await.map_err(classify) {
+        match self
+            .client
+            .get_user()
+            .user_name(name.as_str())
+            .send()
+            .await
+            .map_err(classify)
+        {
             Ok(out) => {
-                let u = out.user.ok_or_else(|| CloudError::Unavailable("IAM returned no user".into()))?;
+                let u = out
+                    .user
+                    .ok_or_else(|| CloudError::Unavailable("IAM returned no user".into()))?;
                 let tags = self
                     .client
                     .list_user_tags()
@@ -114,7 +148,11 @@ impl TargetIam for AwsTargetIam {
                     .into_iter()
                     .map(|t| (t.key, t.value))
                     .collect();
-                Ok(Some(IamUserInfo { name: u.user_name, arn: u.arn, tags }))
+                Ok(Some(IamUserInfo {
+                    name: u.user_name,
+                    arn: u.arn,
+                    tags,
+                }))
             }
             Err(CloudError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -122,7 +160,9 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn create_user(&self, name: &IamUserName, tags: &[(String, String)]) -> Result<String, CloudError> {
-        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag has key and value"));
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag has key and value"));
         let out = self
             .client
             .create_user()
@@ -135,23 +175,41 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn delete_user(&self, name: &IamUserName) -> Result<(), CloudError> {
-        self.client.delete_user().user_name(name.as_str()).send().await.map_err(classify)?;
+        self.client
+            .delete_user()
+            .user_name(name.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn list_users(&self) -> Result<Vec<IamUserInfo>, CloudError> {
-        let users = all_pages!(self.client.list_users().max_items(100), |p: aws_sdk_iam::operation::list_users::ListUsersOutput| p.users, |u| IamUserInfo {
-            name: u.user_name,
-            arn: u.arn,
-            tags: u.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect(),
-        });
+        let users = all_pages!(
+            self.client.list_users().max_items(100),
+            |p: aws_sdk_iam::operation::list_users::ListUsersOutput| p.users,
+            |u| IamUserInfo {
+                name: u.user_name,
+                arn: u.arn,
+                tags: u
+                    .tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.key, t.value))
+                    .collect(),
+            }
+        );
         Ok(users)
     }
 
     async fn password_policy(&self) -> Result<PasswordPolicy, CloudError> {
         match self.client.get_account_password_policy().send().await.map_err(classify) {
             Ok(out) => Ok(PasswordPolicy {
-                minimum_length: out.password_policy.and_then(|p| p.minimum_password_length).unwrap_or(0).max(0) as u32,
+                minimum_length: out
+                    .password_policy
+                    .and_then(|p| p.minimum_password_length)
+                    .unwrap_or(0)
+                    .max(0) as u32,
             }),
             // No policy set: IAM's defaults apply.
             Err(CloudError::NotFound(_)) => Ok(PasswordPolicy::default()),
@@ -183,7 +241,14 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn has_login_profile(&self, name: &IamUserName) -> Result<bool, CloudError> {
-        match self.client.get_login_profile().user_name(name.as_str()).send().await.map_err(classify) {
+        match self
+            .client
+            .get_login_profile()
+            .user_name(name.as_str())
+            .send()
+            .await
+            .map_err(classify)
+        {
             Ok(_) => Ok(true),
             Err(CloudError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -191,7 +256,12 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn delete_login_profile(&self, name: &IamUserName) -> Result<(), CloudError> {
-        self.client.delete_login_profile().user_name(name.as_str()).send().await.map_err(classify)?;
+        self.client
+            .delete_login_profile()
+            .user_name(name.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -211,9 +281,11 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn list_access_keys(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
-        Ok(all_pages!(self.client.list_access_keys().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput| p.access_key_metadata, |k| k
-            .access_key_id
-            .unwrap_or_default()))
+        Ok(all_pages!(
+            self.client.list_access_keys().user_name(name.as_str()),
+            |p: aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput| p.access_key_metadata,
+            |k| k.access_key_id.unwrap_or_default()
+        ))
     }
 
     async fn deactivate_access_key(&self, name: &IamUserName, key: &str) -> Result<(), CloudError> {
@@ -229,24 +301,46 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn delete_access_key(&self, name: &IamUserName, key: &str) -> Result<(), CloudError> {
-        self.client.delete_access_key().user_name(name.as_str()).access_key_id(key).send().await.map_err(classify)?;
+        self.client
+            .delete_access_key()
+            .user_name(name.as_str())
+            .access_key_id(key)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn attach_policy(&self, name: &IamUserName, policy: &PolicyArn) -> Result<(), CloudError> {
-        self.client.attach_user_policy().user_name(name.as_str()).policy_arn(policy.as_str()).send().await.map_err(classify)?;
+        self.client
+            .attach_user_policy()
+            .user_name(name.as_str())
+            .policy_arn(policy.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn detach_policy(&self, name: &IamUserName, policy: &str) -> Result<(), CloudError> {
-        self.client.detach_user_policy().user_name(name.as_str()).policy_arn(policy).send().await.map_err(classify)?;
+        self.client
+            .detach_user_policy()
+            .user_name(name.as_str())
+            .policy_arn(policy)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn list_attached_policies(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
-        Ok(all_pages!(self.client.list_attached_user_policies().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput| p.attached_policies.unwrap_or_default(), |p| p
-            .policy_arn
-            .unwrap_or_default()))
+        Ok(all_pages!(
+            self.client.list_attached_user_policies().user_name(name.as_str()),
+            |p: aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput| p
+                .attached_policies
+                .unwrap_or_default(),
+            |p| p.policy_arn.unwrap_or_default()
+        ))
     }
 
     async fn put_inline_policy(&self, name: &IamUserName, policy: &str, document: &str) -> Result<(), CloudError> {
@@ -262,25 +356,51 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn delete_inline_policy(&self, name: &IamUserName, policy: &str) -> Result<(), CloudError> {
-        self.client.delete_user_policy().user_name(name.as_str()).policy_name(policy).send().await.map_err(classify)?;
+        self.client
+            .delete_user_policy()
+            .user_name(name.as_str())
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn list_inline_policies(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
-        Ok(all_pages!(self.client.list_user_policies().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_user_policies::ListUserPoliciesOutput| p.policy_names, |p| p))
+        Ok(all_pages!(
+            self.client.list_user_policies().user_name(name.as_str()),
+            |p: aws_sdk_iam::operation::list_user_policies::ListUserPoliciesOutput| p.policy_names,
+            |p| p
+        ))
     }
 
     async fn add_to_group(&self, name: &IamUserName, group: &IamGroupName) -> Result<(), CloudError> {
-        self.client.add_user_to_group().user_name(name.as_str()).group_name(group.as_str()).send().await.map_err(classify)?;
+        self.client
+            .add_user_to_group()
+            .user_name(name.as_str())
+            .group_name(group.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn remove_from_group(&self, name: &IamUserName, group: &str) -> Result<(), CloudError> {
-        self.client.remove_user_from_group().user_name(name.as_str()).group_name(group).send().await.map_err(classify)?;
+        self.client
+            .remove_user_from_group()
+            .user_name(name.as_str())
+            .group_name(group)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
     async fn list_groups_for_user(&self, name: &IamUserName) -> Result<Vec<String>, CloudError> {
-        Ok(all_pages!(self.client.list_groups_for_user().user_name(name.as_str()), |p: aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput| p.groups, |g| g.group_name))
+        Ok(all_pages!(
+            self.client.list_groups_for_user().user_name(name.as_str()),
+            |p: aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput| p.groups,
+            |g| g.group_name
+        ))
     }
 }

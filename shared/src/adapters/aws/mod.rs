@@ -18,7 +18,11 @@ pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
             Some(code) => format!("{code}: {}", e.err().message().unwrap_or("no message")),
             None => {
                 let (code, message) = raw_error(e.raw());
-                format!("{}: {}", code.unwrap_or_else(|| format!("HTTP {}", e.raw().status().as_u16())), message.unwrap_or_else(|| "no message".into()))
+                format!(
+                    "{}: {}",
+                    code.unwrap_or_else(|| format!("HTTP {}", e.raw().status().as_u16())),
+                    message.unwrap_or_else(|| "no message".into())
+                )
             }
         },
         SdkError::TimeoutError(_) => "AWS did not answer in time".to_string(),

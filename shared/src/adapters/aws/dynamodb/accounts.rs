@@ -181,13 +181,20 @@ impl AccountStore for DynamoStore {
         };
         self.transact(vec![
             tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
-            tx_put(put(&self.table, to_item(&registration), Some("attribute_not_exists(PK)"))),
+            tx_put(put(
+                &self.table,
+                to_item(&registration),
+                Some("attribute_not_exists(PK)"),
+            )),
         ])
         .await
     }
 
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.account_record(id).await?.map(AccountRecord::into_domain).transpose()
+        self.account_record(id)
+            .await?
+            .map(AccountRecord::into_domain)
+            .transpose()
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<Account>>, StoreError> {
@@ -195,12 +202,16 @@ impl AccountStore for DynamoStore {
             let id = AccountId::parse(sort).ok()?;
             Some(key(account_pk(&id), "ACCOUNT"))
         };
-        let Some((records, next_cursor)) =
-            self.gsi1_page::<AccountRecord>(ACCOUNTS_PARTITION, page.limit, page.cursor.as_deref(), rebuild).await?
+        let Some((records, next_cursor)) = self
+            .gsi1_page::<AccountRecord>(ACCOUNTS_PARTITION, page.limit, page.cursor.as_deref(), rebuild)
+            .await?
         else {
             return Ok(None);
         };
-        let items = records.into_iter().map(AccountRecord::into_domain).collect::<Result<_, _>>()?;
+        let items = records
+            .into_iter()
+            .map(AccountRecord::into_domain)
+            .collect::<Result<_, _>>()?;
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -222,7 +233,10 @@ impl AccountStore for DynamoStore {
             .expression_attribute_values(":sealed", s(r.sealed_secret))
             .expression_attribute_values(
                 ":updated",
-                s(account.updated_at.format(&time::format_description::well_known::Rfc3339).expect("formats")),
+                s(account
+                    .updated_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("formats")),
             )
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#version", "version");
@@ -300,18 +314,27 @@ impl AccountStore for DynamoStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable("the account kept changing while being deleted; retry".into()))
+        Err(StoreError::Unavailable(
+            "the account kept changing while being deleted; retry".into(),
+        ))
     }
 
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError> {
-        let Some(r) = self.get_item::<JitRecord>(account_pk(id), "JIT").await? else { return Ok(None) };
+        let Some(r) = self.get_item::<JitRecord>(account_pk(id), "JIT").await? else {
+            return Ok(None);
+        };
         let corrupt = || StoreError::Unavailable("stored JIT settings are corrupt".into());
         Ok(Some(JitSettings {
             active: r.active,
             description: r.description,
             jit_enabled: r.jit_enabled,
             max_duration: MaxDuration::parse(r.max_duration_seconds.into()).map_err(|_| corrupt())?,
-            allowed_roles: r.allowed_role_arns.iter().map(|a| RoleArn::parse(a)).collect::<Result<_, _>>().map_err(|_| corrupt())?,
+            allowed_roles: r
+                .allowed_role_arns
+                .iter()
+                .map(|a| RoleArn::parse(a))
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt())?,
         }))
     }
 
@@ -336,6 +359,7 @@ impl AccountStore for DynamoStore {
                     .expect("check has table, key and condition"),
             )
             .build();
-        self.transact(vec![account_exists, tx_put(put(&self.table, to_item(&record), None))]).await
+        self.transact(vec![account_exists, tx_put(put(&self.table, to_item(&record), None))])
+            .await
     }
 }

@@ -79,10 +79,17 @@ impl GroupRecord {
                 AccountScope::All
             } else {
                 AccountScope::Only(
-                    self.account_ids.iter().map(|a| AccountId::parse(a)).collect::<Result<_, _>>().map_err(|_| corrupt("accounts"))?,
+                    self.account_ids
+                        .iter()
+                        .map(|a| AccountId::parse(a))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| corrupt("accounts"))?,
                 )
             },
-            permissions: Permissions { start_sessions: self.start_sessions, start_jit_sessions: self.start_jit_sessions },
+            permissions: Permissions {
+                start_sessions: self.start_sessions,
+                start_jit_sessions: self.start_jit_sessions,
+            },
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -144,27 +151,41 @@ impl DynamoStore {
 impl GroupStore for DynamoStore {
     async fn create(&self, group: &AccessGroup) -> Result<(), StoreError> {
         let record = GroupRecord::from_domain(group);
-        self.transact(vec![tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))), self.name_put(group)])
-            .await
+        self.transact(vec![
+            tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
+            self.name_put(group),
+        ])
+        .await
     }
 
     async fn get(&self, id: &GroupId) -> Result<Option<AccessGroup>, StoreError> {
-        self.get_item::<GroupRecord>(group_pk(id), "GROUP").await?.map(GroupRecord::into_domain).transpose()
+        self.get_item::<GroupRecord>(group_pk(id), "GROUP")
+            .await?
+            .map(GroupRecord::into_domain)
+            .transpose()
     }
 
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<AccessGroup>>, StoreError> {
         let rebuild = |sort: &str| Some(key(group_pk(&GroupId::parse(sort).ok()?), "GROUP"));
-        let Some((records, next_cursor)) =
-            self.gsi1_page::<GroupRecord>(GROUPS_PARTITION, page.limit, page.cursor.as_deref(), rebuild).await?
+        let Some((records, next_cursor)) = self
+            .gsi1_page::<GroupRecord>(GROUPS_PARTITION, page.limit, page.cursor.as_deref(), rebuild)
+            .await?
         else {
             return Ok(None);
         };
-        let items = records.into_iter().map(GroupRecord::into_domain).collect::<Result<_, _>>()?;
+        let items = records
+            .into_iter()
+            .map(GroupRecord::into_domain)
+            .collect::<Result<_, _>>()?;
         Ok(Some(Page { items, next_cursor }))
     }
 
     async fn update(&self, group: &AccessGroup, previous_name: &str) -> Result<(), StoreError> {
-        let mut p = put(&self.table, to_item(&GroupRecord::from_domain(group)), Some("version = :prev"));
+        let mut p = put(
+            &self.table,
+            to_item(&GroupRecord::from_domain(group)),
+            Some("version = :prev"),
+        );
         p.expression_attribute_values = Some([(":prev".to_string(), n(group.version - 1))].into());
         let mut items = vec![tx_put(p)];
         if group.name.folded() != previous_name {
@@ -177,7 +198,10 @@ impl GroupStore for DynamoStore {
     async fn delete(&self, group: &AccessGroup) -> Result<(), StoreError> {
         // Members first: a crash between the two leaves a group without members, never
         // memberships of a group that is gone.
-        for member in self.query_prefix::<MemberRecord>(group_pk(&group.id), "MEMBER#").await? {
+        for member in self
+            .query_prefix::<MemberRecord>(group_pk(&group.id), "MEMBER#")
+            .await?
+        {
             self.client
                 .delete_item()
                 .table_name(&self.table)
@@ -214,10 +238,15 @@ impl GroupStore for DynamoStore {
                     .expect("check has table, key and condition"),
             )
             .build();
-        if self.get_item::<MemberRecord>(record.pk.clone(), &record.sk).await?.is_some() {
+        if self
+            .get_item::<MemberRecord>(record.pk.clone(), &record.sk)
+            .await?
+            .is_some()
+        {
             return Ok(false);
         }
-        self.transact(vec![group_exists, tx_put(put(&self.table, to_item(&record), None))]).await?;
+        self.transact(vec![group_exists, tx_put(put(&self.table, to_item(&record), None))])
+            .await?;
         Ok(true)
     }
 
@@ -244,7 +273,9 @@ impl GroupStore for DynamoStore {
             .expression_attribute_values(":prefix", s("MEMBER#"))
             .limit(page.limit as i32);
         if let Some(raw) = &page.cursor {
-            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("MEMBER#")) else { return Ok(None) };
+            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("MEMBER#")) else {
+                return Ok(None);
+            };
             query = query.set_exclusive_start_key(Some(key(group_pk(group), &after)));
         }
         let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
@@ -254,8 +285,9 @@ impl GroupStore for DynamoStore {
             .into_iter()
             .map(|i| from_item::<MemberRecord>(i).and_then(MemberRecord::into_domain))
             .collect::<Result<_, _>>()?;
-        let next_cursor =
-            out.last_evaluated_key.and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -293,4 +325,3 @@ impl GroupStore for DynamoStore {
         Ok(groups)
     }
 }
-

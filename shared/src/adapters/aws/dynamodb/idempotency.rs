@@ -54,8 +54,13 @@ impl IdempotencyStore for DynamoStore {
             to_item(&record),
             Some("attribute_not_exists(PK) OR #ttl < :now OR (#state = :running AND started_at < :abandoned)"),
         );
-        p.expression_attribute_names =
-            Some([("#ttl".to_string(), "ttl".to_string()), ("#state".to_string(), "state".to_string())].into());
+        p.expression_attribute_names = Some(
+            [
+                ("#ttl".to_string(), "ttl".to_string()),
+                ("#state".to_string(), "state".to_string()),
+            ]
+            .into(),
+        );
         p.expression_attribute_values = Some(
             [
                 (":now".to_string(), n(now)),
@@ -77,15 +82,27 @@ impl IdempotencyStore for DynamoStore {
             Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => {}
             Err(e) => return Err(StoreError::Unavailable(describe(&e))),
         }
-        let Some(existing) = self.get_item::<ClaimRecord>(pk(scope, key_value), "IDEMPOTENCY").await? else {
+        let Some(existing) = self
+            .get_item::<ClaimRecord>(pk(scope, key_value), "IDEMPOTENCY")
+            .await?
+        else {
             // Released between our write and read: the caller may simply retry.
             return Ok(IdempotencyClaim::InProgress);
         };
-        Ok(match (existing.fingerprint == fingerprint, existing.state.as_str(), existing.status, existing.body) {
-            (false, _, _, _) => IdempotencyClaim::Mismatch,
-            (true, "completed", Some(status), Some(body)) => IdempotencyClaim::Replay(StoredResponse { status, body }),
-            _ => IdempotencyClaim::InProgress,
-        })
+        Ok(
+            match (
+                existing.fingerprint == fingerprint,
+                existing.state.as_str(),
+                existing.status,
+                existing.body,
+            ) {
+                (false, _, _, _) => IdempotencyClaim::Mismatch,
+                (true, "completed", Some(status), Some(body)) => {
+                    IdempotencyClaim::Replay(StoredResponse { status, body })
+                }
+                _ => IdempotencyClaim::InProgress,
+            },
+        )
     }
 
     async fn complete(&self, scope: &str, key_value: &str, response: &StoredResponse) -> Result<(), StoreError> {

@@ -56,11 +56,20 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e)
                 if matches!(
@@ -131,15 +140,26 @@ impl DynamoStore {
             .expression_attribute_values(":p", s(partition))
             .limit(limit as i32);
         if let Some(raw) = cursor {
-            let Some(sort) = decode_cursor(raw) else { return Ok(None) };
-            let Some(mut start) = rebuild_key(&sort) else { return Ok(None) };
+            let Some(sort) = decode_cursor(raw) else {
+                return Ok(None);
+            };
+            let Some(mut start) = rebuild_key(&sort) else {
+                return Ok(None);
+            };
             start.insert("GSI1PK".into(), s(partition));
             start.insert("GSI1SK".into(), s(&sort));
             query = query.set_exclusive_start_key(Some(start));
         }
         let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>, _>>()?;
-        let next = out.last_evaluated_key.and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<T>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
         Ok(Some((items, next)))
     }
 }
@@ -181,7 +201,13 @@ fn tx_put(put: Put) -> TransactWriteItem {
 
 fn tx_delete(table: &str, key: HashMap<String, AttributeValue>) -> TransactWriteItem {
     TransactWriteItem::builder()
-        .delete(Delete::builder().table_name(table).set_key(Some(key)).build().expect("delete has table and key"))
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .build()
+                .expect("delete has table and key"),
+        )
         .build()
 }
 
@@ -193,7 +219,10 @@ struct Cursor {
 }
 
 fn encode_cursor(sort: &str) -> String {
-    let json = serde_json::to_vec(&Cursor { after: sort.to_string() }).expect("cursor serializes");
+    let json = serde_json::to_vec(&Cursor {
+        after: sort.to_string(),
+    })
+    .expect("cursor serializes");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::accounts::account_pk;
 use super::{B64, DynamoStore, key, n, put, s, to_item, tx_put};
 use crate::domain::{
-    AccessKeyId, AccountId, Email, IamGroupName, IamUserName, ManagedUser, PolicyArn, Sealed, UserCredential, UserStatus,
+    AccessKeyId, AccountId, Email, IamGroupName, IamUserName, ManagedUser, PolicyArn, Sealed, UserCredential,
+    UserStatus,
 };
 use crate::ports::{Page, PageRequest, StoreError, UserStore};
 
@@ -42,7 +43,11 @@ struct UserRecord {
     access_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_credential: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     credential_created_at: Option<OffsetDateTime>,
     policies: Vec<String>,
     groups: Vec<String>,
@@ -62,7 +67,10 @@ impl UserRecord {
             pk: account_pk(&u.account_id),
             sk: user_sk(&u.user_name),
             gsi1pk: u.email.as_ref().map(|e| format!("EMAIL#{e}")),
-            gsi1sk: u.email.as_ref().map(|_| format!("USER#{}#{}", u.account_id, u.user_name)),
+            gsi1sk: u
+                .email
+                .as_ref()
+                .map(|_| format!("USER#{}#{}", u.account_id, u.user_name)),
             entity: "iam_user".into(),
             account_id: u.account_id.to_string(),
             user_name: u.user_name.to_string(),
@@ -85,7 +93,8 @@ impl UserRecord {
     }
 
     fn into_domain(self) -> Result<ManagedUser, StoreError> {
-        let corrupt = |what: &str| StoreError::Unavailable(format!("stored user {} is corrupt: {what}", self.user_name));
+        let corrupt =
+            |what: &str| StoreError::Unavailable(format!("stored user {} is corrupt: {what}", self.user_name));
         let credential = match (&self.access_key_id, &self.sealed_credential, self.credential_created_at) {
             (Some(id), Some(sealed), Some(at)) => Some(UserCredential {
                 access_key_id: AccessKeyId::parse(id).map_err(|_| corrupt("access key id"))?,
@@ -97,14 +106,29 @@ impl UserRecord {
         Ok(ManagedUser {
             account_id: AccountId::parse(&self.account_id).map_err(|_| corrupt("account id"))?,
             user_name: IamUserName::parse(&self.user_name).map_err(|_| corrupt("name"))?,
-            email: self.email.as_deref().map(Email::parse).transpose().map_err(|_| corrupt("email"))?,
+            email: self
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|_| corrupt("email"))?,
             status: UserStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             arn: self.arn,
             console_access: self.console_access,
             wants_credential: self.wants_credential,
             credential,
-            policies: self.policies.iter().map(|p| PolicyArn::parse(p)).collect::<Result<_, _>>().map_err(|_| corrupt("policies"))?,
-            groups: self.groups.iter().map(|g| IamGroupName::parse(g)).collect::<Result<_, _>>().map_err(|_| corrupt("groups"))?,
+            policies: self
+                .policies
+                .iter()
+                .map(|p| PolicyArn::parse(p))
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt("policies"))?,
+            groups: self
+                .groups
+                .iter()
+                .map(|g| IamGroupName::parse(g))
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt("groups"))?,
             provisioning_id: self.provisioning_id,
             failure: self.failure,
             created_at: self.created_at,
@@ -145,7 +169,10 @@ impl UserStore for DynamoStore {
     }
 
     async fn get(&self, account: &AccountId, name: &IamUserName) -> Result<Option<ManagedUser>, StoreError> {
-        self.get_item::<UserRecord>(account_pk(account), &user_sk(name)).await?.map(UserRecord::into_domain).transpose()
+        self.get_item::<UserRecord>(account_pk(account), &user_sk(name))
+            .await?
+            .map(UserRecord::into_domain)
+            .transpose()
     }
 
     async fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Option<Page<ManagedUser>>, StoreError> {
@@ -158,18 +185,24 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":prefix", s("USER#"))
             .limit(page.limit as i32);
         if let Some(raw) = &page.cursor {
-            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("USER#")) else { return Ok(None) };
+            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("USER#")) else {
+                return Ok(None);
+            };
             query = query.set_exclusive_start_key(Some(key(account_pk(account), &after)));
         }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(super::describe(&e)))?;
+        let out = query
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(super::describe(&e)))?;
         let items = out
             .items
             .unwrap_or_default()
             .into_iter()
             .map(|i| super::from_item::<UserRecord>(i).and_then(UserRecord::into_domain))
             .collect::<Result<_, _>>()?;
-        let next_cursor =
-            out.last_evaluated_key.and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -215,7 +248,11 @@ impl UserStore for DynamoStore {
     async fn release(&self, user: &ManagedUser) -> Result<(), StoreError> {
         let mut previous = user.clone();
         previous.version = user.version - 1;
-        self.transact(vec![tx_put(self.user_put(user, Some(&previous))), self.count_users(&user.account_id, -1)]).await
+        self.transact(vec![
+            tx_put(self.user_put(user, Some(&previous))),
+            self.count_users(&user.account_id, -1),
+        ])
+        .await
     }
 
     async fn record_imported(&self, user: &ManagedUser) -> Result<bool, StoreError> {
