@@ -446,3 +446,56 @@ async fn bad_user_input_is_refused() {
     assert_eq!(ok["status"], "provisioned");
     assert_eq!(keys(&iam, "erin@example.com").await.len(), 1);
 }
+
+/// A provisioned user's inline policy follows the account's JIT settings: new roles are
+/// allowed, disabling JIT removes the policy.
+#[tokio::test]
+async fn jit_policy_follows_the_settings() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let (account, target) = env.registered_account("jit-sync").await;
+    let iam = env.target_iam(&target).await;
+    let user = "heidi@example.com";
+    api.post(
+        &format!("/accounts/{account}/users"),
+        &admin,
+        json!({ "email": user, "credential": true }),
+    )
+    .await
+    .ok(201);
+    let policy = |iam: Iam| async move {
+        iam.get_user_policy()
+            .user_name(user)
+            .policy_name("CloudIamBrokerJit")
+            .send()
+            .await
+            .ok()
+            .map(|p| p.policy_document)
+    };
+    assert_eq!(policy(iam.clone()).await, None, "JIT not configured: no policy");
+
+    let role = format!("arn:aws:iam::{}:role/Ops", target.aws_account_id);
+    let settings =
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 1800, "allowed_role_arns": [role] });
+    let set = api
+        .put(&format!("/accounts/{account}/jit"), &admin, settings)
+        .await
+        .ok(200);
+    assert_eq!(set["policy_sync"], json!({ "updated": 1, "failed": [] }));
+    assert!(policy(iam.clone()).await.unwrap().contains("Ops"));
+
+    let off =
+        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 1800, "allowed_role_arns": [role] });
+    api.put(&format!("/accounts/{account}/jit"), &admin, off).await.ok(200);
+    assert_eq!(policy(iam.clone()).await, None, "JIT disabled: policy removed");
+    let guide = api
+        .get(&format!("/accounts/{account}/users/{user}"), &admin)
+        .await
+        .ok(200);
+    assert_eq!(
+        guide["jit_roles"].as_array().unwrap().len(),
+        1,
+        "the guide still lists configured roles"
+    );
+}

@@ -25,10 +25,10 @@ impl AccountsIn {
                 let mut c = Collector::default();
                 let mut parsed: Vec<AccountId> = Vec::new();
                 for (i, raw) in ids.iter().enumerate() {
-                    if let Some(id) = c.take(AccountId::parse(raw).map_err(|e| e.under(&format!("accounts[{i}]")))) {
-                        if !parsed.contains(&id) {
-                            parsed.push(id);
-                        }
+                    if let Some(id) = c.take(AccountId::parse(raw).map_err(|e| e.under(&format!("accounts[{i}]"))))
+                        && !parsed.contains(&id)
+                    {
+                        parsed.push(id);
                     }
                 }
                 if ids.len() > 100 {

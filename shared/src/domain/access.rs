@@ -17,7 +17,7 @@ impl GroupId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         ulid::Ulid::from_string(s)
             .map(|u| GroupId(u.to_string()))
-            .map_err(|_| Invalid::field("id", "must be a group id as returned by POST /groups"))
+            .map_err(|_| Invalid::field("", "must be a group id as returned by POST /groups"))
     }
 
     pub fn as_str(&self) -> &str {

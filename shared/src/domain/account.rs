@@ -43,7 +43,7 @@ impl AccountId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         ulid::Ulid::from_string(s)
             .map(|u| AccountId(u.to_string()))
-            .map_err(|_| Invalid::field("id", "must be an account id as returned by POST /accounts"))
+            .map_err(|_| Invalid::field("", "must be an account id as returned by POST /accounts"))
     }
 }
 

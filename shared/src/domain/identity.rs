@@ -236,10 +236,10 @@ impl UserSpec {
         let mut parsed_groups: Vec<IamGroupName> = Vec::new();
         for (i, g) in groups.iter().enumerate() {
             let field = format!("groups[{i}]");
-            if let Some(g) = c.take(IamGroupName::parse(g).map_err(|e| e.under(&field))) {
-                if !parsed_groups.contains(&g) {
-                    parsed_groups.push(g);
-                }
+            if let Some(g) = c.take(IamGroupName::parse(g).map_err(|e| e.under(&field)))
+                && !parsed_groups.contains(&g)
+            {
+                parsed_groups.push(g);
             }
         }
         c.finish()?;

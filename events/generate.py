@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes one API Gateway HTTP API (payload v2) sample event per route into events/<function>/.
+
+Run it after adding a route; tests/e2e/contract.rs checks every route has an event and feeds
+each to its handler. Ids and keys are AWS documentation examples: shapes, not data.
+"""
+import json
+import pathlib
+
+ACCOUNT = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+GROUP = "01BX5ZZKBKACTAV9WEVGEMMVRZ"
+HERE = pathlib.Path(__file__).parent
+
+
+def event(route, path, body=None, query=None, params=None, headers=None):
+    method, _ = route.split(" ", 1)
+    h = {
+        "accept": "application/json",
+        "authorization": "Bearer {{ADMIN_TOKEN}}",
+        "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "user-agent": "curl/8.5.0",
+        "x-forwarded-proto": "https",
+    }
+    if body is not None:
+        h["content-type"] = "application/json"
+    h.update(headers or {})
+    e = {
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": h,
+    }
+    if query:
+        e["queryStringParameters"] = query
+    if params:
+        e["pathParameters"] = params
+    e["requestContext"] = {
+        "accountId": "123456789012",
+        "apiId": "abc123",
+        "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "domainPrefix": "abc123",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+        "requestId": "Xw1dPhWvjoEEMZQ=",
+        "routeKey": route,
+        "stage": "$default",
+        "time": "22/Nov/2026:19:00:00 +0000",
+        "timeEpoch": 1795374000000,
+    }
+    if body is not None:
+        e["body"] = json.dumps(body)
+    e["isBase64Encoded"] = False
+    return e
+
+
+acct = {"id": ACCOUNT}
+user = {"id": ACCOUNT, "name": "alice@example.com"}
+grp = {"id": GROUP}
+member = {"id": GROUP, "email": "alice@example.com"}
+A = f"/accounts/{ACCOUNT}"
+G = f"/groups/{GROUP}"
+
+EVENTS = {
+    "accounts": {
+        "register-account": event("POST /accounts", "/accounts", {"name": "production", "default_region": "eu-west-1", "credentials": {"type": "access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}),
+        "register-account-with-role": event("POST /accounts", "/accounts", {"name": "staging", "default_region": "eu-west-1", "credentials": {"type": "assume_role", "role_arn": "arn:aws:iam::210987654321:role/CloudIamBrokerAccess", "external_id": "example-external-id"}}),
+        "list-accounts": event("GET /accounts", "/accounts", query={"limit": "10"}),
+        "get-account": event("GET /accounts/{id}", A, params=acct),
+        "update-account": event("PATCH /accounts/{id}", A, {"name": "prod"}, params=acct),
+        "delete-account": event("DELETE /accounts/{id}", A, params=acct),
+        "get-jit-settings": event("GET /accounts/{id}/jit", f"{A}/jit", params=acct),
+        "put-jit-settings": event("PUT /accounts/{id}/jit", f"{A}/jit", {"active": True, "description": "on-call access", "jit_enabled": True, "max_duration_seconds": 3600, "allowed_role_arns": ["arn:aws:iam::210987654321:role/OnCall"]}, params=acct),
+    },
+    "users": {
+        "provision-user": event("POST /accounts/{id}/users", f"{A}/users", {"email": "alice@example.com", "console_access": True, "credential": True, "policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"], "groups": ["developers"]}, params=acct, headers={"idempotency-key": "provision-alice-1"}),
+        "list-users": event("GET /accounts/{id}/users", f"{A}/users", query={"limit": "20"}, params=acct),
+        "import-users": event("POST /accounts/{id}/users/import", f"{A}/users/import", params=acct),
+        "get-user": event("GET /accounts/{id}/users/{name}", f"{A}/users/alice@example.com", params=user),
+        "deprovision-user": event("DELETE /accounts/{id}/users/{name}", f"{A}/users/alice@example.com", params=user),
+        "rotate-credential": event("POST /accounts/{id}/users/{name}/credentials", f"{A}/users/alice@example.com/credentials", params=user),
+    },
+    "groups": {
+        "create-group": event("POST /groups", "/groups", {"name": "on-call", "description": "Production on-call", "accounts": [ACCOUNT], "permissions": {"start_sessions": False, "start_jit_sessions": True}}),
+        "list-groups": event("GET /groups", "/groups"),
+        "get-group": event("GET /groups/{id}", G, params=grp),
+        "update-group": event("PATCH /groups/{id}", G, {"permissions": {"start_sessions": True, "start_jit_sessions": True}}, params=grp),
+        "delete-group": event("DELETE /groups/{id}", G, params=grp),
+        "list-members": event("GET /groups/{id}/members", f"{G}/members", params=grp),
+        "add-member": event("PUT /groups/{id}/members/{email}", f"{G}/members/alice@example.com", params=member),
+        "remove-member": event("DELETE /groups/{id}/members/{email}", f"{G}/members/alice@example.com", params=member),
+        "get-me": event("GET /me", "/me"),
+    },
+}
+
+if __name__ == "__main__":
+    for function, events in EVENTS.items():
+        folder = HERE / function
+        folder.mkdir(exist_ok=True)
+        for name, e in events.items():
+            (folder / f"{name}.json").write_text(json.dumps(e, indent=2) + "\n")
