@@ -5,11 +5,7 @@
 use crate::auth::{Principal, Role};
 use crate::domain::{AccessGroup, AccountId, Email, Permissions};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
-    Console,
-    Jit,
-}
+pub use crate::domain::SessionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

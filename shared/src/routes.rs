@@ -104,7 +104,8 @@ pub fn path_exists(path: &str) -> bool {
         .any(|m| match_route(m, path).is_some())
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (path segments here; IAM also returns policy documents this way).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::domain::{AccessKeyId, IamGroupName, IamUserName, PolicyArn, Secret};
+use crate::domain::{AccessKeyId, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
 use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, TargetIam};
 
 /// What an injected fault does.
@@ -219,5 +219,42 @@ impl TargetIam for FaultyIam {
             "ListGroupsForUser",
             self.inner.list_groups_for_user(n)
         )
+    }
+    async fn role_max_session_seconds(&self, r: &RoleArn) -> Result<u32, CloudError> {
+        forward!(self, r.name(), "GetRole", self.inner.role_max_session_seconds(r))
+    }
+    async fn get_role_policy(&self, r: &RoleArn, p: &str) -> Result<Option<String>, CloudError> {
+        forward!(self, r.name(), "GetRolePolicy", self.inner.get_role_policy(r, p))
+    }
+    async fn put_role_policy(&self, r: &RoleArn, p: &str, d: &str) -> Result<(), CloudError> {
+        forward!(self, r.name(), "PutRolePolicy", self.inner.put_role_policy(r, p, d))
+    }
+}
+
+/// A `SessionLog` that consults the same plan (scoped by the session's account id, operation
+/// `PutSessionLog`) before each append: tests make S3 "unavailable" this way.
+pub struct FaultyLog {
+    inner: Arc<dyn crate::ports::SessionLog>,
+    plan: Arc<FaultPlan>,
+}
+
+impl FaultyLog {
+    pub fn new(inner: Arc<dyn crate::ports::SessionLog>, plan: Arc<FaultPlan>) -> Self {
+        FaultyLog { inner, plan }
+    }
+}
+
+#[async_trait]
+impl crate::ports::SessionLog for FaultyLog {
+    async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, crate::ports::LogError> {
+        let scope = event["account_id"].as_str().unwrap_or_default().to_string();
+        self.plan
+            .enter(&scope, "PutSessionLog")
+            .map_err(|e| crate::ports::LogError::Unavailable(e.to_string()))?;
+        self.inner.append(key, event).await
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<String>, crate::ports::LogError> {
+        self.inner.read(key).await
     }
 }

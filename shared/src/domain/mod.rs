@@ -7,7 +7,9 @@ pub mod access;
 pub mod account;
 pub mod identity;
 pub mod jit;
+pub mod log_chain;
 pub mod secret;
+pub mod session;
 pub mod validation;
 
 pub use access::*;
@@ -15,4 +17,5 @@ pub use account::*;
 pub use identity::*;
 pub use jit::*;
 pub use secret::Secret;
+pub use session::*;
 pub use validation::{Collector, FieldError, Invalid};

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     AccessGroup, AccessKeyId, Account, AccountCredentials, AccountId, AwsAccountId, CallerIdentity, Email, GroupId,
-    IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, Sealed, Secret,
+    IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, RoleArn, Sealed, Secret, Session,
+    SessionId,
 };
 
 /// A failure of a backing service, classified by what the caller can do about it.
@@ -222,6 +223,86 @@ pub trait TargetIam: Send + Sync {
     async fn add_to_group(&self, name: &IamUserName, group: &IamGroupName) -> Result<(), CloudError>;
     async fn remove_from_group(&self, name: &IamUserName, group: &str) -> Result<(), CloudError>;
     async fn list_groups_for_user(&self, name: &IamUserName) -> Result<Vec<String>, CloudError>;
+    /// The role's MaxSessionDuration in seconds.
+    async fn role_max_session_seconds(&self, role: &RoleArn) -> Result<u32, CloudError>;
+    async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError>;
+    async fn put_role_policy(&self, role: &RoleArn, policy: &str, document: &str) -> Result<(), CloudError>;
+}
+
+// --- Sessions ---------------------------------------------------------------------------------
+
+/// Temporary credentials from STS, handed to the user once.
+#[derive(Debug, Clone)]
+pub struct TemporaryCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Secret,
+    pub expiration: OffsetDateTime,
+}
+
+/// An AssumeRole made with a provisioned user's own key (no role chaining).
+#[derive(Debug, Clone)]
+pub struct AssumeRequest {
+    pub role: RoleArn,
+    pub session_name: String,
+    pub duration_seconds: u32,
+    /// The platform user's e-mail: survives into CloudTrail and the role's conditions.
+    pub source_identity: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// STS as the user.
+#[async_trait]
+pub trait RoleAssumer: Send + Sync {
+    async fn assume_role(&self, as_user: &AccountAccess, request: &AssumeRequest) -> Result<TemporaryCredentials, CloudError>;
+}
+
+/// The AWS sign-in federation endpoint: temporary credentials into a console URL.
+#[async_trait]
+pub trait ConsoleFederation: Send + Sync {
+    async fn signin_url(&self, credentials: &TemporaryCredentials, duration_seconds: u32, destination: &str) -> Result<String, CloudError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    #[error("session log unavailable: {0}")]
+    Unavailable(String),
+    #[error("session log is not intact: {0}")]
+    Tampered(String),
+}
+
+/// The tamper-evident session logs (S3): JSON lines, each carrying the SHA-256 of the one
+/// before.
+#[async_trait]
+pub trait SessionLog: Send + Sync {
+    /// Appends `event` (which must carry a unique `event_id`) unless an event with that id is
+    /// already there; returns the hash of the last line.
+    async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError>;
+    async fn read(&self, key: &str) -> Result<Option<String>, LogError>;
+}
+
+/// Which sessions a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub owner: Option<Email>,
+    pub account: Option<AccountId>,
+    pub status: Option<crate::domain::SessionStatus>,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Records a new active session, puts it in the due index and counts it on its account.
+    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
+    async fn list(&self, filter: &SessionFilter, page: &PageRequest) -> Result<Option<Page<Session>>, StoreError>;
+    /// Replaces the session if its stored version is `session.version - 1` (the claim every
+    /// end, expiry and retry makes first: exactly one concurrent writer wins). `retry_at`
+    /// places it in the due index (for a retry), or `None` leaves the index entry as it is.
+    async fn save(&self, session: &Session, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError>;
+    /// Saves a session that has ended: out of the due index, uncounted on its account.
+    async fn finish(&self, session: &Session) -> Result<(), StoreError>;
+    /// Sessions due at `now` from the due index, at most `limit`; also how many items were read.
+    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError>;
 }
 
 // --- Users, groups, idempotency -----------------------------------------------------------------

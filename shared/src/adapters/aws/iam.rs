@@ -6,7 +6,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_iam::types::{StatusType, Tag};
 
 use super::{describe, service_code};
-use crate::domain::{AccessKeyId, AccountCredentials, IamGroupName, IamUserName, PolicyArn, Secret};
+use crate::domain::{AccessKeyId, AccountCredentials, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
 use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, TargetIam};
 
 /// Session name recorded in the target account's CloudTrail when the broker assumes its role.
@@ -402,5 +402,31 @@ impl TargetIam for AwsTargetIam {
             |p: aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput| p.groups,
             |g| g.group_name
         ))
+    }
+
+    async fn role_max_session_seconds(&self, role: &RoleArn) -> Result<u32, CloudError> {
+        let out = self.client.get_role().role_name(role.name()).send().await.map_err(classify)?;
+        Ok(out.role.and_then(|r| r.max_session_duration).unwrap_or(3600).max(0) as u32)
+    }
+
+    async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError> {
+        match self.client.get_role_policy().role_name(role.name()).policy_name(policy).send().await.map_err(classify) {
+            // IAM returns the document URL-encoded.
+            Ok(out) => Ok(Some(crate::routes::percent_decode(&out.policy_document))),
+            Err(CloudError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_role_policy(&self, role: &RoleArn, policy: &str, document: &str) -> Result<(), CloudError> {
+        self.client
+            .put_role_policy()
+            .role_name(role.name())
+            .policy_name(policy)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

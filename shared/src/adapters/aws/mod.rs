@@ -2,8 +2,10 @@
 //! (sealing secrets). Only this module and `crate::config` touch AWS SDK types.
 
 pub mod dynamodb;
+pub mod federation;
 pub mod iam;
 pub mod kms;
+pub mod s3_log;
 pub mod sts;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

@@ -93,3 +93,55 @@ impl CredentialVerifier for StsVerifier {
         })
     }
 }
+
+/// `RoleAssumer` on STS, signed with the provisioned user's own key.
+pub struct StsRoleAssumer {
+    base: aws_config::SdkConfig,
+}
+
+impl StsRoleAssumer {
+    pub fn new(base: aws_config::SdkConfig) -> Self {
+        StsRoleAssumer { base }
+    }
+}
+
+#[async_trait]
+impl crate::ports::RoleAssumer for StsRoleAssumer {
+    async fn assume_role(
+        &self,
+        as_user: &crate::ports::AccountAccess,
+        request: &crate::ports::AssumeRequest,
+    ) -> Result<crate::ports::TemporaryCredentials, crate::ports::CloudError> {
+        use crate::ports::CloudError;
+        let AccountCredentials::AccessKey { access_key_id, secret_access_key } = &as_user.credentials else {
+            return Err(CloudError::Refused("JIT sessions assume roles with the user's own access key".into()));
+        };
+        let creds = Credentials::new(access_key_id.as_str(), secret_access_key.expose(), None, None, "cloud-iam-broker-user");
+        let config = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(SdkRegion::new(as_user.region.to_string()))
+            .credentials_provider(creds)
+            .build();
+        let mut req = aws_sdk_sts::Client::from_conf(config)
+            .assume_role()
+            .role_arn(request.role.as_str())
+            .role_session_name(&request.session_name)
+            .duration_seconds(request.duration_seconds as i32)
+            .source_identity(&request.source_identity);
+        for (k, v) in &request.tags {
+            req = req.tags(aws_sdk_sts::types::Tag::builder().key(k).value(v).build().expect("tag has key and value"));
+        }
+        let out = req.send().await.map_err(|e| match &e {
+            aws_sdk_sts::error::SdkError::ServiceError(_) => CloudError::Refused(describe(&e)),
+            _ => CloudError::Unavailable(describe(&e)),
+        })?;
+        let c = out.credentials.ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
+        let expiration = time::OffsetDateTime::from_unix_timestamp(c.expiration.secs())
+            .map_err(|_| CloudError::Unavailable("STS returned a bad expiration".into()))?;
+        Ok(crate::ports::TemporaryCredentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: crate::domain::Secret::new(c.secret_access_key),
+            session_token: crate::domain::Secret::new(c.session_token),
+            expiration,
+        })
+    }
+}

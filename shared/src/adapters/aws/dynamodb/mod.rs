@@ -15,7 +15,8 @@
 //! | group name    | `GROUPNAME#<folded>`  | `GROUPNAME`    |                          |                        |
 //! | membership    | `GROUP#<id>`          | `MEMBER#<e-mail>` | `MEMBER#<e-mail>` / `GROUP#<id>` |              |
 //! | idempotency   | `IDEMPOTENCY#<scope>#<key>` | `IDEMPOTENCY` |                      |                        |
-//! | (issue 4) a live session is indexed in GSI2 by due time so the expirer queries, never scans. |
+//! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live only) |
+//! |               |                       |                | GSI3: `SESSIONS` / `<id>` |                       |
 //!
 //! Access patterns:
 //! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
@@ -26,6 +27,9 @@
 //! - a platform user's IAM users across accounts: Query GSI1 `EMAIL#<e-mail>`;
 //! - list groups: Query GSI1 `GROUPS`; a group's members: Query `GROUP#<id>`, `SK` `MEMBER#…`;
 //! - a user's groups: Query GSI1 `MEMBER#<e-mail>`, then get each group;
+//! - a user's sessions, newest first: Query GSI1 `SESSIONS#<e-mail>`; everyone's: Query GSI3;
+//! - sessions due for the expirer: Query GSI2 `DUE` up to now; only live sessions are in it
+//!   (sparse), so a run reads the due items and nothing else: never a scan;
 //! - unique group names: a `group name` marker written in the group's transactions;
 //! - delete only an unused account: the account item holds `user_count` and
 //!   `live_session_count`, kept by the writers of users and sessions in their own
@@ -37,6 +41,7 @@
 mod accounts;
 mod groups;
 mod idempotency;
+mod sessions;
 mod users;
 
 use std::collections::HashMap;

@@ -1,0 +1,263 @@
+//! Session items (see the key design in `mod.rs`). A live session is in the sparse due index
+//! (GSI2) under the time it next needs the expirer: its expiry, or for an end in progress, the
+//! time its claim lapses. Ending takes it out.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::accounts::account_pk;
+use super::{DynamoStore, describe, from_item, key, n, put, s, to_item, tx_put};
+use crate::domain::{
+    AccountId, AwsAccountId, Email, Ending, IamUserName, RoleArn, Session, SessionId, SessionKind, SessionStatus,
+};
+use crate::ports::{Page, PageRequest, SessionFilter, SessionStore, StoreError};
+
+const DUE_PARTITION: &str = "DUE";
+const ALL_PARTITION: &str = "SESSIONS";
+
+fn session_pk(id: &SessionId) -> String {
+    format!("SESSION#{id}")
+}
+
+fn due_sort(at: OffsetDateTime, id: &str) -> String {
+    format!("{:012}#{id}", at.unix_timestamp().max(0))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    #[serde(rename = "GSI1PK")]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    gsi1sk: String,
+    #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(rename = "GSI2SK", default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
+    #[serde(rename = "GSI3PK")]
+    gsi3pk: String,
+    #[serde(rename = "GSI3SK")]
+    gsi3sk: String,
+    entity: String,
+    id: String,
+    account_id: String,
+    aws_account_id: String,
+    kind: String,
+    user: String,
+    iam_user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role_arn: Option<String>,
+    duration_seconds: u32,
+    reason: String,
+    requested_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    status: String,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    ended_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ended_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_outcome: Option<String>,
+    revocation_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    log_key: String,
+    log_head: String,
+    version: u64,
+}
+
+impl SessionRecord {
+    fn from_domain(x: &Session, due: Option<OffsetDateTime>) -> Self {
+        let id = x.id.to_string();
+        SessionRecord {
+            pk: session_pk(&x.id),
+            sk: "SESSION".into(),
+            gsi1pk: format!("SESSIONS#{}", x.user),
+            gsi1sk: id.clone(),
+            gsi2pk: due.map(|_| DUE_PARTITION.to_string()),
+            gsi2sk: due.map(|at| due_sort(at, &id)),
+            gsi3pk: ALL_PARTITION.into(),
+            gsi3sk: id.clone(),
+            entity: "session".into(),
+            id,
+            account_id: x.account_id.to_string(),
+            aws_account_id: x.aws_account_id.to_string(),
+            kind: x.kind.as_str().into(),
+            user: x.user.to_string(),
+            iam_user: x.iam_user.to_string(),
+            role_arn: x.role.as_ref().map(ToString::to_string),
+            duration_seconds: x.duration_seconds,
+            reason: x.reason.clone(),
+            requested_by: x.requested_by.clone(),
+            started_at: x.started_at,
+            expires_at: x.expires_at,
+            status: x.status.as_str().into(),
+            ended_at: x.ending.as_ref().map(|e| e.at),
+            ended_by: x.ending.as_ref().map(|e| e.by.clone()),
+            end_reason: x.ending.as_ref().map(|e| e.reason.clone()),
+            end_outcome: x.ending.as_ref().map(|e| e.outcome.as_str().to_string()),
+            revocation_failures: x.revocation_failures,
+            last_error: x.last_error.clone(),
+            log_key: x.log_key.clone(),
+            log_head: x.log_head.clone(),
+            version: x.version,
+        }
+    }
+
+    fn into_domain(self) -> Result<Session, StoreError> {
+        let corrupt = |what: &str| StoreError::Unavailable(format!("stored session {} is corrupt: {what}", self.id));
+        let ending = match (self.ended_at, self.ended_by, self.end_reason, self.end_outcome.as_deref().and_then(SessionStatus::parse)) {
+            (Some(at), Some(by), Some(reason), Some(outcome)) => Some(Ending { at, by, reason, outcome }),
+            _ => None,
+        };
+        Ok(Session {
+            id: SessionId::parse(&self.id).map_err(|_| corrupt("id"))?,
+            account_id: AccountId::parse(&self.account_id).map_err(|_| corrupt("account"))?,
+            aws_account_id: AwsAccountId::parse(&self.aws_account_id).map_err(|_| corrupt("aws account"))?,
+            kind: SessionKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            user: Email::parse(&self.user).map_err(|_| corrupt("user"))?,
+            iam_user: IamUserName::parse(&self.iam_user).map_err(|_| corrupt("iam user"))?,
+            role: self.role_arn.as_deref().map(RoleArn::parse).transpose().map_err(|_| corrupt("role"))?,
+            duration_seconds: self.duration_seconds,
+            reason: self.reason,
+            requested_by: self.requested_by,
+            started_at: self.started_at,
+            expires_at: self.expires_at,
+            status: SessionStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            ending,
+            revocation_failures: self.revocation_failures,
+            last_error: self.last_error,
+            log_key: self.log_key,
+            log_head: self.log_head,
+            version: self.version,
+        })
+    }
+}
+
+impl DynamoStore {
+    fn count_sessions(&self, account: &AccountId, delta: i64) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(account_pk(account), "ACCOUNT")))
+                    .update_expression("ADD live_session_count :d")
+                    .condition_expression("attribute_exists(PK)")
+                    .expression_attribute_values(":d", n(delta))
+                    .build()
+                    .expect("update has table, key and expression"),
+            )
+            .build()
+    }
+
+    fn versioned_put(&self, session: &Session, due: Option<OffsetDateTime>) -> TransactWriteItem {
+        let mut p = put(&self.table, to_item(&SessionRecord::from_domain(session, due)), Some("version = :prev"));
+        p.expression_attribute_values = Some([(":prev".to_string(), n(session.version - 1))].into());
+        tx_put(p)
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let record = SessionRecord::from_domain(session, Some(session.expires_at));
+        self.transact(vec![
+            tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
+            self.count_sessions(&session.account_id, 1),
+        ])
+        .await
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.get_item::<SessionRecord>(session_pk(id), "SESSION").await?.map(SessionRecord::into_domain).transpose()
+    }
+
+    async fn list(&self, filter: &SessionFilter, page: &PageRequest) -> Result<Option<Page<Session>>, StoreError> {
+        let (index, pk_name, sk_name, partition) = match &filter.owner {
+            Some(owner) => ("GSI1", "GSI1PK", "GSI1SK", format!("SESSIONS#{owner}")),
+            None => ("GSI3", "GSI3PK", "GSI3SK", ALL_PARTITION.to_string()),
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{pk_name} = :p"))
+            .expression_attribute_values(":p", s(&partition))
+            .scan_index_forward(false)
+            .limit(page.limit as i32);
+        let mut filters = Vec::new();
+        if let Some(account) = &filter.account {
+            filters.push("account_id = :account");
+            query = query.expression_attribute_values(":account", s(account.to_string()));
+        }
+        if let Some(status) = filter.status {
+            filters.push("#status = :status");
+            query = query.expression_attribute_names("#status", "status").expression_attribute_values(":status", s(status.as_str()));
+        }
+        if !filters.is_empty() {
+            query = query.filter_expression(filters.join(" AND "));
+        }
+        if let Some(raw) = &page.cursor {
+            let Some(after) = super::decode_cursor(raw) else { return Ok(None) };
+            let Ok(id) = SessionId::parse(&after) else { return Ok(None) };
+            let mut start = key(session_pk(&id), "SESSION");
+            start.insert(pk_name.into(), s(&partition));
+            start.insert(sk_name.into(), s(id.to_string()));
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<SessionRecord>(i).and_then(SessionRecord::into_domain))
+            .collect::<Result<_, _>>()?;
+        let next_cursor =
+            out.last_evaluated_key.and_then(|k| k.get(sk_name).and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
+        Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn save(&self, session: &Session, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError> {
+        let due = session.status.is_live().then(|| retry_at.unwrap_or(session.expires_at));
+        self.transact(vec![self.versioned_put(session, due)]).await
+    }
+
+    async fn finish(&self, session: &Session) -> Result<(), StoreError> {
+        self.transact(vec![self.versioned_put(session, None), self.count_sessions(&session.account_id, -1)]).await
+    }
+
+    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError> {
+        // `~` sorts after every id, so everything due up to and including this second matches.
+        let until = format!("{:012}#~", now.unix_timestamp().max(0));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :p AND GSI2SK <= :until")
+            .expression_attribute_values(":p", s(DUE_PARTITION))
+            .expression_attribute_values(":until", s(until))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let items = out.items.unwrap_or_default();
+        let read = items.len();
+        let sessions = items
+            .into_iter()
+            .map(|i| from_item::<SessionRecord>(i).and_then(SessionRecord::into_domain))
+            .collect::<Result<_, _>>()?;
+        Ok((sessions, read))
+    }
+}

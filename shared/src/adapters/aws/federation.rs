@@ -1,0 +1,72 @@
+//! `ConsoleFederation` on AWS's sign-in federation endpoint: `getSigninToken` with the
+//! temporary credentials, then a `login` URL. The endpoint is configurable so tests and local
+//! runs point it at a stand-in.
+
+use async_trait::async_trait;
+
+use crate::ports::{CloudError, ConsoleFederation, TemporaryCredentials};
+
+pub const AWS_FEDERATION_ENDPOINT: &str = "https://signin.aws.amazon.com/federation";
+const ISSUER: &str = "cloud-iam-broker";
+
+pub struct HttpFederation {
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl HttpFederation {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("a client with a timeout builds");
+        HttpFederation { endpoint: endpoint.into(), http }
+    }
+}
+
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ConsoleFederation for HttpFederation {
+    async fn signin_url(&self, c: &TemporaryCredentials, duration_seconds: u32, destination: &str) -> Result<String, CloudError> {
+        let session = serde_json::json!({
+            "sessionId": c.access_key_id,
+            "sessionKey": c.secret_access_key.expose(),
+            "sessionToken": c.session_token.expose(),
+        })
+        .to_string();
+        let url = format!(
+            "{}?Action=getSigninToken&SessionDuration={duration_seconds}&Session={}",
+            self.endpoint,
+            url_encode(&session)
+        );
+        // The URL carries the credentials: errors below never include it.
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| CloudError::Unavailable(format!("federation endpoint unreachable: {}", e.without_url())))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(CloudError::Refused(format!("federation endpoint answered {status}")));
+        }
+        let body: serde_json::Value =
+            resp.json().await.map_err(|_| CloudError::Unavailable("federation endpoint sent no JSON".into()))?;
+        let token = body["SigninToken"].as_str().ok_or_else(|| CloudError::Unavailable("no SigninToken returned".into()))?;
+        Ok(format!(
+            "{}?Action=login&Issuer={}&Destination={}&SigninToken={}",
+            self.endpoint,
+            url_encode(ISSUER),
+            url_encode(destination),
+            url_encode(token)
+        ))
+    }
+}

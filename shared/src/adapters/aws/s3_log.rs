@@ -1,0 +1,57 @@
+//! `SessionLog` on S3: one JSON-lines object per session, rewritten with each event (S3
+//! objects are immutable; the bucket's versioning keeps every earlier state). Only the writer
+//! that won the session's state transition in DynamoDB appends, so writes do not race.
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::describe;
+use crate::domain::log_chain;
+use crate::ports::{LogError, SessionLog};
+
+pub struct S3SessionLog {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3SessionLog {
+    /// Path-style addressing, which S3-compatible local endpoints need and AWS accepts.
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
+        S3SessionLog { client: aws_sdk_s3::Client::from_conf(config), bucket: bucket.into() }
+    }
+}
+
+#[async_trait]
+impl SessionLog for S3SessionLog {
+    async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError> {
+        let existing = self.read(key).await?.unwrap_or_default();
+        let (events, head) = log_chain::verify(key, &existing).map_err(LogError::Tampered)?;
+        if events.iter().any(|e| e["event_id"] == event["event_id"]) {
+            return Ok(head);
+        }
+        let (line, new_head) = log_chain::chain(event, &head);
+        let body = format!("{existing}{line}\n");
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/x-ndjson")
+            .body(ByteStream::from(body.into_bytes()))
+            .send()
+            .await
+            .map_err(|e| LogError::Unavailable(describe(&e)))?;
+        Ok(new_head)
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<String>, LogError> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| LogError::Unavailable(e.to_string()))?.into_bytes();
+                String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| LogError::Tampered("not UTF-8".into()))
+            }
+            Err(e) if super::service_code(&e).as_deref() == Some("NoSuchKey") => Ok(None),
+            Err(e) => Err(LogError::Unavailable(describe(&e))),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Sessions: time-bounded access to an account, JIT (an assumed role) or console (the user's
+//! own IAM user, unlocked for the duration).
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use super::{AccountId, AwsAccountId, Email, IamUserName, Invalid, RoleArn};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        SessionId(ulid::Ulid::new().to_string())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        ulid::Ulid::from_string(s)
+            .map(|u| SessionId(u.to_string()))
+            .map_err(|_| Invalid::field("", "must be a session id as returned by POST /sessions"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The STS RoleSessionName tying AWS's records (CloudTrail) to this session.
+    pub fn role_session_name(&self) -> String {
+        format!("cib-{}", self.0)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Jit,
+    Console,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Jit => "jit",
+            SessionKind::Console => "console",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jit" => Some(SessionKind::Jit),
+            "console" => Some(SessionKind::Console),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Access is granted and the session is in the due index.
+    Active,
+    /// An end won the race and revocation is under way (or failed and will be retried).
+    Ending,
+    /// Ended early by its owner, an admin or a bot.
+    Ended,
+    /// Ended by the expirer when its time was up.
+    Expired,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Ending => "ending",
+            SessionStatus::Ended => "ended",
+            SessionStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => SessionStatus::Active,
+            "ending" => SessionStatus::Ending,
+            "ended" => SessionStatus::Ended,
+            "expired" => SessionStatus::Expired,
+            _ => return None,
+        })
+    }
+
+    pub fn is_live(self) -> bool {
+        matches!(self, SessionStatus::Active | SessionStatus::Ending)
+    }
+}
+
+/// Why a session is being given: required, kept in the log. 3 to 500 characters.
+pub fn parse_reason(s: &str) -> Result<String, Invalid> {
+    let s = s.trim();
+    if (3..=500).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
+        Ok(s.to_string())
+    } else {
+        Err(Invalid::field("reason", "is required: 3 to 500 characters saying why"))
+    }
+}
+
+/// How a session ended (or is ending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub at: OffsetDateTime,
+    /// The token subject (or `expirer`) that ended it.
+    pub by: String,
+    pub reason: String,
+    /// `ended` or `expired` once revocation completes.
+    pub outcome: SessionStatus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: SessionId,
+    pub account_id: AccountId,
+    pub aws_account_id: AwsAccountId,
+    pub kind: SessionKind,
+    pub user: Email,
+    pub iam_user: IamUserName,
+    pub role: Option<RoleArn>,
+    pub duration_seconds: u32,
+    pub reason: String,
+    /// The token subject that asked (a bot, for chat-ops; otherwise the user).
+    pub requested_by: String,
+    pub started_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub status: SessionStatus,
+    pub ending: Option<Ending>,
+    /// Failed revocation attempts (the expirer retries; reported after several).
+    pub revocation_failures: u32,
+    pub last_error: Option<String>,
+    /// The S3 key of the session's log and the hash of its last event.
+    pub log_key: String,
+    pub log_head: String,
+    pub version: u64,
+}
