@@ -9,6 +9,7 @@ import pathlib
 
 ACCOUNT = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 GROUP = "01BX5ZZKBKACTAV9WEVGEMMVRZ"
+SESSION = "01CDE7ZZ5E4YBDTSQNWPHZ4NNA"
 HERE = pathlib.Path(__file__).parent
 
 
@@ -89,6 +90,14 @@ EVENTS = {
         "add-member": event("PUT /groups/{id}/members/{email}", f"{G}/members/alice@example.com", params=member),
         "remove-member": event("DELETE /groups/{id}/members/{email}", f"{G}/members/alice@example.com", params=member),
         "get-me": event("GET /me", "/me"),
+    },
+    "sessions": {
+        "start-jit-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 3600, "reason": "INC-1234: database failover"}, headers={"idempotency-key": "inc-1234-start"}),
+        "start-console-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "console", "duration_seconds": 1800, "reason": "review the billing dashboard"}),
+        "list-sessions": event("GET /sessions", "/sessions", query={"status": "active", "limit": "20"}),
+        "get-session": event("GET /sessions/{id}", f"/sessions/{SESSION}", params={"id": SESSION}),
+        "end-session": event("DELETE /sessions/{id}", f"/sessions/{SESSION}", {"reason": "incident resolved"}, params={"id": SESSION}),
+        "get-session-log": event("GET /sessions/{id}/log", f"/sessions/{SESSION}/log", params={"id": SESSION}),
     },
 }
 

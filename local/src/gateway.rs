@@ -29,6 +29,7 @@ impl Gateway {
             Function::Accounts => accounts::handle(&self.app, req).await,
             Function::Users => users::handle(&self.app, req).await,
             Function::Groups => groups::handle(&self.app, req).await,
+            Function::Sessions => sessions::handle(&self.app, req).await,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The local runner: Cloud IAM Broker on localhost, with no Docker and no real AWS.
 //!
 //! - `local_aws`: starts and seeds moto (authenticated mode);
+//! - `federation`: a stand-in for AWS's sign-in federation endpoint;
 //! - `gateway`: routes requests to the function handlers as API Gateway v2 events;
 //! - `system`: wires both with the broker's configuration and mints local tokens.
 //!
 //! The end-to-end tests start the same system, so what a developer runs is what is tested.
 
+pub mod federation;
 pub mod gateway;
 pub mod local_aws;
 pub mod system;

@@ -268,12 +268,15 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(
-                ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"].map(attr).to_vec(),
+                ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"]
+                    .map(attr)
+                    .to_vec(),
             ))
             .key_schema(key("PK", KeyType::Hash))
             .key_schema(key("SK", KeyType::Range))
             .global_secondary_indexes(gsi("GSI1", "GSI1PK", "GSI1SK"))
             .global_secondary_indexes(gsi("GSI2", "GSI2PK", "GSI2SK"))
+            .global_secondary_indexes(gsi("GSI3", "GSI3PK", "GSI3SK"))
             .send()
             .await
             .map_err(|e| format!("creating table {table}: {e:?}"))?;

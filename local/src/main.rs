@@ -14,6 +14,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut port = 3000u16;
     let mut real = false;
+    let mut expirer_seconds = 60u64;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -24,6 +25,13 @@ async fn main() {
                     .unwrap_or_else(|| usage("--port takes a number"))
             }
             "--aws" => real = true,
+            "--expirer-seconds" => {
+                expirer_seconds = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .filter(|s| *s > 0)
+                    .unwrap_or_else(|| usage("--expirer-seconds takes a number"))
+            }
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -49,6 +57,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    // The expirer runs every minute, as the EventBridge schedule does (`--expirer-seconds N`).
+    system.run_expirer_every(Duration::from_secs(expirer_seconds));
     print_welcome(&system);
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("\nstopping (local AWS stops with us)");
@@ -58,7 +68,7 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("local-runner: {problem}");
     }
-    eprintln!("usage: local-runner [--port N] [--aws]");
+    eprintln!("usage: local-runner [--port N] [--expirer-seconds N] [--aws]");
     std::process::exit(2);
 }
 

@@ -11,6 +11,7 @@ use shared::auth::{JwtConfig, KeySource, Role};
 use shared::config::Config;
 use shared::domain::Secret;
 
+use crate::federation::FederationStandIn;
 use crate::gateway::{Gateway, serve};
 use crate::local_aws::{Keys, LocalAws, create_resources, sdk_config};
 
@@ -98,6 +99,25 @@ pub struct LocalSystem {
     pub sdk: aws_config::SdkConfig,
     pub app: App,
     pub minter: Minter,
+    /// The sign-in federation stand-in (absent against real AWS).
+    pub federation: Option<FederationStandIn>,
+}
+
+impl LocalSystem {
+    /// Runs the expirer every `every`, as the EventBridge schedule does in AWS.
+    pub fn run_expirer_every(&self, every: Duration) {
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = expirer::handle(&app, serde_json::json!({ "source": "local-runner" })).await {
+                    tracing::warn!(error = %e, "expirer run failed");
+                }
+            }
+        });
+    }
 }
 
 impl LocalSystem {
@@ -112,6 +132,7 @@ impl LocalSystem {
             leeway_seconds: 5,
         };
         let timeout = Duration::from_secs(30);
+        let options_aws_real = matches!(options.aws, AwsMode::RealAws);
         let (aws, config, sdk) = match options.aws {
             AwsMode::Moto {
                 targets,
@@ -146,6 +167,15 @@ impl LocalSystem {
                 (None, local_config(&resources, jwt, timeout), sdk)
             }
         };
+        // Console URLs come from a local stand-in unless running against real AWS.
+        let mut config = config;
+        let federation = if !options_aws_real {
+            let (stand_in, endpoint) = FederationStandIn::start(aws.as_ref().map(|a| a.endpoint.clone())).await?;
+            config.federation_endpoint = endpoint;
+            Some(stand_in)
+        } else {
+            None
+        };
         let app = App::on_aws(&config, &sdk, options.overrides).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
@@ -167,6 +197,7 @@ impl LocalSystem {
             sdk,
             app,
             minter: Minter { secret },
+            federation,
         })
     }
 
@@ -178,6 +209,7 @@ impl LocalSystem {
 
 fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout: Duration) -> Config {
     Config {
+        federation_endpoint: shared::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.into(),
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

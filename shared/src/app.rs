@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
+use crate::adapters::aws::federation::HttpFederation;
+use crate::adapters::aws::s3_log::S3SessionLog;
+use crate::adapters::aws::sts::StsRoleAssumer;
 use crate::adapters::aws::{dynamodb::DynamoStore, iam::AwsIamConnector, kms::KmsSealer, sts::StsVerifier};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::ports::{Clock, IamConnector, IdempotencyStore, SystemClock};
+use crate::ports::{Clock, IamConnector, IdempotencyStore, SecretSealer, SessionLog, SystemClock};
 use crate::services::accounts::AccountService;
 use crate::services::groups::GroupService;
+use crate::services::sessions::SessionService;
 use crate::services::users::UserService;
 
 /// Everything a function needs to serve requests.
@@ -18,8 +22,14 @@ pub struct App {
     pub accounts: AccountService,
     pub users: UserService,
     pub groups: GroupService,
+    pub sessions: SessionService,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Seals what must be kept but not read (idempotent replays of one-time credentials).
+    pub sealer: Arc<dyn SecretSealer>,
 }
+
+/// Replaces the session log before the app is built (tests make S3 fail this way).
+pub type LogWrapper = Arc<dyn Fn(Arc<dyn SessionLog>) -> Arc<dyn SessionLog> + Send + Sync>;
 
 /// Replaces an adapter before the app is built (tests inject faults this way).
 pub type IamWrapper = Arc<dyn Fn(Arc<dyn IamConnector>) -> Arc<dyn IamConnector> + Send + Sync>;
@@ -28,6 +38,7 @@ pub type IamWrapper = Arc<dyn Fn(Arc<dyn IamConnector>) -> Arc<dyn IamConnector>
 #[derive(Clone, Default)]
 pub struct Overrides {
     pub wrap_iam: Option<IamWrapper>,
+    pub wrap_log: Option<LogWrapper>,
     pub clock: Option<Arc<dyn Clock>>,
 }
 
@@ -44,12 +55,32 @@ impl App {
             iam = wrap(iam);
         }
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let mut log: Arc<dyn SessionLog> = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
+        if let Some(wrap) = overrides.wrap_log {
+            log = wrap(log);
+        }
+        let users = UserService::new(store.clone(), store.clone(), iam.clone(), sealer.clone(), clock.clone());
+        let sessions = SessionService {
+            accounts: store.clone(),
+            users: store.clone(),
+            groups: store.clone(),
+            sessions: store.clone(),
+            iam,
+            assumer: Arc::new(StsRoleAssumer::new(sdk.clone())),
+            federation: Arc::new(HttpFederation::new(&config.federation_endpoint)),
+            log,
+            sealer: sealer.clone(),
+            user_service: users.clone(),
+            clock: clock.clone(),
+        };
         Ok(App {
             auth: Arc::new(auth),
             accounts: AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone()),
-            users: UserService::new(store.clone(), store.clone(), iam, sealer, clock.clone()),
+            users,
             groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock),
+            sessions,
             idempotency: store,
+            sealer,
         })
     }
 

@@ -18,6 +18,9 @@ pub struct Config {
     /// The bucket of session logs (`SESSION_LOG_BUCKET`).
     pub session_log_bucket: String,
     pub jwt: JwtConfig,
+    /// AWS's sign-in federation endpoint (`FEDERATION_ENDPOINT`); tests and local runs point
+    /// it at a stand-in.
+    pub federation_endpoint: String,
     /// Upper bound on one AWS call, retries included (`AWS_CALL_TIMEOUT_MS`, default 10 s):
     /// a hung dependency must fail the request, not the Lambda's whole time budget.
     pub aws_timeout: Duration,
@@ -74,6 +77,8 @@ impl Config {
                 keys,
                 leeway_seconds: 30,
             },
+            federation_endpoint: opt("FEDERATION_ENDPOINT")
+                .unwrap_or_else(|| crate::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.to_string()),
             aws_timeout,
         })
     }

@@ -9,6 +9,7 @@ pub enum Function {
     Accounts,
     Users,
     Groups,
+    Sessions,
 }
 
 impl Function {
@@ -18,6 +19,7 @@ impl Function {
             Function::Accounts => "accounts",
             Function::Users => "users",
             Function::Groups => "groups",
+            Function::Sessions => "sessions",
         }
     }
 }
@@ -64,6 +66,11 @@ pub const ROUTES: &[Route] = &[
     r("PUT", "/groups/{id}/members/{email}", Function::Groups),
     r("DELETE", "/groups/{id}/members/{email}", Function::Groups),
     r("GET", "/me", Function::Groups),
+    r("POST", "/sessions", Function::Sessions),
+    r("GET", "/sessions", Function::Sessions),
+    r("GET", "/sessions/{id}", Function::Sessions),
+    r("DELETE", "/sessions/{id}", Function::Sessions),
+    r("GET", "/sessions/{id}/log", Function::Sessions),
 ];
 
 /// Matches a request as API Gateway does: exact segments, `{x}` for any one non-empty

@@ -89,7 +89,7 @@ async fn every_sample_event_is_answered_as_documented() {
     let mut dirs: Vec<_> = std::fs::read_dir(format!("{ROOT}/events"))
         .unwrap()
         .flatten()
-        .filter(|d| d.path().is_dir())
+        .filter(|d| d.path().is_dir() && d.file_name() != "expirer") // events/expirer: the scheduled event, checked below
         .collect();
     dirs.sort_by_key(|d| d.path());
     for dir in dirs {
@@ -111,7 +111,9 @@ async fn every_sample_event_is_answered_as_documented() {
                 file.path()
             );
             let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{:?}: {e}", file.path()));
-            let response = gateway.invoke(route.function, request).await;
+            let gw = gateway.clone();
+            let function = route.function;
+            let response = env.on_system(async move { gw.invoke(function, request).await }).await;
             let status = response.status().as_u16();
             assert!(status < 500, "{:?} got {status}", file.path());
             assert!(
@@ -184,4 +186,19 @@ async fn local_table_matches_the_template() {
         ttl.time_to_live_description.unwrap().attribute_name.as_deref(),
         table["TimeToLiveSpecification"]["AttributeName"].as_str()
     );
+}
+
+/// The expirer is scheduled every minute in the template, and its sample scheduled event runs
+/// its handler against local AWS.
+#[tokio::test]
+async fn the_expirer_is_scheduled_and_handles_its_event() {
+    let template = yaml("infra/template.yaml");
+    let events = template["Resources"]["ExpirerFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap();
+    let schedule = events.values().find(|e| e["Type"] == "ScheduleV2").expect("a schedule");
+    assert_eq!(schedule["Properties"]["ScheduleExpression"], "rate(1 minute)");
+    let env = env();
+    let report = env.run_expirer().await;
+    assert_eq!(report.failed, 0, "{report:?}");
 }

@@ -44,6 +44,7 @@ async fn assert_converged(iam: &Iam, record: &Value, user: &str) {
 #[tokio::test]
 async fn a_failure_at_any_provisioning_step_rolls_back_and_a_retry_converges() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let (account, target) = env.registered_account("faults").await;
@@ -85,6 +86,7 @@ async fn a_failure_at_any_provisioning_step_rolls_back_and_a_retry_converges() {
 #[tokio::test]
 async fn a_failed_rollback_is_finished_by_a_retry_or_a_delete() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let (account, target) = env.registered_account("rollback").await;
@@ -119,6 +121,7 @@ async fn a_failed_rollback_is_finished_by_a_retry_or_a_delete() {
 #[tokio::test]
 async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let (account, target) = env.registered_account("crash").await;
@@ -170,6 +173,7 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
 #[tokio::test]
 async fn deprovisioning_and_rotation_failures_converge_on_retry() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let (account, target) = env.registered_account("deprov").await;

@@ -8,12 +8,13 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use local_runner::federation::FederationStandIn;
 use local_runner::local_aws::{Keys, TargetAccount, sdk_config};
 use local_runner::system::Minter;
 use local_runner::{AwsMode, LocalSystem, Options};
 use serde_json::Value;
-use shared::adapters::fault::FaultyConnector;
 pub use shared::adapters::fault::{Fault, FaultPlan};
+use shared::adapters::fault::{FaultyConnector, FaultyLog};
 pub use shared::auth::Role;
 
 /// Seeded target accounts per test binary; raise it if a binary's tests need more.
@@ -31,6 +32,10 @@ pub struct TestEnv {
     pub faults: Arc<FaultPlan>,
     /// The broker's clock: tests move it forward instead of waiting.
     pub clock: Arc<shared::ports::OffsetClock>,
+    /// The sign-in federation stand-in, with the requests it received.
+    pub federation: FederationStandIn,
+    /// The system's runtime: calls into `app` run there, where its AWS clients' connections live.
+    runtime: tokio::runtime::Handle,
 }
 
 /// The shared environment, started on first use.
@@ -49,11 +54,15 @@ pub fn env() -> &'static TestEnv {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
+                let log_plan = plan.clone();
                 let wrap: shared::app::IamWrapper =
                     Arc::new(move |inner| Arc::new(FaultyConnector::new(inner, plan.clone())) as _);
                 let clock_override: Arc<dyn shared::ports::Clock> = clock_handle.clone();
+                let wrap_log: shared::app::LogWrapper =
+                    Arc::new(move |inner| Arc::new(FaultyLog::new(inner, log_plan.clone())) as _);
                 let overrides = shared::app::Overrides {
                     wrap_iam: Some(wrap),
+                    wrap_log: Some(wrap_log),
                     clock: Some(clock_override),
                 };
                 let options = Options {
@@ -77,6 +86,8 @@ pub fn env() -> &'static TestEnv {
                             accounts: Mutex::new(aws.targets.clone()),
                             faults,
                             clock,
+                            federation: system.federation.clone().expect("moto mode has the stand-in"),
+                            runtime: tokio::runtime::Handle::current(),
                         };
                         tx.send(Ok(env)).ok();
                         // Keep moto (dropped with `aws`) and the server alive for the process.
@@ -127,6 +138,26 @@ impl TestEnv {
     /// An SDK configuration signed with `keys`, to look at local AWS directly.
     pub async fn sdk(&self, keys: &Keys) -> aws_config::SdkConfig {
         sdk_config(&self.aws_endpoint, keys).await
+    }
+
+    /// Runs the expirer once, exactly as its Lambda does, with the sample scheduled event.
+    pub async fn run_expirer(&self) -> shared::services::sessions::ExpiryReport {
+        let event: Value = serde_json::from_str(include_str!("../../events/expirer/scheduled.json")).unwrap();
+        let app = self.app.clone();
+        self.on_system(async move { expirer::handle(&app, event).await.expect("the expirer runs") })
+            .await
+    }
+
+    /// Serializes the tests of a binary that move the shared clock (or run the expirer), so
+    /// one test's time travel cannot expire another's sessions mid-assertion.
+    pub async fn serial(&self) -> tokio::sync::MutexGuard<'static, ()> {
+        static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        SERIAL.lock().await
+    }
+
+    /// Runs `work` on the system's runtime (not the test's, which ends with the test).
+    pub async fn on_system<T: Send + 'static>(&self, work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+        self.runtime.spawn(work).await.expect("the work completes")
     }
 
     /// IAM of a seeded account, as its admin: to look at what the broker did there.

@@ -58,6 +58,10 @@ mod tests {
         assert!(verify(key, &format!("{l1}\n{l3}\n")).is_err(), "removal");
         assert!(verify(key, &format!("{l2}\n{l1}\n{l3}\n")).is_err(), "reorder");
         assert!(verify("another/key.jsonl", &log).is_err(), "moved");
-        assert_ne!(verify(key, &format!("{l1}\n{l2}\n")).unwrap().1, h3, "truncation changes the head");
+        assert_ne!(
+            verify(key, &format!("{l1}\n{l2}\n")).unwrap().1,
+            h3,
+            "truncation changes the head"
+        );
     }
 }

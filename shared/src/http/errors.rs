@@ -8,6 +8,7 @@ use crate::services::accounts::{
     DeleteAccountError, GetAccountError, JitSettingsError, ListAccountsError, RegisterAccountError, UpdateAccountError,
 };
 use crate::services::groups::GroupError;
+use crate::services::sessions::{SessionError, StartError};
 use crate::services::users::{ProvisionError, UserOpError};
 
 /// Logs the cause of a 503 (the response carries none of it).
@@ -180,6 +181,46 @@ impl From<GroupError> for Problem {
             GroupError::Conflict => Problem::conflict("concurrent-update", e.to_string()),
             GroupError::BadCursor => Problem::bad_request(e.to_string()),
             GroupError::Unavailable(cause) => unavailable(cause),
+        }
+    }
+}
+
+impl From<StartError> for Problem {
+    fn from(e: StartError) -> Self {
+        match &e {
+            StartError::Denied(why) => Problem::forbidden(why.clone()),
+            StartError::AccountNotFound(_) => Problem::not_found(e.to_string()),
+            StartError::Refused { slug, detail } => Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                slug,
+                "The session cannot be started as asked",
+                detail.clone(),
+            ),
+            StartError::LogUnavailable(cause) => {
+                tracing::error!(cause, "session log unavailable: start refused");
+                let mut p = Problem::unavailable();
+                p.detail = "The session log could not be written, so no access was granted. Retry later.".into();
+                p
+            }
+            StartError::Cloud { step, error } => cloud(step, error, false),
+            StartError::Unavailable(cause) => unavailable(cause),
+        }
+    }
+}
+
+impl From<SessionError> for Problem {
+    fn from(e: SessionError) -> Self {
+        match &e {
+            SessionError::Denied(why) => Problem::forbidden(why.clone()),
+            SessionError::NotFound(_) => Problem::not_found(e.to_string()),
+            SessionError::BadCursor => Problem::bad_request(e.to_string()),
+            SessionError::RevocationFailed(cause) => {
+                tracing::error!(cause, "revocation failed; retried by the expirer");
+                let mut p = Problem::unavailable();
+                p.detail = "Revoking the session's access failed; it is retried until it succeeds.".into();
+                p
+            }
+            SessionError::Unavailable(cause) => unavailable(cause),
         }
     }
 }

@@ -10,7 +10,11 @@ use sha2::{Digest, Sha256};
 
 use super::{Handled, Problem, route_key};
 use crate::auth::Principal;
-use crate::ports::{IdempotencyClaim, IdempotencyStore, StoredResponse};
+use crate::domain::{Sealed, Secret};
+use crate::ports::{IdempotencyClaim, IdempotencyStore, SealContext, SecretSealer, StoredResponse};
+use base64::Engine;
+
+const SEALED_PREFIX: &str = "sealed:";
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -22,8 +26,15 @@ fn body_bytes(body: &Body) -> &[u8] {
     }
 }
 
-/// Runs `run` at most once per (caller, key). Without the header it just runs.
-pub async fn idempotent<F, Fut>(store: &dyn IdempotencyStore, principal: &Principal, req: &Request, run: F) -> Handled
+/// Runs `run` at most once per (caller, key). Without the header it just runs. With a
+/// `sealer`, the remembered body is sealed (responses carrying one-time credentials).
+pub async fn idempotent<F, Fut>(
+    store: &dyn IdempotencyStore,
+    sealer: Option<&dyn SecretSealer>,
+    principal: &Principal,
+    req: &Request,
+    run: F,
+) -> Handled
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Handled>,
@@ -49,7 +60,20 @@ where
         Problem::unavailable()
     })?;
     match claim {
-        IdempotencyClaim::Replay(stored) => Ok(replay(stored)),
+        IdempotencyClaim::Replay(mut stored) => {
+            if let Some(sealed) = stored.body.strip_prefix(SEALED_PREFIX) {
+                let sealer = sealer.ok_or_else(Problem::unavailable)?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(sealed)
+                    .map_err(|_| Problem::unavailable())?;
+                let plain = sealer
+                    .open(&Sealed(bytes), &SealContext::idempotency(scope, key))
+                    .await
+                    .map_err(|_| Problem::unavailable())?;
+                stored.body = plain.expose().to_string();
+            }
+            Ok(replay(stored))
+        }
         IdempotencyClaim::InProgress => Err(Problem::conflict(
             "idempotency-in-progress",
             "a request with this Idempotency-Key is still being processed; retry shortly",
@@ -69,7 +93,26 @@ where
                     tracing::warn!(error = %e, "releasing an idempotency key failed; it expires on its own");
                 }
             } else {
-                let body = String::from_utf8_lossy(body_bytes(resp.body())).into_owned();
+                let mut body = String::from_utf8_lossy(body_bytes(resp.body())).into_owned();
+                if let Some(sealer) = sealer {
+                    match sealer
+                        .seal(&Secret::new(body), &SealContext::idempotency(scope, key))
+                        .await
+                    {
+                        Ok(sealed) => {
+                            body = format!(
+                                "{SEALED_PREFIX}{}",
+                                base64::engine::general_purpose::STANDARD.encode(sealed.0)
+                            )
+                        }
+                        Err(e) => {
+                            // Never store one-time credentials in the clear: forget the key instead.
+                            tracing::warn!(error = %e, "sealing an idempotent response failed");
+                            let _ = store.release(scope, key).await;
+                            return Ok(resp);
+                        }
+                    }
+                }
                 if let Err(e) = store.complete(scope, key, &StoredResponse { status, body }).await {
                     tracing::warn!(error = %e, "recording an idempotent response failed");
                 }

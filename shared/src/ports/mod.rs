@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     AccessGroup, AccessKeyId, Account, AccountCredentials, AccountId, AwsAccountId, CallerIdentity, Email, GroupId,
-    IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, RoleArn, Sealed, Secret, Session,
-    SessionId,
+    IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, RoleArn, Sealed, Secret,
+    Session, SessionId,
 };
 
 /// A failure of a backing service, classified by what the caller can do about it.
@@ -89,6 +89,11 @@ pub struct SealContext(pub Vec<(&'static str, String)>);
 impl SealContext {
     pub fn account(id: &AccountId) -> Self {
         SealContext(vec![("cloud-iam-broker:account-id", id.to_string())])
+    }
+
+    /// A stored idempotent response, bound to its caller and key.
+    pub fn idempotency(scope: &str, key: &str) -> Self {
+        SealContext(vec![("cloud-iam-broker:idempotency", format!("{scope}#{key}"))])
     }
 
     pub fn user(account: &AccountId, user: &IamUserName) -> Self {
@@ -254,13 +259,22 @@ pub struct AssumeRequest {
 /// STS as the user.
 #[async_trait]
 pub trait RoleAssumer: Send + Sync {
-    async fn assume_role(&self, as_user: &AccountAccess, request: &AssumeRequest) -> Result<TemporaryCredentials, CloudError>;
+    async fn assume_role(
+        &self,
+        as_user: &AccountAccess,
+        request: &AssumeRequest,
+    ) -> Result<TemporaryCredentials, CloudError>;
 }
 
 /// The AWS sign-in federation endpoint: temporary credentials into a console URL.
 #[async_trait]
 pub trait ConsoleFederation: Send + Sync {
-    async fn signin_url(&self, credentials: &TemporaryCredentials, duration_seconds: u32, destination: &str) -> Result<String, CloudError>;
+    async fn signin_url(
+        &self,
+        credentials: &TemporaryCredentials,
+        duration_seconds: u32,
+        destination: &str,
+    ) -> Result<String, CloudError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,4 +4,5 @@
 pub mod accounts;
 pub mod groups;
 pub mod passwords;
+pub mod sessions;
 pub mod users;

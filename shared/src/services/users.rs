@@ -353,6 +353,13 @@ impl UserService {
         )?;
 
         if user.console_access {
+            // No standing access: the console is usable only during a session, which lifts this.
+            let deny = super::sessions::session_deny_document();
+            step(
+                "put session deny policy",
+                iam.put_inline_policy(&name, super::sessions::SESSION_DENY_POLICY, &deny)
+                    .await,
+            )?;
             let policy = step("read the password policy", iam.password_policy().await)?;
             // The password is set and forgotten: console sessions check out a fresh one.
             let password = super::passwords::generate(policy);

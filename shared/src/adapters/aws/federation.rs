@@ -20,7 +20,10 @@ impl HttpFederation {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .expect("a client with a timeout builds");
-        HttpFederation { endpoint: endpoint.into(), http }
+        HttpFederation {
+            endpoint: endpoint.into(),
+            http,
+        }
     }
 }
 
@@ -35,7 +38,12 @@ pub fn url_encode(s: &str) -> String {
 
 #[async_trait]
 impl ConsoleFederation for HttpFederation {
-    async fn signin_url(&self, c: &TemporaryCredentials, duration_seconds: u32, destination: &str) -> Result<String, CloudError> {
+    async fn signin_url(
+        &self,
+        c: &TemporaryCredentials,
+        duration_seconds: u32,
+        destination: &str,
+    ) -> Result<String, CloudError> {
         let session = serde_json::json!({
             "sessionId": c.access_key_id,
             "sessionKey": c.secret_access_key.expose(),
@@ -48,19 +56,21 @@ impl ConsoleFederation for HttpFederation {
             url_encode(&session)
         );
         // The URL carries the credentials: errors below never include it.
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| CloudError::Unavailable(format!("federation endpoint unreachable: {}", e.without_url())))?;
+        let resp =
+            self.http.get(&url).send().await.map_err(|e| {
+                CloudError::Unavailable(format!("federation endpoint unreachable: {}", e.without_url()))
+            })?;
         let status = resp.status();
         if !status.is_success() {
             return Err(CloudError::Refused(format!("federation endpoint answered {status}")));
         }
-        let body: serde_json::Value =
-            resp.json().await.map_err(|_| CloudError::Unavailable("federation endpoint sent no JSON".into()))?;
-        let token = body["SigninToken"].as_str().ok_or_else(|| CloudError::Unavailable("no SigninToken returned".into()))?;
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|_| CloudError::Unavailable("federation endpoint sent no JSON".into()))?;
+        let token = body["SigninToken"]
+            .as_str()
+            .ok_or_else(|| CloudError::Unavailable("no SigninToken returned".into()))?;
         Ok(format!(
             "{}?Action=login&Issuer={}&Destination={}&SigninToken={}",
             self.endpoint,

@@ -405,12 +405,26 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn role_max_session_seconds(&self, role: &RoleArn) -> Result<u32, CloudError> {
-        let out = self.client.get_role().role_name(role.name()).send().await.map_err(classify)?;
+        let out = self
+            .client
+            .get_role()
+            .role_name(role.name())
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(out.role.and_then(|r| r.max_session_duration).unwrap_or(3600).max(0) as u32)
     }
 
     async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError> {
-        match self.client.get_role_policy().role_name(role.name()).policy_name(policy).send().await.map_err(classify) {
+        match self
+            .client
+            .get_role_policy()
+            .role_name(role.name())
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(classify)
+        {
             // IAM returns the document URL-encoded.
             Ok(out) => Ok(Some(crate::routes::percent_decode(&out.policy_document))),
             Err(CloudError::NotFound(_)) => Ok(None),

@@ -18,7 +18,10 @@ impl S3SessionLog {
     /// Path-style addressing, which S3-compatible local endpoints need and AWS accepts.
     pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
         let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
-        S3SessionLog { client: aws_sdk_s3::Client::from_conf(config), bucket: bucket.into() }
+        S3SessionLog {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: bucket.into(),
+        }
     }
 }
 
@@ -47,8 +50,15 @@ impl SessionLog for S3SessionLog {
     async fn read(&self, key: &str) -> Result<Option<String>, LogError> {
         match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| LogError::Unavailable(e.to_string()))?.into_bytes();
-                String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| LogError::Tampered("not UTF-8".into()))
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| LogError::Unavailable(e.to_string()))?
+                    .into_bytes();
+                String::from_utf8(bytes.to_vec())
+                    .map(Some)
+                    .map_err(|_| LogError::Tampered("not UTF-8".into()))
             }
             Err(e) if super::service_code(&e).as_deref() == Some("NoSuchKey") => Ok(None),
             Err(e) => Err(LogError::Unavailable(describe(&e))),

@@ -113,10 +113,22 @@ impl crate::ports::RoleAssumer for StsRoleAssumer {
         request: &crate::ports::AssumeRequest,
     ) -> Result<crate::ports::TemporaryCredentials, crate::ports::CloudError> {
         use crate::ports::CloudError;
-        let AccountCredentials::AccessKey { access_key_id, secret_access_key } = &as_user.credentials else {
-            return Err(CloudError::Refused("JIT sessions assume roles with the user's own access key".into()));
+        let AccountCredentials::AccessKey {
+            access_key_id,
+            secret_access_key,
+        } = &as_user.credentials
+        else {
+            return Err(CloudError::Refused(
+                "JIT sessions assume roles with the user's own access key".into(),
+            ));
         };
-        let creds = Credentials::new(access_key_id.as_str(), secret_access_key.expose(), None, None, "cloud-iam-broker-user");
+        let creds = Credentials::new(
+            access_key_id.as_str(),
+            secret_access_key.expose(),
+            None,
+            None,
+            "cloud-iam-broker-user",
+        );
         let config = aws_sdk_sts::config::Builder::from(&self.base)
             .region(SdkRegion::new(as_user.region.to_string()))
             .credentials_provider(creds)
@@ -128,13 +140,21 @@ impl crate::ports::RoleAssumer for StsRoleAssumer {
             .duration_seconds(request.duration_seconds as i32)
             .source_identity(&request.source_identity);
         for (k, v) in &request.tags {
-            req = req.tags(aws_sdk_sts::types::Tag::builder().key(k).value(v).build().expect("tag has key and value"));
+            req = req.tags(
+                aws_sdk_sts::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("tag has key and value"),
+            );
         }
         let out = req.send().await.map_err(|e| match &e {
             aws_sdk_sts::error::SdkError::ServiceError(_) => CloudError::Refused(describe(&e)),
             _ => CloudError::Unavailable(describe(&e)),
         })?;
-        let c = out.credentials.ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
+        let c = out
+            .credentials
+            .ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
         let expiration = time::OffsetDateTime::from_unix_timestamp(c.expiration.secs())
             .map_err(|_| CloudError::Unavailable("STS returned a bad expiration".into()))?;
         Ok(crate::ports::TemporaryCredentials {

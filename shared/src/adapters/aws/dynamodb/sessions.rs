@@ -60,7 +60,11 @@ struct SessionRecord {
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
     status: String,
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     ended_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ended_by: Option<String>,
@@ -116,8 +120,18 @@ impl SessionRecord {
 
     fn into_domain(self) -> Result<Session, StoreError> {
         let corrupt = |what: &str| StoreError::Unavailable(format!("stored session {} is corrupt: {what}", self.id));
-        let ending = match (self.ended_at, self.ended_by, self.end_reason, self.end_outcome.as_deref().and_then(SessionStatus::parse)) {
-            (Some(at), Some(by), Some(reason), Some(outcome)) => Some(Ending { at, by, reason, outcome }),
+        let ending = match (
+            self.ended_at,
+            self.ended_by,
+            self.end_reason,
+            self.end_outcome.as_deref().and_then(SessionStatus::parse),
+        ) {
+            (Some(at), Some(by), Some(reason), Some(outcome)) => Some(Ending {
+                at,
+                by,
+                reason,
+                outcome,
+            }),
             _ => None,
         };
         Ok(Session {
@@ -127,7 +141,12 @@ impl SessionRecord {
             kind: SessionKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
             user: Email::parse(&self.user).map_err(|_| corrupt("user"))?,
             iam_user: IamUserName::parse(&self.iam_user).map_err(|_| corrupt("iam user"))?,
-            role: self.role_arn.as_deref().map(RoleArn::parse).transpose().map_err(|_| corrupt("role"))?,
+            role: self
+                .role_arn
+                .as_deref()
+                .map(RoleArn::parse)
+                .transpose()
+                .map_err(|_| corrupt("role"))?,
             duration_seconds: self.duration_seconds,
             reason: self.reason,
             requested_by: self.requested_by,
@@ -161,7 +180,11 @@ impl DynamoStore {
     }
 
     fn versioned_put(&self, session: &Session, due: Option<OffsetDateTime>) -> TransactWriteItem {
-        let mut p = put(&self.table, to_item(&SessionRecord::from_domain(session, due)), Some("version = :prev"));
+        let mut p = put(
+            &self.table,
+            to_item(&SessionRecord::from_domain(session, due)),
+            Some("version = :prev"),
+        );
         p.expression_attribute_values = Some([(":prev".to_string(), n(session.version - 1))].into());
         tx_put(p)
     }
@@ -179,7 +202,10 @@ impl SessionStore for DynamoStore {
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        self.get_item::<SessionRecord>(session_pk(id), "SESSION").await?.map(SessionRecord::into_domain).transpose()
+        self.get_item::<SessionRecord>(session_pk(id), "SESSION")
+            .await?
+            .map(SessionRecord::into_domain)
+            .transpose()
     }
 
     async fn list(&self, filter: &SessionFilter, page: &PageRequest) -> Result<Option<Page<Session>>, StoreError> {
@@ -203,14 +229,20 @@ impl SessionStore for DynamoStore {
         }
         if let Some(status) = filter.status {
             filters.push("#status = :status");
-            query = query.expression_attribute_names("#status", "status").expression_attribute_values(":status", s(status.as_str()));
+            query = query
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()));
         }
         if !filters.is_empty() {
             query = query.filter_expression(filters.join(" AND "));
         }
         if let Some(raw) = &page.cursor {
-            let Some(after) = super::decode_cursor(raw) else { return Ok(None) };
-            let Ok(id) = SessionId::parse(&after) else { return Ok(None) };
+            let Some(after) = super::decode_cursor(raw) else {
+                return Ok(None);
+            };
+            let Ok(id) = SessionId::parse(&after) else {
+                return Ok(None);
+            };
             let mut start = key(session_pk(&id), "SESSION");
             start.insert(pk_name.into(), s(&partition));
             start.insert(sk_name.into(), s(id.to_string()));
@@ -223,8 +255,11 @@ impl SessionStore for DynamoStore {
             .into_iter()
             .map(|i| from_item::<SessionRecord>(i).and_then(SessionRecord::into_domain))
             .collect::<Result<_, _>>()?;
-        let next_cursor =
-            out.last_evaluated_key.and_then(|k| k.get(sk_name).and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
+        let next_cursor = out.last_evaluated_key.and_then(|k| {
+            k.get(sk_name)
+                .and_then(|v| v.as_s().ok())
+                .map(|v| super::encode_cursor(v))
+        });
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -234,7 +269,11 @@ impl SessionStore for DynamoStore {
     }
 
     async fn finish(&self, session: &Session) -> Result<(), StoreError> {
-        self.transact(vec![self.versioned_put(session, None), self.count_sessions(&session.account_id, -1)]).await
+        self.transact(vec![
+            self.versioned_put(session, None),
+            self.count_sessions(&session.account_id, -1),
+        ])
+        .await
     }
 
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError> {

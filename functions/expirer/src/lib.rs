@@ -1,0 +1,23 @@
+//! The `expirer` function: run by an EventBridge schedule (every minute), it ends every
+//! session whose time is up and retries ends that failed or were interrupted. Used by
+//! `main.rs` in Lambda and by the local runner's timer.
+
+use shared::App;
+use shared::services::sessions::ExpiryReport;
+
+/// Sessions handled per run at most; the rest wait for the next minute.
+pub const BATCH: u32 = 500;
+
+/// Handles one scheduled event (its content is not needed: the time is the clock's).
+pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport, String> {
+    let report = app.sessions.expire_due(BATCH).await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        items_read = report.items_read,
+        expired = report.expired,
+        retried = report.retried,
+        failed = report.failed,
+        skipped = report.skipped,
+        "expirer run"
+    );
+    Ok(report)
+}

@@ -1,0 +1,159 @@
+//! The JSON shapes of the sessions API. Credentials and passwords appear only in the response
+//! that starts a session, once; nothing else (lists, gets, logs) ever carries them.
+
+use serde::{Deserialize, Serialize};
+use shared::domain::{AccountId, Collector, Email, Invalid, RoleArn, Session, SessionKind, parse_reason};
+use shared::services::sessions::{Granted, StartRequest};
+use time::OffsetDateTime;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartIn {
+    pub account_id: String,
+    #[serde(rename = "type")]
+    pub kind: KindIn,
+    pub role_arn: Option<String>,
+    pub duration_seconds: i64,
+    pub reason: String,
+    /// Bots only: the platform user the session is for.
+    pub on_behalf_of: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum KindIn {
+    Jit,
+    Console,
+}
+
+impl StartIn {
+    pub fn parse(self) -> Result<StartRequest, Invalid> {
+        let mut c = Collector::default();
+        let account = c.take(AccountId::parse(&self.account_id).map_err(|e| e.under("account_id")));
+        let role = self
+            .role_arn
+            .map(|r| c.take(RoleArn::parse(&r).map_err(|e| e.under("role_arn"))));
+        let reason = c.take(parse_reason(&self.reason));
+        let on_behalf_of = self
+            .on_behalf_of
+            .map(|e| c.take(Email::parse(&e).map_err(|e| e.under("on_behalf_of"))));
+        let kind = match self.kind {
+            KindIn::Jit => SessionKind::Jit,
+            KindIn::Console => SessionKind::Console,
+        };
+        if kind == SessionKind::Jit && role.is_none() {
+            c.push("role_arn", "is required for JIT sessions");
+        }
+        c.finish()?;
+        Ok(StartRequest {
+            account: account.expect("checked"),
+            kind,
+            role: role.flatten(),
+            duration_seconds: self.duration_seconds,
+            reason: reason.expect("checked"),
+            on_behalf_of: on_behalf_of.flatten(),
+        })
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EndIn {
+    pub reason: String,
+    pub on_behalf_of: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct SessionOut {
+    pub id: String,
+    pub account_id: String,
+    pub aws_account_id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub user: String,
+    pub iam_user: String,
+    pub role_arn: Option<String>,
+    pub duration_seconds: u32,
+    pub reason: String,
+    pub requested_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub ended_by: Option<String>,
+    pub end_reason: Option<String>,
+    pub revocation_failures: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl From<&Session> for SessionOut {
+    fn from(s: &Session) -> Self {
+        SessionOut {
+            id: s.id.to_string(),
+            account_id: s.account_id.to_string(),
+            aws_account_id: s.aws_account_id.to_string(),
+            kind: s.kind.as_str(),
+            user: s.user.to_string(),
+            iam_user: s.iam_user.to_string(),
+            role_arn: s.role.as_ref().map(ToString::to_string),
+            duration_seconds: s.duration_seconds,
+            reason: s.reason.clone(),
+            requested_by: s.requested_by.clone(),
+            started_at: s.started_at,
+            expires_at: s.expires_at,
+            status: s.status.as_str(),
+            ended_at: s.ending.as_ref().map(|e| e.at),
+            ended_by: s.ending.as_ref().map(|e| e.by.clone()),
+            end_reason: s.ending.as_ref().map(|e| e.reason.clone()),
+            revocation_failures: s.revocation_failures,
+            last_error: s.last_error.clone(),
+        }
+    }
+}
+
+/// The one response that carries secrets: returned when the session starts, never again.
+pub fn started(session: &Session, granted: &Granted) -> serde_json::Value {
+    let mut out = serde_json::json!({ "session": SessionOut::from(session) });
+    match granted {
+        Granted::Jit {
+            credentials,
+            console_url,
+        } => {
+            out["credentials"] = serde_json::json!({
+                "access_key_id": credentials.access_key_id,
+                "secret_access_key": credentials.secret_access_key.expose(),
+                "session_token": credentials.session_token.expose(),
+                "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            });
+            out["console_url"] = serde_json::json!(console_url);
+        }
+        Granted::Console {
+            signin_url,
+            user_name,
+            password,
+            switch_role_links,
+        } => {
+            out["console"] = serde_json::json!({
+                "signin_url": signin_url,
+                "user_name": user_name,
+                "password": password.expose(),
+                "switch_role_links": switch_role_links
+                    .iter()
+                    .map(|(role, url)| serde_json::json!({ "role_arn": role.to_string(), "url": url }))
+                    .collect::<Vec<_>>(),
+            });
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+pub struct SessionPage {
+    pub items: Vec<SessionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

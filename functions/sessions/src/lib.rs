@@ -1,0 +1,135 @@
+//! The `sessions` function: start, list, show and end JIT and console sessions, and read a
+//! session's verified log. Users act for themselves, admins for anyone, bots on behalf of a
+//! named user (`on_behalf_of`).
+//!
+//! Thin by design: parse into domain values (`dto`), call `shared::services::sessions`, map
+//! the result. Used by `main.rs` in Lambda and by the local runner.
+
+pub mod dto;
+
+use std::time::Instant;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::App;
+use shared::auth::Principal;
+use shared::domain::{AccountId, Email, SessionId, SessionStatus};
+use shared::http::idempotency::idempotent;
+use shared::http::{Handled, Problem, authenticate, finish, json, json_body, page_request, path_param, route_key};
+use shared::ports::SessionFilter;
+
+use dto::{EndIn, SessionOut, SessionPage, StartIn, started};
+
+/// Serves one API Gateway request. Never fails: every error is a problem+json response.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let route = route_key(&req);
+    let principal = match authenticate(&app.auth, &req).await {
+        Ok(p) => p,
+        Err(problem) => return finish(&route, started, None, Err(problem)),
+    };
+    let result = route_request(app, &principal, &route, &req).await;
+    finish(&route, started, Some(&principal), result)
+}
+
+fn session_id(req: &Request) -> Result<SessionId, Problem> {
+    let raw = path_param(req, "id").unwrap_or_default();
+    SessionId::parse(&raw).map_err(|_| Problem::not_found(format!("no session {raw}")))
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_string)
+}
+
+/// `?on_behalf_of=` (bots, on reads).
+fn on_behalf_of(req: &Request) -> Result<Option<Email>, Problem> {
+    query(req, "on_behalf_of")
+        .map(|e| Email::parse(&e).map_err(|e| Problem::validation(e.under("on_behalf_of"))))
+        .transpose()
+}
+
+async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
+    match route {
+        "POST /sessions" => {
+            let start = json_body::<StartIn>(req)?.parse().map_err(Problem::validation)?;
+            // The response holds one-time credentials: a replay must return the same ones, so
+            // the remembered answer is sealed.
+            idempotent(&*app.idempotency, Some(&*app.sealer), principal, req, || async {
+                let (session, granted) = app.sessions.start(principal, start).await?;
+                let mut resp = json(StatusCode::CREATED, &started(&session, &granted));
+                resp.headers_mut().insert(
+                    http::header::LOCATION,
+                    format!("/sessions/{}", session.id)
+                        .parse()
+                        .expect("ids are header-safe"),
+                );
+                Ok(resp)
+            })
+            .await
+        }
+        "GET /sessions" => {
+            let status = query(req, "status")
+                .map(|s| {
+                    SessionStatus::parse(&s)
+                        .ok_or_else(|| Problem::bad_request("status must be active, ending, ended or expired"))
+                })
+                .transpose()?;
+            let account = query(req, "account_id")
+                .map(|a| AccountId::parse(&a).map_err(|_| Problem::bad_request("account_id is not an account id")))
+                .transpose()?;
+            let filter = SessionFilter {
+                owner: None,
+                account,
+                status,
+            };
+            let page = app
+                .sessions
+                .list(principal, on_behalf_of(req)?.as_ref(), filter, &page_request(req)?)
+                .await?;
+            Ok(json(
+                StatusCode::OK,
+                &SessionPage {
+                    items: page.items.iter().map(SessionOut::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
+        }
+        "GET /sessions/{id}" => {
+            let session = app
+                .sessions
+                .get(principal, &session_id(req)?, on_behalf_of(req)?.as_ref())
+                .await?;
+            Ok(json(StatusCode::OK, &SessionOut::from(&session)))
+        }
+        "DELETE /sessions/{id}" => {
+            let id = session_id(req)?;
+            let body: EndIn = json_body(req)?;
+            let reason = shared::domain::parse_reason(&body.reason).map_err(Problem::validation)?;
+            let for_user = body
+                .on_behalf_of
+                .map(|e| Email::parse(&e).map_err(|e| Problem::validation(e.under("on_behalf_of"))))
+                .transpose()?;
+            let session = app.sessions.end(principal, &id, &reason, for_user.as_ref()).await?;
+            Ok(json(StatusCode::OK, &SessionOut::from(&session)))
+        }
+        "GET /sessions/{id}/log" => {
+            let (session, events, verified) = app
+                .sessions
+                .log(principal, &session_id(req)?, on_behalf_of(req)?.as_ref())
+                .await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "session_id": session.id.to_string(),
+                    "key": session.log_key,
+                    "verified": verified.is_ok(),
+                    "problem": verified.err(),
+                    "events": events,
+                }),
+            ))
+        }
+        other => Err(Problem::not_found(format!("no route {other}"))),
+    }
+}

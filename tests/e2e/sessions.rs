@@ -1,0 +1,692 @@
+//! Sessions through the HTTP API against local AWS: JIT and console sessions, their end (early
+//! and by the expirer) with access actually revoked, the S3 log chain, refusals, failing S3,
+//! concurrency and bots.
+//!
+//! Its own binary: it moves the broker's clock to expire sessions.
+
+use std::time::Duration;
+
+use aws_sdk_iam::Client as Iam;
+use e2e::{Fault, Role, TestEnv, env};
+use serde_json::{Value, json};
+
+/// An account ready for sessions: a provisioned user (console + credential) in a group that
+/// may start both kinds, JIT on with one role that trusts the user.
+struct Fixture {
+    account: String,
+    aws_account: String,
+    email: String,
+    token: String,
+    role: String,
+    iam: Iam,
+}
+
+async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
+    let api = env.client();
+    let admin = env.admin();
+    let (account, target) = env.registered_account(tag).await;
+    let iam = env.target_iam(&target).await;
+    let email = format!("{tag}@example.com");
+    let role_name = format!("OnCall-{tag}");
+    let role = format!("arn:aws:iam::{}:role/{role_name}", target.aws_account_id);
+    let settings =
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [role] });
+    api.put(&format!("/accounts/{account}/jit"), &admin, settings)
+        .await
+        .ok(200);
+    api.post(
+        &format!("/accounts/{account}/users"),
+        &admin,
+        json!({ "email": email, "console_access": true, "credential": true }),
+    )
+    .await
+    .ok(201);
+    // The role trusts the user, with the statement the broker says it needs.
+    let guide = api
+        .get(&format!("/accounts/{account}/users/{email}"), &admin)
+        .await
+        .ok(200);
+    let statement = guide["jit_roles"][0]["trust_policy_statement"].clone();
+    let trust = json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string();
+    iam.create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust)
+        .max_session_duration(7200)
+        .send()
+        .await
+        .unwrap();
+    let group = api
+        .post("/groups", &admin, json!({ "name": format!("sessions-{tag}"), "accounts": [account], "permissions": { "start_sessions": true, "start_jit_sessions": true } }))
+        .await
+        .ok(201);
+    api.put(
+        &format!("/groups/{}/members/{email}", group["id"].as_str().unwrap()),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    Fixture {
+        account,
+        aws_account: target.aws_account_id,
+        token: env.user(&email),
+        email,
+        role,
+        iam,
+    }
+}
+
+fn jit(f: &Fixture, seconds: i64) -> Value {
+    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds, "reason": "incident INC-42" })
+}
+
+fn console(f: &Fixture, seconds: i64) -> Value {
+    json!({ "account_id": f.account, "type": "console", "duration_seconds": seconds, "reason": "check the billing console" })
+}
+
+async fn role_revocations(f: &Fixture) -> Option<String> {
+    let name = f.role.rsplit('/').next().unwrap();
+    let out = f
+        .iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name("CloudIamBrokerRevocations")
+        .send()
+        .await
+        .ok()?;
+    Some(shared::routes::percent_decode(&out.policy_document))
+}
+
+async fn user_has_deny(f: &Fixture) -> bool {
+    f.iam
+        .get_user_policy()
+        .user_name(&f.email)
+        .policy_name("CloudIamBrokerSessionDeny")
+        .send()
+        .await
+        .is_ok()
+}
+
+async fn log_of(env: &TestEnv, token: &str, id: &str) -> Value {
+    env.client().get(&format!("/sessions/{id}/log"), token).await.ok(200)
+}
+
+fn event_types(log: &Value) -> Vec<String> {
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The issue's JIT path: start → the credentials work → console URL requested correctly → end
+/// early → the deny is on the role; the log chain verifies.
+#[tokio::test]
+async fn jit_session_start_use_end() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "jit").await;
+
+    let reply = api.post("/sessions", &f.token, jit(&f, 900)).await;
+    let started = reply.ok(201);
+    let session = &started["session"];
+    let id = session["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (
+            session["status"].as_str(),
+            session["type"].as_str(),
+            session["duration_seconds"].as_u64()
+        ),
+        (Some("active"), Some("jit"), Some(900))
+    );
+    assert_eq!(session["user"], f.email.as_str());
+    let creds = &started["credentials"];
+    let secret = creds["secret_access_key"].as_str().unwrap().to_string();
+    let token = creds["session_token"].as_str().unwrap().to_string();
+
+    // The credentials work, and they are the assumed role's, tied to this session.
+    let keys = local_runner::local_aws::Keys {
+        access_key_id: creds["access_key_id"].as_str().unwrap().into(),
+        secret_access_key: secret.clone(),
+    };
+    let sdk = env.sdk(&keys).await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                &keys.access_key_id,
+                &secret,
+                Some(token.clone()),
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    let who = sts.get_caller_identity().send().await.unwrap();
+    let role_name = f.role.rsplit('/').next().unwrap();
+    assert_eq!(
+        who.arn.unwrap(),
+        format!("arn:aws:sts::{}:assumed-role/{role_name}/cib-{id}", f.aws_account)
+    );
+
+    // The federation endpoint got exactly the expected getSigninToken.
+    let requests: Vec<_> = env
+        .federation
+        .requests()
+        .into_iter()
+        .filter(|r| r.params.get("Session").is_some_and(|s| s.contains(&keys.access_key_id)))
+        .collect();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].action, "getSigninToken");
+    assert_eq!(requests[0].params["SessionDuration"], "900");
+    let sent: Value = serde_json::from_str(&requests[0].params["Session"]).unwrap();
+    assert_eq!(
+        (sent["sessionKey"].as_str(), sent["sessionToken"].as_str()),
+        (Some(secret.as_str()), Some(token.as_str()))
+    );
+    let url = started["console_url"].as_str().unwrap();
+    assert!(url.contains("/federation?Action=login&Issuer=cloud-iam-broker&Destination=https%3A%2F%2Feu-west-1.console.aws.amazon.com"), "{url}");
+    assert!(url.contains("&SigninToken=local-signin-"), "{url}");
+
+    // Secrets appear in the start response only.
+    let listed = api.get("/sessions", &f.token).await;
+    assert!(
+        listed.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+    let one = api.get(&format!("/sessions/{id}"), &f.token).await;
+    for text in [&listed.text, &one.text] {
+        assert!(!text.contains(&secret) && !text.contains(&token));
+    }
+
+    // End early: the deny is on the role, for this user's tokens issued before the end.
+    let ended = api
+        .send(
+            "DELETE",
+            &format!("/sessions/{id}"),
+            Some(&f.token),
+            Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
+        )
+        .await
+        .ok(200);
+    assert_eq!(ended["status"], "ended");
+    assert_eq!(ended["ended_by"], f.email.as_str());
+    let deny = role_revocations(&f).await.expect("revocation policy on the role");
+    let deny: Value = serde_json::from_str(&deny).unwrap();
+    let statement = &deny["Statement"][0];
+    assert_eq!(statement["Effect"], "Deny");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["aws:SourceIdentity"],
+        f.email.as_str()
+    );
+    assert!(statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"].is_string());
+
+    // The log: requested, started, ended; the chain verifies; no secret in it.
+    let log = log_of(env, &f.token, &id).await;
+    assert_eq!(log["verified"], true, "{log}");
+    assert_eq!(event_types(&log), ["requested", "started", "ended"]);
+    assert!(
+        log["key"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("sessions/{}/", f.account))
+    );
+    let raw = log.to_string();
+    assert!(!raw.contains(&secret) && !raw.contains(&token));
+    assert_eq!(log["events"][2]["end_reason"], "done");
+}
+
+/// The issue's console path: start → expire by the expirer (with a test clock) → deny on the
+/// user, password rotated; the log chain verifies.
+#[tokio::test]
+async fn console_session_expires_by_the_expirer() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "console").await;
+    assert!(user_has_deny(&f).await, "no standing access before a session");
+
+    let started = api.post("/sessions", &f.token, console(&f, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let c = &started["console"];
+    assert_eq!(
+        c["signin_url"],
+        format!("https://{}.signin.aws.amazon.com/console", f.aws_account).as_str()
+    );
+    assert_eq!(c["user_name"], f.email.as_str());
+    let password = c["password"].as_str().unwrap().to_string();
+    assert!(password.len() >= 24);
+    assert_eq!(c["switch_role_links"][0]["role_arn"], f.role.as_str());
+    assert!(!user_has_deny(&f).await, "the deny is lifted for the session");
+    assert!(f.iam.get_login_profile().user_name(&f.email).send().await.is_ok());
+
+    // Not due yet: the expirer leaves it alone.
+    env.run_expirer().await;
+    assert_eq!(
+        api.get(&format!("/sessions/{id}"), &f.token).await.ok(200)["status"],
+        "active"
+    );
+
+    env.faults.clear_calls(&f.email);
+    env.clock.advance(Duration::from_secs(901));
+    let report = env.run_expirer().await;
+    assert!(report.expired >= 1, "{report:?}");
+    let after = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(
+        (after["status"].as_str(), after["ended_by"].as_str()),
+        (Some("expired"), Some("expirer"))
+    );
+    assert!(user_has_deny(&f).await, "deny-all is back on the user");
+    let calls = env.faults.calls(&f.email);
+    let deny_at = calls.iter().position(|c| c == "PutUserPolicy").expect("deny put");
+    assert!(
+        calls[deny_at..].iter().any(|c| c == "SetLoginProfile"),
+        "password rotated after the deny: {calls:?}"
+    );
+
+    let log = log_of(env, &f.token, &id).await;
+    assert_eq!(log["verified"], true);
+    assert_eq!(event_types(&log), ["requested", "started", "expired"]);
+    assert!(!log.to_string().contains(&password));
+}
+
+#[tokio::test]
+async fn refusals_are_clear_and_logged() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "refuse").await;
+    let refused = |body: Value, status: u16, slug: &'static str| {
+        let api = env.client();
+        let token = f.token.clone();
+        async move {
+            let p = api.post("/sessions", &token, body).await.problem(status);
+            assert_eq!(
+                p["type"],
+                format!("tag:cloud-iam-broker,2026:problem/{slug}").as_str(),
+                "{p}"
+            );
+            p
+        }
+    };
+    refused(jit(&f, 899), 422, "invalid-duration").await;
+    refused(jit(&f, 3601), 422, "invalid-duration").await;
+    let mut other_role = jit(&f, 900);
+    other_role["role_arn"] = json!(format!("arn:aws:iam::{}:role/NotAllowed", f.aws_account));
+    refused(other_role, 422, "role-not-allowed").await;
+    let mut no_role = jit(&f, 900);
+    no_role.as_object_mut().unwrap().remove("role_arn");
+    refused(no_role, 422, "validation").await;
+    let mut no_reason = jit(&f, 900);
+    no_reason["reason"] = json!("");
+    refused(no_reason, 422, "validation").await;
+
+    // The role's own MaxSessionDuration (3600 here) caps a longer account maximum.
+    let capped = format!("arn:aws:iam::{}:role/Capped", f.aws_account);
+    let trust = f
+        .iam
+        .get_role()
+        .role_name(f.role.rsplit('/').next().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .assume_role_policy_document
+        .unwrap();
+    f.iam
+        .create_role()
+        .role_name("Capped")
+        .assume_role_policy_document(shared::routes::percent_decode(&trust))
+        .send()
+        .await
+        .unwrap();
+    let settings = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 7200, "allowed_role_arns": [f.role, capped] });
+    api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
+        .await
+        .ok(200);
+    let mut long = jit(&f, 5000);
+    long["role_arn"] = json!(capped);
+    let p = refused(long, 422, "invalid-duration").await;
+    assert!(p["detail"].as_str().unwrap().contains("3600"), "{p}");
+
+    // JIT disabled; then the whole account inactive.
+    let settings =
+        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
+    api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
+        .await
+        .ok(200);
+    refused(jit(&f, 900), 422, "jit-disabled").await;
+    let settings =
+        json!({ "active": false, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
+    api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
+        .await
+        .ok(200);
+    refused(console(&f, 900), 422, "account-inactive").await;
+    let settings =
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
+    api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
+        .await
+        .ok(200);
+
+    // No permission: a user in no group; then someone with no IAM user here.
+    let stranger = env.user("stranger@example.com");
+    let p = api.post("/sessions", &stranger, jit(&f, 900)).await.problem(403);
+    assert!(p["detail"].as_str().unwrap().contains("no access group"), "{p}");
+    let groups = api.get("/groups?limit=100", &admin).await.ok(200);
+    let gid = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "sessions-refuse")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.put(
+        &format!("/groups/{gid}/members/stranger@example.com"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    let p = api.post("/sessions", &stranger, jit(&f, 900)).await.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/user-not-eligible");
+
+    // Imported users can never start sessions; nor can a user with no credential.
+    f.iam
+        .create_user()
+        .user_name("imported@example.com")
+        .send()
+        .await
+        .unwrap();
+    api.send(
+        "POST",
+        &format!("/accounts/{}/users/import", f.account),
+        Some(&admin),
+        None,
+    )
+    .await
+    .ok(200);
+    api.put(
+        &format!("/groups/{gid}/members/imported@example.com"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    let p = api
+        .post("/sessions", &env.user("imported@example.com"), jit(&f, 900))
+        .await
+        .problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/user-not-eligible");
+    api.post(
+        &format!("/accounts/{}/users", f.account),
+        &admin,
+        json!({ "email": "nokey@example.com" }),
+    )
+    .await
+    .ok(201);
+    api.put(&format!("/groups/{gid}/members/nokey@example.com"), &admin, json!({}))
+        .await
+        .ok(201);
+    let p = api
+        .post("/sessions", &env.user("nokey@example.com"), jit(&f, 900))
+        .await
+        .problem(422);
+    assert!(p["detail"].as_str().unwrap().contains("no credential"), "{p}");
+
+    // Another user's session: 403 to read or end.
+    let mine = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = mine["session"]["id"].as_str().unwrap();
+    api.get(&format!("/sessions/{id}"), &stranger).await.problem(403);
+    api.send(
+        "DELETE",
+        &format!("/sessions/{id}"),
+        Some(&stranger),
+        Some(e2e::RawBody::Json(json!({ "reason": "not mine" }))),
+    )
+    .await
+    .problem(403);
+    let others = api.get("/sessions", &stranger).await.ok(200);
+    assert!(!others["items"].as_array().unwrap().iter().any(|s| s["id"] == id));
+    // Admins see and may end everyone's.
+    let all = api
+        .get(&format!("/sessions?account_id={}&status=active", f.account), &admin)
+        .await
+        .ok(200);
+    assert!(all["items"].as_array().unwrap().iter().any(|s| s["id"] == id));
+    api.send(
+        "DELETE",
+        &format!("/sessions/{id}"),
+        Some(&admin),
+        Some(e2e::RawBody::Json(json!({ "reason": "admin ends it" }))),
+    )
+    .await
+    .ok(200);
+    api.get("/sessions?status=bogus", &admin).await.problem(400);
+
+    // Every refusal above that named a valid account was logged: admins can list none of them
+    // as sessions (nothing was granted), but the S3 log holds requested + refused.
+    let sessions = api
+        .get(&format!("/sessions?account_id={}", f.account), &admin)
+        .await
+        .ok(200);
+    assert_eq!(
+        sessions["items"].as_array().unwrap().len(),
+        1,
+        "only the one granted session exists"
+    );
+}
+
+#[tokio::test]
+async fn no_log_no_session() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "failclosed").await;
+
+    // S3 unavailable at the first write: nothing happens at all.
+    env.faults.inject(&f.account, "PutSessionLog", 0, Fault::Fail);
+    let reply = api.post("/sessions", &f.token, jit(&f, 900)).await;
+    reply.problem(503);
+    assert!(!reply.text.contains("secret_access_key"));
+    assert_eq!(api.get("/sessions", &f.token).await.ok(200)["items"], json!([]));
+
+    // S3 failing when the start is logged: the access just granted is withdrawn.
+    env.faults.inject(&f.account, "PutSessionLog", 1, Fault::Fail);
+    let reply = api.post("/sessions", &f.token, jit(&f, 900)).await;
+    let p = reply.problem(503);
+    assert!(p["detail"].as_str().unwrap().contains("no access was granted"), "{p}");
+    assert!(!reply.text.contains("secret_access_key") && !reply.text.contains("session_token"));
+    let listed = api.get("/sessions", &f.token).await.ok(200);
+    let session = &listed["items"][0];
+    assert_eq!(session["status"], "ended", "{listed}");
+    assert!(session["end_reason"].as_str().unwrap().contains("could not be logged"));
+    assert!(
+        role_revocations(&f).await.is_some(),
+        "the role denies the withdrawn session's tokens"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_starts_and_ends_make_one_session_and_one_end() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "race").await;
+
+    // 20 starts with one Idempotency-Key: one session.
+    let http = reqwest::Client::new();
+    let starts = (0..20).map(|_| {
+        let http = http.clone();
+        let url = format!("{}/sessions", env.base_url);
+        let (token, body) = (f.token.clone(), jit(&f, 900));
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "race-start-1")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    });
+    let results = futures_join_all(starts).await;
+    let ids: std::collections::BTreeSet<String> = results
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b["session"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(results.iter().all(|(s, _)| *s == 201 || *s == 409), "{results:?}");
+    assert_eq!(ids.len(), 1, "one session: {ids:?}");
+    assert_eq!(
+        api.get("/sessions", &f.token).await.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let id = ids.into_iter().next().unwrap();
+
+    // 20 ends racing the expirer: one end event.
+    env.clock.advance(Duration::from_secs(901));
+    let ends = (0..20).map(|_| {
+        let http = http.clone();
+        let url = format!("{}/sessions/{id}", env.base_url);
+        let token = f.token.clone();
+        async move {
+            http.delete(url)
+                .bearer_auth(token)
+                .json(&json!({ "reason": "race" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let (statuses, _) = tokio::join!(futures_join_all(ends), env.run_expirer());
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let log = log_of(env, &f.token, &id).await;
+    assert_eq!(log["verified"], true);
+    let types = event_types(&log);
+    assert_eq!(
+        types.iter().filter(|t| *t == "ended" || *t == "expired").count(),
+        1,
+        "{types:?}"
+    );
+    let final_state = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert!(final_state["status"] == "ended" || final_state["status"] == "expired");
+}
+
+#[tokio::test]
+async fn bots_act_on_behalf_of_users_with_both_recorded() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "bot").await;
+    let bot = env.token(Role::Bot, "bot:slack", None);
+
+    let mut body = jit(&f, 900);
+    api.post("/sessions", &bot, body.clone()).await.problem(403);
+    body["on_behalf_of"] = json!(f.email);
+    let started = api.post("/sessions", &bot, body.clone()).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap();
+    assert_eq!(
+        (
+            started["session"]["user"].as_str(),
+            started["session"]["requested_by"].as_str()
+        ),
+        (Some(f.email.as_str()), Some("bot:slack"))
+    );
+    // Only where the user could act: someone without a group is refused.
+    body["on_behalf_of"] = json!("nobody@example.com");
+    api.post("/sessions", &bot, body).await.problem(403);
+    // Users cannot act for others.
+    let mut as_user = jit(&f, 900);
+    as_user["on_behalf_of"] = json!("someone@example.com");
+    api.post("/sessions", &f.token, as_user).await.problem(403);
+    // Reads and ends on behalf, too.
+    api.get(&format!("/sessions/{id}?on_behalf_of={}", f.email), &bot)
+        .await
+        .ok(200);
+    api.get(&format!("/sessions/{id}?on_behalf_of=other@example.com"), &bot)
+        .await
+        .problem(403);
+    let ended = api
+        .send(
+            "DELETE",
+            &format!("/sessions/{id}"),
+            Some(&bot),
+            Some(e2e::RawBody::Json(
+                json!({ "reason": "chat-ops end", "on_behalf_of": f.email }),
+            )),
+        )
+        .await
+        .ok(200);
+    assert_eq!(ended["ended_by"], format!("bot:slack for {}", f.email).as_str());
+    let log = log_of(env, &f.token, id).await;
+    assert!(
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["requested_by"] == "bot:slack" && e["user"] == f.email.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_failed_revocation_is_retried_by_the_expirer() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "retry").await;
+    let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap();
+    let role_name = f.role.rsplit('/').next().unwrap().to_string();
+    env.faults.inject(&role_name, "PutRolePolicy", 0, Fault::Fail);
+    api.send(
+        "DELETE",
+        &format!("/sessions/{id}"),
+        Some(&f.token),
+        Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
+    )
+    .await
+    .problem(503);
+    let pending = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(
+        (pending["status"].as_str(), pending["revocation_failures"].as_u64()),
+        (Some("ending"), Some(1))
+    );
+    assert!(role_revocations(&f).await.is_none());
+
+    env.clock.advance(Duration::from_secs(180));
+    let report = env.run_expirer().await;
+    assert!(report.retried >= 1, "{report:?}");
+    let done = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(done["status"], "ended");
+    assert!(role_revocations(&f).await.is_some());
+    let log = log_of(env, &f.token, id).await;
+    assert_eq!(log["verified"], true);
+    assert_eq!(
+        event_types(&log),
+        ["requested", "started", "revocation_failed", "ended"]
+    );
+}
+
+async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    // Poll all concurrently.
+    let results = futures::future::join_all(handles).await;
+    out.extend(results);
+    out
+}
