@@ -91,6 +91,13 @@ EVENTS = {
         "remove-member": event("DELETE /groups/{id}/members/{email}", f"{G}/members/alice@example.com", params=member),
         "get-me": event("GET /me", "/me"),
     },
+    "chatops": {
+        # The signature is a placeholder: the contract test expects this event's 401.
+        "slack-command": {**event("POST /chatops/slack/commands", "/chatops/slack/commands", headers={"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": "1795374000", "x-slack-signature": "v0=0000"}), "body": "token=x&team_id=T0001&user_id=U024BE7LH&command=%2Fjit&text=list"},
+        "list-slack-links": event("GET /chatops/slack/users", "/chatops/slack/users"),
+        "link-slack-user": event("PUT /chatops/slack/users/{slack_user_id}", "/chatops/slack/users/U024BE7LH", {"email": "alice@example.com"}, params={"slack_user_id": "U024BE7LH"}),
+        "unlink-slack-user": event("DELETE /chatops/slack/users/{slack_user_id}", "/chatops/slack/users/U024BE7LH", params={"slack_user_id": "U024BE7LH"}),
+    },
     "sessions": {
         "start-jit-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 3600, "reason": "INC-1234: database failover"}, headers={"idempotency-key": "inc-1234-start"}),
         "start-console-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "console", "duration_seconds": 1800, "reason": "review the billing dashboard"}),

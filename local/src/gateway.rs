@@ -30,6 +30,7 @@ impl Gateway {
             Function::Users => users::handle(&self.app, req).await,
             Function::Groups => groups::handle(&self.app, req).await,
             Function::Sessions => sessions::handle(&self.app, req).await,
+            Function::Chatops => chatops::handle(&self.app, req).await,
         }
     }
 }

@@ -210,6 +210,7 @@ impl LocalSystem {
 fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout: Duration) -> Config {
     Config {
         federation_endpoint: shared::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.into(),
+        slack_signing_secret: Some(Secret::new(hex(&rand::random::<[u8; 16]>()))),
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

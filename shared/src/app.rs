@@ -11,6 +11,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::ports::{Clock, IamConnector, IdempotencyStore, SecretSealer, SessionLog, SystemClock};
 use crate::services::accounts::AccountService;
+use crate::services::chatops::ChatOpsService;
 use crate::services::groups::GroupService;
 use crate::services::sessions::SessionService;
 use crate::services::users::UserService;
@@ -23,6 +24,9 @@ pub struct App {
     pub users: UserService,
     pub groups: GroupService,
     pub sessions: SessionService,
+    pub chatops: ChatOpsService,
+    /// Slack's signing secret; chat-ops is off without it.
+    pub slack_signing_secret: Option<crate::domain::Secret>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Seals what must be kept but not read (idempotent replays of one-time credentials).
     pub sealer: Arc<dyn SecretSealer>,
@@ -73,9 +77,12 @@ impl App {
             user_service: users.clone(),
             clock: clock.clone(),
         };
+        let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());
         Ok(App {
             auth: Arc::new(auth),
-            accounts: AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone()),
+            chatops: ChatOpsService::new(store.clone(), accounts.clone(), sessions.clone()),
+            slack_signing_secret: config.slack_signing_secret.clone(),
+            accounts,
             users,
             groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock),
             sessions,

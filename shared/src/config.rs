@@ -21,6 +21,8 @@ pub struct Config {
     /// AWS's sign-in federation endpoint (`FEDERATION_ENDPOINT`); tests and local runs point
     /// it at a stand-in.
     pub federation_endpoint: String,
+    /// Slack's signing secret (`SLACK_SIGNING_SECRET`); chat-ops answers 404 without it.
+    pub slack_signing_secret: Option<Secret>,
     /// Upper bound on one AWS call, retries included (`AWS_CALL_TIMEOUT_MS`, default 10 s):
     /// a hung dependency must fail the request, not the Lambda's whole time budget.
     pub aws_timeout: Duration,
@@ -79,6 +81,7 @@ impl Config {
             },
             federation_endpoint: opt("FEDERATION_ENDPOINT")
                 .unwrap_or_else(|| crate::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.to_string()),
+            slack_signing_secret: opt("SLACK_SIGNING_SECRET").map(Secret::new),
             aws_timeout,
         })
     }

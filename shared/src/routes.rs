@@ -10,6 +10,7 @@ pub enum Function {
     Users,
     Groups,
     Sessions,
+    Chatops,
 }
 
 impl Function {
@@ -20,6 +21,7 @@ impl Function {
             Function::Users => "users",
             Function::Groups => "groups",
             Function::Sessions => "sessions",
+            Function::Chatops => "chatops",
         }
     }
 }
@@ -71,6 +73,10 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/sessions/{id}", Function::Sessions),
     r("DELETE", "/sessions/{id}", Function::Sessions),
     r("GET", "/sessions/{id}/log", Function::Sessions),
+    r("POST", "/chatops/slack/commands", Function::Chatops),
+    r("GET", "/chatops/slack/users", Function::Chatops),
+    r("PUT", "/chatops/slack/users/{slack_user_id}", Function::Chatops),
+    r("DELETE", "/chatops/slack/users/{slack_user_id}", Function::Chatops),
 ];
 
 /// Matches a request as API Gateway does: exact segments, `{x}` for any one non-empty

@@ -6,75 +6,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::Client as Iam;
-use e2e::{Fault, Role, TestEnv, env};
+use e2e::{Fault, Fixture, Role, TestEnv, env, fixture};
 use serde_json::{Value, json};
-
-/// An account ready for sessions: a provisioned user (console + credential) in a group that
-/// may start both kinds, JIT on with one role that trusts the user.
-struct Fixture {
-    account: String,
-    aws_account: String,
-    email: String,
-    token: String,
-    role: String,
-    iam: Iam,
-}
-
-async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
-    let api = env.client();
-    let admin = env.admin();
-    let (account, target) = env.registered_account(tag).await;
-    let iam = env.target_iam(&target).await;
-    let email = format!("{tag}@example.com");
-    let role_name = format!("OnCall-{tag}");
-    let role = format!("arn:aws:iam::{}:role/{role_name}", target.aws_account_id);
-    let settings =
-        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [role] });
-    api.put(&format!("/accounts/{account}/jit"), &admin, settings)
-        .await
-        .ok(200);
-    api.post(
-        &format!("/accounts/{account}/users"),
-        &admin,
-        json!({ "email": email, "console_access": true, "credential": true }),
-    )
-    .await
-    .ok(201);
-    // The role trusts the user, with the statement the broker says it needs.
-    let guide = api
-        .get(&format!("/accounts/{account}/users/{email}"), &admin)
-        .await
-        .ok(200);
-    let statement = guide["jit_roles"][0]["trust_policy_statement"].clone();
-    let trust = json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string();
-    iam.create_role()
-        .role_name(&role_name)
-        .assume_role_policy_document(trust)
-        .max_session_duration(7200)
-        .send()
-        .await
-        .unwrap();
-    let group = api
-        .post("/groups", &admin, json!({ "name": format!("sessions-{tag}"), "accounts": [account], "permissions": { "start_sessions": true, "start_jit_sessions": true } }))
-        .await
-        .ok(201);
-    api.put(
-        &format!("/groups/{}/members/{email}", group["id"].as_str().unwrap()),
-        &admin,
-        json!({}),
-    )
-    .await
-    .ok(201);
-    Fixture {
-        account,
-        aws_account: target.aws_account_id,
-        token: env.user(&email),
-        email,
-        role,
-        iam,
-    }
-}
 
 fn jit(f: &Fixture, seconds: i64) -> Value {
     json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds, "reason": "incident INC-42" })

@@ -332,3 +332,68 @@ pub fn access_key_registration(name: &str, account: &TargetAccount) -> Value {
         }
     })
 }
+
+/// An account ready for sessions: a provisioned user (console + credential) in a group that
+/// may start both kinds, JIT on with one role that trusts the user.
+pub struct Fixture {
+    pub account: String,
+    pub aws_account: String,
+    pub email: String,
+    pub token: String,
+    pub role: String,
+    pub iam: aws_sdk_iam::Client,
+}
+
+pub async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
+    let api = env.client();
+    let admin = env.admin();
+    let (account, target) = env.registered_account(tag).await;
+    let iam = env.target_iam(&target).await;
+    let email = format!("{tag}@example.com");
+    let role_name = format!("OnCall-{tag}");
+    let role = format!("arn:aws:iam::{}:role/{role_name}", target.aws_account_id);
+    let settings = serde_json::json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [role] });
+    api.put(&format!("/accounts/{account}/jit"), &admin, settings)
+        .await
+        .ok(200);
+    api.post(
+        &format!("/accounts/{account}/users"),
+        &admin,
+        serde_json::json!({ "email": email, "console_access": true, "credential": true }),
+    )
+    .await
+    .ok(201);
+    // The role trusts the user, with the statement the broker says it needs.
+    let guide = api
+        .get(&format!("/accounts/{account}/users/{email}"), &admin)
+        .await
+        .ok(200);
+    let statement = guide["jit_roles"][0]["trust_policy_statement"].clone();
+    let trust = serde_json::json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string();
+    iam.create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust)
+        .max_session_duration(7200)
+        .send()
+        .await
+        .unwrap();
+    let group = api
+        .post("/groups", &admin, serde_json::json!({ "name": format!("sessions-{tag}"), "accounts": [account], "permissions": { "start_sessions": true, "start_jit_sessions": true } }))
+        .await
+        .ok(201);
+    api.put(
+        &format!("/groups/{}/members/{email}", group["id"].as_str().unwrap()),
+        &admin,
+        serde_json::json!({}),
+    )
+    .await
+    .ok(201);
+    Fixture {
+        account,
+        aws_account: target.aws_account_id,
+        token: env.user(&email),
+        email,
+        role,
+        iam,
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod account;
+pub mod chatops;
 pub mod identity;
 pub mod jit;
 pub mod log_chain;
@@ -14,6 +15,7 @@ pub mod validation;
 
 pub use access::*;
 pub use account::*;
+pub use chatops::*;
 pub use identity::*;
 pub use jit::*;
 pub use secret::Secret;

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::domain::{
     AccessGroup, AccessKeyId, Account, AccountCredentials, AccountId, AwsAccountId, CallerIdentity, Email, GroupId,
     IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, RoleArn, Sealed, Secret,
-    Session, SessionId,
+    Session, SessionId, SlackUserId,
 };
 
 /// A failure of a backing service, classified by what the caller can do about it.
@@ -392,4 +392,14 @@ pub trait IdempotencyStore: Send + Sync {
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
     /// Forgets a claim whose request failed in a way a retry should redo.
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// Which platform user each Slack member is (managed by admins).
+#[async_trait]
+pub trait ChatLinkStore: Send + Sync {
+    async fn link(&self, slack: &SlackUserId, email: &Email) -> Result<(), StoreError>;
+    /// `Ok(false)` when there was no link.
+    async fn unlink(&self, slack: &SlackUserId) -> Result<bool, StoreError>;
+    async fn email_of(&self, slack: &SlackUserId) -> Result<Option<Email>, StoreError>;
+    async fn links(&self, page: &PageRequest) -> Result<Option<Page<(SlackUserId, Email)>>, StoreError>;
 }

@@ -2,6 +2,7 @@
 //! the HTTP layer maps to a status exactly once (`crate::http::problem`).
 
 pub mod accounts;
+pub mod chatops;
 pub mod groups;
 pub mod passwords;
 pub mod sessions;

@@ -15,6 +15,7 @@
 //! | group name    | `GROUPNAME#<folded>`  | `GROUPNAME`    |                          |                        |
 //! | membership    | `GROUP#<id>`          | `MEMBER#<e-mail>` | `MEMBER#<e-mail>` / `GROUP#<id>` |              |
 //! | idempotency   | `IDEMPOTENCY#<scope>#<key>` | `IDEMPOTENCY` |                      |                        |
+//! | Slack link    | `SLACKUSER#<id>`      | `SLACKUSER`    | `SLACKUSERS` / `<id>`    |                        |
 //! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live only) |
 //! |               |                       |                | GSI3: `SESSIONS` / `<id>` |                       |
 //!
@@ -39,6 +40,7 @@
 //! eventually, so readers still check expiry themselves.
 
 mod accounts;
+mod chatops;
 mod groups;
 mod idempotency;
 mod sessions;

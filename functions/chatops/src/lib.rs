@@ -1,0 +1,242 @@
+//! The `chatops` function: Slack slash commands (`POST /chatops/slack/commands`, authenticated
+//! by Slack's request signature, not a bearer token) and the admin API linking Slack members to
+//! platform users.
+//!
+//! Thin by design: verify and parse the request here, run it through
+//! `shared::services::chatops`, answer in Slack's response format.
+
+use std::time::Instant;
+
+use hmac::{Hmac, Mac};
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use shared::App;
+use shared::auth::Principal;
+use shared::authz::Action;
+use shared::domain::{Email, SlackUserId};
+use shared::http::{
+    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, require, route_key,
+};
+
+/// Slack's replay window: requests signed more than five minutes ago are refused.
+pub const MAX_AGE_SECONDS: i64 = 300;
+
+/// Serves one API Gateway request. Never fails: every error is a problem+json response.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let route = route_key(&req);
+    if route == "POST /chatops/slack/commands" {
+        return finish(&route, started, None, slack_command(app, &req).await);
+    }
+    let principal = match authenticate(&app.auth, &req).await {
+        Ok(p) => p,
+        Err(problem) => return finish(&route, started, None, Err(problem)),
+    };
+    let result = admin_route(app, &principal, &route, &req).await;
+    finish(&route, started, Some(&principal), result)
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Checks `X-Slack-Signature` (`v0=` + HMAC-SHA256 of `v0:<timestamp>:<body>`, compared in
+/// constant time) and the timestamp's age.
+pub fn verify_signature(
+    secret: &[u8],
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now: i64,
+) -> Result<(), &'static str> {
+    let ts: i64 = timestamp
+        .parse()
+        .map_err(|_| "X-Slack-Request-Timestamp is not a number")?;
+    if (now - ts).abs() > MAX_AGE_SECONDS {
+        return Err("the request is too old (or from the future): possible replay");
+    }
+    let expected = signature
+        .strip_prefix("v0=")
+        .ok_or("X-Slack-Signature must start with v0=")?;
+    let expected = decode_hex(expected).ok_or("X-Slack-Signature is not hex")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("v0:{timestamp}:").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&expected).map_err(|_| "the signature does not match")
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[derive(Serialize)]
+struct SlackReply {
+    response_type: &'static str,
+    text: String,
+}
+
+fn reply(text: impl Into<String>) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        &SlackReply {
+            response_type: "ephemeral",
+            text: text.into(),
+        },
+    )
+}
+
+async fn slack_command(app: &App, req: &Request) -> Handled {
+    let Some(secret) = &app.slack_signing_secret else {
+        return Err(Problem::not_found("chat-ops is not configured (SLACK_SIGNING_SECRET)"));
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = body_bytes(req);
+    if let Err(why) = verify_signature(
+        secret.expose().as_bytes(),
+        header("x-slack-request-timestamp"),
+        body,
+        header("x-slack-signature"),
+        now,
+    ) {
+        tracing::warn!(why, "refused a Slack request");
+        return Err(Problem::unauthorized(why));
+    }
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let user = form.get("user_id").map(String::as_str).unwrap_or("");
+    let Ok(slack_user) = SlackUserId::parse(user) else {
+        return Ok(reply("Slack sent no user id; nothing to do."));
+    };
+    let text = form.get("text").map(String::as_str).unwrap_or("");
+    let answer = app.chatops.run(&slack_user, text).await.map_err(|e| {
+        tracing::error!(cause = %e, "chat-ops failed");
+        Problem::unavailable()
+    })?;
+    Ok(reply(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkIn {
+    email: String,
+}
+
+#[derive(Serialize)]
+struct LinkOut {
+    slack_user_id: String,
+    email: String,
+}
+
+async fn admin_route(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
+    require(principal, Action::ManageUsers)?;
+    let slack_user = || {
+        let raw = path_param(req, "slack_user_id").unwrap_or_default();
+        SlackUserId::parse(&raw).map_err(Problem::validation)
+    };
+    match route {
+        "GET /chatops/slack/users" => {
+            let page = app.chatops.links(&page_request(req)?).await.map_err(|e| match e {
+                shared::services::chatops::ChatOpsError::BadCursor => Problem::bad_request(e.to_string()),
+                e => {
+                    tracing::error!(cause = %e, "listing Slack links failed");
+                    Problem::unavailable()
+                }
+            })?;
+            let items: Vec<LinkOut> = page
+                .items
+                .iter()
+                .map(|(s, e)| LinkOut {
+                    slack_user_id: s.to_string(),
+                    email: e.to_string(),
+                })
+                .collect();
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "items": items, "next_cursor": page.next_cursor }),
+            ))
+        }
+        "PUT /chatops/slack/users/{slack_user_id}" => {
+            let slack = slack_user()?;
+            let body: LinkIn = json_body(req)?;
+            let email = Email::parse(&body.email).map_err(Problem::validation)?;
+            app.chatops.link(&slack, &email).await.map_err(|e| {
+                tracing::error!(cause = %e, "linking failed");
+                Problem::unavailable()
+            })?;
+            Ok(json(
+                StatusCode::OK,
+                &LinkOut {
+                    slack_user_id: slack.to_string(),
+                    email: email.to_string(),
+                },
+            ))
+        }
+        "DELETE /chatops/slack/users/{slack_user_id}" => {
+            let slack = slack_user()?;
+            let removed = app.chatops.unlink(&slack).await.map_err(|e| {
+                tracing::error!(cause = %e, "unlinking failed");
+                Problem::unavailable()
+            })?;
+            if removed {
+                Ok(no_content())
+            } else {
+                Err(Problem::not_found(format!("{slack} is not linked")))
+            }
+        }
+        other => Err(Problem::not_found(format!("no route {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, ts: &str, body: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{ts}:{body}").as_bytes());
+        format!(
+            "v0={}",
+            mac.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+
+    #[test]
+    fn signatures() {
+        let body = "token=x&user_id=U1&text=list";
+        let good = sign("s3cret", "1000", body);
+        assert_eq!(
+            verify_signature(b"s3cret", "1000", body.as_bytes(), &good, 1100),
+            Ok(())
+        );
+        assert!(
+            verify_signature(b"other", "1000", body.as_bytes(), &good, 1100).is_err(),
+            "wrong secret"
+        );
+        assert!(
+            verify_signature(b"s3cret", "1000", b"tampered", &good, 1100).is_err(),
+            "tampered body"
+        );
+        assert!(
+            verify_signature(b"s3cret", "1000", body.as_bytes(), &good, 1000 + MAX_AGE_SECONDS + 1).is_err(),
+            "stale"
+        );
+        assert!(verify_signature(b"s3cret", "1000", body.as_bytes(), "v1=00", 1100).is_err());
+        assert!(verify_signature(b"s3cret", "abc", body.as_bytes(), &good, 1100).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Chat-ops: Slack users linked to platform users, and the `/jit` slash command's grammar.
+
+use std::fmt;
+
+use super::Invalid;
+
+/// A Slack member id (`U…` or `W…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlackUserId(String);
+
+impl SlackUserId {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let ok = (3..=24).contains(&s.len())
+            && (s.starts_with('U') || s.starts_with('W'))
+            && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(SlackUserId(s.to_string()))
+        } else {
+            Err(Invalid::field(
+                "slack_user_id",
+                "must be a Slack member id such as U024BE7LH",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SlackUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a `/jit …` command asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlashCommand {
+    /// `/jit <account> <role> <duration> <reason…>`: account by id or name, role by ARN or name.
+    Start {
+        account: String,
+        role: String,
+        duration_seconds: i64,
+        reason: String,
+    },
+    /// `/jit list`: the user's live sessions.
+    List,
+    /// `/jit end <session-id> [reason…]`.
+    End { session: String, reason: String },
+    /// `/jit help` (or nothing).
+    Help,
+}
+
+pub const USAGE: &str = "Usage:\n\
+    • `/jit <account> <role> <duration> <reason>`: start a JIT session (duration like 900, 30m or 1h)\n\
+    • `/jit list`: your live sessions\n\
+    • `/jit end <session-id> [reason]`: end a session\n\
+    • `/jit help`: this text";
+
+/// `900`, `900s`, `30m`, `1h`, `1h30m`.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(n);
+    }
+    let mut total = 0i64;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().ok()?;
+        number.clear();
+        total += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+    }
+    number.is_empty().then_some(total).filter(|t| *t > 0)
+}
+
+/// Parses the text after `/jit`. Errors are messages for the user (the usage follows them).
+pub fn parse_slash_command(text: &str) -> Result<SlashCommand, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [] | ["help"] => Ok(SlashCommand::Help),
+        ["list"] => Ok(SlashCommand::List),
+        ["end", session, reason @ ..] => Ok(SlashCommand::End {
+            session: session.to_string(),
+            reason: if reason.is_empty() {
+                "ended from Slack".into()
+            } else {
+                reason.join(" ")
+            },
+        }),
+        ["end"] => Err("`end` needs a session id".into()),
+        [account, role, duration, reason @ ..] if !reason.is_empty() => {
+            let duration_seconds = parse_duration(duration).ok_or_else(|| format!("`{duration}` is not a duration"))?;
+            Ok(SlashCommand::Start {
+                account: account.to_string(),
+                role: role.to_string(),
+                duration_seconds,
+                reason: reason.join(" "),
+            })
+        }
+        _ => Err("that is not a command I know".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar() {
+        assert_eq!(
+            parse_slash_command("prod OnCall 1h INC-42 db failover").unwrap(),
+            SlashCommand::Start {
+                account: "prod".into(),
+                role: "OnCall".into(),
+                duration_seconds: 3600,
+                reason: "INC-42 db failover".into()
+            }
+        );
+        assert_eq!(parse_slash_command("  list ").unwrap(), SlashCommand::List);
+        assert_eq!(parse_slash_command("").unwrap(), SlashCommand::Help);
+        assert_eq!(
+            parse_slash_command("end 01ABC").unwrap(),
+            SlashCommand::End {
+                session: "01ABC".into(),
+                reason: "ended from Slack".into()
+            }
+        );
+        assert!(parse_slash_command("prod OnCall 1h").is_err(), "a reason is required");
+        assert!(parse_slash_command("prod OnCall soon please").is_err());
+        assert!(parse_slash_command("end").is_err());
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration("900s"), Some(900));
+        assert_eq!(parse_duration("15x"), None);
+        assert!(SlackUserId::parse("U024BE7LH").is_ok() && SlackUserId::parse("u1").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Chat-ops: a Slack member, linked to a platform user by an admin, runs `/jit` commands that
+//! act exactly as the sessions API does for that user, with the bot recorded as the actor.
+//! Replies are text for the channel (ephemeral): never a secret key.
+
+use std::sync::Arc;
+
+use crate::auth::{Principal, Role};
+use crate::domain::{
+    AccountId, Email, Invalid, RoleArn, SessionId, SessionKind, SessionStatus, SlackUserId, SlashCommand, USAGE,
+    parse_reason, parse_slash_command,
+};
+use crate::ports::{ChatLinkStore, Page, PageRequest, SessionFilter, StoreError};
+use crate::services::accounts::AccountService;
+use crate::services::sessions::{Granted, SessionService, StartRequest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatOpsError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the cursor is not one this API returned")]
+    BadCursor,
+}
+
+impl From<StoreError> for ChatOpsError {
+    fn from(e: StoreError) -> Self {
+        ChatOpsError::Unavailable(e.to_string())
+    }
+}
+
+#[derive(Clone)]
+pub struct ChatOpsService {
+    links: Arc<dyn ChatLinkStore>,
+    accounts: AccountService,
+    sessions: SessionService,
+}
+
+impl ChatOpsService {
+    pub fn new(links: Arc<dyn ChatLinkStore>, accounts: AccountService, sessions: SessionService) -> Self {
+        ChatOpsService {
+            links,
+            accounts,
+            sessions,
+        }
+    }
+
+    pub async fn link(&self, slack: &SlackUserId, email: &Email) -> Result<(), ChatOpsError> {
+        Ok(self.links.link(slack, email).await?)
+    }
+
+    pub async fn unlink(&self, slack: &SlackUserId) -> Result<bool, ChatOpsError> {
+        Ok(self.links.unlink(slack).await?)
+    }
+
+    pub async fn links(&self, page: &PageRequest) -> Result<Page<(SlackUserId, Email)>, ChatOpsError> {
+        self.links.links(page).await?.ok_or(ChatOpsError::BadCursor)
+    }
+
+    /// Runs a `/jit` command for a Slack member; returns the reply text.
+    pub async fn run(&self, slack: &SlackUserId, text: &str) -> Result<String, ChatOpsError> {
+        let command = match parse_slash_command(text) {
+            Ok(c) => c,
+            Err(why) => return Ok(format!("Sorry, {why}.\n{USAGE}")),
+        };
+        if command == SlashCommand::Help {
+            return Ok(USAGE.to_string());
+        }
+        let Some(email) = self.links.email_of(slack).await? else {
+            return Ok(
+                "Your Slack account is not linked to a Cloud IAM Broker user yet. Ask an admin to link it \
+                       (PUT /chatops/slack/users/<your Slack id>)."
+                    .into(),
+            );
+        };
+        // The bot acts on behalf of the linked user: same checks, same logs, bot as the actor.
+        let bot = Principal {
+            subject: format!("slack:{slack}"),
+            email: None,
+            role: Role::Bot,
+        };
+        match command {
+            SlashCommand::Start {
+                account,
+                role,
+                duration_seconds,
+                reason,
+            } => {
+                self.start(&bot, &email, &account, &role, duration_seconds, &reason)
+                    .await
+            }
+            SlashCommand::List => {
+                let filter = SessionFilter {
+                    status: Some(SessionStatus::Active),
+                    ..Default::default()
+                };
+                let page = self
+                    .sessions
+                    .list(
+                        &bot,
+                        Some(&email),
+                        filter,
+                        &PageRequest {
+                            limit: 20,
+                            cursor: None,
+                        },
+                    )
+                    .await;
+                Ok(match page {
+                    Ok(p) if p.items.is_empty() => "You have no live sessions.".into(),
+                    Ok(p) => p
+                        .items
+                        .iter()
+                        .map(|s| {
+                            let what = s
+                                .role
+                                .as_ref()
+                                .map(|r| r.name().to_string())
+                                .unwrap_or_else(|| "console".into());
+                            format!(
+                                "• `{}` {} on {} until {}",
+                                s.id,
+                                what,
+                                s.aws_account_id,
+                                s.expires_at.time()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    Err(e) => format!("Could not list your sessions: {e}"),
+                })
+            }
+            SlashCommand::End { session, reason } => {
+                let Ok(id) = SessionId::parse(&session) else {
+                    return Ok(format!("`{session}` is not a session id."));
+                };
+                let reason = parse_reason(&reason).unwrap_or_else(|_| "ended from Slack".into());
+                Ok(match self.sessions.end(&bot, &id, &reason, Some(&email)).await {
+                    Ok(s) => format!("Session `{}` is {}.", s.id, s.status.as_str()),
+                    Err(e) => format!("Could not end `{session}`: {e}"),
+                })
+            }
+            SlashCommand::Help => unreachable!("handled above"),
+        }
+    }
+
+    async fn start(
+        &self,
+        bot: &Principal,
+        email: &Email,
+        account: &str,
+        role: &str,
+        duration: i64,
+        reason: &str,
+    ) -> Result<String, ChatOpsError> {
+        let Some(account) = self.find_account(account).await? else {
+            return Ok(format!("I know no account `{account}` (use its id or its name)."));
+        };
+        let jit = match self.accounts.jit_settings(&account).await {
+            Ok(j) => j,
+            Err(e) => return Ok(format!("Could not read the account's settings: {e}")),
+        };
+        let role_arn: Option<RoleArn> = RoleArn::parse(role).ok().or_else(|| {
+            jit.allowed_roles
+                .iter()
+                .find(|r| r.name().eq_ignore_ascii_case(role))
+                .cloned()
+        });
+        let Some(role_arn) = role_arn else {
+            let names: Vec<&str> = jit.allowed_roles.iter().map(|r| r.name()).collect();
+            return Ok(format!(
+                "`{role}` is not a JIT role of this account. Allowed: {}",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        };
+        let reason = match parse_reason(reason) {
+            Ok(r) => r,
+            Err(Invalid(errors)) => {
+                return Ok(format!(
+                    "The reason {}.",
+                    errors.first().map(|e| e.message.as_str()).unwrap_or("is invalid")
+                ));
+            }
+        };
+        let request = StartRequest {
+            account,
+            kind: SessionKind::Jit,
+            role: Some(role_arn.clone()),
+            duration_seconds: duration,
+            reason,
+            on_behalf_of: Some(email.clone()),
+        };
+        Ok(match self.sessions.start(bot, request).await {
+            Ok((session, Granted::Jit { console_url, .. })) => format!(
+                "Started JIT session `{}` as *{}* in {} until {} UTC.\n<{console_url}|Open the AWS console> (the link works once, for 15 minutes). \
+                 For CLI credentials use `cib credential-process`.",
+                session.id,
+                role_arn.name(),
+                session.aws_account_id,
+                session.expires_at.time()
+            ),
+            Ok((session, Granted::Console { .. })) => format!("Started session `{}`.", session.id),
+            Err(e) => format!("I could not start the session: {e}"),
+        })
+    }
+
+    /// An account by id, or by name (case-insensitive).
+    async fn find_account(&self, wanted: &str) -> Result<Option<AccountId>, ChatOpsError> {
+        if let Ok(id) = AccountId::parse(wanted) {
+            return Ok(Some(id));
+        }
+        let mut page = PageRequest {
+            limit: 100,
+            cursor: None,
+        };
+        loop {
+            let p = self
+                .accounts
+                .list(&page)
+                .await
+                .map_err(|e| ChatOpsError::Unavailable(e.to_string()))?;
+            if let Some(a) = p.items.iter().find(|a| a.name.as_str().eq_ignore_ascii_case(wanted)) {
+                return Ok(Some(a.id.clone()));
+            }
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The Slack slash-command endpoint through the HTTP API: signed requests act exactly as the
+//! sessions API does for the linked user (bot recorded), replies are ephemeral and hold no
+//! secret, and bad signatures, stale requests, unknown users and bad commands are answered.
+
+use e2e::{TestEnv, env, fixture};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+struct Slack<'a> {
+    env: &'a TestEnv,
+    http: reqwest::Client,
+}
+
+impl Slack<'_> {
+    fn secret(&self) -> String {
+        self.env
+            .config
+            .slack_signing_secret
+            .as_ref()
+            .unwrap()
+            .expose()
+            .to_string()
+    }
+
+    /// Sends a slash command as Slack does (form-encoded, signed), optionally tampered with.
+    async fn send(&self, user: &str, text: &str, secret: &str, age_seconds: i64) -> (u16, Value) {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", "legacy-unused")
+            .append_pair("team_id", "T0001")
+            .append_pair("user_id", user)
+            .append_pair("command", "/jit")
+            .append_pair("text", text)
+            .append_pair("response_url", "https://hooks.slack.invalid/commands/1")
+            .finish();
+        let ts = (time::OffsetDateTime::now_utc().unix_timestamp() - age_seconds).to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{ts}:{body}").as_bytes());
+        let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let resp = self
+            .http
+            .post(format!("{}/chatops/slack/commands", self.env.base_url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", format!("v0={sig}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    async fn say(&self, user: &str, text: &str) -> String {
+        let (status, body) = self.send(user, text, &self.secret(), 0).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["response_type"], "ephemeral");
+        body["text"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn slash_commands_start_list_and_end_sessions_for_linked_users() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "slack").await;
+    let slack = Slack {
+        env,
+        http: reqwest::Client::new(),
+    };
+
+    // Admins link Slack members to platform users; nobody else may.
+    api.put("/chatops/slack/users/U0SLACK1", &admin, json!({ "email": f.email }))
+        .await
+        .ok(200);
+    let links = api.get("/chatops/slack/users", &admin).await.ok(200);
+    assert!(
+        links["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["slack_user_id"] == "U0SLACK1" && l["email"] == f.email.as_str())
+    );
+    api.put("/chatops/slack/users/U0SLACK1", &f.token, json!({ "email": f.email }))
+        .await
+        .problem(403);
+    api.put("/chatops/slack/users/not-slack", &admin, json!({ "email": f.email }))
+        .await
+        .problem(422);
+    api.put("/chatops/slack/users/U0SLACK2", &admin, json!({ "email": "nope" }))
+        .await
+        .problem(422);
+
+    // Start by account *name* and role *name*.
+    let role_name = f.role.rsplit('/').next().unwrap();
+    let text = slack
+        .say("U0SLACK1", &format!("slack {role_name} 15m INC-7 failover"))
+        .await;
+    assert!(text.starts_with("Started JIT session `"), "{text}");
+    assert!(text.contains("/federation?Action=login"), "the console link: {text}");
+    assert!(!text.contains("secret") && !text.contains("session_token"), "{text}");
+    let id = text.split('`').nth(1).unwrap().to_string();
+
+    // Same session as the API's, with the bot as the actor and the user as the owner.
+    let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(
+        (session["user"].as_str(), session["requested_by"].as_str()),
+        (Some(f.email.as_str()), Some("slack:U0SLACK1"))
+    );
+    assert_eq!(session["duration_seconds"], 900);
+    assert_eq!(session["reason"], "INC-7 failover");
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    assert_eq!(log["verified"], true);
+    assert!(!log.to_string().contains(&slack.secret()));
+
+    assert!(slack.say("U0SLACK1", "list").await.contains(&id));
+    assert!(
+        slack
+            .say("U0SLACK1", &format!("end {id} fixed"))
+            .await
+            .contains("is ended")
+    );
+    assert_eq!(
+        api.get(&format!("/sessions/{id}"), &f.token).await.ok(200)["ended_by"],
+        format!("slack:U0SLACK1 for {}", f.email).as_str()
+    );
+    assert_eq!(slack.say("U0SLACK1", "list").await, "You have no live sessions.");
+
+    // The same checks as the API: a role that is not allowed, a too-short duration.
+    assert!(
+        slack
+            .say("U0SLACK1", "slack NotARole 15m testing")
+            .await
+            .contains("not a JIT role")
+    );
+    assert!(
+        slack
+            .say("U0SLACK1", &format!("slack {role_name} 60 too short"))
+            .await
+            .contains("could not start")
+    );
+
+    api.delete("/chatops/slack/users/U0SLACK1", &admin).await.ok(204);
+    assert!(slack.say("U0SLACK1", "list").await.contains("not linked"));
+}
+
+#[tokio::test]
+async fn bad_slack_requests_are_answered_clearly() {
+    let env = env();
+    let slack = Slack {
+        env,
+        http: reqwest::Client::new(),
+    };
+    let (status, body) = slack.send("U0BAD", "list", "not-the-secret", 0).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("signature"));
+    let (status, body) = slack.send("U0BAD", "list", &slack.secret(), 301).await;
+    assert_eq!(status, 401);
+    assert!(body["detail"].as_str().unwrap().contains("too old"));
+
+    assert!(slack.say("U0UNKNOWN", "list").await.contains("not linked"));
+    let usage = slack.say("U0UNKNOWN", "prod OnCall soon").await;
+    assert!(usage.starts_with("Sorry,") && usage.contains("Usage:"), "{usage}");
+    assert!(slack.say("U0UNKNOWN", "help").await.starts_with("Usage:"));
+    // Unsigned requests never reach the command.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/chatops/slack/commands", env.base_url))
+        .body("user_id=U1&text=list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
