@@ -1,0 +1,217 @@
+//! `cib` run as a process against the local system; its credential_process output is used by
+//! the real AWS CLI against local AWS.
+
+use std::process::{Command, Output};
+
+use e2e::{env, fixture};
+use serde_json::Value;
+
+const CIB: &str = env!("CARGO_BIN_EXE_cib");
+
+fn cib(url: &str, token: &str, cache: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(CIB)
+        .args(["--url", url, "--token", token])
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env("XDG_CONFIG_HOME", cache)
+        .env_remove("CIB_URL")
+        .env_remove("CIB_TOKEN")
+        .output()
+        .expect("cib runs")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "cib failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cib-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn cli_drives_the_api_and_feeds_the_aws_cli() {
+    let env = env();
+    let f = fixture(env, "cli").await;
+    let cache = temp_dir("main");
+    let url = env.base_url.as_str();
+    let admin = env.admin();
+
+    // Tables for people, JSON for scripts.
+    let table = cib(url, &admin, &cache, &["accounts", "get", &f.account]);
+    assert!(table.status.success());
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with("ID") && text.contains("AWS ACCOUNT") && text.contains(&f.aws_account),
+        "{text}"
+    );
+    let listed = json(&cib(url, &admin, &cache, &["--json", "accounts", "list"]));
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == f.account.as_str())
+    );
+    let me = json(&cib(url, &f.token, &cache, &["--json", "me"]));
+    assert_eq!(me["email"], f.email.as_str());
+
+    // A session from the CLI, its log verified by the CLI.
+    let started = json(&cib(
+        url,
+        &f.token,
+        &cache,
+        &[
+            "--json",
+            "sessions",
+            "start",
+            "--account",
+            &f.account,
+            "--role",
+            &f.role,
+            "--duration",
+            "15m",
+            "--reason",
+            "from the cli",
+        ],
+    ));
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    assert!(started["credentials"]["session_token"].is_string());
+    let ended = cib(
+        url,
+        &f.token,
+        &cache,
+        &["sessions", "end", &id, "--reason", "done from the cli"],
+    );
+    assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
+    let log = cib(url, &f.token, &cache, &["sessions", "log", &id]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("chain verified"),
+        "{}",
+        String::from_utf8_lossy(&log.stdout)
+    );
+
+    // credential_process: the AWS CLI's JSON, reused from the cache while it is fresh.
+    let process_args = [
+        "credential-process",
+        "--account",
+        &f.account,
+        "--role",
+        &f.role,
+        "--duration",
+        "15m",
+        "--reason",
+        "aws cli use",
+    ];
+    let first = json(&cib(url, &f.token, &cache, &process_args));
+    assert_eq!(first["Version"], 1);
+    for field in ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"] {
+        assert!(first[field].is_string(), "{field}: {first}");
+    }
+    let second = json(&cib(url, &f.token, &cache, &process_args));
+    assert_eq!(
+        first["AccessKeyId"], second["AccessKeyId"],
+        "the cached session is reused"
+    );
+
+    // The real AWS CLI, with a profile that calls cib.
+    let config = cache.join("aws-config");
+    let command = format!(
+        "{CIB} --url {url} --token {} credential-process --account {} --role {} --duration 15m --reason \"aws cli use\"",
+        f.token, f.account, f.role
+    );
+    std::fs::write(
+        &config,
+        format!("[profile jit]\nregion = us-east-1\ncredential_process = {command}\n"),
+    )
+    .unwrap();
+    let python = std::env::var("LOCAL_AWS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let aws = Command::new(python)
+        .args([
+            "-m",
+            "awscli",
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "jit",
+            "--output",
+            "json",
+        ])
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", cache.join("none"))
+        .env("AWS_ENDPOINT_URL", &env.aws_endpoint)
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the AWS CLI runs (pip install awscli)");
+    assert!(
+        aws.status.success(),
+        "aws failed: {}",
+        String::from_utf8_lossy(&aws.stderr)
+    );
+    let who: Value = serde_json::from_slice(&aws.stdout).unwrap();
+    let role_name = f.role.rsplit('/').next().unwrap();
+    let arn = who["Arn"].as_str().unwrap();
+    assert!(
+        arn.starts_with(&format!("arn:aws:sts::{}:assumed-role/{role_name}/cib-", f.aws_account)),
+        "{arn}"
+    );
+}
+
+#[tokio::test]
+async fn cli_errors_carry_the_problem_and_documented_exit_codes() {
+    let env = env();
+    let cache = temp_dir("errors");
+    let url = env.base_url.as_str();
+
+    let out = cib(url, "not-a-token", &cache, &["accounts", "list"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cib(
+        url,
+        &env.admin(),
+        &cache,
+        &["accounts", "get", "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Not found"));
+
+    let out = cib(
+        url,
+        &env.admin(),
+        &cache,
+        &["sessions", "start", "--account", "x", "--reason", "r"],
+    );
+    assert_eq!(out.status.code(), Some(2), "usage: neither --role nor --console");
+
+    let out = cib("http://127.0.0.1:9", &env.admin(), &cache, &["me"]);
+    assert_eq!(out.status.code(), Some(4));
+
+    let out = Command::new(CIB)
+        .args(["me"])
+        .env("XDG_CONFIG_HOME", &cache)
+        .env("HOME", &cache)
+        .env_remove("CIB_URL")
+        .env_remove("CIB_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cib configure"));
+}
