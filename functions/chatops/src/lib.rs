@@ -17,7 +17,7 @@ use shared::auth::Principal;
 use shared::authz::Action;
 use shared::domain::{Email, SlackUserId};
 use shared::http::{
-    Handled, Problem, authenticate, finish, json, json_body, no_content, page_request, path_param, require, route_key,
+    Handled, Problem, finish, json, json_body, no_content, page_request, path_param, require, route_key, serve,
 };
 
 /// Slack's replay window: requests signed more than five minutes ago are refused.
@@ -30,12 +30,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if route == "POST /chatops/slack/commands" {
         return finish(&route, started, None, slack_command(app, &req).await);
     }
-    let principal = match authenticate(&app.auth, &req).await {
-        Ok(p) => p,
-        Err(problem) => return finish(&route, started, None, Err(problem)),
-    };
-    let result = admin_route(app, &principal, &route, &req).await;
-    finish(&route, started, Some(&principal), result)
+    let req = &req;
+    serve(&app.auth, req, |principal, route| async move {
+        admin_route(app, &principal, &route, req).await
+    })
+    .await
 }
 
 fn body_bytes(req: &Request) -> &[u8] {
@@ -72,7 +71,7 @@ pub fn verify_signature(
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

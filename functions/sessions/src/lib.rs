@@ -7,29 +7,24 @@
 
 pub mod dto;
 
-use std::time::Instant;
-
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::App;
 use shared::auth::Principal;
 use shared::domain::{AccountId, Email, SessionId, SessionStatus};
 use shared::http::idempotency::idempotent;
-use shared::http::{Handled, Problem, authenticate, finish, json, json_body, page_request, path_param, route_key};
+use shared::http::{Handled, Problem, json, json_body, page_request, path_param, serve};
 use shared::ports::SessionFilter;
 
 use dto::{EndIn, SessionOut, SessionPage, StartIn, started};
 
 /// Serves one API Gateway request. Never fails: every error is a problem+json response.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let route = route_key(&req);
-    let principal = match authenticate(&app.auth, &req).await {
-        Ok(p) => p,
-        Err(problem) => return finish(&route, started, None, Err(problem)),
-    };
-    let result = route_request(app, &principal, &route, &req).await;
-    finish(&route, started, Some(&principal), result)
+    let req = &req;
+    serve(&app.auth, req, |principal, route| async move {
+        route_request(app, &principal, &route, req).await
+    })
+    .await
 }
 
 fn session_id(req: &Request) -> Result<SessionId, Problem> {

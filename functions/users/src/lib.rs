@@ -5,8 +5,6 @@
 
 pub mod dto;
 
-use std::time::Instant;
-
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::App;
@@ -14,22 +12,17 @@ use shared::auth::Principal;
 use shared::authz::Action;
 use shared::domain::{AccountId, IamUserName};
 use shared::http::idempotency::idempotent;
-use shared::http::{
-    Handled, Problem, authenticate, finish, json, json_body, page_request, path_param, require, route_key,
-};
+use shared::http::{Handled, Problem, json, json_body, page_request, path_param, require, serve};
 
 use dto::{ImportOut, ProvisionIn, UserOut, UserPage};
 
 /// Serves one API Gateway request. Never fails: every error is a problem+json response.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let route = route_key(&req);
-    let principal = match authenticate(&app.auth, &req).await {
-        Ok(p) => p,
-        Err(problem) => return finish(&route, started, None, Err(problem)),
-    };
-    let result = route_request(app, &principal, &route, &req).await;
-    finish(&route, started, Some(&principal), result)
+    let req = &req;
+    serve(&app.auth, req, |principal, route| async move {
+        route_request(app, &principal, &route, req).await
+    })
+    .await
 }
 
 fn account_id(req: &Request) -> Result<AccountId, Problem> {

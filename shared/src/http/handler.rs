@@ -1,6 +1,7 @@
 //! The envelope around every request: authenticate, run the route, turn any problem into a
 //! response, and write one access-log line (route, status, latency; never bodies or headers).
 
+use std::future::Future;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
@@ -20,13 +21,13 @@ pub async fn authenticate(auth: &Authenticator, req: &Request) -> Result<Princip
     Ok(auth.authenticate(header).await?)
 }
 
-pub fn finish(route: &str, started: Instant, principal: Option<&Principal>, result: Handled) -> Response<Body> {
+pub fn finish(route: &str, started: Instant, subject: Option<&str>, result: Handled) -> Response<Body> {
     let resp = result.unwrap_or_else(Problem::into_response);
     tracing::info!(
         route,
         status = resp.status().as_u16(),
         latency_ms = started.elapsed().as_millis() as u64,
-        subject = principal.map(|p| p.subject.as_str()),
+        subject,
         "request"
     );
     resp
@@ -37,4 +38,23 @@ pub fn require(principal: &Principal, action: Action) -> Result<(), Problem> {
     authz::decide(principal, action, None, Target::default(), &[])
         .map(|_| ())
         .map_err(Problem::from)
+}
+
+/// The envelope every bearer-authenticated function runs: authenticate, route, render any
+/// problem, log. `route` gets the principal and the route key.
+pub async fn serve<F, Fut>(auth: &Authenticator, req: &Request, route: F) -> Response<Body>
+where
+    F: FnOnce(Principal, String) -> Fut,
+    Fut: Future<Output = Handled>,
+{
+    let started = Instant::now();
+    let key = super::route_key(req);
+    match authenticate(auth, req).await {
+        Err(problem) => finish(&key, started, None, Err(problem)),
+        Ok(principal) => {
+            let subject = principal.subject.clone();
+            let result = route(principal, key.clone()).await;
+            finish(&key, started, Some(&subject), result)
+        }
+    }
 }

@@ -9,7 +9,7 @@ pub mod problem;
 pub mod request;
 pub mod response;
 
-pub use handler::{Handled, authenticate, finish, require};
+pub use handler::{Handled, authenticate, finish, require, serve};
 pub use problem::Problem;
 pub use request::{MAX_BODY_BYTES, json_body, page_request, path_param, route_key};
 pub use response::{json, no_content};

@@ -598,13 +598,16 @@ impl SessionService {
         id: &SessionId,
         on_behalf_of: Option<&Email>,
     ) -> Result<Session, SessionError> {
-        let session = self
-            .sessions
-            .get(id)
-            .await?
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let session = self.session_or_404(id).await?;
         self.authorize(principal, Action::ViewSession, on_behalf_of, Some(&session))?;
         Ok(session)
+    }
+
+    async fn session_or_404(&self, id: &SessionId) -> Result<Session, SessionError> {
+        self.sessions
+            .get(id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(id.clone()))
     }
 
     fn authorize(
@@ -655,11 +658,7 @@ impl SessionService {
         reason: &str,
         on_behalf_of: Option<&Email>,
     ) -> Result<Session, SessionError> {
-        let session = self
-            .sessions
-            .get(id)
-            .await?
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let session = self.session_or_404(id).await?;
         let actor = self.authorize(principal, Action::EndSession, on_behalf_of, Some(&session))?;
         let by = match (&actor.user, principal.role) {
             (Some(user), crate::auth::Role::Bot) => format!("{} for {user}", principal.subject),

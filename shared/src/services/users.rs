@@ -203,6 +203,19 @@ impl UserService {
         self.accounts.get(id).await
     }
 
+    async fn account_or_404(&self, id: &AccountId) -> Result<Account, UserOpError> {
+        self.account(id)
+            .await?
+            .ok_or_else(|| UserOpError::AccountNotFound(id.clone()))
+    }
+
+    async fn user_or_404(&self, account: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
+        self.users
+            .get(account, name)
+            .await?
+            .ok_or_else(|| UserOpError::NotFound(name.clone()))
+    }
+
     async fn save(&self, user: &mut ManagedUser) -> Result<(), StoreError> {
         user.version += 1;
         user.updated_at = self.clock.now();
@@ -510,9 +523,7 @@ impl UserService {
     }
 
     pub async fn get(&self, account_id: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        self.account(account_id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        self.account_or_404(account_id).await?;
         self.users
             .get(account_id, name)
             .await?
@@ -520,24 +531,15 @@ impl UserService {
     }
 
     pub async fn list(&self, account_id: &AccountId, page: &PageRequest) -> Result<Page<ManagedUser>, UserOpError> {
-        self.account(account_id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        self.account_or_404(account_id).await?;
         self.users.list(account_id, page).await?.ok_or(UserOpError::BadCursor)
     }
 
     /// Removes the user from AWS and keeps the record as `unprovisioned`. Converges when
     /// repeated after a failure; refuses imported users, which the broker never changes.
     pub async fn deprovision(&self, account_id: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        let account = self
-            .account(account_id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
-        let mut user = self
-            .users
-            .get(account_id, name)
-            .await?
-            .ok_or_else(|| UserOpError::NotFound(name.clone()))?;
+        let account = self.account_or_404(account_id).await?;
+        let mut user = self.user_or_404(account_id, name).await?;
         match user.status {
             UserStatus::Unprovisioned => return Ok(user),
             UserStatus::Imported => return Err(UserOpError::Imported(name.clone())),
@@ -582,15 +584,8 @@ impl UserService {
         account_id: &AccountId,
         name: &IamUserName,
     ) -> Result<ManagedUser, UserOpError> {
-        let account = self
-            .account(account_id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
-        let mut user = self
-            .users
-            .get(account_id, name)
-            .await?
-            .ok_or_else(|| UserOpError::NotFound(name.clone()))?;
+        let account = self.account_or_404(account_id).await?;
+        let mut user = self.user_or_404(account_id, name).await?;
         match user.status {
             UserStatus::Provisioned => {}
             UserStatus::Imported => return Err(UserOpError::Imported(name.clone())),
@@ -635,10 +630,7 @@ impl UserService {
 
     /// Records the account's IAM users that the broker does not manage as `imported`.
     pub async fn import(&self, account_id: &AccountId) -> Result<ImportReport, UserOpError> {
-        let account = self
-            .account(account_id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        let account = self.account_or_404(account_id).await?;
         let cloud = |(step, error)| UserOpError::Cloud { step, error };
         let iam = self.connect(&account).await.map_err(cloud)?;
         let listed = step("list users", iam.list_users().await).map_err(cloud)?;
@@ -685,10 +677,7 @@ impl UserService {
         account_id: &AccountId,
         jit: &JitSettings,
     ) -> Result<PolicySync, UserOpError> {
-        let account = self
-            .account(account_id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(account_id.clone()))?;
+        let account = self.account_or_404(account_id).await?;
         let users: Vec<ManagedUser> = self
             .users
             .all_in(account_id)
