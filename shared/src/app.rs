@@ -63,7 +63,14 @@ impl App {
         if let Some(wrap) = overrides.wrap_log {
             log = wrap(log);
         }
-        let users = UserService::new(store.clone(), store.clone(), iam.clone(), sealer.clone(), clock.clone());
+        let users = UserService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            iam.clone(),
+            sealer.clone(),
+            clock.clone(),
+        );
         let sessions = SessionService {
             accounts: store.clone(),
             users: store.clone(),

@@ -122,6 +122,13 @@ async fn jit_session_start_use_end() {
     assert!(url.contains("/federation?Action=login&Issuer=cloud-iam-broker&Destination=https%3A%2F%2Feu-west-1.console.aws.amazon.com"), "{url}");
     assert!(url.contains("&SigninToken=local-signin-"), "{url}");
 
+    // The user cannot be deprovisioned while the session lives: its credentials would outlive it.
+    let p = api
+        .delete(&format!("/accounts/{}/users/{}", f.account, f.email), &env.admin())
+        .await
+        .problem(409);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/user-has-live-sessions");
+
     // Secrets appear in the start response only.
     let listed = api.get("/sessions", &f.token).await;
     assert!(
@@ -150,6 +157,10 @@ async fn jit_session_start_use_end() {
     assert_eq!(ended["ended_by"], f.email.as_str());
     let deny = role_revocations(&f).await.expect("revocation policy on the role");
     let deny: Value = serde_json::from_str(&deny).unwrap();
+    // Ended: now the user can go.
+    api.delete(&format!("/accounts/{}/users/{}", f.account, f.email), &env.admin())
+        .await
+        .ok(200);
     let statement = &deny["Statement"][0];
     assert_eq!(statement["Effect"], "Deny");
     assert_eq!(

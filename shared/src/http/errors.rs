@@ -163,6 +163,7 @@ impl From<UserOpError> for Problem {
             UserOpError::Imported(_) => Problem::conflict("imported-user", e.to_string()),
             UserOpError::NotProvisioned { .. } => Problem::conflict("not-provisioned", e.to_string()),
             UserOpError::InProgress(_) => Problem::conflict("in-progress", e.to_string()),
+            UserOpError::HasLiveSessions { .. } => Problem::conflict("user-has-live-sessions", e.to_string()),
             UserOpError::Cloud { step, error } => cloud(step, error, false),
             UserOpError::BadCursor => Problem::bad_request(e.to_string()),
             UserOpError::Unavailable(cause) => unavailable(cause),

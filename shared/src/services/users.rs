@@ -68,6 +68,10 @@ pub enum UserOpError {
     NotProvisioned { name: IamUserName, status: &'static str },
     #[error("user {0} is being changed by another request; retry shortly")]
     InProgress(IamUserName),
+    #[error(
+        "user {name} has {count} live session(s) here; end them first (DELETE /sessions/{{id}}) so their access is revoked"
+    )]
+    HasLiveSessions { name: IamUserName, count: usize },
     #[error("{step} failed: {error}; retry to finish")]
     Cloud { step: String, error: CloudError },
     #[error("the cursor is not one this API returned")]
@@ -117,6 +121,7 @@ pub struct JitRoleGuide {
 pub struct UserService {
     accounts: Arc<dyn AccountStore>,
     users: Arc<dyn UserStore>,
+    sessions: Arc<dyn crate::ports::SessionStore>,
     iam: Arc<dyn IamConnector>,
     sealer: Arc<dyn SecretSealer>,
     clock: Arc<dyn Clock>,
@@ -140,6 +145,7 @@ impl UserService {
     pub fn new(
         accounts: Arc<dyn AccountStore>,
         users: Arc<dyn UserStore>,
+        sessions: Arc<dyn crate::ports::SessionStore>,
         iam: Arc<dyn IamConnector>,
         sealer: Arc<dyn SecretSealer>,
         clock: Arc<dyn Clock>,
@@ -147,9 +153,36 @@ impl UserService {
         UserService {
             accounts,
             users,
+            sessions,
             iam,
             sealer,
             clock,
+        }
+    }
+
+    /// The user's live sessions on the account: removing the IAM user would not revoke the
+    /// temporary credentials they hold, so they must be ended first.
+    async fn live_sessions(&self, account: &AccountId, user: &ManagedUser) -> Result<usize, StoreError> {
+        let Some(email) = &user.email else { return Ok(0) };
+        let filter = crate::ports::SessionFilter {
+            owner: Some(email.clone()),
+            account: Some(account.clone()),
+            status: None,
+        };
+        let mut page = PageRequest {
+            limit: 100,
+            cursor: None,
+        };
+        let mut live = 0;
+        loop {
+            let Some(p) = self.sessions.list(&filter, &page).await? else {
+                return Ok(live);
+            };
+            live += p.items.iter().filter(|s| s.status.is_live()).count();
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(live),
+            }
         }
     }
 
@@ -547,6 +580,13 @@ impl UserService {
                 return Err(UserOpError::InProgress(name.clone()));
             }
             _ => {}
+        }
+        let live = self.live_sessions(account_id, &user).await?;
+        if live > 0 {
+            return Err(UserOpError::HasLiveSessions {
+                name: name.clone(),
+                count: live,
+            });
         }
         user.status = UserStatus::Unprovisioning;
         self.save(&mut user).await.map_err(|e| match e {
