@@ -634,3 +634,31 @@ async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item =
     out.extend(results);
     out
 }
+
+/// AWS failing while access is being granted: nothing is handed out, and what was already
+/// changed (a new password) is taken back: the user is denied again with an unknown password.
+#[tokio::test]
+async fn a_grant_failing_halfway_hands_out_nothing_and_is_rolled_back() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "halfway").await;
+    // The password is set, then lifting the deny fails.
+    env.faults.inject(&f.email, "DeleteUserPolicy", 0, Fault::Fail);
+    let reply = api.post("/sessions", &f.token, console(&f, 900)).await;
+    reply.problem(503);
+    assert!(!reply.text.contains("password"), "{}", reply.text);
+    let listed = api.get("/sessions", &f.token).await.ok(200);
+    let session = &listed["items"][0];
+    assert_eq!(session["status"], "ended", "{listed}");
+    assert!(
+        session["end_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("start failed at lift the session deny policy")
+    );
+    assert!(user_has_deny(&f).await);
+    let log = log_of(env, &f.token, session["id"].as_str().unwrap()).await;
+    assert_eq!(log["verified"], true);
+    assert_eq!(event_types(&log), ["requested", "ended"]);
+}
