@@ -14,6 +14,7 @@ pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod domain;
+pub mod encoding;
 pub mod http;
 pub mod ports;
 pub mod routes;

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub use crate::encoding::percent_decode;
+
 /// The Lambda functions behind the HTTP API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
@@ -115,28 +117,6 @@ pub fn path_exists(path: &str) -> bool {
     ["GET", "POST", "PUT", "PATCH", "DELETE"]
         .iter()
         .any(|m| match_route(m, path).is_some())
-}
-
-/// Decodes `%XX` escapes (path segments here; IAM also returns policy documents this way).
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

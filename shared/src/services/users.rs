@@ -766,8 +766,8 @@ impl UserService {
                 switch_role_url: format!(
                     "https://signin.aws.amazon.com/switchrole?account={}&roleName={}&displayName={}",
                     account.aws_account_id,
-                    url_encode(role.path_and_name()),
-                    url_encode(&format!("{}@{}", role.name(), account.name))
+                    crate::encoding::percent_encode(role.path_and_name()),
+                    crate::encoding::percent_encode(&format!("{}@{}", role.name(), account.name))
                 ),
             })
             .collect()
@@ -793,13 +793,4 @@ pub fn jit_policy_document(jit: &JitSettings) -> Option<String> {
         })
         .to_string(),
     )
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

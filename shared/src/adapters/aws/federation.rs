@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::encoding::percent_encode;
 use crate::ports::{CloudError, ConsoleFederation, TemporaryCredentials};
 
 pub const AWS_FEDERATION_ENDPOINT: &str = "https://signin.aws.amazon.com/federation";
@@ -27,15 +28,6 @@ impl HttpFederation {
     }
 }
 
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[async_trait]
 impl ConsoleFederation for HttpFederation {
     async fn signin_url(
@@ -53,7 +45,7 @@ impl ConsoleFederation for HttpFederation {
         let url = format!(
             "{}?Action=getSigninToken&SessionDuration={duration_seconds}&Session={}",
             self.endpoint,
-            url_encode(&session)
+            percent_encode(&session)
         );
         // The URL carries the credentials: errors below never include it.
         let resp =
@@ -74,9 +66,9 @@ impl ConsoleFederation for HttpFederation {
         Ok(format!(
             "{}?Action=login&Issuer={}&Destination={}&SigninToken={}",
             self.endpoint,
-            url_encode(ISSUER),
-            url_encode(destination),
-            url_encode(token)
+            percent_encode(ISSUER),
+            percent_encode(destination),
+            percent_encode(token)
         ))
     }
 }
