@@ -598,6 +598,8 @@ impl SessionService {
         id: &SessionId,
         on_behalf_of: Option<&Email>,
     ) -> Result<Session, SessionError> {
+        // Who may look at all is settled before the lookup: no probing for ids.
+        authz::acting_user(principal, on_behalf_of, Action::ViewSession).map_err(|d| SessionError::Denied(d.0))?;
         let session = self.session_or_404(id).await?;
         self.authorize(principal, Action::ViewSession, on_behalf_of, Some(&session))?;
         Ok(session)
@@ -658,6 +660,7 @@ impl SessionService {
         reason: &str,
         on_behalf_of: Option<&Email>,
     ) -> Result<Session, SessionError> {
+        authz::acting_user(principal, on_behalf_of, Action::EndSession).map_err(|d| SessionError::Denied(d.0))?;
         let session = self.session_or_404(id).await?;
         let actor = self.authorize(principal, Action::EndSession, on_behalf_of, Some(&session))?;
         let by = match (&actor.user, principal.role) {
