@@ -38,10 +38,36 @@ pub struct TestEnv {
     runtime: tokio::runtime::Handle,
 }
 
+/// Every log line the system wrote in this test binary (JSON, as in Lambda), for the
+/// secret-leakage scan.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
 /// The shared environment, started on first use.
 pub fn env() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
     ENV.get_or_init(|| {
+        // The same JSON logs the functions write in Lambda, captured instead of printed.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,aws_smithy_runtime=info,aws_config=info,aws_sdk_sts=info,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,axum=info,aws_smithy_http_client=info,aws_runtime=info,aws_sigv4=info"))
+            .with_writer(|| Capture)
+            .try_init();
         let (tx, rx) = std::sync::mpsc::channel();
         let faults = Arc::new(FaultPlan::default());
         let plan = faults.clone();
