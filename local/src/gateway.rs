@@ -12,7 +12,7 @@ use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::App;
 use shared::http::Problem;
-use shared::routes::{Function, match_route, path_exists};
+use shared::routes::{Function, allowed_methods, match_route};
 
 /// API Gateway's own payload limit; the handlers enforce their smaller one.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -114,17 +114,16 @@ pub async fn serve(State(gateway): State<Gateway>, req: axum::extract::Request) 
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
     let Some((route, params)) = match_route(&method, &path) else {
-        let problem = if path_exists(&path) {
-            Problem::new(
-                http::StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-                format!("{method} is not served on {path}"),
-            )
-        } else {
-            Problem::not_found(format!("no route for {method} {path}"))
-        };
-        return to_axum(problem.into_response());
+        let allowed = allowed_methods(&path);
+        if allowed.is_empty() {
+            return to_axum(Problem::not_found(format!("no route for {method} {path}")).into_response());
+        }
+        let detail = format!("{method} is not served on {path}");
+        let mut resp =
+            Problem::new(http::StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", detail).into_response();
+        // RFC 9110: a 405 lists what is allowed.
+        resp.headers_mut().insert(http::header::ALLOW, allowed.join(", ").parse().expect("method names are header-safe"));
+        return to_axum(resp);
     };
     let Ok(bytes) = to_bytes(body, GATEWAY_MAX_BODY).await else {
         return to_axum(

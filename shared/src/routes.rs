@@ -112,11 +112,9 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<
     None
 }
 
-/// True when some route has this path under another method (405, not 404).
-pub fn path_exists(path: &str) -> bool {
-    ["GET", "POST", "PUT", "PATCH", "DELETE"]
-        .iter()
-        .any(|m| match_route(m, path).is_some())
+/// The methods served on this path (for 405's `Allow`); empty when the path is unknown.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().filter(|m| match_route(m, path).is_some()).collect()
 }
 
 #[cfg(test)]
@@ -131,7 +129,8 @@ mod tests {
         assert_eq!(match_route("GET", "/accounts/").unwrap().0.key(), "GET /accounts");
         assert!(match_route("GET", "/accounts//jit").is_none());
         assert!(match_route("GET", "/nope").is_none());
-        assert!(path_exists("/accounts/x") && match_route("POST", "/accounts/x").is_none());
+        assert_eq!(allowed_methods("/accounts/x"), ["GET", "PATCH", "DELETE"]);
+        assert!(allowed_methods("/nope").is_empty());
         assert_eq!(match_route("GET", "/accounts/a%40b").unwrap().1["id"], "a@b");
     }
 }

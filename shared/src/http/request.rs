@@ -40,7 +40,8 @@ pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}")))?,
     };
-    let cursor = query.and_then(|q| q.first("cursor")).map(str::to_string);
+    // An empty cursor is the first page (clients often send `cursor=` unconditionally).
+    let cursor = query.and_then(|q| q.first("cursor")).filter(|c| !c.is_empty()).map(str::to_string);
     Ok(PageRequest { limit, cursor })
 }
 
