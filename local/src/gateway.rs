@@ -119,10 +119,18 @@ pub async fn serve(State(gateway): State<Gateway>, req: axum::extract::Request) 
             return to_axum(Problem::not_found(format!("no route for {method} {path}")).into_response());
         }
         let detail = format!("{method} is not served on {path}");
-        let mut resp =
-            Problem::new(http::StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", detail).into_response();
+        let mut resp = Problem::new(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            detail,
+        )
+        .into_response();
         // RFC 9110: a 405 lists what is allowed.
-        resp.headers_mut().insert(http::header::ALLOW, allowed.join(", ").parse().expect("method names are header-safe"));
+        resp.headers_mut().insert(
+            http::header::ALLOW,
+            allowed.join(", ").parse().expect("method names are header-safe"),
+        );
         return to_axum(resp);
     };
     let Ok(bytes) = to_bytes(body, GATEWAY_MAX_BODY).await else {

@@ -114,7 +114,10 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<
 
 /// The methods served on this path (for 405's `Allow`); empty when the path is unknown.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().filter(|m| match_route(m, path).is_some()).collect()
+    ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .filter(|m| match_route(m, path).is_some())
+        .collect()
 }
 
 #[cfg(test)]

@@ -41,7 +41,10 @@ pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
             .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}")))?,
     };
     // An empty cursor is the first page (clients often send `cursor=` unconditionally).
-    let cursor = query.and_then(|q| q.first("cursor")).filter(|c| !c.is_empty()).map(str::to_string);
+    let cursor = query
+        .and_then(|q| q.first("cursor"))
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
     Ok(PageRequest { limit, cursor })
 }
 
