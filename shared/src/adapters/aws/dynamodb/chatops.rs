@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoStore, describe, key, put, to_item, tx_put};
+use super::{DynamoStore, key, put, to_item, tx_put};
 use crate::domain::{Email, SlackUserId};
 use crate::ports::{ChatLinkStore, Page, PageRequest, StoreError};
 
@@ -55,16 +55,7 @@ impl ChatLinkStore for DynamoStore {
     }
 
     async fn unlink(&self, slack: &SlackUserId) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(link_pk(slack), "SLACKUSER")))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        self.delete_existing(link_pk(slack), "SLACKUSER").await
     }
 
     async fn email_of(&self, slack: &SlackUserId) -> Result<Option<Email>, StoreError> {

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{DynamoStore, describe, from_item, key, n, put, s, to_item, tx_delete, tx_put};
+use super::{DynamoStore, describe, key, n, put, to_item, tx_delete, tx_put};
 use crate::domain::{AccessGroup, AccountId, AccountScope, Email, GroupId, GroupName, Membership, Permissions};
 use crate::ports::{GroupStore, Page, PageRequest, StoreError};
 
@@ -251,69 +251,30 @@ impl GroupStore for DynamoStore {
     }
 
     async fn remove_member(&self, group: &GroupId, email: &Email) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(group_pk(group), &format!("MEMBER#{email}"))))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        self.delete_existing(group_pk(group), &format!("MEMBER#{email}")).await
     }
 
     async fn members(&self, group: &GroupId, page: &PageRequest) -> Result<Option<Page<Membership>>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(group_pk(group)))
-            .expression_attribute_values(":prefix", s("MEMBER#"))
-            .limit(page.limit as i32);
-        if let Some(raw) = &page.cursor {
-            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("MEMBER#")) else {
-                return Ok(None);
-            };
-            query = query.set_exclusive_start_key(Some(key(group_pk(group), &after)));
-        }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
+        let Some((records, next_cursor)) = self
+            .prefix_page::<MemberRecord>(group_pk(group), "MEMBER#", page.limit, page.cursor.as_deref())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let items = records
             .into_iter()
-            .map(|i| from_item::<MemberRecord>(i).and_then(MemberRecord::into_domain))
+            .map(MemberRecord::into_domain)
             .collect::<Result<_, _>>()?;
-        let next_cursor = out
-            .last_evaluated_key
-            .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
         Ok(Some(Page { items, next_cursor }))
     }
 
     async fn groups_of(&self, email: &Email) -> Result<Vec<AccessGroup>, StoreError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :p")
-                .expression_attribute_values(":p", s(format!("MEMBER#{email}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-            for item in page.items.unwrap_or_default() {
-                ids.push(from_item::<MemberRecord>(item)?.group_id);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let ids: Vec<String> = self
+            .gsi1_all::<MemberRecord>(&format!("MEMBER#{email}"))
+            .await?
+            .into_iter()
+            .map(|m| m.group_id)
+            .collect();
         let mut groups = Vec::with_capacity(ids.len());
         for id in ids {
             let Ok(id) = GroupId::parse(&id) else { continue };

@@ -130,6 +130,82 @@ impl DynamoStore {
         }
     }
 
+    /// One page of a partition's items whose sort key starts with `prefix`, from an opaque
+    /// cursor. `Ok(None)` for a bad cursor.
+    async fn prefix_page<T: for<'de> Deserialize<'de>>(
+        &self,
+        pk: String,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Option<(Vec<T>, Option<String>)>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .limit(limit as i32);
+        if let Some(raw) = cursor {
+            let Some(after) = decode_cursor(raw).filter(|a| a.starts_with(prefix)) else {
+                return Ok(None);
+            };
+            query = query.set_exclusive_start_key(Some(key(pk, &after)));
+        }
+        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<T>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
+        Ok(Some((items, next)))
+    }
+
+    /// Every item of a GSI1 partition (all pages).
+    async fn gsi1_all<T: for<'de> Deserialize<'de>>(&self, partition: &str) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :p")
+                .expression_attribute_values(":p", s(partition))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Deletes an item; `Ok(false)` when there was none.
+    async fn delete_existing(&self, pk: String, sk: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
     /// One page of a GSI1 partition, from an opaque cursor. `Ok(None)` for a bad cursor.
     async fn gsi1_page<T: for<'de> Deserialize<'de>>(
         &self,

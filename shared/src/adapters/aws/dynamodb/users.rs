@@ -176,33 +176,16 @@ impl UserStore for DynamoStore {
     }
 
     async fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Option<Page<ManagedUser>>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account)))
-            .expression_attribute_values(":prefix", s("USER#"))
-            .limit(page.limit as i32);
-        if let Some(raw) = &page.cursor {
-            let Some(after) = super::decode_cursor(raw).filter(|a| a.starts_with("USER#")) else {
-                return Ok(None);
-            };
-            query = query.set_exclusive_start_key(Some(key(account_pk(account), &after)));
-        }
-        let out = query
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(super::describe(&e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
+        let Some((records, next_cursor)) = self
+            .prefix_page::<UserRecord>(account_pk(account), "USER#", page.limit, page.cursor.as_deref())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let items = records
             .into_iter()
-            .map(|i| super::from_item::<UserRecord>(i).and_then(UserRecord::into_domain))
+            .map(UserRecord::into_domain)
             .collect::<Result<_, _>>()?;
-        let next_cursor = out
-            .last_evaluated_key
-            .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| super::encode_cursor(v)));
         Ok(Some(Page { items, next_cursor }))
     }
 
@@ -215,28 +198,11 @@ impl UserStore for DynamoStore {
     }
 
     async fn of_email(&self, email: &Email) -> Result<Vec<ManagedUser>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :p")
-                .expression_attribute_values(":p", s(format!("EMAIL#{email}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(super::describe(&e)))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(super::from_item::<UserRecord>(item)?.into_domain()?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        self.gsi1_all::<UserRecord>(&format!("EMAIL#{email}"))
+            .await?
+            .into_iter()
+            .map(UserRecord::into_domain)
+            .collect()
     }
 
     async fn save(&self, user: &ManagedUser) -> Result<(), StoreError> {
