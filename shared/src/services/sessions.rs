@@ -850,8 +850,12 @@ fn tag_value(s: &str) -> String {
 }
 
 /// The role's revocation policy with this session's deny added: tokens carrying the user's
-/// SourceIdentity and issued before the end are refused. Statements whose sessions can no
-/// longer have live tokens are pruned, keeping the policy under IAM's size limit.
+/// SourceIdentity and issued before the end are refused.
+///
+/// One statement per user: a later end for the same user denies everything an earlier one did
+/// (the condition is "this user, issued before"), so the statement is widened in place instead
+/// of adding another. The policy thus grows with the number of distinct users, not of sessions,
+/// and a statement is pruned once no token it covers can still be alive.
 fn revocation_document(
     current: Option<&str>,
     session: &Session,
@@ -862,7 +866,7 @@ fn revocation_document(
         .and_then(|doc| serde_json::from_str::<Value>(doc).ok())
         .and_then(|doc| doc["Statement"].as_array().cloned())
         .unwrap_or_default();
-    // Sid = "S<session id>E<epoch after which its tokens are dead>".
+    // Sid = "U<user hash>E<epoch after which every token it covers is dead>".
     let dead_after = |sid: &str| sid.rsplit_once('E').and_then(|(_, t)| t.parse::<i64>().ok());
     statements.retain(|s| {
         s["Sid"]
@@ -870,21 +874,37 @@ fn revocation_document(
             .and_then(dead_after)
             .is_none_or(|t| t > now.unix_timestamp())
     });
+    let user = session.user.to_string();
+    let user_hash: String = crate::domain::log_chain::sha256_hex(user.as_bytes())
+        .chars()
+        .take(16)
+        .collect();
     // A console session opened from the credentials lasts as long as they do.
-    let dead = session.expires_at.unix_timestamp() + 60;
-    let sid = format!("S{}E{dead}", session.id);
-    if !statements.iter().any(|s| s["Sid"] == sid.as_str()) {
-        statements.push(json!({
-            "Sid": sid,
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {
-                "StringEquals": { "aws:SourceIdentity": session.user.to_string() },
-                "DateLessThan": { "aws:TokenIssueTime": rfc3339(ended_at) },
-            },
-        }));
+    let mut dead = session.expires_at.unix_timestamp() + 60;
+    let mut issued_before = ended_at;
+    if let Some(i) = statements
+        .iter()
+        .position(|s| s["Condition"]["StringEquals"]["aws:SourceIdentity"] == user.as_str())
+    {
+        let old = statements.remove(i);
+        dead = dead.max(old["Sid"].as_str().and_then(dead_after).unwrap_or(0));
+        if let Some(t) = old["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        {
+            issued_before = issued_before.max(t);
+        }
     }
+    statements.push(json!({
+        "Sid": format!("U{user_hash}E{dead}"),
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": { "aws:SourceIdentity": user },
+            "DateLessThan": { "aws:TokenIssueTime": rfc3339(issued_before) },
+        },
+    }));
     let doc = json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
     if doc.len() > REVOCATIONS_MAX_CHARS {
         return Err(format!(
@@ -892,4 +912,100 @@ fn revocation_document(
         ));
     }
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountId, AwsAccountId, IamUserName};
+
+    fn session(user: &str, expires_at: OffsetDateTime) -> Session {
+        Session {
+            id: SessionId::generate(),
+            account_id: AccountId::generate(),
+            aws_account_id: AwsAccountId::parse("123456789012").unwrap(),
+            kind: SessionKind::Jit,
+            user: Email::parse(user).unwrap(),
+            iam_user: IamUserName::parse("u").unwrap(),
+            role: Some(RoleArn::parse("arn:aws:iam::123456789012:role/R").unwrap()),
+            duration_seconds: 900,
+            reason: "r".into(),
+            requested_by: user.into(),
+            started_at: expires_at - Duration::from_secs(900),
+            expires_at,
+            status: SessionStatus::Ending,
+            ending: None,
+            revocation_failures: 0,
+            last_error: None,
+            log_key: String::new(),
+            log_head: String::new(),
+            version: 1,
+        }
+    }
+
+    fn statements(doc: &str) -> Vec<Value> {
+        serde_json::from_str::<Value>(doc).unwrap()["Statement"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn one_statement_per_user_widened_and_pruned() {
+        let t0 = OffsetDateTime::now_utc();
+        let hour = Duration::from_secs(3600);
+        let a1 = revocation_document(None, &session("a@example.com", t0 + hour), t0, t0).unwrap();
+        let a2 = revocation_document(
+            Some(&a1),
+            &session("a@example.com", t0 + 2 * hour),
+            t0 + hour,
+            t0 + hour,
+        )
+        .unwrap();
+        let both = revocation_document(Some(&a2), &session("b@example.com", t0 + hour), t0 + hour, t0 + hour).unwrap();
+        let s = statements(&both);
+        assert_eq!(s.len(), 2, "one per user: {both}");
+        let a = s
+            .iter()
+            .find(|x| x["Condition"]["StringEquals"]["aws:SourceIdentity"] == "a@example.com")
+            .unwrap();
+        assert_eq!(
+            a["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            rfc3339(t0 + hour),
+            "widened to the later end"
+        );
+        assert!(
+            a["Sid"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("E{}", (t0 + 2 * hour).unix_timestamp() + 60))
+        );
+        // Two and a half hours later nothing it covers can be alive: pruned, only the new one stays.
+        let later = t0 + 3 * hour;
+        let pruned = revocation_document(Some(&both), &session("c@example.com", later + hour), later, later).unwrap();
+        assert_eq!(statements(&pruned).len(), 1);
+        // Many users still fit: the policy grows per user, and fails loudly past IAM's limit.
+        let mut doc: Option<String> = None;
+        for i in 0..25 {
+            doc = Some(
+                revocation_document(
+                    doc.as_deref(),
+                    &session(&format!("u{i}@example.com"), t0 + hour),
+                    t0,
+                    t0,
+                )
+                .unwrap(),
+            );
+        }
+        let many = (0..200).try_fold(None::<String>, |d, i| {
+            revocation_document(
+                d.as_deref(),
+                &session(&format!("user{i}@example.com"), t0 + hour),
+                t0,
+                t0,
+            )
+            .map(Some)
+        });
+        assert!(many.is_err(), "past the size limit it refuses rather than truncating");
+    }
 }
