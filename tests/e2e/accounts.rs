@@ -143,7 +143,6 @@ async fn registers_through_a_role_with_external_id() {
         .as_str()
     );
     assert_eq!(account["credentials"]["type"], "assume_role");
-    assert_eq!(account["credentials"]["max_chained_session_seconds"], 3600);
 }
 
 #[tokio::test]

@@ -136,15 +136,8 @@ impl UpdateIn {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CredentialsOut {
-    AccessKey {
-        access_key_id: String,
-    },
-    AssumeRole {
-        role_arn: String,
-        /// AWS caps a session reached by role chaining at one hour; console sessions for this
-        /// account cannot last longer.
-        max_chained_session_seconds: u32,
-    },
+    AccessKey { access_key_id: String },
+    AssumeRole { role_arn: String },
 }
 
 #[derive(Serialize)]
@@ -175,7 +168,6 @@ impl From<&Account> for AccountOut {
                 },
                 StoredCredentials::AssumeRole { role_arn, .. } => CredentialsOut::AssumeRole {
                     role_arn: role_arn.to_string(),
-                    max_chained_session_seconds: 3600,
                 },
             },
             created_at: a.created_at,

@@ -252,8 +252,9 @@ pub enum AccountCredentials {
         access_key_id: AccessKeyId,
         secret_access_key: Secret,
     },
-    /// A role the broker assumes with its own identity; no long-lived key is stored. Role
-    /// chaining caps any session started through it at one hour.
+    /// A role the broker assumes with its own identity for management calls; no long-lived key is
+    /// stored. Sessions never go through it (they use each user's own key), so role chaining's
+    /// one-hour cap does not limit them.
     AssumeRole { role_arn: RoleArn, external_id: Secret },
 }
 
