@@ -448,3 +448,30 @@ async fn bad_input_is_refused_clearly() {
     .await
     .problem(422);
 }
+
+/// A counter that drifted below zero (a bug, a manual fix) must not make the account unreadable:
+/// every session's revocation reads the account.
+#[tokio::test]
+async fn a_drifted_counter_does_not_make_the_account_unreadable() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let target = env.take_account();
+    let account = api
+        .post("/accounts", &admin, access_key_registration("drift", &target))
+        .await
+        .ok(201);
+    let id = account["id"].as_str().unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await);
+    ddb.update_item()
+        .table_name(&env.config.table_name)
+        .key("PK", AttributeValue::S(format!("ACCOUNT#{id}")))
+        .key("SK", AttributeValue::S("ACCOUNT".into()))
+        .update_expression("SET live_session_count = :minus")
+        .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+        .send()
+        .await
+        .unwrap();
+    api.get(&format!("/accounts/{id}"), &admin).await.ok(200);
+    api.delete(&format!("/accounts/{id}"), &admin).await.ok(204);
+}

@@ -52,9 +52,9 @@ struct AccountRecord {
     updated_at: OffsetDateTime,
     version: u64,
     #[serde(default)]
-    user_count: u64,
+    user_count: i64,
     #[serde(default)]
-    live_session_count: u64,
+    live_session_count: i64,
 }
 
 impl AccountRecord {
@@ -273,18 +273,25 @@ impl AccountStore for DynamoStore {
             let Some(current) = self.account_record(&account.id).await? else {
                 return Err(StoreError::Conflict("already deleted".into()));
             };
+            // Counters are signed so a drifted (negative) one never makes the account unreadable;
+            // it counts as zero.
+            if current.user_count < 0 || current.live_session_count < 0 {
+                tracing::warn!(account = %account.id, users = current.user_count, sessions = current.live_session_count, "a counter drifted below zero");
+            }
             if current.user_count > 0 {
-                return Ok(Err(DeleteAccountRefusal::HasUsers(current.user_count)));
+                return Ok(Err(DeleteAccountRefusal::HasUsers(current.user_count as u64)));
             }
             if current.live_session_count > 0 {
-                return Ok(Err(DeleteAccountRefusal::HasLiveSessions(current.live_session_count)));
+                return Ok(Err(DeleteAccountRefusal::HasLiveSessions(
+                    current.live_session_count as u64,
+                )));
             }
             let guarded = TransactWriteItem::builder()
                 .delete(
                     Delete::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(account_pk(&account.id), "ACCOUNT")))
-                        .condition_expression("#version = :v AND user_count = :zero AND live_session_count = :zero")
+                        .condition_expression("#version = :v AND user_count <= :zero AND live_session_count <= :zero")
                         .expression_attribute_names("#version", "version")
                         .expression_attribute_values(":v", n(current.version))
                         .expression_attribute_values(":zero", n(0))

@@ -164,6 +164,49 @@ impl SessionRecord {
 }
 
 impl DynamoStore {
+    /// Writes live sessions in batches of 25, bypassing the per-session transaction (and the
+    /// account's live count): for benchmarks and load tests that need many sessions fast.
+    pub async fn seed_live_sessions(&self, sessions: &[Session]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in sessions.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|x| {
+                    let item = to_item(&SessionRecord::from_domain(x, Some(x.expires_at)));
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item"))
+                        .build()
+                })
+                .collect();
+            // DynamoDB may hand back unprocessed items under load: resend them.
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        // Keep each account's live count true, as the per-session transaction would.
+        let mut per_account: std::collections::BTreeMap<String, (AccountId, i64)> = Default::default();
+        for x in sessions {
+            per_account
+                .entry(x.account_id.to_string())
+                .or_insert((x.account_id.clone(), 0))
+                .1 += 1;
+        }
+        for (account, count) in per_account.into_values() {
+            self.transact(vec![self.count_sessions(&account, count)]).await?;
+        }
+        Ok(())
+    }
+
     fn count_sessions(&self, account: &AccountId, delta: i64) -> TransactWriteItem {
         TransactWriteItem::builder()
             .update(
