@@ -662,3 +662,84 @@ async fn a_grant_failing_halfway_hands_out_nothing_and_is_rolled_back() {
     assert_eq!(log["verified"], true);
     assert_eq!(event_types(&log), ["requested", "ended"]);
 }
+
+/// Two users' sessions on one role ended at the same moment: both denies survive (IAM has no
+/// conditional writes; a lease serializes the role policy's read-modify-write).
+#[tokio::test]
+async fn concurrent_ends_on_one_role_keep_every_deny() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "tworole").await;
+    // A second user, in the same group, trusted by the same role.
+    let other = "tworole-2@example.com";
+    api.post(
+        &format!("/accounts/{}/users", f.account),
+        &admin,
+        json!({ "email": other, "credential": true }),
+    )
+    .await
+    .ok(201);
+    let groups = api.get("/groups?limit=100", &admin).await.ok(200);
+    let gid = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "sessions-tworole")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.put(&format!("/groups/{gid}/members/{other}"), &admin, json!({}))
+        .await
+        .ok(201);
+    let arns: Vec<String> = [f.email.as_str(), other]
+        .iter()
+        .map(|u| format!("arn:aws:iam::{}:user/{u}", f.aws_account))
+        .collect();
+    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "AWS": arns }, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"] }] });
+    let role_name = f.role.rsplit('/').next().unwrap();
+    f.iam
+        .update_assume_role_policy()
+        .role_name(role_name)
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let mut ids = Vec::new();
+    for token in [f.token.clone(), env.user(other)] {
+        let s = api.post("/sessions", &token, jit(&f, 900)).await.ok(201);
+        ids.push((token, s["session"]["id"].as_str().unwrap().to_string()));
+    }
+    let end = |token: String, id: String| {
+        let api = env.client();
+        async move {
+            api.send(
+                "DELETE",
+                &format!("/sessions/{id}"),
+                Some(&token),
+                Some(e2e::RawBody::Json(json!({ "reason": "race" }))),
+            )
+            .await
+            .status
+        }
+    };
+    let (a, b) = tokio::join!(
+        end(ids[0].0.clone(), ids[0].1.clone()),
+        end(ids[1].0.clone(), ids[1].1.clone())
+    );
+    assert_eq!((a, b), (200, 200));
+    let doc: Value = serde_json::from_str(&role_revocations(&f).await.unwrap()).unwrap();
+    let denied: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Condition"]["StringEquals"]["aws:SourceIdentity"].as_str().unwrap())
+        .collect();
+    assert!(
+        denied.contains(&f.email.as_str()) && denied.contains(&other),
+        "both denies kept: {denied:?}"
+    );
+}

@@ -317,6 +317,18 @@ pub trait SessionStore: Send + Sync {
     async fn finish(&self, session: &Session) -> Result<(), StoreError>;
     /// Sessions due at `now` from the due index, at most `limit`; also how many items were read.
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError>;
+    /// Takes the named lease for `owner` until `until` unless someone else holds an unexpired
+    /// one: `Ok(false)` then. Serializes read-modify-write of things with no conditional
+    /// writes of their own (a role's IAM policy).
+    async fn lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease back if `owner` still holds it.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
 }
 
 // --- Users, groups, idempotency -----------------------------------------------------------------

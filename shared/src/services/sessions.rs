@@ -40,6 +40,8 @@ pub const REVOCATIONS_POLICY: &str = "CloudIamBrokerRevocations";
 const REVOCATIONS_MAX_CHARS: usize = 9_000;
 /// How long a claim on an end holds before another run may take it over.
 const END_LEASE: Duration = Duration::from_secs(120);
+/// How long one revocation may hold a role's policy before another may take it over.
+const ROLE_LEASE: Duration = Duration::from_secs(30);
 /// After this many failed revocations the failure is reported as an error, not just retried.
 pub const REPORT_AFTER_FAILURES: u32 = 3;
 
@@ -568,14 +570,42 @@ impl SessionService {
         match session.kind {
             SessionKind::Jit => {
                 let role = session.role.as_ref().ok_or("a JIT session without a role")?;
-                let current = iam
-                    .get_role_policy(role, REVOCATIONS_POLICY)
-                    .await
-                    .map_err(|e| format!("read revocations: {e}"))?;
-                let doc = revocation_document(current.as_deref(), session, ended_at, self.clock.now())?;
-                iam.put_role_policy(role, REVOCATIONS_POLICY, &doc)
-                    .await
-                    .map_err(|e| format!("put revocation: {e}"))
+                // IAM has no conditional writes: two ends on one role would each read the policy
+                // and the second write would drop the first deny. A lease serializes them.
+                let lease = format!("role-policy:{role}");
+                let owner = session.id.to_string();
+                let mut held = false;
+                for _ in 0..50 {
+                    let now = self.clock.now();
+                    if self
+                        .sessions
+                        .lease(&lease, &owner, now, now + ROLE_LEASE)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        held = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                if !held {
+                    return Err("another revocation on this role is in progress; retrying later".into());
+                }
+                let result = async {
+                    let current = iam
+                        .get_role_policy(role, REVOCATIONS_POLICY)
+                        .await
+                        .map_err(|e| format!("read revocations: {e}"))?;
+                    let doc = revocation_document(current.as_deref(), session, ended_at, self.clock.now())?;
+                    iam.put_role_policy(role, REVOCATIONS_POLICY, &doc)
+                        .await
+                        .map_err(|e| format!("put revocation: {e}"))
+                }
+                .await;
+                if let Err(e) = self.sessions.release_lease(&lease, &owner).await {
+                    tracing::warn!(error = %e, "releasing a role lease failed; it lapses by itself");
+                }
+                result
             }
             SessionKind::Console => {
                 iam.put_inline_policy(&session.iam_user, SESSION_DENY_POLICY, &session_deny_document())

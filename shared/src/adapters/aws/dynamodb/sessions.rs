@@ -342,4 +342,57 @@ impl SessionStore for DynamoStore {
             .collect::<Result<_, _>>()?;
         Ok((sessions, read))
     }
+
+    async fn lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let item = std::collections::HashMap::from([
+            ("PK".to_string(), s(format!("LEASE#{name}"))),
+            ("SK".to_string(), s("LEASE")),
+            ("entity".to_string(), s("lease")),
+            ("owner".to_string(), s(owner)),
+            ("until".to_string(), n(until.unix_timestamp())),
+            // The table's TTL removes forgotten leases eventually; `until` is what counts.
+            ("ttl".to_string(), n(until.unix_timestamp() + 3600)),
+        ]);
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #until < :now OR #owner = :me")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if super::service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        }
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("LEASE#{name}"), "LEASE")))
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if super::service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        }
+    }
 }
