@@ -13,7 +13,7 @@ use shared::domain::Secret;
 
 use crate::federation::FederationStandIn;
 use crate::gateway::{Gateway, serve};
-use crate::local_aws::{Keys, LocalAws, create_resources, sdk_config};
+use crate::local_aws::{LocalAws, create_resources, sdk_config};
 
 pub const ISSUER: &str = "cloud-iam-broker-local";
 pub const AUDIENCE: &str = "cloud-iam-broker";
@@ -199,11 +199,6 @@ impl LocalSystem {
             minter: Minter { secret },
             federation,
         })
-    }
-
-    /// Keys of the broker's own principal in local AWS (moto mode only).
-    pub fn broker_keys(&self) -> Option<&Keys> {
-        self.aws.as_ref().map(|a| &a.broker)
     }
 }
 

@@ -33,9 +33,3 @@ pub struct Principal {
     pub email: Option<String>,
     pub role: Role,
 }
-
-impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}

@@ -100,6 +100,15 @@ impl IamConnector for AwsIamConnector {
     }
 }
 
+/// IAM's NotFound, where absence is an answer rather than a failure.
+fn found<T>(result: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(CloudError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 struct AwsTargetIam {
     client: aws_sdk_iam::Client,
 }
@@ -125,38 +134,33 @@ macro_rules! all_pages {
 #[async_trait]
 impl TargetIam for AwsTargetIam {
     async fn get_user(&self, name: &IamUserName) -> Result<Option<IamUserInfo>, CloudError> {
-        match self
+        let Some(out) = found(
+            self.client
+                .get_user()
+                .user_name(name.as_str())
+                .send()
+                .await
+                .map_err(classify),
+        )?
+        else {
+            return Ok(None);
+        };
+        let u = out
+            .user
+            .ok_or_else(|| CloudError::Unavailable("IAM returned no user".into()))?;
+        let tags = self
             .client
-            .get_user()
+            .list_user_tags()
             .user_name(name.as_str())
             .send()
             .await
-            .map_err(classify)
-        {
-            Ok(out) => {
-                let u = out
-                    .user
-                    .ok_or_else(|| CloudError::Unavailable("IAM returned no user".into()))?;
-                let tags = self
-                    .client
-                    .list_user_tags()
-                    .user_name(name.as_str())
-                    .send()
-                    .await
-                    .map_err(classify)?
-                    .tags
-                    .into_iter()
-                    .map(|t| (t.key, t.value))
-                    .collect();
-                Ok(Some(IamUserInfo {
-                    name: u.user_name,
-                    arn: u.arn,
-                    tags,
-                }))
-            }
-            Err(CloudError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+            .map_err(classify)?
+            .tags;
+        Ok(Some(IamUserInfo {
+            name: u.user_name,
+            arn: u.arn,
+            tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        }))
     }
 
     async fn create_user(&self, name: &IamUserName, tags: &[(String, String)]) -> Result<String, CloudError> {
@@ -203,56 +207,48 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn password_policy(&self) -> Result<PasswordPolicy, CloudError> {
-        match self.client.get_account_password_policy().send().await.map_err(classify) {
-            Ok(out) => Ok(PasswordPolicy {
-                minimum_length: out
-                    .password_policy
-                    .and_then(|p| p.minimum_password_length)
-                    .unwrap_or(0)
-                    .max(0) as u32,
-            }),
-            // No policy set: IAM's defaults apply.
-            Err(CloudError::NotFound(_)) => Ok(PasswordPolicy::default()),
-            Err(e) => Err(e),
-        }
+        // No policy set (NotFound): IAM's defaults apply.
+        let policy = found(self.client.get_account_password_policy().send().await.map_err(classify))?;
+        let minimum = policy
+            .and_then(|out| out.password_policy)
+            .and_then(|p| p.minimum_password_length);
+        Ok(PasswordPolicy {
+            minimum_length: minimum.unwrap_or(0).max(0) as u32,
+        })
     }
 
     async fn set_login_profile(&self, name: &IamUserName, password: &Secret) -> Result<(), CloudError> {
+        let (user, pw) = (name.as_str(), password.expose());
         if self.has_login_profile(name).await? {
-            self.client
+            let req = self
+                .client
                 .update_login_profile()
-                .user_name(name.as_str())
-                .password(password.expose())
-                .password_reset_required(false)
-                .send()
-                .await
-                .map_err(classify)?;
+                .user_name(user)
+                .password(pw)
+                .password_reset_required(false);
+            req.send().await.map_err(classify)?;
         } else {
-            self.client
+            let req = self
+                .client
                 .create_login_profile()
-                .user_name(name.as_str())
-                .password(password.expose())
-                .password_reset_required(false)
-                .send()
-                .await
-                .map_err(classify)?;
+                .user_name(user)
+                .password(pw)
+                .password_reset_required(false);
+            req.send().await.map_err(classify)?;
         }
         Ok(())
     }
 
     async fn has_login_profile(&self, name: &IamUserName) -> Result<bool, CloudError> {
-        match self
-            .client
-            .get_login_profile()
-            .user_name(name.as_str())
-            .send()
-            .await
-            .map_err(classify)
-        {
-            Ok(_) => Ok(true),
-            Err(CloudError::NotFound(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(found(
+            self.client
+                .get_login_profile()
+                .user_name(name.as_str())
+                .send()
+                .await
+                .map_err(classify),
+        )?
+        .is_some())
     }
 
     async fn delete_login_profile(&self, name: &IamUserName) -> Result<(), CloudError> {
@@ -416,20 +412,17 @@ impl TargetIam for AwsTargetIam {
     }
 
     async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError> {
-        match self
-            .client
-            .get_role_policy()
-            .role_name(role.name())
-            .policy_name(policy)
-            .send()
-            .await
-            .map_err(classify)
-        {
-            // IAM returns the document URL-encoded.
-            Ok(out) => Ok(Some(crate::routes::percent_decode(&out.policy_document))),
-            Err(CloudError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let out = found(
+            self.client
+                .get_role_policy()
+                .role_name(role.name())
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+        // IAM returns the document URL-encoded.
+        Ok(out.map(|o| crate::encoding::percent_decode(&o.policy_document)))
     }
 
     async fn put_role_policy(&self, role: &RoleArn, policy: &str, document: &str) -> Result<(), CloudError> {

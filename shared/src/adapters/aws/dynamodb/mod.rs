@@ -105,29 +105,15 @@ impl DynamoStore {
 
     /// Every item of a partition whose sort key starts with `prefix` (all pages).
     async fn query_prefix<T: for<'de> Deserialize<'de>>(&self, pk: String, prefix: &str) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true);
+        all_pages(query).await
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`, from an opaque
@@ -153,43 +139,19 @@ impl DynamoStore {
             };
             query = query.set_exclusive_start_key(Some(key(pk, &after)));
         }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<T>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .and_then(|k| k.get("SK").and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
-        Ok(Some((items, next)))
+        Ok(Some(one_page(query, "SK").await?))
     }
 
     /// Every item of a GSI1 partition (all pages).
     async fn gsi1_all<T: for<'de> Deserialize<'de>>(&self, partition: &str) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :p")
-                .expression_attribute_values(":p", s(partition))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :p")
+            .expression_attribute_values(":p", s(partition));
+        all_pages(query).await
     }
 
     /// Deletes an item; `Ok(false)` when there was none.
@@ -233,17 +195,49 @@ impl DynamoStore {
             start.insert("GSI1SK".into(), s(&sort));
             query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<T>, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .and_then(|k| k.get("GSI1SK").and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
-        Ok(Some((items, next)))
+        Ok(Some(one_page(query, "GSI1SK").await?))
+    }
+}
+
+type QueryBuilder = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+
+/// Runs a query for one page: its items, and the opaque cursor for the next (from the page's
+/// last `sort_attr`).
+async fn one_page<T: for<'de> Deserialize<'de>>(
+    query: QueryBuilder,
+    sort_attr: &str,
+) -> Result<(Vec<T>, Option<String>), StoreError> {
+    let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+    let items = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<T>, _>>()?;
+    let next = out
+        .last_evaluated_key
+        .and_then(|k| k.get(sort_attr).and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
+    Ok((items, next))
+}
+
+/// Runs a query to the end, following DynamoDB's pages.
+async fn all_pages<T: for<'de> Deserialize<'de>>(query: QueryBuilder) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = query
+            .clone()
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        for item in page.items.unwrap_or_default() {
+            out.push(from_item(item)?);
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(out),
+        }
     }
 }
 

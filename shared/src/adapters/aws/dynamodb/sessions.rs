@@ -291,18 +291,11 @@ impl SessionStore for DynamoStore {
             start.insert(sk_name.into(), s(id.to_string()));
             query = query.set_exclusive_start_key(Some(start));
         }
-        let out = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        let items = out
-            .items
-            .unwrap_or_default()
+        let (records, next_cursor) = super::one_page::<SessionRecord>(query, sk_name).await?;
+        let items = records
             .into_iter()
-            .map(|i| from_item::<SessionRecord>(i).and_then(SessionRecord::into_domain))
+            .map(SessionRecord::into_domain)
             .collect::<Result<_, _>>()?;
-        let next_cursor = out.last_evaluated_key.and_then(|k| {
-            k.get(sk_name)
-                .and_then(|v| v.as_s().ok())
-                .map(|v| super::encode_cursor(v))
-        });
         Ok(Some(Page { items, next_cursor }))
     }
 
