@@ -40,6 +40,9 @@ pub const REVOCATIONS_POLICY: &str = "CloudIamBrokerRevocations";
 const REVOCATIONS_MAX_CHARS: usize = 9_000;
 /// How long a claim on an end holds before another run may take it over.
 const END_LEASE: Duration = Duration::from_secs(120);
+/// IAM connections to target accounts, reused across the ends of one run.
+type Connections = std::collections::HashMap<AccountId, Box<dyn crate::ports::TargetIam>>;
+
 /// How long one revocation may hold a role's policy before another may take it over.
 const ROLE_LEASE: Duration = Duration::from_secs(30);
 /// After this many failed revocations the failure is reported as an error, not just retried.
@@ -291,7 +294,13 @@ impl SessionService {
             Err((step, error)) => {
                 let reason = format!("start failed at {step}: {error}");
                 let _ = self
-                    .end_claimed(session, "cloud-iam-broker", &reason, SessionStatus::Ended)
+                    .end_claimed(
+                        session,
+                        "cloud-iam-broker",
+                        &reason,
+                        SessionStatus::Ended,
+                        &mut Connections::new(),
+                    )
                     .await;
                 return Err(StartError::Cloud { step, error });
             }
@@ -324,7 +333,13 @@ impl SessionService {
                 // Fail closed: what was granted is taken back before anything is handed out.
                 let reason = format!("the start could not be logged ({e}); access withdrawn");
                 let _ = self
-                    .end_claimed(session, "cloud-iam-broker", &reason, SessionStatus::Ended)
+                    .end_claimed(
+                        session,
+                        "cloud-iam-broker",
+                        &reason,
+                        SessionStatus::Ended,
+                        &mut Connections::new(),
+                    )
                     .await;
                 Err(StartError::LogUnavailable(e.to_string()))
             }
@@ -553,15 +568,20 @@ impl SessionService {
     /// Takes access back: for JIT a deny on the role for this user's tokens issued before the
     /// end (which also closes a console session made from them); for console a deny-all on
     /// the user and a fresh, unknown password.
-    async fn revoke(&self, session: &Session) -> Result<(), String> {
-        let account = self
-            .accounts
-            .get(&session.account_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "the account is gone".to_string())?;
-        let access = self.user_service.access(&account).await?;
-        let iam = self.iam.connect(&access).await.map_err(|e| format!("connect: {e}"))?;
+    async fn revoke(&self, session: &Session, connections: &mut Connections) -> Result<(), String> {
+        let iam = match connections.entry(session.account_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let account = self
+                    .accounts
+                    .get(&session.account_id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "the account is gone".to_string())?;
+                let access = self.user_service.access(&account).await?;
+                slot.insert(self.iam.connect(&access).await.map_err(|e| format!("connect: {e}"))?)
+            }
+        };
         let ended_at = session
             .ending
             .as_ref()
@@ -700,7 +720,8 @@ impl SessionService {
         if session.status != SessionStatus::Active {
             return Ok(session);
         }
-        self.end_claimed(session, &by, reason, SessionStatus::Ended).await
+        self.end_claimed(session, &by, reason, SessionStatus::Ended, &mut Connections::new())
+            .await
     }
 
     /// Claims an active session's end, revokes, logs and finishes it. Losing the claim to a
@@ -711,6 +732,7 @@ impl SessionService {
         by: &str,
         reason: &str,
         outcome: SessionStatus,
+        connections: &mut Connections,
     ) -> Result<Session, SessionError> {
         let now = self.clock.now();
         session.status = SessionStatus::Ending;
@@ -722,7 +744,7 @@ impl SessionService {
         });
         session.version += 1;
         match self.sessions.save(&session, Some(now + END_LEASE)).await {
-            Ok(()) => self.complete_end(session).await,
+            Ok(()) => self.complete_end(session, connections).await,
             Err(StoreError::Conflict(_)) => {
                 let current = self.sessions.get(&session.id).await?;
                 current.ok_or_else(|| SessionError::NotFound(session.id.clone()))
@@ -733,8 +755,8 @@ impl SessionService {
 
     /// Revokes, writes the end event, and finishes a claimed session; on failure, schedules a
     /// retry through the due index.
-    async fn complete_end(&self, mut session: Session) -> Result<Session, SessionError> {
-        if let Err(e) = self.revoke(&session).await {
+    async fn complete_end(&self, mut session: Session, connections: &mut Connections) -> Result<Session, SessionError> {
+        if let Err(e) = self.revoke(&session, connections).await {
             session.revocation_failures += 1;
             session.last_error = Some(e.clone());
             let attempt = session.revocation_failures;
@@ -792,6 +814,9 @@ impl SessionService {
     pub async fn expire_due(&self, limit: u32) -> Result<ExpiryReport, SessionError> {
         let now = self.clock.now();
         let (due, read) = self.sessions.due(now, limit).await?;
+        // One connection per account for the whole run: not a KMS decrypt (and an AssumeRole)
+        // per session.
+        let mut connections = Connections::new();
         let mut report = ExpiryReport {
             items_read: read,
             ..Default::default()
@@ -799,7 +824,13 @@ impl SessionService {
         for session in due {
             let result = match session.status {
                 SessionStatus::Active if session.expires_at <= now => self
-                    .end_claimed(session, "expirer", "the session's time is up", SessionStatus::Expired)
+                    .end_claimed(
+                        session,
+                        "expirer",
+                        "the session's time is up",
+                        SessionStatus::Expired,
+                        &mut connections,
+                    )
                     .await
                     .map(|s| (s, false)),
                 SessionStatus::Ending => {
@@ -807,7 +838,7 @@ impl SessionService {
                     let mut s = session;
                     s.version += 1;
                     match self.sessions.save(&s, Some(now + END_LEASE)).await {
-                        Ok(()) => self.complete_end(s).await.map(|s| (s, true)),
+                        Ok(()) => self.complete_end(s, &mut connections).await.map(|s| (s, true)),
                         Err(StoreError::Conflict(_)) => {
                             report.skipped += 1;
                             continue;
