@@ -78,7 +78,7 @@ async fn serve(
                 // As AWS does, refuse credentials that do not work.
                 let creds =
                     aws_credential_types::Credentials::new(id, key, Some(token.to_string()), None, "federation");
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                let sdk = shared::adapters::aws::sdk_defaults()
                     .endpoint_url(endpoint)
                     .region(aws_config::Region::new(crate::local_aws::REGION))
                     .credentials_provider(creds)

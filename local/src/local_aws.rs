@@ -14,7 +14,6 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -33,12 +32,28 @@ const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow
 
 /// Runs moto in-process with a watchdog: when our end of its stdin closes (we exited or
 /// crashed), it exits too, so no server outlives the tests or the runner.
+///
+/// One fidelity patch: AWS refuses AssumeRole into a role that does not exist (AccessDenied);
+/// moto hands out credentials for it, which later make moto itself fail with HTTP 500.
 const LAUNCHER: &str = r#"
 import os, sys, threading
 def watch():
     sys.stdin.read()
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+from moto.sts import models as sts
+from moto.sts.exceptions import STSClientError
+from moto.iam.models import iam_backends
+from moto.utilities.utils import get_partition
+_assume_role = sts.STSBackend.assume_role
+def assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs):
+    try:
+        account = role_arn.split(":")[4]
+        iam_backends[account][get_partition(region_name)].get_role_by_arn(role_arn)
+    except Exception:
+        raise STSClientError("AccessDenied", f"Not authorized to perform sts:AssumeRole on {role_arn}")
+    return _assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
+sts.STSBackend.assume_role = assume_role
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;
@@ -87,7 +102,7 @@ pub fn free_port() -> std::io::Result<u16> {
 
 /// An SDK configuration for `endpoint` with the given keys.
 pub async fn sdk_config(endpoint: &str, keys: &Keys) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    shared::adapters::aws::sdk_defaults()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(Credentials::new(

@@ -144,7 +144,7 @@ impl LocalSystem {
                 (Some(aws), config, sdk)
             }
             AwsMode::Endpoint(endpoint) => {
-                let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                let base = shared::adapters::aws::sdk_defaults()
                     .endpoint_url(&endpoint)
                     .load()
                     .await;
@@ -160,10 +160,7 @@ impl LocalSystem {
                     bucket: var("SESSION_LOG_BUCKET")?,
                     kms_key_id: var("KMS_KEY_ID")?,
                 };
-                let sdk = with_timeouts(
-                    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await,
-                    timeout,
-                );
+                let sdk = with_timeouts(shared::adapters::aws::sdk_defaults().load().await, timeout);
                 (None, local_config(&resources, jwt, timeout), sdk)
             }
         };

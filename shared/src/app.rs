@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
 use crate::adapters::aws::federation::HttpFederation;
 use crate::adapters::aws::s3_log::S3SessionLog;
 use crate::adapters::aws::sts::StsRoleAssumer;
@@ -38,21 +40,33 @@ pub type LogWrapper = Arc<dyn Fn(Arc<dyn SessionLog>) -> Arc<dyn SessionLog> + S
 /// Replaces an adapter before the app is built (tests inject faults this way).
 pub type IamWrapper = Arc<dyn Fn(Arc<dyn IamConnector>) -> Arc<dyn IamConnector> + Send + Sync>;
 
+/// Replaces the SDK's HTTP client (the overhead benchmark records backend calls this way).
+pub type HttpWrapper = Arc<dyn Fn(SharedHttpClient) -> SharedHttpClient + Send + Sync>;
+
 /// What tests and the local runner may swap in; production uses the defaults.
 #[derive(Clone, Default)]
 pub struct Overrides {
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
+    pub wrap_http: Option<HttpWrapper>,
     pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl App {
-    /// Builds the app on AWS. Creating SDK clients makes no network call, so this is cheap at
-    /// cold start.
+    /// Builds the app on AWS: no network call, and the SDK clients are created on first use,
+    /// so this is cheap at cold start.
     pub fn on_aws(config: &Config, sdk: &aws_config::SdkConfig, overrides: Overrides) -> Result<Self, ConfigError> {
         let auth = Authenticator::new(config.jwt.clone()).map_err(ConfigError)?;
-        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name));
-        let sealer = Arc::new(KmsSealer::new(aws_sdk_kms::Client::new(sdk), &config.kms_key_id));
+        let wrapped;
+        let sdk = match (&overrides.wrap_http, sdk.http_client()) {
+            (Some(wrap), Some(http)) => {
+                wrapped = sdk.to_builder().http_client(wrap(http)).build();
+                &wrapped
+            }
+            _ => sdk,
+        };
+        let store = Arc::new(DynamoStore::lazy(sdk, &config.table_name));
+        let sealer = Arc::new(KmsSealer::new(sdk, &config.kms_key_id));
         let verifier = Arc::new(StsVerifier::new(sdk.clone()));
         let mut iam: Arc<dyn IamConnector> = Arc::new(AwsIamConnector::new(sdk.clone()));
         if let Some(wrap) = overrides.wrap_iam {

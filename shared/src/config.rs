@@ -88,16 +88,23 @@ impl Config {
 
     /// The SDK configuration for the broker's own identity: region, credentials and endpoint
     /// from the environment (`AWS_ENDPOINT_URL` points every client at local AWS), plus our
-    /// timeouts.
+    /// timeouts. Lambda puts the execution role's credentials and the region in the
+    /// environment; reading them directly skips building the SDK's default provider chains
+    /// (one of which creates an STS client) at cold start. Elsewhere the default chains apply.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_timeout(self.aws_timeout)
-                    .build(),
-            )
-            .load()
-            .await
+        let mut loader = crate::adapters::aws::sdk_defaults().timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_timeout(self.aws_timeout)
+                .build(),
+        );
+        if let Some(region) = opt("AWS_REGION") {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        if opt("AWS_ACCESS_KEY_ID").is_some() && opt("AWS_SECRET_ACCESS_KEY").is_some() {
+            loader =
+                loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+        }
+        loader.load().await
     }
 }

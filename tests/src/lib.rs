@@ -15,7 +15,10 @@ use local_runner::{AwsMode, LocalSystem, Options};
 use serde_json::Value;
 pub use shared::adapters::fault::{Fault, FaultPlan};
 use shared::adapters::fault::{FaultyConnector, FaultyLog};
+use shared::adapters::recording::CallRecorder;
 pub use shared::auth::Role;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Seeded target accounts per test binary; raise it if a binary's tests need more.
 const TARGET_ACCOUNTS: usize = 12;
@@ -34,6 +37,8 @@ pub struct TestEnv {
     pub clock: Arc<shared::ports::OffsetClock>,
     /// The sign-in federation stand-in, with the requests it received.
     pub federation: FederationStandIn,
+    /// The broker's AWS calls, when switched on (the overhead benchmark reads them).
+    pub calls: Arc<CallRecorder>,
     /// The system's runtime: calls into `app` run there, where its AWS clients' connections live.
     runtime: tokio::runtime::Handle,
 }
@@ -65,14 +70,17 @@ pub fn env() -> &'static TestEnv {
         // The same JSON logs the functions write in Lambda, captured instead of printed.
         let _ = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,aws_smithy_runtime=info,aws_config=info,aws_sdk_sts=info,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,axum=info,aws_smithy_http_client=info,aws_runtime=info,aws_sigv4=info"))
             .with_writer(|| Capture)
+            .finish()
+            .with("debug,aws_smithy_runtime=info,aws_config=info,aws_sdk_sts=info,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,axum=info,aws_smithy_http_client=info,aws_runtime=info,aws_sigv4=info".parse::<tracing_subscriber::filter::Targets>().expect("directives parse"))
             .try_init();
         let (tx, rx) = std::sync::mpsc::channel();
         let faults = Arc::new(FaultPlan::default());
         let plan = faults.clone();
         let clock = Arc::new(shared::ports::OffsetClock::default());
         let clock_handle = clock.clone();
+        let calls = Arc::new(CallRecorder::default());
+        let recorder = calls.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -89,6 +97,7 @@ pub fn env() -> &'static TestEnv {
                 let overrides = shared::app::Overrides {
                     wrap_iam: Some(wrap),
                     wrap_log: Some(wrap_log),
+                    wrap_http: Some(Arc::new(move |inner| CallRecorder::wrap(recorder.clone(), inner))),
                     clock: Some(clock_override),
                 };
                 let options = Options {
@@ -112,6 +121,7 @@ pub fn env() -> &'static TestEnv {
                             accounts: Mutex::new(aws.targets.clone()),
                             faults,
                             clock,
+                            calls,
                             federation: system.federation.clone().expect("moto mode has the stand-in"),
                             runtime: tokio::runtime::Handle::current(),
                         };
@@ -367,6 +377,8 @@ pub struct Fixture {
     pub email: String,
     pub token: String,
     pub role: String,
+    /// The target account admin's keys (what the account was registered with).
+    pub admin_keys: Keys,
     pub iam: aws_sdk_iam::Client,
 }
 
@@ -421,5 +433,6 @@ pub async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
         email,
         role,
         iam,
+        admin_keys: target.admin.clone(),
     }
 }

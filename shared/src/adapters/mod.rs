@@ -3,3 +3,4 @@
 
 pub mod aws;
 pub mod fault;
+pub mod recording;

@@ -12,19 +12,26 @@ const ISSUER: &str = "cloud-iam-broker";
 
 pub struct HttpFederation {
     endpoint: String,
-    http: reqwest::Client,
+    /// Built on the first sign-in URL, not at cold start: its TLS set-up parses the root
+    /// certificates, and most invocations of most functions never need it.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl HttpFederation {
     pub fn new(endpoint: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .expect("a client with a timeout builds");
         HttpFederation {
             endpoint: endpoint.into(),
-            http,
+            http: std::sync::OnceLock::new(),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("a client with a timeout builds")
+        })
     }
 }
 
@@ -49,7 +56,7 @@ impl ConsoleFederation for HttpFederation {
         );
         // The URL carries the credentials: errors below never include it.
         let resp =
-            self.http.get(&url).send().await.map_err(|e| {
+            self.http().get(&url).send().await.map_err(|e| {
                 CloudError::Unavailable(format!("federation endpoint unreachable: {}", e.without_url()))
             })?;
         let status = resp.status();

@@ -9,14 +9,16 @@ use crate::domain::{Sealed, Secret};
 use crate::ports::{SealContext, SealError, SecretSealer};
 
 pub struct KmsSealer {
-    client: aws_sdk_kms::Client,
+    client: super::LazyClient<aws_sdk_kms::Client>,
     key_id: String,
 }
 
 impl KmsSealer {
-    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+    /// The client is created on the first call (see `LazyClient`).
+    pub fn new(sdk: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
+        let sdk = sdk.clone();
         KmsSealer {
-            client,
+            client: super::LazyClient::new(move || aws_sdk_kms::Client::new(&sdk)),
             key_id: key_id.into(),
         }
     }

@@ -10,6 +10,62 @@ pub mod sts;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
+/// An SDK client created on first use. A process's first client initialises the SDK's endpoint
+/// partitions (a JSON parse and regex compiles), which was a third of a function's cold init;
+/// a Lambda that never touches a service never pays for its client.
+pub struct LazyClient<C> {
+    cell: std::sync::OnceLock<C>,
+    make: Box<dyn Fn() -> C + Send + Sync>,
+}
+
+impl<C> LazyClient<C> {
+    pub fn new(make: impl Fn() -> C + Send + Sync + 'static) -> Self {
+        LazyClient {
+            cell: std::sync::OnceLock::new(),
+            make: Box::new(make),
+        }
+    }
+
+    /// A client that already exists (tests and benchmarks pass their own).
+    pub fn ready(client: C) -> Self {
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(client);
+        LazyClient {
+            cell,
+            make: Box::new(|| unreachable!("the client was set at construction")),
+        }
+    }
+}
+
+impl<C> std::ops::Deref for LazyClient<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.cell.get_or_init(|| (self.make)())
+    }
+}
+
+/// The SDK's defaults with the one HTTPS client every binary here uses (hyper 1, rustls, ring).
+/// The SDK crates are built without their default client so that aws-lc-rs and the legacy
+/// hyper 0.14 stack stay out of the bootstraps; every `SdkConfig` must come from here.
+///
+/// The client is created on the first AWS call, not at start: building it reads and parses the
+/// system's root certificates, which was most of a function's cold init (docs/benchmarks.md).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient, http_client_fn};
+    static HTTPS: std::sync::OnceLock<SharedHttpClient> = std::sync::OnceLock::new();
+    let lazy = http_client_fn(|settings, components| {
+        HTTPS
+            .get_or_init(|| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                    .build_https()
+            })
+            .http_connector(settings, components)
+    });
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(lazy)
+}
+
 /// Describes an SDK failure for logs and problem details. Service errors carry AWS's code and
 /// message (which never contain request secrets); transport failures say what broke.
 pub(crate) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(

@@ -10,16 +10,17 @@ use crate::domain::log_chain;
 use crate::ports::{LogError, SessionLog};
 
 pub struct S3SessionLog {
-    client: aws_sdk_s3::Client,
+    client: super::LazyClient<aws_sdk_s3::Client>,
     bucket: String,
 }
 
 impl S3SessionLog {
-    /// Path-style addressing, which S3-compatible local endpoints need and AWS accepts.
+    /// Path-style addressing, which S3-compatible local endpoints need and AWS accepts. The
+    /// client is created on the first call (see `LazyClient`).
     pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true);
         S3SessionLog {
-            client: aws_sdk_s3::Client::from_conf(config),
+            client: super::LazyClient::new(move || aws_sdk_s3::Client::from_conf(config.clone().build())),
             bucket: bucket.into(),
         }
     }

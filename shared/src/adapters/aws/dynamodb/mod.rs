@@ -57,14 +57,23 @@ use crate::ports::StoreError;
 
 /// Implements every storage port on one table.
 pub struct DynamoStore {
-    client: aws_sdk_dynamodb::Client,
+    client: super::LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
 }
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoStore {
-            client,
+            client: super::LazyClient::ready(client),
+            table: table.into(),
+        }
+    }
+
+    /// The client is created on the first call (see `LazyClient`).
+    pub fn lazy(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let sdk = sdk.clone();
+        DynamoStore {
+            client: super::LazyClient::new(move || aws_sdk_dynamodb::Client::new(&sdk)),
             table: table.into(),
         }
     }

@@ -327,8 +327,9 @@ impl SessionStore for DynamoStore {
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        // What DynamoDB evaluated (and bills), not just what it returned.
+        let read = out.scanned_count.max(0) as usize;
         let items = out.items.unwrap_or_default();
-        let read = items.len();
         let sessions = items
             .into_iter()
             .map(|i| from_item::<SessionRecord>(i).and_then(SessionRecord::into_domain))
