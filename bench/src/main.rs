@@ -1,95 +1,172 @@
 //! Benchmarks that print figures (nothing here is a timed test; these machines are shared).
+//! `scripts/bench` builds what they measure and runs them all into one table;
+//! docs/benchmarks.md records the results.
 //!
-//! `bench expirer [LIVE] [DUE]`: with LIVE live sessions of which DUE are due, the items one
-//! expirer run reads and its duration. Target: items read <= 2 x due, no scan. The duration is
-//! local AWS's (moto evaluates an index query by walking the table in Python), not DynamoDB's.
+//! - `bench overhead [SAMPLES]`: API latency over direct backend calls (`overhead`).
+//! - `bench lambda [RUNS]`: cold init and peak RSS of the release bootstraps (`lambda`).
+//! - `bench size`: the arm64 bootstraps' sizes (`scripts/build-lambdas` builds them).
+//! - `bench expirer [LIVE] [DUE]`: items read by one expirer run (`expirer`).
+//! - `bench all [LIVE] [DUE]`: all of them, one table.
 
-use std::time::{Duration, Instant};
+mod expirer;
+mod lambda;
+mod overhead;
 
-use shared::adapters::aws::dynamodb::DynamoStore;
-use shared::domain::{
-    AccountId, AwsAccountId, Email, IamUserName, RoleArn, Session, SessionId, SessionKind, SessionStatus,
-};
+use std::path::Path;
+use std::time::Duration;
 
-#[tokio::main]
-async fn main() {
+/// One line of the summary table.
+struct Row {
+    benchmark: String,
+    figure: String,
+    target: &'static str,
+    met: bool,
+}
+
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("expirer") | None => {
-            let live = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000usize);
-            let due = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100usize);
-            expirer_scale(live, due).await;
+    let number = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let rows = match args.first().map(String::as_str) {
+        Some("overhead") => runtime.block_on(overhead_rows(number(1, 25))),
+        Some("lambda") => runtime.block_on(lambda_rows(number(1, 15))),
+        Some("size") => size_rows(),
+        Some("expirer") => runtime.block_on(expirer_rows(number(1, 100_000), number(2, 100))),
+        Some("all") | None => {
+            let mut rows = runtime.block_on(overhead_rows(25));
+            rows.extend(runtime.block_on(lambda_rows(15)));
+            rows.extend(size_rows());
+            rows.extend(runtime.block_on(expirer_rows(number(1, 100_000), number(2, 100))));
+            rows
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other}; try: bench expirer [LIVE] [DUE]");
+            eprintln!("unknown benchmark {other}; try: bench [all|overhead|lambda|size|expirer]");
             std::process::exit(2);
         }
+    };
+    println!();
+    println!("| benchmark | figure | target | status |");
+    println!("|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            r.benchmark,
+            r.figure,
+            r.target,
+            if r.met { "met" } else { "MISSED" }
+        );
+    }
+    // The process holds the local system's threads; leave without waiting for them.
+    std::process::exit(0);
+}
+
+pub fn median_ms(times: &[Duration]) -> f64 {
+    let mut ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    match ms.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => ms[n / 2],
+        n => (ms[n / 2 - 1] + ms[n / 2]) / 2.0,
     }
 }
 
-async fn expirer_scale(live: usize, due: usize) {
-    let env = e2e::env();
-    let f = e2e::fixture(env, "bench").await;
-    let now = time::OffsetDateTime::now_utc();
-    let user = Email::parse(&f.email).unwrap();
-    let make = |expires_at: time::OffsetDateTime| {
-        let id = SessionId::generate();
-        Session {
-            account_id: AccountId::parse(&f.account).unwrap(),
-            aws_account_id: AwsAccountId::parse(&f.aws_account).unwrap(),
-            kind: SessionKind::Jit,
-            user: user.clone(),
-            iam_user: IamUserName::parse(&f.email).unwrap(),
-            role: Some(RoleArn::parse(&f.role).unwrap()),
-            duration_seconds: 900,
-            reason: "expirer benchmark".into(),
-            requested_by: f.email.clone(),
-            started_at: expires_at - Duration::from_secs(900),
-            expires_at,
-            status: SessionStatus::Active,
-            ending: None,
-            revocation_failures: 0,
-            last_error: None,
-            log_key: format!("sessions/{}/bench/{id}.jsonl", f.account),
-            log_head: String::new(),
-            version: 1,
-            id,
-        }
-    };
-    let mut sessions: Vec<Session> = (0..due).map(|_| make(now - Duration::from_secs(60))).collect();
-    sessions.extend((due..live).map(|_| make(now + Duration::from_secs(12 * 3600))));
-    let sdk = env.sdk(&env.broker).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), env.config.table_name.clone());
-    let seeding = Instant::now();
-    store.seed_live_sessions(&sessions).await.expect("seeding");
-    let seeded_in = seeding.elapsed();
+async fn overhead_rows(samples: usize) -> Vec<Row> {
+    overhead::measure(samples)
+        .await
+        .into_iter()
+        .map(|r| Row {
+            benchmark: format!("overhead: {}", r.operation),
+            figure: format!(
+                "API {:.1} ms / direct {:.1} ms = **{:.3}** ({} backend calls, median of {samples})",
+                r.api_ms,
+                r.direct_ms,
+                r.ratio(),
+                r.calls
+            ),
+            target: "<= 1.10",
+            met: r.ratio() <= 1.10,
+        })
+        .collect()
+}
 
-    let run = Instant::now();
-    let report = env.run_expirer().await;
-    let took = run.elapsed();
-    let ratio = report.items_read as f64 / due.max(1) as f64;
-    println!("| benchmark | live sessions | due | items read | read/due | expired | failed | run time | target |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| expirer scale | {live} | {due} | {} | {ratio:.2} | {} | {} | {:.1} s | read/due <= 2.00: {} |",
-        report.items_read,
-        report.expired,
-        report.failed,
-        took.as_secs_f64(),
-        if ratio <= 2.0 { "met" } else { "MISSED" }
-    );
-    if report.failed > 0 {
-        let logs = e2e::captured_logs();
-        for line in logs
-            .lines()
-            .filter(|l| l.contains("revocation failed") || l.contains("expiring a session failed"))
-            .take(3)
-        {
-            eprintln!("{line}");
-        }
+async fn lambda_rows(runs: usize) -> Vec<Row> {
+    let env = e2e::env();
+    let config = lambda::function_config(env);
+    let hello = lambda::cold_init(lambda::HELLO, &config, runs).await;
+    let mut rows = vec![Row {
+        benchmark: format!("cold init: {}", lambda::HELLO),
+        figure: format!("{:.1} ms (median of {})", hello.median_ms, hello.runs),
+        target: "the yardstick",
+        met: true,
+    }];
+    for function in lambda::FUNCTIONS {
+        let c = lambda::cold_init(function, &config, runs).await;
+        let ratio = c.median_ms / hello.median_ms;
+        rows.push(Row {
+            benchmark: format!("cold init: {function}"),
+            figure: format!(
+                "{:.1} ms = **{ratio:.2}x** hello-world (median of {})",
+                c.median_ms, c.runs
+            ),
+            target: "<= 1.5x",
+            met: ratio <= 1.5,
+        });
     }
-    eprintln!(
-        "(seeding {live} sessions took {:.1} s; the run's time is local AWS's, see the module docs)",
-        seeded_in.as_secs_f64()
-    );
+    for function in lambda::FUNCTIONS {
+        let m = lambda::memory(env, function, &config, 10).await;
+        rows.push(Row {
+            benchmark: format!("peak RSS: {}", m.function),
+            figure: format!(
+                "**{:.1} MB** after {} invocations (statuses {})",
+                m.peak_rss_mb, m.invocations, m.statuses
+            ),
+            target: "< 64 MB",
+            met: m.peak_rss_mb < 64.0,
+        });
+    }
+    rows
+}
+
+/// The arm64 bootstraps `cargo lambda build --release --arm64` left in target/lambda.
+fn size_rows() -> Vec<Row> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/lambda");
+    lambda::FUNCTIONS
+        .iter()
+        .map(|function| {
+            let path = root.join(function).join("bootstrap");
+            match std::fs::metadata(&path) {
+                Ok(meta) => {
+                    let mb = meta.len() as f64 / 1_000_000.0;
+                    Row {
+                        benchmark: format!("size: {function}"),
+                        figure: format!("**{mb:.2} MB** ({} bytes, arm64, stripped)", meta.len()),
+                        target: "<= 8 MB",
+                        met: meta.len() <= 8_000_000,
+                    }
+                }
+                Err(_) => Row {
+                    benchmark: format!("size: {function}"),
+                    figure: format!("not built ({}): run scripts/build-lambdas", path.display()),
+                    target: "<= 8 MB",
+                    met: false,
+                },
+            }
+        })
+        .collect()
+}
+
+async fn expirer_rows(live: usize, due: usize) -> Vec<Row> {
+    let r = expirer::expirer_scale(live, due).await;
+    vec![Row {
+        benchmark: "expirer scale".into(),
+        figure: format!(
+            "{live} live, {due} due: **{} items read ({:.2}x due)**, {} expired, {} failed, run {:.1} s on local AWS; {}",
+            r.items_read, r.ratio, r.expired, r.failed, r.run_seconds, r.store
+        ),
+        target: "items read <= 2x due, no scan",
+        met: r.ratio <= 2.0 && r.scans == 0 && r.failed == 0,
+    }]
 }
