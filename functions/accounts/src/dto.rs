@@ -190,6 +190,7 @@ pub struct JitIn {
     #[serde(default)]
     pub description: Option<String>,
     pub jit_enabled: bool,
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
     pub max_duration_seconds: i64,
     pub allowed_role_arns: Vec<String>,
 }

@@ -13,6 +13,7 @@ pub struct StartIn {
     #[serde(rename = "type")]
     pub kind: KindIn,
     pub role_arn: Option<String>,
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
     pub duration_seconds: i64,
     pub reason: String,
     /// Bots only: the platform user the session is for.

@@ -3,10 +3,24 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::Problem;
 use crate::ports::PageRequest;
+
+/// Deserializes a whole number that JSON may write as `900` or `900.0`: JSON Schema's
+/// `integer` (our contract) admits both, so both are accepted; `900.5` is refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(de)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("expected a whole number, got {n}"))),
+    }
+}
 
 /// The largest body any route accepts. Requests here are small JSON documents; a bigger body
 /// is a mistake or an attack.
@@ -133,7 +147,23 @@ fn redact(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, whole_number};
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        #[derive(serde::Deserialize)]
+        struct In {
+            #[serde(deserialize_with = "whole_number")]
+            n: i64,
+        }
+        let n = |json: &str| serde_json::from_str::<In>(json).map(|i| i.n);
+        assert_eq!(n(r#"{"n": 900}"#).unwrap(), 900);
+        assert_eq!(n(r#"{"n": 900.0}"#).unwrap(), 900);
+        assert_eq!(n(r#"{"n": -1}"#).unwrap(), -1);
+        assert!(n(r#"{"n": 900.5}"#).is_err());
+        assert!(n(r#"{"n": 1e300}"#).is_err());
+        assert!(n(r#"{"n": "900"}"#).is_err());
+    }
 
     #[test]
     fn never_repeats_values() {
