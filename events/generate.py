@@ -75,7 +75,7 @@ EVENTS = {
     "users": {
         "provision-user": event("POST /accounts/{id}/users", f"{A}/users", {"email": "alice@example.com", "console_access": True, "credential": True, "policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"], "groups": ["developers"]}, params=acct, headers={"idempotency-key": "provision-alice-1"}),
         "list-users": event("GET /accounts/{id}/users", f"{A}/users", query={"limit": "20"}, params=acct),
-        "import-users": event("POST /accounts/{id}/users/import", f"{A}/users/import", params=acct),
+        "import-users": event("POST /accounts/{id}/user-imports", f"{A}/user-imports", params=acct),
         "get-user": event("GET /accounts/{id}/users/{name}", f"{A}/users/alice@example.com", params=user),
         "deprovision-user": event("DELETE /accounts/{id}/users/{name}", f"{A}/users/alice@example.com", params=user),
         "rotate-credential": event("POST /accounts/{id}/users/{name}/credentials", f"{A}/users/alice@example.com/credentials", params=user),

@@ -567,7 +567,7 @@ async fn users(api: &Client, cmd: Users, json: bool) -> Result<(), Failure> {
         }
         Users::Import { account } => {
             let report = api
-                .call("POST", &format!("/accounts/{account}/users/import"), None)
+                .call("POST", &format!("/accounts/{account}/user-imports"), None)
                 .await?;
             if !json {
                 eprintln!(

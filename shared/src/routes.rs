@@ -57,7 +57,7 @@ pub const ROUTES: &[Route] = &[
     r("PUT", "/accounts/{id}/jit", Function::Accounts),
     r("POST", "/accounts/{id}/users", Function::Users),
     r("GET", "/accounts/{id}/users", Function::Users),
-    r("POST", "/accounts/{id}/users/import", Function::Users),
+    r("POST", "/accounts/{id}/user-imports", Function::Users),
     r("GET", "/accounts/{id}/users/{name}", Function::Users),
     r("DELETE", "/accounts/{id}/users/{name}", Function::Users),
     r("POST", "/accounts/{id}/users/{name}/credentials", Function::Users),
@@ -85,7 +85,7 @@ pub const ROUTES: &[Route] = &[
 /// segment. Returns the route and its path parameters (percent-decoded).
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    // API Gateway prefers literal segments over parameters (`/users/import` over `/users/{name}`).
+    // API Gateway prefers literal segments over parameters, method by method.
     let mut candidates: Vec<&'static Route> = ROUTES
         .iter()
         .filter(|r| r.method.eq_ignore_ascii_case(method))

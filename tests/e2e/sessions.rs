@@ -351,7 +351,7 @@ async fn refusals_are_clear_and_logged() {
         .unwrap();
     api.send(
         "POST",
-        &format!("/accounts/{}/users/import", f.account),
+        &format!("/accounts/{}/user-imports", f.account),
         Some(&admin),
         None,
     )

@@ -159,7 +159,7 @@ async fn full_identity_lifecycle() {
     // Import: unmanaged IAM users are recorded as imported; managed ones are not.
     iam.create_user().user_name("legacy-ops").send().await.unwrap();
     let report = api
-        .send("POST", &format!("/accounts/{account}/users/import"), Some(&admin), None)
+        .send("POST", &format!("/accounts/{account}/user-imports"), Some(&admin), None)
         .await
         .ok(200);
     let imported: Vec<&str> = report["imported"]
@@ -174,7 +174,7 @@ async fn full_identity_lifecycle() {
     );
     assert!(!imported.contains(&email));
     let again = api
-        .send("POST", &format!("/accounts/{account}/users/import"), Some(&admin), None)
+        .send("POST", &format!("/accounts/{account}/user-imports"), Some(&admin), None)
         .await
         .ok(200);
     assert_eq!(again["imported"], json!([]));

@@ -82,7 +82,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             })
             .await
         }
-        "POST /accounts/{id}/users/import" => {
+        "POST /accounts/{id}/user-imports" => {
             let report = app.users.import(&account).await?;
             Ok(json(StatusCode::OK, &ImportOut::from(&report)))
         }
