@@ -743,3 +743,86 @@ async fn concurrent_ends_on_one_role_keep_every_deny() {
         "both denies kept: {denied:?}"
     );
 }
+
+/// The process dies while ending a session, just after the role's deny was written in IAM but
+/// before the end was recorded: the session stays claimed ("ending"), and the expirer's next
+/// run finishes it once. One end event, a verified log, the deny in place.
+#[tokio::test]
+async fn a_crash_while_ending_is_finished_by_the_expirer() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "crash-end").await;
+    let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let role_name = f.role.rsplit('/').next().unwrap().to_string();
+    env.faults.inject(&role_name, "PutRolePolicy", 0, Fault::CrashAfter);
+    assert!(
+        api.try_send(
+            "DELETE",
+            &format!("/sessions/{id}"),
+            &f.token,
+            Some(json!({ "reason": "done" }))
+        )
+        .await
+        .is_none(),
+        "the request died"
+    );
+    assert!(
+        role_revocations(&f).await.is_some(),
+        "the deny reached IAM before the crash"
+    );
+    let claimed = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(claimed["status"], "ending", "{claimed}");
+
+    env.clock.advance(Duration::from_secs(600));
+    let report = env.run_expirer().await;
+    assert!(report.retried >= 1, "{report:?}");
+    let done = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(done["status"], "ended", "{done}");
+    assert!(role_revocations(&f).await.is_some());
+    let log = log_of(env, &f.token, &id).await;
+    assert_eq!(log["verified"], true);
+    let events = event_types(&log);
+    assert_eq!(events.iter().filter(|e| *e == "ended").count(), 1, "{events:?}");
+    assert_eq!(events.first().map(String::as_str), Some("requested"));
+
+    // A second run finds nothing left to do for it.
+    let again = env.run_expirer().await;
+    assert_eq!(again.failed, 0, "{again:?}");
+    assert_eq!(event_types(&log_of(env, &f.token, &id).await), events);
+}
+
+/// The process dies while granting a console session, after the new password was set and
+/// before the deny was lifted: nothing was handed out, the user is still denied, and the
+/// session (recorded before the grant) is ended by the expirer when its time is up.
+#[tokio::test]
+async fn a_crash_while_starting_hands_out_nothing_and_is_ended_at_expiry() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "crash-start").await;
+    env.faults.inject(&f.email, "DeleteUserPolicy", 0, Fault::Crash);
+    assert!(
+        api.try_send("POST", "/sessions", &f.token, Some(console(&f, 900)))
+            .await
+            .is_none(),
+        "the request died"
+    );
+    assert!(user_has_deny(&f).await, "the session deny was never lifted");
+    let listed = api.get("/sessions", &f.token).await.ok(200);
+    let id = listed["items"][0]["id"].as_str().unwrap().to_string();
+
+    env.clock.advance(Duration::from_secs(960));
+    let report = env.run_expirer().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let done = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(done["status"], "expired", "{done}");
+    assert!(user_has_deny(&f).await);
+    let log = log_of(env, &f.token, &id).await;
+    assert_eq!(log["verified"], true);
+    let events = event_types(&log);
+    assert_eq!(events.first().map(String::as_str), Some("requested"));
+    assert!(!events.iter().any(|e| e == "started"), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("expired"), "{events:?}");
+}
