@@ -7,8 +7,10 @@
 //! - the broker's own principal (stands in for the Lambda execution role) in 123456789012;
 //! - a pool of "target" AWS accounts, each with an admin IAM user and key, to register.
 //!
-//! moto does not enforce cross-account trust policies, ExternalIds, STS durations, IAM's
-//! DeleteConflict or password policies; the broker checks those itself.
+//! moto checks the trust policy of a role that exists (and, unlike AWS, denies on any trust
+//! statement naming another principal); the launcher makes it refuse roles that do not exist.
+//! It does not enforce STS durations, IAM's DeleteConflict or password policies; the broker
+//! checks those itself.
 
 use std::net::TcpListener;
 use std::process::Stdio;
