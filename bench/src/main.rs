@@ -13,7 +13,10 @@ mod lambda;
 mod overhead;
 
 use std::path::Path;
+
 use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// One line of the summary table.
 struct Row {
@@ -24,6 +27,18 @@ struct Row {
 }
 
 fn main() {
+    // Log as the functions do in Lambda (JSON, info), into a sink rather than the table. Without
+    // this the test harness's debug-level capture would be measured as the broker's overhead.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::sink)
+        .finish()
+        .with(
+            "info,aws_config=warn,aws_smithy_runtime=warn"
+                .parse::<tracing_subscriber::filter::Targets>()
+                .expect("directives parse"),
+        )
+        .try_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let runtime = tokio::runtime::Builder::new_multi_thread()
