@@ -826,3 +826,34 @@ async fn a_crash_while_starting_hands_out_nothing_and_is_ended_at_expiry() {
     assert!(!events.iter().any(|e| e == "started"), "{events:?}");
     assert_eq!(events.last().map(String::as_str), Some("expired"), "{events:?}");
 }
+
+/// One expirer run with due sessions in several accounts (worked on concurrently): every one
+/// is ended and revoked, each in its own account.
+#[tokio::test]
+async fn one_run_expires_sessions_across_accounts() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let fixtures = [
+        fixture(env, "across-a").await,
+        fixture(env, "across-b").await,
+        fixture(env, "across-c").await,
+    ];
+    let mut ids = Vec::new();
+    for f in &fixtures {
+        let started = api.post("/sessions", &f.token, jit(f, 900)).await.ok(201);
+        ids.push(started["session"]["id"].as_str().unwrap().to_string());
+    }
+    env.clock.advance(Duration::from_secs(960));
+    let report = env.run_expirer().await;
+    assert!(report.expired >= 3, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    for (f, id) in fixtures.iter().zip(&ids) {
+        let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+        assert_eq!(s["status"], "expired", "{s}");
+        assert!(role_revocations(f).await.is_some(), "{} has its deny", f.role);
+        let log = log_of(env, &f.token, id).await;
+        assert_eq!(log["verified"], true);
+        assert_eq!(event_types(&log), ["requested", "started", "expired"]);
+    }
+}

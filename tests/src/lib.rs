@@ -21,7 +21,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Seeded target accounts per test binary; raise it if a binary's tests need more.
-const TARGET_ACCOUNTS: usize = 12;
+const TARGET_ACCOUNTS: usize = 16;
 
 pub struct TestEnv {
     pub base_url: String,

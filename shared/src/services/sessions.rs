@@ -43,6 +43,17 @@ const END_LEASE: Duration = Duration::from_secs(120);
 /// IAM connections to target accounts, reused across the ends of one run.
 type Connections = std::collections::HashMap<AccountId, Box<dyn crate::ports::TargetIam>>;
 
+/// How many accounts one expirer run works on at once.
+const EXPIRER_ACCOUNTS_AT_ONCE: usize = 8;
+
+/// What one expirer run did with one due session.
+enum Expiry {
+    Expired,
+    Retried,
+    Skipped,
+    Failed,
+}
+
 /// How long one revocation may hold a role's policy before another may take it over.
 const ROLE_LEASE: Duration = Duration::from_secs(30);
 /// After this many failed revocations the failure is reported as an error, not just retried.
@@ -811,62 +822,81 @@ impl SessionService {
 
     /// One expirer run: ends every session whose time is up and retries ends that failed or
     /// were interrupted. Idempotent and safe to overlap with other runs and with early ends.
+    ///
+    /// Accounts are worked on concurrently (up to `EXPIRER_ACCOUNTS_AT_ONCE`), each with one
+    /// connection for the run; one account's sessions go one after another, since their ends
+    /// mostly rewrite the same role policies, which a lease serializes anyway.
     pub async fn expire_due(&self, limit: u32) -> Result<ExpiryReport, SessionError> {
+        use futures::StreamExt;
         let now = self.clock.now();
         let (due, read) = self.sessions.due(now, limit).await?;
-        // One connection per account for the whole run: not a KMS decrypt (and an AssumeRole)
-        // per session.
-        let mut connections = Connections::new();
+        let mut by_account: std::collections::BTreeMap<String, Vec<Session>> = Default::default();
+        for session in due {
+            by_account
+                .entry(session.account_id.to_string())
+                .or_default()
+                .push(session);
+        }
+        let outcomes: Vec<Vec<Expiry>> = futures::stream::iter(by_account.into_values())
+            .map(|sessions| async move {
+                let mut connections = Connections::new();
+                let mut outcomes = Vec::with_capacity(sessions.len());
+                for session in sessions {
+                    outcomes.push(self.expire_one(session, now, &mut connections).await);
+                }
+                outcomes
+            })
+            .buffer_unordered(EXPIRER_ACCOUNTS_AT_ONCE)
+            .collect()
+            .await;
         let mut report = ExpiryReport {
             items_read: read,
             ..Default::default()
         };
-        for session in due {
-            let result = match session.status {
-                SessionStatus::Active if session.expires_at <= now => self
-                    .end_claimed(
-                        session,
-                        "expirer",
-                        "the session's time is up",
-                        SessionStatus::Expired,
-                        &mut connections,
-                    )
-                    .await
-                    .map(|s| (s, false)),
-                SessionStatus::Ending => {
-                    // Re-claim (the lease lapsed): the version check lets one run through.
-                    let mut s = session;
-                    s.version += 1;
-                    match self.sessions.save(&s, Some(now + END_LEASE)).await {
-                        Ok(()) => self.complete_end(s, &mut connections).await.map(|s| (s, true)),
-                        Err(StoreError::Conflict(_)) => {
-                            report.skipped += 1;
-                            continue;
-                        }
-                        Err(e) => Err(e.into()),
-                    }
-                }
-                _ => {
-                    report.skipped += 1;
-                    continue;
-                }
-            };
-            match result {
-                Ok((s, retried)) if !s.status.is_live() => {
-                    if retried {
-                        report.retried += 1
-                    } else {
-                        report.expired += 1
-                    }
-                }
-                Ok(_) => report.skipped += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, "expiring a session failed; it stays due");
-                    report.failed += 1;
-                }
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
+                Expiry::Expired => report.expired += 1,
+                Expiry::Retried => report.retried += 1,
+                Expiry::Skipped => report.skipped += 1,
+                Expiry::Failed => report.failed += 1,
             }
         }
         Ok(report)
+    }
+
+    async fn expire_one(&self, session: Session, now: OffsetDateTime, connections: &mut Connections) -> Expiry {
+        let result = match session.status {
+            SessionStatus::Active if session.expires_at <= now => self
+                .end_claimed(
+                    session,
+                    "expirer",
+                    "the session's time is up",
+                    SessionStatus::Expired,
+                    connections,
+                )
+                .await
+                .map(|s| (s, false)),
+            SessionStatus::Ending => {
+                // Re-claim (the lease lapsed): the version check lets one run through.
+                let mut s = session;
+                s.version += 1;
+                match self.sessions.save(&s, Some(now + END_LEASE)).await {
+                    Ok(()) => self.complete_end(s, connections).await.map(|s| (s, true)),
+                    Err(StoreError::Conflict(_)) => return Expiry::Skipped,
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => return Expiry::Skipped,
+        };
+        match result {
+            Ok((s, true)) if !s.status.is_live() => Expiry::Retried,
+            Ok((s, false)) if !s.status.is_live() => Expiry::Expired,
+            Ok(_) => Expiry::Skipped,
+            Err(e) => {
+                tracing::warn!(error = %e, "expiring a session failed; it stays due");
+                Expiry::Failed
+            }
+        }
     }
 
     /// The session's log, verified: its events, and whether the chain holds and ends at the
