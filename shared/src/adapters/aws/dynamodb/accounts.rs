@@ -202,17 +202,8 @@ impl AccountStore for DynamoStore {
             let id = AccountId::parse(sort).ok()?;
             Some(key(account_pk(&id), "ACCOUNT"))
         };
-        let Some((records, next_cursor)) = self
-            .gsi1_page::<AccountRecord>(ACCOUNTS_PARTITION, page.limit, page.cursor.as_deref(), rebuild)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let items = records
-            .into_iter()
-            .map(AccountRecord::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Page { items, next_cursor }))
+        self.gsi1_page(ACCOUNTS_PARTITION, page, rebuild, AccountRecord::into_domain)
+            .await
     }
 
     async fn update(&self, account: &Account) -> Result<(), StoreError> {

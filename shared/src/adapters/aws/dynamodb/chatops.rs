@@ -67,16 +67,7 @@ impl ChatLinkStore for DynamoStore {
 
     async fn links(&self, page: &PageRequest) -> Result<Option<Page<(SlackUserId, Email)>>, StoreError> {
         let rebuild = |sort: &str| Some(key(link_pk(&SlackUserId::parse(sort).ok()?), "SLACKUSER"));
-        let Some((records, next_cursor)) = self
-            .gsi1_page::<LinkRecord>(LINKS_PARTITION, page.limit, page.cursor.as_deref(), rebuild)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let items = records
-            .into_iter()
-            .map(LinkRecord::into_pair)
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Page { items, next_cursor }))
+        self.gsi1_page(LINKS_PARTITION, page, rebuild, LinkRecord::into_pair)
+            .await
     }
 }

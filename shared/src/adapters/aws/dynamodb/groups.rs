@@ -167,17 +167,8 @@ impl GroupStore for DynamoStore {
 
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<AccessGroup>>, StoreError> {
         let rebuild = |sort: &str| Some(key(group_pk(&GroupId::parse(sort).ok()?), "GROUP"));
-        let Some((records, next_cursor)) = self
-            .gsi1_page::<GroupRecord>(GROUPS_PARTITION, page.limit, page.cursor.as_deref(), rebuild)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let items = records
-            .into_iter()
-            .map(GroupRecord::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Page { items, next_cursor }))
+        self.gsi1_page(GROUPS_PARTITION, page, rebuild, GroupRecord::into_domain)
+            .await
     }
 
     async fn update(&self, group: &AccessGroup, previous_name: &str) -> Result<(), StoreError> {
@@ -255,17 +246,8 @@ impl GroupStore for DynamoStore {
     }
 
     async fn members(&self, group: &GroupId, page: &PageRequest) -> Result<Option<Page<Membership>>, StoreError> {
-        let Some((records, next_cursor)) = self
-            .prefix_page::<MemberRecord>(group_pk(group), "MEMBER#", page.limit, page.cursor.as_deref())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let items = records
-            .into_iter()
-            .map(MemberRecord::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Page { items, next_cursor }))
+        self.prefix_page(group_pk(group), "MEMBER#", page, MemberRecord::into_domain)
+            .await
     }
 
     async fn groups_of(&self, email: &Email) -> Result<Vec<AccessGroup>, StoreError> {

@@ -53,7 +53,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{describe, service_code};
-use crate::ports::StoreError;
+use crate::ports::{Page, PageRequest, StoreError};
 
 /// Implements every storage port on one table.
 pub struct DynamoStore {
@@ -126,14 +126,14 @@ impl DynamoStore {
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`, from an opaque
-    /// cursor. `Ok(None)` for a bad cursor.
-    async fn prefix_page<T: for<'de> Deserialize<'de>>(
+    /// cursor, each record turned into its domain value. `Ok(None)` for a bad cursor.
+    async fn prefix_page<T: for<'de> Deserialize<'de>, U>(
         &self,
         pk: String,
         prefix: &str,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<Option<(Vec<T>, Option<String>)>, StoreError> {
+        page: &PageRequest,
+        into_domain: impl Fn(T) -> Result<U, StoreError>,
+    ) -> Result<Option<Page<U>>, StoreError> {
         let mut query = self
             .client
             .query()
@@ -141,14 +141,14 @@ impl DynamoStore {
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
             .expression_attribute_values(":pk", s(&pk))
             .expression_attribute_values(":prefix", s(prefix))
-            .limit(limit as i32);
-        if let Some(raw) = cursor {
+            .limit(page.limit as i32);
+        if let Some(raw) = page.cursor.as_deref() {
             let Some(after) = decode_cursor(raw).filter(|a| a.starts_with(prefix)) else {
                 return Ok(None);
             };
             query = query.set_exclusive_start_key(Some(key(pk, &after)));
         }
-        Ok(Some(one_page(query, "SK").await?))
+        Ok(Some(domain_page(one_page(query, "SK").await?, into_domain)?))
     }
 
     /// Every item of a GSI1 partition (all pages).
@@ -178,13 +178,13 @@ impl DynamoStore {
     }
 
     /// One page of a GSI1 partition, from an opaque cursor. `Ok(None)` for a bad cursor.
-    async fn gsi1_page<T: for<'de> Deserialize<'de>>(
+    async fn gsi1_page<T: for<'de> Deserialize<'de>, U>(
         &self,
         partition: &str,
-        limit: u32,
-        cursor: Option<&str>,
+        page: &PageRequest,
         rebuild_key: impl Fn(&str) -> Option<HashMap<String, AttributeValue>>,
-    ) -> Result<Option<(Vec<T>, Option<String>)>, StoreError> {
+        into_domain: impl Fn(T) -> Result<U, StoreError>,
+    ) -> Result<Option<Page<U>>, StoreError> {
         let mut query = self
             .client
             .query()
@@ -192,8 +192,8 @@ impl DynamoStore {
             .index_name("GSI1")
             .key_condition_expression("GSI1PK = :p")
             .expression_attribute_values(":p", s(partition))
-            .limit(limit as i32);
-        if let Some(raw) = cursor {
+            .limit(page.limit as i32);
+        if let Some(raw) = page.cursor.as_deref() {
             let Some(sort) = decode_cursor(raw) else {
                 return Ok(None);
             };
@@ -204,7 +204,7 @@ impl DynamoStore {
             start.insert("GSI1SK".into(), s(&sort));
             query = query.set_exclusive_start_key(Some(start));
         }
-        Ok(Some(one_page(query, "GSI1SK").await?))
+        Ok(Some(domain_page(one_page(query, "GSI1SK").await?, into_domain)?))
     }
 }
 
@@ -227,6 +227,15 @@ async fn one_page<T: for<'de> Deserialize<'de>>(
         .last_evaluated_key
         .and_then(|k| k.get(sort_attr).and_then(|v| v.as_s().ok()).map(|v| encode_cursor(v)));
     Ok((items, next))
+}
+
+/// A page of records as a page of domain values.
+fn domain_page<T, U>(
+    (records, next_cursor): (Vec<T>, Option<String>),
+    into_domain: impl Fn(T) -> Result<U, StoreError>,
+) -> Result<Page<U>, StoreError> {
+    let items = records.into_iter().map(into_domain).collect::<Result<_, _>>()?;
+    Ok(Page { items, next_cursor })
 }
 
 /// Runs a query to the end, following DynamoDB's pages.

@@ -176,17 +176,8 @@ impl UserStore for DynamoStore {
     }
 
     async fn list(&self, account: &AccountId, page: &PageRequest) -> Result<Option<Page<ManagedUser>>, StoreError> {
-        let Some((records, next_cursor)) = self
-            .prefix_page::<UserRecord>(account_pk(account), "USER#", page.limit, page.cursor.as_deref())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let items = records
-            .into_iter()
-            .map(UserRecord::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Page { items, next_cursor }))
+        self.prefix_page(account_pk(account), "USER#", page, UserRecord::into_domain)
+            .await
     }
 
     async fn all_in(&self, account: &AccountId) -> Result<Vec<ManagedUser>, StoreError> {
