@@ -2,11 +2,11 @@
 //! access key or through its role (assumed once per connection, with the ExternalId).
 
 use async_trait::async_trait;
-use aws_credential_types::Credentials;
 use aws_sdk_iam::types::{StatusType, Tag};
 
+use super::sts::{AssumeFailure, account_credentials};
 use super::{describe, service_code};
-use crate::domain::{AccessKeyId, AccountCredentials, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
+use crate::domain::{AccessKeyId, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
 use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, TargetIam};
 
 /// Session name recorded in the target account's CloudTrail when the broker assumes its role.
@@ -49,47 +49,12 @@ fn classify<E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug>(
 impl IamConnector for AwsIamConnector {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, CloudError> {
         let region = aws_config::Region::new(access.region.to_string());
-        let credentials = match &access.credentials {
-            AccountCredentials::AccessKey {
-                access_key_id,
-                secret_access_key,
-            } => Credentials::new(
-                access_key_id.as_str(),
-                secret_access_key.expose(),
-                None,
-                None,
-                "cloud-iam-broker-account",
-            ),
-            AccountCredentials::AssumeRole { role_arn, external_id } => {
-                let sts = aws_sdk_sts::Client::from_conf(
-                    aws_sdk_sts::config::Builder::from(&self.base)
-                        .region(region.clone())
-                        .build(),
-                );
-                let out = sts
-                    .assume_role()
-                    .role_arn(role_arn.as_str())
-                    .role_session_name(SESSION_NAME)
-                    .external_id(external_id.expose())
-                    .duration_seconds(900)
-                    .send()
-                    .await
-                    .map_err(|e| match &e {
-                        aws_sdk_sts::error::SdkError::ServiceError(_) => CloudError::Refused(describe(&e)),
-                        _ => CloudError::Unavailable(describe(&e)),
-                    })?;
-                let c = out
-                    .credentials
-                    .ok_or_else(|| CloudError::Unavailable("STS returned no credentials".into()))?;
-                Credentials::new(
-                    c.access_key_id,
-                    c.secret_access_key,
-                    Some(c.session_token),
-                    None,
-                    "cloud-iam-broker-role",
-                )
-            }
-        };
+        let credentials = account_credentials(&self.base, &access.region, &access.credentials, SESSION_NAME)
+            .await
+            .map_err(|e| match e {
+                AssumeFailure::Refused(m) => CloudError::Refused(m),
+                AssumeFailure::Unavailable(m) => CloudError::Unavailable(m),
+            })?;
         let config = aws_sdk_iam::config::Builder::from(&self.base)
             .region(region)
             .credentials_provider(credentials)

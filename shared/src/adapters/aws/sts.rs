@@ -22,12 +22,71 @@ impl StsVerifier {
         StsVerifier { base }
     }
 
-    fn client(&self, region: &Region, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
-        let mut cfg = aws_sdk_sts::config::Builder::from(&self.base).region(SdkRegion::new(region.to_string()));
-        if let Some(c) = credentials {
-            cfg = cfg.credentials_provider(c);
-        }
+    fn client(&self, region: &Region, credentials: Credentials) -> aws_sdk_sts::Client {
+        let cfg = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(SdkRegion::new(region.to_string()))
+            .credentials_provider(credentials);
         aws_sdk_sts::Client::from_conf(cfg.build())
+    }
+}
+
+/// Why no credentials could be had for a registered account.
+pub(super) enum AssumeFailure {
+    /// STS refused (a wrong key, role or ExternalId): the registration is at fault.
+    Refused(String),
+    /// STS could not be reached or answered oddly: try again.
+    Unavailable(String),
+}
+
+/// The SDK credentials to act in a registered account: its access key as given, or temporary
+/// credentials from AssumeRole with the ExternalId (recorded under `session_name` in the
+/// account's CloudTrail). Registration checks and IAM management both start here.
+pub(super) async fn account_credentials(
+    base: &aws_config::SdkConfig,
+    region: &Region,
+    credentials: &AccountCredentials,
+    session_name: &str,
+) -> Result<Credentials, AssumeFailure> {
+    match credentials {
+        AccountCredentials::AccessKey {
+            access_key_id,
+            secret_access_key,
+        } => Ok(Credentials::new(
+            access_key_id.as_str(),
+            secret_access_key.expose(),
+            None,
+            None,
+            "cloud-iam-broker-account",
+        )),
+        AccountCredentials::AssumeRole { role_arn, external_id } => {
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(base)
+                    .region(SdkRegion::new(region.to_string()))
+                    .build(),
+            );
+            let out = sts
+                .assume_role()
+                .role_arn(role_arn.as_str())
+                .role_session_name(session_name)
+                .external_id(external_id.expose())
+                .duration_seconds(900)
+                .send()
+                .await
+                .map_err(|e| match &e {
+                    aws_sdk_sts::error::SdkError::ServiceError(_) => AssumeFailure::Refused(describe(&e)),
+                    _ => AssumeFailure::Unavailable(describe(&e)),
+                })?;
+            let c = out
+                .credentials
+                .ok_or_else(|| AssumeFailure::Unavailable("STS returned no credentials".into()))?;
+            Ok(Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                Some(c.session_token),
+                None,
+                "cloud-iam-broker-role",
+            ))
+        }
     }
 }
 
@@ -43,44 +102,13 @@ fn classify<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
 #[async_trait]
 impl CredentialVerifier for StsVerifier {
     async fn verify(&self, credentials: &AccountCredentials, region: &Region) -> Result<CallerIdentity, VerifyError> {
-        let client = match credentials {
-            AccountCredentials::AccessKey {
-                access_key_id,
-                secret_access_key,
-            } => {
-                let creds = Credentials::new(
-                    access_key_id.as_str(),
-                    secret_access_key.expose(),
-                    None,
-                    None,
-                    "cloud-iam-broker-account",
-                );
-                self.client(region, Some(creds))
-            }
-            AccountCredentials::AssumeRole { role_arn, external_id } => {
-                let out = self
-                    .client(region, None)
-                    .assume_role()
-                    .role_arn(role_arn.as_str())
-                    .role_session_name(VERIFY_SESSION_NAME)
-                    .external_id(external_id.expose())
-                    .duration_seconds(900)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let c = out
-                    .credentials
-                    .ok_or_else(|| VerifyError::Unavailable("STS returned no credentials".into()))?;
-                let creds = Credentials::new(
-                    c.access_key_id,
-                    c.secret_access_key,
-                    Some(c.session_token),
-                    None,
-                    "cloud-iam-broker-role",
-                );
-                self.client(region, Some(creds))
-            }
-        };
+        let creds = account_credentials(&self.base, region, credentials, VERIFY_SESSION_NAME)
+            .await
+            .map_err(|e| match e {
+                AssumeFailure::Refused(m) => VerifyError::Rejected(m),
+                AssumeFailure::Unavailable(m) => VerifyError::Unavailable(m),
+            })?;
+        let client = self.client(region, creds);
         let who = client.get_caller_identity().send().await.map_err(classify)?;
         let account = who
             .account
