@@ -303,15 +303,7 @@ impl SessionService {
         let granted = match self.grant(&account, &session, &checked).await {
             Ok(g) => g,
             Err((step, error)) => {
-                let reason = format!("start failed at {step}: {error}");
-                let _ = self
-                    .end_claimed(
-                        session,
-                        "cloud-iam-broker",
-                        &reason,
-                        SessionStatus::Ended,
-                        &mut Connections::new(),
-                    )
+                self.withdraw(session, &format!("start failed at {step}: {error}"))
                     .await;
                 return Err(StartError::Cloud { step, error });
             }
@@ -342,18 +334,30 @@ impl SessionService {
             }
             Err(e) => {
                 // Fail closed: what was granted is taken back before anything is handed out.
-                let reason = format!("the start could not be logged ({e}); access withdrawn");
-                let _ = self
-                    .end_claimed(
-                        session,
-                        "cloud-iam-broker",
-                        &reason,
-                        SessionStatus::Ended,
-                        &mut Connections::new(),
-                    )
-                    .await;
+                self.withdraw(
+                    session,
+                    &format!("the start could not be logged ({e}); access withdrawn"),
+                )
+                .await;
                 Err(StartError::LogUnavailable(e.to_string()))
             }
+        }
+    }
+
+    /// Ends a session whose start failed, taking back whatever was granted. Best effort: if
+    /// this fails too, the session stays live and due, so the expirer ends it.
+    async fn withdraw(&self, session: Session, reason: &str) {
+        let ended = self
+            .end_claimed(
+                session,
+                "cloud-iam-broker",
+                reason,
+                SessionStatus::Ended,
+                &mut Connections::new(),
+            )
+            .await;
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, "withdrawing a failed start failed; the expirer will end it");
         }
     }
 
