@@ -112,17 +112,29 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
-    /// Every item of a partition whose sort key starts with `prefix` (all pages).
-    async fn query_prefix<T: for<'de> Deserialize<'de>>(&self, pk: String, prefix: &str) -> Result<Vec<T>, StoreError> {
-        let query = self
-            .client
+    /// A query for a partition's items whose sort key starts with `prefix`.
+    fn prefix_query(&self, pk: &str, prefix: &str) -> QueryBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true);
-        all_pages(query).await
+    }
+
+    /// A query for one GSI1 partition.
+    fn gsi1_query(&self, partition: &str) -> QueryBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :p")
+            .expression_attribute_values(":p", s(partition))
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages).
+    async fn query_prefix<T: for<'de> Deserialize<'de>>(&self, pk: String, prefix: &str) -> Result<Vec<T>, StoreError> {
+        all_pages(self.prefix_query(&pk, prefix).consistent_read(true)).await
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`, from an opaque
@@ -134,14 +146,7 @@ impl DynamoStore {
         page: &PageRequest,
         into_domain: impl Fn(T) -> Result<U, StoreError>,
     ) -> Result<Option<Page<U>>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":prefix", s(prefix))
-            .limit(page.limit as i32);
+        let mut query = self.prefix_query(&pk, prefix).limit(page.limit as i32);
         if let Some(raw) = page.cursor.as_deref() {
             let Some(after) = decode_cursor(raw).filter(|a| a.starts_with(prefix)) else {
                 return Ok(None);
@@ -153,14 +158,7 @@ impl DynamoStore {
 
     /// Every item of a GSI1 partition (all pages).
     async fn gsi1_all<T: for<'de> Deserialize<'de>>(&self, partition: &str) -> Result<Vec<T>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :p")
-            .expression_attribute_values(":p", s(partition));
-        all_pages(query).await
+        all_pages(self.gsi1_query(partition)).await
     }
 
     /// Deletes an item; `Ok(false)` when there was none.
@@ -185,14 +183,7 @@ impl DynamoStore {
         rebuild_key: impl Fn(&str) -> Option<HashMap<String, AttributeValue>>,
         into_domain: impl Fn(T) -> Result<U, StoreError>,
     ) -> Result<Option<Page<U>>, StoreError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :p")
-            .expression_attribute_values(":p", s(partition))
-            .limit(page.limit as i32);
+        let mut query = self.gsi1_query(partition).limit(page.limit as i32);
         if let Some(raw) = page.cursor.as_deref() {
             let Some(sort) = decode_cursor(raw) else {
                 return Ok(None);
