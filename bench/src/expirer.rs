@@ -46,6 +46,8 @@ pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
             log_key: format!("sessions/{}/bench/{id}.jsonl", f.account),
             log_head: String::new(),
             version: 1,
+            credentials_expire_at: None,
+            switch_roles: Vec::new(),
             id,
         }
     };

@@ -196,10 +196,17 @@ impl Direct {
             .user
             .expect("user")
             .arn;
-        // One statement with both principals: local AWS denies on a statement naming another.
-        let mut statement = guide["jit_roles"][0]["trust_policy_statement"].clone();
-        statement["Principal"]["AWS"] = json!([statement["Principal"]["AWS"], arn]);
-        let trust = json!({ "Version": "2012-10-17", "Statement": [statement] });
+        // The broker's statements, and one for the baseline's own user.
+        let mut statements = guide["jit_roles"][0]["trust_policy_statements"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        statements.push(json!({
+            "Effect": "Allow",
+            "Principal": { "AWS": arn },
+            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+        }));
+        let trust = json!({ "Version": "2012-10-17", "Statement": statements });
         iam.update_assume_role_policy()
             .role_name(f.role.rsplit('/').next().expect("a role name"))
             .policy_document(trust.to_string())

@@ -15,7 +15,9 @@ use crate::ports::{Clock, IamConnector, IdempotencyStore, SecretSealer, SessionL
 use crate::services::accounts::AccountService;
 use crate::services::chatops::ChatOpsService;
 use crate::services::groups::GroupService;
+use crate::services::revocation::Revoker;
 use crate::services::sessions::SessionService;
+use crate::services::target::Targets;
 use crate::services::users::UserService;
 
 /// Everything a function needs to serve requests.
@@ -90,12 +92,12 @@ impl App {
             users: store.clone(),
             groups: store.clone(),
             sessions: store.clone(),
-            iam,
+            target: Targets::new(iam, sealer.clone()),
+            revoker: Revoker::new(store.clone(), store.clone(), clock.clone()),
             assumer: Arc::new(StsRoleAssumer::new(sdk.clone())),
             federation: Arc::new(HttpFederation::new(&config.federation_endpoint)),
             log,
             sealer: sealer.clone(),
-            user_service: users.clone(),
             clock: clock.clone(),
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());

@@ -136,7 +136,12 @@ async fn full_identity_lifecycle() {
         .ok(200);
     let guide = &one["jit_roles"][0];
     assert_eq!(guide["role_arn"], role.as_str());
-    assert_eq!(guide["trust_policy_statement"]["Principal"]["AWS"], user["arn"]);
+    let statements = guide["trust_policy_statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "JIT and console switch-role: {statements:?}");
+    for s in statements {
+        assert_eq!(s["Principal"]["AWS"], user["arn"]);
+    }
+    assert_eq!(statements[0]["Condition"]["StringEquals"]["sts:SourceIdentity"], email);
     assert!(guide["switch_role_url"].as_str().unwrap().starts_with(&format!(
         "https://signin.aws.amazon.com/switchrole?account={}&roleName=OnCall",
         target.aws_account_id

@@ -406,8 +406,8 @@ pub async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
         .get(&format!("/accounts/{account}/users/{email}"), &admin)
         .await
         .ok(200);
-    let statement = guide["jit_roles"][0]["trust_policy_statement"].clone();
-    let trust = serde_json::json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string();
+    let statements = guide["jit_roles"][0]["trust_policy_statements"].clone();
+    let trust = serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
     iam.create_role()
         .role_name(&role_name)
         .assume_role_policy_document(trust)

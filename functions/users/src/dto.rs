@@ -2,8 +2,9 @@
 //! key id, and console passwords are never returned.
 
 use serde::{Deserialize, Serialize};
+use shared::domain::iam_policies::JitRoleGuide;
 use shared::domain::{ManagedUser, UserSpec};
-use shared::services::users::{ImportReport, JitRoleGuide};
+use shared::services::users::ImportReport;
 use time::OffsetDateTime;
 
 #[derive(Deserialize)]
@@ -44,7 +45,7 @@ pub struct CredentialOut {
 #[derive(Serialize)]
 pub struct JitRoleOut {
     pub role_arn: String,
-    pub trust_policy_statement: serde_json::Value,
+    pub trust_policy_statements: Vec<serde_json::Value>,
     pub switch_role_url: String,
 }
 
@@ -98,7 +99,7 @@ impl UserOut {
                 .into_iter()
                 .map(|g| JitRoleOut {
                     role_arn: g.role.to_string(),
-                    trust_policy_statement: g.trust_policy_statement,
+                    trust_policy_statements: g.trust_policy_statements,
                     switch_role_url: g.switch_role_url,
                 })
                 .collect(),

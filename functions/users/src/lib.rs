@@ -67,7 +67,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             let jit = app.accounts.jit_settings(&account).await?;
             Ok(json(
                 StatusCode::OK,
-                &UserOut::new(&user).with_guide(app.users.jit_guide(&acct, &user, &jit)),
+                &UserOut::new(&user).with_guide(shared::domain::iam_policies::role_guides(&acct, &user, &jit)),
             ))
         }
         "DELETE /accounts/{id}/users/{name}" => {

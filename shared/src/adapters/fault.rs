@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::domain::{AccessKeyId, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
-use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, TargetIam};
+use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, RoleInfo, TargetIam};
 
 /// What an injected fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,14 +220,33 @@ impl TargetIam for FaultyIam {
             self.inner.list_groups_for_user(n)
         )
     }
-    async fn role_max_session_seconds(&self, r: &RoleArn) -> Result<u32, CloudError> {
-        forward!(self, r.name(), "GetRole", self.inner.role_max_session_seconds(r))
+    async fn get_role(&self, r: &RoleArn) -> Result<RoleInfo, CloudError> {
+        forward!(self, r.name(), "GetRole", self.inner.get_role(r))
     }
     async fn get_role_policy(&self, r: &RoleArn, p: &str) -> Result<Option<String>, CloudError> {
         forward!(self, r.name(), "GetRolePolicy", self.inner.get_role_policy(r, p))
     }
     async fn put_role_policy(&self, r: &RoleArn, p: &str, d: &str) -> Result<(), CloudError> {
         forward!(self, r.name(), "PutRolePolicy", self.inner.put_role_policy(r, p, d))
+    }
+    async fn delete_role_policy(&self, r: &RoleArn, p: &str) -> Result<(), CloudError> {
+        forward!(self, r.name(), "DeleteRolePolicy", self.inner.delete_role_policy(r, p))
+    }
+    async fn put_revocation_page(&self, r: &RoleArn, page: usize, d: &str) -> Result<(), CloudError> {
+        forward!(
+            self,
+            r.name(),
+            "PutRevocationPage",
+            self.inner.put_revocation_page(r, page, d)
+        )
+    }
+    async fn get_revocation_page(&self, r: &RoleArn, page: usize) -> Result<Option<String>, CloudError> {
+        forward!(
+            self,
+            r.name(),
+            "GetRevocationPage",
+            self.inner.get_revocation_page(r, page)
+        )
     }
 }
 

@@ -6,11 +6,14 @@
 pub mod access;
 pub mod account;
 pub mod chatops;
+pub mod iam_policies;
 pub mod identity;
 pub mod jit;
 pub mod log_chain;
+pub mod revocation;
 pub mod secret;
 pub mod session;
+pub mod trust;
 pub mod validation;
 
 pub use access::*;

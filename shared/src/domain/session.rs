@@ -142,4 +142,10 @@ pub struct Session {
     pub log_key: String,
     pub log_head: String,
     pub version: u64,
+    /// When the JIT credentials STS issued expire (a little after `expires_at`: they are
+    /// issued after the session is recorded). Unknown until the grant.
+    pub credentials_expire_at: Option<OffsetDateTime>,
+    /// The JIT roles a console session may switch into (its user's groups granted JIT on
+    /// the account when it started): its end cuts those role sessions too.
+    pub switch_roles: Vec<RoleArn>,
 }

@@ -204,6 +204,12 @@ impl From<StartError> for Problem {
                 p
             }
             StartError::Cloud { step, error } => cloud(step, error, false),
+            StartError::EndedWhileStarting(_) => Problem::new(
+                http::StatusCode::CONFLICT,
+                "ended-while-starting",
+                "The session was ended while it was starting",
+                e.to_string(),
+            ),
             StartError::Unavailable(cause) => unavailable(cause),
         }
     }

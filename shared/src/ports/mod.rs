@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::domain::{
     AccessGroup, AccessKeyId, Account, AccountCredentials, AccountId, AwsAccountId, CallerIdentity, Email, GroupId,
     IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, RoleArn, Sealed, Secret,
-    Session, SessionId, SlackUserId,
+    Session, SessionId, SlackUserId, revocation::RoleRevocations,
 };
 
 /// A failure of a backing service, classified by what the caller can do about it.
@@ -228,10 +228,35 @@ pub trait TargetIam: Send + Sync {
     async fn add_to_group(&self, name: &IamUserName, group: &IamGroupName) -> Result<(), CloudError>;
     async fn remove_from_group(&self, name: &IamUserName, group: &str) -> Result<(), CloudError>;
     async fn list_groups_for_user(&self, name: &IamUserName) -> Result<Vec<String>, CloudError>;
-    /// The role's MaxSessionDuration in seconds.
-    async fn role_max_session_seconds(&self, role: &RoleArn) -> Result<u32, CloudError>;
+    /// The role's MaxSessionDuration and trust policy.
+    async fn get_role(&self, role: &RoleArn) -> Result<RoleInfo, CloudError>;
     async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError>;
     async fn put_role_policy(&self, role: &RoleArn, policy: &str, document: &str) -> Result<(), CloudError>;
+    async fn delete_role_policy(&self, role: &RoleArn, policy: &str) -> Result<(), CloudError>;
+    /// Makes the broker's managed revocation page `page` (1..) of `role` hold `document` and be
+    /// attached to the role: created on first use, then a new default version.
+    async fn put_revocation_page(&self, role: &RoleArn, page: usize, document: &str) -> Result<(), CloudError>;
+    /// The default version of that page as IAM serves it now, if the page exists.
+    async fn get_revocation_page(&self, role: &RoleArn, page: usize) -> Result<Option<String>, CloudError>;
+}
+
+/// What the broker reads of a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleInfo {
+    pub max_session_seconds: u32,
+    /// The trust policy document, decoded.
+    pub trust_policy: String,
+}
+
+/// The revocation records of roles (`crate::domain::revocation`), the authority the roles'
+/// deny policies are rendered from.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Read strongly consistently.
+    async fn get_revocations(&self, role: &RoleArn) -> Result<Option<RoleRevocations>, StoreError>;
+    /// Saves if the stored version is `record.version - 1` (absent for version 1);
+    /// `StoreError::Conflict` otherwise.
+    async fn put_revocations(&self, role: &RoleArn, record: &RoleRevocations) -> Result<(), StoreError>;
 }
 
 // --- Sessions ---------------------------------------------------------------------------------
@@ -254,6 +279,8 @@ pub struct AssumeRequest {
     /// The platform user's e-mail: survives into CloudTrail and the role's conditions.
     pub source_identity: String,
     pub tags: Vec<(String, String)>,
+    /// A session policy narrowing what the session may do.
+    pub policy: Option<String>,
 }
 
 /// STS as the user.

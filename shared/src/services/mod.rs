@@ -5,5 +5,7 @@ pub mod accounts;
 pub mod chatops;
 pub mod groups;
 pub mod passwords;
+pub mod revocation;
 pub mod sessions;
+pub mod target;
 pub mod users;

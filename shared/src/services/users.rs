@@ -16,9 +16,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::target::Targets;
 use crate::domain::{
-    Account, AccountCredentials, AccountId, IamUserName, JitSettings, ManagedUser, RoleArn, StoredCredentials,
-    UserCredential, UserSpec, UserStatus,
+    Account, AccountId, IamUserName, JitSettings, ManagedUser, UserCredential, UserSpec, UserStatus, iam_policies,
 };
 use crate::ports::{
     AccountAccess, AccountStore, Clock, CloudError, IamConnector, Page, PageRequest, SealContext, SecretSealer,
@@ -28,8 +28,6 @@ use crate::ports::{
 pub const MANAGED_BY_TAG: &str = "cloud-iam-broker:managed-by";
 pub const PROVISIONING_TAG: &str = "cloud-iam-broker:provisioning-id";
 pub const EMAIL_TAG: &str = "cloud-iam-broker:email";
-/// The inline policy letting a provisioned user assume exactly the account's JIT roles.
-pub const JIT_POLICY_NAME: &str = "CloudIamBrokerJit";
 /// An operation whose record has not moved for this long was abandoned (functions time out
 /// after 29 s), so another request may take it over.
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(300);
@@ -109,20 +107,12 @@ pub struct PolicySync {
     pub failed: Vec<(IamUserName, String)>,
 }
 
-/// A role a provisioned user may assume, with what the role needs to trust the user.
-#[derive(Debug, Clone)]
-pub struct JitRoleGuide {
-    pub role: RoleArn,
-    pub trust_policy_statement: serde_json::Value,
-    pub switch_role_url: String,
-}
-
 #[derive(Clone)]
 pub struct UserService {
     accounts: Arc<dyn AccountStore>,
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn crate::ports::SessionStore>,
-    iam: Arc<dyn IamConnector>,
+    target: Targets,
     sealer: Arc<dyn SecretSealer>,
     clock: Arc<dyn Clock>,
 }
@@ -154,7 +144,7 @@ impl UserService {
             accounts,
             users,
             sessions,
-            iam,
+            target: Targets::new(iam, sealer.clone()),
             sealer,
             clock,
         }
@@ -192,44 +182,11 @@ impl UserService {
 
     /// Opens the account's stored secret for the duration of one operation.
     pub async fn access(&self, account: &Account) -> Result<AccountAccess, String> {
-        let context = SealContext::account(&account.id);
-        let credentials = match &account.credentials {
-            StoredCredentials::AccessKey {
-                access_key_id,
-                sealed_secret,
-            } => AccountCredentials::AccessKey {
-                access_key_id: access_key_id.clone(),
-                secret_access_key: self
-                    .sealer
-                    .open(sealed_secret, &context)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            },
-            StoredCredentials::AssumeRole {
-                role_arn,
-                sealed_external_id,
-            } => AccountCredentials::AssumeRole {
-                role_arn: role_arn.clone(),
-                external_id: self
-                    .sealer
-                    .open(sealed_external_id, &context)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            },
-        };
-        Ok(AccountAccess {
-            aws_account_id: account.aws_account_id.clone(),
-            region: account.default_region.clone(),
-            credentials,
-        })
+        self.target.access(account).await
     }
 
     async fn connect(&self, account: &Account) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
-        let access = self
-            .access(account)
-            .await
-            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
-        step("connect to the account", self.iam.connect(&access).await)
+        self.target.connect(account).await
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
@@ -400,10 +357,10 @@ impl UserService {
 
         if user.console_access {
             // No standing access: the console is usable only during a session, which lifts this.
-            let deny = super::sessions::session_deny_document();
+            let deny = iam_policies::session_deny_document();
             step(
                 "put session deny policy",
-                iam.put_inline_policy(&name, super::sessions::SESSION_DENY_POLICY, &deny)
+                iam.put_inline_policy(&name, iam_policies::SESSION_DENY_POLICY, &deny)
                     .await,
             )?;
             let policy = step("read the password policy", iam.password_policy().await)?;
@@ -498,17 +455,17 @@ impl UserService {
     }
 
     async fn apply_jit_policy(&self, iam: &dyn TargetIam, name: &IamUserName, jit: &JitSettings) -> StepResult {
-        match jit_policy_document(jit) {
+        match iam_policies::jit_policy_document(jit) {
             Some(doc) => step(
                 "put JIT policy",
-                iam.put_inline_policy(name, JIT_POLICY_NAME, &doc).await,
+                iam.put_inline_policy(name, iam_policies::JIT_POLICY, &doc).await,
             ),
             None => {
                 let inline = step("list inline policies", iam.list_inline_policies(name).await)?;
-                if inline.iter().any(|p| p == JIT_POLICY_NAME) {
+                if inline.iter().any(|p| p == iam_policies::JIT_POLICY) {
                     step(
                         "delete JIT policy",
-                        gone_ok(iam.delete_inline_policy(name, JIT_POLICY_NAME).await),
+                        gone_ok(iam.delete_inline_policy(name, iam_policies::JIT_POLICY).await),
                     )?;
                 }
                 Ok(())
@@ -747,50 +704,4 @@ impl UserService {
         }
         Ok(report)
     }
-
-    /// For each allowed role: the statement its trust policy needs for this user, and the
-    /// console's switch-role link.
-    pub fn jit_guide(&self, account: &Account, user: &ManagedUser, jit: &JitSettings) -> Vec<JitRoleGuide> {
-        let Some(arn) = user.arn.as_deref().filter(|_| user.status == UserStatus::Provisioned) else {
-            return Vec::new();
-        };
-        jit.allowed_roles
-            .iter()
-            .map(|role| JitRoleGuide {
-                role: role.clone(),
-                trust_policy_statement: serde_json::json!({
-                    "Effect": "Allow",
-                    "Principal": { "AWS": arn },
-                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
-                }),
-                switch_role_url: format!(
-                    "https://signin.aws.amazon.com/switchrole?account={}&roleName={}&displayName={}",
-                    account.aws_account_id,
-                    crate::encoding::percent_encode(role.path_and_name()),
-                    crate::encoding::percent_encode(&format!("{}@{}", role.name(), account.name))
-                ),
-            })
-            .collect()
-    }
-}
-
-/// The inline policy allowing exactly the account's JIT roles (none when JIT is off or no role
-/// is allowed): `sts:AssumeRole` plus the two actions a brokered AssumeRole uses.
-pub fn jit_policy_document(jit: &JitSettings) -> Option<String> {
-    if !jit.active || !jit.jit_enabled || jit.allowed_roles.is_empty() {
-        return None;
-    }
-    let roles: Vec<&str> = jit.allowed_roles.iter().map(|r| r.as_str()).collect();
-    Some(
-        serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "CloudIamBrokerJit",
-                "Effect": "Allow",
-                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
-                "Resource": roles,
-            }]
-        })
-        .to_string(),
-    )
 }

@@ -7,10 +7,29 @@ use aws_sdk_iam::types::{StatusType, Tag};
 use super::sts::{AssumeFailure, account_credentials};
 use super::{describe, service_code};
 use crate::domain::{AccessKeyId, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
-use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, TargetIam};
+use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, RoleInfo, TargetIam};
 
 /// Session name recorded in the target account's CloudTrail when the broker assumes its role.
 const SESSION_NAME: &str = "cloud-iam-broker";
+/// Where the broker's managed revocation pages live in a target account.
+const REVOCATION_PAGE_PATH: &str = "/cloud-iam-broker/";
+
+fn revocation_page_name(role: &RoleArn, page: usize) -> String {
+    format!(
+        "{}-{}-{page}",
+        crate::domain::revocation::REVOCATIONS_POLICY,
+        role.name()
+    )
+}
+
+fn revocation_page_arn(role: &RoleArn, page: usize) -> String {
+    let partition = role.as_str().split(':').nth(1).unwrap_or("aws");
+    format!(
+        "arn:{partition}:iam::{}:policy{REVOCATION_PAGE_PATH}{}",
+        role.account(),
+        revocation_page_name(role, page)
+    )
+}
 
 pub struct AwsIamConnector {
     base: aws_config::SdkConfig,
@@ -365,7 +384,7 @@ impl TargetIam for AwsTargetIam {
         ))
     }
 
-    async fn role_max_session_seconds(&self, role: &RoleArn) -> Result<u32, CloudError> {
+    async fn get_role(&self, role: &RoleArn) -> Result<RoleInfo, CloudError> {
         let out = self
             .client
             .get_role()
@@ -373,7 +392,18 @@ impl TargetIam for AwsTargetIam {
             .send()
             .await
             .map_err(classify)?;
-        Ok(out.role.and_then(|r| r.max_session_duration).unwrap_or(3600).max(0) as u32)
+        let role = out
+            .role
+            .ok_or_else(|| CloudError::Unavailable("GetRole returned no role".into()))?;
+        Ok(RoleInfo {
+            max_session_seconds: role.max_session_duration.unwrap_or(3600).max(0) as u32,
+            // IAM returns the document URL-encoded.
+            trust_policy: role
+                .assume_role_policy_document
+                .as_deref()
+                .map(crate::encoding::percent_decode)
+                .unwrap_or_default(),
+        })
     }
 
     async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError> {
@@ -400,5 +430,102 @@ impl TargetIam for AwsTargetIam {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn delete_role_policy(&self, role: &RoleArn, policy: &str) -> Result<(), CloudError> {
+        self.client
+            .delete_role_policy()
+            .role_name(role.name())
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn put_revocation_page(&self, role: &RoleArn, page: usize, document: &str) -> Result<(), CloudError> {
+        let arn = revocation_page_arn(role, page);
+        let created = self
+            .client
+            .create_policy()
+            .policy_name(revocation_page_name(role, page))
+            .path(REVOCATION_PAGE_PATH)
+            .description("Cloud IAM Broker: revoked sessions on this role (rendered from the broker's records)")
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(classify);
+        match created {
+            Ok(_) => {}
+            Err(CloudError::AlreadyExists(_)) => {
+                // IAM keeps at most five versions: make room by deleting the oldest old one.
+                let versions = self
+                    .client
+                    .list_policy_versions()
+                    .policy_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(classify)?
+                    .versions
+                    .unwrap_or_default();
+                if versions.len() >= 5 {
+                    let oldest = versions
+                        .iter()
+                        .filter(|v| !v.is_default_version)
+                        .min_by_key(|v| v.create_date.map(|d| d.secs()).unwrap_or_default());
+                    if let Some(id) = oldest.and_then(|v| v.version_id.clone()) {
+                        self.client
+                            .delete_policy_version()
+                            .policy_arn(&arn)
+                            .version_id(id)
+                            .send()
+                            .await
+                            .map_err(classify)?;
+                    }
+                }
+                self.client
+                    .create_policy_version()
+                    .policy_arn(&arn)
+                    .policy_document(document)
+                    .set_as_default(true)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            Err(e) => return Err(e),
+        }
+        // Attaching what is attached already is a no-op in IAM.
+        self.client
+            .attach_role_policy()
+            .role_name(role.name())
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_revocation_page(&self, role: &RoleArn, page: usize) -> Result<Option<String>, CloudError> {
+        let arn = revocation_page_arn(role, page);
+        let Some(policy) =
+            found(self.client.get_policy().policy_arn(&arn).send().await.map_err(classify))?.and_then(|o| o.policy)
+        else {
+            return Ok(None);
+        };
+        let Some(version) = policy.default_version_id else {
+            return Ok(None);
+        };
+        let out = self
+            .client
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .policy_version
+            .and_then(|v| v.document)
+            .map(|d| crate::encoding::percent_decode(&d)))
     }
 }

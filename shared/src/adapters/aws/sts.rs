@@ -166,7 +166,8 @@ impl crate::ports::RoleAssumer for StsRoleAssumer {
             .role_arn(request.role.as_str())
             .role_session_name(&request.session_name)
             .duration_seconds(request.duration_seconds as i32)
-            .source_identity(&request.source_identity);
+            .source_identity(&request.source_identity)
+            .set_policy(request.policy.clone());
         for (k, v) in &request.tags {
             req = req.tags(
                 aws_sdk_sts::types::Tag::builder()

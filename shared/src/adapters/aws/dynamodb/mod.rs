@@ -18,6 +18,8 @@
 //! | Slack link    | `SLACKUSER#<id>`      | `SLACKUSER`    | `SLACKUSERS` / `<id>`    |                        |
 //! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live only) |
 //! |               |                       |                | GSI3: `SESSIONS` / `<id>` |                       |
+//! | revocations   | `REVOCATIONS#<role arn>` | `REVOCATIONS` |                         |                        |
+//! | console lock  | `CONSOLE#<account>#<IAM user>` | `CONSOLE` |                        |                        |
 //!
 //! Access patterns:
 //! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
@@ -31,6 +33,10 @@
 //! - a user's sessions, newest first: Query GSI1 `SESSIONS#<e-mail>`; everyone's: Query GSI3;
 //! - sessions due for the expirer: Query GSI2 `DUE` up to now; only live sessions are in it
 //!   (sparse), so a run reads the due items and nothing else: never a scan;
+//! - a role's revocations (the authority its deny policies are rendered from): GetItem, strongly
+//!   consistent, written with a version condition;
+//! - one live console session per IAM user: the `console lock` is written in the session's
+//!   create transaction (conditional on not existing) and deleted when it finishes;
 //! - unique group names: a `group name` marker written in the group's transactions;
 //! - delete only an unused account: the account item holds `user_count` and
 //!   `live_session_count`, kept by the writers of users and sessions in their own
@@ -43,6 +49,7 @@ mod accounts;
 mod chatops;
 mod groups;
 mod idempotency;
+mod revocations;
 mod sessions;
 mod users;
 

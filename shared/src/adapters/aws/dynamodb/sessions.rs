@@ -21,6 +21,11 @@ fn session_pk(id: &SessionId) -> String {
     format!("SESSION#{id}")
 }
 
+/// One live console session per IAM user: its password is the user's only one.
+fn console_lock_pk(x: &Session) -> String {
+    format!("CONSOLE#{}#{}", x.account_id, x.iam_user)
+}
+
 fn due_sort(at: OffsetDateTime, id: &str) -> String {
     format!("{:012}#{id}", at.unix_timestamp().max(0))
 }
@@ -78,6 +83,14 @@ struct SessionRecord {
     log_key: String,
     log_head: String,
     version: u64,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    credentials_expire_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    switch_roles: Vec<String>,
 }
 
 impl SessionRecord {
@@ -115,6 +128,8 @@ impl SessionRecord {
             log_key: x.log_key.clone(),
             log_head: x.log_head.clone(),
             version: x.version,
+            credentials_expire_at: x.credentials_expire_at,
+            switch_roles: x.switch_roles.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -159,6 +174,13 @@ impl SessionRecord {
             log_key: self.log_key,
             log_head: self.log_head,
             version: self.version,
+            credentials_expire_at: self.credentials_expire_at,
+            switch_roles: self
+                .switch_roles
+                .iter()
+                .map(|r| RoleArn::parse(r))
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt("switch roles"))?,
         })
     }
 }
@@ -237,11 +259,20 @@ impl DynamoStore {
 impl SessionStore for DynamoStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let record = SessionRecord::from_domain(session, Some(session.expires_at));
-        self.transact(vec![
+        let mut items = vec![
             tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
             self.count_sessions(&session.account_id, 1),
-        ])
-        .await
+        ];
+        if session.kind == SessionKind::Console {
+            let lock = [
+                ("PK".to_string(), s(console_lock_pk(session))),
+                ("SK".to_string(), s("CONSOLE")),
+                ("entity".to_string(), s("console lock")),
+                ("session".to_string(), s(session.id.to_string())),
+            ];
+            items.push(tx_put(put(&self.table, lock.into(), Some("attribute_not_exists(PK)"))));
+        }
+        self.transact(items).await
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
@@ -305,11 +336,14 @@ impl SessionStore for DynamoStore {
     }
 
     async fn finish(&self, session: &Session) -> Result<(), StoreError> {
-        self.transact(vec![
+        let mut items = vec![
             self.versioned_put(session, None),
             self.count_sessions(&session.account_id, -1),
-        ])
-        .await
+        ];
+        if session.kind == SessionKind::Console {
+            items.push(super::tx_delete(&self.table, key(console_lock_pk(session), "CONSOLE")));
+        }
+        self.transact(items).await
     }
 
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError> {

@@ -1,0 +1,130 @@
+//! Revocation records (see `crate::domain::revocation`): one item per role, written with a
+//! version condition so concurrent writers cannot lose each other's cuts.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{DynamoStore, put, to_item, tx_put};
+use crate::domain::revocation::{ConsoleCut, RoleRevocations};
+use crate::domain::{RoleArn, SessionId};
+use crate::ports::{RevocationStore, StoreError};
+
+fn revocations_pk(role: &RoleArn) -> String {
+    format!("REVOCATIONS#{role}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConsoleCutRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    issued_before: OffsetDateTime,
+    dead_after: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RevocationsRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    role_arn: String,
+    /// Session id → unix time after which its credentials are dead.
+    sessions: BTreeMap<String, i64>,
+    console: BTreeMap<String, ConsoleCutRecord>,
+    managed_pages: usize,
+    version: u64,
+    /// The table's TTL removes a record once nothing in it can matter.
+    ttl: i64,
+}
+
+impl RevocationsRecord {
+    fn from_domain(role: &RoleArn, r: &RoleRevocations) -> Self {
+        let last = r
+            .sessions
+            .values()
+            .copied()
+            .chain(r.console.values().map(|c| c.dead_after))
+            .max()
+            .unwrap_or(0);
+        RevocationsRecord {
+            pk: revocations_pk(role),
+            sk: "REVOCATIONS".into(),
+            entity: "revocations".into(),
+            role_arn: role.to_string(),
+            sessions: r.sessions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            console: r
+                .console
+                .iter()
+                .map(|(k, c)| {
+                    (
+                        k.clone(),
+                        ConsoleCutRecord {
+                            issued_before: c.issued_before,
+                            dead_after: c.dead_after,
+                        },
+                    )
+                })
+                .collect(),
+            managed_pages: r.managed_pages,
+            version: r.version,
+            // Kept while a managed page may still need clearing: a week past the last cut.
+            ttl: last.max(OffsetDateTime::now_utc().unix_timestamp()) + 7 * 86_400,
+        }
+    }
+
+    fn into_domain(self) -> Result<RoleRevocations, StoreError> {
+        let sessions = self
+            .sessions
+            .into_iter()
+            .map(|(k, v)| {
+                SessionId::parse(&k)
+                    .map(|id| (id, v))
+                    .map_err(|_| StoreError::Unavailable(format!("revocations of {} are corrupt", self.role_arn)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RoleRevocations {
+            sessions,
+            console: self
+                .console
+                .into_iter()
+                .map(|(k, c)| {
+                    (
+                        k,
+                        ConsoleCut {
+                            issued_before: c.issued_before,
+                            dead_after: c.dead_after,
+                        },
+                    )
+                })
+                .collect(),
+            managed_pages: self.managed_pages,
+            version: self.version,
+        })
+    }
+}
+
+#[async_trait]
+impl RevocationStore for DynamoStore {
+    async fn get_revocations(&self, role: &RoleArn) -> Result<Option<RoleRevocations>, StoreError> {
+        self.get_item::<RevocationsRecord>(revocations_pk(role), "REVOCATIONS")
+            .await?
+            .map(RevocationsRecord::into_domain)
+            .transpose()
+    }
+
+    async fn put_revocations(&self, role: &RoleArn, record: &RoleRevocations) -> Result<(), StoreError> {
+        let item = to_item(&RevocationsRecord::from_domain(role, record));
+        let mut p = if record.version <= 1 {
+            put(&self.table, item, Some("attribute_not_exists(PK)"))
+        } else {
+            put(&self.table, item, Some("version = :prev"))
+        };
+        if record.version > 1 {
+            p.expression_attribute_values = Some([(":prev".to_string(), super::n(record.version - 1))].into());
+        }
+        self.transact(vec![tx_put(p)]).await
+    }
+}

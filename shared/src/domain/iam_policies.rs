@@ -1,0 +1,193 @@
+//! The IAM documents the broker writes on provisioned users and asks of JIT roles: one place,
+//! so provisioning, sessions and the guidance the API publishes agree.
+//!
+//! The broker can revoke exactly two kinds of role session, so these documents allow no other:
+//! - a JIT session: RoleSessionName `cib-<session id>`, SourceIdentity = the user's e-mail,
+//!   made by the broker with the user's own key (the user never holds that key);
+//! - a console switch-role session during a console session: RoleSessionName = the IAM user
+//!   name (what the AWS console uses), revoked by user name and token issue time.
+
+use serde_json::{Value, json};
+
+use super::{Account, Email, IamUserName, JitSettings, ManagedUser, RoleArn, UserStatus};
+
+/// The user inline policy that keeps a console user's permissions off outside sessions.
+pub const SESSION_DENY_POLICY: &str = "CloudIamBrokerSessionDeny";
+/// The user inline policy allowing exactly the account's JIT roles.
+pub const JIT_POLICY: &str = "CloudIamBrokerJit";
+/// Every RoleSessionName the broker uses starts with this.
+pub const SESSION_NAME_PREFIX: &str = "cib-";
+
+/// Switch-role is refused unless the session is one of the broker's (`cib-*`).
+fn no_switch_role_statement() -> Value {
+    json!({
+        "Sid": "NoSwitchRoleOutsideJit",
+        "Effect": "Deny",
+        "Action": "sts:AssumeRole",
+        "Resource": "*",
+        "Condition": { "StringNotLike": { "sts:RoleSessionName": format!("{SESSION_NAME_PREFIX}*") } },
+    })
+}
+
+/// Outside sessions: nothing but the broker's own JIT AssumeRole with the user's key (and
+/// GetCallerIdentity, which IAM cannot deny anyway).
+pub fn session_deny_document() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NoAccessOutsideSessions",
+                "Effect": "Deny",
+                "NotAction": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession", "sts:GetCallerIdentity"],
+                "Resource": "*",
+            },
+            no_switch_role_statement(),
+        ]
+    })
+    .to_string()
+}
+
+/// During a console session of a user whose groups do not grant JIT on the account: the
+/// console works, switching into a JIT role does not.
+pub fn console_without_jit_document() -> String {
+    json!({ "Version": "2012-10-17", "Statement": [no_switch_role_statement()] }).to_string()
+}
+
+/// Allows exactly the account's JIT roles (none when JIT is off or no role is allowed):
+/// `sts:AssumeRole` plus the two actions a brokered AssumeRole uses. Which sessions are
+/// possible is narrowed by the session deny and by the roles' trust statements.
+pub fn jit_policy_document(jit: &JitSettings) -> Option<String> {
+    if !jit.active || !jit.jit_enabled || jit.allowed_roles.is_empty() {
+        return None;
+    }
+    let roles: Vec<&str> = jit.allowed_roles.iter().map(|r| r.as_str()).collect();
+    Some(
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "CloudIamBrokerJit",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                "Resource": roles,
+            }]
+        })
+        .to_string(),
+    )
+}
+
+/// The statements a JIT role's trust policy needs for one provisioned user: brokered JIT
+/// sessions (named `cib-*`, carrying the user's e-mail as SourceIdentity) and, for console
+/// users, console switch-role sessions (named after the IAM user). Nothing else is trusted,
+/// so every session on the role is one the broker can revoke.
+pub fn trust_statements(user_arn: &str, email: &Email, user_name: &IamUserName, console: bool) -> Vec<Value> {
+    let mut statements = vec![json!({
+        "Sid": "CloudIamBrokerJit",
+        "Effect": "Allow",
+        "Principal": { "AWS": user_arn },
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+        "Condition": {
+            "StringEquals": { "sts:SourceIdentity": email.as_str() },
+            "StringLike": { "sts:RoleSessionName": format!("{SESSION_NAME_PREFIX}*") },
+        },
+    })];
+    if console {
+        statements.push(json!({
+            "Sid": "CloudIamBrokerConsoleSwitch",
+            "Effect": "Allow",
+            "Principal": { "AWS": user_arn },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "sts:RoleSessionName": user_name.as_str() } },
+        }));
+    }
+    statements
+}
+
+/// A role a provisioned user may assume, with what the role needs to trust the user.
+#[derive(Debug, Clone)]
+pub struct JitRoleGuide {
+    pub role: RoleArn,
+    pub trust_policy_statements: Vec<Value>,
+    pub switch_role_url: String,
+}
+
+/// For each allowed role: the statements its trust policy needs for this user, and the
+/// console's switch-role link.
+pub fn role_guides(account: &Account, user: &ManagedUser, jit: &JitSettings) -> Vec<JitRoleGuide> {
+    let (Some(arn), Some(email)) = (
+        user.arn.as_deref().filter(|_| user.status == UserStatus::Provisioned),
+        user.email.as_ref(),
+    ) else {
+        return Vec::new();
+    };
+    jit.allowed_roles
+        .iter()
+        .map(|role| JitRoleGuide {
+            role: role.clone(),
+            trust_policy_statements: trust_statements(arn, email, &user.user_name, user.console_access),
+            switch_role_url: format!(
+                "https://signin.aws.amazon.com/switchrole?account={}&roleName={}&displayName={}",
+                account.aws_account_id,
+                crate::encoding::percent_encode(role.path_and_name()),
+                crate::encoding::percent_encode(&format!("{}@{}", role.name(), account.name))
+            ),
+        })
+        .collect()
+}
+
+/// The session policy every JIT AssumeRole carries: the role's own permissions, minus
+/// assuming further roles. A session chained out of a JIT role would land on a role whose
+/// policies the broker does not manage, beyond the reach of revocation.
+pub fn jit_session_policy() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Sid": "RolePermissions", "Effect": "Allow", "Action": "*", "Resource": "*" },
+            {
+                "Sid": "NoRoleChaining",
+                "Effect": "Deny",
+                "Action": ["sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity", "sts:GetFederationToken", "sts:GetSessionToken"],
+                "Resource": "*",
+            },
+        ]
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_trust_is_only_for_console_users_and_names_the_user() {
+        let email = Email::parse("a@example.com").unwrap();
+        let name = IamUserName::parse("a.example").unwrap();
+        let arn = "arn:aws:iam::123456789012:user/a.example";
+        let jit_only = trust_statements(arn, &email, &name, false);
+        assert_eq!(jit_only.len(), 1);
+        assert_eq!(
+            jit_only[0]["Condition"]["StringEquals"]["sts:SourceIdentity"],
+            "a@example.com"
+        );
+        assert_eq!(jit_only[0]["Condition"]["StringLike"]["sts:RoleSessionName"], "cib-*");
+        let both = trust_statements(arn, &email, &name, true);
+        assert_eq!(both[1]["Condition"]["StringEquals"]["sts:RoleSessionName"], "a.example");
+        assert_eq!(
+            both[1]["Action"], "sts:AssumeRole",
+            "no SourceIdentity or tags from the console"
+        );
+    }
+
+    #[test]
+    fn the_session_deny_keeps_only_the_brokers_assume_role() {
+        let doc: Value = serde_json::from_str(&session_deny_document()).unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        assert!(
+            statements[0]["NotAction"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("sts:AssumeRole"))
+        );
+        assert_eq!(statements[1], no_switch_role_statement());
+    }
+}

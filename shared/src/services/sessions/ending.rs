@@ -1,0 +1,376 @@
+//! Ending sessions (early, by the expirer, or withdrawing a failed start) so that access is
+//! actually revoked, exactly once.
+//!
+//! Every end first claims the session with a version-conditional write: of any number of
+//! concurrent ends and expiries exactly one revokes and writes the end event. Revocation is
+//! per session (`crate::domain::revocation`): a JIT session's own credentials are denied on
+//! its role; a console session's IAM user gets the deny-all back and a new password, and the
+//! role sessions it could have switched into are cut by user name and issue time.
+//!
+//! The expirer claims a run's due sessions first, then revokes them per role in one batch:
+//! one record write and (below ~385 revoked sessions per role) one IAM write per role.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{ExpiryReport, SessionError, SessionService, rfc3339};
+use crate::domain::revocation::Cut;
+use crate::domain::{Ending, RoleArn, Session, SessionKind, SessionStatus, iam_policies};
+use crate::ports::{StoreError, TargetIam};
+
+/// How long a claim on an end holds before another run may take it over.
+const END_LEASE: Duration = Duration::from_secs(120);
+/// How many accounts one expirer run works on at once.
+const EXPIRER_ACCOUNTS_AT_ONCE: usize = 8;
+/// After this many failed revocations the failure is reported as an error, not just retried.
+pub const REPORT_AFTER_FAILURES: u32 = 3;
+/// A JIT session's credentials are issued after it is recorded (within a Lambda's 29 s);
+/// its deny is kept this long past its end of time, to outlive them for sure.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// A console switch-role session lasts at most a role's longest MaxSessionDuration.
+const SWITCHED_SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
+
+impl SessionService {
+    /// Ends a session whose start failed, taking back whatever was granted. Best effort: if
+    /// this fails too, the session stays live and due, so the expirer ends it.
+    pub(super) async fn withdraw(&self, session: Session, reason: &str) {
+        if let Err(e) = self
+            .end_claimed(session, "cloud-iam-broker", reason, SessionStatus::Ended)
+            .await
+        {
+            tracing::warn!(error = %e, "withdrawing a failed start failed; the expirer will end it");
+        }
+    }
+
+    /// Ends a session early. Concurrent ends produce one end; repeating returns the session.
+    pub async fn end(
+        &self,
+        principal: &crate::auth::Principal,
+        id: &crate::domain::SessionId,
+        reason: &str,
+        on_behalf_of: Option<&crate::domain::Email>,
+    ) -> Result<Session, SessionError> {
+        use crate::authz::{self, Action};
+        authz::acting_user(principal, on_behalf_of, Action::EndSession).map_err(|d| SessionError::Denied(d.0))?;
+        let session = self.session_or_404(id).await?;
+        let actor = self.authorize(principal, Action::EndSession, on_behalf_of, Some(&session))?;
+        let by = match (&actor.user, principal.role) {
+            (Some(user), crate::auth::Role::Bot) => format!("{} for {user}", principal.subject),
+            _ => principal.subject.clone(),
+        };
+        if session.status != SessionStatus::Active {
+            return Ok(session);
+        }
+        self.end_claimed(session, &by, reason, SessionStatus::Ended).await
+    }
+
+    /// Claims an active session's end, revokes, logs and finishes it. Losing the claim to a
+    /// concurrent end returns the session as that end left it.
+    async fn end_claimed(
+        &self,
+        session: Session,
+        by: &str,
+        reason: &str,
+        outcome: SessionStatus,
+    ) -> Result<Session, SessionError> {
+        match self.claim(session, by, reason, outcome).await? {
+            Ok(claimed) => {
+                let iam = self.connect_for(&claimed).await;
+                let mut done = self.complete_ends(vec![claimed], iam.as_deref()).await;
+                done.pop().expect("one in, one out")
+            }
+            Err(current) => Ok(current),
+        }
+    }
+
+    /// The version-conditional claim: `Ok(claimed)` for the winner, `Err(current)` for a loser.
+    async fn claim(
+        &self,
+        mut session: Session,
+        by: &str,
+        reason: &str,
+        outcome: SessionStatus,
+    ) -> Result<Result<Session, Session>, SessionError> {
+        let now = self.clock.now();
+        session.status = SessionStatus::Ending;
+        session.ending = Some(Ending {
+            at: now,
+            by: by.to_string(),
+            reason: reason.to_string(),
+            outcome,
+        });
+        session.version += 1;
+        match self.sessions.save(&session, Some(now + END_LEASE)).await {
+            Ok(()) => Ok(Ok(session)),
+            Err(StoreError::Conflict(_)) => {
+                let current = self.sessions.get(&session.id).await?;
+                current
+                    .map(Err)
+                    .ok_or_else(|| SessionError::NotFound(session.id.clone()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// IAM in the session's account, or why not (then every revocation there fails and stays due).
+    async fn connect_for(&self, session: &Session) -> Result<Box<dyn TargetIam>, String> {
+        let account = self
+            .accounts
+            .get(&session.account_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the account is gone".to_string())?;
+        self.target
+            .connect(&account)
+            .await
+            .map_err(|(step, e)| format!("{step}: {e}"))
+    }
+
+    /// Revokes claimed sessions of one account (batched per role), then logs and finishes
+    /// each; a failed one is scheduled for a retry through the due index.
+    async fn complete_ends(
+        &self,
+        sessions: Vec<Session>,
+        iam: Result<&dyn TargetIam, &String>,
+    ) -> Vec<Result<Session, SessionError>> {
+        let revoked = match iam {
+            Ok(iam) => self.revoke_all(&sessions, iam).await,
+            Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
+        };
+        let mut out = Vec::with_capacity(sessions.len());
+        for (session, result) in sessions.into_iter().zip(revoked) {
+            out.push(self.finish_end(session, result).await);
+        }
+        out
+    }
+
+    /// Takes access back for each session; one result per session, in order.
+    async fn revoke_all(&self, sessions: &[Session], iam: &dyn TargetIam) -> Vec<Result<(), String>> {
+        let now = self.clock.now();
+        let mut results: Vec<Result<(), String>> = sessions.iter().map(|_| Ok(())).collect();
+        let mut per_role: BTreeMap<String, (RoleArn, Vec<usize>, Vec<Cut>)> = BTreeMap::new();
+        let mut cut = |role: &RoleArn, i: usize, c: Cut| {
+            let e = per_role
+                .entry(role.to_string())
+                .or_insert_with(|| (role.clone(), Vec::new(), Vec::new()));
+            e.1.push(i);
+            e.2.push(c);
+        };
+        for (i, s) in sessions.iter().enumerate() {
+            let ended_at = s.ending.as_ref().map(|e| e.at).unwrap_or(now);
+            match s.kind {
+                SessionKind::Jit => {
+                    // Credentials that are already dead need no deny (a natural expiry).
+                    if s.credentials_expire_at.is_some_and(|t| t <= now) {
+                        continue;
+                    }
+                    let Some(role) = &s.role else {
+                        results[i] = Err("a JIT session without a role".into());
+                        continue;
+                    };
+                    let dead = s.credentials_expire_at.unwrap_or(s.expires_at) + CREDENTIALS_MARGIN;
+                    cut(
+                        role,
+                        i,
+                        Cut::Session {
+                            id: s.id.clone(),
+                            dead_after: dead.unix_timestamp(),
+                        },
+                    );
+                }
+                SessionKind::Console => {
+                    if let Err(e) = self.lock_console_user(s, iam).await {
+                        results[i] = Err(e);
+                        continue;
+                    }
+                    for role in &s.switch_roles {
+                        cut(
+                            role,
+                            i,
+                            Cut::Console {
+                                user: s.iam_user.to_string(),
+                                issued_before: ended_at,
+                                dead_after: (ended_at + SWITCHED_SESSION_MAX).unix_timestamp(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let owner = sessions.first().map(|s| s.id.to_string()).unwrap_or_default();
+        for (role, indexes, cuts) in per_role.into_values() {
+            if let Err(e) = self.revoker.apply(iam, &role, &cuts, &owner).await {
+                for i in indexes {
+                    results[i] = Err(e.clone());
+                }
+            }
+        }
+        results
+    }
+
+    /// The console user's deny-all back, and a password nobody knows.
+    async fn lock_console_user(&self, s: &Session, iam: &dyn TargetIam) -> Result<(), String> {
+        iam.put_inline_policy(
+            &s.iam_user,
+            iam_policies::SESSION_DENY_POLICY,
+            &iam_policies::session_deny_document(),
+        )
+        .await
+        .map_err(|e| format!("put the session deny policy: {e}"))?;
+        let policy = iam
+            .password_policy()
+            .await
+            .map_err(|e| format!("read the password policy: {e}"))?;
+        iam.set_login_profile(&s.iam_user, &crate::services::passwords::generate(policy))
+            .await
+            .map_err(|e| format!("rotate the password: {e}"))
+    }
+
+    /// Logs and finishes a claimed session whose revocation went as `revoked` says.
+    async fn finish_end(&self, mut session: Session, revoked: Result<(), String>) -> Result<Session, SessionError> {
+        if let Err(e) = revoked {
+            session.revocation_failures += 1;
+            session.last_error = Some(e.clone());
+            let attempt = session.revocation_failures;
+            if attempt >= REPORT_AFTER_FAILURES {
+                tracing::error!(session = %session.id, attempts = attempt, error = %e, alarm = "revocation-failing", "revocation keeps failing: access may still be live");
+            } else {
+                tracing::warn!(session = %session.id, attempts = attempt, error = %e, "revocation failed; will retry");
+            }
+            let event = self.session_event(
+                "revocation_failed",
+                format!("{}:revocation_failed:{attempt}", session.id),
+                &session,
+                json!({ "attempt": attempt, "error": e }),
+            );
+            if let Ok(head) = self.log.append(&session.log_key, event).await {
+                session.log_head = head;
+            }
+            session.version += 1;
+            // Back off a minute per failure, up to ten.
+            let retry_at = self.clock.now() + Duration::from_secs(60 * u64::from(attempt.min(10)));
+            self.sessions.save(&session, Some(retry_at)).await?;
+            return Err(SessionError::RevocationFailed(e));
+        }
+        let ending = session.ending.clone().expect("claimed sessions have an ending");
+        let event = self.session_event(
+            ending.outcome.as_str(),
+            format!("{}:end", session.id),
+            &session,
+            json!({ "ended_at": rfc3339(ending.at), "ended_by": ending.by, "end_reason": ending.reason, "revoked": true }),
+        );
+        match self.log.append(&session.log_key, event).await {
+            Ok(head) => session.log_head = head,
+            Err(e) => {
+                // Access is revoked; the end still has to be logged, so keep it due for a retry.
+                session.last_error = Some(e.to_string());
+                session.version += 1;
+                self.sessions
+                    .save(&session, Some(self.clock.now() + Duration::from_secs(60)))
+                    .await?;
+                return Err(SessionError::Unavailable(format!(
+                    "access was revoked but the end could not be logged: {e}"
+                )));
+            }
+        }
+        session.status = ending.outcome;
+        session.last_error = None;
+        session.version += 1;
+        self.sessions.finish(&session).await?;
+        tracing::info!(session = %session.id, outcome = session.status.as_str(), "session ended");
+        Ok(session)
+    }
+
+    /// One expirer run: ends every session whose time is up and retries ends that failed or
+    /// were interrupted. Idempotent and safe to overlap with other runs and with early ends.
+    ///
+    /// Accounts are worked on concurrently (up to `EXPIRER_ACCOUNTS_AT_ONCE`), each with one
+    /// connection; within an account the run claims every due session first, then revokes
+    /// them per role in one batch.
+    pub async fn expire_due(&self, limit: u32) -> Result<ExpiryReport, SessionError> {
+        use futures::StreamExt;
+        let now = self.clock.now();
+        let (due, read) = self.sessions.due(now, limit).await?;
+        let mut by_account: BTreeMap<String, Vec<Session>> = BTreeMap::new();
+        for session in due {
+            by_account
+                .entry(session.account_id.to_string())
+                .or_default()
+                .push(session);
+        }
+        let reports: Vec<ExpiryReport> = futures::stream::iter(by_account.into_values())
+            .map(|sessions| self.expire_account(sessions, now))
+            .buffer_unordered(EXPIRER_ACCOUNTS_AT_ONCE)
+            .collect()
+            .await;
+        let mut report = ExpiryReport {
+            items_read: read,
+            ..Default::default()
+        };
+        for r in reports {
+            report.expired += r.expired;
+            report.retried += r.retried;
+            report.skipped += r.skipped;
+            report.failed += r.failed;
+        }
+        Ok(report)
+    }
+
+    /// Claims an account's due sessions, then completes them together.
+    async fn expire_account(&self, sessions: Vec<Session>, now: OffsetDateTime) -> ExpiryReport {
+        let mut report = ExpiryReport::default();
+        let mut claimed = Vec::new();
+        let mut retried = Vec::new();
+        for session in sessions {
+            let retry = session.status == SessionStatus::Ending;
+            let won = match session.status {
+                SessionStatus::Active if session.expires_at <= now => {
+                    self.claim(session, "expirer", "the session's time is up", SessionStatus::Expired)
+                        .await
+                }
+                SessionStatus::Ending => {
+                    // Re-claim (the lease lapsed): the version check lets one run through.
+                    let mut s = session;
+                    s.version += 1;
+                    match self.sessions.save(&s, Some(now + END_LEASE)).await {
+                        Ok(()) => Ok(Ok(s)),
+                        Err(StoreError::Conflict(_)) => Ok(Err(s)),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                _ => Ok(Err(session)),
+            };
+            match won {
+                Ok(Ok(s)) => {
+                    retried.push(retry);
+                    claimed.push(s);
+                }
+                Ok(Err(_)) => report.skipped += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming a due session failed; it stays due");
+                    report.failed += 1;
+                }
+            }
+        }
+        let Some(first) = claimed.first() else {
+            return report;
+        };
+        let iam = self.connect_for(first).await;
+        let done = self.complete_ends(claimed, iam.as_deref()).await;
+        for (result, retry) in done.into_iter().zip(retried) {
+            match result {
+                Ok(s) if !s.status.is_live() && retry => report.retried += 1,
+                Ok(s) if !s.status.is_live() => report.expired += 1,
+                Ok(_) => report.skipped += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiring a session failed; it stays due");
+                    report.failed += 1;
+                }
+            }
+        }
+        report
+    }
+}

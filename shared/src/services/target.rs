@@ -1,0 +1,65 @@
+//! Reaching a target account: opening its sealed credentials for one operation and
+//! connecting to its IAM. Users and sessions both need it, so it lives beside them.
+
+use std::sync::Arc;
+
+use crate::domain::{Account, AccountCredentials, StoredCredentials};
+use crate::ports::{AccountAccess, CloudError, IamConnector, SealContext, SecretSealer, TargetIam};
+
+#[derive(Clone)]
+pub struct Targets {
+    pub(crate) iam: Arc<dyn IamConnector>,
+    pub(crate) sealer: Arc<dyn SecretSealer>,
+}
+
+impl Targets {
+    pub fn new(iam: Arc<dyn IamConnector>, sealer: Arc<dyn SecretSealer>) -> Self {
+        Targets { iam, sealer }
+    }
+
+    /// Opens the account's stored secret for the duration of one operation.
+    pub async fn access(&self, account: &Account) -> Result<AccountAccess, String> {
+        let context = SealContext::account(&account.id);
+        let credentials = match &account.credentials {
+            StoredCredentials::AccessKey {
+                access_key_id,
+                sealed_secret,
+            } => AccountCredentials::AccessKey {
+                access_key_id: access_key_id.clone(),
+                secret_access_key: self
+                    .sealer
+                    .open(sealed_secret, &context)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            },
+            StoredCredentials::AssumeRole {
+                role_arn,
+                sealed_external_id,
+            } => AccountCredentials::AssumeRole {
+                role_arn: role_arn.clone(),
+                external_id: self
+                    .sealer
+                    .open(sealed_external_id, &context)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            },
+        };
+        Ok(AccountAccess {
+            aws_account_id: account.aws_account_id.clone(),
+            region: account.default_region.clone(),
+            credentials,
+        })
+    }
+
+    /// IAM in the account; the error names the step that failed.
+    pub async fn connect(&self, account: &Account) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
+        let access = self
+            .access(account)
+            .await
+            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
+        self.iam
+            .connect(&access)
+            .await
+            .map_err(|e| ("connect to the account".to_string(), e))
+    }
+}
