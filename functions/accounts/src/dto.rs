@@ -202,6 +202,8 @@ pub struct JitOut {
     pub jit_enabled: bool,
     pub max_duration_seconds: u32,
     pub allowed_role_arns: Vec<String>,
+    /// What each allowed role's trust policy lets in beyond the broker's users.
+    pub trust_review: Vec<shared::domain::trust::RoleTrustReview>,
 }
 
 impl From<&JitSettings> for JitOut {
@@ -212,6 +214,7 @@ impl From<&JitSettings> for JitOut {
             jit_enabled: s.jit_enabled,
             max_duration_seconds: s.max_duration.seconds(),
             allowed_role_arns: s.allowed_roles.iter().map(ToString::to_string).collect(),
+            trust_review: s.trust_review.clone(),
         }
     }
 }

@@ -94,6 +94,10 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 .map_err(Problem::validation)?;
             // Each provisioned user's inline policy follows the allowed roles.
             let sync = app.users.sync_jit_policies(&id, &settings).await?;
+            // Report the ways into each role that bypass the broker (and keep the report).
+            let mut settings = settings;
+            settings.trust_review = app.users.review_role_trust(&id, &settings).await?;
+            app.accounts.record_trust_review(&id, &settings).await?;
             let mut out = serde_json::to_value(JitOut::from(&settings)).expect("serializes");
             out["policy_sync"] = serde_json::json!({
                 "updated": sync.updated.len(),

@@ -37,6 +37,8 @@ pub struct JitSettings {
     pub jit_enabled: bool,
     pub max_duration: MaxDuration,
     pub allowed_roles: Vec<RoleArn>,
+    /// Each allowed role's trust policy, reviewed when the settings were saved.
+    pub trust_review: Vec<super::trust::RoleTrustReview>,
 }
 
 impl Default for JitSettings {
@@ -47,6 +49,7 @@ impl Default for JitSettings {
             jit_enabled: false,
             max_duration: MaxDuration(3600),
             allowed_roles: Vec::new(),
+            trust_review: Vec::new(),
         }
     }
 }
@@ -98,6 +101,7 @@ impl JitSettings {
             jit_enabled,
             max_duration: max_duration.expect("collector checked"),
             allowed_roles: roles,
+            trust_review: Vec::new(),
         })
     }
 }

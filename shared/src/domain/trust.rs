@@ -15,6 +15,16 @@ pub struct TrustFinding {
     pub why: String,
 }
 
+/// What one allowed role's trust policy lets in beyond the broker, as of the last time the
+/// JIT settings were saved. `error` says why a role could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoleTrustReview {
+    pub role_arn: String,
+    pub findings: Vec<TrustFinding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 fn as_list(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],

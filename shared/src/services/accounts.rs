@@ -234,6 +234,14 @@ impl AccountService {
     }
 
     /// The account's JIT settings; the disabled defaults when never configured.
+    /// Keeps the trust review made after saving the settings.
+    pub async fn record_trust_review(&self, id: &AccountId, settings: &JitSettings) -> Result<(), JitSettingsError> {
+        self.store
+            .put_jit(id, settings)
+            .await
+            .map_err(|e| JitSettingsError::Unavailable(e.to_string()))
+    }
+
     pub async fn jit_settings(&self, id: &AccountId) -> Result<JitSettings, JitSettingsError> {
         self.existing(id).await?;
         self.store

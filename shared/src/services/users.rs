@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::target::Targets;
+use crate::domain::trust::RoleTrustReview;
 use crate::domain::{
     Account, AccountId, IamUserName, JitSettings, ManagedUser, UserCredential, UserSpec, UserStatus, iam_policies,
 };
@@ -666,6 +667,48 @@ impl UserService {
         }
         tracing::info!(account = %account.id, imported = report.imported.len(), "import finished");
         Ok(report)
+    }
+
+    /// Reads each allowed role's trust policy and reports the principals it lets in beyond the
+    /// account's provisioned users. A role that cannot be read is reported, not an error.
+    pub async fn review_role_trust(
+        &self,
+        account_id: &AccountId,
+        jit: &JitSettings,
+    ) -> Result<Vec<RoleTrustReview>, UserOpError> {
+        let account = self.account_or_404(account_id).await?;
+        if jit.allowed_roles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let provisioned: Vec<String> = self
+            .users
+            .all_in(account_id)
+            .await?
+            .into_iter()
+            .filter(|u| u.status == UserStatus::Provisioned)
+            .filter_map(|u| u.arn)
+            .collect();
+        let iam = self.connect(&account).await;
+        let mut out = Vec::with_capacity(jit.allowed_roles.len());
+        for role in &jit.allowed_roles {
+            let review = match &iam {
+                Err((step, e)) => Err(format!("{step}: {e}")),
+                Ok(iam) => iam.get_role(role).await.map_err(|e| format!("read the role: {e}")),
+            };
+            out.push(match review {
+                Ok(info) => RoleTrustReview {
+                    role_arn: role.to_string(),
+                    findings: crate::domain::trust::findings(&info.trust_policy, &provisioned),
+                    error: None,
+                },
+                Err(error) => RoleTrustReview {
+                    role_arn: role.to_string(),
+                    findings: Vec::new(),
+                    error: Some(error),
+                },
+            });
+        }
+        Ok(out)
     }
 
     /// Puts the new JIT settings' policy on every provisioned user of the account.

@@ -144,6 +144,8 @@ struct JitRecord {
     jit_enabled: bool,
     max_duration_seconds: u32,
     allowed_role_arns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    trust_review: Vec<crate::domain::trust::RoleTrustReview>,
 }
 
 impl DynamoStore {
@@ -333,6 +335,7 @@ impl AccountStore for DynamoStore {
                 .map(|a| RoleArn::parse(a))
                 .collect::<Result<_, _>>()
                 .map_err(|_| corrupt())?,
+            trust_review: r.trust_review,
         }))
     }
 
@@ -346,6 +349,7 @@ impl AccountStore for DynamoStore {
             jit_enabled: settings.jit_enabled,
             max_duration_seconds: settings.max_duration.seconds(),
             allowed_role_arns: settings.allowed_roles.iter().map(|r| r.to_string()).collect(),
+            trust_review: settings.trust_review.clone(),
         };
         let account_exists = TransactWriteItem::builder()
             .condition_check(
