@@ -11,7 +11,7 @@ use crate::adapters::aws::sts::StsRoleAssumer;
 use crate::adapters::aws::{dynamodb::DynamoStore, iam::AwsIamConnector, kms::KmsSealer, sts::StsVerifier};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::ports::{Clock, IamConnector, IdempotencyStore, SecretSealer, SessionLog, SystemClock};
+use crate::ports::{Clock, IamConnector, IdempotencyStore, RoleAssumer, SecretSealer, SessionLog, SystemClock};
 use crate::services::accounts::AccountService;
 use crate::services::chatops::ChatOpsService;
 use crate::services::groups::GroupService;
@@ -42,6 +42,9 @@ pub type LogWrapper = Arc<dyn Fn(Arc<dyn SessionLog>) -> Arc<dyn SessionLog> + S
 /// Replaces an adapter before the app is built (tests inject faults this way).
 pub type IamWrapper = Arc<dyn Fn(Arc<dyn IamConnector>) -> Arc<dyn IamConnector> + Send + Sync>;
 
+/// Replaces the STS AssumeRole adapter (tests hold a start at the AssumeRole this way).
+pub type AssumerWrapper = Arc<dyn Fn(Arc<dyn RoleAssumer>) -> Arc<dyn RoleAssumer> + Send + Sync>;
+
 /// Replaces the SDK's HTTP client (the overhead benchmark records backend calls this way).
 pub type HttpWrapper = Arc<dyn Fn(SharedHttpClient) -> SharedHttpClient + Send + Sync>;
 
@@ -51,6 +54,7 @@ pub struct Overrides {
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
     pub wrap_http: Option<HttpWrapper>,
+    pub wrap_assumer: Option<AssumerWrapper>,
     pub clock: Option<Arc<dyn Clock>>,
 }
 
@@ -94,7 +98,13 @@ impl App {
             sessions: store.clone(),
             target: Targets::new(iam, sealer.clone()),
             revoker: Revoker::new(store.clone(), store.clone(), clock.clone()),
-            assumer: Arc::new(StsRoleAssumer::new(sdk.clone())),
+            assumer: {
+                let sts: Arc<dyn RoleAssumer> = Arc::new(StsRoleAssumer::new(sdk.clone()));
+                match &overrides.wrap_assumer {
+                    Some(wrap) => wrap(sts),
+                    None => sts,
+                }
+            },
             federation: Arc::new(HttpFederation::new(&config.federation_endpoint)),
             log,
             sealer: sealer.clone(),

@@ -163,11 +163,13 @@ async fn jit_session_start_use_end() {
         .ok(200);
     let statement = &deny["Statement"][0];
     assert_eq!(statement["Effect"], "Deny");
+    let pattern = shared::domain::revocation::session_pattern(&shared::domain::SessionId::parse(&id).unwrap());
+    assert_eq!(statement["Condition"]["StringLike"]["aws:userid"], json!([pattern]));
+    // And AWS refuses the ended session's credentials.
     assert_eq!(
-        statement["Condition"]["StringEquals"]["aws:SourceIdentity"],
-        f.email.as_str()
+        env.try_call(&e2e::session_credentials(&started)).await,
+        Err("AccessDenied".into())
     );
-    assert!(statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"].is_string());
 
     // The log: requested, started, ended; the chain verifies; no secret in it.
     let log = log_of(env, &f.token, &id).await;
@@ -663,8 +665,9 @@ async fn a_grant_failing_halfway_hands_out_nothing_and_is_rolled_back() {
     assert_eq!(event_types(&log), ["requested", "ended"]);
 }
 
-/// Two users' sessions on one role ended at the same moment: both denies survive (IAM has no
-/// conditional writes; a lease serializes the role policy's read-modify-write).
+/// Two users' sessions on one role ended at the same moment: both denies survive (the record
+/// in DynamoDB is versioned; a lease serializes the role policy's writes) and both sessions'
+/// credentials are refused.
 #[tokio::test]
 async fn concurrent_ends_on_one_role_keep_every_deny() {
     let env = env();
@@ -709,9 +712,11 @@ async fn concurrent_ends_on_one_role_keep_every_deny() {
         .unwrap();
 
     let mut ids = Vec::new();
+    let mut creds = Vec::new();
     for token in [f.token.clone(), env.user(other)] {
         let s = api.post("/sessions", &token, jit(&f, 900)).await.ok(201);
         ids.push((token, s["session"]["id"].as_str().unwrap().to_string()));
+        creds.push(e2e::session_credentials(&s));
     }
     let end = |token: String, id: String| {
         let api = env.client();
@@ -732,16 +737,17 @@ async fn concurrent_ends_on_one_role_keep_every_deny() {
     );
     assert_eq!((a, b), (200, 200));
     let doc: Value = serde_json::from_str(&role_revocations(&f).await.unwrap()).unwrap();
-    let denied: Vec<&str> = doc["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["Condition"]["StringEquals"]["aws:SourceIdentity"].as_str().unwrap())
-        .collect();
-    assert!(
-        denied.contains(&f.email.as_str()) && denied.contains(&other),
-        "both denies kept: {denied:?}"
-    );
+    let denied = doc["Statement"][0]["Condition"]["StringLike"]["aws:userid"].clone();
+    for (_, id) in &ids {
+        let pattern = shared::domain::revocation::session_pattern(&shared::domain::SessionId::parse(id).unwrap());
+        assert!(
+            denied.as_array().unwrap().contains(&json!(pattern)),
+            "both denies kept: {denied}"
+        );
+    }
+    for creds in &creds {
+        assert_eq!(env.try_call(creds).await, Err("AccessDenied".into()));
+    }
 }
 
 /// The process dies while ending a session, just after the role's deny was written in IAM but

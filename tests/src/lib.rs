@@ -39,8 +39,56 @@ pub struct TestEnv {
     pub federation: FederationStandIn,
     /// The broker's AWS calls, when switched on (the overhead benchmark reads them).
     pub calls: Arc<CallRecorder>,
+    /// Holds the next JIT AssumeRole, so a test can interleave an end with a start.
+    pub assume_gate: Arc<AssumeGate>,
     /// The system's runtime: calls into `app` run there, where its AWS clients' connections live.
     runtime: tokio::runtime::Handle,
+}
+
+/// Holds the next STS AssumeRole the broker makes until the test lets it go, and keeps the
+/// credentials STS returned (which the API may refuse to hand out).
+#[derive(Default)]
+pub struct AssumeGate {
+    armed: Mutex<Option<(tokio::sync::oneshot::Sender<String>, tokio::sync::oneshot::Receiver<()>)>>,
+    /// The credentials the held AssumeRole got.
+    pub issued: Mutex<Option<shared::ports::TemporaryCredentials>>,
+}
+
+impl AssumeGate {
+    /// Arms the gate: the first receiver yields the held call's RoleSessionName; sending on
+    /// the second lets it go on.
+    pub fn arm(&self) -> (tokio::sync::oneshot::Receiver<String>, tokio::sync::oneshot::Sender<()>) {
+        let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+        *self.armed.lock().unwrap() = Some((reached_tx, go_rx));
+        (reached_rx, go_tx)
+    }
+}
+
+struct GatedAssumer {
+    inner: Arc<dyn shared::ports::RoleAssumer>,
+    gate: Arc<AssumeGate>,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::RoleAssumer for GatedAssumer {
+    async fn assume_role(
+        &self,
+        as_user: &shared::ports::AccountAccess,
+        request: &shared::ports::AssumeRequest,
+    ) -> Result<shared::ports::TemporaryCredentials, shared::ports::CloudError> {
+        let held = self.gate.armed.lock().unwrap().take();
+        let Some((reached, go)) = held else {
+            return self.inner.assume_role(as_user, request).await;
+        };
+        reached.send(request.session_name.clone()).ok();
+        go.await.ok();
+        let out = self.inner.assume_role(as_user, request).await;
+        if let Ok(c) = &out {
+            *self.gate.issued.lock().unwrap() = Some(c.clone());
+        }
+        out
+    }
 }
 
 /// Every log line the system wrote in this test binary (JSON, as in Lambda), for the
@@ -81,6 +129,8 @@ pub fn env() -> &'static TestEnv {
         let clock_handle = clock.clone();
         let calls = Arc::new(CallRecorder::default());
         let recorder = calls.clone();
+        let gate = Arc::new(AssumeGate::default());
+        let gate_handle = gate.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -98,6 +148,12 @@ pub fn env() -> &'static TestEnv {
                     wrap_iam: Some(wrap),
                     wrap_log: Some(wrap_log),
                     wrap_http: Some(Arc::new(move |inner| CallRecorder::wrap(recorder.clone(), inner))),
+                    wrap_assumer: Some(Arc::new(move |inner| {
+                        Arc::new(GatedAssumer {
+                            inner,
+                            gate: gate_handle.clone(),
+                        }) as _
+                    })),
                     clock: Some(clock_override),
                 };
                 let options = Options {
@@ -122,6 +178,7 @@ pub fn env() -> &'static TestEnv {
                             faults,
                             clock,
                             calls,
+                            assume_gate: gate,
                             federation: system.federation.clone().expect("moto mode has the stand-in"),
                             runtime: tokio::runtime::Handle::current(),
                         };
@@ -197,6 +254,32 @@ impl TestEnv {
     }
 
     /// IAM of a seeded account, as its admin: to look at what the broker did there.
+    /// IAM as whoever holds `creds` (a session's temporary credentials, or a user's key).
+    pub async fn iam_as(&self, creds: aws_credential_types::Credentials) -> aws_sdk_iam::Client {
+        let sdk = self.sdk(&self.broker).await;
+        aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&sdk)
+                .credentials_provider(creds)
+                .build(),
+        )
+    }
+
+    /// A call the sessions' roles allow (`iam:ListRoles`), made with `creds`: `Ok`, or AWS's
+    /// error code. This is how tests observe that access was revoked.
+    pub async fn try_call(&self, creds: &aws_credential_types::Credentials) -> Result<(), String> {
+        self.iam_as(creds.clone())
+            .await
+            .list_roles()
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                aws_sdk_iam::error::ProvideErrorMetadata::code(&e)
+                    .unwrap_or("no code")
+                    .to_string()
+            })
+    }
+
     pub async fn target_iam(&self, target: &TargetAccount) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk(&target.admin).await)
     }
@@ -369,6 +452,18 @@ pub fn access_key_registration(name: &str, account: &TargetAccount) -> Value {
     })
 }
 
+/// The temporary credentials in a `POST /sessions` answer.
+pub fn session_credentials(started: &Value) -> aws_credential_types::Credentials {
+    let c = &started["credentials"];
+    aws_credential_types::Credentials::new(
+        c["access_key_id"].as_str().expect("access key"),
+        c["secret_access_key"].as_str().expect("secret"),
+        c["session_token"].as_str().map(str::to_string),
+        None,
+        "session",
+    )
+}
+
 /// An account ready for sessions: a provisioned user (console + credential) in a group that
 /// may start both kinds, JIT on with one role that trusts the user.
 pub struct Fixture {
@@ -412,6 +507,14 @@ pub async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
         .role_name(&role_name)
         .assume_role_policy_document(trust)
         .max_session_duration(7200)
+        .send()
+        .await
+        .unwrap();
+    // What the sessions do with the role: a call tests make to see whether access is live.
+    iam.put_role_policy()
+        .role_name(&role_name)
+        .policy_name("work")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListRoles","iam:GetRole"],"Resource":"*"}]}"#)
         .send()
         .await
         .unwrap();

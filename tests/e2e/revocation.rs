@@ -1,0 +1,474 @@
+//! Revocation observed with real calls: every test here uses the credentials a session handed
+//! out (or the IAM user's own key, as the console would) against local AWS, which evaluates
+//! the roles' and users' policies with the condition keys revocation relies on
+//! (`local/aws/`). What must hold: ending a session denies exactly that session and what was
+//! made from it; nothing else.
+//!
+//! Its own binary: it moves the broker's clock and holds AssumeRole calls.
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use e2e::{Fault, Fixture, TestEnv, env, fixture, session_credentials};
+use serde_json::{Value, json};
+
+fn jit(f: &Fixture, seconds: i64) -> Value {
+    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds, "reason": "incident INC-42" })
+}
+
+fn console(f: &Fixture) -> Value {
+    json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "check the billing console" })
+}
+
+async fn end(env: &TestEnv, token: &str, id: &str) -> Value {
+    env.client()
+        .send(
+            "DELETE",
+            &format!("/sessions/{id}"),
+            Some(token),
+            Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
+        )
+        .await
+        .ok(200)
+}
+
+fn role_name(f: &Fixture) -> String {
+    f.role.rsplit('/').next().unwrap().to_string()
+}
+
+/// Waits out nothing: local AWS applies policies at once. A denial is asserted by its code.
+async fn denied(env: &TestEnv, creds: &Credentials) -> bool {
+    env.try_call(creds).await == Err("AccessDenied".into())
+}
+
+/// A second access key of the provisioned IAM user (the test's stand-in for the person at the
+/// console, who signs in as that user), with a call of its own it may make.
+async fn user_key(f: &Fixture) -> Credentials {
+    f.iam
+        .put_user_policy()
+        .user_name(&f.email)
+        .policy_name("test-work")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = f
+        .iam
+        .create_access_key()
+        .user_name(&f.email)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user")
+}
+
+/// What the console's switch-role does: AssumeRole as the IAM user, named after the user.
+async fn switch_role(env: &TestEnv, f: &Fixture, user: &Credentials) -> Result<Credentials, String> {
+    let sdk = env.sdk(&env.broker).await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .credentials_provider(user.clone())
+            .build(),
+    );
+    let out = sts
+        .assume_role()
+        .role_arn(&f.role)
+        .role_session_name(&f.email)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_sdk_sts::error::ProvideErrorMetadata::code(&e)
+                .unwrap_or("no code")
+                .to_string()
+        })?;
+    let c = out.credentials.unwrap();
+    Ok(Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "switched",
+    ))
+}
+
+#[tokio::test]
+async fn ending_a_session_denies_exactly_its_credentials() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "exact").await;
+    let s1 = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let s2 = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let (c1, c2) = (session_credentials(&s1), session_credentials(&s2));
+    assert_eq!(env.try_call(&c1).await, Ok(()));
+    assert_eq!(env.try_call(&c2).await, Ok(()));
+
+    end(env, &f.token, s1["session"]["id"].as_str().unwrap()).await;
+    assert!(denied(env, &c1).await, "the ended session's credentials are refused");
+    assert_eq!(
+        env.try_call(&c2).await,
+        Ok(()),
+        "the same user's other session on the same role lives"
+    );
+    let s3 = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    assert_eq!(
+        env.try_call(&session_credentials(&s3)).await,
+        Ok(()),
+        "a session started after the end works"
+    );
+    // Credentials from an ended session cannot start anything either (no chaining).
+    end(env, &f.token, s2["session"]["id"].as_str().unwrap()).await;
+    assert!(denied(env, &c2).await);
+}
+
+/// A JIT session cannot chain into another role: the role it would land on is beyond the
+/// broker's revocation. The session policy every JIT AssumeRole carries refuses it.
+#[tokio::test]
+async fn a_jit_session_cannot_chain_into_another_role() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "chain").await;
+    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "AWS": f.role }, "Action": "sts:AssumeRole" }] });
+    f.iam
+        .create_role()
+        .role_name("Downstream-chain")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    f.iam
+        .put_role_policy()
+        .role_name(role_name(&f))
+        .policy_name("may-chain")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let s = env.client().post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let sdk = env.sdk(&env.broker).await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .credentials_provider(session_credentials(&s))
+            .build(),
+    );
+    let err = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{}:role/Downstream-chain", f.aws_account))
+        .role_session_name("chained")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::code(&err),
+        Some("AccessDenied")
+    );
+}
+
+/// `cib credential-process` starts a new session five minutes before the old one expires; the
+/// old one's expiry must not take the new credentials with it. A natural expiry whose
+/// credentials are already dead writes no deny at all.
+#[tokio::test]
+async fn refreshed_credentials_survive_the_old_sessions_expiry() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "refresh").await;
+    let old = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    env.clock.advance(Duration::from_secs(600));
+    let new = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    env.faults.clear_calls(&role_name(&f));
+    env.clock.advance(Duration::from_secs(320));
+    env.run_expirer().await;
+    let old_now = api
+        .get(
+            &format!("/sessions/{}", old["session"]["id"].as_str().unwrap()),
+            &f.token,
+        )
+        .await
+        .ok(200);
+    assert_eq!(old_now["status"], "expired");
+    assert_eq!(env.try_call(&session_credentials(&new)).await, Ok(()));
+    assert!(
+        !env.faults.calls(&role_name(&f)).iter().any(|c| c == "PutRolePolicy"),
+        "no deny for credentials that expired with their session: {:?}",
+        env.faults.calls(&role_name(&f))
+    );
+}
+
+/// A console session: the IAM user works during it and may switch into the JIT role (its
+/// groups grant JIT); its end denies the user and the switched role session, and leaves the
+/// same user's JIT session alone.
+#[tokio::test]
+async fn a_console_end_cuts_the_user_and_its_switched_role_sessions() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "console-cut").await;
+    let user = user_key(&f).await;
+    assert!(denied(env, &user).await, "no standing access outside a session");
+    assert_eq!(
+        switch_role(env, &f, &user).await.err().as_deref(),
+        Some("AccessDenied"),
+        "no switch-role outside a session"
+    );
+    let j = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let c = api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    assert_eq!(c["switch_role_links"].as_array().map(Vec::len), Some(1), "{c}");
+    // One password, one console session.
+    let p = api.post("/sessions", &f.token, console(&f)).await.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/console-session-live");
+
+    assert_eq!(
+        env.try_call(&user).await,
+        Ok(()),
+        "the console user works during the session"
+    );
+    let switched = switch_role(env, &f, &user)
+        .await
+        .expect("switch-role during the session");
+    assert_eq!(env.try_call(&switched).await, Ok(()));
+
+    end(env, &f.token, c["session"]["id"].as_str().unwrap()).await;
+    assert!(denied(env, &user).await, "the IAM user is cut off");
+    assert!(
+        denied(env, &switched).await,
+        "the role session it switched into is cut off"
+    );
+    assert_eq!(
+        env.try_call(&session_credentials(&j)).await,
+        Ok(()),
+        "the same user's JIT session lives"
+    );
+    // A new console session works again, with fresh switch-role sessions.
+    api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    let again = switch_role(env, &f, &user)
+        .await
+        .expect("switch-role in the new session");
+    assert_eq!(env.try_call(&again).await, Ok(()));
+}
+
+/// A user whose groups grant console sessions but not JIT cannot switch into a JIT role,
+/// even during a console session.
+#[tokio::test]
+async fn console_only_users_cannot_assume_jit_roles() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "console-only").await;
+    let groups = api.get("/groups?limit=100", &admin).await.ok(200);
+    let gid = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "sessions-console-only")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.patch(
+        &format!("/groups/{gid}"),
+        &admin,
+        json!({ "permissions": { "start_sessions": true, "start_jit_sessions": false } }),
+    )
+    .await
+    .ok(200);
+    let user = user_key(&f).await;
+    let c = api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    assert_eq!(c["switch_role_links"], json!([]));
+    assert_eq!(env.try_call(&user).await, Ok(()), "the console works");
+    assert_eq!(switch_role(env, &f, &user).await.err().as_deref(), Some("AccessDenied"));
+}
+
+/// An end that lands while a start waits for STS: the start hands nothing out, and the
+/// credentials STS issued are refused, because the end revoked the session by identity.
+#[tokio::test]
+async fn an_end_racing_a_start_leaves_nothing_live() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "race").await;
+    let (reached, go) = env.assume_gate.arm();
+    let start = {
+        let api = env.client();
+        let token = f.token.clone();
+        let body = jit(&f, 900);
+        tokio::spawn(async move { api.post("/sessions", &token, body).await })
+    };
+    let name = tokio::time::timeout(Duration::from_secs(30), reached)
+        .await
+        .expect("the start reached STS")
+        .unwrap();
+    let id = name.strip_prefix("cib-").unwrap().to_string();
+    let ended = end(env, &f.token, &id).await;
+    assert_eq!(ended["status"], "ended");
+    go.send(()).unwrap();
+    let reply = start.await.unwrap();
+    let p = reply.problem(409);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/ended-while-starting");
+    assert!(!reply.text.contains("secret_access_key"));
+    let issued = env
+        .assume_gate
+        .issued
+        .lock()
+        .unwrap()
+        .take()
+        .expect("STS issued credentials");
+    let creds = Credentials::new(
+        issued.access_key_id,
+        issued.secret_access_key.expose(),
+        Some(issued.session_token.expose().to_string()),
+        None,
+        "raced",
+    );
+    assert!(
+        denied(env, &creds).await,
+        "the credentials STS issued after the end are refused"
+    );
+    let now = env.client().get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(now["status"], "ended");
+}
+
+/// Revocations that failed are retried by the expirer in one batch: one policy write for the
+/// role, however many sessions, and every one of them is then refused.
+#[tokio::test]
+async fn the_expirer_writes_each_role_once_per_run() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "batch").await;
+    let role = role_name(&f);
+    let mut creds = Vec::new();
+    for _ in 0..5 {
+        let s = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+        creds.push(session_credentials(&s));
+        env.faults.inject(&role, "PutRolePolicy", 0, Fault::Fail);
+        api.send(
+            "DELETE",
+            &format!("/sessions/{}", s["session"]["id"].as_str().unwrap()),
+            Some(&f.token),
+            Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
+        )
+        .await
+        .problem(503);
+    }
+    for c in &creds {
+        assert_eq!(env.try_call(c).await, Ok(()), "not yet revoked: the writes failed");
+    }
+    env.faults.clear_calls(&role);
+    env.clock.advance(Duration::from_secs(120));
+    let report = env.run_expirer().await;
+    assert_eq!(report.retried, 5, "{report:?}");
+    let writes = env
+        .faults
+        .calls(&role)
+        .iter()
+        .filter(|c| c.as_str() == "PutRolePolicy")
+        .count();
+    assert_eq!(writes, 1, "one write for the role: {:?}", env.faults.calls(&role));
+    for c in &creds {
+        assert!(denied(env, c).await);
+    }
+}
+
+/// Past what the role's inline policy holds, revocations continue on managed policies the
+/// broker attaches, and a session denied there is refused like any other.
+#[tokio::test]
+async fn revocations_past_the_inline_limit_spill_onto_managed_policies() {
+    use shared::ports::RevocationStore;
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "spill").await;
+    // 500 older revoked sessions (ids from a year ago sort first): more than page 0 holds.
+    let year_ago = std::time::SystemTime::now() - Duration::from_secs(365 * 86_400);
+    let mut record = shared::domain::revocation::RoleRevocations::default();
+    for _ in 0..500 {
+        let id = shared::domain::SessionId::parse(&ulid::Ulid::from_datetime(year_ago).to_string()).unwrap();
+        record.sessions.insert(id, i64::MAX / 2);
+    }
+    record.version = 1;
+    let store = shared::adapters::aws::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await),
+        env.config.table_name.clone(),
+    );
+    let role = shared::domain::RoleArn::parse(&f.role).unwrap();
+    store.put_revocations(&role, &record).await.unwrap();
+
+    let live = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let ended = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    end(env, &f.token, ended["session"]["id"].as_str().unwrap()).await;
+    let attached = f
+        .iam
+        .list_attached_role_policies()
+        .role_name(role_name(&f))
+        .send()
+        .await
+        .unwrap()
+        .attached_policies
+        .unwrap_or_default();
+    assert_eq!(attached.len(), 1, "one managed page: {attached:?}");
+    assert!(
+        denied(env, &session_credentials(&ended)).await,
+        "denied from the managed page"
+    );
+    assert_eq!(env.try_call(&session_credentials(&live)).await, Ok(()));
+}
+
+/// Saving JIT settings reviews each allowed role's trust policy for ways in that bypass the
+/// broker, in the answer and in `GET /accounts/{id}/jit`.
+#[tokio::test]
+async fn jit_settings_report_trust_that_bypasses_the_broker() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "trust").await;
+    let guide = api
+        .get(&format!("/accounts/{}/users/{}", f.account, f.email), &admin)
+        .await
+        .ok(200);
+    let mut statements = guide["jit_roles"][0]["trust_policy_statements"]
+        .as_array()
+        .unwrap()
+        .clone();
+    statements.push(json!({ "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:root", f.aws_account) }, "Action": "sts:AssumeRole" }));
+    statements.push(json!({ "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:role/Hub", f.aws_account) }, "Action": "sts:AssumeRole" }));
+    f.iam
+        .update_assume_role_policy()
+        .role_name(role_name(&f))
+        .policy_document(json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let settings =
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
+    let saved = api
+        .put(&format!("/accounts/{}/jit", f.account), &admin, settings)
+        .await
+        .ok(200);
+    let read = api.get(&format!("/accounts/{}/jit", f.account), &admin).await.ok(200);
+    for doc in [&saved, &read] {
+        let review = &doc["trust_review"][0];
+        assert_eq!(review["role_arn"], f.role.as_str());
+        let principals: Vec<&str> = review["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["principal"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            principals,
+            [
+                format!("arn:aws:iam::{}:root", f.aws_account),
+                format!("arn:aws:iam::{}:role/Hub", f.aws_account)
+            ],
+            "the broker's own conditional statements are not findings: {doc}"
+        );
+    }
+}
