@@ -18,6 +18,8 @@ pub struct ExpirerScale {
     /// The run's DynamoDB reads, and how long seeding took.
     pub store: String,
     pub scans: usize,
+    /// IAM policy documents written (role inline policies and managed-policy versions).
+    pub iam_writes: usize,
 }
 
 pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
@@ -66,6 +68,15 @@ pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
     let took = run.elapsed();
     let scans = calls.iter().filter(|c| c.operation == "dynamodb:Scan").count();
     let queries = calls.iter().filter(|c| c.operation == "dynamodb:Query").count();
+    let iam_writes = calls
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.operation.as_str(),
+                "iam:PutRolePolicy" | "iam:CreatePolicy" | "iam:CreatePolicyVersion"
+            )
+        })
+        .count();
     let ratio = report.items_read as f64 / due.max(1) as f64;
     ExpirerScale {
         items_read: report.items_read as u64,
@@ -78,5 +89,6 @@ pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
             seeded_in.as_secs_f64()
         ),
         scans,
+        iam_writes,
     }
 }

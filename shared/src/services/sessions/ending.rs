@@ -25,6 +25,8 @@ use crate::ports::{StoreError, TargetIam};
 const END_LEASE: Duration = Duration::from_secs(120);
 /// How many accounts one expirer run works on at once.
 const EXPIRER_ACCOUNTS_AT_ONCE: usize = 8;
+/// Within an account, how many claims (and, after the batch revocation, finishes) at once.
+const SESSIONS_AT_ONCE: usize = 16;
 /// After this many failed revocations the failure is reported as an error, not just retried.
 pub const REPORT_AFTER_FAILURES: u32 = 3;
 /// A JIT session's credentials are issued after it is recorded (within a Lambda's 29 s);
@@ -140,11 +142,12 @@ impl SessionService {
             Ok(iam) => self.revoke_all(&sessions, iam).await,
             Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
         };
-        let mut out = Vec::with_capacity(sessions.len());
-        for (session, result) in sessions.into_iter().zip(revoked) {
-            out.push(self.finish_end(session, result).await);
-        }
-        out
+        use futures::StreamExt;
+        futures::stream::iter(sessions.into_iter().zip(revoked))
+            .map(|(session, result)| self.finish_end(session, result))
+            .buffered(SESSIONS_AT_ONCE)
+            .collect()
+            .await
     }
 
     /// Takes access back for each session; one result per session, in order.
@@ -319,30 +322,42 @@ impl SessionService {
         Ok(report)
     }
 
+    /// The expirer's claim on one due session: `Ok(Ok(_))` when this run won it.
+    async fn claim_due(&self, session: Session, now: OffsetDateTime) -> Result<Result<Session, Session>, SessionError> {
+        match session.status {
+            SessionStatus::Active if session.expires_at <= now => {
+                self.claim(session, "expirer", "the session's time is up", SessionStatus::Expired)
+                    .await
+            }
+            SessionStatus::Ending => {
+                // Re-claim (the lease lapsed): the version check lets one run through.
+                let mut s = session;
+                s.version += 1;
+                match self.sessions.save(&s, Some(now + END_LEASE)).await {
+                    Ok(()) => Ok(Ok(s)),
+                    Err(StoreError::Conflict(_)) => Ok(Err(s)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Ok(Err(session)),
+        }
+    }
+
     /// Claims an account's due sessions, then completes them together.
     async fn expire_account(&self, sessions: Vec<Session>, now: OffsetDateTime) -> ExpiryReport {
+        use futures::StreamExt;
         let mut report = ExpiryReport::default();
         let mut claimed = Vec::new();
         let mut retried = Vec::new();
-        for session in sessions {
-            let retry = session.status == SessionStatus::Ending;
-            let won = match session.status {
-                SessionStatus::Active if session.expires_at <= now => {
-                    self.claim(session, "expirer", "the session's time is up", SessionStatus::Expired)
-                        .await
-                }
-                SessionStatus::Ending => {
-                    // Re-claim (the lease lapsed): the version check lets one run through.
-                    let mut s = session;
-                    s.version += 1;
-                    match self.sessions.save(&s, Some(now + END_LEASE)).await {
-                        Ok(()) => Ok(Ok(s)),
-                        Err(StoreError::Conflict(_)) => Ok(Err(s)),
-                        Err(e) => Err(e.into()),
-                    }
-                }
-                _ => Ok(Err(session)),
-            };
+        let claims: Vec<_> = futures::stream::iter(sessions)
+            .map(|session| async move {
+                let retry = session.status == SessionStatus::Ending;
+                (retry, self.claim_due(session, now).await)
+            })
+            .buffered(SESSIONS_AT_ONCE)
+            .collect()
+            .await;
+        for (retry, won) in claims {
             match won {
                 Ok(Ok(s)) => {
                     retried.push(retry);
