@@ -7,10 +7,9 @@
 //! - the broker's own principal (stands in for the Lambda execution role) in 123456789012;
 //! - a pool of "target" AWS accounts, each with an admin IAM user and key, to register.
 //!
-//! moto checks the trust policy of a role that exists (and, unlike AWS, denies on any trust
-//! statement naming another principal); the launcher makes it refuse roles that do not exist.
-//! It does not enforce STS durations, IAM's DeleteConflict or password policies; the broker
-//! checks those itself.
+//! The launcher (`local/aws/launch.py`) makes moto evaluate every signed request's IAM policies
+//! as AWS does, so tests can observe revocation with real calls. It does not enforce STS
+//! durations, IAM's DeleteConflict or password policies; the broker checks those itself.
 
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -32,85 +31,13 @@ pub const BROKER_ACCESS_ROLE: &str = "CloudIamBrokerAccess";
 
 const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
-/// Runs moto in-process with a watchdog: when our end of its stdin closes (we exited or
-/// crashed), it exits too, so no server outlives the tests or the runner.
-///
-/// Two patches to moto:
-/// - fidelity: AWS refuses AssumeRole into a role that does not exist (AccessDenied); moto
-///   hands out credentials for it, which later make moto itself fail with HTTP 500;
-/// - scale: before each TransactWriteItems moto deep-copies the whole table for a rollback,
-///   which at a few thousand items costs gigabytes of churn. The backup now copies the item
-///   index (not the items) plus the items the transaction touches: the same rollback.
-const LAUNCHER: &str = r#"
-import os, sys, threading
-def watch():
-    sys.stdin.read()
-    os._exit(0)
-threading.Thread(target=watch, daemon=True).start()
-from moto.sts import models as sts
-from moto.sts.exceptions import STSClientError
-from moto.iam.models import iam_backends
-from moto.utilities.utils import get_partition
-_assume_role = sts.STSBackend.assume_role
-def assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs):
-    try:
-        account = role_arn.split(":")[4]
-        iam_backends[account][get_partition(region_name)].get_role_by_arn(role_arn)
-    except Exception:
-        raise STSClientError("AccessDenied", f"Not authorized to perform sts:AssumeRole on {role_arn}")
-    return _assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
-sts.STSBackend.assume_role = assume_role
-
-import copy as _copy
-from collections import defaultdict
-from moto.dynamodb import models as ddb
-from moto.dynamodb.models.table import Table
-from moto.dynamodb.models.dynamo_type import DynamoType
-_touched = threading.local()
-class _CopyShim:
-    def __getattr__(self, name):
-        return getattr(_copy, name)
-    def deepcopy(self, x, memo=None):
-        if not isinstance(x, Table):
-            return _copy.deepcopy(x, memo)
-        snap = _copy.copy(x)
-        snap.items = defaultdict(dict)
-        for h, v in x.items.items():
-            snap.items[h] = dict(v) if isinstance(v, dict) else v
-        for key in getattr(_touched, "keys", {}).get(x.name, []):
-            try:
-                h = DynamoType(key[x.hash_key_attr])
-                r = DynamoType(key[x.range_key_attr]) if x.range_key_attr else None
-                item = x.get_item(h, r)
-            except Exception:
-                continue
-            if item is not None:
-                if r is None:
-                    snap.items[h] = _copy.deepcopy(item)
-                else:
-                    snap.items[h][r] = _copy.deepcopy(item)
-        return snap
-ddb.copy = _CopyShim()
-_transact = ddb.DynamoDBBackend.transact_write_items
-def transact_write_items(self, transact_items):
-    keys = {}
-    for item in transact_items:
-        for op in item.values():
-            name = op.get("TableName")
-            table = self.tables.get(name)
-            if table is None:
-                continue
-            key = op.get("Key") or {a: op.get("Item", {}).get(a) for a in (table.hash_key_attr, table.range_key_attr) if a}
-            keys.setdefault(name, []).append(key)
-    _touched.keys = keys
-    try:
-        return _transact(self, transact_items)
-    finally:
-        _touched.keys = {}
-ddb.DynamoDBBackend.transact_write_items = transact_write_items
-from moto.server import main
-main(["-H", "127.0.0.1", "-p", sys.argv[1]])
-"#;
+/// The launcher: moto's server with the project's patches (`local/aws/`, Python modules with
+/// their own tests): IAM policy evaluation as AWS documents it (identity, session and trust
+/// policies, with condition keys), role sessions that keep SourceIdentity, tags and session
+/// policies, AssumeRole refused into missing roles, IAM's policy size limits, and a DynamoDB
+/// transaction backup that scales. It exits when our end of its stdin closes, so no server
+/// outlives the tests or the runner.
+const LAUNCHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/aws/launch.py");
 
 /// Long-lived keys of an IAM principal.
 #[derive(Clone)]
@@ -180,7 +107,6 @@ impl LocalAws {
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let free_actions = 3 + 3 * targets;
         let mut process = Command::new(&python)
-            .arg("-c")
             .arg(LAUNCHER)
             .arg(port.to_string())
             .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())

@@ -84,9 +84,17 @@ async fn register_list_get_set_jit_delete() {
     // No users yet, so no user policy needed updating.
     assert_eq!(set["policy_sync"], json!({ "updated": 0, "failed": [] }));
     set.as_object_mut().unwrap().remove("policy_sync");
+    // Each allowed role's trust is reviewed; these roles do not exist (yet), which is reported.
+    let review: Vec<Value> = roles
+        .iter()
+        .map(|r| {
+            let name = r.rsplit('/').next().unwrap();
+            json!({ "role_arn": r, "findings": [], "error": format!("read the role: not found: NoSuchEntity: Role {name} not found") })
+        })
+        .collect();
     assert_eq!(
         set,
-        json!({ "active": true, "description": "on-call", "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": roles })
+        json!({ "active": true, "description": "on-call", "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": roles, "trust_review": review })
     );
     assert_eq!(api.get(&format!("/accounts/{id}/jit"), &admin).await.ok(200), set);
 

@@ -147,9 +147,11 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
     env.clock.advance(Duration::from_secs(600));
     let finished = api.post(&path, &admin, body(user)).await.ok(201);
     assert_converged(&iam, &finished, user).await;
-    assert_ne!(
-        Some(finished["credential"]["access_key_id"].as_str().unwrap().to_string()),
-        None
+    let key = finished["credential"]["access_key_id"].as_str().expect("a credential");
+    assert_eq!(
+        keys(&iam, user).await,
+        vec![key.to_string()],
+        "exactly the recorded key in IAM"
     );
 
     // A crash mid-deprovisioning: keys gone, user left; a later DELETE finishes.

@@ -118,8 +118,12 @@ async fn full_identity_lifecycle() {
         .await
         .unwrap()
         .policy_document;
-    let doc = doc.replace("%22", "\"").replace("%3A", ":").replace("%2F", "/");
-    assert!(doc.contains(&role) && doc.contains("sts:AssumeRole"), "{doc}");
+    // Exactly the account's JIT roles, nothing wider.
+    let doc: Value = serde_json::from_str(&shared::routes::percent_decode(&doc)).unwrap();
+    assert_eq!(
+        doc["Statement"],
+        json!([{ "Sid": "CloudIamBrokerJit", "Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"], "Resource": [role] }])
+    );
 
     // List and get (with the trust statement each JIT role needs, and a switch-role link).
     let list = api.get(&format!("/accounts/{account}/users"), &admin).await.ok(200);
@@ -147,7 +151,8 @@ async fn full_identity_lifecycle() {
         target.aws_account_id
     )));
 
-    // Rotate: a new key replaces the old one in IAM.
+    // Rotate: a new key replaces the old one in IAM, created before the old one goes.
+    env.faults.clear_calls(email);
     let rotated = api
         .send(
             "POST",
@@ -160,6 +165,17 @@ async fn full_identity_lifecycle() {
     let key2 = rotated["credential"]["access_key_id"].as_str().unwrap().to_string();
     assert_ne!(key1, key2);
     assert_eq!(keys(&iam, email).await, vec![key2]);
+    let calls: Vec<String> = env
+        .faults
+        .calls(email)
+        .into_iter()
+        .filter(|c| c.contains("AccessKey") && c != "ListAccessKeys")
+        .collect();
+    assert_eq!(
+        calls,
+        ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"],
+        "new key first"
+    );
 
     // Import: unmanaged IAM users are recorded as imported; managed ones are not.
     iam.create_user().user_name("legacy-ops").send().await.unwrap();
@@ -490,7 +506,27 @@ async fn jit_policy_follows_the_settings() {
         .await
         .ok(200);
     assert_eq!(set["policy_sync"], json!({ "updated": 1, "failed": [] }));
-    assert!(policy(iam.clone()).await.unwrap().contains("Ops"));
+    let resources = |doc: Option<String>| -> Value {
+        let doc: Value = serde_json::from_str(&shared::routes::percent_decode(&doc.expect("a JIT policy"))).unwrap();
+        doc["Statement"][0]["Resource"].clone()
+    };
+    assert_eq!(resources(policy(iam.clone()).await), json!([role]));
+
+    // A second role is added, then the first removed: the policy follows exactly.
+    let second = format!("arn:aws:iam::{}:role/Audit", target.aws_account_id);
+    let both = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 1800, "allowed_role_arns": [role, second] });
+    api.put(&format!("/accounts/{account}/jit"), &admin, both).await.ok(200);
+    assert_eq!(resources(policy(iam.clone()).await), json!([role, second]));
+    let only_second =
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 1800, "allowed_role_arns": [second] });
+    api.put(&format!("/accounts/{account}/jit"), &admin, only_second)
+        .await
+        .ok(200);
+    assert_eq!(
+        resources(policy(iam.clone()).await),
+        json!([second]),
+        "the removed role is gone"
+    );
 
     let off =
         json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 1800, "allowed_role_arns": [role] });

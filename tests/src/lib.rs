@@ -46,12 +46,12 @@ pub struct TestEnv {
 }
 
 /// Holds the next STS AssumeRole the broker makes until the test lets it go, and keeps the
-/// credentials STS returned (which the API may refuse to hand out).
+/// credentials STS returned for every session (which the API may refuse to hand out, and
+/// which tests search for where they must not be).
 #[derive(Default)]
 pub struct AssumeGate {
     armed: Mutex<Option<(tokio::sync::oneshot::Sender<String>, tokio::sync::oneshot::Receiver<()>)>>,
-    /// The credentials the held AssumeRole got.
-    pub issued: Mutex<Option<shared::ports::TemporaryCredentials>>,
+    issued: Mutex<std::collections::HashMap<String, shared::ports::TemporaryCredentials>>,
 }
 
 impl AssumeGate {
@@ -62,6 +62,11 @@ impl AssumeGate {
         let (go_tx, go_rx) = tokio::sync::oneshot::channel();
         *self.armed.lock().unwrap() = Some((reached_tx, go_rx));
         (reached_rx, go_tx)
+    }
+
+    /// The credentials STS issued for the session named `role_session_name`.
+    pub fn issued(&self, role_session_name: &str) -> Option<shared::ports::TemporaryCredentials> {
+        self.issued.lock().unwrap().get(role_session_name).cloned()
     }
 }
 
@@ -78,14 +83,17 @@ impl shared::ports::RoleAssumer for GatedAssumer {
         request: &shared::ports::AssumeRequest,
     ) -> Result<shared::ports::TemporaryCredentials, shared::ports::CloudError> {
         let held = self.gate.armed.lock().unwrap().take();
-        let Some((reached, go)) = held else {
-            return self.inner.assume_role(as_user, request).await;
-        };
-        reached.send(request.session_name.clone()).ok();
-        go.await.ok();
+        if let Some((reached, go)) = held {
+            reached.send(request.session_name.clone()).ok();
+            go.await.ok();
+        }
         let out = self.inner.assume_role(as_user, request).await;
         if let Ok(c) = &out {
-            *self.gate.issued.lock().unwrap() = Some(c.clone());
+            self.gate
+                .issued
+                .lock()
+                .unwrap()
+                .insert(request.session_name.clone(), c.clone());
         }
         out
     }
@@ -243,9 +251,13 @@ impl TestEnv {
 
     /// Serializes the tests of a binary that move the shared clock (or run the expirer), so
     /// one test's time travel cannot expire another's sessions mid-assertion.
+    /// Each such test starts with the broker's clock back on the wall clock, which AWS keeps:
+    /// one test's time travel cannot make another's fresh credentials look expired.
     pub async fn serial(&self) -> tokio::sync::MutexGuard<'static, ()> {
         static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        SERIAL.lock().await
+        let guard = SERIAL.lock().await;
+        self.clock.reset();
+        guard
     }
 
     /// Runs `work` on the system's runtime (not the test's, which ends with the test).

@@ -135,6 +135,11 @@ impl OffsetClock {
         self.offset_seconds
             .fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// Back to the wall clock (which AWS, local or not, keeps).
+    pub fn reset(&self) {
+        self.offset_seconds.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Clock for OffsetClock {

@@ -450,7 +450,6 @@ impl TargetIam for AwsTargetIam {
             .create_policy()
             .policy_name(revocation_page_name(role, page))
             .path(REVOCATION_PAGE_PATH)
-            .description("Cloud IAM Broker: revoked sessions on this role (rendered from the broker's records)")
             .policy_document(document)
             .send()
             .await

@@ -32,6 +32,8 @@ pub const REPORT_AFTER_FAILURES: u32 = 3;
 /// A JIT session's credentials are issued after it is recorded (within a Lambda's 29 s);
 /// its deny is kept this long past its end of time, to outlive them for sure.
 const CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// How far the broker's clock may be from STS's.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// A console switch-role session lasts at most a role's longest MaxSessionDuration.
 const SWITCHED_SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
 
@@ -166,8 +168,9 @@ impl SessionService {
             let ended_at = s.ending.as_ref().map(|e| e.at).unwrap_or(now);
             match s.kind {
                 SessionKind::Jit => {
-                    // Credentials that are already dead need no deny (a natural expiry).
-                    if s.credentials_expire_at.is_some_and(|t| t <= now) {
+                    // Credentials that are already dead need no deny (a natural expiry); the
+                    // allowance covers clock skew between the broker and STS.
+                    if s.credentials_expire_at.is_some_and(|t| t + CLOCK_SKEW <= now) {
                         continue;
                     }
                     let Some(role) = &s.role else {
