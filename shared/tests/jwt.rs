@@ -178,6 +178,49 @@ async fn jwks_url_is_cached_and_refreshed_for_unknown_kid_at_most_every_30s() {
     full.store(true, Ordering::SeqCst);
 }
 
+/// A clock the test moves: the refresh limit and the cache's TTL are checked, not waited out.
+fn moved_clock() -> (Arc<std::sync::atomic::AtomicU64>, shared::auth::jwt::Monotonic) {
+    let base = std::time::Instant::now();
+    let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let o = offset.clone();
+    (
+        offset,
+        Arc::new(move || base + std::time::Duration::from_secs(o.load(Ordering::SeqCst))),
+    )
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_once_the_refresh_limit_passes_and_the_cache_expires() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = jwks_server(fetches.clone(), full.clone()).await;
+    let (offset, clock) = moved_clock();
+    let auth = Authenticator::new(config(Algorithm::RS256, KeySource::JwksUrl(url)))
+        .unwrap()
+        .with_clock(clock);
+    // The identity provider serves only es-1: a token signed with rs-1 is refused.
+    let rotated = sign(Algorithm::RS256, Some("rs-1"), &rs_key());
+    assert!(auth.authenticate(Some(&bearer(&rotated))).await.is_err());
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // It rotates rs-1 in; 29 s after the fetch the limit still holds.
+    full.store(true, Ordering::SeqCst);
+    offset.store(29, Ordering::SeqCst);
+    assert!(auth.authenticate(Some(&bearer(&rotated))).await.is_err());
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "no refresh within 30 s");
+    // Past 30 s the unknown kid refreshes the keys, once; then the cache serves.
+    offset.store(31, Ordering::SeqCst);
+    auth.authenticate(Some(&bearer(&rotated))).await.unwrap();
+    auth.authenticate(Some(&bearer(&rotated))).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // After the cache's TTL (10 minutes) even a known kid is fetched again.
+    offset.store(31 + 599, Ordering::SeqCst);
+    auth.authenticate(Some(&bearer(&rotated))).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "within the TTL");
+    offset.store(31 + 601, Ordering::SeqCst);
+    auth.authenticate(Some(&bearer(&rotated))).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 3, "past the TTL");
+}
+
 #[tokio::test]
 async fn unknown_kid_triggers_a_refresh() {
     let fetches = Arc::new(AtomicUsize::new(0));

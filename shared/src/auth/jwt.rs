@@ -63,11 +63,15 @@ struct KeyCache {
     fetched: Option<Instant>,
 }
 
+/// A monotonic clock; tests move it instead of waiting out the JWKS refresh limits.
+pub type Monotonic = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
+
 pub struct Authenticator {
     config: JwtConfig,
     validation: Validation,
     cache: RwLock<KeyCache>,
     http: Option<reqwest::Client>,
+    now: Monotonic,
 }
 
 impl Authenticator {
@@ -123,7 +127,18 @@ impl Authenticator {
             validation,
             cache: RwLock::new(KeyCache { keys, fetched: None }),
             http,
+            now: std::sync::Arc::new(Instant::now),
         })
+    }
+
+    /// Replaces the clock the JWKS cache's TTL and refresh limit are measured with.
+    pub fn with_clock(mut self, now: Monotonic) -> Self {
+        self.now = now;
+        self
+    }
+
+    fn since(&self, t: Instant) -> Duration {
+        (self.now)().saturating_duration_since(t)
     }
 
     /// Authenticates an `Authorization` header value.
@@ -165,7 +180,7 @@ impl Authenticator {
         let kid = kid.ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
         {
             let cache = self.cache.read().await;
-            let fresh = cache.fetched.is_none_or(|t| t.elapsed() < JWKS_TTL);
+            let fresh = cache.fetched.is_none_or(|t| self.since(t) < JWKS_TTL);
             if let Some(k) = cache.keys.get(kid).filter(|_| fresh) {
                 return Ok(k.clone());
             }
@@ -176,7 +191,7 @@ impl Authenticator {
         let mut cache = self.cache.write().await;
         // Another request may have refreshed while we waited for the lock; and an unknown kid
         // must not let callers hammer the identity provider.
-        let recently = cache.fetched.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
+        let recently = cache.fetched.is_some_and(|t| self.since(t) < JWKS_MIN_REFRESH);
         if !recently {
             let http = self.http.as_ref().expect("URL source has a client");
             let fetched: Result<JwkSet, reqwest::Error> =
@@ -184,7 +199,7 @@ impl Authenticator {
             match fetched {
                 Ok(set) => {
                     cache.keys = keys_of(&set);
-                    cache.fetched = Some(Instant::now());
+                    cache.fetched = Some((self.now)());
                 }
                 // Stale keys beat no keys while the identity provider is down.
                 Err(e) => {
