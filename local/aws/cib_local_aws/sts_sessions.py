@@ -1,0 +1,196 @@
+"""Role sessions that remember what AWS remembers about them, and fast lookup of them.
+
+moto's AssumeRole reads RoleSessionName, RoleArn, Policy, DurationSeconds and ExternalId and
+forgets everything else. AWS keeps, for the life of the session, its SourceIdentity, its
+session tags (and which are transitive), its session policy, and when it was issued; policies
+then see those as aws:SourceIdentity, aws:PrincipalTag/..., aws:TokenIssueTime. This module
+replaces moto's AssumeRole *response handler* (authorization has already run by then) so that
+each session carries a `SessionInfo`, applying AWS's role-chaining rules:
+- a SourceIdentity, once set, passes to every session chained from it and cannot be changed
+  (id_credentials_temp_control-access_monitor.html);
+- transitive session tags pass to chained sessions, stay transitive, and cannot be overridden
+  by the chained request (id_session-tags.html, "Chaining roles with session tags").
+The response also carries SourceIdentity, as AWS's does.
+
+moto finds a session from its access key by scanning every session ever issued; `find_session`
+keeps an index on each STS backend instead (append-only list, indexed incrementally, so the
+index cannot go stale; a reset makes new backends and so new indexes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from dataclasses import dataclass, field
+
+ROLE_SESSION_NAME_MAX = 64
+SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
+MAX_SESSION_TAGS = 50
+
+
+@dataclass
+class SessionInfo:
+    """What AWS keeps with a role session beyond moto's AssumedRole."""
+
+    role_id: str | None
+    issued_at: dt.datetime  # aware, UTC
+    source_identity: str | None = None
+    tags: dict[str, tuple[str, str]] = field(default_factory=dict)  # lower(key) → (key, value)
+    transitive: set[str] = field(default_factory=set)  # lower(key)
+
+
+def info(session) -> SessionInfo | None:
+    return getattr(session, "cib_info", None)
+
+
+def find_session(account_id: str, partition: str, access_key_id: str):
+    """The AssumedRole whose access key is `access_key_id`, in the account's STS backend."""
+    from moto.sts.models import sts_backends
+
+    try:
+        backend = sts_backends[account_id][partition]
+    except KeyError:
+        return None
+    return _lookup(backend, access_key_id)
+
+
+_index_lock = threading.Lock()
+
+
+def _lookup(backend, access_key_id: str):
+    with _index_lock:  # the server is threaded; sessions are appended concurrently
+        sessions = backend.assumed_roles
+        index = backend.__dict__.get("_cib_index")
+        done = backend.__dict__.get("_cib_indexed", 0)
+        if index is None or done > len(sessions):  # new backend, or the list shrank: rebuild
+            index, done = {}, 0
+        end = len(sessions)
+        for s in sessions[done:end]:
+            index[s.access_key_id] = s
+        backend._cib_index, backend._cib_indexed = index, end
+        return index.get(access_key_id)
+
+
+def _validation(message: str):
+    from moto.sts.exceptions import STSValidationError
+
+    return STSValidationError(message)
+
+
+def _request_tags(tags) -> dict[str, tuple[str, str]]:
+    from moto.sts.exceptions import STSClientError
+
+    out: dict[str, tuple[str, str]] = {}
+    tags = tags or []
+    if len(tags) > MAX_SESSION_TAGS:
+        raise _validation(
+            f"1 validation error detected: Value at 'tags' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_SESSION_TAGS}"
+        )
+    for t in tags:
+        key, value = t.get("Key") or "", t.get("Value") or ""
+        if not 1 <= len(key) <= 128 or len(value) > 256:
+            raise _validation("1 validation error detected: a session tag key must have 1 to 128 characters and a value at most 256")
+        if key.lower() in out:
+            raise STSClientError(
+                "InvalidParameterValue",
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            )
+        out[key.lower()] = (key, value)
+    return out
+
+
+def apply() -> None:
+    from moto.core.responses import ActionResult
+    from moto.iam.models import iam_backends
+    from moto.sts import models as sts_models
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+    from moto.utilities.utils import get_partition
+
+    # GetCallerIdentity and friends: the index instead of a scan.
+    def get_assumed_role_from_access_key(self, access_key_id):
+        return _lookup(self, access_key_id)
+
+    sts_models.STSBackend.get_assumed_role_from_access_key = get_assumed_role_from_access_key
+
+    def assume_role(self) -> ActionResult:
+        role_session_name = self._get_param("RoleSessionName")
+        role_arn = self._get_param("RoleArn")
+        policy = self._get_param("Policy")
+        duration = self._get_int_param("DurationSeconds", 3600)
+        external_id = self._get_param("ExternalId")
+        source_identity = self._get_param("SourceIdentity")
+        tags = _request_tags(self._get_param("Tags"))
+        transitive_keys = [k for k in (self._get_param("TransitiveTagKeys") or [])]
+
+        if role_session_name is not None and len(role_session_name) > ROLE_SESSION_NAME_MAX:
+            raise _validation(
+                f"1 validation error detected: Value '{role_session_name}' at 'roleSessionName' "
+                f"failed to satisfy constraint: Member must have length less than or equal to {ROLE_SESSION_NAME_MAX}"
+            )
+        if source_identity is not None and (
+            not SOURCE_IDENTITY.match(source_identity) or source_identity.lower().startswith("aws:")
+        ):
+            raise _validation(
+                f"1 validation error detected: Value '{source_identity}' at 'sourceIdentity' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+            )
+        for k in transitive_keys:
+            if k.lower() not in tags:
+                raise STSClientError(
+                    "InvalidParameterValue",
+                    f"The transitive tag key {k} is not among the session tags of the request.",
+                )
+
+        # Role chaining: what the calling session passes on.
+        caller = find_session(self.current_account, self.partition, self.get_access_key())
+        caller_info = info(caller) if caller is not None else None
+        inherited: dict[str, tuple[str, str]] = {}
+        if caller_info is not None:
+            if caller_info.source_identity is not None:
+                if source_identity is not None and source_identity != caller_info.source_identity:
+                    raise STSClientError(
+                        "AccessDenied",
+                        f"The source identity of the calling session ({caller_info.source_identity}) cannot be changed",
+                    )
+                source_identity = caller_info.source_identity
+            inherited = {k: caller_info.tags[k] for k in caller_info.transitive if k in caller_info.tags}
+            for k in tags:
+                if k in inherited:
+                    raise STSClientError(
+                        "InvalidParameterValue",
+                        f"The session tag {tags[k][0]} is transitive on the calling session and cannot be overridden.",
+                    )
+
+        role = self.backend.assume_role(
+            region_name=self.region,
+            role_session_name=role_session_name,
+            role_arn=role_arn,
+            policy=policy,
+            duration=duration,
+            external_id=external_id,
+        )
+        try:
+            role_id = iam_backends[role_arn.split(":")[4]][get_partition(self.region)].get_role_by_arn(role_arn).id
+        except Exception:
+            role_id = None
+        issued = (role.expiration - dt.timedelta(seconds=duration)).replace(tzinfo=dt.timezone.utc)
+        role.cib_info = SessionInfo(
+            role_id=role_id,
+            issued_at=issued,
+            source_identity=source_identity,
+            tags={**inherited, **tags},
+            transitive=set(inherited) | {k.lower() for k in transitive_keys},
+        )
+        result = {
+            "Credentials": role,
+            "AssumedRoleUser": {"AssumedRoleId": role.user_id, "Arn": role.arn},
+            "PackedPolicySize": 6,
+        }
+        if source_identity is not None:
+            result["SourceIdentity"] = source_identity
+        return ActionResult(result)
+
+    TokenResponse.assume_role = assume_role

@@ -1,0 +1,614 @@
+"""End to end: the real server, started through launch.py, driven with boto3 and real keys.
+
+As local_aws.rs does, the first INITIAL_NO_AUTH_ACTION_COUNT requests are free and seed admin
+users (in the default account and, with moto's x-moto-account-id header, in a second one);
+everything after is signed and authorized by the patched moto. Each test asserts the exact
+error code of a refusal next to the success it is contrasted with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+LAUNCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "launch.py")
+ACCOUNT = "123456789012"
+OTHER = "210000000001"
+REGION = "us-east-1"
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+LIST_ROLES = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:ListRoles", "iam:GetRole"], "Resource": "*"}]})
+# What the broker attaches to every JIT AssumeRole (shared/src/domain/iam_policies.rs).
+JIT_SESSION_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RolePermissions", "Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Sid": "NoRoleChaining", "Effect": "Deny", "Action": ["sts:AssumeRole", "sts:GetSessionToken"], "Resource": "*"},
+        ],
+    }
+)
+
+
+@dataclass
+class Keys:
+    id: str
+    secret: str
+    token: str | None = None
+
+
+@dataclass
+class Aws:
+    endpoint: str
+    admin: Keys  # allow-all user in ACCOUNT
+    other_admin: Keys  # allow-all user in OTHER
+
+    def client(self, service: str, keys: Keys, **config):
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=keys.id,
+            aws_secret_access_key=keys.secret,
+            aws_session_token=keys.token,
+            config=Config(retries={"max_attempts": 1}, **config),
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seed_admin(endpoint: str, account: str | None, name: str) -> Keys:
+    """Three free requests: CreateUser, PutUserPolicy (allow-all), CreateAccessKey."""
+    iam = boto3.client(
+        "iam",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="AKIABOOTSTRAP0000000",
+        aws_secret_access_key="bootstrap",
+    )
+    if account:
+        iam.meta.events.register("before-sign.iam.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="admin", PolicyDocument=ALLOW_ALL)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Keys(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@pytest.fixture(scope="module")
+def aws():
+    port = _free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="6", MOTO_IAM_LOAD_MANAGED_POLICIES="false")
+    log = tempfile.TemporaryFile()
+    # cwd "/": launch.py must find its package by itself.
+    proc = subprocess.Popen([sys.executable, LAUNCH, str(port)], stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd="/")
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"moto did not start: {log.read().decode(errors='replace')[-3000:]}")
+                time.sleep(0.05)
+        endpoint = f"http://127.0.0.1:{port}"
+        admin = _seed_admin(endpoint, None, "admin")
+        other = _seed_admin(endpoint, OTHER, "admin")
+        yield Aws(endpoint, admin, other)
+    finally:
+        proc.stdin.close()  # the watchdog exits the server
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+
+def code(exc: pytest.ExceptionInfo) -> str:
+    return exc.value.response["Error"]["Code"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def trust(*statements) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def user_with_key(aws: Aws, name: str, *policies: str, admin: Keys | None = None) -> tuple[str, Keys]:
+    iam = aws.client("iam", admin or aws.admin)
+    arn = iam.create_user(UserName=name)["User"]["Arn"]
+    for i, doc in enumerate(policies):
+        iam.put_user_policy(UserName=name, PolicyName=f"p{i}", PolicyDocument=doc)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return arn, Keys(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def role(aws: Aws, name: str, trust_policy: str, *inline: str, admin: Keys | None = None) -> str:
+    iam = aws.client("iam", admin or aws.admin)
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_policy)["Role"]["Arn"]
+    for i, doc in enumerate(inline):
+        iam.put_role_policy(RoleName=name, PolicyName=f"p{i}", PolicyDocument=doc)
+    return arn
+
+
+def assume(aws: Aws, keys: Keys, role_arn: str, name: str, **kwargs) -> Keys:
+    out = aws.client("sts", keys).assume_role(RoleArn=role_arn, RoleSessionName=name, **kwargs)
+    c = out["Credentials"]
+    return Keys(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+
+def jit_user(aws: Aws, name: str, role_arns: list[str]) -> tuple[str, Keys]:
+    """A provisioned user as the broker makes one: the session deny and the JIT allow."""
+    session_deny = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Deny", "NotAction": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession", "sts:GetCallerIdentity"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*", "Condition": {"StringNotLike": {"sts:RoleSessionName": "cib-*"}}},
+            ],
+        }
+    )
+    jit = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"], "Resource": role_arns}]}
+    )
+    return user_with_key(aws, name, session_deny, jit)
+
+
+def jit_trust(user_arn: str, email: str, user_name: str) -> str:
+    """The trust statements the broker asks of a JIT role (iam_policies::trust_statements)."""
+    return trust(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": user_arn},
+            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+            "Condition": {"StringEquals": {"sts:SourceIdentity": email}, "StringLike": {"sts:RoleSessionName": "cib-*"}},
+        },
+        {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:RoleSessionName": user_name}}},
+    )
+
+
+def jit_setup(aws: Aws, tag: str):
+    """A JIT role (work: iam:ListRoles) and a provisioned user trusted by it."""
+    role_name, user_name = unique(f"OnCall-{tag}"), unique(f"u-{tag}")
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    user_arn, keys = jit_user(aws, user_name, [role_arn])
+    role(aws, role_name, jit_trust(user_arn, f"{user_name}@example.com", user_name), LIST_ROLES)
+    return role_name, role_arn, user_name, keys
+
+
+def jit_session(aws: Aws, keys: Keys, role_arn: str, name: str, email: str) -> Keys:
+    return assume(
+        aws,
+        keys,
+        role_arn,
+        name,
+        SourceIdentity=email,
+        Policy=JIT_SESSION_POLICY,
+        Tags=[{"Key": "cloud-iam-broker:session-id", "Value": name[4:]}],
+        DurationSeconds=900,
+    )
+
+
+def list_roles(aws: Aws, keys: Keys):
+    return aws.client("iam", keys).list_roles()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_free_requests_then_signed_requests_only(aws):
+    # The seeding spent every free request: a bogus key is now refused, a real one works.
+    bogus = Keys("AKIABOOTSTRAP0000000", "bootstrap")
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, bogus)
+    assert code(e) == "InvalidClientTokenId"
+    assert "Roles" in list_roles(aws, aws.admin)
+    assert aws.client("sts", aws.other_admin).get_caller_identity()["Account"] == OTHER
+
+
+def test_deny_on_userid_revokes_one_session_of_a_role(aws):
+    role_name, role_arn, user_name, keys = jit_setup(aws, "rev")
+    email = f"{user_name}@example.com"
+    a = jit_session(aws, keys, role_arn, "cib-AAAA", email)
+    b = jit_session(aws, keys, role_arn, "cib-BBBB", email)
+    list_roles(aws, a)
+    list_roles(aws, b)
+    deny = {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringLike": {"aws:userid": ["*:cib-AAAA"]}}}
+    aws.client("iam", aws.admin).put_role_policy(
+        RoleName=role_name, PolicyName="CloudIamBrokerRevocations", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    )
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, a)
+    assert code(e) == "AccessDenied"
+    list_roles(aws, b)  # the other session of the same role keeps working
+    c = jit_session(aws, keys, role_arn, "cib-CCCC", email)
+    list_roles(aws, c)  # and a session started afterwards works
+
+
+def test_deny_on_token_issue_time_cuts_older_sessions_only(aws):
+    name = unique("console")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    role_name = unique("Switch")
+    role_arn = role(aws, role_name, jit_trust(user_arn, "x@example.com", name), LIST_ROLES)
+    before = assume(aws, keys, role_arn, name)
+    time.sleep(0.02)
+    cut = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time.sleep(0.02)
+    after = assume(aws, keys, role_arn, name)
+    deny = {
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"StringLike": {"aws:userid": f"*:{name}"}, "DateLessThan": {"aws:TokenIssueTime": cut}},
+    }
+    aws.client("iam", aws.admin).put_role_policy(RoleName=role_name, PolicyName="cut", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [deny]}))
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, before)
+    assert code(e) == "AccessDenied"
+    list_roles(aws, after)
+
+
+def test_trust_policy_conditions(aws):
+    role_name, role_arn, user_name, keys = jit_setup(aws, "trust")
+    email = f"{user_name}@example.com"
+    refusals = [
+        dict(RoleSessionName="not-cib", SourceIdentity=email),  # session deny + trust: name
+        dict(RoleSessionName="cib-1"),  # no SourceIdentity: neither statement allows
+        dict(RoleSessionName="cib-2", SourceIdentity="mallory@example.com"),  # wrong one
+    ]
+    sts = aws.client("sts", keys)
+    for kwargs in refusals:
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=role_arn, **kwargs)
+        assert code(e) == "AccessDenied", kwargs
+    out = sts.assume_role(RoleArn=role_arn, RoleSessionName="cib-3", SourceIdentity=email)
+    assert out["SourceIdentity"] == email
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/cib-3"
+
+
+def test_console_statement_allows_the_user_name_without_source_identity(aws):
+    name = unique("console")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    role_arn = role(aws, unique("Console"), jit_trust(user_arn, "x@example.com", name), LIST_ROLES)
+    list_roles(aws, assume(aws, keys, role_arn, name))
+    # The console statement grants sts:AssumeRole only: no sts:SetSourceIdentity with it.
+    with pytest.raises(ClientError) as e:
+        assume(aws, keys, role_arn, name, SourceIdentity="x@example.com")
+    assert code(e) == "AccessDenied"
+
+
+def test_session_tags_need_tag_session_and_become_principal_tags(aws):
+    name = unique("tagger")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    no_red = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:ListRoles", "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red"}}}]}
+    )
+    assume_only = trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"})
+    untagged = role(aws, unique("NoTags"), assume_only, LIST_ROLES)
+    with pytest.raises(ClientError) as e:
+        assume(aws, keys, untagged, "s1", Tags=[{"Key": "team", "Value": "blue"}])
+    assert code(e) == "AccessDenied"
+    assume(aws, keys, untagged, "s1")
+    tagged = role(aws, unique("Tags"), trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": ["sts:AssumeRole", "sts:TagSession"]}), LIST_ROLES, no_red)
+    red = assume(aws, keys, tagged, "s1", Tags=[{"Key": "team", "Value": "red"}])
+    blue = assume(aws, keys, tagged, "s1", Tags=[{"Key": "team", "Value": "blue"}])
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, red)
+    assert code(e) == "AccessDenied"
+    list_roles(aws, blue)
+
+
+def _chain(aws: Aws, tag: str, second_trust_actions, first_policy=None):
+    """user → A (SourceIdentity alice@example.com) → B, where B denies iam:ListRoles to
+    any session whose aws:SourceIdentity is alice's."""
+    name = unique(tag)
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    a_name, b_name = unique("A"), unique("B")
+    a_arn = f"arn:aws:iam::{ACCOUNT}:role/{a_name}"
+    b_arn = f"arn:aws:iam::{ACCOUNT}:role/{b_name}"
+    a_policy = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "iam:ListRoles"], "Resource": "*"}]}
+    )
+    role(aws, a_name, trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}), a_policy)
+    not_alice = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"},
+                {"Effect": "Deny", "Action": "iam:ListRoles", "Resource": "*", "Condition": {"StringEquals": {"aws:SourceIdentity": "alice@example.com"}}},
+            ],
+        }
+    )
+    role(aws, b_name, trust({"Effect": "Allow", "Principal": {"AWS": a_arn}, "Action": second_trust_actions}), not_alice)
+    first = assume(aws, keys, a_arn, "first", SourceIdentity="alice@example.com", **({"Policy": first_policy} if first_policy else {}))
+    return first, b_arn
+
+
+def test_source_identity_propagates_through_role_chaining(aws):
+    first, b_arn = _chain(aws, "chain", ["sts:AssumeRole", "sts:SetSourceIdentity"])
+    out = aws.client("sts", first).assume_role(RoleArn=b_arn, RoleSessionName="second")
+    assert out["SourceIdentity"] == "alice@example.com"
+    c = out["Credentials"]
+    second = Keys(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, second)  # B denies alice's sessions: the identity was carried over
+    assert code(e) == "AccessDenied"
+    list_roles(aws, first)
+    # It cannot be changed along the chain.
+    with pytest.raises(ClientError) as e:
+        assume(aws, first, b_arn, "third", SourceIdentity="bob@example.com")
+    assert code(e) == "AccessDenied"
+
+
+def test_chaining_a_source_identity_needs_set_source_identity_in_the_trust(aws):
+    first, b_arn = _chain(aws, "chain-nosi", ["sts:AssumeRole"])
+    with pytest.raises(ClientError) as e:
+        assume(aws, first, b_arn, "second")
+    assert code(e) == "AccessDenied"
+
+
+def test_session_policy_denying_assume_role_stops_chaining(aws):
+    free, b_arn = _chain(aws, "chain-free", ["sts:AssumeRole", "sts:SetSourceIdentity"])
+    assume(aws, free, b_arn, "second")  # without the session policy: allowed
+    held, b_arn = _chain(aws, "chain-held", ["sts:AssumeRole", "sts:SetSourceIdentity"], first_policy=JIT_SESSION_POLICY)
+    list_roles(aws, held)  # the session policy allows the role's own permissions
+    with pytest.raises(ClientError) as e:
+        assume(aws, held, b_arn, "second")
+    assert code(e) == "AccessDenied"
+
+
+def test_user_deny_all_inline_policy(aws):
+    name = unique("denied")
+    _, keys = user_with_key(aws, name, ALLOW_ALL)
+    list_roles(aws, keys)
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": ["sts:GetCallerIdentity"], "Resource": "*"}]})
+    aws.client("iam", aws.admin).put_user_policy(UserName=name, PolicyName="deny", PolicyDocument=deny)
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, keys)
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        aws.client("s3", keys).list_buckets()
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        aws.client("dynamodb", keys).list_tables()
+    assert code(e) == "AccessDeniedException"  # JSON services answer in their own format
+    assert aws.client("sts", keys).get_caller_identity()["Arn"].endswith(f":user/{name}")
+
+
+def test_assume_role_into_a_missing_role_is_refused(aws):
+    with pytest.raises(ClientError) as e:
+        assume(aws, aws.admin, f"arn:aws:iam::{ACCOUNT}:role/{unique('Nope')}", "s1")
+    assert code(e) == "AccessDenied"
+
+
+def test_identity_allow_resource_is_honoured(aws):
+    root = trust({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
+    a = role(aws, unique("RoleA"), root, LIST_ROLES)
+    b = role(aws, unique("RoleB"), root, LIST_ROLES)
+    only_a = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": a}]})
+    _, keys = user_with_key(aws, unique("picky"), only_a)
+    list_roles(aws, assume(aws, keys, a, "s1"))
+    with pytest.raises(ClientError) as e:
+        assume(aws, keys, b, "s1")
+    assert code(e) == "AccessDenied"
+
+
+def test_cross_account_needs_trust_and_identity(aws):
+    # The seeded shape: a role in another account trusting a user here, with an ExternalId.
+    name = unique("broker")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    _, bare = user_with_key(aws, unique("bare"))
+    role_arn = role(
+        aws,
+        "Access-" + name,
+        trust({"Effect": "Allow", "Principal": {"AWS": [user_arn]}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "xid"}}}),
+        ALLOW_ALL,
+        admin=aws.other_admin,
+    )
+    assert role_arn.startswith(f"arn:aws:iam::{OTHER}:role/")
+    session = assume(aws, keys, role_arn, "verify", ExternalId="xid", DurationSeconds=900)
+    assert aws.client("sts", session).get_caller_identity()["Account"] == OTHER
+    list_roles(aws, session)
+    with pytest.raises(ClientError) as e:
+        assume(aws, keys, role_arn, "verify", ExternalId="wrong")
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:  # not named by the trust policy
+        assume(aws, bare, role_arn, "verify", ExternalId="xid")
+    assert code(e) == "AccessDenied"
+
+
+def test_cross_account_trust_alone_is_not_enough(aws):
+    name = unique("noperm")
+    user_arn, keys = user_with_key(aws, name)  # no identity policy at all
+    role_arn = role(aws, "X-" + name, trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), admin=aws.other_admin)
+    with pytest.raises(ClientError) as e:
+        assume(aws, keys, role_arn, "s1")
+    assert code(e) == "AccessDenied"
+    # Same account, a trust naming the user directly suffices on its own.
+    same = role(aws, "Y-" + name, trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), LIST_ROLES)
+    list_roles(aws, assume(aws, keys, same, "s1"))
+
+
+def test_expired_session_is_refused(aws):
+    name = unique("short")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    role_arn = role(aws, unique("Short"), trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), LIST_ROLES)
+    # moto does not enforce STS's 900 s minimum; botocore's own check is turned off here.
+    out = aws.client("sts", keys, parameter_validation=False).assume_role(RoleArn=role_arn, RoleSessionName="s1", DurationSeconds=1)
+    c = out["Credentials"]
+    session = Keys(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    list_roles(aws, session)
+    time.sleep(1.2)
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, session)
+    assert code(e) == "ExpiredToken"
+
+
+def test_deactivated_key_is_refused(aws):
+    name = unique("inactive")
+    _, keys = user_with_key(aws, name, ALLOW_ALL)
+    list_roles(aws, keys)
+    aws.client("iam", aws.admin).update_access_key(UserName=name, AccessKeyId=keys.id, Status="Inactive")
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, keys)
+    assert code(e) == "InvalidClientTokenId"
+
+
+def test_sessions_of_a_deleted_role_lose_their_permissions(aws):
+    name = unique("gone")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    role_name = unique("Gone")
+    role_arn = role(aws, role_name, trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), LIST_ROLES)
+    session = assume(aws, keys, role_arn, "s1")
+    list_roles(aws, session)
+    iam = aws.client("iam", aws.admin)
+    iam.delete_role_policy(RoleName=role_name, PolicyName="p0")
+    iam.delete_role(RoleName=role_name)
+    # Re-created under the same name: a new role (new id), the old session is not its.
+    role(aws, role_name, trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), LIST_ROLES)
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, session)
+    assert code(e) == "AccessDenied"
+    list_roles(aws, assume(aws, keys, role_arn, "s1"))
+
+
+def _padded(statements: int, pad: int = 0) -> str:
+    deny = [
+        {"Sid": f"S{i}", "Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringLike": {"aws:userid": f"*{i:016d}"}}}
+        for i in range(statements)
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": deny}, indent=pad or None)
+
+
+def test_role_inline_policies_are_limited_to_10240_characters_together(aws):
+    from cib_local_aws.policy_limits import size
+
+    role_name = unique("Big")
+    role(aws, role_name, trust({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}))
+    iam = aws.client("iam", aws.admin)
+    doc = _padded(60, pad=8)  # lots of white space, which IAM does not count
+    assert size(doc) < 10240 < len(doc)
+    iam.put_role_policy(RoleName=role_name, PolicyName="a", PolicyDocument=doc)
+    iam.put_role_policy(RoleName=role_name, PolicyName="a", PolicyDocument=doc)  # replacing is not adding
+    rest = 10240 - size(doc)
+    n = 1
+    while size(_padded(n + 1)) <= rest:
+        n += 1
+    iam.put_role_policy(RoleName=role_name, PolicyName="b", PolicyDocument=_padded(n))
+    with pytest.raises(ClientError) as e:
+        iam.put_role_policy(RoleName=role_name, PolicyName="b", PolicyDocument=_padded(n + 1))
+    assert code(e) == "LimitExceeded"
+
+
+def test_managed_policies_are_limited_to_6144_characters(aws):
+    from cib_local_aws.policy_limits import size
+
+    iam = aws.client("iam", aws.admin)
+    n = 1
+    while size(_padded(n + 1)) <= 6144:
+        n += 1
+    arn = iam.create_policy(PolicyName=unique("page"), PolicyDocument=_padded(n))["Policy"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        iam.create_policy(PolicyName=unique("page"), PolicyDocument=_padded(n + 1))
+    assert code(e) == "LimitExceeded"
+    with pytest.raises(ClientError) as e:
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=_padded(n + 1), SetAsDefault=True)
+    assert code(e) == "LimitExceeded"
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=_padded(n - 1), SetAsDefault=True)
+
+
+def test_managed_policy_attached_to_a_role_is_enforced(aws):
+    name = unique("managed")
+    user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
+    role_name = unique("Managed")
+    role_arn = role(aws, role_name, trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), LIST_ROLES)
+    session = assume(aws, keys, role_arn, "cib-PAGE1")
+    list_roles(aws, session)
+    iam = aws.client("iam", aws.admin)
+    page = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringLike": {"aws:userid": "*PAGE1"}}}]})
+    arn = iam.create_policy(PolicyName=unique("page"), PolicyDocument=page)["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, session)
+    assert code(e) == "AccessDenied"
+    list_roles(aws, assume(aws, keys, role_arn, "cib-PAGE2"))
+
+
+def test_the_broker_resources_work_with_an_allow_all_key(aws):
+    # What local_aws.rs creates with the broker's key after the free requests.
+    ddb = aws.client("dynamodb", aws.admin)
+    table = unique("table")
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+    )
+    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": True})
+    s3 = aws.client("s3", aws.admin, s3={"addressing_style": "path"})
+    bucket = unique("bucket")
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=bucket)
+    assert e.value.response["Error"]["Code"] == "404"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    kms = aws.client("kms", aws.admin)
+    key = kms.create_key(Description="test")["KeyMetadata"]["KeyId"]
+    alias = "alias/" + unique("k")
+    kms.create_alias(AliasName=alias, TargetKeyId=key)
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == key
+
+    # TransactWriteItems (with the cheap backup): a cancelled transaction changes nothing.
+    ddb.put_item(TableName=table, Item={"PK": {"S": "a"}, "SK": {"S": "1"}, "v": {"N": "1"}})
+    ddb.put_item(TableName=table, Item={"PK": {"S": "b"}, "SK": {"S": "1"}, "v": {"N": "1"}})
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": table, "Key": {"PK": {"S": "a"}, "SK": {"S": "1"}}, "UpdateExpression": "SET v = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                {"ConditionCheck": {"TableName": table, "Key": {"PK": {"S": "b"}, "SK": {"S": "1"}}, "ConditionExpression": "attribute_not_exists(PK)"}},
+            ]
+        )
+    assert code(e) == "TransactionCanceledException"
+    assert ddb.get_item(TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "1"}})["Item"]["v"] == {"N": "1"}
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Update": {"TableName": table, "Key": {"PK": {"S": "a"}, "SK": {"S": "1"}}, "UpdateExpression": "SET v = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            {"Put": {"TableName": table, "Item": {"PK": {"S": "c"}, "SK": {"S": "1"}}}},
+        ]
+    )
+    assert ddb.get_item(TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "1"}})["Item"]["v"] == {"N": "2"}
+
+
+def test_a_principal_without_policies_is_refused_everywhere_but_get_caller_identity(aws):
+    name = unique("nobody")
+    _, keys = user_with_key(aws, name)
+    for call in (
+        lambda: list_roles(aws, keys),
+        lambda: aws.client("kms", keys).list_keys(),
+        lambda: aws.client("dynamodb", keys).list_tables(),
+        lambda: aws.client("s3", keys).list_buckets(),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) in ("AccessDenied", "AccessDeniedException")
+    assert aws.client("sts", keys).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{name}"
