@@ -287,8 +287,8 @@ impl TestEnv {
             .map(|_| ())
             .map_err(|e| {
                 aws_sdk_iam::error::ProvideErrorMetadata::code(&e)
-                    .unwrap_or("no code")
-                    .to_string()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("no code: {e:?}"))
             })
     }
 
