@@ -109,6 +109,18 @@ async fn register_list_get_set_jit_delete() {
     assert_eq!(renamed["name"], "prod");
     assert_eq!(renamed["default_region"], "eu-central-1");
     assert_eq!(renamed["created_at"], account["created_at"]);
+    // Null means unchanged (the contract allows it); naming no field at all is refused.
+    let same = api
+        .patch(&format!("/accounts/{id}"), &admin, json!({ "name": null }))
+        .await
+        .ok(200);
+    assert_eq!(
+        (&same["name"], &same["default_region"]),
+        (&renamed["name"], &renamed["default_region"])
+    );
+    api.patch(&format!("/accounts/{id}"), &admin, json!({}))
+        .await
+        .problem(422);
 
     api.delete(&format!("/accounts/{id}"), &admin).await.ok(204);
     api.get(&format!("/accounts/{id}"), &admin).await.problem(404);

@@ -166,6 +166,20 @@ async fn bad_group_input_is_refused() {
     api.patch(&format!("/groups/{id}"), &admin, json!({}))
         .await
         .problem(422);
+    // Null means unchanged (the contract allows it): a patch of nulls changes nothing.
+    let before = api.get(&format!("/groups/{id}"), &admin).await.ok(200);
+    let after = api
+        .patch(
+            &format!("/groups/{id}"),
+            &admin,
+            json!({ "name": null, "permissions": null }),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        (&after["name"], &after["permissions"]),
+        (&before["name"], &before["permissions"])
+    );
     api.send(
         "POST",
         "/groups",

@@ -16,6 +16,7 @@ use serde_json::Value;
 pub use shared::adapters::fault::{Fault, FaultPlan};
 use shared::adapters::fault::{FaultyConnector, FaultyLog};
 use shared::adapters::recording::CallRecorder;
+pub use shared::adapters::recording::HttpFault;
 pub use shared::auth::Role;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -265,7 +266,17 @@ impl TestEnv {
         self.runtime.spawn(work).await.expect("the work completes")
     }
 
-    /// IAM of a seeded account, as its admin: to look at what the broker did there.
+    /// One expirer run that may die (an injected crash): `None` then.
+    pub async fn run_expirer_may_die(&self) -> Option<shared::services::sessions::ExpiryReport> {
+        let app = self.app.clone();
+        let event: Value = serde_json::from_str(include_str!("../../events/expirer/scheduled.json")).unwrap();
+        self.runtime
+            .spawn(async move { expirer::handle(&app, event).await })
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     /// IAM as whoever holds `creds` (a session's temporary credentials, or a user's key).
     pub async fn iam_as(&self, creds: aws_credential_types::Credentials) -> aws_sdk_iam::Client {
         let sdk = self.sdk(&self.broker).await;

@@ -108,22 +108,30 @@ impl RegisterIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIn {
-    pub name: Option<String>,
-    pub default_region: Option<String>,
-    pub credentials: Option<CredentialsIn>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub default_region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub credentials: Option<Option<CredentialsIn>>,
 }
 
 impl UpdateIn {
     pub fn parse(self) -> Result<UpdateAccount, Invalid> {
+        // The contract asks for at least one field; one that is null is unchanged, so a
+        // patch whose fields are all null is a no-op, not an error.
         if self.name.is_none() && self.default_region.is_none() && self.credentials.is_none() {
             return Err(Invalid::field("", "name, default_region or credentials is required"));
         }
+        let (name, default_region, credentials) = (
+            self.name.flatten(),
+            self.default_region.flatten(),
+            self.credentials.flatten(),
+        );
         let mut c = Collector::default();
-        let name = self.name.map(|n| c.take(AccountName::parse(&n)));
-        let region = self.default_region.map(|r| c.take(Region::parse(&r)));
-        let creds = self
-            .credentials
-            .map(|cr| c.take(cr.parse().map_err(|e| e.under("credentials"))));
+        let name = name.map(|n| c.take(AccountName::parse(&n)));
+        let region = default_region.map(|r| c.take(Region::parse(&r)));
+        let creds = credentials.map(|cr| c.take(cr.parse().map_err(|e| e.under("credentials"))));
         c.finish()?;
         Ok(UpdateAccount {
             name: name.flatten(),

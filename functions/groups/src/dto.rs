@@ -96,30 +96,42 @@ impl GroupIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub accounts: Option<AccountsIn>,
-    pub permissions: Option<PermissionsIo>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub accounts: Option<Option<AccountsIn>>,
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub permissions: Option<Option<PermissionsIo>>,
 }
 
 impl GroupPatch {
     pub fn parse(self) -> Result<GroupChange, Invalid> {
+        // The contract asks for at least one field; one that is null is unchanged, so a
+        // patch whose fields are all null is a no-op, not an error.
         if self.name.is_none() && self.description.is_none() && self.accounts.is_none() && self.permissions.is_none() {
             return Err(Invalid::field(
                 "",
                 "name, description, accounts or permissions is required",
             ));
         }
+        let (name, description, accounts, permissions) = (
+            self.name.flatten(),
+            self.description.flatten(),
+            self.accounts.flatten(),
+            self.permissions.flatten(),
+        );
         let mut c = Collector::default();
-        let name = self.name.map(|n| c.take(GroupName::parse(&n)));
-        let description = self.description.map(|d| c.take(parse_description(Some(&d))));
-        let accounts = self.accounts.map(|a| c.take(a.parse()));
+        let name = name.map(|n| c.take(GroupName::parse(&n)));
+        let description = description.map(|d| c.take(parse_description(Some(&d))));
+        let accounts = accounts.map(|a| c.take(a.parse()));
         c.finish()?;
         Ok(GroupChange {
             name: name.flatten(),
             description: description.flatten(),
             accounts: accounts.flatten(),
-            permissions: self.permissions.map(Into::into),
+            permissions: permissions.map(Into::into),
         })
     }
 }

@@ -9,6 +9,16 @@ use serde::de::DeserializeOwned;
 use super::Problem;
 use crate::ports::PageRequest;
 
+/// For PATCH fields: absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`, so a
+/// body naming no field at all can be told from one whose fields are all null (unchanged).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// Deserializes a whole number that JSON may write as `900` or `900.0`: JSON Schema's
 /// `integer` (our contract) admits both, so both are accepted; `900.5` is refused.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {

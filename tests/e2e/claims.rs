@@ -1,0 +1,282 @@
+//! What README and docs claim about sessions, each checked where it happens: refusals are
+//! logged, repeated revocation failures are reported, a tampered log is caught and blocks
+//! further events, STS's refusals have a documented status, SourceIdentity is really sent,
+//! a wrong ExternalId is refused, and the expirer never scans.
+//!
+//! Its own binary: it moves the broker's clock.
+
+use std::time::Duration;
+
+use e2e::{Fault, Fixture, TestEnv, env, fixture, session_credentials};
+use serde_json::{Value, json};
+
+fn jit(f: &Fixture, seconds: i64) -> Value {
+    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds, "reason": "incident INC-42" })
+}
+
+fn role_name(f: &Fixture) -> String {
+    f.role.rsplit('/').next().unwrap().to_string()
+}
+
+async fn s3(env: &TestEnv) -> aws_sdk_s3::Client {
+    let sdk = env.sdk(&env.broker).await;
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+}
+
+/// Every event in the account's session logs.
+async fn logged_events(env: &TestEnv, account: &str) -> Vec<Value> {
+    let s3 = s3(env).await;
+    let bucket = &env.config.session_log_bucket;
+    // Listed whole and filtered here: local S3 miscomputes the signature of a `prefix` with
+    // slashes in it.
+    let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    let prefix = format!("sessions/{account}/");
+    let mut events = Vec::new();
+    for object in listed
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o.key().is_some_and(|k| k.starts_with(&prefix)))
+    {
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(object.key.unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        for line in String::from_utf8(body.to_vec()).unwrap().lines() {
+            events.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_refused_start_is_logged_with_why() {
+    let env = env();
+    let f = fixture(env, "refused-log").await;
+    let p = env
+        .client()
+        .post("/sessions", &f.token, jit(&f, 899))
+        .await
+        .problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-duration");
+    let events = logged_events(env, &f.account).await;
+    let refused: Vec<&Value> = events.iter().filter(|e| e["type"] == "refused").collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0]["user"], f.email.as_str());
+    assert!(
+        refused[0]["why"].as_str().unwrap().contains("duration_seconds"),
+        "{}",
+        refused[0]
+    );
+    assert_eq!(refused[0]["duration_seconds"], 899);
+    // Refused before an account is known: answered, and nothing is logged under any account.
+    let unknown = json!({ "account_id": "01JD0000000000000000000000", "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "incident INC-42" });
+    env.client().post("/sessions", &f.token, unknown).await.problem(404);
+}
+
+/// After three failed attempts a revocation is reported as an error (with the alarm field the
+/// template's metric filter watches), and retried until it succeeds.
+#[tokio::test]
+async fn three_failed_revocations_are_reported_as_an_error() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "report").await;
+    let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        env.faults.inject(&role_name(&f), "PutRolePolicy", 0, Fault::Fail);
+    }
+    api.send(
+        "DELETE",
+        &format!("/sessions/{id}"),
+        Some(&f.token),
+        Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
+    )
+    .await
+    .problem(503);
+    let alarms = || {
+        e2e::captured_logs()
+            .lines()
+            .filter(|l| l.contains(&id) && l.contains("\"alarm\":\"revocation-failing\"") && l.contains("\"ERROR\""))
+            .count()
+    };
+    assert_eq!(alarms(), 0, "one failure is a warning");
+    env.clock.advance(Duration::from_secs(61));
+    env.run_expirer().await;
+    assert_eq!(alarms(), 0, "two failures are warnings");
+    env.clock.advance(Duration::from_secs(121));
+    env.run_expirer().await;
+    assert_eq!(alarms(), 1, "the third failure is reported as an error");
+    env.clock.advance(Duration::from_secs(181));
+    env.run_expirer().await;
+    let done = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(
+        (done["status"].as_str(), done["revocation_failures"].as_u64()),
+        (Some("ended"), Some(3))
+    );
+    assert_eq!(
+        env.try_call(&session_credentials(&started)).await,
+        Err("AccessDenied".into())
+    );
+}
+
+/// A log changed in S3 reads `verified: false`, and no further event is appended to it; the
+/// end still revokes access and stays due, since it could not be logged.
+#[tokio::test]
+async fn a_tampered_log_is_caught_and_blocks_further_events() {
+    let env = env();
+    let api = env.client();
+    let f = fixture(env, "tamper").await;
+    let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap();
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    assert_eq!(log["verified"], true);
+    let key = log["key"].as_str().unwrap().to_string();
+    let s3 = s3(env).await;
+    let bucket = &env.config.session_log_bucket;
+    let original = String::from_utf8(
+        s3.get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let tampered = original.replace("incident INC-42", "routine check");
+    assert_ne!(tampered, original);
+    s3.put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(tampered.clone().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    assert_eq!(log["verified"], false, "{log}");
+    assert!(log["problem"].is_string(), "{log}");
+
+    api.send(
+        "DELETE",
+        &format!("/sessions/{id}"),
+        Some(&f.token),
+        Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
+    )
+    .await
+    .problem(503);
+    assert_eq!(
+        env.try_call(&session_credentials(&started)).await,
+        Err("AccessDenied".into()),
+        "access is revoked even though the end cannot be logged"
+    );
+    let after = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+    let after = String::from_utf8(after.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert_eq!(after, tampered, "nothing was appended to a tampered log");
+    let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(session["status"], "ending", "the end stays due until it can be logged");
+}
+
+/// STS refusing the AssumeRole (here: the role trusts the user only with another
+/// SourceIdentity, so the broker's SourceIdentity is what was sent and evaluated) is a 422
+/// `aws-refused` naming the step; nothing is handed out and the session is withdrawn.
+#[tokio::test]
+async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_sent() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "trust-refuses").await;
+    let guide = api
+        .get(&format!("/accounts/{}/users/{}", f.account, f.email), &admin)
+        .await
+        .ok(200);
+    let mut statements = guide["jit_roles"][0]["trust_policy_statements"]
+        .as_array()
+        .unwrap()
+        .clone();
+    statements[0]["Condition"]["StringEquals"]["sts:SourceIdentity"] = json!("someone-else@example.com");
+    f.iam
+        .update_assume_role_policy()
+        .role_name(role_name(&f))
+        .policy_document(json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let reply = api.post("/sessions", &f.token, jit(&f, 900)).await;
+    let p = reply.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/aws-refused");
+    assert!(
+        p["detail"].as_str().unwrap().starts_with("assume the role failed"),
+        "{p}"
+    );
+    assert!(!reply.text.contains("secret_access_key"));
+    let listed = api.get("/sessions", &f.token).await.ok(200);
+    assert_eq!(listed["items"][0]["status"], "ended", "withdrawn: {listed}");
+}
+
+#[tokio::test]
+async fn an_allowed_role_missing_in_iam_is_refused_as_not_allowed() {
+    let env = env();
+    let api = env.client();
+    let f = fixture(env, "missing-role").await;
+    let ghost = format!("arn:aws:iam::{}:role/Ghost", f.aws_account);
+    let settings = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role, ghost] });
+    api.put(&format!("/accounts/{}/jit", f.account), &env.admin(), settings)
+        .await
+        .ok(200);
+    let body = json!({ "account_id": f.account, "type": "jit", "role_arn": ghost, "duration_seconds": 900, "reason": "incident INC-42" });
+    let p = api.post("/sessions", &f.token, body).await.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/role-not-allowed");
+    assert!(p["detail"].as_str().unwrap().contains("does not exist"), "{p}");
+}
+
+#[tokio::test]
+async fn a_wrong_external_id_is_refused() {
+    let env = env();
+    let target = env.take_account();
+    let body = json!({
+        "name": "wrong-external-id",
+        "default_region": "us-west-2",
+        "credentials": { "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "not-the-external-id" }
+    });
+    let reply = env.client().post("/accounts", &env.admin(), body).await;
+    let p = reply.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-credentials");
+    assert!(!reply.text.contains("not-the-external-id"));
+}
+
+/// The expirer reads the due index and nothing else: one query, no scan.
+#[tokio::test]
+async fn the_expirer_never_scans() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "no-scan").await;
+    env.client().post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    env.clock.advance(Duration::from_secs(901));
+    env.calls.start();
+    let report = env.run_expirer().await;
+    let calls = env.calls.stop();
+    assert!(report.expired >= 1, "{report:?}");
+    let of = |op: &str| calls.iter().filter(|c| c.operation == op).count();
+    assert_eq!(of("dynamodb:Scan"), 0);
+    assert_eq!(
+        of("dynamodb:Query"),
+        1,
+        "{:?}",
+        calls.iter().map(|c| &c.operation).collect::<Vec<_>>()
+    );
+}

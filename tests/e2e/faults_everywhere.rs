@@ -1,0 +1,413 @@
+//! A fault at every AWS call the broker makes (DynamoDB, KMS, S3, IAM, STS: injected at the
+//! SDK's HTTP layer), for each operation that changes AWS: provisioning, deprovisioning,
+//! rotation, starting, ending and expiring sessions. Each call fails in turn as "unavailable",
+//! as an AWS refusal (403), and with the process dying before and after it. After each:
+//! nothing is left half-done that a retry does not finish, no IAM user or key is orphaned, and
+//! no credentials are live on a session that reads ended; then a retry converges.
+//!
+//! Its own binary: it moves the broker's clock and records every AWS call.
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_iam::Client as Iam;
+use e2e::{Fixture, HttpFault, Reply, TestEnv, env, fixture};
+use serde_json::{Value, json};
+
+const FAULTS: [HttpFault; 4] = [
+    HttpFault::Unavailable,
+    HttpFault::Refused,
+    HttpFault::CrashBefore,
+    HttpFault::CrashAfter,
+];
+
+/// The AWS calls `work` makes, in the order they start.
+async fn calls_of<F: std::future::Future>(env: &TestEnv, work: F) -> (F::Output, Vec<String>) {
+    env.calls.start();
+    let out = work.await;
+    let calls = env.calls.stop().into_iter().map(|c| c.operation).collect();
+    (out, calls)
+}
+
+/// Sends a request with `fault` injected at call `at`: `None` when the handler died.
+async fn faulted(
+    env: &TestEnv,
+    at: usize,
+    fault: HttpFault,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Option<Reply> {
+    env.calls.start_with_fault(at, fault);
+    let reply = env.client().try_send(method, path, token, body).await;
+    env.calls.stop();
+    reply
+}
+
+async fn keys(iam: &Iam, user: &str) -> Vec<String> {
+    match iam.list_access_keys().user_name(user).send().await {
+        Ok(out) => out
+            .access_key_metadata
+            .into_iter()
+            .filter_map(|k| k.access_key_id)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn iam_user_exists(iam: &Iam, user: &str) -> bool {
+    iam.get_user().user_name(user).send().await.is_ok()
+}
+
+/// IAM and the record agree on a provisioned user: one key, the recorded one, and a login.
+async fn assert_converged(iam: &Iam, record: &Value, user: &str, what: &str) {
+    assert_eq!(record["status"], "provisioned", "{what}: {record}");
+    let recorded = record["credential"]["access_key_id"].as_str().unwrap();
+    assert_eq!(
+        keys(iam, user).await,
+        vec![recorded.to_string()],
+        "{what}: exactly the recorded key"
+    );
+    assert!(iam.get_login_profile().user_name(user).send().await.is_ok(), "{what}");
+}
+
+fn user_body(email: &str) -> Value {
+    json!({ "email": email, "console_access": true, "credential": true })
+}
+
+#[tokio::test]
+async fn provisioning_deprovisioning_and_rotation_survive_a_fault_at_every_call() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let (account, target) = env.registered_account("everywhere-users").await;
+    let iam = env.target_iam(&target).await;
+    let path = format!("/accounts/{account}/users");
+    let mut points = 0;
+
+    // Provisioning.
+    let (_, calls) = calls_of(env, async {
+        api.post(&path, &admin, user_body("p-learn@example.com")).await.ok(201)
+    })
+    .await;
+    for (at, op) in calls.iter().enumerate() {
+        for fault in FAULTS {
+            points += 1;
+            let user = format!("p{at}-{fault:?}@example.com").to_lowercase();
+            let what = format!("provision, {fault:?} at {op} (#{at})");
+            let reply = faulted(env, at, fault, "POST", &path, &admin, Some(user_body(&user))).await;
+            match reply.as_ref().map(|r| r.status) {
+                Some(201) => {
+                    let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
+                    assert_converged(&iam, &record, &user, &what).await;
+                    continue;
+                }
+                Some(status) => assert!((400..600).contains(&status), "{what}: {status}"),
+                None => {}
+            }
+            let record = api.get(&format!("{path}/{user}"), &admin).await;
+            if record.status == 200 && record.json()["status"] == "provisioned" {
+                // Done before the process died (or the answer was lost): converged already.
+                assert_converged(&iam, &record.json(), &user, &what).await;
+                continue;
+            }
+            if let Some(r) = reply
+                .as_ref()
+                .filter(|_| record.status == 200 && record.json()["status"] == "failed")
+            {
+                // Rolled back: nothing of the user left in IAM, unless the answer says so.
+                if !r.text.contains("retry or DELETE") {
+                    assert!(!iam_user_exists(&iam, &user).await, "{what}: orphaned IAM user");
+                }
+            }
+            // A retry converges (a crashed attempt is taken over once abandoned).
+            env.clock.advance(Duration::from_secs(301));
+            let retried = api.post(&path, &admin, user_body(&user)).await;
+            let record = if retried.status == 201 {
+                retried.json()
+            } else {
+                panic!(
+                    "{what}: the retry did not converge: {} {}",
+                    retried.status, retried.text
+                );
+            };
+            assert_converged(&iam, &record, &user, &what).await;
+        }
+    }
+
+    // Rotation.
+    let user = "rotate@example.com";
+    api.post(&path, &admin, user_body(user)).await.ok(201);
+    let rotate = format!("{path}/{user}/credentials");
+    let (_, calls) = calls_of(env, async {
+        api.send("POST", &rotate, Some(&admin), None).await.ok(200)
+    })
+    .await;
+    for (at, op) in calls.iter().enumerate() {
+        for fault in FAULTS {
+            points += 1;
+            let what = format!("rotate, {fault:?} at {op} (#{at})");
+            let reply = faulted(env, at, fault, "POST", &rotate, &admin, None).await;
+            if let Some(r) = &reply {
+                assert!(r.status == 200 || (400..600).contains(&r.status), "{what}");
+            }
+            // The recorded key exists in IAM at every moment (the new one is created first).
+            let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
+            if let Some(k) = record["credential"]["access_key_id"].as_str() {
+                assert!(
+                    keys(&iam, user).await.contains(&k.to_string()),
+                    "{what}: recorded key missing"
+                );
+            }
+            env.clock.advance(Duration::from_secs(301));
+            let retried = api.send("POST", &rotate, Some(&admin), None).await;
+            assert_eq!(retried.status, 200, "{what}: {}", retried.text);
+            assert_converged(&iam, &retried.json(), user, &what).await;
+        }
+    }
+
+    // Deprovisioning.
+    let (_, calls) = calls_of(env, async {
+        api.post(&path, &admin, user_body("d-learn@example.com")).await.ok(201);
+        env.calls.start();
+        api.delete(&format!("{path}/d-learn@example.com"), &admin).await.ok(200)
+    })
+    .await;
+    for (at, op) in calls.iter().enumerate() {
+        for fault in FAULTS {
+            points += 1;
+            let user = format!("d{at}-{fault:?}@example.com").to_lowercase();
+            let what = format!("deprovision, {fault:?} at {op} (#{at})");
+            api.post(&path, &admin, user_body(&user)).await.ok(201);
+            faulted(env, at, fault, "DELETE", &format!("{path}/{user}"), &admin, None).await;
+            env.clock.advance(Duration::from_secs(301));
+            let again = api.delete(&format!("{path}/{user}"), &admin).await;
+            assert!(
+                again.status == 200 || again.status == 404,
+                "{what}: {} {}",
+                again.status,
+                again.text
+            );
+            assert!(!iam_user_exists(&iam, &user).await, "{what}: the IAM user is left");
+            assert!(keys(&iam, &user).await.is_empty(), "{what}: a key is left");
+        }
+    }
+    println!("users: {points} injection points (calls x 4 faults)");
+    assert!(points >= 4 * 20, "{points}");
+}
+
+fn jit(f: &Fixture) -> Value {
+    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "faults everywhere" })
+}
+
+fn creds_of(issued: &shared::ports::TemporaryCredentials) -> Credentials {
+    Credentials::new(
+        issued.access_key_id.clone(),
+        issued.secret_access_key.expose(),
+        Some(issued.session_token.expose().to_string()),
+        None,
+        "issued",
+    )
+}
+
+/// The fixture user's sessions started since the session id `since` (ids sort by time), as
+/// the API reads them: each injection point looks at its own sessions only.
+async fn sessions_of(env: &TestEnv, f: &Fixture, since: &str) -> Vec<Value> {
+    env.client().get("/sessions?limit=100", &f.token).await.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["id"].as_str().unwrap() > since)
+        .cloned()
+        .collect()
+}
+
+/// A mark before the sessions an injection point starts.
+fn mark() -> String {
+    shared::domain::SessionId::generate().to_string()
+}
+
+/// No credentials STS issued are live on a session that reads ended, and every live one works.
+async fn assert_no_live_credentials_on_ended_sessions(env: &TestEnv, f: &Fixture, since: &str, what: &str) {
+    for s in sessions_of(env, f, since).await {
+        let id = s["id"].as_str().unwrap();
+        let Some(issued) = env.assume_gate.issued(&format!("cib-{id}")) else {
+            continue;
+        };
+        let works = env.try_call(&creds_of(&issued)).await.is_ok();
+        match s["status"].as_str().unwrap() {
+            "ended" | "expired" => assert!(!works, "{what}: live credentials on {id}, which reads {}", s["status"]),
+            "active" => assert!(works, "{what}: {id} reads active and its credentials do not work"),
+            _ => {}
+        }
+    }
+}
+
+/// Ends everything still live (early ends, then the expirer for ends in progress), so every
+/// session reads ended and its credentials are refused.
+async fn converge_sessions(env: &TestEnv, f: &Fixture, since: &str, what: &str) {
+    // A crash may have left a role's lease held: past its term, the next writer takes it over
+    // (instead of waiting it out in real time).
+    env.clock.advance(Duration::from_secs(61));
+    for s in sessions_of(env, f, since).await {
+        if s["status"] == "active" {
+            let r = env
+                .client()
+                .send(
+                    "DELETE",
+                    &format!("/sessions/{}", s["id"].as_str().unwrap()),
+                    Some(&f.token),
+                    Some(e2e::RawBody::Json(json!({ "reason": "converge" }))),
+                )
+                .await;
+            assert!(r.status == 200 || r.status == 503, "{what}: {}", r.text);
+        }
+    }
+    for _ in 0..3 {
+        if sessions_of(env, f, since)
+            .await
+            .iter()
+            .all(|s| s["status"] != "active" && s["status"] != "ending")
+        {
+            break;
+        }
+        env.clock.advance(Duration::from_secs(121));
+        env.run_expirer().await;
+    }
+    for s in sessions_of(env, f, since).await {
+        assert!(
+            s["status"] == "ended" || s["status"] == "expired",
+            "{what}: {} did not converge: {s}",
+            s["id"]
+        );
+    }
+    assert_no_live_credentials_on_ended_sessions(env, f, since, what).await;
+}
+
+#[tokio::test]
+async fn starting_and_ending_sessions_survive_a_fault_at_every_call() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let mut points = 0;
+
+    // Starting.
+    let f = fixture(env, "everywhere-start").await;
+    let since = mark();
+    let (_, calls) = calls_of(env, async { api.post("/sessions", &f.token, jit(&f)).await.ok(201) }).await;
+    converge_sessions(env, &f, &since, "learning").await;
+    for (at, op) in calls.iter().enumerate() {
+        for fault in FAULTS {
+            points += 1;
+            let what = format!("start, {fault:?} at {op} (#{at})");
+            let since = mark();
+            let reply = faulted(env, at, fault, "POST", "/sessions", &f.token, Some(jit(&f))).await;
+            if let Some(r) = reply.as_ref().filter(|r| r.status != 201) {
+                assert!((400..600).contains(&r.status), "{what}: {}", r.status);
+                assert!(
+                    !r.text.contains("secret_access_key"),
+                    "{what}: credentials on a failure"
+                );
+            }
+            assert_no_live_credentials_on_ended_sessions(env, &f, &since, &what).await;
+            converge_sessions(env, &f, &since, &what).await;
+            env.clock.reset();
+        }
+    }
+
+    // Ending early.
+    let f = fixture(env, "everywhere-end").await;
+    let started = api.post("/sessions", &f.token, jit(&f)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let end_body = || Some(json!({ "reason": "done" }));
+    let (_, calls) = calls_of(env, async {
+        env.client()
+            .try_send("DELETE", &format!("/sessions/{id}"), &f.token, end_body())
+            .await
+    })
+    .await;
+    for (at, op) in calls.iter().enumerate() {
+        for fault in FAULTS {
+            points += 1;
+            let what = format!("end, {fault:?} at {op} (#{at})");
+            let since = mark();
+            let s = api.post("/sessions", &f.token, jit(&f)).await.ok(201);
+            let id = s["session"]["id"].as_str().unwrap();
+            faulted(
+                env,
+                at,
+                fault,
+                "DELETE",
+                &format!("/sessions/{id}"),
+                &f.token,
+                end_body(),
+            )
+            .await;
+            assert_no_live_credentials_on_ended_sessions(env, &f, &since, &what).await;
+            converge_sessions(env, &f, &since, &what).await;
+            env.clock.reset();
+        }
+    }
+    println!("sessions: {points} injection points (calls x 4 faults)");
+    assert!(points >= 4 * 20, "{points}");
+}
+
+/// A console session's expiry (it always revokes: the IAM user's own console session would
+/// outlive the password) with a fault at each of its calls; the next run finishes it.
+#[tokio::test]
+async fn expiring_a_console_session_survives_a_fault_at_every_call() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "everywhere-expiry").await;
+    let console =
+        json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "faults everywhere" });
+    api.post("/sessions", &f.token, console.clone()).await.ok(201);
+    env.clock.advance(Duration::from_secs(901));
+    let (report, calls) = calls_of(env, env.run_expirer()).await;
+    assert_eq!(report.expired, 1, "{report:?}");
+    env.clock.reset();
+    let mut points = 0;
+    for (at, op) in calls.iter().enumerate() {
+        for fault in FAULTS {
+            points += 1;
+            let what = format!("expiry, {fault:?} at {op} (#{at})");
+            let since = mark();
+            api.post("/sessions", &f.token, console.clone()).await.ok(201);
+            env.clock.advance(Duration::from_secs(901));
+            env.calls.start_with_fault(at, fault);
+            env.run_expirer_may_die().await;
+            env.calls.stop();
+            // The next runs finish it: expired, the user denied again.
+            for _ in 0..3 {
+                if sessions_of(env, &f, &since)
+                    .await
+                    .iter()
+                    .all(|s| s["status"] == "expired" || s["status"] == "ended")
+                {
+                    break;
+                }
+                env.clock.advance(Duration::from_secs(181));
+                env.run_expirer().await;
+            }
+            let all = sessions_of(env, &f, &since).await;
+            assert!(
+                all.iter().all(|s| s["status"] == "expired" || s["status"] == "ended"),
+                "{what}: {all:?}"
+            );
+            let deny = f
+                .iam
+                .get_user_policy()
+                .user_name(&f.email)
+                .policy_name("CloudIamBrokerSessionDeny")
+                .send()
+                .await;
+            assert!(deny.is_ok(), "{what}: the user's deny is back");
+            env.clock.reset();
+        }
+    }
+    println!("expiry: {points} injection points (calls x 4 faults)");
+    assert!(points >= 4 * 10, "{points}");
+}
