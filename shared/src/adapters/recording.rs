@@ -76,7 +76,7 @@ impl CallRecorder {
         let index = self.started.fetch_add(1, Ordering::SeqCst);
         let mut armed = self.armed.lock().unwrap();
         match *armed {
-            Some((at, fault)) if at == index => armed.take().map(|(_, f)| f),
+            Some((at, _)) if at == index => armed.take().map(|(_, f)| f),
             _ => None,
         }
     }
