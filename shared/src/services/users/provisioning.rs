@@ -1,218 +1,9 @@
-//! IAM users in registered accounts: provisioning, deprovisioning, credential rotation,
-//! import, and the least-privilege JIT policy each provisioned user carries.
-//!
-//! # Crash safety
-//!
-//! The record is written (status `pending`) before anything exists in AWS, and each step is an
-//! idempotent "ensure" checked against IAM's actual state, not against our records. So:
-//! - a failure rolls back by listing what really exists in IAM and removing it;
-//! - a crash leaves a record in `pending`/`provisioning`/`unprovisioning`; once abandoned (older
-//!   than `ABANDONED_AFTER`), a new request takes it over and converges;
-//! - an access key created just before a crash is not recorded, and the next pass deletes it.
-//!
-//! The IAM user is tagged with the record's provisioning id; the broker only adopts or deletes
-//! a user carrying its own tag, never a stranger's.
+//! Provisioning, deprovisioning and rotating one user: every step an idempotent "ensure"
+//! checked against IAM, the record written before anything exists in AWS (see the parent).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use super::target::Targets;
-use crate::domain::trust::RoleTrustReview;
-use crate::domain::{
-    Account, AccountId, IamUserName, JitSettings, ManagedUser, UserCredential, UserSpec, UserStatus, iam_policies,
-};
-use crate::ports::{
-    AccountAccess, AccountStore, Clock, CloudError, IamConnector, Page, PageRequest, SealContext, SecretSealer,
-    StoreError, TargetIam, UserStore,
-};
-
-pub const MANAGED_BY_TAG: &str = "cloud-iam-broker:managed-by";
-pub const PROVISIONING_TAG: &str = "cloud-iam-broker:provisioning-id";
-pub const EMAIL_TAG: &str = "cloud-iam-broker:email";
-/// An operation whose record has not moved for this long was abandoned (functions time out
-/// after 29 s), so another request may take it over.
-pub const ABANDONED_AFTER: Duration = Duration::from_secs(300);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProvisionError {
-    #[error("no account {0}")]
-    AccountNotFound(AccountId),
-    #[error("user {0} already exists in this account")]
-    AlreadyExists(IamUserName),
-    #[error("an IAM user named {0} exists that this broker did not create; import it or choose another name")]
-    NameTakenInAws(IamUserName),
-    #[error("user {0} is being changed by another request; retry shortly")]
-    InProgress(IamUserName),
-    #[error("{step} failed: {error}; everything created was rolled back")]
-    RolledBack { step: String, error: CloudError },
-    #[error("{step} failed: {error}; cleaning up also failed ({cleanup}); retry or DELETE the user to finish")]
-    Incomplete {
-        step: String,
-        error: CloudError,
-        cleanup: String,
-    },
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UserOpError {
-    #[error("no account {0}")]
-    AccountNotFound(AccountId),
-    #[error("no user {0} in this account")]
-    NotFound(IamUserName),
-    #[error("user {0} is imported: the broker does not manage it")]
-    Imported(IamUserName),
-    #[error("user {name} is {status}, not provisioned")]
-    NotProvisioned { name: IamUserName, status: &'static str },
-    #[error("user {0} is being changed by another request; retry shortly")]
-    InProgress(IamUserName),
-    #[error(
-        "user {name} has {count} live session(s) here; end them first (DELETE /sessions/{{id}}) so their access is revoked"
-    )]
-    HasLiveSessions { name: IamUserName, count: usize },
-    #[error("{step} failed: {error}; retry to finish")]
-    Cloud { step: String, error: CloudError },
-    #[error("the cursor is not one this API returned")]
-    BadCursor,
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl From<StoreError> for UserOpError {
-    fn from(e: StoreError) -> Self {
-        UserOpError::Unavailable(e.to_string())
-    }
-}
-
-impl From<StoreError> for ProvisionError {
-    fn from(e: StoreError) -> Self {
-        ProvisionError::Unavailable(e.to_string())
-    }
-}
-
-/// What an import found.
-#[derive(Debug, Default)]
-pub struct ImportReport {
-    pub imported: Vec<ManagedUser>,
-    /// IAM users the broker already knew (managed or imported before).
-    pub already_known: usize,
-}
-
-/// How keeping users' JIT policies in step with new settings went.
-#[derive(Debug, Default)]
-pub struct PolicySync {
-    pub updated: Vec<IamUserName>,
-    /// Users whose policy could not be updated, with why; the next settings change or
-    /// provisioning pass retries them.
-    pub failed: Vec<(IamUserName, String)>,
-}
-
-#[derive(Clone)]
-pub struct UserService {
-    accounts: Arc<dyn AccountStore>,
-    users: Arc<dyn UserStore>,
-    sessions: Arc<dyn crate::ports::SessionStore>,
-    target: Targets,
-    sealer: Arc<dyn SecretSealer>,
-    clock: Arc<dyn Clock>,
-}
-
-type StepResult = Result<(), (String, CloudError)>;
-
-fn step<T>(name: impl Into<String>, r: Result<T, CloudError>) -> Result<T, (String, CloudError)> {
-    r.map_err(|e| (name.into(), e))
-}
-
-/// Deleting something already gone is success: the state we want holds.
-fn gone_ok(r: Result<(), CloudError>) -> Result<(), CloudError> {
-    match r {
-        Err(CloudError::NotFound(_)) => Ok(()),
-        other => other,
-    }
-}
+use super::*;
 
 impl UserService {
-    pub fn new(
-        accounts: Arc<dyn AccountStore>,
-        users: Arc<dyn UserStore>,
-        sessions: Arc<dyn crate::ports::SessionStore>,
-        iam: Arc<dyn IamConnector>,
-        sealer: Arc<dyn SecretSealer>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        UserService {
-            accounts,
-            users,
-            sessions,
-            target: Targets::new(iam, sealer.clone()),
-            sealer,
-            clock,
-        }
-    }
-
-    /// The user's live sessions on the account: removing the IAM user would not revoke the
-    /// temporary credentials they hold, so they must be ended first.
-    async fn live_sessions(&self, account: &AccountId, user: &ManagedUser) -> Result<usize, StoreError> {
-        let Some(email) = &user.email else { return Ok(0) };
-        let filter = crate::ports::SessionFilter {
-            owner: Some(email.clone()),
-            account: Some(account.clone()),
-            status: None,
-        };
-        let mut page = PageRequest {
-            limit: 100,
-            cursor: None,
-        };
-        let mut live = 0;
-        loop {
-            let Some(p) = self.sessions.list(&filter, &page).await? else {
-                return Ok(live);
-            };
-            live += p.items.iter().filter(|s| s.status.is_live()).count();
-            match p.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => return Ok(live),
-            }
-        }
-    }
-
-    fn abandoned(&self, user: &ManagedUser) -> bool {
-        (self.clock.now() - user.updated_at).unsigned_abs() > ABANDONED_AFTER
-    }
-
-    /// Opens the account's stored secret for the duration of one operation.
-    pub async fn access(&self, account: &Account) -> Result<AccountAccess, String> {
-        self.target.access(account).await
-    }
-
-    async fn connect(&self, account: &Account) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
-        self.target.connect(account).await
-    }
-
-    async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.accounts.get(id).await
-    }
-
-    async fn account_or_404(&self, id: &AccountId) -> Result<Account, UserOpError> {
-        self.account(id)
-            .await?
-            .ok_or_else(|| UserOpError::AccountNotFound(id.clone()))
-    }
-
-    async fn user_or_404(&self, account: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        self.users
-            .get(account, name)
-            .await?
-            .ok_or_else(|| UserOpError::NotFound(name.clone()))
-    }
-
-    async fn save(&self, user: &mut ManagedUser) -> Result<(), StoreError> {
-        user.version += 1;
-        user.updated_at = self.clock.now();
-        self.users.save(user).await
-    }
-
     /// Provisions an IAM user for a platform user. A failure rolls back; a repeat after a
     /// failure or an abandoned attempt takes the old record over and converges.
     pub async fn provision(&self, account_id: &AccountId, spec: UserSpec) -> Result<ManagedUser, ProvisionError> {
@@ -366,7 +157,7 @@ impl UserService {
             )?;
             let policy = step("read the password policy", iam.password_policy().await)?;
             // The password is set and forgotten: console sessions check out a fresh one.
-            let password = super::passwords::generate(policy);
+            let password = crate::services::passwords::generate(policy);
             step("create login profile", iam.set_login_profile(&name, &password).await)?;
         } else if step("read login profile", iam.has_login_profile(&name).await)? {
             step("delete login profile", gone_ok(iam.delete_login_profile(&name).await))?;
@@ -455,7 +246,12 @@ impl UserService {
         Ok(())
     }
 
-    async fn apply_jit_policy(&self, iam: &dyn TargetIam, name: &IamUserName, jit: &JitSettings) -> StepResult {
+    pub(super) async fn apply_jit_policy(
+        &self,
+        iam: &dyn TargetIam,
+        name: &IamUserName,
+        jit: &JitSettings,
+    ) -> StepResult {
         match iam_policies::jit_policy_document(jit) {
             Some(doc) => step(
                 "put JIT policy",
@@ -511,19 +307,6 @@ impl UserService {
             )?;
         }
         step("delete user", gone_ok(iam.delete_user(name).await))
-    }
-
-    pub async fn get(&self, account_id: &AccountId, name: &IamUserName) -> Result<ManagedUser, UserOpError> {
-        self.account_or_404(account_id).await?;
-        self.users
-            .get(account_id, name)
-            .await?
-            .ok_or_else(|| UserOpError::NotFound(name.clone()))
-    }
-
-    pub async fn list(&self, account_id: &AccountId, page: &PageRequest) -> Result<Page<ManagedUser>, UserOpError> {
-        self.account_or_404(account_id).await?;
-        self.users.list(account_id, page).await?.ok_or(UserOpError::BadCursor)
     }
 
     /// Removes the user from AWS and keeps the record as `unprovisioned`. Converges when
@@ -624,127 +407,5 @@ impl UserService {
         }
         tracing::info!(account = %account.id, user = %name, "credential rotated");
         Ok(user)
-    }
-
-    /// Records the account's IAM users that the broker does not manage as `imported`.
-    pub async fn import(&self, account_id: &AccountId) -> Result<ImportReport, UserOpError> {
-        let account = self.account_or_404(account_id).await?;
-        let cloud = |(step, error)| UserOpError::Cloud { step, error };
-        let iam = self.connect(&account).await.map_err(cloud)?;
-        let listed = step("list users", iam.list_users().await).map_err(cloud)?;
-        let mut report = ImportReport::default();
-        let now = self.clock.now();
-        for info in listed {
-            let Ok(name) = IamUserName::parse(&info.name) else {
-                continue;
-            };
-            if info.tag(MANAGED_BY_TAG) == Some("cloud-iam-broker") {
-                report.already_known += 1;
-                continue;
-            }
-            let user = ManagedUser {
-                account_id: account_id.clone(),
-                user_name: name,
-                email: None,
-                status: UserStatus::Imported,
-                arn: Some(info.arn),
-                console_access: false,
-                wants_credential: false,
-                credential: None,
-                policies: Vec::new(),
-                groups: Vec::new(),
-                provisioning_id: String::new(),
-                failure: None,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
-            if self.users.record_imported(&user).await? {
-                report.imported.push(user);
-            } else {
-                report.already_known += 1;
-            }
-        }
-        tracing::info!(account = %account.id, imported = report.imported.len(), "import finished");
-        Ok(report)
-    }
-
-    /// Reads each allowed role's trust policy and reports the principals it lets in beyond the
-    /// account's provisioned users. A role that cannot be read is reported, not an error.
-    pub async fn review_role_trust(
-        &self,
-        account_id: &AccountId,
-        jit: &JitSettings,
-    ) -> Result<Vec<RoleTrustReview>, UserOpError> {
-        let account = self.account_or_404(account_id).await?;
-        if jit.allowed_roles.is_empty() {
-            return Ok(Vec::new());
-        }
-        let provisioned: Vec<String> = self
-            .users
-            .all_in(account_id)
-            .await?
-            .into_iter()
-            .filter(|u| u.status == UserStatus::Provisioned)
-            .filter_map(|u| u.arn)
-            .collect();
-        let iam = self.connect(&account).await;
-        let mut out = Vec::with_capacity(jit.allowed_roles.len());
-        for role in &jit.allowed_roles {
-            let review = match &iam {
-                Err((step, e)) => Err(format!("{step}: {e}")),
-                Ok(iam) => iam.get_role(role).await.map_err(|e| format!("read the role: {e}")),
-            };
-            out.push(match review {
-                Ok(info) => RoleTrustReview {
-                    role_arn: role.to_string(),
-                    findings: crate::domain::trust::findings(&info.trust_policy, &provisioned),
-                    error: None,
-                },
-                Err(error) => RoleTrustReview {
-                    role_arn: role.to_string(),
-                    findings: Vec::new(),
-                    error: Some(error),
-                },
-            });
-        }
-        Ok(out)
-    }
-
-    /// Puts the new JIT settings' policy on every provisioned user of the account.
-    pub async fn sync_jit_policies(
-        &self,
-        account_id: &AccountId,
-        jit: &JitSettings,
-    ) -> Result<PolicySync, UserOpError> {
-        let account = self.account_or_404(account_id).await?;
-        let users: Vec<ManagedUser> = self
-            .users
-            .all_in(account_id)
-            .await?
-            .into_iter()
-            .filter(|u| u.status == UserStatus::Provisioned)
-            .collect();
-        let mut report = PolicySync::default();
-        if users.is_empty() {
-            return Ok(report);
-        }
-        let iam = match self.connect(&account).await {
-            Ok(iam) => iam,
-            Err((step, e)) => {
-                report.failed = users
-                    .into_iter()
-                    .map(|u| (u.user_name, format!("{step}: {e}")))
-                    .collect();
-                return Ok(report);
-            }
-        };
-        for user in users {
-            match self.apply_jit_policy(&*iam, &user.user_name, jit).await {
-                Ok(()) => report.updated.push(user.user_name),
-                Err((step, e)) => report.failed.push((user.user_name, format!("{step}: {e}"))),
-            }
-        }
-        Ok(report)
     }
 }

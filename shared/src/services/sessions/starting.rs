@@ -1,0 +1,426 @@
+//! Starting a session: the checks (group permission, account state, duration, role, user),
+//! the grant (JIT credentials with a console link, or a console password checkout), and the
+//! order that keeps it safe (see the parent module).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Checked, Granted, SessionService, StartError, StartRequest, refused, rfc3339};
+use crate::auth::Principal;
+use crate::authz::{self, Action, Target};
+use crate::domain::{
+    Account, AccountCredentials, Email, Session, SessionId, SessionKind, SessionStatus, UserStatus, iam_policies,
+};
+use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, StoreError};
+
+impl SessionService {
+    /// Starts a session, or refuses it (logged either way).
+    pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<(Session, Granted), StartError> {
+        let action = Action::StartSession(req.kind);
+        let user = authz::acting_user(principal, req.on_behalf_of.as_ref(), action)
+            .map_err(|d| StartError::Denied(d.0))?
+            .ok_or_else(|| StartError::Denied("sessions are started for platform users with an e-mail".into()))?;
+        let account = self
+            .accounts
+            .get(&req.account)
+            .await?
+            .ok_or_else(|| StartError::AccountNotFound(req.account.clone()))?;
+        let now = self.clock.now();
+        let id = SessionId::generate();
+        // Partitioned by account and day for Athena (partition projection with
+        // `storage.location.template` = s3://<bucket>/sessions/${account}/${day}/).
+        let log_key = format!(
+            "sessions/{}/{:04}-{:02}-{:02}/{id}.jsonl",
+            account.id,
+            now.year(),
+            now.month() as u8,
+            now.day()
+        );
+        let by = principal.subject.clone();
+        let requested = self.base_event("requested", &id, &account, &req, &user, &by);
+        self.log
+            .append(&log_key, requested)
+            .await
+            .map_err(|e| StartError::LogUnavailable(e.to_string()))?;
+
+        let checked = match self.check(principal, &user, &account, &req).await {
+            Ok(c) => c,
+            Err(refusal) => {
+                let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
+                event["why"] = json!(refusal.to_string());
+                if let Err(e) = self.log.append(&log_key, event).await {
+                    tracing::warn!(session = %id, error = %e, "logging a refusal failed");
+                }
+                return Err(refusal);
+            }
+        };
+
+        let mut session = Session {
+            id: id.clone(),
+            account_id: account.id.clone(),
+            aws_account_id: account.aws_account_id.clone(),
+            kind: req.kind,
+            user: user.clone(),
+            iam_user: checked.iam_user.user_name.clone(),
+            role: req.role.clone(),
+            duration_seconds: checked.duration,
+            reason: req.reason.clone(),
+            requested_by: by.clone(),
+            started_at: now,
+            expires_at: now + Duration::from_secs(checked.duration.into()),
+            status: SessionStatus::Active,
+            ending: None,
+            revocation_failures: 0,
+            last_error: None,
+            log_key: log_key.clone(),
+            log_head: String::new(),
+            version: 1,
+            credentials_expire_at: None,
+            switch_roles: checked.switch_roles.clone(),
+        };
+        match self.sessions.create(&session).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) if req.kind == SessionKind::Console => {
+                let refusal = refused(
+                    "console-session-live",
+                    "this user already has a live console session on this account (one password, one session); end it first",
+                );
+                let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
+                event["why"] = json!(refusal.to_string());
+                if let Err(e) = self.log.append(&log_key, event).await {
+                    tracing::warn!(session = %id, error = %e, "logging a refusal failed");
+                }
+                return Err(refusal);
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        let granted = match self.grant(&account, &session, &checked).await {
+            Ok(g) => g,
+            Err((step, error)) => {
+                self.withdraw(session, &format!("start failed at {step}: {error}"))
+                    .await;
+                return Err(StartError::Cloud { step, error });
+            }
+        };
+        if let Granted::Jit { credentials, .. } = &granted {
+            session.credentials_expire_at = Some(credentials.expiration);
+        }
+        // The claim check: an end that won the session while it was starting revoked it by its
+        // identity, which covers the credentials just issued; hand nothing out.
+        session.version += 1;
+        match self.sessions.save(&session, None).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                tracing::warn!(session = %id, "the session was ended while it started; nothing handed out");
+                return Err(StartError::EndedWhileStarting(id));
+            }
+            Err(e) => {
+                session.version -= 1;
+                self.withdraw(
+                    session,
+                    &format!("the start could not be recorded ({e}); access withdrawn"),
+                )
+                .await;
+                return Err(StartError::Unavailable(e.to_string()));
+            }
+        }
+        let started = self.session_event(
+            "started",
+            format!("{id}:started"),
+            &session,
+            json!({
+                "started_at": rfc3339(session.started_at),
+                "expires_at": rfc3339(session.expires_at),
+                "duration_seconds": session.duration_seconds,
+                "reason": session.reason,
+                "iam_user": session.iam_user.to_string(),
+                "source_identity": user.to_string(),
+                "role_session_name": id.role_session_name(),
+            }),
+        );
+        match self.log.append(&log_key, started).await {
+            Ok(head) => {
+                session.log_head = head;
+                session.version += 1;
+                // Only the log head: an end claiming now (version conflict) revokes these
+                // credentials by identity, so they are safe to hand out either way.
+                if let Err(e) = self.sessions.save(&session, None).await {
+                    tracing::warn!(session = %id, error = %e, "recording the log head failed");
+                    session.version -= 1;
+                }
+                tracing::info!(session = %id, account = %account.id, kind = req.kind.as_str(), "session started");
+                Ok((session, granted))
+            }
+            Err(e) => {
+                // Fail closed: what was granted is taken back before anything is handed out.
+                self.withdraw(
+                    session,
+                    &format!("the start could not be logged ({e}); access withdrawn"),
+                )
+                .await;
+                Err(StartError::LogUnavailable(e.to_string()))
+            }
+        }
+    }
+
+    async fn check(
+        &self,
+        principal: &Principal,
+        user: &Email,
+        account: &Account,
+        req: &StartRequest,
+    ) -> Result<Checked, StartError> {
+        let groups = self.groups.groups_of(user).await?;
+        authz::decide(
+            principal,
+            Action::StartSession(req.kind),
+            Some(user),
+            Target {
+                account: Some(&account.id),
+                owner: None,
+            },
+            &groups,
+        )
+        .map_err(|d| StartError::Denied(d.0))?;
+        let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
+        if !jit.active {
+            return Err(refused(
+                "account-inactive",
+                format!("access to account {} is not active", account.id),
+            ));
+        }
+        let max = jit.max_duration.seconds();
+        if req.duration_seconds < crate::domain::MIN_SESSION_SECONDS as i64 || req.duration_seconds > max as i64 {
+            return Err(refused(
+                "invalid-duration",
+                format!(
+                    "duration_seconds must be between {} and this account's maximum of {max}",
+                    crate::domain::MIN_SESSION_SECONDS
+                ),
+            ));
+        }
+        let duration = req.duration_seconds as u32;
+        let iam_user = self
+            .users
+            .of_email(user)
+            .await?
+            .into_iter()
+            .find(|u| u.account_id == account.id && u.status != UserStatus::Unprovisioned)
+            .ok_or_else(|| {
+                refused(
+                    "user-not-eligible",
+                    format!("{user} has no IAM user provisioned by the broker in this account"),
+                )
+            })?;
+        match iam_user.status {
+            UserStatus::Provisioned => {}
+            UserStatus::Imported => return Err(refused("user-not-eligible", "imported users cannot start sessions")),
+            other => {
+                return Err(refused(
+                    "user-not-eligible",
+                    format!("the IAM user is {}, not provisioned", other.as_str()),
+                ));
+            }
+        }
+        match req.kind {
+            SessionKind::Jit => {
+                if !jit.jit_enabled {
+                    return Err(refused(
+                        "jit-disabled",
+                        format!("JIT access is not enabled on account {}", account.id),
+                    ));
+                }
+                let role = req
+                    .role
+                    .as_ref()
+                    .ok_or_else(|| refused("role-not-allowed", "role_arn is required for JIT sessions"))?;
+                if !jit.allowed_roles.contains(role) {
+                    return Err(refused(
+                        "role-not-allowed",
+                        format!("{role} is not allowed for JIT on this account"),
+                    ));
+                }
+                if iam_user.credential.is_none() {
+                    return Err(refused(
+                        "user-not-eligible",
+                        "the IAM user has no credential; create one first",
+                    ));
+                }
+                // STS would refuse a longer session; moto would not, so check it here.
+                let iam = self
+                    .target
+                    .connect(account)
+                    .await
+                    .map_err(|(step, error)| StartError::Cloud { step, error })?;
+                let role_max = iam
+                    .get_role(role)
+                    .await
+                    .map(|r| r.max_session_seconds)
+                    .map_err(|e| match e {
+                        CloudError::NotFound(_) => refused("role-not-allowed", format!("{role} does not exist")),
+                        e => StartError::Cloud {
+                            step: "read the role".into(),
+                            error: e,
+                        },
+                    })?;
+                if duration > role_max {
+                    return Err(refused(
+                        "invalid-duration",
+                        format!("{role} allows sessions of at most {role_max} seconds"),
+                    ));
+                }
+            }
+            SessionKind::Console => {
+                if req.role.is_some() {
+                    return Err(refused(
+                        "role-not-allowed",
+                        "console sessions use the user's own IAM user; omit role_arn",
+                    ));
+                }
+                if !iam_user.console_access {
+                    return Err(refused(
+                        "user-not-eligible",
+                        "the IAM user was provisioned without console access",
+                    ));
+                }
+            }
+        }
+        // A console session may switch into the JIT roles only where the user's groups grant
+        // JIT on the account; otherwise its user policy keeps switch-role refused.
+        let switch_roles = match req.kind {
+            SessionKind::Console if jit.jit_enabled => {
+                let grants_jit = authz::decide(
+                    principal,
+                    Action::StartSession(SessionKind::Jit),
+                    Some(user),
+                    Target {
+                        account: Some(&account.id),
+                        owner: None,
+                    },
+                    &groups,
+                )
+                .is_ok();
+                if grants_jit {
+                    jit.allowed_roles.clone()
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        };
+        Ok(Checked {
+            iam_user,
+            jit,
+            duration,
+            switch_roles,
+        })
+    }
+
+    async fn grant(
+        &self,
+        account: &Account,
+        session: &Session,
+        checked: &Checked,
+    ) -> Result<Granted, (String, CloudError)> {
+        let err = |step: &'static str| move |e: CloudError| (step.to_string(), e);
+        match session.kind {
+            SessionKind::Jit => {
+                let credential = checked.iam_user.credential.as_ref().expect("checked");
+                let secret = self
+                    .sealer
+                    .open(
+                        &credential.sealed_secret,
+                        &SealContext::user(&account.id, &session.iam_user),
+                    )
+                    .await
+                    .map_err(|e| {
+                        (
+                            "open the user's credential".to_string(),
+                            CloudError::Unavailable(e.to_string()),
+                        )
+                    })?;
+                let as_user = AccountAccess {
+                    aws_account_id: account.aws_account_id.clone(),
+                    region: account.default_region.clone(),
+                    credentials: AccountCredentials::AccessKey {
+                        access_key_id: credential.access_key_id.clone(),
+                        secret_access_key: secret,
+                    },
+                };
+                let request = AssumeRequest {
+                    role: session.role.clone().expect("checked"),
+                    session_name: session.id.role_session_name(),
+                    duration_seconds: session.duration_seconds,
+                    source_identity: session.user.to_string(),
+                    policy: Some(iam_policies::jit_session_policy()),
+                    tags: vec![
+                        ("cloud-iam-broker:session-id".into(), session.id.to_string()),
+                        ("cloud-iam-broker:requested-by".into(), tag_value(&session.requested_by)),
+                    ],
+                };
+                let credentials = self
+                    .assumer
+                    .assume_role(&as_user, &request)
+                    .await
+                    .map_err(err("assume the role"))?;
+                let region = account.default_region.as_str();
+                let destination = format!("https://{region}.console.aws.amazon.com/console/home?region={region}");
+                let console_url = self
+                    .federation
+                    .signin_url(&credentials, session.duration_seconds, &destination)
+                    .await
+                    .map_err(err("get a console sign-in token"))?;
+                Ok(Granted::Jit {
+                    credentials,
+                    console_url,
+                })
+            }
+            SessionKind::Console => {
+                let iam = self.target.connect(account).await?;
+                let policy = iam.password_policy().await.map_err(err("read the password policy"))?;
+                let password = crate::services::passwords::generate(policy);
+                iam.set_login_profile(&session.iam_user, &password)
+                    .await
+                    .map_err(err("set the console password"))?;
+                if session.switch_roles.is_empty() {
+                    iam.put_inline_policy(
+                        &session.iam_user,
+                        iam_policies::SESSION_DENY_POLICY,
+                        &iam_policies::console_without_jit_document(),
+                    )
+                    .await
+                    .map_err(err("narrow the session deny policy"))?;
+                } else {
+                    match iam
+                        .delete_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY)
+                        .await
+                    {
+                        Ok(()) | Err(CloudError::NotFound(_)) => {}
+                        Err(e) => return Err(("lift the session deny policy".into(), e)),
+                    }
+                }
+                let links = iam_policies::role_guides(account, &checked.iam_user, &checked.jit)
+                    .into_iter()
+                    .filter(|g| session.switch_roles.contains(&g.role))
+                    .map(|g| (g.role, g.switch_role_url))
+                    .collect();
+                Ok(Granted::Console {
+                    signin_url: format!("https://{}.signin.aws.amazon.com/console", account.aws_account_id),
+                    user_name: session.iam_user.to_string(),
+                    password,
+                    switch_role_links: links,
+                })
+            }
+        }
+    }
+}
+
+/// Session tag values allow a limited character set; keep what fits.
+fn tag_value(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(*c))
+        .take(256)
+        .collect()
+}
