@@ -34,6 +34,8 @@ pub struct App {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Seals what must be kept but not read (idempotent replays of one-time credentials).
     pub sealer: Arc<dyn SecretSealer>,
+    /// The clock every service uses (tests move it).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Replaces the session log before the app is built (tests make S3 fail this way).
@@ -117,10 +119,11 @@ impl App {
             slack_signing_secret: config.slack_signing_secret.clone(),
             accounts,
             users,
-            groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock),
+            groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone()),
             sessions,
             idempotency: store,
             sealer,
+            clock,
         })
     }
 

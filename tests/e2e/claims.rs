@@ -3,7 +3,7 @@
 //! further events, STS's refusals have a documented status, SourceIdentity is really sent,
 //! a wrong ExternalId is refused, and the expirer never scans.
 //!
-//! Its own binary: it moves the broker's clock.
+//! Its own binary: it moves the broker's clock, so its tests run one at a time.
 
 use std::time::Duration;
 
@@ -60,6 +60,7 @@ async fn logged_events(env: &TestEnv, account: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_refused_start_is_logged_with_why() {
     let env = env();
+    let _serial = env.serial().await;
     let f = fixture(env, "refused-log").await;
     let p = env
         .client()
@@ -134,6 +135,7 @@ async fn three_failed_revocations_are_reported_as_an_error() {
 #[tokio::test]
 async fn a_tampered_log_is_caught_and_blocks_further_events() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "tamper").await;
     let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
@@ -197,6 +199,7 @@ async fn a_tampered_log_is_caught_and_blocks_further_events() {
 #[tokio::test]
 async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_sent() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let f = fixture(env, "trust-refuses").await;
@@ -231,6 +234,7 @@ async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_
 #[tokio::test]
 async fn an_allowed_role_missing_in_iam_is_refused_as_not_allowed() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "missing-role").await;
     let ghost = format!("arn:aws:iam::{}:role/Ghost", f.aws_account);
@@ -247,6 +251,7 @@ async fn an_allowed_role_missing_in_iam_is_refused_as_not_allowed() {
 #[tokio::test]
 async fn a_wrong_external_id_is_refused() {
     let env = env();
+    let _serial = env.serial().await;
     let target = env.take_account();
     let body = json!({
         "name": "wrong-external-id",
@@ -264,13 +269,14 @@ async fn a_wrong_external_id_is_refused() {
 async fn the_expirer_never_scans() {
     let env = env();
     let _serial = env.serial().await;
+    env.drain_expirer().await;
     let f = fixture(env, "no-scan").await;
     env.client().post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
     env.clock.advance(Duration::from_secs(901));
     env.calls.start();
     let report = env.run_expirer().await;
     let calls = env.calls.stop();
-    assert!(report.expired >= 1, "{report:?}");
+    assert_eq!((report.items_read, report.expired), (1, 1), "{report:?}");
     let of = |op: &str| calls.iter().filter(|c| c.operation == op).count();
     assert_eq!(of("dynamodb:Scan"), 0);
     assert_eq!(

@@ -192,6 +192,7 @@ async fn jit_session_start_use_end() {
 async fn console_session_expires_by_the_expirer() {
     let env = env();
     let _serial = env.serial().await;
+    env.drain_expirer().await;
     let api = env.client();
     let f = fixture(env, "console").await;
     assert!(user_has_deny(&f).await, "no standing access before a session");
@@ -220,7 +221,7 @@ async fn console_session_expires_by_the_expirer() {
     env.faults.clear_calls(&f.email);
     env.clock.advance(Duration::from_secs(901));
     let report = env.run_expirer().await;
-    assert!(report.expired >= 1, "{report:?}");
+    assert_eq!(report.expired, 1, "{report:?}");
     let after = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     assert_eq!(
         (after["status"].as_str(), after["ended_by"].as_str()),
@@ -596,6 +597,7 @@ async fn bots_act_on_behalf_of_users_with_both_recorded() {
 async fn a_failed_revocation_is_retried_by_the_expirer() {
     let env = env();
     let _serial = env.serial().await;
+    env.drain_expirer().await;
     let api = env.client();
     let f = fixture(env, "retry").await;
     let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
@@ -619,7 +621,7 @@ async fn a_failed_revocation_is_retried_by_the_expirer() {
 
     env.clock.advance(Duration::from_secs(180));
     let report = env.run_expirer().await;
-    assert!(report.retried >= 1, "{report:?}");
+    assert_eq!(report.retried, 1, "{report:?}");
     let done = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     assert_eq!(done["status"], "ended");
     assert!(role_revocations(&f).await.is_some());
@@ -772,6 +774,7 @@ async fn concurrent_ends_on_one_role_keep_every_deny() {
 async fn a_crash_while_ending_is_finished_by_the_expirer() {
     let env = env();
     let _serial = env.serial().await;
+    env.drain_expirer().await;
     let api = env.client();
     let f = fixture(env, "crash-end").await;
     let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
@@ -798,7 +801,7 @@ async fn a_crash_while_ending_is_finished_by_the_expirer() {
 
     env.clock.advance(Duration::from_secs(600));
     let report = env.run_expirer().await;
-    assert!(report.retried >= 1, "{report:?}");
+    assert_eq!(report.retried, 1, "{report:?}");
     let done = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     assert_eq!(done["status"], "ended", "{done}");
     assert!(role_revocations(&f).await.is_some());
@@ -863,6 +866,7 @@ async fn a_crash_while_starting_hands_out_nothing_and_is_ended_at_expiry() {
 async fn one_run_expires_sessions_across_accounts() {
     let env = env();
     let _serial = env.serial().await;
+    env.drain_expirer().await;
     let api = env.client();
     let fixtures = [
         fixture(env, "across-a").await,
@@ -876,7 +880,7 @@ async fn one_run_expires_sessions_across_accounts() {
     }
     env.clock.advance(Duration::from_secs(960));
     let report = env.run_expirer().await;
-    assert!(report.expired >= 3, "{report:?}");
+    assert_eq!(report.expired, 3, "{report:?}");
     assert_eq!(report.failed, 0, "{report:?}");
     for (f, id) in fixtures.iter().zip(&ids) {
         let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);

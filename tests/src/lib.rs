@@ -266,6 +266,19 @@ impl TestEnv {
         self.runtime.spawn(work).await.expect("the work completes")
     }
 
+    /// Ends every session earlier tests of the binary left live (the clock moved past any
+    /// expiry, then back to the wall clock), so a test's expirer counts are exactly its own.
+    /// Call it holding `serial()`.
+    pub async fn drain_expirer(&self) {
+        self.clock.advance(Duration::from_secs(13 * 3600));
+        for _ in 0..5 {
+            if self.run_expirer().await.items_read == 0 {
+                break;
+            }
+        }
+        self.clock.reset();
+    }
+
     /// One expirer run that may die (an injected crash): `None` then.
     pub async fn run_expirer_may_die(&self) -> Option<shared::services::sessions::ExpiryReport> {
         let app = self.app.clone();

@@ -51,17 +51,24 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             let start = json_body::<StartIn>(req)?.parse().map_err(Problem::validation)?;
             // The response holds one-time credentials: a replay must return the same ones, so
             // the remembered answer is sealed.
-            idempotent(&*app.idempotency, Some(&*app.sealer), principal, req, || async {
-                let (session, granted) = app.sessions.start(principal, start).await?;
-                let mut resp = json(StatusCode::CREATED, &started(&session, &granted));
-                resp.headers_mut().insert(
-                    http::header::LOCATION,
-                    format!("/sessions/{}", session.id)
-                        .parse()
-                        .expect("ids are header-safe"),
-                );
-                Ok(resp)
-            })
+            idempotent(
+                &*app.idempotency,
+                Some(&*app.sealer),
+                app.clock.now(),
+                principal,
+                req,
+                || async {
+                    let (session, granted) = app.sessions.start(principal, start).await?;
+                    let mut resp = json(StatusCode::CREATED, &started(&session, &granted));
+                    resp.headers_mut().insert(
+                        http::header::LOCATION,
+                        format!("/sessions/{}", session.id)
+                            .parse()
+                            .expect("ids are header-safe"),
+                    );
+                    Ok(resp)
+                },
+            )
             .await
         }
         "GET /sessions" => {

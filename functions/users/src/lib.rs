@@ -41,7 +41,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
     match route {
         "POST /accounts/{id}/users" => {
             let spec = json_body::<ProvisionIn>(req)?.parse().map_err(Problem::validation)?;
-            idempotent(&*app.idempotency, None, principal, req, || async {
+            idempotent(&*app.idempotency, None, app.clock.now(), principal, req, || async {
                 let user = app.users.provision(&account, spec).await?;
                 let mut resp = json(StatusCode::CREATED, &UserOut::new(&user));
                 let location = format!("/accounts/{account}/users/{}", user.user_name);
@@ -76,7 +76,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
         }
         "POST /accounts/{id}/users/{name}/credentials" => {
             let name = user_name(req)?;
-            idempotent(&*app.idempotency, None, principal, req, || async {
+            idempotent(&*app.idempotency, None, app.clock.now(), principal, req, || async {
                 let user = app.users.rotate_credential(&account, &name).await?;
                 Ok(json(StatusCode::OK, &UserOut::new(&user)))
             })

@@ -31,6 +31,7 @@ fn body_bytes(body: &Body) -> &[u8] {
 pub async fn idempotent<F, Fut>(
     store: &dyn IdempotencyStore,
     sealer: Option<&dyn SecretSealer>,
+    now: time::OffsetDateTime,
     principal: &Principal,
     req: &Request,
     run: F,
@@ -55,7 +56,7 @@ where
     hash.update(body_bytes(req.body()));
     let fingerprint: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let scope = &principal.subject;
-    let claim = store.claim(scope, key, &fingerprint).await.map_err(|e| {
+    let claim = store.claim(scope, key, &fingerprint, now).await.map_err(|e| {
         tracing::error!(cause = %e, "idempotency store failed");
         Problem::unavailable()
     })?;

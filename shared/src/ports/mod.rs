@@ -432,7 +432,14 @@ pub enum IdempotencyClaim {
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` (scoped to the caller) for the request with fingerprint `fingerprint`.
-    async fn claim(&self, scope: &str, key: &str, fingerprint: &str) -> Result<IdempotencyClaim, StoreError>;
+    /// `now` is the broker's clock (tests move it instead of waiting a claim out).
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError>;
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
     /// Forgets a claim whose request failed in a way a retry should redo.
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;

@@ -35,8 +35,14 @@ struct ClaimRecord {
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
-    async fn claim(&self, scope: &str, key_value: &str, fingerprint: &str) -> Result<IdempotencyClaim, StoreError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+    async fn claim(
+        &self,
+        scope: &str,
+        key_value: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let now = now.unix_timestamp();
         let record = ClaimRecord {
             pk: pk(scope, key_value),
             sk: "IDEMPOTENCY".into(),
