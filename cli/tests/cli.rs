@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 use e2e::{env, fixture};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const CIB: &str = env!("CARGO_BIN_EXE_cib");
 
@@ -121,6 +121,30 @@ async fn cli_drives_the_api_and_feeds_the_aws_cli() {
     assert_eq!(
         first["AccessKeyId"], second["AccessKeyId"],
         "the cached session is reused"
+    );
+    // Refreshed five minutes before expiry: reused at 301 s left, replaced at 299 s left.
+    let dir = cache.join("cloud-iam-broker").join("credentials");
+    let cached = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let expire_in = |seconds: i64| {
+        let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cached).unwrap()).unwrap();
+        c["Expiration"] = json!(
+            (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
+        std::fs::write(&cached, c.to_string()).unwrap();
+    };
+    expire_in(301);
+    let reused = json(&cib(url, &f.token, &cache, &process_args));
+    assert_eq!(
+        reused["AccessKeyId"], first["AccessKeyId"],
+        "more than five minutes left: reused"
+    );
+    expire_in(299);
+    let refreshed = json(&cib(url, &f.token, &cache, &process_args));
+    assert_ne!(
+        refreshed["AccessKeyId"], first["AccessKeyId"],
+        "under five minutes left: a new session"
     );
 
     // The real AWS CLI, with a profile that calls cib.

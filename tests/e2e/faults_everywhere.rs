@@ -245,6 +245,26 @@ async fn assert_no_live_credentials_on_ended_sessions(env: &TestEnv, f: &Fixture
     }
 }
 
+/// The account's live-session counter as stored (what account deletion is conditioned on).
+async fn live_session_count(env: &TestEnv, account: &str) -> i64 {
+    let sdk = env.sdk(&env.broker).await;
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&env.config.table_name)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{account}")),
+        )
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNT".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    item["live_session_count"].as_n().unwrap().parse().unwrap()
+}
+
 /// Ends everything still live (early ends, then the expirer for ends in progress), so every
 /// session reads ended and its credentials are refused.
 async fn converge_sessions(env: &TestEnv, f: &Fixture, since: &str, what: &str) {
@@ -313,6 +333,8 @@ async fn starting_and_ending_sessions_survive_a_fault_at_every_call() {
             }
             assert_no_live_credentials_on_ended_sessions(env, &f, &since, &what).await;
             converge_sessions(env, &f, &since, &what).await;
+            // Withdrawn starts, crashed ones and their ends leave the counter exact.
+            assert_eq!(live_session_count(env, &f.account).await, 0, "{what}");
             env.clock.reset();
         }
     }
@@ -347,6 +369,7 @@ async fn starting_and_ending_sessions_survive_a_fault_at_every_call() {
             .await;
             assert_no_live_credentials_on_ended_sessions(env, &f, &since, &what).await;
             converge_sessions(env, &f, &since, &what).await;
+            assert_eq!(live_session_count(env, &f.account).await, 0, "{what}");
             env.clock.reset();
         }
     }
