@@ -132,7 +132,8 @@ async fn a_jit_session_cannot_chain_into_another_role() {
     let env = env();
     let _serial = env.serial().await;
     let f = fixture(env, "chain").await;
-    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "AWS": f.role }, "Action": "sts:AssumeRole" }] });
+    // The downstream role trusts the JIT role fully (a chained session carries its SourceIdentity).
+    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "AWS": f.role }, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"] }] });
     f.iam
         .create_role()
         .role_name("Downstream-chain")
@@ -145,7 +146,7 @@ async fn a_jit_session_cannot_chain_into_another_role() {
         .role_name(role_name(&f))
         .policy_name("may-chain")
         .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:SetSourceIdentity","sts:TagSession"],"Resource":"*"}]}"#,
         )
         .send()
         .await
