@@ -11,11 +11,7 @@ use e2e::{Fault, Fixture, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
 
 fn jit(f: &Fixture, seconds: i64) -> Value {
-    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds, "reason": "incident INC-42" })
-}
-
-fn role_name(f: &Fixture) -> String {
-    f.role.rsplit('/').next().unwrap().to_string()
+    f.jit(seconds)
 }
 
 async fn s3(env: &TestEnv) -> aws_sdk_s3::Client {
@@ -94,16 +90,9 @@ async fn three_failed_revocations_are_reported_as_an_error() {
     let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
     let id = started["session"]["id"].as_str().unwrap().to_string();
     for _ in 0..3 {
-        env.faults.inject(&role_name(&f), "PutRolePolicy", 0, Fault::Fail);
+        env.faults.inject(f.role_name(), "PutRolePolicy", 0, Fault::Fail);
     }
-    api.send(
-        "DELETE",
-        &format!("/sessions/{id}"),
-        Some(&f.token),
-        Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
-    )
-    .await
-    .problem(503);
+    api.end_session(&f.token, &id).await.problem(503);
     let alarms = || {
         e2e::captured_logs()
             .lines()
@@ -173,14 +162,7 @@ async fn a_tampered_log_is_caught_and_blocks_further_events() {
     assert_eq!(log["verified"], false, "{log}");
     assert!(log["problem"].is_string(), "{log}");
 
-    api.send(
-        "DELETE",
-        &format!("/sessions/{id}"),
-        Some(&f.token),
-        Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
-    )
-    .await
-    .problem(503);
+    api.end_session(&f.token, id).await.problem(503);
     assert_eq!(
         env.try_call(&session_credentials(&started)).await,
         Err("AccessDenied".into()),
@@ -214,7 +196,7 @@ async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_
     statements[0]["Condition"]["StringEquals"]["sts:SourceIdentity"] = json!("someone-else@example.com");
     f.iam
         .update_assume_role_policy()
-        .role_name(role_name(&f))
+        .role_name(f.role_name())
         .policy_document(json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
         .send()
         .await

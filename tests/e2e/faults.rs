@@ -7,19 +7,8 @@
 use std::time::Duration;
 
 use aws_sdk_iam::Client as Iam;
-use e2e::{Fault, env};
+use e2e::{Fault, access_keys, assert_converged, env};
 use serde_json::{Value, json};
-
-async fn keys(iam: &Iam, user: &str) -> Vec<String> {
-    match iam.list_access_keys().user_name(user).send().await {
-        Ok(out) => out
-            .access_key_metadata
-            .into_iter()
-            .filter_map(|k| k.access_key_id)
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
 
 async fn exists(iam: &Iam, user: &str) -> bool {
     iam.get_user().user_name(user).send().await.is_ok()
@@ -27,18 +16,6 @@ async fn exists(iam: &Iam, user: &str) -> bool {
 
 fn body(email: &str) -> Value {
     json!({ "email": email, "console_access": true, "credential": true, "groups": ["faulty"], "policy_arns": [] })
-}
-
-/// Asserts IAM and the record agree on a provisioned user: one key, the recorded one.
-async fn assert_converged(iam: &Iam, record: &Value, user: &str) {
-    assert_eq!(record["status"], "provisioned", "{record}");
-    let recorded = record["credential"]["access_key_id"].as_str().unwrap();
-    assert_eq!(
-        keys(iam, user).await,
-        vec![recorded.to_string()],
-        "exactly the recorded key"
-    );
-    assert!(iam.get_login_profile().user_name(user).send().await.is_ok());
 }
 
 #[tokio::test]
@@ -79,7 +56,7 @@ async fn a_failure_at_any_provisioning_step_rolls_back_and_a_retry_converges() {
         assert_eq!(record["credential"], Value::Null, "{op}");
 
         let retried = api.post(&path, &admin, body(&user)).await.ok(201);
-        assert_converged(&iam, &retried, &user).await;
+        assert_converged(&iam, &retried, &user, op).await;
     }
 }
 
@@ -107,7 +84,7 @@ async fn a_failed_rollback_is_finished_by_a_retry_or_a_delete() {
     // DELETE finishes the job: nothing left in IAM.
     let gone = api.delete(&format!("{path}/{user}"), &admin).await.ok(200);
     assert_eq!(gone["status"], "unprovisioned");
-    assert!(!exists(&iam, user).await && keys(&iam, user).await.is_empty());
+    assert!(!exists(&iam, user).await && access_keys(&iam, user).await.is_empty());
 
     // Same failure, finished by a retry of the POST instead.
     let user = "retried@example.com";
@@ -115,7 +92,7 @@ async fn a_failed_rollback_is_finished_by_a_retry_or_a_delete() {
     env.faults.inject(user, "DeleteUser", 0, Fault::Fail);
     api.post(&path, &admin, body(user)).await.problem(503);
     let retried = api.post(&path, &admin, body(user)).await.ok(201);
-    assert_converged(&iam, &retried, user).await;
+    assert_converged(&iam, &retried, user, user).await;
 }
 
 #[tokio::test]
@@ -137,7 +114,7 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
         "the request died"
     );
     assert!(exists(&iam, user).await);
-    assert_eq!(keys(&iam, user).await.len(), 1, "an unrecorded key exists");
+    assert_eq!(access_keys(&iam, user).await.len(), 1, "an unrecorded key exists");
     let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
     assert_eq!(record["status"], "provisioning");
     assert_eq!(record["credential"], Value::Null);
@@ -146,10 +123,10 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
     api.post(&path, &admin, body(user)).await.problem(409);
     env.clock.advance(Duration::from_secs(600));
     let finished = api.post(&path, &admin, body(user)).await.ok(201);
-    assert_converged(&iam, &finished, user).await;
+    assert_converged(&iam, &finished, user, user).await;
     let key = finished["credential"]["access_key_id"].as_str().expect("a credential");
     assert_eq!(
-        keys(&iam, user).await,
+        access_keys(&iam, user).await,
         vec![key.to_string()],
         "exactly the recorded key in IAM"
     );
@@ -162,7 +139,7 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
             .is_none()
     );
     assert!(exists(&iam, user).await);
-    assert!(keys(&iam, user).await.is_empty(), "keys went first");
+    assert!(access_keys(&iam, user).await.is_empty(), "keys went first");
     api.delete(&format!("{path}/{user}"), &admin).await.problem(409);
     env.clock.advance(Duration::from_secs(600));
     assert_eq!(
@@ -198,7 +175,7 @@ async fn deprovisioning_and_rotation_failures_converge_on_retry() {
         .send("POST", &format!("{path}/{user}/credentials"), Some(&admin), None)
         .await
         .ok(200);
-    assert_converged(&iam, &again, user).await;
+    assert_converged(&iam, &again, user, user).await;
 
     // Each deprovisioning step failing once: the DELETE reports it, a repeat finishes.
     for (i, op) in [

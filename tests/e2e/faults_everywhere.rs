@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_sdk_iam::Client as Iam;
-use e2e::{Fixture, HttpFault, Reply, TestEnv, env, fixture};
+use e2e::{Fixture, HttpFault, Reply, TestEnv, access_keys, assert_converged, env, fixture};
 use serde_json::{Value, json};
 
 const FAULTS: [HttpFault; 4] = [
@@ -45,31 +45,8 @@ async fn faulted(
     reply
 }
 
-async fn keys(iam: &Iam, user: &str) -> Vec<String> {
-    match iam.list_access_keys().user_name(user).send().await {
-        Ok(out) => out
-            .access_key_metadata
-            .into_iter()
-            .filter_map(|k| k.access_key_id)
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 async fn iam_user_exists(iam: &Iam, user: &str) -> bool {
     iam.get_user().user_name(user).send().await.is_ok()
-}
-
-/// IAM and the record agree on a provisioned user: one key, the recorded one, and a login.
-async fn assert_converged(iam: &Iam, record: &Value, user: &str, what: &str) {
-    assert_eq!(record["status"], "provisioned", "{what}: {record}");
-    let recorded = record["credential"]["access_key_id"].as_str().unwrap();
-    assert_eq!(
-        keys(iam, user).await,
-        vec![recorded.to_string()],
-        "{what}: exactly the recorded key"
-    );
-    assert!(iam.get_login_profile().user_name(user).send().await.is_ok(), "{what}");
 }
 
 fn user_body(email: &str) -> Value {
@@ -157,7 +134,7 @@ async fn provisioning_deprovisioning_and_rotation_survive_a_fault_at_every_call(
             let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
             if let Some(k) = record["credential"]["access_key_id"].as_str() {
                 assert!(
-                    keys(&iam, user).await.contains(&k.to_string()),
+                    access_keys(&iam, user).await.contains(&k.to_string()),
                     "{what}: recorded key missing"
                 );
             }
@@ -191,7 +168,7 @@ async fn provisioning_deprovisioning_and_rotation_survive_a_fault_at_every_call(
                 again.text
             );
             assert!(!iam_user_exists(&iam, &user).await, "{what}: the IAM user is left");
-            assert!(keys(&iam, &user).await.is_empty(), "{what}: a key is left");
+            assert!(access_keys(&iam, &user).await.is_empty(), "{what}: a key is left");
         }
     }
     println!("users: {points} injection points (calls x 4 faults)");
@@ -199,7 +176,7 @@ async fn provisioning_deprovisioning_and_rotation_survive_a_fault_at_every_call(
 }
 
 fn jit(f: &Fixture) -> Value {
-    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "faults everywhere" })
+    f.jit(900)
 }
 
 fn creds_of(issued: &shared::ports::TemporaryCredentials) -> Credentials {

@@ -13,7 +13,7 @@ use e2e::{Fault, Fixture, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
 
 fn jit(f: &Fixture, seconds: i64) -> Value {
-    json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds, "reason": "incident INC-42" })
+    f.jit(seconds)
 }
 
 fn console(f: &Fixture) -> Value {
@@ -21,19 +21,7 @@ fn console(f: &Fixture) -> Value {
 }
 
 async fn end(env: &TestEnv, token: &str, id: &str) -> Value {
-    env.client()
-        .send(
-            "DELETE",
-            &format!("/sessions/{id}"),
-            Some(token),
-            Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
-        )
-        .await
-        .ok(200)
-}
-
-fn role_name(f: &Fixture) -> String {
-    f.role.rsplit('/').next().unwrap().to_string()
+    env.client().end_session(token, id).await.ok(200)
 }
 
 /// Waits out nothing: local AWS applies policies at once. A denial is asserted by its code.
@@ -143,7 +131,7 @@ async fn a_jit_session_cannot_chain_into_another_role() {
         .unwrap();
     f.iam
         .put_role_policy()
-        .role_name(role_name(&f))
+        .role_name(f.role_name())
         .policy_name("may-chain")
         .policy_document(
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:SetSourceIdentity","sts:TagSession"],"Resource":"*"}]}"#,
@@ -183,7 +171,7 @@ async fn refreshed_credentials_survive_the_old_sessions_expiry() {
     let old = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
     env.clock.advance(Duration::from_secs(600));
     let new = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
-    env.faults.clear_calls(&role_name(&f));
+    env.faults.clear_calls(f.role_name());
     env.clock.advance(Duration::from_secs(320));
     env.run_expirer().await;
     let old_now = api
@@ -196,9 +184,9 @@ async fn refreshed_credentials_survive_the_old_sessions_expiry() {
     assert_eq!(old_now["status"], "expired");
     assert_eq!(env.try_call(&session_credentials(&new)).await, Ok(()));
     assert!(
-        !env.faults.calls(&role_name(&f)).iter().any(|c| c == "PutRolePolicy"),
+        !env.faults.calls(f.role_name()).iter().any(|c| c == "PutRolePolicy"),
         "no deny for credentials that expired with their session: {:?}",
-        env.faults.calls(&role_name(&f))
+        env.faults.calls(f.role_name())
     );
 }
 
@@ -341,35 +329,30 @@ async fn the_expirer_writes_each_role_once_per_run() {
     let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "batch").await;
-    let role = role_name(&f);
+    let role = f.role_name();
     let mut creds = Vec::new();
     for _ in 0..5 {
         let s = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
         creds.push(session_credentials(&s));
-        env.faults.inject(&role, "PutRolePolicy", 0, Fault::Fail);
-        api.send(
-            "DELETE",
-            &format!("/sessions/{}", s["session"]["id"].as_str().unwrap()),
-            Some(&f.token),
-            Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
-        )
-        .await
-        .problem(503);
+        env.faults.inject(role, "PutRolePolicy", 0, Fault::Fail);
+        api.end_session(&f.token, s["session"]["id"].as_str().unwrap())
+            .await
+            .problem(503);
     }
     for c in &creds {
         assert_eq!(env.try_call(c).await, Ok(()), "not yet revoked: the writes failed");
     }
-    env.faults.clear_calls(&role);
+    env.faults.clear_calls(role);
     env.clock.advance(Duration::from_secs(120));
     let report = env.run_expirer().await;
     assert_eq!(report.retried, 5, "{report:?}");
     let writes = env
         .faults
-        .calls(&role)
+        .calls(role)
         .iter()
         .filter(|c| c.as_str() == "PutRolePolicy")
         .count();
-    assert_eq!(writes, 1, "one write for the role: {:?}", env.faults.calls(&role));
+    assert_eq!(writes, 1, "one write for the role: {:?}", env.faults.calls(role));
     for c in &creds {
         assert!(denied(env, c).await);
     }
@@ -402,22 +385,11 @@ async fn revocations_past_the_inline_limit_spill_onto_managed_policies() {
     let live = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
     let ended = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
     let id = ended["session"]["id"].as_str().unwrap();
-    let reply = api
-        .send(
-            "DELETE",
-            &format!("/sessions/{id}"),
-            Some(&f.token),
-            Some(e2e::RawBody::Json(json!({ "reason": "done" }))),
-        )
-        .await;
-    if reply.status != 200 {
-        let s = api.get(&format!("/sessions/{id}"), &f.token).await;
-        panic!("end failed: {} / {}", reply.text, s.text);
-    }
+    end(env, &f.token, id).await;
     let attached = f
         .iam
         .list_attached_role_policies()
-        .role_name(role_name(&f))
+        .role_name(f.role_name())
         .send()
         .await
         .unwrap()
@@ -452,7 +424,7 @@ async fn jit_settings_report_trust_that_bypasses_the_broker() {
     statements.push(json!({ "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:role/Hub", f.aws_account) }, "Action": "sts:AssumeRole" }));
     f.iam
         .update_assume_role_policy()
-        .role_name(role_name(&f))
+        .role_name(f.role_name())
         .policy_document(json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
         .send()
         .await

@@ -488,6 +488,58 @@ pub fn access_key_registration(name: &str, account: &TargetAccount) -> Value {
     })
 }
 
+impl Fixture {
+    /// A `POST /sessions` body for a JIT session on the fixture's role.
+    pub fn jit(&self, seconds: i64) -> Value {
+        serde_json::json!({ "account_id": self.account, "type": "jit", "role_arn": self.role, "duration_seconds": seconds, "reason": "incident INC-42" })
+    }
+
+    /// The fixture role's name (IAM calls take names).
+    pub fn role_name(&self) -> &str {
+        self.role.rsplit('/').next().expect("a role ARN")
+    }
+}
+
+impl Api {
+    /// `DELETE /sessions/{id}` with a reason, as `token`.
+    pub async fn end_session(&self, token: &str, id: &str) -> Reply {
+        self.send(
+            "DELETE",
+            &format!("/sessions/{id}"),
+            Some(token),
+            Some(RawBody::Json(serde_json::json!({ "reason": "done" }))),
+        )
+        .await
+    }
+}
+
+/// The IAM user's access key ids (none if the user is gone).
+pub async fn access_keys(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    match iam.list_access_keys().user_name(user).send().await {
+        Ok(out) => out
+            .access_key_metadata
+            .into_iter()
+            .filter_map(|k| k.access_key_id)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// IAM and the record agree on a provisioned user: one key, the recorded one, and a login.
+pub async fn assert_converged(iam: &aws_sdk_iam::Client, record: &Value, user: &str, what: &str) {
+    assert_eq!(record["status"], "provisioned", "{what}: {record}");
+    let recorded = record["credential"]["access_key_id"].as_str().expect("a credential");
+    assert_eq!(
+        access_keys(iam, user).await,
+        vec![recorded.to_string()],
+        "{what}: exactly the recorded key"
+    );
+    assert!(
+        iam.get_login_profile().user_name(user).send().await.is_ok(),
+        "{what}: a login profile"
+    );
+}
+
 /// The temporary credentials in a `POST /sessions` answer.
 pub fn session_credentials(started: &Value) -> aws_credential_types::Credentials {
     let c = &started["credentials"];
