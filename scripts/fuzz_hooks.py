@@ -118,7 +118,7 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
         },
         422: {
             "aws-refused": "AWS refused a key step (e.g. the two-key limit)",
-            "idempotency-key-reused": "the same Idempotency-Key for another user",
+            "idempotency-key-reused": "the same Idempotency-Key on another user's path",
         },
     },
     "createGroup": {
@@ -140,7 +140,7 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
         },
         422: {
             "invalid-duration": "under 900 s is impossible by schema, but over the account's or role's maximum is not",
-            "role-not-allowed": "a role the account's JIT settings do not allow (or none, for JIT)",
+            "role-not-allowed": "a role the JIT settings do not allow or IAM lacks, or one for a console session",
             "jit-disabled": "the account's JIT settings are off (the default)",
             "account-inactive": "the account's JIT settings are inactive (the default)",
             "user-not-eligible": "the caller has no broker-provisioned IAM user there",
