@@ -166,6 +166,15 @@ async fn bad_group_input_is_refused() {
     api.patch(&format!("/groups/{id}"), &admin, json!({}))
         .await
         .problem(422);
+    // A JSON array is not an object, though serde would read one as the struct's fields.
+    for body in [json!([null, null]), json!(["n", null, "all", {}])] {
+        let p = api
+            .patch(&format!("/groups/{id}"), &admin, body.clone())
+            .await
+            .problem(422);
+        assert_eq!(p["detail"], "the body must be a JSON object");
+        api.post("/groups", &admin, body).await.problem(422);
+    }
     // Null means unchanged (the contract allows it): a patch of nulls changes nothing.
     let before = api.get(&format!("/groups/{id}"), &admin).await.ok(200);
     let after = api

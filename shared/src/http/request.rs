@@ -111,6 +111,17 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
             "send Content-Type: application/json",
         ));
     }
+    // Every body of this API is an object; serde would otherwise take an array for a struct,
+    // its fields in order (`[null, null]` for a PATCH).
+    // (Text that is not JSON at all is answered below, as a malformed body.)
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(Problem::validation(crate::domain::Invalid::field(
+            "",
+            "the body must be a JSON object",
+        )));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     let err = match result {
