@@ -56,6 +56,17 @@ async fn user_key(f: &Fixture) -> Credentials {
 
 /// What the console's switch-role does: AssumeRole as the IAM user, named after the user.
 async fn switch_role(env: &TestEnv, f: &Fixture, user: &Credentials) -> Result<Credentials, String> {
+    assume_as(env, f, user, &f.email, None).await
+}
+
+/// AssumeRole into the fixture's role as `user`, with a session name and SourceIdentity.
+async fn assume_as(
+    env: &TestEnv,
+    f: &Fixture,
+    user: &Credentials,
+    session_name: &str,
+    source_identity: Option<&str>,
+) -> Result<Credentials, String> {
     let sdk = env.sdk(&env.broker).await;
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(&sdk)
@@ -65,7 +76,8 @@ async fn switch_role(env: &TestEnv, f: &Fixture, user: &Credentials) -> Result<C
     let out = sts
         .assume_role()
         .role_arn(&f.role)
-        .role_session_name(&f.email)
+        .role_session_name(session_name)
+        .set_source_identity(source_identity.map(str::to_string))
         .send()
         .await
         .map_err(|e| {
@@ -226,6 +238,17 @@ async fn a_console_end_cuts_the_user_and_its_switched_role_sessions() {
         .await
         .expect("switch-role during the session");
     assert_eq!(env.try_call(&switched).await, Ok(()));
+    // The console's credentials cannot mint a session under the broker's names (which no end
+    // would revoke), and the broker starts no JIT session while the console one lives.
+    assert_eq!(
+        assume_as(env, &f, &user, "cib-01JD0000000000000000000000", Some(&f.email))
+            .await
+            .err()
+            .as_deref(),
+        Some("AccessDenied")
+    );
+    let p = api.post("/sessions", &f.token, jit(&f, 900)).await.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/console-session-live");
 
     end(env, &f.token, c["session"]["id"].as_str().unwrap()).await;
     assert!(denied(env, &user).await, "the IAM user is cut off");
@@ -238,12 +261,14 @@ async fn a_console_end_cuts_the_user_and_its_switched_role_sessions() {
         Ok(()),
         "the same user's JIT session lives"
     );
-    // A new console session works again, with fresh switch-role sessions.
+    // A new console session works again. Its switch-role sessions of the next 30 s are still
+    // cut: the cut covers IAM's propagation of the lock and clock skew (docs/revocation.md).
     api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    assert_eq!(env.try_call(&user).await, Ok(()), "the console user works again");
     let again = switch_role(env, &f, &user)
         .await
         .expect("switch-role in the new session");
-    assert_eq!(env.try_call(&again).await, Ok(()));
+    assert!(denied(env, &again).await, "within the cut's allowance");
 }
 
 /// A user whose groups grant console sessions but not JIT cannot switch into a JIT role,
@@ -367,13 +392,15 @@ async fn revocations_past_the_inline_limit_spill_onto_managed_policies() {
     let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "spill").await;
-    // 500 older revoked sessions (ids from a year ago sort first): more than page 0 holds.
-    let year_ago = std::time::SystemTime::now() - Duration::from_secs(365 * 86_400);
+    // 300 revoked sessions still valid: more than page 0 holds, so the next goes to page 1.
     let mut record = shared::domain::revocation::RoleRevocations::default();
-    for _ in 0..500 {
-        let id = shared::domain::SessionId::parse(&ulid::Ulid::from_datetime(year_ago).to_string()).unwrap();
-        record.sessions.insert(id, i64::MAX / 2);
-    }
+    let earlier: Vec<_> = (0..300)
+        .map(|_| shared::domain::revocation::Cut::Session {
+            id: shared::domain::SessionId::generate(),
+            dead_after: i64::MAX / 2,
+        })
+        .collect();
+    record.apply(&earlier).unwrap();
     record.version = 1;
     let store = shared::adapters::aws::dynamodb::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await),

@@ -30,14 +30,22 @@ async fn role_revocations(f: &Fixture) -> Option<String> {
     Some(shared::routes::percent_decode(&out.policy_document))
 }
 
+/// The user carries the full "no access outside sessions" deny (during a console session it is
+/// narrowed to what the session may not do).
 async fn user_has_deny(f: &Fixture) -> bool {
-    f.iam
+    let Ok(out) = f
+        .iam
         .get_user_policy()
         .user_name(&f.email)
         .policy_name("CloudIamBrokerSessionDeny")
         .send()
         .await
-        .is_ok()
+    else {
+        return false;
+    };
+    let doc: Value = serde_json::from_str(&shared::routes::percent_decode(&out.policy_document)).unwrap();
+    let full: Value = serde_json::from_str(&shared::domain::iam_policies::session_deny_document()).unwrap();
+    doc == full
 }
 
 async fn log_of(env: &TestEnv, token: &str, id: &str) -> Value {
@@ -208,7 +216,7 @@ async fn console_session_expires_by_the_expirer() {
     let password = c["password"].as_str().unwrap().to_string();
     assert!(password.len() >= 24);
     assert_eq!(c["switch_role_links"][0]["role_arn"], f.role.as_str());
-    assert!(!user_has_deny(&f).await, "the deny is lifted for the session");
+    assert!(!user_has_deny(&f).await, "the deny is narrowed for the session");
     assert!(f.iam.get_login_profile().user_name(&f.email).send().await.is_ok());
 
     // Not due yet: the expirer leaves it alone.
@@ -650,9 +658,9 @@ async fn a_grant_failing_halfway_hands_out_nothing_and_is_rolled_back() {
     let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "halfway").await;
-    // The password is set, then lifting the deny fails.
+    // The password is set, then narrowing the deny fails.
     env.faults.clear_calls(&f.email);
-    env.faults.inject(&f.email, "DeleteUserPolicy", 0, Fault::Fail);
+    env.faults.inject(&f.email, "PutUserPolicy", 0, Fault::Fail);
     let reply = api.post("/sessions", &f.token, console(&f, 900)).await;
     reply.problem(503);
     assert!(!reply.text.contains("password"), "{}", reply.text);
@@ -663,18 +671,13 @@ async fn a_grant_failing_halfway_hands_out_nothing_and_is_rolled_back() {
         session["end_reason"]
             .as_str()
             .unwrap()
-            .starts_with("start failed at lift the session deny policy")
+            .starts_with("start failed at narrow the session deny policy")
     );
     // The withdrawal took the password back: the deny put back and a second, unknown password
-    // set after the failed lift (the deny alone would be there anyway: the lift failed).
+    // set after the failed narrowing.
     assert_eq!(
         env.faults.calls(&f.email),
-        [
-            "SetLoginProfile",
-            "DeleteUserPolicy",
-            "PutUserPolicy",
-            "SetLoginProfile"
-        ]
+        ["SetLoginProfile", "PutUserPolicy", "PutUserPolicy", "SetLoginProfile"]
     );
     assert!(user_has_deny(&f).await);
     let log = log_of(env, &f.token, session["id"].as_str().unwrap()).await;
@@ -827,7 +830,7 @@ async fn a_crash_while_starting_hands_out_nothing_and_is_ended_at_expiry() {
     let api = env.client();
     let f = fixture(env, "crash-start").await;
     env.faults.clear_calls(&f.email);
-    env.faults.inject(&f.email, "DeleteUserPolicy", 0, Fault::Crash);
+    env.faults.inject(&f.email, "PutUserPolicy", 0, Fault::Crash);
     assert!(
         api.try_send("POST", "/sessions", &f.token, Some(console(&f, 900)))
             .await
@@ -836,8 +839,8 @@ async fn a_crash_while_starting_hands_out_nothing_and_is_ended_at_expiry() {
     );
     assert_eq!(
         env.faults.calls(&f.email),
-        ["SetLoginProfile", "DeleteUserPolicy"],
-        "died before lifting the deny"
+        ["SetLoginProfile", "PutUserPolicy"],
+        "died before narrowing the deny"
     );
     assert!(user_has_deny(&f).await, "the session deny was never lifted");
     let listed = api.get("/sessions", &f.token).await.ok(200);

@@ -6,6 +6,10 @@
 //!   made by the broker with the user's own key (the user never holds that key);
 //! - a console switch-role session during a console session: RoleSessionName = the IAM user
 //!   name (what the AWS console uses), revoked by user name and token issue time.
+//!
+//! While a console session is live its user holds the console's credentials, which could call
+//! AssumeRole themselves (CloudShell, say); so during it any other session name is refused,
+//! and the broker starts no JIT session for that user (see `sessions::starting`).
 
 use serde_json::{Value, json};
 
@@ -48,9 +52,29 @@ pub fn session_deny_document() -> String {
 }
 
 /// During a console session of a user whose groups do not grant JIT on the account: the
-/// console works, switching into a JIT role does not.
+/// console works, assuming any role does not.
 pub fn console_without_jit_document() -> String {
-    json!({ "Version": "2012-10-17", "Statement": [no_switch_role_statement()] }).to_string()
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Sid": "NoAssumeRole", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*" }]
+    })
+    .to_string()
+}
+
+/// During a console session of a user whose groups grant JIT: switch-role works, named after
+/// the user as the console names it (revocable by that name); no other session name does.
+pub fn console_with_jit_document(user_name: &IamUserName) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "OnlyConsoleSwitchRole",
+            "Effect": "Deny",
+            "Action": "sts:AssumeRole",
+            "Resource": "*",
+            "Condition": { "StringNotEquals": { "sts:RoleSessionName": user_name.as_str() } },
+        }]
+    })
+    .to_string()
 }
 
 /// Allows exactly the account's JIT roles (none when JIT is off or no role is allowed):
@@ -142,12 +166,8 @@ pub fn jit_session_policy() -> String {
         "Version": "2012-10-17",
         "Statement": [
             { "Sid": "RolePermissions", "Effect": "Allow", "Action": "*", "Resource": "*" },
-            {
-                "Sid": "NoRoleChaining",
-                "Effect": "Deny",
-                "Action": ["sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity", "sts:GetFederationToken", "sts:GetSessionToken"],
-                "Resource": "*",
-            },
+            // The only credential-minting call a role session can sign itself.
+            { "Sid": "NoRoleChaining", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*" },
         ]
     })
     .to_string()

@@ -15,11 +15,14 @@
 //! # Size: no cliff
 //! One revoked JIT session costs 20 characters. IAM limits a role's inline policies to 10 240
 //! characters together and a managed policy to 6 144, so the deny list is laid out as pages:
-//! page 0 is the role's inline policy (with room left for the role's own inline policies),
-//! pages 1.. are customer managed policies attached to the role. With the default budgets
-//! that holds about 1 550 revoked-but-still-valid sessions per role; past that, rendering
-//! refuses (and the revocation stays due and alarms) rather than dropping a deny.
-//! Entries leave once every credential they cover is dead.
+//! page 0 is the role's inline policy (with room left for the role's own inline policies, and
+//! for the console cuts), pages 1.. are customer managed policies attached to the role. With
+//! the default budgets that holds 1 410 revoked-but-still-valid sessions per role; past that,
+//! recording refuses (the revocation stays due and alarms) rather than dropping a deny.
+//!
+//! A session's page is chosen once, when it is revoked, and kept: entries never move between
+//! pages, so pages can be written in any order (and one at a time) without a moment where a
+//! revoked session is on no page. Entries leave once every credential they cover is dead.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,11 @@ pub const MANAGED_BUDGET: usize = 6_000;
 pub const MAX_MANAGED_PAGES: usize = 4;
 /// Characters of a session id that identify it in a deny (the ULID's random part).
 const ID_SUFFIX: usize = 16;
+/// Characters of page 0 kept for console cuts: 14 console users at once on one role with
+/// 40-character IAM user names, more with shorter ones.
+const CONSOLE_RESERVE: usize = 3_000;
+/// Characters one revoked session costs in a page: `"*<16>",`.
+const SLOT: usize = ID_SUFFIX + 1 + 3;
 
 /// A console user's switch-role sessions issued before `issued_before` are revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +56,19 @@ pub struct ConsoleCut {
     pub dead_after: i64,
 }
 
+/// A revoked JIT session whose credentials may still be valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    /// Unix time after which its credentials are dead.
+    pub dead_after: i64,
+    /// The page its deny is on (0: inline), chosen once.
+    pub page: usize,
+}
+
 /// The revocations on one role.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoleRevocations {
-    /// Revoked JIT sessions whose credentials may still be valid: id → unix time after
-    /// which they are dead.
-    pub sessions: BTreeMap<SessionId, i64>,
+    pub sessions: BTreeMap<SessionId, Revoked>,
     /// Console users (IAM user names) whose switched role sessions are cut.
     pub console: BTreeMap<String, ConsoleCut>,
     /// How many managed pages have ever been written (so emptied ones are cleared too).
@@ -86,11 +101,21 @@ pub struct Rendered {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{sessions} revoked sessions still valid on this role exceed what IAM's policy size limits hold ({capacity}); revocation is refused rather than dropping a deny"
+    "{sessions} revoked sessions and {console} console cuts still valid on this role exceed what IAM's policy size limits hold ({capacity} sessions, {CONSOLE_RESERVE} characters of console cuts); revocation is refused rather than dropping a deny"
 )]
 pub struct Overflow {
     pub sessions: usize,
+    pub console: usize,
     pub capacity: usize,
+}
+
+/// Revoked sessions page `page` holds.
+fn slots(page: usize) -> usize {
+    if page == 0 {
+        (INLINE_BUDGET - EMPTY_DOCUMENT - EMPTY_SESSIONS_STATEMENT - CONSOLE_RESERVE) / SLOT
+    } else {
+        (MANAGED_BUDGET - EMPTY_DOCUMENT - EMPTY_SESSIONS_STATEMENT) / SLOT
+    }
 }
 
 /// The `aws:userid` pattern that matches the JIT session `id` and nothing else.
@@ -99,19 +124,46 @@ pub fn session_pattern(id: &SessionId) -> String {
     format!("*{}", &s[s.len().saturating_sub(ID_SUFFIX)..])
 }
 
+/// Shorter in the policy, and never earlier than the cut.
+fn whole_second_after(t: OffsetDateTime) -> OffsetDateTime {
+    let whole = t.replace_nanosecond(0).unwrap_or(t);
+    if whole == t {
+        t
+    } else {
+        whole + time::Duration::seconds(1)
+    }
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
 impl RoleRevocations {
-    /// Adds cuts; a later console cut for the same user widens the earlier one.
-    pub fn apply(&mut self, cuts: &[Cut]) {
+    /// Adds cuts; a later console cut for the same user widens the earlier one. A new session
+    /// takes the first page with room, and keeps it. Refuses what the pages cannot hold.
+    pub fn apply(&mut self, cuts: &[Cut]) -> Result<(), Overflow> {
         for cut in cuts {
             match cut {
                 Cut::Session { id, dead_after } => {
-                    let e = self.sessions.entry(id.clone()).or_insert(*dead_after);
-                    *e = (*e).max(*dead_after);
+                    if let Some(e) = self.sessions.get_mut(id) {
+                        e.dead_after = e.dead_after.max(*dead_after);
+                        continue;
+                    }
+                    let mut used = [0usize; MAX_MANAGED_PAGES + 1];
+                    for r in self.sessions.values() {
+                        used[r.page.min(MAX_MANAGED_PAGES)] += 1;
+                    }
+                    let page = (0..=MAX_MANAGED_PAGES)
+                        .find(|&p| used[p] < slots(p))
+                        .ok_or_else(|| self.overflow())?;
+                    self.sessions.insert(
+                        id.clone(),
+                        Revoked {
+                            dead_after: *dead_after,
+                            page,
+                        },
+                    );
                 }
                 Cut::Console {
                     user,
@@ -127,12 +179,50 @@ impl RoleRevocations {
                 }
             }
         }
+        if self
+            .console_statements()
+            .iter()
+            .map(|s| s.to_string().len() + 1)
+            .sum::<usize>()
+            > CONSOLE_RESERVE
+        {
+            return Err(self.overflow());
+        }
+        Ok(())
+    }
+
+    fn overflow(&self) -> Overflow {
+        Overflow {
+            sessions: self.sessions.len(),
+            console: self.console.len(),
+            capacity: Self::capacity(),
+        }
+    }
+
+    /// One statement per console user whose switched role sessions are cut.
+    fn console_statements(&self) -> Vec<Value> {
+        self.console
+            .iter()
+            .enumerate()
+            .map(|(i, (user, cut))| {
+                json!({
+                    "Sid": format!("Console{i}"),
+                    "Effect": "Deny",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {
+                        "StringLike": { "aws:userid": format!("*:{user}") },
+                        "DateLessThan": { "aws:TokenIssueTime": rfc3339(whole_second_after(cut.issued_before)) },
+                    },
+                })
+            })
+            .collect()
     }
 
     /// Forgets entries whose tokens are all dead at `now`.
     pub fn prune(&mut self, now: OffsetDateTime) {
         let now = now.unix_timestamp();
-        self.sessions.retain(|_, dead| *dead > now);
+        self.sessions.retain(|_, r| r.dead_after > now);
         self.console.retain(|_, c| c.dead_after > now);
     }
 
@@ -140,65 +230,34 @@ impl RoleRevocations {
         self.sessions.is_empty() && self.console.is_empty()
     }
 
-    /// Lays the denies out in pages within IAM's limits.
-    pub fn render(&self) -> Result<Rendered, Overflow> {
-        // Console cuts go first, on page 0: there is one per console user at most.
-        let mut first: Vec<Value> = self
-            .console
-            .iter()
-            .map(|(user, cut)| {
-                json!({
-                    "Sid": format!("Console{}", sid_safe(user)),
-                    "Effect": "Deny",
-                    "Action": "*",
-                    "Resource": "*",
-                    "Condition": {
-                        "StringLike": { "aws:userid": format!("*:{user}") },
-                        "DateLessThan": { "aws:TokenIssueTime": rfc3339(cut.issued_before) },
-                    },
-                })
-            })
-            .collect();
-        let patterns: Vec<String> = self.sessions.keys().map(session_pattern).collect();
-        let mut pages: Vec<Vec<String>> = vec![Vec::new()];
-        let mut budget = INLINE_BUDGET.saturating_sub(document(&first).len() + EMPTY_SESSIONS_STATEMENT);
-        let mut used = 0;
-        for p in patterns {
-            let cost = p.len() + 3; // quotes and a comma
-            if used + cost > budget {
-                if pages.len() > MAX_MANAGED_PAGES {
-                    return Err(Overflow {
-                        sessions: self.sessions.len(),
-                        capacity: self.capacity(),
-                    });
-                }
-                pages.push(Vec::new());
-                budget = MANAGED_BUDGET - EMPTY_DOCUMENT - EMPTY_SESSIONS_STATEMENT;
-                used = 0;
-            }
-            used += cost;
-            pages.last_mut().expect("one page at least").push(p);
+    /// The denies, page by page, as recorded.
+    pub fn render(&self) -> Rendered {
+        let mut pages: Vec<Vec<String>> = vec![Vec::new(); MAX_MANAGED_PAGES + 1];
+        for (id, r) in &self.sessions {
+            pages[r.page.min(MAX_MANAGED_PAGES)].push(session_pattern(id));
         }
-        let mut pages = pages.into_iter();
-        if let Some(s) = pages.next().filter(|p| !p.is_empty()) {
-            first.push(sessions_statement(0, s));
+        let mut first = self.console_statements();
+        if !pages[0].is_empty() {
+            first.push(sessions_statement(0, std::mem::take(&mut pages[0])));
         }
         let inline = (!first.is_empty()).then(|| document(&first));
-        let mut managed: Vec<String> = pages
-            .enumerate()
-            .map(|(i, p)| document(&[sessions_statement(i + 1, p)]))
+        let used = pages.iter().rposition(|p| !p.is_empty()).unwrap_or(0);
+        let managed = (1..=used.max(self.managed_pages))
+            .map(|p| {
+                let patterns = std::mem::take(&mut pages[p]);
+                if patterns.is_empty() {
+                    denies_nothing()
+                } else {
+                    document(&[sessions_statement(p, patterns)])
+                }
+            })
             .collect();
-        while managed.len() < self.managed_pages {
-            managed.push(denies_nothing());
-        }
-        Ok(Rendered { inline, managed })
+        Rendered { inline, managed }
     }
 
-    /// About how many revoked sessions the pages hold (with no console cuts).
-    pub fn capacity(&self) -> usize {
-        let per = ID_SUFFIX + 1 + 3;
-        (INLINE_BUDGET - EMPTY_DOCUMENT - EMPTY_SESSIONS_STATEMENT) / per
-            + MAX_MANAGED_PAGES * ((MANAGED_BUDGET - EMPTY_DOCUMENT - EMPTY_SESSIONS_STATEMENT) / per)
+    /// How many revoked sessions the pages hold.
+    pub fn capacity() -> usize {
+        (0..=MAX_MANAGED_PAGES).map(slots).sum()
     }
 }
 
@@ -221,7 +280,8 @@ fn document(statements: &[Value]) -> String {
     json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
 }
 
-/// A valid policy that denies nothing: `aws:userid` always contains a colon.
+/// A valid policy that denies nothing: no `aws:userid` is the word "none" (a role session's
+/// has a colon; an IAM user's is its AIDA… id).
 fn denies_nothing() -> String {
     document(&[json!({
         "Sid": "Empty",
@@ -232,25 +292,25 @@ fn denies_nothing() -> String {
     })])
 }
 
-/// Sids are alphanumeric.
-fn sid_safe(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn ids(n: usize) -> Vec<SessionId> {
-        (0..n).map(|_| SessionId::generate()).collect()
+    fn cuts(n: usize) -> Vec<Cut> {
+        (0..n)
+            .map(|_| Cut::Session {
+                id: SessionId::generate(),
+                dead_after: i64::MAX,
+            })
+            .collect()
     }
 
     #[test]
     fn a_session_pattern_is_its_ids_random_part() {
         let id = SessionId::parse("01JD0000000000000000000000").unwrap();
         assert_eq!(session_pattern(&id), "*0000000000000000");
-        assert_eq!(session_pattern(&id).len(), ID_SUFFIX + 1);
+        assert_eq!(session_pattern(&id).len() + 3, SLOT);
     }
 
     #[test]
@@ -263,48 +323,88 @@ mod tests {
     #[test]
     fn one_thousand_revoked_sessions_fit_within_iams_limits() {
         let mut r = RoleRevocations::default();
-        let all = ids(1000);
-        r.apply(
-            &all.iter()
-                .map(|id| Cut::Session {
-                    id: id.clone(),
-                    dead_after: i64::MAX,
-                })
-                .collect::<Vec<_>>(),
-        );
-        r.apply(&[Cut::Console {
-            user: "alice".into(),
-            issued_before: OffsetDateTime::now_utc(),
-            dead_after: i64::MAX,
-        }]);
-        let out = r.render().unwrap();
+        let all = cuts(1000);
+        r.apply(&all).unwrap();
+        for i in 0..14 {
+            r.apply(&[Cut::Console {
+                user: format!("a-long-iam-user-name-{i:02}@example.com"),
+                issued_before: OffsetDateTime::now_utc(),
+                dead_after: i64::MAX,
+            }])
+            .unwrap();
+        }
+        let out = r.render();
         let inline = out.inline.as_deref().unwrap();
         assert!(inline.len() <= INLINE_BUDGET, "{}", inline.len());
-        assert!(out.managed.len() <= MAX_MANAGED_PAGES);
+        assert_eq!(out.managed.len(), 3);
         for page in &out.managed {
-            assert!(page.len() <= 6_144, "{}", page.len());
+            assert!(page.len() <= MANAGED_BUDGET, "{}", page.len());
         }
-        // Every session is denied exactly once, across all pages.
+        // Every session is denied exactly once, across all pages; Sids are unique.
         let text = format!("{inline}{}", out.managed.join(""));
-        for id in &all {
+        for c in &all {
+            let Cut::Session { id, .. } = c else { unreachable!() };
             assert_eq!(text.matches(&session_pattern(id)).count(), 1);
         }
-        assert!(inline.contains("\"*:alice\""));
-        assert!(r.capacity() >= 1_500, "{}", r.capacity());
+        assert_eq!(inline.matches("\"Sid\":\"Console").count(), 14);
+        assert_eq!(RoleRevocations::capacity(), 1410);
+    }
+
+    #[test]
+    fn entries_never_move_between_pages() {
+        let mut r = RoleRevocations::default();
+        let t0 = OffsetDateTime::now_utc();
+        let early: Vec<Cut> = (0..300)
+            .map(|_| Cut::Session {
+                id: SessionId::generate(),
+                dead_after: t0.unix_timestamp() + 60,
+            })
+            .collect();
+        r.apply(&early).unwrap();
+        let late = cuts(20);
+        r.apply(&late).unwrap();
+        let pages_of = |r: &RoleRevocations| -> Vec<usize> {
+            late.iter()
+                .map(|c| {
+                    let Cut::Session { id, .. } = c else { unreachable!() };
+                    r.sessions[id].page
+                })
+                .collect()
+        };
+        let before = pages_of(&r);
+        assert!(before.iter().all(|&p| p == 1), "page 0 was full: {before:?}");
+        // The early ones die: the late ones stay where they are (page 1), page 0 empties.
+        r.prune(t0 + Duration::from_secs(61));
+        assert_eq!(pages_of(&r), before);
+        let out = r.render();
+        assert_eq!(out.inline, None);
+        assert_eq!(out.managed.len(), 1);
+        // A new one takes the first page with room again.
+        let next = cuts(1);
+        r.apply(&next).unwrap();
+        let Cut::Session { id, .. } = &next[0] else {
+            unreachable!()
+        };
+        assert_eq!(r.sessions[id].page, 0);
     }
 
     #[test]
     fn past_capacity_it_refuses_rather_than_dropping_a_deny() {
         let mut r = RoleRevocations::default();
-        let cuts: Vec<Cut> = ids(r.capacity() + 50)
-            .into_iter()
-            .map(|id| Cut::Session {
-                id,
+        r.apply(&cuts(RoleRevocations::capacity())).unwrap();
+        let full = r.clone();
+        assert!(r.apply(&cuts(1)).is_err());
+        assert_eq!(r.sessions.len(), full.sessions.len(), "nothing placed");
+        // Console cuts past their reserve are refused too.
+        let mut r = RoleRevocations::default();
+        let too_many: Vec<Cut> = (0..40)
+            .map(|i| Cut::Console {
+                user: format!("user-{i:02}-with-a-long-name@example.com"),
+                issued_before: OffsetDateTime::now_utc(),
                 dead_after: i64::MAX,
             })
             .collect();
-        r.apply(&cuts);
-        assert!(r.render().is_err());
+        assert!(r.apply(&too_many).is_err());
     }
 
     #[test]
@@ -312,27 +412,25 @@ mod tests {
         let t0 = OffsetDateTime::now_utc();
         let hour = Duration::from_secs(3600);
         let mut r = RoleRevocations::default();
-        r.apply(&[Cut::Console {
+        let bob = |issued_before: OffsetDateTime, dead: OffsetDateTime| Cut::Console {
             user: "bob".into(),
-            issued_before: t0,
-            dead_after: (t0 + hour).unix_timestamp(),
-        }]);
-        r.apply(&[Cut::Console {
-            user: "bob".into(),
-            issued_before: t0 + hour,
-            dead_after: (t0 + 2 * hour).unix_timestamp(),
-        }]);
+            issued_before,
+            dead_after: dead.unix_timestamp(),
+        };
+        r.apply(&[bob(t0, t0 + hour)]).unwrap();
+        r.apply(&[bob(t0 + hour, t0 + 2 * hour)]).unwrap();
         assert_eq!(r.console["bob"].issued_before, t0 + hour);
         let id = SessionId::generate();
         r.apply(&[Cut::Session {
-            id: id.clone(),
+            id,
             dead_after: (t0 + hour).unix_timestamp(),
-        }]);
+        }])
+        .unwrap();
         r.prune(t0 + hour + Duration::from_secs(1));
         assert!(r.sessions.is_empty() && r.console.len() == 1);
         r.prune(t0 + 3 * hour);
         assert!(r.is_empty());
-        assert_eq!(r.render().unwrap().inline, None, "nothing to deny: no inline policy");
+        assert_eq!(r.render().inline, None, "nothing to deny: no inline policy");
     }
 
     #[test]
@@ -341,7 +439,7 @@ mod tests {
             managed_pages: 2,
             ..Default::default()
         };
-        let out = r.render().unwrap();
+        let out = r.render();
         assert_eq!(out.managed.len(), 2);
         assert!(out.managed[0].contains("\"none\""));
     }

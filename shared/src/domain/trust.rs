@@ -33,12 +33,22 @@ fn as_list(v: &Value) -> Vec<String> {
     }
 }
 
+/// Whether an action pattern (with IAM's `*` and `?`) covers `sts:AssumeRole`.
+fn covers_assume_role(pattern: &str) -> bool {
+    fn matches(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&p[1..], s) || (!s.is_empty() && matches(p, &s[1..])),
+            (Some(b'?'), Some(_)) => matches(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    matches(pattern.to_ascii_lowercase().as_bytes(), b"sts:assumerole")
+}
+
 fn allows_assume(statement: &Value) -> bool {
-    let actions = as_list(&statement["Action"]);
-    actions.iter().any(|a| {
-        let a = a.to_ascii_lowercase();
-        a == "*" || a == "sts:*" || a.starts_with("sts:assumerole")
-    }) || statement.get("NotAction").is_some()
+    as_list(&statement["Action"]).iter().any(|a| covers_assume_role(a)) || statement.get("NotAction").is_some()
 }
 
 /// What the trust document `policy` lets in beyond `provisioned` (the ARNs of the broker's
@@ -77,12 +87,14 @@ pub fn findings(policy: &str, provisioned: &[String]) -> Vec<TrustFinding> {
             if p == "*" {
                 out.push(finding("*", "any AWS principal (only its conditions restrict it)"));
             } else if p.len() == 12 && p.chars().all(|c| c.is_ascii_digit()) || p.ends_with(":root") {
-                if !conditional {
-                    out.push(finding(
-                        &p,
-                        "the account root without conditions: any principal of that account whose own policies allow sts:AssumeRole",
-                    ));
-                }
+                out.push(finding(
+                    &p,
+                    if conditional {
+                        "the account root, with conditions: any principal of that account that meets them and whose own policies allow sts:AssumeRole"
+                    } else {
+                        "the account root without conditions: any principal of that account whose own policies allow sts:AssumeRole"
+                    },
+                ));
             } else if p.contains(":role/") || p.contains(":assumed-role/") {
                 out.push(finding(&p, "another role: its sessions can chain into this one"));
             } else if provisioned.contains(&p) {
@@ -136,10 +148,14 @@ mod tests {
             principals,
             [
                 "arn:aws:iam::123456789012:root",
+                "arn:aws:iam::123456789012:root",
                 "arn:aws:iam::123456789012:role/Hub",
                 "ec2.amazonaws.com"
             ]
         );
+        assert!(f[0].why.contains("without conditions") && f[1].why.contains("with conditions"));
+        assert!(covers_assume_role("sts:Assume*") && covers_assume_role("STS:AssumeRol?"));
+        assert!(!covers_assume_role("sts:TagSession") && !covers_assume_role("sts:AssumeRoleWithSAML"));
     }
 
     #[test]

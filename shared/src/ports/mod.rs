@@ -345,6 +345,8 @@ pub trait SessionStore: Send + Sync {
     /// end, expiry and retry makes first: exactly one concurrent writer wins). `retry_at`
     /// places it in the due index (for a retry), or `None` leaves the index entry as it is.
     async fn save(&self, session: &Session, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError>;
+    /// Whether `iam_user` has a live console session on `account` (its lock is held).
+    async fn console_session_live(&self, account: &AccountId, iam_user: &IamUserName) -> Result<bool, StoreError>;
     /// Saves a session that has ended: out of the due index, uncounted on its account.
     async fn finish(&self, session: &Session) -> Result<(), StoreError>;
     /// Sessions due at `now` from the due index, at most `limit`; also how many items were read.

@@ -2,13 +2,15 @@
 //! role's deny pages from the record, write them, and read them back until IAM serves them.
 //!
 //! IAM has no conditional writes and its reads are eventually consistent, so:
-//! - a lease per role serializes writers: the last write IAM applies is the newest render;
+//! - a lease per role serializes writers (each apply holds it under its own id, and renews it
+//!   before every IAM write, so one whose lease lapsed stops instead of writing an old render);
 //! - the record is the authority: nothing is read-modified-written from IAM's copy, so an
 //!   old or unparseable document in IAM can never drop a deny;
 //! - a revocation counts as done only once every page reads back as written.
 //!
 //! Several cuts on one role (an expirer run's batch) cost one record write and one write per
-//! page that holds anything: at fewer than ~385 revoked sessions per role, one IAM write.
+//! page in use: at fewer than 272 revoked sessions per role, one IAM write. A role that no
+//! longer exists needs no deny (its sessions died with it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,15 +47,10 @@ impl Revoker {
         Revoker { records, leases, clock }
     }
 
-    /// Records `cuts` on `role` and makes IAM deny them. `owner` names the lease holder.
-    pub async fn apply(
-        &self,
-        iam: &dyn TargetIam,
-        role: &RoleArn,
-        cuts: &[Cut],
-        owner: &str,
-    ) -> Result<Applied, String> {
+    /// Records `cuts` on `role` and makes IAM deny them.
+    pub async fn apply(&self, iam: &dyn TargetIam, role: &RoleArn, cuts: &[Cut]) -> Result<Applied, String> {
         let lease = format!("role-policy:{role}");
+        let owner = &ulid::Ulid::new().to_string();
         let mut held = false;
         for _ in 0..LEASE_ATTEMPTS {
             let now = self.clock.now();
@@ -71,30 +68,33 @@ impl Revoker {
         if !held {
             return Err("another revocation on this role is in progress; retrying later".into());
         }
-        let result = self.apply_held(iam, role, cuts).await;
+        let result = self.apply_held(iam, role, cuts, &lease, owner).await;
         if let Err(e) = self.leases.release_lease(&lease, owner).await {
             tracing::warn!(error = %e, "releasing a role lease failed; it lapses by itself");
         }
         result
     }
 
-    async fn apply_held(&self, iam: &dyn TargetIam, role: &RoleArn, cuts: &[Cut]) -> Result<Applied, String> {
+    async fn apply_held(
+        &self,
+        iam: &dyn TargetIam,
+        role: &RoleArn,
+        cuts: &[Cut],
+        lease: &str,
+        owner: &str,
+    ) -> Result<Applied, String> {
         let record = self.record(role, cuts).await?;
-        let rendered = match record.render() {
-            Ok(r) => r,
-            Err(overflow) => {
-                // An alarm: the metric filter in the template matches this message.
-                tracing::error!(role = %role, revoked = overflow.sessions, capacity = overflow.capacity, alarm = "revocation-capacity", "revocation cannot be written: {overflow}");
-                return Err(overflow.to_string());
-            }
-        };
+        let rendered = record.render();
         let mut applied = Applied::default();
-        // Managed pages first: page 0 is never shrunk before its overflow is denied elsewhere.
+        // Entries never move between pages, so the order of these writes does not matter.
         for (i, doc) in rendered.managed.iter().enumerate() {
             let page = i + 1;
-            iam.put_revocation_page(role, page, doc)
-                .await
-                .map_err(|e| format!("write revocation page {page}: {e}"))?;
+            self.renew(lease, owner).await?;
+            match iam.put_revocation_page(role, page, doc).await {
+                Ok(()) => {}
+                Err(CloudError::NotFound(_)) => return Ok(applied),
+                Err(e) => return Err(format!("write revocation page {page}: {e}")),
+            }
             applied.documents_written += 1;
             self.read_back(|| iam.get_revocation_page(role, page), doc).await?;
         }
@@ -107,11 +107,15 @@ impl Revoker {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        self.renew(lease, owner).await?;
         match &rendered.inline {
             Some(doc) => {
-                iam.put_role_policy(role, REVOCATIONS_POLICY, doc)
-                    .await
-                    .map_err(|e| format!("write the role's revocations: {e}"))?;
+                match iam.put_role_policy(role, REVOCATIONS_POLICY, doc).await {
+                    Ok(()) => {}
+                    // The role is gone, and with it every session of it.
+                    Err(CloudError::NotFound(_)) => return Ok(applied),
+                    Err(e) => return Err(format!("write the role's revocations: {e}")),
+                }
                 applied.documents_written += 1;
                 self.read_back(|| iam.get_role_policy(role, REVOCATIONS_POLICY), doc)
                     .await?;
@@ -124,8 +128,19 @@ impl Revoker {
         Ok(applied)
     }
 
+    /// Keeps the lease for another term before an IAM write, or stops: a writer whose lease
+    /// lapsed (and was taken over) must not write what may now be an old render.
+    async fn renew(&self, lease: &str, owner: &str) -> Result<(), String> {
+        let now = self.clock.now();
+        match self.leases.lease(lease, owner, now, now + ROLE_LEASE).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the role's lease was taken over; retrying later".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Adds the cuts to the role's record (pruning what is dead) and saves it, retrying on a
-    /// concurrent writer.
+    /// concurrent writer. Cuts the pages cannot hold are refused, with an alarm.
     async fn record(&self, role: &RoleArn, cuts: &[Cut]) -> Result<RoleRevocations, String> {
         for _ in 0..5 {
             let mut record = self
@@ -134,8 +149,12 @@ impl Revoker {
                 .await
                 .map_err(|e| e.to_string())?
                 .unwrap_or_default();
-            record.apply(cuts);
             record.prune(self.clock.now());
+            if let Err(overflow) = record.apply(cuts) {
+                // An alarm: the template's metric filter matches the `alarm` field.
+                tracing::error!(role = %role, revoked = overflow.sessions, console = overflow.console, capacity = overflow.capacity, alarm = "revocation-capacity", "revocation cannot be recorded: {overflow}");
+                return Err(overflow.to_string());
+            }
             record.version += 1;
             match self.records.put_revocations(role, &record).await {
                 Ok(()) => return Ok(record),

@@ -34,6 +34,9 @@ pub const REPORT_AFTER_FAILURES: u32 = 3;
 const CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// How far the broker's clock may be from STS's.
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// How long after a console user is locked a switch-role may still be issued: IAM's
+/// propagation of the deny, plus clock skew.
+const CONSOLE_CUT_ALLOWANCE: Duration = Duration::from_secs(30);
 /// A console switch-role session lasts at most a role's longest MaxSessionDuration.
 const SWITCHED_SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
 
@@ -165,7 +168,6 @@ impl SessionService {
             e.2.push(c);
         };
         for (i, s) in sessions.iter().enumerate() {
-            let ended_at = s.ending.as_ref().map(|e| e.at).unwrap_or(now);
             match s.kind {
                 SessionKind::Jit => {
                     // Credentials that are already dead need no deny (a natural expiry); the
@@ -192,23 +194,25 @@ impl SessionService {
                         results[i] = Err(e);
                         continue;
                     }
-                    for role in &s.switch_roles {
+                    // Role sessions switched into until the lock took hold are cut: issued
+                    // before now, plus an allowance for IAM's propagation and clock skew.
+                    let issued_before = self.clock.now() + CONSOLE_CUT_ALLOWANCE;
+                    for role in self.switchable_roles(s).await {
                         cut(
-                            role,
+                            &role,
                             i,
                             Cut::Console {
                                 user: s.iam_user.to_string(),
-                                issued_before: ended_at,
-                                dead_after: (ended_at + SWITCHED_SESSION_MAX).unix_timestamp(),
+                                issued_before,
+                                dead_after: (issued_before + SWITCHED_SESSION_MAX).unix_timestamp(),
                             },
                         );
                     }
                 }
             }
         }
-        let owner = sessions.first().map(|s| s.id.to_string()).unwrap_or_default();
         for (role, indexes, cuts) in per_role.into_values() {
-            if let Err(e) = self.revoker.apply(iam, &role, &cuts, &owner).await {
+            if let Err(e) = self.revoker.apply(iam, &role, &cuts).await {
                 for i in indexes {
                     results[i] = Err(e.clone());
                 }
@@ -217,8 +221,26 @@ impl SessionService {
         results
     }
 
+    /// The roles a console session may have switched into: those it was given at its start
+    /// and, as JIT settings may have changed since, those the account allows now.
+    async fn switchable_roles(&self, s: &Session) -> Vec<RoleArn> {
+        let mut roles = s.switch_roles.clone();
+        if roles.is_empty() {
+            // Its user policy refused every switch-role for the whole session.
+            return roles;
+        }
+        match self.accounts.get_jit(&s.account_id).await {
+            Ok(Some(jit)) => roles.extend(jit.allowed_roles.into_iter().filter(|r| !s.switch_roles.contains(r))),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(session = %s.id, error = %e, "reading the JIT roles failed; cutting the ones the session started with")
+            }
+        }
+        roles
+    }
+
     /// The console user's deny-all back, and a password nobody knows.
-    async fn lock_console_user(&self, s: &Session, iam: &dyn TargetIam) -> Result<(), String> {
+    pub(super) async fn lock_console_user(&self, s: &Session, iam: &dyn TargetIam) -> Result<(), String> {
         iam.put_inline_policy(
             &s.iam_user,
             iam_policies::SESSION_DENY_POLICY,

@@ -15,6 +15,15 @@ use crate::domain::{
 use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, StoreError};
 
 impl SessionService {
+    /// Logs a refusal with why (best effort: the refusal stands either way) and returns it.
+    async fn log_refusal(&self, log_key: &str, mut event: serde_json::Value, refusal: StartError) -> StartError {
+        event["why"] = json!(refusal.to_string());
+        if let Err(e) = self.log.append(log_key, event).await {
+            tracing::warn!(error = %e, "logging a refusal failed");
+        }
+        refusal
+    }
+
     /// Starts a session, or refuses it (logged either way).
     pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<(Session, Granted), StartError> {
         let action = Action::StartSession(req.kind);
@@ -47,12 +56,8 @@ impl SessionService {
         let checked = match self.check(principal, &user, &account, &req).await {
             Ok(c) => c,
             Err(refusal) => {
-                let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
-                event["why"] = json!(refusal.to_string());
-                if let Err(e) = self.log.append(&log_key, event).await {
-                    tracing::warn!(session = %id, error = %e, "logging a refusal failed");
-                }
-                return Err(refusal);
+                let event = self.base_event("refused", &id, &account, &req, &user, &by);
+                return Err(self.log_refusal(&log_key, event, refusal).await);
             }
         };
 
@@ -86,12 +91,8 @@ impl SessionService {
                     "console-session-live",
                     "this user already has a live console session on this account (one password, one session); end it first",
                 );
-                let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
-                event["why"] = json!(refusal.to_string());
-                if let Err(e) = self.log.append(&log_key, event).await {
-                    tracing::warn!(session = %id, error = %e, "logging a refusal failed");
-                }
-                return Err(refusal);
+                let event = self.base_event("refused", &id, &account, &req, &user, &by);
+                return Err(self.log_refusal(&log_key, event, refusal).await);
             }
             Err(e) => return Err(e.into()),
         }
@@ -114,6 +115,17 @@ impl SessionService {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
                 tracing::warn!(session = %id, "the session was ended while it started; nothing handed out");
+                if session.kind == SessionKind::Console {
+                    // The end may have locked the user before this grant narrowed the deny:
+                    // lock it again (the expirer's retry would not, the session being ended).
+                    let locked = match self.target.connect(&account).await {
+                        Ok(iam) => self.lock_console_user(&session, &*iam).await,
+                        Err((step, e)) => Err(format!("{step}: {e}")),
+                    };
+                    if let Err(e) = locked {
+                        tracing::error!(session = %id, error = %e, alarm = "revocation-failing", "relocking a console user after a raced start failed");
+                    }
+                }
                 return Err(StartError::EndedWhileStarting(id));
             }
             Err(e) => {
@@ -226,6 +238,19 @@ impl SessionService {
         }
         match req.kind {
             SessionKind::Jit => {
+                // The console's credentials could assume JIT roles with the broker's session
+                // names; during a console session its user policy refuses that, and so would
+                // the broker's own AssumeRole: no JIT session while one is live.
+                if self
+                    .sessions
+                    .console_session_live(&account.id, &iam_user.user_name)
+                    .await?
+                {
+                    return Err(refused(
+                        "console-session-live",
+                        "this user has a live console session on this account; end it first, or switch role in the console",
+                    ));
+                }
                 if !jit.jit_enabled {
                     return Err(refused(
                         "jit-disabled",
@@ -384,23 +409,16 @@ impl SessionService {
                 iam.set_login_profile(&session.iam_user, &password)
                     .await
                     .map_err(err("set the console password"))?;
-                if session.switch_roles.is_empty() {
-                    iam.put_inline_policy(
-                        &session.iam_user,
-                        iam_policies::SESSION_DENY_POLICY,
-                        &iam_policies::console_without_jit_document(),
-                    )
+                // The session deny narrows to what a console session may not do: assume any
+                // role but by the console's switch-role (and that only with JIT granted).
+                let narrowed = if session.switch_roles.is_empty() {
+                    iam_policies::console_without_jit_document()
+                } else {
+                    iam_policies::console_with_jit_document(&session.iam_user)
+                };
+                iam.put_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY, &narrowed)
                     .await
                     .map_err(err("narrow the session deny policy"))?;
-                } else {
-                    match iam
-                        .delete_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY)
-                        .await
-                    {
-                        Ok(()) | Err(CloudError::NotFound(_)) => {}
-                        Err(e) => return Err(("lift the session deny policy".into(), e)),
-                    }
-                }
                 let links = iam_policies::role_guides(account, &checked.iam_user, &checked.jit)
                     .into_iter()
                     .filter(|g| session.switch_roles.contains(&g.role))

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{DynamoStore, put, to_item, tx_put};
-use crate::domain::revocation::{ConsoleCut, RoleRevocations};
+use crate::domain::revocation::{ConsoleCut, Revoked, RoleRevocations};
 use crate::domain::{RoleArn, SessionId};
 use crate::ports::{RevocationStore, StoreError};
 
@@ -33,6 +33,9 @@ struct RevocationsRecord {
     role_arn: String,
     /// Session id → unix time after which its credentials are dead.
     sessions: BTreeMap<String, i64>,
+    /// Session id → the page its deny is on (absent: page 0).
+    #[serde(default)]
+    pages: BTreeMap<String, usize>,
     console: BTreeMap<String, ConsoleCutRecord>,
     managed_pages: usize,
     version: u64,
@@ -45,7 +48,7 @@ impl RevocationsRecord {
         let last = r
             .sessions
             .values()
-            .copied()
+            .map(|s| s.dead_after)
             .chain(r.console.values().map(|c| c.dead_after))
             .max()
             .unwrap_or(0);
@@ -54,7 +57,8 @@ impl RevocationsRecord {
             sk: "REVOCATIONS".into(),
             entity: "revocations".into(),
             role_arn: role.to_string(),
-            sessions: r.sessions.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            sessions: r.sessions.iter().map(|(k, v)| (k.to_string(), v.dead_after)).collect(),
+            pages: r.sessions.iter().map(|(k, v)| (k.to_string(), v.page)).collect(),
             console: r
                 .console
                 .iter()
@@ -76,12 +80,14 @@ impl RevocationsRecord {
     }
 
     fn into_domain(self) -> Result<RoleRevocations, StoreError> {
+        let pages = self.pages;
         let sessions = self
             .sessions
             .into_iter()
-            .map(|(k, v)| {
+            .map(|(k, dead_after)| {
+                let page = pages.get(&k).copied().unwrap_or(0);
                 SessionId::parse(&k)
-                    .map(|id| (id, v))
+                    .map(|id| (id, Revoked { dead_after, page }))
                     .map_err(|_| StoreError::Unavailable(format!("revocations of {} are corrupt", self.role_arn)))
             })
             .collect::<Result<_, _>>()?;

@@ -23,7 +23,11 @@ fn session_pk(id: &SessionId) -> String {
 
 /// One live console session per IAM user: its password is the user's only one.
 fn console_lock_pk(x: &Session) -> String {
-    format!("CONSOLE#{}#{}", x.account_id, x.iam_user)
+    lock_pk(&x.account_id, &x.iam_user)
+}
+
+fn lock_pk(account: &AccountId, iam_user: &IamUserName) -> String {
+    format!("CONSOLE#{account}#{iam_user}")
 }
 
 fn due_sort(at: OffsetDateTime, id: &str) -> String {
@@ -149,6 +153,11 @@ impl SessionRecord {
             }),
             _ => None,
         };
+        let status = SessionStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?;
+        // Everything past `active` was claimed by an end, which the ending records.
+        if status != SessionStatus::Active && ending.is_none() {
+            return Err(corrupt("ending"));
+        }
         Ok(Session {
             id: SessionId::parse(&self.id).map_err(|_| corrupt("id"))?,
             account_id: AccountId::parse(&self.account_id).map_err(|_| corrupt("account"))?,
@@ -167,7 +176,7 @@ impl SessionRecord {
             requested_by: self.requested_by,
             started_at: self.started_at,
             expires_at: self.expires_at,
-            status: SessionStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            status,
             ending,
             revocation_failures: self.revocation_failures,
             last_error: self.last_error,
@@ -333,6 +342,15 @@ impl SessionStore for DynamoStore {
     async fn save(&self, session: &Session, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError> {
         let due = session.status.is_live().then(|| retry_at.unwrap_or(session.expires_at));
         self.transact(vec![self.versioned_put(session, due)]).await
+    }
+
+    async fn console_session_live(&self, account: &AccountId, iam_user: &IamUserName) -> Result<bool, StoreError> {
+        #[derive(Deserialize)]
+        struct Lock {}
+        Ok(self
+            .get_item::<Lock>(lock_pk(account, iam_user), "CONSOLE")
+            .await?
+            .is_some())
     }
 
     async fn finish(&self, session: &Session) -> Result<(), StoreError> {
