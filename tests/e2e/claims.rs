@@ -19,6 +19,12 @@ async fn s3(env: &TestEnv) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
 }
 
+/// An S3 object's text.
+async fn object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let out = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+    String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+}
+
 /// Every event in the account's session logs.
 async fn logged_events(env: &TestEnv, account: &str) -> Vec<Value> {
     let s3 = s3(env).await;
@@ -34,19 +40,7 @@ async fn logged_events(env: &TestEnv, account: &str) -> Vec<Value> {
         .into_iter()
         .filter(|o| o.key().is_some_and(|k| k.starts_with(&prefix)))
     {
-        let body = s3
-            .get_object()
-            .bucket(bucket)
-            .key(object.key.unwrap())
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        for line in String::from_utf8(body.to_vec()).unwrap().lines() {
+        for line in object_text(&s3, bucket, object.key().unwrap()).await.lines() {
             events.push(serde_json::from_str(line).unwrap());
         }
     }
@@ -134,21 +128,7 @@ async fn a_tampered_log_is_caught_and_blocks_further_events() {
     let key = log["key"].as_str().unwrap().to_string();
     let s3 = s3(env).await;
     let bucket = &env.config.session_log_bucket;
-    let original = String::from_utf8(
-        s3.get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let original = object_text(&s3, bucket, &key).await;
     let tampered = original.replace("incident INC-42", "routine check");
     assert_ne!(tampered, original);
     s3.put_object()
@@ -168,9 +148,11 @@ async fn a_tampered_log_is_caught_and_blocks_further_events() {
         Err("AccessDenied".into()),
         "access is revoked even though the end cannot be logged"
     );
-    let after = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
-    let after = String::from_utf8(after.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
-    assert_eq!(after, tampered, "nothing was appended to a tampered log");
+    assert_eq!(
+        object_text(&s3, bucket, &key).await,
+        tampered,
+        "nothing was appended to a tampered log"
+    );
     let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     assert_eq!(session["status"], "ending", "the end stays due until it can be logged");
 }
@@ -183,24 +165,10 @@ async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_
     let env = env();
     let _serial = env.serial().await;
     let api = env.client();
-    let admin = env.admin();
     let f = fixture(env, "trust-refuses").await;
-    let guide = api
-        .get(&format!("/accounts/{}/users/{}", f.account, f.email), &admin)
-        .await
-        .ok(200);
-    let mut statements = guide["jit_roles"][0]["trust_policy_statements"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let mut statements = f.trust_statements(env).await;
     statements[0]["Condition"]["StringEquals"]["sts:SourceIdentity"] = json!("someone-else@example.com");
-    f.iam
-        .update_assume_role_policy()
-        .role_name(f.role_name())
-        .policy_document(json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
-        .send()
-        .await
-        .unwrap();
+    f.set_trust(&statements).await;
     let reply = api.post("/sessions", &f.token, jit(&f, 900)).await;
     let p = reply.problem(422);
     assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/aws-refused");

@@ -175,6 +175,11 @@ async fn bad_group_input_is_refused() {
         assert_eq!(p["detail"], "the body must be a JSON object");
         api.post("/groups", &admin, body).await.problem(422);
     }
+    // Nested objects too (`permissions: []` was taken as all false).
+    let nested = json!({ "name": "nested-array", "accounts": "all", "permissions": [] });
+    api.post("/groups", &admin, nested).await.problem(422);
+    let nested = json!({ "permissions": [true, true] });
+    api.patch(&format!("/groups/{id}"), &admin, nested).await.problem(422);
     // Null means unchanged (the contract allows it): a patch of nulls changes nothing.
     let before = api.get(&format!("/groups/{id}"), &admin).await.ok(200);
     let after = api

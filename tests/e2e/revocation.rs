@@ -439,23 +439,10 @@ async fn jit_settings_report_trust_that_bypasses_the_broker() {
     let api = env.client();
     let admin = env.admin();
     let f = fixture(env, "trust").await;
-    let guide = api
-        .get(&format!("/accounts/{}/users/{}", f.account, f.email), &admin)
-        .await
-        .ok(200);
-    let mut statements = guide["jit_roles"][0]["trust_policy_statements"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let mut statements = f.trust_statements(env).await;
     statements.push(json!({ "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:root", f.aws_account) }, "Action": "sts:AssumeRole" }));
     statements.push(json!({ "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:role/Hub", f.aws_account) }, "Action": "sts:AssumeRole" }));
-    f.iam
-        .update_assume_role_policy()
-        .role_name(f.role_name())
-        .policy_document(json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
-        .send()
-        .await
-        .unwrap();
+    f.set_trust(&statements).await;
     let settings =
         json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
     let saved = api

@@ -498,6 +498,33 @@ impl Fixture {
     pub fn role_name(&self) -> &str {
         self.role.rsplit('/').next().expect("a role ARN")
     }
+
+    /// The trust statements the API says the role needs for the fixture's user.
+    pub async fn trust_statements(&self, env: &TestEnv) -> Vec<Value> {
+        let guide = env
+            .client()
+            .get(
+                &format!("/accounts/{}/users/{}", self.account, self.email),
+                &env.admin(),
+            )
+            .await
+            .ok(200);
+        guide["jit_roles"][0]["trust_policy_statements"]
+            .as_array()
+            .expect("trust statements")
+            .clone()
+    }
+
+    /// Replaces the role's trust policy with `statements`.
+    pub async fn set_trust(&self, statements: &[Value]) {
+        self.iam
+            .update_assume_role_policy()
+            .role_name(self.role_name())
+            .policy_document(serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string())
+            .send()
+            .await
+            .expect("the trust policy is replaced");
+    }
 }
 
 impl Api {

@@ -6,6 +6,7 @@ use shared::domain::{
     AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region, RoleArn,
     StoredCredentials, parse_external_id, parse_secret_access_key,
 };
+use shared::http::request::Object;
 use shared::services::accounts::{RegisterAccount, UpdateAccount};
 use time::OffsetDateTime;
 
@@ -87,7 +88,7 @@ impl CredentialsIn {
 pub struct RegisterIn {
     pub name: String,
     pub default_region: String,
-    pub credentials: CredentialsIn,
+    pub credentials: Object<CredentialsIn>,
 }
 
 impl RegisterIn {
@@ -95,7 +96,7 @@ impl RegisterIn {
         let mut c = Collector::default();
         let name = c.take(AccountName::parse(&self.name));
         let region = c.take(Region::parse(&self.default_region));
-        let creds = c.take(self.credentials.parse().map_err(|e| e.under("credentials")));
+        let creds = c.take(self.credentials.0.parse().map_err(|e| e.under("credentials")));
         c.finish()?;
         Ok(RegisterAccount {
             name: name.expect("checked"),
@@ -113,7 +114,7 @@ pub struct UpdateIn {
     #[serde(default, deserialize_with = "shared::http::request::present")]
     pub default_region: Option<Option<String>>,
     #[serde(default, deserialize_with = "shared::http::request::present")]
-    pub credentials: Option<Option<CredentialsIn>>,
+    pub credentials: Option<Option<Object<CredentialsIn>>>,
 }
 
 impl UpdateIn {
@@ -126,7 +127,7 @@ impl UpdateIn {
         let (name, default_region, credentials) = (
             self.name.flatten(),
             self.default_region.flatten(),
-            self.credentials.flatten(),
+            self.credentials.flatten().map(|c| c.0),
         );
         let mut c = Collector::default();
         let name = name.map(|n| c.take(AccountName::parse(&n)));

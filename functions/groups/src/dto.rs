@@ -5,6 +5,7 @@ use shared::domain::{
     AccessGroup, AccountId, AccountScope, Collector, GroupName, Invalid, Membership, Permissions, UserStatus,
     parse_description,
 };
+use shared::http::request::Object;
 use shared::services::groups::{AccountPermissions, GroupChange, NewGroup};
 use time::OffsetDateTime;
 
@@ -74,7 +75,7 @@ pub struct GroupIn {
     pub name: String,
     pub description: Option<String>,
     pub accounts: AccountsIn,
-    pub permissions: PermissionsIo,
+    pub permissions: Object<PermissionsIo>,
 }
 
 impl GroupIn {
@@ -88,7 +89,7 @@ impl GroupIn {
             name: name.expect("checked"),
             description: description.expect("checked"),
             accounts: accounts.expect("checked"),
-            permissions: self.permissions.into(),
+            permissions: self.permissions.0.into(),
         })
     }
 }
@@ -103,7 +104,7 @@ pub struct GroupPatch {
     #[serde(default, deserialize_with = "shared::http::request::present")]
     pub accounts: Option<Option<AccountsIn>>,
     #[serde(default, deserialize_with = "shared::http::request::present")]
-    pub permissions: Option<Option<PermissionsIo>>,
+    pub permissions: Option<Option<Object<PermissionsIo>>>,
 }
 
 impl GroupPatch {
@@ -120,7 +121,7 @@ impl GroupPatch {
             self.name.flatten(),
             self.description.flatten(),
             self.accounts.flatten(),
-            self.permissions.flatten(),
+            self.permissions.flatten().map(|p| p.0),
         );
         let mut c = Collector::default();
         let name = name.map(|n| c.take(GroupName::parse(&n)));

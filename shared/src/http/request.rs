@@ -19,6 +19,24 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A nested request object. serde's derived structs also take a JSON array (their fields in
+/// order); the contract says object, so this takes only an object.
+#[derive(Debug, Clone)]
+pub struct Object<T>(pub T);
+
+/// Marks an error from inside an `Object` as `<NESTED>path<NESTED>message`, so `json_body`
+/// can name the nested field.
+const NESTED: char = '\u{1}';
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        serde_path_to_error::deserialize(serde_json::Value::Object(map))
+            .map(Object)
+            .map_err(|e| serde::de::Error::custom(format!("{NESTED}{}{NESTED}{}", e.path(), e.inner())))
+    }
+}
+
 /// Deserializes a whole number that JSON may write as `900` or `900.0`: JSON Schema's
 /// `integer` (our contract) admits both, so both are accepted; `900.5` is refused.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
@@ -133,7 +151,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
     let path = err.path().to_string();
     let inner = err.inner();
     if inner.is_data() {
-        let message = redact(&inner.to_string());
+        let raw = inner.to_string();
+        let (path, raw) = match raw.strip_prefix(NESTED).and_then(|r| r.split_once(NESTED)) {
+            Some((".", message)) => (path, message.to_string()),
+            Some((nested, message)) if path == "." => (nested.to_string(), message.to_string()),
+            Some((nested, message)) => (format!("{path}.{nested}"), message.to_string()),
+            None => (path, raw),
+        };
+        let message = redact(&raw);
         let mut field = if path == "." { String::new() } else { path };
         // serde reports a missing field against its parent; name the field itself.
         if let Some(name) = message
