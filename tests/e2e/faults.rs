@@ -6,13 +6,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::Client as Iam;
-use e2e::{Fault, access_keys, assert_converged, env};
+use e2e::{Fault, access_keys, assert_converged, env, iam_user_exists};
 use serde_json::{Value, json};
-
-async fn exists(iam: &Iam, user: &str) -> bool {
-    iam.get_user().user_name(user).send().await.is_ok()
-}
 
 fn body(email: &str) -> Value {
     json!({ "email": email, "console_access": true, "credential": true, "groups": ["faulty"], "policy_arns": [] })
@@ -50,7 +45,7 @@ async fn a_failure_at_any_provisioning_step_rolls_back_and_a_retry_converges() {
         env.faults.inject(&user, op, 0, Fault::Fail);
         let p = api.post(&path, &admin, body(&user)).await.problem(503);
         assert!(p["detail"].as_str().unwrap().contains("rolled back"), "{op}: {p}");
-        assert!(!exists(&iam, &user).await, "{op}: no orphaned IAM user");
+        assert!(!iam_user_exists(&iam, &user).await, "{op}: no orphaned IAM user");
         let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
         assert_eq!(record["status"], "failed", "{op}");
         assert_eq!(record["credential"], Value::Null, "{op}");
@@ -77,14 +72,14 @@ async fn a_failed_rollback_is_finished_by_a_retry_or_a_delete() {
     env.faults.inject(user, "DeleteUser", 0, Fault::Fail);
     let p = api.post(&path, &admin, body(user)).await.problem(503);
     assert!(p["detail"].as_str().unwrap().contains("retry or DELETE"), "{p}");
-    assert!(exists(&iam, user).await);
+    assert!(iam_user_exists(&iam, user).await);
     let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
     assert_eq!(record["status"], "failed");
     assert!(record["failure"].as_str().unwrap().contains("cleanup incomplete"));
     // DELETE finishes the job: nothing left in IAM.
     let gone = api.delete(&format!("{path}/{user}"), &admin).await.ok(200);
     assert_eq!(gone["status"], "unprovisioned");
-    assert!(!exists(&iam, user).await && access_keys(&iam, user).await.is_empty());
+    assert!(!iam_user_exists(&iam, user).await && access_keys(&iam, user).await.is_empty());
 
     // Same failure, finished by a retry of the POST instead.
     let user = "retried@example.com";
@@ -113,7 +108,7 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
         api.try_send("POST", &path, &admin, Some(body(user))).await.is_none(),
         "the request died"
     );
-    assert!(exists(&iam, user).await);
+    assert!(iam_user_exists(&iam, user).await);
     assert_eq!(access_keys(&iam, user).await.len(), 1, "an unrecorded key exists");
     let record = api.get(&format!("{path}/{user}"), &admin).await.ok(200);
     assert_eq!(record["status"], "provisioning");
@@ -138,7 +133,7 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
             .await
             .is_none()
     );
-    assert!(exists(&iam, user).await);
+    assert!(iam_user_exists(&iam, user).await);
     assert!(access_keys(&iam, user).await.is_empty(), "keys went first");
     api.delete(&format!("{path}/{user}"), &admin).await.problem(409);
     env.clock.advance(Duration::from_secs(600));
@@ -146,7 +141,7 @@ async fn a_crash_mid_provisioning_is_taken_over_once_abandoned() {
         api.delete(&format!("{path}/{user}"), &admin).await.ok(200)["status"],
         "unprovisioned"
     );
-    assert!(!exists(&iam, user).await);
+    assert!(!iam_user_exists(&iam, user).await);
 }
 
 #[tokio::test]
@@ -198,7 +193,7 @@ async fn deprovisioning_and_rotation_failures_converge_on_retry() {
             "unprovisioned",
             "{op}"
         );
-        assert!(!exists(&iam, &user).await, "{op}");
+        assert!(!iam_user_exists(&iam, &user).await, "{op}");
     }
     // Every user is accounted for: the account still counts the one provisioned user.
     api.delete(&format!("{path}/{user}"), &admin).await.ok(200);

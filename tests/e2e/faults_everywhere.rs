@@ -10,8 +10,7 @@
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use aws_sdk_iam::Client as Iam;
-use e2e::{Fixture, HttpFault, Reply, TestEnv, access_keys, assert_converged, env, fixture};
+use e2e::{Fixture, HttpFault, Reply, TestEnv, access_keys, assert_converged, env, fixture, iam_user_exists};
 use serde_json::{Value, json};
 
 const FAULTS: [HttpFault; 4] = [
@@ -43,10 +42,6 @@ async fn faulted(
     let reply = env.client().try_send(method, path, token, body).await;
     env.calls.stop();
     reply
-}
-
-async fn iam_user_exists(iam: &Iam, user: &str) -> bool {
-    iam.get_user().user_name(user).send().await.is_ok()
 }
 
 fn user_body(email: &str) -> Value {

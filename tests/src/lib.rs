@@ -552,6 +552,11 @@ pub async fn access_keys(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     }
 }
 
+/// Whether the IAM user exists.
+pub async fn iam_user_exists(iam: &aws_sdk_iam::Client, user: &str) -> bool {
+    iam.get_user().user_name(user).send().await.is_ok()
+}
+
 /// IAM and the record agree on a provisioned user: one key, the recorded one, and a login.
 pub async fn assert_converged(iam: &aws_sdk_iam::Client, record: &Value, user: &str, what: &str) {
     assert_eq!(record["status"], "provisioned", "{what}: {record}");

@@ -36,19 +36,13 @@ pub struct Revoker {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
-/// What one application did in IAM, for reports and benchmarks.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Applied {
-    pub documents_written: usize,
-}
-
 impl Revoker {
     pub fn new(records: Arc<dyn RevocationStore>, leases: Arc<dyn SessionStore>, clock: Arc<dyn Clock>) -> Self {
         Revoker { records, leases, clock }
     }
 
     /// Records `cuts` on `role` and makes IAM deny them.
-    pub async fn apply(&self, iam: &dyn TargetIam, role: &RoleArn, cuts: &[Cut]) -> Result<Applied, String> {
+    pub async fn apply(&self, iam: &dyn TargetIam, role: &RoleArn, cuts: &[Cut]) -> Result<(), String> {
         let lease = format!("role-policy:{role}");
         let owner = &ulid::Ulid::new().to_string();
         let mut held = false;
@@ -82,20 +76,18 @@ impl Revoker {
         cuts: &[Cut],
         lease: &str,
         owner: &str,
-    ) -> Result<Applied, String> {
+    ) -> Result<(), String> {
         let record = self.record(role, cuts).await?;
         let rendered = record.render();
-        let mut applied = Applied::default();
         // Entries never move between pages, so the order of these writes does not matter.
         for (i, doc) in rendered.managed.iter().enumerate() {
             let page = i + 1;
             self.renew(lease, owner).await?;
             match iam.put_revocation_page(role, page, doc).await {
                 Ok(()) => {}
-                Err(CloudError::NotFound(_)) => return Ok(applied),
+                Err(CloudError::NotFound(_)) => return Ok(()),
                 Err(e) => return Err(format!("write revocation page {page}: {e}")),
             }
-            applied.documents_written += 1;
             self.read_back(|| iam.get_revocation_page(role, page), doc).await?;
         }
         if rendered.managed.len() > record.managed_pages {
@@ -113,10 +105,9 @@ impl Revoker {
                 match iam.put_role_policy(role, REVOCATIONS_POLICY, doc).await {
                     Ok(()) => {}
                     // The role is gone, and with it every session of it.
-                    Err(CloudError::NotFound(_)) => return Ok(applied),
+                    Err(CloudError::NotFound(_)) => return Ok(()),
                     Err(e) => return Err(format!("write the role's revocations: {e}")),
                 }
-                applied.documents_written += 1;
                 self.read_back(|| iam.get_role_policy(role, REVOCATIONS_POLICY), doc)
                     .await?;
             }
@@ -125,7 +116,7 @@ impl Revoker {
                 Err(e) => return Err(format!("remove the role's empty revocations: {e}")),
             },
         }
-        Ok(applied)
+        Ok(())
     }
 
     /// Keeps the lease for another term before an IAM write, or stops: a writer whose lease

@@ -25,8 +25,8 @@ use crate::domain::{
     Account, AccountId, IamUserName, JitSettings, ManagedUser, UserCredential, UserSpec, UserStatus, iam_policies,
 };
 use crate::ports::{
-    AccountAccess, AccountStore, Clock, CloudError, IamConnector, Page, PageRequest, SealContext, SecretSealer,
-    StoreError, TargetIam, UserStore,
+    AccountStore, Clock, CloudError, IamConnector, Page, PageRequest, SealContext, SecretSealer, StoreError, TargetIam,
+    UserStore,
 };
 
 pub const MANAGED_BY_TAG: &str = "cloud-iam-broker:managed-by";
@@ -182,11 +182,6 @@ impl UserService {
 
     fn abandoned(&self, user: &ManagedUser) -> bool {
         (self.clock.now() - user.updated_at).unsigned_abs() > ABANDONED_AFTER
-    }
-
-    /// Opens the account's stored secret for the duration of one operation.
-    pub async fn access(&self, account: &Account) -> Result<AccountAccess, String> {
-        self.target.access(account).await
     }
 
     async fn connect(&self, account: &Account) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
