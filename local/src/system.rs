@@ -17,6 +17,18 @@ use crate::local_aws::{LocalAws, create_resources, sdk_config};
 
 pub const ISSUER: &str = "cloud-iam-broker-local";
 pub const AUDIENCE: &str = "cloud-iam-broker";
+/// The Slack workspace the local runner accepts commands from.
+pub const SLACK_TEAM_ID: &str = "T0001";
+/// The bot subject local tokens may use (`local-runner token --role bot`), and whom it may
+/// act for.
+pub const LOCAL_BOT: &str = "bot:chatops";
+
+fn local_bots() -> shared::auth::Bots {
+    shared::auth::Bots::parse(&format!(
+        r#"[{{"subject":"{LOCAL_BOT}","acts_for":["*@example.com"]}}]"#
+    ))
+    .expect("the local bot list parses")
+}
 
 /// Where the broker's AWS calls go.
 pub enum AwsMode {
@@ -130,6 +142,8 @@ impl LocalSystem {
             algorithm: Algorithm::HS256,
             keys: KeySource::Secret(secret.clone()),
             leeway_seconds: 5,
+            claims: Default::default(),
+            bots: local_bots(),
         };
         let timeout = Duration::from_secs(30);
         let options_aws_real = matches!(options.aws, AwsMode::RealAws);
@@ -203,6 +217,10 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
     Config {
         federation_endpoint: shared::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.into(),
         slack_signing_secret: Some(Secret::new(hex(&rand::random::<[u8; 16]>()))),
+        slack: shared::config::SlackConfig {
+            team_id: Some(SLACK_TEAM_ID.into()),
+            ..Default::default()
+        },
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

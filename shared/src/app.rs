@@ -31,6 +31,11 @@ pub struct App {
     pub chatops: ChatOpsService,
     /// Slack's signing secret; chat-ops is off without it.
     pub slack_signing_secret: Option<crate::domain::Secret>,
+    pub slack: crate::config::SlackConfig,
+    /// Remembers signed Slack requests within their replay window.
+    pub replays: Arc<dyn crate::ports::ReplayGuard>,
+    /// Releases identity bindings (admins).
+    pub identities: Arc<dyn crate::ports::IdentityStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Seals what must be kept but not read (idempotent replays of one-time credentials).
     pub sealer: Arc<dyn SecretSealer>,
@@ -74,6 +79,7 @@ impl App {
             _ => sdk,
         };
         let store = Arc::new(DynamoStore::lazy(sdk, &config.table_name));
+        let auth = auth.with_identities(store.clone());
         let sealer = Arc::new(KmsSealer::new(sdk, &config.kms_key_id));
         let verifier = Arc::new(StsVerifier::new(sdk.clone()));
         let mut iam: Arc<dyn IamConnector> = Arc::new(AwsIamConnector::new(sdk.clone()));
@@ -117,6 +123,9 @@ impl App {
             auth: Arc::new(auth),
             chatops: ChatOpsService::new(store.clone(), accounts.clone(), sessions.clone()),
             slack_signing_secret: config.slack_signing_secret.clone(),
+            slack: config.slack.clone(),
+            replays: store.clone(),
+            identities: store.clone(),
             accounts,
             users,
             groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone()),

@@ -1,6 +1,7 @@
 //! Authorization: one decision for every route. Deny by default; admins manage; a user acts
 //! only for themselves and needs a group permission covering the account; a bot acts only on
-//! session endpoints, only on behalf of a named user, and only where that user could act.
+//! session endpoints, only on behalf of a named user its allow-list covers, only where that
+//! user could act, and never starts a console (password) session.
 
 use crate::auth::{Principal, Role};
 use crate::domain::{AccessGroup, AccountId, Email, Permissions};
@@ -56,7 +57,13 @@ pub fn acting_user(
     action: Action,
 ) -> Result<Option<Email>, Denied> {
     match (principal.role, on_behalf_of) {
-        (Role::Bot, Some(user)) if action.is_session() => Ok(Some(user.clone())),
+        (Role::Bot, Some(user)) if action.is_session() => {
+            if principal.acts_for.as_ref().is_some_and(|a| a.covers(user)) {
+                Ok(Some(user.clone()))
+            } else {
+                Err(Denied(format!("this bot is not allowed to act for {user} (BOTS)")))
+            }
+        }
         (Role::Bot, Some(_)) => Err(Denied(
             "bots may act on behalf of users only on session endpoints".into(),
         )),
@@ -106,6 +113,12 @@ pub fn decide(
             (_, Some(u)) => Ok(actor(Some(u))),
             (_, None) => Err(Denied("the token carries no e-mail".into())),
         },
+        // A console session's answer is a password; a bot could only relay it in chat.
+        Action::StartSession(SessionKind::Console) if principal.role == Role::Bot => Err(Denied(
+            "bots may not start console sessions: their password cannot be relayed safely; \
+             the user starts them (cib, the API or the web console)"
+                .into(),
+        )),
         Action::StartSession(kind) => {
             let user = user.ok_or_else(|| Denied("sessions are started for a platform user with an e-mail".into()))?;
             let account = target.account.ok_or_else(|| Denied("no account given".into()))?;
@@ -146,9 +159,15 @@ mod tests {
 
     fn principal(role: Role, email: Option<&str>) -> Principal {
         Principal {
+            issuer: "test".into(),
             subject: email.unwrap_or("bot:chat").into(),
             email: email.map(str::to_string),
             role,
+            acts_for: (role == Role::Bot)
+                .then(|| {
+                    crate::auth::Bots::parse(r#"[{"subject":"bot:chat","acts_for":["alice@example.com"]}]"#).unwrap()
+                })
+                .and_then(|b| b.get("bot:chat").cloned()),
         }
     }
 
@@ -215,6 +234,11 @@ mod tests {
             (for_alice.user.as_ref(), for_alice.requested_by.as_str()),
             (Some(&alice), "bot:chat")
         );
+        // ...only for the users it is allowed to act for, and never with a password.
+        assert!(start(&bot, Some(&bob), SessionKind::Jit, &a1, &jit_on_a1).is_err());
+        let console_on_a1 = vec![group(AccountScope::Only(vec![a1.clone()]), true, true)];
+        assert!(start(&bot, Some(&alice), SessionKind::Console, &a1, &console_on_a1).is_err());
+        assert!(start(&user, None, SessionKind::Console, &a1, &console_on_a1).is_ok());
         // Viewing and ending: owners, and admins.
         let own = Target {
             account: None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use jsonwebtoken::Algorithm;
 
-use crate::auth::{JwtConfig, KeySource};
+use crate::auth::{Bots, ClaimMapping, JwtConfig, KeySource};
 use crate::domain::Secret;
 
 #[derive(Debug, Clone)]
@@ -23,9 +23,48 @@ pub struct Config {
     pub federation_endpoint: String,
     /// Slack's signing secret (`SLACK_SIGNING_SECRET`); chat-ops answers 404 without it.
     pub slack_signing_secret: Option<Secret>,
+    /// Which Slack workspace (and, optionally, channels) commands may come from.
+    pub slack: SlackConfig,
     /// Upper bound on one AWS call, retries included (`AWS_CALL_TIMEOUT_MS`, default 10 s):
     /// a hung dependency must fail the request, not the Lambda's whole time budget.
     pub aws_timeout: Duration,
+}
+
+/// Where Slack requests may come from and where answers go.
+#[derive(Debug, Clone, Default)]
+pub struct SlackConfig {
+    /// `SLACK_TEAM_ID`: commands from any other workspace are refused. Required with
+    /// `SLACK_SIGNING_SECRET`.
+    pub team_id: Option<String>,
+    /// `SLACK_CHANNEL_IDS` (comma-separated): when set, only these channels.
+    pub channel_ids: Vec<String>,
+    /// `SLACK_RESPONSE_URL_PREFIX` (default `https://hooks.slack.com/`): deferred answers go
+    /// only to a `response_url` under it. Tests point it at a local stand-in.
+    pub response_url_prefix: String,
+    /// `SLACK_JOBS_QUEUE_URL`: the queue slash commands are finished through.
+    pub jobs_queue_url: Option<String>,
+}
+
+pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+
+fn list(name: &str) -> Vec<String> {
+    opt(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn flag(name: &str) -> Result<bool, ConfigError> {
+    match opt(name).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ConfigError(format!("{name} must be true or false"))),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +85,10 @@ fn opt(name: &str) -> Option<String> {
 impl Config {
     /// Reads `TABLE_NAME`, `KMS_KEY_ID`, `SESSION_LOG_BUCKET`, `JWT_ISSUER`, `JWT_AUDIENCE`,
     /// `JWT_ALGORITHM` (HS256, RS256, ES256…) and one of `JWT_HS256_SECRET`,
-    /// `JWT_JWKS_FILE`, `JWT_JWKS_URL`.
+    /// `JWT_JWKS_FILE`, `JWT_JWKS_URL`; the claim mapping (`JWT_EMAIL_CLAIM`,
+    /// `JWT_ROLE_CLAIM`, `JWT_GROUPS_CLAIM`, `JWT_ADMIN_GROUPS`, `JWT_BOT_GROUPS`,
+    /// `JWT_REQUIRE_EMAIL_VERIFIED`), `BOTS` and the Slack settings. docs/identity.md has
+    /// worked examples.
     pub fn from_env() -> Result<Self, ConfigError> {
         let algorithm: Algorithm = var("JWT_ALGORITHM")?
             .parse()
@@ -68,6 +110,36 @@ impl Config {
                     .map_err(|_| ConfigError("AWS_CALL_TIMEOUT_MS must be a number".into()))?,
             ),
         };
+        let defaults = ClaimMapping::default();
+        let claims = ClaimMapping {
+            email_claim: opt("JWT_EMAIL_CLAIM").unwrap_or(defaults.email_claim),
+            role_claim: opt("JWT_ROLE_CLAIM").unwrap_or(defaults.role_claim),
+            groups_claim: opt("JWT_GROUPS_CLAIM"),
+            admin_groups: list("JWT_ADMIN_GROUPS"),
+            bot_groups: list("JWT_BOT_GROUPS"),
+            require_email_verified: flag("JWT_REQUIRE_EMAIL_VERIFIED")?,
+        };
+        if claims.groups_claim.is_none() && !(claims.admin_groups.is_empty() && claims.bot_groups.is_empty()) {
+            return Err(ConfigError(
+                "JWT_ADMIN_GROUPS and JWT_BOT_GROUPS need JWT_GROUPS_CLAIM (the claim holding groups)".into(),
+            ));
+        }
+        let bots = match opt("BOTS") {
+            Some(json) => Bots::parse(&json).map_err(ConfigError)?,
+            None => Bots::default(),
+        };
+        let slack_signing_secret = opt("SLACK_SIGNING_SECRET").map(Secret::new);
+        let slack = SlackConfig {
+            team_id: opt("SLACK_TEAM_ID"),
+            channel_ids: list("SLACK_CHANNEL_IDS"),
+            response_url_prefix: opt("SLACK_RESPONSE_URL_PREFIX").unwrap_or_else(|| SLACK_RESPONSE_URL_PREFIX.into()),
+            jobs_queue_url: opt("SLACK_JOBS_QUEUE_URL"),
+        };
+        if slack_signing_secret.is_some() && slack.team_id.is_none() {
+            return Err(ConfigError(
+                "SLACK_TEAM_ID is required with SLACK_SIGNING_SECRET: commands are accepted from one workspace".into(),
+            ));
+        }
         Ok(Config {
             table_name: var("TABLE_NAME")?,
             kms_key_id: var("KMS_KEY_ID")?,
@@ -78,10 +150,13 @@ impl Config {
                 algorithm,
                 keys,
                 leeway_seconds: 30,
+                claims,
+                bots,
             },
             federation_endpoint: opt("FEDERATION_ENDPOINT")
                 .unwrap_or_else(|| crate::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.to_string()),
-            slack_signing_secret: opt("SLACK_SIGNING_SECRET").map(Secret::new),
+            slack_signing_secret,
+            slack,
             aws_timeout,
         })
     }

@@ -22,6 +22,8 @@ fn config(algorithm: Algorithm, keys: KeySource) -> JwtConfig {
         algorithm,
         keys,
         leeway_seconds: 0,
+        claims: Default::default(),
+        bots: Default::default(),
     }
 }
 
@@ -128,6 +130,15 @@ async fn alg_none_is_refused() {
 
 /// Serves the fixture JWKS (or only the EC key before `full` is set) and counts fetches.
 async fn jwks_server(fetches: Arc<AtomicUsize>, full: Arc<std::sync::atomic::AtomicBool>) -> String {
+    jwks_server_that_fails(fetches, full, Arc::new(std::sync::atomic::AtomicBool::new(false))).await
+}
+
+/// As `jwks_server`, answering 503 while `down` is set.
+async fn jwks_server_that_fails(
+    fetches: Arc<AtomicUsize>,
+    full: Arc<std::sync::atomic::AtomicBool>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -137,10 +148,19 @@ async fn jwks_server(fetches: Arc<AtomicUsize>, full: Arc<std::sync::atomic::Ato
             };
             let fetches = fetches.clone();
             let full = full.clone();
+            let down = down.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = sock.read(&mut buf).await;
                 fetches.fetch_add(1, Ordering::SeqCst);
+                if down.load(Ordering::SeqCst) {
+                    let _ = sock
+                        .write_all(
+                            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
                 let mut jwks: serde_json::Value = serde_json::from_str(&fixture("test-only-jwks.json")).unwrap();
                 if !full.load(Ordering::SeqCst) {
                     jwks["keys"].as_array_mut().unwrap().retain(|k| k["kid"] == "es-1");
@@ -157,29 +177,8 @@ async fn jwks_server(fetches: Arc<AtomicUsize>, full: Arc<std::sync::atomic::Ato
     format!("http://{addr}/.well-known/jwks.json")
 }
 
-#[tokio::test]
-async fn jwks_url_is_cached_and_refreshed_for_unknown_kid_at_most_every_30s() {
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let url = jwks_server(fetches.clone(), full.clone()).await;
-    let auth = Authenticator::new(config(Algorithm::ES256, KeySource::JwksUrl(url))).unwrap();
-    let token = sign(Algorithm::ES256, Some("es-1"), &es_key());
-    for _ in 0..5 {
-        auth.authenticate(Some(&bearer(&token))).await.unwrap();
-    }
-    assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached after the first fetch");
-
-    // A flood of unknown kids within 30 s of a fetch causes no further fetches.
-    let unknown = sign(Algorithm::ES256, Some("rotated"), &es_key());
-    for _ in 0..5 {
-        assert!(auth.authenticate(Some(&bearer(&unknown))).await.is_err());
-    }
-    assert_eq!(fetches.load(Ordering::SeqCst), 1, "unknown kids are rate-limited");
-    full.store(true, Ordering::SeqCst);
-}
-
 /// A clock the test moves: the refresh limit and the cache's TTL are checked, not waited out.
-fn moved_clock() -> (Arc<std::sync::atomic::AtomicU64>, shared::auth::jwt::Monotonic) {
+fn moved_clock() -> (Arc<std::sync::atomic::AtomicU64>, shared::auth::Monotonic) {
     let base = std::time::Instant::now();
     let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let o = offset.clone();
@@ -219,6 +218,105 @@ async fn a_rotated_key_is_fetched_once_the_refresh_limit_passes_and_the_cache_ex
     offset.store(31 + 601, Ordering::SeqCst);
     auth.authenticate(Some(&bearer(&rotated))).await.unwrap();
     assert_eq!(fetches.load(Ordering::SeqCst), 3, "past the TTL");
+}
+
+#[tokio::test]
+async fn jwks_url_is_cached_and_refreshed_for_unknown_kid_at_most_every_30s() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = jwks_server(fetches.clone(), full.clone()).await;
+    let (offset, clock) = moved_clock();
+    let auth = Authenticator::new(config(Algorithm::ES256, KeySource::JwksUrl(url)))
+        .unwrap()
+        .with_clock(clock);
+    let token = sign(Algorithm::ES256, Some("es-1"), &es_key());
+    for _ in 0..5 {
+        auth.authenticate(Some(&bearer(&token))).await.unwrap();
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached after the first fetch");
+
+    // A flood of unknown kids within 30 s of a fetch causes no further fetches, even once the
+    // identity provider has published the key.
+    let unknown = sign(Algorithm::ES256, Some("rotated"), &es_key());
+    full.store(true, Ordering::SeqCst);
+    for second in [0, 10, 29] {
+        offset.store(second, Ordering::SeqCst);
+        assert!(auth.authenticate(Some(&bearer(&unknown))).await.is_err());
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "unknown kids are rate-limited");
+    // At 30 s one unknown kid refreshes, once; the flood goes on without fetching.
+    offset.store(30, Ordering::SeqCst);
+    for _ in 0..5 {
+        assert!(auth.authenticate(Some(&bearer(&unknown))).await.is_err());
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "one refresh per 30 s");
+    // The cache still serves the known key.
+    auth.authenticate(Some(&bearer(&token))).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_failed_fetch_is_remembered_and_stale_keys_serve_for_a_bounded_time() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let url = jwks_server_that_fails(fetches.clone(), full, down.clone()).await;
+    let (offset, clock) = moved_clock();
+    let auth = Authenticator::new(config(Algorithm::ES256, KeySource::JwksUrl(url)))
+        .unwrap()
+        .with_clock(clock);
+    let token = sign(Algorithm::ES256, Some("es-1"), &es_key());
+    // Down from the start: refused as unavailable, and the failure is remembered for 30 s.
+    for _ in 0..5 {
+        assert_eq!(
+            auth.authenticate(Some(&bearer(&token))).await,
+            Err(AuthError::KeysUnavailable)
+        );
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "no refetch on every request while down"
+    );
+    // Up again after 30 s: keys fetched.
+    down.store(false, Ordering::SeqCst);
+    offset.store(30, Ordering::SeqCst);
+    auth.authenticate(Some(&bearer(&token))).await.unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // Down again. Past the cache's TTL (600 s) the stale keys still serve, with one fetch
+    // attempt per 30 s...
+    down.store(true, Ordering::SeqCst);
+    offset.store(30 + 601, Ordering::SeqCst);
+    for _ in 0..3 {
+        auth.authenticate(Some(&bearer(&token))).await.unwrap();
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    // ...until an hour past the TTL; then requests fail rather than trust old keys.
+    offset.store(30 + 600 + 3599, Ordering::SeqCst);
+    auth.authenticate(Some(&bearer(&token))).await.unwrap();
+    offset.store(30 + 600 + 3601, Ordering::SeqCst);
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&token))).await,
+        Err(AuthError::KeysUnavailable)
+    );
+}
+
+#[test]
+fn a_jwks_url_must_be_https() {
+    assert!(
+        Authenticator::new(config(
+            Algorithm::RS256,
+            KeySource::JwksUrl("http://idp.example/keys".into())
+        ))
+        .is_err()
+    );
+    assert!(
+        Authenticator::new(config(
+            Algorithm::RS256,
+            KeySource::JwksUrl("https://idp.example/keys".into())
+        ))
+        .is_ok()
+    );
 }
 
 #[tokio::test]

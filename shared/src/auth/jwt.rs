@@ -1,29 +1,19 @@
-//! JWT validation: the algorithm is pinned by configuration (a token cannot choose it),
-//! `iss`, `aud`, `exp` and `nbf` are always checked, and keys come from a shared secret
-//! (HS256, local runs) or a JWKS file or URL (RS256/ES256, deployments). A JWKS fetched from a
-//! URL is cached and fetched again when a token names an unknown `kid`, at most every 30 s.
+//! JWT validation: the algorithm is pinned by configuration (a token cannot choose it), `iss`,
+//! `aud`, `exp` and `nbf` are always checked, keys come from `keys`, the claims become a
+//! principal through the configured `ClaimMapping`, and (when a store is attached) the
+//! person is bound by issuer and subject to one e-mail (`identities`).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use serde::Deserialize;
-use tokio::sync::RwLock;
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use serde_json::{Map, Value};
 
-use super::{Principal, Role};
-use crate::domain::Secret;
-
-/// Where verification keys come from.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    /// A shared HS256 secret (local runs and tests).
-    Secret(Secret),
-    /// A JWKS document on disk.
-    JwksFile(String),
-    /// A JWKS endpoint of the identity provider.
-    JwksUrl(String),
-}
+use super::Principal;
+use super::bots::Bots;
+use super::claims::ClaimMapping;
+use super::identities::Identities;
+use super::keys::{KeySource, Keys, Monotonic};
+use crate::ports::IdentityStore;
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -33,6 +23,8 @@ pub struct JwtConfig {
     pub keys: KeySource,
     /// Clock skew tolerated on `exp`/`nbf`.
     pub leeway_seconds: u64,
+    pub claims: ClaimMapping,
+    pub bots: Bots,
 }
 
 /// Why a request is not authenticated. The message is safe to return: it never includes the
@@ -43,35 +35,23 @@ pub enum AuthError {
     Missing,
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// A valid token this deployment does not accept (an unlisted bot).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The token's subject and e-mail disagree with the binding made at first use.
+    #[error("{0}")]
+    IdentityConflict(String),
     #[error("the identity provider's keys could not be fetched")]
     KeysUnavailable,
+    #[error("identities could not be read")]
+    Unavailable,
 }
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    email: Option<String>,
-    role: String,
-}
-
-const JWKS_TTL: Duration = Duration::from_secs(600);
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
-
-struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
-    fetched: Option<Instant>,
-}
-
-/// A monotonic clock; tests move it instead of waiting out the JWKS refresh limits.
-pub type Monotonic = std::sync::Arc<dyn Fn() -> Instant + Send + Sync>;
 
 pub struct Authenticator {
     config: JwtConfig,
     validation: Validation,
-    cache: RwLock<KeyCache>,
-    http: Option<reqwest::Client>,
-    now: Monotonic,
+    keys: Keys,
+    identities: Option<Identities>,
 }
 
 impl Authenticator {
@@ -103,46 +83,28 @@ impl Authenticator {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = config.leeway_seconds;
-        let mut keys = HashMap::new();
-        match &config.keys {
-            KeySource::Secret(secret) => {
-                if secret.expose().len() < 32 {
-                    return Err("the JWT HS256 secret must be at least 32 bytes".into());
-                }
-                keys.insert(String::new(), DecodingKey::from_secret(secret.expose().as_bytes()));
-            }
-            KeySource::JwksFile(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("reading JWKS file {path}: {e}"))?;
-                let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("parsing JWKS file {path}: {e}"))?;
-                keys = keys_of(&set);
-            }
-            KeySource::JwksUrl(_) => {}
-        }
-        let http = matches!(config.keys, KeySource::JwksUrl(_))
-            .then(|| reqwest::Client::builder().timeout(Duration::from_secs(5)).build())
-            .transpose()
-            .map_err(|e| format!("building the JWKS client: {e}"))?;
         Ok(Authenticator {
+            keys: Keys::new(config.keys.clone())?,
             config,
             validation,
-            cache: RwLock::new(KeyCache { keys, fetched: None }),
-            http,
-            now: std::sync::Arc::new(Instant::now),
+            identities: None,
         })
     }
 
-    /// Replaces the clock the JWKS cache's TTL and refresh limit are measured with.
+    /// Replaces the clock the JWKS cache's limits are measured with.
     pub fn with_clock(mut self, now: Monotonic) -> Self {
-        self.now = now;
+        self.keys.now = now;
         self
     }
 
-    fn since(&self, t: Instant) -> Duration {
-        (self.now)().saturating_duration_since(t)
+    /// Binds each person (issuer, subject) to one e-mail at first use, in `store`.
+    pub fn with_identities(mut self, store: Arc<dyn IdentityStore>) -> Self {
+        self.identities = Some(Identities::new(store));
+        self
     }
 
     /// Authenticates an `Authorization` header value.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, super::AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -157,70 +119,19 @@ impl Authenticator {
                 self.config.algorithm
             )));
         }
-        let key = self.key_for(head.kid.as_deref()).await?;
-        let data = decode::<Claims>(token, &key, &self.validation).map_err(|e| AuthError::Invalid(reason(&e)))?;
-        let claims = data.claims;
-        let role =
-            Role::parse(&claims.role).ok_or_else(|| AuthError::Invalid("role must be admin, user or bot".into()))?;
-        let email = claims.email.filter(|e| looks_like_email(e));
-        if role == Role::User && email.is_none() {
-            return Err(AuthError::Invalid("user tokens must carry a valid email claim".into()));
+        let key = self.keys.key_for(head.kid.as_deref()).await?;
+        let claims = decode::<Map<String, Value>>(token, &key, &self.validation)
+            .map_err(|e| AuthError::Invalid(reason(&e)))?
+            .claims;
+        let principal = self
+            .config
+            .claims
+            .principal(&self.config.issuer, &claims, &self.config.bots)?;
+        if let Some(identities) = &self.identities {
+            identities.check(&principal).await?;
         }
-        Ok(Principal {
-            subject: claims.sub,
-            email,
-            role,
-        })
+        Ok(principal)
     }
-
-    async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
-        if let KeySource::Secret(_) = self.config.keys {
-            return Ok(self.cache.read().await.keys[""].clone());
-        }
-        let kid = kid.ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
-        {
-            let cache = self.cache.read().await;
-            let fresh = cache.fetched.is_none_or(|t| self.since(t) < JWKS_TTL);
-            if let Some(k) = cache.keys.get(kid).filter(|_| fresh) {
-                return Ok(k.clone());
-            }
-        }
-        let KeySource::JwksUrl(url) = &self.config.keys else {
-            return Err(AuthError::Invalid("unknown key id".into()));
-        };
-        let mut cache = self.cache.write().await;
-        // Another request may have refreshed while we waited for the lock; and an unknown kid
-        // must not let callers hammer the identity provider.
-        let recently = cache.fetched.is_some_and(|t| self.since(t) < JWKS_MIN_REFRESH);
-        if !recently {
-            let http = self.http.as_ref().expect("URL source has a client");
-            let fetched: Result<JwkSet, reqwest::Error> =
-                async { http.get(url).send().await?.error_for_status()?.json().await }.await;
-            match fetched {
-                Ok(set) => {
-                    cache.keys = keys_of(&set);
-                    cache.fetched = Some((self.now)());
-                }
-                // Stale keys beat no keys while the identity provider is down.
-                Err(e) => {
-                    tracing::warn!(error = %e, "JWKS fetch failed");
-                    return cache.keys.get(kid).cloned().ok_or(AuthError::KeysUnavailable);
-                }
-            }
-        }
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| AuthError::Invalid("unknown key id".into()))
-    }
-}
-
-fn keys_of(set: &JwkSet) -> HashMap<String, DecodingKey> {
-    set.keys
-        .iter()
-        .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
-        .collect()
 }
 
 fn reason(e: &jsonwebtoken::errors::Error) -> String {
@@ -235,19 +146,4 @@ fn reason(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidAlgorithm | K::InvalidAlgorithmName => "algorithm not allowed".into(),
         _ => "malformed token".into(),
     }
-}
-
-/// A deliberately loose check (one `@`, a dot in the domain, no spaces): the identity provider
-/// owns e-mail verification; we only refuse values that cannot be an address.
-pub fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && s.len() <= 254
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::bots::ActsFor;
+
 /// What a token lets its holder be. A token carries exactly one role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -10,7 +12,8 @@ pub enum Role {
     Admin,
     /// A platform user: acts for themselves only.
     User,
-    /// A chat-ops integration: may act on behalf of a named user on session endpoints only.
+    /// A chat-ops integration: may act on behalf of the users it is allowed to, on session
+    /// endpoints only.
     Bot,
 }
 
@@ -25,11 +28,34 @@ impl Role {
     }
 }
 
-/// An authenticated caller: the token's subject, e-mail and role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An authenticated caller: who issued the token, its subject, e-mail and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    pub issuer: String,
     pub subject: String,
-    /// Platform users are identified by e-mail; required for the `user` role.
+    /// Platform users are identified by e-mail; required for the `user` role, never set for
+    /// bots.
     pub email: Option<String>,
     pub role: Role,
+    /// Bots only: whom this bot may act for.
+    pub acts_for: Option<ActsFor>,
+}
+
+impl Principal {
+    /// A bot acting for exactly one user (the Slack integration, for the member's linked user).
+    pub fn bot_for(subject: String, user: &crate::domain::Email) -> Self {
+        Principal {
+            issuer: "cloud-iam-broker".into(),
+            subject,
+            email: None,
+            role: Role::Bot,
+            acts_for: Some(ActsFor::only(user)),
+        }
+    }
+
+    /// The caller's identity as one unambiguous string: the issuer and subject,
+    /// length-prefixed, so no subject can pass for another (idempotency scopes use it).
+    pub fn scope(&self) -> String {
+        format!("{}:{}{}", self.issuer.len(), self.issuer, self.subject)
+    }
 }

@@ -13,7 +13,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim().to_ascii_lowercase();
-        if crate::auth::jwt::looks_like_email(&s) {
+        if looks_like_email(&s) {
             Ok(Email(s))
         } else {
             Err(Invalid::field("email", "must be an e-mail address"))
@@ -23,6 +23,21 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A deliberately loose check (one `@`, a dot in the domain, no spaces): the identity provider
+/// owns e-mail verification; we only refuse values that cannot be an address.
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && s.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl fmt::Display for Email {

@@ -21,6 +21,14 @@ impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::KeysUnavailable => unavailable("JWKS unavailable"),
+            AuthError::Unavailable => unavailable("identity bindings unavailable"),
+            AuthError::Forbidden(why) => Problem::forbidden(why),
+            AuthError::IdentityConflict(why) => Problem::new(
+                http::StatusCode::FORBIDDEN,
+                "identity-conflict",
+                "This sign-in and this e-mail address belong to different people",
+                why,
+            ),
             other => Problem::unauthorized(other.to_string()),
         }
     }

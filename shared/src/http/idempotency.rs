@@ -55,7 +55,7 @@ where
     hash.update([0]);
     hash.update(body_bytes(req.body()));
     let fingerprint: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let scope = &principal.subject;
+    let scope = &principal.scope();
     let claim = store.claim(scope, key, &fingerprint, now).await.map_err(|e| {
         tracing::error!(cause = %e, "idempotency store failed");
         Problem::unavailable()

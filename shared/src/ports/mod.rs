@@ -92,8 +92,12 @@ impl SealContext {
     }
 
     /// A stored idempotent response, bound to its caller and key.
+    /// Scope and key as two entries: one joined string could be split two ways.
     pub fn idempotency(scope: &str, key: &str) -> Self {
-        SealContext(vec![("cloud-iam-broker:idempotency", format!("{scope}#{key}"))])
+        SealContext(vec![
+            ("cloud-iam-broker:idempotency-scope", scope.to_string()),
+            ("cloud-iam-broker:idempotency-key", key.to_string()),
+        ])
     }
 
     pub fn user(account: &AccountId, user: &IamUserName) -> Self {
@@ -455,4 +459,30 @@ pub trait ChatLinkStore: Send + Sync {
     async fn unlink(&self, slack: &SlackUserId) -> Result<bool, StoreError>;
     async fn email_of(&self, slack: &SlackUserId) -> Result<Option<Email>, StoreError>;
     async fn links(&self, page: &PageRequest) -> Result<Option<Page<(SlackUserId, Email)>>, StoreError>;
+}
+
+/// Who each person is: an identity provider's (issuer, subject), bound to one e-mail at first
+/// use, so that a user who edits their e-mail at the provider does not become someone else.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Binds (issuer, subject) and `email` to each other; `Conflict` when either is bound.
+    async fn bind(&self, issuer: &str, subject: &str, email: &Email) -> Result<(), StoreError>;
+    /// What each side is bound to: the e-mail of (issuer, subject), and the (issuer, subject)
+    /// of `email`.
+    async fn bindings(
+        &self,
+        issuer: &str,
+        subject: &str,
+        email: &Email,
+    ) -> Result<(Option<Email>, Option<(String, String)>), StoreError>;
+    /// Releases `email` and the identity bound to it; `Ok(false)` when it was not bound.
+    async fn unbind(&self, email: &Email) -> Result<bool, StoreError>;
+}
+
+/// Remembers signed requests seen within their replay window.
+#[async_trait]
+pub trait ReplayGuard: Send + Sync {
+    /// `Ok(true)` the first time `id` is seen; `Ok(false)` on a replay. The record is kept
+    /// until `until` (past the window in which the request would be accepted).
+    async fn first_use(&self, id: &str, until: OffsetDateTime) -> Result<bool, StoreError>;
 }

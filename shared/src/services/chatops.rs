@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::domain::{
     AccountId, Email, Invalid, RoleArn, SessionId, SessionKind, SessionStatus, SlackUserId, SlashCommand, USAGE,
     parse_reason, parse_slash_command,
@@ -72,11 +72,7 @@ impl ChatOpsService {
             );
         };
         // The bot acts on behalf of the linked user: same checks, same logs, bot as the actor.
-        let bot = Principal {
-            subject: format!("slack:{slack}"),
-            email: None,
-            role: Role::Bot,
-        };
+        let bot = Principal::bot_for(format!("slack:{slack}"), &email);
         match command {
             SlashCommand::Start {
                 account,

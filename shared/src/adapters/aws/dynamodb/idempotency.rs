@@ -12,8 +12,16 @@ const REMEMBER_SECONDS: i64 = 24 * 3600;
 /// A claim older than this whose request never completed was abandoned (a function crashed).
 const ABANDONED_SECONDS: i64 = 300;
 
+/// Scopes and keys may hold `#` (a subject is the identity provider's to choose): the item key
+/// is a hash of both, length-prefixed, so no (scope, key) pair can name another's record.
 fn pk(scope: &str, key: &str) -> String {
-    format!("IDEMPOTENCY#{scope}#{key}")
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((scope.len() as u64).to_be_bytes());
+    h.update(scope.as_bytes());
+    h.update(key.as_bytes());
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("IDEMPOTENCY#{hex}")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,5 +145,16 @@ impl IdempotencyStore for DynamoStore {
             .await
             .map_err(|e| StoreError::Unavailable(describe(&e)))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pk;
+
+    #[test]
+    fn scope_and_key_cannot_be_confused() {
+        assert_ne!(pk("alice#x", "k"), pk("alice", "x#k"));
+        assert_eq!(pk("alice", "k"), pk("alice", "k"));
     }
 }

@@ -14,12 +14,15 @@
 //! | access group  | `GROUP#<id>`          | `GROUP`        | `GROUPS` / `<id>`        |                        |
 //! | group name    | `GROUPNAME#<folded>`  | `GROUPNAME`    |                          |                        |
 //! | membership    | `GROUP#<id>`          | `MEMBER#<e-mail>` | `MEMBER#<e-mail>` / `GROUP#<id>` |              |
-//! | idempotency   | `IDEMPOTENCY#<scope>#<key>` | `IDEMPOTENCY` |                      |                        |
+//! | idempotency   | `IDEMPOTENCY#<sha256(scope, key)>` | `IDEMPOTENCY` |                      |                        |
 //! | Slack link    | `SLACKUSER#<id>`      | `SLACKUSER`    | `SLACKUSERS` / `<id>`    |                        |
 //! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live only) |
 //! |               |                       |                | GSI3: `SESSIONS` / `<id>` |                       |
 //! | revocations   | `REVOCATIONS#<role arn>` | `REVOCATIONS` |                         |                        |
 //! | console lock  | `CONSOLE#<account>#<IAM user>` | `CONSOLE` |                        |                        |
+//! | identity      | `IDENTITY#<sha256(issuer, subject)>` | `IDENTITY` |                  |                        |
+//! | identity e-mail | `IDENTITYEMAIL#<e-mail>` | `IDENTITY` |                        |                        |
+//! | seen request  | `SEEN#<sha256(signature)>` | `SEEN`  | (TTL: past the replay window) |                 |
 //!
 //! Access patterns:
 //! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
@@ -38,6 +41,10 @@
 //! - one live console session per IAM user: the `console lock` is written in the session's
 //!   create transaction (conditional on not existing) and deleted when it finishes;
 //! - unique group names: a `group name` marker written in the group's transactions;
+//! - one e-mail per person: the `identity` and `identity e-mail` items are written together,
+//!   each conditional on not existing (first use binds), and deleted together (admin release);
+//! - a signed Slack request runs once: its `seen request` item is written conditional on not
+//!   existing;
 //! - delete only an unused account: the account item holds `user_count` and
 //!   `live_session_count`, kept by the writers of users and sessions in their own
 //!   transactions; the delete is conditional on both being 0.
@@ -49,6 +56,7 @@ mod accounts;
 mod chatops;
 mod groups;
 mod idempotency;
+mod identities;
 mod revocations;
 mod sessions;
 mod users;

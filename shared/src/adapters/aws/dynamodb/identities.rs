@@ -1,0 +1,141 @@
+//! Identity bindings and seen Slack requests (see the key design in `mod.rs`).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{DynamoStore, key, put, to_item, tx_delete, tx_put};
+use crate::domain::Email;
+use crate::ports::{IdentityStore, ReplayGuard, StoreError};
+
+const SK: &str = "IDENTITY";
+
+/// Issuers and subjects may hold any character: the key is a hash of both, length-prefixed.
+fn identity_pk(issuer: &str, subject: &str) -> String {
+    let mut h = Sha256::new();
+    h.update((issuer.len() as u64).to_be_bytes());
+    h.update(issuer.as_bytes());
+    h.update(subject.as_bytes());
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("IDENTITY#{hex}")
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("IDENTITYEMAIL#{email}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BindingRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    issuer: String,
+    subject: String,
+    email: String,
+}
+
+#[async_trait]
+impl IdentityStore for DynamoStore {
+    async fn bind(&self, issuer: &str, subject: &str, email: &Email) -> Result<(), StoreError> {
+        let record = |pk: String, entity: &str| BindingRecord {
+            pk,
+            sk: SK.into(),
+            entity: entity.into(),
+            issuer: issuer.into(),
+            subject: subject.into(),
+            email: email.to_string(),
+        };
+        let absent = Some("attribute_not_exists(PK)");
+        self.transact(vec![
+            tx_put(put(
+                &self.table,
+                to_item(&record(identity_pk(issuer, subject), "identity")),
+                absent,
+            )),
+            tx_put(put(
+                &self.table,
+                to_item(&record(email_pk(email), "identity_email")),
+                absent,
+            )),
+        ])
+        .await
+    }
+
+    async fn bindings(
+        &self,
+        issuer: &str,
+        subject: &str,
+        email: &Email,
+    ) -> Result<(Option<Email>, Option<(String, String)>), StoreError> {
+        let identity = self.get_item::<BindingRecord>(identity_pk(issuer, subject), SK).await?;
+        let by_email = self.get_item::<BindingRecord>(email_pk(email), SK).await?;
+        Ok((
+            identity.and_then(|r| Email::parse(&r.email).ok()),
+            by_email.map(|r| (r.issuer, r.subject)),
+        ))
+    }
+
+    async fn unbind(&self, email: &Email) -> Result<bool, StoreError> {
+        let Some(r) = self.get_item::<BindingRecord>(email_pk(email), SK).await? else {
+            return Ok(false);
+        };
+        self.transact(vec![
+            tx_delete(&self.table, key(email_pk(email), SK)),
+            tx_delete(&self.table, key(identity_pk(&r.issuer, &r.subject), SK)),
+        ])
+        .await?;
+        Ok(true)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SeenRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: &'static str,
+    ttl: i64,
+}
+
+#[async_trait]
+impl ReplayGuard for DynamoStore {
+    async fn first_use(&self, id: &str, until: OffsetDateTime) -> Result<bool, StoreError> {
+        let digest: String = Sha256::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let record = SeenRecord {
+            pk: format!("SEEN#{digest}"),
+            sk: "SEEN".into(),
+            entity: "seen_request",
+            ttl: until.unix_timestamp(),
+        };
+        match self
+            .transact(vec![tx_put(put(
+                &self.table,
+                to_item(&record),
+                Some("attribute_not_exists(PK)"),
+            ))])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity_pk;
+
+    #[test]
+    fn identity_keys_are_unambiguous() {
+        assert_ne!(identity_pk("a#", "b"), identity_pk("a", "#b"));
+        assert_eq!(identity_pk("iss", "sub"), identity_pk("iss", "sub"));
+    }
+}
