@@ -3,14 +3,19 @@
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cib", version, about = "Cloud IAM Broker: just-in-time access to AWS accounts", after_help = EXIT_CODES)]
+#[command(name = "cib", version, about = "Cloud IAM Broker: just-in-time access to AWS accounts", after_help = AFTER_HELP)]
 pub struct Cli {
     /// The broker's API URL [env: CIB_URL]
     #[arg(long, env = "CIB_URL", global = true)]
     pub url: Option<String>,
-    /// A bearer token [env: CIB_TOKEN]
-    #[arg(long, env = "CIB_TOKEN", global = true, hide_env_values = true)]
+    /// Refused: a token on the command line is in `ps` and shell history. Parsed only to say so;
+    /// the token comes from CIB_TOKEN, --token-stdin or the config file (`config::token`).
+    #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "", value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Read the bearer token from one line of standard input (CIB_TOKEN, when set, comes first;
+    /// the config file's token is the fallback)
+    #[arg(long, global = true)]
+    pub token_stdin: bool,
     /// A profile of the config file [env: CIB_PROFILE]
     #[arg(long, env = "CIB_PROFILE", global = true)]
     pub profile: Option<String>,
@@ -21,18 +26,16 @@ pub struct Cli {
     pub command: Command,
 }
 
-pub const EXIT_CODES: &str =
-    "Exit codes: 0 ok, 1 refused by the API, 2 usage, 3 not authenticated/allowed, 4 API or network failure.";
+pub const AFTER_HELP: &str = "The token comes from CIB_TOKEN, --token-stdin or the config file (`cib configure`), never \
+from the command line.\n\
+Exit codes: 0 ok, 1 refused by the API, 2 usage, 3 not authenticated/allowed, 4 API or network failure.";
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Save the API URL and token in the config file
+    /// Save the API URL and token in the config file; the token is read from standard input
     Configure {
         #[arg(long)]
         url: String,
-        /// Read from standard input when omitted
-        #[arg(long)]
-        token: Option<String>,
     },
     /// Who you are and what you may do where
     Me,
@@ -248,4 +251,44 @@ pub enum Sessions {
     Log {
         id: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_token_flag_reads_no_environment_and_is_kept_only_to_be_refused() {
+        // Were `--token` still `env = "CIB_TOKEN"`, clap could not tell the environment (fine)
+        // from argv (refused) apart.
+        let cli = Cli::command();
+        let token = cli
+            .get_arguments()
+            .find(|a| a.get_id() == "token")
+            .expect("--token is parsed, to be refused with a message");
+        assert!(token.get_env().is_none());
+        assert!(token.is_hide_set());
+
+        let parsed = Cli::try_parse_from(["cib", "--token", "eyJ.secret.sig", "me"]).unwrap();
+        assert_eq!(parsed.token.as_deref(), Some("eyJ.secret.sig"));
+        let bare = Cli::try_parse_from(["cib", "me", "--token"]).unwrap();
+        assert_eq!(bare.token.as_deref(), Some(""), "a bare --token is refused too");
+        let stdin = Cli::try_parse_from(["cib", "--token-stdin", "me"]).unwrap();
+        assert!(stdin.token_stdin && stdin.token.is_none());
+    }
+
+    #[test]
+    fn configure_takes_no_token_on_the_command_line() {
+        let parsed = Cli::try_parse_from(["cib", "configure", "--url", "http://x"]).unwrap();
+        assert!(matches!(parsed.command, Command::Configure { .. }));
+        let configure = Cli::command();
+        let configure = configure.find_subcommand("configure").unwrap();
+        assert!(
+            configure
+                .get_arguments()
+                .all(|a| a.get_id() != "token" || a.is_global_set())
+        );
+    }
 }

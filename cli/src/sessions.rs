@@ -1,14 +1,23 @@
 //! Sessions from the command line: start, list, end, the log, the console, and the AWS CLI's
-//! `credential_process` with its private cache.
-
-use std::time::Duration;
+//! `credential_process` with its private cache (`cache`), which ending a session clears.
 
 use serde_json::{Value, json};
 
 use crate::args::{JitArgs, Sessions};
+use crate::cache::{self, Cache};
 use crate::client::{Client, Failure, exit};
 use crate::output::{self, print};
-use crate::{SESSION_COLUMNS, config, progress, seconds};
+use crate::{progress, seconds};
+
+const SESSION_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "/id"),
+    ("TYPE", "/type"),
+    ("AWS ACCOUNT", "/aws_account_id"),
+    ("ROLE", "/role_arn"),
+    ("STATUS", "/status"),
+    ("EXPIRES", "/expires_at"),
+    ("REASON", "/reason"),
+];
 
 pub(crate) async fn start_jit(api: &Client, jit: &JitArgs) -> Result<Value, Failure> {
     let body = json!({ "account_id": jit.account, "type": "jit", "role_arn": jit.role, "duration_seconds": seconds(&jit.duration)?, "reason": jit.reason });
@@ -83,12 +92,17 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
         ),
         Sessions::End { id, reason } => {
             progress("revoking access…");
-            print(
-                &api.call("DELETE", &format!("/sessions/{id}"), Some(json!({ "reason": reason })))
-                    .await?,
-                json,
-                SESSION_COLUMNS,
-            )
+            let ended = api
+                .call("DELETE", &format!("/sessions/{id}"), Some(json!({ "reason": reason })))
+                .await;
+            // Whatever the API answered (ended now, or already), this session's credentials are
+            // not handed to the AWS CLI again.
+            if let Some(cache) = Cache::open()
+                && let Err(e) = cache.forget_session(&id)
+            {
+                eprintln!("cib: cached credentials of {id} not dropped: {e}");
+            }
+            print(&ended?, json, SESSION_COLUMNS)
         }
         Sessions::Log { id } => {
             let log = api.call("GET", &format!("/sessions/{id}/log"), None).await?;
@@ -122,25 +136,53 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
     Ok(())
 }
 
+/// `cib console`: a JIT session's console sign-in URL, printed, and opened on request.
+pub(crate) async fn console(api: &Client, jit: &JitArgs, open: bool, json: bool) -> Result<(), Failure> {
+    progress("starting a JIT session…");
+    let started = start_jit(api, jit).await?;
+    let link = started["console_url"].as_str().unwrap_or_default().to_string();
+    if json {
+        print(
+            &json!({ "session": started["session"], "console_url": link }),
+            true,
+            &[],
+        );
+    } else {
+        println!("{link}");
+    }
+    if open && !opened(&link) {
+        eprintln!("no browser found; open the URL above");
+    }
+    Ok(())
+}
+
+/// Opens a URL with the desktop's opener, if there is one.
+fn opened(url: &str) -> bool {
+    ["xdg-open", "open"].iter().any(|cmd| {
+        std::process::Command::new(cmd)
+            .arg(url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 /// The AWS CLI's credential_process: JSON on standard output, nothing else. A live session's
-/// credentials are reused from a private cache until five minutes before they expire.
-pub(crate) async fn credential_process(api: &Client, url: &str, jit: &JitArgs) -> Result<(), Failure> {
-    use sha2::Digest;
+/// credentials are reused from a private cache, kept apart per profile, API URL and caller (the
+/// token's `iss` and `sub`), until five minutes before they expire.
+pub(crate) async fn credential_process(
+    api: &Client,
+    profile: Option<&str>,
+    url: &str,
+    token: &str,
+    jit: &JitArgs,
+) -> Result<(), Failure> {
     let duration = seconds(&jit.duration)?;
-    let key: String = sha2::Sha256::digest(format!("{url}\n{}\n{}\n{duration}", jit.account, jit.role))
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let cache = config::cache_dir().map(|d| d.join("credentials").join(format!("{key}.json")));
-    let now = time::OffsetDateTime::now_utc();
-    if let Some(path) = &cache
-        && let Ok(text) = std::fs::read_to_string(path)
-        && let Ok(cached) = serde_json::from_str::<Value>(&text)
-        && let Some(exp) = cached["Expiration"]
-            .as_str()
-            .and_then(|e| time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok())
-        && exp - now > Duration::from_secs(300)
+    let key = cache::key(profile, url, token, &jit.account, &jit.role, duration);
+    let cache = Cache::open();
+    if let Some(cache) = &cache
+        && let Some(cached) = cache.fresh(&key, time::OffsetDateTime::now_utc())
     {
         println!("{cached}");
         return Ok(());
@@ -154,12 +196,13 @@ pub(crate) async fn credential_process(api: &Client, url: &str, jit: &JitArgs) -
         "SessionToken": c["session_token"],
         "Expiration": c["expiration"],
     });
-    if let Some(path) = &cache {
-        // Like the AWS CLI's own cache: private to the user.
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = config::write_private(path, out.to_string().as_bytes()) {
+    if let Some(cache) = &cache {
+        // An entry `cib sessions end` could not find by its session is not kept.
+        let stored = match started["session"]["id"].as_str() {
+            Some(session) => cache.store(&key, session, &out),
+            None => Err("the API named no session".to_string()),
+        };
+        if let Err(e) = stored {
             eprintln!("cib: not caching: {e}");
         }
     }

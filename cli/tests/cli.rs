@@ -8,14 +8,16 @@ use serde_json::{Value, json};
 
 const CIB: &str = env!("CARGO_BIN_EXE_cib");
 
+/// The token goes in the environment: `cib` refuses it on argv.
 fn cib(url: &str, token: &str, cache: &std::path::Path, args: &[&str]) -> Output {
     Command::new(CIB)
-        .args(["--url", url, "--token", token])
+        .args(["--url", url])
         .args(args)
         .env("XDG_CACHE_HOME", cache)
         .env("XDG_CONFIG_HOME", cache)
         .env_remove("CIB_URL")
-        .env_remove("CIB_TOKEN")
+        .env("CIB_TOKEN", token)
+        .env_remove("CIB_PROFILE")
         .output()
         .expect("cib runs")
 }
@@ -127,7 +129,7 @@ async fn cli_drives_the_api_and_feeds_the_aws_cli() {
     let cached = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
     let expire_in = |seconds: i64| {
         let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cached).unwrap()).unwrap();
-        c["Expiration"] = json!(
+        c["credentials"]["Expiration"] = json!(
             (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap()
@@ -147,11 +149,28 @@ async fn cli_drives_the_api_and_feeds_the_aws_cli() {
         "under five minutes left: a new session"
     );
 
-    // The real AWS CLI, with a profile that calls cib.
+    // Ending the session drops its cached credentials, so the AWS CLI below starts a new one
+    // rather than being handed revoked credentials.
+    let entry: Value = serde_json::from_str(&std::fs::read_to_string(&cached).unwrap()).unwrap();
+    let cached_session = entry["session_id"]
+        .as_str()
+        .expect("the entry names its session")
+        .to_string();
+    let ended = cib(
+        url,
+        &f.token,
+        &cache,
+        &["sessions", "end", &cached_session, "--reason", "done with the aws cli"],
+    );
+    assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
+    assert!(!cached.exists(), "the ended session's credentials are dropped");
+
+    // The real AWS CLI, with a profile that calls cib; the token reaches cib through the
+    // environment the AWS CLI passes on.
     let config = cache.join("aws-config");
     let command = format!(
-        "{CIB} --url {url} --token {} credential-process --account {} --role {} --duration 15m --reason \"aws cli use\"",
-        f.token, f.account, f.role
+        "{CIB} --url {url} credential-process --account {} --role {} --duration 15m --reason \"aws cli use\"",
+        f.account, f.role
     );
     std::fs::write(
         &config,
@@ -174,6 +193,8 @@ async fn cli_drives_the_api_and_feeds_the_aws_cli() {
         .env("AWS_SHARED_CREDENTIALS_FILE", cache.join("none"))
         .env("AWS_ENDPOINT_URL", &env.aws_endpoint)
         .env("XDG_CACHE_HOME", &cache)
+        .env("CIB_TOKEN", &f.token)
+        .env_remove("CIB_PROFILE")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
