@@ -66,6 +66,8 @@ pub struct Resources {
     pub table_name: String,
     pub bucket: String,
     pub kms_key_id: String,
+    /// The Slack jobs queue (absent against real AWS unless `SLACK_JOBS_QUEUE_URL` names one).
+    pub slack_queue_url: Option<String>,
 }
 
 pub struct LocalAws {
@@ -326,9 +328,18 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
             key
         }
     };
+    // CreateQueue returns the existing queue when the attributes match.
+    let slack_queue_url = aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name("cloud-iam-broker-slack-jobs")
+        .send()
+        .await
+        .map_err(|e| format!("creating the Slack jobs queue: {e:?}"))?
+        .queue_url;
     Ok(Resources {
         table_name: table.into(),
         bucket: bucket.into(),
         kms_key_id,
+        slack_queue_url,
     })
 }

@@ -113,6 +113,8 @@ pub struct LocalSystem {
     pub minter: Minter,
     /// The sign-in federation stand-in (absent against real AWS).
     pub federation: Option<FederationStandIn>,
+    /// Where Slack commands' answers land (absent against real AWS).
+    pub slack: Option<crate::slack::SlackStandIn>,
 }
 
 impl LocalSystem {
@@ -173,6 +175,7 @@ impl LocalSystem {
                     table_name: var("TABLE_NAME")?,
                     bucket: var("SESSION_LOG_BUCKET")?,
                     kms_key_id: var("KMS_KEY_ID")?,
+                    slack_queue_url: std::env::var("SLACK_JOBS_QUEUE_URL").ok(),
                 };
                 let sdk = with_timeouts(shared::adapters::aws::sdk_defaults().load().await, timeout);
                 (None, local_config(&resources, jwt, timeout), sdk)
@@ -187,7 +190,18 @@ impl LocalSystem {
         } else {
             None
         };
+        let slack = if !options_aws_real {
+            let (stand_in, base) = crate::slack::SlackStandIn::start().await?;
+            config.slack.response_url_prefix = base;
+            Some(stand_in)
+        } else {
+            None
+        };
         let app = App::on_aws(&config, &sdk, options.overrides).map_err(|e| e.to_string())?;
+        // The queue's Lambda trigger, played by a poller.
+        if let Some(queue) = &config.slack.jobs_queue_url {
+            crate::slack::run_worker(app.clone(), sdk.clone(), queue.clone());
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
@@ -209,6 +223,7 @@ impl LocalSystem {
             app,
             minter: Minter { secret },
             federation,
+            slack,
         })
     }
 }
@@ -219,7 +234,9 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         slack_signing_secret: Some(Secret::new(hex(&rand::random::<[u8; 16]>()))),
         slack: shared::config::SlackConfig {
             team_id: Some(SLACK_TEAM_ID.into()),
-            ..Default::default()
+            channel_ids: Vec::new(),
+            response_url_prefix: shared::config::SLACK_RESPONSE_URL_PREFIX.into(),
+            jobs_queue_url: resources.slack_queue_url.clone(),
         },
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),

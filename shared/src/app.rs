@@ -7,8 +7,10 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::adapters::aws::federation::HttpFederation;
 use crate::adapters::aws::s3_log::S3SessionLog;
+use crate::adapters::aws::sqs::SqsJobQueue;
 use crate::adapters::aws::sts::StsRoleAssumer;
 use crate::adapters::aws::{dynamodb::DynamoStore, iam::AwsIamConnector, kms::KmsSealer, sts::StsVerifier};
+use crate::adapters::slack::SlackResponder;
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::ports::{Clock, IamConnector, IdempotencyStore, RoleAssumer, SecretSealer, SessionLog, SystemClock};
@@ -34,6 +36,8 @@ pub struct App {
     pub slack: crate::config::SlackConfig,
     /// Remembers signed Slack requests within their replay window.
     pub replays: Arc<dyn crate::ports::ReplayGuard>,
+    /// Where acknowledged slash commands wait for the worker (`SLACK_JOBS_QUEUE_URL`).
+    pub slack_jobs: Option<Arc<dyn crate::ports::SlackJobQueue>>,
     /// Releases identity bindings (admins).
     pub identities: Arc<dyn crate::ports::IdentityStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
@@ -117,11 +121,24 @@ impl App {
             log,
             sealer: sealer.clone(),
             clock: clock.clone(),
+            refusals: store.clone(),
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());
         Ok(App {
             auth: Arc::new(auth),
-            chatops: ChatOpsService::new(store.clone(), accounts.clone(), sessions.clone()),
+            chatops: ChatOpsService::new(
+                store.clone(),
+                accounts.clone(),
+                sessions.clone(),
+                Arc::new(SlackResponder::new(&config.slack.response_url_prefix)),
+                store.clone(),
+                clock.clone(),
+            ),
+            slack_jobs: config
+                .slack
+                .jobs_queue_url
+                .as_deref()
+                .map(|url| Arc::new(SqsJobQueue::lazy(sdk, url)) as Arc<dyn crate::ports::SlackJobQueue>),
             slack_signing_secret: config.slack_signing_secret.clone(),
             slack: config.slack.clone(),
             replays: store.clone(),

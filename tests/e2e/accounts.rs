@@ -392,7 +392,7 @@ async fn bad_input_is_refused_clearly() {
     let user = env.token(Role::User, "alice@example.com", Some("alice@example.com"));
     let problem = api.post("/accounts", &user, good.clone()).await.problem(403);
     assert!(problem["detail"].as_str().unwrap().contains("admin"));
-    api.get("/accounts", &env.token(Role::Bot, "bot:slack", None))
+    api.get("/accounts", &env.token(Role::Bot, "bot:chatops", None))
         .await
         .problem(403);
 

@@ -25,7 +25,7 @@ fn concrete(path: &str) -> String {
 fn body(method: &str, path: &str, on_behalf: bool) -> Option<Value> {
     let mut b = match (method, path) {
         ("POST", "/sessions") => {
-            json!({ "account_id": ID, "type": "console", "duration_seconds": 900, "reason": "matrix test" })
+            json!({ "account_id": ID, "type": "jit", "role_arn": "arn:aws:iam::123456789012:role/matrix", "duration_seconds": 900, "reason": "matrix test" })
         }
         ("DELETE", "/sessions/{id}") => json!({ "reason": "matrix test" }),
         ("POST" | "PUT" | "PATCH", _) => json!({}),
@@ -46,10 +46,29 @@ async fn every_operation_allows_exactly_its_declared_callers() {
     let callers = [
         ("admin", Some(env.admin())),
         ("user", Some(env.user("alice@example.com"))),
-        ("bot", Some(env.token(Role::Bot, "bot:matrix", None))),
-        ("bot-on-behalf", Some(env.token(Role::Bot, "bot:matrix", None))),
+        ("bot", Some(env.token(Role::Bot, "bot:chatops", None))),
+        ("bot-on-behalf", Some(env.token(Role::Bot, "bot:chatops", None))),
         ("none", None),
     ];
+    // Callers who may start sessions anywhere, so that a start on an unknown account is past
+    // authorization (404); without a grant it would be refused (403) before the lookup.
+    let group = api
+        .post(
+            "/groups",
+            &env.admin(),
+            json!({ "name": "matrix", "description": "", "accounts": "all", "permissions": { "start_sessions": true, "start_jit_sessions": true } }),
+        )
+        .await
+        .ok(201);
+    for member in ["admin@example.com", "alice@example.com"] {
+        api.put(
+            &format!("/groups/{}/members/{member}", group["id"].as_str().unwrap()),
+            &env.admin(),
+            json!({}),
+        )
+        .await
+        .ok(201);
+    }
     let mut checked = 0;
     let mut operations = 0;
     for (path, item) in doc["paths"].as_mapping().unwrap() {

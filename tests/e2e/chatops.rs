@@ -23,44 +23,92 @@ impl Slack<'_> {
             .to_string()
     }
 
-    /// Sends a slash command as Slack does (form-encoded, signed), optionally tampered with.
-    async fn send(&self, user: &str, text: &str, secret: &str, age_seconds: i64) -> (u16, Value) {
+    /// Sends a slash command as Slack does (form-encoded, signed), optionally tampered with;
+    /// its answer is to go to `response_url`.
+    async fn send_to(
+        &self,
+        team: &str,
+        user: &str,
+        text: &str,
+        response_url: &str,
+        secret: &str,
+        age_seconds: i64,
+    ) -> (u16, Value, String) {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("token", "legacy-unused")
-            .append_pair("team_id", "T0001")
+            .append_pair("team_id", team)
+            .append_pair("channel_id", "C0001")
             .append_pair("user_id", user)
             .append_pair("command", "/jit")
             .append_pair("text", text)
-            .append_pair("response_url", "https://hooks.slack.invalid/commands/1")
+            .append_pair("response_url", response_url)
             .finish();
         let ts = (time::OffsetDateTime::now_utc().unix_timestamp() - age_seconds).to_string();
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(format!("v0:{ts}:{body}").as_bytes());
         let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let (status, json) = self.post(&body, &ts, &format!("v0={sig}")).await;
+        (status, json, body)
+    }
+
+    async fn post(&self, body: &str, ts: &str, signature: &str) -> (u16, Value) {
         let resp = self
             .http
             .post(format!("{}/chatops/slack/commands", self.env.base_url))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-slack-request-timestamp", ts)
-            .header("x-slack-signature", format!("v0={sig}"))
-            .body(body)
+            .header("x-slack-signature", signature)
+            .body(body.to_string())
             .send()
             .await
             .unwrap();
         (resp.status().as_u16(), resp.json().await.unwrap())
     }
 
+    async fn send(&self, user: &str, text: &str, secret: &str, age_seconds: i64) -> (u16, Value) {
+        let url = self.response_url();
+        let (status, body, _) = self.send_to("T0001", user, text, &url, secret, age_seconds).await;
+        (status, body)
+    }
+
+    /// A fresh response URL under the stand-in.
+    fn response_url(&self) -> String {
+        format!("{}commands/{}", self.env.slack_base, ulid::Ulid::new())
+    }
+
+    /// Sends a command; Slack gets "Working on it" at once and the answer at the response URL.
     async fn say(&self, user: &str, text: &str) -> String {
-        let (status, body) = self.send(user, text, &self.secret(), 0).await;
+        let url = self.response_url();
+        let (status, body, _) = self.send_to("T0001", user, text, &url, &self.secret(), 0).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["response_type"], "ephemeral");
-        body["text"].as_str().unwrap().to_string()
+        let ack = body["text"].as_str().unwrap().to_string();
+        if ack.starts_with("Usage:") {
+            return ack;
+        }
+        assert_eq!(ack, "Working on it…");
+        self.answer_at(&url).await
+    }
+
+    /// Waits (up to 20 s) for the answer posted to `url`.
+    async fn answer_at(&self, url: &str) -> String {
+        let path = url.strip_prefix(&self.env.slack_base).unwrap();
+        for _ in 0..200 {
+            if let Some(a) = self.env.slack.answers().into_iter().find(|a| a.path == path) {
+                assert_eq!(a.body["response_type"], "ephemeral");
+                return a.body["text"].as_str().unwrap().to_string();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no answer at {url}");
     }
 }
 
 #[tokio::test]
 async fn slash_commands_start_list_and_end_sessions_for_linked_users() {
     let env = env();
+    // Serial: the acknowledgement test holds the next AssumeRole, whoever makes it.
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let f = fixture(env, "slack").await;
@@ -169,6 +217,18 @@ async fn bad_slack_requests_are_answered_clearly() {
     let usage = slack.say("U0UNKNOWN", "prod OnCall soon").await;
     assert!(usage.starts_with("Sorry,") && usage.contains("Usage:"), "{usage}");
     assert!(slack.say("U0UNKNOWN", "help").await.starts_with("Usage:"));
+    // Another workspace is refused even with the app's valid signature.
+    let (status, body, _) = slack
+        .send_to(
+            "T0OTHER",
+            "U0UNKNOWN",
+            "list",
+            &slack.response_url(),
+            &slack.secret(),
+            0,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
     // Unsigned requests never reach the command.
     let resp = reqwest::Client::new()
         .post(format!("{}/chatops/slack/commands", env.base_url))
@@ -177,4 +237,80 @@ async fn bad_slack_requests_are_answered_clearly() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+}
+
+/// A signed request sent twice within its five-minute window runs once: the replay is refused
+/// and the command's answer arrives once.
+#[tokio::test]
+async fn a_replayed_slack_request_is_refused() {
+    let env = env();
+    let slack = Slack {
+        env,
+        http: reqwest::Client::new(),
+    };
+    let url = slack.response_url();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("team_id", "T0001")
+        .append_pair("channel_id", "C0001")
+        .append_pair("user_id", "U0REPLAY")
+        .append_pair("text", "list")
+        .append_pair("response_url", &url)
+        .finish();
+    let mut mac = Hmac::<Sha256>::new_from_slice(slack.secret().as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let signature = format!("v0={sig}");
+    let (status, first) = slack.post(&body, &ts, &signature).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(slack.answer_at(&url).await.contains("not linked"));
+    let (status, replay) = slack.post(&body, &ts, &signature).await;
+    assert_eq!(status, 401, "{replay}");
+    assert!(replay["detail"].as_str().unwrap().contains("replay"), "{replay}");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let path = url.strip_prefix(&env.slack_base).unwrap();
+    assert_eq!(env.slack.answers().iter().filter(|a| a.path == path).count(), 1);
+}
+
+/// The answer comes through the queue, so a slow AWS call never shows Slack a timeout: the
+/// acknowledgement returns while the command is still held at STS.
+#[tokio::test]
+async fn slash_commands_are_acknowledged_before_they_finish() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "slack-ack").await;
+    let slack = Slack {
+        env,
+        http: reqwest::Client::new(),
+    };
+    api.put("/chatops/slack/users/U0SLOW", &env.admin(), json!({ "email": f.email }))
+        .await
+        .ok(200);
+    let role_name = f.role.rsplit('/').next().unwrap();
+    let (reached, go) = env.assume_gate.arm();
+    let url = slack.response_url();
+    let (status, ack, _) = slack
+        .send_to(
+            "T0001",
+            "U0SLOW",
+            &format!("slack-ack {role_name} 15m INC-9"),
+            &url,
+            &slack.secret(),
+            0,
+        )
+        .await;
+    assert_eq!((status, ack["text"].as_str()), (200, Some("Working on it…")));
+    // The worker is held at AssumeRole, after Slack had its answer.
+    tokio::time::timeout(std::time::Duration::from_secs(20), reached)
+        .await
+        .expect("the worker reached STS")
+        .unwrap();
+    let path = url.strip_prefix(&env.slack_base).unwrap();
+    assert!(
+        env.slack.answers().iter().all(|a| a.path != path),
+        "answered before STS did"
+    );
+    go.send(()).unwrap();
+    assert!(slack.answer_at(&url).await.starts_with("Started JIT session"));
 }

@@ -52,25 +52,104 @@ async fn a_refused_start_is_logged_with_why() {
     let env = env();
     let _serial = env.serial().await;
     let f = fixture(env, "refused-log").await;
+    let before = logged_events(env, &f.account).await.len();
     let p = env
         .client()
         .post("/sessions", &f.token, jit(&f, 899))
         .await
         .problem(422);
     assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-duration");
-    let events = logged_events(env, &f.account).await;
-    let refused: Vec<&Value> = events.iter().filter(|e| e["type"] == "refused").collect();
-    assert_eq!(refused.len(), 1, "{events:?}");
-    assert_eq!(refused[0]["user"], f.email.as_str());
-    assert!(
-        refused[0]["why"].as_str().unwrap().contains("duration_seconds"),
-        "{}",
-        refused[0]
+    // Refusals go to the caller's refusal log of the day, not to a session log of their own.
+    assert_eq!(
+        logged_events(env, &f.account).await.len(),
+        before,
+        "no session log for a refusal"
     );
-    assert_eq!(refused[0]["duration_seconds"], 899);
-    // Refused before an account is known: answered, and nothing is logged under any account.
-    let unknown = json!({ "account_id": "01JD0000000000000000000000", "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "incident INC-42" });
-    env.client().post("/sessions", &f.token, unknown).await.problem(404);
+    let refused = refusal_events(env, &f.email).await;
+    let last = refused.last().expect("the refusal is logged");
+    assert_eq!(last["user"], f.email.as_str());
+    assert!(last["why"].as_str().unwrap().contains("duration_seconds"), "{last}");
+    assert_eq!(last["duration_seconds"], 899);
+}
+
+/// The refusal log objects of the caller whose token subject is `email` (fixtures use the
+/// e-mail as subject), oldest event first.
+async fn refusal_events(env: &TestEnv, email: &str) -> Vec<Value> {
+    use sha2::Digest;
+    let scope = format!(
+        "{}:{}{email}",
+        local_runner::system::ISSUER.len(),
+        local_runner::system::ISSUER
+    );
+    let caller: String = sha2::Sha256::digest(scope.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let key = format!(
+        "refusals/{:04}-{:02}-{:02}/{caller}.jsonl",
+        now.year(),
+        now.month() as u8,
+        now.day()
+    );
+    let s3 = s3(env).await;
+    let Ok(obj) = s3
+        .get_object()
+        .bucket(&env.config.session_log_bucket)
+        .key(&key)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let body = obj.body.collect().await.unwrap().into_bytes();
+    String::from_utf8(body.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A caller without a grant on an account gets the same answer whether the account exists or
+/// not, and cannot grow the log bucket: one object per caller and day, 20 events in full,
+/// the rest counted.
+#[tokio::test]
+async fn refusals_say_nothing_about_accounts_and_write_a_bounded_log() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "refusal-bound").await;
+    let outsider = "outsider@example.com";
+    let token = env.user(outsider);
+    let objects = || async {
+        let s3 = s3(env).await;
+        let out = s3
+            .list_objects_v2()
+            .bucket(&env.config.session_log_bucket)
+            .send()
+            .await
+            .unwrap();
+        out.contents().len()
+    };
+    let before = objects().await;
+    let mut body = jit(&f, 900);
+    let existing = env.client().post("/sessions", &token, body.clone()).await.problem(403);
+    body["account_id"] = json!("01JD0000000000000000000000");
+    let unknown = env.client().post("/sessions", &token, body.clone()).await.problem(403);
+    assert_eq!(existing["type"], unknown["type"]);
+    assert_eq!(existing["title"], unknown["title"]);
+    for _ in 0..25 {
+        env.client().post("/sessions", &token, body.clone()).await.problem(403);
+    }
+    assert_eq!(objects().await, before + 1, "one refusal object for the caller's day");
+    let events = refusal_events(env, outsider).await;
+    assert_eq!(events.len(), 20, "the first 20 in full");
+    assert!(
+        events[19]["note"].as_str().unwrap().contains("counted"),
+        "{}",
+        events[19]
+    );
+    assert_eq!(events[0]["why"], existing["detail"]);
 }
 
 /// After three failed attempts a revocation is reported as an error (with the alarm field the

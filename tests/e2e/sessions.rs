@@ -548,7 +548,7 @@ async fn bots_act_on_behalf_of_users_with_both_recorded() {
     let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "bot").await;
-    let bot = env.token(Role::Bot, "bot:slack", None);
+    let bot = env.token(Role::Bot, "bot:chatops", None);
 
     let mut body = jit(&f, 900);
     api.post("/sessions", &bot, body.clone()).await.problem(403);
@@ -560,8 +560,26 @@ async fn bots_act_on_behalf_of_users_with_both_recorded() {
             started["session"]["user"].as_str(),
             started["session"]["requested_by"].as_str()
         ),
-        (Some(f.email.as_str()), Some("bot:slack"))
+        (Some(f.email.as_str()), Some("bot:chatops"))
     );
+    // A bot's answer carries what it may relay (the one-time console link), never credentials.
+    assert!(started.get("credentials").is_none(), "{started}");
+    assert!(started["console_url"].as_str().is_some_and(|u| !u.is_empty()));
+    for secret in ["secret_access_key", "session_token", "access_key_id", "password"] {
+        assert!(!started.to_string().contains(secret), "{secret} in a bot's answer");
+    }
+    // Bots never start console (password) sessions.
+    let mut console = json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "look", "on_behalf_of": f.email });
+    let p = api.post("/sessions", &bot, console.clone()).await.problem(403);
+    assert!(p["detail"].as_str().unwrap().contains("console"), "{p}");
+    // Only bots the deployment lists, and only for the users it lists them for.
+    let unlisted = env.token(Role::Bot, "bot:unlisted", None);
+    let p = api.post("/sessions", &unlisted, body.clone()).await.problem(403);
+    assert!(p["detail"].as_str().unwrap().contains("allow-listed"), "{p}");
+    let mut elsewhere = body.clone();
+    elsewhere["on_behalf_of"] = json!("someone@other.org");
+    let p = api.post("/sessions", &bot, elsewhere).await.problem(403);
+    assert!(p["detail"].as_str().unwrap().contains("not allowed to act for"), "{p}");
     // Only where the user could act: someone without a group is refused.
     body["on_behalf_of"] = json!("nobody@example.com");
     api.post("/sessions", &bot, body).await.problem(403);
@@ -587,7 +605,7 @@ async fn bots_act_on_behalf_of_users_with_both_recorded() {
         )
         .await
         .ok(200);
-    assert_eq!(ended["ended_by"], format!("bot:slack for {}", f.email).as_str());
+    assert_eq!(ended["ended_by"], format!("bot:chatops for {}", f.email).as_str());
     let log = log_of(env, &f.token, id).await;
     // A broken chain returns no events, and `all` holds on none: check what is there first.
     assert_eq!(log["verified"], true, "{log}");
@@ -597,7 +615,7 @@ async fn bots_act_on_behalf_of_users_with_both_recorded() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["requested_by"] == "bot:slack" && e["user"] == f.email.as_str())
+            .all(|e| e["requested_by"] == "bot:chatops" && e["user"] == f.email.as_str())
     );
 }
 

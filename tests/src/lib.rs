@@ -38,6 +38,10 @@ pub struct TestEnv {
     pub clock: Arc<shared::ports::OffsetClock>,
     /// The sign-in federation stand-in, with the requests it received.
     pub federation: FederationStandIn,
+    /// Where Slack commands' answers land (the `response_url` stand-in).
+    pub slack: local_runner::slack::SlackStandIn,
+    /// Its base URL: a command's `response_url` must be under it.
+    pub slack_base: String,
     /// The broker's AWS calls, when switched on (the overhead benchmark reads them).
     pub calls: Arc<CallRecorder>,
     /// Holds the next JIT AssumeRole, so a test can interleave an end with a start.
@@ -189,6 +193,8 @@ pub fn env() -> &'static TestEnv {
                             calls,
                             assume_gate: gate,
                             federation: system.federation.clone().expect("moto mode has the stand-in"),
+                            slack: system.slack.clone().expect("moto mode has the stand-in"),
+                            slack_base: system.config.slack.response_url_prefix.clone(),
                             runtime: tokio::runtime::Handle::current(),
                         };
                         tx.send(Ok(env)).ok();

@@ -2,8 +2,9 @@
 //! by Slack's request signature, not a bearer token) and the admin API linking Slack members to
 //! platform users.
 //!
-//! Thin by design: verify and parse the request here, run it through
-//! `shared::services::chatops`, answer in Slack's response format.
+//! Thin by design: verify the request here (signature, workspace, channel, replay), queue it
+//! and acknowledge at once; the `chatops-worker` function runs it through
+//! `shared::services::chatops` and answers at the command's `response_url`.
 
 use std::time::Instant;
 
@@ -11,11 +12,12 @@ use hmac::{Hmac, Mac};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use sha2::Sha256;
 use shared::App;
 use shared::auth::Principal;
 use shared::authz::Action;
-use shared::domain::{Email, SlackUserId};
+use shared::domain::{Email, SlackJob, SlackUserId};
 use shared::http::{
     Handled, Problem, finish, json, json_body, no_content, page_request, path_param, require, route_key, serve,
 };
@@ -101,29 +103,76 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         return Err(Problem::not_found("chat-ops is not configured (SLACK_SIGNING_SECRET)"));
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = app.clock.now().unix_timestamp();
     let body = body_bytes(req);
+    let signature = header("x-slack-signature");
     if let Err(why) = verify_signature(
         secret.expose().as_bytes(),
         header("x-slack-request-timestamp"),
         body,
-        header("x-slack-signature"),
+        signature,
         now,
     ) {
         tracing::warn!(why, "refused a Slack request");
         return Err(Problem::unauthorized(why));
     }
     let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-    let user = form.get("user_id").map(String::as_str).unwrap_or("");
-    let Ok(slack_user) = SlackUserId::parse(user) else {
-        return Ok(reply("Slack sent no user id; nothing to do."));
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    // The signing secret is per Slack app, and an app can be installed in several workspaces.
+    if app.slack.team_id.as_deref() != Some(field("team_id")) {
+        tracing::warn!(
+            team = field("team_id"),
+            "refused a Slack request from another workspace"
+        );
+        return Err(Problem::forbidden(
+            "commands are accepted from one Slack workspace only",
+        ));
+    }
+    if !app.slack.channel_ids.is_empty() && !app.slack.channel_ids.iter().any(|c| c == field("channel_id")) {
+        return Ok(reply("Cloud IAM Broker does not take commands in this channel."));
+    }
+    // A request signed within the last five minutes could be sent again by anyone who saw
+    // it: each signature is accepted once.
+    let until = app.clock.now() + time::Duration::seconds(2 * MAX_AGE_SECONDS + 60);
+    match app.replays.first_use(&format!("slack:{signature}"), until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("refused a replayed Slack request");
+            return Err(Problem::unauthorized("this request was already received (replay)"));
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "recording a Slack request failed");
+            return Err(Problem::unavailable());
+        }
+    }
+    let text = field("text");
+    // Help needs no AWS call: answered at once.
+    if matches!(
+        shared::domain::parse_slash_command(text),
+        Ok(shared::domain::SlashCommand::Help)
+    ) {
+        return Ok(reply(shared::domain::USAGE));
+    }
+    let Some(queue) = &app.slack_jobs else {
+        return Err(Problem::not_found("chat-ops is not configured (SLACK_JOBS_QUEUE_URL)"));
     };
-    let text = form.get("text").map(String::as_str).unwrap_or("");
-    let answer = app.chatops.run(&slack_user, text).await.map_err(|e| {
-        tracing::error!(cause = %e, "chat-ops failed");
+    let job = SlackJob {
+        id: Sha256::digest(signature.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        team_id: field("team_id").into(),
+        channel_id: field("channel_id").into(),
+        user_id: field("user_id").into(),
+        text: text.into(),
+        response_url: field("response_url").into(),
+    };
+    // Slack shows a timeout after three seconds: acknowledge now, answer at response_url.
+    queue.enqueue(&job).await.map_err(|e| {
+        tracing::error!(cause = %e, "queueing a Slack command failed");
         Problem::unavailable()
     })?;
-    Ok(reply(answer))
+    Ok(reply("Working on it…"))
 }
 
 #[derive(Deserialize)]

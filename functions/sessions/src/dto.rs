@@ -1,5 +1,6 @@
 //! The JSON shapes of the sessions API. Credentials and passwords appear only in the response
-//! that starts a session, once; nothing else (lists, gets, logs) ever carries them.
+//! that starts a session, once, and never in a bot's; nothing else (lists, gets, logs) ever
+//! carries them.
 
 use serde::{Deserialize, Serialize};
 use shared::domain::{AccountId, Collector, Email, Invalid, RoleArn, Session, SessionKind, parse_reason};
@@ -130,6 +131,9 @@ pub fn started(session: &Session, granted: &Granted) -> serde_json::Value {
                 "session_token": credentials.session_token.expose(),
                 "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             });
+            out["console_url"] = serde_json::json!(console_url);
+        }
+        Granted::JitLink { console_url } => {
             out["console_url"] = serde_json::json!(console_url);
         }
         Granted::Console {

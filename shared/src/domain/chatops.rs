@@ -72,12 +72,14 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         }
         let n: i64 = number.parse().ok()?;
         number.clear();
-        total += n * match c {
+        let unit = match c {
             'h' => 3600,
             'm' => 60,
             's' => 1,
             _ => return None,
         };
+        // Checked: `99999999999999999h` must be "not a duration", not an overflow.
+        total = total.checked_add(n.checked_mul(unit)?)?;
     }
     number.is_empty().then_some(total).filter(|t| *t > 0)
 }
@@ -110,6 +112,20 @@ pub fn parse_slash_command(text: &str) -> Result<SlashCommand, String> {
     }
 }
 
+/// A verified slash command, acknowledged at once and finished later (Slack allows three
+/// seconds; a cold start or a slow AWS call would not fit).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SlackJob {
+    /// Unique per signed request (a hash of its signature): the job runs once per request.
+    pub id: String,
+    pub team_id: String,
+    pub channel_id: String,
+    pub user_id: String,
+    pub text: String,
+    /// Where the answer goes (Slack accepts posts there for 30 minutes).
+    pub response_url: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +156,10 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Some(5400));
         assert_eq!(parse_duration("900s"), Some(900));
         assert_eq!(parse_duration("15x"), None);
+        // Overflow is "not a duration", never a panic (debug) or a wrapped value (release).
+        assert_eq!(parse_duration("9223372036854775807h"), None);
+        assert_eq!(parse_duration("2562047788015216h"), None);
+        assert_eq!(parse_duration("9223372036854775807s1s"), None);
         assert!(SlackUserId::parse("U024BE7LH").is_ok() && SlackUserId::parse("u1").is_err());
     }
 }

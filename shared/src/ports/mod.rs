@@ -486,3 +486,22 @@ pub trait ReplayGuard: Send + Sync {
     /// until `until` (past the window in which the request would be accepted).
     async fn first_use(&self, id: &str, until: OffsetDateTime) -> Result<bool, StoreError>;
 }
+
+/// Per caller and day, how many session starts were refused.
+#[async_trait]
+pub trait RefusalCounter: Send + Sync {
+    /// Adds one to `caller`'s count for `day` (kept until `until`) and returns the new count.
+    async fn count_refusal(&self, caller: &str, day: &str, until: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Slash commands waiting to be finished (SQS in AWS).
+#[async_trait]
+pub trait SlackJobQueue: Send + Sync {
+    async fn enqueue(&self, job: &crate::domain::SlackJob) -> Result<(), String>;
+}
+
+/// Answers a slash command at its `response_url`.
+#[async_trait]
+pub trait ChatResponder: Send + Sync {
+    async fn respond(&self, response_url: &str, text: &str) -> Result<(), String>;
+}

@@ -1,15 +1,17 @@
 //! Chat-ops: a Slack member, linked to a platform user by an admin, runs `/jit` commands that
 //! act exactly as the sessions API does for that user, with the bot recorded as the actor.
-//! Replies are text for the channel (ephemeral): never a secret key.
+//! Replies are text for the channel (ephemeral): never a secret key. Commands are acknowledged
+//! at once by the `chatops` function and finished here (`finish`) by the worker, which posts the
+//! answer to the command's `response_url`.
 
 use std::sync::Arc;
 
 use crate::auth::Principal;
 use crate::domain::{
-    AccountId, Email, Invalid, RoleArn, SessionId, SessionKind, SessionStatus, SlackUserId, SlashCommand, USAGE,
-    parse_reason, parse_slash_command,
+    AccountId, Email, Invalid, RoleArn, SessionId, SessionKind, SessionStatus, SlackJob, SlackUserId, SlashCommand,
+    USAGE, parse_reason, parse_slash_command,
 };
-use crate::ports::{ChatLinkStore, Page, PageRequest, SessionFilter, StoreError};
+use crate::ports::{ChatLinkStore, ChatResponder, Clock, Page, PageRequest, ReplayGuard, SessionFilter, StoreError};
 use crate::services::accounts::AccountService;
 use crate::services::sessions::{Granted, SessionService, StartRequest};
 
@@ -32,15 +34,56 @@ pub struct ChatOpsService {
     links: Arc<dyn ChatLinkStore>,
     accounts: AccountService,
     sessions: SessionService,
+    responder: Arc<dyn ChatResponder>,
+    /// Runs each job once, whatever the queue redelivers.
+    once: Arc<dyn ReplayGuard>,
+    clock: Arc<dyn Clock>,
 }
 
+/// How long a finished job's id is remembered (SQS redelivers within the visibility timeout,
+/// and keeps a message four days at most).
+const JOB_MEMORY_DAYS: i64 = 5;
+
 impl ChatOpsService {
-    pub fn new(links: Arc<dyn ChatLinkStore>, accounts: AccountService, sessions: SessionService) -> Self {
+    pub fn new(
+        links: Arc<dyn ChatLinkStore>,
+        accounts: AccountService,
+        sessions: SessionService,
+        responder: Arc<dyn ChatResponder>,
+        once: Arc<dyn ReplayGuard>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         ChatOpsService {
             links,
             accounts,
             sessions,
+            responder,
+            once,
+            clock,
         }
+    }
+
+    /// Finishes an acknowledged command: runs it (once per job, whatever the queue redelivers)
+    /// and posts the answer to its `response_url`. `Err` only when the job should be retried
+    /// (it did not run).
+    pub async fn finish(&self, job: &SlackJob) -> Result<(), ChatOpsError> {
+        let until = self.clock.now() + time::Duration::days(JOB_MEMORY_DAYS);
+        if !self.once.first_use(&format!("job:{}", job.id), until).await? {
+            tracing::info!(job = job.id, "a redelivered Slack job was skipped");
+            return Ok(());
+        }
+        let answer = match SlackUserId::parse(&job.user_id) {
+            Ok(user) => self.run(&user, &job.text).await.unwrap_or_else(|e| {
+                tracing::error!(cause = %e, "chat-ops failed");
+                "Sorry, something failed on our side; try again in a minute.".into()
+            }),
+            Err(_) => "Slack sent no user id; nothing to do.".into(),
+        };
+        // The command ran: a failed post is reported, not retried (that would run it again).
+        if let Err(e) = self.responder.respond(&job.response_url, &answer).await {
+            tracing::error!(job = job.id, error = %e, "answering a Slack command failed");
+        }
+        Ok(())
     }
 
     pub async fn link(&self, slack: &SlackUserId, email: &Email) -> Result<(), ChatOpsError> {
@@ -189,7 +232,7 @@ impl ChatOpsService {
             on_behalf_of: Some(email.clone()),
         };
         Ok(match self.sessions.start(bot, request).await {
-            Ok((session, Granted::Jit { console_url, .. })) => format!(
+            Ok((session, Granted::Jit { console_url, .. } | Granted::JitLink { console_url })) => format!(
                 "Started JIT session `{}` as *{}* in {} until {} UTC.\n<{console_url}|Open the AWS console> (the link works once, for 15 minutes). \
                  For CLI credentials use `cib credential-process`.",
                 session.id,

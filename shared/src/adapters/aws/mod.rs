@@ -6,6 +6,7 @@ pub mod federation;
 pub mod iam;
 pub mod kms;
 pub mod s3_log;
+pub mod sqs;
 pub mod sts;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

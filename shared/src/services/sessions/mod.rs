@@ -17,6 +17,7 @@
 //!   its version taken and hands nothing out.
 
 mod ending;
+mod refusals;
 mod starting;
 
 pub use ending::REPORT_AFTER_FAILURES;
@@ -56,6 +57,10 @@ pub enum Granted {
         credentials: TemporaryCredentials,
         console_url: String,
     },
+    /// What a bot may relay for a JIT session: the console sign-in link, which works once and
+    /// within 15 minutes. Never keys, session tokens or passwords, which a chat channel would
+    /// keep usable for as long as the session lasts.
+    JitLink { console_url: String },
     Console {
         signin_url: String,
         user_name: String,
@@ -136,6 +141,8 @@ pub struct SessionService {
     /// Opens provisioned users' own keys (JIT AssumeRole is made with them).
     pub(crate) sealer: Arc<dyn SecretSealer>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Bounds what refused starts write (see `refusals`).
+    pub(crate) refusals: Arc<dyn crate::ports::RefusalCounter>,
 }
 
 /// Everything the checks established, for granting.

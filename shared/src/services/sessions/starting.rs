@@ -7,34 +7,50 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Checked, Granted, SessionService, StartError, StartRequest, refused, rfc3339};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::{
-    Account, AccountCredentials, Email, Session, SessionId, SessionKind, SessionStatus, UserStatus, iam_policies,
+    AccessGroup, Account, AccountCredentials, Email, Session, SessionId, SessionKind, SessionStatus, UserStatus,
+    iam_policies,
 };
 use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, StoreError};
 
 impl SessionService {
     /// Logs a refusal with why (best effort: the refusal stands either way) and returns it.
-    async fn log_refusal(&self, log_key: &str, mut event: serde_json::Value, refusal: StartError) -> StartError {
-        event["why"] = json!(refusal.to_string());
-        if let Err(e) = self.log.append(log_key, event).await {
-            tracing::warn!(error = %e, "logging a refusal failed");
-        }
-        refusal
-    }
-
     /// Starts a session, or refuses it (logged either way).
     pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<(Session, Granted), StartError> {
         let action = Action::StartSession(req.kind);
         let user = authz::acting_user(principal, req.on_behalf_of.as_ref(), action)
             .map_err(|d| StartError::Denied(d.0))?
             .ok_or_else(|| StartError::Denied("sessions are started for platform users with an e-mail".into()))?;
-        let account = self
-            .accounts
-            .get(&req.account)
-            .await?
-            .ok_or_else(|| StartError::AccountNotFound(req.account.clone()))?;
+        // Decided before the account is looked up: a caller who may not act on it gets the
+        // same answer whether or not it exists.
+        let groups = self.groups.groups_of(&user).await?;
+        let decided = authz::decide(
+            principal,
+            action,
+            Some(&user),
+            Target {
+                account: Some(&req.account),
+                owner: None,
+            },
+            &groups,
+        )
+        .map_err(|d| StartError::Denied(d.0));
+        let checked = match decided {
+            Ok(_) => match self.accounts.get(&req.account).await? {
+                None => Err(StartError::AccountNotFound(req.account.clone())),
+                Some(account) => self
+                    .check(principal, &user, &account, &req, &groups)
+                    .await
+                    .map(|c| (account, c)),
+            },
+            Err(denied) => Err(denied),
+        };
+        let (account, checked) = match checked {
+            Ok(c) => c,
+            Err(refusal) => return Err(self.record_refusal(principal, &user, &req, refusal).await),
+        };
         let now = self.clock.now();
         let id = SessionId::generate();
         // Partitioned by account and day for Athena (partition projection with
@@ -52,14 +68,6 @@ impl SessionService {
             .append(&log_key, requested)
             .await
             .map_err(|e| StartError::LogUnavailable(e.to_string()))?;
-
-        let checked = match self.check(principal, &user, &account, &req).await {
-            Ok(c) => c,
-            Err(refusal) => {
-                let event = self.base_event("refused", &id, &account, &req, &user, &by);
-                return Err(self.log_refusal(&log_key, event, refusal).await);
-            }
-        };
 
         let mut session = Session {
             id: id.clone(),
@@ -87,12 +95,14 @@ impl SessionService {
         match self.sessions.create(&session).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) if req.kind == SessionKind::Console => {
-                let refusal = refused(
-                    "console-session-live",
-                    "this user already has a live console session on this account (one password, one session); end it first",
-                );
-                let event = self.base_event("refused", &id, &account, &req, &user, &by);
-                return Err(self.log_refusal(&log_key, event, refusal).await);
+                // Lost a race with another start (the check found no live session).
+                let refusal = console_session_live();
+                let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
+                event["why"] = json!(refusal.to_string());
+                if let Err(e) = self.log.append(&log_key, event).await {
+                    tracing::warn!(error = %e, "logging a refusal failed");
+                }
+                return Err(refusal);
             }
             Err(e) => return Err(e.into()),
         }
@@ -163,7 +173,7 @@ impl SessionService {
                     session.version -= 1;
                 }
                 tracing::info!(session = %id, account = %account.id, kind = req.kind.as_str(), "session started");
-                Ok((session, granted))
+                Ok((session, relayable(principal, granted)))
             }
             Err(e) => {
                 // Fail closed: what was granted is taken back before anything is handed out.
@@ -183,19 +193,8 @@ impl SessionService {
         user: &Email,
         account: &Account,
         req: &StartRequest,
+        groups: &[AccessGroup],
     ) -> Result<Checked, StartError> {
-        let groups = self.groups.groups_of(user).await?;
-        authz::decide(
-            principal,
-            Action::StartSession(req.kind),
-            Some(user),
-            Target {
-                account: Some(&account.id),
-                owner: None,
-            },
-            &groups,
-        )
-        .map_err(|d| StartError::Denied(d.0))?;
         let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
         if !jit.active {
             return Err(refused(
@@ -298,6 +297,15 @@ impl SessionService {
                 }
             }
             SessionKind::Console => {
+                // Checked here so that repeated attempts are refusals (bounded), not session
+                // logs; the create transaction's lock still settles a race.
+                if self
+                    .sessions
+                    .console_session_live(&account.id, &iam_user.user_name)
+                    .await?
+                {
+                    return Err(console_session_live());
+                }
                 if req.role.is_some() {
                     return Err(refused(
                         "role-not-allowed",
@@ -324,7 +332,7 @@ impl SessionService {
                         account: Some(&account.id),
                         owner: None,
                     },
-                    &groups,
+                    groups,
                 )
                 .is_ok();
                 if grants_jit {
@@ -441,4 +449,19 @@ fn tag_value(s: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(*c))
         .take(256)
         .collect()
+}
+
+/// What `principal` may receive: bots get only what they may relay (see `Granted::JitLink`).
+fn relayable(principal: &Principal, granted: Granted) -> Granted {
+    match (principal.role, granted) {
+        (Role::Bot, Granted::Jit { console_url, .. }) => Granted::JitLink { console_url },
+        (_, granted) => granted,
+    }
+}
+
+fn console_session_live() -> StartError {
+    refused(
+        "console-session-live",
+        "this user already has a live console session on this account (one password, one session); end it first",
+    )
 }

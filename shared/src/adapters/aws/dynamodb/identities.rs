@@ -1,4 +1,4 @@
-//! Identity bindings and seen Slack requests (see the key design in `mod.rs`).
+//! Identity bindings, seen Slack requests and refusal counts (see the key design in `mod.rs`).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -137,5 +137,33 @@ mod tests {
     fn identity_keys_are_unambiguous() {
         assert_ne!(identity_pk("a#", "b"), identity_pk("a", "#b"));
         assert_eq!(identity_pk("iss", "sub"), identity_pk("iss", "sub"));
+    }
+}
+
+#[async_trait]
+impl crate::ports::RefusalCounter for DynamoStore {
+    async fn count_refusal(&self, caller: &str, day: &str, until: OffsetDateTime) -> Result<u64, StoreError> {
+        use super::{describe, n, s};
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("REFUSALS#{day}#{caller}"), "REFUSALS")))
+            .update_expression("ADD refused :one SET entity = :entity, #ttl = :ttl")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":entity", s("refusal_count"))
+            .expression_attribute_values(":ttl", n(until.unix_timestamp()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        out.attributes
+            .and_then(|a| {
+                a.get("refused")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .ok_or_else(|| StoreError::Unavailable("the refusal count was not returned".into()))
     }
 }

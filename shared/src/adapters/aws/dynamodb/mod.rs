@@ -22,6 +22,7 @@
 //! | console lock  | `CONSOLE#<account>#<IAM user>` | `CONSOLE` |                        |                        |
 //! | identity      | `IDENTITY#<sha256(issuer, subject)>` | `IDENTITY` |                  |                        |
 //! | identity e-mail | `IDENTITYEMAIL#<e-mail>` | `IDENTITY` |                        |                        |
+//! | refusal count | `REFUSALS#<day>#<caller hash>` | `REFUSALS` | (TTL: 35 days)      |                        |
 //! | seen request  | `SEEN#<sha256(signature)>` | `SEEN`  | (TTL: past the replay window) |                 |
 //!
 //! Access patterns:

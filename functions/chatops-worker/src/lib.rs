@@ -1,0 +1,35 @@
+//! The `chatops-worker` function: triggered by the Slack jobs queue (SQS), it finishes each
+//! acknowledged slash command through `shared::services::chatops` and answers at the command's
+//! `response_url`. The local runner polls the queue and calls the same handler.
+//!
+//! Answers SQS's partial-batch format: a message whose job could not run is reported in
+//! `batchItemFailures` and redelivered; one that cannot be decoded is dropped (logged), since
+//! redelivering it would fail the same way.
+
+use serde_json::{Value, json};
+use shared::App;
+use shared::domain::SlackJob;
+
+/// Handles one SQS event (`{"Records": [{"messageId", "body"}, …]}`).
+pub async fn handle(app: &App, event: Value) -> Value {
+    let mut failures = Vec::new();
+    for record in event["Records"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let id = record["messageId"].as_str().unwrap_or_default();
+        let job: SlackJob = match record["body"].as_str().map(serde_json::from_str) {
+            Some(Ok(job)) => job,
+            _ => {
+                tracing::error!(
+                    message = id,
+                    alarm = "chatops-undecodable",
+                    "a Slack job could not be decoded; dropped"
+                );
+                continue;
+            }
+        };
+        if let Err(e) = app.chatops.finish(&job).await {
+            tracing::warn!(message = id, error = %e, "a Slack job will be retried");
+            failures.push(json!({ "itemIdentifier": id }));
+        }
+    }
+    json!({ "batchItemFailures": failures })
+}

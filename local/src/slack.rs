@@ -1,0 +1,111 @@
+//! Slack, locally: a stand-in for the `response_url`s Slack gives commands (it records every
+//! answer posted, for tests and for a developer to read in the runner's log), and the poller
+//! that plays SQS's event-source mapping, handing queued jobs to the `chatops-worker` handler
+//! as Lambda would.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+
+/// One answer posted to a response URL.
+#[derive(Debug, Clone)]
+pub struct SlackAnswer {
+    /// The path after the stand-in's base URL (tests use one per command).
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+#[derive(Clone, Default)]
+pub struct SlackStandIn {
+    answers: Arc<Mutex<Vec<SlackAnswer>>>,
+}
+
+impl SlackStandIn {
+    /// Starts on a free loopback port; returns the handle and the base URL (with a slash).
+    pub async fn start() -> Result<(Self, String), String> {
+        let stand_in = SlackStandIn::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let router = axum::Router::new()
+            .route("/{*path}", axum::routing::post(record))
+            .with_state(stand_in.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok((stand_in, format!("http://{addr}/")))
+    }
+
+    pub fn answers(&self) -> Vec<SlackAnswer> {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+async fn record(
+    State(s): State<SlackStandIn>,
+    Path(path): Path<String>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> &'static str {
+    tracing::info!(
+        path,
+        text = body["text"].as_str().unwrap_or_default(),
+        "Slack answer (local stand-in)"
+    );
+    s.answers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(SlackAnswer { path, body });
+    "ok"
+}
+
+/// Polls `queue_url` and runs each job through the worker's handler, deleting what it
+/// finished: SQS's Lambda trigger, on localhost.
+pub fn run_worker(app: shared::App, sdk: aws_config::SdkConfig, queue_url: String) {
+    tokio::spawn(async move {
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await;
+            let messages = match received {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "polling the Slack jobs queue failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if messages.is_empty() {
+                continue;
+            }
+            let records: Vec<serde_json::Value> = messages
+                .iter()
+                .map(|m| serde_json::json!({ "messageId": m.message_id, "body": m.body }))
+                .collect();
+            let answer = chatops_worker::handle(&app, serde_json::json!({ "Records": records })).await;
+            let failed: Vec<&str> = answer["batchItemFailures"]
+                .as_array()
+                .map(|f| f.iter().filter_map(|i| i["itemIdentifier"].as_str()).collect())
+                .unwrap_or_default();
+            for m in &messages {
+                if failed.contains(&m.message_id.as_deref().unwrap_or_default()) {
+                    continue;
+                }
+                if let Some(receipt) = &m.receipt_handle {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,47 @@
+//! `ChatResponder` over HTTP: posts a slash command's answer to its `response_url`, only under
+//! the configured prefix (`https://hooks.slack.com/` in AWS; a local stand-in in tests), so a
+//! job cannot be made to post anywhere else.
+
+use async_trait::async_trait;
+
+use crate::ports::ChatResponder;
+
+pub struct SlackResponder {
+    prefix: String,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl SlackResponder {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        SlackResponder {
+            prefix: prefix.into(),
+            http: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatResponder for SlackResponder {
+    async fn respond(&self, response_url: &str, text: &str) -> Result<(), String> {
+        if !response_url.starts_with(&self.prefix) || response_url.contains("..") {
+            return Err(format!("response_url is not under {}", self.prefix));
+        }
+        let http = self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        });
+        let resp = http
+            .post(response_url)
+            .json(&serde_json::json!({ "response_type": "ephemeral", "text": text }))
+            .send()
+            .await
+            .map_err(|e| format!("posting the answer failed: {e}"))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("Slack answered {}", resp.status()))
+        }
+    }
+}
