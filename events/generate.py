@@ -79,6 +79,7 @@ EVENTS = {
         "get-user": event("GET /accounts/{id}/users/{name}", f"{A}/users/alice@example.com", params=user),
         "deprovision-user": event("DELETE /accounts/{id}/users/{name}", f"{A}/users/alice@example.com", params=user),
         "rotate-credential": event("POST /accounts/{id}/users/{name}/credentials", f"{A}/users/alice@example.com/credentials", params=user),
+        "release-identity": event("DELETE /identities/{email}", "/identities/alice@example.com", params={"email": "alice@example.com"}),
     },
     "groups": {
         "create-group": event("POST /groups", "/groups", {"name": "on-call", "description": "Production on-call", "accounts": [ACCOUNT], "permissions": {"start_sessions": False, "start_jit_sessions": True}}),

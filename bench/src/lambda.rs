@@ -22,7 +22,15 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
-pub const FUNCTIONS: [&str; 6] = ["accounts", "users", "groups", "sessions", "chatops", "expirer"];
+pub const FUNCTIONS: [&str; 7] = [
+    "accounts",
+    "users",
+    "groups",
+    "sessions",
+    "chatops",
+    "chatops-worker",
+    "expirer",
+];
 pub const HELLO: &str = "hello-world";
 
 pub struct ColdInit {

@@ -61,6 +61,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/accounts/{id}/users/{name}", Function::Users),
     r("DELETE", "/accounts/{id}/users/{name}", Function::Users),
     r("POST", "/accounts/{id}/users/{name}/credentials", Function::Users),
+    r("DELETE", "/identities/{email}", Function::Users),
     r("POST", "/groups", Function::Groups),
     r("GET", "/groups", Function::Groups),
     r("GET", "/groups/{id}", Function::Groups),

@@ -156,3 +156,51 @@ async fn roles_other_than_admin_cannot_manage_accounts() {
         api.post("/accounts", &token, json!({})).await.problem(403);
     }
 }
+
+/// A person is their identity provider's (issuer, subject), bound to one e-mail at first use:
+/// someone who edits their e-mail to another user's does not become that user, until an admin
+/// releases the binding.
+#[tokio::test]
+async fn an_email_is_bound_to_one_sign_in() {
+    let env = env();
+    let api = env.client();
+    let first = env.token(Role::User, "idp|carol", Some("carol@example.com"));
+    api.get("/me", &first).await.ok(200);
+    // The same subject with another e-mail...
+    let renamed = env.token(Role::User, "idp|carol", Some("dave@example.com"));
+    let p = api.get("/me", &renamed).await.problem(403);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/identity-conflict");
+    // ...and another subject with her e-mail are refused.
+    let impostor = env.token(Role::User, "idp|mallory", Some("carol@example.com"));
+    let p = api.get("/me", &impostor).await.problem(403);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/identity-conflict");
+    // Only admins release; then the address's new owner signs in (and is bound).
+    api.delete("/identities/carol@example.com", &first).await.problem(403);
+    api.delete("/identities/carol@example.com", &env.admin()).await.ok(204);
+    api.delete("/identities/carol@example.com", &env.admin())
+        .await
+        .problem(404);
+    api.get("/me", &impostor).await.ok(200);
+    let p = api
+        .get(
+            "/me",
+            &env.token(Role::User, "idp|someone-else", Some("carol@example.com")),
+        )
+        .await
+        .problem(403);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/identity-conflict");
+}
+
+/// A token whose identity provider says the e-mail is not verified is refused.
+#[tokio::test]
+async fn an_unverified_email_is_refused() {
+    let env = env();
+    let mut claims = good_claims();
+    claims["email_verified"] = json!(false);
+    let token = hs256(&claims, env.jwt_secret().as_bytes());
+    let p = env.client().get("/me", &token).await.problem(401);
+    assert!(p["detail"].as_str().unwrap().contains("not verified"), "{p}");
+    claims["email_verified"] = json!(true);
+    let token = hs256(&claims, env.jwt_secret().as_bytes());
+    env.client().get("/me", &token).await.ok(200);
+}

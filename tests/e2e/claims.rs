@@ -315,3 +315,40 @@ async fn the_expirer_never_scans() {
         calls.iter().map(|c| &c.operation).collect::<Vec<_>>()
     );
 }
+
+/// A due item that cannot be decoded is skipped, counted and alarmed; the sessions due beside
+/// it are still ended.
+#[tokio::test]
+async fn an_undecodable_due_item_never_stops_an_expirer_run() {
+    let env = env();
+    let _serial = env.serial().await;
+    env.drain_expirer().await;
+    let f = fixture(env, "corrupt-due").await;
+    let started = env.client().post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let ddb = aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await);
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+    // Sorted first in the due index, and missing every field a session has.
+    ddb.put_item()
+        .table_name(&env.config.table_name)
+        .item("PK", s("SESSION#corrupt"))
+        .item("SK", s("SESSION"))
+        .item("GSI2PK", s("DUE"))
+        .item("GSI2SK", s("000000000001#corrupt"))
+        .item("entity", s("session"))
+        .send()
+        .await
+        .unwrap();
+    env.clock.advance(Duration::from_secs(901));
+    let report = env.run_expirer().await;
+    ddb.delete_item()
+        .table_name(&env.config.table_name)
+        .key("PK", s("SESSION#corrupt"))
+        .key("SK", s("SESSION"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((report.undecodable, report.expired), (1, 1), "{report:?}");
+    let session = env.client().get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(session["status"], "expired");
+}

@@ -89,7 +89,8 @@ async fn every_sample_event_is_answered_as_documented() {
     let mut dirs: Vec<_> = std::fs::read_dir(format!("{ROOT}/events"))
         .unwrap()
         .flatten()
-        .filter(|d| d.path().is_dir() && d.file_name() != "expirer") // events/expirer: the scheduled event, checked below
+        // events/expirer and events/chatops-worker: not HTTP events, checked below.
+        .filter(|d| d.path().is_dir() && d.file_name() != "expirer" && d.file_name() != "chatops-worker")
         .collect();
     dirs.sort_by_key(|d| d.path());
     for dir in dirs {
@@ -201,4 +202,32 @@ async fn the_expirer_is_scheduled_and_handles_its_event() {
     let env = env();
     let report = env.run_expirer().await;
     assert_eq!(report.failed, 0, "{report:?}");
+}
+
+/// The worker is triggered by the Slack jobs queue with partial-batch answers, and handles its
+/// sample SQS event; a message it cannot decode is dropped, not retried forever.
+#[tokio::test]
+async fn the_chatops_worker_is_queue_triggered_and_handles_its_event() {
+    let template = yaml("infra/template.yaml");
+    let trigger = &template["Resources"]["ChatopsWorkerFunction"]["Properties"]["Events"]["SlackJobs"];
+    assert_eq!(trigger["Type"], "SQS");
+    assert_eq!(
+        trigger["Properties"]["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    let env = env();
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/chatops-worker/slack-jobs.json")).unwrap();
+    let app = env.app.clone();
+    let first = event.clone();
+    let answer = env
+        .on_system(async move { chatops_worker::handle(&app, first).await })
+        .await;
+    assert_eq!(answer, serde_json::json!({ "batchItemFailures": [] }));
+    event["Records"][0]["body"] = serde_json::json!("not a job");
+    let app = env.app.clone();
+    let answer = env
+        .on_system(async move { chatops_worker::handle(&app, event).await })
+        .await;
+    assert_eq!(answer, serde_json::json!({ "batchItemFailures": [] }));
 }

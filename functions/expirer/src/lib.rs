@@ -18,6 +18,7 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport
         retried = report.retried,
         failed = report.failed,
         skipped = report.skipped,
+        undecodable = report.undecodable,
         "expirer run"
     );
     Ok(report)

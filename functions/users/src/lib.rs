@@ -30,6 +30,21 @@ fn account_id(req: &Request) -> Result<AccountId, Problem> {
     AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}")))
 }
 
+/// Releases the binding of an e-mail to a sign-in (issuer and subject), so that a person whose
+/// address changed, or a new owner of an address, can sign in with it (see `shared::auth`).
+async fn release_identity(app: &App, req: &Request) -> Handled {
+    let raw = path_param(req, "email").unwrap_or_default();
+    let email = shared::domain::Email::parse(&raw).map_err(|e| Problem::validation(e.under("email")))?;
+    match app.identities.unbind(&email).await {
+        Ok(true) => Ok(shared::http::no_content()),
+        Ok(false) => Err(Problem::not_found(format!("{email} is bound to no sign-in"))),
+        Err(e) => {
+            tracing::error!(cause = %e, "releasing an identity failed");
+            Err(Problem::unavailable())
+        }
+    }
+}
+
 fn user_name(req: &Request) -> Result<IamUserName, Problem> {
     let raw = path_param(req, "name").unwrap_or_default();
     IamUserName::parse(&raw).map_err(|_| Problem::not_found(format!("no user {raw}")))
@@ -37,6 +52,9 @@ fn user_name(req: &Request) -> Result<IamUserName, Problem> {
 
 async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
     require(principal, Action::ManageUsers)?;
+    if route == "DELETE /identities/{email}" {
+        return release_identity(app, req).await;
+    }
     let account = account_id(req)?;
     match route {
         "POST /accounts/{id}/users" => {

@@ -353,8 +353,8 @@ pub trait SessionStore: Send + Sync {
     async fn console_session_live(&self, account: &AccountId, iam_user: &IamUserName) -> Result<bool, StoreError>;
     /// Saves a session that has ended: out of the due index, uncounted on its account.
     async fn finish(&self, session: &Session) -> Result<(), StoreError>;
-    /// Sessions due at `now` from the due index, at most `limit`; also how many items were read.
-    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError>;
+    /// Sessions due at `now` from the due index, at most `limit`.
+    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError>;
     /// Takes the named lease for `owner` until `until` unless someone else holds an unexpired
     /// one: `Ok(false)` then. Serializes read-modify-write of things with no conditional
     /// writes of their own (a role's IAM policy).
@@ -449,6 +449,17 @@ pub trait IdempotencyStore: Send + Sync {
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<(), StoreError>;
     /// Forgets a claim whose request failed in a way a retry should redo.
     async fn release(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// What one read of the due index found.
+#[derive(Debug, Default)]
+pub struct Due {
+    pub sessions: Vec<Session>,
+    /// Items read (what DynamoDB evaluated and bills).
+    pub read: usize,
+    /// Keys of items that could not be decoded: skipped, so that one bad record never stops a
+    /// run, and reported (logged with an alarm field).
+    pub undecodable: Vec<String>,
 }
 
 /// Which platform user each Slack member is (managed by admins).

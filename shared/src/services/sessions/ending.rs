@@ -283,7 +283,13 @@ impl SessionService {
             self.sessions.save(&session, Some(retry_at)).await?;
             return Err(SessionError::RevocationFailed(e));
         }
-        let ending = session.ending.clone().expect("claimed sessions have an ending");
+        let Some(ending) = session.ending.clone() else {
+            // A claim always records its ending; a stored session without one is corrupt.
+            return Err(SessionError::Unavailable(format!(
+                "session {} is ending with no ending recorded",
+                session.id
+            )));
+        };
         let event = self.session_event(
             ending.outcome.as_str(),
             format!("{}:end", session.id),
@@ -321,9 +327,9 @@ impl SessionService {
     pub async fn expire_due(&self, limit: u32) -> Result<ExpiryReport, SessionError> {
         use futures::StreamExt;
         let now = self.clock.now();
-        let (due, read) = self.sessions.due(now, limit).await?;
+        let due = self.sessions.due(now, limit).await?;
         let mut by_account: BTreeMap<String, Vec<Session>> = BTreeMap::new();
-        for session in due {
+        for session in due.sessions {
             by_account
                 .entry(session.account_id.to_string())
                 .or_default()
@@ -335,7 +341,8 @@ impl SessionService {
             .collect()
             .await;
         let mut report = ExpiryReport {
-            items_read: read,
+            items_read: due.read,
+            undecodable: due.undecodable.len(),
             ..Default::default()
         };
         for r in reports {

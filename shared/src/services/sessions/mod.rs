@@ -125,6 +125,8 @@ pub struct ExpiryReport {
     pub failed: usize,
     /// Due items another run had already handled.
     pub skipped: usize,
+    /// Due items that could not be decoded: skipped and alarmed, never a stopped run.
+    pub undecodable: usize,
 }
 
 #[derive(Clone)]

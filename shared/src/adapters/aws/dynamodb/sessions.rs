@@ -12,7 +12,7 @@ use super::{DynamoStore, describe, from_item, key, n, put, s, to_item, tx_put};
 use crate::domain::{
     AccountId, AwsAccountId, Email, Ending, IamUserName, RoleArn, Session, SessionId, SessionKind, SessionStatus,
 };
-use crate::ports::{Page, PageRequest, SessionFilter, SessionStore, StoreError};
+use crate::ports::{Due, Page, PageRequest, SessionFilter, SessionStore, StoreError};
 
 const DUE_PARTITION: &str = "DUE";
 const ALL_PARTITION: &str = "SESSIONS";
@@ -364,7 +364,7 @@ impl SessionStore for DynamoStore {
         self.transact(items).await
     }
 
-    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<(Vec<Session>, usize), StoreError> {
+    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError> {
         // `~` sorts after every id, so everything due up to and including this second matches.
         let until = format!("{:012}#~", now.unix_timestamp().max(0));
         let out = self
@@ -381,12 +381,22 @@ impl SessionStore for DynamoStore {
             .map_err(|e| StoreError::Unavailable(describe(&e)))?;
         // What DynamoDB evaluated (and bills), not just what it returned.
         let read = out.scanned_count.max(0) as usize;
-        let items = out.items.unwrap_or_default();
-        let sessions = items
-            .into_iter()
-            .map(|i| from_item::<SessionRecord>(i).and_then(SessionRecord::into_domain))
-            .collect::<Result<_, _>>()?;
-        Ok((sessions, read))
+        let mut due = Due { read, ..Due::default() };
+        for item in out.items.unwrap_or_default() {
+            let key = item
+                .get("PK")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_else(|| "(no PK)".into());
+            match from_item::<SessionRecord>(item).and_then(SessionRecord::into_domain) {
+                Ok(session) => due.sessions.push(session),
+                Err(e) => {
+                    tracing::error!(key, error = %e, alarm = "expirer-undecodable", "a due item could not be decoded; skipped");
+                    due.undecodable.push(key);
+                }
+            }
+        }
+        Ok(due)
     }
 
     async fn lease(
