@@ -29,11 +29,30 @@ async fn no_secret_reaches_logs_storage_or_responses() {
     responses.push(api.post("/accounts", &admin, wrong).await.text);
     secrets.push(("rejected secret key".into(), wrong_secret.into()));
 
-    // Sessions: JIT credentials and sign-in token; a console password.
+    // Sessions: JIT credentials and sign-in token (started with an Idempotency-Key, so the
+    // answer is remembered sealed, and replayed); a console password.
+    let start = json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "leak scan" });
     let jit = api
-        .post("/sessions", &f.token, json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "leak scan" }))
+        .send_with_headers(
+            "POST",
+            "/sessions",
+            Some(&f.token),
+            Some(RawBody::Json(start.clone())),
+            &[("idempotency-key", "leak-scan-1")],
+        )
         .await
         .ok(201);
+    let replay = api
+        .send_with_headers(
+            "POST",
+            "/sessions",
+            Some(&f.token),
+            Some(RawBody::Json(start)),
+            &[("idempotency-key", "leak-scan-1")],
+        )
+        .await;
+    assert_eq!(replay.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(replay.ok(201), jit, "the replay is the first answer, to its owner");
     secrets.push((
         "temporary secret key".into(),
         jit["credentials"]["secret_access_key"].as_str().unwrap().into(),
@@ -140,28 +159,83 @@ async fn no_secret_reaches_logs_storage_or_responses() {
 
     let logs = captured_logs();
     assert!(logs.lines().count() > 20, "logs were captured");
+    // The scan sees a secret however it is wrapped: inside base64 at any offset, or encoded
+    // into a URL.
+    {
+        use base64::Engine;
+        let (_, token) = secrets.iter().find(|(w, _)| w == "session token").unwrap();
+        for lead in ["", "a", "ab"] {
+            let wrapped = base64::engine::general_purpose::STANDARD.encode(format!("{lead}{{\"t\":\"{token}\"}}"));
+            assert!(
+                encodings(token).iter().any(|(_, n)| wrapped.contains(n.as_str())),
+                "base64 after {lead:?}"
+            );
+        }
+        let in_url = format!(
+            "https://x/?t={}",
+            form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        );
+        assert!(
+            encodings(token)
+                .iter()
+                .any(|(f, n)| f != "raw" && in_url.contains(n.as_str()))
+        );
+    }
     let mut found = Vec::new();
+    let (stored, responses) = (stored.join("\n"), responses.join("\n"));
     for (what, secret) in &secrets {
         assert!(
             secret.len() >= 16 || what == "ExternalId",
             "{what} is long enough to search for"
         );
-        for (place, text) in [
-            ("logs", &logs),
-            ("storage", &stored.join("\n")),
-            ("responses", &responses.join("\n")),
-        ] {
-            if text.contains(secret.as_str()) {
-                found.push(format!("{what} in {place}"));
+        for (form, needle) in encodings(secret) {
+            for (place, text) in [("logs", &logs), ("storage", &stored), ("responses", &responses)] {
+                if text.contains(needle.as_str()) {
+                    found.push(format!("{what} ({form}) in {place}"));
+                }
             }
         }
     }
     assert!(found.is_empty(), "secrets leaked: {found:?}");
     eprintln!(
-        "leak scan: {} secrets × {} log lines, {} stored items, {} responses: 0 found",
+        "leak scan: {} secrets × {} forms × {} log lines, {} bytes stored, {} bytes of responses: 0 found",
         secrets.len(),
+        encodings("x".repeat(16).as_str()).len(),
         logs.lines().count(),
         stored.len(),
         responses.len()
     );
+}
+
+/// The forms a secret could be written in: as is, percent-encoded (both styles), and base64
+/// (standard and URL-safe) at each of the three alignments it could have inside a longer
+/// encoded text. For base64, the part of the encoding that depends only on the secret is
+/// searched: the first and last four characters, which mix in neighbouring bytes, are left out.
+fn encodings(secret: &str) -> Vec<(String, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let mut forms = vec![
+        ("raw".to_string(), secret.to_string()),
+        (
+            "form-encoded".into(),
+            form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        ),
+        ("percent-encoded".into(), shared::encoding::percent_encode(secret)),
+    ];
+    for shift in 0..3 {
+        let mut bytes = vec![0u8; shift];
+        bytes.extend_from_slice(secret.as_bytes());
+        for (name, encoded) in [
+            ("base64", STANDARD.encode(&bytes)),
+            ("base64url", URL_SAFE_NO_PAD.encode(&bytes)),
+        ] {
+            let stable = encoded.trim_end_matches('=');
+            if stable.len() > 12 {
+                forms.push((format!("{name}+{shift}"), stable[4..stable.len() - 4].to_string()));
+            }
+        }
+    }
+    forms.sort_by(|a, b| a.1.cmp(&b.1));
+    forms.dedup_by(|a, b| a.1 == b.1);
+    forms
 }

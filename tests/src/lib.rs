@@ -350,6 +350,10 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
@@ -386,9 +390,24 @@ impl Reply {
 
 impl Api {
     pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<RawBody>) -> Reply {
+        self.send_with_headers(method, path, token, body, &[]).await
+    }
+
+    /// `send`, with extra request headers.
+    pub async fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<RawBody>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self
             .http
             .request(method.parse().expect("method"), format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
