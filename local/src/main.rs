@@ -1,17 +1,33 @@
 //! `local-runner`: starts the whole system on localhost and prints how to call it.
 //!
 //! Usage: `local-runner [--port N] [--aws]`. Starts moto unless `AWS_ENDPOINT_URL` is set
-//! (then uses that endpoint) or `--aws` is given (real AWS; see `system::AwsMode`).
+//! (then uses that endpoint) or `--aws` is given (real AWS; see `system::AwsMode`). Logs go to
+//! `.local/runner.log`, so the terminal keeps the banner.
+//!
+//! `local-runner token --email E [--role user|admin|bot] [--subject S]` mints a token for the
+//! runner started last in this directory (it keeps its signing secret in `.local/runner.json`,
+//! 0600), so one can try groups, ownership and bots as several people.
 
 use std::time::Duration;
 
 use local_runner::{AwsMode, LocalSystem, Options};
 use shared::auth::Role;
 
+const STATE: &str = ".local/runner.json";
+const LOG: &str = ".local/runner.log";
+
 #[tokio::main]
 async fn main() {
-    shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("token") {
+        token(&args[1..]);
+        return;
+    }
+    let _ = std::fs::create_dir_all(".local");
+    match std::fs::OpenOptions::new().create(true).append(true).open(LOG) {
+        Ok(file) => shared::telemetry::init_to_file(file),
+        Err(_) => shared::telemetry::init(),
+    }
     let mut port = 3000u16;
     let mut real = false;
     let mut expirer_seconds = 60u64;
@@ -59,6 +75,7 @@ async fn main() {
     };
     // The expirer runs every minute, as the EventBridge schedule does (`--expirer-seconds N`).
     system.run_expirer_every(Duration::from_secs(expirer_seconds));
+    save_state(&system);
     print_welcome(&system);
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("\nstopping (local AWS stops with us)");
@@ -69,7 +86,68 @@ fn usage(problem: &str) -> ! {
         eprintln!("local-runner: {problem}");
     }
     eprintln!("usage: local-runner [--port N] [--expirer-seconds N] [--aws]");
+    eprintln!("       local-runner token --email E [--role user|admin|bot] [--subject S] [--hours N]");
     std::process::exit(2);
+}
+
+/// Mints a token with the running runner's secret.
+fn token(args: &[String]) {
+    let (mut email, mut role, mut subject, mut hours) = (None, "user".to_string(), None, 12u64);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| usage(&format!("{arg} takes a value")))
+        };
+        match arg.as_str() {
+            "--email" => email = Some(value()),
+            "--role" => role = value(),
+            "--subject" => subject = Some(value()),
+            "--hours" => hours = value().parse().unwrap_or_else(|_| usage("--hours takes a number")),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    let role = Role::parse(&role).unwrap_or_else(|| usage("--role is user, admin or bot"));
+    let (subject, email) = match (role, subject, email) {
+        // A bot acts for others: its subject is what BOTS lists, and it has no e-mail.
+        (Role::Bot, subject, _) => (subject.unwrap_or_else(|| local_runner::system::LOCAL_BOT.into()), None),
+        (_, subject, Some(email)) => (subject.unwrap_or_else(|| email.clone()), Some(email)),
+        (_, _, None) => usage("--email is required for users and admins"),
+    };
+    let state: serde_json::Value = std::fs::read_to_string(STATE)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| {
+            usage(&format!(
+                "no runner state in {STATE}: start scripts/dev first, in this directory"
+            ))
+        });
+    let secret = state["jwt_secret"]
+        .as_str()
+        .unwrap_or_else(|| usage("the runner state has no secret"));
+    let minter = local_runner::system::Minter::with_secret(shared::domain::Secret::new(secret.to_string()));
+    println!(
+        "{}",
+        minter.token(role, &subject, email.as_deref(), Duration::from_secs(hours * 3600))
+    );
+}
+
+/// Keeps what `local-runner token` needs, readable by this user only.
+fn save_state(system: &LocalSystem) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let state = serde_json::json!({ "base_url": system.base_url, "jwt_secret": system.minter.secret().expose() });
+    let _ = std::fs::remove_file(STATE);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(STATE)
+        .and_then(|mut f| f.write_all(state.to_string().as_bytes()));
+    if let Err(e) = written {
+        eprintln!("local-runner: could not write {STATE} ({e}); `local-runner token` will not work");
+    }
 }
 
 fn print_welcome(system: &LocalSystem) {
@@ -104,6 +182,18 @@ fn print_welcome(system: &LocalSystem) {
         }
     }
     println!("\nTokens (valid 12 h):\n  export ADMIN_TOKEN={admin}\n  export USER_TOKEN={user}\n");
+    println!(
+        "More people (any e-mail; roles user, admin, bot — the bot may act for *@example.com):\n  \
+         export BOB_TOKEN=$(scripts/dev token --email bob@example.com --role user)\n  \
+         export BOT_TOKEN=$(scripts/dev token --role bot)\n"
+    );
+    println!("Logs (JSON lines): {LOG}   (tail -f {LOG})");
+    if let Some(aws) = &system.aws {
+        println!(
+            "AWS CLI against the local AWS: AWS_ENDPOINT_URL={} with the seeded account's keys from .local/demo-account.json",
+            aws.endpoint
+        );
+    }
     println!(
         "Try:\n  curl -s -X POST {url}/accounts -H \"Authorization: Bearer $ADMIN_TOKEN\" -H 'Content-Type: application/json' -d @.local/demo-account.json"
     );

@@ -71,6 +71,11 @@ struct Claims<'a> {
 }
 
 impl Minter {
+    /// A minter for the secret of a runner started earlier (`local-runner token`).
+    pub fn with_secret(secret: Secret) -> Self {
+        Minter { secret }
+    }
+
     pub fn token(&self, role: Role, subject: &str, email: Option<&str>, ttl: Duration) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let role = match role {
