@@ -569,7 +569,7 @@ async fn bots_act_on_behalf_of_users_with_both_recorded() {
         assert!(!started.to_string().contains(secret), "{secret} in a bot's answer");
     }
     // Bots never start console (password) sessions.
-    let mut console = json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "look", "on_behalf_of": f.email });
+    let console = json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "look", "on_behalf_of": f.email });
     let p = api.post("/sessions", &bot, console.clone()).await.problem(403);
     assert!(p["detail"].as_str().unwrap().contains("console"), "{p}");
     // Only bots the deployment lists, and only for the users it lists them for.

@@ -129,17 +129,6 @@ impl ReplayGuard for DynamoStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::identity_pk;
-
-    #[test]
-    fn identity_keys_are_unambiguous() {
-        assert_ne!(identity_pk("a#", "b"), identity_pk("a", "#b"));
-        assert_eq!(identity_pk("iss", "sub"), identity_pk("iss", "sub"));
-    }
-}
-
 #[async_trait]
 impl crate::ports::RefusalCounter for DynamoStore {
     async fn count_refusal(&self, caller: &str, day: &str, until: OffsetDateTime) -> Result<u64, StoreError> {
@@ -165,5 +154,16 @@ impl crate::ports::RefusalCounter for DynamoStore {
                     .and_then(|v| v.parse().ok())
             })
             .ok_or_else(|| StoreError::Unavailable("the refusal count was not returned".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity_pk;
+
+    #[test]
+    fn identity_keys_are_unambiguous() {
+        assert_ne!(identity_pk("a#", "b"), identity_pk("a", "#b"));
+        assert_eq!(identity_pk("iss", "sub"), identity_pk("iss", "sub"));
     }
 }
