@@ -187,6 +187,11 @@ pub fn function_config(env: &e2e::TestEnv) -> Vec<(String, String)> {
         ("JWT_AUDIENCE", local_runner::system::AUDIENCE.into()),
         ("FEDERATION_ENDPOINT", c.federation_endpoint.clone()),
         ("SLACK_SIGNING_SECRET", "bench-signing-secret".into()),
+        ("SLACK_TEAM_ID", local_runner::system::SLACK_TEAM_ID.into()),
+        (
+            "SLACK_JOBS_QUEUE_URL",
+            c.slack.jobs_queue_url.clone().unwrap_or_default(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
