@@ -118,18 +118,18 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
     }
     let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-    // The signing secret is per Slack app, and an app can be installed in several workspaces.
-    if app.slack.team_id.as_deref() != Some(field("team_id")) {
-        tracing::warn!(
-            team = field("team_id"),
-            "refused a Slack request from another workspace"
-        );
-        return Err(Problem::forbidden(
-            "commands are accepted from one Slack workspace only",
-        ));
-    }
-    if !app.slack.channel_ids.is_empty() && !app.slack.channel_ids.iter().any(|c| c == field("channel_id")) {
-        return Ok(reply("Cloud IAM Broker does not take commands in this channel."));
+    match origin(&app.slack, field("team_id"), field("channel_id")) {
+        Origin::Allowed => {}
+        Origin::OtherWorkspace => {
+            tracing::warn!(
+                team = field("team_id"),
+                "refused a Slack request from another workspace"
+            );
+            return Err(Problem::forbidden(
+                "commands are accepted from one Slack workspace only",
+            ));
+        }
+        Origin::OtherChannel => return Ok(reply("Cloud IAM Broker does not take commands in this channel.")),
     }
     // A request signed within the last five minutes could be sent again by anyone who saw
     // it: each signature is accepted once.
@@ -173,6 +173,25 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         Problem::unavailable()
     })?;
     Ok(reply("Working on it…"))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Origin {
+    Allowed,
+    OtherWorkspace,
+    OtherChannel,
+}
+
+/// Where a signed request may come from. The signing secret is per Slack app, and an app can be
+/// installed in several workspaces: the workspace is checked, and the channel when configured.
+fn origin(slack: &shared::config::SlackConfig, team: &str, channel: &str) -> Origin {
+    if slack.team_id.as_deref() != Some(team) {
+        Origin::OtherWorkspace
+    } else if !slack.channel_ids.is_empty() && !slack.channel_ids.iter().any(|c| c == channel) {
+        Origin::OtherChannel
+    } else {
+        Origin::Allowed
+    }
 }
 
 #[derive(Deserialize)]
@@ -262,6 +281,24 @@ mod tests {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         )
+    }
+
+    #[test]
+    fn one_workspace_and_optionally_some_channels() {
+        let mut slack = shared::config::SlackConfig {
+            team_id: Some("T1".into()),
+            ..Default::default()
+        };
+        assert_eq!(origin(&slack, "T1", "C9"), Origin::Allowed);
+        assert_eq!(origin(&slack, "T2", "C9"), Origin::OtherWorkspace);
+        assert_eq!(origin(&slack, "", "C9"), Origin::OtherWorkspace);
+        slack.channel_ids = vec!["C1".into(), "C2".into()];
+        assert_eq!(origin(&slack, "T1", "C2"), Origin::Allowed);
+        assert_eq!(origin(&slack, "T1", "C9"), Origin::OtherChannel);
+        assert_eq!(origin(&slack, "T2", "C1"), Origin::OtherWorkspace);
+        // No workspace configured: nothing is accepted (the configuration requires one).
+        slack.team_id = None;
+        assert_eq!(origin(&slack, "T1", "C1"), Origin::OtherWorkspace);
     }
 
     #[test]
