@@ -202,7 +202,9 @@ impl LocalSystem {
         } else {
             None
         };
-        let app = App::on_aws(&config, &sdk, options.overrides).map_err(|e| e.to_string())?;
+        let app = App::on_aws(&config, &sdk, options.overrides)
+            .map_err(|e| e.to_string())?
+            .with_slack_jobs(&config, &sdk);
         // The queue's Lambda trigger, played by a poller.
         if let Some(queue) = &config.slack.jobs_queue_url {
             crate::slack::run_worker(app.clone(), sdk.clone(), queue.clone());

@@ -134,11 +134,9 @@ impl App {
                 store.clone(),
                 clock.clone(),
             ),
-            slack_jobs: config
-                .slack
-                .jobs_queue_url
-                .as_deref()
-                .map(|url| Arc::new(SqsJobQueue::lazy(sdk, url)) as Arc<dyn crate::ports::SlackJobQueue>),
+            // Wired by the functions that queue (`with_slack_jobs`): the SQS client then links
+            // into the chatops bootstrap only.
+            slack_jobs: None,
             slack_signing_secret: config.slack_signing_secret.clone(),
             slack: config.slack.clone(),
             replays: store.clone(),
@@ -151,6 +149,17 @@ impl App {
             sealer,
             clock,
         })
+    }
+
+    /// Adds the Slack jobs queue (`SLACK_JOBS_QUEUE_URL`), for the function that acknowledges
+    /// slash commands and the local runner.
+    pub fn with_slack_jobs(mut self, config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        self.slack_jobs = config
+            .slack
+            .jobs_queue_url
+            .as_deref()
+            .map(|url| Arc::new(SqsJobQueue::lazy(sdk, url)) as Arc<dyn crate::ports::SlackJobQueue>);
+        self
     }
 
     /// Reads the environment and builds the app (a Lambda's cold start).
