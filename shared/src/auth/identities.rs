@@ -54,19 +54,10 @@ impl Identities {
             return Ok(());
         }
         let (issuer, subject, email) = (&key.0, &key.1, &key.2);
-        // Two tries: a first sign-in racing an admin's release can lose once.
+        // Read first: a person signs in once and comes back many times, so the usual cost is one
+        // round trip (two reads in parallel); the conditional bind runs only at first use, and a
+        // lost race to it is settled by reading again.
         for _ in 0..2 {
-            match self.store.bind(issuer, subject, email).await {
-                Ok(()) => {
-                    self.remember(key.clone());
-                    return Ok(());
-                }
-                Err(StoreError::Unavailable(cause)) => {
-                    tracing::error!(cause, "binding an identity failed");
-                    return Err(AuthError::Unavailable);
-                }
-                Err(StoreError::Conflict(_)) => {}
-            }
             let (bound_email, bound_identity) = self.store.bindings(issuer, subject, email).await.map_err(|e| {
                 tracing::error!(cause = %e, "reading identity bindings failed");
                 AuthError::Unavailable
@@ -74,11 +65,22 @@ impl Identities {
             let same_identity = bound_identity
                 .as_ref()
                 .is_some_and(|(i, s)| i == issuer && s == subject);
-            match (bound_email, same_identity) {
-                (Some(e), true) if e == *email => {
+            match (bound_email, bound_identity.is_some()) {
+                (Some(e), true) if e == *email && same_identity => {
                     self.remember(key.clone());
                     return Ok(());
                 }
+                (None, false) => match self.store.bind(issuer, subject, email).await {
+                    Ok(()) => {
+                        self.remember(key.clone());
+                        return Ok(());
+                    }
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(StoreError::Unavailable(cause)) => {
+                        tracing::error!(cause, "binding an identity failed");
+                        return Err(AuthError::Unavailable);
+                    }
+                },
                 (Some(_), _) => {
                     tracing::warn!(subject, "a token's e-mail differs from the one bound to its subject");
                     return Err(AuthError::IdentityConflict(
@@ -87,7 +89,7 @@ impl Identities {
                             .into(),
                     ));
                 }
-                (None, _) if bound_identity.is_some() => {
+                (None, true) => {
                     tracing::warn!(subject, "a token's e-mail is bound to another subject");
                     return Err(AuthError::IdentityConflict(
                         "this e-mail address is bound to another sign-in; an admin can release the binding \
@@ -95,7 +97,6 @@ impl Identities {
                             .into(),
                     ));
                 }
-                (None, _) => continue,
             }
         }
         Err(AuthError::Unavailable)
