@@ -69,7 +69,7 @@ pub fn run_worker(app: shared::App, sdk: aws_config::SdkConfig, queue_url: Strin
             let received = sqs
                 .receive_message()
                 .queue_url(&queue_url)
-                .max_number_of_messages(10)
+                .max_number_of_messages(1)
                 .wait_time_seconds(1)
                 .send()
                 .await;

@@ -267,6 +267,9 @@ async fn a_replayed_slack_request_is_refused() {
     let (status, replay) = slack.post(&body, &ts, &signature).await;
     assert_eq!(status, 401, "{replay}");
     assert!(replay["detail"].as_str().unwrap().contains("replay"), "{replay}");
+    // The same signature spelled in upper-case hex is still valid, and still the same request.
+    let (status, respelled) = slack.post(&body, &ts, &format!("v0={}", sig.to_uppercase())).await;
+    assert_eq!(status, 401, "{respelled}");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let path = url.strip_prefix(&env.slack_base).unwrap();
     assert_eq!(env.slack.answers().iter().filter(|a| a.path == path).count(), 1);

@@ -72,48 +72,46 @@ async fn a_refused_start_is_logged_with_why() {
     assert_eq!(last["duration_seconds"], 899);
 }
 
-/// The refusal log objects of the caller whose token subject is `email` (fixtures use the
-/// e-mail as subject), oldest event first.
+/// The refusal log events of the caller whose token subject is `email` (fixtures use the
+/// e-mail as subject), oldest first: one object per counted refusal.
 async fn refusal_events(env: &TestEnv, email: &str) -> Vec<Value> {
-    use sha2::Digest;
     let scope = format!(
         "{}:{}{email}",
         local_runner::system::ISSUER.len(),
         local_runner::system::ISSUER
     );
-    let caller: String = sha2::Sha256::digest(scope.as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let caller = shared::domain::log_chain::sha256_hex(scope.as_bytes())[..32].to_string();
     let now = time::OffsetDateTime::now_utc();
-    let key = format!(
-        "refusals/{:04}-{:02}-{:02}/{caller}.jsonl",
+    let prefix = format!(
+        "refusals/{:04}-{:02}-{:02}/{caller}/",
         now.year(),
         now.month() as u8,
         now.day()
     );
     let s3 = s3(env).await;
-    let Ok(obj) = s3
-        .get_object()
-        .bucket(&env.config.session_log_bucket)
-        .key(&key)
-        .send()
-        .await
-    else {
-        return Vec::new();
-    };
-    let body = obj.body.collect().await.unwrap().into_bytes();
-    String::from_utf8(body.to_vec())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let bucket = &env.config.session_log_bucket;
+    // Listed whole and filtered here: local S3 miscomputes the signature of a slashed prefix.
+    let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    let mut events = Vec::new();
+    for key in keys {
+        for line in object_text(&s3, bucket, &key).await.lines() {
+            events.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    events
 }
 
 /// A caller without a grant on an account gets the same answer whether the account exists or
-/// not, and cannot grow the log bucket: one object per caller and day, 20 events in full,
-/// the rest counted.
+/// not, and cannot grow the log bucket: 20 refusals a day logged in full (an object each), the
+/// rest counted.
 #[tokio::test]
 async fn refusals_say_nothing_about_accounts_and_write_a_bounded_log() {
     let env = env();
@@ -138,10 +136,10 @@ async fn refusals_say_nothing_about_accounts_and_write_a_bounded_log() {
     let unknown = env.client().post("/sessions", &token, body.clone()).await.problem(403);
     assert_eq!(existing["type"], unknown["type"]);
     assert_eq!(existing["title"], unknown["title"]);
-    for _ in 0..25 {
-        env.client().post("/sessions", &token, body.clone()).await.problem(403);
-    }
-    assert_eq!(objects().await, before + 1, "one refusal object for the caller's day");
+    // Concurrently: no refusal record overwrites another.
+    let refusals = (0..25).map(|_| async { env.client().post("/sessions", &token, body.clone()).await.problem(403) });
+    futures::future::join_all(refusals).await;
+    assert_eq!(objects().await, before + 20, "20 refusal objects for the caller's day");
     let events = refusal_events(env, outsider).await;
     assert_eq!(events.len(), 20, "the first 20 in full");
     assert!(

@@ -12,7 +12,6 @@ use hmac::{Hmac, Mac};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use sha2::Sha256;
 use shared::App;
 use shared::auth::Principal;
@@ -132,9 +131,15 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         Origin::OtherChannel => return Ok(reply("Cloud IAM Broker does not take commands in this channel.")),
     }
     // A request signed within the last five minutes could be sent again by anyone who saw
-    // it: each signature is accepted once.
+    // it: each signed (timestamp, body) is accepted once. Keyed by what was signed, not by the
+    // signature's spelling, which hex decoding would accept in more than one form.
+    let request_id = shared::domain::log_chain::sha256_hex(
+        [header("x-slack-request-timestamp").as_bytes(), b":", body]
+            .concat()
+            .as_slice(),
+    );
     let until = app.clock.now() + time::Duration::seconds(2 * MAX_AGE_SECONDS + 60);
-    match app.replays.first_use(&format!("slack:{signature}"), until).await {
+    match app.replays.first_use(&format!("slack:{request_id}"), until).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("refused a replayed Slack request");
@@ -157,10 +162,7 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         return Err(Problem::not_found("chat-ops is not configured (SLACK_JOBS_QUEUE_URL)"));
     };
     let job = SlackJob {
-        id: Sha256::digest(signature.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        id: request_id,
         team_id: field("team_id").into(),
         channel_id: field("channel_id").into(),
         user_id: field("user_id").into(),

@@ -23,12 +23,14 @@ impl SlackResponder {
 #[async_trait]
 impl ChatResponder for SlackResponder {
     async fn respond(&self, response_url: &str, text: &str) -> Result<(), String> {
-        if !response_url.starts_with(&self.prefix) || response_url.contains("..") {
+        if !self.prefix.ends_with('/') || !response_url.starts_with(&self.prefix) || response_url.contains("..") {
             return Err(format!("response_url is not under {}", self.prefix));
         }
         let http = self.http.get_or_init(|| {
             reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
+                // A redirect could lead the post off Slack's host.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default()
         });
@@ -37,7 +39,8 @@ impl ChatResponder for SlackResponder {
             .json(&serde_json::json!({ "response_type": "ephemeral", "text": text }))
             .send()
             .await
-            .map_err(|e| format!("posting the answer failed: {e}"))?;
+            // The URL lets anyone post into the user's conversation: never in an error or a log.
+            .map_err(|e| format!("posting the answer failed: {}", e.without_url()))?;
         if resp.status().is_success() {
             Ok(())
         } else {

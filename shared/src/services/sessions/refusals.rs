@@ -1,15 +1,15 @@
 //! Refused starts, recorded without letting a caller grow the log bucket at will: each caller's
-//! refusals of a day go to one hash-chained object (`refusals/<day>/<caller hash>.jsonl`), the
-//! first `LOGGED_PER_DAY` in full; past that they are only counted (the DynamoDB counter holds
-//! the day's total, and the last logged event says so).
+//! first `LOGGED_PER_DAY` refusals of a day are logged in full, one object each, numbered by an
+//! atomic DynamoDB counter (`refusals/<day>/<caller hash>/<n>.jsonl`); past that they are only
+//! counted (the counter holds the day's total, and the last logged event says so).
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::Duration;
 
 use super::{SessionService, StartError, StartRequest, rfc3339};
 use crate::auth::Principal;
 use crate::domain::Email;
+use crate::domain::log_chain::sha256_hex;
 
 pub const LOGGED_PER_DAY: u64 = 20;
 /// How long a day's counter is kept.
@@ -27,11 +27,7 @@ impl SessionService {
     ) -> StartError {
         let now = self.clock.now();
         let day = format!("{:04}-{:02}-{:02}", now.year(), now.month() as u8, now.day());
-        let caller: String = Sha256::digest(principal.scope().as_bytes())
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let caller = sha256_hex(principal.scope().as_bytes())[..32].to_string();
         let count = match self
             .refusals
             .count_refusal(&caller, &day, now + Duration::days(COUNTER_DAYS))
@@ -67,7 +63,9 @@ impl SessionService {
                 "further refusals of this caller today are counted, not logged (DynamoDB REFUSALS#{day}#{caller})"
             ));
         }
-        let key = format!("refusals/{day}/{caller}.jsonl");
+        // One object per counted refusal: the counter is atomic, so concurrent refusals never
+        // rewrite each other's record (an S3 append is a read and a write).
+        let key = format!("refusals/{day}/{caller}/{count:02}.jsonl");
         if let Err(e) = self.log.append(&key, event).await {
             tracing::warn!(error = %e, "logging a refusal failed");
         }

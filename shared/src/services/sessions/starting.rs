@@ -16,7 +16,6 @@ use crate::domain::{
 use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, StoreError};
 
 impl SessionService {
-    /// Logs a refusal with why (best effort: the refusal stands either way) and returns it.
     /// Starts a session, or refuses it (logged either way).
     pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<(Session, Granted), StartError> {
         let action = Action::StartSession(req.kind);

@@ -15,13 +15,7 @@ const ABANDONED_SECONDS: i64 = 300;
 /// Scopes and keys may hold `#` (a subject is the identity provider's to choose): the item key
 /// is a hash of both, length-prefixed, so no (scope, key) pair can name another's record.
 fn pk(scope: &str, key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update((scope.len() as u64).to_be_bytes());
-    h.update(scope.as_bytes());
-    h.update(key.as_bytes());
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("IDEMPOTENCY#{hex}")
+    format!("IDEMPOTENCY#{}", super::unambiguous_key(scope, key))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

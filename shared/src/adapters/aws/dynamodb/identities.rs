@@ -1,24 +1,20 @@
 //! Identity bindings, seen Slack requests and refusal counts (see the key design in `mod.rs`).
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{DynamoStore, key, put, to_item, tx_delete, tx_put};
+use super::{DynamoStore, describe, key, put, s, service_code, to_item, tx_put, unambiguous_key};
 use crate::domain::Email;
+use crate::domain::log_chain::sha256_hex;
 use crate::ports::{IdentityStore, ReplayGuard, StoreError};
 
 const SK: &str = "IDENTITY";
 
-/// Issuers and subjects may hold any character: the key is a hash of both, length-prefixed.
+/// Issuers and subjects may hold any character.
 fn identity_pk(issuer: &str, subject: &str) -> String {
-    let mut h = Sha256::new();
-    h.update((issuer.len() as u64).to_be_bytes());
-    h.update(issuer.as_bytes());
-    h.update(subject.as_bytes());
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("IDENTITY#{hex}")
+    format!("IDENTITY#{}", unambiguous_key(issuer, subject))
 }
 
 fn email_pk(email: &Email) -> String {
@@ -82,9 +78,22 @@ impl IdentityStore for DynamoStore {
         let Some(r) = self.get_item::<BindingRecord>(email_pk(email), SK).await? else {
             return Ok(false);
         };
+        // Only the binding read: a release racing a new bind must not delete the new owner's.
+        let delete = |pk: String| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, SK)))
+                .condition_expression("issuer = :i AND subject = :s AND email = :e")
+                .expression_attribute_values(":i", s(&r.issuer))
+                .expression_attribute_values(":s", s(&r.subject))
+                .expression_attribute_values(":e", s(email.as_str()))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
         self.transact(vec![
-            tx_delete(&self.table, key(email_pk(email), SK)),
-            tx_delete(&self.table, key(identity_pk(&r.issuer, &r.subject), SK)),
+            delete(email_pk(email))?,
+            delete(identity_pk(&r.issuer, &r.subject))?,
         ])
         .await?;
         Ok(true)
@@ -104,27 +113,26 @@ struct SeenRecord {
 #[async_trait]
 impl ReplayGuard for DynamoStore {
     async fn first_use(&self, id: &str, until: OffsetDateTime) -> Result<bool, StoreError> {
-        let digest: String = Sha256::digest(id.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         let record = SeenRecord {
-            pk: format!("SEEN#{digest}"),
+            pk: format!("SEEN#{}", sha256_hex(id.as_bytes())),
             sk: "SEEN".into(),
             entity: "seen_request",
             ttl: until.unix_timestamp(),
         };
+        // A plain conditional put: only its condition failing means "seen". (A transaction
+        // would also be cancelled by throttling, which must not pass for a replay.)
         match self
-            .transact(vec![tx_put(put(
-                &self.table,
-                to_item(&record),
-                Some("attribute_not_exists(PK)"),
-            ))])
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
             .await
         {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
+            Ok(_) => Ok(true),
+            Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
         }
     }
 }
@@ -132,7 +140,7 @@ impl ReplayGuard for DynamoStore {
 #[async_trait]
 impl crate::ports::RefusalCounter for DynamoStore {
     async fn count_refusal(&self, caller: &str, day: &str, until: OffsetDateTime) -> Result<u64, StoreError> {
-        use super::{describe, n, s};
+        use super::n;
         let out = self
             .client
             .update_item()

@@ -288,6 +288,18 @@ fn from_item<T: for<'de> Deserialize<'de>>(item: HashMap<String, AttributeValue>
     serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("a stored item is corrupt: {e}")))
 }
 
+/// One key for two caller-chosen strings, which may hold any character: a hash of the first's
+/// length, the first, and the second, so no pair can name another's item.
+fn unambiguous_key(first: &str, second: &str) -> String {
+    let bytes = [
+        &(first.len() as u64).to_be_bytes()[..],
+        first.as_bytes(),
+        second.as_bytes(),
+    ]
+    .concat();
+    crate::domain::log_chain::sha256_hex(&bytes)
+}
+
 fn put(table: &str, item: HashMap<String, AttributeValue>, condition: Option<&str>) -> Put {
     Put::builder()
         .table_name(table)
