@@ -57,7 +57,11 @@ impl Identities {
         // Read first: a person signs in once and comes back many times, so the usual cost is one
         // round trip (two reads in parallel); the conditional bind runs only at first use, and a
         // lost race to it is settled by reading again.
-        for _ in 0..2 {
+        for attempt in 0..3 {
+            if attempt > 0 {
+                // Another request's first use may be writing the pair right now.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let (bound_email, bound_identity) = self.store.bindings(issuer, subject, email).await.map_err(|e| {
                 tracing::error!(cause = %e, "reading identity bindings failed");
                 AuthError::Unavailable
@@ -65,11 +69,15 @@ impl Identities {
             let same_identity = bound_identity
                 .as_ref()
                 .is_some_and(|(i, s)| i == issuer && s == subject);
+            let ours = bound_email.as_ref().is_none_or(|e| e == email) && (bound_identity.is_none() || same_identity);
             match (bound_email, bound_identity.is_some()) {
-                (Some(e), true) if e == *email && same_identity => {
+                (Some(_), true) if ours => {
                     self.remember(key.clone());
                     return Ok(());
                 }
+                // Half of our own pair: a first use being written (or a release being made);
+                // look again rather than call it someone else's.
+                (Some(_), false) | (None, true) if ours => continue,
                 (None, false) => match self.store.bind(issuer, subject, email).await {
                     Ok(()) => {
                         self.remember(key.clone());
