@@ -28,16 +28,10 @@ impl FederationStandIn {
             requests: Default::default(),
             aws_endpoint,
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let router = axum::Router::new()
             .route("/federation", axum::routing::get(serve))
             .with_state(stand_in.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let addr = crate::serve_on_loopback(0, router).await?;
         Ok((stand_in, format!("http://{addr}/federation")))
     }
 

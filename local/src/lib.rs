@@ -15,3 +15,18 @@ pub mod slack;
 pub mod system;
 
 pub use system::{AwsMode, LocalSystem, Options};
+
+/// Serves `router` on 127.0.0.1 (`port` 0 picks a free one) for as long as the runtime runs;
+/// returns the address. The API and every stand-in are served this way.
+pub async fn serve_on_loopback(port: u16, router: axum::Router) -> Result<std::net::SocketAddr, String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "a local server stopped");
+        }
+    });
+    Ok(addr)
+}

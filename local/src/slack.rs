@@ -25,16 +25,10 @@ impl SlackStandIn {
     /// Starts on a free loopback port; returns the handle and the base URL (with a slash).
     pub async fn start() -> Result<(Self, String), String> {
         let stand_in = SlackStandIn::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let router = axum::Router::new()
             .route("/{*path}", axum::routing::post(record))
             .with_state(stand_in.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let addr = crate::serve_on_loopback(0, router).await?;
         Ok((stand_in, format!("http://{addr}/")))
     }
 

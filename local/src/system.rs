@@ -204,23 +204,15 @@ impl LocalSystem {
         };
         let app = App::on_aws(&config, &sdk, options.overrides)
             .map_err(|e| e.to_string())?
-            .with_slack_jobs(&config, &sdk);
+            .with_slack_jobs();
         // The queue's Lambda trigger, played by a poller.
         if let Some(queue) = &config.slack.jobs_queue_url {
             crate::slack::run_worker(app.clone(), sdk.clone(), queue.clone());
         }
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-            .await
-            .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let router = axum::Router::new()
             .fallback(serve)
             .with_state(Gateway { app: app.clone() });
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "local API server stopped");
-            }
-        });
+        let addr = crate::serve_on_loopback(options.port, router).await?;
         Ok(LocalSystem {
             base_url: format!("http://{addr}"),
             addr,

@@ -45,6 +45,9 @@ pub struct App {
     pub sealer: Arc<dyn SecretSealer>,
     /// The clock every service uses (tests move it).
     pub clock: Arc<dyn Clock>,
+    /// The SDK configuration the clients were built with (its HTTP client wrapped when tests
+    /// record or fault calls), for clients wired later (`with_slack_jobs`).
+    sdk: aws_config::SdkConfig,
 }
 
 /// Replaces the session log before the app is built (tests make S3 fail this way).
@@ -148,17 +151,18 @@ impl App {
             idempotency: store,
             sealer,
             clock,
+            sdk: sdk.clone(),
         })
     }
 
     /// Adds the Slack jobs queue (`SLACK_JOBS_QUEUE_URL`), for the function that acknowledges
     /// slash commands and the local runner.
-    pub fn with_slack_jobs(mut self, config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        self.slack_jobs = config
+    pub fn with_slack_jobs(mut self) -> Self {
+        self.slack_jobs = self
             .slack
             .jobs_queue_url
             .as_deref()
-            .map(|url| Arc::new(SqsJobQueue::lazy(sdk, url)) as Arc<dyn crate::ports::SlackJobQueue>);
+            .map(|url| Arc::new(SqsJobQueue::lazy(&self.sdk, url)) as Arc<dyn crate::ports::SlackJobQueue>);
         self
     }
 

@@ -92,11 +92,11 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 })
                 .await?
                 .map_err(Problem::validation)?;
-            // Each provisioned user's inline policy follows the allowed roles.
-            let sync = app.users.sync_jit_policies(&id, &settings).await?;
-            // Report the ways into each role that bypass the broker (and keep the report).
+            // Each provisioned user's inline policy follows the allowed roles, and the ways into
+            // each role that bypass the broker are reported (and kept).
+            let (sync, review) = app.users.follow_jit_settings(&id, &settings).await?;
             let mut settings = settings;
-            settings.trust_review = app.users.review_role_trust(&id, &settings).await?;
+            settings.trust_review = review;
             app.accounts.record_trust_review(&id, &settings).await?;
             let mut out = serde_json::to_value(JitOut::from(&settings)).expect("serializes");
             out["policy_sync"] = serde_json::json!({

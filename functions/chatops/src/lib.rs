@@ -98,8 +98,10 @@ fn reply(text: impl Into<String>) -> Response<Body> {
 }
 
 async fn slack_command(app: &App, req: &Request) -> Handled {
-    let Some(secret) = &app.slack_signing_secret else {
-        return Err(Problem::not_found("chat-ops is not configured (SLACK_SIGNING_SECRET)"));
+    let (Some(secret), Some(queue)) = (&app.slack_signing_secret, &app.slack_jobs) else {
+        return Err(Problem::not_found(
+            "chat-ops is not configured (SLACK_SIGNING_SECRET, SLACK_JOBS_QUEUE_URL)",
+        ));
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let now = app.clock.now().unix_timestamp();
@@ -130,6 +132,18 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         }
         Origin::OtherChannel => return Ok(reply("Cloud IAM Broker does not take commands in this channel.")),
     }
+    let text = field("text");
+    // Help needs no AWS call, and replaying it shows nothing: answered at once.
+    if matches!(
+        shared::domain::parse_slash_command(text),
+        Ok(shared::domain::SlashCommand::Help)
+    ) {
+        return Ok(reply(shared::domain::USAGE));
+    }
+    // Checked before anything runs: a command whose answer cannot be delivered is not run.
+    if !shared::adapters::slack::accepts(&app.slack.response_url_prefix, field("response_url")) {
+        return Err(Problem::bad_request("response_url is not a Slack response URL"));
+    }
     // A request signed within the last five minutes could be sent again by anyone who saw
     // it: each signed (timestamp, body) is accepted once. Keyed by what was signed, not by the
     // signature's spelling, which hex decoding would accept in more than one form.
@@ -150,21 +164,8 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
             return Err(Problem::unavailable());
         }
     }
-    let text = field("text");
-    // Help needs no AWS call: answered at once.
-    if matches!(
-        shared::domain::parse_slash_command(text),
-        Ok(shared::domain::SlashCommand::Help)
-    ) {
-        return Ok(reply(shared::domain::USAGE));
-    }
-    let Some(queue) = &app.slack_jobs else {
-        return Err(Problem::not_found("chat-ops is not configured (SLACK_JOBS_QUEUE_URL)"));
-    };
     let job = SlackJob {
         id: request_id,
-        team_id: field("team_id").into(),
-        channel_id: field("channel_id").into(),
         user_id: field("user_id").into(),
         text: text.into(),
         response_url: field("response_url").into(),

@@ -5,10 +5,8 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let config = shared::config::Config::from_env()?;
-    let sdk = config.sdk_config().await;
     // The only function that queues Slack jobs; the others do not link the SQS client.
-    let app = shared::App::on_aws(&config, &sdk, Default::default())?.with_slack_jobs(&config, &sdk);
+    let app = shared::App::from_env().await?.with_slack_jobs();
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(chatops::handle(app, req).await)

@@ -39,9 +39,8 @@ struct Cache {
     keys: HashMap<String, DecodingKey>,
     /// The last fetch that worked.
     fetched: Option<Instant>,
-    /// The last fetch tried, and whether it failed.
+    /// The last fetch tried: it failed when it is not the last that worked.
     attempted: Option<Instant>,
-    failed: bool,
 }
 
 pub struct Keys {
@@ -104,10 +103,6 @@ impl Keys {
         })
     }
 
-    pub fn source(&self) -> &KeySource {
-        &self.source
-    }
-
     fn since(&self, t: Instant) -> Duration {
         (self.now)().saturating_duration_since(t)
     }
@@ -162,18 +157,17 @@ impl Keys {
                 Ok(set) => {
                     cache.keys = keys_of(&set);
                     cache.fetched = cache.attempted;
-                    cache.failed = false;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "JWKS fetch failed");
-                    cache.failed = true;
                 }
             }
         }
         if let Some(k) = self.usable(&cache, kid, TTL + STALE_LIMIT) {
             return Ok(k);
         }
-        if cache.failed || cache.keys.contains_key(kid) {
+        let failed = cache.attempted != cache.fetched;
+        if failed || cache.keys.contains_key(kid) {
             // Down, or serving only keys too old to trust.
             Err(AuthError::KeysUnavailable)
         } else {

@@ -118,8 +118,6 @@ pub fn parse_slash_command(text: &str) -> Result<SlashCommand, String> {
 pub struct SlackJob {
     /// Unique per signed request (a hash of its signature): the job runs once per request.
     pub id: String,
-    pub team_id: String,
-    pub channel_id: String,
     pub user_id: String,
     pub text: String,
     /// Where the answer goes (Slack accepts posts there for 30 minutes).

@@ -143,6 +143,10 @@ impl RoleRevocations {
     /// Adds cuts; a later console cut for the same user widens the earlier one. A new session
     /// takes the first page with room, and keeps it. Refuses what the pages cannot hold.
     pub fn apply(&mut self, cuts: &[Cut]) -> Result<(), Overflow> {
+        let mut used = [0usize; MAX_MANAGED_PAGES + 1];
+        for r in self.sessions.values() {
+            used[r.page.min(MAX_MANAGED_PAGES)] += 1;
+        }
         for cut in cuts {
             match cut {
                 Cut::Session { id, dead_after } => {
@@ -150,13 +154,13 @@ impl RoleRevocations {
                         e.dead_after = e.dead_after.max(*dead_after);
                         continue;
                     }
-                    let mut used = [0usize; MAX_MANAGED_PAGES + 1];
-                    for r in self.sessions.values() {
-                        used[r.page.min(MAX_MANAGED_PAGES)] += 1;
-                    }
                     let page = (0..=MAX_MANAGED_PAGES)
                         .find(|&p| used[p] < slots(p))
                         .ok_or_else(|| self.overflow())?;
+                    used[page] += 1;
+                    // A page once used is rendered (emptied, to deny nothing) until the record
+                    // goes: the count is kept with the cuts, in the same write.
+                    self.managed_pages = self.managed_pages.max(page);
                     self.sessions.insert(
                         id.clone(),
                         Revoked {
@@ -228,6 +232,21 @@ impl RoleRevocations {
 
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty() && self.console.is_empty()
+    }
+
+    /// Lays out a record written before each session kept its page, as that version's render
+    /// did: first fit in id order. Its pages were at least as large as today's, so every entry
+    /// lands on the page it was on or a later one.
+    pub fn repage_in_id_order(&mut self) {
+        let mut used = [0usize; MAX_MANAGED_PAGES + 1];
+        for r in self.sessions.values_mut() {
+            let page = (0..=MAX_MANAGED_PAGES)
+                .find(|&p| used[p] < slots(p))
+                .unwrap_or(MAX_MANAGED_PAGES);
+            used[page] += 1;
+            r.page = page;
+            self.managed_pages = self.managed_pages.max(page);
+        }
     }
 
     /// The denies, page by page, as recorded.
@@ -431,6 +450,29 @@ mod tests {
         r.prune(t0 + 3 * hour);
         assert!(r.is_empty());
         assert_eq!(r.render().inline, None, "nothing to deny: no inline policy");
+    }
+
+    #[test]
+    fn a_record_without_pages_is_laid_out_first_fit_in_id_order() {
+        let mut r = RoleRevocations::default();
+        let ids: Vec<SessionId> = (0..300).map(|_| SessionId::generate()).collect();
+        for id in &ids {
+            r.sessions.insert(
+                id.clone(),
+                Revoked {
+                    dead_after: 10,
+                    page: 0,
+                },
+            );
+        }
+        r.repage_in_id_order();
+        let on = |p: usize| r.sessions.values().filter(|e| e.page == p).count();
+        assert_eq!((on(0), on(1)), (slots(0), 300 - slots(0)));
+        assert_eq!(r.managed_pages, 1);
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(r.sessions[&sorted[0]].page, 0);
+        assert_eq!(r.sessions[&sorted[299]].page, 1);
     }
 
     #[test]

@@ -457,9 +457,9 @@ pub struct Due {
     pub sessions: Vec<Session>,
     /// Items read (what DynamoDB evaluated and bills).
     pub read: usize,
-    /// Keys of items that could not be decoded: skipped, so that one bad record never stops a
-    /// run, and reported (logged with an alarm field).
-    pub undecodable: Vec<String>,
+    /// Items that could not be decoded: skipped, so that one bad record never stops a run
+    /// (the adapter logs each one's key with an alarm field).
+    pub undecodable: usize,
 }
 
 /// Which platform user each Slack member is (managed by admins).

@@ -9,7 +9,7 @@
 //! - a revocation counts as done only once every page reads back as written.
 //!
 //! Several cuts on one role (an expirer run's batch) cost one record write and one write per
-//! page in use: at fewer than 272 revoked sessions per role, one IAM write. A role that no
+//! page in use: at most 242 revoked sessions per role (page 0's slots), one IAM write. A role that no
 //! longer exists needs no deny (its sessions died with it).
 
 use std::sync::Arc;
@@ -79,33 +79,29 @@ impl Revoker {
     ) -> Result<(), String> {
         let record = self.record(role, cuts).await?;
         let rendered = record.render();
-        // Entries never move between pages, so the order of these writes does not matter.
-        for (i, doc) in rendered.managed.iter().enumerate() {
+        // Highest page first, the inline page last: an entry never moves to a lower page (a
+        // record from before pages were kept is laid out again, upwards), so it is written on
+        // its new page before it leaves its old one.
+        for (i, doc) in rendered.managed.iter().enumerate().rev() {
             let page = i + 1;
             self.renew(lease, owner).await?;
             match iam.put_revocation_page(role, page, doc).await {
                 Ok(()) => {}
-                Err(CloudError::NotFound(_)) => return Ok(()),
+                Err(CloudError::NotFound(e)) => {
+                    return gone_or(iam, role, format!("write revocation page {page}: {e}")).await;
+                }
                 Err(e) => return Err(format!("write revocation page {page}: {e}")),
             }
             self.read_back(|| iam.get_revocation_page(role, page), doc).await?;
-        }
-        if rendered.managed.len() > record.managed_pages {
-            let mut grown = record.clone();
-            grown.managed_pages = rendered.managed.len();
-            grown.version += 1;
-            self.records
-                .put_revocations(role, &grown)
-                .await
-                .map_err(|e| e.to_string())?;
         }
         self.renew(lease, owner).await?;
         match &rendered.inline {
             Some(doc) => {
                 match iam.put_role_policy(role, REVOCATIONS_POLICY, doc).await {
                     Ok(()) => {}
-                    // The role is gone, and with it every session of it.
-                    Err(CloudError::NotFound(_)) => return Ok(()),
+                    Err(CloudError::NotFound(e)) => {
+                        return gone_or(iam, role, format!("write the role's revocations: {e}")).await;
+                    }
                     Err(e) => return Err(format!("write the role's revocations: {e}")),
                 }
                 self.read_back(|| iam.get_role_policy(role, REVOCATIONS_POLICY), doc)
@@ -179,5 +175,15 @@ impl Revoker {
             }
         }
         Err("IAM does not serve the written revocation yet; retrying later".into())
+    }
+}
+
+/// After an IAM "not found": `Ok` when the role itself is gone (its sessions died with it),
+/// else `failed`. Other entities (a page's policy or version) can be "not found" for a moment
+/// while IAM propagates; that is a failure to retry, not a revocation done.
+async fn gone_or(iam: &dyn TargetIam, role: &RoleArn, failed: String) -> Result<(), String> {
+    match iam.get_role(role).await {
+        Err(CloudError::NotFound(_)) => Ok(()),
+        _ => Err(failed),
     }
 }

@@ -8,7 +8,7 @@
 //! role sessions it could have switched into are cut by user name and issue time.
 //!
 //! The expirer claims a run's due sessions first, then revokes them per role in one batch:
-//! one record write and (below ~385 revoked sessions per role) one IAM write per role.
+//! one record write and (up to 242 revoked sessions per role, page 0's slots) one IAM write per role.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -160,6 +160,9 @@ impl SessionService {
         let now = self.clock.now();
         let mut results: Vec<Result<(), String>> = sessions.iter().map(|_| Ok(())).collect();
         let mut per_role: BTreeMap<String, (RoleArn, Vec<usize>, Vec<Cut>)> = BTreeMap::new();
+        // The JIT roles each account allows now, read once per batch (the expirer's batches
+        // are one account's sessions).
+        let mut allowed_now: BTreeMap<String, Vec<RoleArn>> = BTreeMap::new();
         let mut cut = |role: &RoleArn, i: usize, c: Cut| {
             let e = per_role
                 .entry(role.to_string())
@@ -197,7 +200,7 @@ impl SessionService {
                     // Role sessions switched into until the lock took hold are cut: issued
                     // before now, plus an allowance for IAM's propagation and clock skew.
                     let issued_before = self.clock.now() + CONSOLE_CUT_ALLOWANCE;
-                    for role in self.switchable_roles(s).await {
+                    for role in self.switchable_roles(s, &mut allowed_now).await {
                         cut(
                             &role,
                             i,
@@ -223,18 +226,27 @@ impl SessionService {
 
     /// The roles a console session may have switched into: those it was given at its start
     /// and, as JIT settings may have changed since, those the account allows now.
-    async fn switchable_roles(&self, s: &Session) -> Vec<RoleArn> {
+    /// `allowed_now` remembers each account's answer across a batch.
+    async fn switchable_roles(&self, s: &Session, allowed_now: &mut BTreeMap<String, Vec<RoleArn>>) -> Vec<RoleArn> {
         let mut roles = s.switch_roles.clone();
         if roles.is_empty() {
             // Its user policy refused every switch-role for the whole session.
             return roles;
         }
-        match self.accounts.get_jit(&s.account_id).await {
-            Ok(Some(jit)) => roles.extend(jit.allowed_roles.into_iter().filter(|r| !s.switch_roles.contains(r))),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(session = %s.id, error = %e, "reading the JIT roles failed; cutting the ones the session started with")
+        let account = s.account_id.to_string();
+        if !allowed_now.contains_key(&account) {
+            match self.accounts.get_jit(&s.account_id).await {
+                Ok(jit) => {
+                    allowed_now.insert(account.clone(), jit.map(|j| j.allowed_roles).unwrap_or_default());
+                }
+                // Not remembered: the next console session of the batch tries again.
+                Err(e) => {
+                    tracing::warn!(session = %s.id, error = %e, "reading the JIT roles failed; cutting the ones the session started with")
+                }
             }
+        }
+        if let Some(now) = allowed_now.get(&account) {
+            roles.extend(now.iter().filter(|r| !s.switch_roles.contains(r)).cloned());
         }
         roles
     }
@@ -342,7 +354,7 @@ impl SessionService {
             .await;
         let mut report = ExpiryReport {
             items_read: due.read,
-            undecodable: due.undecodable.len(),
+            undecodable: due.undecodable,
             ..Default::default()
         };
         for r in reports {

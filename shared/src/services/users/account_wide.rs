@@ -47,54 +47,15 @@ impl UserService {
         Ok(report)
     }
 
-    /// Reads each allowed role's trust policy and reports the principals it lets in beyond the
-    /// account's provisioned users. A role that cannot be read is reported, not an error.
-    pub async fn review_role_trust(
+    /// Makes the account follow new JIT settings: puts their policy on every provisioned user,
+    /// and reads each allowed role's trust policy to report the principals it lets in beyond
+    /// those users. One account read, one user query and one connection for both. Failures
+    /// per user and per role are reported, not errors.
+    pub async fn follow_jit_settings(
         &self,
         account_id: &AccountId,
         jit: &JitSettings,
-    ) -> Result<Vec<RoleTrustReview>, UserOpError> {
-        let account = self.account_or_404(account_id).await?;
-        if jit.allowed_roles.is_empty() {
-            return Ok(Vec::new());
-        }
-        let provisioned: Vec<String> = self
-            .users
-            .all_in(account_id)
-            .await?
-            .into_iter()
-            .filter(|u| u.status == UserStatus::Provisioned)
-            .filter_map(|u| u.arn)
-            .collect();
-        let iam = self.connect(&account).await;
-        let mut out = Vec::with_capacity(jit.allowed_roles.len());
-        for role in &jit.allowed_roles {
-            let review = match &iam {
-                Err((step, e)) => Err(format!("{step}: {e}")),
-                Ok(iam) => iam.get_role(role).await.map_err(|e| format!("read the role: {e}")),
-            };
-            out.push(match review {
-                Ok(info) => RoleTrustReview {
-                    role_arn: role.to_string(),
-                    findings: crate::domain::trust::findings(&info.trust_policy, &provisioned),
-                    error: None,
-                },
-                Err(error) => RoleTrustReview {
-                    role_arn: role.to_string(),
-                    findings: Vec::new(),
-                    error: Some(error),
-                },
-            });
-        }
-        Ok(out)
-    }
-
-    /// Puts the new JIT settings' policy on every provisioned user of the account.
-    pub async fn sync_jit_policies(
-        &self,
-        account_id: &AccountId,
-        jit: &JitSettings,
-    ) -> Result<PolicySync, UserOpError> {
+    ) -> Result<(PolicySync, Vec<RoleTrustReview>), UserOpError> {
         let account = self.account_or_404(account_id).await?;
         let users: Vec<ManagedUser> = self
             .users
@@ -103,26 +64,63 @@ impl UserService {
             .into_iter()
             .filter(|u| u.status == UserStatus::Provisioned)
             .collect();
-        let mut report = PolicySync::default();
-        if users.is_empty() {
-            return Ok(report);
+        if users.is_empty() && jit.allowed_roles.is_empty() {
+            return Ok((PolicySync::default(), Vec::new()));
         }
-        let iam = match self.connect(&account).await {
-            Ok(iam) => iam,
-            Err((step, e)) => {
-                report.failed = users
-                    .into_iter()
-                    .map(|u| (u.user_name, format!("{step}: {e}")))
-                    .collect();
-                return Ok(report);
-            }
-        };
-        for user in users {
-            match self.apply_jit_policy(&*iam, &user.user_name, jit).await {
-                Ok(()) => report.updated.push(user.user_name),
-                Err((step, e)) => report.failed.push((user.user_name, format!("{step}: {e}"))),
-            }
-        }
-        Ok(report)
+        let iam = self.connect(&account).await;
+        let sync = self.sync_jit_policies(&iam, &users, jit).await;
+        let provisioned: Vec<String> = users.into_iter().filter_map(|u| u.arn).collect();
+        let review = review_role_trust(&iam, &provisioned, jit).await;
+        Ok((sync, review))
     }
+
+    async fn sync_jit_policies(
+        &self,
+        iam: &Result<Box<dyn TargetIam>, (String, CloudError)>,
+        users: &[ManagedUser],
+        jit: &JitSettings,
+    ) -> PolicySync {
+        let mut report = PolicySync::default();
+        for user in users {
+            let done = match iam {
+                Err((step, e)) => Err(format!("{step}: {e}")),
+                Ok(iam) => self
+                    .apply_jit_policy(&**iam, &user.user_name, jit)
+                    .await
+                    .map_err(|(step, e)| format!("{step}: {e}")),
+            };
+            match done {
+                Ok(()) => report.updated.push(user.user_name.clone()),
+                Err(why) => report.failed.push((user.user_name.clone(), why)),
+            }
+        }
+        report
+    }
+}
+
+async fn review_role_trust(
+    iam: &Result<Box<dyn TargetIam>, (String, CloudError)>,
+    provisioned: &[String],
+    jit: &JitSettings,
+) -> Vec<RoleTrustReview> {
+    let mut out = Vec::with_capacity(jit.allowed_roles.len());
+    for role in &jit.allowed_roles {
+        let review = match iam {
+            Err((step, e)) => Err(format!("{step}: {e}")),
+            Ok(iam) => iam.get_role(role).await.map_err(|e| format!("read the role: {e}")),
+        };
+        out.push(match review {
+            Ok(info) => RoleTrustReview {
+                role_arn: role.to_string(),
+                findings: crate::domain::trust::findings(&info.trust_policy, provisioned),
+                error: None,
+            },
+            Err(error) => RoleTrustReview {
+                role_arn: role.to_string(),
+                findings: Vec::new(),
+                error: Some(error),
+            },
+        });
+    }
+    out
 }

@@ -66,8 +66,10 @@ impl IdentityStore for DynamoStore {
         subject: &str,
         email: &Email,
     ) -> Result<(Option<Email>, Option<(String, String)>), StoreError> {
-        let identity = self.get_item::<BindingRecord>(identity_pk(issuer, subject), SK).await?;
-        let by_email = self.get_item::<BindingRecord>(email_pk(email), SK).await?;
+        let (identity, by_email) = tokio::try_join!(
+            self.get_item::<BindingRecord>(identity_pk(issuer, subject), SK),
+            self.get_item::<BindingRecord>(email_pk(email), SK),
+        )?;
         Ok((
             identity.and_then(|r| Email::parse(&r.email).ok()),
             by_email.map(|r| (r.issuer, r.subject)),

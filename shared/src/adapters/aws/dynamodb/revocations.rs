@@ -33,7 +33,8 @@ struct RevocationsRecord {
     role_arn: String,
     /// Session id → unix time after which its credentials are dead.
     sessions: BTreeMap<String, i64>,
-    /// Session id → the page its deny is on (absent: page 0).
+    /// Session id → the page its deny is on (absent in records from before pages were kept:
+    /// they are laid out again, see `RoleRevocations::repage_in_id_order`).
     #[serde(default)]
     pages: BTreeMap<String, usize>,
     console: BTreeMap<String, ConsoleCutRecord>,
@@ -80,6 +81,7 @@ impl RevocationsRecord {
     }
 
     fn into_domain(self) -> Result<RoleRevocations, StoreError> {
+        let unpaged = self.pages.is_empty() && !self.sessions.is_empty();
         let pages = self.pages;
         let sessions = self
             .sessions
@@ -108,6 +110,12 @@ impl RevocationsRecord {
                 .collect(),
             managed_pages: self.managed_pages,
             version: self.version,
+        })
+        .map(|mut record| {
+            if unpaged {
+                record.repage_in_id_order();
+            }
+            record
         })
     }
 }

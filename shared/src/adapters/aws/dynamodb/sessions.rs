@@ -392,7 +392,7 @@ impl SessionStore for DynamoStore {
                 Ok(session) => due.sessions.push(session),
                 Err(e) => {
                     tracing::error!(key, error = %e, alarm = "expirer-undecodable", "a due item could not be decoded; skipped");
-                    due.undecodable.push(key);
+                    due.undecodable += 1;
                 }
             }
         }
