@@ -28,7 +28,10 @@ pub struct Cli {
 
 pub const AFTER_HELP: &str = "The token comes from CIB_TOKEN, --token-stdin or the config file (`cib configure`), never \
 from the command line.\n\
-Exit codes: 0 ok, 1 refused by the API, 2 usage, 3 not authenticated/allowed, 4 API or network failure.";
+Where access needs approval, `sessions start`, `sessions extend`, `console` and `credential-process` wait for it \
+(progress on standard error, --wait-timeout); approvers decide with `cib requests`.\n\
+Exit codes: 0 ok, 1 refused by the API (or the request denied, cancelled or lapsed), 2 usage, \
+3 not authenticated/allowed, 4 API or network failure (or still awaiting approval when the wait timed out).";
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -54,10 +57,14 @@ pub enum Command {
     /// Members of an access group (admins)
     #[command(subcommand)]
     Members(Members),
-    /// Your sessions
+    /// Your sessions: start (waiting for approval where it is needed), extend, end
     #[command(subcommand)]
     Sessions(Sessions),
-    /// Start a JIT session and print (or open) its console sign-in URL
+    /// Requests you may approve or deny, and break-glass sessions you may review
+    #[command(subcommand)]
+    Requests(Requests),
+    /// Start a JIT session and print (or open) its console sign-in URL (waiting for approval
+    /// where it is needed)
     Console {
         #[command(flatten)]
         jit: JitArgs,
@@ -66,7 +73,8 @@ pub enum Command {
         open: bool,
     },
     /// For the AWS CLI's credential_process: JIT credentials as JSON, reused from a local
-    /// cache until five minutes before they expire
+    /// cache until five minutes before they expire, then from the same session extended by
+    /// --duration (a new session when it cannot be); waits for approval where it is needed
     CredentialProcess {
         #[command(flatten)]
         jit: JitArgs,
@@ -87,6 +95,20 @@ pub struct JitArgs {
     /// Why you need access (kept in the session log)
     #[arg(long)]
     pub reason: String,
+    /// How long to wait for approval when the access needs it: seconds, or 30m, 1h
+    #[arg(long, default_value = "1h")]
+    pub wait_timeout: String,
+}
+
+/// Waiting for approval, where a session or its extension needs it.
+#[derive(Args, Clone)]
+pub struct WaitArgs {
+    /// Do not wait for approval: print the request and how to check on it
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for approval: seconds, or 30m, 1h
+    #[arg(long, default_value = "1h")]
+    pub wait_timeout: String,
 }
 
 #[derive(Subcommand)]
@@ -220,7 +242,8 @@ pub enum Members {
 
 #[derive(Subcommand)]
 pub enum Sessions {
-    /// Start a JIT session (--role) or a console session (--console)
+    /// Start a JIT session (--role) or a console session (--console). Where your group's policy
+    /// needs approval, waits for it (progress on standard error), then prints the credentials
     Start {
         #[arg(long)]
         account: String,
@@ -228,28 +251,89 @@ pub enum Sessions {
         role: Option<String>,
         #[arg(long, conflicts_with = "role")]
         console: bool,
+        /// Seconds, or 30m, 1h, 1h30m
         #[arg(long, default_value = "1h")]
         duration: String,
+        /// Why you need access (kept in the session log)
         #[arg(long)]
         reason: String,
+        /// Emergency access without approval, where a group allows it (a shorter maximum; the
+        /// session is flagged and approvers review it afterwards)
+        #[arg(long)]
+        break_glass: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Move a live session's end later; a JIT session gets fresh credentials valid until then
+    /// (the old ones run out at their own end). Waits for approval where it is needed
+    Extend {
+        id: String,
+        /// How much later: seconds, or 30m, 1h, 1h30m
+        #[arg(long)]
+        duration: String,
+        /// Why you need longer (kept in the session log)
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     List {
+        /// active, ending, ended, expired, pending, denied, cancelled or lapsed
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]
         account: Option<String>,
     },
-    Show {
-        id: String,
-    },
+    /// One session; once approved, it prints the credentials (handed out once)
+    Show { id: String },
     End {
         id: String,
         #[arg(long)]
         reason: String,
     },
     /// The session's S3 log, with its hash chain verified
-    Log {
+    Log { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum Requests {
+    /// Pending requests (starts and extensions) you may approve or deny
+    List {
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Approve a request; the approval that completes the count grants it to its requester
+    Approve {
         id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a request
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw your own pending request (or your session's pending extension)
+    Cancel {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Break-glass sessions waiting for your review
+    Reviews {
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Review a break-glass session
+    Review {
+        id: String,
+        #[arg(long)]
+        note: String,
     },
 }
 
@@ -257,7 +341,7 @@ pub enum Sessions {
 mod tests {
     use clap::{CommandFactory, Parser};
 
-    use super::{Cli, Command};
+    use super::{Cli, Command, Requests, Sessions};
 
     #[test]
     fn the_token_flag_reads_no_environment_and_is_kept_only_to_be_refused() {
@@ -290,5 +374,69 @@ mod tests {
                 .get_arguments()
                 .all(|a| a.get_id() != "token" || a.is_global_set())
         );
+    }
+
+    #[test]
+    fn approvals_are_waited_for_unless_asked_not_to() {
+        fn start(extra: &[&str]) -> (bool, bool, String) {
+            let mut args = vec![
+                "cib",
+                "sessions",
+                "start",
+                "--account",
+                "a",
+                "--role",
+                "r",
+                "--reason",
+                "why",
+            ];
+            args.extend_from_slice(extra);
+            match Cli::try_parse_from(args).unwrap().command {
+                Command::Sessions(Sessions::Start { break_glass, wait, .. }) => {
+                    (break_glass, wait.no_wait, wait.wait_timeout)
+                }
+                _ => panic!("not a start"),
+            }
+        }
+        assert_eq!(start(&[]), (false, false, "1h".to_string()));
+        assert_eq!(
+            start(&["--break-glass", "--no-wait", "--wait-timeout", "10m"]),
+            (true, true, "10m".to_string())
+        );
+
+        let extend = Cli::try_parse_from([
+            "cib",
+            "sessions",
+            "extend",
+            "01JS",
+            "--duration",
+            "30m",
+            "--reason",
+            "more",
+        ]);
+        assert!(matches!(extend.unwrap().command, Command::Sessions(Sessions::Extend { wait, .. }) if !wait.no_wait));
+        assert!(
+            Cli::try_parse_from(["cib", "sessions", "extend", "01JS", "--reason", "more"]).is_err(),
+            "how much longer is not guessed"
+        );
+    }
+
+    #[test]
+    fn a_denial_says_why_and_a_review_has_a_note() {
+        assert!(Cli::try_parse_from(["cib", "requests", "deny", "01JS"]).is_err());
+        assert!(Cli::try_parse_from(["cib", "requests", "review", "01JS"]).is_err());
+        let approve = Cli::try_parse_from(["cib", "requests", "approve", "01JS"]).unwrap();
+        assert!(matches!(
+            approve.command,
+            Command::Requests(Requests::Approve { reason: None, .. })
+        ));
+        let listed = Cli::try_parse_from(["cib", "requests", "list", "--limit", "5"]).unwrap();
+        assert!(matches!(
+            listed.command,
+            Command::Requests(Requests::List {
+                limit: Some(5),
+                cursor: None
+            })
+        ));
     }
 }

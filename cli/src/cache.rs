@@ -1,10 +1,12 @@
 //! The private credential cache behind `cib credential-process`: where an entry lives, whose it
-//! is, when it is still fresh, and dropping a session's entries when `cib sessions end` ends it.
+//! is, what to do with it (serve it while fresh, extend its session near its end, start anew once
+//! it has run out: `Plan`), and dropping a session's entries when `cib sessions end` ends it.
 //!
 //! One file per profile, API URL, caller, account, role and duration, named by a SHA-256 of all
 //! of them: a token for another caller, another API or another profile never finds someone
 //! else's credentials, and no e-mail, subject or account id appears in a path. Each entry records
-//! the session its credentials came from. Files are 0600 in 0700 folders (`config::write_private`).
+//! the session its credentials came from, and the reason it was started with (an extension gives
+//! it again). Files are 0600 in 0700 folders (`config::write_private`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,8 +19,11 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::config;
 
-/// Credentials are reused until this long before they expire, then a new session is started.
+/// Credentials are reused until this long before they expire, then their session is extended.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
+
+/// The reason an extension gives when its entry recorded none (entries older than extensions).
+pub const EXTENSION_REASON: &str = "credential_process extension";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -57,6 +62,43 @@ pub fn key(profile: Option<&str>, url: &str, token: &str, account: &str, role: &
     hex(&sha2::Sha256::digest(scope.to_string().as_bytes()))
 }
 
+/// What credential-process does with what the cache holds for it.
+#[derive(Debug, PartialEq)]
+pub enum Plan {
+    /// More than five minutes left: hand these out again.
+    Serve(Value),
+    /// Near their end but not past it: extend the session they came from, giving this reason.
+    Extend { session_id: String, reason: String },
+    /// Nothing usable (no entry, unreadable, or run out): start a new session.
+    Start,
+}
+
+/// The plan for one entry (`{session_id, reason, credentials}`) at `now`.
+pub fn plan_for(entry: &Value, now: OffsetDateTime) -> Plan {
+    let credentials = &entry["credentials"];
+    let Some(expires) = credentials["Expiration"]
+        .as_str()
+        .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+    else {
+        return Plan::Start;
+    };
+    let left = expires - now;
+    if left > REFRESH_BEFORE {
+        return Plan::Serve(credentials.clone());
+    }
+    match entry["session_id"].as_str() {
+        Some(session) if left.is_positive() => Plan::Extend {
+            session_id: session.to_string(),
+            reason: entry["reason"]
+                .as_str()
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or(EXTENSION_REASON)
+                .to_string(),
+        },
+        _ => Plan::Start,
+    }
+}
+
 pub struct Cache {
     dir: PathBuf,
 }
@@ -75,22 +117,31 @@ impl Cache {
         self.dir.join(format!("{key}.json"))
     }
 
-    /// The credential_process JSON cached under `key`, while more than five minutes are left.
-    pub fn fresh(&self, key: &str, now: OffsetDateTime) -> Option<Value> {
-        let text = std::fs::read_to_string(self.path(key)).ok()?;
-        let entry: Value = serde_json::from_str(&text).ok()?;
-        let credentials = &entry["credentials"];
-        let expires = OffsetDateTime::parse(credentials["Expiration"].as_str()?, &Rfc3339).ok()?;
-        (expires - now > REFRESH_BEFORE).then(|| credentials.clone())
+    /// What to do with the entry under `key` at `now` (`plan_for`); `Start` when there is none.
+    pub fn plan(&self, key: &str, now: OffsetDateTime) -> Plan {
+        std::fs::read_to_string(self.path(key))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .map_or(Plan::Start, |entry| plan_for(&entry, now))
     }
 
-    /// Keeps `credentials` under `key`, with the session they came from.
-    pub fn store(&self, key: &str, session_id: &str, credentials: &Value) -> Result<(), String> {
+    /// The credential_process JSON cached under `key`, while more than five minutes are left.
+    #[cfg(test)]
+    pub fn fresh(&self, key: &str, now: OffsetDateTime) -> Option<Value> {
+        match self.plan(key, now) {
+            Plan::Serve(credentials) => Some(credentials),
+            _ => None,
+        }
+    }
+
+    /// Keeps `credentials` under `key`, with the session they came from and the reason it was
+    /// started with.
+    pub fn store(&self, key: &str, session_id: &str, reason: &str, credentials: &Value) -> Result<(), String> {
         // The cache's own folder holds nothing else, so it is private too.
         if let Some(parent) = self.dir.parent() {
             config::private_dir(parent)?;
         }
-        let entry = json!({ "session_id": session_id, "credentials": credentials });
+        let entry = json!({ "session_id": session_id, "reason": reason, "credentials": credentials });
         config::write_private(&self.path(key), entry.to_string().as_bytes())
     }
 
@@ -159,7 +210,7 @@ mod tests {
 
         let mine = k(None, URL, &alice);
         cache
-            .store(&mine, "01JSESSIONALICE", &credentials("AKIAALICE", 3600))
+            .store(&mine, "01JSESSIONALICE", "why", &credentials("AKIAALICE", 3600))
             .unwrap();
         let now = OffsetDateTime::now_utc();
         assert_eq!(cache.fresh(&mine, now).unwrap()["AccessKeyId"], "AKIAALICE");
@@ -200,10 +251,51 @@ mod tests {
         let root = scratch("cache-fresh");
         let cache = Cache::at(root.join("credentials"));
         let now = OffsetDateTime::now_utc();
-        cache.store("a", "01JA", &credentials("AKIAA", 301)).unwrap();
-        cache.store("b", "01JB", &credentials("AKIAB", 299)).unwrap();
+        cache.store("a", "01JA", "why", &credentials("AKIAA", 301)).unwrap();
+        cache.store("b", "01JB", "why", &credentials("AKIAB", 299)).unwrap();
         assert!(cache.fresh("a", now).is_some());
         assert!(cache.fresh("b", now).is_none());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn near_their_end_credentials_extend_their_session_and_once_run_out_a_new_one_starts() {
+        let now = OffsetDateTime::now_utc();
+        let entry = |left: i64, reason: Value| json!({ "session_id": "01JS", "reason": reason, "credentials": credentials("AKIA", left) });
+        assert!(matches!(plan_for(&entry(301, json!("deploy")), now), Plan::Serve(c) if c["AccessKeyId"] == "AKIA"));
+        assert_eq!(
+            plan_for(&entry(299, json!("deploy")), now),
+            Plan::Extend {
+                session_id: "01JS".into(),
+                reason: "deploy".into()
+            },
+            "the reason it was started with is given again"
+        );
+        assert_eq!(
+            plan_for(&entry(10, Value::Null), now),
+            Plan::Extend {
+                session_id: "01JS".into(),
+                reason: EXTENSION_REASON.into()
+            },
+            "an entry from before extensions recorded no reason"
+        );
+        assert_eq!(
+            plan_for(&entry(-1, json!("deploy")), now),
+            Plan::Start,
+            "run out: its session is over"
+        );
+        let mut anonymous = entry(10, json!("deploy"));
+        anonymous.as_object_mut().unwrap().remove("session_id");
+        assert_eq!(plan_for(&anonymous, now), Plan::Start, "no session to extend");
+        assert_eq!(plan_for(&json!({ "credentials": {} }), now), Plan::Start);
+
+        let root = scratch("cache-plan");
+        let cache = Cache::at(root.join("credentials"));
+        assert_eq!(cache.plan("none", now), Plan::Start, "nothing cached");
+        cache.store("k", "01JS", "deploy", &credentials("AKIA", 120)).unwrap();
+        assert!(
+            matches!(cache.plan("k", now), Plan::Extend { session_id, reason } if session_id == "01JS" && reason == "deploy")
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -216,11 +308,20 @@ mod tests {
         let ended = key(None, URL, &alice, ACCOUNT, ROLE, 3600);
         let same_session_other_profile = key(Some("staging"), URL, &alice, ACCOUNT, ROLE, 3600);
         let other = key(None, URL, &alice, ACCOUNT, ROLE, 900);
-        cache.store(&ended, "01JENDED", &credentials("AKIA1", 3600)).unwrap();
         cache
-            .store(&same_session_other_profile, "01JENDED", &credentials("AKIA1", 3600))
+            .store(&ended, "01JENDED", "why", &credentials("AKIA1", 3600))
             .unwrap();
-        cache.store(&other, "01JLIVE", &credentials("AKIA2", 3600)).unwrap();
+        cache
+            .store(
+                &same_session_other_profile,
+                "01JENDED",
+                "why",
+                &credentials("AKIA1", 3600),
+            )
+            .unwrap();
+        cache
+            .store(&other, "01JLIVE", "why", &credentials("AKIA2", 3600))
+            .unwrap();
         std::fs::write(root.join("credentials").join("notes.txt"), "01JENDED").unwrap();
 
         assert_eq!(cache.forget_session("01JENDED").unwrap(), 2);
@@ -258,7 +359,7 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
         Cache::at(dir.clone())
-            .store("k", "01JS", &credentials("AKIA", 3600))
+            .store("k", "01JS", "why", &credentials("AKIA", 3600))
             .unwrap();
         fn mode(p: &std::path::Path) -> u32 {
             std::fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -20,14 +20,22 @@ pub mod exit {
 pub struct Failure {
     pub code: i32,
     pub message: String,
+    /// The HTTP status the API answered with, when it answered (a 409 and a 422 call for a new
+    /// session where an extension was asked, say).
+    pub status: Option<u16>,
 }
 
 impl Failure {
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
         Failure {
-            code: exit::USAGE,
+            code,
             message: message.into(),
+            status: None,
         }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::new(exit::USAGE, message)
     }
 }
 
@@ -50,6 +58,11 @@ impl Client {
         self.call_with(method, path, body, None).await
     }
 
+    /// A call whose success status matters: 201 (granted) or 202 (awaiting approval).
+    pub async fn call_status(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), Failure> {
+        self.send(method, path, body, None).await
+    }
+
     pub async fn call_with(
         &self,
         method: &str,
@@ -57,6 +70,19 @@ impl Client {
         body: Option<Value>,
         idempotency_key: Option<&str>,
     ) -> Result<Value, Failure> {
+        self.send(method, path, body, idempotency_key)
+            .await
+            .map(|(_, value)| value)
+    }
+
+    /// The call itself: the status and body of a 2xx answer, or the failure any other makes.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(u16, Value), Failure> {
         let mut req = self
             .http
             .request(
@@ -70,18 +96,21 @@ impl Client {
         if let Some(k) = idempotency_key {
             req = req.header("Idempotency-Key", k);
         }
-        let resp = req.send().await.map_err(|e| Failure {
-            code: exit::UNAVAILABLE,
-            message: format!("could not reach {}: {}", self.url, e.without_url()),
+        let resp = req.send().await.map_err(|e| {
+            Failure::new(
+                exit::UNAVAILABLE,
+                format!("could not reach {}: {}", self.url, e.without_url()),
+            )
         })?;
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         if (200..300).contains(&status) {
-            return Ok(if text.is_empty() {
+            let value = if text.is_empty() {
                 Value::Null
             } else {
                 serde_json::from_str(&text).unwrap_or(Value::String(text))
-            });
+            };
+            return Ok((status, value));
         }
         let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let mut message = match (problem["title"].as_str(), problem["detail"].as_str()) {
@@ -100,6 +129,10 @@ impl Client {
             400..=499 => exit::REFUSED,
             _ => exit::UNAVAILABLE,
         };
-        Err(Failure { code, message })
+        Err(Failure {
+            code,
+            message,
+            status: Some(status),
+        })
     }
 }

@@ -1,17 +1,22 @@
 //! `cib`: the Cloud IAM Broker command line. It talks only to the HTTP API. This file is the
 //! wiring: where the token comes from, then one module per command group (`accounts`, `users`,
-//! `groups`, `sessions`), with the command line's shape in `args`.
+//! `groups`, `sessions`, `requests`, `credential_process`), with the command line's shape in
+//! `args` and waiting for approvals in `approval`.
 //!
-//! Exit codes: 0 success; 1 the API refused the request; 2 bad usage; 3 not authenticated or
-//! not allowed; 4 the API or network failed (retry may help).
+//! Exit codes: 0 success; 1 the API refused the request (or an awaited approval was denied,
+//! cancelled or lapsed); 2 bad usage; 3 not authenticated or not allowed; 4 the API or network
+//! failed, or a wait for approval timed out with the request still pending (retry may help).
 
 mod accounts;
+mod approval;
 mod args;
 mod cache;
 mod client;
 mod config;
+mod credential_process;
 mod groups;
 mod output;
+mod requests;
 mod sessions;
 mod users;
 
@@ -23,9 +28,11 @@ use clap::Parser;
 use serde_json::Value;
 
 use client::{Client, Failure, exit};
+use credential_process::credential_process;
 use groups::{groups, members};
 use output::print;
-use sessions::{console, credential_process, sessions};
+use requests::requests;
+use sessions::{console, sessions};
 use users::users;
 
 /// `900`, `900s`, `30m`, `1h`, `1h30m`.
@@ -114,6 +121,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Groups(cmd) => groups(&api, cmd, json).await?,
         Command::Members(cmd) => members(&api, cmd, json).await?,
         Command::Sessions(cmd) => sessions(&api, cmd, json).await?,
+        Command::Requests(cmd) => requests(&api, cmd, json).await?,
         Command::Console { jit, open } => console(&api, &jit, open, json).await?,
         Command::CredentialProcess { jit } => {
             credential_process(&api, cli.profile.as_deref(), &url, &token, &jit).await?

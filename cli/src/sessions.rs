@@ -1,10 +1,12 @@
-//! Sessions from the command line: start, list, end, the log, the console, and the AWS CLI's
-//! `credential_process` with its private cache (`cache`), which ending a session clears.
+//! Sessions from the command line: start (waiting for approval where it is needed, `approval`),
+//! extend, list, show, end, the log, and the console; how granted credentials are printed. The
+//! AWS CLI's `credential_process` is in `credential_process`; ending a session clears its cache.
 
 use serde_json::{Value, json};
 
-use crate::args::{JitArgs, Sessions};
-use crate::cache::{self, Cache};
+use crate::approval::{self, wait_timeout};
+use crate::args::{JitArgs, Sessions, WaitArgs};
+use crate::cache::Cache;
 use crate::client::{Client, Failure, exit};
 use crate::output::{self, print};
 use crate::{progress, seconds};
@@ -19,9 +21,87 @@ const SESSION_COLUMNS: &[(&str, &str)] = &[
     ("REASON", "/reason"),
 ];
 
+/// Starts a JIT session for `cib console` and `cib credential-process`, waiting for approval
+/// where it is needed: what `POST /sessions` answers with 201.
 pub(crate) async fn start_jit(api: &Client, jit: &JitArgs) -> Result<Value, Failure> {
+    let timeout = wait_timeout(&jit.wait_timeout)?;
     let body = json!({ "account_id": jit.account, "type": "jit", "role_arn": jit.role, "duration_seconds": seconds(&jit.duration)?, "reason": jit.reason });
-    api.call("POST", "/sessions", Some(body)).await
+    match api.call_status("POST", "/sessions", Some(body)).await? {
+        (202, reply) => approval::await_start(api, &reply["session"], timeout).await,
+        (_, started) => Ok(started),
+    }
+}
+
+/// What a grant hands out, once: a 201's `{session, credentials?, console_url?, console?}`, or
+/// the same read back after approval (`approval::as_started`). Never anywhere but standard output.
+pub(crate) fn print_started(started: &Value, json: bool) {
+    if json {
+        print(started, true, &[]);
+        return;
+    }
+    output::table(&[&started["session"]], SESSION_COLUMNS);
+    if let Some(c) = started.get("credentials").filter(|c| c.is_object()) {
+        println!(
+            "\nexport AWS_ACCESS_KEY_ID={}",
+            c["access_key_id"].as_str().unwrap_or("")
+        );
+        println!(
+            "export AWS_SECRET_ACCESS_KEY={}",
+            c["secret_access_key"].as_str().unwrap_or("")
+        );
+        println!("export AWS_SESSION_TOKEN={}", c["session_token"].as_str().unwrap_or(""));
+        println!("\nConsole: {}", started["console_url"].as_str().unwrap_or(""));
+    }
+    if let Some(c) = started.get("console").filter(|c| c.is_object()) {
+        println!(
+            "\nSign in at {}\nuser: {}\npassword: {}",
+            c["signin_url"].as_str().unwrap_or(""),
+            c["user_name"].as_str().unwrap_or(""),
+            c["password"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// `--no-wait`: the request left waiting, and how to check on it.
+fn print_awaiting(reply: &Value, json: bool) {
+    if json {
+        print(reply, true, &[]);
+        return;
+    }
+    let session = &reply["session"];
+    output::table(&[session], SESSION_COLUMNS);
+    let id = session["id"].as_str().unwrap_or("?");
+    println!(
+        "\n{}\ncheck with `cib sessions show {id}`: once approved, it prints the credentials (once); \
+         `cib requests cancel {id}` withdraws the request",
+        approval::awaiting(session).unwrap_or_else(|| "waiting for approval".into())
+    );
+}
+
+/// A 202's request: left waiting (`--no-wait`), or waited for and printed as a 201 would be.
+async fn granted_or_awaiting(
+    api: &Client,
+    (status, reply): (u16, Value),
+    wait: &WaitArgs,
+    json: bool,
+    await_extension: bool,
+) -> Result<(), Failure> {
+    if status != 202 {
+        print_started(&reply, json);
+        return Ok(());
+    }
+    if wait.no_wait {
+        print_awaiting(&reply, json);
+        return Ok(());
+    }
+    let timeout = wait_timeout(&wait.wait_timeout)?;
+    let started = if await_extension {
+        approval::await_extension(api, &reply["session"], timeout).await?
+    } else {
+        approval::await_start(api, &reply["session"], timeout).await?
+    };
+    print_started(&started, json);
+    Ok(())
 }
 
 pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<(), Failure> {
@@ -32,9 +112,10 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
             console,
             duration,
             reason,
+            break_glass,
+            wait,
         } => {
-            progress("starting the session…");
-            let body = match (role, console) {
+            let mut body = match (role, console) {
                 (Some(role), false) => {
                     json!({ "account_id": account, "type": "jit", "role_arn": role, "duration_seconds": seconds(&duration)?, "reason": reason })
                 }
@@ -43,32 +124,25 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
                 }
                 _ => return Err(Failure::usage("give --role (JIT) or --console")),
             };
-            let started = api.call("POST", "/sessions", Some(body)).await?;
-            if json {
-                print(&started, true, &[]);
-            } else {
-                output::table(&[&started["session"]], SESSION_COLUMNS);
-                if let Some(c) = started.get("credentials") {
-                    println!(
-                        "\nexport AWS_ACCESS_KEY_ID={}",
-                        c["access_key_id"].as_str().unwrap_or("")
-                    );
-                    println!(
-                        "export AWS_SECRET_ACCESS_KEY={}",
-                        c["secret_access_key"].as_str().unwrap_or("")
-                    );
-                    println!("export AWS_SESSION_TOKEN={}", c["session_token"].as_str().unwrap_or(""));
-                    println!("\nConsole: {}", started["console_url"].as_str().unwrap_or(""));
-                }
-                if let Some(c) = started.get("console") {
-                    println!(
-                        "\nSign in at {}\nuser: {}\npassword: {}",
-                        c["signin_url"].as_str().unwrap_or(""),
-                        c["user_name"].as_str().unwrap_or(""),
-                        c["password"].as_str().unwrap_or("")
-                    );
-                }
+            if break_glass {
+                body["break_glass"] = json!(true);
             }
+            progress("starting the session…");
+            let answer = api.call_status("POST", "/sessions", Some(body)).await?;
+            granted_or_awaiting(api, answer, &wait, json, false).await?;
+        }
+        Sessions::Extend {
+            id,
+            duration,
+            reason,
+            wait,
+        } => {
+            let body = json!({ "duration_seconds": seconds(&duration)?, "reason": reason });
+            progress("extending the session…");
+            let answer = api
+                .call_status("POST", &format!("/sessions/{id}/extensions"), Some(body))
+                .await?;
+            granted_or_awaiting(api, answer, &wait, json, true).await?;
         }
         Sessions::List { status, account } => {
             let mut query = Vec::new();
@@ -85,11 +159,18 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
             };
             print(&api.call("GET", &path, None).await?, json, SESSION_COLUMNS)
         }
-        Sessions::Show { id } => print(
-            &api.call("GET", &format!("/sessions/{id}"), None).await?,
-            json,
-            SESSION_COLUMNS,
-        ),
+        Sessions::Show { id } => {
+            let session = api.call("GET", &format!("/sessions/{id}"), None).await?;
+            if session["granted"].is_object() {
+                // Approved since it was asked: the credentials, handed out this once.
+                print_started(&approval::as_started(&session), json);
+            } else {
+                print(&session, json, SESSION_COLUMNS);
+                if let Some(line) = approval::awaiting(&session).filter(|_| !json) {
+                    println!("\n{line}");
+                }
+            }
+        }
         Sessions::End { id, reason } => {
             progress("revoking access…");
             let ended = api
@@ -124,10 +205,10 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
                         println!("\nchain verified: every event links to the one before, up to the recorded head")
                     }
                     _ => {
-                        return Err(Failure {
-                            code: exit::REFUSED,
-                            message: format!("the log does NOT verify: {}", log["problem"].as_str().unwrap_or("?")),
-                        });
+                        return Err(Failure::new(
+                            exit::REFUSED,
+                            format!("the log does NOT verify: {}", log["problem"].as_str().unwrap_or("?")),
+                        ));
                     }
                 }
             }
@@ -166,46 +247,4 @@ fn opened(url: &str) -> bool {
             .status()
             .is_ok_and(|s| s.success())
     })
-}
-
-/// The AWS CLI's credential_process: JSON on standard output, nothing else. A live session's
-/// credentials are reused from a private cache, kept apart per profile, API URL and caller (the
-/// token's `iss` and `sub`), until five minutes before they expire.
-pub(crate) async fn credential_process(
-    api: &Client,
-    profile: Option<&str>,
-    url: &str,
-    token: &str,
-    jit: &JitArgs,
-) -> Result<(), Failure> {
-    let duration = seconds(&jit.duration)?;
-    let key = cache::key(profile, url, token, &jit.account, &jit.role, duration);
-    let cache = Cache::open();
-    if let Some(cache) = &cache
-        && let Some(cached) = cache.fresh(&key, time::OffsetDateTime::now_utc())
-    {
-        println!("{cached}");
-        return Ok(());
-    }
-    let started = start_jit(api, jit).await?;
-    let c = &started["credentials"];
-    let out = json!({
-        "Version": 1,
-        "AccessKeyId": c["access_key_id"],
-        "SecretAccessKey": c["secret_access_key"],
-        "SessionToken": c["session_token"],
-        "Expiration": c["expiration"],
-    });
-    if let Some(cache) = &cache {
-        // An entry `cib sessions end` could not find by its session is not kept.
-        let stored = match started["session"]["id"].as_str() {
-            Some(session) => cache.store(&key, session, &out),
-            None => Err("the API named no session".to_string()),
-        };
-        if let Err(e) = stored {
-            eprintln!("cib: not caching: {e}");
-        }
-    }
-    println!("{out}");
-    Ok(())
 }

@@ -78,12 +78,8 @@ async fn serve(
                     .credentials_provider(creds)
                     .load()
                     .await;
-                if aws_sdk_sts::Client::new(&sdk)
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .is_err()
-                {
+                if let Err(e) = aws_sdk_sts::Client::new(&sdk).get_caller_identity().send().await {
+                    tracing::info!(error = ?e, "the federation stand-in refused the session's credentials");
                     return (http::StatusCode::BAD_REQUEST, "invalid session credentials").into_response();
                 }
             }

@@ -68,6 +68,89 @@ pub struct Resources {
     pub kms_key_id: String,
     /// The Slack jobs queue (absent against real AWS unless `SLACK_JOBS_QUEUE_URL` names one).
     pub slack_queue_url: Option<String>,
+    /// The event bus (absent against real AWS unless `EVENT_BUS_NAME` names one).
+    pub event_bus: Option<String>,
+    /// A queue every event on the bus is copied to, for tests and developers to read.
+    pub events_tap_url: Option<String>,
+}
+
+/// The bus the broker puts session events on locally, and the queue that taps it.
+pub const EVENT_BUS: &str = "cloud-iam-broker-events";
+const EVENTS_TAP: &str = "cloud-iam-broker-events-tap";
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| format!("reading a queue's ARN: {e:?}"))?
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .ok_or_else(|| "a queue without an ARN".to_string())
+}
+
+/// The bus, as the template makes it: the chat-ops rule (the approval messages' events to the
+/// Slack jobs queue), plus a tap of every event for tests.
+async fn create_bus(sdk: &aws_config::SdkConfig, slack_queue: &str) -> Result<String, String> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    if events.describe_event_bus().name(EVENT_BUS).send().await.is_err() {
+        events
+            .create_event_bus()
+            .name(EVENT_BUS)
+            .send()
+            .await
+            .map_err(|e| format!("creating the event bus: {e:?}"))?;
+    }
+    let tap = sqs
+        .create_queue()
+        .queue_name(EVENTS_TAP)
+        .send()
+        .await
+        .map_err(|e| format!("creating the events tap: {e:?}"))?
+        .queue_url
+        .unwrap_or_default();
+    let rules = [
+        (
+            "all-events-tap",
+            serde_json::json!({ "source": [shared::adapters::aws::eventbridge::SOURCE] }),
+            queue_arn(&sqs, &tap).await?,
+        ),
+        (
+            "slack-notifications",
+            serde_json::json!({
+                "source": [shared::adapters::aws::eventbridge::SOURCE],
+                "detail-type": shared::services::chatops::NOTIFIED_DETAIL_TYPES,
+            }),
+            queue_arn(&sqs, slack_queue).await?,
+        ),
+    ];
+    for (name, pattern, target) in rules {
+        events
+            .put_rule()
+            .name(name)
+            .event_bus_name(EVENT_BUS)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("creating rule {name}: {e:?}"))?;
+        events
+            .put_targets()
+            .rule(name)
+            .event_bus_name(EVENT_BUS)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(target)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .send()
+            .await
+            .map_err(|e| format!("targeting rule {name}: {e:?}"))?;
+    }
+    Ok(tap)
 }
 
 pub struct LocalAws {
@@ -336,10 +419,16 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
         .await
         .map_err(|e| format!("creating the Slack jobs queue: {e:?}"))?
         .queue_url;
+    let events_tap_url = match &slack_queue_url {
+        Some(q) => Some(create_bus(sdk, q).await?),
+        None => None,
+    };
     Ok(Resources {
         table_name: table.into(),
         bucket: bucket.into(),
         kms_key_id,
+        event_bus: events_tap_url.as_ref().map(|_| EVENT_BUS.to_string()),
+        events_tap_url,
         slack_queue_url,
     })
 }

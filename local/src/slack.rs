@@ -1,7 +1,7 @@
-//! Slack, locally: a stand-in for the `response_url`s Slack gives commands (it records every
-//! answer posted, for tests and for a developer to read in the runner's log), and the poller
-//! that plays SQS's event-source mapping, handing queued jobs to the `chatops-worker` handler
-//! as Lambda would.
+//! Slack, locally: a stand-in for the `response_url`s Slack gives commands and for its Web API
+//! (`<base>api/chat.postMessage`, …), recording every post for tests and for a developer to
+//! read in the runner's log; and the poller that plays SQS's event-source mapping, handing
+//! queued jobs to the `chatops-worker` handler as Lambda would.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,21 +37,26 @@ impl SlackStandIn {
     }
 }
 
+/// Records the post, and answers as Slack's Web API does (`ok`, the channel and the message's
+/// `ts`); a response URL's answer is ignored by the broker.
 async fn record(
     State(s): State<SlackStandIn>,
     Path(path): Path<String>,
     axum::Json(body): axum::Json<serde_json::Value>,
-) -> &'static str {
+) -> axum::Json<serde_json::Value> {
     tracing::info!(
         path,
         text = body["text"].as_str().unwrap_or_default(),
         "Slack answer (local stand-in)"
     );
-    s.answers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(SlackAnswer { path, body });
-    "ok"
+    let mut answers = s.answers.lock().unwrap_or_else(|p| p.into_inner());
+    let ts = body["ts"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}.000100", 1_700_000_000 + answers.len()));
+    let channel = body["channel"].clone();
+    answers.push(SlackAnswer { path, body });
+    axum::Json(serde_json::json!({ "ok": true, "channel": channel, "ts": ts }))
 }
 
 /// Polls `queue_url` and runs each job through the worker's handler, deleting what it

@@ -22,6 +22,8 @@ pub const SLACK_TEAM_ID: &str = "T0001";
 /// The bot subject local tokens may use (`local-runner token --role bot`), and whom it may
 /// act for.
 pub const LOCAL_BOT: &str = "bot:chatops";
+/// The Slack channel approval messages go to locally.
+pub const LOCAL_APPROVAL_CHANNEL: &str = "C0APPROVALS";
 
 fn local_bots() -> shared::auth::Bots {
     shared::auth::Bots::parse(&format!(
@@ -181,6 +183,8 @@ impl LocalSystem {
                     bucket: var("SESSION_LOG_BUCKET")?,
                     kms_key_id: var("KMS_KEY_ID")?,
                     slack_queue_url: std::env::var("SLACK_JOBS_QUEUE_URL").ok(),
+                    event_bus: std::env::var("EVENT_BUS_NAME").ok(),
+                    events_tap_url: None,
                 };
                 let sdk = with_timeouts(shared::adapters::aws::sdk_defaults().load().await, timeout);
                 (None, local_config(&resources, jwt, timeout), sdk)
@@ -197,6 +201,10 @@ impl LocalSystem {
         };
         let slack = if !options_aws_real {
             let (stand_in, base) = crate::slack::SlackStandIn::start().await?;
+            // Approval messages go to the stand-in's Web API, in one approval channel.
+            config.slack.api_base = format!("{base}api");
+            config.slack.bot_token = Some(Secret::new("xoxb-local-stand-in"));
+            config.slack.approval_channel = Some(LOCAL_APPROVAL_CHANNEL.into());
             config.slack.response_url_prefix = base;
             Some(stand_in)
         } else {
@@ -236,7 +244,12 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
             channel_ids: Vec::new(),
             response_url_prefix: shared::config::SLACK_RESPONSE_URL_PREFIX.into(),
             jobs_queue_url: resources.slack_queue_url.clone(),
+            api_base: shared::config::SLACK_API_BASE.into(),
+            bot_token: None,
+            approval_channel: None,
         },
+        event_bus: resources.event_bus.clone(),
+        request_lapse: Duration::from_secs(3600),
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

@@ -125,6 +125,12 @@ impl App {
             sealer: sealer.clone(),
             clock: clock.clone(),
             refusals: store.clone(),
+            pickups: store.clone(),
+            events: match &config.event_bus {
+                Some(bus) => Arc::new(crate::adapters::aws::eventbridge::EventBridgePublisher::lazy(sdk, bus)),
+                None => Arc::new(crate::ports::NoEvents),
+            },
+            request_lapse: config.request_lapse,
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());
         Ok(App {
@@ -136,7 +142,8 @@ impl App {
                 Arc::new(SlackResponder::new(&config.slack.response_url_prefix)),
                 store.clone(),
                 clock.clone(),
-            ),
+            )
+            .with_approvals_from(&config.slack),
             // Wired by the functions that queue (`with_slack_jobs`): the SQS client then links
             // into the chatops bootstrap only.
             slack_jobs: None,

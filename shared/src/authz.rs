@@ -4,7 +4,7 @@
 //! user could act, and never starts a console (password) session.
 
 use crate::auth::{Principal, Role};
-use crate::domain::{AccessGroup, AccountId, Email, Permissions};
+use crate::domain::{AccessGroup, AccountId, Email, GroupId, Permissions};
 
 pub use crate::domain::SessionKind;
 
@@ -18,11 +18,26 @@ pub enum Action {
     StartSession(SessionKind),
     ViewSession,
     EndSession,
+    /// Approve or deny a request, or review a break-glass session: members of its approver
+    /// groups (admins, where a break-glass session names none), never its own user.
+    DecideRequest,
+    /// Withdraw one's own pending request.
+    CancelRequest,
+    /// Extend one's own session.
+    ExtendSession,
 }
 
 impl Action {
     fn is_session(self) -> bool {
-        matches!(self, Action::StartSession(_) | Action::ViewSession | Action::EndSession)
+        matches!(
+            self,
+            Action::StartSession(_)
+                | Action::ViewSession
+                | Action::EndSession
+                | Action::DecideRequest
+                | Action::CancelRequest
+                | Action::ExtendSession
+        )
     }
 }
 
@@ -33,6 +48,8 @@ pub struct Target<'a> {
     pub account: Option<&'a AccountId>,
     /// The owner of the session being viewed or ended.
     pub owner: Option<&'a Email>,
+    /// Who may decide the request (`DecideRequest`): these groups' members; empty, admins.
+    pub approvers: Option<&'a [GroupId]>,
 }
 
 /// Who an allowed action is for, and who asked: both go into the session log.
@@ -139,6 +156,27 @@ pub fn decide(
                 )))
             }
         }
+        Action::DecideRequest => {
+            let user = user.ok_or_else(|| Denied("deciding a request needs a platform identity".into()))?;
+            if target.owner == Some(user) {
+                return Err(Denied("nobody approves, denies or reviews their own request".into()));
+            }
+            let approvers = target.approvers.unwrap_or_default();
+            let allowed = if approvers.is_empty() {
+                principal.role == Role::Admin
+            } else {
+                groups.iter().any(|g| approvers.contains(&g.id))
+            };
+            if allowed {
+                Ok(actor(Some(user)))
+            } else {
+                Err(Denied(format!("{user} is in none of this request's approver groups")))
+            }
+        }
+        Action::CancelRequest | Action::ExtendSession => match (user, target.owner) {
+            (Some(u), Some(owner)) if u == owner => Ok(actor(Some(u))),
+            _ => Err(Denied("only the session's own user may do this".into())),
+        },
         Action::ViewSession | Action::EndSession => {
             if principal.role == Role::Admin && user.is_none_or(|u| Some(u) != target.owner) {
                 return Ok(actor(user));
@@ -182,6 +220,7 @@ mod tests {
                 start_sessions,
                 start_jit_sessions,
             },
+            policy: Default::default(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -207,6 +246,7 @@ mod tests {
                 Target {
                     account: Some(acct),
                     owner: None,
+                    approvers: None,
                 },
                 groups,
             )
@@ -243,6 +283,7 @@ mod tests {
         let own = Target {
             account: None,
             owner: Some(&alice),
+            approvers: None,
         };
         assert!(decide(&user, Action::EndSession, Some(&alice), own, &[]).is_ok());
         assert!(decide(&user, Action::EndSession, Some(&bob), own, &[]).is_err());

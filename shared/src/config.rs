@@ -28,6 +28,12 @@ pub struct Config {
     /// Upper bound on one AWS call, retries included (`AWS_CALL_TIMEOUT_MS`, default 10 s):
     /// a hung dependency must fail the request, not the Lambda's whole time budget.
     pub aws_timeout: Duration,
+    /// The EventBridge bus transitions are put on (`EVENT_BUS_NAME`); unset, events are only in
+    /// the session logs.
+    pub event_bus: Option<String>,
+    /// How long a request waits for approval before it lapses (`REQUEST_LAPSE_SECONDS`,
+    /// default one hour, 300 to 86400).
+    pub request_lapse: Duration,
 }
 
 /// Where Slack requests may come from and where answers go.
@@ -43,7 +49,16 @@ pub struct SlackConfig {
     pub response_url_prefix: String,
     /// `SLACK_JOBS_QUEUE_URL`: the queue slash commands are finished through.
     pub jobs_queue_url: Option<String>,
+    /// `SLACK_API_BASE` (default `https://slack.com/api`): where Web API calls go; tests point
+    /// it at a stand-in.
+    pub api_base: String,
+    /// `SLACK_BOT_TOKEN`: posts approval messages (scopes `chat:write`, `im:write`).
+    pub bot_token: Option<Secret>,
+    /// `SLACK_APPROVAL_CHANNEL`: the channel approval requests are posted to.
+    pub approval_channel: Option<String>,
 }
+
+pub const SLACK_API_BASE: &str = "https://slack.com/api";
 
 pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 
@@ -134,6 +149,23 @@ impl Config {
             channel_ids: list("SLACK_CHANNEL_IDS"),
             response_url_prefix: opt("SLACK_RESPONSE_URL_PREFIX").unwrap_or_else(|| SLACK_RESPONSE_URL_PREFIX.into()),
             jobs_queue_url: opt("SLACK_JOBS_QUEUE_URL"),
+            api_base: opt("SLACK_API_BASE").unwrap_or_else(|| SLACK_API_BASE.into()),
+            bot_token: opt("SLACK_BOT_TOKEN").map(Secret::new),
+            approval_channel: opt("SLACK_APPROVAL_CHANNEL"),
+        };
+        if slack.bot_token.is_some() != slack.approval_channel.is_some() {
+            return Err(ConfigError(
+                "SLACK_BOT_TOKEN and SLACK_APPROVAL_CHANNEL go together: approval messages need both".into(),
+            ));
+        }
+        let request_lapse = match opt("REQUEST_LAPSE_SECONDS") {
+            None => Duration::from_secs(3600),
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if (300..=86_400).contains(&secs) => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError("REQUEST_LAPSE_SECONDS must be 300 to 86400 seconds".into()));
+                }
+            },
         };
         if slack_signing_secret.is_some() && slack.team_id.is_none() {
             return Err(ConfigError(
@@ -158,6 +190,8 @@ impl Config {
             slack_signing_secret,
             slack,
             aws_timeout,
+            event_bus: opt("EVENT_BUS_NAME"),
+            request_lapse,
         })
     }
 

@@ -42,12 +42,16 @@ pub struct TestEnv {
     pub slack: local_runner::slack::SlackStandIn,
     /// Its base URL: a command's `response_url` must be under it.
     pub slack_base: String,
+    /// A queue every event put on the bus is copied to (see `events`).
+    pub events_tap_url: String,
     /// The broker's AWS calls, when switched on (the overhead benchmark reads them).
     pub calls: Arc<CallRecorder>,
     /// Holds the next JIT AssumeRole, so a test can interleave an end with a start.
     pub assume_gate: Arc<AssumeGate>,
     /// The system's runtime: calls into `app` run there, where its AWS clients' connections live.
     runtime: tokio::runtime::Handle,
+    /// Every event read from the tap so far (tests of a binary share the queue).
+    events_seen: Mutex<Vec<Value>>,
 }
 
 /// Holds the next STS AssumeRole the broker makes until the test lets it go, and keeps the
@@ -195,7 +199,9 @@ pub fn env() -> &'static TestEnv {
                             federation: system.federation.clone().expect("moto mode has the stand-in"),
                             slack: system.slack.clone().expect("moto mode has the stand-in"),
                             slack_base: system.config.slack.response_url_prefix.clone(),
+                            events_tap_url: aws.resources.events_tap_url.clone().expect("moto mode taps the bus"),
                             runtime: tokio::runtime::Handle::current(),
+                            events_seen: Mutex::new(Vec::new()),
                         };
                         tx.send(Ok(env)).ok();
                         // Keep moto (dropped with `aws`) and the server alive for the process.
@@ -268,6 +274,46 @@ impl TestEnv {
     }
 
     /// Runs `work` on the system's runtime (not the test's, which ends with the test).
+    /// The events EventBridge delivered for `session` (read from the bus's tap queue in
+    /// local AWS), each as its envelope: `detail-type`, `source`, `detail`.
+    pub async fn events_of(&self, session: &str) -> Vec<Value> {
+        let sdk = self.sdk(&self.broker).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&self.events_tap_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("the tap is readable");
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                if let Some(body) = m.body.as_deref().and_then(|b| serde_json::from_str(b).ok()) {
+                    self.events_seen.lock().unwrap().push(body);
+                }
+                if let Some(r) = m.receipt_handle {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&self.events_tap_url)
+                        .receipt_handle(r)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        self.events_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["detail"]["session_id"] == session)
+            .cloned()
+            .collect()
+    }
+
     pub async fn on_system<T: Send + 'static>(&self, work: impl std::future::Future<Output = T> + Send + 'static) -> T {
         self.runtime.spawn(work).await.expect("the work completes")
     }
@@ -617,6 +663,8 @@ pub struct Fixture {
     pub email: String,
     pub token: String,
     pub role: String,
+    /// The access group granting the fixture's user sessions on the account.
+    pub group: String,
     /// The target account admin's keys (what the account was registered with).
     pub admin_keys: Keys,
     pub iam: aws_sdk_iam::Client,
@@ -675,6 +723,7 @@ pub async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
     .await
     .ok(201);
     Fixture {
+        group: group["id"].as_str().unwrap().to_string(),
         account,
         aws_account: target.aws_account_id,
         token: env.user(&email),

@@ -2,6 +2,9 @@
 //! acknowledged slash command through `shared::services::chatops` and answers at the command's
 //! `response_url`. The local runner polls the queue and calls the same handler.
 //!
+//! The same queue carries the session events the bus's rule sends (requests, break-glass
+//! starts, outcomes): those post and update the approval messages (`ChatOpsService::notify`).
+//!
 //! Answers SQS's partial-batch format: a message whose job could not run is reported in
 //! `batchItemFailures` and redelivered; one that cannot be decoded is dropped (logged), since
 //! redelivering it would fail the same way.
@@ -15,6 +18,16 @@ pub async fn handle(app: &App, event: Value) -> Value {
     let mut failures = Vec::new();
     for record in event["Records"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let id = record["messageId"].as_str().unwrap_or_default();
+        // Session events the bus's rule sends here: approval messages, outcomes.
+        if let Some(Ok(event)) = record["body"].as_str().map(serde_json::from_str::<Value>)
+            && event.get("detail-type").is_some()
+        {
+            if let Err(e) = app.chatops.notify(&event["detail"]).await {
+                tracing::warn!(message = id, error = %e, "a session event will be retried");
+                failures.push(json!({ "itemIdentifier": id }));
+            }
+            continue;
+        }
         let job: SlackJob = match record["body"].as_str().map(serde_json::from_str) {
             Some(Ok(job)) => job,
             _ => {

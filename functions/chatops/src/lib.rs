@@ -31,6 +31,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if route == "POST /chatops/slack/commands" {
         return finish(&route, started, None, slack_command(app, &req).await);
     }
+    if route == "POST /chatops/slack/interactions" {
+        return finish(&route, started, None, slack_interaction(app, &req).await);
+    }
     let req = &req;
     serve(&app.auth, req, |principal, route| async move {
         admin_route(app, &principal, &route, req).await
@@ -97,8 +100,22 @@ fn reply(text: impl Into<String>) -> Response<Body> {
     )
 }
 
-async fn slack_command(app: &App, req: &Request) -> Handled {
-    let (Some(secret), Some(queue)) = (&app.slack_signing_secret, &app.slack_jobs) else {
+/// A signed Slack request, checked: its form fields and its id (what was signed, hashed).
+struct Verified {
+    form: std::collections::HashMap<String, String>,
+    id: String,
+}
+
+impl Verified {
+    fn field(&self, name: &str) -> &str {
+        self.form.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Checks the signature, then (after `origin`, which the caller reads from the form) that
+/// this signed request was not seen before.
+fn verify(app: &App, req: &Request) -> Result<Verified, Problem> {
+    let Some(secret) = &app.slack_signing_secret else {
         return Err(Problem::not_found(
             "chat-ops is not configured (SLACK_SIGNING_SECRET, SLACK_JOBS_QUEUE_URL)",
         ));
@@ -106,19 +123,109 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let now = app.clock.now().unix_timestamp();
     let body = body_bytes(req);
-    let signature = header("x-slack-signature");
     if let Err(why) = verify_signature(
         secret.expose().as_bytes(),
         header("x-slack-request-timestamp"),
         body,
-        signature,
+        header("x-slack-signature"),
         now,
     ) {
         tracing::warn!(why, "refused a Slack request");
         return Err(Problem::unauthorized(why));
     }
-    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    // Keyed by what was signed, not by the signature's spelling, which hex decoding would
+    // accept in more than one form.
+    let id = shared::domain::log_chain::sha256_hex(
+        [header("x-slack-request-timestamp").as_bytes(), b":", body]
+            .concat()
+            .as_slice(),
+    );
+    Ok(Verified {
+        form: form_urlencoded::parse(body).into_owned().collect(),
+        id,
+    })
+}
+
+/// A request signed within the last five minutes could be sent again by anyone who saw it:
+/// each signed (timestamp, body) is accepted once.
+async fn first_time(app: &App, verified: &Verified) -> Result<(), Problem> {
+    let until = app.clock.now() + time::Duration::seconds(2 * MAX_AGE_SECONDS + 60);
+    match app.replays.first_use(&format!("slack:{}", verified.id), until).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::warn!("refused a replayed Slack request");
+            Err(Problem::unauthorized("this request was already received (replay)"))
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "recording a Slack request failed");
+            Err(Problem::unavailable())
+        }
+    }
+}
+
+/// A click on an approval message's Approve or Deny button (Slack's interactivity request):
+/// checked like a command, queued as the equivalent `/jit approve|deny` command for the member
+/// who clicked, acknowledged at once with an empty 200.
+async fn slack_interaction(app: &App, req: &Request) -> Handled {
+    let Some(queue) = &app.slack_jobs else {
+        return Err(Problem::not_found("chat-ops is not configured (SLACK_JOBS_QUEUE_URL)"));
+    };
+    let verified = verify(app, req)?;
+    let payload: serde_json::Value = serde_json::from_str(verified.field("payload"))
+        .map_err(|_| Problem::bad_request("payload must be the JSON Slack sends"))?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    match origin(
+        &app.slack,
+        &text(&payload["team"]["id"]),
+        &text(&payload["channel"]["id"]),
+    ) {
+        Origin::Allowed => {}
+        Origin::OtherWorkspace => {
+            return Err(Problem::forbidden(
+                "interactions are accepted from one Slack workspace only",
+            ));
+        }
+        Origin::OtherChannel => return Err(Problem::forbidden("not from an allowed channel")),
+    }
+    if payload["type"] != "block_actions" {
+        return Err(Problem::bad_request("only block_actions interactions are handled"));
+    }
+    let action = &payload["actions"][0];
+    let session = text(&action["value"]);
+    let command = match action["action_id"].as_str() {
+        Some("approve") => format!("approve {session}"),
+        Some("deny") => format!("deny {session} denied in Slack"),
+        _ => return Err(Problem::bad_request("the action is not approve or deny")),
+    };
+    let response_url = text(&payload["response_url"]);
+    if !shared::adapters::slack::accepts(&app.slack.response_url_prefix, &response_url) {
+        return Err(Problem::bad_request("response_url is not a Slack response URL"));
+    }
+    first_time(app, &verified).await?;
+    let job = SlackJob {
+        id: verified.id.clone(),
+        user_id: text(&payload["user"]["id"]),
+        text: command,
+        response_url,
+    };
+    queue.enqueue(&job).await.map_err(|e| {
+        tracing::error!(cause = %e, "queueing a Slack interaction failed");
+        Problem::unavailable()
+    })?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::Empty)
+        .expect("a valid response"))
+}
+
+async fn slack_command(app: &App, req: &Request) -> Handled {
+    let (Some(_), Some(queue)) = (&app.slack_signing_secret, &app.slack_jobs) else {
+        return Err(Problem::not_found(
+            "chat-ops is not configured (SLACK_SIGNING_SECRET, SLACK_JOBS_QUEUE_URL)",
+        ));
+    };
+    let verified = verify(app, req)?;
+    let field = |name: &str| verified.field(name);
     match origin(&app.slack, field("team_id"), field("channel_id")) {
         Origin::Allowed => {}
         Origin::OtherWorkspace => {
@@ -144,28 +251,9 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
     if !shared::adapters::slack::accepts(&app.slack.response_url_prefix, field("response_url")) {
         return Err(Problem::bad_request("response_url is not a Slack response URL"));
     }
-    // A request signed within the last five minutes could be sent again by anyone who saw
-    // it: each signed (timestamp, body) is accepted once. Keyed by what was signed, not by the
-    // signature's spelling, which hex decoding would accept in more than one form.
-    let request_id = shared::domain::log_chain::sha256_hex(
-        [header("x-slack-request-timestamp").as_bytes(), b":", body]
-            .concat()
-            .as_slice(),
-    );
-    let until = app.clock.now() + time::Duration::seconds(2 * MAX_AGE_SECONDS + 60);
-    match app.replays.first_use(&format!("slack:{request_id}"), until).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!("refused a replayed Slack request");
-            return Err(Problem::unauthorized("this request was already received (replay)"));
-        }
-        Err(e) => {
-            tracing::error!(cause = %e, "recording a Slack request failed");
-            return Err(Problem::unavailable());
-        }
-    }
+    first_time(app, &verified).await?;
     let job = SlackJob {
-        id: request_id,
+        id: verified.id.clone(),
         user_id: field("user_id").into(),
         text: text.into(),
         response_url: field("response_url").into(),

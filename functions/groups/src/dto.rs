@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use shared::domain::{
-    AccessGroup, AccountId, AccountScope, Collector, GroupName, Invalid, Membership, Permissions, UserStatus,
-    parse_description,
+    AccessGroup, AccountId, AccountScope, Approval, Collector, GrantPolicy, GroupName, Invalid, Membership,
+    Permissions, UserStatus, parse_description,
 };
 use shared::http::request::Object;
 use shared::services::groups::{AccountPermissions, GroupChange, NewGroup};
@@ -69,6 +69,71 @@ impl From<Permissions> for PermissionsIo {
     }
 }
 
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalIo {
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
+    pub approvals_required: i64,
+    pub approver_group_ids: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassIo {
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
+    pub max_duration_seconds: i64,
+}
+
+/// A group's grant policy (docs/access-requests.md). Every field is optional: absent or null
+/// is automatic, under the account's maximum, every role, no break-glass.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyIo {
+    #[serde(default)]
+    pub approval: Option<ApprovalIo>,
+    #[serde(default, deserialize_with = "shared::http::request::optional_whole_number")]
+    pub max_duration_seconds: Option<i64>,
+    #[serde(default)]
+    pub jit_role_arns: Option<Vec<String>>,
+    #[serde(default)]
+    pub break_glass: Option<BreakGlassIo>,
+}
+
+impl PolicyIo {
+    fn parse(self) -> Result<GrantPolicy, Invalid> {
+        let mut c = Collector::default();
+        let approval = self
+            .approval
+            .and_then(|a| c.take(Approval::parse(a.approvals_required, &a.approver_group_ids)));
+        c.finish()?;
+        GrantPolicy::parse(
+            approval,
+            self.max_duration_seconds,
+            self.jit_role_arns.as_deref(),
+            self.break_glass.map(|b| b.max_duration_seconds),
+        )
+    }
+}
+
+impl From<&GrantPolicy> for PolicyIo {
+    fn from(p: &GrantPolicy) -> Self {
+        PolicyIo {
+            approval: p.approval.as_ref().map(|a| ApprovalIo {
+                approvals_required: a.approvals_required.into(),
+                approver_group_ids: a.approver_groups.iter().map(ToString::to_string).collect(),
+            }),
+            max_duration_seconds: p.max_duration.map(|m| m.seconds().into()),
+            jit_role_arns: p
+                .jit_roles
+                .as_ref()
+                .map(|r| r.iter().map(ToString::to_string).collect()),
+            break_glass: p.break_glass_max.map(|m| BreakGlassIo {
+                max_duration_seconds: m.seconds().into(),
+            }),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupIn {
@@ -76,6 +141,8 @@ pub struct GroupIn {
     pub description: Option<String>,
     pub accounts: AccountsIn,
     pub permissions: Object<PermissionsIo>,
+    #[serde(default)]
+    pub policy: Option<Object<PolicyIo>>,
 }
 
 impl GroupIn {
@@ -84,12 +151,14 @@ impl GroupIn {
         let name = c.take(GroupName::parse(&self.name));
         let description = c.take(parse_description(self.description.as_deref()));
         let accounts = c.take(self.accounts.parse());
+        let policy = c.take(self.policy.map(|p| p.0).unwrap_or_default().parse());
         c.finish()?;
         Ok(NewGroup {
             name: name.expect("checked"),
             description: description.expect("checked"),
             accounts: accounts.expect("checked"),
             permissions: self.permissions.0.into(),
+            policy: policy.expect("checked"),
         })
     }
 }
@@ -105,18 +174,28 @@ pub struct GroupPatch {
     pub accounts: Option<Option<AccountsIn>>,
     #[serde(default, deserialize_with = "shared::http::request::present")]
     pub permissions: Option<Option<Object<PermissionsIo>>>,
+    /// Replaces the whole policy; null resets it to automatic.
+    #[serde(default, deserialize_with = "shared::http::request::present")]
+    pub policy: Option<Option<Object<PolicyIo>>>,
 }
 
 impl GroupPatch {
     pub fn parse(self) -> Result<GroupChange, Invalid> {
         // The contract asks for at least one field; one that is null is unchanged, so a
         // patch whose fields are all null is a no-op, not an error.
-        if self.name.is_none() && self.description.is_none() && self.accounts.is_none() && self.permissions.is_none() {
+        if self.name.is_none()
+            && self.description.is_none()
+            && self.accounts.is_none()
+            && self.permissions.is_none()
+            && self.policy.is_none()
+        {
             return Err(Invalid::field(
                 "",
-                "name, description, accounts or permissions is required",
+                "name, description, accounts, permissions or policy is required",
             ));
         }
+        // Unlike the other fields, a null policy means "back to automatic".
+        let policy = self.policy.map(|p| p.map(|p| p.0).unwrap_or_default());
         let (name, description, accounts, permissions) = (
             self.name.flatten(),
             self.description.flatten(),
@@ -127,8 +206,10 @@ impl GroupPatch {
         let name = name.map(|n| c.take(GroupName::parse(&n)));
         let description = description.map(|d| c.take(parse_description(Some(&d))));
         let accounts = accounts.map(|a| c.take(a.parse()));
+        let policy = policy.map(|p| c.take(p.parse()));
         c.finish()?;
         Ok(GroupChange {
+            policy: policy.flatten(),
             name: name.flatten(),
             description: description.flatten(),
             accounts: accounts.flatten(),
@@ -145,6 +226,7 @@ pub struct GroupOut {
     /// `"all"` or a list of account ids.
     pub accounts: serde_json::Value,
     pub permissions: PermissionsIo,
+    pub policy: PolicyIo,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -162,6 +244,7 @@ impl From<&AccessGroup> for GroupOut {
                 AccountScope::Only(ids) => serde_json::json!(ids.iter().map(ToString::to_string).collect::<Vec<_>>()),
             },
             permissions: g.permissions.into(),
+            policy: (&g.policy).into(),
             created_at: g.created_at,
             updated_at: g.updated_at,
         }

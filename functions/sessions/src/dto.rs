@@ -3,7 +3,9 @@
 //! carries them.
 
 use serde::{Deserialize, Serialize};
-use shared::domain::{AccountId, Collector, Email, Invalid, RoleArn, Session, SessionKind, parse_reason};
+use shared::domain::{
+    AccountId, ApprovalRequest, Collector, Email, Invalid, RoleArn, Session, SessionKind, parse_reason,
+};
 use shared::services::sessions::{Granted, StartRequest};
 use time::OffsetDateTime;
 
@@ -19,6 +21,9 @@ pub struct StartIn {
     pub reason: String,
     /// Bots only: the platform user the session is for.
     pub on_behalf_of: Option<String>,
+    /// Start at once where a grant allows break-glass (flagged, reviewed afterwards).
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -54,8 +59,61 @@ impl StartIn {
             duration_seconds: self.duration_seconds,
             reason: reason.expect("checked"),
             on_behalf_of: on_behalf_of.flatten(),
+            break_glass: self.break_glass,
         })
     }
+}
+
+/// An approval or a cancel: the reason is optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    pub reason: Option<String>,
+    pub on_behalf_of: Option<String>,
+}
+
+/// A denial: the reason is required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyIn {
+    pub reason: String,
+    pub on_behalf_of: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewIn {
+    pub note: String,
+    pub on_behalf_of: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendIn {
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
+    pub duration_seconds: i64,
+    pub reason: String,
+    pub on_behalf_of: Option<String>,
+}
+
+fn at(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn request_out(r: &ApprovalRequest) -> serde_json::Value {
+    serde_json::json!({
+        "approvals_required": r.approvals_required,
+        "approver_group_ids": r.approver_groups.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "approvals": r.approvals.iter().map(|v| serde_json::json!({
+            "by": v.by.to_string(), "via": v.via, "at": at(v.at), "reason": v.reason,
+        })).collect::<Vec<_>>(),
+        "requested_at": at(r.requested_at),
+        "lapses_at": at(r.lapses_at),
+        "decision": r.decided.as_ref().map(|d| serde_json::json!({
+            "outcome": d.outcome.as_str(), "by": d.by, "at": at(d.at), "reason": d.reason,
+        })),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -90,6 +148,13 @@ pub struct SessionOut {
     pub revocation_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    pub break_glass: bool,
+    /// A break-glass session's review.
+    pub review: Option<serde_json::Value>,
+    /// The approval its start needed (null: it started at once).
+    pub request: Option<serde_json::Value>,
+    pub pending_extension: Option<serde_json::Value>,
+    pub extensions: Vec<serde_json::Value>,
 }
 
 impl From<&Session> for SessionOut {
@@ -113,28 +178,60 @@ impl From<&Session> for SessionOut {
             end_reason: s.ending.as_ref().map(|e| e.reason.clone()),
             revocation_failures: s.revocation_failures,
             last_error: s.last_error.clone(),
+            break_glass: s.break_glass,
+            review: s
+                .review
+                .as_ref()
+                .map(|r| serde_json::json!({ "by": r.by.to_string(), "at": at(r.at), "note": r.note })),
+            request: s.request.as_ref().map(request_out),
+            pending_extension: s.pending_extension.as_ref().map(|p| {
+                serde_json::json!({
+                    "duration_seconds": p.duration_seconds,
+                    "reason": p.reason,
+                    "requested_by": p.requested_by,
+                    "approval": request_out(&p.approval),
+                })
+            }),
+            extensions: s
+                .extensions
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "at": at(e.at), "by": e.by, "duration_seconds": e.duration_seconds,
+                        "reason": e.reason, "expires_at": at(e.expires_at),
+                    })
+                })
+                .collect(),
         }
     }
 }
 
-/// The one response that carries secrets: returned when the session starts, never again.
+/// The one response that carries secrets: returned when the session starts (or, after an
+/// approval, on the requester's first `GET`), never again.
 pub fn started(session: &Session, granted: &Granted) -> serde_json::Value {
     let mut out = serde_json::json!({ "session": SessionOut::from(session) });
+    out.as_object_mut().expect("an object").extend(granted_fields(granted));
+    out
+}
+
+/// What a grant hands out, as the fields of `started`'s answer.
+pub fn granted_fields(granted: &Granted) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
     match granted {
         Granted::Jit {
             credentials,
             console_url,
         } => {
-            out["credentials"] = serde_json::json!({
+            out.insert("credentials".into(), serde_json::json!({
                 "access_key_id": credentials.access_key_id,
                 "secret_access_key": credentials.secret_access_key.expose(),
                 "session_token": credentials.session_token.expose(),
                 "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            });
-            out["console_url"] = serde_json::json!(console_url);
+            }));
+            out.insert("console_url".into(), serde_json::json!(console_url));
         }
         Granted::JitLink { console_url } => {
-            out["console_url"] = serde_json::json!(console_url);
+            out.insert("console_url".into(), serde_json::json!(console_url));
         }
         Granted::Console {
             signin_url,
@@ -142,15 +239,18 @@ pub fn started(session: &Session, granted: &Granted) -> serde_json::Value {
             password,
             switch_role_links,
         } => {
-            out["console"] = serde_json::json!({
-                "signin_url": signin_url,
-                "user_name": user_name,
-                "password": password.expose(),
-                "switch_role_links": switch_role_links
-                    .iter()
-                    .map(|(role, url)| serde_json::json!({ "role_arn": role.to_string(), "url": url }))
-                    .collect::<Vec<_>>(),
-            });
+            out.insert(
+                "console".into(),
+                serde_json::json!({
+                    "signin_url": signin_url,
+                    "user_name": user_name,
+                    "password": password.expose(),
+                    "switch_role_links": switch_role_links
+                        .iter()
+                        .map(|(role, url)| serde_json::json!({ "role_arn": role.to_string(), "url": url }))
+                        .collect::<Vec<_>>(),
+                }),
+            );
         }
     }
     out

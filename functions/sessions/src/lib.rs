@@ -11,12 +11,15 @@ use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::App;
 use shared::auth::Principal;
-use shared::domain::{AccountId, Email, SessionId, SessionStatus};
+use shared::domain::{
+    AccountId, Email, Outcome, SessionId, SessionStatus, parse_note, parse_optional_reason, parse_reason,
+};
 use shared::http::idempotency::idempotent;
 use shared::http::{Handled, Problem, json, json_body, page_request, path_param, serve};
 use shared::ports::SessionFilter;
+use shared::services::sessions::{Extended, Started};
 
-use dto::{EndIn, SessionOut, SessionPage, StartIn, started};
+use dto::{DecisionIn, DenyIn, EndIn, ExtendIn, ReviewIn, SessionOut, SessionPage, StartIn, started};
 
 /// Serves one API Gateway request. Never fails: every error is a problem+json response.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -45,6 +48,12 @@ fn on_behalf_of(req: &Request) -> Result<Option<Email>, Problem> {
         .transpose()
 }
 
+/// `on_behalf_of` in a body (bots, on writes).
+fn body_on_behalf_of(raw: Option<String>) -> Result<Option<Email>, Problem> {
+    raw.map(|e| Email::parse(&e).map_err(|e| Problem::validation(e.under("on_behalf_of"))))
+        .transpose()
+}
+
 async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
     match route {
         "POST /sessions" => {
@@ -58,13 +67,22 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 principal,
                 req,
                 || async {
-                    let (session, granted) = app.sessions.start(principal, start).await?;
-                    let mut resp = json(StatusCode::CREATED, &started(&session, &granted));
+                    let (mut resp, id) = match app.sessions.start(principal, start).await? {
+                        Started::Now(session, granted) => {
+                            (json(StatusCode::CREATED, &started(&session, &granted)), session.id)
+                        }
+                        // Waiting for approval: the answer comes once, on the requester's GET.
+                        Started::Pending(session) => (
+                            json(
+                                StatusCode::ACCEPTED,
+                                &serde_json::json!({ "session": SessionOut::from(&session) }),
+                            ),
+                            session.id,
+                        ),
+                    };
                     resp.headers_mut().insert(
                         http::header::LOCATION,
-                        format!("/sessions/{}", session.id)
-                            .parse()
-                            .expect("ids are header-safe"),
+                        format!("/sessions/{id}").parse().expect("ids are header-safe"),
                     );
                     Ok(resp)
                 },
@@ -74,17 +92,20 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
         "GET /sessions" => {
             let status = query(req, "status")
                 .map(|s| {
-                    SessionStatus::parse(&s)
-                        .ok_or_else(|| Problem::bad_request("status must be active, ending, ended or expired"))
+                    SessionStatus::parse(&s).ok_or_else(|| {
+                        Problem::bad_request(
+                            "status must be pending, active, ending, ended, expired, denied, cancelled or lapsed",
+                        )
+                    })
                 })
                 .transpose()?;
             let account = query(req, "account_id")
                 .map(|a| AccountId::parse(&a).map_err(|_| Problem::bad_request("account_id is not an account id")))
                 .transpose()?;
             let filter = SessionFilter {
-                owner: None,
                 account,
                 status,
+                ..Default::default()
             };
             let page = app
                 .sessions
@@ -99,20 +120,112 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             ))
         }
         "GET /sessions/{id}" => {
+            let (session, granted) = app
+                .sessions
+                .get_and_collect(principal, &session_id(req)?, on_behalf_of(req)?.as_ref())
+                .await?;
+            let mut out = serde_json::to_value(SessionOut::from(&session)).expect("serializable");
+            if let Some(granted) = granted {
+                // Once, for the requester, after the approval that started it.
+                out["granted"] = serde_json::Value::Object(dto::granted_fields(&granted));
+            }
+            Ok(json(StatusCode::OK, &out))
+        }
+        "POST /sessions/{id}/approvals" => {
+            let id = session_id(req)?;
+            let body: DecisionIn = json_body(req)?;
+            let reason = parse_optional_reason(body.reason.as_deref()).map_err(Problem::validation)?;
+            let for_user = body_on_behalf_of(body.on_behalf_of)?;
+            let session = app.sessions.approve(principal, &id, &reason, for_user.as_ref()).await?;
+            Ok(json(StatusCode::OK, &SessionOut::from(&session)))
+        }
+        "POST /sessions/{id}/denials" => {
+            let id = session_id(req)?;
+            let body: DenyIn = json_body(req)?;
+            let reason = parse_reason(&body.reason).map_err(Problem::validation)?;
+            let for_user = body_on_behalf_of(body.on_behalf_of)?;
             let session = app
                 .sessions
-                .get(principal, &session_id(req)?, on_behalf_of(req)?.as_ref())
+                .close_request(principal, &id, Outcome::Denied, &reason, for_user.as_ref())
                 .await?;
             Ok(json(StatusCode::OK, &SessionOut::from(&session)))
+        }
+        "POST /sessions/{id}/cancel" => {
+            let id = session_id(req)?;
+            let body: DecisionIn = json_body(req)?;
+            let reason = parse_optional_reason(body.reason.as_deref()).map_err(Problem::validation)?;
+            let for_user = body_on_behalf_of(body.on_behalf_of)?;
+            let session = app
+                .sessions
+                .close_request(principal, &id, Outcome::Cancelled, &reason, for_user.as_ref())
+                .await?;
+            Ok(json(StatusCode::OK, &SessionOut::from(&session)))
+        }
+        "POST /sessions/{id}/review" => {
+            let id = session_id(req)?;
+            let body: ReviewIn = json_body(req)?;
+            let note = parse_note(&body.note).map_err(Problem::validation)?;
+            let for_user = body_on_behalf_of(body.on_behalf_of)?;
+            let session = app.sessions.review(principal, &id, &note, for_user.as_ref()).await?;
+            Ok(json(StatusCode::OK, &SessionOut::from(&session)))
+        }
+        "POST /sessions/{id}/extensions" => {
+            let id = session_id(req)?;
+            let body: ExtendIn = json_body(req)?;
+            let reason = parse_reason(&body.reason).map_err(Problem::validation)?;
+            let for_user = body_on_behalf_of(body.on_behalf_of)?;
+            // Like a start, the answer holds fresh credentials: a replay gets the same ones.
+            idempotent(
+                &*app.idempotency,
+                Some(&*app.sealer),
+                app.clock.now(),
+                principal,
+                req,
+                || async {
+                    Ok(
+                        match app
+                            .sessions
+                            .extend(principal, &id, body.duration_seconds, &reason, for_user.as_ref())
+                            .await?
+                        {
+                            Extended::Now(session, Some(granted)) => {
+                                json(StatusCode::CREATED, &started(&session, &granted))
+                            }
+                            Extended::Now(session, None) => json(
+                                StatusCode::CREATED,
+                                &serde_json::json!({ "session": SessionOut::from(&session) }),
+                            ),
+                            Extended::Pending(session) => json(
+                                StatusCode::ACCEPTED,
+                                &serde_json::json!({ "session": SessionOut::from(&session) }),
+                            ),
+                        },
+                    )
+                },
+            )
+            .await
+        }
+        "GET /requests" | "GET /reviews" => {
+            let page = page_request(req)?;
+            let for_user = on_behalf_of(req)?;
+            let page = if route == "GET /requests" {
+                app.sessions.requests_for(principal, for_user.as_ref(), &page).await?
+            } else {
+                app.sessions.reviews_for(principal, for_user.as_ref(), &page).await?
+            };
+            Ok(json(
+                StatusCode::OK,
+                &SessionPage {
+                    items: page.items.iter().map(SessionOut::from).collect(),
+                    next_cursor: page.next_cursor,
+                },
+            ))
         }
         "DELETE /sessions/{id}" => {
             let id = session_id(req)?;
             let body: EndIn = json_body(req)?;
-            let reason = shared::domain::parse_reason(&body.reason).map_err(Problem::validation)?;
-            let for_user = body
-                .on_behalf_of
-                .map(|e| Email::parse(&e).map_err(|e| Problem::validation(e.under("on_behalf_of"))))
-                .transpose()?;
+            let reason = parse_reason(&body.reason).map_err(Problem::validation)?;
+            let for_user = body_on_behalf_of(body.on_behalf_of)?;
             let session = app.sessions.end(principal, &id, &reason, for_user.as_ref()).await?;
             Ok(json(StatusCode::OK, &SessionOut::from(&session)))
         }

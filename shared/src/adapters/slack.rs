@@ -61,3 +61,81 @@ impl ChatResponder for SlackResponder {
         }
     }
 }
+
+/// `ChatNotifier` on Slack's Web API (`SLACK_API_BASE`, a local stand-in in tests), with the
+/// bot token. Never follows redirects; the token never appears in errors.
+pub struct SlackApi {
+    base: String,
+    token: crate::domain::Secret,
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl SlackApi {
+    pub fn new(base: &str, token: crate::domain::Secret) -> Self {
+        SlackApi {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    async fn call(&self, method: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
+        let http = self
+            .http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("building the Slack client: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let resp = http
+            .post(format!("{}/{method}", self.base))
+            .bearer_auth(self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("{method} failed: {}", e.without_url()))?;
+        let status = resp.status();
+        let answer: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|_| format!("{method}: Slack answered {status} without JSON"))?;
+        // The Web API answers 200 with `ok: false` and an error code.
+        if answer["ok"].as_bool() == Some(true) {
+            Ok(answer)
+        } else {
+            Err(format!(
+                "{method}: {}",
+                answer["error"].as_str().unwrap_or("Slack refused the call")
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::ChatNotifier for SlackApi {
+    async fn post(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<(String, String), String> {
+        let answer = self
+            .call(
+                "chat.postMessage",
+                serde_json::json!({ "channel": channel, "text": text, "blocks": blocks }),
+            )
+            .await?;
+        Ok((
+            answer["channel"].as_str().unwrap_or(channel).to_string(),
+            answer["ts"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn update(&self, channel: &str, ts: &str, text: &str, blocks: &serde_json::Value) -> Result<(), String> {
+        self.call(
+            "chat.update",
+            serde_json::json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks }),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -99,6 +99,8 @@ pub struct AccessGroup {
     pub description: String,
     pub accounts: AccountScope,
     pub permissions: Permissions,
+    /// How the access it grants is given (approval, maxima, break-glass).
+    pub policy: super::GrantPolicy,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub version: u64,

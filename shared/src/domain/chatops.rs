@@ -48,6 +48,10 @@ pub enum SlashCommand {
     List,
     /// `/jit end <session-id> [reason…]`.
     End { session: String, reason: String },
+    /// `/jit approve <session-id>` (also what an Approve button sends).
+    Approve { session: String },
+    /// `/jit deny <session-id> [reason…]` (also what a Deny button sends).
+    Deny { session: String, reason: String },
     /// `/jit help` (or nothing).
     Help,
 }
@@ -56,6 +60,7 @@ pub const USAGE: &str = "Usage:\n\
     • `/jit <account> <role> <duration> <reason>`: start a JIT session (duration like 900, 30m or 1h)\n\
     • `/jit list`: your live sessions\n\
     • `/jit end <session-id> [reason]`: end a session\n\
+    • `/jit approve <session-id>` or `/jit deny <session-id> [reason]`: decide a request you approve\n\
     • `/jit help`: this text";
 
 /// `900`, `900s`, `30m`, `1h`, `1h30m`.
@@ -99,6 +104,18 @@ pub fn parse_slash_command(text: &str) -> Result<SlashCommand, String> {
             },
         }),
         ["end"] => Err("`end` needs a session id".into()),
+        ["approve", session] => Ok(SlashCommand::Approve {
+            session: session.to_string(),
+        }),
+        ["deny", session, reason @ ..] => Ok(SlashCommand::Deny {
+            session: session.to_string(),
+            reason: if reason.is_empty() {
+                "denied from Slack".into()
+            } else {
+                reason.join(" ")
+            },
+        }),
+        ["approve" | "deny", ..] => Err("`approve` and `deny` need a session id".into()),
         [account, role, duration, reason @ ..] if !reason.is_empty() => {
             let duration_seconds = parse_duration(duration).ok_or_else(|| format!("`{duration}` is not a duration"))?;
             Ok(SlashCommand::Start {

@@ -62,6 +62,8 @@ impl SessionKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionStatus {
+    /// Waiting for approvals; nothing is granted (see `request`).
+    Pending,
     /// Access is granted and the session is in the due index.
     Active,
     /// An end won the race and revocation is under way (or failed and will be retried).
@@ -70,6 +72,12 @@ pub enum SessionStatus {
     Ended,
     /// Ended by the expirer when its time was up.
     Expired,
+    /// A request an approver refused.
+    Denied,
+    /// A request its requester withdrew.
+    Cancelled,
+    /// A request nobody decided in time.
+    Lapsed,
 }
 
 impl SessionStatus {
@@ -79,6 +87,10 @@ impl SessionStatus {
             SessionStatus::Ending => "ending",
             SessionStatus::Ended => "ended",
             SessionStatus::Expired => "expired",
+            SessionStatus::Pending => "pending",
+            SessionStatus::Denied => "denied",
+            SessionStatus::Cancelled => "cancelled",
+            SessionStatus::Lapsed => "lapsed",
         }
     }
 
@@ -88,12 +100,24 @@ impl SessionStatus {
             "ending" => SessionStatus::Ending,
             "ended" => SessionStatus::Ended,
             "expired" => SessionStatus::Expired,
+            "pending" => SessionStatus::Pending,
+            "denied" => SessionStatus::Denied,
+            "cancelled" => SessionStatus::Cancelled,
+            "lapsed" => SessionStatus::Lapsed,
             _ => return None,
         })
     }
 
     pub fn is_live(self) -> bool {
         matches!(self, SessionStatus::Active | SessionStatus::Ending)
+    }
+
+    /// A request decided against: nothing was ever granted.
+    pub fn is_refused_request(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Denied | SessionStatus::Cancelled | SessionStatus::Lapsed
+        )
     }
 }
 
@@ -148,4 +172,27 @@ pub struct Session {
     /// The JIT roles a console session may switch into (its user's groups granted JIT on
     /// the account when it started): its end cuts those role sessions too.
     pub switch_roles: Vec<RoleArn>,
+    /// The approval its start needed (`None`: it started at once).
+    pub request: Option<super::ApprovalRequest>,
+    /// An extension waiting for approval.
+    pub pending_extension: Option<super::PendingExtension>,
+    pub extensions: Vec<super::Extension>,
+    /// Started by break-glass: flagged, and reviewed afterwards by `reviewers`.
+    pub break_glass: bool,
+    /// Who reviews a break-glass session (the approver groups of the grants allowing it;
+    /// admins when empty).
+    pub reviewers: Vec<super::GroupId>,
+    pub review: Option<super::Review>,
+}
+
+impl Session {
+    /// When the expirer next needs this session, unless a retry says otherwise: its end when
+    /// live, its lapse when pending, never once finished.
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        match self.status {
+            SessionStatus::Active | SessionStatus::Ending => Some(self.expires_at),
+            SessionStatus::Pending => self.request.as_ref().map(|r| r.lapses_at),
+            _ => None,
+        }
+    }
 }

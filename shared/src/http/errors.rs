@@ -187,6 +187,10 @@ impl From<GroupError> for Problem {
             GroupError::UnknownAccount(_) => {
                 Problem::validation(crate::domain::Invalid::field("accounts", e.to_string()))
             }
+            GroupError::UnknownApproverGroup(_) => Problem::validation(crate::domain::Invalid::field(
+                "policy.approval.approver_group_ids",
+                e.to_string(),
+            )),
             GroupError::Conflict => Problem::conflict("concurrent-update", e.to_string()),
             GroupError::BadCursor => Problem::bad_request(e.to_string()),
             GroupError::Unavailable(cause) => unavailable(cause),
@@ -219,6 +223,45 @@ impl From<StartError> for Problem {
                 e.to_string(),
             ),
             StartError::Unavailable(cause) => unavailable(cause),
+        }
+    }
+}
+
+impl From<crate::services::sessions::RequestError> for Problem {
+    fn from(e: crate::services::sessions::RequestError) -> Self {
+        use crate::services::sessions::RequestError as E;
+        match e {
+            E::Denied(why) => Problem::forbidden(why),
+            E::NotFound(_) => Problem::not_found(e.to_string()),
+            E::NotPending(_) => Problem::conflict("request-not-pending", e.to_string()),
+            E::AlreadyApproved => Problem::conflict("already-approved", e.to_string()),
+            E::AlreadyReviewed => Problem::conflict("already-reviewed", e.to_string()),
+            E::NotBreakGlass => Problem::conflict("not-break-glass", e.to_string()),
+            E::Busy => Problem::conflict("concurrent-update", e.to_string()),
+            E::Start(start) => start.into(),
+            E::Extend(extend) => extend.into(),
+            E::Unavailable(cause) => unavailable(&cause),
+        }
+    }
+}
+
+impl From<crate::services::sessions::ExtendError> for Problem {
+    fn from(e: crate::services::sessions::ExtendError) -> Self {
+        use crate::services::sessions::ExtendError as E;
+        match &e {
+            E::Denied(why) => Problem::forbidden(why.clone()),
+            E::NotFound(_) => Problem::not_found(e.to_string()),
+            E::NotActive(_) => Problem::conflict("session-not-active", e.to_string()),
+            E::AlreadyPending => Problem::conflict("extension-pending", e.to_string()),
+            E::Refused { slug, detail } => Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                slug,
+                "The session cannot be extended as asked",
+                detail.clone(),
+            ),
+            E::Cloud { step, error } => cloud(step, error, false),
+            E::EndedWhileExtending(_) => Problem::conflict("ended-while-extending", e.to_string()),
+            E::Unavailable(cause) => unavailable(cause),
         }
     }
 }

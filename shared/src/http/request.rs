@@ -51,6 +51,13 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::E
     }
 }
 
+/// `whole_number` for an optional field (absent or null: `None`).
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
+    Ok(Option::<Whole>::deserialize(de)?.map(|w| w.0))
+}
+
 /// The largest body any route accepts. Requests here are small JSON documents; a bigger body
 /// is a mistake or an attack.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

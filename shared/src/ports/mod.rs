@@ -100,6 +100,11 @@ impl SealContext {
         ])
     }
 
+    /// The one-time answer of an approved request, bound to its session.
+    pub fn pickup(session: &SessionId) -> Self {
+        SealContext(vec![("cloud-iam-broker:pickup", session.to_string())])
+    }
+
     pub fn user(account: &AccountId, user: &IamUserName) -> Self {
         SealContext(vec![
             ("cloud-iam-broker:account-id", account.to_string()),
@@ -337,6 +342,33 @@ pub struct SessionFilter {
     pub owner: Option<Email>,
     pub account: Option<AccountId>,
     pub status: Option<crate::domain::SessionStatus>,
+    /// Only break-glass sessions nobody has reviewed yet.
+    pub unreviewed_break_glass: bool,
+}
+
+/// Where the one-time answer of an approved request waits for its requester: sealed, taken
+/// once (a conditional delete), gone at `expires_at` in any case.
+#[async_trait]
+pub trait PickupStore: Send + Sync {
+    async fn hold(&self, session: &SessionId, sealed: &Sealed, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Removes and returns what is held; `None` when nothing is (never held, or taken).
+    async fn take(&self, session: &SessionId) -> Result<Option<Sealed>, StoreError>;
+}
+
+/// The event bus (EventBridge) every session transition is put on, after its log line.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), String>;
+}
+
+/// No bus configured: events are only in the session logs.
+pub struct NoEvents;
+
+#[async_trait]
+impl EventPublisher for NoEvents {
+    async fn publish(&self, _: &str, _: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -470,6 +502,18 @@ pub trait ChatLinkStore: Send + Sync {
     async fn unlink(&self, slack: &SlackUserId) -> Result<bool, StoreError>;
     async fn email_of(&self, slack: &SlackUserId) -> Result<Option<Email>, StoreError>;
     async fn links(&self, page: &PageRequest) -> Result<Option<Page<(SlackUserId, Email)>>, StoreError>;
+    /// Remembers where a session's approval (or break-glass) message was posted, to update it
+    /// with the outcome.
+    async fn remember_message(&self, session: &SessionId, channel: &str, ts: &str) -> Result<(), StoreError>;
+    async fn message_of(&self, session: &SessionId) -> Result<Option<(String, String)>, StoreError>;
+}
+
+/// Slack's Web API, as the approval messages need it (`chat.postMessage`, `chat.update`).
+#[async_trait]
+pub trait ChatNotifier: Send + Sync {
+    /// Posts to a channel, or to a member (a DM) by member id; returns (channel, ts).
+    async fn post(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<(String, String), String>;
+    async fn update(&self, channel: &str, ts: &str, text: &str, blocks: &serde_json::Value) -> Result<(), String>;
 }
 
 /// Who each person is: an identity provider's (issuer, subject), bound to one e-mail at first

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::authz::permissions_on;
 use crate::domain::{
-    AccessGroup, Account, AccountId, AccountScope, Email, GroupId, GroupName, ManagedUser, Membership, Permissions,
+    AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, ManagedUser, Membership,
+    Permissions,
 };
 use crate::ports::{AccountStore, Clock, GroupStore, Page, PageRequest, StoreError, UserStore};
 
@@ -15,6 +16,7 @@ pub struct NewGroup {
     pub description: String,
     pub accounts: AccountScope,
     pub permissions: Permissions,
+    pub policy: GrantPolicy,
 }
 
 #[derive(Debug, Default)]
@@ -23,6 +25,7 @@ pub struct GroupChange {
     pub description: Option<String>,
     pub accounts: Option<AccountScope>,
     pub permissions: Option<Permissions>,
+    pub policy: Option<GrantPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,9 @@ pub enum GroupError {
     NameTaken(String),
     #[error("no account {0}")]
     UnknownAccount(AccountId),
+    /// A policy names an approver group that does not exist.
+    #[error("no group {0} (policy.approval.approver_group_ids)")]
+    UnknownApproverGroup(GroupId),
     #[error("the group was changed by another request; read it again and retry")]
     Conflict,
     #[error("the cursor is not one this API returned")]
@@ -91,8 +97,19 @@ impl GroupService {
         Ok(())
     }
 
+    /// Approver groups must exist (a group may name itself only once it exists: on update).
+    async fn check_policy(&self, policy: &GrantPolicy, this: Option<&GroupId>) -> Result<(), GroupError> {
+        for id in policy.approval.iter().flat_map(|a| &a.approver_groups) {
+            if Some(id) != this && self.groups.get(id).await?.is_none() {
+                return Err(GroupError::UnknownApproverGroup(id.clone()));
+            }
+        }
+        Ok(())
+    }
+
     pub async fn create(&self, new: NewGroup) -> Result<AccessGroup, GroupError> {
         self.check_accounts(&new.accounts).await?;
+        self.check_policy(&new.policy, None).await?;
         let now = self.clock.now();
         let group = AccessGroup {
             id: GroupId::generate(),
@@ -100,6 +117,7 @@ impl GroupService {
             description: new.description,
             accounts: new.accounts,
             permissions: new.permissions,
+            policy: new.policy,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -137,6 +155,10 @@ impl GroupService {
         }
         if let Some(p) = change.permissions {
             group.permissions = p;
+        }
+        if let Some(p) = change.policy {
+            self.check_policy(&p, Some(id)).await?;
+            group.policy = p;
         }
         group.version += 1;
         group.updated_at = self.clock.now();

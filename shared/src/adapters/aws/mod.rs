@@ -2,6 +2,7 @@
 //! (sealing secrets). Only this module and `crate::config` touch AWS SDK types.
 
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod federation;
 pub mod iam;
 pub mod kms;

@@ -286,7 +286,7 @@ impl SessionService {
                 &session,
                 json!({ "attempt": attempt, "error": e }),
             );
-            if let Ok(head) = self.log.append(&session.log_key, event).await {
+            if let Ok(head) = self.record(&session.log_key, event).await {
                 session.log_head = head;
             }
             session.version += 1;
@@ -308,7 +308,7 @@ impl SessionService {
             &session,
             json!({ "ended_at": rfc3339(ending.at), "ended_by": ending.by, "end_reason": ending.reason, "revoked": true }),
         );
-        match self.log.append(&session.log_key, event).await {
+        match self.record(&session.log_key, event).await {
             Ok(head) => session.log_head = head,
             Err(e) => {
                 // Access is revoked; the end still has to be logged, so keep it due for a retry.
@@ -341,7 +341,16 @@ impl SessionService {
         let now = self.clock.now();
         let due = self.sessions.due(now, limit).await?;
         let mut by_account: BTreeMap<String, Vec<Session>> = BTreeMap::new();
-        for session in due.sessions {
+        let (pending, live): (Vec<Session>, Vec<Session>) = due
+            .sessions
+            .into_iter()
+            .partition(|s| s.status == SessionStatus::Pending);
+        let lapsed: Vec<_> = futures::stream::iter(pending)
+            .map(|s| self.lapse(s, now))
+            .buffer_unordered(SESSIONS_AT_ONCE)
+            .collect()
+            .await;
+        for session in live {
             by_account
                 .entry(session.account_id.to_string())
                 .or_default()
@@ -357,6 +366,16 @@ impl SessionService {
             undecodable: due.undecodable,
             ..Default::default()
         };
+        for l in lapsed {
+            match l {
+                Ok(true) => report.lapsed += 1,
+                Ok(false) => report.skipped += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lapsing a request failed; it stays due");
+                    report.failed += 1;
+                }
+            }
+        }
         for r in reports {
             report.expired += r.expired;
             report.retried += r.retried;

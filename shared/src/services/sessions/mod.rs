@@ -17,10 +17,17 @@
 //!   its version taken and hands nothing out.
 
 mod ending;
+mod events;
+mod extending;
+mod pickup;
 mod refusals;
+mod requests;
 mod starting;
 
 pub use ending::REPORT_AFTER_FAILURES;
+pub use events::detail_type;
+pub use extending::{ExtendError, Extended};
+pub use requests::RequestError;
 
 use std::sync::Arc;
 
@@ -48,6 +55,17 @@ pub struct StartRequest {
     pub duration_seconds: i64,
     pub reason: String,
     pub on_behalf_of: Option<Email>,
+    /// Start at once where a grant allows break-glass (flagged, reviewed afterwards).
+    pub break_glass: bool,
+}
+
+/// What `start` did.
+#[derive(Debug)]
+pub enum Started {
+    /// Started: its answer, handed out once.
+    Now(Session, Granted),
+    /// Waiting for approval; the answer comes once, on the requester's `GET`, after it.
+    Pending(Session),
 }
 
 /// What a started session hands out, once.
@@ -127,6 +145,8 @@ pub struct ExpiryReport {
     pub skipped: usize,
     /// Due items that could not be decoded: skipped and alarmed, never a stopped run.
     pub undecodable: usize,
+    /// Requests nobody decided in time.
+    pub lapsed: usize,
 }
 
 #[derive(Clone)]
@@ -145,6 +165,12 @@ pub struct SessionService {
     pub(crate) clock: Arc<dyn Clock>,
     /// Bounds what refused starts write (see `refusals`).
     pub(crate) refusals: Arc<dyn crate::ports::RefusalCounter>,
+    /// Holds an approved request's one-time answer for its requester (see `requests`).
+    pub(crate) pickups: Arc<dyn crate::ports::PickupStore>,
+    /// Where every transition goes after its log line (see `events`).
+    pub(crate) events: Arc<dyn crate::ports::EventPublisher>,
+    /// How long a request waits for approval.
+    pub(crate) request_lapse: std::time::Duration,
 }
 
 /// Everything the checks established, for granting.
@@ -154,6 +180,8 @@ struct Checked {
     duration: u32,
     /// For a console session: the JIT roles its user may switch into (groups grant JIT).
     switch_roles: Vec<RoleArn>,
+    /// The grant deciding it: at once, break-glass, or after approvals.
+    decision: crate::domain::policy::Decision,
 }
 
 fn refused(slug: &'static str, detail: impl Into<String>) -> StartError {
@@ -193,6 +221,7 @@ impl SessionService {
             "role_arn": req.role.as_ref().map(ToString::to_string),
             "duration_seconds": req.duration_seconds,
             "reason": req.reason,
+            "request_reason": req.reason,
         })
     }
 
@@ -209,6 +238,9 @@ impl SessionService {
             "user": s.user.to_string(),
             "requested_by": s.requested_by,
             "role_arn": s.role.as_ref().map(ToString::to_string),
+            "duration_seconds": s.duration_seconds,
+            "request_reason": s.reason,
+            "break_glass": s.break_glass,
         });
         if let (Some(obj), Some(more)) = (e.as_object_mut(), extra.as_object()) {
             obj.extend(more.clone());
@@ -251,6 +283,7 @@ impl SessionService {
             Target {
                 account: None,
                 owner: session.map(|s| &s.user),
+                approvers: None,
             },
             &[],
         )

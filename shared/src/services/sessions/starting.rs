@@ -6,18 +6,20 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Checked, Granted, SessionService, StartError, StartRequest, refused, rfc3339};
+use super::{Checked, Granted, SessionService, StartError, StartRequest, Started, refused, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
+use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
-    AccessGroup, Account, AccountCredentials, Email, Session, SessionId, SessionKind, SessionStatus, UserStatus,
-    iam_policies,
+    AccessGroup, Account, AccountCredentials, ApprovalRequest, Email, Session, SessionId, SessionKind, SessionStatus,
+    UserStatus, iam_policies,
 };
 use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, StoreError};
 
 impl SessionService {
-    /// Starts a session, or refuses it (logged either way).
-    pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<(Session, Granted), StartError> {
+    /// Starts a session, records a request waiting for approval, or refuses it (logged every
+    /// way).
+    pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<Started, StartError> {
         let action = Action::StartSession(req.kind);
         let user = authz::acting_user(principal, req.on_behalf_of.as_ref(), action)
             .map_err(|d| StartError::Denied(d.0))?
@@ -32,6 +34,7 @@ impl SessionService {
             Target {
                 account: Some(&req.account),
                 owner: None,
+                approvers: None,
             },
             &groups,
         )
@@ -40,7 +43,7 @@ impl SessionService {
             Ok(_) => match self.accounts.get(&req.account).await? {
                 None => Err(StartError::AccountNotFound(req.account.clone())),
                 Some(account) => self
-                    .check(principal, &user, &account, &req, &groups)
+                    .check(principal, &user, &account, &req, &groups, false)
                     .await
                     .map(|c| (account, c)),
             },
@@ -62,13 +65,30 @@ impl SessionService {
             now.day()
         );
         let by = principal.subject.clone();
-        let requested = self.base_event("requested", &id, &account, &req, &user, &by);
-        self.log
-            .append(&log_key, requested)
+        let mut requested = self.base_event("requested", &id, &account, &req, &user, &by);
+        requested["break_glass"] = json!(req.break_glass);
+        let head = self
+            .record(&log_key, requested)
             .await
             .map_err(|e| StartError::LogUnavailable(e.to_string()))?;
+        let (status, request, reviewers) = match &checked.decision {
+            Decision::Approval(a) => (
+                SessionStatus::Pending,
+                Some(ApprovalRequest {
+                    approvals_required: a.approvals_required,
+                    approver_groups: a.approver_groups.clone(),
+                    approvals: Vec::new(),
+                    requested_at: now,
+                    lapses_at: now + self.request_lapse,
+                    decided: None,
+                }),
+                Vec::new(),
+            ),
+            Decision::BreakGlass { reviewers } => (SessionStatus::Active, None, reviewers.clone()),
+            Decision::Automatic => (SessionStatus::Active, None, Vec::new()),
+        };
 
-        let mut session = Session {
+        let session = Session {
             id: id.clone(),
             account_id: account.id.clone(),
             aws_account_id: account.aws_account_id.clone(),
@@ -81,15 +101,21 @@ impl SessionService {
             requested_by: by.clone(),
             started_at: now,
             expires_at: now + Duration::from_secs(checked.duration.into()),
-            status: SessionStatus::Active,
+            status,
             ending: None,
             revocation_failures: 0,
             last_error: None,
             log_key: log_key.clone(),
-            log_head: String::new(),
+            log_head: head,
             version: 1,
             credentials_expire_at: None,
             switch_roles: checked.switch_roles.clone(),
+            request,
+            pending_extension: None,
+            extensions: Vec::new(),
+            break_glass: req.break_glass,
+            reviewers,
+            review: None,
         };
         match self.sessions.create(&session).await {
             Ok(()) => {}
@@ -98,15 +124,47 @@ impl SessionService {
                 let refusal = console_session_live();
                 let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
                 event["why"] = json!(refusal.to_string());
-                if let Err(e) = self.log.append(&log_key, event).await {
+                if let Err(e) = self.record(&log_key, event).await {
                     tracing::warn!(error = %e, "logging a refusal failed");
                 }
                 return Err(refusal);
             }
             Err(e) => return Err(e.into()),
         }
+        if let Some(request) = &session.request {
+            let event = self.session_event(
+                "pending",
+                format!("{id}:pending"),
+                &session,
+                json!({
+                    "approvals_required": request.approvals_required,
+                    "approver_group_ids": request.approver_groups.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "lapses_at": rfc3339(request.lapses_at),
+                    "duration_seconds": session.duration_seconds,
+                    "reason": session.reason,
+                }),
+            );
+            let mut session = session;
+            self.log_and_keep_head(&mut session, event).await;
+            tracing::info!(session = %id, account = %account.id, "session request waiting for approval");
+            return Ok(Started::Pending(session));
+        }
+        let (session, granted) = self.hand_out(&account, session, &checked).await?;
+        Ok(Started::Now(session, relayable(principal, granted)))
+    }
 
-        let granted = match self.grant(&account, &session, &checked).await {
+    /// Grants a recorded, active session its access and hands it out: the grant, the claim
+    /// check, the `started` event (see the parent module for the order).
+    pub(super) async fn hand_out(
+        &self,
+        account: &Account,
+        mut session: Session,
+        checked: &Checked,
+    ) -> Result<(Session, Granted), StartError> {
+        let id = session.id.clone();
+        let log_key = session.log_key.clone();
+        let user = session.user.clone();
+        let granted = match self.grant(account, &session, checked).await {
             Ok(g) => g,
             Err((step, error)) => {
                 self.withdraw(session, &format!("start failed at {step}: {error}"))
@@ -127,7 +185,7 @@ impl SessionService {
                 if session.kind == SessionKind::Console {
                     // The end may have locked the user before this grant narrowed the deny:
                     // lock it again (the expirer's retry would not, the session being ended).
-                    let locked = match self.target.connect(&account).await {
+                    let locked = match self.target.connect(account).await {
                         Ok(iam) => self.lock_console_user(&session, &*iam).await,
                         Err((step, e)) => Err(format!("{step}: {e}")),
                     };
@@ -161,7 +219,22 @@ impl SessionService {
                 "role_session_name": id.role_session_name(),
             }),
         );
-        match self.log.append(&log_key, started).await {
+        if session.break_glass {
+            let event = self.session_event(
+                "break_glass",
+                format!("{id}:break_glass"),
+                &session,
+                json!({
+                    "reason": session.reason,
+                    "expires_at": rfc3339(session.expires_at),
+                    "reviewer_group_ids": session.reviewers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                }),
+            );
+            if let Err(e) = self.record(&log_key, event).await {
+                tracing::warn!(session = %id, error = %e, "logging the break-glass flag failed; the started event carries it");
+            }
+        }
+        match self.record(&log_key, started).await {
             Ok(head) => {
                 session.log_head = head;
                 session.version += 1;
@@ -171,8 +244,8 @@ impl SessionService {
                     tracing::warn!(session = %id, error = %e, "recording the log head failed");
                     session.version -= 1;
                 }
-                tracing::info!(session = %id, account = %account.id, kind = req.kind.as_str(), "session started");
-                Ok((session, relayable(principal, granted)))
+                tracing::info!(session = %id, account = %account.id, kind = session.kind.as_str(), "session started");
+                Ok((session, granted))
             }
             Err(e) => {
                 // Fail closed: what was granted is taken back before anything is handed out.
@@ -186,13 +259,16 @@ impl SessionService {
         }
     }
 
-    async fn check(
+    /// The checks a start makes. `approved`: made again for the approval completing a
+    /// request, whose own console lock (or the grant itself) settles a live console session.
+    pub(super) async fn check(
         &self,
         principal: &Principal,
         user: &Email,
         account: &Account,
         req: &StartRequest,
         groups: &[AccessGroup],
+        approved: bool,
     ) -> Result<Checked, StartError> {
         let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
         if !jit.active {
@@ -212,6 +288,20 @@ impl SessionService {
             ));
         }
         let duration = req.duration_seconds as u32;
+        let asked = policy::Asked {
+            account: &account.id,
+            kind: req.kind,
+            role: req.role.as_ref(),
+            duration_seconds: duration,
+            break_glass: req.break_glass,
+        };
+        let decision = policy::choose(groups, &asked, max).map_err(|no| match no {
+            NoGrant::NotGranted(why) => StartError::Denied(why),
+            NoGrant::TooLong { max } => refused(
+                "invalid-duration",
+                format!("your access groups allow at most {max} seconds for this"),
+            ),
+        })?;
         let iam_user = self
             .users
             .of_email(user)
@@ -239,10 +329,11 @@ impl SessionService {
                 // The console's credentials could assume JIT roles with the broker's session
                 // names; during a console session its user policy refuses that, and so would
                 // the broker's own AssumeRole: no JIT session while one is live.
-                if self
-                    .sessions
-                    .console_session_live(&account.id, &iam_user.user_name)
-                    .await?
+                if !approved
+                    && self
+                        .sessions
+                        .console_session_live(&account.id, &iam_user.user_name)
+                        .await?
                 {
                     return Err(refused(
                         "console-session-live",
@@ -298,10 +389,11 @@ impl SessionService {
             SessionKind::Console => {
                 // Checked here so that repeated attempts are refusals (bounded), not session
                 // logs; the create transaction's lock still settles a race.
-                if self
-                    .sessions
-                    .console_session_live(&account.id, &iam_user.user_name)
-                    .await?
+                if !approved
+                    && self
+                        .sessions
+                        .console_session_live(&account.id, &iam_user.user_name)
+                        .await?
                 {
                     return Err(console_session_live());
                 }
@@ -330,6 +422,7 @@ impl SessionService {
                     Target {
                         account: Some(&account.id),
                         owner: None,
+                        approvers: None,
                     },
                     groups,
                 )
@@ -347,10 +440,11 @@ impl SessionService {
             jit,
             duration,
             switch_roles,
+            decision,
         })
     }
 
-    async fn grant(
+    pub(super) async fn grant(
         &self,
         account: &Account,
         session: &Session,
@@ -451,7 +545,7 @@ fn tag_value(s: &str) -> String {
 }
 
 /// What `principal` may receive: bots get only what they may relay (see `Granted::JitLink`).
-fn relayable(principal: &Principal, granted: Granted) -> Granted {
+pub(super) fn relayable(principal: &Principal, granted: Granted) -> Granted {
     match (principal.role, granted) {
         (Role::Bot, Granted::Jit { console_url, .. }) => Granted::JitLink { console_url },
         (_, granted) => granted,

@@ -161,7 +161,7 @@ impl UserService {
         let filter = crate::ports::SessionFilter {
             owner: Some(email.clone()),
             account: Some(account.clone()),
-            status: None,
+            ..Default::default()
         };
         let mut page = PageRequest {
             limit: 100,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{DynamoStore, key, put, to_item, tx_put};
-use crate::domain::{Email, SlackUserId};
+use crate::domain::{Email, SessionId, SlackUserId};
 use crate::ports::{ChatLinkStore, Page, PageRequest, StoreError};
 
 const LINKS_PARTITION: &str = "SLACKUSERS";
@@ -70,4 +70,35 @@ impl ChatLinkStore for DynamoStore {
         self.gsi1_page(LINKS_PARTITION, page, rebuild, LinkRecord::into_pair)
             .await
     }
+
+    async fn remember_message(&self, session: &SessionId, channel: &str, ts: &str) -> Result<(), StoreError> {
+        let record = MessageRecord {
+            pk: format!("SLACKMSG#{session}"),
+            sk: "SLACKMSG".into(),
+            entity: "slack_message".into(),
+            channel: channel.into(),
+            ts: ts.into(),
+        };
+        self.transact(vec![tx_put(put(&self.table, to_item(&record), None))])
+            .await
+    }
+
+    async fn message_of(&self, session: &SessionId) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .get_item::<MessageRecord>(format!("SLACKMSG#{session}"), "SLACKMSG")
+            .await?
+            .map(|m| (m.channel, m.ts)))
+    }
+}
+
+/// Where a session's approval message is, to update it with the outcome.
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    channel: String,
+    ts: String,
 }

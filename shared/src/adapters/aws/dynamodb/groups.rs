@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{DynamoStore, describe, key, n, put, to_item, tx_delete, tx_put};
-use crate::domain::{AccessGroup, AccountId, AccountScope, Email, GroupId, GroupName, Membership, Permissions};
+use crate::domain::{
+    AccessGroup, AccountId, AccountScope, Approval, Email, GrantPolicy, GroupId, GroupName, Membership, Permissions,
+};
 use crate::ports::{GroupStore, Page, PageRequest, StoreError};
 
 const GROUPS_PARTITION: &str = "GROUPS";
@@ -37,6 +39,9 @@ struct GroupRecord {
     account_ids: Vec<String>,
     start_sessions: bool,
     start_jit_sessions: bool,
+    /// The grant policy; absent in records written before policies (automatic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyRecord>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -63,6 +68,7 @@ impl GroupRecord {
             account_ids,
             start_sessions: g.permissions.start_sessions,
             start_jit_sessions: g.permissions.start_jit_sessions,
+            policy: (g.policy != GrantPolicy::default()).then(|| PolicyRecord::from_domain(&g.policy)),
             created_at: g.created_at,
             updated_at: g.updated_at,
             version: g.version,
@@ -90,10 +96,63 @@ impl GroupRecord {
                 start_sessions: self.start_sessions,
                 start_jit_sessions: self.start_jit_sessions,
             },
+            policy: match self.policy {
+                Some(p) => p.into_domain().ok_or_else(|| corrupt("policy"))?,
+                None => GrantPolicy::default(),
+            },
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
         })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PolicyRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approvals_required: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    approver_group_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_duration_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jit_role_arns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    break_glass_max_seconds: Option<u32>,
+}
+
+impl PolicyRecord {
+    fn from_domain(p: &GrantPolicy) -> Self {
+        PolicyRecord {
+            approvals_required: p.approval.as_ref().map(|a| a.approvals_required),
+            approver_group_ids: p
+                .approval
+                .iter()
+                .flat_map(|a| &a.approver_groups)
+                .map(ToString::to_string)
+                .collect(),
+            max_duration_seconds: p.max_duration.map(|m| m.seconds()),
+            jit_role_arns: p
+                .jit_roles
+                .as_ref()
+                .map(|r| r.iter().map(ToString::to_string).collect()),
+            break_glass_max_seconds: p.break_glass_max.map(|m| m.seconds()),
+        }
+    }
+
+    /// Parsed as the API parses it: a record that would not pass is corrupt.
+    fn into_domain(self) -> Option<GrantPolicy> {
+        let approval = match self.approvals_required {
+            Some(n) => Some(Approval::parse(n.into(), &self.approver_group_ids).ok()?),
+            None => None,
+        };
+        GrantPolicy::parse(
+            approval,
+            self.max_duration_seconds.map(i64::from),
+            self.jit_role_arns.as_deref(),
+            self.break_glass_max_seconds.map(i64::from),
+        )
+        .ok()
     }
 }
 

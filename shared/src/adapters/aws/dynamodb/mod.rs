@@ -58,7 +58,9 @@ mod chatops;
 mod groups;
 mod idempotency;
 mod identities;
+mod pickups;
 mod revocations;
+mod session_record;
 mod sessions;
 mod users;
 

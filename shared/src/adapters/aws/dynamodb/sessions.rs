@@ -3,21 +3,20 @@
 //! time its claim lapses. Ending takes it out.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-use serde::{Deserialize, Serialize};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::accounts::account_pk;
+use super::session_record::SessionRecord;
 use super::{DynamoStore, describe, from_item, key, n, put, s, to_item, tx_put};
-use crate::domain::{
-    AccountId, AwsAccountId, Email, Ending, IamUserName, RoleArn, Session, SessionId, SessionKind, SessionStatus,
-};
+use crate::domain::{AccountId, IamUserName, Session, SessionId, SessionKind};
 use crate::ports::{Due, Page, PageRequest, SessionFilter, SessionStore, StoreError};
 
-const DUE_PARTITION: &str = "DUE";
-const ALL_PARTITION: &str = "SESSIONS";
+pub(super) const DUE_PARTITION: &str = "DUE";
+pub(super) const ALL_PARTITION: &str = "SESSIONS";
 
-fn session_pk(id: &SessionId) -> String {
+pub(super) fn session_pk(id: &SessionId) -> String {
     format!("SESSION#{id}")
 }
 
@@ -30,168 +29,8 @@ fn lock_pk(account: &AccountId, iam_user: &IamUserName) -> String {
     format!("CONSOLE#{account}#{iam_user}")
 }
 
-fn due_sort(at: OffsetDateTime, id: &str) -> String {
+pub(super) fn due_sort(at: OffsetDateTime, id: &str) -> String {
     format!("{:012}#{id}", at.unix_timestamp().max(0))
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct SessionRecord {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    #[serde(rename = "GSI1PK")]
-    gsi1pk: String,
-    #[serde(rename = "GSI1SK")]
-    gsi1sk: String,
-    #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
-    gsi2pk: Option<String>,
-    #[serde(rename = "GSI2SK", default, skip_serializing_if = "Option::is_none")]
-    gsi2sk: Option<String>,
-    #[serde(rename = "GSI3PK")]
-    gsi3pk: String,
-    #[serde(rename = "GSI3SK")]
-    gsi3sk: String,
-    entity: String,
-    id: String,
-    account_id: String,
-    aws_account_id: String,
-    kind: String,
-    user: String,
-    iam_user: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    role_arn: Option<String>,
-    duration_seconds: u32,
-    reason: String,
-    requested_by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    status: String,
-    #[serde(
-        default,
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    ended_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ended_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    end_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    end_outcome: Option<String>,
-    revocation_failures: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
-    log_key: String,
-    log_head: String,
-    version: u64,
-    #[serde(
-        default,
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    credentials_expire_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    switch_roles: Vec<String>,
-}
-
-impl SessionRecord {
-    fn from_domain(x: &Session, due: Option<OffsetDateTime>) -> Self {
-        let id = x.id.to_string();
-        SessionRecord {
-            pk: session_pk(&x.id),
-            sk: "SESSION".into(),
-            gsi1pk: format!("SESSIONS#{}", x.user),
-            gsi1sk: id.clone(),
-            gsi2pk: due.map(|_| DUE_PARTITION.to_string()),
-            gsi2sk: due.map(|at| due_sort(at, &id)),
-            gsi3pk: ALL_PARTITION.into(),
-            gsi3sk: id.clone(),
-            entity: "session".into(),
-            id,
-            account_id: x.account_id.to_string(),
-            aws_account_id: x.aws_account_id.to_string(),
-            kind: x.kind.as_str().into(),
-            user: x.user.to_string(),
-            iam_user: x.iam_user.to_string(),
-            role_arn: x.role.as_ref().map(ToString::to_string),
-            duration_seconds: x.duration_seconds,
-            reason: x.reason.clone(),
-            requested_by: x.requested_by.clone(),
-            started_at: x.started_at,
-            expires_at: x.expires_at,
-            status: x.status.as_str().into(),
-            ended_at: x.ending.as_ref().map(|e| e.at),
-            ended_by: x.ending.as_ref().map(|e| e.by.clone()),
-            end_reason: x.ending.as_ref().map(|e| e.reason.clone()),
-            end_outcome: x.ending.as_ref().map(|e| e.outcome.as_str().to_string()),
-            revocation_failures: x.revocation_failures,
-            last_error: x.last_error.clone(),
-            log_key: x.log_key.clone(),
-            log_head: x.log_head.clone(),
-            version: x.version,
-            credentials_expire_at: x.credentials_expire_at,
-            switch_roles: x.switch_roles.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    fn into_domain(self) -> Result<Session, StoreError> {
-        let corrupt = |what: &str| StoreError::Unavailable(format!("stored session {} is corrupt: {what}", self.id));
-        let ending = match (
-            self.ended_at,
-            self.ended_by,
-            self.end_reason,
-            self.end_outcome.as_deref().and_then(SessionStatus::parse),
-        ) {
-            (Some(at), Some(by), Some(reason), Some(outcome)) => Some(Ending {
-                at,
-                by,
-                reason,
-                outcome,
-            }),
-            _ => None,
-        };
-        let status = SessionStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?;
-        // Everything past `active` was claimed by an end, which the ending records.
-        if status != SessionStatus::Active && ending.is_none() {
-            return Err(corrupt("ending"));
-        }
-        Ok(Session {
-            id: SessionId::parse(&self.id).map_err(|_| corrupt("id"))?,
-            account_id: AccountId::parse(&self.account_id).map_err(|_| corrupt("account"))?,
-            aws_account_id: AwsAccountId::parse(&self.aws_account_id).map_err(|_| corrupt("aws account"))?,
-            kind: SessionKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
-            user: Email::parse(&self.user).map_err(|_| corrupt("user"))?,
-            iam_user: IamUserName::parse(&self.iam_user).map_err(|_| corrupt("iam user"))?,
-            role: self
-                .role_arn
-                .as_deref()
-                .map(RoleArn::parse)
-                .transpose()
-                .map_err(|_| corrupt("role"))?,
-            duration_seconds: self.duration_seconds,
-            reason: self.reason,
-            requested_by: self.requested_by,
-            started_at: self.started_at,
-            expires_at: self.expires_at,
-            status,
-            ending,
-            revocation_failures: self.revocation_failures,
-            last_error: self.last_error,
-            log_key: self.log_key,
-            log_head: self.log_head,
-            version: self.version,
-            credentials_expire_at: self.credentials_expire_at,
-            switch_roles: self
-                .switch_roles
-                .iter()
-                .map(|r| RoleArn::parse(r))
-                .collect::<Result<_, _>>()
-                .map_err(|_| corrupt("switch roles"))?,
-        })
-    }
 }
 
 impl DynamoStore {
@@ -267,7 +106,7 @@ impl DynamoStore {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let record = SessionRecord::from_domain(session, Some(session.expires_at));
+        let record = SessionRecord::from_domain(session, session.due_at());
         let mut items = vec![
             tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
             self.count_sessions(&session.account_id, 1),
@@ -316,6 +155,10 @@ impl SessionStore for DynamoStore {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":status", s(status.as_str()));
         }
+        if filter.unreviewed_break_glass {
+            filters.push("break_glass = :bg AND attribute_not_exists(review)");
+            query = query.expression_attribute_values(":bg", AttributeValue::Bool(true));
+        }
         if !filters.is_empty() {
             query = query.filter_expression(filters.join(" AND "));
         }
@@ -340,7 +183,10 @@ impl SessionStore for DynamoStore {
     }
 
     async fn save(&self, session: &Session, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError> {
-        let due = session.status.is_live().then(|| retry_at.unwrap_or(session.expires_at));
+        let due = match retry_at {
+            Some(at) if session.status.is_live() => Some(at),
+            _ => session.due_at(),
+        };
         self.transact(vec![self.versioned_put(session, due)]).await
     }
 

@@ -4,16 +4,20 @@
 //! at once by the `chatops` function and finished here (`finish`) by the worker, which posts the
 //! answer to the command's `response_url`.
 
+mod notify;
+
+pub use notify::{NOTIFIED_DETAIL_TYPES, approval_blocks};
+
 use std::sync::Arc;
 
 use crate::auth::Principal;
 use crate::domain::{
-    AccountId, Email, Invalid, RoleArn, SessionId, SessionKind, SessionStatus, SlackJob, SlackUserId, SlashCommand,
-    USAGE, parse_reason, parse_slash_command,
+    AccountId, Email, Invalid, Outcome, RoleArn, SessionId, SessionKind, SessionStatus, SlackJob, SlackUserId,
+    SlashCommand, USAGE, parse_reason, parse_slash_command,
 };
 use crate::ports::{ChatLinkStore, ChatResponder, Clock, Page, PageRequest, ReplayGuard, SessionFilter, StoreError};
 use crate::services::accounts::AccountService;
-use crate::services::sessions::{Granted, SessionService, StartRequest};
+use crate::services::sessions::{Granted, SessionService, StartRequest, Started};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatOpsError {
@@ -38,6 +42,10 @@ pub struct ChatOpsService {
     /// Runs each job once, whatever the queue redelivers.
     once: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
+    /// Slack's Web API and the approval channel (`SLACK_BOT_TOKEN`, `SLACK_APPROVAL_CHANNEL`):
+    /// approval messages are off without them.
+    notifier: Option<Arc<dyn crate::ports::ChatNotifier>>,
+    approval_channel: Option<String>,
 }
 
 /// How long a finished job's id is remembered (SQS redelivers within the visibility timeout,
@@ -60,7 +68,27 @@ impl ChatOpsService {
             responder,
             once,
             clock,
+            notifier: None,
+            approval_channel: None,
         }
+    }
+
+    /// Approval messages through Slack's Web API when the bot token and channel are configured.
+    pub fn with_approvals_from(self, slack: &crate::config::SlackConfig) -> Self {
+        match (&slack.bot_token, &slack.approval_channel) {
+            (Some(token), Some(channel)) => self.with_approvals(
+                Arc::new(crate::adapters::slack::SlackApi::new(&slack.api_base, token.clone())),
+                channel.clone(),
+            ),
+            _ => self,
+        }
+    }
+
+    /// Posts approval messages to `channel` through `notifier`.
+    pub fn with_approvals(mut self, notifier: Arc<dyn crate::ports::ChatNotifier>, channel: String) -> Self {
+        self.notifier = Some(notifier);
+        self.approval_channel = Some(channel);
+        self
     }
 
     /// Finishes an acknowledged command: runs it (once per job, whatever the queue redelivers)
@@ -177,6 +205,45 @@ impl ChatOpsService {
                     Err(e) => format!("Could not end `{session}`: {e}"),
                 })
             }
+            SlashCommand::Approve { session } => {
+                let Ok(id) = SessionId::parse(&session) else {
+                    return Ok(format!("`{session}` is not a session id."));
+                };
+                Ok(
+                    match self
+                        .sessions
+                        .approve(&bot, &id, "approved from Slack", Some(&email))
+                        .await
+                    {
+                        Ok(s) if s.status == SessionStatus::Pending || s.pending_extension.is_some() => {
+                            let r = s.request.as_ref().or(s.pending_extension.as_ref().map(|p| &p.approval));
+                            format!(
+                                "Your approval of `{id}` is counted ({}/{}).",
+                                r.map_or(0, |r| r.approvals.len()),
+                                r.map_or(0, |r| r.approvals_required)
+                            )
+                        }
+                        Ok(s) => format!("You approved `{id}`: it is {}.", s.status.as_str()),
+                        Err(e) => format!("Could not approve `{id}`: {e}"),
+                    },
+                )
+            }
+            SlashCommand::Deny { session, reason } => {
+                let Ok(id) = SessionId::parse(&session) else {
+                    return Ok(format!("`{session}` is not a session id."));
+                };
+                let reason = parse_reason(&reason).unwrap_or_else(|_| "denied from Slack".into());
+                Ok(
+                    match self
+                        .sessions
+                        .close_request(&bot, &id, Outcome::Denied, &reason, Some(&email))
+                        .await
+                    {
+                        Ok(_) => format!("You denied `{id}`."),
+                        Err(e) => format!("Could not deny `{id}`: {e}"),
+                    },
+                )
+            }
             SlashCommand::Help => unreachable!("handled above"),
         }
     }
@@ -230,9 +297,15 @@ impl ChatOpsService {
             duration_seconds: duration,
             reason,
             on_behalf_of: Some(email.clone()),
+            break_glass: false,
         };
         Ok(match self.sessions.start(bot, request).await {
-            Ok((session, Granted::Jit { console_url, .. } | Granted::JitLink { console_url })) => format!(
+            Ok(Started::Pending(session)) => format!(
+                "Session `{}` needs approval: the approvers have been asked. \
+                 Once it is approved, get it with `cib sessions get {}` (the link comes once).",
+                session.id, session.id
+            ),
+            Ok(Started::Now(session, Granted::Jit { console_url, .. } | Granted::JitLink { console_url })) => format!(
                 "Started JIT session `{}` as *{}* in {} until {} UTC.\n<{console_url}|Open the AWS console> (the link works once, for 15 minutes). \
                  For CLI credentials use `cib credential-process`.",
                 session.id,
@@ -240,7 +313,7 @@ impl ChatOpsService {
                 session.aws_account_id,
                 session.expires_at.time()
             ),
-            Ok((session, Granted::Console { .. })) => format!("Started session `{}`.", session.id),
+            Ok(Started::Now(session, Granted::Console { .. })) => format!("Started session `{}`.", session.id),
             Err(e) => format!("I could not start the session: {e}"),
         })
     }

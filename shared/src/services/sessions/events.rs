@@ -1,0 +1,109 @@
+//! Every transition of a session goes to its hash-chained S3 log and then, as the same JSON,
+//! onto the event bus (docs/events.md). The log is the record and fails closed where the
+//! caller says so; the bus is a notification: a failed put is reported, never undone.
+
+use serde_json::Value;
+
+use super::SessionService;
+use crate::domain::Session;
+use crate::ports::LogError;
+
+/// The bus's `detail-type` for each log event type; `None`: log only.
+pub fn detail_type(event_type: &str) -> Option<&'static str> {
+    Some(match event_type {
+        "requested" => "Session requested",
+        "pending" => "Approval requested",
+        "approval" => "Session approval given",
+        "approved" => "Session approved",
+        "denied" => "Session denied",
+        "cancelled" => "Session request cancelled",
+        "lapsed" => "Session request lapsed",
+        "break_glass" => "Break-glass session started",
+        "started" => "Session started",
+        "extension_requested" => "Session extension requested",
+        "extended" => "Session extended",
+        "reviewed" => "Break-glass session reviewed",
+        "ended" => "Session ended",
+        "expired" => "Session expired",
+        "revoked" => "Session access revoked",
+        "revocation_failed" => "Session revocation failed",
+        _ => return None,
+    })
+}
+
+impl SessionService {
+    /// Appends `event` to the log at `key`, then puts it on the bus; returns the log's head.
+    pub(super) async fn record(&self, key: &str, event: Value) -> Result<String, LogError> {
+        let head = self.log.append(key, event.clone()).await?;
+        self.publish(&event).await;
+        Ok(head)
+    }
+
+    /// Puts a logged event on the bus (and, for an end, the `revoked` event that goes with it).
+    pub(super) async fn publish(&self, event: &Value) {
+        let kind = event["type"].as_str().unwrap_or_default();
+        if let Some(detail_type) = detail_type(kind) {
+            self.put(detail_type, event).await;
+        }
+        if matches!(kind, "ended" | "expired") {
+            let mut revoked = event.clone();
+            revoked["type"] = "revoked".into();
+            revoked["outcome"] = kind.into();
+            revoked["event_id"] = format!("{}:revoked", event["session_id"].as_str().unwrap_or_default()).into();
+            self.put("Session access revoked", &revoked).await;
+        }
+    }
+
+    async fn put(&self, detail_type: &str, detail: &Value) {
+        if let Err(e) = self.events.publish(detail_type, detail).await {
+            tracing::error!(
+                event_id = detail["event_id"].as_str().unwrap_or_default(),
+                error = %e,
+                alarm = "events-undelivered",
+                "an event could not be put on the bus; it is in the session log"
+            );
+        }
+    }
+
+    /// Logs `event` for a session already saved, then records the log's new head on it. A
+    /// concurrent writer may have saved the session since: then the head is taken from the
+    /// log itself (which holds both writers' lines), so the record ends where the log does.
+    pub(super) async fn log_and_keep_head(&self, session: &mut Session, event: Value) {
+        let head = match self.record(&session.log_key, event).await {
+            Ok(head) => head,
+            Err(e) => {
+                tracing::error!(session = %session.id, error = %e, "logging a transition failed");
+                return;
+            }
+        };
+        session.log_head = head;
+        session.version += 1;
+        if self.sessions.save(session, None).await.is_ok() {
+            return;
+        }
+        session.version -= 1;
+        // Lost to a concurrent write: bring the stored head to the log's end.
+        for _ in 0..5 {
+            let Ok(Some(mut current)) = self.sessions.get(&session.id).await else {
+                return;
+            };
+            let Ok(Some(content)) = self.log.read(&current.log_key).await else {
+                return;
+            };
+            let Ok((_, head)) = crate::domain::log_chain::verify(&current.log_key, &content) else {
+                return;
+            };
+            if current.log_head == head {
+                *session = current;
+                return;
+            }
+            current.log_head = head;
+            current.version += 1;
+            if self.sessions.save(&current, None).await.is_ok() {
+                *session = current;
+                return;
+            }
+        }
+        tracing::warn!(session = %session.id, "the session's log head could not be brought up to date");
+    }
+}

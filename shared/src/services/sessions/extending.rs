@@ -1,0 +1,327 @@
+//! Extending a live session: its end moves later under the same policy (it may need
+//! approval), it keeps its id and log, and a JIT session gets fresh credentials valid until
+//! the new end, issued before the old ones run out: no gap. The old credentials are left to
+//! expire; both carry the session's role session name, so ending the session revokes both.
+
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{Checked, Granted, SessionService, rfc3339};
+use crate::auth::Principal;
+use crate::authz::{self, Action, Target};
+use crate::domain::policy::{self, Decision, NoGrant};
+use crate::domain::{
+    ApprovalRequest, Email, Extension, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, PendingExtension, Session, SessionId,
+    SessionKind, SessionStatus, UserStatus,
+};
+use crate::ports::{CloudError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtendError {
+    #[error("{0}")]
+    Denied(String),
+    #[error("no session {0}")]
+    NotFound(SessionId),
+    /// Ended, ending, or never started (409).
+    #[error("{0}")]
+    NotActive(String),
+    #[error("an extension of this session is already waiting for approval")]
+    AlreadyPending,
+    #[error("{detail}")]
+    Refused { slug: &'static str, detail: String },
+    #[error("{step} failed: {error}")]
+    Cloud { step: String, error: CloudError },
+    #[error("session {0} was ended while it was being extended; no credentials were handed out")]
+    EndedWhileExtending(SessionId),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for ExtendError {
+    fn from(e: StoreError) -> Self {
+        ExtendError::Unavailable(e.to_string())
+    }
+}
+
+fn refused(slug: &'static str, detail: impl Into<String>) -> ExtendError {
+    ExtendError::Refused {
+        slug,
+        detail: detail.into(),
+    }
+}
+
+/// What `extend` did.
+#[derive(Debug)]
+pub enum Extended {
+    /// Extended; a JIT session's fresh credentials (console sessions keep their password).
+    Now(Session, Option<Granted>),
+    /// Waiting for approval; the fresh credentials come once, on the requester's `GET`.
+    Pending(Session),
+}
+
+impl SessionService {
+    /// Extends `id` by `duration_seconds` past its current end, or asks for approval to.
+    pub async fn extend(
+        &self,
+        principal: &Principal,
+        id: &SessionId,
+        duration_seconds: i64,
+        reason: &str,
+        on_behalf_of: Option<&Email>,
+    ) -> Result<Extended, ExtendError> {
+        let user = authz::acting_user(principal, on_behalf_of, Action::ExtendSession)
+            .map_err(|d| ExtendError::Denied(d.0))?
+            .ok_or_else(|| ExtendError::Denied("extending needs a platform identity".into()))?;
+        let mut session = self
+            .sessions
+            .get(id)
+            .await?
+            .ok_or_else(|| ExtendError::NotFound(id.clone()))?;
+        authz::decide(
+            principal,
+            Action::ExtendSession,
+            Some(&user),
+            Target {
+                account: None,
+                owner: Some(&session.user),
+                approvers: None,
+            },
+            &[],
+        )
+        .map_err(|d| ExtendError::Denied(d.0))?;
+        if session.status != SessionStatus::Active {
+            return Err(ExtendError::NotActive(format!(
+                "session {id} is {}; only active sessions are extended",
+                session.status.as_str()
+            )));
+        }
+        if session
+            .pending_extension
+            .as_ref()
+            .is_some_and(|p| p.approval.is_pending(self.clock.now()))
+        {
+            return Err(ExtendError::AlreadyPending);
+        }
+        if !(MIN_SESSION_SECONDS as i64..=MAX_SESSION_SECONDS as i64).contains(&duration_seconds) {
+            return Err(refused(
+                "invalid-duration",
+                format!("duration_seconds must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS}"),
+            ));
+        }
+        let duration = duration_seconds as u32;
+        let now = self.clock.now();
+        let new_end = session.expires_at + Duration::from_secs(duration.into());
+        let remaining = (new_end - now).whole_seconds().max(0) as u32;
+        let groups = self.groups.groups_of(&user).await?;
+        let account = self
+            .accounts
+            .get(&session.account_id)
+            .await?
+            .ok_or_else(|| ExtendError::NotActive("the session's account is gone".into()))?;
+        let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
+        if !jit.active {
+            return Err(refused(
+                "account-inactive",
+                format!("access to account {} is not active", account.id),
+            ));
+        }
+        let asked = policy::Asked {
+            account: &account.id,
+            kind: session.kind,
+            role: session.role.as_ref(),
+            duration_seconds: remaining,
+            break_glass: false,
+        };
+        let decision = policy::choose(&groups, &asked, jit.max_duration.seconds()).map_err(|no| match no {
+            NoGrant::NotGranted(why) => ExtendError::Denied(why),
+            NoGrant::TooLong { max } => refused(
+                "invalid-duration",
+                format!("extended, the session would last {remaining} s from now; your access allows at most {max} s"),
+            ),
+        })?;
+        if let (SessionKind::Jit, Some(role)) = (session.kind, &session.role) {
+            // STS would refuse credentials longer than the role allows; moto would not.
+            let iam = self
+                .target
+                .connect(&account)
+                .await
+                .map_err(|(step, error)| ExtendError::Cloud { step, error })?;
+            let role_max = iam
+                .get_role(role)
+                .await
+                .map(|r| r.max_session_seconds)
+                .map_err(|e| ExtendError::Cloud {
+                    step: "read the role".into(),
+                    error: e,
+                })?;
+            if remaining > role_max {
+                return Err(refused(
+                    "invalid-duration",
+                    format!(
+                        "{role} allows sessions of at most {role_max} s; extended, this one would last {remaining} s from now"
+                    ),
+                ));
+            }
+        }
+        let approval = match decision {
+            Decision::Approval(a) => Some(a),
+            Decision::Automatic | Decision::BreakGlass { .. } => None,
+        };
+        let approvals_required = approval.as_ref().map_or(0, |a| a.approvals_required);
+        session.pending_extension = Some(PendingExtension {
+            duration_seconds: duration,
+            reason: reason.to_string(),
+            requested_by: principal.subject.clone(),
+            approval: ApprovalRequest {
+                approvals_required,
+                approver_groups: approval.map(|a| a.approver_groups).unwrap_or_default(),
+                approvals: Vec::new(),
+                requested_at: now,
+                // Nothing to extend once the session has ended.
+                lapses_at: (now + self.request_lapse).min(session.expires_at),
+                decided: None,
+            },
+        });
+        if approvals_required > 0 {
+            session.version += 1;
+            match self.sessions.save(&session, None).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    return Err(ExtendError::NotActive("the session changed meanwhile; retry".into()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let tag = format!("extension{}", session.extensions.len() + 1);
+            let event = self.session_event(
+                "extension_requested",
+                format!("{id}:{tag}:requested"),
+                &session,
+                json!({
+                    "duration_seconds": duration,
+                    "reason": reason,
+                    "by": principal.subject,
+                    "approvals_required": approvals_required,
+                    "lapses_at": session.pending_extension.as_ref().map(|p| rfc3339(p.approval.lapses_at)),
+                }),
+            );
+            self.log_and_keep_head(&mut session, event).await;
+            return Ok(Extended::Pending(session));
+        }
+        self.apply_extension_claim(&mut session, now);
+        session.version += 1;
+        match self.sessions.save(&session, None).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(ExtendError::NotActive("the session changed meanwhile; retry".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (session, granted) = self.extension_grant(session).await?;
+        Ok(Extended::Now(
+            session,
+            granted.map(|g| super::starting::relayable(principal, g)),
+        ))
+    }
+
+    /// Moves the session's end for its pending extension (recorded before any credential is
+    /// issued, like a start). JIT credentials are counted as living until the new end at once,
+    /// so an end racing the extension keeps its deny long enough for them.
+    pub(super) fn apply_extension_claim(&self, session: &mut Session, now: OffsetDateTime) {
+        let Some(p) = session.pending_extension.take() else {
+            return;
+        };
+        let new_end = session.expires_at + Duration::from_secs(p.duration_seconds.into());
+        session.extensions.push(Extension {
+            at: now,
+            by: p.requested_by,
+            duration_seconds: p.duration_seconds,
+            reason: p.reason,
+            expires_at: new_end,
+        });
+        session.expires_at = new_end;
+        session.duration_seconds = (new_end - session.started_at).whole_seconds().max(0) as u32;
+        if session.kind == SessionKind::Jit {
+            session.credentials_expire_at = Some(session.credentials_expire_at.map_or(new_end, |t| t.max(new_end)));
+        }
+    }
+
+    /// After the claim: a JIT session's fresh credentials (valid until the new end), then the
+    /// `extended` event. A console session keeps its password.
+    pub(super) async fn extension_grant(
+        &self,
+        mut session: Session,
+    ) -> Result<(Session, Option<Granted>), ExtendError> {
+        let id = session.id.clone();
+        let extension = session.extensions.last().cloned();
+        let granted = if session.kind == SessionKind::Jit {
+            let account = self
+                .accounts
+                .get(&session.account_id)
+                .await?
+                .ok_or_else(|| ExtendError::NotActive("the session's account is gone".into()))?;
+            let iam_user = self
+                .users
+                .of_email(&session.user)
+                .await?
+                .into_iter()
+                .find(|u| {
+                    u.account_id == account.id && u.user_name == session.iam_user && u.status == UserStatus::Provisioned
+                })
+                .filter(|u| u.credential.is_some())
+                .ok_or_else(|| refused("user-not-eligible", "the session's IAM user has no credential any more"))?;
+            let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
+            let now = self.clock.now();
+            let remaining = (session.expires_at - now).whole_seconds().max(0) as u32;
+            // The credentials asked for last from now to the session's (new) end.
+            let mut asking = session.clone();
+            asking.duration_seconds = remaining;
+            let checked = Checked {
+                iam_user,
+                jit,
+                duration: remaining,
+                switch_roles: Vec::new(),
+                decision: Decision::Automatic,
+            };
+            let granted = self
+                .grant(&account, &asking, &checked)
+                .await
+                .map_err(|(step, error)| ExtendError::Cloud { step, error })?;
+            if let Granted::Jit { credentials, .. } = &granted {
+                session.credentials_expire_at = Some(
+                    session
+                        .credentials_expire_at
+                        .map_or(credentials.expiration, |t| t.max(credentials.expiration)),
+                );
+            }
+            // The claim check, as for a start: an end that won meanwhile revoked the session
+            // by identity, which covers these credentials; hand nothing out.
+            session.version += 1;
+            match self.sessions.save(&session, None).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => return Err(ExtendError::EndedWhileExtending(id)),
+                Err(e) => return Err(e.into()),
+            }
+            Some(granted)
+        } else {
+            None
+        };
+        let tag = format!("extension{}", session.extensions.len());
+        let event = self.session_event(
+            "extended",
+            format!("{id}:{tag}:extended"),
+            &session,
+            json!({
+                "by": extension.as_ref().map(|e| e.by.clone()),
+                "reason": extension.as_ref().map(|e| e.reason.clone()),
+                "duration_seconds": extension.as_ref().map(|e| e.duration_seconds),
+                "expires_at": rfc3339(session.expires_at),
+                "credentials_expire_at": session.credentials_expire_at.map(rfc3339),
+            }),
+        );
+        self.log_and_keep_head(&mut session, event).await;
+        tracing::info!(session = %id, expires_at = %rfc3339(session.expires_at), "session extended");
+        Ok((session, granted))
+    }
+}

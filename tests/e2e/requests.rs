@@ -1,0 +1,720 @@
+//! Access requests through the HTTP API against local AWS: N-of-M approval, denial, cancel,
+//! lapse, races, break-glass and its review, extension without a gap, the events on the bus
+//! and the Slack approval messages. Where access is promised or taken back, a real call with
+//! the handed-out credentials shows it.
+//!
+//! Its own binary, its tests one at a time: the lapse test moves the broker's clock, which
+//! every request's lapse and every extension's length are measured by.
+
+use std::collections::BTreeMap;
+
+use e2e::{Fixture, TestEnv, env, fixture, session_credentials};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// An approver group with `approvers` as members; returns its id.
+async fn approver_group(env: &TestEnv, name: &str, approvers: &[&str]) -> String {
+    let api = env.client();
+    let admin = env.admin();
+    let g = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": name, "accounts": [], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let id = g["id"].as_str().unwrap().to_string();
+    for a in approvers {
+        api.put(&format!("/groups/{id}/members/{a}"), &admin, json!({}))
+            .await
+            .ok(201);
+    }
+    id
+}
+
+async fn set_policy(env: &TestEnv, f: &Fixture, policy: Value) -> Value {
+    env.client()
+        .patch(
+            &format!("/groups/{}", f.group),
+            &env.admin(),
+            json!({ "policy": policy }),
+        )
+        .await
+        .ok(200)
+}
+
+/// A fixture whose group needs `n` approvals from a fresh approver group of `approvers`.
+async fn needing_approval(env: &TestEnv, tag: &str, n: u32, approvers: &[&str]) -> Fixture {
+    let f = fixture(env, tag).await;
+    let group = approver_group(env, &format!("approvers-{tag}"), approvers).await;
+    set_policy(
+        env,
+        &f,
+        json!({ "approval": { "approvals_required": n, "approver_group_ids": [group] } }),
+    )
+    .await;
+    f
+}
+
+fn id_of(started: &Value) -> String {
+    started["session"]["id"].as_str().unwrap().to_string()
+}
+
+async fn approve(env: &TestEnv, token: &str, id: &str) -> e2e::Reply {
+    env.client()
+        .post(
+            &format!("/sessions/{id}/approvals"),
+            token,
+            json!({ "reason": "looks right" }),
+        )
+        .await
+}
+
+async fn log_types(env: &TestEnv, token: &str, id: &str) -> Vec<String> {
+    let log = env.client().get(&format!("/sessions/{id}/log"), token).await.ok(200);
+    assert_eq!(log["verified"], true, "the log's chain holds: {log}");
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn bus_types(env: &TestEnv, id: &str) -> Vec<String> {
+    env.events_of(id)
+        .await
+        .iter()
+        .map(|e| {
+            assert_eq!(e["source"], "cloud-iam-broker");
+            e["detail-type"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_of_many_approvals_start_the_session_for_the_requester_once() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let (a1, a2) = ("nm-approver1@example.com", "nm-approver2@example.com");
+    let f = needing_approval(env, "nofm", 2, &[a1, a2]).await;
+    let (t1, t2) = (env.user(a1), env.user(a2));
+
+    let pending = api.post("/sessions", &f.token, f.jit(900)).await;
+    let body = pending.ok(202);
+    let id = id_of(&body);
+    assert_eq!(
+        pending.header("location").as_deref(),
+        Some(format!("/sessions/{id}").as_str())
+    );
+    assert_eq!(body["session"]["status"], "pending");
+    assert_eq!(body["session"]["request"]["approvals_required"], 2);
+    assert!(body.get("credentials").is_none());
+
+    // Nobody approves their own request; outsiders don't approve at all.
+    approve(env, &f.token, &id).await.problem(403);
+    approve(env, &env.user("nm-outsider@example.com"), &id)
+        .await
+        .problem(403);
+    approve(env, &env.admin(), &id).await.problem(403);
+
+    let one = approve(env, &t1, &id).await.ok(200);
+    assert_eq!(one["status"], "pending");
+    assert_eq!(one["request"]["approvals"].as_array().unwrap().len(), 1);
+    let twice = approve(env, &t1, &id).await.problem(409);
+    assert_eq!(
+        twice["type"].as_str().unwrap().rsplit('/').next(),
+        Some("already-approved")
+    );
+
+    let done = approve(env, &t2, &id).await;
+    let text = done.text.clone();
+    let active = done.ok(200);
+    assert_eq!(active["status"], "active");
+    assert!(
+        !text.contains("secret_access_key") && !text.contains("session_token"),
+        "the approver gets no credentials: {text}"
+    );
+    approve(env, &t1, &id).await.problem(409);
+
+    // The requester's GET hands the credentials over, once; they work.
+    let got = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    let creds = session_credentials(&got["granted"]);
+    assert_eq!(env.try_call(&creds).await, Ok(()));
+    assert!(got["granted"]["console_url"].as_str().is_some());
+    let again = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert!(again.get("granted").is_none(), "handed over once: {again}");
+    // An approver reading it gets nothing either.
+    let admin_view = api.get(&format!("/sessions/{id}"), &env.admin()).await.ok(200);
+    assert!(admin_view.get("granted").is_none());
+
+    let types = log_types(env, &f.token, &id).await;
+    for t in ["requested", "pending", "approval", "approved", "started"] {
+        assert!(types.contains(&t.to_string()), "{t} in {types:?}");
+    }
+    assert_eq!(types.iter().filter(|t| *t == "started").count(), 1);
+
+    // Ending revokes, observed with the handed-out credentials.
+    env.client().end_session(&f.token, &id).await.ok(200);
+    assert_eq!(env.try_call(&creds).await, Err("AccessDenied".into()));
+
+    let bus = bus_types(env, &id).await;
+    for t in [
+        "Session requested",
+        "Approval requested",
+        "Session approval given",
+        "Session approved",
+        "Session started",
+        "Session ended",
+        "Session access revoked",
+    ] {
+        assert!(bus.iter().any(|b| b == t), "{t} on the bus: {bus:?}");
+    }
+}
+
+#[tokio::test]
+async fn denied_cancelled_and_decided_requests_stay_decided() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let approver = "dc-approver@example.com";
+    let f = needing_approval(env, "denycancel", 1, &[approver]).await;
+    let at = env.user(approver);
+
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    // A denial needs a reason.
+    api.post(&format!("/sessions/{id}/denials"), &at, json!({}))
+        .await
+        .problem(422);
+    let denied = api
+        .post(
+            &format!("/sessions/{id}/denials"),
+            &at,
+            json!({ "reason": "not during the freeze" }),
+        )
+        .await
+        .ok(200);
+    assert_eq!(denied["status"], "denied");
+    assert_eq!(denied["request"]["decision"]["outcome"], "denied");
+    let late = approve(env, &at, &id).await.problem(409);
+    assert_eq!(
+        late["type"].as_str().unwrap().rsplit('/').next(),
+        Some("request-not-pending")
+    );
+    api.post(&format!("/sessions/{id}/cancel"), &f.token, json!({}))
+        .await
+        .problem(409);
+    assert!(
+        api.get(&format!("/sessions/{id}"), &f.token)
+            .await
+            .ok(200)
+            .get("granted")
+            .is_none()
+    );
+
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    // Only the requester cancels; an approver denies instead.
+    api.post(&format!("/sessions/{id}/cancel"), &at, json!({}))
+        .await
+        .problem(403);
+    let cancelled = api
+        .post(
+            &format!("/sessions/{id}/cancel"),
+            &f.token,
+            json!({ "reason": "done without it" }),
+        )
+        .await
+        .ok(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    approve(env, &at, &id).await.problem(409);
+    api.post(
+        &format!("/sessions/{id}/denials"),
+        &at,
+        json!({ "reason": "too late now" }),
+    )
+    .await
+    .problem(409);
+    let types = log_types(env, &f.token, &id).await;
+    assert!(types.contains(&"cancelled".to_string()), "{types:?}");
+    assert!(!types.contains(&"started".to_string()));
+    // The requester sees their requests; the approver lists only what is pending.
+    let listed = api.get("/requests", &at).await.ok(200);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "pending")
+    );
+}
+
+#[tokio::test]
+async fn a_request_nobody_decides_lapses() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let approver = "lapse-approver@example.com";
+    let f = needing_approval(env, "lapse", 1, &[approver]).await;
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    let listed = api.get("/requests", &env.user(approver)).await.ok(200);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+
+    env.clock.advance(std::time::Duration::from_secs(3601));
+    // Past its lapse, it takes no approval even before the expirer has run.
+    approve(env, &env.user(approver), &id).await.problem(409);
+    let report = env.run_expirer().await;
+    assert!(report.lapsed >= 1, "{report:?}");
+    env.clock.reset();
+    let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(s["status"], "lapsed");
+    assert!(log_types(env, &f.token, &id).await.contains(&"lapsed".to_string()));
+    assert!(bus_types(env, &id).await.iter().any(|t| t == "Session request lapsed"));
+}
+
+#[tokio::test]
+async fn concurrent_approvals_grant_once_and_a_cancel_race_has_one_outcome() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let (a1, a2) = ("race-approver1@example.com", "race-approver2@example.com");
+    let f = needing_approval(env, "race", 2, &[a1, a2]).await;
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    let tokens = [env.user(a1), env.user(a2)];
+    let calls = (0..20).map(|i| {
+        let token = tokens[i % 2].clone();
+        let id = id.clone();
+        async move { approve(env, &token, &id).await.status }
+    });
+    let statuses = futures::future::join_all(calls).await;
+    let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in statuses {
+        *counts.entry(s).or_default() += 1;
+    }
+    assert_eq!(
+        counts.get(&200),
+        Some(&2),
+        "one counted approval per approver: {counts:?}"
+    );
+    assert_eq!(counts.get(&409), Some(&18), "{counts:?}");
+    let types = log_types(env, &f.token, &id).await;
+    assert_eq!(types.iter().filter(|t| *t == "started").count(), 1, "{types:?}");
+    assert_eq!(types.iter().filter(|t| *t == "approved").count(), 1, "{types:?}");
+    let got = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(env.try_call(&session_credentials(&got["granted"])).await, Ok(()));
+
+    // An approval racing a cancel: exactly one of them wins, and the state says which.
+    let single = needing_approval(env, "race1", 1, &["race1-approver@example.com"]).await;
+    let at = env.user("race1-approver@example.com");
+    for _ in 0..4 {
+        let id = id_of(&api.post("/sessions", &single.token, single.jit(900)).await.ok(202));
+        let approving = approve(env, &at, &id);
+        let cancel_path = format!("/sessions/{id}/cancel");
+        let cancelling = api.post(&cancel_path, &single.token, json!({}));
+        let (a, c) = tokio::join!(approving, cancelling);
+        assert_eq!(
+            [a.status, c.status].iter().filter(|s| **s == 200).count(),
+            1,
+            "one outcome: approve {} cancel {}",
+            a.status,
+            c.status
+        );
+        let s = api.get(&format!("/sessions/{id}"), &single.token).await.ok(200);
+        let expected = if a.status == 200 { "active" } else { "cancelled" };
+        assert_eq!(s["status"], expected);
+        if expected == "active" {
+            env.client().end_session(&single.token, &id).await.ok(200);
+        }
+    }
+}
+
+#[tokio::test]
+async fn break_glass_starts_at_once_flagged_and_is_reviewed_by_an_approver() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let approver = "bg-approver@example.com";
+    let f = needing_approval(env, "glass", 2, &[approver]).await;
+    let glass = |seconds: i64, reason: &str| {
+        json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": seconds,
+                "reason": reason, "break_glass": true })
+    };
+    // No grant allows it yet.
+    api.post("/sessions", &f.token, glass(900, "prod is down"))
+        .await
+        .problem(403);
+    let group = approver_group(env, "approvers-glass-2", &[approver]).await;
+    set_policy(
+        env,
+        &f,
+        json!({ "approval": { "approvals_required": 2, "approver_group_ids": [group] },
+                "break_glass": { "max_duration_seconds": 1800 } }),
+    )
+    .await;
+    let too_long = api
+        .post("/sessions", &f.token, glass(3600, "prod is down"))
+        .await
+        .problem(422);
+    assert_eq!(
+        too_long["type"].as_str().unwrap().rsplit('/').next(),
+        Some("invalid-duration")
+    );
+    api.post("/sessions", &f.token, glass(900, "")).await.problem(422);
+
+    let started = api
+        .post("/sessions", &f.token, glass(1800, "prod is down"))
+        .await
+        .ok(201);
+    let id = id_of(&started);
+    assert_eq!(started["session"]["break_glass"], true);
+    assert_eq!(env.try_call(&session_credentials(&started)).await, Ok(()));
+
+    let approver_token = env.user(approver);
+    let unreviewed = api.get("/reviews", &approver_token).await.ok(200);
+    assert!(
+        unreviewed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+    let note = json!({ "note": "checked the CloudTrail: restart of the API only" });
+    api.post(&format!("/sessions/{id}/review"), &f.token, note.clone())
+        .await
+        .problem(403);
+    api.post(
+        &format!("/sessions/{id}/review"),
+        &env.user("bg-other@example.com"),
+        note.clone(),
+    )
+    .await
+    .problem(403);
+    let reviewed = api
+        .post(&format!("/sessions/{id}/review"), &approver_token, note.clone())
+        .await
+        .ok(200);
+    assert_eq!(reviewed["review"]["by"], approver);
+    api.post(&format!("/sessions/{id}/review"), &approver_token, note)
+        .await
+        .problem(409);
+    let unreviewed = api.get("/reviews", &approver_token).await.ok(200);
+    assert!(
+        !unreviewed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+
+    let types = log_types(env, &f.token, &id).await;
+    for t in ["break_glass", "started", "reviewed"] {
+        assert!(types.contains(&t.to_string()), "{t} in {types:?}");
+    }
+    let bus = bus_types(env, &id).await;
+    assert!(bus.iter().any(|t| t == "Break-glass session started"), "{bus:?}");
+    assert!(bus.iter().any(|t| t == "Break-glass session reviewed"), "{bus:?}");
+    // Approvers are told in Slack.
+    let posted = wait_for_post(env, |p| {
+        p.path == "api/chat.postMessage"
+            && p.body["text"].as_str().unwrap_or_default().contains("Break-glass")
+            && p.body["text"].as_str().unwrap_or_default().contains(&id)
+    })
+    .await;
+    assert_eq!(posted.body["channel"], "C0APPROVALS");
+    env.client().end_session(&f.token, &id).await.ok(200);
+}
+
+#[tokio::test]
+async fn an_extension_issues_fresh_credentials_with_no_gap_and_ending_revokes_both() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "extend").await;
+    let started = api.post("/sessions", &f.token, f.jit(900)).await.ok(201);
+    let id = id_of(&started);
+    let old = session_credentials(&started);
+    let before = started["session"]["expires_at"].as_str().unwrap().to_string();
+
+    // Beyond the maximum (3600 s from now): refused.
+    let long = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &f.token,
+            json!({ "duration_seconds": 3600, "reason": "longer" }),
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        long["type"].as_str().unwrap().rsplit('/').next(),
+        Some("invalid-duration")
+    );
+    // Only its own user extends it.
+    api.post(
+        &format!("/sessions/{id}/extensions"),
+        &env.user("extend-other@example.com"),
+        json!({ "duration_seconds": 900, "reason": "mine now" }),
+    )
+    .await
+    .problem(403);
+
+    let extended = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &f.token,
+            json!({ "duration_seconds": 900, "reason": "the migration runs long" }),
+        )
+        .await;
+    let extended = extended.ok(201);
+    assert_eq!(extended["session"]["id"], id.as_str(), "same session");
+    assert!(extended["session"]["expires_at"].as_str().unwrap() > before.as_str());
+    let fresh = session_credentials(&extended);
+    assert_ne!(
+        extended["credentials"]["access_key_id"],
+        started["credentials"]["access_key_id"]
+    );
+    assert!(
+        extended["credentials"]["expiration"].as_str().unwrap()
+            > started["credentials"]["expiration"].as_str().unwrap()
+    );
+    // No gap: the old credentials keep working until their own end, the fresh ones too.
+    assert_eq!(env.try_call(&old).await, Ok(()));
+    assert_eq!(env.try_call(&fresh).await, Ok(()));
+    assert!(log_types(env, &f.token, &id).await.contains(&"extended".to_string()));
+
+    env.client().end_session(&f.token, &id).await.ok(200);
+    assert_eq!(env.try_call(&old).await, Err("AccessDenied".into()));
+    assert_eq!(env.try_call(&fresh).await, Err("AccessDenied".into()));
+    let ended = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &f.token,
+            json!({ "duration_seconds": 900, "reason": "again" }),
+        )
+        .await
+        .problem(409);
+    assert_eq!(
+        ended["type"].as_str().unwrap().rsplit('/').next(),
+        Some("session-not-active")
+    );
+    assert!(bus_types(env, &id).await.iter().any(|t| t == "Session extended"));
+}
+
+#[tokio::test]
+async fn an_extension_needing_approval_hands_its_fresh_credentials_to_the_requester() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let approver = "xa-approver@example.com";
+    let f = needing_approval(env, "extapprove", 1, &[approver]).await;
+    let at = env.user(approver);
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    approve(env, &at, &id).await.ok(200);
+    let first = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    let old = session_credentials(&first["granted"]);
+
+    let asked = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &f.token,
+            json!({ "duration_seconds": 900, "reason": "more time" }),
+        )
+        .await
+        .ok(202);
+    assert_eq!(asked["session"]["status"], "active");
+    assert_eq!(asked["session"]["pending_extension"]["duration_seconds"], 900);
+    api.post(
+        &format!("/sessions/{id}/extensions"),
+        &f.token,
+        json!({ "duration_seconds": 900, "reason": "more" }),
+    )
+    .await
+    .problem(409);
+    approve(env, &f.token, &id).await.problem(403);
+    let approved = approve(env, &at, &id).await.ok(200);
+    assert!(approved["pending_extension"].is_null());
+    assert_eq!(approved["extensions"].as_array().unwrap().len(), 1);
+    let got = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    let fresh = session_credentials(&got["granted"]);
+    assert_eq!(env.try_call(&old).await, Ok(()));
+    assert_eq!(env.try_call(&fresh).await, Ok(()));
+    env.client().end_session(&f.token, &id).await.ok(200);
+    assert_eq!(env.try_call(&fresh).await, Err("AccessDenied".into()));
+}
+
+#[tokio::test]
+async fn group_policies_are_validated() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "policyvalid").await;
+    let api = env.client();
+    let path = format!("/groups/{}", f.group);
+    for bad in [
+        json!({ "approval": { "approvals_required": 0, "approver_group_ids": [f.group] } }),
+        json!({ "approval": { "approvals_required": 1, "approver_group_ids": [] } }),
+        json!({ "approval": { "approvals_required": 1, "approver_group_ids": ["01J00000000000000000000000"] } }),
+        json!({ "max_duration_seconds": 900, "break_glass": { "max_duration_seconds": 1800 } }),
+        json!({ "jit_role_arns": ["not-an-arn"] }),
+        json!({ "surprise": true }),
+    ] {
+        let r = api.patch(&path, &env.admin(), json!({ "policy": bad.clone() })).await;
+        assert!(matches!(r.status, 400 | 422), "{bad}: {} {}", r.status, r.text);
+    }
+    let ok = set_policy(env, &f, json!({ "max_duration_seconds": 1800 })).await;
+    assert_eq!(ok["policy"]["max_duration_seconds"], 1800);
+    // The cap holds under the account's own maximum.
+    api.post("/sessions", &f.token, f.jit(3600)).await.problem(422);
+    api.post("/sessions", &f.token, f.jit(1800)).await.ok(201);
+    let reset = api.patch(&path, &env.admin(), json!({ "policy": null })).await.ok(200);
+    assert!(reset["policy"]["max_duration_seconds"].is_null());
+}
+
+// --- Slack ----------------------------------------------------------------------------------
+
+async fn wait_for_post(
+    env: &TestEnv,
+    wanted: impl Fn(&local_runner::slack::SlackAnswer) -> bool,
+) -> local_runner::slack::SlackAnswer {
+    for _ in 0..200 {
+        if let Some(a) = env.slack.answers().into_iter().find(|a| wanted(a)) {
+            return a;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no such Slack post: {:#?}", env.slack.answers());
+}
+
+/// A click on a button of an approval message, signed as Slack signs it: (body, timestamp).
+fn click_request(user: &str, action: &str, session: &str, response_url: &str, age: i64) -> (String, String) {
+    let payload = json!({
+        "type": "block_actions",
+        "team": { "id": "T0001" },
+        "channel": { "id": "C0APPROVALS" },
+        "user": { "id": user },
+        "response_url": response_url,
+        "actions": [{ "action_id": action, "value": session, "block_id": "decision" }],
+    });
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let ts = (time::OffsetDateTime::now_utc().unix_timestamp() - age).to_string();
+    (body, ts)
+}
+
+async fn click(env: &TestEnv, user: &str, action: &str, session: &str, response_url: &str, age: i64) -> (u16, String) {
+    let (body, ts) = click_request(user, action, session, response_url, age);
+    send_signed(env, &body, &ts, &sign(env, &ts, &body)).await
+}
+
+fn sign(env: &TestEnv, ts: &str, body: &str) -> String {
+    let secret = env.config.slack_signing_secret.as_ref().unwrap().expose().to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v0={sig}")
+}
+
+async fn send_signed(env: &TestEnv, body: &str, ts: &str, signature: &str) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/chatops/slack/interactions", env.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn approvers_approve_from_slack_buttons() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let approver = "slack-approver@example.com";
+    let f = needing_approval(env, "slackbuttons", 1, &[approver]).await;
+    for (member, email) in [("U0APPROVER", approver), ("U0REQUESTER", f.email.as_str())] {
+        api.put(
+            &format!("/chatops/slack/users/{member}"),
+            &admin,
+            json!({ "email": email }),
+        )
+        .await
+        .ok(200);
+    }
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+
+    // The approval message, with buttons carrying the session id, in the approval channel.
+    let message = wait_for_post(env, |p| {
+        p.path == "api/chat.postMessage"
+            && p.body["blocks"].to_string().contains(&id)
+            && p.body["channel"] == "C0APPROVALS"
+    })
+    .await;
+    let buttons = &message.body["blocks"][1]["elements"];
+    assert_eq!(buttons[0]["action_id"], "approve");
+    assert_eq!(buttons[1]["action_id"], "deny");
+    assert_eq!(buttons[0]["value"], id.as_str());
+
+    // Forged, stale and replayed clicks are refused; nothing is decided by them.
+    let url = format!("{}interactions/{}", env.slack_base, ulid::Ulid::new());
+    let payload_body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &json!({ "type": "block_actions" }).to_string())
+        .finish();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    assert_eq!(send_signed(env, &payload_body, &now, "v0=00ff").await.0, 401);
+    assert_eq!(click(env, "U0APPROVER", "approve", &id, &url, 600).await.0, 401);
+    // The requester's own click is refused by the same rule as the API's.
+    let own_url = format!("{}interactions/{}", env.slack_base, ulid::Ulid::new());
+    assert_eq!(click(env, "U0REQUESTER", "approve", &id, &own_url, 0).await.0, 200);
+    let own = wait_for_post(env, |p| p.path == own_url.strip_prefix(&env.slack_base).unwrap()).await;
+    assert!(
+        own.body["text"].as_str().unwrap().contains("Could not approve"),
+        "{:?}",
+        own.body
+    );
+
+    let (body, ts) = click_request("U0APPROVER", "approve", &id, &url, 0);
+    let sig = sign(env, &ts, &body);
+    let acked = send_signed(env, &body, &ts, &sig).await;
+    assert_eq!((acked.0, acked.1.as_str()), (200, ""), "acknowledged at once, empty");
+    assert_eq!(send_signed(env, &body, &ts, &sig).await.0, 401, "a replay is refused");
+
+    let answer = wait_for_post(env, |p| p.path == url.strip_prefix(&env.slack_base).unwrap()).await;
+    assert!(
+        answer.body["text"].as_str().unwrap().contains("approved"),
+        "{:?}",
+        answer.body
+    );
+    let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(s["status"], "active");
+    assert_eq!(s["request"]["approvals"][0]["by"], approver);
+    assert_eq!(s["request"]["approvals"][0]["via"], "slack:U0APPROVER");
+    assert_eq!(env.try_call(&session_credentials(&s["granted"])).await, Ok(()));
+
+    // The message is updated with the outcome, and the requester told by DM.
+    let updated = wait_for_post(env, |p| {
+        p.path == "api/chat.update"
+            && p.body["text"].as_str().unwrap_or_default().contains("Approved")
+            && p.body["text"].as_str().unwrap_or_default().contains(&f.email)
+    })
+    .await;
+    assert_eq!(updated.body["channel"], "C0APPROVALS");
+    let dm = wait_for_post(env, |p| {
+        p.path == "api/chat.postMessage"
+            && p.body["channel"] == "U0REQUESTER"
+            && p.body["text"].as_str().unwrap_or_default().contains(&id)
+    })
+    .await;
+    assert!(dm.body["text"].as_str().unwrap().contains("approved"));
+    env.client().end_session(&f.token, &id).await.ok(200);
+}
