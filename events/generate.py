@@ -83,6 +83,7 @@ EVENTS = {
     },
     "groups": {
         "create-group": event("POST /groups", "/groups", {"name": "on-call", "description": "Production on-call", "accounts": [ACCOUNT], "permissions": {"start_sessions": False, "start_jit_sessions": True}}),
+        "create-group-needing-approval": event("POST /groups", "/groups", {"name": "prod-admins", "accounts": [ACCOUNT], "permissions": {"start_jit_sessions": True}, "policy": {"approval": {"approvals_required": 2, "approver_group_ids": [GROUP]}, "max_duration_seconds": 3600, "break_glass": {"max_duration_seconds": 1800}}}),
         "list-groups": event("GET /groups", "/groups"),
         "get-group": event("GET /groups/{id}", G, params=grp),
         "update-group": event("PATCH /groups/{id}", G, {"permissions": {"start_sessions": True, "start_jit_sessions": True}}, params=grp),
@@ -95,6 +96,8 @@ EVENTS = {
     "chatops": {
         # The signature is a placeholder: the contract test expects this event's 401.
         "slack-command": {**event("POST /chatops/slack/commands", "/chatops/slack/commands", headers={"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": "1795374000", "x-slack-signature": "v0=0000"}), "body": "token=x&team_id=T0001&user_id=U024BE7LH&command=%2Fjit&text=list"},
+        # Also a placeholder signature: a button click on an approval message.
+        "slack-interaction": {**event("POST /chatops/slack/interactions", "/chatops/slack/interactions", headers={"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": "1795374000", "x-slack-signature": "v0=0000"}), "body": "payload=%7B%22type%22%3A%22block_actions%22%7D"},
         "list-slack-links": event("GET /chatops/slack/users", "/chatops/slack/users"),
         "link-slack-user": event("PUT /chatops/slack/users/{slack_user_id}", "/chatops/slack/users/U024BE7LH", {"email": "alice@example.com"}, params={"slack_user_id": "U024BE7LH"}),
         "unlink-slack-user": event("DELETE /chatops/slack/users/{slack_user_id}", "/chatops/slack/users/U024BE7LH", params={"slack_user_id": "U024BE7LH"}),
@@ -106,6 +109,14 @@ EVENTS = {
         "get-session": event("GET /sessions/{id}", f"/sessions/{SESSION}", params={"id": SESSION}),
         "end-session": event("DELETE /sessions/{id}", f"/sessions/{SESSION}", {"reason": "incident resolved"}, params={"id": SESSION}),
         "get-session-log": event("GET /sessions/{id}/log", f"/sessions/{SESSION}/log", params={"id": SESSION}),
+        "start-break-glass-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 1800, "reason": "INC-1300: production is down", "break_glass": True}),
+        "approve-request": event("POST /sessions/{id}/approvals", f"/sessions/{SESSION}/approvals", {"reason": "matches INC-1234"}, params={"id": SESSION}),
+        "deny-request": event("POST /sessions/{id}/denials", f"/sessions/{SESSION}/denials", {"reason": "not during the change freeze"}, params={"id": SESSION}),
+        "cancel-request": event("POST /sessions/{id}/cancel", f"/sessions/{SESSION}/cancel", {"reason": "no longer needed"}, params={"id": SESSION}),
+        "extend-session": event("POST /sessions/{id}/extensions", f"/sessions/{SESSION}/extensions", {"duration_seconds": 1800, "reason": "the failover takes longer"}, params={"id": SESSION}, headers={"idempotency-key": "inc-1234-extend-1"}),
+        "review-session": event("POST /sessions/{id}/review", f"/sessions/{SESSION}/review", {"note": "checked CloudTrail: only the API restart"}, params={"id": SESSION}),
+        "list-requests": event("GET /requests", "/requests", query={"limit": "20"}),
+        "list-reviews": event("GET /reviews", "/reviews"),
     },
 }
 

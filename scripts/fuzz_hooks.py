@@ -49,9 +49,15 @@ OPERATIONS = {
 }
 
 
+# What a schema cannot say about a group: which accounts are registered, which approver groups
+# exist, and that break-glass lasts no longer than the policy's maximum.
+GROUP_REFERENCES = {"accounts", "policy.approval.approver_group_ids", "policy.break_glass.max_duration_seconds"}
+
+
 def _accounts_only(problem: dict) -> bool:
-    """A validation problem naming only `accounts` (accounts that are not registered)."""
-    return {e.get("field") for e in problem.get("errors", [])} == {"accounts"}
+    """A validation problem naming only what a schema cannot check (see GROUP_REFERENCES)."""
+    fields = {e.get("field") for e in problem.get("errors", [])}
+    return bool(fields) and fields <= GROUP_REFERENCES
 
 
 def _other_account_roles(problem: dict) -> bool:
@@ -149,10 +155,72 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
             "idempotency-key-reused": "the same Idempotency-Key with another body",
         },
     },
+    "approveRequest": {
+        409: {
+            "request-not-pending": "a generated id names a decided or active session",
+            "already-approved": "the same approver again",
+            "concurrent-update": "too many decisions racing",
+        },
+        422: {
+            "invalid-duration": "the completing approval checks the start again",
+            "role-not-allowed": "the completing approval checks the start again",
+            "jit-disabled": "the completing approval checks the start again",
+            "account-inactive": "the completing approval checks the start again",
+            "user-not-eligible": "the completing approval checks the start again",
+            "aws-refused": "AWS refused a grant step",
+        },
+    },
+    "denyRequest": {
+        409: {
+            "request-not-pending": "the request was decided or lapsed",
+            "concurrent-update": "too many decisions racing",
+        }
+    },
+    "cancelRequest": {
+        409: {
+            "request-not-pending": "the request was decided or lapsed",
+            "concurrent-update": "too many decisions racing",
+        }
+    },
+    "extendSession": {
+        409: {
+            "session-not-active": "only active sessions are extended",
+            "extension-pending": "an extension is already waiting for approval",
+            "ended-while-extending": "the session was ended while it was extended",
+            "idempotency-in-progress": "the same Idempotency-Key is still running",
+        },
+        422: {
+            "invalid-duration": "beyond the grant's or the role's maximum",
+            "account-inactive": "the account's JIT settings became inactive",
+            "user-not-eligible": "the IAM user lost its credential",
+            "aws-refused": "AWS refused a grant step",
+            "idempotency-key-reused": "the same Idempotency-Key with another body",
+        },
+    },
+    "reviewSession": {
+        409: {
+            "already-reviewed": "reviewed once",
+            "not-break-glass": "only break-glass sessions are reviewed",
+            "concurrent-update": "too many reviews racing",
+        }
+    },
 }
 
 # Where schema-valid data may be answered 403 although the caller may call the operation.
-SESSION_OPERATIONS = {"startSession", "listSessions", "getSession", "endSession", "getSessionLog"}
+SESSION_OPERATIONS = {
+    "startSession",
+    "listSessions",
+    "getSession",
+    "endSession",
+    "getSessionLog",
+    "approveRequest",
+    "denyRequest",
+    "cancelRequest",
+    "extendSession",
+    "reviewSession",
+    "listRequests",
+    "listReviews",
+}
 
 
 def _operation_id(case) -> str:

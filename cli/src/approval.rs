@@ -26,7 +26,10 @@ fn pending(session: &Value) -> Option<&Value> {
     if session["status"] == "pending" {
         Some(&session["request"])
     } else {
-        session.get("pending_extension").filter(|p| p.is_object())
+        session
+            .get("pending_extension")
+            .filter(|p| p.is_object())
+            .map(|p| &p["approval"])
     }
 }
 
@@ -98,7 +101,7 @@ fn name_of(session: &Value) -> &str {
 
 /// Who decided and why, as the API says it: ` by bob@example.com: not now`.
 fn decision(session: &Value) -> String {
-    let decided = &session["request"]["decided"];
+    let decided = &session["request"]["decision"];
     let by = decided["by"].as_str().or(session["ended_by"].as_str());
     let reason = decided["reason"]
         .as_str()
@@ -247,13 +250,13 @@ mod tests {
         // An extension that does not say how many it needs needs what the start needed.
         let mut extending = pending_start(&["a@x.io", "b@x.io"], 2);
         extending["status"] = json!("active");
-        extending["pending_extension"] =
-            json!({ "duration_seconds": 1800, "reason": "more", "approvals": [vote("c@x.io")] });
+        extending["pending_extension"] = json!({ "duration_seconds": 1800, "reason": "more",
+            "approval": { "approvals": [vote("c@x.io")] } });
         assert_eq!(approvals(&extending), "1/2");
-        extending["pending_extension"]["approvals_required"] = json!(1);
+        extending["pending_extension"]["approval"]["approvals_required"] = json!(1);
         assert_eq!(approvals(&extending), "1/1");
         extending["request"] = Value::Null;
-        extending["pending_extension"]
+        extending["pending_extension"]["approval"]
             .as_object_mut()
             .unwrap()
             .remove("approvals_required");
@@ -270,8 +273,7 @@ mod tests {
             awaiting(&json!({ "status": "active", "pending_extension": null })),
             None
         );
-        let extending =
-            json!({ "status": "active", "pending_extension": { "approvals": [], "approvals_required": 1 } });
+        let extending = json!({ "status": "active", "pending_extension": { "approval": { "approvals": [], "approvals_required": 1 } } });
         assert_eq!(
             awaiting(&extending).unwrap(),
             "waiting for approval of the extension (0/1)…"

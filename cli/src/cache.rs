@@ -67,8 +67,13 @@ pub fn key(profile: Option<&str>, url: &str, token: &str, account: &str, role: &
 pub enum Plan {
     /// More than five minutes left: hand these out again.
     Serve(Value),
-    /// Near their end but not past it: extend the session they came from, giving this reason.
-    Extend { session_id: String, reason: String },
+    /// Near their end but not past it: extend the session they came from, giving this reason;
+    /// they have `left_seconds` left.
+    Extend {
+        session_id: String,
+        reason: String,
+        left_seconds: i64,
+    },
     /// Nothing usable (no entry, unreadable, or run out): start a new session.
     Start,
 }
@@ -94,6 +99,7 @@ pub fn plan_for(entry: &Value, now: OffsetDateTime) -> Plan {
                 .filter(|r| !r.trim().is_empty())
                 .unwrap_or(EXTENSION_REASON)
                 .to_string(),
+            left_seconds: left.whole_seconds(),
         },
         _ => Plan::Start,
     }
@@ -263,20 +269,14 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let entry = |left: i64, reason: Value| json!({ "session_id": "01JS", "reason": reason, "credentials": credentials("AKIA", left) });
         assert!(matches!(plan_for(&entry(301, json!("deploy")), now), Plan::Serve(c) if c["AccessKeyId"] == "AKIA"));
-        assert_eq!(
-            plan_for(&entry(299, json!("deploy")), now),
-            Plan::Extend {
-                session_id: "01JS".into(),
-                reason: "deploy".into()
-            },
+        assert!(
+            matches!(plan_for(&entry(299, json!("deploy")), now),
+                Plan::Extend { session_id, reason, left_seconds } if session_id == "01JS" && reason == "deploy" && (297..=299).contains(&left_seconds)),
             "the reason it was started with is given again"
         );
-        assert_eq!(
-            plan_for(&entry(10, Value::Null), now),
-            Plan::Extend {
-                session_id: "01JS".into(),
-                reason: EXTENSION_REASON.into()
-            },
+        assert!(
+            matches!(plan_for(&entry(10, Value::Null), now),
+                Plan::Extend { reason, .. } if reason == EXTENSION_REASON),
             "an entry from before extensions recorded no reason"
         );
         assert_eq!(
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(cache.plan("none", now), Plan::Start, "nothing cached");
         cache.store("k", "01JS", "deploy", &credentials("AKIA", 120)).unwrap();
         assert!(
-            matches!(cache.plan("k", now), Plan::Extend { session_id, reason } if session_id == "01JS" && reason == "deploy")
+            matches!(cache.plan("k", now), Plan::Extend { session_id, reason, .. } if session_id == "01JS" && reason == "deploy")
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

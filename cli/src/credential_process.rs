@@ -19,6 +19,13 @@ fn starts_anew(extension: &Failure) -> bool {
     matches!(extension.status, Some(404 | 409 | 422))
 }
 
+/// How far to move the session's end so that the fresh credentials last about `duration` from
+/// now, as a new session would: an extension moves the end, which is `left` away (at least the
+/// 900 s an extension must be).
+fn extension_seconds(duration: i64, left: i64) -> i64 {
+    (duration - left.max(0)).max(900)
+}
+
 /// The AWS CLI's credential_process JSON from the credentials a grant handed out.
 fn process_json(credentials: &Value) -> Value {
     json!({
@@ -55,9 +62,13 @@ pub(crate) async fn credential_process(
             println!("{cached}");
             return Ok(());
         }
-        Plan::Extend { session_id, reason } => {
+        Plan::Extend {
+            session_id,
+            reason,
+            left_seconds,
+        } => {
             progress("extending the cached session…");
-            let body = json!({ "duration_seconds": duration, "reason": reason });
+            let body = json!({ "duration_seconds": extension_seconds(duration, left_seconds), "reason": reason });
             match api
                 .call_status("POST", &format!("/sessions/{session_id}/extensions"), Some(body))
                 .await
@@ -115,6 +126,13 @@ mod tests {
         for status in [Some(400), Some(401), Some(403), Some(429), Some(503), None] {
             assert!(!starts_anew(&refused(status)), "{status:?}: a failure to report");
         }
+    }
+
+    #[test]
+    fn an_extension_tops_the_session_up_to_its_duration() {
+        assert_eq!(extension_seconds(3600, 240), 3360);
+        assert_eq!(extension_seconds(900, 240), 900, "never under the minimum");
+        assert_eq!(extension_seconds(3600, -5), 3600);
     }
 
     #[test]

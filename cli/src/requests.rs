@@ -195,7 +195,7 @@ mod tests {
 
         let extension = json!({
             "id": "01JS", "type": "console", "status": "active", "request": null,
-            "pending_extension": { "duration_seconds": 1800, "approvals": [], "approvals_required": 1 },
+            "pending_extension": { "duration_seconds": 1800, "approval": { "approvals": [], "approvals_required": 1 } },
         });
         let r = row(&extension);
         assert_eq!(r["_what"], "console extension +30m");

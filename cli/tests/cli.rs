@@ -260,3 +260,83 @@ async fn cli_errors_carry_the_problem_and_documented_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cib configure"));
 }
+
+#[tokio::test]
+async fn sessions_start_waits_for_approval_and_then_prints_the_credentials() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "cliwait").await;
+    let approver = "cliwait-approver@example.com";
+    let approvers = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "approvers-cliwait", "accounts": [], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let approvers = approvers["id"].as_str().unwrap().to_string();
+    api.put(&format!("/groups/{approvers}/members/{approver}"), &admin, json!({}))
+        .await
+        .ok(201);
+    api.patch(
+        &format!("/groups/{}", f.group),
+        &admin,
+        json!({ "policy": { "approval": { "approvals_required": 1, "approver_group_ids": [approvers] } } }),
+    )
+    .await
+    .ok(200);
+
+    let cache = temp_dir("wait");
+    let (url, token, account, role) = (env.base_url.clone(), f.token.clone(), f.account.clone(), f.role.clone());
+    let waiting = tokio::task::spawn_blocking(move || {
+        cib(
+            &url,
+            &token,
+            &cache,
+            &[
+                "--json",
+                "sessions",
+                "start",
+                "--account",
+                &account,
+                "--role",
+                &role,
+                "--duration",
+                "15m",
+                "--reason",
+                "needs a second pair of eyes",
+                "--wait-timeout",
+                "2m",
+            ],
+        )
+    });
+    // The request appears for the approver while the CLI waits; the approver approves it.
+    let approver_token = env.user(approver);
+    let mut id = None;
+    for _ in 0..200 {
+        let listed = api.get("/requests", &approver_token).await.ok(200);
+        if let Some(s) = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["user"] == f.email.as_str())
+        {
+            id = s["id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = id.expect("the CLI's request is pending");
+    assert!(!waiting.is_finished(), "the CLI waits for the approval");
+    api.post(&format!("/sessions/{id}/approvals"), &approver_token, json!({}))
+        .await
+        .ok(200);
+    let started = json(&waiting.await.unwrap());
+    assert_eq!(started["session"]["id"], id.as_str());
+    assert_eq!(started["session"]["status"], "active");
+    let creds = e2e::session_credentials(&started);
+    assert_eq!(env.try_call(&creds).await, Ok(()), "the credentials it printed work");
+    env.client().end_session(&f.token, &id).await.ok(200);
+}

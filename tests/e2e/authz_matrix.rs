@@ -27,7 +27,9 @@ fn body(method: &str, path: &str, on_behalf: bool) -> Option<Value> {
         ("POST", "/sessions") => {
             json!({ "account_id": ID, "type": "jit", "role_arn": "arn:aws:iam::123456789012:role/matrix", "duration_seconds": 900, "reason": "matrix test" })
         }
-        ("DELETE", "/sessions/{id}") => json!({ "reason": "matrix test" }),
+        ("DELETE", "/sessions/{id}") | ("POST", "/sessions/{id}/denials") => json!({ "reason": "matrix test" }),
+        ("POST", "/sessions/{id}/review") => json!({ "note": "matrix test" }),
+        ("POST", "/sessions/{id}/extensions") => json!({ "duration_seconds": 900, "reason": "matrix test" }),
         ("POST" | "PUT" | "PATCH", _) => json!({}),
         _ => return None,
     };
@@ -86,7 +88,12 @@ async fn every_operation_allows_exactly_its_declared_callers() {
             for (who, token) in &callers {
                 let on_behalf = *who == "bot-on-behalf";
                 let mut url = concrete(path);
-                if on_behalf && method == "GET" && path.starts_with("/sessions") {
+                if on_behalf
+                    && method == "GET"
+                    && ["/sessions", "/requests", "/reviews"]
+                        .iter()
+                        .any(|p| path.starts_with(p))
+                {
                     url.push_str("?on_behalf_of=alice@example.com");
                 }
                 let reply = api

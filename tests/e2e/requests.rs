@@ -538,6 +538,15 @@ async fn an_extension_needing_approval_hands_its_fresh_credentials_to_the_reques
     .await
     .problem(409);
     approve(env, &f.token, &id).await.problem(403);
+    let waiting = api.get("/requests", &at).await.ok(200);
+    assert!(
+        waiting["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str()),
+        "an extension waiting for approval is listed for its approvers: {waiting}"
+    );
     let approved = approve(env, &at, &id).await.ok(200);
     assert!(approved["pending_extension"].is_null());
     assert_eq!(approved["extensions"].as_array().unwrap().len(), 1);

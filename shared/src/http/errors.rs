@@ -238,6 +238,7 @@ impl From<crate::services::sessions::RequestError> for Problem {
             E::AlreadyReviewed => Problem::conflict("already-reviewed", e.to_string()),
             E::NotBreakGlass => Problem::conflict("not-break-glass", e.to_string()),
             E::Busy => Problem::conflict("concurrent-update", e.to_string()),
+            E::BadCursor => Problem::bad_request(e.to_string()),
             E::Start(start) => start.into(),
             E::Extend(extend) => extend.into(),
             E::Unavailable(cause) => unavailable(&cause),

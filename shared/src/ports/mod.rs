@@ -344,6 +344,9 @@ pub struct SessionFilter {
     pub status: Option<crate::domain::SessionStatus>,
     /// Only break-glass sessions nobody has reviewed yet.
     pub unreviewed_break_glass: bool,
+    /// Only sessions waiting for approval: pending starts, and active sessions with an
+    /// extension pending.
+    pub awaiting_approval: bool,
 }
 
 /// Where the one-time answer of an approved request waits for its requester: sealed, taken

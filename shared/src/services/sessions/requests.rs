@@ -38,6 +38,8 @@ pub enum RequestError {
     NotBreakGlass,
     #[error("too many concurrent decisions on this request; retry")]
     Busy,
+    #[error("the cursor is not one this API returned")]
+    BadCursor,
     /// The last approval could not start the session (checks or the grant failed).
     #[error(transparent)]
     Start(#[from] StartError),
@@ -369,7 +371,8 @@ impl SessionService {
         Ok((account, checked))
     }
 
-    /// Pending requests the caller may decide (admins: every pending request).
+    /// Requests (starts and extensions) waiting for approval that the caller may decide
+    /// (admins: all of them).
     pub async fn requests_for(
         &self,
         principal: &Principal,
@@ -377,14 +380,12 @@ impl SessionService {
         page: &PageRequest,
     ) -> Result<Page<Session>, RequestError> {
         let filter = SessionFilter {
-            status: Some(SessionStatus::Pending),
+            awaiting_approval: true,
             ..Default::default()
         };
-        self.visible_to_decider(principal, on_behalf_of, filter, page, |s| {
-            s.request
-                .as_ref()
-                .map(|r| r.approver_groups.clone())
-                .unwrap_or_default()
+        self.visible_to_decider(principal, on_behalf_of, filter, page, |s| match open_request(s) {
+            Ok(which) => request_mut(&mut s.clone(), which).approver_groups.clone(),
+            Err(_) => Vec::new(),
         })
         .await
     }
@@ -418,7 +419,7 @@ impl SessionService {
             .sessions
             .list(&filter, page)
             .await?
-            .ok_or_else(|| RequestError::NotPending("the cursor is not one this API returned".into()))?;
+            .ok_or(RequestError::BadCursor)?;
         if principal.role != Role::Admin {
             page.items
                 .retain(|s| Self::may_decide(principal, &who, s, &approvers(s), &groups).is_ok());

@@ -155,6 +155,12 @@ impl SessionStore for DynamoStore {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":status", s(status.as_str()));
         }
+        if filter.awaiting_approval {
+            filters.push("(#status = :pending OR attribute_exists(pending_extension))");
+            query = query
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pending", s(crate::domain::SessionStatus::Pending.as_str()));
+        }
         if filter.unreviewed_break_glass {
             filters.push("break_glass = :bg AND attribute_not_exists(review)");
             query = query.expression_attribute_values(":bg", AttributeValue::Bool(true));
