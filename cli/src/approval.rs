@@ -329,7 +329,7 @@ mod tests {
         }
         let mut denied = pending_start(&[], 1);
         denied["status"] = json!("denied");
-        denied["request"]["decided"] = json!({ "outcome": "denied", "by": "bob@x.io", "reason": "not today" });
+        denied["request"]["decision"] = json!({ "outcome": "denied", "by": "bob@x.io", "reason": "not today" });
         assert_eq!(
             look_at_start(&denied),
             Look::Refused("the request 01JPENDING was denied by bob@x.io: not today".into())

@@ -231,3 +231,41 @@ async fn the_chatops_worker_is_queue_triggered_and_handles_its_event() {
         .await;
     assert_eq!(answer, serde_json::json!({ "batchItemFailures": [] }));
 }
+
+/// The template's rule sends the chat-ops worker exactly the events it posts Slack messages for
+/// (the local runner's rule is built from the same list).
+#[test]
+fn the_approval_messages_rule_sends_what_the_worker_handles() {
+    let template = yaml("infra/template.yaml");
+    let pattern = &template["Resources"]["ApprovalMessagesRule"]["Properties"]["EventPattern"];
+    let sent: BTreeSet<&str> = pattern["detail-type"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let handled: BTreeSet<&str> = shared::services::chatops::NOTIFIED_DETAIL_TYPES.into_iter().collect();
+    assert_eq!(sent, handled);
+    assert_eq!(
+        pattern["source"][0].as_str(),
+        Some(shared::adapters::aws::eventbridge::SOURCE)
+    );
+    // Every detail-type the worker handles is one the sessions service puts on the bus.
+    for t in handled {
+        assert!(
+            [
+                "pending",
+                "extension_requested",
+                "break_glass",
+                "approved",
+                "denied",
+                "cancelled",
+                "lapsed",
+                "reviewed"
+            ]
+            .iter()
+            .any(|e| shared::services::sessions::detail_type(e) == Some(t)),
+            "{t}"
+        );
+    }
+}

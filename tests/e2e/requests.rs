@@ -660,7 +660,35 @@ async fn approvers_approve_from_slack_buttons() {
         .await
         .ok(200);
     }
-    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    // The requester asks from Slack: `/jit` says the request needs approval.
+    let asked_at = format!("{}commands/{}", env.slack_base, ulid::Ulid::new());
+    let command = form_urlencoded::Serializer::new(String::new())
+        .append_pair("team_id", "T0001")
+        .append_pair("channel_id", "C0APPROVALS")
+        .append_pair("user_id", "U0REQUESTER")
+        .append_pair("command", "/jit")
+        .append_pair("text", &format!("{} {} 15m INC-42 needs a look", f.account, f.role))
+        .append_pair("response_url", &asked_at)
+        .finish();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/chatops/slack/commands", env.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &ts)
+        .header("x-slack-signature", sign(env, &ts, &command))
+        .body(command.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let said = wait_for_post(env, |p| p.path == asked_at.strip_prefix(&env.slack_base).unwrap()).await;
+    let said = said.body["text"].as_str().unwrap().to_string();
+    assert!(said.contains("needs approval"), "{said}");
+    let id = said.split('`').nth(1).unwrap().to_string();
+    assert_eq!(
+        api.get(&format!("/sessions/{id}"), &f.token).await.ok(200)["status"],
+        "pending"
+    );
 
     // The approval message, with buttons carrying the session id, in the approval channel.
     let message = wait_for_post(env, |p| {

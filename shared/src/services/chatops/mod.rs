@@ -302,7 +302,7 @@ impl ChatOpsService {
         Ok(match self.sessions.start(bot, request).await {
             Ok(Started::Pending(session)) => format!(
                 "Session `{}` needs approval: the approvers have been asked. \
-                 Once it is approved, get it with `cib sessions get {}` (the link comes once).",
+                 Once it is approved, get it with `cib sessions show {}` (it is handed over once).",
                 session.id, session.id
             ),
             Ok(Started::Now(session, Granted::Jit { console_url, .. } | Granted::JitLink { console_url })) => format!(
