@@ -309,6 +309,13 @@ async fn concurrent_approvals_grant_once_and_a_cancel_race_has_one_outcome() {
     assert_eq!(types.iter().filter(|t| *t == "started").count(), 1, "{types:?}");
     assert_eq!(types.iter().filter(|t| *t == "approved").count(), 1, "{types:?}");
     let got = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    let approvers: std::collections::BTreeSet<&str> = got["request"]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(approvers, [a1, a2].into(), "two approvals, one per approver");
     assert_eq!(env.try_call(&session_credentials(&got["granted"])).await, Ok(()));
 
     // An approval racing a cancel: exactly one of them wins, and the state says which.
