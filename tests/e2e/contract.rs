@@ -269,3 +269,54 @@ fn the_approval_messages_rule_sends_what_the_worker_handles() {
         );
     }
 }
+
+/// Every `kms:EncryptionContextKeys` list under a template resource.
+fn context_keys(v: &Yaml, out: &mut BTreeSet<String>) {
+    match v {
+        Yaml::Mapping(m) => {
+            for (k, v) in m {
+                if k.as_str() == Some("kms:EncryptionContextKeys") {
+                    let keys: Vec<&Yaml> = match v {
+                        Yaml::Sequence(s) => s.iter().collect(),
+                        other => vec![other],
+                    };
+                    out.extend(keys.into_iter().filter_map(|k| k.as_str().map(str::to_string)));
+                } else {
+                    context_keys(v, out);
+                }
+            }
+        }
+        Yaml::Sequence(s) => s.iter().for_each(|v| context_keys(v, out)),
+        _ => {}
+    }
+}
+
+/// The functions that start, approve or extend sessions seal with every context the session
+/// service uses (users' keys, idempotent answers, an approved request's held answer): the
+/// template's key-policy conditions must allow each, or KMS refuses in AWS (local AWS does
+/// not check contexts against policies).
+#[test]
+fn session_functions_may_seal_with_every_context_the_code_uses() {
+    use shared::domain::{AccountId, IamUserName, SessionId};
+    use shared::ports::SealContext;
+    let template = yaml("infra/template.yaml");
+    let account = AccountId::generate();
+    let contexts = [
+        SealContext::account(&account),
+        SealContext::user(&account, &IamUserName::parse("alice").unwrap()),
+        SealContext::idempotency("scope", "key"),
+        SealContext::pickup(&SessionId::generate()),
+    ];
+    for function in ["SessionsFunction", "ChatopsWorkerFunction"] {
+        let mut allowed = BTreeSet::new();
+        context_keys(&template["Resources"][function], &mut allowed);
+        for context in &contexts {
+            for (key, _) in &context.0 {
+                assert!(
+                    allowed.contains(*key),
+                    "{function} may not seal with {key}: {allowed:?}"
+                );
+            }
+        }
+    }
+}

@@ -19,6 +19,7 @@
 mod ending;
 mod events;
 mod extending;
+mod granting;
 mod pickup;
 mod refusals;
 mod requests;

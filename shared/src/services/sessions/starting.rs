@@ -1,6 +1,6 @@
-//! Starting a session: the checks (group permission, account state, duration, role, user),
-//! the grant (JIT credentials with a console link, or a console password checkout), and the
-//! order that keeps it safe (see the parent module).
+//! Starting a session: the checks (group permission, the grant policy, account state,
+//! duration, role, user), a request left pending where approval is needed, the hand-out of
+//! what the grant (`granting`) gave, and the order that keeps it safe (see the parent module).
 
 use std::time::Duration;
 
@@ -11,10 +11,9 @@ use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
-    AccessGroup, Account, AccountCredentials, ApprovalRequest, Email, Session, SessionId, SessionKind, SessionStatus,
-    UserStatus, iam_policies,
+    AccessGroup, Account, ApprovalRequest, Email, Session, SessionId, SessionKind, SessionStatus, UserStatus,
 };
-use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, StoreError};
+use crate::ports::{CloudError, StoreError};
 
 impl SessionService {
     /// Starts a session, records a request waiting for approval, or refuses it (logged every
@@ -443,105 +442,6 @@ impl SessionService {
             decision,
         })
     }
-
-    pub(super) async fn grant(
-        &self,
-        account: &Account,
-        session: &Session,
-        checked: &Checked,
-    ) -> Result<Granted, (String, CloudError)> {
-        let err = |step: &'static str| move |e: CloudError| (step.to_string(), e);
-        match session.kind {
-            SessionKind::Jit => {
-                let credential = checked.iam_user.credential.as_ref().expect("checked");
-                let secret = self
-                    .sealer
-                    .open(
-                        &credential.sealed_secret,
-                        &SealContext::user(&account.id, &session.iam_user),
-                    )
-                    .await
-                    .map_err(|e| {
-                        (
-                            "open the user's credential".to_string(),
-                            CloudError::Unavailable(e.to_string()),
-                        )
-                    })?;
-                let as_user = AccountAccess {
-                    aws_account_id: account.aws_account_id.clone(),
-                    region: account.default_region.clone(),
-                    credentials: AccountCredentials::AccessKey {
-                        access_key_id: credential.access_key_id.clone(),
-                        secret_access_key: secret,
-                    },
-                };
-                let request = AssumeRequest {
-                    role: session.role.clone().expect("checked"),
-                    session_name: session.id.role_session_name(),
-                    duration_seconds: session.duration_seconds,
-                    source_identity: session.user.to_string(),
-                    policy: Some(iam_policies::jit_session_policy()),
-                    tags: vec![
-                        ("cloud-iam-broker:session-id".into(), session.id.to_string()),
-                        ("cloud-iam-broker:requested-by".into(), tag_value(&session.requested_by)),
-                    ],
-                };
-                let credentials = self
-                    .assumer
-                    .assume_role(&as_user, &request)
-                    .await
-                    .map_err(err("assume the role"))?;
-                let region = account.default_region.as_str();
-                let destination = format!("https://{region}.console.aws.amazon.com/console/home?region={region}");
-                let console_url = self
-                    .federation
-                    .signin_url(&credentials, session.duration_seconds, &destination)
-                    .await
-                    .map_err(err("get a console sign-in token"))?;
-                Ok(Granted::Jit {
-                    credentials,
-                    console_url,
-                })
-            }
-            SessionKind::Console => {
-                let iam = self.target.connect(account).await?;
-                let policy = iam.password_policy().await.map_err(err("read the password policy"))?;
-                let password = crate::services::passwords::generate(policy);
-                iam.set_login_profile(&session.iam_user, &password)
-                    .await
-                    .map_err(err("set the console password"))?;
-                // The session deny narrows to what a console session may not do: assume any
-                // role but by the console's switch-role (and that only with JIT granted).
-                let narrowed = if session.switch_roles.is_empty() {
-                    iam_policies::console_without_jit_document()
-                } else {
-                    iam_policies::console_with_jit_document(&session.iam_user)
-                };
-                iam.put_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY, &narrowed)
-                    .await
-                    .map_err(err("narrow the session deny policy"))?;
-                let links = iam_policies::role_guides(account, &checked.iam_user, &checked.jit)
-                    .into_iter()
-                    .filter(|g| session.switch_roles.contains(&g.role))
-                    .map(|g| (g.role, g.switch_role_url))
-                    .collect();
-                Ok(Granted::Console {
-                    signin_url: format!("https://{}.signin.aws.amazon.com/console", account.aws_account_id),
-                    user_name: session.iam_user.to_string(),
-                    password,
-                    switch_role_links: links,
-                })
-            }
-        }
-    }
-}
-
-/// Session tag values allow a limited character set; keep what fits.
-fn tag_value(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(*c))
-        .take(256)
-        .collect()
 }
 
 /// What `principal` may receive: bots get only what they may relay (see `Granted::JitLink`).

@@ -1,0 +1,109 @@
+//! The grant itself, in AWS: JIT credentials (AssumeRole with the user's own key, the
+//! session's name, SourceIdentity, session policy and tags) with a console sign-in link, or a
+//! console password checkout with the session deny narrowed. Starts, approvals and extensions
+//! all grant through here.
+
+use super::{Checked, Granted, SessionService};
+use crate::domain::{Account, AccountCredentials, Session, SessionKind, iam_policies};
+use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext};
+
+impl SessionService {
+    pub(super) async fn grant(
+        &self,
+        account: &Account,
+        session: &Session,
+        checked: &Checked,
+    ) -> Result<Granted, (String, CloudError)> {
+        let err = |step: &'static str| move |e: CloudError| (step.to_string(), e);
+        match session.kind {
+            SessionKind::Jit => {
+                let credential = checked.iam_user.credential.as_ref().expect("checked");
+                let secret = self
+                    .sealer
+                    .open(
+                        &credential.sealed_secret,
+                        &SealContext::user(&account.id, &session.iam_user),
+                    )
+                    .await
+                    .map_err(|e| {
+                        (
+                            "open the user's credential".to_string(),
+                            CloudError::Unavailable(e.to_string()),
+                        )
+                    })?;
+                let as_user = AccountAccess {
+                    aws_account_id: account.aws_account_id.clone(),
+                    region: account.default_region.clone(),
+                    credentials: AccountCredentials::AccessKey {
+                        access_key_id: credential.access_key_id.clone(),
+                        secret_access_key: secret,
+                    },
+                };
+                let request = AssumeRequest {
+                    role: session.role.clone().expect("checked"),
+                    session_name: session.id.role_session_name(),
+                    duration_seconds: session.duration_seconds,
+                    source_identity: session.user.to_string(),
+                    policy: Some(iam_policies::jit_session_policy()),
+                    tags: vec![
+                        ("cloud-iam-broker:session-id".into(), session.id.to_string()),
+                        ("cloud-iam-broker:requested-by".into(), tag_value(&session.requested_by)),
+                    ],
+                };
+                let credentials = self
+                    .assumer
+                    .assume_role(&as_user, &request)
+                    .await
+                    .map_err(err("assume the role"))?;
+                let region = account.default_region.as_str();
+                let destination = format!("https://{region}.console.aws.amazon.com/console/home?region={region}");
+                let console_url = self
+                    .federation
+                    .signin_url(&credentials, session.duration_seconds, &destination)
+                    .await
+                    .map_err(err("get a console sign-in token"))?;
+                Ok(Granted::Jit {
+                    credentials,
+                    console_url,
+                })
+            }
+            SessionKind::Console => {
+                let iam = self.target.connect(account).await?;
+                let policy = iam.password_policy().await.map_err(err("read the password policy"))?;
+                let password = crate::services::passwords::generate(policy);
+                iam.set_login_profile(&session.iam_user, &password)
+                    .await
+                    .map_err(err("set the console password"))?;
+                // The session deny narrows to what a console session may not do: assume any
+                // role but by the console's switch-role (and that only with JIT granted).
+                let narrowed = if session.switch_roles.is_empty() {
+                    iam_policies::console_without_jit_document()
+                } else {
+                    iam_policies::console_with_jit_document(&session.iam_user)
+                };
+                iam.put_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY, &narrowed)
+                    .await
+                    .map_err(err("narrow the session deny policy"))?;
+                let links = iam_policies::role_guides(account, &checked.iam_user, &checked.jit)
+                    .into_iter()
+                    .filter(|g| session.switch_roles.contains(&g.role))
+                    .map(|g| (g.role, g.switch_role_url))
+                    .collect();
+                Ok(Granted::Console {
+                    signin_url: format!("https://{}.signin.aws.amazon.com/console", account.aws_account_id),
+                    user_name: session.iam_user.to_string(),
+                    password,
+                    switch_role_links: links,
+                })
+            }
+        }
+    }
+}
+
+/// Session tag values allow a limited character set; keep what fits.
+fn tag_value(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(*c))
+        .take(256)
+        .collect()
+}
