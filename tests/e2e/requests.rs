@@ -240,6 +240,12 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
     let types = log_types(env, &f.token, &id).await;
     assert!(types.contains(&"cancelled".to_string()), "{types:?}");
     assert!(!types.contains(&"started".to_string()));
+    // Ending a request that never started withdraws it: no approval grants it later.
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    let ended = env.client().end_session(&f.token, &id).await.ok(200);
+    assert_eq!(ended["status"], "cancelled");
+    approve(env, &at, &id).await.problem(409);
+
     // The requester sees their requests; the approver lists only what is pending.
     let listed = api.get("/requests", &at).await.ok(200);
     assert!(

@@ -68,6 +68,19 @@ impl SessionService {
             (Some(user), crate::auth::Role::Bot) => format!("{} for {user}", principal.subject),
             _ => principal.subject.clone(),
         };
+        if session.status == SessionStatus::Pending {
+            return match self.withdraw_request(id, &by, reason).await {
+                Ok(s) => Ok(s),
+                // Decided meanwhile: end what that decision left (an approval started it).
+                Err(_) => {
+                    let current = self.session_or_404(id).await?;
+                    match current.status {
+                        SessionStatus::Active => self.end_claimed(current, &by, reason, SessionStatus::Ended).await,
+                        _ => Ok(current),
+                    }
+                }
+            };
+        }
         if session.status != SessionStatus::Active {
             return Ok(session);
         }

@@ -252,14 +252,10 @@ impl SessionService {
             Action::DecideRequest => self.groups.groups_of(&who).await?,
             _ => Vec::new(),
         };
-        for _ in 0..MAX_TRIES {
-            let mut session = self.session_or_404(id).await?;
-            let now = self.clock.now();
-            let which = open_request(&session)?;
-            let tag = self.request_tag(&session, which);
+        let allowed = |session: &mut Session, which: Which| {
             if action == Action::DecideRequest {
-                let approvers = request_mut(&mut session, which).approver_groups.clone();
-                Self::may_decide(principal, &who, &session, &approvers, &groups)?;
+                let approvers = request_mut(session, which).approver_groups.clone();
+                Self::may_decide(principal, &who, session, &approvers, &groups)
             } else {
                 authz::decide(
                     principal,
@@ -272,9 +268,45 @@ impl SessionService {
                     },
                     &[],
                 )
-                .map_err(|d| RequestError::Denied(d.0))?;
+                .map(|_| ())
+                .map_err(|d| RequestError::Denied(d.0))
             }
-            request_mut(&mut session, which).close(outcome, who.as_str(), reason, now)?;
+        };
+        self.close_as(id, outcome, who.as_str(), reason, allowed).await
+    }
+
+    /// Withdraws a request that never started, for an end (`DELETE /sessions/{id}`) already
+    /// authorized: ending what was never granted is cancelling it, so no later approval grants.
+    pub(super) async fn withdraw_request(
+        &self,
+        id: &SessionId,
+        by: &str,
+        reason: &str,
+    ) -> Result<Session, RequestError> {
+        let only_the_start = |_: &mut Session, which: Which| match which {
+            Which::Start => Ok(()),
+            Which::Extension => Err(RequestError::NotPending("the session is active".into())),
+        };
+        self.close_as(id, Outcome::Cancelled, by, reason, only_the_start).await
+    }
+
+    /// Closes the open request of `id` as `outcome`, once `allowed` says so, with the
+    /// version-conditional write every decision makes (retried after a concurrent one).
+    async fn close_as(
+        &self,
+        id: &SessionId,
+        outcome: Outcome,
+        who: &str,
+        reason: &str,
+        allowed: impl Fn(&mut Session, Which) -> Result<(), RequestError>,
+    ) -> Result<Session, RequestError> {
+        for _ in 0..MAX_TRIES {
+            let mut session = self.session_or_404(id).await?;
+            let now = self.clock.now();
+            let which = open_request(&session)?;
+            let tag = self.request_tag(&session, which);
+            allowed(&mut session, which)?;
+            request_mut(&mut session, which).close(outcome, who, reason, now)?;
             session.version += 1;
             let saved = match which {
                 Which::Start => {
@@ -299,7 +331,7 @@ impl SessionService {
                 outcome.as_str(),
                 format!("{id}:{tag}:{}", outcome.as_str()),
                 &session,
-                json!({ "by": who.to_string(), "reason": reason, "extension": which == Which::Extension }),
+                json!({ "by": who, "reason": reason, "extension": which == Which::Extension }),
             );
             self.log_and_keep_head(&mut session, event).await;
             return Ok(session);
