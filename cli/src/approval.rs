@@ -9,6 +9,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::client::{Client, Failure, exit};
 use crate::{progress, seconds};
@@ -99,6 +101,14 @@ fn name_of(session: &Value) -> &str {
     session["id"].as_str().unwrap_or("the session")
 }
 
+/// Whether `at` (an RFC 3339 time) is within the last minute: how long issuing and holding an
+/// approved answer may take.
+fn just(at: &Value) -> bool {
+    at.as_str()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .is_some_and(|t| OffsetDateTime::now_utc() - t < time::Duration::minutes(1))
+}
+
 /// Who decided and why, as the API says it: ` by bob@example.com: not now`.
 fn decision(session: &Value) -> String {
     let decided = &session["request"]["decision"];
@@ -121,6 +131,11 @@ pub(crate) fn look_at_start(session: &Value) -> Look {
     match session["status"].as_str().unwrap_or("?") {
         "pending" => Look::Waiting(awaiting(session).unwrap_or_else(|| "waiting for approval…".into())),
         "active" if session["granted"].is_object() => Look::Granted(as_started(session)),
+        // The approval makes the session active before its credentials are issued and held:
+        // for a little while after it, they are on their way.
+        "active" if just(&session["request"]["decision"]["at"]) => {
+            Look::Waiting("approved; the credentials are being issued…".into())
+        }
         "active" => Look::Refused(format!(
             "{id} was approved, but its credentials were already handed out (they are given once); \
              end it with `cib sessions end {id}` and start again"
@@ -143,8 +158,19 @@ pub(crate) fn look_at_extension(session: &Value, expires_before: &Value) -> Look
     if status != "active" {
         return Look::Refused(format!("{id} is {status}: it can no longer be extended"));
     }
+    let lapsed = pending(session)
+        .and_then(|p| p["lapses_at"].as_str())
+        .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+        .is_some_and(|at| at <= OffsetDateTime::now_utc());
+    if lapsed {
+        return Look::Refused(format!("the extension of {id} lapsed: nobody decided in time"));
+    }
     if let Some(line) = awaiting(session) {
         return Look::Waiting(line);
+    }
+    let last = session["extensions"].as_array().and_then(|e| e.last());
+    if session["type"] == "jit" && session["expires_at"] != *expires_before && last.is_some_and(|e| just(&e["at"])) {
+        return Look::Waiting("extended; the fresh credentials are being issued…".into());
     }
     if session["expires_at"] != *expires_before {
         // Extended with nothing new to hand out (a console session keeps its password).

@@ -23,6 +23,8 @@ pub struct Failure {
     /// The HTTP status the API answered with, when it answered (a 409 and a 422 call for a new
     /// session where an extension was asked, say).
     pub status: Option<u16>,
+    /// The problem's type name (the last segment of its `type`, e.g. `extension-pending`).
+    pub problem: Option<String>,
 }
 
 impl Failure {
@@ -31,6 +33,7 @@ impl Failure {
             code,
             message: message.into(),
             status: None,
+            problem: None,
         }
     }
 
@@ -133,6 +136,10 @@ impl Client {
             code,
             message,
             status: Some(status),
+            problem: problem["type"]
+                .as_str()
+                .and_then(|t| t.rsplit('/').next())
+                .map(str::to_string),
         })
     }
 }

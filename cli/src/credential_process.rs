@@ -15,8 +15,14 @@ use crate::{progress, seconds};
 
 /// An extension refused with one of these calls for a new session rather than a failure: the
 /// session is gone (404), no longer active (409), or would end beyond the grant's maximum (422).
+/// An extension already waiting for approval (409 `extension-pending`) is waited for instead:
+/// a new start would be a second request beside it.
 fn starts_anew(extension: &Failure) -> bool {
-    matches!(extension.status, Some(404 | 409 | 422))
+    match extension.status {
+        Some(409) => extension.problem.as_deref() != Some("extension-pending"),
+        Some(404 | 422) => true,
+        _ => false,
+    }
 }
 
 /// How far to move the session's end so that the fresh credentials last about `duration` from
@@ -78,6 +84,10 @@ pub(crate) async fn credential_process(
                     reason,
                 ),
                 Ok((_, extended)) => (extended, reason),
+                Err(f) if f.problem.as_deref() == Some("extension-pending") => {
+                    let session = api.call("GET", &format!("/sessions/{session_id}"), None).await?;
+                    (approval::await_extension(api, &session, timeout).await?, reason)
+                }
                 Err(f) if starts_anew(&f) => {
                     progress(&format!("{} (starting a new session)", f.message));
                     (start_jit(api, jit).await?, jit.reason.clone())
@@ -119,6 +129,7 @@ mod tests {
             code: exit::REFUSED,
             message: String::new(),
             status,
+            problem: None,
         };
         for status in [404, 409, 422] {
             assert!(starts_anew(&refused(Some(status))), "{status}");
@@ -126,6 +137,11 @@ mod tests {
         for status in [Some(400), Some(401), Some(403), Some(429), Some(503), None] {
             assert!(!starts_anew(&refused(status)), "{status:?}: a failure to report");
         }
+        let pending = Failure {
+            problem: Some("extension-pending".into()),
+            ..refused(Some(409))
+        };
+        assert!(!starts_anew(&pending), "an extension already asked for is waited for");
     }
 
     #[test]

@@ -158,6 +158,13 @@ pub fn decide(
         }
         Action::DecideRequest => {
             let user = user.ok_or_else(|| Denied("deciding a request needs a platform identity".into()))?;
+            // One bot acting for several people could be every approver of an N-of-M request:
+            // a bot relays the decisions of exactly one person (the Slack member's link).
+            if principal.role == Role::Bot && !principal.acts_for.as_ref().is_some_and(|a| a.is_one_user()) {
+                return Err(Denied(
+                    "approvals, denials and reviews are one person's: a bot relays them only for the one user it acts for (Slack)".into(),
+                ));
+            }
             if target.owner == Some(user) {
                 return Err(Denied("nobody approves, denies or reviews their own request".into()));
             }
@@ -290,6 +297,37 @@ mod tests {
         assert!(decide(&admin, Action::EndSession, Some(&bob), own, &[]).is_ok());
         assert!(decide(&bot, Action::ViewSession, Some(&alice), own, &[]).is_ok());
         assert!(decide(&bot, Action::ViewSession, Some(&bob), own, &[]).is_err());
+        // Deciding requests: approver groups only, never one's own, and a bot only for one person.
+        let approvers_group = group(AccountScope::All, false, false);
+        let approvers = [approvers_group.id.clone()];
+        let decide_for = |p: &Principal, who: &Email, owner: &Email, groups: &[AccessGroup]| {
+            decide(
+                p,
+                Action::DecideRequest,
+                Some(who),
+                Target {
+                    account: None,
+                    owner: Some(owner),
+                    approvers: Some(&approvers),
+                },
+                groups,
+            )
+        };
+        let member = std::slice::from_ref(&approvers_group);
+        assert!(decide_for(&user, &alice, &bob, member).is_ok());
+        assert!(decide_for(&user, &alice, &alice, member).is_err(), "not one's own");
+        assert!(decide_for(&user, &alice, &bob, &[]).is_err(), "not outside the groups");
+        assert!(
+            decide_for(&admin, &alice, &bob, &[]).is_err(),
+            "admins are not approvers as such"
+        );
+        assert!(decide_for(&bot, &alice, &bob, member).is_ok(), "a bot for one person");
+        let mut wide = bot.clone();
+        wide.acts_for = crate::auth::Bots::parse(r#"[{"subject":"bot:chat","acts_for":["*@example.com"]}]"#)
+            .unwrap()
+            .get("bot:chat")
+            .cloned();
+        assert!(decide_for(&wide, &alice, &bob, member).is_err(), "not a bot for many");
         // Self: anyone with an e-mail but bots.
         assert!(decide(&user, Action::ViewSelf, Some(&alice), Target::default(), &[]).is_ok());
         assert!(acting_user(&bot, None, Action::ViewSelf).is_err());

@@ -768,3 +768,32 @@ async fn approvers_approve_from_slack_buttons() {
     assert!(dm.body["text"].as_str().unwrap().contains("approved"));
     env.client().end_session(&f.token, &id).await.ok(200);
 }
+
+#[tokio::test]
+async fn the_completing_approval_checks_the_request_again() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let (a1, a2) = ("recheck-approver1@example.com", "recheck-approver2@example.com");
+    let f = fixture(env, "recheck").await;
+    let approvers = approver_group(env, "approvers-recheck", &[a1, a2]).await;
+    let policy = |n: u32| json!({ "approval": { "approvals_required": n, "approver_group_ids": [approvers] } });
+    set_policy(env, &f, policy(1)).await;
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+
+    // The policy now asks for two: one approval no longer completes it.
+    set_policy(env, &f, policy(2)).await;
+    let one = approve(env, &env.user(a1), &id).await.ok(200);
+    assert_eq!(one["status"], "pending");
+    assert_eq!(one["request"]["approvals_required"], 2);
+
+    // The requester left the group meanwhile: the last approval cannot grant.
+    api.delete(&format!("/groups/{}/members/{}", f.group, f.email), &admin)
+        .await
+        .ok(204);
+    approve(env, &env.user(a2), &id).await.problem(403);
+    let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(s["status"], "pending", "nothing granted");
+    assert!(s.get("granted").is_none());
+}

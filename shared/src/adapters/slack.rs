@@ -49,7 +49,9 @@ impl ChatResponder for SlackResponder {
             .map_err(Clone::clone)?;
         let resp = http
             .post(response_url)
-            .json(&serde_json::json!({ "response_type": "ephemeral", "text": text }))
+            // Never replace the message a button was clicked on: its outcome comes with the
+            // session's events (`chat.update`).
+            .json(&serde_json::json!({ "response_type": "ephemeral", "replace_original": false, "text": text }))
             .send()
             .await
             // The URL lets anyone post into the user's conversation: never in an error or a log.

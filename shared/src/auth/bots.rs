@@ -48,6 +48,12 @@ impl ActsFor {
             .map(ActsFor)
     }
 
+    /// Whether this covers exactly one user and no pattern: what lets a bot's approval stand
+    /// for one person's.
+    pub fn is_one_user(&self) -> bool {
+        matches!(self.0.as_slice(), [Pattern::Exactly(_)])
+    }
+
     pub fn covers(&self, user: &Email) -> bool {
         // `Email` is lower-case already, and so are the patterns.
         let user = user.as_str();

@@ -23,6 +23,12 @@ pub const NOTIFIED_DETAIL_TYPES: [&str; 8] = [
     "Break-glass session reviewed",
 ];
 
+/// Text a requester or approver wrote, made inert for Slack's mrkdwn: no `<!channel>`, no
+/// link dressed as a button (Slack's own escaping: `&`, `<`, `>`).
+fn inert(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// What the event says was asked for, in words.
 fn summary(e: &Value) -> String {
     let what = match (e["kind"].as_str(), e["role_arn"].as_str()) {
@@ -30,12 +36,18 @@ fn summary(e: &Value) -> String {
         _ => "a console session".to_string(),
     };
     let seconds = e["duration_seconds"].as_u64().unwrap_or_default();
+    // An extension's own reason (its event's `duration_seconds` is the extension's too).
+    let reason = if e["type"] == "extension_requested" {
+        e["reason"].as_str()
+    } else {
+        e["request_reason"].as_str()
+    };
     format!(
         "*{}* asks for {what} on `{}` for {}m: _{}_",
-        e["user"].as_str().unwrap_or("someone"),
+        inert(e["user"].as_str().unwrap_or("someone")),
         e["aws_account_id"].as_str().unwrap_or("?"),
         seconds / 60,
-        e["request_reason"].as_str().unwrap_or_default()
+        inert(reason.unwrap_or_default())
     )
 }
 
@@ -124,10 +136,16 @@ impl ChatOpsService {
                             .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
                             .unwrap_or_else(|| by.into())
                     ),
-                    "denied" => format!("*Denied* by {by}: _{}_", event["reason"].as_str().unwrap_or_default()),
+                    "denied" => format!(
+                        "*Denied* by {by}: _{}_",
+                        inert(event["reason"].as_str().unwrap_or_default())
+                    ),
                     "cancelled" => format!("*Cancelled* by {by}."),
                     "lapsed" => "*Lapsed*: nobody decided in time.".to_string(),
-                    _ => format!("*Reviewed* by {by}: _{}_", event["note"].as_str().unwrap_or_default()),
+                    _ => format!(
+                        "*Reviewed* by {by}: _{}_",
+                        inert(event["note"].as_str().unwrap_or_default())
+                    ),
                 };
                 let text = format!("{}\n{outcome}", summary(event));
                 let updated = match self.links.message_of(&id).await {

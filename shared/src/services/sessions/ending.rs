@@ -72,13 +72,15 @@ impl SessionService {
             return match self.withdraw_request(id, &by, reason).await {
                 Ok(s) => Ok(s),
                 // Decided meanwhile: end what that decision left (an approval started it).
-                Err(_) => {
+                Err(super::RequestError::NotPending(_)) => {
                     let current = self.session_or_404(id).await?;
                     match current.status {
                         SessionStatus::Active => self.end_claimed(current, &by, reason, SessionStatus::Ended).await,
                         _ => Ok(current),
                     }
                 }
+                // Not withdrawn: say so, never 200 with the request still open.
+                Err(e) => Err(SessionError::Unavailable(e.to_string())),
             };
         }
         if session.status != SessionStatus::Active {

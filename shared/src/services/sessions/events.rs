@@ -66,8 +66,9 @@ impl SessionService {
     }
 
     /// Logs `event` for a session already saved, then records the log's new head on it. A
-    /// concurrent writer may have saved the session since: then the head is taken from the
-    /// log itself (which holds both writers' lines), so the record ends where the log does.
+    /// concurrent writer may have saved the session since: then the stored record's head is
+    /// taken from the log itself (which holds both writers' lines), so the record ends where the
+    /// log does; the caller's copy keeps its (now stale) version, so it cannot write over them.
     pub(super) async fn log_and_keep_head(&self, session: &mut Session, event: Value) {
         let head = match self.record(&session.log_key, event).await {
             Ok(head) => head,
@@ -93,14 +94,21 @@ impl SessionService {
             let Ok((_, head)) = crate::domain::log_chain::verify(&current.log_key, &content) else {
                 return;
             };
+            // Only the head is brought up to date: the caller's copy is not replaced by what
+            // another writer left (an end, say), which the caller must not act on unseen.
             if current.log_head == head {
-                *session = current;
+                session.log_head = head;
                 return;
             }
-            current.log_head = head;
+            current.log_head = head.clone();
             current.version += 1;
+            if current.status == crate::domain::SessionStatus::Ending {
+                // An end in progress keeps its retry time (see `ending`); its finish records
+                // the head.
+                return;
+            }
             if self.sessions.save(&current, None).await.is_ok() {
-                *session = current;
+                session.log_head = head;
                 return;
             }
         }

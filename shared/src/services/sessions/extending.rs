@@ -114,7 +114,82 @@ impl SessionService {
         let now = self.clock.now();
         let new_end = session.expires_at + Duration::from_secs(duration.into());
         let remaining = (new_end - now).whole_seconds().max(0) as u32;
-        let groups = self.groups.groups_of(&user).await?;
+        if session.expires_at <= now {
+            return Err(ExtendError::NotActive(format!(
+                "session {id}'s time is up; it is being ended"
+            )));
+        }
+        let decision = self.check_extension(&session, remaining).await?;
+        let approval = match decision {
+            Decision::Approval(a) => Some(a),
+            Decision::Automatic | Decision::BreakGlass { .. } => None,
+        };
+        let approvals_required = approval.as_ref().map_or(0, |a| a.approvals_required);
+        session.pending_extension = Some(PendingExtension {
+            duration_seconds: duration,
+            reason: reason.to_string(),
+            requested_by: principal.subject.clone(),
+            approval: ApprovalRequest {
+                approvals_required,
+                approver_groups: approval.map(|a| a.approver_groups).unwrap_or_default(),
+                approvals: Vec::new(),
+                requested_at: now,
+                // Nothing to extend once the session has ended.
+                lapses_at: (now + self.request_lapse).min(session.expires_at),
+                decided: None,
+            },
+        });
+        if approvals_required > 0 {
+            session.version += 1;
+            match self.sessions.save(&session, None).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    return Err(ExtendError::NotActive("the session changed meanwhile; retry".into()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let tag = session
+                .pending_extension
+                .as_ref()
+                .map(super::requests::extension_tag)
+                .unwrap_or_default();
+            let event = self.session_event(
+                "extension_requested",
+                format!("{id}:{tag}:requested"),
+                &session,
+                json!({
+                    "duration_seconds": duration,
+                    "reason": reason,
+                    "by": principal.subject,
+                    "approvals_required": approvals_required,
+                    "lapses_at": session.pending_extension.as_ref().map(|p| rfc3339(p.approval.lapses_at)),
+                }),
+            );
+            self.log_and_keep_head(&mut session, event).await;
+            return Ok(Extended::Pending(session));
+        }
+        self.apply_extension_claim(&mut session, now);
+        session.version += 1;
+        match self.sessions.save(&session, None).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(ExtendError::NotActive("the session changed meanwhile; retry".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (session, granted) = self.extension_grant(session).await?;
+        Ok(Extended::Now(
+            session,
+            granted.map(|g| super::starting::relayable(principal, g)),
+        ))
+    }
+
+    /// What an extension lasting `remaining` seconds from now needs, checked as a start is:
+    /// the account active with JIT on and the role still allowed, the user's groups covering it
+    /// for that long (the decision says whether approval is needed), the role's maximum. Made
+    /// when an extension is asked for and again by the approval that completes it.
+    pub(super) async fn check_extension(&self, session: &Session, remaining: u32) -> Result<Decision, ExtendError> {
+        let groups = self.groups.groups_of(&session.user).await?;
         let account = self
             .accounts
             .get(&session.account_id)
@@ -126,6 +201,20 @@ impl SessionService {
                 "account-inactive",
                 format!("access to account {} is not active", account.id),
             ));
+        }
+        if let (SessionKind::Jit, Some(role)) = (session.kind, &session.role) {
+            if !jit.jit_enabled {
+                return Err(refused(
+                    "jit-disabled",
+                    "JIT access is no longer enabled on the account",
+                ));
+            }
+            if !jit.allowed_roles.contains(role) {
+                return Err(refused(
+                    "role-not-allowed",
+                    format!("{role} is no longer allowed for JIT on this account"),
+                ));
+            }
         }
         let asked = policy::Asked {
             account: &account.id,
@@ -165,64 +254,7 @@ impl SessionService {
                 ));
             }
         }
-        let approval = match decision {
-            Decision::Approval(a) => Some(a),
-            Decision::Automatic | Decision::BreakGlass { .. } => None,
-        };
-        let approvals_required = approval.as_ref().map_or(0, |a| a.approvals_required);
-        session.pending_extension = Some(PendingExtension {
-            duration_seconds: duration,
-            reason: reason.to_string(),
-            requested_by: principal.subject.clone(),
-            approval: ApprovalRequest {
-                approvals_required,
-                approver_groups: approval.map(|a| a.approver_groups).unwrap_or_default(),
-                approvals: Vec::new(),
-                requested_at: now,
-                // Nothing to extend once the session has ended.
-                lapses_at: (now + self.request_lapse).min(session.expires_at),
-                decided: None,
-            },
-        });
-        if approvals_required > 0 {
-            session.version += 1;
-            match self.sessions.save(&session, None).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict(_)) => {
-                    return Err(ExtendError::NotActive("the session changed meanwhile; retry".into()));
-                }
-                Err(e) => return Err(e.into()),
-            }
-            let tag = format!("extension{}", session.extensions.len() + 1);
-            let event = self.session_event(
-                "extension_requested",
-                format!("{id}:{tag}:requested"),
-                &session,
-                json!({
-                    "duration_seconds": duration,
-                    "reason": reason,
-                    "by": principal.subject,
-                    "approvals_required": approvals_required,
-                    "lapses_at": session.pending_extension.as_ref().map(|p| rfc3339(p.approval.lapses_at)),
-                }),
-            );
-            self.log_and_keep_head(&mut session, event).await;
-            return Ok(Extended::Pending(session));
-        }
-        self.apply_extension_claim(&mut session, now);
-        session.version += 1;
-        match self.sessions.save(&session, None).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(ExtendError::NotActive("the session changed meanwhile; retry".into()));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let (session, granted) = self.extension_grant(session).await?;
-        Ok(Extended::Now(
-            session,
-            granted.map(|g| super::starting::relayable(principal, g)),
-        ))
+        Ok(decision)
     }
 
     /// Moves the session's end for its pending extension (recorded before any credential is
@@ -317,6 +349,7 @@ impl SessionService {
                 "reason": extension.as_ref().map(|e| e.reason.clone()),
                 "duration_seconds": extension.as_ref().map(|e| e.duration_seconds),
                 "expires_at": rfc3339(session.expires_at),
+                "previous_expires_at": extension.as_ref().map(|e| rfc3339(e.expires_at - Duration::from_secs(e.duration_seconds.into()))),
                 "credentials_expire_at": session.credentials_expire_at.map(rfc3339),
             }),
         );

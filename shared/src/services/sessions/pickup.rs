@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{Granted, SessionError, SessionService};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::domain::{RoleArn, Secret, Session, SessionStatus};
 use crate::ports::{SealContext, TemporaryCredentials};
 
@@ -97,8 +97,8 @@ impl SessionService {
             .map_err(|e| e.to_string())
     }
 
-    /// A session and, for its own user (or a bot for them) once after an approval, what it
-    /// granted. Bots get only what they may relay.
+    /// A session and, for its own user once after an approval, what it granted (never to a
+    /// bot, an approver or an admin).
     pub async fn get_and_collect(
         &self,
         principal: &Principal,
@@ -106,10 +106,11 @@ impl SessionService {
         on_behalf_of: Option<&crate::domain::Email>,
     ) -> Result<(Session, Option<Granted>), SessionError> {
         let session = self.get(principal, id, on_behalf_of).await?;
-        let own = match on_behalf_of {
-            Some(user) => *user == session.user,
-            None => principal.email.as_deref() == Some(session.user.as_str()),
-        };
+        // The requester's own read only: a bot relaying for them would take credentials it may
+        // not relay (a console password), or consume what the requester is waiting for.
+        let own = on_behalf_of.is_none()
+            && principal.role != Role::Bot
+            && principal.email.as_deref() == Some(session.user.as_str());
         // Only what an approval granted waits here.
         let approved = session.request.is_some() || !session.extensions.is_empty();
         if !own || !approved || session.status != SessionStatus::Active {
@@ -118,18 +119,23 @@ impl SessionService {
         let Some(sealed) = self.pickups.take(id).await? else {
             return Ok((session, None));
         };
-        let opened = self
-            .sealer
-            .open(&sealed, &SealContext::pickup(id))
-            .await
-            .map_err(|e| SessionError::Unavailable(e.to_string()))?;
+        let opened = match self.sealer.open(&sealed, &SealContext::pickup(id)).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Taken but not opened: put it back for the next read rather than lose it.
+                if let Err(again) = self.pickups.hold(id, &sealed, session.expires_at).await {
+                    tracing::error!(session = %id, error = %again, "an approved answer could not be put back; it is lost");
+                }
+                return Err(SessionError::Unavailable(e.to_string()));
+            }
+        };
         let granted = serde_json::from_str::<Value>(opened.expose())
             .ok()
             .as_ref()
             .and_then(from_json)
             .ok_or_else(|| SessionError::Unavailable(format!("the held answer of {id} is corrupt")))?;
         tracing::info!(session = %id, "an approved session's answer was collected by its requester");
-        Ok((session, Some(super::starting::relayable(principal, granted))))
+        Ok((session, Some(granted)))
     }
 }
 

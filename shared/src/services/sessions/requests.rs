@@ -93,6 +93,11 @@ fn open_request(s: &Session) -> Result<Which, RequestError> {
     }
 }
 
+/// An extension request's name in event ids.
+pub(super) fn extension_tag(p: &crate::domain::PendingExtension) -> String {
+    format!("extension-{}", p.approval.requested_at.unix_timestamp_nanos())
+}
+
 fn request_mut(s: &mut Session, which: Which) -> &mut ApprovalRequest {
     match which {
         Which::Start => s.request.as_mut().expect("a pending session records its request"),
@@ -160,24 +165,48 @@ impl SessionService {
                 at: now,
                 reason: reason.to_string(),
             };
-            let complete = request_mut(&mut session, which).approve(vote, now)?;
-            let request = request_mut(&mut session, which).clone();
+            let mut complete = request_mut(&mut session, which).approve(vote, now)?;
             // The completing approval checks again that the request can be granted as it
-            // stands now (groups, account, user), before anything is written.
-            let rechecked = match (complete, which) {
+            // stands now (groups, policy, account, user), before anything is written; a policy
+            // that now asks for more approvals keeps the request open for them.
+            let decision = match (complete, which) {
                 (true, Which::Start) => {
                     let checked = self.recheck(&session).await?;
-                    session.status = SessionStatus::Active;
-                    session.started_at = now;
-                    session.expires_at = now + std::time::Duration::from_secs(session.duration_seconds.into());
-                    Some(checked)
+                    Some((checked.1.decision.clone(), Some(checked)))
                 }
                 (true, Which::Extension) => {
-                    self.apply_extension_claim(&mut session, now);
-                    None
+                    let p = session.pending_extension.as_ref().expect("an open extension");
+                    let end = session.expires_at + std::time::Duration::from_secs(p.duration_seconds.into());
+                    let remaining = (end - now).whole_seconds().max(0) as u32;
+                    Some((self.check_extension(&session, remaining).await?, None))
                 }
                 (false, _) => None,
             };
+            let mut rechecked = None;
+            if let Some((decision, checked)) = decision {
+                let request = request_mut(&mut session, which);
+                match decision {
+                    crate::domain::policy::Decision::Approval(a)
+                        if a.approvals_required as usize > request.approvals.len() =>
+                    {
+                        request.approvals_required = a.approvals_required;
+                        request.approver_groups = a.approver_groups;
+                        request.decided = None;
+                        complete = false;
+                    }
+                    _ => rechecked = checked,
+                }
+            }
+            let request = request_mut(&mut session, which).clone();
+            match (complete, which) {
+                (true, Which::Start) => {
+                    session.status = SessionStatus::Active;
+                    session.started_at = now;
+                    session.expires_at = now + std::time::Duration::from_secs(session.duration_seconds.into());
+                }
+                (true, Which::Extension) => self.apply_extension_claim(&mut session, now),
+                (false, _) => {}
+            }
             session.version += 1;
             match self.sessions.save(&session, None).await {
                 Ok(()) => {}
@@ -202,10 +231,16 @@ impl SessionService {
                     "approvers": request.approvals.iter().map(|v| v.by.to_string()).collect::<Vec<_>>(),
                 }),
             );
-            self.log_and_keep_head(&mut session, event).await;
             tracing::info!(session = %id, approvals = request.approvals.len(), complete, "approval counted");
             if !complete {
+                self.log_and_keep_head(&mut session, event).await;
                 return Ok(session);
+            }
+            // The grant's own writes record the log's head (and are the claim check: a session
+            // ended meanwhile hands nothing out).
+            match self.record(&session.log_key, event).await {
+                Ok(head) => session.log_head = head,
+                Err(e) => tracing::error!(session = %id, error = %e, "logging an approval failed"),
             }
             return match (which, rechecked) {
                 (Which::Start, Some((account, checked))) => {
@@ -339,11 +374,12 @@ impl SessionService {
         Err(RequestError::Busy)
     }
 
-    /// Names a request in event ids: the start, or the nth extension.
+    /// Names a request in event ids: the start, or an extension by when it was asked (a
+    /// denied or lapsed one leaves no trace in `extensions`, so a count would repeat).
     fn request_tag(&self, s: &Session, which: Which) -> String {
-        match which {
-            Which::Start => "start".into(),
-            Which::Extension => format!("extension{}", s.extensions.len() + 1),
+        match (which, &s.pending_extension) {
+            (Which::Extension, Some(p)) => extension_tag(p),
+            _ => "start".into(),
         }
     }
 
@@ -415,11 +451,19 @@ impl SessionService {
             awaiting_approval: true,
             ..Default::default()
         };
-        self.visible_to_decider(principal, on_behalf_of, filter, page, |s| match open_request(s) {
-            Ok(which) => request_mut(&mut s.clone(), which).approver_groups.clone(),
-            Err(_) => Vec::new(),
-        })
-        .await
+        let mut page = self
+            .visible_to_decider(principal, on_behalf_of, filter, page, |s| match open_request(s) {
+                Ok(which) => request_mut(&mut s.clone(), which).approver_groups.clone(),
+                Err(_) => Vec::new(),
+            })
+            .await?;
+        // Still open: not lapsed (the expirer lapses starts; an extension lapses by time alone).
+        let now = self.clock.now();
+        page.items.retain(|s| match open_request(s) {
+            Ok(which) => request_mut(&mut s.clone(), which).is_pending(now),
+            Err(_) => false,
+        });
+        Ok(page)
     }
 
     /// Break-glass sessions not yet reviewed that the caller may review.
@@ -478,6 +522,12 @@ impl SessionService {
             Self::may_decide(principal, &reviewer, &session, &reviewers, &groups)?;
             if session.review.is_some() {
                 return Err(RequestError::AlreadyReviewed);
+            }
+            if session.status == SessionStatus::Ending {
+                // Its end owns the record until revocation is done.
+                return Err(RequestError::NotPending(
+                    "the session is ending; review it once it has ended".into(),
+                ));
             }
             session.review = Some(Review {
                 by: reviewer.clone(),
