@@ -3,13 +3,10 @@
 //! secret, and bad signatures, stale requests, unknown users and bad commands are answered.
 
 use e2e::{TestEnv, env, fixture};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 struct Slack<'a> {
     env: &'a TestEnv,
-    http: reqwest::Client,
 }
 
 impl Slack<'_> {
@@ -44,24 +41,13 @@ impl Slack<'_> {
             .append_pair("response_url", response_url)
             .finish();
         let ts = (time::OffsetDateTime::now_utc().unix_timestamp() - age_seconds).to_string();
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("v0:{ts}:{body}").as_bytes());
-        let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        let (status, json) = self.post(&body, &ts, &format!("v0={sig}")).await;
+        let signature = TestEnv::slack_signature(secret, &ts, &body);
+        let (status, json) = self.post(&body, &ts, &signature).await;
         (status, json, body)
     }
 
     async fn post(&self, body: &str, ts: &str, signature: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}/chatops/slack/commands", self.env.base_url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts)
-            .header("x-slack-signature", signature)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+        let resp = self.env.slack_post("commands", body, ts, signature).await;
         (resp.status().as_u16(), resp.json().await.unwrap())
     }
 
@@ -112,10 +98,7 @@ async fn slash_commands_start_list_and_end_sessions_for_linked_users() {
     let api = env.client();
     let admin = env.admin();
     let f = fixture(env, "slack").await;
-    let slack = Slack {
-        env,
-        http: reqwest::Client::new(),
-    };
+    let slack = Slack { env };
 
     // Admins link Slack members to platform users; nobody else may.
     api.put("/chatops/slack/users/U0SLACK1", &admin, json!({ "email": f.email }))
@@ -202,10 +185,7 @@ async fn slash_commands_start_list_and_end_sessions_for_linked_users() {
 #[tokio::test]
 async fn bad_slack_requests_are_answered_clearly() {
     let env = env();
-    let slack = Slack {
-        env,
-        http: reqwest::Client::new(),
-    };
+    let slack = Slack { env };
     let (status, body) = slack.send("U0BAD", "list", "not-the-secret", 0).await;
     assert_eq!(status, 401, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("signature"));
@@ -244,10 +224,7 @@ async fn bad_slack_requests_are_answered_clearly() {
 #[tokio::test]
 async fn a_replayed_slack_request_is_refused() {
     let env = env();
-    let slack = Slack {
-        env,
-        http: reqwest::Client::new(),
-    };
+    let slack = Slack { env };
     let url = slack.response_url();
     let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
     let body: String = form_urlencoded::Serializer::new(String::new())
@@ -257,10 +234,8 @@ async fn a_replayed_slack_request_is_refused() {
         .append_pair("text", "list")
         .append_pair("response_url", &url)
         .finish();
-    let mut mac = Hmac::<Sha256>::new_from_slice(slack.secret().as_bytes()).unwrap();
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let signature = format!("v0={sig}");
+    let signature = TestEnv::slack_signature(&slack.secret(), &ts, &body);
+    let sig = signature.trim_start_matches("v0=").to_string();
     let (status, first) = slack.post(&body, &ts, &signature).await;
     assert_eq!(status, 200, "{first}");
     assert!(slack.answer_at(&url).await.contains("not linked"));
@@ -283,10 +258,7 @@ async fn slash_commands_are_acknowledged_before_they_finish() {
     let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "slack-ack").await;
-    let slack = Slack {
-        env,
-        http: reqwest::Client::new(),
-    };
+    let slack = Slack { env };
     api.put("/chatops/slack/users/U0SLOW", &env.admin(), json!({ "email": f.email }))
         .await
         .ok(200);

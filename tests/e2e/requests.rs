@@ -9,9 +9,7 @@
 use std::collections::BTreeMap;
 
 use e2e::{Fixture, TestEnv, env, fixture, session_credentials};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 /// An approver group with `approvers` as members; returns its id.
 async fn approver_group(env: &TestEnv, name: &str, approvers: &[&str]) -> String {
@@ -636,23 +634,11 @@ async fn click(env: &TestEnv, user: &str, action: &str, session: &str, response_
 }
 
 fn sign(env: &TestEnv, ts: &str, body: &str) -> String {
-    let secret = env.config.slack_signing_secret.as_ref().unwrap().expose().to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("v0={sig}")
+    TestEnv::slack_signature(env.config.slack_signing_secret.as_ref().unwrap().expose(), ts, body)
 }
 
 async fn send_signed(env: &TestEnv, body: &str, ts: &str, signature: &str) -> (u16, String) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/chatops/slack/interactions", env.base_url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", signature)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let resp = env.slack_post("interactions", body, ts, signature).await;
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
@@ -684,15 +670,9 @@ async fn approvers_approve_from_slack_buttons() {
         .append_pair("response_url", &asked_at)
         .finish();
     let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/chatops/slack/commands", env.base_url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", &ts)
-        .header("x-slack-signature", sign(env, &ts, &command))
-        .body(command.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = env
+        .slack_post("commands", &command, &ts, &sign(env, &ts, &command))
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     let said = wait_for_post(env, |p| p.path == asked_at.strip_prefix(&env.slack_base).unwrap()).await;
     let said = said.body["text"].as_str().unwrap().to_string();

@@ -314,6 +314,29 @@ impl TestEnv {
             .collect()
     }
 
+    /// Slack's request signature (`v0=` + HMAC-SHA256 of `v0:<ts>:<body>`) with `secret`.
+    pub fn slack_signature(secret: &str, ts: &str, body: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(format!("v0:{ts}:{body}").as_bytes());
+        let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("v0={sig}")
+    }
+
+    /// Posts a form-encoded body to a Slack endpoint (`commands`, `interactions`) as Slack
+    /// does, with the given timestamp and signature.
+    pub async fn slack_post(&self, endpoint: &str, body: &str, ts: &str, signature: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/chatops/slack/{endpoint}", self.base_url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", signature)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the API answers")
+    }
+
     pub async fn on_system<T: Send + 'static>(&self, work: impl std::future::Future<Output = T> + Send + 'static) -> T {
         self.runtime.spawn(work).await.expect("the work completes")
     }

@@ -20,6 +20,21 @@ pub fn accepts(prefix: &str, response_url: &str) -> bool {
     prefix.ends_with('/') && response_url.starts_with(prefix) && !response_url.contains("..")
 }
 
+/// The HTTP client for Slack, built on first use: a 10 s timeout, and no redirects (one could
+/// lead a post off Slack's host). A build failure is reported, never replaced by a default
+/// client.
+fn client(cell: &std::sync::OnceLock<Result<reqwest::Client, String>>) -> Result<&reqwest::Client, String> {
+    cell.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("building the Slack client: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
 impl SlackResponder {
     pub fn new(prefix: impl Into<String>) -> Self {
         SlackResponder {
@@ -35,18 +50,7 @@ impl ChatResponder for SlackResponder {
         if !accepts(&self.prefix, response_url) {
             return Err(format!("response_url is not under {}", self.prefix));
         }
-        let http = self
-            .http
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    // A redirect could lead the post off Slack's host.
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| format!("building the Slack client: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)?;
+        let http = client(&self.http)?;
         let resp = http
             .post(response_url)
             // Never replace the message a button was clicked on: its outcome comes with the
@@ -82,17 +86,7 @@ impl SlackApi {
     }
 
     async fn call(&self, method: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
-        let http = self
-            .http
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| format!("building the Slack client: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)?;
+        let http = client(&self.http)?;
         let resp = http
             .post(format!("{}/{method}", self.base))
             .bearer_auth(self.token.expose())

@@ -93,6 +93,12 @@ fn open_request(s: &Session) -> Result<Which, RequestError> {
     }
 }
 
+/// A copy of the session's open request, if it has one.
+fn open_request_of(s: &Session) -> Option<ApprovalRequest> {
+    let which = open_request(s).ok()?;
+    Some(request_mut(&mut s.clone(), which).clone())
+}
+
 /// An extension request's name in event ids.
 pub(super) fn extension_tag(p: &crate::domain::PendingExtension) -> String {
     format!("extension-{}", p.approval.requested_at.unix_timestamp_nanos())
@@ -452,17 +458,14 @@ impl SessionService {
             ..Default::default()
         };
         let mut page = self
-            .visible_to_decider(principal, on_behalf_of, filter, page, |s| match open_request(s) {
-                Ok(which) => request_mut(&mut s.clone(), which).approver_groups.clone(),
-                Err(_) => Vec::new(),
+            .visible_to_decider(principal, on_behalf_of, filter, page, |s| {
+                open_request_of(s).map(|r| r.approver_groups).unwrap_or_default()
             })
             .await?;
         // Still open: not lapsed (the expirer lapses starts; an extension lapses by time alone).
         let now = self.clock.now();
-        page.items.retain(|s| match open_request(s) {
-            Ok(which) => request_mut(&mut s.clone(), which).is_pending(now),
-            Err(_) => false,
-        });
+        page.items
+            .retain(|s| open_request_of(s).is_some_and(|r| r.is_pending(now)));
         Ok(page)
     }
 
