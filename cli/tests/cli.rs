@@ -312,11 +312,19 @@ async fn sessions_start_waits_for_approval_and_then_prints_the_credentials() {
             ],
         )
     });
-    // The request appears for the approver while the CLI waits; the approver approves it.
+    // The request appears for the approver (`cib requests list`) while the CLI waits; the
+    // approver approves it with `cib requests approve`.
     let approver_token = env.user(approver);
+    let approver_cache = temp_dir("approver");
+    let url = env.base_url.as_str();
     let mut id = None;
     for _ in 0..200 {
-        let listed = api.get("/requests", &approver_token).await.ok(200);
+        let listed = json(&cib(
+            url,
+            &approver_token,
+            &approver_cache,
+            &["--json", "requests", "list"],
+        ));
         if let Some(s) = listed["items"]
             .as_array()
             .unwrap()
@@ -330,13 +338,70 @@ async fn sessions_start_waits_for_approval_and_then_prints_the_credentials() {
     }
     let id = id.expect("the CLI's request is pending");
     assert!(!waiting.is_finished(), "the CLI waits for the approval");
-    api.post(&format!("/sessions/{id}/approvals"), &approver_token, json!({}))
-        .await
-        .ok(200);
+    let table = cib(url, &approver_token, &approver_cache, &["requests", "list"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("0/1"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+    let approved = cib(
+        url,
+        &approver_token,
+        &approver_cache,
+        &["requests", "approve", &id, "--reason", "checked the ticket"],
+    );
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
     let started = json(&waiting.await.unwrap());
     assert_eq!(started["session"]["id"], id.as_str());
     assert_eq!(started["session"]["status"], "active");
     let creds = e2e::session_credentials(&started);
     assert_eq!(env.try_call(&creds).await, Ok(()), "the credentials it printed work");
+
+    // `cib sessions extend` needs approval too: it waits, and prints the fresh credentials.
+    let (url2, token2, cache2, id2) = (env.base_url.clone(), f.token.clone(), temp_dir("extend"), id.clone());
+    let extending = tokio::task::spawn_blocking(move || {
+        cib(
+            &url2,
+            &token2,
+            &cache2,
+            &[
+                "--json",
+                "sessions",
+                "extend",
+                &id2,
+                "--duration",
+                "15m",
+                "--reason",
+                "the migration runs long",
+                "--wait-timeout",
+                "2m",
+            ],
+        )
+    });
+    let mut asked = false;
+    for _ in 0..200 {
+        let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+        if s["pending_extension"].is_object() {
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(asked, "the extension waits for approval");
+    let approved = cib(url, &approver_token, &approver_cache, &["requests", "approve", &id]);
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let extended = json(&extending.await.unwrap());
+    let fresh = e2e::session_credentials(&extended);
+    assert_eq!(env.try_call(&fresh).await, Ok(()), "the fresh credentials work");
+    assert_eq!(env.try_call(&creds).await, Ok(()), "and the old ones still do: no gap");
     env.client().end_session(&f.token, &id).await.ok(200);
+    assert_eq!(env.try_call(&fresh).await, Err("AccessDenied".into()));
 }
