@@ -777,3 +777,40 @@ async fn the_completing_approval_checks_the_request_again() {
     assert_eq!(s["status"], "pending", "nothing granted");
     assert!(s.get("granted").is_none());
 }
+
+#[tokio::test]
+async fn an_extension_whose_credentials_cannot_be_issued_is_taken_back() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "extendfail").await;
+    let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(201));
+    let extend = |reason: &str| json!({ "duration_seconds": 900, "reason": reason });
+    let path = format!("/sessions/{id}/extensions");
+
+    // Where an extension's AssumeRole falls among its AWS calls.
+    env.calls.start();
+    api.post(&path, &f.token, extend("first")).await.ok(201);
+    let calls = env.calls.stop();
+    let at = calls
+        .iter()
+        .position(|c| c.operation == "sts:AssumeRole")
+        .expect("an extension assumes the role");
+
+    let before = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    env.calls.start_with_fault(at, e2e::HttpFault::Unavailable);
+    let failed = api.post(&path, &f.token, extend("sts is down")).await;
+    env.calls.stop();
+    assert!(failed.status >= 500, "{} {}", failed.status, failed.text);
+    let after = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(after["expires_at"], before["expires_at"], "the end went back");
+    assert_eq!(after["extensions"], before["extensions"]);
+    assert!(
+        log_types(env, &f.token, &id)
+            .await
+            .contains(&"extension_failed".to_string())
+    );
+    // And the next try works.
+    api.post(&path, &f.token, extend("sts is back")).await.ok(201);
+    env.client().end_session(&f.token, &id).await.ok(200);
+}

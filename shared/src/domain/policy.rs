@@ -178,43 +178,36 @@ pub fn choose(groups: &[AccessGroup], asked: &Asked<'_>, account_max: u32) -> Re
             Some(max)
         }
     };
-    if asked.break_glass {
-        let allowing: Vec<&AccessGroup> = covering.iter().copied().filter(|g| limit(g).is_some()).collect();
-        if allowing.is_empty() {
-            return Err(NoGrant::NotGranted(
-                "no access group allows break-glass for this access".into(),
-            ));
-        }
-        let fits: Vec<&AccessGroup> = allowing
-            .iter()
-            .copied()
-            .filter(|g| limit(g).is_some_and(|m| asked.duration_seconds <= m))
-            .collect();
-        if fits.is_empty() {
-            return Err(NoGrant::TooLong {
-                max: allowing.iter().filter_map(|g| limit(g)).max().unwrap_or(0),
-            });
-        }
-        // Reviewers: the approvers of the grants allowing it (admins review where none).
-        let mut reviewers: Vec<GroupId> = Vec::new();
-        for g in &fits {
-            for r in g.policy.approval.iter().flat_map(|a| &a.approver_groups) {
-                if !reviewers.contains(r) {
-                    reviewers.push(r.clone());
-                }
-            }
-        }
-        return Ok(Decision::BreakGlass { reviewers });
+    // Grants that allow what is asked at all (break-glass: those allowing it), then those
+    // allowing it for this long.
+    let allowing: Vec<&AccessGroup> = covering.into_iter().filter(|g| limit(g).is_some()).collect();
+    if allowing.is_empty() {
+        return Err(NoGrant::NotGranted(
+            "no access group allows break-glass for this access".into(),
+        ));
     }
-    let fits: Vec<&AccessGroup> = covering
+    let fits: Vec<&AccessGroup> = allowing
         .iter()
         .copied()
         .filter(|g| limit(g).is_some_and(|m| asked.duration_seconds <= m))
         .collect();
     if fits.is_empty() {
         return Err(NoGrant::TooLong {
-            max: covering.iter().filter_map(|g| limit(g)).max().unwrap_or(0),
+            max: allowing.iter().filter_map(|g| limit(g)).max().unwrap_or(0),
         });
+    }
+    if asked.break_glass {
+        // Reviewers: the approvers of the grants allowing it (admins review where none).
+        let mut reviewers: Vec<GroupId> = Vec::new();
+        for r in fits
+            .iter()
+            .flat_map(|g| g.policy.approval.iter().flat_map(|a| &a.approver_groups))
+        {
+            if !reviewers.contains(r) {
+                reviewers.push(r.clone());
+            }
+        }
+        return Ok(Decision::BreakGlass { reviewers });
     }
     if fits.iter().any(|g| g.policy.approval.is_none()) {
         return Ok(Decision::Automatic);
@@ -225,18 +218,6 @@ pub fn choose(groups: &[AccessGroup], asked: &Asked<'_>, account_max: u32) -> Re
         .min_by_key(|a| a.approvals_required)
         .expect("every fitting grant needs approval");
     Ok(Decision::Approval(fewest.clone()))
-}
-
-/// The longest session `groups` allow for `asked` (an extension's bound), break-glass aside.
-pub fn longest(groups: &[AccessGroup], asked: &Asked<'_>, account_max: u32) -> u32 {
-    grants(groups, asked)
-        .map(|g| {
-            g.policy
-                .max_duration
-                .map_or(account_max, |m| m.seconds().min(account_max))
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use crate::auth::Principal;
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
-    ApprovalRequest, Email, Extension, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, PendingExtension, Session, SessionId,
-    SessionKind, SessionStatus, UserStatus,
+    Account, ApprovalRequest, Email, Extension, JitSettings, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, ManagedUser,
+    PendingExtension, Session, SessionId, SessionKind, SessionStatus, UserStatus,
 };
 use crate::ports::{CloudError, StoreError};
 
@@ -50,6 +50,16 @@ fn refused(slug: &'static str, detail: impl Into<String>) -> ExtendError {
         slug,
         detail: detail.into(),
     }
+}
+
+/// What the checks of an extension established, for its grant: no second read of them.
+pub(super) struct ExtensionChecked {
+    /// At once, or after approvals.
+    pub(super) decision: Decision,
+    account: Account,
+    jit: JitSettings,
+    /// A JIT session's IAM user, with the credential its fresh credentials are assumed with.
+    iam_user: Option<ManagedUser>,
 }
 
 /// What `extend` did.
@@ -119,8 +129,8 @@ impl SessionService {
                 "session {id}'s time is up; it is being ended"
             )));
         }
-        let decision = self.check_extension(&session, remaining).await?;
-        let approval = match decision {
+        let checked = self.check_extension(&session, remaining).await?;
+        let approval = match checked.decision.clone() {
             Decision::Approval(a) => Some(a),
             Decision::Automatic | Decision::BreakGlass { .. } => None,
         };
@@ -177,7 +187,7 @@ impl SessionService {
             }
             Err(e) => return Err(e.into()),
         }
-        let (session, granted) = self.extension_grant(session).await?;
+        let (session, granted) = self.extension_grant(session, checked).await?;
         Ok(Extended::Now(
             session,
             granted.map(|g| super::starting::relayable(principal, g)),
@@ -187,8 +197,13 @@ impl SessionService {
     /// What an extension lasting `remaining` seconds from now needs, checked as a start is:
     /// the account active with JIT on and the role still allowed, the user's groups covering it
     /// for that long (the decision says whether approval is needed), the role's maximum. Made
-    /// when an extension is asked for and again by the approval that completes it.
-    pub(super) async fn check_extension(&self, session: &Session, remaining: u32) -> Result<Decision, ExtendError> {
+    /// when an extension is asked for and again by the approval that completes it, before the
+    /// session's end moves: a check failing after it would leave an extension with nothing issued.
+    pub(super) async fn check_extension(
+        &self,
+        session: &Session,
+        remaining: u32,
+    ) -> Result<ExtensionChecked, ExtendError> {
         let groups = self.groups.groups_of(&session.user).await?;
         let account = self
             .accounts
@@ -230,7 +245,21 @@ impl SessionService {
                 format!("extended, the session would last {remaining} s from now; your access allows at most {max} s"),
             ),
         })?;
+        let mut iam_user = None;
         if let (SessionKind::Jit, Some(role)) = (session.kind, &session.role) {
+            iam_user = Some(
+                self.users
+                    .of_email(&session.user)
+                    .await?
+                    .into_iter()
+                    .find(|u| {
+                        u.account_id == account.id
+                            && u.user_name == session.iam_user
+                            && u.status == UserStatus::Provisioned
+                    })
+                    .filter(|u| u.credential.is_some())
+                    .ok_or_else(|| refused("user-not-eligible", "the session's IAM user has no credential any more"))?,
+            );
             // STS would refuse credentials longer than the role allows; moto would not.
             let iam = self
                 .target
@@ -254,7 +283,12 @@ impl SessionService {
                 ));
             }
         }
-        Ok(decision)
+        Ok(ExtensionChecked {
+            decision,
+            account,
+            jit,
+            iam_user,
+        })
     }
 
     /// Moves the session's end for its pending extension (recorded before any credential is
@@ -279,31 +313,41 @@ impl SessionService {
         }
     }
 
+    /// Takes back an extension whose credentials could not be issued (version-conditional: an
+    /// end that won meanwhile stands). `credentials_expire_at` stays: it only widens a deny.
+    async fn undo_extension(&self, mut session: Session, why: &str) {
+        let Some(e) = session.extensions.pop() else {
+            return;
+        };
+        session.expires_at = e.expires_at - Duration::from_secs(e.duration_seconds.into());
+        session.duration_seconds = (session.expires_at - session.started_at).whole_seconds().max(0) as u32;
+        session.version += 1;
+        if let Err(err) = self.sessions.save(&session, None).await {
+            tracing::warn!(session = %session.id, error = %err, "taking back a failed extension failed");
+            return;
+        }
+        let event = self.session_event(
+            "extension_failed",
+            format!("{}:extension-failed-{}", session.id, e.at.unix_timestamp_nanos()),
+            &session,
+            json!({ "why": why, "expires_at": rfc3339(session.expires_at) }),
+        );
+        self.log_and_keep_head(&mut session, event).await;
+    }
+
     /// After the claim: a JIT session's fresh credentials (valid until the new end), then the
     /// `extended` event. A console session keeps its password.
     pub(super) async fn extension_grant(
         &self,
         mut session: Session,
+        checked: ExtensionChecked,
     ) -> Result<(Session, Option<Granted>), ExtendError> {
         let id = session.id.clone();
         let extension = session.extensions.last().cloned();
-        let granted = if session.kind == SessionKind::Jit {
-            let account = self
-                .accounts
-                .get(&session.account_id)
-                .await?
-                .ok_or_else(|| ExtendError::NotActive("the session's account is gone".into()))?;
-            let iam_user = self
-                .users
-                .of_email(&session.user)
-                .await?
-                .into_iter()
-                .find(|u| {
-                    u.account_id == account.id && u.user_name == session.iam_user && u.status == UserStatus::Provisioned
-                })
-                .filter(|u| u.credential.is_some())
-                .ok_or_else(|| refused("user-not-eligible", "the session's IAM user has no credential any more"))?;
-            let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
+        let ExtensionChecked {
+            account, jit, iam_user, ..
+        } = checked;
+        let granted = if let Some(iam_user) = iam_user {
             let now = self.clock.now();
             let remaining = (session.expires_at - now).whole_seconds().max(0) as u32;
             // The credentials asked for last from now to the session's (new) end.
@@ -316,10 +360,15 @@ impl SessionService {
                 switch_roles: Vec::new(),
                 decision: Decision::Automatic,
             };
-            let granted = self
-                .grant(&account, &asking, &checked)
-                .await
-                .map_err(|(step, error)| ExtendError::Cloud { step, error })?;
+            let granted = match self.grant(&account, &asking, &checked).await {
+                Ok(g) => g,
+                Err((step, error)) => {
+                    // Nothing was issued: the session's end goes back to where it was, so the
+                    // record does not claim time its credentials do not have.
+                    self.undo_extension(session, &format!("{step} failed: {error}")).await;
+                    return Err(ExtendError::Cloud { step, error });
+                }
+            };
             if let Granted::Jit { credentials, .. } = &granted {
                 session.credentials_expire_at = Some(
                     session

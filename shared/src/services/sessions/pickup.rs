@@ -5,14 +5,10 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Granted, SessionError, SessionService};
+use super::{Granted, SessionError, SessionService, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::domain::{RoleArn, Secret, Session, SessionStatus};
 use crate::ports::{SealContext, TemporaryCredentials};
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    super::rfc3339(t)
-}
 
 fn to_json(granted: &Granted) -> Value {
     match granted {

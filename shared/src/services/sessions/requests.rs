@@ -74,6 +74,21 @@ impl From<VoteRefused> for RequestError {
     }
 }
 
+/// What the approval completing a request found when it checked it again.
+enum Rechecked {
+    Start(crate::domain::Account, super::Checked),
+    Extension(super::extending::ExtensionChecked),
+}
+
+impl Rechecked {
+    fn decision(&self) -> &crate::domain::policy::Decision {
+        match self {
+            Rechecked::Start(_, checked) => &checked.decision,
+            Rechecked::Extension(checked) => &checked.decision,
+        }
+    }
+}
+
 /// Which of a session's requests is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
@@ -175,32 +190,26 @@ impl SessionService {
             // The completing approval checks again that the request can be granted as it
             // stands now (groups, policy, account, user), before anything is written; a policy
             // that now asks for more approvals keeps the request open for them.
-            let decision = match (complete, which) {
+            let rechecked = match (complete, which) {
                 (true, Which::Start) => {
-                    let checked = self.recheck(&session).await?;
-                    Some((checked.1.decision.clone(), Some(checked)))
+                    let (account, checked) = self.recheck(&session).await?;
+                    Some(Rechecked::Start(account, checked))
                 }
                 (true, Which::Extension) => {
                     let p = session.pending_extension.as_ref().expect("an open extension");
                     let end = session.expires_at + std::time::Duration::from_secs(p.duration_seconds.into());
                     let remaining = (end - now).whole_seconds().max(0) as u32;
-                    Some((self.check_extension(&session, remaining).await?, None))
+                    Some(Rechecked::Extension(self.check_extension(&session, remaining).await?))
                 }
                 (false, _) => None,
             };
-            let mut rechecked = None;
-            if let Some((decision, checked)) = decision {
+            if let Some(crate::domain::policy::Decision::Approval(a)) = rechecked.as_ref().map(Rechecked::decision) {
                 let request = request_mut(&mut session, which);
-                match decision {
-                    crate::domain::policy::Decision::Approval(a)
-                        if a.approvals_required as usize > request.approvals.len() =>
-                    {
-                        request.approvals_required = a.approvals_required;
-                        request.approver_groups = a.approver_groups;
-                        request.decided = None;
-                        complete = false;
-                    }
-                    _ => rechecked = checked,
+                if a.approvals_required as usize > request.approvals.len() {
+                    request.approvals_required = a.approvals_required;
+                    request.approver_groups = a.approver_groups.clone();
+                    request.decided = None;
+                    complete = false;
                 }
             }
             let request = request_mut(&mut session, which).clone();
@@ -248,8 +257,8 @@ impl SessionService {
                 Ok(head) => session.log_head = head,
                 Err(e) => tracing::error!(session = %id, error = %e, "logging an approval failed"),
             }
-            return match (which, rechecked) {
-                (Which::Start, Some((account, checked))) => {
+            return match rechecked.expect("a completing approval was checked again") {
+                Rechecked::Start(account, checked) => {
                     let (session, granted) = self.hand_out(&account, session, &checked).await?;
                     if let Err(e) = self.hold_for_requester(&session, &granted).await {
                         self.withdraw(session, &format!("the approved answer could not be held ({e})"))
@@ -258,8 +267,8 @@ impl SessionService {
                     }
                     Ok(session)
                 }
-                _ => {
-                    let (session, granted) = self.extension_grant(session).await?;
+                Rechecked::Extension(checked) => {
+                    let (session, granted) = self.extension_grant(session, checked).await?;
                     if let Some(granted) = granted
                         && let Err(e) = self.hold_for_requester(&session, &granted).await
                     {
@@ -493,16 +502,15 @@ impl SessionService {
         approvers: impl Fn(&Session) -> Vec<crate::domain::GroupId>,
     ) -> Result<Page<Session>, RequestError> {
         let who = self.decider(principal, on_behalf_of, Action::DecideRequest)?;
-        let groups = self.groups.groups_of(&who).await?;
-        let mut page = self
-            .sessions
-            .list(&filter, page)
-            .await?
-            .ok_or(RequestError::BadCursor)?;
-        if principal.role != Role::Admin {
-            page.items
-                .retain(|s| Self::may_decide(principal, &who, s, &approvers(s), &groups).is_ok());
+        let listing = self.sessions.list(&filter, page);
+        if principal.role == Role::Admin {
+            return listing.await?.ok_or(RequestError::BadCursor);
         }
+        // The caller's groups decide what they see; read them alongside the page.
+        let (groups, page) = futures::join!(self.groups.groups_of(&who), listing);
+        let (groups, mut page) = (groups?, page?.ok_or(RequestError::BadCursor)?);
+        page.items
+            .retain(|s| Self::may_decide(principal, &who, s, &approvers(s), &groups).is_ok());
         Ok(page)
     }
 
