@@ -9,12 +9,36 @@ moto's server):
 - principals: who signed a request, its policies and context keys; ExpiredToken;
 - enforcement: every signed request is authorized by policy_eval (pure IAM evaluation, with
   policy_conditions for the condition operators), refusals shaped by errors;
+- ssm_agents: managed nodes (SSM Agent registrations through /moto-api/cib/ssm/agents) and
+  DescribeInstanceInformation;
+- ssm_sessions: Session Manager (StartSession, DescribeSessions, TerminateSession,
+  ResumeSession) authorized against the target, document and session ARNs through enforcement,
+  session preferences, run as, transcripts uploaded to S3 (input through
+  /moto-api/cib/ssm/session-input);
 - policy_limits: IAM's policy size quotas.
 """
 
-from . import dynamodb_transactions, enforcement, missing_role, policy_limits, principals, sts_sessions
+from . import (
+    dynamodb_transactions,
+    enforcement,
+    missing_role,
+    policy_limits,
+    principals,
+    ssm_agents,
+    ssm_sessions,
+    sts_sessions,
+)
 
-PATCHES = (missing_role, dynamodb_transactions, sts_sessions, principals, enforcement, policy_limits)
+PATCHES = (
+    missing_role,
+    dynamodb_transactions,
+    sts_sessions,
+    principals,
+    enforcement,
+    ssm_agents,
+    ssm_sessions,
+    policy_limits,
+)
 
 
 def apply_all() -> None:

@@ -12,7 +12,8 @@ context AWS builds (see `principals` for the keys every request carries) and ask
 - sts:AssumeRole: also the role's trust policy as the resource-based policy, with the
   caller as principal, plus sts:SetSourceIdentity when a source identity is set (asked for,
   or carried over from the calling session) and sts:TagSession when tags are passed.
-sts:GetCallerIdentity stays always allowed (it is on AWS too).
+sts:GetCallerIdentity stays always allowed (it is on AWS too). A request object may carry
+`cib_context`, extra context keys its service computed (see `ssm_sessions`).
 Unsigned requests while INITIAL_NO_AUTH_ACTION_COUNT lasts never get here (moto skips them).
 """
 
@@ -77,6 +78,9 @@ def check_action_permitted(self, resource: str) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     ctx = caller.context(now)
     ctx["aws:RequestedRegion"] = self._region
+    # Service-specific keys a response class computed for this request (ssm_sessions:
+    # ssm:SessionDocumentAccessCheck, ssm:resourceTag/...).
+    ctx.update(getattr(self, "cib_context", None) or {})
     if self._action == "sts:AssumeRole":
         _check_assume_role(self, caller, resource, ctx)
         return
