@@ -50,6 +50,8 @@ pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
             version: 1,
             credentials_expire_at: None,
             switch_roles: Vec::new(),
+            target: None,
+            ssm_sessions: Vec::new(),
             request: None,
             pending_extension: None,
             extensions: Vec::new(),

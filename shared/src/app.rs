@@ -30,6 +30,8 @@ pub struct App {
     pub users: UserService,
     pub groups: GroupService,
     pub sessions: SessionService,
+    /// Accounts' shell settings and their Session Manager preferences.
+    pub shell: crate::services::shell_settings::ShellSettingsService,
     pub chatops: ChatOpsService,
     /// Slack's signing secret; chat-ops is off without it.
     pub slack_signing_secret: Option<crate::domain::Secret>,
@@ -93,16 +95,19 @@ impl App {
         if let Some(wrap) = overrides.wrap_iam {
             iam = wrap(iam);
         }
+        let shell: Arc<dyn crate::ports::ShellConnector> =
+            Arc::new(crate::adapters::aws::shell::AwsShellConnector::new(sdk.clone()));
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let mut log: Arc<dyn SessionLog> = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
         if let Some(wrap) = overrides.wrap_log {
             log = wrap(log);
         }
+        let targets = Targets::new(iam, shell, sealer.clone());
         let users = UserService::new(
             store.clone(),
             store.clone(),
             store.clone(),
-            iam.clone(),
+            targets.clone(),
             sealer.clone(),
             clock.clone(),
         );
@@ -111,7 +116,7 @@ impl App {
             users: store.clone(),
             groups: store.clone(),
             sessions: store.clone(),
-            target: Targets::new(iam, sealer.clone()),
+            target: targets.clone(),
             revoker: Revoker::new(store.clone(), store.clone(), clock.clone()),
             assumer: {
                 let sts: Arc<dyn RoleAssumer> = Arc::new(StsRoleAssumer::new(sdk.clone()));
@@ -155,6 +160,7 @@ impl App {
             users,
             groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone()),
             sessions,
+            shell: crate::services::shell_settings::ShellSettingsService::new(store.clone(), targets),
             idempotency: store,
             sealer,
             clock,

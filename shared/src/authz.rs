@@ -136,20 +136,23 @@ pub fn decide(
              the user starts them (cib, the API or the web console)"
                 .into(),
         )),
+        // A shell session's answer is credentials for Session Manager, as unsafe in chat.
+        Action::StartSession(SessionKind::Shell) if principal.role == Role::Bot => Err(Denied(
+            "bots may not start shell sessions: their credentials cannot be relayed safely; \
+             the user starts them (cib shell, the API or the web console)"
+                .into(),
+        )),
         Action::StartSession(kind) => {
             let user = user.ok_or_else(|| Denied("sessions are started for a platform user with an e-mail".into()))?;
             let account = target.account.ok_or_else(|| Denied("no account given".into()))?;
             let p = permissions_on(groups, account);
-            let allowed = match kind {
-                SessionKind::Console => p.start_sessions,
-                SessionKind::Jit => p.start_jit_sessions,
-            };
-            if allowed {
+            if p.allows(kind) {
                 Ok(actor(Some(user)))
             } else {
                 let what = match kind {
                     SessionKind::Console => "start console sessions",
                     SessionKind::Jit => "start JIT sessions",
+                    SessionKind::Shell => "start shell sessions",
                 };
                 Err(Denied(format!(
                     "{user} is in no access group that may {what} on account {account}"
@@ -226,6 +229,7 @@ mod tests {
             permissions: Permissions {
                 start_sessions,
                 start_jit_sessions,
+                start_shell_sessions: false,
             },
             policy: Default::default(),
             created_at: now,
@@ -286,6 +290,13 @@ mod tests {
         let console_on_a1 = vec![group(AccountScope::Only(vec![a1.clone()]), true, true)];
         assert!(start(&bot, Some(&alice), SessionKind::Console, &a1, &console_on_a1).is_err());
         assert!(start(&user, None, SessionKind::Console, &a1, &console_on_a1).is_ok());
+        // Shell sessions need their own permission, and bots may not start them.
+        assert!(start(&user, None, SessionKind::Shell, &a1, &console_on_a1).is_err());
+        let mut shell_on_a1 = console_on_a1.clone();
+        shell_on_a1[0].permissions.start_shell_sessions = true;
+        assert!(start(&user, None, SessionKind::Shell, &a1, &shell_on_a1).is_ok());
+        assert!(start(&user, None, SessionKind::Shell, &a2, &shell_on_a1).is_err());
+        assert!(start(&bot, Some(&alice), SessionKind::Shell, &a1, &shell_on_a1).is_err());
         // Viewing and ending: owners, and admins.
         let own = Target {
             account: None,

@@ -19,6 +19,7 @@ fn concrete(path: &str) -> String {
         .replace("{name}", "alice@example.com")
         .replace("{email}", "alice@example.com")
         .replace("{slack_user_id}", "U024BE7LH")
+        .replace("{ssm_session_id}", "cib-x-0123456789abcdef0")
 }
 
 /// A body good enough to get past parsing to the authorization check.

@@ -1,13 +1,17 @@
 //! The JSON shapes of the accounts API. Requests refuse unknown fields; responses never carry
 //! a secret (no secret key, no ExternalId, no ciphertext).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use shared::domain::shell::{ShellSettings, ShellSettingsInput};
 use shared::domain::{
     AccessKeyId, Account, AccountCredentials, AccountName, Collector, Invalid, JitSettings, Region, RoleArn,
     StoredCredentials, parse_external_id, parse_secret_access_key,
 };
 use shared::http::request::Object;
 use shared::services::accounts::{RegisterAccount, UpdateAccount};
+use shared::services::shell_settings::Preferences;
 use time::OffsetDateTime;
 
 /// Credentials as sent: `type` selects which of the other fields are required. A flat struct
@@ -226,4 +230,104 @@ impl From<&JitSettings> for JitOut {
             trust_review: s.trust_review.clone(),
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellTargetsIo {
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub instance_ids: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunAsIo {
+    #[serde(default)]
+    pub default_user: Option<String>,
+    #[serde(default)]
+    pub users: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingIo {
+    pub s3_bucket: String,
+    #[serde(default)]
+    pub s3_key_prefix: Option<String>,
+    #[serde(default)]
+    pub s3_encryption: bool,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub cloudwatch_log_group: Option<String>,
+    #[serde(default)]
+    pub cloudwatch_streaming: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellIn {
+    pub enabled: bool,
+    pub role_arn: String,
+    pub targets: ShellTargetsIo,
+    #[serde(default)]
+    pub run_as: Option<RunAsIo>,
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
+    pub max_duration_seconds: i64,
+    #[serde(deserialize_with = "shared::http::request::whole_number")]
+    pub idle_timeout_minutes: i64,
+    pub recording: RecordingIo,
+}
+
+impl ShellIn {
+    pub fn into_input(self) -> ShellSettingsInput {
+        let run_as = self.run_as.unwrap_or_default();
+        ShellSettingsInput {
+            enabled: self.enabled,
+            role_arn: self.role_arn,
+            target_tags: self.targets.tags.unwrap_or_default(),
+            target_ids: self.targets.instance_ids.unwrap_or_default(),
+            run_as_default: run_as.default_user,
+            run_as: run_as.users.unwrap_or_default(),
+            max_duration_seconds: self.max_duration_seconds,
+            idle_timeout_minutes: self.idle_timeout_minutes,
+            s3_bucket: self.recording.s3_bucket,
+            s3_key_prefix: self.recording.s3_key_prefix,
+            s3_encryption: self.recording.s3_encryption,
+            kms_key_id: self.recording.kms_key_id,
+            cloudwatch_log_group: self.recording.cloudwatch_log_group,
+            cloudwatch_streaming: self.recording.cloudwatch_streaming,
+        }
+    }
+}
+
+/// Shell settings as the API shows them (the input's shape, plus what the broker found).
+pub fn shell_out(s: &ShellSettings, preferences: &Preferences) -> serde_json::Value {
+    let r = &s.recording;
+    serde_json::json!({
+        "enabled": s.enabled,
+        "role_arn": s.role.to_string(),
+        "targets": {
+            "tags": s.targets.tags,
+            "instance_ids": s.targets.ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+        "run_as": {
+            "default_user": s.run_as_default.as_ref().map(|u| u.as_str()),
+            "users": s.run_as.iter().map(|(e, u)| (e.to_string(), u.as_str().to_string())).collect::<BTreeMap<_, _>>(),
+        },
+        "max_duration_seconds": s.max_duration.seconds(),
+        "idle_timeout_minutes": s.idle_timeout_minutes,
+        "recording": {
+            "s3_bucket": r.s3_bucket,
+            "s3_key_prefix": r.s3_key_prefix,
+            "s3_encryption": r.s3_encryption,
+            "kms_key_id": r.kms_key_id,
+            "cloudwatch_log_group": r.cloudwatch_log_group,
+            "cloudwatch_streaming": r.cloudwatch_streaming,
+        },
+        "trust_review": s.trust_review,
+        "preferences": preferences,
+    })
 }

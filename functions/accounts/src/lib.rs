@@ -1,4 +1,5 @@
-//! The `accounts` function: registering AWS accounts and their JIT settings (admins only).
+//! The `accounts` function: registering AWS accounts and their JIT and shell settings (admins
+//! only).
 //!
 //! Thin by design: parse the request into domain values (`dto`), call
 //! `shared::services::accounts`, map the result. Used by `main.rs` in Lambda and by the local
@@ -14,7 +15,7 @@ use shared::authz::Action;
 use shared::domain::{AccountId, Invalid, JitSettings};
 use shared::http::{Handled, Problem, json, json_body, no_content, page_request, path_param, require, serve};
 
-use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, UpdateIn};
+use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, ShellIn, UpdateIn};
 
 /// Serves one API Gateway request. Never fails: every error is a problem+json response.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -99,6 +100,30 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             settings.trust_review = review;
             app.accounts.record_trust_review(&id, &settings).await?;
             let mut out = serde_json::to_value(JitOut::from(&settings)).expect("serializes");
+            out["policy_sync"] = serde_json::json!({
+                "updated": sync.updated.len(),
+                "failed": sync.failed.iter().map(|(u, why)| serde_json::json!({ "user_name": u.to_string(), "reason": why })).collect::<Vec<_>>(),
+            });
+            Ok(json(StatusCode::OK, &out))
+        }
+        "GET /accounts/{id}/shell" => {
+            let (settings, preferences) = app.shell.get(&id()?).await?;
+            Ok(json(StatusCode::OK, &dto::shell_out(&settings, &preferences)))
+        }
+        "PUT /accounts/{id}/shell" => {
+            let id = id()?;
+            let input = json_body::<ShellIn>(req)?.into_input();
+            let (mut settings, preferences) = app.shell.set(&id, input).await?.map_err(Problem::validation)?;
+            // Provisioned users' policies follow the shell role as they follow JIT roles, and
+            // the role's trust policy is reviewed the same way.
+            let jit = app.accounts.jit_settings(&id).await?;
+            let (sync, review) = app.users.follow_jit_settings(&id, &jit).await?;
+            settings.trust_review = review
+                .into_iter()
+                .filter(|r| r.role_arn == settings.role.as_str())
+                .collect();
+            app.shell.save(&id, &settings).await?;
+            let mut out = dto::shell_out(&settings, &preferences);
             out["policy_sync"] = serde_json::json!({
                 "updated": sync.updated.len(),
                 "failed": sync.failed.iter().map(|(u, why)| serde_json::json!({ "user_name": u.to_string(), "reason": why })).collect::<Vec<_>>(),

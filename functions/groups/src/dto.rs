@@ -49,6 +49,8 @@ pub struct PermissionsIo {
     pub start_sessions: bool,
     #[serde(default)]
     pub start_jit_sessions: bool,
+    #[serde(default)]
+    pub start_shell_sessions: bool,
 }
 
 impl From<PermissionsIo> for Permissions {
@@ -56,6 +58,7 @@ impl From<PermissionsIo> for Permissions {
         Permissions {
             start_sessions: p.start_sessions,
             start_jit_sessions: p.start_jit_sessions,
+            start_shell_sessions: p.start_shell_sessions,
         }
     }
 }
@@ -65,6 +68,7 @@ impl From<Permissions> for PermissionsIo {
         PermissionsIo {
             start_sessions: p.start_sessions,
             start_jit_sessions: p.start_jit_sessions,
+            start_shell_sessions: p.start_shell_sessions,
         }
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use shared::domain::{
     AccountId, ApprovalRequest, Collector, Email, Invalid, RoleArn, Session, SessionKind, parse_reason,
+    shell::ShellTarget,
 };
 use shared::services::sessions::{Granted, StartRequest};
 use time::OffsetDateTime;
@@ -16,6 +17,8 @@ pub struct StartIn {
     #[serde(rename = "type")]
     pub kind: KindIn,
     pub role_arn: Option<String>,
+    /// Shell sessions: the instance (`i-…`) or managed node (`mi-…`).
+    pub target: Option<String>,
     #[serde(deserialize_with = "shared::http::request::whole_number")]
     pub duration_seconds: i64,
     pub reason: String,
@@ -31,6 +34,7 @@ pub struct StartIn {
 pub enum KindIn {
     Jit,
     Console,
+    Shell,
 }
 
 impl StartIn {
@@ -47,15 +51,29 @@ impl StartIn {
         let kind = match self.kind {
             KindIn::Jit => SessionKind::Jit,
             KindIn::Console => SessionKind::Console,
+            KindIn::Shell => SessionKind::Shell,
         };
         if kind == SessionKind::Jit && role.is_none() {
             c.push("role_arn", "is required for JIT sessions");
         }
+        let target = match (kind, self.target) {
+            (SessionKind::Shell, Some(t)) => c.take(ShellTarget::parse(&t)),
+            (SessionKind::Shell, None) => {
+                c.push("target", "is required for shell sessions");
+                None
+            }
+            (_, Some(_)) => {
+                c.push("target", "is only for shell sessions");
+                None
+            }
+            (_, None) => None,
+        };
         c.finish()?;
         Ok(StartRequest {
             account: account.expect("checked"),
             kind,
             role: role.flatten(),
+            target,
             duration_seconds: self.duration_seconds,
             reason: reason.expect("checked"),
             on_behalf_of: on_behalf_of.flatten(),
@@ -133,6 +151,12 @@ pub struct SessionOut {
     pub user: String,
     pub iam_user: String,
     pub role_arn: Option<String>,
+    /// Shell sessions: the instance or managed node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Shell sessions: the Session Manager sessions it opened, recorded at its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssm_sessions: Option<Vec<shared::domain::shell::SsmSession>>,
     pub duration_seconds: u32,
     pub reason: String,
     pub requested_by: String,
@@ -167,6 +191,8 @@ impl From<&Session> for SessionOut {
             user: s.user.to_string(),
             iam_user: s.iam_user.to_string(),
             role_arn: s.role.as_ref().map(ToString::to_string),
+            target: s.target.as_ref().map(ToString::to_string),
+            ssm_sessions: (s.kind == SessionKind::Shell).then(|| s.ssm_sessions.clone()),
             duration_seconds: s.duration_seconds,
             reason: s.reason.clone(),
             requested_by: s.requested_by.clone(),
@@ -229,6 +255,15 @@ pub fn granted_fields(granted: &Granted) -> serde_json::Map<String, serde_json::
                 "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             }));
             out.insert("console_url".into(), serde_json::json!(console_url));
+        }
+        Granted::Shell { credentials, connect } => {
+            out.insert("credentials".into(), serde_json::json!({
+                "access_key_id": credentials.access_key_id,
+                "secret_access_key": credentials.secret_access_key.expose(),
+                "session_token": credentials.session_token.expose(),
+                "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            }));
+            out.insert("shell".into(), serde_json::json!(connect));
         }
         Granted::JitLink { console_url } => {
             out.insert("console_url".into(), serde_json::json!(console_url));

@@ -245,6 +245,24 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 }),
             ))
         }
+        "GET /sessions/{id}/transcripts/{ssm_session_id}" => {
+            let id = session_id(req)?;
+            let ssm_id = path_param(req, "ssm_session_id").unwrap_or_default();
+            let t = app
+                .sessions
+                .transcript(principal, &id, &ssm_id, on_behalf_of(req)?.as_ref())
+                .await?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "session_id": id.to_string(),
+                    "ssm_session_id": ssm_id,
+                    "location": t.location,
+                    "truncated": t.truncated,
+                    "content": t.content,
+                }),
+            ))
+        }
         other => Err(Problem::not_found(format!("no route {other}"))),
     }
 }

@@ -81,6 +81,8 @@ pub struct Permissions {
     pub start_sessions: bool,
     /// "Users may start JIT sessions": assume an allowed role for a bounded time.
     pub start_jit_sessions: bool,
+    /// "Users may start shell sessions": Session Manager on the account's allowed targets.
+    pub start_shell_sessions: bool,
 }
 
 impl Permissions {
@@ -88,6 +90,16 @@ impl Permissions {
         Permissions {
             start_sessions: self.start_sessions || other.start_sessions,
             start_jit_sessions: self.start_jit_sessions || other.start_jit_sessions,
+            start_shell_sessions: self.start_shell_sessions || other.start_shell_sessions,
+        }
+    }
+
+    /// Whether these permissions cover starting a session of `kind`.
+    pub fn allows(self, kind: super::SessionKind) -> bool {
+        match kind {
+            super::SessionKind::Console => self.start_sessions,
+            super::SessionKind::Jit => self.start_jit_sessions,
+            super::SessionKind::Shell => self.start_shell_sessions,
         }
     }
 }

@@ -77,14 +77,33 @@ pub fn console_with_jit_document(user_name: &IamUserName) -> String {
     .to_string()
 }
 
-/// Allows exactly the account's JIT roles (none when JIT is off or no role is allowed):
-/// `sts:AssumeRole` plus the two actions a brokered AssumeRole uses. Which sessions are
-/// possible is narrowed by the session deny and by the roles' trust statements.
-pub fn jit_policy_document(jit: &JitSettings) -> Option<String> {
-    if !jit.active || !jit.jit_enabled || jit.allowed_roles.is_empty() {
+/// The roles the broker assumes with a provisioned user's key on an active account: the JIT
+/// roles when JIT is on, and the shell role when shell sessions are.
+pub fn brokered_roles(jit: &JitSettings, shell: Option<&super::shell::ShellSettings>) -> Vec<RoleArn> {
+    if !jit.active {
+        return Vec::new();
+    }
+    let mut roles = if jit.jit_enabled {
+        jit.allowed_roles.clone()
+    } else {
+        Vec::new()
+    };
+    if let Some(shell) = shell.filter(|s| s.enabled)
+        && !roles.contains(&shell.role)
+    {
+        roles.push(shell.role.clone());
+    }
+    roles
+}
+
+/// Allows exactly the brokered roles (`brokered_roles`; none: no policy): `sts:AssumeRole`
+/// plus the two actions a brokered AssumeRole uses. Which sessions are possible is narrowed by
+/// the session deny and by the roles' trust statements.
+pub fn jit_policy_document(roles: &[RoleArn]) -> Option<String> {
+    if roles.is_empty() {
         return None;
     }
-    let roles: Vec<&str> = jit.allowed_roles.iter().map(|r| r.as_str()).collect();
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     Some(
         json!({
             "Version": "2012-10-17",

@@ -15,6 +15,7 @@ pub mod request;
 pub mod revocation;
 pub mod secret;
 pub mod session;
+pub mod shell;
 pub mod trust;
 pub mod validation;
 

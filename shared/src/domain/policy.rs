@@ -142,10 +142,7 @@ pub enum NoGrant {
 fn grants<'a>(groups: &'a [AccessGroup], asked: &Asked<'_>) -> impl Iterator<Item = &'a AccessGroup> {
     let asked = *asked;
     groups.iter().filter(move |g| {
-        let kind = match asked.kind {
-            SessionKind::Jit => g.permissions.start_jit_sessions,
-            SessionKind::Console => g.permissions.start_sessions,
-        };
+        let kind = g.permissions.allows(asked.kind);
         let role = match (&g.policy.jit_roles, asked.role) {
             (Some(roles), Some(role)) => roles.contains(role),
             _ => true,
@@ -235,6 +232,7 @@ mod tests {
             permissions: Permissions {
                 start_sessions: true,
                 start_jit_sessions: true,
+                start_shell_sessions: false,
             },
             policy,
             created_at: now,

@@ -1,5 +1,6 @@
-//! Sessions: time-bounded access to an account, JIT (an assumed role) or console (the user's
-//! own IAM user, unlocked for the duration).
+//! Sessions: time-bounded access to an account, JIT (an assumed role), console (the user's
+//! own IAM user, unlocked for the duration) or shell (an assumed role that may open Session
+//! Manager sessions on one target).
 
 use std::fmt;
 
@@ -41,6 +42,8 @@ impl fmt::Display for SessionId {
 pub enum SessionKind {
     Jit,
     Console,
+    /// A shell on one instance through Session Manager (`crate::domain::shell`).
+    Shell,
 }
 
 impl SessionKind {
@@ -48,6 +51,7 @@ impl SessionKind {
         match self {
             SessionKind::Jit => "jit",
             SessionKind::Console => "console",
+            SessionKind::Shell => "shell",
         }
     }
 
@@ -55,6 +59,7 @@ impl SessionKind {
         match s {
             "jit" => Some(SessionKind::Jit),
             "console" => Some(SessionKind::Console),
+            "shell" => Some(SessionKind::Shell),
             _ => None,
         }
     }
@@ -151,6 +156,10 @@ pub struct Session {
     pub user: Email,
     pub iam_user: IamUserName,
     pub role: Option<RoleArn>,
+    /// A shell session's target.
+    pub target: Option<super::shell::ShellTarget>,
+    /// The Session Manager sessions a shell session opened, as its end found them.
+    pub ssm_sessions: Vec<super::shell::SsmSession>,
     pub duration_seconds: u32,
     pub reason: String,
     /// The token subject that asked (a bot, for chat-ops; otherwise the user).

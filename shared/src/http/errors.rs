@@ -114,6 +114,27 @@ impl From<JitSettingsError> for Problem {
     }
 }
 
+impl From<crate::services::shell_settings::ShellSettingsError> for Problem {
+    fn from(e: crate::services::shell_settings::ShellSettingsError) -> Self {
+        use crate::services::shell_settings::ShellSettingsError as E;
+        match e {
+            E::NotFound(_) | E::NotConfigured(_) => Problem::not_found(e.to_string()),
+            E::Unavailable(cause) => unavailable(&cause),
+        }
+    }
+}
+
+impl From<crate::services::sessions::TranscriptError> for Problem {
+    fn from(e: crate::services::sessions::TranscriptError) -> Self {
+        use crate::services::sessions::TranscriptError as E;
+        match e {
+            E::Session(e) => e.into(),
+            E::NotFound(_) => Problem::not_found(e.to_string()),
+            E::Cloud { step, error } => cloud(&step, &error, false),
+        }
+    }
+}
+
 impl From<Denied> for Problem {
     fn from(d: Denied) -> Self {
         Problem::forbidden(d.0)

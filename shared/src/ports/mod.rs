@@ -2,6 +2,10 @@
 //! the cloud, the key service, the clock). Adapters in `crate::adapters` implement them
 //! for AWS; tests can implement them to inject faults.
 
+mod shell;
+
+pub use shell::{Ec2Instance, ManagedNode, ShellConnector, SsmSessionInfo, TargetShell};
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -45,7 +49,7 @@ pub enum DeleteAccountRefusal {
     HasLiveSessions(u64),
 }
 
-/// Persistence of registered accounts and their JIT settings.
+/// Persistence of registered accounts and their JIT and shell settings.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Stores a new account. `Conflict` when its AWS account is already registered.
@@ -62,6 +66,11 @@ pub trait AccountStore: Send + Sync {
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError>;
     /// Writes the settings if the account still exists (`Conflict` otherwise).
     async fn put_jit(&self, id: &AccountId, settings: &JitSettings) -> Result<(), StoreError>;
+    /// `None` when never configured.
+    async fn get_shell(&self, id: &AccountId) -> Result<Option<crate::domain::shell::ShellSettings>, StoreError>;
+    /// Writes the settings if the account still exists (`Conflict` otherwise).
+    async fn put_shell(&self, id: &AccountId, settings: &crate::domain::shell::ShellSettings)
+    -> Result<(), StoreError>;
 }
 
 /// Why credentials could not be confirmed.

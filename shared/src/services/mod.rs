@@ -7,5 +7,6 @@ pub mod groups;
 pub mod passwords;
 pub mod revocation;
 pub mod sessions;
+pub mod shell_settings;
 pub mod target;
 pub mod users;

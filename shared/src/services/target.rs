@@ -1,20 +1,36 @@
 //! Reaching a target account: opening its sealed credentials for one operation and
-//! connecting to its IAM. Users and sessions both need it, so it lives beside them.
+//! connecting to its IAM (or Session Manager). Users and sessions both need it, so it lives
+//! beside them.
 
 use std::sync::Arc;
 
 use crate::domain::{Account, AccountCredentials, StoredCredentials};
-use crate::ports::{AccountAccess, CloudError, IamConnector, SealContext, SecretSealer, TargetIam};
+use crate::ports::{
+    AccountAccess, CloudError, IamConnector, SealContext, SecretSealer, ShellConnector, TargetIam, TargetShell,
+};
 
 #[derive(Clone)]
 pub struct Targets {
     pub(crate) iam: Arc<dyn IamConnector>,
+    pub(crate) shell: Arc<dyn ShellConnector>,
     pub(crate) sealer: Arc<dyn SecretSealer>,
 }
 
 impl Targets {
-    pub fn new(iam: Arc<dyn IamConnector>, sealer: Arc<dyn SecretSealer>) -> Self {
-        Targets { iam, sealer }
+    pub fn new(iam: Arc<dyn IamConnector>, shell: Arc<dyn ShellConnector>, sealer: Arc<dyn SecretSealer>) -> Self {
+        Targets { iam, shell, sealer }
+    }
+
+    /// Session Manager (with EC2 and S3) in the account's default region.
+    pub async fn connect_shell(&self, account: &Account) -> Result<Box<dyn TargetShell>, (String, CloudError)> {
+        let access = self
+            .access(account)
+            .await
+            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
+        self.shell
+            .connect(&access)
+            .await
+            .map_err(|e| ("connect to the account".to_string(), e))
     }
 
     /// Opens the account's stored secret for the duration of one operation.

@@ -7,6 +7,7 @@ pub mod federation;
 pub mod iam;
 pub mod kms;
 pub mod s3_log;
+pub mod shell;
 pub mod sqs;
 pub mod sts;
 

@@ -294,6 +294,7 @@ impl ChatOpsService {
             account,
             kind: SessionKind::Jit,
             role: Some(role_arn.clone()),
+            target: None,
             duration_seconds: duration,
             reason,
             on_behalf_of: Some(email.clone()),
@@ -313,7 +314,9 @@ impl ChatOpsService {
                 session.aws_account_id,
                 session.expires_at.time()
             ),
-            Ok(Started::Now(session, Granted::Console { .. })) => format!("Started session `{}`.", session.id),
+            Ok(Started::Now(session, Granted::Console { .. } | Granted::Shell { .. })) => {
+                format!("Started session `{}`.", session.id)
+            }
             Err(e) => format!("I could not start the session: {e}"),
         })
     }

@@ -3,8 +3,8 @@
 //!
 //! Every end first claims the session with a version-conditional write: of any number of
 //! concurrent ends and expiries exactly one revokes and writes the end event. Revocation is
-//! per session (`crate::domain::revocation`): a JIT session's own credentials are denied on
-//! its role; a console session's IAM user gets the deny-all back and a new password, and the
+//! per session (`crate::domain::revocation`): a JIT (or shell) session's own credentials are
+//! denied on its role, and a shell session's live Session Manager sessions are terminated; a console session's IAM user gets the deny-all back and a new password, and the
 //! role sessions it could have switched into are cut by user name and issue time.
 //!
 //! The expirer claims a run's due sessions first, then revokes them per role in one batch:
@@ -158,10 +158,21 @@ impl SessionService {
         sessions: Vec<Session>,
         iam: Result<&dyn TargetIam, &String>,
     ) -> Vec<Result<Session, SessionError>> {
-        let revoked = match iam {
+        let mut revoked = match iam {
             Ok(iam) => self.revoke_all(&sessions, iam).await,
             Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
         };
+        // Revoked first, so no new Session Manager session can open; then the live ones,
+        // which outlive their credentials, are terminated.
+        let mut sessions = sessions;
+        for (session, result) in sessions.iter_mut().zip(revoked.iter_mut()) {
+            if session.kind == SessionKind::Shell
+                && result.is_ok()
+                && let Err(e) = self.close_shell_sessions(session).await
+            {
+                *result = Err(e);
+            }
+        }
         use futures::StreamExt;
         futures::stream::iter(sessions.into_iter().zip(revoked))
             .map(|(session, result)| self.finish_end(session, result))
@@ -187,14 +198,14 @@ impl SessionService {
         };
         for (i, s) in sessions.iter().enumerate() {
             match s.kind {
-                SessionKind::Jit => {
+                SessionKind::Jit | SessionKind::Shell => {
                     // Credentials that are already dead need no deny (a natural expiry); the
                     // allowance covers clock skew between the broker and STS.
                     if s.credentials_expire_at.is_some_and(|t| t + CLOCK_SKEW <= now) {
                         continue;
                     }
                     let Some(role) = &s.role else {
-                        results[i] = Err("a JIT session without a role".into());
+                        results[i] = Err("a role session without a role".into());
                         continue;
                     };
                     let dead = s.credentials_expire_at.unwrap_or(s.expires_at) + CREDENTIALS_MARGIN;

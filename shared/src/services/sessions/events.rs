@@ -27,6 +27,7 @@ pub fn detail_type(event_type: &str) -> Option<&'static str> {
         "expired" => "Session expired",
         "revoked" => "Session access revoked",
         "revocation_failed" => "Session revocation failed",
+        "shell_sessions" => "Shell sessions recorded",
         _ => return None,
     })
 }

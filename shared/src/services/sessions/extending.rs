@@ -204,6 +204,13 @@ impl SessionService {
         session: &Session,
         remaining: u32,
     ) -> Result<ExtensionChecked, ExtendError> {
+        if session.kind == SessionKind::Shell {
+            // Its Session Manager sessions and their settings would need checking again too.
+            return Err(refused(
+                "not-extendable",
+                "shell sessions cannot be extended; start a new one",
+            ));
+        }
         let groups = self.groups.groups_of(&session.user).await?;
         let account = self
             .accounts
@@ -359,6 +366,7 @@ impl SessionService {
                 duration: remaining,
                 switch_roles: Vec::new(),
                 decision: Decision::Automatic,
+                shell: None,
             };
             let granted = match self.grant(&account, &asking, &checked).await {
                 Ok(g) => g,
@@ -369,7 +377,7 @@ impl SessionService {
                     return Err(ExtendError::Cloud { step, error });
                 }
             };
-            if let Granted::Jit { credentials, .. } = &granted {
+            if let Granted::Jit { credentials, .. } | Granted::Shell { credentials, .. } = &granted {
                 session.credentials_expire_at = Some(
                     session
                         .credentials_expire_at

@@ -1,11 +1,13 @@
 //! The grant itself, in AWS: JIT credentials (AssumeRole with the user's own key, the
-//! session's name, SourceIdentity, session policy and tags) with a console sign-in link, or a
+//! session's name, SourceIdentity, session policy and tags) with a console sign-in link,
+//! shell credentials (the same AssumeRole on the shell role, scoped to one target), or a
 //! console password checkout with the session deny narrowed. Starts, approvals and extensions
 //! all grant through here.
 
-use super::{Checked, Granted, SessionService};
+use super::{Checked, Granted, SessionService, ShellConnect};
+use crate::domain::shell::{PREFERENCES_DOCUMENT, RUN_AS_TAG, shell_session_policy};
 use crate::domain::{Account, AccountCredentials, Session, SessionKind, iam_policies};
-use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext};
+use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, TemporaryCredentials};
 
 impl SessionService {
     pub(super) async fn grant(
@@ -16,45 +18,49 @@ impl SessionService {
     ) -> Result<Granted, (String, CloudError)> {
         let err = |step: &'static str| move |e: CloudError| (step.to_string(), e);
         match session.kind {
+            SessionKind::Shell => {
+                let settings = checked.shell.as_ref().expect("checked");
+                let target = session.target.as_ref().expect("checked");
+                let role = session.role.as_ref().expect("checked");
+                let partition = role.as_str().split(':').nth(1).unwrap_or("aws");
+                let region = &account.default_region;
+                let policy = shell_session_policy(
+                    partition,
+                    region,
+                    &account.aws_account_id,
+                    target,
+                    &session.id,
+                    settings.recording.kms_key_id.as_deref(),
+                );
+                let run_as = settings.run_as_for(&session.user).map(|u| u.as_str().to_string());
+                let mut tags = Vec::new();
+                if let Some(user) = &run_as {
+                    tags.push((RUN_AS_TAG.to_string(), user.clone()));
+                }
+                let credentials = self.assume_as_user(account, session, checked, policy, tags).await?;
+                Ok(Granted::Shell {
+                    credentials,
+                    connect: Box::new(ShellConnect {
+                        target: target.to_string(),
+                        region: region.to_string(),
+                        document_name: PREFERENCES_DOCUMENT.to_string(),
+                        run_as,
+                        command: format!(
+                            "aws ssm start-session --target {target} --document-name {PREFERENCES_DOCUMENT} --region {region}"
+                        ),
+                    }),
+                })
+            }
             SessionKind::Jit => {
-                let credential = checked.iam_user.credential.as_ref().expect("checked");
-                let secret = self
-                    .sealer
-                    .open(
-                        &credential.sealed_secret,
-                        &SealContext::user(&account.id, &session.iam_user),
-                    )
-                    .await
-                    .map_err(|e| {
-                        (
-                            "open the user's credential".to_string(),
-                            CloudError::Unavailable(e.to_string()),
-                        )
-                    })?;
-                let as_user = AccountAccess {
-                    aws_account_id: account.aws_account_id.clone(),
-                    region: account.default_region.clone(),
-                    credentials: AccountCredentials::AccessKey {
-                        access_key_id: credential.access_key_id.clone(),
-                        secret_access_key: secret,
-                    },
-                };
-                let request = AssumeRequest {
-                    role: session.role.clone().expect("checked"),
-                    session_name: session.id.role_session_name(),
-                    duration_seconds: session.duration_seconds,
-                    source_identity: session.user.to_string(),
-                    policy: Some(iam_policies::jit_session_policy()),
-                    tags: vec![
-                        ("cloud-iam-broker:session-id".into(), session.id.to_string()),
-                        ("cloud-iam-broker:requested-by".into(), tag_value(&session.requested_by)),
-                    ],
-                };
                 let credentials = self
-                    .assumer
-                    .assume_role(&as_user, &request)
-                    .await
-                    .map_err(err("assume the role"))?;
+                    .assume_as_user(
+                        account,
+                        session,
+                        checked,
+                        iam_policies::jit_session_policy(),
+                        Vec::new(),
+                    )
+                    .await?;
                 let region = account.default_region.as_str();
                 let destination = format!("https://{region}.console.aws.amazon.com/console/home?region={region}");
                 let console_url = self
@@ -97,6 +103,59 @@ impl SessionService {
                 })
             }
         }
+    }
+}
+
+impl SessionService {
+    /// AssumeRole on the session's role with the user's own key: the session's name,
+    /// SourceIdentity (the user's e-mail), `policy`, and the broker's tags plus `extra_tags`.
+    async fn assume_as_user(
+        &self,
+        account: &Account,
+        session: &Session,
+        checked: &Checked,
+        policy: String,
+        extra_tags: Vec<(String, String)>,
+    ) -> Result<TemporaryCredentials, (String, CloudError)> {
+        let credential = checked.iam_user.credential.as_ref().expect("checked");
+        let secret = self
+            .sealer
+            .open(
+                &credential.sealed_secret,
+                &SealContext::user(&account.id, &session.iam_user),
+            )
+            .await
+            .map_err(|e| {
+                (
+                    "open the user's credential".to_string(),
+                    CloudError::Unavailable(e.to_string()),
+                )
+            })?;
+        let as_user = AccountAccess {
+            aws_account_id: account.aws_account_id.clone(),
+            region: account.default_region.clone(),
+            credentials: AccountCredentials::AccessKey {
+                access_key_id: credential.access_key_id.clone(),
+                secret_access_key: secret,
+            },
+        };
+        let mut tags = vec![
+            ("cloud-iam-broker:session-id".into(), session.id.to_string()),
+            ("cloud-iam-broker:requested-by".into(), tag_value(&session.requested_by)),
+        ];
+        tags.extend(extra_tags);
+        let request = AssumeRequest {
+            role: session.role.clone().expect("checked"),
+            session_name: session.id.role_session_name(),
+            duration_seconds: session.duration_seconds,
+            source_identity: session.user.to_string(),
+            policy: Some(policy),
+            tags,
+        };
+        self.assumer
+            .assume_role(&as_user, &request)
+            .await
+            .map_err(|e| ("assume the role".to_string(), e))
     }
 }
 

@@ -23,12 +23,14 @@ mod granting;
 mod pickup;
 mod refusals;
 mod requests;
+mod shell;
 mod starting;
 
 pub use ending::REPORT_AFTER_FAILURES;
 pub use events::detail_type;
 pub use extending::{ExtendError, Extended};
 pub use requests::RequestError;
+pub use shell::{Transcript, TranscriptError};
 
 use std::sync::Arc;
 
@@ -53,6 +55,8 @@ pub struct StartRequest {
     pub account: AccountId,
     pub kind: SessionKind,
     pub role: Option<RoleArn>,
+    /// A shell session's target.
+    pub target: Option<crate::domain::shell::ShellTarget>,
     pub duration_seconds: i64,
     pub reason: String,
     pub on_behalf_of: Option<Email>,
@@ -86,6 +90,22 @@ pub enum Granted {
         password: Secret,
         switch_role_links: Vec<(RoleArn, String)>,
     },
+    /// Credentials that may open Session Manager sessions on one target, and how to.
+    Shell {
+        credentials: TemporaryCredentials,
+        connect: Box<ShellConnect>,
+    },
+}
+
+/// How a shell session's credentials reach its target.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShellConnect {
+    pub target: String,
+    pub region: String,
+    pub document_name: String,
+    /// The OS user the broker asked for (`None`: the preferences' default).
+    pub run_as: Option<String>,
+    pub command: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +203,8 @@ struct Checked {
     switch_roles: Vec<RoleArn>,
     /// The grant deciding it: at once, break-glass, or after approvals.
     decision: crate::domain::policy::Decision,
+    /// A shell session's settings, as the checks read them.
+    shell: Option<Box<crate::domain::shell::ShellSettings>>,
 }
 
 fn refused(slug: &'static str, detail: impl Into<String>) -> StartError {

@@ -10,19 +10,41 @@ use crate::auth::{Principal, Role};
 use crate::domain::{RoleArn, Secret, Session, SessionStatus};
 use crate::ports::{SealContext, TemporaryCredentials};
 
+fn credentials_json(credentials: &TemporaryCredentials) -> Value {
+    json!({
+        "access_key_id": credentials.access_key_id,
+        "secret_access_key": credentials.secret_access_key.expose(),
+        "session_token": credentials.session_token.expose(),
+        "expiration": rfc3339(credentials.expiration),
+    })
+}
+
+fn credentials_from(j: &Value) -> Option<TemporaryCredentials> {
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    Some(TemporaryCredentials {
+        access_key_id: s(&j["access_key_id"])?,
+        secret_access_key: Secret::new(s(&j["secret_access_key"])?),
+        session_token: Secret::new(s(&j["session_token"])?),
+        expiration: OffsetDateTime::parse(
+            j["expiration"].as_str()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?,
+    })
+}
+
 fn to_json(granted: &Granted) -> Value {
     match granted {
         Granted::Jit {
             credentials,
             console_url,
-        } => json!({
-            "jit": {
-                "access_key_id": credentials.access_key_id,
-                "secret_access_key": credentials.secret_access_key.expose(),
-                "session_token": credentials.session_token.expose(),
-                "expiration": rfc3339(credentials.expiration),
-                "console_url": console_url,
-            }
+        } => {
+            let mut jit = credentials_json(credentials);
+            jit["console_url"] = json!(console_url);
+            json!({ "jit": jit })
+        }
+        Granted::Shell { credentials, connect } => json!({
+            "shell": { "credentials": credentials_json(credentials), "connect": connect }
         }),
         Granted::JitLink { console_url } => json!({ "link": console_url }),
         Granted::Console {
@@ -45,17 +67,14 @@ fn from_json(v: &Value) -> Option<Granted> {
     let s = |v: &Value| v.as_str().map(str::to_string);
     if let Some(j) = v.get("jit") {
         return Some(Granted::Jit {
-            credentials: TemporaryCredentials {
-                access_key_id: s(&j["access_key_id"])?,
-                secret_access_key: Secret::new(s(&j["secret_access_key"])?),
-                session_token: Secret::new(s(&j["session_token"])?),
-                expiration: OffsetDateTime::parse(
-                    j["expiration"].as_str()?,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .ok()?,
-            },
+            credentials: credentials_from(j)?,
             console_url: s(&j["console_url"])?,
+        });
+    }
+    if let Some(sh) = v.get("shell") {
+        return Some(Granted::Shell {
+            credentials: credentials_from(&sh["credentials"])?,
+            connect: serde_json::from_value(sh["connect"].clone()).ok()?,
         });
     }
     if let Some(l) = v.get("link") {
@@ -84,7 +103,7 @@ impl SessionService {
             .await
             .map_err(|e| e.to_string())?;
         let until = match granted {
-            Granted::Jit { credentials, .. } => credentials.expiration,
+            Granted::Jit { credentials, .. } | Granted::Shell { credentials, .. } => credentials.expiration,
             _ => session.expires_at,
         };
         self.pickups

@@ -13,7 +13,8 @@ use super::{SessionService, StartError, StartRequest, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::{
-    AccessGroup, ApprovalRequest, Email, Outcome, Review, Session, SessionId, SessionStatus, Vote, VoteRefused,
+    AccessGroup, ApprovalRequest, Email, Outcome, Review, Session, SessionId, SessionKind, SessionStatus, Vote,
+    VoteRefused,
 };
 use crate::ports::{Page, PageRequest, SessionFilter, StoreError};
 
@@ -438,7 +439,9 @@ impl SessionService {
         let req = StartRequest {
             account: s.account_id.clone(),
             kind: s.kind,
-            role: s.role.clone(),
+            // A shell session's role comes from the shell settings, as at its start.
+            role: s.role.clone().filter(|_| s.kind != SessionKind::Shell),
+            target: s.target.clone(),
             duration_seconds: s.duration_seconds.into(),
             reason: s.reason.clone(),
             on_behalf_of: None,

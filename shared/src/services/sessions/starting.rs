@@ -11,7 +11,7 @@ use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
-    AccessGroup, Account, ApprovalRequest, Email, Session, SessionId, SessionKind, SessionStatus, UserStatus,
+    AccessGroup, Account, ApprovalRequest, Email, RoleArn, Session, SessionId, SessionKind, SessionStatus, UserStatus,
 };
 use crate::ports::{CloudError, StoreError};
 
@@ -94,7 +94,12 @@ impl SessionService {
             kind: req.kind,
             user: user.clone(),
             iam_user: checked.iam_user.user_name.clone(),
-            role: req.role.clone(),
+            // A shell session assumes the account's shell role.
+            role: checked
+                .shell
+                .as_ref()
+                .map(|s| s.role.clone())
+                .or_else(|| req.role.clone()),
             duration_seconds: checked.duration,
             reason: req.reason.clone(),
             requested_by: by.clone(),
@@ -109,6 +114,8 @@ impl SessionService {
             version: 1,
             credentials_expire_at: None,
             switch_roles: checked.switch_roles.clone(),
+            target: req.target.clone(),
+            ssm_sessions: Vec::new(),
             request,
             pending_extension: None,
             extensions: Vec::new(),
@@ -171,7 +178,7 @@ impl SessionService {
                 return Err(StartError::Cloud { step, error });
             }
         };
-        if let Granted::Jit { credentials, .. } = &granted {
+        if let Granted::Jit { credentials, .. } | Granted::Shell { credentials, .. } = &granted {
             session.credentials_expire_at = Some(credentials.expiration);
         }
         // The claim check: an end that won the session while it was starting revoked it by its
@@ -204,7 +211,7 @@ impl SessionService {
                 return Err(StartError::Unavailable(e.to_string()));
             }
         }
-        let started = self.session_event(
+        let mut started = self.session_event(
             "started",
             format!("{id}:started"),
             &session,
@@ -218,6 +225,10 @@ impl SessionService {
                 "role_session_name": id.role_session_name(),
             }),
         );
+        if let Granted::Shell { connect, .. } = &granted {
+            started["target"] = json!(connect.target);
+            started["run_as"] = json!(connect.run_as);
+        }
         if session.break_glass {
             let event = self.session_event(
                 "break_glass",
@@ -276,7 +287,26 @@ impl SessionService {
                 format!("access to account {} is not active", account.id),
             ));
         }
-        let max = jit.max_duration.seconds();
+        let shell = match req.kind {
+            SessionKind::Shell => Some(
+                self.accounts
+                    .get_shell(&account.id)
+                    .await?
+                    .filter(|s| s.enabled)
+                    .map(Box::new)
+                    .ok_or_else(|| {
+                        refused(
+                            "shell-disabled",
+                            format!("shell sessions are not enabled on account {}", account.id),
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
+        let max = match &shell {
+            Some(s) => s.max_duration.seconds(),
+            None => jit.max_duration.seconds(),
+        };
         if req.duration_seconds < crate::domain::MIN_SESSION_SECONDS as i64 || req.duration_seconds > max as i64 {
             return Err(refused(
                 "invalid-duration",
@@ -324,6 +354,38 @@ impl SessionService {
             }
         }
         match req.kind {
+            SessionKind::Shell => {
+                let settings = shell.as_ref().expect("read above");
+                if !approved
+                    && self
+                        .sessions
+                        .console_session_live(&account.id, &iam_user.user_name)
+                        .await?
+                {
+                    return Err(refused(
+                        "console-session-live",
+                        "this user has a live console session on this account; end it first",
+                    ));
+                }
+                if req.role.is_some() {
+                    return Err(refused(
+                        "role-not-allowed",
+                        "shell sessions use the account's shell role; omit role_arn",
+                    ));
+                }
+                if iam_user.credential.is_none() {
+                    return Err(refused(
+                        "user-not-eligible",
+                        "the IAM user has no credential; create one first",
+                    ));
+                }
+                let target = req
+                    .target
+                    .as_ref()
+                    .ok_or_else(|| refused("target-not-found", "target is required for shell sessions"))?;
+                self.check_target(account, settings, target).await?;
+                self.check_role_duration(account, &settings.role, duration).await?;
+            }
             SessionKind::Jit => {
                 // The console's credentials could assume JIT roles with the broker's session
                 // names; during a console session its user policy refuses that, and so would
@@ -361,29 +423,7 @@ impl SessionService {
                         "the IAM user has no credential; create one first",
                     ));
                 }
-                // STS would refuse a longer session; moto would not, so check it here.
-                let iam = self
-                    .target
-                    .connect(account)
-                    .await
-                    .map_err(|(step, error)| StartError::Cloud { step, error })?;
-                let role_max = iam
-                    .get_role(role)
-                    .await
-                    .map(|r| r.max_session_seconds)
-                    .map_err(|e| match e {
-                        CloudError::NotFound(_) => refused("role-not-allowed", format!("{role} does not exist")),
-                        e => StartError::Cloud {
-                            step: "read the role".into(),
-                            error: e,
-                        },
-                    })?;
-                if duration > role_max {
-                    return Err(refused(
-                        "invalid-duration",
-                        format!("{role} allows sessions of at most {role_max} seconds"),
-                    ));
-                }
+                self.check_role_duration(account, role, duration).await?;
             }
             SessionKind::Console => {
                 // Checked here so that repeated attempts are refusals (bounded), not session
@@ -440,7 +480,35 @@ impl SessionService {
             duration,
             switch_roles,
             decision,
+            shell,
         })
+    }
+
+    /// STS would refuse a session longer than the role allows; moto would not, so check here.
+    async fn check_role_duration(&self, account: &Account, role: &RoleArn, duration: u32) -> Result<(), StartError> {
+        let iam = self
+            .target
+            .connect(account)
+            .await
+            .map_err(|(step, error)| StartError::Cloud { step, error })?;
+        let role_max = iam
+            .get_role(role)
+            .await
+            .map(|r| r.max_session_seconds)
+            .map_err(|e| match e {
+                CloudError::NotFound(_) => refused("role-not-allowed", format!("{role} does not exist")),
+                e => StartError::Cloud {
+                    step: "read the role".into(),
+                    error: e,
+                },
+            })?;
+        if duration > role_max {
+            return Err(refused(
+                "invalid-duration",
+                format!("{role} allows sessions of at most {role_max} seconds"),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! the JIT policies in step with the settings, and reviewing the JIT roles' trust.
 
 use super::*;
+use crate::domain::RoleArn;
 
 impl UserService {
     /// Records the account's IAM users that the broker does not manage as `imported`.
@@ -47,15 +48,24 @@ impl UserService {
         Ok(report)
     }
 
-    /// Makes the account follow new JIT settings: puts their policy on every provisioned user,
-    /// and reads each allowed role's trust policy to report the principals it lets in beyond
-    /// those users. One account read, one user query and one connection for both. Failures
-    /// per user and per role are reported, not errors.
+    /// Makes the account follow new JIT (or shell) settings: puts the policy allowing the
+    /// brokered roles on every provisioned user, and reads each role's trust policy (the JIT
+    /// roles and the shell role) to report the principals it lets in beyond those users. One
+    /// account read, one user query and one connection for both. Failures per user and per
+    /// role are reported, not errors.
     pub async fn follow_jit_settings(
         &self,
         account_id: &AccountId,
         jit: &JitSettings,
     ) -> Result<(PolicySync, Vec<RoleTrustReview>), UserOpError> {
+        let shell = self.accounts.get_shell(account_id).await?;
+        let roles = iam_policies::brokered_roles(jit, shell.as_ref());
+        let mut reviewed = jit.allowed_roles.clone();
+        if let Some(s) = &shell
+            && !reviewed.contains(&s.role)
+        {
+            reviewed.push(s.role.clone());
+        }
         let account = self.account_or_404(account_id).await?;
         let users: Vec<ManagedUser> = self
             .users
@@ -64,13 +74,13 @@ impl UserService {
             .into_iter()
             .filter(|u| u.status == UserStatus::Provisioned)
             .collect();
-        if users.is_empty() && jit.allowed_roles.is_empty() {
+        if users.is_empty() && reviewed.is_empty() {
             return Ok((PolicySync::default(), Vec::new()));
         }
         let iam = self.connect(&account).await;
-        let sync = self.sync_jit_policies(&iam, &users, jit).await;
+        let sync = self.sync_jit_policies(&iam, &users, &roles).await;
         let provisioned: Vec<String> = users.into_iter().filter_map(|u| u.arn).collect();
-        let review = review_role_trust(&iam, &provisioned, jit).await;
+        let review = review_role_trust(&iam, &provisioned, &reviewed).await;
         Ok((sync, review))
     }
 
@@ -78,14 +88,14 @@ impl UserService {
         &self,
         iam: &Result<Box<dyn TargetIam>, (String, CloudError)>,
         users: &[ManagedUser],
-        jit: &JitSettings,
+        roles: &[RoleArn],
     ) -> PolicySync {
         let mut report = PolicySync::default();
         for user in users {
             let done = match iam {
                 Err((step, e)) => Err(format!("{step}: {e}")),
                 Ok(iam) => self
-                    .apply_jit_policy(&**iam, &user.user_name, jit)
+                    .apply_jit_policy(&**iam, &user.user_name, roles)
                     .await
                     .map_err(|(step, e)| format!("{step}: {e}")),
             };
@@ -101,10 +111,10 @@ impl UserService {
 async fn review_role_trust(
     iam: &Result<Box<dyn TargetIam>, (String, CloudError)>,
     provisioned: &[String],
-    jit: &JitSettings,
+    roles: &[RoleArn],
 ) -> Vec<RoleTrustReview> {
-    let mut out = Vec::with_capacity(jit.allowed_roles.len());
-    for role in &jit.allowed_roles {
+    let mut out = Vec::with_capacity(roles.len());
+    for role in roles {
         let review = match iam {
             Err((step, e)) => Err(format!("{step}: {e}")),
             Ok(iam) => iam.get_role(role).await.map_err(|e| format!("read the role: {e}")),

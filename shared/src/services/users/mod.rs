@@ -25,8 +25,7 @@ use crate::domain::{
     Account, AccountId, IamUserName, JitSettings, ManagedUser, UserCredential, UserSpec, UserStatus, iam_policies,
 };
 use crate::ports::{
-    AccountStore, Clock, CloudError, IamConnector, Page, PageRequest, SealContext, SecretSealer, StoreError, TargetIam,
-    UserStore,
+    AccountStore, Clock, CloudError, Page, PageRequest, SealContext, SecretSealer, StoreError, TargetIam, UserStore,
 };
 
 pub const MANAGED_BY_TAG: &str = "cloud-iam-broker:managed-by";
@@ -140,7 +139,7 @@ impl UserService {
         accounts: Arc<dyn AccountStore>,
         users: Arc<dyn UserStore>,
         sessions: Arc<dyn crate::ports::SessionStore>,
-        iam: Arc<dyn IamConnector>,
+        target: Targets,
         sealer: Arc<dyn SecretSealer>,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -148,7 +147,7 @@ impl UserService {
             accounts,
             users,
             sessions,
-            target: Targets::new(iam, sealer.clone()),
+            target,
             sealer,
             clock,
         }

@@ -2,6 +2,7 @@
 //! checked against IAM, the record written before anything exists in AWS (see the parent).
 
 use super::*;
+use crate::domain::RoleArn;
 
 impl UserService {
     /// Provisions an IAM user for a platform user. A failure rolls back; a repeat after a
@@ -62,9 +63,11 @@ impl UserService {
         user.status = UserStatus::Provisioning;
         self.save(&mut user).await?;
         let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
+        let shell = self.accounts.get_shell(&account.id).await?;
+        let roles = iam_policies::brokered_roles(&jit, shell.as_ref());
         let result = match self.connect(account).await {
             Ok(iam) => {
-                let applied = self.apply(&*iam, account, &mut user, &jit).await;
+                let applied = self.apply(&*iam, account, &mut user, &roles).await;
                 (applied, Some(iam))
             }
             Err(e) => (Err(e), None),
@@ -116,7 +119,7 @@ impl UserService {
         iam: &dyn TargetIam,
         account: &Account,
         user: &mut ManagedUser,
-        jit: &JitSettings,
+        roles: &[RoleArn],
     ) -> StepResult {
         let name = user.user_name.clone();
         let arn = match step("create user", iam.get_user(&name).await)? {
@@ -218,7 +221,7 @@ impl UserService {
             )?;
         }
 
-        self.apply_jit_policy(iam, &name, jit).await
+        self.apply_jit_policy(iam, &name, roles).await
     }
 
     /// Creates an access key, seals its secret and records it before anything else happens; if
@@ -250,9 +253,9 @@ impl UserService {
         &self,
         iam: &dyn TargetIam,
         name: &IamUserName,
-        jit: &JitSettings,
+        roles: &[RoleArn],
     ) -> StepResult {
-        match iam_policies::jit_policy_document(jit) {
+        match iam_policies::jit_policy_document(roles) {
             Some(doc) => step(
                 "put JIT policy",
                 iam.put_inline_policy(name, iam_policies::JIT_POLICY, &doc).await,

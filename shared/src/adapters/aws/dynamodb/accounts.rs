@@ -298,6 +298,10 @@ impl AccountStore for DynamoStore {
                 .transact(vec![
                     guarded,
                     tx_delete(&self.table, key(account_pk(&account.id), "JIT")),
+                    tx_delete(
+                        &self.table,
+                        key(account_pk(&account.id), super::shell_settings::SHELL_SK),
+                    ),
                     tx_delete(&self.table, key(registration_pk(&aws), "REGISTRATION")),
                 ])
                 .await
@@ -337,6 +341,18 @@ impl AccountStore for DynamoStore {
                 .map_err(|_| corrupt())?,
             trust_review: r.trust_review,
         }))
+    }
+
+    async fn get_shell(&self, id: &AccountId) -> Result<Option<crate::domain::shell::ShellSettings>, StoreError> {
+        self.read_shell(id).await
+    }
+
+    async fn put_shell(
+        &self,
+        id: &AccountId,
+        settings: &crate::domain::shell::ShellSettings,
+    ) -> Result<(), StoreError> {
+        self.write_shell(id, settings).await
     }
 
     async fn put_jit(&self, id: &AccountId, settings: &JitSettings) -> Result<(), StoreError> {

@@ -39,6 +39,9 @@ struct GroupRecord {
     account_ids: Vec<String>,
     start_sessions: bool,
     start_jit_sessions: bool,
+    /// Absent in records written before shell sessions.
+    #[serde(default)]
+    start_shell_sessions: bool,
     /// The grant policy; absent in records written before policies (automatic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyRecord>,
@@ -68,6 +71,7 @@ impl GroupRecord {
             account_ids,
             start_sessions: g.permissions.start_sessions,
             start_jit_sessions: g.permissions.start_jit_sessions,
+            start_shell_sessions: g.permissions.start_shell_sessions,
             policy: (g.policy != GrantPolicy::default()).then(|| PolicyRecord::from_domain(&g.policy)),
             created_at: g.created_at,
             updated_at: g.updated_at,
@@ -95,6 +99,7 @@ impl GroupRecord {
             permissions: Permissions {
                 start_sessions: self.start_sessions,
                 start_jit_sessions: self.start_jit_sessions,
+                start_shell_sessions: self.start_shell_sessions,
             },
             policy: match self.policy {
                 Some(p) => p.into_domain().ok_or_else(|| corrupt("policy"))?,

@@ -62,6 +62,7 @@ mod pickups;
 mod revocations;
 mod session_record;
 mod sessions;
+mod shell_settings;
 mod users;
 
 use std::collections::HashMap;

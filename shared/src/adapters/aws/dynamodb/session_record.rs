@@ -73,6 +73,10 @@ pub(super) struct SessionRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     switch_roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ssm_sessions: Vec<crate::domain::shell::SsmSession>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     request: Option<RequestRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_extension: Option<PendingExtensionRecord>,
@@ -246,6 +250,8 @@ impl SessionRecord {
             version: x.version,
             credentials_expire_at: x.credentials_expire_at,
             switch_roles: x.switch_roles.iter().map(ToString::to_string).collect(),
+            target: x.target.as_ref().map(ToString::to_string),
+            ssm_sessions: x.ssm_sessions.clone(),
             request: x.request.as_ref().map(RequestRecord::from_domain),
             pending_extension: x.pending_extension.as_ref().map(|p| PendingExtensionRecord {
                 duration_seconds: p.duration_seconds,
@@ -337,6 +343,13 @@ impl SessionRecord {
                 .map(RoleArn::parse)
                 .transpose()
                 .map_err(|_| corrupt("role"))?,
+            target: self
+                .target
+                .as_deref()
+                .map(crate::domain::shell::ShellTarget::parse)
+                .transpose()
+                .map_err(|_| corrupt("target"))?,
+            ssm_sessions: self.ssm_sessions,
             duration_seconds: self.duration_seconds,
             reason: self.reason,
             requested_by: self.requested_by,

@@ -1,0 +1,361 @@
+//! `ShellConnector`/`TargetShell` on EC2, Systems Manager and S3 of a target account, reached
+//! with the account's registered access in its default region.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ssm::types::{
+    DocumentFormat, DocumentType, InstanceInformationStringFilter, ResourceTypeForTagging, SessionFilter,
+    SessionFilterKey, SessionState,
+};
+
+use super::sts::{AssumeFailure, account_credentials};
+use super::{describe, service_code};
+use crate::domain::shell::{PREFERENCES_DOCUMENT, ShellTarget};
+use crate::ports::{AccountAccess, CloudError, Ec2Instance, ManagedNode, ShellConnector, SsmSessionInfo, TargetShell};
+
+/// Session name recorded in the target account's CloudTrail when the broker assumes its role.
+const SESSION_NAME: &str = "cloud-iam-broker";
+
+pub struct AwsShellConnector {
+    base: aws_config::SdkConfig,
+}
+
+impl AwsShellConnector {
+    pub fn new(base: aws_config::SdkConfig) -> Self {
+        AwsShellConnector { base }
+    }
+}
+
+fn classify<E: aws_sdk_ssm::error::ProvideErrorMetadata + std::fmt::Debug>(
+    err: aws_sdk_ssm::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> CloudError {
+    let text = describe(&err);
+    match service_code(&err).as_deref() {
+        Some(
+            "InvalidInstanceID.NotFound"
+            | "InvalidInstanceID.Malformed"
+            | "InvalidDocument"
+            | "InvalidResourceId"
+            | "DoesNotExistException"
+            | "NoSuchKey"
+            | "NotFound",
+        ) => CloudError::NotFound(text),
+        Some(
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "UnrecognizedClient"
+            | "InvalidDocumentContent"
+            | "ValidationException"
+            | "NoSuchBucket",
+        ) => CloudError::Refused(text),
+        _ => CloudError::Unavailable(text),
+    }
+}
+
+fn found<T>(result: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(CloudError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn built<T>(r: Result<T, aws_sdk_ssm::error::BuildError>) -> Result<T, CloudError> {
+    r.map_err(|e| CloudError::Unavailable(format!("building a request: {e}")))
+}
+
+fn to_time(t: Option<&aws_sdk_ssm::primitives::DateTime>) -> Option<time::OffsetDateTime> {
+    t.and_then(|t| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(t.secs()) * 1_000_000_000 + i128::from(t.subsec_nanos()),
+        )
+        .ok()
+    })
+}
+
+#[async_trait]
+impl ShellConnector for AwsShellConnector {
+    async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetShell>, CloudError> {
+        let region = aws_config::Region::new(access.region.to_string());
+        let credentials = account_credentials(&self.base, &access.region, &access.credentials, SESSION_NAME)
+            .await
+            .map_err(|e| match e {
+                AssumeFailure::Refused(m) => CloudError::Refused(m),
+                AssumeFailure::Unavailable(m) => CloudError::Unavailable(m),
+            })?;
+        let ec2 = aws_sdk_ec2::config::Builder::from(&self.base)
+            .region(region.clone())
+            .credentials_provider(credentials.clone())
+            .build();
+        let ssm = aws_sdk_ssm::config::Builder::from(&self.base)
+            .region(region.clone())
+            .credentials_provider(credentials.clone())
+            .build();
+        // Path-style, as local S3-compatible endpoints need (AWS accepts it).
+        let s3 = aws_sdk_s3::config::Builder::from(&self.base)
+            .region(region)
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .build();
+        Ok(Box::new(AwsTargetShell {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        }))
+    }
+}
+
+struct AwsTargetShell {
+    ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl AwsTargetShell {
+    /// The preferences document's version whose content is `content` (as JSON), newest first.
+    async fn version_holding(&self, content: &str) -> Result<String, CloudError> {
+        let wanted: serde_json::Value = serde_json::from_str(content)
+            .map_err(|e| CloudError::Unavailable(format!("the preferences are not JSON: {e}")))?;
+        let described = self
+            .ssm
+            .describe_document()
+            .name(PREFERENCES_DOCUMENT)
+            .send()
+            .await
+            .map_err(classify)?;
+        let latest: u32 = described
+            .document()
+            .and_then(|d| d.latest_version())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| CloudError::Unavailable("DescribeDocument returned no latest version".into()))?;
+        for version in (1..=latest).rev().map(|v| v.to_string()) {
+            let doc = self
+                .ssm
+                .get_document()
+                .name(PREFERENCES_DOCUMENT)
+                .document_version(&version)
+                .send()
+                .await
+                .map_err(classify)?;
+            let same = doc
+                .content()
+                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                .is_some_and(|c| c == wanted);
+            if same {
+                return Ok(version);
+            }
+        }
+        Err(CloudError::Unavailable(
+            "SSM says the content exists, but no version of the document holds it".into(),
+        ))
+    }
+}
+
+#[async_trait]
+impl TargetShell for AwsTargetShell {
+    async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError> {
+        let out = found(
+            self.ec2
+                .describe_instances()
+                .instance_ids(target.as_str())
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+        let Some(out) = out else { return Ok(None) };
+        let instance = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(target.as_str()));
+        Ok(instance.map(|i| Ec2Instance {
+            state: i
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+            tags: i
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                .collect(),
+            instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+        }))
+    }
+
+    async fn managed_node(&self, target: &ShellTarget) -> Result<Option<ManagedNode>, CloudError> {
+        let filter = built(
+            InstanceInformationStringFilter::builder()
+                .key("InstanceIds")
+                .values(target.as_str())
+                .build(),
+        )?;
+        let out = self
+            .ssm
+            .describe_instance_information()
+            .filters(filter)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .instance_information_list()
+            .iter()
+            .find(|i| i.instance_id() == Some(target.as_str()))
+            .map(|i| ManagedNode {
+                ping_status: i.ping_status().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                agent_version: i.agent_version().unwrap_or_default().to_string(),
+                platform_type: i.platform_type().map(|p| p.as_str().to_string()).unwrap_or_default(),
+            }))
+    }
+
+    async fn node_tags(&self, target: &ShellTarget) -> Result<BTreeMap<String, String>, CloudError> {
+        let out = self
+            .ssm
+            .list_tags_for_resource()
+            .resource_type(ResourceTypeForTagging::ManagedInstance)
+            .resource_id(target.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect())
+    }
+
+    async fn preferences(&self) -> Result<Option<String>, CloudError> {
+        let out = found(
+            self.ssm
+                .get_document()
+                .name(PREFERENCES_DOCUMENT)
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+        Ok(out.and_then(|d| d.content().map(str::to_string)))
+    }
+
+    async fn put_preferences(&self, content: &str, exists: bool) -> Result<(), CloudError> {
+        if !exists {
+            self.ssm
+                .create_document()
+                .name(PREFERENCES_DOCUMENT)
+                .document_type(DocumentType::Session)
+                .document_format(DocumentFormat::Json)
+                .content(content)
+                .send()
+                .await
+                .map_err(classify)?;
+            return Ok(());
+        }
+        let updated = self
+            .ssm
+            .update_document()
+            .name(PREFERENCES_DOCUMENT)
+            .document_format(DocumentFormat::Json)
+            .document_version("$LATEST")
+            .content(content)
+            .send()
+            .await;
+        // Session Manager reads the default version: make the new one it, or the earlier
+        // version holding this content (SSM refuses to store the same content twice).
+        let version = match updated {
+            Ok(out) => out
+                .document_description()
+                .and_then(|d| d.document_version())
+                .map(str::to_string)
+                .ok_or_else(|| CloudError::Unavailable("UpdateDocument returned no version".into()))?,
+            Err(e) if service_code(&e).as_deref() == Some("DuplicateDocumentContent") => {
+                self.version_holding(content).await?
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        self.ssm
+            .update_document_default_version()
+            .name(PREFERENCES_DOCUMENT)
+            .document_version(version)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn sessions_of(&self, owner: &str, live: bool) -> Result<Vec<SsmSessionInfo>, CloudError> {
+        let filter = built(
+            SessionFilter::builder()
+                .key(SessionFilterKey::Owner)
+                .value(owner)
+                .build(),
+        )?;
+        let state = if live {
+            SessionState::Active
+        } else {
+            SessionState::History
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .ssm
+                .describe_sessions()
+                .state(state.clone())
+                .filters(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            out.extend(page.sessions().iter().map(|s| SsmSessionInfo {
+                id: s.session_id().unwrap_or_default().to_string(),
+                target: s.target().unwrap_or_default().to_string(),
+                status: s.status().map(|x| x.as_str().to_string()).unwrap_or_default(),
+                started_at: to_time(s.start_date()),
+                ended_at: to_time(s.end_date()),
+            }));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn terminate(&self, ssm_session_id: &str) -> Result<(), CloudError> {
+        self.ssm
+            .terminate_session()
+            .session_id(ssm_session_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn read_object(&self, bucket: &str, key: &str, max: usize) -> Result<Option<(Vec<u8>, bool)>, CloudError> {
+        // One byte past `max` says whether the object is longer.
+        let out = found(
+            self.s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .range(format!("bytes=0-{max}"))
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+        let Some(out) = out else { return Ok(None) };
+        let mut bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| CloudError::Unavailable(format!("reading the transcript: {e}")))?
+            .into_bytes()
+            .to_vec();
+        let more = bytes.len() > max;
+        bytes.truncate(max);
+        Ok(Some((bytes, more)))
+    }
+}

@@ -1,0 +1,67 @@
+//! The port to Session Manager in a target account: the target checks (EC2 and SSM's
+//! instance information), the preferences document, and the Session Manager sessions a shell
+//! session opened, with their transcripts in S3.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{AccountAccess, CloudError};
+use crate::domain::shell::ShellTarget;
+
+/// What EC2 says of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ec2Instance {
+    /// `pending`, `running`, `stopping`, `stopped`, ...
+    pub state: String,
+    pub tags: BTreeMap<String, String>,
+    /// The instance profile's ARN: without one the SSM Agent cannot reach Systems Manager.
+    pub instance_profile: Option<String>,
+}
+
+/// What Systems Manager says of a managed node (`DescribeInstanceInformation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedNode {
+    /// `Online`, `ConnectionLost`, `Inactive`.
+    pub ping_status: String,
+    pub agent_version: String,
+    pub platform_type: String,
+}
+
+/// A Session Manager session, as `DescribeSessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsmSessionInfo {
+    pub id: String,
+    pub target: String,
+    pub status: String,
+    pub started_at: Option<OffsetDateTime>,
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+/// Opens Session Manager (with EC2 and S3) in target accounts.
+#[async_trait]
+pub trait ShellConnector: Send + Sync {
+    /// Connects with the account's credentials (assuming its role once, if it has one).
+    async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetShell>, CloudError>;
+}
+
+/// Session Manager in one target account and region.
+#[async_trait]
+pub trait TargetShell: Send + Sync {
+    /// The EC2 instance `target` (`None` when the account has no such instance).
+    async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError>;
+    /// The managed node `target` (`None` when Systems Manager does not manage it).
+    async fn managed_node(&self, target: &ShellTarget) -> Result<Option<ManagedNode>, CloudError>;
+    /// A hybrid managed node's tags (EC2 instances' come with `instance`).
+    async fn node_tags(&self, target: &ShellTarget) -> Result<BTreeMap<String, String>, CloudError>;
+    /// The preferences document's default version content, if the document exists.
+    async fn preferences(&self) -> Result<Option<String>, CloudError>;
+    /// Creates the preferences document, or makes `content` its new default version.
+    async fn put_preferences(&self, content: &str, exists: bool) -> Result<(), CloudError>;
+    /// Sessions started by `owner` (an ARN): the live ones, or the finished ones.
+    async fn sessions_of(&self, owner: &str, live: bool) -> Result<Vec<SsmSessionInfo>, CloudError>;
+    async fn terminate(&self, ssm_session_id: &str) -> Result<(), CloudError>;
+    /// Up to `max` bytes of an object, and whether there was more (`None`: no such object).
+    async fn read_object(&self, bucket: &str, key: &str, max: usize) -> Result<Option<(Vec<u8>, bool)>, CloudError>;
+}

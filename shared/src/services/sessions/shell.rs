@@ -1,0 +1,300 @@
+//! What is particular to shell sessions: the target checks before a grant (the seed's
+//! Session Manager checklist as answers), closing the Session Manager sessions a shell session
+//! opened when it ends, and reading their transcripts back.
+
+use serde_json::json;
+
+use super::{SessionError, SessionService, StartError, refused, rfc3339};
+use crate::auth::{Principal, Role};
+use crate::domain::shell::{AgentVersion, ShellSettings, ShellTarget, SsmSession};
+use crate::domain::{Account, Email, Session, SessionId};
+use crate::ports::{CloudError, SsmSessionInfo, TargetShell};
+
+/// The most of a transcript one answer carries (Lambda answers stop at 6 MB).
+pub const TRANSCRIPT_MAX_BYTES: usize = 1024 * 1024;
+
+/// A Session Manager transcript, as read back from S3.
+#[derive(Debug)]
+pub struct Transcript {
+    pub location: String,
+    pub content: String,
+    pub truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranscriptError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{step} failed: {error}")]
+    Cloud { step: String, error: CloudError },
+}
+
+fn cloud(step: &str) -> impl FnOnce(CloudError) -> StartError + '_ {
+    move |error| StartError::Cloud {
+        step: step.to_string(),
+        error,
+    }
+}
+
+/// The ARN Session Manager records as the owner of sessions these credentials open.
+fn owner_arn(session: &Session) -> Option<String> {
+    let role = session.role.as_ref()?;
+    let partition = role.as_str().split(':').nth(1).unwrap_or("aws");
+    Some(format!(
+        "arn:{partition}:sts::{}:assumed-role/{}/{}",
+        session.aws_account_id,
+        role.name(),
+        session.id.role_session_name()
+    ))
+}
+
+impl SessionService {
+    /// The target exists in the account, matches the selector, runs, and is managed by an
+    /// agent recent enough for the recording asked; otherwise a 422 naming what is missing.
+    pub(super) async fn check_target(
+        &self,
+        account: &Account,
+        settings: &ShellSettings,
+        target: &ShellTarget,
+    ) -> Result<(), StartError> {
+        let shell = self
+            .target
+            .connect_shell(account)
+            .await
+            .map_err(|(step, error)| StartError::Cloud { step, error })?;
+        let not_found = || {
+            refused(
+                "target-not-found",
+                format!(
+                    "there is no {target} in AWS account {} ({})",
+                    account.aws_account_id, account.default_region
+                ),
+            )
+        };
+        let node = if target.is_managed_node() {
+            let node = shell
+                .managed_node(target)
+                .await
+                .map_err(cloud("describe the managed node"))?
+                .ok_or_else(not_found)?;
+            let tags = shell.node_tags(target).await.map_err(cloud("read the node's tags"))?;
+            if !settings.targets.allows(target, &tags) {
+                return Err(outside(target));
+            }
+            Some(node)
+        } else {
+            let instance = shell
+                .instance(target)
+                .await
+                .map_err(cloud("describe the instance"))?
+                .ok_or_else(not_found)?;
+            if !settings.targets.allows(target, &instance.tags) {
+                return Err(outside(target));
+            }
+            if instance.state != "running" {
+                return Err(refused(
+                    "target-not-running",
+                    format!("{target} is {}, not running", instance.state),
+                ));
+            }
+            if instance.instance_profile.is_none() {
+                return Err(refused(
+                    "target-not-managed",
+                    format!(
+                        "{target} has no IAM instance profile, so its SSM Agent cannot reach Systems Manager: \
+                         attach one whose role has the AmazonSSMManagedInstanceCore policy"
+                    ),
+                ));
+            }
+            shell
+                .managed_node(target)
+                .await
+                .map_err(cloud("describe the managed node"))?
+        };
+        let node = node.ok_or_else(|| {
+            refused(
+                "target-not-managed",
+                format!(
+                    "{target} is not managed by Systems Manager: its SSM Agent has not registered; check that \
+                     it is installed and running and can reach the ssm, ssmmessages and ec2messages endpoints"
+                ),
+            )
+        })?;
+        if node.ping_status != "Online" {
+            return Err(refused(
+                "target-not-managed",
+                format!(
+                    "the SSM Agent on {target} is not connected (ping status {}); check that it is running and \
+                     can reach the ssm, ssmmessages and ec2messages endpoints",
+                    node.ping_status
+                ),
+            ));
+        }
+        let needed = settings.recording.min_agent();
+        match AgentVersion::parse(&node.agent_version) {
+            Some(v) if v >= needed => Ok(()),
+            _ => Err(refused(
+                "agent-too-old",
+                format!(
+                    "the SSM Agent on {target} is version {}; recording sessions as configured needs {needed} or later",
+                    if node.agent_version.is_empty() {
+                        "unknown"
+                    } else {
+                        &node.agent_version
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// Terminates the live Session Manager sessions `session`'s credentials opened and records
+    /// all of them (with where each transcript lands) on the session and in its log. Called
+    /// once the credentials are revoked, so no new one can open meanwhile.
+    pub(super) async fn close_shell_sessions(&self, session: &mut Session) -> Result<(), String> {
+        let Some(owner) = owner_arn(session) else {
+            return Err("a shell session without a role".into());
+        };
+        let account = self
+            .accounts
+            .get(&session.account_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the account is gone".to_string())?;
+        let shell = self
+            .target
+            .connect_shell(&account)
+            .await
+            .map_err(|(step, e)| format!("{step}: {e}"))?;
+        let live = shell
+            .sessions_of(&owner, true)
+            .await
+            .map_err(|e| format!("list live Session Manager sessions: {e}"))?;
+        let mut terminated = Vec::new();
+        for s in &live {
+            shell
+                .terminate(&s.id)
+                .await
+                .map_err(|e| format!("terminate Session Manager session {}: {e}", s.id))?;
+            terminated.push(s.id.clone());
+        }
+        let mut all = shell
+            .sessions_of(&owner, false)
+            .await
+            .map_err(|e| format!("list finished Session Manager sessions: {e}"))?;
+        // History may lag behind a termination: keep the live list's entries it lacks.
+        for s in live {
+            if !all.iter().any(|h| h.id == s.id) {
+                all.push(s);
+            }
+        }
+        let recording = self
+            .accounts
+            .get_shell(&session.account_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|s| s.recording);
+        session.ssm_sessions = all
+            .into_iter()
+            .map(|s: SsmSessionInfo| SsmSession {
+                transcript: recording
+                    .as_ref()
+                    .map(|r| format!("s3://{}/{}", r.s3_bucket, r.transcript_key(&s.id))),
+                id: s.id,
+                target: s.target,
+                started_at: s.started_at,
+                ended_at: s.ended_at,
+            })
+            .collect();
+        let event = self.session_event(
+            "shell_sessions",
+            format!("{}:shell_sessions", session.id),
+            session,
+            json!({
+                "ssm_sessions": session.ssm_sessions.iter().map(|s| json!({
+                    "id": s.id,
+                    "target": s.target,
+                    "started_at": s.started_at.map(rfc3339),
+                    "ended_at": s.ended_at.map(rfc3339),
+                    "transcript": s.transcript,
+                })).collect::<Vec<_>>(),
+                "terminated": terminated,
+            }),
+        );
+        session.log_head = self
+            .record(&session.log_key, event)
+            .await
+            .map_err(|e| format!("log the Session Manager sessions: {e}"))?;
+        Ok(())
+    }
+
+    /// One Session Manager transcript of a shell session, for its owner and admins, read with
+    /// the broker's access to the account.
+    pub async fn transcript(
+        &self,
+        principal: &Principal,
+        id: &SessionId,
+        ssm_session_id: &str,
+        on_behalf_of: Option<&Email>,
+    ) -> Result<Transcript, TranscriptError> {
+        // Transcripts may hold whatever was typed: not for bots (decided before the lookup,
+        // so the answer says nothing of the session), nor for approvers.
+        if principal.role == Role::Bot {
+            return Err(
+                SessionError::Denied("transcripts are for the session's user and admins, not bots".into()).into(),
+            );
+        }
+        let session = self.get(principal, id, on_behalf_of).await?;
+        let own = principal.email.as_deref() == Some(session.user.as_str());
+        if !(own || principal.role == Role::Admin) {
+            return Err(SessionError::Denied("transcripts are for the session's user and admins".into()).into());
+        }
+        let not_found = || {
+            TranscriptError::NotFound(format!(
+                "session {id} recorded no Session Manager session {ssm_session_id}"
+            ))
+        };
+        let ssm = session
+            .ssm_sessions
+            .iter()
+            .find(|s| s.id == ssm_session_id)
+            .ok_or_else(not_found)?;
+        let location = ssm.transcript.clone().ok_or_else(not_found)?;
+        let (bucket, key) = location
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(not_found)?;
+        let account = self
+            .accounts
+            .get(&session.account_id)
+            .await
+            .map_err(SessionError::from)?
+            .ok_or_else(|| TranscriptError::NotFound("the session's account is gone".into()))?;
+        let shell: Box<dyn TargetShell> = self
+            .target
+            .connect_shell(&account)
+            .await
+            .map_err(|(step, error)| TranscriptError::Cloud { step, error })?;
+        let (bytes, truncated) = shell
+            .read_object(bucket, key, TRANSCRIPT_MAX_BYTES)
+            .await
+            .map_err(|error| TranscriptError::Cloud {
+                step: "read the transcript".into(),
+                error,
+            })?
+            .ok_or_else(|| TranscriptError::NotFound(format!("{location} is not in S3 (yet)")))?;
+        Ok(Transcript {
+            location,
+            content: String::from_utf8_lossy(&bytes).into_owned(),
+            truncated,
+        })
+    }
+}
+
+fn outside(target: &ShellTarget) -> StartError {
+    refused(
+        "target-not-allowed",
+        format!("{target} is not among the targets this account's shell settings allow"),
+    )
+}

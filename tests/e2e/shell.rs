@@ -1,0 +1,630 @@
+//! Shell sessions through Session Manager, end to end through the HTTP API against the local
+//! AWS: settings → the preferences document written → a shell session → its credentials open
+//! a Session Manager session on the target and are refused on another → end → the live
+//! session terminated, its transcript in S3, listed by the verified log and readable by its
+//! owner. And every prerequisite the broker checks, refused with the answer that names it.
+
+use std::collections::BTreeMap;
+
+use e2e::{Fixture, TestEnv, env, fixture, session_credentials};
+use serde_json::{Value, json};
+
+const REGION: &str = "eu-west-1";
+const DOCUMENT: &str = "SSM-SessionManagerRunShell";
+
+/// AWS clients in the fixture account's region, as `creds`.
+struct Aws {
+    ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    s3: aws_sdk_s3::Client,
+    iam: aws_sdk_iam::Client,
+}
+
+async fn aws_as(env: &TestEnv, creds: aws_credential_types::Credentials) -> Aws {
+    let sdk = env.sdk(&env.broker).await;
+    let region = aws_config::Region::new(REGION);
+    Aws {
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .region(region.clone())
+                .credentials_provider(creds.clone())
+                .build(),
+        ),
+        ssm: aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk)
+                .region(region.clone())
+                .credentials_provider(creds.clone())
+                .build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .region(region)
+                .credentials_provider(creds.clone())
+                .force_path_style(true)
+                .build(),
+        ),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&sdk)
+                .credentials_provider(creds)
+                .build(),
+        ),
+    }
+}
+
+fn keys(k: &local_runner::local_aws::Keys) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(&k.access_key_id, &k.secret_access_key, None, None, "admin")
+}
+
+/// An EC2 instance in the account: tagged, with or without an instance profile.
+async fn instance(aws: &Aws, tags: &[(&str, &str)], profile: Option<&str>) -> String {
+    let mut spec =
+        aws_sdk_ec2::types::TagSpecification::builder().resource_type(aws_sdk_ec2::types::ResourceType::Instance);
+    for (k, v) in tags {
+        spec = spec.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+    }
+    let mut req = aws
+        .ec2
+        .run_instances()
+        .image_id("ami-12345678")
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(spec.build());
+    if let Some(p) = profile {
+        req = req.iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name(p)
+                .build(),
+        );
+    }
+    let out = req.send().await.expect("an instance");
+    out.instances()[0].instance_id().unwrap().to_string()
+}
+
+/// What the SSM Agent does on AWS when it starts on a node: register with Systems Manager
+/// (the local AWS's control endpoint, see local/aws/README.md).
+async fn register_agent(env: &TestEnv, aws_account: &str, node: &str, version: &str) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/moto-api/cib/ssm/agents", env.aws_endpoint))
+        .json(&json!({ "AccountId": aws_account, "Region": REGION, "InstanceId": node, "AgentVersion": version }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap_or_default());
+}
+
+/// What a user types in a live Session Manager session (kept in its transcript).
+async fn type_in(env: &TestEnv, aws_account: &str, ssm_session: &str, text: &str) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/moto-api/cib/ssm/session-input", env.aws_endpoint))
+        .json(&json!({ "AccountId": aws_account, "Region": REGION, "SessionId": ssm_session, "Text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap_or_default());
+}
+
+/// Session Manager in the account with these credentials: a session on `target`, or the error code.
+async fn start_ssm(aws: &Aws, target: &str) -> Result<String, String> {
+    aws.ssm
+        .start_session()
+        .target(target)
+        .document_name(DOCUMENT)
+        .send()
+        .await
+        .map(|o| o.session_id().unwrap().to_string())
+        .map_err(|e| {
+            aws_sdk_ssm::error::ProvideErrorMetadata::code(&e)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no code: {e:?}"))
+        })
+}
+
+/// An instance profile whose role the SSM Agent would authenticate with.
+async fn instance_profile(aws: &Aws, name: &str) {
+    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+        "Principal": { "Service": "ec2.amazonaws.com" }, "Action": "sts:AssumeRole" }] });
+    aws.iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    // What AmazonSSMManagedInstanceCore allows the agent (the local AWS loads no AWS policies).
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("ssm-agent")
+        .policy_document(
+            json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+                "Action": ["ssm:UpdateInstanceInformation", "ssmmessages:*", "ec2messages:*"], "Resource": "*" }] })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.iam
+        .create_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .unwrap();
+    aws.iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(name)
+        .role_name(name)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A fixture with shell sessions set up: the shell role trusting the user, an instance
+/// profile, a transcript bucket, the group's shell permission, and these settings.
+struct Shell {
+    f: Fixture,
+    admin: Aws,
+    role: String,
+    profile: String,
+    bucket: String,
+}
+
+async fn shell_fixture(env: &TestEnv, tag: &str) -> Shell {
+    let f = fixture(env, tag).await;
+    let admin = aws_as(env, keys(&f.admin_keys)).await;
+    // The shell role trusts the user as JIT roles do, and may start sessions anywhere: the
+    // broker's session policy narrows each session to its target.
+    let role_name = format!("Shell-{tag}");
+    let trust = json!({ "Version": "2012-10-17", "Statement": f.trust_statements(env).await }).to_string();
+    admin
+        .iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    admin
+        .iam
+        .put_role_policy()
+        .role_name(&role_name)
+        .policy_name("shell")
+        .policy_document(
+            json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+                "Action": ["ssm:StartSession", "ssm:TerminateSession", "ssm:ResumeSession", "ssm:DescribeSessions", "iam:ListRoles"],
+                "Resource": "*" }] })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The instances' profile (what the SSM Agent authenticates with).
+    let profile = format!("ssm-{tag}");
+    instance_profile(&admin, &profile).await;
+    let bucket = format!("transcripts-{}", tag.to_lowercase());
+    admin
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    env.client()
+        .patch(
+            &format!("/groups/{}", f.group),
+            &env.admin(),
+            json!({ "permissions": { "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": true } }),
+        )
+        .await
+        .ok(200);
+    Shell {
+        role: format!("arn:aws:iam::{}:role/{role_name}", f.aws_account),
+        f,
+        admin,
+        profile,
+        bucket,
+    }
+}
+
+impl Shell {
+    fn settings(&self) -> Value {
+        json!({
+            "enabled": true,
+            "role_arn": self.role,
+            "targets": { "tags": { "Environment": "staging" } },
+            "run_as": { "default_user": "ssm-user", "users": { (self.f.email.clone()): "oncall" } },
+            "max_duration_seconds": 3600,
+            "idle_timeout_minutes": 20,
+            "recording": { "s3_bucket": self.bucket, "s3_key_prefix": "shell/", "s3_encryption": true },
+        })
+    }
+
+    fn start(&self, target: &str, seconds: i64) -> Value {
+        json!({ "account_id": self.f.account, "type": "shell", "target": target, "duration_seconds": seconds, "reason": "debug INC-7" })
+    }
+
+    /// A managed, running staging instance with a recent agent.
+    async fn managed(&self, env: &TestEnv) -> String {
+        let id = instance(&self.admin, &[("Environment", "staging")], Some(&self.profile)).await;
+        register_agent(env, &self.f.aws_account, &id, "3.3.40.0").await;
+        id
+    }
+}
+
+async fn document(aws: &Aws) -> Value {
+    let doc = aws
+        .ssm
+        .get_document()
+        .name(DOCUMENT)
+        .send()
+        .await
+        .expect("the preferences document");
+    serde_json::from_str(doc.content().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_records_it() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let s = shell_fixture(env, "shell1").await;
+    let path = format!("/accounts/{}/shell", s.f.account);
+
+    // Settings → the preferences document is created as they say.
+    let saved = api.put(&path, &admin, s.settings()).await.ok(200);
+    assert_eq!(saved["preferences"]["status"], "created", "{saved}");
+    assert_eq!(saved["preferences"]["in_sync"], true);
+    assert_eq!(
+        saved["policy_sync"]["updated"], 1,
+        "the user's policy allows the shell role: {saved}"
+    );
+    let doc = document(&s.admin).await;
+    assert_eq!(doc["sessionType"], "Standard_Stream");
+    assert_eq!(doc["inputs"]["s3BucketName"], s.bucket.as_str());
+    assert_eq!(doc["inputs"]["s3KeyPrefix"], "shell/");
+    assert_eq!(doc["inputs"]["runAsEnabled"], true);
+    assert_eq!(doc["inputs"]["runAsDefaultUser"], "ssm-user");
+    assert_eq!(doc["inputs"]["idleSessionTimeout"], "20");
+    // Someone changes the document by hand: the broker reports the drift, and puts it back.
+    let mut changed = doc.clone();
+    changed["inputs"]["s3BucketName"] = json!("elsewhere");
+    s.admin
+        .ssm
+        .update_document()
+        .name(DOCUMENT)
+        .document_version("$LATEST")
+        .content(changed.to_string())
+        .send()
+        .await
+        .unwrap();
+    s.admin
+        .ssm
+        .update_document_default_version()
+        .name(DOCUMENT)
+        .document_version("2")
+        .send()
+        .await
+        .unwrap();
+    let read = api.get(&path, &admin).await.ok(200);
+    assert_eq!(read["preferences"]["in_sync"], false, "{read}");
+    assert_eq!(
+        read["preferences"]["drift"][0]["field"], "inputs.s3BucketName",
+        "{read}"
+    );
+    assert_eq!(read["preferences"]["drift"][0]["actual"], "elsewhere");
+    let saved = api.put(&path, &admin, s.settings()).await.ok(200);
+    assert_eq!(saved["preferences"]["status"], "updated", "{saved}");
+    assert_eq!(document(&s.admin).await["inputs"]["s3BucketName"], s.bucket.as_str());
+    assert_eq!(api.get(&path, &admin).await.ok(200)["preferences"]["in_sync"], true);
+
+    // Start: credentials for one target, and how to connect.
+    let target = s.managed(env).await;
+    let other = s.managed(env).await;
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 1800)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(started["session"]["type"], "shell");
+    assert_eq!(started["session"]["target"], target.as_str());
+    assert_eq!(started["session"]["role_arn"], s.role.as_str());
+    assert_eq!(started["shell"]["run_as"], "oncall");
+    assert_eq!(
+        started["shell"]["command"],
+        format!("aws ssm start-session --target {target} --document-name {DOCUMENT} --region {REGION}")
+    );
+    let creds = session_credentials(&started);
+    let user = aws_as(env, creds.clone()).await;
+
+    // The credentials open a Session Manager session on the target, as the user's OS user...
+    let ssm_id = start_ssm(&user, &target)
+        .await
+        .expect("a session on the granted target");
+    assert!(ssm_id.starts_with(&format!("cib-{id}-")), "{ssm_id}");
+    type_in(env, &s.f.aws_account, &ssm_id, "$ whoami\noncall\n").await;
+    // ...and nowhere else, though the role itself allows every instance.
+    assert_eq!(start_ssm(&user, &other).await, Err("AccessDeniedException".into()));
+    // Nor other calls the role allows: the session policy holds them to Session Manager.
+    assert_eq!(env.try_call(&creds).await, Err("AccessDenied".into()));
+
+    // End: the live session is terminated, the credentials revoked.
+    let ended = api.end_session(&s.f.token, &id).await.ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
+    let owner = format!("arn:aws:sts::{}:assumed-role/Shell-shell1/cib-{id}", s.f.aws_account);
+    let owner_filter = aws_sdk_ssm::types::SessionFilter::builder()
+        .key(aws_sdk_ssm::types::SessionFilterKey::Owner)
+        .value(&owner)
+        .build()
+        .unwrap();
+    let live = s
+        .admin
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .filters(owner_filter.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(live.sessions().is_empty(), "no live session is left: {live:?}");
+    let history = s
+        .admin
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::History)
+        .filters(owner_filter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(history.sessions()[0].session_id(), Some(ssm_id.as_str()));
+    assert_eq!(history.sessions()[0].status().map(|s| s.as_str()), Some("Terminated"));
+    assert_eq!(
+        start_ssm(&user, &target).await,
+        Err("AccessDeniedException".into()),
+        "revoked"
+    );
+
+    // The transcript is in S3 where the preferences say.
+    let key = format!("shell/{ssm_id}.log");
+    let object = s
+        .admin
+        .s3
+        .get_object()
+        .bucket(&s.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("the transcript");
+    let text = String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(text.contains("whoami") && text.contains("as oncall"), "{text}");
+
+    // The session lists it, the verified log records it, and its owner reads it back.
+    let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    let listed = &session["ssm_sessions"][0];
+    assert_eq!(listed["id"], ssm_id.as_str(), "{session}");
+    assert_eq!(listed["transcript"], format!("s3://{}/{key}", s.bucket));
+    let log = api.get(&format!("/sessions/{id}/log"), &s.f.token).await.ok(200);
+    assert_eq!(log["verified"], true, "{log}");
+    let recorded = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "shell_sessions")
+        .expect("the shell_sessions event");
+    assert_eq!(recorded["terminated"], json!([ssm_id]));
+    assert_eq!(
+        recorded["ssm_sessions"][0]["transcript"],
+        format!("s3://{}/{key}", s.bucket)
+    );
+    let started_event = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "started")
+        .unwrap();
+    assert_eq!(started_event["target"], target.as_str());
+    let transcript_path = format!("/sessions/{id}/transcripts/{ssm_id}");
+    for token in [&s.f.token, &admin] {
+        let t = api.get(&transcript_path, token).await.ok(200);
+        assert!(t["content"].as_str().unwrap().contains("whoami"), "{t}");
+        assert_eq!(t["truncated"], false);
+    }
+    let stranger = env.user("stranger@example.com");
+    assert!(matches!(api.get(&transcript_path, &stranger).await.status, 403 | 404));
+    api.get(&format!("/sessions/{id}/transcripts/cib-{id}-0000"), &s.f.token)
+        .await
+        .problem(404);
+    // No secret of the session anywhere in what was logged.
+    let text = log.to_string();
+    assert!(!text.contains(started["credentials"]["secret_access_key"].as_str().unwrap()));
+    assert!(!text.contains(started["credentials"]["session_token"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn expiry_terminates_the_live_session_manager_sessions() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell2").await;
+    api.put(&format!("/accounts/{}/shell", s.f.account), &env.admin(), s.settings())
+        .await
+        .ok(200);
+    let target = s.managed(env).await;
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let user = aws_as(env, session_credentials(&started)).await;
+    let first = start_ssm(&user, &target).await.unwrap();
+    let second = start_ssm(&user, &target).await.unwrap();
+    // The user ends one of them; the expirer must end the other.
+    user.ssm.terminate_session().session_id(&first).send().await.unwrap();
+    env.clock.advance(std::time::Duration::from_secs(901));
+    env.drain_expirer().await;
+    let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(session["status"], "expired", "{session}");
+    let ids: BTreeMap<String, Value> = session["ssm_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["id"].as_str().unwrap().to_string(), x.clone()))
+        .collect();
+    assert!(ids.contains_key(&first) && ids.contains_key(&second), "{session}");
+    let active = s
+        .admin
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !active
+            .sessions()
+            .iter()
+            .any(|x| x.session_id() == Some(second.as_str())),
+        "the expirer terminated the live one"
+    );
+    let log = api.get(&format!("/sessions/{id}/log"), &s.f.token).await.ok(200);
+    let recorded = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "shell_sessions")
+        .unwrap();
+    assert_eq!(
+        recorded["terminated"],
+        json!([second]),
+        "only the live one needed terminating"
+    );
+}
+
+#[tokio::test]
+async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let s = shell_fixture(env, "shell3").await;
+    let acct = &s.f.aws_account;
+    // Shell sessions not set up yet.
+    let good = s.managed(env).await;
+    let refused = api
+        .post("/sessions", &s.f.token, s.start(&good, 900))
+        .await
+        .problem(422);
+    assert!(
+        refused["type"].as_str().unwrap().ends_with("shell-disabled"),
+        "{refused}"
+    );
+    api.put(&format!("/accounts/{}/shell", s.f.account), &admin, s.settings())
+        .await
+        .ok(200);
+
+    let stopped = s.managed(env).await;
+    s.admin
+        .ec2
+        .stop_instances()
+        .instance_ids(&stopped)
+        .send()
+        .await
+        .unwrap();
+    let no_profile = instance(&s.admin, &[("Environment", "staging")], None).await;
+    let no_agent = instance(&s.admin, &[("Environment", "staging")], Some(&s.profile)).await;
+    let prod = instance(&s.admin, &[("Environment", "prod")], Some(&s.profile)).await;
+    register_agent(env, acct, &prod, "3.3.40.0").await;
+    let old = instance(&s.admin, &[("Environment", "staging")], Some(&s.profile)).await;
+    register_agent(env, acct, &old, "2.3.50.0").await;
+    // An instance of another AWS account, tagged and managed there.
+    let elsewhere = {
+        let other = env.take_account();
+        let aws = aws_as(env, keys(&other.admin)).await;
+        instance_profile(&aws, "ssm").await;
+        let id = instance(&aws, &[("Environment", "staging")], Some("ssm")).await;
+        register_agent(env, &other.aws_account_id, &id, "3.3.40.0").await;
+        id
+    };
+    let cases = [
+        ("i-0123456789abcdef0", "target-not-found", "there is no"),
+        (elsewhere.as_str(), "target-not-found", "there is no"),
+        (prod.as_str(), "target-not-allowed", "not among the targets"),
+        (stopped.as_str(), "target-not-running", "stopped"),
+        (no_profile.as_str(), "target-not-managed", "instance profile"),
+        (no_agent.as_str(), "target-not-managed", "has not registered"),
+        (old.as_str(), "agent-too-old", "2.3.68.0"),
+    ];
+    for (target, slug, says) in cases {
+        let p = api
+            .post("/sessions", &s.f.token, s.start(target, 900))
+            .await
+            .problem(422);
+        assert!(p["type"].as_str().unwrap().ends_with(slug), "{target}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains(says), "{target}: {p}");
+    }
+    // Over the shell settings' maximum.
+    let p = api
+        .post("/sessions", &s.f.token, s.start(&good, 7200))
+        .await
+        .problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("invalid-duration"), "{p}");
+    // Not a target id at all; a role where the shell role is meant; no target.
+    api.post("/sessions", &s.f.token, s.start("i-XYZ", 900))
+        .await
+        .problem(422);
+    let mut with_role = s.start(&good, 900);
+    with_role["role_arn"] = json!(s.role);
+    let p = api.post("/sessions", &s.f.token, with_role).await.problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("role-not-allowed"), "{p}");
+    let mut no_target = s.start(&good, 900);
+    no_target.as_object_mut().unwrap().remove("target");
+    api.post("/sessions", &s.f.token, no_target).await.problem(422);
+    // No group grants shell sessions: 403, for a user who may start JIT sessions.
+    api.patch(
+        &format!("/groups/{}", s.f.group),
+        &admin,
+        json!({ "permissions": { "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": false } }),
+    )
+    .await
+    .ok(200);
+    api.post("/sessions", &s.f.token, s.start(&good, 900))
+        .await
+        .problem(403);
+    // Nothing was left behind by any refusal: no session on the account is live.
+    let sessions = api
+        .get(&format!("/sessions?account_id={}", s.f.account), &admin)
+        .await
+        .ok(200);
+    assert!(
+        sessions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] != "active"),
+        "{sessions}"
+    );
+    // Bad settings: every field named.
+    let bad = json!({
+        "enabled": true,
+        "role_arn": "arn:aws:iam::999999999999:role/Elsewhere",
+        "targets": {},
+        "max_duration_seconds": 60,
+        "idle_timeout_minutes": 0,
+        "recording": { "s3_bucket": "No_Such" },
+    });
+    let p = api
+        .put(&format!("/accounts/{}/shell", s.f.account), &admin, bad)
+        .await
+        .problem(422);
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "role_arn",
+        "targets",
+        "max_duration_seconds",
+        "idle_timeout_minutes",
+        "recording.s3_bucket",
+    ] {
+        assert!(fields.contains(&f), "{f}: {p}");
+    }
+}
