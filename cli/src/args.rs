@@ -28,10 +28,13 @@ pub struct Cli {
 
 pub const AFTER_HELP: &str = "The token comes from CIB_TOKEN, --token-stdin or the config file (`cib configure`), never \
 from the command line.\n\
-Where access needs approval, `sessions start`, `sessions extend`, `console` and `credential-process` wait for it \
-(progress on standard error, --wait-timeout); approvers decide with `cib requests`.\n\
+Where access needs approval, `sessions start`, `sessions extend`, `console`, `shell` and `credential-process` wait \
+for it (progress on standard error, --wait-timeout); approvers decide with `cib requests`.\n\
+`cib shell` runs `aws ssm start-session`, which needs the AWS CLI and its Session Manager plugin; without them \
+(or with --print) it prints the credentials and the command to run.\n\
 Exit codes: 0 ok, 1 refused by the API (or the request denied, cancelled or lapsed), 2 usage, \
-3 not authenticated/allowed, 4 API or network failure (or still awaiting approval when the wait timed out).";
+3 not authenticated/allowed, 4 API or network failure (or still awaiting approval when the wait timed out, or \
+`aws ssm start-session` failed).";
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -57,7 +60,8 @@ pub enum Command {
     /// Members of an access group (admins)
     #[command(subcommand)]
     Members(Members),
-    /// Your sessions: start (waiting for approval where it is needed), extend, end
+    /// Your sessions: start (waiting for approval where it is needed), extend, end, and shell
+    /// sessions' transcripts
     #[command(subcommand)]
     Sessions(Sessions),
     /// Requests you may approve or deny, and break-glass sessions you may review
@@ -79,6 +83,12 @@ pub enum Command {
         #[command(flatten)]
         jit: JitArgs,
     },
+    /// A shell on an EC2 instance (i-…) or managed node (mi-…) through Session Manager: starts a
+    /// shell session (waiting for approval where it is needed), then runs `aws ssm start-session`
+    /// with its credentials, which are not shown. With --print, or without the AWS CLI or its
+    /// Session Manager plugin, prints the credentials and the command to run instead; with --json,
+    /// the whole answer (nothing is run)
+    Shell(ShellArgs),
 }
 
 #[derive(Args, Clone)]
@@ -98,6 +108,33 @@ pub struct JitArgs {
     /// How long to wait for approval when the access needs it: seconds, or 30m, 1h
     #[arg(long, default_value = "1h")]
     pub wait_timeout: String,
+}
+
+// `cib shell` (its help is the command's).
+#[derive(Args, Clone)]
+pub struct ShellArgs {
+    /// The EC2 instance (i-…) or managed node (mi-…)
+    pub target: String,
+    /// Account id
+    #[arg(long)]
+    pub account: String,
+    /// Seconds, or 30m, 1h, 1h30m
+    #[arg(long, default_value = "1h")]
+    pub duration: String,
+    /// Why you need access (kept in the session log)
+    #[arg(long)]
+    pub reason: String,
+    /// Emergency access without approval, where a group allows it (a shorter maximum; the
+    /// session is flagged and approvers review it afterwards)
+    #[arg(long)]
+    pub break_glass: bool,
+    /// How long to wait for approval when the access needs it: seconds, or 30m, 1h
+    #[arg(long, visible_alias = "wait", default_value = "1h")]
+    pub wait_timeout: String,
+    /// Print the credentials (`export` lines) and the `aws ssm start-session` command to run,
+    /// instead of running it
+    #[arg(long)]
+    pub print: bool,
 }
 
 /// Waiting for approval, where a session or its extension needs it.
@@ -293,6 +330,13 @@ pub enum Sessions {
     },
     /// The session's S3 log, with its hash chain verified
     Log { id: String },
+    /// What a shell session's Session Manager session recorded, as it is, on standard output
+    /// (`sessions show` lists a shell session's Session Manager sessions)
+    Transcript {
+        id: String,
+        /// The Session Manager session's id
+        ssm_session_id: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,11 +1,13 @@
-//! `cib`: the Cloud IAM Broker command line. It talks only to the HTTP API. This file is the
-//! wiring: where the token comes from, then one module per command group (`accounts`, `users`,
-//! `groups`, `sessions`, `requests`, `credential_process`), with the command line's shape in
-//! `args` and waiting for approvals in `approval`.
+//! `cib`: the Cloud IAM Broker command line. It talks only to the HTTP API (and, for `cib shell`,
+//! runs the AWS CLI's `aws ssm start-session`). This file is the wiring: where the token comes
+//! from, then one module per command group (`accounts`, `users`, `groups`, `sessions`, `requests`,
+//! `credential_process`, `shell`), with the command line's shape in `args` and waiting for
+//! approvals in `approval`.
 //!
 //! Exit codes: 0 success; 1 the API refused the request (or an awaited approval was denied,
 //! cancelled or lapsed); 2 bad usage; 3 not authenticated or not allowed; 4 the API or network
-//! failed, or a wait for approval timed out with the request still pending (retry may help).
+//! failed, or a wait for approval timed out with the request still pending (retry may help), or
+//! the shell `cib shell` ran (`aws ssm start-session`) failed.
 
 mod accounts;
 mod approval;
@@ -18,6 +20,7 @@ mod groups;
 mod output;
 mod requests;
 mod sessions;
+mod shell;
 mod users;
 
 use std::io::{BufRead, IsTerminal, Read};
@@ -33,6 +36,7 @@ use groups::{groups, members};
 use output::print;
 use requests::requests;
 use sessions::{console, sessions};
+use shell::shell;
 use users::users;
 
 /// `900`, `900s`, `30m`, `1h`, `1h30m`.
@@ -126,6 +130,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::CredentialProcess { jit } => {
             credential_process(&api, cli.profile.as_deref(), &url, &token, &jit).await?
         }
+        Command::Shell(shell_args) => shell(&api, &shell_args, json).await?,
     }
     Ok(())
 }

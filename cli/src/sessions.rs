@@ -1,6 +1,7 @@
 //! Sessions from the command line: start (waiting for approval where it is needed, `approval`),
-//! extend, list, show, end, the log, and the console; how granted credentials are printed. The
-//! AWS CLI's `credential_process` is in `credential_process`; ending a session clears its cache.
+//! extend, list, show, end, the log, shell sessions' transcripts, and the console; how granted
+//! credentials are printed. The AWS CLI's `credential_process` is in `credential_process`, `cib
+//! shell` in `shell`; ending a session clears its cache.
 
 use serde_json::{Value, json};
 
@@ -9,7 +10,7 @@ use crate::args::{JitArgs, Sessions, WaitArgs};
 use crate::cache::Cache;
 use crate::client::{Client, Failure, exit};
 use crate::output::{self, print};
-use crate::{progress, seconds};
+use crate::{progress, seconds, shell};
 
 const SESSION_COLUMNS: &[(&str, &str)] = &[
     ("ID", "/id"),
@@ -19,6 +20,14 @@ const SESSION_COLUMNS: &[(&str, &str)] = &[
     ("STATUS", "/status"),
     ("EXPIRES", "/expires_at"),
     ("REASON", "/reason"),
+];
+/// A shell session's Session Manager sessions (`ssm_sessions`).
+const SSM_SESSION_COLUMNS: &[(&str, &str)] = &[
+    ("SSM SESSION", "/id"),
+    ("TARGET", "/target"),
+    ("STARTED", "/started_at"),
+    ("ENDED", "/ended_at"),
+    ("TRANSCRIPT", "/transcript"),
 ];
 
 /// Starts a JIT session for `cib console` and `cib credential-process`, waiting for approval
@@ -32,8 +41,9 @@ pub(crate) async fn start_jit(api: &Client, jit: &JitArgs) -> Result<Value, Fail
     }
 }
 
-/// What a grant hands out, once: a 201's `{session, credentials?, console_url?, console?}`, or
-/// the same read back after approval (`approval::as_started`). Never anywhere but standard output.
+/// What a grant hands out, once: a 201's `{session, credentials?, console_url?, console?, shell?}`,
+/// or the same read back after approval (`approval::as_started`). Never anywhere but standard
+/// output.
 pub(crate) fn print_started(started: &Value, json: bool) {
     if json {
         print(started, true, &[]);
@@ -50,7 +60,16 @@ pub(crate) fn print_started(started: &Value, json: bool) {
             c["secret_access_key"].as_str().unwrap_or("")
         );
         println!("export AWS_SESSION_TOKEN={}", c["session_token"].as_str().unwrap_or(""));
-        println!("\nConsole: {}", started["console_url"].as_str().unwrap_or(""));
+        if let Some(s) = started.get("shell").filter(|s| s.is_object()) {
+            // A shell session's: where it goes, and how to open it with the AWS CLI.
+            println!("export AWS_REGION={}", s["region"].as_str().unwrap_or(""));
+            if let Some(command) = shell::command(s) {
+                println!("\n{command}");
+            }
+        }
+        if let Some(link) = started["console_url"].as_str() {
+            println!("\nConsole: {link}");
+        }
     }
     if let Some(c) = started.get("console").filter(|c| c.is_object()) {
         println!(
@@ -169,6 +188,12 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
                 if let Some(line) = approval::awaiting(&session).filter(|_| !json) {
                     println!("\n{line}");
                 }
+                if !json && let Some(ssm) = session["ssm_sessions"].as_array().filter(|s| !s.is_empty()) {
+                    let rows: Vec<&Value> = ssm.iter().collect();
+                    println!();
+                    output::table(&rows, SSM_SESSION_COLUMNS);
+                    println!("\n`cib sessions transcript {id} <SSM SESSION>` prints one's transcript");
+                }
             }
         }
         Sessions::End { id, reason } => {
@@ -213,6 +238,7 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
                 }
             }
         }
+        Sessions::Transcript { id, ssm_session_id } => shell::transcript(api, &id, &ssm_session_id, json).await?,
     }
     Ok(())
 }
