@@ -10,6 +10,7 @@ import pathlib
 ACCOUNT = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 GROUP = "01BX5ZZKBKACTAV9WEVGEMMVRZ"
 SESSION = "01CDE7ZZ5E4YBDTSQNWPHZ4NNA"
+SSM_SESSION = f"cib-{SESSION}-07a16060613c408b5"
 HERE = pathlib.Path(__file__).parent
 
 
@@ -70,6 +71,8 @@ EVENTS = {
         "update-account": event("PATCH /accounts/{id}", A, {"name": "prod"}, params=acct),
         "delete-account": event("DELETE /accounts/{id}", A, params=acct),
         "get-jit-settings": event("GET /accounts/{id}/jit", f"{A}/jit", params=acct),
+        "get-shell-settings": event("GET /accounts/{id}/shell", f"{A}/shell", params=acct),
+        "put-shell-settings": event("PUT /accounts/{id}/shell", f"{A}/shell", {'enabled': True, 'role_arn': 'arn:aws:iam::210987654321:role/BrokerShell', 'targets': {'tags': {'Environment': 'staging'}, 'instance_ids': ['i-0123456789abcdef0']}, 'run_as': {'default_user': 'ssm-user', 'users': {'alice@example.com': 'alice'}}, 'max_duration_seconds': 3600, 'idle_timeout_minutes': 20, 'recording': {'s3_bucket': 'example-session-transcripts', 's3_key_prefix': 'shell/', 's3_encryption': True, 'kms_key_id': None, 'cloudwatch_log_group': None, 'cloudwatch_streaming': False}}, params=acct),
         "put-jit-settings": event("PUT /accounts/{id}/jit", f"{A}/jit", {"active": True, "description": "on-call access", "jit_enabled": True, "max_duration_seconds": 3600, "allowed_role_arns": ["arn:aws:iam::210987654321:role/OnCall"]}, params=acct),
     },
     "users": {
@@ -109,6 +112,8 @@ EVENTS = {
         "get-session": event("GET /sessions/{id}", f"/sessions/{SESSION}", params={"id": SESSION}),
         "end-session": event("DELETE /sessions/{id}", f"/sessions/{SESSION}", {"reason": "incident resolved"}, params={"id": SESSION}),
         "get-session-log": event("GET /sessions/{id}/log", f"/sessions/{SESSION}/log", params={"id": SESSION}),
+        "start-shell-session": event("POST /sessions", "/sessions", {'account_id': ACCOUNT, 'type': 'shell', 'target': 'i-0123456789abcdef0', 'duration_seconds': 3600, 'reason': 'INC-1234: restart the stuck worker'}, headers={"idempotency-key": "inc-1234-shell"}),
+        "get-transcript": event("GET /sessions/{id}/transcripts/{ssm_session_id}", f"/sessions/{SESSION}/transcripts/{SSM_SESSION}", params={"id": SESSION, "ssm_session_id": SSM_SESSION}),
         "start-break-glass-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 1800, "reason": "INC-1300: production is down", "break_glass": True}),
         "approve-request": event("POST /sessions/{id}/approvals", f"/sessions/{SESSION}/approvals", {"reason": "matches INC-1234"}, params={"id": SESSION}),
         "deny-request": event("POST /sessions/{id}/denials", f"/sessions/{SESSION}/denials", {"reason": "not during the change freeze"}, params={"id": SESSION}),
