@@ -405,3 +405,131 @@ async fn sessions_start_waits_for_approval_and_then_prints_the_credentials() {
     env.client().end_session(&f.token, &id).await.ok(200);
     assert_eq!(env.try_call(&fresh).await, Err("AccessDenied".into()));
 }
+
+/// `cib shell` end to end: the request waits for its approval, then (with no Session Manager
+/// plugin on PATH) says how to install it and prints what to run, with credentials that open a
+/// Session Manager session on the target and on no other.
+#[tokio::test]
+async fn shell_waits_for_approval_then_prints_what_to_run() {
+    use e2e::shell::{aws_as, shell_fixture, start_ssm};
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let s = shell_fixture(env, "clishell").await;
+    api.put(&format!("/accounts/{}/shell", s.f.account), &admin, s.settings())
+        .await
+        .ok(200);
+    let target = s.managed(env).await;
+    let other = s.managed(env).await;
+    let approver = "clishell-approver@example.com";
+    let approvers = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "approvers-clishell", "accounts": [], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let approvers = approvers["id"].as_str().unwrap().to_string();
+    api.put(&format!("/groups/{approvers}/members/{approver}"), &admin, json!({}))
+        .await
+        .ok(201);
+    api.patch(
+        &format!("/groups/{}", s.f.group),
+        &admin,
+        json!({ "policy": { "approval": { "approvals_required": 1, "approver_group_ids": [approvers] } } }),
+    )
+    .await
+    .ok(200);
+
+    let cache = temp_dir("shell");
+    // A PATH with the tools cib needs but no Session Manager plugin.
+    let path = std::env::var("PATH").unwrap_or_default();
+    let (url, token, account, t) = (
+        env.base_url.clone(),
+        s.f.token.clone(),
+        s.f.account.clone(),
+        target.clone(),
+    );
+    let waiting = tokio::task::spawn_blocking(move || {
+        Command::new(CIB)
+            .args([
+                "--url",
+                &url,
+                "shell",
+                &t,
+                "--account",
+                &account,
+                "--reason",
+                "restart the worker",
+            ])
+            .args(["--duration", "15m", "--wait-timeout", "2m"])
+            .env("XDG_CACHE_HOME", &cache)
+            .env("XDG_CONFIG_HOME", &cache)
+            .env_remove("CIB_URL")
+            .env_remove("CIB_PROFILE")
+            .env("CIB_TOKEN", &token)
+            .env("PATH", path)
+            .output()
+            .expect("cib runs")
+    });
+    let mut id = None;
+    for _ in 0..200 {
+        let listed = api.get("/requests", &env.user(approver)).await.ok(200);
+        if let Some(x) = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["type"] == "shell")
+        {
+            id = x["id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = id.expect("the shell request is pending");
+    assert!(!waiting.is_finished(), "cib waits for the approval");
+    api.post(&format!("/sessions/{id}/approvals"), &env.user(approver), json!({}))
+        .await
+        .ok(200);
+    let out = waiting.await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("session-manager-working-with-install-plugin"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "aws ssm start-session --target {target} --document-name SSM-SessionManagerRunShell --region eu-west-1"
+        )),
+        "{stdout}"
+    );
+    let exported = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"))
+            .to_string()
+    };
+    let creds = aws_credential_types::Credentials::new(
+        exported("AWS_ACCESS_KEY_ID"),
+        exported("AWS_SECRET_ACCESS_KEY"),
+        Some(exported("AWS_SESSION_TOKEN")),
+        None,
+        "cib shell",
+    );
+    let user = aws_as(env, creds).await;
+    assert!(
+        start_ssm(&user, &target).await.is_ok(),
+        "the printed credentials reach the target"
+    );
+    assert_eq!(start_ssm(&user, &other).await, Err("AccessDeniedException".into()));
+    // Handed over once: a second read of the session carries no credentials.
+    let again = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert!(
+        again.get("credentials").is_none() && again.get("granted").is_none(),
+        "{again}"
+    );
+}

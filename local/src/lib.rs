@@ -1,6 +1,7 @@
 //! The local runner: Cloud IAM Broker on localhost, with no Docker and no real AWS.
 //!
 //! - `local_aws`: starts and seeds moto (authenticated mode);
+//! - `demo`: what `scripts/dev` adds to the demo account (a shell-session target);
 //! - `federation`: a stand-in for AWS's sign-in federation endpoint;
 //! - `gateway`: routes requests to the function handlers as API Gateway v2 events;
 //! - `slack`: a stand-in for Slack's response URLs and the Slack jobs queue's poller;
@@ -8,6 +9,7 @@
 //!
 //! The end-to-end tests start the same system, so what a developer runs is what is tested.
 
+pub mod demo;
 pub mod federation;
 pub mod gateway;
 pub mod local_aws;

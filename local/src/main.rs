@@ -76,7 +76,21 @@ async fn main() {
     // The expirer runs every minute, as the EventBridge schedule does (`--expirer-seconds N`).
     system.run_expirer_every(Duration::from_secs(expirer_seconds));
     save_state(&system);
-    print_welcome(&system);
+    let shell_demo = match system
+        .aws
+        .as_ref()
+        .and_then(|aws| aws.targets.first().map(|t| (aws, t)))
+    {
+        Some((aws, target)) => match local_runner::demo::shell_target(&aws.endpoint, target, "us-east-1").await {
+            Ok(demo) => Some(demo),
+            Err(e) => {
+                eprintln!("local-runner: the demo shell target could not be made ({e}); shell sessions need one");
+                None
+            }
+        },
+        None => None,
+    };
+    print_welcome(&system, shell_demo.as_ref());
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("\nstopping (local AWS stops with us)");
 }
@@ -150,7 +164,7 @@ fn save_state(system: &LocalSystem) {
     }
 }
 
-fn print_welcome(system: &LocalSystem) {
+fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::ShellDemo>) {
     let day = Duration::from_secs(12 * 3600);
     let admin = system
         .minter
@@ -180,6 +194,16 @@ fn print_welcome(system: &LocalSystem) {
                 );
             }
         }
+    }
+    if let Some(demo) = shell_demo {
+        println!(
+            "For shell sessions, in that account: EC2 instance {} (tag {}={}, SSM Agent {} registered) and transcript bucket {} (docs/shell-sessions.md)",
+            demo.instance_id,
+            local_runner::demo::DEMO_TAG.0,
+            local_runner::demo::DEMO_TAG.1,
+            local_runner::demo::DEMO_AGENT_VERSION,
+            demo.bucket
+        );
     }
     println!("\nTokens (valid 12 h):\n  export ADMIN_TOKEN={admin}\n  export USER_TOKEN={user}\n");
     println!(

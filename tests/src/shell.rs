@@ -1,0 +1,253 @@
+//! Shell-session helpers: the target account's EC2, SSM and S3 as tests see them, managed
+//! instances (what an SSM Agent does on AWS, through the local AWS's control endpoint), and a
+//! fixture with shell sessions set up.
+
+use serde_json::{Value, json};
+
+use crate::{Fixture, TestEnv, fixture};
+
+pub const REGION: &str = "eu-west-1";
+pub const DOCUMENT: &str = "SSM-SessionManagerRunShell";
+
+/// AWS clients in the fixture account's region, as `creds`.
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+}
+
+pub async fn aws_as(env: &TestEnv, creds: aws_credential_types::Credentials) -> Aws {
+    let sdk = env.sdk(&env.broker).await;
+    let region = aws_config::Region::new(REGION);
+    Aws {
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .region(region.clone())
+                .credentials_provider(creds.clone())
+                .build(),
+        ),
+        ssm: aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk)
+                .region(region.clone())
+                .credentials_provider(creds.clone())
+                .build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .region(region)
+                .credentials_provider(creds.clone())
+                .force_path_style(true)
+                .build(),
+        ),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&sdk)
+                .credentials_provider(creds)
+                .build(),
+        ),
+    }
+}
+
+pub fn keys(k: &local_runner::local_aws::Keys) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(&k.access_key_id, &k.secret_access_key, None, None, "admin")
+}
+
+/// An EC2 instance in the account: tagged, with or without an instance profile.
+pub async fn instance(aws: &Aws, tags: &[(&str, &str)], profile: Option<&str>) -> String {
+    let mut spec =
+        aws_sdk_ec2::types::TagSpecification::builder().resource_type(aws_sdk_ec2::types::ResourceType::Instance);
+    for (k, v) in tags {
+        spec = spec.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+    }
+    let mut req = aws
+        .ec2
+        .run_instances()
+        .image_id("ami-12345678")
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(spec.build());
+    if let Some(p) = profile {
+        req = req.iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name(p)
+                .build(),
+        );
+    }
+    let out = req.send().await.expect("an instance");
+    out.instances()[0].instance_id().unwrap().to_string()
+}
+
+/// What the SSM Agent does on AWS when it starts on a node: register with Systems Manager
+/// (the local AWS's control endpoint, see local/aws/README.md).
+pub async fn register_agent(env: &TestEnv, aws_account: &str, node: &str, version: &str) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/moto-api/cib/ssm/agents", env.aws_endpoint))
+        .json(&json!({ "AccountId": aws_account, "Region": REGION, "InstanceId": node, "AgentVersion": version }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap_or_default());
+}
+
+/// What a user types in a live Session Manager session (kept in its transcript).
+pub async fn type_in(env: &TestEnv, aws_account: &str, ssm_session: &str, text: &str) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/moto-api/cib/ssm/session-input", env.aws_endpoint))
+        .json(&json!({ "AccountId": aws_account, "Region": REGION, "SessionId": ssm_session, "Text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap_or_default());
+}
+
+/// Session Manager in the account with these credentials: a session on `target`, or the error code.
+pub async fn start_ssm(aws: &Aws, target: &str) -> Result<String, String> {
+    aws.ssm
+        .start_session()
+        .target(target)
+        .document_name(DOCUMENT)
+        .send()
+        .await
+        .map(|o| o.session_id().unwrap().to_string())
+        .map_err(|e| {
+            aws_sdk_ssm::error::ProvideErrorMetadata::code(&e)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no code: {e:?}"))
+        })
+}
+
+/// An instance profile whose role the SSM Agent would authenticate with.
+pub async fn instance_profile(aws: &Aws, name: &str) {
+    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+        "Principal": { "Service": "ec2.amazonaws.com" }, "Action": "sts:AssumeRole" }] });
+    aws.iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    // What AmazonSSMManagedInstanceCore allows the agent (the local AWS loads no AWS policies).
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("ssm-agent")
+        .policy_document(
+            json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+                "Action": ["ssm:UpdateInstanceInformation", "ssmmessages:*", "ec2messages:*"], "Resource": "*" }] })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.iam
+        .create_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .unwrap();
+    aws.iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(name)
+        .role_name(name)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A fixture with shell sessions set up: the shell role trusting the user, an instance
+/// profile, a transcript bucket, the group's shell permission, and these settings.
+pub struct Shell {
+    pub f: Fixture,
+    pub admin: Aws,
+    pub role: String,
+    pub profile: String,
+    pub bucket: String,
+}
+
+pub async fn shell_fixture(env: &TestEnv, tag: &str) -> Shell {
+    let f = fixture(env, tag).await;
+    let admin = aws_as(env, keys(&f.admin_keys)).await;
+    // The shell role trusts the user as JIT roles do, and may start sessions anywhere: the
+    // broker's session policy narrows each session to its target.
+    let role_name = format!("Shell-{tag}");
+    let trust = json!({ "Version": "2012-10-17", "Statement": f.trust_statements(env).await }).to_string();
+    admin
+        .iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    admin
+        .iam
+        .put_role_policy()
+        .role_name(&role_name)
+        .policy_name("shell")
+        .policy_document(
+            json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+                "Action": ["ssm:StartSession", "ssm:TerminateSession", "ssm:ResumeSession", "ssm:DescribeSessions", "iam:ListRoles"],
+                "Resource": "*" }] })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The instances' profile (what the SSM Agent authenticates with).
+    let profile = format!("ssm-{tag}");
+    instance_profile(&admin, &profile).await;
+    let bucket = format!("transcripts-{}", tag.to_lowercase());
+    admin
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    env.client()
+        .patch(
+            &format!("/groups/{}", f.group),
+            &env.admin(),
+            json!({ "permissions": { "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": true } }),
+        )
+        .await
+        .ok(200);
+    Shell {
+        role: format!("arn:aws:iam::{}:role/{role_name}", f.aws_account),
+        f,
+        admin,
+        profile,
+        bucket,
+    }
+}
+
+impl Shell {
+    pub fn settings(&self) -> Value {
+        json!({
+            "enabled": true,
+            "role_arn": self.role,
+            "targets": { "tags": { "Environment": "staging" } },
+            "run_as": { "default_user": "ssm-user", "users": { (self.f.email.clone()): "oncall" } },
+            "max_duration_seconds": 3600,
+            "idle_timeout_minutes": 20,
+            "recording": { "s3_bucket": self.bucket, "s3_key_prefix": "shell/", "s3_encryption": true },
+        })
+    }
+
+    pub fn start(&self, target: &str, seconds: i64) -> Value {
+        json!({ "account_id": self.f.account, "type": "shell", "target": target, "duration_seconds": seconds, "reason": "debug INC-7" })
+    }
+
+    /// A managed, running staging instance with a recent agent.
+    pub async fn managed(&self, env: &TestEnv) -> String {
+        let id = instance(&self.admin, &[("Environment", "staging")], Some(&self.profile)).await;
+        register_agent(env, &self.f.aws_account, &id, "3.3.40.0").await;
+        id
+    }
+}
