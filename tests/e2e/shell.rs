@@ -26,6 +26,7 @@ async fn document(aws: &Aws) -> Value {
 #[tokio::test]
 async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_records_it() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let s = shell_fixture(env, "shell1").await;
@@ -105,9 +106,10 @@ async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_reco
     // Nor other calls the role allows: the session policy holds them to Session Manager.
     assert_eq!(env.try_call(&creds).await, Err("AccessDenied".into()));
 
-    // End: the live session is terminated, the credentials revoked.
-    let ended = api.end_session(&s.f.token, &id).await.ok(200);
-    assert_eq!(ended["status"], "ended", "{ended}");
+    // End: the credentials are revoked and the live session terminated at once; the end
+    // finishes after a second sweep (for sessions opened while IAM propagated the deny).
+    let ending = api.end_session(&s.f.token, &id).await.ok(200);
+    assert_eq!(ending["status"], "ending", "{ending}");
     let owner = format!("arn:aws:sts::{}:assumed-role/Shell-shell1/cib-{id}", s.f.aws_account);
     let owner_filter = aws_sdk_ssm::types::SessionFilter::builder()
         .key(aws_sdk_ssm::types::SessionFilterKey::Owner)
@@ -140,6 +142,11 @@ async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_reco
         Err("AccessDeniedException".into()),
         "revoked"
     );
+    env.clock.advance(std::time::Duration::from_secs(61));
+    env.run_expirer().await;
+    env.clock.reset();
+    let ended = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
 
     // The transcript is in S3 where the preferences say.
     let key = format!("shell/{ssm_id}.log");
@@ -215,7 +222,13 @@ async fn expiry_terminates_the_live_session_manager_sessions() {
     // The user ends one of them; the expirer must end the other.
     user.ssm.terminate_session().session_id(&first).send().await.unwrap();
     env.clock.advance(std::time::Duration::from_secs(901));
-    env.drain_expirer().await;
+    env.run_expirer().await;
+    // Revoked and terminated; the second sweep a minute later ends it.
+    let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(session["status"], "ending", "{session}");
+    env.clock.advance(std::time::Duration::from_secs(61));
+    env.run_expirer().await;
+    env.clock.reset();
     let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
     assert_eq!(session["status"], "expired", "{session}");
     let ids: BTreeMap<String, Value> = session["ssm_sessions"]
@@ -315,12 +328,18 @@ async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
         assert!(p["type"].as_str().unwrap().ends_with(slug), "{target}: {p}");
         assert!(p["detail"].as_str().unwrap().contains(says), "{target}: {p}");
     }
-    // Over the shell settings' maximum.
+    // Over the shell settings' maximum (shorter than the account's and the role's).
+    let mut shorter = s.settings();
+    shorter["max_duration_seconds"] = json!(1800);
+    api.put(&format!("/accounts/{}/shell", s.f.account), &admin, shorter)
+        .await
+        .ok(200);
     let p = api
-        .post("/sessions", &s.f.token, s.start(&good, 7200))
+        .post("/sessions", &s.f.token, s.start(&good, 2400))
         .await
         .problem(422);
     assert!(p["type"].as_str().unwrap().ends_with("invalid-duration"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("1800"), "{p}");
     // Not a target id at all; a role where the shell role is meant; no target.
     api.post("/sessions", &s.f.token, s.start("i-XYZ", 900))
         .await
@@ -384,4 +403,164 @@ async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
     ] {
         assert!(fields.contains(&f), "{f}: {p}");
     }
+}
+
+/// Terminating is part of revoking: when the broker cannot terminate a live Session Manager
+/// session, the end is not done. The credentials are already denied (revoked first), the
+/// session stays due with the error, and the expirer's retry terminates it once it can.
+#[tokio::test]
+async fn a_session_manager_session_that_cannot_be_terminated_keeps_the_end_due_until_it_is() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell4").await;
+    api.put(&format!("/accounts/{}/shell", s.f.account), &env.admin(), s.settings())
+        .await
+        .ok(200);
+    let target = s.managed(env).await;
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let user = aws_as(env, session_credentials(&started)).await;
+    let ssm_id = start_ssm(&user, &target).await.unwrap();
+
+    // The broker's access to the account may no longer terminate sessions.
+    let sdk = env.sdk(&s.f.admin_keys).await;
+    let me = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let broker_user = me.arn().unwrap().rsplit('/').next().unwrap().to_string();
+    let deny = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Deny", "Action": "ssm:TerminateSession", "Resource": "*" }] });
+    s.admin
+        .iam
+        .put_user_policy()
+        .user_name(&broker_user)
+        .policy_name("no-terminate")
+        .policy_document(deny.to_string())
+        .send()
+        .await
+        .unwrap();
+    let reply = api.end_session(&s.f.token, &id).await;
+    assert!(reply.status >= 500, "the end is not done: {}", reply.status);
+    let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(session["status"], "ending", "{session}");
+    assert!(session["last_error"].as_str().unwrap().contains(&ssm_id), "{session}");
+    // Revoked first: the credentials open nothing more, though a session is still live.
+    assert_eq!(start_ssm(&user, &target).await, Err("AccessDeniedException".into()));
+    let live = s
+        .admin
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .unwrap();
+    assert!(live.sessions().iter().any(|x| x.session_id() == Some(ssm_id.as_str())));
+
+    // Allowed again: the expirer's retry finishes the end.
+    s.admin
+        .iam
+        .delete_user_policy()
+        .user_name(&broker_user)
+        .policy_name("no-terminate")
+        .send()
+        .await
+        .unwrap();
+    env.drain_expirer().await;
+    let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(session["status"], "ended", "{session}");
+    assert_eq!(session["ssm_sessions"][0]["id"], ssm_id.as_str());
+    let live = s
+        .admin
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .unwrap();
+    assert!(!live.sessions().iter().any(|x| x.session_id() == Some(ssm_id.as_str())));
+}
+
+/// A console session may switch into the JIT roles it was given, never into the shell role,
+/// even where an admin made the shell role trust console switch-role: a switch-role session
+/// carries no session policy, so it would reach every target.
+#[tokio::test]
+async fn a_console_session_cannot_switch_into_the_shell_role() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell5").await;
+    api.put(&format!("/accounts/{}/shell", s.f.account), &env.admin(), s.settings())
+        .await
+        .ok(200);
+    let all = json!({ "Version": "2012-10-17", "Statement": s.f.trust_statements(env).await }).to_string();
+    s.admin
+        .iam
+        .update_assume_role_policy()
+        .role_name("Shell-shell5")
+        .policy_document(all)
+        .send()
+        .await
+        .unwrap();
+    // The person at the console signs in as the IAM user: a key of theirs stands in for it.
+    s.admin
+        .iam
+        .put_user_policy()
+        .user_name(&s.f.email)
+        .policy_name("test-work")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = s
+        .admin
+        .iam
+        .create_access_key()
+        .user_name(&s.f.email)
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key.unwrap();
+    let user = aws_credential_types::Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user");
+    let console = json!({ "account_id": s.f.account, "type": "console", "duration_seconds": 900, "reason": "look at the console" });
+    let c = api.post("/sessions", &s.f.token, console).await.ok(201);
+    let switch = |role: String| {
+        let user = user.clone();
+        let email = s.f.email.clone();
+        async move {
+            let sdk = env.sdk(&env.broker).await;
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&sdk)
+                    .credentials_provider(user)
+                    .build(),
+            );
+            sts.assume_role()
+                .role_arn(role)
+                .role_session_name(email)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    aws_sdk_sts::error::ProvideErrorMetadata::code(&e)
+                        .unwrap_or("no code")
+                        .to_string()
+                })
+        }
+    };
+    assert_eq!(
+        switch(s.f.role.clone()).await,
+        Ok(()),
+        "switch-role into the JIT role works"
+    );
+    assert_eq!(
+        switch(s.role.clone()).await,
+        Err("AccessDenied".into()),
+        "not into the shell role"
+    );
+    api.end_session(&s.f.token, c["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
 }

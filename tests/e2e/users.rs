@@ -244,7 +244,7 @@ async fn full_identity_lifecycle() {
         .unwrap();
     assert_eq!(
         here["permissions"],
-        json!({ "start_sessions": true, "start_jit_sessions": true })
+        json!({ "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": false })
     );
     assert_eq!(
         here["iam_user"],

@@ -168,10 +168,17 @@ pub struct Shell {
 pub async fn shell_fixture(env: &TestEnv, tag: &str) -> Shell {
     let f = fixture(env, tag).await;
     let admin = aws_as(env, keys(&f.admin_keys)).await;
-    // The shell role trusts the user as JIT roles do, and may start sessions anywhere: the
-    // broker's session policy narrows each session to its target.
+    // The shell role trusts the user's brokered sessions (not console switch-role: see
+    // docs/shell-sessions.md), and may start sessions anywhere: the broker's session policy
+    // narrows each session to its target.
     let role_name = format!("Shell-{tag}");
-    let trust = json!({ "Version": "2012-10-17", "Statement": f.trust_statements(env).await }).to_string();
+    let brokered: Vec<Value> = f
+        .trust_statements(env)
+        .await
+        .into_iter()
+        .filter(|s| s["Sid"] == "CloudIamBrokerJit")
+        .collect();
+    let trust = json!({ "Version": "2012-10-17", "Statement": brokered }).to_string();
     admin
         .iam
         .create_role()

@@ -62,17 +62,28 @@ pub fn console_without_jit_document() -> String {
 }
 
 /// During a console session of a user whose groups grant JIT: switch-role works, named after
-/// the user as the console names it (revocable by that name); no other session name does.
-pub fn console_with_jit_document(user_name: &IamUserName) -> String {
+/// the user as the console names it (revocable by that name), into the JIT roles it was given
+/// only; no other session name does, and no other role (the shell role among them: a
+/// switch-role session carries no session policy, so it would reach every target).
+pub fn console_with_jit_document(user_name: &IamUserName, switch_roles: &[RoleArn]) -> String {
+    let roles: Vec<&str> = switch_roles.iter().map(|r| r.as_str()).collect();
     json!({
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "OnlyConsoleSwitchRole",
-            "Effect": "Deny",
-            "Action": "sts:AssumeRole",
-            "Resource": "*",
-            "Condition": { "StringNotEquals": { "sts:RoleSessionName": user_name.as_str() } },
-        }]
+        "Statement": [
+            {
+                "Sid": "OnlyConsoleSwitchRole",
+                "Effect": "Deny",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": { "StringNotEquals": { "sts:RoleSessionName": user_name.as_str() } },
+            },
+            {
+                "Sid": "OnlyTheJitRolesGiven",
+                "Effect": "Deny",
+                "Action": "sts:AssumeRole",
+                "NotResource": roles,
+            },
+        ]
     })
     .to_string()
 }

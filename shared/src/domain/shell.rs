@@ -318,10 +318,24 @@ impl ShellSettings {
                 "must be at most 512 characters, without control characters or a leading '/'",
             );
         }
-        if let Some(k) = &raw.kms_key_id
-            && (k.is_empty() || !printable(k, 2048) || k.contains(char::is_whitespace))
-        {
-            c.push("recording.kms_key_id", "must be a KMS key id, alias or ARN");
+        // A key id or key ARN: IAM checks kms:GenerateDataKey against the key's ARN, which an
+        // alias does not name, so the session policy could not allow it.
+        if let Some(k) = &raw.kms_key_id {
+            let id_ok =
+                |id: &str| (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let ok = match k.strip_prefix("arn:") {
+                Some(rest) => {
+                    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+                    parts.len() == 5 && parts[1] == "kms" && parts[4].strip_prefix("key/").is_some_and(id_ok)
+                }
+                None => id_ok(k),
+            };
+            if !ok {
+                c.push(
+                    "recording.kms_key_id",
+                    "must be a KMS key id or key ARN (not an alias: IAM checks the key's ARN)",
+                );
+            }
         }
         if let Some(g) = &raw.cloudwatch_log_group {
             let ok =
@@ -478,8 +492,6 @@ pub fn shell_session_policy(
         // Session data encrypted with the key needs a data key from it, asked by the client.
         let resource = if key.starts_with("arn:") {
             key.to_string()
-        } else if key.starts_with("alias/") {
-            "*".to_string()
         } else {
             format!("arn:{partition}:kms:{region}:{account}:key/{key}")
         };
@@ -601,6 +613,24 @@ mod tests {
 
     #[test]
     fn settings_are_validated_field_by_field() {
+        for (key, ok) in [
+            ("1234abcd-12ab-34cd-56ef-1234567890ab", true),
+            (
+                "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                true,
+            ),
+            ("alias/sessions", false),
+            ("arn:aws:kms:eu-west-1:123456789012:alias/sessions", false),
+        ] {
+            let parsed = ShellSettings::parse(
+                &owner(),
+                ShellSettingsInput {
+                    kms_key_id: Some(key.into()),
+                    ..input()
+                },
+            );
+            assert_eq!(parsed.is_ok(), ok, "{key}");
+        }
         let err = ShellSettings::parse(
             &owner(),
             ShellSettingsInput {

@@ -37,6 +37,9 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// How long after a console user is locked a switch-role may still be issued: IAM's
 /// propagation of the deny, plus clock skew.
 const CONSOLE_CUT_ALLOWANCE: Duration = Duration::from_secs(30);
+/// How long after a shell session's end began its Session Manager sessions are swept again:
+/// IAM applies a deny within seconds, not at once, and a session opened meanwhile outlives it.
+const SHELL_SWEEP_AFTER: Duration = Duration::from_secs(60);
 /// A console switch-role session lasts at most a role's longest MaxSessionDuration.
 const SWITCHED_SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
 
@@ -163,22 +166,55 @@ impl SessionService {
             Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
         };
         // Revoked first, so no new Session Manager session can open; then the live ones,
-        // which outlive their credentials, are terminated.
+        // which outlive their credentials, are terminated (also when the deny failed: what is
+        // live goes either way). A session opened while IAM still propagated the deny is found
+        // by a second sweep, `SHELL_SWEEP_AFTER` after the end began.
         let mut sessions = sessions;
-        for (session, result) in sessions.iter_mut().zip(revoked.iter_mut()) {
-            if session.kind == SessionKind::Shell
-                && result.is_ok()
-                && let Err(e) = self.close_shell_sessions(session).await
-            {
-                *result = Err(e);
-            }
-        }
+        let now = self.clock.now();
+        let mut sweep_again: Vec<Option<OffsetDateTime>> = sessions.iter().map(|_| None).collect();
+        let closes = sessions
+            .iter_mut()
+            .zip(revoked.iter_mut())
+            .zip(sweep_again.iter_mut())
+            .filter(|((s, _), _)| s.kind == SessionKind::Shell)
+            .map(|((session, result), again)| async move {
+                match self.close_shell_sessions(session).await {
+                    Err(e) => {
+                        *result = Err(match result {
+                            Err(before) => format!("{before}; {e}"),
+                            Ok(()) => e,
+                        })
+                    }
+                    Ok(()) => {
+                        let began = session.ending.as_ref().map_or(now, |e| e.at);
+                        if result.is_ok() && now < began + SHELL_SWEEP_AFTER {
+                            *again = Some(began + SHELL_SWEEP_AFTER);
+                        }
+                    }
+                }
+            });
+        futures::future::join_all(closes).await;
         use futures::StreamExt;
-        futures::stream::iter(sessions.into_iter().zip(revoked))
-            .map(|(session, result)| self.finish_end(session, result))
+        futures::stream::iter(sessions.into_iter().zip(revoked).zip(sweep_again))
+            .map(|((session, result), again)| async move {
+                match again {
+                    Some(at) => self.sweep_later(session, at).await,
+                    None => self.finish_end(session, result).await,
+                }
+            })
             .buffered(SESSIONS_AT_ONCE)
             .collect()
             .await
+    }
+
+    /// A shell session whose credentials are revoked and whose live Session Manager sessions
+    /// are terminated stays `ending`, due again at `at` for the sweep that finishes it.
+    async fn sweep_later(&self, mut session: Session, at: OffsetDateTime) -> Result<Session, SessionError> {
+        session.last_error = None;
+        session.version += 1;
+        self.sessions.save(&session, Some(at)).await?;
+        tracing::info!(session = %session.id, "shell session revoked and terminated; swept again before it ends");
+        Ok(session)
     }
 
     /// Takes access back for each session; one result per session, in order.

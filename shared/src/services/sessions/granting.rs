@@ -85,7 +85,7 @@ impl SessionService {
                 let narrowed = if session.switch_roles.is_empty() {
                     iam_policies::console_without_jit_document()
                 } else {
-                    iam_policies::console_with_jit_document(&session.iam_user)
+                    iam_policies::console_with_jit_document(&session.iam_user, &session.switch_roles)
                 };
                 iam.put_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY, &narrowed)
                     .await

@@ -194,6 +194,10 @@ impl SessionService {
             let rechecked = match (complete, which) {
                 (true, Which::Start) => {
                     let (account, checked) = self.recheck(&session).await?;
+                    // A shell grant assumes the shell role the settings name now.
+                    if let Some(shell) = &checked.shell {
+                        session.role = Some(shell.role.clone());
+                    }
                     Some(Rechecked::Start(account, checked))
                 }
                 (true, Which::Extension) => {

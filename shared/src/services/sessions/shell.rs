@@ -99,19 +99,23 @@ impl SessionService {
                     format!("{target} is {}, not running", instance.state),
                 ));
             }
-            if instance.instance_profile.is_none() {
+            let node = shell
+                .managed_node(target)
+                .await
+                .map_err(cloud("describe the managed node"))?;
+            // Asked only to explain: an instance managed without a profile (Default Host
+            // Management Configuration) is managed all the same.
+            if node.is_none() && instance.instance_profile.is_none() {
                 return Err(refused(
                     "target-not-managed",
                     format!(
-                        "{target} has no IAM instance profile, so its SSM Agent cannot reach Systems Manager: \
-                         attach one whose role has the AmazonSSMManagedInstanceCore policy"
+                        "{target} is not managed by Systems Manager and has no IAM instance profile, so its SSM \
+                         Agent cannot reach Systems Manager: attach one whose role has the \
+                         AmazonSSMManagedInstanceCore policy (or turn on Default Host Management Configuration)"
                     ),
                 ));
             }
-            shell
-                .managed_node(target)
-                .await
-                .map_err(cloud("describe the managed node"))?
+            node
         };
         let node = node.ok_or_else(|| {
             refused(
@@ -207,9 +211,26 @@ impl SessionService {
                 ended_at: s.ended_at,
             })
             .collect();
+        // One event per distinct finding: a retry that finds the same logs nothing new, a later
+        // sweep that finds more logs again.
+        let digest = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for s in &session.ssm_sessions {
+                h.update(s.id.as_bytes());
+                h.update(b"\n");
+            }
+            h.update(b"terminated\n");
+            for id in &terminated {
+                h.update(id.as_bytes());
+                h.update(b"\n");
+            }
+            let out = h.finalize();
+            out[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
         let event = self.session_event(
             "shell_sessions",
-            format!("{}:shell_sessions", session.id),
+            format!("{}:shell_sessions:{digest}", session.id),
             session,
             json!({
                 "ssm_sessions": session.ssm_sessions.iter().map(|s| json!({
