@@ -69,6 +69,22 @@ def _other_account_roles(problem: dict) -> bool:
     )
 
 
+def _shell_rules_beyond_schema(problem: dict) -> bool:
+    """A validation problem naming only the shell settings' rules across fields: the role's
+    account, 1 to 50 tags and ids together, a default OS user where users have their own, and
+    CloudWatch streaming without a log group."""
+    allowed = {
+        "role_arn": "not this account",
+        "targets": "",
+        "run_as.default_user": "is required when",
+        "recording.cloudwatch_streaming": "needs a cloudwatch_log_group",
+    }
+    errors = problem.get("errors", [])
+    return bool(errors) and all(
+        e.get("field") in allowed and allowed[e.get("field")] in e.get("message", "") for e in errors
+    )
+
+
 # What schema-valid data may be refused with, as 409 or 422, per operation: problem name -> why
 # (or, where only some of the problem's causes apply, a test of the problem body). The statuses
 # themselves are in schemathesis.toml; an operation missing here may answer neither to valid data.
@@ -93,6 +109,9 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
     "putJitSettings": {
         # The schema takes any role ARN; the account it must be in is the registration's.
         422: {"validation": _other_account_roles},
+    },
+    "putShellSettings": {
+        422: {"validation": _shell_rules_beyond_schema},
     },
     "provisionUser": {
         409: {

@@ -521,6 +521,17 @@ pub fn shell_session_policy(
                 "Resource": format!("arn:{partition}:ssm:{region}:{account}:session/{}-*", session.role_session_name()),
             },
             {
+                // The client's data channel, as AWS's end-user policies grant it (on the
+                // sessions these credentials open, by either way AWS names them).
+                "Sid": "OwnDataChannelsOnly",
+                "Effect": "Allow",
+                "Action": "ssmmessages:OpenDataChannel",
+                "Resource": [
+                    format!("arn:{partition}:ssm:{region}:{account}:session/{}-*", session.role_session_name()),
+                    format!("arn:{partition}:ssm:{region}:{account}:session/${{aws:userid}}-*"),
+                ],
+            },
+            {
                 "Sid": "SeeSessions",
                 "Effect": "Allow",
                 "Action": ["ssm:DescribeSessions", "ssm:GetConnectionStatus"],
