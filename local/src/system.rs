@@ -210,7 +210,10 @@ impl LocalSystem {
         } else {
             None
         };
-        let app = App::on_aws(&config, &sdk, options.overrides)
+        // One app serves every function here, shell sessions included.
+        let mut overrides = options.overrides;
+        overrides.shell.get_or_insert(shared::adapters::aws::shell::connector);
+        let app = App::on_aws(&config, &sdk, overrides)
             .map_err(|e| e.to_string())?
             .with_slack_jobs();
         // The queue's Lambda trigger, played by a poller.

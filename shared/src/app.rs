@@ -64,9 +64,15 @@ pub type AssumerWrapper = Arc<dyn Fn(Arc<dyn RoleAssumer>) -> Arc<dyn RoleAssume
 /// Replaces the SDK's HTTP client (the overhead benchmark records backend calls this way).
 pub type HttpWrapper = Arc<dyn Fn(SharedHttpClient) -> SharedHttpClient + Send + Sync>;
 
+/// Makes the Session Manager adapter from the SDK configuration.
+pub type ShellFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::ShellConnector>;
+
 /// What tests and the local runner may swap in; production uses the defaults.
 #[derive(Clone, Default)]
 pub struct Overrides {
+    /// Session Manager, for the functions that reach it (shell settings, starts, approvals,
+    /// ends); `None` links none of EC2 and SSM into the others' bootstraps.
+    pub shell: Option<ShellFactory>,
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
     pub wrap_http: Option<HttpWrapper>,
@@ -95,8 +101,10 @@ impl App {
         if let Some(wrap) = overrides.wrap_iam {
             iam = wrap(iam);
         }
-        let shell: Arc<dyn crate::ports::ShellConnector> =
-            Arc::new(crate::adapters::aws::shell::AwsShellConnector::new(sdk.clone()));
+        let shell: Arc<dyn crate::ports::ShellConnector> = match overrides.shell {
+            Some(make) => make(sdk),
+            None => Arc::new(crate::ports::NoShell),
+        };
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let mut log: Arc<dyn SessionLog> = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
         if let Some(wrap) = overrides.wrap_log {
@@ -184,5 +192,16 @@ impl App {
         let config = Config::from_env()?;
         let sdk = config.sdk_config().await;
         Self::on_aws(&config, &sdk, Overrides::default())
+    }
+
+    /// `from_env`, with Session Manager (for the functions that serve shell sessions).
+    pub async fn from_env_with_shell() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = config.sdk_config().await;
+        let overrides = Overrides {
+            shell: Some(crate::adapters::aws::shell::connector),
+            ..Overrides::default()
+        };
+        Self::on_aws(&config, &sdk, overrides)
     }
 }

@@ -164,6 +164,7 @@ pub fn env() -> &'static TestEnv {
                 let wrap_log: shared::app::LogWrapper =
                     Arc::new(move |inner| Arc::new(FaultyLog::new(inner, log_plan.clone())) as _);
                 let overrides = shared::app::Overrides {
+                    shell: Some(shared::adapters::aws::shell::connector),
                     wrap_iam: Some(wrap),
                     wrap_log: Some(wrap_log),
                     wrap_http: Some(Arc::new(move |inner| CallRecorder::wrap(recorder.clone(), inner))),

@@ -4,7 +4,7 @@
 
 mod shell;
 
-pub use shell::{Ec2Instance, ManagedNode, ShellConnector, SsmSessionInfo, TargetShell};
+pub use shell::{Ec2Instance, ManagedNode, NoShell, ShellConnector, SsmSessionInfo, TargetShell};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

@@ -46,6 +46,19 @@ pub trait ShellConnector: Send + Sync {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetShell>, CloudError>;
 }
 
+/// What functions that serve no shell session are wired with: they never reach Session
+/// Manager, and do not link its SDKs.
+pub struct NoShell;
+
+#[async_trait]
+impl ShellConnector for NoShell {
+    async fn connect(&self, _: &AccountAccess) -> Result<Box<dyn TargetShell>, CloudError> {
+        Err(CloudError::Unavailable(
+            "Session Manager is not wired into this function".into(),
+        ))
+    }
+}
+
 /// Session Manager in one target account and region.
 #[async_trait]
 pub trait TargetShell: Send + Sync {

@@ -27,6 +27,11 @@ impl AwsShellConnector {
     }
 }
 
+/// The connector as `App` wires it (`crate::app::ShellFactory`).
+pub fn connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn ShellConnector> {
+    std::sync::Arc::new(AwsShellConnector::new(sdk.clone()))
+}
+
 fn classify<E: aws_sdk_ssm::error::ProvideErrorMetadata + std::fmt::Debug>(
     err: aws_sdk_ssm::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> CloudError {
