@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use e2e::shell::{
-    Aws, DOCUMENT, REGION, aws_as, instance, instance_profile, keys, register_agent, shell_fixture, start_ssm, type_in,
+    Aws, DOCUMENT, REGION, aws_as, instance, instance_profile, keys, live_ssm_sessions, register_agent, shell_fixture,
+    start_ssm, type_in,
 };
 use e2e::{env, session_credentials};
 use serde_json::{Value, json};
@@ -238,21 +239,8 @@ async fn expiry_terminates_the_live_session_manager_sessions() {
         .map(|x| (x["id"].as_str().unwrap().to_string(), x.clone()))
         .collect();
     assert!(ids.contains_key(&first) && ids.contains_key(&second), "{session}");
-    let active = s
-        .admin
-        .ssm
-        .describe_sessions()
-        .state(aws_sdk_ssm::types::SessionState::Active)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        !active
-            .sessions()
-            .iter()
-            .any(|x| x.session_id() == Some(second.as_str())),
-        "the expirer terminated the live one"
-    );
+    let active = live_ssm_sessions(&s.admin).await;
+    assert!(!active.contains(&second), "the expirer terminated the live one");
     let log = api.get(&format!("/sessions/{id}/log"), &s.f.token).await.ok(200);
     let recorded = log["events"]
         .as_array()
@@ -448,15 +436,8 @@ async fn a_session_manager_session_that_cannot_be_terminated_keeps_the_end_due_u
     assert!(session["last_error"].as_str().unwrap().contains(&ssm_id), "{session}");
     // Revoked first: the credentials open nothing more, though a session is still live.
     assert_eq!(start_ssm(&user, &target).await, Err("AccessDeniedException".into()));
-    let live = s
-        .admin
-        .ssm
-        .describe_sessions()
-        .state(aws_sdk_ssm::types::SessionState::Active)
-        .send()
-        .await
-        .unwrap();
-    assert!(live.sessions().iter().any(|x| x.session_id() == Some(ssm_id.as_str())));
+    let live = live_ssm_sessions(&s.admin).await;
+    assert!(live.contains(&ssm_id));
 
     // Allowed again: the expirer's retry finishes the end.
     s.admin
@@ -471,15 +452,8 @@ async fn a_session_manager_session_that_cannot_be_terminated_keeps_the_end_due_u
     let session = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
     assert_eq!(session["status"], "ended", "{session}");
     assert_eq!(session["ssm_sessions"][0]["id"], ssm_id.as_str());
-    let live = s
-        .admin
-        .ssm
-        .describe_sessions()
-        .state(aws_sdk_ssm::types::SessionState::Active)
-        .send()
-        .await
-        .unwrap();
-    assert!(!live.sessions().iter().any(|x| x.session_id() == Some(ssm_id.as_str())));
+    let live = live_ssm_sessions(&s.admin).await;
+    assert!(!live.contains(&ssm_id));
 }
 
 /// A console session may switch into the JIT roles it was given, never into the shell role,

@@ -258,3 +258,18 @@ impl Shell {
         id
     }
 }
+
+/// The ids of the account's live Session Manager sessions.
+pub async fn live_ssm_sessions(aws: &Aws) -> Vec<String> {
+    let out = aws
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .unwrap();
+    out.sessions()
+        .iter()
+        .filter_map(|x| x.session_id().map(str::to_string))
+        .collect()
+}

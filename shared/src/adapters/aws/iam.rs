@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_iam::types::{StatusType, Tag};
 
-use super::sts::{AssumeFailure, account_credentials};
+use super::sts::target_credentials;
 use super::{describe, service_code};
 use crate::domain::{AccessKeyId, IamGroupName, IamUserName, PolicyArn, RoleArn, Secret};
 use crate::ports::{AccountAccess, CloudError, IamConnector, IamUserInfo, PasswordPolicy, RoleInfo, TargetIam};
@@ -68,12 +68,7 @@ fn classify<E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug>(
 impl IamConnector for AwsIamConnector {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, CloudError> {
         let region = aws_config::Region::new(access.region.to_string());
-        let credentials = account_credentials(&self.base, &access.region, &access.credentials, SESSION_NAME)
-            .await
-            .map_err(|e| match e {
-                AssumeFailure::Refused(m) => CloudError::Refused(m),
-                AssumeFailure::Unavailable(m) => CloudError::Unavailable(m),
-            })?;
+        let credentials = target_credentials(&self.base, access, SESSION_NAME).await?;
         let config = aws_sdk_iam::config::Builder::from(&self.base)
             .region(region)
             .credentials_provider(credentials)

@@ -9,7 +9,7 @@ use aws_sdk_ssm::types::{
     SessionFilterKey, SessionState,
 };
 
-use super::sts::{AssumeFailure, account_credentials};
+use super::sts::target_credentials;
 use super::{describe, service_code};
 use crate::domain::shell::{PREFERENCES_DOCUMENT, ShellTarget};
 use crate::ports::{AccountAccess, CloudError, Ec2Instance, ManagedNode, ShellConnector, SsmSessionInfo, TargetShell};
@@ -86,12 +86,7 @@ fn to_time(t: Option<&aws_sdk_ssm::primitives::DateTime>) -> Option<time::Offset
 impl ShellConnector for AwsShellConnector {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetShell>, CloudError> {
         let region = aws_config::Region::new(access.region.to_string());
-        let credentials = account_credentials(&self.base, &access.region, &access.credentials, SESSION_NAME)
-            .await
-            .map_err(|e| match e {
-                AssumeFailure::Refused(m) => CloudError::Refused(m),
-                AssumeFailure::Unavailable(m) => CloudError::Unavailable(m),
-            })?;
+        let credentials = target_credentials(&self.base, access, SESSION_NAME).await?;
         let ec2 = aws_sdk_ec2::config::Builder::from(&self.base)
             .region(region.clone())
             .credentials_provider(credentials.clone())

@@ -31,6 +31,21 @@ impl StsVerifier {
 }
 
 /// Why no credentials could be had for a registered account.
+/// The account's credentials as a connector uses them (assuming its role once, if it has one).
+pub(super) async fn target_credentials(
+    base: &aws_config::SdkConfig,
+    access: &crate::ports::AccountAccess,
+    session_name: &str,
+) -> Result<Credentials, crate::ports::CloudError> {
+    use crate::ports::CloudError;
+    account_credentials(base, &access.region, &access.credentials, session_name)
+        .await
+        .map_err(|e| match e {
+            AssumeFailure::Refused(m) => CloudError::Refused(m),
+            AssumeFailure::Unavailable(m) => CloudError::Unavailable(m),
+        })
+}
+
 pub(super) enum AssumeFailure {
     /// STS refused (a wrong key, role or ExternalId): the registration is at fault.
     Refused(String),

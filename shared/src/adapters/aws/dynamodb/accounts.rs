@@ -367,6 +367,17 @@ impl AccountStore for DynamoStore {
             allowed_role_arns: settings.allowed_roles.iter().map(|r| r.to_string()).collect(),
             trust_review: settings.trust_review.clone(),
         };
+        self.put_while_account_exists(id, to_item(&record)).await
+    }
+}
+
+impl DynamoStore {
+    /// Writes an item of the account's (its settings) only if the account still exists.
+    pub(super) async fn put_while_account_exists(
+        &self,
+        id: &AccountId,
+        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<(), StoreError> {
         let account_exists = TransactWriteItem::builder()
             .condition_check(
                 ConditionCheck::builder()
@@ -377,7 +388,7 @@ impl AccountStore for DynamoStore {
                     .expect("check has table, key and condition"),
             )
             .build();
-        self.transact(vec![account_exists, tx_put(put(&self.table, to_item(&record), None))])
+        self.transact(vec![account_exists, tx_put(put(&self.table, item, None))])
             .await
     }
 }

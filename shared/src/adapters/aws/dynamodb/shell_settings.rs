@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::account_pk;
-use super::{DynamoStore, key, put, to_item, tx_put};
+use super::{DynamoStore, to_item};
 use crate::domain::shell::{ShellSettings, ShellSettingsInput};
 use crate::domain::{AccountId, RoleArn};
 use crate::ports::StoreError;
@@ -96,17 +95,6 @@ impl DynamoStore {
             cloudwatch_streaming: r.cloudwatch_streaming,
             trust_review: s.trust_review.clone(),
         };
-        let account_exists = TransactWriteItem::builder()
-            .condition_check(
-                ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(account_pk(id), "ACCOUNT")))
-                    .condition_expression("attribute_exists(PK)")
-                    .build()
-                    .expect("check has table, key and condition"),
-            )
-            .build();
-        self.transact(vec![account_exists, tx_put(put(&self.table, to_item(&record), None))])
-            .await
+        self.put_while_account_exists(id, to_item(&record)).await
     }
 }
