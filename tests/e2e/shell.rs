@@ -194,6 +194,18 @@ async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_reco
         assert!(t["content"].as_str().unwrap().contains("whoami"), "{t}");
         assert_eq!(t["truncated"], false);
     }
+    // An empty transcript (S3 refuses a range on it with 416) reads as empty, not as a failure.
+    s.admin
+        .s3
+        .put_object()
+        .bucket(&s.bucket)
+        .key(&key)
+        .body(Vec::new().into())
+        .send()
+        .await
+        .unwrap();
+    let empty = api.get(&transcript_path, &s.f.token).await.ok(200);
+    assert_eq!(empty["content"], "", "{empty}");
     let stranger = env.user("stranger@example.com");
     assert!(matches!(api.get(&transcript_path, &stranger).await.status, 403 | 404));
     api.get(&format!("/sessions/{id}/transcripts/cib-{id}-0000"), &s.f.token)

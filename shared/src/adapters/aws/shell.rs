@@ -325,27 +325,35 @@ impl TargetShell for AwsTargetShell {
     }
 
     async fn terminate(&self, ssm_session_id: &str) -> Result<(), CloudError> {
-        self.ssm
-            .terminate_session()
-            .session_id(ssm_session_id)
-            .send()
-            .await
-            .map_err(classify)?;
+        // Already gone (ended by its user, or by an earlier attempt) is what was wanted.
+        found(
+            self.ssm
+                .terminate_session()
+                .session_id(ssm_session_id)
+                .send()
+                .await
+                .map_err(classify),
+        )?;
         Ok(())
     }
 
     async fn read_object(&self, bucket: &str, key: &str, max: usize) -> Result<Option<(Vec<u8>, bool)>, CloudError> {
         // One byte past `max` says whether the object is longer.
-        let out = found(
-            self.s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .range(format!("bytes=0-{max}"))
-                .send()
-                .await
-                .map_err(classify),
-        )?;
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes=0-{max}"))
+            .send()
+            .await;
+        // S3 answers a range on an empty object with 416: an empty transcript, not a failure.
+        if let Err(e) = &out
+            && service_code(e).as_deref() == Some("InvalidRange")
+        {
+            return Ok(Some((Vec::new(), false)));
+        }
+        let out = found(out.map_err(classify))?;
         let Some(out) = out else { return Ok(None) };
         let mut bytes = out
             .body
