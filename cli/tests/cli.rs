@@ -416,9 +416,7 @@ async fn shell_waits_for_approval_then_prints_what_to_run() {
     let api = env.client();
     let admin = env.admin();
     let s = shell_fixture(env, "clishell").await;
-    api.put(&format!("/accounts/{}/shell", s.f.account), &admin, s.settings())
-        .await
-        .ok(200);
+    s.configure(env).await;
     let target = s.managed(env).await;
     let other = s.managed(env).await;
     let approver = "clishell-approver@example.com";

@@ -29,31 +29,6 @@ async fn denied(env: &TestEnv, creds: &Credentials) -> bool {
     env.try_call(creds).await == Err("AccessDenied".into())
 }
 
-/// A second access key of the provisioned IAM user (the test's stand-in for the person at the
-/// console, who signs in as that user), with a call of its own it may make.
-async fn user_key(f: &Fixture) -> Credentials {
-    f.iam
-        .put_user_policy()
-        .user_name(&f.email)
-        .policy_name("test-work")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    let key = f
-        .iam
-        .create_access_key()
-        .user_name(&f.email)
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
-    Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user")
-}
-
 /// What the console's switch-role does: AssumeRole as the IAM user, named after the user.
 async fn switch_role(env: &TestEnv, f: &Fixture, user: &Credentials) -> Result<Credentials, String> {
     assume_as(env, f, user, &f.email, None).await
@@ -67,32 +42,7 @@ async fn assume_as(
     session_name: &str,
     source_identity: Option<&str>,
 ) -> Result<Credentials, String> {
-    let sdk = env.sdk(&env.broker).await;
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(&sdk)
-            .credentials_provider(user.clone())
-            .build(),
-    );
-    let out = sts
-        .assume_role()
-        .role_arn(&f.role)
-        .role_session_name(session_name)
-        .set_source_identity(source_identity.map(str::to_string))
-        .send()
-        .await
-        .map_err(|e| {
-            aws_sdk_sts::error::ProvideErrorMetadata::code(&e)
-                .unwrap_or("no code")
-                .to_string()
-        })?;
-    let c = out.credentials.unwrap();
-    Ok(Credentials::new(
-        c.access_key_id,
-        c.secret_access_key,
-        Some(c.session_token),
-        None,
-        "switched",
-    ))
+    env.assume_role_as(user, &f.role, session_name, source_identity).await
 }
 
 #[tokio::test]
@@ -211,7 +161,7 @@ async fn a_console_end_cuts_the_user_and_its_switched_role_sessions() {
     let _serial = env.serial().await;
     let api = env.client();
     let f = fixture(env, "console-cut").await;
-    let user = user_key(&f).await;
+    let user = f.user_key().await;
     assert!(denied(env, &user).await, "no standing access outside a session");
     assert_eq!(
         switch_role(env, &f, &user).await.err().as_deref(),
@@ -297,7 +247,7 @@ async fn console_only_users_cannot_assume_jit_roles() {
     )
     .await
     .ok(200);
-    let user = user_key(&f).await;
+    let user = f.user_key().await;
     let c = api.post("/sessions", &f.token, console(&f)).await.ok(201);
     assert_eq!(c["console"]["switch_role_links"], json!([]));
     assert_eq!(env.try_call(&user).await, Ok(()), "the console works");

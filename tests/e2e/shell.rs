@@ -223,9 +223,7 @@ async fn expiry_terminates_the_live_session_manager_sessions() {
     let _serial = env.serial().await;
     let api = env.client();
     let s = shell_fixture(env, "shell2").await;
-    api.put(&format!("/accounts/{}/shell", s.f.account), &env.admin(), s.settings())
-        .await
-        .ok(200);
+    s.configure(env).await;
     let target = s.managed(env).await;
     let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
     let id = started["session"]["id"].as_str().unwrap().to_string();
@@ -414,9 +412,7 @@ async fn a_session_manager_session_that_cannot_be_terminated_keeps_the_end_due_u
     let _serial = env.serial().await;
     let api = env.client();
     let s = shell_fixture(env, "shell4").await;
-    api.put(&format!("/accounts/{}/shell", s.f.account), &env.admin(), s.settings())
-        .await
-        .ok(200);
+    s.configure(env).await;
     let target = s.managed(env).await;
     let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
     let id = started["session"]["id"].as_str().unwrap().to_string();
@@ -477,9 +473,7 @@ async fn a_console_session_cannot_switch_into_the_shell_role() {
     let _serial = env.serial().await;
     let api = env.client();
     let s = shell_fixture(env, "shell5").await;
-    api.put(&format!("/accounts/{}/shell", s.f.account), &env.admin(), s.settings())
-        .await
-        .ok(200);
+    s.configure(env).await;
     let all = json!({ "Version": "2012-10-17", "Statement": s.f.trust_statements(env).await }).to_string();
     s.admin
         .iam
@@ -490,51 +484,13 @@ async fn a_console_session_cannot_switch_into_the_shell_role() {
         .await
         .unwrap();
     // The person at the console signs in as the IAM user: a key of theirs stands in for it.
-    s.admin
-        .iam
-        .put_user_policy()
-        .user_name(&s.f.email)
-        .policy_name("test-work")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    let key = s
-        .admin
-        .iam
-        .create_access_key()
-        .user_name(&s.f.email)
-        .send()
-        .await
-        .unwrap();
-    let key = key.access_key.unwrap();
-    let user = aws_credential_types::Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user");
+    let user = s.f.user_key().await;
     let console = json!({ "account_id": s.f.account, "type": "console", "duration_seconds": 900, "reason": "look at the console" });
     let c = api.post("/sessions", &s.f.token, console).await.ok(201);
     let switch = |role: String| {
         let user = user.clone();
         let email = s.f.email.clone();
-        async move {
-            let sdk = env.sdk(&env.broker).await;
-            let sts = aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&sdk)
-                    .credentials_provider(user)
-                    .build(),
-            );
-            sts.assume_role()
-                .role_arn(role)
-                .role_session_name(email)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    aws_sdk_sts::error::ProvideErrorMetadata::code(&e)
-                        .unwrap_or("no code")
-                        .to_string()
-                })
-        }
+        async move { env.assume_role_as(&user, &role, &email, None).await.map(|_| ()) }
     };
     assert_eq!(
         switch(s.f.role.clone()).await,

@@ -394,6 +394,43 @@ impl TestEnv {
             })
     }
 
+    /// AssumeRole into `role` as `user` (console switch-role, or a session the broker did not
+    /// make): the credentials, or AWS's error code.
+    pub async fn assume_role_as(
+        &self,
+        user: &aws_credential_types::Credentials,
+        role: &str,
+        session_name: &str,
+        source_identity: Option<&str>,
+    ) -> Result<aws_credential_types::Credentials, String> {
+        let sdk = self.sdk(&self.broker).await;
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&sdk)
+                .credentials_provider(user.clone())
+                .build(),
+        );
+        let out = sts
+            .assume_role()
+            .role_arn(role)
+            .role_session_name(session_name)
+            .set_source_identity(source_identity.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_sdk_sts::error::ProvideErrorMetadata::code(&e)
+                    .unwrap_or("no code")
+                    .to_string()
+            })?;
+        let c = out.credentials.unwrap();
+        Ok(aws_credential_types::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            None,
+            "switched",
+        ))
+    }
+
     pub async fn target_iam(&self, target: &TargetAccount) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk(&target.admin).await)
     }
@@ -589,6 +626,31 @@ impl Fixture {
     /// A `POST /sessions` body for a JIT session on the fixture's role.
     pub fn jit(&self, seconds: i64) -> Value {
         serde_json::json!({ "account_id": self.account, "type": "jit", "role_arn": self.role, "duration_seconds": seconds, "reason": "incident INC-42" })
+    }
+
+    /// A second access key of the provisioned IAM user (the test's stand-in for the person at
+    /// the console, who signs in as that user), with a call of its own it may make.
+    pub async fn user_key(&self) -> aws_credential_types::Credentials {
+        self.iam
+            .put_user_policy()
+            .user_name(&self.email)
+            .policy_name("test-work")
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        let key = self
+            .iam
+            .create_access_key()
+            .user_name(&self.email)
+            .send()
+            .await
+            .unwrap()
+            .access_key
+            .unwrap();
+        aws_credential_types::Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user")
     }
 
     /// The fixture role's name (IAM calls take names).

@@ -251,6 +251,18 @@ impl Shell {
         json!({ "account_id": self.f.account, "type": "shell", "target": target, "duration_seconds": seconds, "reason": "debug INC-7" })
     }
 
+    /// Saves `settings()` as the account's shell settings.
+    pub async fn configure(&self, env: &TestEnv) {
+        env.client()
+            .put(
+                &format!("/accounts/{}/shell", self.f.account),
+                &env.admin(),
+                self.settings(),
+            )
+            .await
+            .ok(200);
+    }
+
     /// A managed, running staging instance with a recent agent.
     pub async fn managed(&self, env: &TestEnv) -> String {
         let id = instance(&self.admin, &[("Environment", "staging")], Some(&self.profile)).await;

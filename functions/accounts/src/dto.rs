@@ -331,3 +331,11 @@ pub fn shell_out(s: &ShellSettings, preferences: &Preferences) -> serde_json::Va
         "preferences": preferences,
     })
 }
+
+/// How provisioned users' policies followed a settings change.
+pub fn policy_sync_out(sync: &shared::services::users::PolicySync) -> serde_json::Value {
+    serde_json::json!({
+        "updated": sync.updated.len(),
+        "failed": sync.failed.iter().map(|(u, why)| serde_json::json!({ "user_name": u.to_string(), "reason": why })).collect::<Vec<_>>(),
+    })
+}

@@ -97,13 +97,14 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             // each role that bypass the broker are reported (and kept).
             let (sync, review) = app.users.follow_jit_settings(&id, &settings).await?;
             let mut settings = settings;
-            settings.trust_review = review;
+            // The shell role's review is kept with the shell settings.
+            settings.trust_review = review
+                .into_iter()
+                .filter(|r| settings.allowed_roles.iter().any(|a| a.as_str() == r.role_arn))
+                .collect();
             app.accounts.record_trust_review(&id, &settings).await?;
             let mut out = serde_json::to_value(JitOut::from(&settings)).expect("serializes");
-            out["policy_sync"] = serde_json::json!({
-                "updated": sync.updated.len(),
-                "failed": sync.failed.iter().map(|(u, why)| serde_json::json!({ "user_name": u.to_string(), "reason": why })).collect::<Vec<_>>(),
-            });
+            out["policy_sync"] = dto::policy_sync_out(&sync);
             Ok(json(StatusCode::OK, &out))
         }
         "GET /accounts/{id}/shell" => {
@@ -124,10 +125,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 .collect();
             app.shell.save(&id, &settings).await?;
             let mut out = dto::shell_out(&settings, &preferences);
-            out["policy_sync"] = serde_json::json!({
-                "updated": sync.updated.len(),
-                "failed": sync.failed.iter().map(|(u, why)| serde_json::json!({ "user_name": u.to_string(), "reason": why })).collect::<Vec<_>>(),
-            });
+            out["policy_sync"] = dto::policy_sync_out(&sync);
             Ok(json(StatusCode::OK, &out))
         }
         other => Err(Problem::not_found(format!("no route {other}"))),

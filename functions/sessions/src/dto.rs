@@ -240,6 +240,16 @@ pub fn started(session: &Session, granted: &Granted) -> serde_json::Value {
     out
 }
 
+/// Temporary credentials as the one answer that carries them shows them.
+fn credentials_out(c: &shared::ports::TemporaryCredentials) -> serde_json::Value {
+    serde_json::json!({
+        "access_key_id": c.access_key_id,
+        "secret_access_key": c.secret_access_key.expose(),
+        "session_token": c.session_token.expose(),
+        "expiration": at(c.expiration),
+    })
+}
+
 /// What a grant hands out, as the fields of `started`'s answer.
 pub fn granted_fields(granted: &Granted) -> serde_json::Map<String, serde_json::Value> {
     let mut out = serde_json::Map::new();
@@ -248,21 +258,11 @@ pub fn granted_fields(granted: &Granted) -> serde_json::Map<String, serde_json::
             credentials,
             console_url,
         } => {
-            out.insert("credentials".into(), serde_json::json!({
-                "access_key_id": credentials.access_key_id,
-                "secret_access_key": credentials.secret_access_key.expose(),
-                "session_token": credentials.session_token.expose(),
-                "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            }));
+            out.insert("credentials".into(), credentials_out(credentials));
             out.insert("console_url".into(), serde_json::json!(console_url));
         }
         Granted::Shell { credentials, connect } => {
-            out.insert("credentials".into(), serde_json::json!({
-                "access_key_id": credentials.access_key_id,
-                "secret_access_key": credentials.secret_access_key.expose(),
-                "session_token": credentials.session_token.expose(),
-                "expiration": credentials.expiration.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            }));
+            out.insert("credentials".into(), credentials_out(credentials));
             out.insert("shell".into(), serde_json::json!(connect));
         }
         Granted::JitLink { console_url } => {

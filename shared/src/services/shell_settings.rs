@@ -78,14 +78,11 @@ impl ShellSettingsService {
         input: ShellSettingsInput,
     ) -> Result<Result<(ShellSettings, Preferences), Invalid>, ShellSettingsError> {
         let account = self.account(id).await?;
-        let mut settings = match ShellSettings::parse(&account.aws_account_id, input) {
+        let settings = match ShellSettings::parse(&account.aws_account_id, input) {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
-        // The last trust review stands until the caller records a new one.
-        if let Some(previous) = self.accounts.get_shell(id).await? {
-            settings.trust_review = previous.trust_review;
-        }
+        // Saved without a trust review: the caller reviews the role it names and saves again.
         self.save(id, &settings).await?;
         let preferences = self.preferences(&account, &settings, true).await;
         Ok(Ok((settings, preferences)))

@@ -23,12 +23,28 @@ impl Targets {
 
     /// Session Manager (with EC2 and S3) in the account's default region.
     pub async fn connect_shell(&self, account: &Account) -> Result<Box<dyn TargetShell>, (String, CloudError)> {
-        let access = self
-            .access(account)
+        self.shell_with(&self.opened(account).await?).await
+    }
+
+    /// The account's secret opened, the error naming the step (see `access`).
+    pub async fn opened(&self, account: &Account) -> Result<AccountAccess, (String, CloudError)> {
+        self.access(account)
             .await
-            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
+            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))
+    }
+
+    /// IAM with an access already opened (one secret opening for several connections).
+    pub async fn iam_with(&self, access: &AccountAccess) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
+        self.iam
+            .connect(access)
+            .await
+            .map_err(|e| ("connect to the account".to_string(), e))
+    }
+
+    /// Session Manager with an access already opened.
+    pub async fn shell_with(&self, access: &AccountAccess) -> Result<Box<dyn TargetShell>, (String, CloudError)> {
         self.shell
-            .connect(&access)
+            .connect(access)
             .await
             .map_err(|e| ("connect to the account".to_string(), e))
     }
@@ -69,13 +85,6 @@ impl Targets {
 
     /// IAM in the account; the error names the step that failed.
     pub async fn connect(&self, account: &Account) -> Result<Box<dyn TargetIam>, (String, CloudError)> {
-        let access = self
-            .access(account)
-            .await
-            .map_err(|e| ("open account credentials".to_string(), CloudError::Unavailable(e)))?;
-        self.iam
-            .connect(&access)
-            .await
-            .map_err(|e| ("connect to the account".to_string(), e))
+        self.iam_with(&self.opened(account).await?).await
     }
 }

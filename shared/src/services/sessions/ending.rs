@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::shell::ShellReach;
 use super::{ExpiryReport, SessionError, SessionService, rfc3339};
 use crate::domain::revocation::Cut;
 use crate::domain::{Ending, RoleArn, Session, SessionKind, SessionStatus, iam_policies};
@@ -37,6 +38,12 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// How long after a console user is locked a switch-role may still be issued: IAM's
 /// propagation of the deny, plus clock skew.
 const CONSOLE_CUT_ALLOWANCE: Duration = Duration::from_secs(30);
+/// An account reached for a batch of ends (see `reach`).
+struct Reach {
+    iam: Box<dyn TargetIam>,
+    shell: Result<ShellReach, String>,
+}
+
 /// How long after a shell session's end began its Session Manager sessions are swept again:
 /// IAM applies a deny within seconds, not at once, and a session opened meanwhile outlives it.
 const SHELL_SWEEP_AFTER: Duration = Duration::from_secs(60);
@@ -103,8 +110,9 @@ impl SessionService {
     ) -> Result<Session, SessionError> {
         match self.claim(session, by, reason, outcome).await? {
             Ok(claimed) => {
-                let iam = self.connect_for(&claimed).await;
-                let mut done = self.complete_ends(vec![claimed], iam.as_deref()).await;
+                let claimed = vec![claimed];
+                let reach = self.reach(&claimed).await;
+                let mut done = self.complete_ends(claimed, reach.as_ref()).await;
                 done.pop().expect("one in, one out")
             }
             Err(current) => Ok(current),
@@ -140,18 +148,36 @@ impl SessionService {
         }
     }
 
-    /// IAM in the session's account, or why not (then every revocation there fails and stays due).
-    async fn connect_for(&self, session: &Session) -> Result<Box<dyn TargetIam>, String> {
+    /// The account of a batch of sessions (one account's), reached once: its secret opened
+    /// once, IAM, and Session Manager when the batch holds shell sessions. `Err` says why not
+    /// (then every revocation there fails and stays due).
+    async fn reach(&self, sessions: &[Session]) -> Result<Reach, String> {
+        let Some(first) = sessions.first() else {
+            return Err("no session".into());
+        };
+        let step = |(step, e): (String, crate::ports::CloudError)| format!("{step}: {e}");
         let account = self
             .accounts
-            .get(&session.account_id)
+            .get(&first.account_id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "the account is gone".to_string())?;
-        self.target
-            .connect(&account)
-            .await
-            .map_err(|(step, e)| format!("{step}: {e}"))
+        let access = self.target.opened(&account).await.map_err(step)?;
+        let iam = self.target.iam_with(&access).await.map_err(step)?;
+        let shell = if sessions.iter().any(|s| s.kind == SessionKind::Shell) {
+            let conn = self.target.shell_with(&access).await.map_err(step);
+            let recording = self.accounts.get_shell(&account.id).await.map_err(|e| e.to_string());
+            match (conn, recording) {
+                (Ok(conn), Ok(settings)) => Ok(ShellReach {
+                    conn,
+                    recording: settings.map(|s| s.recording),
+                }),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        } else {
+            Err("no shell session in this batch".into())
+        };
+        Ok(Reach { iam, shell })
     }
 
     /// Revokes claimed sessions of one account (batched per role), then logs and finishes
@@ -159,11 +185,15 @@ impl SessionService {
     async fn complete_ends(
         &self,
         sessions: Vec<Session>,
-        iam: Result<&dyn TargetIam, &String>,
+        reach: Result<&Reach, &String>,
     ) -> Vec<Result<Session, SessionError>> {
-        let mut revoked = match iam {
-            Ok(iam) => self.revoke_all(&sessions, iam).await,
+        let mut revoked = match reach {
+            Ok(r) => self.revoke_all(&sessions, &*r.iam).await,
             Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
+        };
+        let shell = match reach {
+            Ok(r) => r.shell.as_ref().map_err(Clone::clone),
+            Err(e) => Err(format!("connect: {e}")),
         };
         // Revoked first, so no new Session Manager session can open; then the live ones,
         // which outlive their credentials, are terminated (also when the deny failed: what is
@@ -177,8 +207,12 @@ impl SessionService {
             .zip(revoked.iter_mut())
             .zip(sweep_again.iter_mut())
             .filter(|((s, _), _)| s.kind == SessionKind::Shell)
-            .map(|((session, result), again)| async move {
-                match self.close_shell_sessions(session).await {
+            .map(|((session, result), again)| async {
+                let closed = match &shell {
+                    Ok(reach) => self.close_shell_sessions(session, reach).await,
+                    Err(e) => Err(e.clone()),
+                };
+                match closed {
                     Err(e) => {
                         *result = Err(match result {
                             Err(before) => format!("{before}; {e}"),
@@ -495,11 +529,11 @@ impl SessionService {
                 }
             }
         }
-        let Some(first) = claimed.first() else {
+        if claimed.is_empty() {
             return report;
-        };
-        let iam = self.connect_for(first).await;
-        let done = self.complete_ends(claimed, iam.as_deref()).await;
+        }
+        let reach = self.reach(&claimed).await;
+        let done = self.complete_ends(claimed, reach.as_ref()).await;
         for (result, retry) in done.into_iter().zip(retried) {
             match result {
                 Ok(s) if !s.status.is_live() && retry => report.retried += 1,

@@ -10,6 +10,13 @@ use crate::domain::shell::{AgentVersion, ShellSettings, ShellTarget, SsmSession}
 use crate::domain::{Account, Email, Session, SessionId};
 use crate::ports::{CloudError, SsmSessionInfo, TargetShell};
 
+/// Session Manager in a shell session's account, reached once for a batch of ends, and
+/// where its transcripts go now.
+pub(super) struct ShellReach {
+    pub(super) conn: Box<dyn TargetShell>,
+    pub(super) recording: Option<crate::domain::shell::Recording>,
+}
+
 /// The most of a transcript one answer carries (Lambda answers stop at 6 MB).
 pub const TRANSCRIPT_MAX_BYTES: usize = 1024 * 1024;
 
@@ -56,14 +63,10 @@ impl SessionService {
     pub(super) async fn check_target(
         &self,
         account: &Account,
+        shell: &dyn TargetShell,
         settings: &ShellSettings,
         target: &ShellTarget,
     ) -> Result<(), StartError> {
-        let shell = self
-            .target
-            .connect_shell(account)
-            .await
-            .map_err(|(step, error)| StartError::Cloud { step, error })?;
         let not_found = || {
             refused(
                 "target-not-found",
@@ -156,21 +159,12 @@ impl SessionService {
     /// Terminates the live Session Manager sessions `session`'s credentials opened and records
     /// all of them (with where each transcript lands) on the session and in its log. Called
     /// once the credentials are revoked, so no new one can open meanwhile.
-    pub(super) async fn close_shell_sessions(&self, session: &mut Session) -> Result<(), String> {
+    pub(super) async fn close_shell_sessions(&self, session: &mut Session, reach: &ShellReach) -> Result<(), String> {
         let Some(owner) = owner_arn(session) else {
             return Err("a shell session without a role".into());
         };
-        let account = self
-            .accounts
-            .get(&session.account_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "the account is gone".to_string())?;
-        let shell = self
-            .target
-            .connect_shell(&account)
-            .await
-            .map_err(|(step, e)| format!("{step}: {e}"))?;
+        let shell = &*reach.conn;
+        let recording = reach.recording.as_ref();
         let live = shell
             .sessions_of(&owner, true)
             .await
@@ -193,12 +187,6 @@ impl SessionService {
                 all.push(s);
             }
         }
-        let recording = self
-            .accounts
-            .get_shell(&session.account_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .map(|s| s.recording);
         session.ssm_sessions = all
             .into_iter()
             .map(|s: SsmSessionInfo| SsmSession {

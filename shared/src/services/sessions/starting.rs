@@ -11,9 +11,10 @@ use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
-    AccessGroup, Account, ApprovalRequest, Email, RoleArn, Session, SessionId, SessionKind, SessionStatus, UserStatus,
+    AccessGroup, Account, ApprovalRequest, Email, ManagedUser, RoleArn, Session, SessionId, SessionKind, SessionStatus,
+    UserStatus,
 };
-use crate::ports::{CloudError, StoreError};
+use crate::ports::{CloudError, StoreError, TargetIam};
 
 impl SessionService {
     /// Starts a session, records a request waiting for approval, or refuses it (logged every
@@ -356,16 +357,9 @@ impl SessionService {
         match req.kind {
             SessionKind::Shell => {
                 let settings = shell.as_ref().expect("read above");
-                if !approved
-                    && self
-                        .sessions
-                        .console_session_live(&account.id, &iam_user.user_name)
-                        .await?
-                {
-                    return Err(refused(
-                        "console-session-live",
-                        "this user has a live console session on this account; end it first",
-                    ));
+                // As for JIT (below): the shell role is assumed with the broker's session names.
+                if !approved {
+                    self.no_live_console(account, &iam_user, "").await?;
                 }
                 if req.role.is_some() {
                     return Err(refused(
@@ -373,33 +367,25 @@ impl SessionService {
                         "shell sessions use the account's shell role; omit role_arn",
                     ));
                 }
-                if iam_user.credential.is_none() {
-                    return Err(refused(
-                        "user-not-eligible",
-                        "the IAM user has no credential; create one first",
-                    ));
-                }
+                has_credential(&iam_user)?;
                 let target = req
                     .target
                     .as_ref()
                     .ok_or_else(|| refused("target-not-found", "target is required for shell sessions"))?;
-                self.check_target(account, settings, target).await?;
-                self.check_role_duration(account, &settings.role, duration).await?;
+                // One opening of the account's secret for both connections.
+                let access = self.target.opened(account).await.map_err(cloud)?;
+                let reach = self.target.shell_with(&access).await.map_err(cloud)?;
+                self.check_target(account, &*reach, settings, target).await?;
+                let iam = self.target.iam_with(&access).await.map_err(cloud)?;
+                self.check_role_duration(&*iam, &settings.role, duration).await?;
             }
             SessionKind::Jit => {
                 // The console's credentials could assume JIT roles with the broker's session
                 // names; during a console session its user policy refuses that, and so would
                 // the broker's own AssumeRole: no JIT session while one is live.
-                if !approved
-                    && self
-                        .sessions
-                        .console_session_live(&account.id, &iam_user.user_name)
-                        .await?
-                {
-                    return Err(refused(
-                        "console-session-live",
-                        "this user has a live console session on this account; end it first, or switch role in the console",
-                    ));
+                if !approved {
+                    self.no_live_console(account, &iam_user, ", or switch role in the console")
+                        .await?;
                 }
                 if !jit.jit_enabled {
                     return Err(refused(
@@ -417,13 +403,9 @@ impl SessionService {
                         format!("{role} is not allowed for JIT on this account"),
                     ));
                 }
-                if iam_user.credential.is_none() {
-                    return Err(refused(
-                        "user-not-eligible",
-                        "the IAM user has no credential; create one first",
-                    ));
-                }
-                self.check_role_duration(account, role, duration).await?;
+                has_credential(&iam_user)?;
+                let iam = self.target.connect(account).await.map_err(cloud)?;
+                self.check_role_duration(&*iam, role, duration).await?;
             }
             SessionKind::Console => {
                 // Checked here so that repeated attempts are refusals (bounded), not session
@@ -484,13 +466,19 @@ impl SessionService {
         })
     }
 
+    /// A role session (JIT or shell) is refused while the user's console session lives.
+    async fn no_live_console(&self, account: &Account, user: &ManagedUser, hint: &str) -> Result<(), StartError> {
+        if self.sessions.console_session_live(&account.id, &user.user_name).await? {
+            return Err(refused(
+                "console-session-live",
+                format!("this user has a live console session on this account; end it first{hint}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// STS would refuse a session longer than the role allows; moto would not, so check here.
-    async fn check_role_duration(&self, account: &Account, role: &RoleArn, duration: u32) -> Result<(), StartError> {
-        let iam = self
-            .target
-            .connect(account)
-            .await
-            .map_err(|(step, error)| StartError::Cloud { step, error })?;
+    async fn check_role_duration(&self, iam: &dyn TargetIam, role: &RoleArn, duration: u32) -> Result<(), StartError> {
         let role_max = iam
             .get_role(role)
             .await
@@ -510,6 +498,21 @@ impl SessionService {
         }
         Ok(())
     }
+}
+
+/// A role session is assumed with the user's own key.
+fn has_credential(user: &ManagedUser) -> Result<(), StartError> {
+    match user.credential {
+        Some(_) => Ok(()),
+        None => Err(refused(
+            "user-not-eligible",
+            "the IAM user has no credential; create one first",
+        )),
+    }
+}
+
+fn cloud((step, error): (String, CloudError)) -> StartError {
+    StartError::Cloud { step, error }
 }
 
 /// What `principal` may receive: bots get only what they may relay (see `Granted::JitLink`).
