@@ -15,15 +15,28 @@ moto's server):
   ResumeSession) authorized against the target, document and session ARNs through enforcement,
   session preferences, run as, transcripts uploaded to S3 (input through
   /moto-api/cib/ssm/session-input);
-- policy_limits: IAM's policy size quotas.
+- policy_limits: IAM's policy size quotas;
+- kms_signing: Sign and Verify sign the message's bytes and honour MessageType DIGEST, so
+  signatures verify offline with the key from GetPublicKey;
+- cloudtrail_history: every authenticated call the server answers, recorded as a CloudTrail
+  event (who, what, when, error code; no secrets, no bodies); applied after enforcement so
+  that it sees the resources each call is authorized against;
+- cloudtrail_lookup: LookupEvents over that history (one lookup attribute, time window,
+  newest first, paging), its two-per-second rate limit (CIB_LOCAL_CLOUDTRAIL_RATE), and
+  /moto-api/cib/cloudtrail/throttle and /reset.
+- signature_query: signed requests with reserved characters (`/`) in the query string verify.
 """
 
 from . import (
+    cloudtrail_history,
+    cloudtrail_lookup,
     dynamodb_transactions,
     enforcement,
+    kms_signing,
     missing_role,
     policy_limits,
     principals,
+    signature_query,
     ssm_agents,
     ssm_sessions,
     sts_sessions,
@@ -38,6 +51,10 @@ PATCHES = (
     ssm_agents,
     ssm_sessions,
     policy_limits,
+    kms_signing,
+    signature_query,
+    cloudtrail_history,
+    cloudtrail_lookup,
 )
 
 

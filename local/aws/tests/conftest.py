@@ -9,6 +9,7 @@ and authorized by the patched moto. The helpers below drive it with boto3 and re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -80,10 +81,12 @@ def _seed_admin(endpoint: str, account: str | None, name: str) -> Keys:
     return Keys(key["AccessKeyId"], key["SecretAccessKey"])
 
 
-@pytest.fixture(scope="module")
-def aws():
+@contextlib.contextmanager
+def local_aws(**env_overrides: str):
+    """A fresh server (launch.py, as local_aws.rs starts it) with admins seeded, its environment
+    plus `env_overrides`; stopped on exit."""
     port = _free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="6", MOTO_IAM_LOAD_MANAGED_POLICIES="false")
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="6", MOTO_IAM_LOAD_MANAGED_POLICIES="false", **env_overrides)
     log = tempfile.TemporaryFile()
     # cwd "/": launch.py must find its package by itself.
     proc = subprocess.Popen([sys.executable, LAUNCH, str(port)], stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd="/")
@@ -109,6 +112,13 @@ def aws():
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+
+
+@pytest.fixture(scope="module")
+def aws(request):
+    """One server per test module; a module may set LOCAL_AWS_ENV (a dict) for its environment."""
+    with local_aws(**getattr(request.module, "LOCAL_AWS_ENV", {})) as server:
+        yield server
 
 
 def code(exc: pytest.ExceptionInfo) -> str:
