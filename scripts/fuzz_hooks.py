@@ -106,6 +106,7 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
         # Not `validation`: fields that are all null are "unchanged", not an error.
     },
     "deleteAccount": {409: {"account-in-use": "the account still has provisioned users or live sessions"}},
+    "verifyEvidence": {422: {"invalid-range": "generated dates may run backwards or span more than 31 days"}},
     "putJitSettings": {
         # The schema takes any role ARN; the account it must be in is the registration's.
         422: {"validation": _other_account_roles},

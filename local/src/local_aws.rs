@@ -66,6 +66,9 @@ pub struct Resources {
     pub table_name: String,
     pub bucket: String,
     pub kms_key_id: String,
+    /// The asymmetric key that signs evidence digests (absent against real AWS unless
+    /// `EVIDENCE_KEY_ID` names one).
+    pub evidence_key_id: Option<String>,
     /// The Slack jobs queue (absent against real AWS unless `SLACK_JOBS_QUEUE_URL` names one).
     pub slack_queue_url: Option<String>,
     /// The event bus (absent against real AWS unless `EVENT_BUS_NAME` names one).
@@ -315,6 +318,70 @@ async fn admin_user(iam: &aws_sdk_iam::Client, account: Option<&str>, name: &str
     })
 }
 
+/// The session-log bucket as the template makes it with `LogObjectLockMode` GOVERNANCE: Object
+/// Lock on (which turns versioning on) with a default retention, so every test writes logs the
+/// way a locked bucket requires (S3 refuses a PutObject there without an integrity checksum).
+async fn create_locked_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+    };
+    s3.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .map_err(|e| format!("creating bucket {bucket}: {e:?}"))?;
+    let retention = DefaultRetention::builder()
+        .mode(ObjectLockRetentionMode::Governance)
+        .days(1)
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(ObjectLockRule::builder().default_retention(retention).build())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("locking bucket {bucket}: {e:?}"))?;
+    Ok(())
+}
+
+/// Finds the key behind `alias`, or creates it: symmetric (secrets), or RSA for signing.
+async fn kms_key(kms: &aws_sdk_kms::Client, alias: &str, description: &str, signing: bool) -> Result<String, String> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    if let Some(meta) = kms
+        .describe_key()
+        .key_id(alias)
+        .send()
+        .await
+        .ok()
+        .and_then(|k| k.key_metadata)
+    {
+        return Ok(meta.key_id);
+    }
+    let mut create = kms.create_key().description(description);
+    if signing {
+        create = create.key_spec(KeySpec::Rsa2048).key_usage(KeyUsageType::SignVerify);
+    }
+    let key = create
+        .send()
+        .await
+        .map_err(|e| format!("creating KMS key {alias}: {e:?}"))?
+        .key_metadata
+        .ok_or("KMS returned no key")?
+        .key_id;
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(&key)
+        .send()
+        .await
+        .map_err(|e| format!("aliasing KMS key {alias}: {e:?}"))?;
+    Ok(key)
+}
+
 /// Creates (or finds) the table, bucket and KMS key, shaped as `infra/template.yaml` declares
 /// them. Idempotent, so it can run against an existing local endpoint.
 pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: &str) -> Result<Resources, String> {
@@ -375,42 +442,23 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
     }
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
-        s3.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| format!("creating bucket {bucket}: {e:?}"))?;
+        create_locked_bucket(&s3, bucket).await?;
     }
     let kms = aws_sdk_kms::Client::new(sdk);
-    let alias = "alias/cloud-iam-broker";
-    let kms_key_id = match kms
-        .describe_key()
-        .key_id(alias)
-        .send()
-        .await
-        .ok()
-        .and_then(|k| k.key_metadata)
-    {
-        Some(meta) => meta.key_id,
-        None => {
-            let key = kms
-                .create_key()
-                .description("Cloud IAM Broker secrets (local)")
-                .send()
-                .await
-                .map_err(|e| format!("creating KMS key: {e:?}"))?
-                .key_metadata
-                .ok_or("KMS returned no key")?
-                .key_id;
-            kms.create_alias()
-                .alias_name(alias)
-                .target_key_id(&key)
-                .send()
-                .await
-                .map_err(|e| format!("aliasing KMS key: {e:?}"))?;
-            key
-        }
-    };
+    let kms_key_id = kms_key(
+        &kms,
+        "alias/cloud-iam-broker",
+        "Cloud IAM Broker secrets (local)",
+        false,
+    )
+    .await?;
+    let evidence_key_id = kms_key(
+        &kms,
+        "alias/cloud-iam-broker-evidence",
+        "Cloud IAM Broker evidence digests (local)",
+        true,
+    )
+    .await?;
     // CreateQueue returns the existing queue when the attributes match.
     let slack_queue_url = aws_sdk_sqs::Client::new(sdk)
         .create_queue()
@@ -427,6 +475,7 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
         table_name: table.into(),
         bucket: bucket.into(),
         kms_key_id,
+        evidence_key_id: Some(evidence_key_id),
         event_bus: events_tap_url.as_ref().map(|_| EVENT_BUS.to_string()),
         events_tap_url,
         slack_queue_url,

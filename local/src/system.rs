@@ -182,6 +182,7 @@ impl LocalSystem {
                     table_name: var("TABLE_NAME")?,
                     bucket: var("SESSION_LOG_BUCKET")?,
                     kms_key_id: var("KMS_KEY_ID")?,
+                    evidence_key_id: std::env::var("EVIDENCE_KEY_ID").ok(),
                     slack_queue_url: std::env::var("SLACK_JOBS_QUEUE_URL").ok(),
                     event_bus: std::env::var("EVENT_BUS_NAME").ok(),
                     events_tap_url: None,
@@ -256,6 +257,7 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),
+        evidence_key_id: resources.evidence_key_id.clone(),
         jwt,
         aws_timeout: timeout,
     }

@@ -32,6 +32,8 @@ pub struct App {
     pub sessions: SessionService,
     /// Accounts' shell settings and their Session Manager preferences.
     pub shell: crate::services::shell_settings::ShellSettingsService,
+    /// Signed digests of the session logs, and their verification.
+    pub evidence: crate::services::evidence::EvidenceService,
     pub chatops: ChatOpsService,
     /// Slack's signing secret; chat-ops is off without it.
     pub slack_signing_secret: Option<crate::domain::Secret>,
@@ -146,6 +148,20 @@ impl App {
             request_lapse: config.request_lapse,
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());
+        let evidence = crate::services::evidence::EvidenceService::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(crate::adapters::aws::s3_archive::S3LogArchive::new(
+                sdk,
+                &config.session_log_bucket,
+            )),
+            config.evidence_key_id.as_ref().map(|key| {
+                Arc::new(crate::adapters::aws::kms::KmsEvidenceKey::new(sdk, key))
+                    as Arc<dyn crate::ports::EvidenceSigner>
+            }),
+            store.clone(),
+            clock.clone(),
+        );
         Ok(App {
             auth: Arc::new(auth),
             chatops: ChatOpsService::new(
@@ -169,6 +185,7 @@ impl App {
             groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone()),
             sessions,
             shell: crate::services::shell_settings::ShellSettingsService::new(store.clone(), targets),
+            evidence,
             idempotency: store,
             sealer,
             clock,

@@ -17,6 +17,9 @@ pub struct Config {
     pub kms_key_id: String,
     /// The bucket of session logs (`SESSION_LOG_BUCKET`).
     pub session_log_bucket: String,
+    /// The asymmetric KMS key that signs the session logs' digests (`EVIDENCE_KEY_ID`); unset,
+    /// no digests are written and verification answers that evidence is off.
+    pub evidence_key_id: Option<String>,
     pub jwt: JwtConfig,
     /// AWS's sign-in federation endpoint (`FEDERATION_ENDPOINT`); tests and local runs point
     /// it at a stand-in.
@@ -176,6 +179,7 @@ impl Config {
             table_name: var("TABLE_NAME")?,
             kms_key_id: var("KMS_KEY_ID")?,
             session_log_bucket: var("SESSION_LOG_BUCKET")?,
+            evidence_key_id: opt("EVIDENCE_KEY_ID"),
             jwt: JwtConfig {
                 issuer: var("JWT_ISSUER")?,
                 audience: var("JWT_AUDIENCE")?,

@@ -55,6 +55,7 @@ pub const ROUTES: &[Route] = &[
     r("DELETE", "/accounts/{id}", Function::Accounts),
     r("GET", "/accounts/{id}/jit", Function::Accounts),
     r("PUT", "/accounts/{id}/jit", Function::Accounts),
+    r("GET", "/accounts/{id}/evidence", Function::Accounts),
     r("GET", "/accounts/{id}/shell", Function::Accounts),
     r("PUT", "/accounts/{id}/shell", Function::Accounts),
     r("POST", "/accounts/{id}/users", Function::Users),

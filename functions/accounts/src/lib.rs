@@ -13,7 +13,9 @@ use shared::App;
 use shared::auth::Principal;
 use shared::authz::Action;
 use shared::domain::{AccountId, Invalid, JitSettings};
-use shared::http::{Handled, Problem, json, json_body, no_content, page_request, path_param, require, serve};
+use shared::http::{
+    Handled, Problem, date_param, json, json_body, no_content, page_request, path_param, require, serve,
+};
 
 use dto::{AccountOut, AccountPage, JitIn, JitOut, RegisterIn, ShellIn, UpdateIn};
 
@@ -106,6 +108,15 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             let mut out = serde_json::to_value(JitOut::from(&settings)).expect("serializes");
             out["policy_sync"] = dto::policy_sync_out(&sync);
             Ok(json(StatusCode::OK, &out))
+        }
+        "GET /accounts/{id}/evidence" => {
+            let id = id()?;
+            // One day by default: today's (UTC), or the single day given.
+            let today = app.clock.now().date();
+            let to = date_param(req, "to")?;
+            let from = date_param(req, "from")?.or(to).unwrap_or(today);
+            let report = app.evidence.verify(&id, from, to.unwrap_or(from.max(today))).await?;
+            Ok(json(StatusCode::OK, &report))
         }
         "GET /accounts/{id}/shell" => {
             let (settings, preferences) = app.shell.get(&id()?).await?;

@@ -1,5 +1,6 @@
 //! The `expirer` function: run by an EventBridge schedule (every minute), it ends every
-//! session whose time is up and retries ends that failed or were interrupted. Used by
+//! session whose time is up and retries ends that failed or were interrupted, then writes the
+//! session logs' signed digests due (docs/evidence.md). Used by
 //! `main.rs` in Lambda and by the local runner's timer.
 
 use shared::App;
@@ -20,6 +21,14 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport
         skipped = report.skipped,
         undecodable = report.undecodable,
         "expirer run"
+    );
+    // After the ends, which must not wait: the digests of the hours gone by.
+    let digests = app.evidence.write_due().await;
+    tracing::info!(
+        written = digests.written,
+        failed = digests.failed,
+        refused = digests.refused,
+        "evidence digests"
     );
     Ok(report)
 }

@@ -44,8 +44,16 @@ pub struct CallRecorder {
     calls: Mutex<Vec<BackendCall>>,
     /// Calls started since `start`, counting from 0.
     started: std::sync::atomic::AtomicUsize,
-    /// The fault to inject at the call with this index.
-    armed: Mutex<Option<(usize, HttpFault)>>,
+    /// The fault to inject, and at which call.
+    armed: Mutex<Option<(Trigger, HttpFault)>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trigger {
+    /// The call with this index.
+    At(usize),
+    /// Every call of this operation (`service:Operation`), until `stop`.
+    Every(String),
 }
 
 impl CallRecorder {
@@ -68,15 +76,23 @@ impl CallRecorder {
     /// order calls start).
     pub fn start_with_fault(&self, at: usize, fault: HttpFault) {
         self.start();
-        *self.armed.lock().unwrap() = Some((at, fault));
+        *self.armed.lock().unwrap() = Some((Trigger::At(at), fault));
     }
 
-    /// The fault for the call starting now, if any.
-    fn fault_for(&self) -> Option<HttpFault> {
+    /// Starts recording, and injects `fault` at every call of `operation` (as recorded:
+    /// `kms:Sign`, `s3:PUT`...) until `stop`.
+    pub fn fail_every(&self, operation: &str, fault: HttpFault) {
+        self.start();
+        *self.armed.lock().unwrap() = Some((Trigger::Every(operation.into()), fault));
+    }
+
+    /// The fault for the call of `operation` starting now, if any.
+    fn fault_for(&self, operation: &str) -> Option<HttpFault> {
         let index = self.started.fetch_add(1, Ordering::SeqCst);
         let mut armed = self.armed.lock().unwrap();
-        match *armed {
-            Some((at, _)) if at == index => armed.take().map(|(_, f)| f),
+        match &*armed {
+            Some((Trigger::At(at), _)) if *at == index => armed.take().map(|(_, f)| f),
+            Some((Trigger::Every(op), fault)) if op == operation => Some(*fault),
             _ => None,
         }
     }
@@ -111,7 +127,7 @@ impl HttpConnector for Recording {
             .then(|| serde_json::from_slice(body).ok())
             .flatten();
         let recorder = self.recorder.clone();
-        let fault = recorder.fault_for();
+        let fault = recorder.fault_for(&operation);
         let refusal = (fault == Some(HttpFault::Refused)).then(|| refused(&request, &operation));
         let call = match fault {
             Some(HttpFault::CrashBefore) => panic!("injected crash before {operation}"),

@@ -27,17 +27,34 @@ pub fn chain(mut event: Value, prev_hash: &str) -> (String, String) {
 
 /// Checks every link of the log at `key`; returns its events and the head hash.
 pub fn verify(key: &str, content: &str) -> Result<(Vec<Value>, String), String> {
-    let mut expected = genesis(key);
+    let mut head = genesis(key);
     let mut events = Vec::new();
+    walk(key, content, |event, hash| {
+        events.push(event);
+        head = hash.to_string();
+    })?;
+    Ok((events, head))
+}
+
+/// Checks every link of the log at `key`; returns the head after each line, in order (an
+/// earlier state of the log is a prefix of its lines, so its head is among these).
+pub fn heads(key: &str, content: &str) -> Result<Vec<String>, String> {
+    let mut heads = Vec::new();
+    walk(key, content, |_, hash| heads.push(hash.to_string()))?;
+    Ok(heads)
+}
+
+fn walk(key: &str, content: &str, mut each: impl FnMut(Value, &str)) -> Result<(), String> {
+    let mut expected = genesis(key);
     for (i, line) in content.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let event: Value = serde_json::from_str(line).map_err(|_| format!("line {} is not JSON", i + 1))?;
         if event["prev_hash"].as_str() != Some(expected.as_str()) {
             return Err(format!("line {} does not chain from the line before it", i + 1));
         }
         expected = sha256_hex(line.as_bytes());
-        events.push(event);
+        each(event, &expected);
     }
-    Ok((events, expected))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -63,5 +80,6 @@ mod tests {
             h3,
             "truncation changes the head"
         );
+        assert_eq!(heads(key, &log).unwrap(), vec![h1, h2, h3]);
     }
 }

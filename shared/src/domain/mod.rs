@@ -6,6 +6,7 @@
 pub mod access;
 pub mod account;
 pub mod chatops;
+pub mod evidence;
 pub mod iam_policies;
 pub mod identity;
 pub mod jit;

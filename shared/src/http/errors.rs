@@ -124,6 +124,23 @@ impl From<crate::services::shell_settings::ShellSettingsError> for Problem {
     }
 }
 
+impl From<crate::services::evidence::EvidenceError> for Problem {
+    fn from(e: crate::services::evidence::EvidenceError) -> Self {
+        use crate::services::evidence::EvidenceError as E;
+        match e {
+            E::NotFound => Problem::not_found(e.to_string()),
+            E::Disabled => Problem::conflict("evidence-disabled", e.to_string()),
+            E::BadRange(_) => Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-range",
+                "The date range cannot be verified",
+                e.to_string(),
+            ),
+            E::Unavailable(cause) => unavailable(&cause),
+        }
+    }
+}
+
 impl From<crate::services::sessions::TranscriptError> for Problem {
     fn from(e: crate::services::sessions::TranscriptError) -> Self {
         use crate::services::sessions::TranscriptError as E;

@@ -11,5 +11,5 @@ pub mod response;
 
 pub use handler::{Handled, authenticate, finish, require, serve};
 pub use problem::Problem;
-pub use request::{MAX_BODY_BYTES, json_body, page_request, path_param, route_key};
+pub use request::{MAX_BODY_BYTES, date_param, json_body, page_request, path_param, route_key};
 pub use response::{json, no_content};

@@ -98,6 +98,16 @@ pub fn page_request(req: &Request) -> Result<PageRequest, Problem> {
     Ok(PageRequest { limit, cursor })
 }
 
+/// A `YYYY-MM-DD` query parameter; absent is `None`, anything else is 400.
+pub fn date_param(req: &Request, name: &str) -> Result<Option<time::Date>, Problem> {
+    let Some(raw) = req.query_string_parameters_ref().and_then(|q| q.first(name)) else {
+        return Ok(None);
+    };
+    time::Date::parse(raw, time::macros::format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| Problem::bad_request(format!("{name} must be a date, YYYY-MM-DD")))
+}
+
 /// Parses a JSON body into `T`. `T` should use `#[serde(deny_unknown_fields)]`: a field the API
 /// does not know is refused, never silently ignored (no mass assignment).
 ///

@@ -2,8 +2,10 @@
 //! the cloud, the key service, the clock). Adapters in `crate::adapters` implement them
 //! for AWS; tests can implement them to inject faults.
 
+mod evidence;
 mod shell;
 
+pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
 pub use shell::{Ec2Instance, ManagedNode, NoShell, ShellConnector, SsmSessionInfo, TargetShell};
 
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod chatops;
+pub mod evidence;
 pub mod groups;
 pub mod passwords;
 pub mod revocation;

@@ -60,3 +60,56 @@ impl SecretSealer for KmsSealer {
             .map_err(|_| SealError("sealed secret is not UTF-8".into()))
     }
 }
+
+/// `EvidenceSigner` on an asymmetric KMS key (RSA, SIGN_VERIFY): digests are signed as SHA-256
+/// digests (MessageType DIGEST), so a digest of any size is one Sign call.
+pub struct KmsEvidenceKey {
+    client: super::LazyClient<aws_sdk_kms::Client>,
+    key_id: String,
+}
+
+impl KmsEvidenceKey {
+    pub fn new(sdk: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
+        let sdk = sdk.clone();
+        KmsEvidenceKey {
+            client: super::LazyClient::new(move || aws_sdk_kms::Client::new(&sdk)),
+            key_id: key_id.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::EvidenceSigner for KmsEvidenceKey {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign(&self, sha256: &[u8]) -> Result<Vec<u8>, String> {
+        let out = self
+            .client
+            .sign()
+            .key_id(&self.key_id)
+            .message(Blob::new(sha256.to_vec()))
+            .message_type(aws_sdk_kms::types::MessageType::Digest)
+            .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        out.signature
+            .map(Blob::into_inner)
+            .ok_or_else(|| "KMS returned no signature".into())
+    }
+
+    async fn public_key(&self) -> Result<Vec<u8>, String> {
+        let out = self
+            .client
+            .get_public_key()
+            .key_id(&self.key_id)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        out.public_key
+            .map(Blob::into_inner)
+            .ok_or_else(|| "KMS returned no public key".into())
+    }
+}

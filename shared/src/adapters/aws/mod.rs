@@ -6,6 +6,7 @@ pub mod eventbridge;
 pub mod federation;
 pub mod iam;
 pub mod kms;
+pub mod s3_archive;
 pub mod s3_log;
 pub mod shell;
 pub mod sqs;

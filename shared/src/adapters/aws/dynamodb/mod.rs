@@ -55,6 +55,7 @@
 
 mod accounts;
 mod chatops;
+mod digest_cursors;
 mod groups;
 mod idempotency;
 mod identities;

@@ -1,0 +1,95 @@
+//! `LogArchive` on S3: the session-log bucket listed, read with its metadata, and written to
+//! (digests), for the evidence digests and their verification.
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use time::OffsetDateTime;
+
+use super::describe;
+use crate::ports::{ArchivedObject, LogArchive, LogError, StoredObject};
+
+pub struct S3LogArchive {
+    client: super::LazyClient<aws_sdk_s3::Client>,
+    bucket: String,
+}
+
+impl S3LogArchive {
+    /// Path-style, as `S3SessionLog`; the client is created on the first call.
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true);
+        S3LogArchive {
+            client: super::LazyClient::new(move || aws_sdk_s3::Client::from_conf(config.clone().build())),
+            bucket: bucket.into(),
+        }
+    }
+}
+
+fn when(t: Option<&aws_sdk_s3::primitives::DateTime>) -> OffsetDateTime {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[async_trait]
+impl LogArchive for S3LogArchive {
+    async fn list(&self, prefix: &str) -> Result<Vec<ArchivedObject>, LogError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| LogError::Unavailable(describe(&e)))?;
+            for o in page.contents.unwrap_or_default() {
+                if let Some(key) = o.key {
+                    objects.push(ArchivedObject {
+                        last_modified: when(o.last_modified.as_ref()),
+                        key,
+                    });
+                }
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<StoredObject>, LogError> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let metadata = out.metadata.clone().unwrap_or_default();
+                let last_modified = when(out.last_modified.as_ref());
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| LogError::Unavailable(e.to_string()))?
+                    .into_bytes()
+                    .to_vec();
+                Ok(Some(StoredObject {
+                    body,
+                    metadata,
+                    last_modified,
+                }))
+            }
+            Err(e) if super::service_code(&e).as_deref() == Some("NoSuchKey") => Ok(None),
+            Err(e) => Err(LogError::Unavailable(describe(&e))),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> Result<(), LogError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        for (k, v) in metadata {
+            req = req.metadata(*k, *v);
+        }
+        req.send().await.map_err(|e| LogError::Unavailable(describe(&e)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,327 @@
+//! Signed evidence digests, end to end: sessions through the API, the expirer writing digests
+//! (signed by the local AWS's KMS, in the Object Lock bucket), and `GET /accounts/{id}/evidence`
+//! catching each tampering done to S3 as an attacker with write access to the bucket would.
+//! The broker's clock moves two hours ahead (S3's stays), so the writes fall in a finished hour.
+
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use e2e::{Fixture, TestEnv, env, fixture};
+use rsa::pkcs8::DecodePublicKey;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use shared::adapters::recording::HttpFault;
+use shared::domain::log_chain;
+
+fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
+async fn bucket_client(env: &TestEnv) -> (aws_sdk_s3::Client, String) {
+    (s3(&env.sdk(&env.broker).await), env.config.session_log_bucket.clone())
+}
+
+async fn keys_under(env: &TestEnv, prefix: &str) -> Vec<String> {
+    let (s3, bucket) = bucket_client(env).await;
+    let out = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
+    out.contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+async fn log_key(env: &TestEnv, account: &str, session: &str) -> String {
+    keys_under(env, &format!("sessions/{account}/"))
+        .await
+        .into_iter()
+        .find(|k| k.ends_with(&format!("/{session}.jsonl")))
+        .expect("the session has a log")
+}
+
+async fn read(env: &TestEnv, key: &str) -> (String, std::collections::HashMap<String, String>) {
+    let (s3, bucket) = bucket_client(env).await;
+    let out = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+    let metadata = out.metadata.clone().unwrap_or_default();
+    let body = out.body.collect().await.unwrap().into_bytes();
+    (String::from_utf8(body.to_vec()).unwrap(), metadata)
+}
+
+async fn write(env: &TestEnv, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) {
+    let (s3, bucket) = bucket_client(env).await;
+    let mut put = s3.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
+    for (k, v) in metadata {
+        put = put.metadata(*k, *v);
+    }
+    put.send()
+        .await
+        .expect("a writer of the bucket can overwrite (a new version)");
+}
+
+async fn delete(env: &TestEnv, key: &str) {
+    let (s3, bucket) = bucket_client(env).await;
+    // Under Object Lock this only adds a delete marker; the locked version stays (and a
+    // reader of the current objects sees the object gone, as the verifier does).
+    s3.delete_object().bucket(bucket).key(key).send().await.unwrap();
+}
+
+/// A log that chains perfectly, made by someone who knows the format but not the session.
+fn forged_log(key: &str, types: &[&str]) -> String {
+    let mut head = log_chain::genesis(key);
+    let mut out = String::new();
+    for t in types {
+        let (line, hash) = log_chain::chain(json!({ "type": t, "event_id": format!("forged:{t}") }), &head);
+        out.push_str(&line);
+        out.push('\n');
+        head = hash;
+    }
+    out
+}
+
+async fn verify(env: &TestEnv, f: &Fixture) -> Value {
+    // The log keys carry the day of the request (UTC, the broker's clock at the time); the range
+    // covers it whatever the clock did since.
+    let today = time::OffsetDateTime::now_utc().date();
+    let (from, to) = (today.previous_day().unwrap(), today.next_day().unwrap());
+    env.client()
+        .get(
+            &format!("/accounts/{}/evidence?from={from}&to={to}", f.account),
+            &env.admin(),
+        )
+        .await
+        .ok(200)
+}
+
+fn status(report: &Value, key: &str) -> String {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == key)
+        .map(|o| o["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{key} is not in the report: {report:#}"))
+}
+
+async fn start(env: &TestEnv, f: &Fixture) -> String {
+    let body = json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "incident INC-42" });
+    env.client().post("/sessions", &f.token, body).await.ok(201)["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn digests_vouch_for_untouched_logs_and_catch_each_tampering() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "evidence-a").await;
+    let api = env.client();
+    let (s1, s2) = (start(env, &f).await, start(env, &f).await);
+    api.end_session(&f.token, &s1).await.ok(200);
+    let (k1, k2) = (log_key(env, &f.account, &s1).await, log_key(env, &f.account, &s2).await);
+
+    // Within the hour, nothing is digested yet: the logs are pending, and that is not a failure.
+    env.run_expirer().await;
+    let report = verify(env, &f).await;
+    assert_eq!(
+        (status(&report, &k1).as_str(), report["valid"].as_bool()),
+        ("pending", Some(true))
+    );
+
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    env.run_expirer().await; // expires s2, then digests the hour
+    let digests = keys_under(env, &format!("digests/{}/", f.account)).await;
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], true, "{report:#}");
+    assert_eq!(report["object_counts"], json!({ "valid": 2 }));
+    assert_eq!(report["digest_counts"], json!({ "valid": 1 }));
+
+    // The digest verifies offline: its SHA-256, the KMS public key, RSASSA-PKCS1-v1_5.
+    let (body, metadata) = read(env, &digests[0]).await;
+    let digest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metadata["signing-algorithm"], "RSASSA_PKCS1_V1_5_SHA_256");
+    assert_eq!(digest["objects"].as_array().unwrap().len(), 2);
+    let kms = aws_sdk_kms::Client::new(&env.sdk(&env.broker).await);
+    let evidence_key = env
+        .config
+        .evidence_key_id
+        .clone()
+        .expect("the local system signs digests");
+    let der = kms
+        .get_public_key()
+        .key_id(&evidence_key)
+        .send()
+        .await
+        .unwrap()
+        .public_key
+        .unwrap();
+    let public = rsa::RsaPublicKey::from_public_key_der(der.as_ref()).unwrap();
+    let signature = shared::domain::evidence::unhex(&metadata["signature"]).unwrap();
+    let scheme = || rsa::Pkcs1v15Sign::new::<Sha256>();
+    assert!(
+        public
+            .verify(scheme(), &Sha256::digest(body.as_bytes()), &signature)
+            .is_ok()
+    );
+    assert!(
+        public
+            .verify(scheme(), &Sha256::digest(b"another body"), &signature)
+            .is_err()
+    );
+
+    // Edited, deleted, added: each reported.
+    let (content, _) = read(env, &k1).await;
+    write(env, &k1, content.replace("INC-42", "INC-43").into_bytes(), &[]).await;
+    delete(env, &k2).await;
+    let added = k1.replace(&s1, &shared::domain::SessionId::generate().to_string());
+    write(
+        env,
+        &added,
+        forged_log(&added, &["requested", "started"]).into_bytes(),
+        &[],
+    )
+    .await;
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], false);
+    assert_eq!(status(&report, &k1), "modified");
+    assert_eq!(status(&report, &k2), "missing");
+    assert_eq!(status(&report, &added), "unlisted");
+
+    // A digest re-signed with another key (to hide the deletion) is not trusted.
+    let own = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let mut forged: Value = digest.clone();
+    forged["objects"] = json!(
+        digest["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["key"] != k2)
+            .collect::<Vec<_>>()
+    );
+    let forged_body = serde_json::to_vec(&forged).unwrap();
+    let own_signature = kms
+        .sign()
+        .key_id(own)
+        .message(aws_sdk_kms::primitives::Blob::new(
+            Sha256::digest(&forged_body).to_vec(),
+        ))
+        .message_type(aws_sdk_kms::types::MessageType::Digest)
+        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+        .send()
+        .await
+        .unwrap()
+        .signature
+        .unwrap();
+    let own_hex = shared::domain::evidence::hex(own_signature.as_ref());
+    write(
+        env,
+        &digests[0],
+        forged_body,
+        &[
+            ("signature", &own_hex),
+            ("signing-algorithm", "RSASSA_PKCS1_V1_5_SHA_256"),
+        ],
+    )
+    .await;
+    let report = verify(env, &f).await;
+    assert_eq!(report["digests"][0]["status"], "invalid-signature", "{report:#}");
+    assert_eq!(report["valid"], false);
+
+    // Every digest deleted: the logs, older than the digester needs, are unlisted, not pending.
+    delete(env, &digests[0]).await;
+    let report = verify(env, &f).await;
+    assert_eq!(
+        (status(&report, &k1).as_str(), report["valid"].as_bool()),
+        ("unlisted", Some(false))
+    );
+}
+
+#[tokio::test]
+async fn a_digest_refuses_logs_not_as_the_broker_wrote_them_and_kms_down_delays_it_without_a_gap() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "evidence-b").await;
+    let api = env.client();
+    let (honest, replaced) = (start(env, &f).await, start(env, &f).await);
+    api.end_session(&f.token, &honest).await.ok(200);
+    api.end_session(&f.token, &replaced).await.ok(200);
+    let honest_key = log_key(env, &f.account, &honest).await;
+    // Replaced whole by a log that chains perfectly, but not through the head the session's
+    // record keeps; and a log no session owns.
+    let replaced_key = log_key(env, &f.account, &replaced).await;
+    write(
+        env,
+        &replaced_key,
+        forged_log(&replaced_key, &["requested", "ended"]).into_bytes(),
+        &[],
+    )
+    .await;
+    let orphan = honest_key.replace(&honest, &shared::domain::SessionId::generate().to_string());
+    write(env, &orphan, forged_log(&orphan, &["requested"]).into_bytes(), &[]).await;
+
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    // KMS cannot sign: no digest, and the cursor stays, so the next run writes the same hour.
+    env.calls.fail_every("kms:Sign", HttpFault::Unavailable);
+    env.run_expirer().await;
+    let signs_refused = env.calls.stop().iter().filter(|c| c.operation == "kms:Sign").count();
+    assert!(signs_refused >= 1);
+    assert!(keys_under(env, &format!("digests/{}/", f.account)).await.is_empty());
+    assert!(e2e::captured_logs().contains("digest-failed"));
+
+    env.run_expirer().await;
+    let digests = keys_under(env, &format!("digests/{}/", f.account)).await;
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    let (body, _) = read(env, &digests[0]).await;
+    let digest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(digest["previous"], Value::Null, "the account's first digest");
+    let refused: Vec<(&str, &str)> = digest["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert!(
+        refused.contains(&(replaced_key.as_str(), "head-mismatch")),
+        "{refused:?}"
+    );
+    assert!(refused.contains(&(orphan.as_str(), "no-session")), "{refused:?}");
+    assert!(e2e::captured_logs().contains("log-tampered"));
+
+    let report = verify(env, &f).await;
+    assert_eq!(status(&report, &honest_key), "valid");
+    assert_eq!(status(&report, &replaced_key), "modified");
+    assert_eq!(status(&report, &orphan), "unlisted");
+    assert_eq!(report["valid"], false);
+}
+
+#[tokio::test]
+async fn bad_ranges_and_unknown_accounts_are_refused_clearly() {
+    let env = env();
+    let f = fixture(env, "evidence-c").await;
+    let api = env.client();
+    let admin = env.admin();
+    let path = |q: &str| format!("/accounts/{}/evidence?{q}", f.account);
+    let p = api
+        .get(&path("from=2026-11-24&to=2026-11-01"), &admin)
+        .await
+        .problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("/invalid-range"), "{p}");
+    api.get(&path("from=2026-01-01&to=2026-03-01"), &admin)
+        .await
+        .problem(422);
+    api.get(&path("from=yesterday"), &admin).await.problem(400);
+    api.get("/accounts/01JAAAAAAAAAAAAAAAAAAAAAAA/evidence", &admin)
+        .await
+        .problem(404);
+    api.get(&path(""), &f.token).await.problem(403);
+}
