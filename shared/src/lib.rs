@@ -16,6 +16,7 @@ pub mod config;
 pub mod domain;
 pub mod encoding;
 pub mod http;
+pub mod metrics;
 pub mod ports;
 pub mod routes;
 pub mod services;

@@ -2,6 +2,8 @@
 //! (signed by the local AWS's KMS, in the Object Lock bucket), and `GET /accounts/{id}/evidence`
 //! catching each tampering done to S3 as an attacker with write access to the bucket would.
 //! The broker's clock moves two hours ahead (S3's stays), so the writes fall in a finished hour.
+//! Also the operational metrics (CloudWatch Embedded Metric Format) a run emits, which the
+//! template's alarms watch.
 
 use std::time::Duration;
 
@@ -324,4 +326,55 @@ async fn bad_ranges_and_unknown_accounts_are_refused_clearly() {
         .await
         .problem(404);
     api.get(&path(""), &f.token).await.problem(403);
+}
+
+#[tokio::test]
+async fn requests_and_expirer_runs_emit_their_metrics_in_embedded_metric_format() {
+    let env = env();
+    let _serial = env.serial().await;
+    shared::metrics::capture();
+    let f = fixture(env, "evidence-metrics").await;
+    let api = env.client();
+    let already = shared::metrics::captured().len();
+    let ended = start(env, &f).await;
+    api.end_session(&f.token, &ended).await.ok(200);
+    let other_role = f.role.replace("OnCall-", "NotAllowed-");
+    let refused = json!({ "account_id": f.account, "type": "jit", "role_arn": other_role, "duration_seconds": 900, "reason": "not on the list" });
+    let p = api.post("/sessions", &f.token, refused).await.problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("/role-not-allowed"), "{p}");
+    start(env, &f).await;
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    env.run_expirer().await;
+
+    let mut sums = std::collections::BTreeMap::<String, f64>::new();
+    for line in &shared::metrics::captured()[already..] {
+        let doc: Value = serde_json::from_str(line).expect("each line is one JSON document");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "CloudIamBroker");
+        assert_eq!(directive["Dimensions"], json!([["Function"], []]));
+        assert!(doc["_aws"]["Timestamp"].as_i64().is_some());
+        for m in directive["Metrics"].as_array().unwrap() {
+            let name = m["Name"].as_str().unwrap();
+            let value = doc[name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name} has no value in {line}"));
+            *sums.entry(name.to_string()).or_default() += value;
+        }
+    }
+    let at_least = |name: &str, n: f64| {
+        assert!(
+            sums.get(name).copied().unwrap_or_default() >= n,
+            "{name} < {n}: {sums:?}"
+        );
+    };
+    at_least("SessionsRequested", 2.0);
+    at_least("SessionsStarted", 2.0);
+    at_least("SessionsEnded", 1.0);
+    at_least("SessionsRefused", 1.0);
+    at_least("SessionsExpired", 1.0);
+    at_least("Api4xx", 1.0);
+    at_least("DigestsWritten", 1.0);
+    // The session started last was due 15 minutes in; the expirer ran 1 h 45 min late.
+    at_least("ExpirerLag", 3600.0);
+    assert_eq!(sums.get("Api5xx").copied().unwrap_or_default(), 0.0);
 }

@@ -12,7 +12,14 @@ pub const BATCH: u32 = 1_000;
 
 /// Handles one scheduled event (its content is not needed: the time is the clock's).
 pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport, String> {
-    let report = app.sessions.expire_due(BATCH).await.map_err(|e| e.to_string())?;
+    use shared::metrics::{Metric, emit};
+    let report = match app.sessions.expire_due(BATCH).await {
+        Ok(report) => report,
+        Err(e) => {
+            emit(&[(Metric::ExpirerErrors, 1.0)]);
+            return Err(e.to_string());
+        }
+    };
     tracing::info!(
         items_read = report.items_read,
         expired = report.expired,
@@ -20,6 +27,7 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport
         failed = report.failed,
         skipped = report.skipped,
         undecodable = report.undecodable,
+        lag_seconds = report.lag_seconds,
         "expirer run"
     );
     // After the ends, which must not wait: the digests of the hours gone by.
@@ -30,5 +38,13 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport
         refused = digests.refused,
         "evidence digests"
     );
+    // Every run reports its lag, 0 included: no figure at all means no run (an alarm).
+    emit(&[
+        (Metric::ExpirerLag, report.lag_seconds as f64),
+        (Metric::ExpirerErrors, (report.failed + report.undecodable) as f64),
+        (Metric::DigestsWritten, digests.written.into()),
+        (Metric::DigestFailures, digests.failed.into()),
+        (Metric::LogsTampered, digests.refused.into()),
+    ]);
     Ok(report)
 }

@@ -23,6 +23,11 @@ pub async fn authenticate(auth: &Authenticator, req: &Request) -> Result<Princip
 
 pub fn finish(route: &str, started: Instant, subject: Option<&str>, result: Handled) -> Response<Body> {
     let resp = result.unwrap_or_else(Problem::into_response);
+    if resp.status().is_server_error() {
+        crate::metrics::count(crate::metrics::Metric::Api5xx);
+    } else if resp.status().is_client_error() {
+        crate::metrics::count(crate::metrics::Metric::Api4xx);
+    }
     tracing::info!(
         route,
         status = resp.status().as_u16(),

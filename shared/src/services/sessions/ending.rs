@@ -436,6 +436,12 @@ impl SessionService {
         use futures::StreamExt;
         let now = self.clock.now();
         let due = self.sessions.due(now, limit).await?;
+        let lag_seconds = due
+            .sessions
+            .iter()
+            .filter_map(Session::due_at)
+            .min()
+            .map_or(0, |oldest| (now - oldest).whole_seconds().max(0));
         let mut by_account: BTreeMap<String, Vec<Session>> = BTreeMap::new();
         let (pending, live): (Vec<Session>, Vec<Session>) = due
             .sessions
@@ -460,6 +466,7 @@ impl SessionService {
         let mut report = ExpiryReport {
             items_read: due.read,
             undecodable: due.undecodable,
+            lag_seconds,
             ..Default::default()
         };
         for l in lapsed {

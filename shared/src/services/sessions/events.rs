@@ -32,6 +32,19 @@ pub fn detail_type(event_type: &str) -> Option<&'static str> {
     })
 }
 
+/// The operational metric a logged transition counts towards.
+fn metric_of(event_type: &str) -> Option<crate::metrics::Metric> {
+    use crate::metrics::Metric;
+    Some(match event_type {
+        "requested" => Metric::SessionsRequested,
+        "started" | "break_glass" => Metric::SessionsStarted,
+        "ended" => Metric::SessionsEnded,
+        "expired" => Metric::SessionsExpired,
+        "revocation_failed" => Metric::RevocationsFailed,
+        _ => return None,
+    })
+}
+
 impl SessionService {
     /// Appends `event` to the log at `key`, then puts it on the bus; returns the log's head.
     pub(super) async fn record(&self, key: &str, event: Value) -> Result<String, LogError> {
@@ -43,6 +56,9 @@ impl SessionService {
     /// Puts a logged event on the bus (and, for an end, the `revoked` event that goes with it).
     pub(super) async fn publish(&self, event: &Value) {
         let kind = event["type"].as_str().unwrap_or_default();
+        if let Some(metric) = metric_of(kind) {
+            crate::metrics::count(metric);
+        }
         if let Some(detail_type) = detail_type(kind) {
             self.put(detail_type, event).await;
         }

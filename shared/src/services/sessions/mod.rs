@@ -168,6 +168,9 @@ pub struct ExpiryReport {
     pub undecodable: usize,
     /// Requests nobody decided in time.
     pub lapsed: usize,
+    /// Seconds from the oldest due item's due time to now (0 when nothing was due): how far
+    /// the expirer runs behind.
+    pub lag_seconds: i64,
 }
 
 #[derive(Clone)]

@@ -20,6 +20,20 @@ impl SessionService {
     /// Starts a session, records a request waiting for approval, or refuses it (logged every
     /// way).
     pub async fn start(&self, principal: &Principal, req: StartRequest) -> Result<Started, StartError> {
+        let started = self.start_unmetered(principal, req).await;
+        // A refusal is the broker saying no; AWS or S3 failing is not one (those are 503s).
+        if let Err(e) = &started
+            && !matches!(
+                e,
+                StartError::Unavailable(_) | StartError::LogUnavailable(_) | StartError::Cloud { .. }
+            )
+        {
+            crate::metrics::count(crate::metrics::Metric::SessionsRefused);
+        }
+        started
+    }
+
+    async fn start_unmetered(&self, principal: &Principal, req: StartRequest) -> Result<Started, StartError> {
         let action = Action::StartSession(req.kind);
         let user = authz::acting_user(principal, req.on_behalf_of.as_ref(), action)
             .map_err(|d| StartError::Denied(d.0))?
