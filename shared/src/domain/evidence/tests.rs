@@ -185,6 +185,19 @@ fn a_log_replaced_by_a_valid_chain_of_its_own_is_modified_and_an_honest_append_i
 }
 
 #[test]
+fn a_log_rewritten_whole_and_vouched_for_again_is_caught_by_the_earlier_digest() {
+    let (mut digests, mut objects) = world();
+    // B rewritten (with its session record) after digest 1, then digest 3 vouches for it.
+    let rewritten = log(B, &["requested", "approved"]);
+    let d3 = digest(3, Some(&digests[1]), vec![entry(B, &rewritten)], vec![]);
+    digests.push(d3);
+    objects[1].content = rewritten.into_bytes();
+    let report = verify(SCOPE, None, &digests, &objects, &check);
+    assert_eq!(status_of(&report, B), "modified", "{report:#?}");
+    assert_eq!(status_of(&report, A), "valid");
+}
+
+#[test]
 fn a_digest_signed_with_another_key_is_not_trusted() {
     let (mut digests, objects) = world();
     digests[1].signature = Some(sign("intruder", &digests[1].body));

@@ -133,11 +133,14 @@ pub fn verify(
         before = Some(file);
     }
 
-    // The newest trustworthy listing of each key in range.
+    // The newest trustworthy listing of each key in range, and every state digests vouched for
+    // (a log only grows, so each of them must still be a prefix of it).
     let mut listings: BTreeMap<&str, (&str, Listing<'_>)> = BTreeMap::new();
+    let mut vouched: BTreeMap<&str, Vec<(&str, &DigestedObject)>> = BTreeMap::new();
     for (key, digest) in &trusted {
         for o in digest.objects.iter().filter(|o| scope.covers(&o.key)) {
             listings.insert(&o.key, (key, Listing::Vouched(o)));
+            vouched.entry(&o.key).or_default().push((key, o));
         }
         for r in digest.refused.iter().filter(|r| scope.covers(&r.key)) {
             listings.insert(&r.key, (key, Listing::Refused(r.reason)));
@@ -156,7 +159,19 @@ pub fn verify(
         let (status, digest, detail) = match listings.get(object.key.as_str()) {
             Some((digest, Listing::Vouched(expected))) => {
                 let (status, detail) = check_object(object, expected, after_digests);
-                (status, Some(digest.to_string()), detail)
+                let earlier = vouched[object.key.as_str()]
+                    .iter()
+                    .find(|(_, state)| !extends(object, state));
+                match earlier {
+                    // Rewritten whole (with its record) and vouched for again since: the
+                    // earlier digest still tells.
+                    Some((first, _)) if status != ObjectStatus::Modified => (
+                        ObjectStatus::Modified,
+                        Some(first.to_string()),
+                        Some("it no longer begins with what an earlier digest listed".into()),
+                    ),
+                    _ => (status, Some(digest.to_string()), detail),
+                }
             }
             Some((digest, Listing::Refused(why))) => {
                 let status = match why {
@@ -246,13 +261,7 @@ fn check_object(object: &LogObject, expected: &DigestedObject, after_digests: bo
         return (ObjectStatus::Valid, None);
     }
     // Appended to since: still valid so far if its first lines are the digested ones.
-    let extends = std::str::from_utf8(&object.content)
-        .ok()
-        .and_then(|text| log_chain::heads(&object.key, text).ok())
-        .is_some_and(|heads| {
-            expected.lines > 0 && heads.len() > expected.lines && heads[expected.lines - 1] == expected.head
-        });
-    if after_digests && extends {
+    if after_digests && extends(object, expected) {
         return (
             ObjectStatus::Pending,
             Some("lines were appended after the newest digest".into()),
@@ -262,6 +271,14 @@ fn check_object(object: &LogObject, expected: &DigestedObject, after_digests: bo
         ObjectStatus::Modified,
         Some("its content differs from what its digest lists".into()),
     )
+}
+
+/// Whether the object's first lines are those of the digested state `state`.
+fn extends(object: &LogObject, state: &DigestedObject) -> bool {
+    std::str::from_utf8(&object.content)
+        .ok()
+        .and_then(|text| log_chain::heads(&object.key, text).ok())
+        .is_some_and(|heads| state.lines > 0 && heads.len() >= state.lines && heads[state.lines - 1] == state.head)
 }
 
 fn report(digests: Vec<DigestCheck>, objects: Vec<ObjectCheck>) -> Report {
