@@ -34,7 +34,7 @@ for it (progress on standard error, --wait-timeout); approvers decide with `cib 
 (or with --print) it prints the credentials and the command to run.\n\
 Exit codes: 0 ok, 1 refused by the API (or the request denied, cancelled or lapsed), 2 usage, \
 3 not authenticated/allowed, 4 API or network failure (or still awaiting approval when the wait timed out, or \
-`aws ssm start-session` failed).";
+`aws ssm start-session` failed), 5 `cib verify`: the session logs do NOT verify.";
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -51,6 +51,11 @@ pub enum Command {
     /// An account's JIT settings (admins)
     #[command(subcommand)]
     Jit(Jit),
+    /// Verify an account's session logs against their signed hourly digests (admins): counts by
+    /// status, each digest or log object that is not valid, then "verified" or "NOT verified"
+    /// (exit 5); with --json, the API's report as it is
+    #[command(after_help = VERIFY_AFTER_HELP)]
+    Verify(VerifyArgs),
     /// IAM users in an account (admins)
     #[command(subcommand)]
     Users(Users),
@@ -135,6 +140,54 @@ pub struct ShellArgs {
     /// instead of running it
     #[arg(long)]
     pub print: bool,
+}
+
+// `cib verify` (its help is the command's).
+#[derive(Args, Clone)]
+pub struct VerifyArgs {
+    /// Account id
+    #[arg(long)]
+    pub account: String,
+    /// The first day of logs to check, YYYY-MM-DD (UTC, the day in the log's key) [default: --to,
+    /// or today]
+    #[arg(long, value_parser = day)]
+    pub from: Option<String>,
+    /// The last day, inclusive, YYYY-MM-DD [default: today, or --from when that is later]; a
+    /// range covers at most 31 days
+    #[arg(long, value_parser = day)]
+    pub to: Option<String>,
+}
+
+pub const VERIFY_AFTER_HELP: &str = "The API (GET /accounts/{id}/evidence) reads the account's digests and \
+session logs from the bucket and checks each digest's signature and link to the one before it, then each log \
+against the newest digest listing it: valid, modified, missing, unlisted, or pending (written within the last \
+2 hours, before a digest covers it; pending does not fail). docs/evidence.md says how to check the same \
+offline.\n\
+Exit codes: 0 verified, 5 NOT verified (a digest or log object failed); 1 refused by the API (unknown account, \
+a bad range, evidence not configured), 2 usage, 3 not authenticated/allowed, 4 API or network failure.";
+
+/// A day as the API takes it, `YYYY-MM-DD`, checked before anything is called.
+fn day(s: &str) -> Result<String, String> {
+    let bad = || format!("{s} is not a day (YYYY-MM-DD)");
+    let mut parts = s.split('-');
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let shaped = [(y, 4), (m, 2), (d, 2)]
+        .iter()
+        .all(|(part, len)| part.len() == *len && part.bytes().all(|c| c.is_ascii_digit()));
+    if !shaped {
+        return Err(bad());
+    }
+    let month = m
+        .parse::<u8>()
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .ok_or_else(bad)?;
+    let year: i32 = y.parse().map_err(|_| bad())?;
+    let day_of_month: u8 = d.parse().map_err(|_| bad())?;
+    time::Date::from_calendar_date(year, month, day_of_month).map_err(|_| bad())?;
+    Ok(s.to_string())
 }
 
 /// Waiting for approval, where a session or its extension needs it.

@@ -13,6 +13,9 @@ pub mod exit {
     pub const AUTH: i32 = 3;
     /// The API or the network failed (5xx, unreachable); retrying may help.
     pub const UNAVAILABLE: i32 = 4;
+    /// `cib verify`: the API answered, and the account's session logs do NOT verify against
+    /// their signed digests.
+    pub const NOT_VERIFIED: i32 = 5;
 }
 
 /// A failure, with the API's problem detail when there is one.

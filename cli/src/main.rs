@@ -1,13 +1,14 @@
 //! `cib`: the Cloud IAM Broker command line. It talks only to the HTTP API (and, for `cib shell`,
 //! runs the AWS CLI's `aws ssm start-session`). This file is the wiring: where the token comes
 //! from, then one module per command group (`accounts`, `users`, `groups`, `sessions`, `requests`,
-//! `credential_process`, `shell`), with the command line's shape in `args` and waiting for
-//! approvals in `approval`.
+//! `credential_process`, `shell`, `verify`), with the command line's shape in `args` and waiting
+//! for approvals in `approval`.
 //!
 //! Exit codes: 0 success; 1 the API refused the request (or an awaited approval was denied,
 //! cancelled or lapsed); 2 bad usage; 3 not authenticated or not allowed; 4 the API or network
 //! failed, or a wait for approval timed out with the request still pending (retry may help), or
-//! the shell `cib shell` ran (`aws ssm start-session`) failed.
+//! the shell `cib shell` ran (`aws ssm start-session`) failed; 5 `cib verify` got its report, and
+//! the session logs do not verify.
 
 mod accounts;
 mod approval;
@@ -22,6 +23,7 @@ mod requests;
 mod sessions;
 mod shell;
 mod users;
+mod verify;
 
 use std::io::{BufRead, IsTerminal, Read};
 
@@ -38,6 +40,7 @@ use requests::requests;
 use sessions::{console, sessions};
 use shell::shell;
 use users::users;
+use verify::verify;
 
 /// `900`, `900s`, `30m`, `1h`, `1h30m`.
 pub(crate) fn seconds(s: &str) -> Result<i64, Failure> {
@@ -121,6 +124,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Me => me(&api, json).await?,
         Command::Accounts(cmd) => accounts(&api, cmd, json).await?,
         Command::Jit(cmd) => jit(&api, cmd, json).await?,
+        Command::Verify(verify_args) => verify(&api, &verify_args, json).await?,
         Command::Users(cmd) => users(&api, cmd, json).await?,
         Command::Groups(cmd) => groups(&api, cmd, json).await?,
         Command::Members(cmd) => members(&api, cmd, json).await?,

@@ -257,6 +257,20 @@ impl TestEnv {
         sdk_config(&self.aws_endpoint, keys).await
     }
 
+    /// Deletes `key` from the session-log bucket, as someone allowed to write the bucket would
+    /// (with the broker's keys). The bucket is under Object Lock, so this adds a delete marker:
+    /// the locked version stays, and a reader of the current objects sees the object gone.
+    pub async fn delete_from_log_bucket(&self, key: &str) {
+        let sdk = self.sdk(&self.broker).await;
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        s3.delete_object()
+            .bucket(&self.config.session_log_bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("a writer of the bucket can delete an object");
+    }
+
     /// Runs the expirer once, exactly as its Lambda does, with the sample scheduled event.
     pub async fn run_expirer(&self) -> shared::services::sessions::ExpiryReport {
         let event: Value = serde_json::from_str(include_str!("../../events/expirer/scheduled.json")).unwrap();
