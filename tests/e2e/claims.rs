@@ -306,8 +306,15 @@ async fn the_expirer_never_scans() {
     assert_eq!((report.items_read, report.expired), (1, 1), "{report:?}");
     let of = |op: &str| calls.iter().filter(|c| c.operation == op).count();
     assert_eq!(of("dynamodb:Scan"), 0);
+    // One query of the due index; the digester that runs after the ends pages through the
+    // accounts (another index), which grows with accounts, not sessions.
+    let due_queries = calls
+        .iter()
+        .filter(|c| c.operation == "dynamodb:Query")
+        .filter(|c| c.dynamodb_body.as_ref().is_some_and(|b| b["IndexName"] == "GSI2"))
+        .count();
     assert_eq!(
-        of("dynamodb:Query"),
+        due_queries,
         1,
         "{:?}",
         calls.iter().map(|c| &c.operation).collect::<Vec<_>>()
