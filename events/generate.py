@@ -72,6 +72,12 @@ EVENTS = {
         "delete-account": event("DELETE /accounts/{id}", A, params=acct),
         "get-jit-settings": event("GET /accounts/{id}/jit", f"{A}/jit", params=acct),
         "get-shell-settings": event("GET /accounts/{id}/shell", f"{A}/shell", params=acct),
+        "verify-evidence": event(
+            "GET /accounts/{id}/evidence",
+            f"{A}/evidence",
+            query={"from": "2026-11-01", "to": "2026-11-24"},
+            params=acct,
+        ),
         "put-shell-settings": event("PUT /accounts/{id}/shell", f"{A}/shell", {'enabled': True, 'role_arn': 'arn:aws:iam::210987654321:role/BrokerShell', 'targets': {'tags': {'Environment': 'staging'}, 'instance_ids': ['i-0123456789abcdef0']}, 'run_as': {'default_user': 'ssm-user', 'users': {'alice@example.com': 'alice'}}, 'max_duration_seconds': 3600, 'idle_timeout_minutes': 20, 'recording': {'s3_bucket': 'example-session-transcripts', 's3_key_prefix': 'shell/', 's3_encryption': True, 'kms_key_id': None, 'cloudwatch_log_group': None, 'cloudwatch_streaming': False}}, params=acct),
         "put-jit-settings": event("PUT /accounts/{id}/jit", f"{A}/jit", {"active": True, "description": "on-call access", "jit_enabled": True, "max_duration_seconds": 3600, "allowed_role_arns": ["arn:aws:iam::210987654321:role/OnCall"]}, params=acct),
     },
