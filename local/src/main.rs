@@ -25,7 +25,13 @@ async fn main() {
     }
     let _ = std::fs::create_dir_all(".local");
     match std::fs::OpenOptions::new().create(true).append(true).open(LOG) {
-        Ok(file) => shared::telemetry::init_to_file(file),
+        Ok(file) => {
+            // The metrics go where the logs go, not between the banner's lines.
+            if let Ok(copy) = file.try_clone() {
+                shared::metrics::write_to(copy);
+            }
+            shared::telemetry::init_to_file(file)
+        }
         Err(_) => shared::telemetry::init(),
     }
     let mut port = 3000u16;

@@ -4,6 +4,7 @@
 //! the dimension `Function` and with none, so alarms can watch the total.
 //! Tests capture the lines instead of printing them (`capture`).
 
+use std::io::Write as _;
 use std::sync::Mutex;
 
 pub const NAMESPACE: &str = "CloudIamBroker";
@@ -55,6 +56,14 @@ impl Metric {
 
 /// Lines kept instead of printed, while a test captures them.
 static CAPTURED: Mutex<Option<Vec<String>>> = Mutex::new(None);
+
+/// Where lines go instead of stdout (the local runner's log file, beside its logs).
+static SINK: Mutex<Option<Box<dyn std::io::Write + Send>>> = Mutex::new(None);
+
+/// Sends the lines to `sink` instead of stdout (stdout is what CloudWatch reads in Lambda).
+pub fn write_to(sink: impl std::io::Write + Send + 'static) {
+    *SINK.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(sink));
+}
 
 /// From now on, keep the lines (for `captured`) instead of printing them.
 pub fn capture() {
@@ -108,8 +117,14 @@ pub fn emit(values: &[(Metric, f64)]) {
     let at = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let line = line(values, at);
     let mut captured = CAPTURED.lock().unwrap_or_else(|p| p.into_inner());
-    match captured.as_mut() {
-        Some(lines) => lines.push(line),
+    if let Some(lines) = captured.as_mut() {
+        lines.push(line);
+        return;
+    }
+    match SINK.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        Some(sink) => {
+            let _ = writeln!(sink, "{line}");
+        }
         None => println!("{line}"),
     }
 }
