@@ -108,7 +108,8 @@ impl App {
             None => Arc::new(crate::ports::NoShell),
         };
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mut log: Arc<dyn SessionLog> = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
+        let bucket = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
+        let mut log: Arc<dyn SessionLog> = bucket.clone();
         if let Some(wrap) = overrides.wrap_log {
             log = wrap(log);
         }
@@ -151,10 +152,7 @@ impl App {
         let evidence = crate::services::evidence::EvidenceService::new(
             store.clone(),
             store.clone(),
-            Arc::new(crate::adapters::aws::s3_archive::S3LogArchive::new(
-                sdk,
-                &config.session_log_bucket,
-            )),
+            bucket,
             config.evidence_key_id.as_ref().map(|key| {
                 Arc::new(crate::adapters::aws::kms::KmsEvidenceKey::new(sdk, key))
                     as Arc<dyn crate::ports::EvidenceSigner>

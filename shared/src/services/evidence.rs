@@ -316,7 +316,7 @@ impl EvidenceService {
             .position(|k| evidence::period_end_of(k).is_some_and(|end| end > starts))
             .unwrap_or(digest_keys.len());
         let wanted = digest_keys[first.saturating_sub(1)..].to_vec();
-        let mut files: Vec<DigestFile> = stream::iter(wanted)
+        let mut files: Vec<Option<DigestFile>> = stream::iter(wanted)
             .map(|key| {
                 let archive = self.archive.clone();
                 async move {
@@ -329,12 +329,16 @@ impl EvidenceService {
                 }
             })
             .buffered(READS_AT_ONCE)
-            .try_collect::<Vec<_>>()
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        let predecessor = (first > 0 && !files.is_empty()).then(|| files.remove(0));
+            .try_collect()
+            .await?;
+        // By position, not by what was read: a predecessor deleted since the listing must not
+        // make the first digest of the range pass for it (and go unchecked).
+        let predecessor = if first > 0 && !files.is_empty() {
+            files.remove(0)
+        } else {
+            None
+        };
+        let files: Vec<DigestFile> = files.into_iter().flatten().collect();
 
         let scope = Scope {
             account_id: account.as_str(),

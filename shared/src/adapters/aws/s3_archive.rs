@@ -1,5 +1,6 @@
-//! `LogArchive` on S3: the session-log bucket listed, read with its metadata, and written to
-//! (digests), for the evidence digests and their verification.
+//! `LogArchive` on S3, on the session log's adapter and client: the session-log bucket listed,
+//! read with its metadata, and written to (digests), for the evidence digests and their
+//! verification.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -8,29 +9,13 @@ use time::OffsetDateTime;
 use super::describe;
 use crate::ports::{ArchivedObject, LogArchive, LogError, StoredObject};
 
-pub struct S3LogArchive {
-    client: super::LazyClient<aws_sdk_s3::Client>,
-    bucket: String,
-}
-
-impl S3LogArchive {
-    /// Path-style, as `S3SessionLog`; the client is created on the first call.
-    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true);
-        S3LogArchive {
-            client: super::LazyClient::new(move || aws_sdk_s3::Client::from_conf(config.clone().build())),
-            bucket: bucket.into(),
-        }
-    }
-}
-
 fn when(t: Option<&aws_sdk_s3::primitives::DateTime>) -> OffsetDateTime {
     t.and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok())
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[async_trait]
-impl LogArchive for S3LogArchive {
+impl LogArchive for super::s3_log::S3SessionLog {
     async fn list(&self, prefix: &str) -> Result<Vec<ArchivedObject>, LogError> {
         let mut pages = self
             .client

@@ -1,17 +1,19 @@
 //! `SessionLog` on S3: one JSON-lines object per session, rewritten with each event (S3
 //! objects are immutable; the bucket's versioning keeps every earlier state). Only the writer
 //! that won the session's state transition in DynamoDB appends, so writes do not race.
+//! The same bucket seen whole (`LogArchive`: listed, read with metadata, digests written) is in
+//! `s3_archive`, on this adapter's client.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::describe;
 use crate::domain::log_chain;
-use crate::ports::{LogError, SessionLog};
+use crate::ports::{LogArchive, LogError, SessionLog};
 
 pub struct S3SessionLog {
-    client: super::LazyClient<aws_sdk_s3::Client>,
-    bucket: String,
+    pub(super) client: super::LazyClient<aws_sdk_s3::Client>,
+    pub(super) bucket: String,
 }
 
 impl S3SessionLog {
@@ -49,20 +51,11 @@ impl SessionLog for S3SessionLog {
     }
 
     async fn read(&self, key: &str) -> Result<Option<String>, LogError> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => {
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| LogError::Unavailable(e.to_string()))?
-                    .into_bytes();
-                String::from_utf8(bytes.to_vec())
-                    .map(Some)
-                    .map_err(|_| LogError::Tampered("not UTF-8".into()))
-            }
-            Err(e) if super::service_code(&e).as_deref() == Some("NoSuchKey") => Ok(None),
-            Err(e) => Err(LogError::Unavailable(describe(&e))),
-        }
+        let Some(object) = self.fetch(key).await? else {
+            return Ok(None);
+        };
+        String::from_utf8(object.body)
+            .map(Some)
+            .map_err(|_| LogError::Tampered("not UTF-8".into()))
     }
 }
