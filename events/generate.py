@@ -118,6 +118,7 @@ EVENTS = {
         "get-session": event("GET /sessions/{id}", f"/sessions/{SESSION}", params={"id": SESSION}),
         "end-session": event("DELETE /sessions/{id}", f"/sessions/{SESSION}", {"reason": "incident resolved"}, params={"id": SESSION}),
         "get-session-log": event("GET /sessions/{id}/log", f"/sessions/{SESSION}/log", params={"id": SESSION}),
+        "get-session-activity": event("GET /sessions/{id}/activity", f"/sessions/{SESSION}/activity", query={"limit": "50"}, params={"id": SESSION}),
         "start-shell-session": event("POST /sessions", "/sessions", {'account_id': ACCOUNT, 'type': 'shell', 'target': 'i-0123456789abcdef0', 'duration_seconds': 3600, 'reason': 'INC-1234: restart the stuck worker'}, headers={"idempotency-key": "inc-1234-shell"}),
         "get-transcript": event("GET /sessions/{id}/transcripts/{ssm_session_id}", f"/sessions/{SESSION}/transcripts/{SSM_SESSION}", params={"id": SESSION, "ssm_session_id": SSM_SESSION}),
         "start-break-glass-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 1800, "reason": "INC-1300: production is down", "break_glass": True}),

@@ -246,6 +246,7 @@ SESSION_OPERATIONS = {
     "getSession",
     "endSession",
     "getSessionLog",
+    "getSessionActivity",
     "getTranscript",
     "approveRequest",
     "denyRequest",

@@ -52,6 +52,8 @@ pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
             switch_roles: Vec::new(),
             target: None,
             ssm_sessions: Vec::new(),
+            activity_due_at: None,
+            activity: None,
             request: None,
             pending_extension: None,
             extensions: Vec::new(),

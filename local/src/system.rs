@@ -211,9 +211,12 @@ impl LocalSystem {
         } else {
             None
         };
-        // One app serves every function here, shell sessions included.
+        // One app serves every function here, shell sessions and activity included.
         let mut overrides = options.overrides;
         overrides.shell.get_or_insert(shared::adapters::aws::shell::connector);
+        overrides
+            .activity
+            .get_or_insert(shared::adapters::aws::cloudtrail::connector);
         let app = App::on_aws(&config, &sdk, overrides)
             .map_err(|e| e.to_string())?
             .with_slack_jobs();

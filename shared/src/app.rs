@@ -69,12 +69,18 @@ pub type HttpWrapper = Arc<dyn Fn(SharedHttpClient) -> SharedHttpClient + Send +
 /// Makes the Session Manager adapter from the SDK configuration.
 pub type ShellFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::ShellConnector>;
 
+/// Makes the CloudTrail adapter from the SDK configuration.
+pub type ActivityFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::ActivityConnector>;
+
 /// What tests and the local runner may swap in; production uses the defaults.
 #[derive(Clone, Default)]
 pub struct Overrides {
     /// Session Manager, for the functions that reach it (shell settings, starts, approvals,
     /// ends); `None` links none of EC2 and SSM into the others' bootstraps.
     pub shell: Option<ShellFactory>,
+    /// CloudTrail event history, for the functions that show or snapshot a session's activity
+    /// (sessions, the expirer); `None` links none of CloudTrail's SDK into the others.
+    pub activity: Option<ActivityFactory>,
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
     pub wrap_http: Option<HttpWrapper>,
@@ -107,13 +113,17 @@ impl App {
             Some(make) => make(sdk),
             None => Arc::new(crate::ports::NoShell),
         };
+        let activity: Arc<dyn crate::ports::ActivityConnector> = match overrides.activity {
+            Some(make) => make(sdk),
+            None => Arc::new(crate::ports::NoActivity),
+        };
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let bucket = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
         let mut log: Arc<dyn SessionLog> = bucket.clone();
         if let Some(wrap) = overrides.wrap_log {
             log = wrap(log);
         }
-        let targets = Targets::new(iam, shell, sealer.clone());
+        let targets = Targets::new(iam, shell, sealer.clone(), activity);
         let users = UserService::new(
             store.clone(),
             store.clone(),
@@ -211,12 +221,27 @@ impl App {
 
     /// `from_env`, with Session Manager (for the functions that serve shell sessions).
     pub async fn from_env_with_shell() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = config.sdk_config().await;
-        let overrides = Overrides {
+        Self::from_env_with(Overrides {
             shell: Some(crate::adapters::aws::shell::connector),
             ..Overrides::default()
-        };
+        })
+        .await
+    }
+
+    /// `from_env`, with Session Manager and CloudTrail (for the functions that end sessions
+    /// and show or snapshot their activity: sessions and the expirer).
+    pub async fn from_env_with_shell_and_activity() -> Result<Self, ConfigError> {
+        Self::from_env_with(Overrides {
+            shell: Some(crate::adapters::aws::shell::connector),
+            activity: Some(crate::adapters::aws::cloudtrail::connector),
+            ..Overrides::default()
+        })
+        .await
+    }
+
+    async fn from_env_with(overrides: Overrides) -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = config.sdk_config().await;
         Self::on_aws(&config, &sdk, overrides)
     }
 }

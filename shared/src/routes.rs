@@ -79,6 +79,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/sessions/{id}", Function::Sessions),
     r("DELETE", "/sessions/{id}", Function::Sessions),
     r("GET", "/sessions/{id}/log", Function::Sessions),
+    r("GET", "/sessions/{id}/activity", Function::Sessions),
     r("GET", "/sessions/{id}/transcripts/{ssm_session_id}", Function::Sessions),
     r("POST", "/sessions/{id}/approvals", Function::Sessions),
     r("POST", "/sessions/{id}/denials", Function::Sessions),

@@ -165,6 +165,7 @@ pub fn env() -> &'static TestEnv {
                     Arc::new(move |inner| Arc::new(FaultyLog::new(inner, log_plan.clone())) as _);
                 let overrides = shared::app::Overrides {
                     shell: Some(shared::adapters::aws::shell::connector),
+                    activity: Some(shared::adapters::aws::cloudtrail::connector),
                     wrap_iam: Some(wrap),
                     wrap_log: Some(wrap_log),
                     wrap_http: Some(Arc::new(move |inner| CallRecorder::wrap(recorder.clone(), inner))),

@@ -1,6 +1,7 @@
 //! The `expirer` function: run by an EventBridge schedule (every minute), it ends every
-//! session whose time is up and retries ends that failed or were interrupted, then writes the
-//! session logs' signed digests due (docs/evidence.md). Used by
+//! session whose time is up and retries ends that failed or were interrupted, then copies ended
+//! sessions' activity from CloudTrail into their logs, then writes the session logs' signed
+//! digests due (docs/evidence.md). Used by
 //! `main.rs` in Lambda and by the local runner's timer.
 
 use shared::App;
@@ -29,6 +30,26 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport
         undecodable = report.undecodable,
         lag_seconds = report.lag_seconds,
         "expirer run"
+    );
+    // After the ends, which must not wait: the activity of sessions ended long enough ago
+    // for CloudTrail to have delivered it, into their logs (before the digests, which then
+    // vouch for the copies within the hour).
+    let activity = match app
+        .sessions
+        .snapshot_activity_due(shared::services::sessions::SNAPSHOTS_PER_RUN)
+        .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::warn!(error = %e, "activity snapshots could not be read; they stay due");
+            shared::services::sessions::SnapshotReport::default()
+        }
+    };
+    tracing::info!(
+        copied = activity.copied,
+        retried = activity.retried,
+        abandoned = activity.abandoned,
+        "activity snapshots"
     );
     // After the ends, which must not wait: the digests of the hours gone by.
     let digests = app.evidence.write_due().await;

@@ -1,5 +1,5 @@
-//! The `sessions` function: start, list, show and end JIT and console sessions, and read a
-//! session's verified log. Users act for themselves, admins for anyone, bots on behalf of a
+//! The `sessions` function: start, list, show and end JIT, console and shell sessions, and read
+//! a session's verified log, its shell transcripts and its activity (the calls made with it). Users act for themselves, admins for anyone, bots on behalf of a
 //! named user (`on_behalf_of`).
 //!
 //! Thin by design: parse into domain values (`dto`), call `shared::services::sessions`, map
@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use shared::App;
 use shared::auth::Principal;
 use shared::domain::{
-    AccountId, Email, Outcome, SessionId, SessionStatus, parse_note, parse_optional_reason, parse_reason,
+    AccountId, Email, Outcome, Region, SessionId, SessionStatus, parse_note, parse_optional_reason, parse_reason,
 };
 use shared::http::idempotency::idempotent;
 use shared::http::{Handled, Problem, json, json_body, page_request, path_param, serve};
@@ -242,6 +242,47 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                     "verified": verified.is_ok(),
                     "problem": verified.err(),
                     "events": events,
+                }),
+            ))
+        }
+        "GET /sessions/{id}/activity" => {
+            let id = session_id(req)?;
+            let region = query(req, "region")
+                .filter(|r| !r.is_empty())
+                .map(|r| {
+                    Region::parse(&r)
+                        .map_err(|_| Problem::bad_request("region must be an AWS region code such as eu-west-1"))
+                })
+                .transpose()?;
+            let page = page_request(req)?;
+            let a = app
+                .sessions
+                .activity(principal, &id, on_behalf_of(req)?.as_ref(), region, &page)
+                .await?;
+            let time = |t: time::OffsetDateTime| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            };
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "session_id": a.session.id.to_string(),
+                    "source": a.source,
+                    "region": a.region,
+                    "lookup": { "attribute": a.lookup.attribute, "value": a.lookup.value },
+                    "from": a.window.map(|w| time(w.0)),
+                    "to": a.window.map(|w| time(w.1)),
+                    "events": a.events,
+                    "next_cursor": a.next_cursor,
+                    "partial": a.partial,
+                    "verified": a.verified,
+                    "snapshot": a.session.activity.as_ref().map(|s| serde_json::json!({
+                        "at": time(s.at),
+                        "events": s.events,
+                        "truncated": s.truncated,
+                        "error": s.error,
+                    })),
+                    "note": shared::domain::activity::NOTE,
                 }),
             ))
         }

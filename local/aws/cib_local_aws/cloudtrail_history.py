@@ -7,7 +7,10 @@ from what is kept here). This module owns what is recorded and how:
   X-Amz-Credential) whose access key is known to an account, an IAM user's or a role
   session's; whatever the service and the outcome, except those that fail authentication
   (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken...: AWS cannot tell whose they
-  are). Unsigned requests and moto's `/moto-api/` control endpoints are never recorded.
+  are). Unsigned requests and moto's `/moto-api/` control endpoints are never recorded, nor
+  requests carrying `X-Cib-Local-Unrecorded` (UNRECORDED_HEADER): the local stand-ins of AWS's own
+  services send it when they play a check AWS makes inside, with no event (the console sign-in
+  stand-in checking a session's credentials before getSigninToken answers).
 - what an event holds: time (when the request completed, UTC, whole seconds as CloudTrail
   shows it), access key id, account, Region and service (from the credential scope;
   eventSource `<service>.amazonaws.com`), event name (the query protocol's Action, the
@@ -42,6 +45,9 @@ from urllib.parse import parse_qs
 from . import sts_sessions
 
 MAX_EVENTS = 50_000
+# Set by the project's local stand-ins of AWS's own services (see the module's doc).
+UNRECORDED_HEADER = "X-Cib-Local-Unrecorded"
+_UNRECORDED_ENV = "HTTP_" + UNRECORDED_HEADER.upper().replace("-", "_")
 MAX_FORM_BYTES = 1 << 20
 EVENT_VERSION = "1.11"
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup")
@@ -408,7 +414,8 @@ _current = threading.local()
 def _recording_call(original):
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or ""
-        signed = None if path.startswith("/moto-api") else credential(environ)
+        unrecorded = path.startswith("/moto-api") or _UNRECORDED_ENV in environ
+        signed = None if unrecorded else credential(environ)
         who = _identify_quietly(environ, signed) if signed else None  # before: the call may delete the key
         if who is None:
             return original(self, environ, start_response)

@@ -260,6 +260,19 @@ def test_failed_calls_carry_their_error_code_and_unauthenticated_ones_are_not_re
     ]
 
 
+def test_a_stand_ins_check_marked_unrecorded_is_not_an_event(aws: Aws):
+    _, joe = user_with_key(aws, unique("joe"))
+    sts = aws.client("sts", joe)
+
+    def mark(request, **_):
+        request.headers["X-Cib-Local-Unrecorded"] = "1"
+
+    sts.meta.events.register("before-sign.sts.GetCallerIdentity", mark)
+    sts.get_caller_identity()
+    aws.client("sts", joe).get_caller_identity()
+    assert names(events(aws, "AccessKeyId", joe.id)) == ["GetCallerIdentity"]
+
+
 def test_s3_object_calls_are_data_events_and_not_in_event_history(aws: Aws):
     _, kate = user_with_key(aws, unique("kate"), ALLOW_ALL)
     s3 = aws.client("s3", kate)

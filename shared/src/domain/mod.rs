@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod account;
+pub mod activity;
 pub mod chatops;
 pub mod evidence;
 pub mod iam_policies;

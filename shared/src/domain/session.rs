@@ -192,15 +192,21 @@ pub struct Session {
     /// admins when empty).
     pub reviewers: Vec<super::GroupId>,
     pub review: Option<super::Review>,
+    /// When the expirer copies the session's calls from CloudTrail into its log (set when it
+    /// ends; `None` before, and once done).
+    pub activity_due_at: Option<OffsetDateTime>,
+    /// The copy made (`crate::domain::activity`).
+    pub activity: Option<super::activity::ActivitySnapshot>,
 }
 
 impl Session {
     /// When the expirer next needs this session, unless a retry says otherwise: its end when
-    /// live, its lapse when pending, never once finished.
+    /// live, its lapse when pending, its activity snapshot once ended (`activity_due_at`).
     pub fn due_at(&self) -> Option<OffsetDateTime> {
         match self.status {
             SessionStatus::Active | SessionStatus::Ending => Some(self.expires_at),
             SessionStatus::Pending => self.request.as_ref().map(|r| r.lapses_at),
+            SessionStatus::Ended | SessionStatus::Expired => self.activity_due_at,
             _ => None,
         }
     }

@@ -152,6 +152,16 @@ impl From<crate::services::sessions::TranscriptError> for Problem {
     }
 }
 
+impl From<crate::services::sessions::ActivityError> for Problem {
+    fn from(e: crate::services::sessions::ActivityError) -> Self {
+        use crate::services::sessions::ActivityError as E;
+        match e {
+            E::Session(e) => e.into(),
+            E::Cloud { step, error } => cloud(&step, &error, false),
+        }
+    }
+}
+
 impl From<Denied> for Problem {
     fn from(d: Denied) -> Self {
         Problem::forbidden(d.0)

@@ -2,9 +2,11 @@
 //! the cloud, the key service, the clock). Adapters in `crate::adapters` implement them
 //! for AWS; tests can implement them to inject faults.
 
+mod activity;
 mod evidence;
 mod shell;
 
+pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, LookupRequest, NoActivity};
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
 pub use shell::{Ec2Instance, ManagedNode, NoShell, ShellConnector, SsmSessionInfo, TargetShell};
 
@@ -397,10 +399,14 @@ pub trait SessionStore: Send + Sync {
     async fn save(&self, session: &Session, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError>;
     /// Whether `iam_user` has a live console session on `account` (its lock is held).
     async fn console_session_live(&self, account: &AccountId, iam_user: &IamUserName) -> Result<bool, StoreError>;
-    /// Saves a session that has ended: out of the due index, uncounted on its account.
+    /// Saves a session that has ended: out of the ends' due index (into the activity
+    /// snapshots', when `activity_due_at` is set), uncounted on its account.
     async fn finish(&self, session: &Session) -> Result<(), StoreError>;
     /// Sessions due at `now` from the due index, at most `limit`.
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError>;
+    /// Ended sessions whose activity snapshot is due at `now`, at most `limit` (apart from
+    /// `due`, so snapshots never delay an end).
+    async fn activity_due(&self, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError>;
     /// Takes the named lease for `owner` until `until` unless someone else holds an unexpired
     /// one: `Ok(false)` then. Serializes read-modify-write of things with no conditional
     /// writes of their own (a role's IAM policy).

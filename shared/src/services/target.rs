@@ -1,12 +1,13 @@
 //! Reaching a target account: opening its sealed credentials for one operation and
-//! connecting to its IAM (or Session Manager). Users and sessions both need it, so it lives
+//! connecting to its IAM (or Session Manager, or CloudTrail). Users and sessions both need it, so it lives
 //! beside them.
 
 use std::sync::Arc;
 
 use crate::domain::{Account, AccountCredentials, StoredCredentials};
 use crate::ports::{
-    AccountAccess, CloudError, IamConnector, SealContext, SecretSealer, ShellConnector, TargetIam, TargetShell,
+    AccountAccess, ActivityConnector, CloudError, EventHistory, IamConnector, SealContext, SecretSealer,
+    ShellConnector, TargetIam, TargetShell,
 };
 
 #[derive(Clone)]
@@ -14,11 +15,34 @@ pub struct Targets {
     pub(crate) iam: Arc<dyn IamConnector>,
     pub(crate) shell: Arc<dyn ShellConnector>,
     pub(crate) sealer: Arc<dyn SecretSealer>,
+    pub(crate) activity: Arc<dyn ActivityConnector>,
 }
 
 impl Targets {
-    pub fn new(iam: Arc<dyn IamConnector>, shell: Arc<dyn ShellConnector>, sealer: Arc<dyn SecretSealer>) -> Self {
-        Targets { iam, shell, sealer }
+    pub fn new(
+        iam: Arc<dyn IamConnector>,
+        shell: Arc<dyn ShellConnector>,
+        sealer: Arc<dyn SecretSealer>,
+        activity: Arc<dyn ActivityConnector>,
+    ) -> Self {
+        Targets {
+            iam,
+            shell,
+            sealer,
+            activity,
+        }
+    }
+
+    /// CloudTrail event history in `region`, with an access already opened.
+    pub async fn history_with(
+        &self,
+        access: &AccountAccess,
+        region: &str,
+    ) -> Result<Box<dyn EventHistory>, (String, CloudError)> {
+        self.activity
+            .connect(access, region)
+            .await
+            .map_err(|e| ("connect to the account's CloudTrail".to_string(), e))
     }
 
     /// Session Manager (with EC2 and S3) in the account's default region.

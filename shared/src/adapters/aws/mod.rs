@@ -1,6 +1,7 @@
 //! AWS implementations of the ports: DynamoDB (storage), STS (credential checks), KMS
 //! (sealing secrets). Only this module and `crate::config` touch AWS SDK types.
 
+pub mod cloudtrail;
 pub mod dynamodb;
 pub mod eventbridge;
 pub mod federation;

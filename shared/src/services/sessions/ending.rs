@@ -421,6 +421,8 @@ impl SessionService {
         session.status = ending.outcome;
         session.last_error = None;
         session.version += 1;
+        // Its calls are copied into the log once CloudTrail has delivered them (`activity`).
+        session.activity_due_at = crate::domain::activity::snapshot_due(&session);
         self.sessions.finish(&session).await?;
         tracing::info!(session = %session.id, outcome = session.status.as_str(), "session ended");
         Ok(session)

@@ -1,5 +1,6 @@
-//! Sessions: starting JIT and console sessions, ending them (early or by the expirer) so that
-//! access is actually revoked, and the tamper-evident log every session leaves in S3.
+//! Sessions: starting JIT, console and shell sessions, ending them (early or by the expirer) so
+//! that access is actually revoked, the tamper-evident log every session leaves in S3, and the
+//! calls made with each session's access (`activity`).
 //!
 //! # Ordering, for safety
 //!
@@ -16,6 +17,7 @@
 //!   (`aws:userid`), which covers credentials STS issues afterwards; the start then finds
 //!   its version taken and hands nothing out.
 
+mod activity;
 mod ending;
 mod events;
 mod extending;
@@ -26,6 +28,7 @@ mod requests;
 mod shell;
 mod starting;
 
+pub use activity::{ActivityAnswer, ActivityError, SNAPSHOTS_PER_RUN, SnapshotReport};
 pub use ending::REPORT_AFTER_FAILURES;
 pub use events::detail_type;
 pub use extending::{ExtendError, Extended};

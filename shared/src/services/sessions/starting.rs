@@ -131,6 +131,8 @@ impl SessionService {
             switch_roles: checked.switch_roles.clone(),
             target: req.target.clone(),
             ssm_sessions: Vec::new(),
+            activity_due_at: None,
+            activity: None,
             request,
             pending_extension: None,
             extensions: Vec::new(),

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::sessions::{ALL_PARTITION, DUE_PARTITION, due_sort, session_pk};
+use super::sessions::{ACTIVITY_DUE_PARTITION, ALL_PARTITION, DUE_PARTITION, due_sort, session_pk};
+use crate::domain::activity::ActivitySnapshot;
 use crate::domain::{
     AccountId, ApprovalRequest, AwsAccountId, Decided, Email, Ending, Extension, GroupId, IamUserName, Outcome,
     PendingExtension, Review, RoleArn, Session, SessionId, SessionKind, SessionStatus, Vote,
@@ -88,6 +89,25 @@ pub(super) struct SessionRecord {
     reviewers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     review: Option<ReviewRecord>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    activity_due_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activity: Option<ActivityRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ActivityRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    events: u32,
+    #[serde(default)]
+    truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -221,7 +241,15 @@ impl SessionRecord {
             sk: "SESSION".into(),
             gsi1pk: format!("SESSIONS#{}", x.user),
             gsi1sk: id.clone(),
-            gsi2pk: due.map(|_| DUE_PARTITION.to_string()),
+            // Finished sessions wait for their activity snapshot apart, so that no backlog of
+            // snapshots ever stands between the expirer and a session to end.
+            gsi2pk: due.map(|_| {
+                if matches!(x.status, SessionStatus::Ended | SessionStatus::Expired) {
+                    ACTIVITY_DUE_PARTITION.to_string()
+                } else {
+                    DUE_PARTITION.to_string()
+                }
+            }),
             gsi2sk: due.map(|at| due_sort(at, &id)),
             gsi3pk: ALL_PARTITION.into(),
             gsi3sk: id.clone(),
@@ -276,6 +304,13 @@ impl SessionRecord {
                 by: r.by.to_string(),
                 at: r.at,
                 note: r.note.clone(),
+            }),
+            activity_due_at: x.activity_due_at,
+            activity: x.activity.as_ref().map(|a| ActivityRecord {
+                at: a.at,
+                events: a.events,
+                truncated: a.truncated,
+                error: a.error.clone(),
             }),
         }
     }
@@ -390,6 +425,13 @@ impl SessionRecord {
                 .collect::<Result<_, _>>()
                 .map_err(|_| corrupt("reviewers"))?,
             review,
+            activity_due_at: self.activity_due_at,
+            activity: self.activity.map(|a| ActivitySnapshot {
+                at: a.at,
+                events: a.events,
+                truncated: a.truncated,
+                error: a.error,
+            }),
         })
     }
 }

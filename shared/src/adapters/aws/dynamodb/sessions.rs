@@ -14,6 +14,8 @@ use crate::domain::{AccountId, IamUserName, Session, SessionId, SessionKind};
 use crate::ports::{Due, Page, PageRequest, SessionFilter, SessionStore, StoreError};
 
 pub(super) const DUE_PARTITION: &str = "DUE";
+/// Ended sessions waiting for their activity snapshot, in the due index apart.
+pub(super) const ACTIVITY_DUE_PARTITION: &str = "DUE#ACTIVITY";
 pub(super) const ALL_PARTITION: &str = "SESSIONS";
 
 pub(super) fn session_pk(id: &SessionId) -> String {
@@ -207,7 +209,8 @@ impl SessionStore for DynamoStore {
 
     async fn finish(&self, session: &Session) -> Result<(), StoreError> {
         let mut items = vec![
-            self.versioned_put(session, None),
+            // Out of the ends' due index; into the snapshots' when its activity is due.
+            self.versioned_put(session, session.due_at()),
             self.count_sessions(&session.account_id, -1),
         ];
         if session.kind == SessionKind::Console {
@@ -217,40 +220,12 @@ impl SessionStore for DynamoStore {
     }
 
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError> {
-        // `~` sorts after every id, so everything due up to and including this second matches.
-        let until = format!("{:012}#~", now.unix_timestamp().max(0));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI2")
-            .key_condition_expression("GSI2PK = :p AND GSI2SK <= :until")
-            .expression_attribute_values(":p", s(DUE_PARTITION))
-            .expression_attribute_values(":until", s(until))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        // What DynamoDB evaluated (and bills), not just what it returned.
-        let read = out.scanned_count.max(0) as usize;
-        let mut due = Due { read, ..Due::default() };
-        for item in out.items.unwrap_or_default() {
-            let key = item
-                .get("PK")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_else(|| "(no PK)".into());
-            match from_item::<SessionRecord>(item).and_then(SessionRecord::into_domain) {
-                Ok(session) => due.sessions.push(session),
-                Err(e) => {
-                    tracing::error!(key, error = %e, alarm = "expirer-undecodable", "a due item could not be decoded; skipped");
-                    due.undecodable += 1;
-                }
-            }
-        }
-        Ok(due)
+        self.due_in(DUE_PARTITION, now, limit).await
     }
 
+    async fn activity_due(&self, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError> {
+        self.due_in(ACTIVITY_DUE_PARTITION, now, limit).await
+    }
     async fn lease(
         &self,
         name: &str,
@@ -302,5 +277,43 @@ impl SessionStore for DynamoStore {
             Err(e) if super::service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(StoreError::Unavailable(describe(&e))),
         }
+    }
+}
+
+impl DynamoStore {
+    /// Items of `partition` of the due index due at `now`, at most `limit`.
+    async fn due_in(&self, partition: &str, now: OffsetDateTime, limit: u32) -> Result<Due, StoreError> {
+        // `~` sorts after every id, so everything due up to and including this second matches.
+        let until = format!("{:012}#~", now.unix_timestamp().max(0));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :p AND GSI2SK <= :until")
+            .expression_attribute_values(":p", s(partition))
+            .expression_attribute_values(":until", s(until))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        // What DynamoDB evaluated (and bills), not just what it returned.
+        let read = out.scanned_count.max(0) as usize;
+        let mut due = Due { read, ..Due::default() };
+        for item in out.items.unwrap_or_default() {
+            let key = item
+                .get("PK")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_else(|| "(no PK)".into());
+            match from_item::<SessionRecord>(item).and_then(SessionRecord::into_domain) {
+                Ok(session) => due.sessions.push(session),
+                Err(e) => {
+                    tracing::error!(key, error = %e, alarm = "expirer-undecodable", "a due item could not be decoded; skipped");
+                    due.undecodable += 1;
+                }
+            }
+        }
+        Ok(due)
     }
 }

@@ -1,0 +1,326 @@
+//! Activity per session, end to end: sessions through the API, calls made with their
+//! credentials against local AWS (which records them as CloudTrail does), and
+//! `GET /sessions/{id}/activity` listing a session's own calls and no one else's; the expirer
+//! copying them into the session's log once CloudTrail has delivered them; LookupEvents'
+//! throttling met with backoff and a partial answer.
+//!
+//! Every test here takes `env.serial()`: they move the broker's clock and one of them clears the
+//! local CloudTrail history (this binary's own local AWS).
+
+use std::time::Duration;
+
+use e2e::{Fixture, TestEnv, env, fixture, session_credentials};
+use serde_json::{Value, json};
+
+fn jit(f: &Fixture, seconds: i64) -> Value {
+    f.jit(seconds)
+}
+
+/// `sts:GetCallerIdentity` in eu-west-1 (the accounts' default Region) as `creds`.
+async fn whoami_in_region(env: &TestEnv, creds: &aws_credential_types::Credentials) {
+    let sdk = env.sdk(&env.broker).await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(creds.clone())
+            .build(),
+    );
+    sts.get_caller_identity()
+        .send()
+        .await
+        .expect("anyone may ask who they are");
+}
+
+/// Every event of a session's activity in `region`, following the cursors `limit` at a time.
+async fn all_activity(env: &TestEnv, token: &str, session: &str, region: &str, limit: u32) -> (Vec<Value>, Value) {
+    let api = env.client();
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut first = None;
+    for _ in 0..50 {
+        let mut path = format!("/sessions/{session}/activity?region={region}&limit={limit}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = api.get(&path, token).await.ok(200);
+        assert_eq!(page["partial"], false, "nothing throttles here: {page}");
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        first.get_or_insert(page);
+        if cursor.is_none() {
+            return (events, first.unwrap());
+        }
+    }
+    panic!("paging did not end");
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["event_name"].as_str().unwrap()).collect()
+}
+
+async fn throttle(env: &TestEnv, aws_account: &str, calls: u32) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/moto-api/cib/cloudtrail/throttle", env.aws_endpoint))
+        .json(&json!({ "account_id": aws_account, "calls": calls }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_sessions_activity_is_its_own_calls_newest_first_and_outlives_event_history_in_its_log() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "activity-own").await;
+    let mine = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let other = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let (id, other_id) = (
+        mine["session"]["id"].as_str().unwrap(),
+        other["session"]["id"].as_str().unwrap(),
+    );
+    let creds = session_credentials(&mine);
+    let iam = env.iam_as(creds.clone()).await;
+    iam.list_roles().send().await.expect("the role may list roles");
+    iam.get_role()
+        .role_name(f.role_name())
+        .send()
+        .await
+        .expect("and read its own");
+    whoami_in_region(env, &creds).await;
+    // Calls that are not this session's: another session of the same user, and the user's
+    // own IAM user (the person at the console)
+    let other_iam = env.iam_as(session_credentials(&other)).await;
+    other_iam.list_roles().send().await.unwrap();
+    // (refused: the user holds no console session, so the session deny is on), recorded all the same.
+    let _ = env.iam_as(f.user_key().await).await.list_roles().send().await;
+
+    // IAM is global: its calls are in us-east-1's event history, newest first.
+    let (events, first) = all_activity(env, &f.token, id, "us-east-1", 1).await;
+    assert_eq!(first["source"], "cloudtrail");
+    assert_eq!(
+        first["lookup"],
+        json!({ "attribute": "Username", "value": format!("cib-{id}") })
+    );
+    assert!(first["note"].as_str().unwrap().contains("15 minutes"));
+    assert_eq!(names(&events), ["GetRole", "ListRoles"], "{events:#?}");
+    for e in &events {
+        assert!(
+            e["principal_arn"].as_str().unwrap().ends_with(&format!("/cib-{id}")),
+            "{e}"
+        );
+        assert_eq!(e["source_identity"], f.email.as_str(), "{e}");
+        assert_eq!(e["access_key_id"], creds.access_key_id(), "{e}");
+        assert_eq!(e["event_source"], "iam.amazonaws.com");
+        assert_eq!(e["read_only"], true);
+        assert!(e.get("request_parameters").is_none());
+    }
+    // The account's own Region by default.
+    let regional = api.get(&format!("/sessions/{id}/activity"), &f.token).await.ok(200);
+    assert_eq!(regional["region"], "eu-west-1");
+    assert_eq!(names(regional["events"].as_array().unwrap()), ["GetCallerIdentity"]);
+    // The other session sees only its own call.
+    let (theirs, _) = all_activity(env, &f.token, other_id, "us-east-1", 50).await;
+    assert_eq!(names(&theirs), ["ListRoles"]);
+    assert_ne!(theirs[0]["event_id"], events[1]["event_id"]);
+
+    // Who may look, and bad input.
+    let stranger = env.user("activity-stranger@example.com");
+    api.get(&format!("/sessions/{id}/activity"), &stranger)
+        .await
+        .problem(403);
+    api.get(&format!("/sessions/{id}/activity?region=us-east-1"), &env.admin())
+        .await
+        .ok(200);
+    let first_page = api
+        .get(&format!("/sessions/{id}/activity?region=us-east-1&limit=1"), &f.token)
+        .await
+        .ok(200);
+    let cursor = first_page["next_cursor"].as_str().expect("two events, one a page");
+    api.get(&format!("/sessions/{other_id}/activity?cursor={cursor}"), &f.token)
+        .await
+        .problem(400);
+    api.get(
+        &format!("/sessions/{id}/activity?cursor={cursor}&region=eu-west-1"),
+        &f.token,
+    )
+    .await
+    .problem(400);
+    api.get(&format!("/sessions/{id}/activity?cursor=garbage"), &f.token)
+        .await
+        .problem(400);
+    api.get(&format!("/sessions/{id}/activity?region=moon-1"), &f.token)
+        .await
+        .problem(400);
+
+    // After the end, its credentials are refused, and the refusal is its activity too.
+    api.end_session(&f.token, id).await.ok(200);
+    assert_eq!(env.try_call(&creds).await, Err("AccessDenied".into()));
+    let (after, _) = all_activity(env, &f.token, id, "us-east-1", 50).await;
+    assert_eq!(names(&after), ["ListRoles", "GetRole", "ListRoles"]);
+    assert_eq!(after[0]["error_code"], "AccessDenied");
+
+    // Before CloudTrail has had its 15 minutes, no copy.
+    env.run_expirer().await;
+    let record = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(record["status"], "ended");
+    assert_eq!(
+        api.get(&format!("/sessions/{id}/activity?region=us-east-1"), &f.token)
+            .await
+            .ok(200)["source"],
+        "cloudtrail"
+    );
+    // 20 minutes on, the expirer copies it into the log.
+    env.clock.advance(Duration::from_secs(21 * 60));
+    env.run_expirer().await;
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    assert_eq!(log["verified"], true);
+    let copy = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "activity")
+        .expect("the log holds the activity")
+        .clone();
+    assert_eq!(
+        names(copy["activity"]["regions"]["us-east-1"]["events"].as_array().unwrap()),
+        ["ListRoles", "GetRole", "ListRoles"]
+    );
+    assert_eq!(
+        names(copy["activity"]["regions"]["eu-west-1"]["events"].as_array().unwrap()),
+        ["GetCallerIdentity"]
+    );
+    // A second run copies nothing again.
+    env.run_expirer().await;
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    let copies = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "activity")
+        .count();
+    assert_eq!(copies, 1);
+
+    // CloudTrail forgets (event history keeps 90 days; here, all of it goes at once): the
+    // answer now comes from the verified log, paged the same way.
+    let reset = reqwest::Client::new()
+        .post(format!("{}/moto-api/cib/cloudtrail/reset", env.aws_endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    let (kept, first) = all_activity(env, &f.token, id, "us-east-1", 2).await;
+    assert_eq!(first["source"], "session-log");
+    assert_eq!(first["verified"], true);
+    assert_eq!(first["snapshot"]["events"], 4);
+    assert_eq!(
+        kept.iter().map(|e| e["event_id"].clone()).collect::<Vec<_>>(),
+        after.iter().map(|e| e["event_id"].clone()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_lookup_backs_off_then_answers_partial_and_a_throttled_copy_waits() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "activity-throttle").await;
+    let s = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = s["session"]["id"].as_str().unwrap();
+    let creds = session_credentials(&s);
+    env.iam_as(creds.clone()).await.list_roles().send().await.unwrap();
+    let path = format!("/sessions/{id}/activity?region=us-east-1");
+
+    // Two refusals: the backoff rides them out.
+    throttle(env, &f.aws_account, 2).await;
+    let page = api.get(&path, &f.token).await.ok(200);
+    assert_eq!(page["partial"], false);
+    assert_eq!(names(page["events"].as_array().unwrap()), ["ListRoles"]);
+
+    // More than the backoff waits for: a partial answer, and a cursor that goes on.
+    throttle(env, &f.aws_account, 20).await;
+    let page = api.get(&path, &f.token).await.ok(200);
+    assert_eq!(page["partial"], true, "{page}");
+    assert_eq!(page["events"], json!([]));
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a cursor to go on from")
+        .to_string();
+    throttle(env, &f.aws_account, 0).await;
+    let rest = api
+        .get(&format!("/sessions/{id}/activity?cursor={cursor}"), &f.token)
+        .await
+        .ok(200);
+    assert_eq!(rest["partial"], false);
+    assert_eq!(rest["region"], "us-east-1");
+    assert_eq!(names(rest["events"].as_array().unwrap()), ["ListRoles"]);
+
+    // A copy that meets throttling is not made half: it waits for a later run.
+    api.end_session(&f.token, id).await.ok(200);
+    env.clock.advance(Duration::from_secs(21 * 60));
+    throttle(env, &f.aws_account, 50).await;
+    env.run_expirer().await;
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    assert!(
+        !log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "activity"),
+        "no copy while throttled"
+    );
+    throttle(env, &f.aws_account, 0).await;
+    env.clock.advance(Duration::from_secs(2 * 60));
+    env.run_expirer().await;
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    let copy = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "activity")
+        .expect("copied once throttling stopped");
+    assert_eq!(
+        names(copy["activity"]["regions"]["us-east-1"]["events"].as_array().unwrap()),
+        ["ListRoles"]
+    );
+}
+
+#[tokio::test]
+async fn a_console_sessions_activity_is_its_iam_users_calls() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "activity-console").await;
+    let s = api
+        .post(
+            "/sessions",
+            &f.token,
+            json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "look at the bill" }),
+        )
+        .await
+        .ok(201);
+    let id = s["session"]["id"].as_str().unwrap();
+    // The person at the console signs in as the IAM user: its own key stands in for them.
+    env.iam_as(f.user_key().await)
+        .await
+        .get_role()
+        .role_name(f.role_name())
+        .send()
+        .await
+        .ok();
+    let page = api
+        .get(&format!("/sessions/{id}/activity?region=us-east-1"), &f.token)
+        .await
+        .ok(200);
+    assert_eq!(page["lookup"], json!({ "attribute": "Username", "value": f.email }));
+    let events = page["events"].as_array().unwrap();
+    assert!(names(events).contains(&"GetRole"), "{page}");
+    assert!(events.iter().all(|e| e["username"] == f.email.as_str()), "{page}");
+    assert!(
+        events
+            .iter()
+            .all(|e| !e["principal_arn"].as_str().unwrap_or_default().contains("assumed-role")),
+        "no role session's calls: {page}"
+    );
+}
