@@ -273,6 +273,76 @@ mod tests {
         assert_eq!(ActivityCursor::decode("e30"), None, "{{}} lacks the session");
     }
 
+    fn session(kind: SessionKind) -> Session {
+        use crate::domain::{AccountId, AwsAccountId, Email, IamUserName, SessionId};
+        let at = time::macros::datetime!(2026-11-24 10:00:00 UTC);
+        Session {
+            id: SessionId::parse("01J0000000000000000000000A").unwrap(),
+            account_id: AccountId::generate(),
+            aws_account_id: AwsAccountId::parse("111122223333").unwrap(),
+            kind,
+            user: Email::parse("ana@example.com").unwrap(),
+            iam_user: IamUserName::parse("ana@example.com").unwrap(),
+            role: None,
+            target: None,
+            ssm_sessions: Vec::new(),
+            duration_seconds: 3600,
+            reason: "why".into(),
+            requested_by: "ana@example.com".into(),
+            started_at: at,
+            expires_at: at + Duration::hours(1),
+            status: SessionStatus::Active,
+            ending: None,
+            revocation_failures: 0,
+            last_error: None,
+            log_key: String::new(),
+            log_head: String::new(),
+            version: 1,
+            credentials_expire_at: None,
+            switch_roles: Vec::new(),
+            request: None,
+            pending_extension: None,
+            extensions: Vec::new(),
+            break_glass: false,
+            reviewers: Vec::new(),
+            review: None,
+            activity_due_at: None,
+            activity: None,
+        }
+    }
+
+    #[test]
+    fn role_sessions_are_found_by_their_session_name_console_ones_by_their_user() {
+        assert_eq!(lookup_of(&session(SessionKind::Jit)).value, "cib-01J0000000000000000000000A");
+        assert_eq!(lookup_of(&session(SessionKind::Shell)).value, "cib-01J0000000000000000000000A");
+        assert_eq!(lookup_of(&session(SessionKind::Console)).value, "ana@example.com");
+    }
+
+    #[test]
+    fn the_window_runs_to_now_while_live_and_a_little_past_the_end_after() {
+        let mut s = session(SessionKind::Jit);
+        let start = s.started_at;
+        let now = start + Duration::minutes(10);
+        assert_eq!(window(&s, now), Some((start - START_SKEW, now)));
+        assert_eq!(snapshot_due(&s), None, "no copy while live");
+        let ended = start + Duration::minutes(20);
+        s.status = SessionStatus::Ended;
+        s.ending = Some(crate::domain::Ending {
+            at: ended,
+            by: "ana@example.com".into(),
+            reason: "done".into(),
+            outcome: SessionStatus::Ended,
+        });
+        let later = ended + Duration::hours(3);
+        assert_eq!(window(&s, later), Some((start - START_SKEW, ended + END_TAIL)));
+        // Asked during the tail: up to now only.
+        assert_eq!(window(&s, ended + Duration::minutes(1)).unwrap().1, ended + Duration::minutes(1));
+        assert_eq!(snapshot_due(&s), Some(ended + END_TAIL + DELIVERY_DELAY));
+        s.status = SessionStatus::Denied;
+        assert_eq!(window(&s, later), None, "a request never granted made no calls");
+        assert_eq!(snapshot_due(&s), None);
+    }
+
     #[test]
     fn snapshots_cover_the_accounts_region_and_the_global_one() {
         assert_eq!(snapshot_regions("eu-west-1"), vec!["eu-west-1", "us-east-1"]);
