@@ -314,7 +314,12 @@ async fn the_expirer_never_scans() {
         .filter(|c| c.operation == "dynamodb:Query")
         .filter_map(|c| c.dynamodb_body.as_ref())
         .filter(|b| b["IndexName"] == "GSI2")
-        .map(|b| b["ExpressionAttributeValues"][":p"]["S"].as_str().unwrap_or_default().to_string())
+        .map(|b| {
+            b["ExpressionAttributeValues"][":p"]["S"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         due_queries,

@@ -313,8 +313,14 @@ mod tests {
 
     #[test]
     fn role_sessions_are_found_by_their_session_name_console_ones_by_their_user() {
-        assert_eq!(lookup_of(&session(SessionKind::Jit)).value, "cib-01J0000000000000000000000A");
-        assert_eq!(lookup_of(&session(SessionKind::Shell)).value, "cib-01J0000000000000000000000A");
+        assert_eq!(
+            lookup_of(&session(SessionKind::Jit)).value,
+            "cib-01J0000000000000000000000A"
+        );
+        assert_eq!(
+            lookup_of(&session(SessionKind::Shell)).value,
+            "cib-01J0000000000000000000000A"
+        );
         assert_eq!(lookup_of(&session(SessionKind::Console)).value, "ana@example.com");
     }
 
@@ -336,7 +342,10 @@ mod tests {
         let later = ended + Duration::hours(3);
         assert_eq!(window(&s, later), Some((start - START_SKEW, ended + END_TAIL)));
         // Asked during the tail: up to now only.
-        assert_eq!(window(&s, ended + Duration::minutes(1)).unwrap().1, ended + Duration::minutes(1));
+        assert_eq!(
+            window(&s, ended + Duration::minutes(1)).unwrap().1,
+            ended + Duration::minutes(1)
+        );
         assert_eq!(snapshot_due(&s), Some(ended + END_TAIL + DELIVERY_DELAY));
         s.status = SessionStatus::Denied;
         assert_eq!(window(&s, later), None, "a request never granted made no calls");
