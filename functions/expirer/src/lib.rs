@@ -11,8 +11,13 @@ use shared::services::sessions::ExpiryReport;
 /// run 16 at a time and revocations are one batch per role, so 1 000 fit the 120 s timeout.
 pub const BATCH: u32 = 1_000;
 
+/// Activity snapshots start no CloudTrail call after this long into a run, leaving the rest of
+/// the 120 s timeout to the digests.
+pub const SNAPSHOTS_UNTIL: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Handles one scheduled event (its content is not needed: the time is the clock's).
 pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport, String> {
+    let began = std::time::Instant::now();
     use shared::metrics::{Metric, emit};
     let report = match app.sessions.expire_due(BATCH).await {
         Ok(report) => report,
@@ -36,7 +41,7 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> Result<ExpiryReport
     // vouch for the copies within the hour).
     let activity = match app
         .sessions
-        .snapshot_activity_due(shared::services::sessions::SNAPSHOTS_PER_RUN)
+        .snapshot_activity_due(shared::services::sessions::SNAPSHOTS_PER_RUN, began + SNAPSHOTS_UNTIL)
         .await
     {
         Ok(report) => report,

@@ -23,8 +23,6 @@ pub const DELIVERY_DELAY: Duration = Duration::minutes(15);
 pub const END_TAIL: Duration = Duration::minutes(5);
 /// Clock skew between the broker and AWS at the window's start.
 pub const START_SKEW: Duration = Duration::minutes(1);
-/// How long event history keeps events.
-pub const HISTORY_DAYS: i64 = 90;
 /// LookupEvents answers at most this many events a call.
 pub const LOOKUP_MAX_RESULTS: u32 = 50;
 /// The most events a snapshot keeps per Region (the log is one S3 object, read whole).
@@ -59,14 +57,15 @@ pub fn lookup_of(session: &Session) -> Lookup {
 }
 
 /// The times the session's calls fall in: from its start to `now` while it is live, to a
-/// little after its end began once it has ended. `None` for a request never granted.
+/// little after its revocation completed once it has ended (a revocation retried for a while
+/// leaves the credentials working until then). `None` for a request never granted.
 pub fn window(session: &Session, now: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
     if session.status == SessionStatus::Pending || session.status.is_refused_request() {
         return None;
     }
     let start = session.started_at - START_SKEW;
     let end = match &session.ending {
-        Some(ending) if !session.status.is_live() => ending.at + END_TAIL,
+        Some(ending) if !session.status.is_live() => ending.revoked_at.unwrap_or(ending.at) + END_TAIL,
         _ => now,
     };
     Some((start, end.min(now).max(start)))
@@ -78,8 +77,11 @@ pub fn snapshot_due(session: &Session) -> Option<OffsetDateTime> {
     if session.status.is_live() || session.status == SessionStatus::Pending || session.status.is_refused_request() {
         return None;
     }
-    let ended = session.ending.as_ref().map_or(session.expires_at, |e| e.at);
-    Some(ended + END_TAIL + DELIVERY_DELAY)
+    let revoked = session
+        .ending
+        .as_ref()
+        .map_or(session.expires_at, |e| e.revoked_at.unwrap_or(e.at));
+    Some(revoked + END_TAIL + DELIVERY_DELAY)
 }
 
 /// The Regions a snapshot covers: the account's own and the one global services log to.
@@ -108,8 +110,8 @@ pub struct ActivitySnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityEvent {
     pub event_id: String,
-    /// RFC 3339, UTC.
-    pub event_time: String,
+    /// RFC 3339, UTC (`None` if CloudTrail gave none).
+    pub event_time: Option<String>,
     pub event_name: String,
     pub event_source: String,
     pub aws_region: Option<String>,
@@ -170,8 +172,7 @@ impl ActivityEvent {
             event_time: e
                 .event_time
                 .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                .or_else(|| text(&record["eventTime"]))
-                .unwrap_or_default(),
+                .or_else(|| text(&record["eventTime"])),
             event_name: e.event_name,
             event_source: e.event_source,
             aws_region: text(&record["awsRegion"]),
@@ -244,7 +245,7 @@ mod tests {
         // The shape of an AssumedRole record (CloudTrail User Guide, "userIdentity element").
         let record = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Jit/cib-01J","accessKeyId":"ASIAEXAMPLE","sessionContext":{"sourceIdentity":"ana@example.com"}},"eventTime":"2026-11-24T10:00:00Z","awsRegion":"eu-west-1","sourceIPAddress":"192.0.2.1","userAgent":"aws-cli/2","errorCode":"AccessDenied","requestParameters":{"secret":"x"}}"#;
         let e = ActivityEvent::from_lookup(looked_up(record));
-        assert_eq!(e.event_time, "2026-11-24T10:00:00Z");
+        assert_eq!(e.event_time.as_deref(), Some("2026-11-24T10:00:00Z"));
         assert_eq!(e.read_only, Some(true));
         assert_eq!(e.error_code.as_deref(), Some("AccessDenied"));
         assert_eq!(e.source_identity.as_deref(), Some("ana@example.com"));
@@ -338,6 +339,7 @@ mod tests {
             by: "ana@example.com".into(),
             reason: "done".into(),
             outcome: SessionStatus::Ended,
+            revoked_at: None,
         });
         let later = ended + Duration::hours(3);
         assert_eq!(window(&s, later), Some((start - START_SKEW, ended + END_TAIL)));
@@ -347,6 +349,11 @@ mod tests {
             ended + Duration::minutes(1)
         );
         assert_eq!(snapshot_due(&s), Some(ended + END_TAIL + DELIVERY_DELAY));
+        // A revocation retried for an hour: the credentials worked until it completed.
+        let revoked = ended + Duration::hours(1);
+        s.ending.as_mut().unwrap().revoked_at = Some(revoked);
+        assert_eq!(window(&s, later).unwrap().1, revoked + END_TAIL);
+        assert_eq!(snapshot_due(&s), Some(revoked + END_TAIL + DELIVERY_DELAY));
         s.status = SessionStatus::Denied;
         assert_eq!(window(&s, later), None, "a request never granted made no calls");
         assert_eq!(snapshot_due(&s), None);

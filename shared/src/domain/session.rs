@@ -145,6 +145,9 @@ pub struct Ending {
     pub reason: String,
     /// `ended` or `expired` once revocation completes.
     pub outcome: SessionStatus,
+    /// When revocation completed (the end can take longer than its claim when revocation
+    /// fails and is retried; the credentials work until then).
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -19,8 +19,10 @@ use crate::auth::{Principal, Role};
 use crate::domain::activity::{
     self, ActivityCursor, ActivityEvent, ActivitySnapshot, LOOKUP_MAX_RESULTS, Lookup, SNAPSHOT_MAX_EVENTS,
 };
-use crate::domain::{Account, Email, Region, Session, SessionId};
-use crate::ports::{AccountAccess, CloudError, EventHistory, LookupError, LookupPage, LookupRequest, PageRequest};
+use crate::domain::{Account, Email, Region, Session, SessionId, SessionKind};
+use crate::ports::{
+    AccountAccess, CloudError, EventHistory, LookupError, LookupPage, LookupRequest, PageRequest, StoreError,
+};
 
 /// The waits between attempts of a throttled LookupEvents call.
 const BACKOFF: [Duration; 4] = [
@@ -33,8 +35,8 @@ const BACKOFF: [Duration; 4] = [
 pub const SNAPSHOTS_PER_RUN: u32 = 25;
 /// Accounts one run snapshots at once (each has its own LookupEvents rate).
 const ACCOUNTS_AT_ONCE: usize = 4;
-/// A run starts no snapshot after this long, leaving the expirer's 120 s to the rest.
-const SNAPSHOT_BUDGET: Duration = Duration::from_secs(60);
+/// How long a run's claim on a snapshot holds before another run may take it over.
+const SNAPSHOT_LEASE: time::Duration = time::Duration::minutes(5);
 /// A throttled or failed snapshot is tried again this much later...
 const SNAPSHOT_RETRY: time::Duration = time::Duration::minutes(1);
 /// ...one CloudTrail refuses (no `cloudtrail:LookupEvents`), an hour later...
@@ -126,27 +128,21 @@ impl SessionService {
             None => None,
             Some(raw) => Some(
                 ActivityCursor::decode(raw)
-                    .filter(|c| c.session == session.id.as_str())
+                    .filter(|c| c.session == session.id.as_str() && Region::parse(&c.region).is_ok())
                     .ok_or(SessionError::BadCursor)?,
             ),
         };
-        let account = self
-            .accounts
-            .get(&session.account_id)
-            .await
-            .map_err(SessionError::from)?
-            .ok_or_else(|| SessionError::Unavailable("the session's account is gone".into()))?;
-        let region = match (region, &cursor) {
+        let asked = match (region, &cursor) {
             (Some(r), Some(c)) if r.as_str() != c.region => return Err(SessionError::BadCursor.into()),
-            (Some(r), _) => r.to_string(),
-            (None, Some(c)) => c.region.clone(),
-            (None, None) => account.default_region.to_string(),
+            (Some(r), _) => Some(r.to_string()),
+            (None, Some(c)) => Some(c.region.clone()),
+            (None, None) => None,
         };
         let now = self.clock.now();
         let mut answer = ActivityAnswer {
             lookup: activity::lookup_of(&session),
             window: activity::window(&session, now),
-            region,
+            region: asked.clone().unwrap_or_default(),
             source: "cloudtrail",
             events: Vec::new(),
             next_cursor: None,
@@ -154,23 +150,31 @@ impl SessionService {
             verified: None,
             session,
         };
+        // Once copied, the log answers for the Regions it holds, even with the account gone.
+        if answer.session.activity.as_ref().is_some_and(|a| a.error.is_none())
+            && self
+                .activity_from_log(&mut answer, asked.as_deref(), cursor.as_ref(), page.limit as usize)
+                .await?
+        {
+            return Ok(answer);
+        }
+        let account = self.account_of(&answer.session).await?;
+        answer.region = asked.unwrap_or_else(|| account.default_region.to_string());
         let Some((start, end)) = answer.window else {
             return Ok(answer);
         };
-        let snapshotted = answer.session.activity.as_ref().is_some_and(|a| a.error.is_none());
-        if snapshotted && activity::snapshot_regions(account.default_region.as_str()).contains(&answer.region) {
-            self.activity_from_log(&mut answer, cursor.and_then(|c| c.offset), page.limit as usize)
-                .await?;
-            return Ok(answer);
-        }
         // A page goes on with the window its first page used: CloudTrail's tokens hold only
-        // with the same times, and a live session's window grows.
-        let end = cursor
-            .as_ref()
-            .and_then(|c| c.end)
-            .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
-            .unwrap_or(end);
+        // with the same times, and a live session's window grows. An end outside the window
+        // is not one this API made.
+        let end = match cursor.as_ref().and_then(|c| c.end) {
+            None => end,
+            Some(e) => OffsetDateTime::from_unix_timestamp(e)
+                .ok()
+                .filter(|e| (start..=end).contains(e))
+                .ok_or(SessionError::BadCursor)?,
+        };
         answer.window = Some((start, end));
+        let brokers_key = self.brokers_key(&answer.session).await?;
         let access = self
             .target
             .opened(&account)
@@ -194,11 +198,9 @@ impl SessionService {
             };
             match lookup_with_backoff(history.as_ref(), &request).await {
                 Ok(found) => {
-                    answer
-                        .events
-                        .extend(found.events.into_iter().map(ActivityEvent::from_lookup));
                     more = found.next_token.is_some();
-                    token = found.next_token;
+                    token = found.next_token.clone();
+                    answer.events.extend(own_events(found, brokers_key.as_deref()));
                 }
                 Err(LookupError::Throttled(why)) => {
                     tracing::warn!(session = %answer.session.id, why, "LookupEvents still throttled; answering partial");
@@ -230,14 +232,33 @@ impl SessionService {
         Ok(answer)
     }
 
-    /// The page at `offset` of the snapshot of `answer.region` in the session's log.
+    async fn account_of(&self, session: &Session) -> Result<Account, SessionError> {
+        self.accounts
+            .get(&session.account_id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(session.id.clone()))
+    }
+
+    /// The key the broker holds for a console session's IAM user: calls made with it are the
+    /// broker's (AssumeRole for the user's JIT and shell sessions), not the person's at the
+    /// console. `None` for role sessions, found by their own session name.
+    async fn brokers_key(&self, session: &Session) -> Result<Option<String>, SessionError> {
+        if session.kind != SessionKind::Console {
+            return Ok(None);
+        }
+        let user = self.users.get(&session.account_id, &session.iam_user).await?;
+        Ok(user.and_then(|u| u.credential).map(|c| c.access_key_id.to_string()))
+    }
+
+    /// The page of the copy in the session's log for the Region asked (its account's default
+    /// Region when none is): `false` when the copy does not hold that Region.
     async fn activity_from_log(
         &self,
         answer: &mut ActivityAnswer,
-        offset: Option<usize>,
+        asked: Option<&str>,
+        cursor: Option<&ActivityCursor>,
         limit: usize,
-    ) -> Result<(), ActivityError> {
-        answer.source = "session-log";
+    ) -> Result<bool, ActivityError> {
         let session = &answer.session;
         let content = self
             .log
@@ -249,26 +270,31 @@ impl SessionService {
             Ok((events, head)) => (events, head == session.log_head),
             Err(_) => (Vec::new(), false),
         };
-        answer.verified = Some(verified);
-        let copied: Vec<ActivityEvent> = events
+        let Some(copy) = events.iter().rev().find(|e| e["type"] == "activity") else {
+            return Ok(false);
+        };
+        let copy = &copy["activity"];
+        let Some(region) = asked.or(copy["default_region"].as_str()) else {
+            return Ok(false);
+        };
+        let Some(list) = copy["regions"][region]["events"].as_array() else {
+            return Ok(false);
+        };
+        let copied: Vec<ActivityEvent> = list
             .iter()
-            .rev()
-            .find(|e| e["type"] == "activity")
-            .and_then(|e| e["activity"]["regions"][answer.region.as_str()]["events"].as_array())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|e| serde_json::from_value(e.clone()).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let from = offset.unwrap_or(0).min(copied.len());
+            .filter_map(|e| serde_json::from_value(e.clone()).ok())
+            .collect();
+        let from = cursor.and_then(|c| c.offset).unwrap_or(0).min(copied.len());
         let to = (from + limit).min(copied.len());
+        answer.source = "session-log";
+        answer.region = region.to_string();
+        answer.verified = Some(verified);
         answer.events = copied[from..to].to_vec();
         if to < copied.len() {
             answer.next_cursor = Some(
                 ActivityCursor {
                     session: session.id.to_string(),
-                    region: answer.region.clone(),
+                    region: region.to_string(),
                     token: None,
                     offset: Some(to),
                     end: None,
@@ -276,15 +302,15 @@ impl SessionService {
                 .encode(),
             );
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The expirer's part: copies the activity of ended sessions whose snapshot is due into
-    /// their logs. Accounts are worked on concurrently, each account's sessions one at a time
+    /// their logs, starting none after `deadline` (and abandoning, to retry, a copy that would
+    /// run past it). Accounts are worked on concurrently, each account's sessions one at a time
     /// (they share its LookupEvents rate).
-    pub async fn snapshot_activity_due(&self, limit: u32) -> Result<SnapshotReport, SessionError> {
+    pub async fn snapshot_activity_due(&self, limit: u32, deadline: Instant) -> Result<SnapshotReport, SessionError> {
         use futures::StreamExt;
-        let began = Instant::now();
         let due = self.sessions.activity_due(self.clock.now(), limit).await?;
         let mut by_account: BTreeMap<String, Vec<Session>> = BTreeMap::new();
         for session in due.sessions {
@@ -294,7 +320,7 @@ impl SessionService {
                 .push(session);
         }
         let reports: Vec<SnapshotReport> = futures::stream::iter(by_account.into_values())
-            .map(|sessions| self.snapshot_account(sessions, began))
+            .map(|sessions| self.snapshot_account(sessions, deadline))
             .buffer_unordered(ACCOUNTS_AT_ONCE)
             .collect()
             .await;
@@ -307,29 +333,46 @@ impl SessionService {
         Ok(report)
     }
 
-    async fn snapshot_account(&self, sessions: Vec<Session>, began: Instant) -> SnapshotReport {
+    async fn snapshot_account(&self, sessions: Vec<Session>, deadline: Instant) -> SnapshotReport {
         let mut report = SnapshotReport::default();
         let account = match self.accounts.get(&sessions[0].account_id).await {
-            Ok(Some(account)) => Some(account),
-            Ok(None) => None,
+            Ok(account) => account,
             Err(e) => {
                 tracing::warn!(error = %e, "reading an account for activity snapshots failed; they stay due");
                 report.retried += sessions.len() as u32;
                 return report;
             }
         };
-        let access = match &account {
-            Some(account) => Some(self.target.opened(account).await),
-            None => None,
-        };
+        let mut access = None;
         for session in sessions {
-            if began.elapsed() > SNAPSHOT_BUDGET {
+            if Instant::now() >= deadline {
                 break;
             }
-            let outcome = match (&account, &access) {
-                (Some(account), Some(Ok(access))) => self.copy_activity(&session, account, access).await,
-                (Some(_), Some(Err((step, e)))) => Err(Copy::Retry(format!("{step}: {e}"))),
-                _ => Err(Copy::Refused("the session's account is no longer registered".into())),
+            // Claimed first (version-checked), so overlapping runs do not both copy.
+            let mut session = session;
+            let now = self.clock.now();
+            session.activity_due_at = Some(now + SNAPSHOT_LEASE);
+            session.version += 1;
+            match self.sessions.save(&session, None).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(session = %session.id, error = %e, "claiming an activity snapshot failed; it stays due");
+                    report.retried += 1;
+                    continue;
+                }
+            }
+            let outcome = match &account {
+                None => Err(Copy::Refused("the session's account is no longer registered".into())),
+                Some(account) => {
+                    if access.is_none() {
+                        access = Some(self.target.opened(account).await);
+                    }
+                    match access.as_ref().expect("just opened") {
+                        Ok(access) => self.copy_activity(&session, account, access, deadline).await,
+                        Err((step, e)) => Err(Copy::Retry(format!("{step}: {e}"))),
+                    }
+                }
             };
             match self.settle_snapshot(session, outcome).await {
                 Settled::Copied => report.copied += 1,
@@ -341,10 +384,20 @@ impl SessionService {
     }
 
     /// Reads the session's events in each Region a snapshot covers.
-    async fn copy_activity(&self, session: &Session, account: &Account, access: &AccountAccess) -> Result<Value, Copy> {
+    async fn copy_activity(
+        &self,
+        session: &Session,
+        account: &Account,
+        access: &AccountAccess,
+        deadline: Instant,
+    ) -> Result<Value, Copy> {
         let now = self.clock.now();
         let (start, end) = activity::window(session, now).ok_or_else(|| Copy::Refused("never granted".into()))?;
         let lookup = activity::lookup_of(session);
+        let brokers_key = self
+            .brokers_key(session)
+            .await
+            .map_err(|e| Copy::Retry(format!("read the session's user: {e}")))?;
         let mut regions = serde_json::Map::new();
         for region in activity::snapshot_regions(account.default_region.as_str()) {
             let history = self
@@ -356,6 +409,11 @@ impl SessionService {
             let mut token = None;
             let mut truncated = false;
             loop {
+                if Instant::now() >= deadline {
+                    return Err(Copy::Retry(
+                        "the run's time was up; the copy starts again next run".into(),
+                    ));
+                }
                 let request = LookupRequest {
                     lookup: lookup.clone(),
                     start,
@@ -369,13 +427,14 @@ impl SessionService {
                     Err(LookupError::BadToken(why)) => return Err(Copy::Retry(why)),
                     Err(LookupError::Cloud(e)) => return Err(Copy::from_cloud("look up the session's events", e)),
                 };
-                events.extend(page.events.into_iter().map(ActivityEvent::from_lookup));
+                let next = page.next_token.clone();
+                events.extend(own_events(page, brokers_key.as_deref()));
                 if events.len() >= SNAPSHOT_MAX_EVENTS {
-                    truncated = page.next_token.is_some() || events.len() > SNAPSHOT_MAX_EVENTS;
+                    truncated = next.is_some() || events.len() > SNAPSHOT_MAX_EVENTS;
                     events.truncate(SNAPSHOT_MAX_EVENTS);
                     break;
                 }
-                match page.next_token {
+                match next {
                     Some(t) => token = Some(t),
                     None => break,
                 }
@@ -386,6 +445,7 @@ impl SessionService {
             "lookup": { "attribute": lookup.attribute, "value": lookup.value },
             "from": rfc3339(start),
             "to": rfc3339(end),
+            "default_region": account.default_region.to_string(),
             "regions": regions,
         }))
     }
@@ -470,4 +530,13 @@ enum Settled {
     Copied,
     Retried,
     Abandoned,
+}
+
+/// A page's events that are the session's: for a console session, not those made with the key
+/// the broker holds for its IAM user.
+fn own_events(page: LookupPage, brokers_key: Option<&str>) -> impl Iterator<Item = ActivityEvent> + '_ {
+    page.events
+        .into_iter()
+        .filter(move |e| brokers_key.is_none() || e.access_key_id.as_deref() != brokers_key)
+        .map(ActivityEvent::from_lookup)
 }

@@ -134,6 +134,7 @@ impl SessionService {
             by: by.to_string(),
             reason: reason.to_string(),
             outcome,
+            revoked_at: None,
         });
         session.version += 1;
         match self.sessions.save(&session, Some(now + END_LEASE)).await {
@@ -421,6 +422,9 @@ impl SessionService {
         session.status = ending.outcome;
         session.last_error = None;
         session.version += 1;
+        if let Some(e) = session.ending.as_mut() {
+            e.revoked_at = Some(self.clock.now());
+        }
         // Its calls are copied into the log once CloudTrail has delivered them (`activity`).
         session.activity_due_at = crate::domain::activity::snapshot_due(&session);
         self.sessions.finish(&session).await?;

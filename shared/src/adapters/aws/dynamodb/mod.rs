@@ -16,7 +16,7 @@
 //! | membership    | `GROUP#<id>`          | `MEMBER#<e-mail>` | `MEMBER#<e-mail>` / `GROUP#<id>` |              |
 //! | idempotency   | `IDEMPOTENCY#<sha256(scope, key)>` | `IDEMPOTENCY` |                      |                        |
 //! | Slack link    | `SLACKUSER#<id>`      | `SLACKUSER`    | `SLACKUSERS` / `<id>`    |                        |
-//! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live only) |
+//! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live or pending); `DUE#ACTIVITY` / `<epoch>#<id>` (ended, activity not yet copied) |
 //! |               |                       |                | GSI3: `SESSIONS` / `<id>` |                       |
 //! | revocations   | `REVOCATIONS#<role arn>` | `REVOCATIONS` |                         |                        |
 //! | console lock  | `CONSOLE#<account>#<IAM user>` | `CONSOLE` |                        |                        |
@@ -35,8 +35,10 @@
 //! - list groups: Query GSI1 `GROUPS`; a group's members: Query `GROUP#<id>`, `SK` `MEMBER#…`;
 //! - a user's groups: Query GSI1 `MEMBER#<e-mail>`, then get each group;
 //! - a user's sessions, newest first: Query GSI1 `SESSIONS#<e-mail>`; everyone's: Query GSI3;
-//! - sessions due for the expirer: Query GSI2 `DUE` up to now; only live sessions are in it
-//!   (sparse), so a run reads the due items and nothing else: never a scan;
+//! - sessions due for the expirer: Query GSI2 `DUE` up to now; only live (and pending) sessions
+//!   are in it (sparse), so a run reads the due items and nothing else: never a scan; ended
+//!   sessions whose activity is not yet copied into their log: Query GSI2 `DUE#ACTIVITY` up to
+//!   now, apart, so that no backlog of copies ever stands between the expirer and an end;
 //! - a role's revocations (the authority its deny policies are rendered from): GetItem, strongly
 //!   consistent, written with a version condition;
 //! - one live console session per IAM user: the `console lock` is written in the session's

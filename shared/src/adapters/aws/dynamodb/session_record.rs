@@ -53,6 +53,12 @@ pub(super) struct SessionRecord {
         skip_serializing_if = "Option::is_none"
     )]
     ended_at: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    revoked_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ended_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +274,7 @@ impl SessionRecord {
             expires_at: x.expires_at,
             status: x.status.as_str().into(),
             ended_at: x.ending.as_ref().map(|e| e.at),
+            revoked_at: x.ending.as_ref().and_then(|e| e.revoked_at),
             ended_by: x.ending.as_ref().map(|e| e.by.clone()),
             end_reason: x.ending.as_ref().map(|e| e.reason.clone()),
             end_outcome: x.ending.as_ref().map(|e| e.outcome.as_str().to_string()),
@@ -328,6 +335,7 @@ impl SessionRecord {
                 by,
                 reason,
                 outcome,
+                revoked_at: self.revoked_at,
             }),
             _ => None,
         };

@@ -1,6 +1,7 @@
 //! Session items (see the key design in `mod.rs`). A live session is in the sparse due index
 //! (GSI2) under the time it next needs the expirer: its expiry, or for an end in progress, the
-//! time its claim lapses. Ending takes it out.
+//! time its claim lapses. Ending moves it to the activity partition (`DUE#ACTIVITY`) until the
+//! expirer has copied its calls from CloudTrail into its log.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
