@@ -495,6 +495,39 @@ impl SessionService {
                 (json!({ "activity_error": why }), snapshot)
             }
         };
+        // Never append to a log that no longer ends where the session's record says: the
+        // broker's append would carry a replaced log forward as its own (the digest's
+        // head-mismatch check would then vouch for it).
+        match self.log.read(&session.log_key).await {
+            Ok(content) => {
+                let content = content.unwrap_or_default();
+                let head = crate::domain::log_chain::verify(&session.log_key, &content).map(|(_, head)| head);
+                if head.as_deref() != Ok(session.log_head.as_str()) {
+                    tracing::error!(session = %session.id, alarm = "log-tampered", "the session's log does not end where its record says; its activity was not appended");
+                    session.activity = Some(ActivitySnapshot {
+                        at: now,
+                        events: 0,
+                        truncated: false,
+                        error: Some(
+                            "the session's log does not end where its record says; nothing was appended".into(),
+                        ),
+                    });
+                    session.activity_due_at = None;
+                    session.version += 1;
+                    return match self.sessions.save(&session, None).await {
+                        Ok(()) => Settled::Abandoned,
+                        Err(_) => Settled::Retried,
+                    };
+                }
+            }
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "reading the session's log failed; its activity is copied later");
+                session.activity_due_at = Some(now + SNAPSHOT_RETRY);
+                session.version += 1;
+                let _ = self.sessions.save(&session, None).await;
+                return Settled::Retried;
+            }
+        }
         let copied = snapshot.error.is_none();
         let event = self.session_event("activity", format!("{}:activity", session.id), &session, body);
         session.activity = Some(snapshot);
