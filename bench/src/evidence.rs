@@ -9,9 +9,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use shared::adapters::aws::dynamodb::DynamoStore;
 use shared::domain::log_chain;
-use shared::domain::{
-    AccountId, AwsAccountId, Email, IamUserName, RoleArn, Session, SessionId, SessionKind, SessionStatus,
-};
+use shared::domain::{AccountId, SessionId};
 
 pub struct EvidenceScale {
     pub objects: usize,
@@ -29,7 +27,6 @@ pub async fn evidence_scale(objects: usize) -> EvidenceScale {
     let f = e2e::fixture(env, "bench-evidence").await;
     let now = time::OffsetDateTime::now_utc();
     let day = now.date();
-    let user = Email::parse(&f.email).unwrap();
     let sdk = env.sdk(&env.broker).await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let bucket = env.config.session_log_bucket.clone();
@@ -47,39 +44,13 @@ pub async fn evidence_scale(objects: usize) -> EvidenceScale {
             body.push('\n');
             head = next;
         }
-        sessions.push(Session {
-            account_id: AccountId::parse(&f.account).unwrap(),
-            aws_account_id: AwsAccountId::parse(&f.aws_account).unwrap(),
-            kind: SessionKind::Jit,
-            user: user.clone(),
-            iam_user: IamUserName::parse(&f.email).unwrap(),
-            role: Some(RoleArn::parse(&f.role).unwrap()),
-            duration_seconds: 900,
-            reason: "evidence benchmark".into(),
-            requested_by: f.email.clone(),
-            started_at: now,
-            expires_at: now + time::Duration::hours(12),
-            status: SessionStatus::Active,
-            ending: None,
-            revocation_failures: 0,
-            last_error: None,
-            log_key: key.clone(),
-            log_head: head,
-            version: 1,
-            credentials_expire_at: None,
-            switch_roles: Vec::new(),
-            target: None,
-            ssm_sessions: Vec::new(),
-            activity_due_at: None,
-            activity: None,
-            request: None,
-            pending_extension: None,
-            extensions: Vec::new(),
-            break_glass: false,
-            reviewers: Vec::new(),
-            review: None,
+        sessions.push(crate::seed::live_session(
+            &f,
             id,
-        });
+            (now, now + time::Duration::hours(12)),
+            (key.clone(), head),
+            "evidence benchmark",
+        ));
         bodies.push((key, body));
     }
     let seeding = Instant::now();

@@ -5,9 +5,7 @@
 use std::time::{Duration, Instant};
 
 use shared::adapters::aws::dynamodb::DynamoStore;
-use shared::domain::{
-    AccountId, AwsAccountId, Email, IamUserName, RoleArn, Session, SessionId, SessionKind, SessionStatus,
-};
+use shared::domain::{Session, SessionId};
 
 pub struct ExpirerScale {
     pub items_read: u64,
@@ -26,42 +24,16 @@ pub async fn expirer_scale(live: usize, due: usize) -> ExpirerScale {
     let env = e2e::env();
     let f = e2e::fixture(env, "bench").await;
     let now = time::OffsetDateTime::now_utc();
-    let user = Email::parse(&f.email).unwrap();
     let make = |expires_at: time::OffsetDateTime| {
         let id = SessionId::generate();
-        Session {
-            account_id: AccountId::parse(&f.account).unwrap(),
-            aws_account_id: AwsAccountId::parse(&f.aws_account).unwrap(),
-            kind: SessionKind::Jit,
-            user: user.clone(),
-            iam_user: IamUserName::parse(&f.email).unwrap(),
-            role: Some(RoleArn::parse(&f.role).unwrap()),
-            duration_seconds: 900,
-            reason: "expirer benchmark".into(),
-            requested_by: f.email.clone(),
-            started_at: expires_at - Duration::from_secs(900),
-            expires_at,
-            status: SessionStatus::Active,
-            ending: None,
-            revocation_failures: 0,
-            last_error: None,
-            log_key: format!("sessions/{}/bench/{id}.jsonl", f.account),
-            log_head: String::new(),
-            version: 1,
-            credentials_expire_at: None,
-            switch_roles: Vec::new(),
-            target: None,
-            ssm_sessions: Vec::new(),
-            activity_due_at: None,
-            activity: None,
-            request: None,
-            pending_extension: None,
-            extensions: Vec::new(),
-            break_glass: false,
-            reviewers: Vec::new(),
-            review: None,
+        let log_key = format!("sessions/{}/bench/{id}.jsonl", f.account);
+        crate::seed::live_session(
+            &f,
             id,
-        }
+            (expires_at - Duration::from_secs(900), expires_at),
+            (log_key, String::new()),
+            "expirer benchmark",
+        )
     };
     let mut sessions: Vec<Session> = (0..due).map(|_| make(now - Duration::from_secs(60))).collect();
     sessions.extend((due..live).map(|_| make(now + Duration::from_secs(12 * 3600))));

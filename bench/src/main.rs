@@ -12,6 +12,7 @@ mod evidence;
 mod expirer;
 mod lambda;
 mod overhead;
+mod seed;
 
 use std::path::Path;
 

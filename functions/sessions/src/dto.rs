@@ -114,6 +114,29 @@ pub struct ExtendIn {
     pub on_behalf_of: Option<String>,
 }
 
+/// `GET /sessions/{id}/activity`'s answer (infra/openapi.yaml `SessionActivity`).
+pub fn activity_out(a: &shared::services::sessions::ActivityAnswer) -> serde_json::Value {
+    serde_json::json!({
+        "session_id": a.session.id.to_string(),
+        "source": a.source,
+        "region": a.region,
+        "lookup": { "attribute": a.lookup.attribute, "value": a.lookup.value },
+        "from": a.window.map(|w| at(w.0)),
+        "to": a.window.map(|w| at(w.1)),
+        "events": a.events,
+        "next_cursor": a.next_cursor,
+        "partial": a.partial,
+        "verified": a.verified,
+        "snapshot": a.session.activity.as_ref().map(|s| serde_json::json!({
+            "at": at(s.at),
+            "events": s.events,
+            "truncated": s.truncated,
+            "error": s.error,
+        })),
+        "note": shared::domain::activity::NOTE,
+    })
+}
+
 fn at(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

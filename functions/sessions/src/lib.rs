@@ -259,32 +259,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                 .sessions
                 .activity(principal, &id, on_behalf_of(req)?.as_ref(), region, &page)
                 .await?;
-            let time = |t: time::OffsetDateTime| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
-            };
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "session_id": a.session.id.to_string(),
-                    "source": a.source,
-                    "region": a.region,
-                    "lookup": { "attribute": a.lookup.attribute, "value": a.lookup.value },
-                    "from": a.window.map(|w| time(w.0)),
-                    "to": a.window.map(|w| time(w.1)),
-                    "events": a.events,
-                    "next_cursor": a.next_cursor,
-                    "partial": a.partial,
-                    "verified": a.verified,
-                    "snapshot": a.session.activity.as_ref().map(|s| serde_json::json!({
-                        "at": time(s.at),
-                        "events": s.events,
-                        "truncated": s.truncated,
-                        "error": s.error,
-                    })),
-                    "note": shared::domain::activity::NOTE,
-                }),
-            ))
+            Ok(json(StatusCode::OK, &dto::activity_out(&a)))
         }
         "GET /sessions/{id}/transcripts/{ssm_session_id}" => {
             let id = session_id(req)?;

@@ -261,16 +261,32 @@ impl FaultyLog {
     pub fn new(inner: Arc<dyn crate::ports::SessionLog>, plan: Arc<FaultPlan>) -> Self {
         FaultyLog { inner, plan }
     }
+
+    /// The planned fault of a log write, scoped by the event's account.
+    fn enter_put(&self, event: &serde_json::Value) -> Result<(), crate::ports::LogError> {
+        let scope = event["account_id"].as_str().unwrap_or_default();
+        self.plan
+            .enter(scope, "PutSessionLog")
+            .map(|_| ())
+            .map_err(|e| crate::ports::LogError::Unavailable(e.to_string()))
+    }
 }
 
 #[async_trait]
 impl crate::ports::SessionLog for FaultyLog {
     async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, crate::ports::LogError> {
-        let scope = event["account_id"].as_str().unwrap_or_default().to_string();
-        self.plan
-            .enter(&scope, "PutSessionLog")
-            .map_err(|e| crate::ports::LogError::Unavailable(e.to_string()))?;
+        self.enter_put(&event)?;
         self.inner.append(key, event).await
+    }
+
+    async fn append_after(
+        &self,
+        key: &str,
+        head: &str,
+        event: serde_json::Value,
+    ) -> Result<String, crate::ports::LogError> {
+        self.enter_put(&event)?;
+        self.inner.append_after(key, head, event).await
     }
 
     async fn read(&self, key: &str) -> Result<Option<String>, crate::ports::LogError> {

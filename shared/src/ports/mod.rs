@@ -346,6 +346,10 @@ pub trait SessionLog: Send + Sync {
     /// Appends `event` (which must carry a unique `event_id`) unless an event with that id is
     /// already there; returns the hash of the last line.
     async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError>;
+    /// `append`, only onto a log that ends at `head` (or already holds the event):
+    /// `LogError::Tampered` otherwise, and nothing is written. For writers that must not carry
+    /// a log replaced since its session recorded `head` forward as their own.
+    async fn append_after(&self, key: &str, head: &str, event: serde_json::Value) -> Result<String, LogError>;
     async fn read(&self, key: &str) -> Result<Option<String>, LogError>;
 }
 

@@ -28,13 +28,25 @@ impl S3SessionLog {
     }
 }
 
-#[async_trait]
-impl SessionLog for S3SessionLog {
-    async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError> {
+impl S3SessionLog {
+    /// One read, one write: the chain is verified, an event already there is not written again
+    /// (whatever the head: it may be this writer's own earlier try), and with `after` the log
+    /// must end there.
+    async fn append_checked(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        event: serde_json::Value,
+    ) -> Result<String, LogError> {
         let existing = self.read(key).await?.unwrap_or_default();
         let (events, head) = log_chain::verify(key, &existing).map_err(LogError::Tampered)?;
         if events.iter().any(|e| e["event_id"] == event["event_id"]) {
             return Ok(head);
+        }
+        if after.is_some_and(|after| after != head) {
+            return Err(LogError::Tampered(
+                "the log does not end where its session's record says".into(),
+            ));
         }
         let (line, new_head) = log_chain::chain(event, &head);
         let body = format!("{existing}{line}\n");
@@ -48,6 +60,17 @@ impl SessionLog for S3SessionLog {
             .await
             .map_err(|e| LogError::Unavailable(describe(&e)))?;
         Ok(new_head)
+    }
+}
+
+#[async_trait]
+impl SessionLog for S3SessionLog {
+    async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError> {
+        self.append_checked(key, None, event).await
+    }
+
+    async fn append_after(&self, key: &str, head: &str, event: serde_json::Value) -> Result<String, LogError> {
+        self.append_checked(key, Some(head), event).await
     }
 
     async fn read(&self, key: &str) -> Result<Option<String>, LogError> {

@@ -21,7 +21,7 @@ use crate::domain::activity::{
 };
 use crate::domain::{Account, Email, Region, Session, SessionId, SessionKind};
 use crate::ports::{
-    AccountAccess, CloudError, EventHistory, LookupError, LookupPage, LookupRequest, PageRequest, StoreError,
+    AccountAccess, CloudError, EventHistory, LogError, LookupError, LookupPage, LookupRequest, PageRequest, StoreError,
 };
 
 /// The waits between attempts of a throttled LookupEvents call.
@@ -260,16 +260,8 @@ impl SessionService {
         limit: usize,
     ) -> Result<bool, ActivityError> {
         let session = &answer.session;
-        let content = self
-            .log
-            .read(&session.log_key)
-            .await
-            .map_err(|e| SessionError::Unavailable(e.to_string()))?
-            .unwrap_or_default();
-        let (events, verified) = match crate::domain::log_chain::verify(&session.log_key, &content) {
-            Ok((events, head)) => (events, head == session.log_head),
-            Err(_) => (Vec::new(), false),
-        };
+        let (events, verified) = self.verified_log(session).await?;
+        let verified = verified.is_ok();
         let Some(copy) = events.iter().rev().find(|e| e["type"] == "activity") else {
             return Ok(false);
         };
@@ -495,48 +487,40 @@ impl SessionService {
                 (json!({ "activity_error": why }), snapshot)
             }
         };
-        // Never append to a log that no longer ends where the session's record says: the
-        // broker's append would carry a replaced log forward as its own (the digest's
-        // head-mismatch check would then vouch for it).
-        match self.log.read(&session.log_key).await {
-            Ok(content) => {
-                let content = content.unwrap_or_default();
-                let head = crate::domain::log_chain::verify(&session.log_key, &content).map(|(_, head)| head);
-                if head.as_deref() != Ok(session.log_head.as_str()) {
-                    tracing::error!(session = %session.id, alarm = "log-tampered", "the session's log does not end where its record says; its activity was not appended");
-                    session.activity = Some(ActivitySnapshot {
-                        at: now,
-                        events: 0,
-                        truncated: false,
-                        error: Some(
-                            "the session's log does not end where its record says; nothing was appended".into(),
-                        ),
-                    });
-                    session.activity_due_at = None;
-                    session.version += 1;
-                    return match self.sessions.save(&session, None).await {
-                        Ok(()) => Settled::Abandoned,
-                        Err(_) => Settled::Retried,
-                    };
-                }
-            }
-            Err(e) => {
-                tracing::warn!(session = %session.id, error = %e, "reading the session's log failed; its activity is copied later");
-                session.activity_due_at = Some(now + SNAPSHOT_RETRY);
-                session.version += 1;
-                let _ = self.sessions.save(&session, None).await;
-                return Settled::Retried;
-            }
-        }
         let copied = snapshot.error.is_none();
         let event = self.session_event("activity", format!("{}:activity", session.id), &session, body);
         session.activity = Some(snapshot);
         session.activity_due_at = None;
         let before = session.version;
-        self.log_and_keep_head(&mut session, event).await;
-        if session.version == before {
-            // Not saved (the log or the record refused): still due, so the next run goes on.
-            return Settled::Retried;
+        // Only onto a log that still ends where the session's record says: the broker's append
+        // would carry a replaced log forward as its own (the digest's head-mismatch check would
+        // then vouch for it).
+        match self.log_and_keep_head_checked(&mut session, event, true).await {
+            Err(LogError::Tampered(why)) => {
+                tracing::error!(session = %session.id, why, alarm = "log-tampered", "the session's log does not end where its record says; its activity was not appended");
+                session.activity = Some(ActivitySnapshot {
+                    at: now,
+                    events: 0,
+                    truncated: false,
+                    error: Some("the session's log does not end where its record says; nothing was appended".into()),
+                });
+                session.version += 1;
+                return match self.sessions.save(&session, None).await {
+                    Ok(()) => Settled::Abandoned,
+                    Err(_) => Settled::Retried,
+                };
+            }
+            Err(_) => {
+                // The log could not be written: copied again a minute on.
+                session.activity = None;
+                session.activity_due_at = Some(now + SNAPSHOT_RETRY);
+                session.version += 1;
+                let _ = self.sessions.save(&session, None).await;
+                return Settled::Retried;
+            }
+            // Not saved (lost to another writer): still due, so the next run goes on.
+            Ok(()) if session.version == before => return Settled::Retried,
+            Ok(()) => {}
         }
         if copied { Settled::Copied } else { Settled::Abandoned }
     }

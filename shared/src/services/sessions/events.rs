@@ -48,7 +48,15 @@ fn metric_of(event_type: &str) -> Option<crate::metrics::Metric> {
 impl SessionService {
     /// Appends `event` to the log at `key`, then puts it on the bus; returns the log's head.
     pub(super) async fn record(&self, key: &str, event: Value) -> Result<String, LogError> {
-        let head = self.log.append(key, event.clone()).await?;
+        self.record_after(key, None, event).await
+    }
+
+    /// `record`; with `after`, only onto a log that ends at that head (`SessionLog::append_after`).
+    async fn record_after(&self, key: &str, after: Option<&str>, event: Value) -> Result<String, LogError> {
+        let head = match after {
+            Some(head) => self.log.append_after(key, head, event.clone()).await?,
+            None => self.log.append(key, event.clone()).await?,
+        };
         self.publish(&event).await;
         Ok(head)
     }
@@ -87,48 +95,62 @@ impl SessionService {
     /// taken from the log itself (which holds both writers' lines), so the record ends where the
     /// log does; the caller's copy keeps its (now stale) version, so it cannot write over them.
     pub(super) async fn log_and_keep_head(&self, session: &mut Session, event: Value) {
-        let head = match self.record(&session.log_key, event).await {
+        let _ = self.log_and_keep_head_checked(session, event, false).await;
+    }
+
+    /// `log_and_keep_head`; with `after_head`, only onto a log that still ends at the head the
+    /// session records (`LogError::Tampered` otherwise, nothing written). The session was saved
+    /// when its version moved on.
+    pub(super) async fn log_and_keep_head_checked(
+        &self,
+        session: &mut Session,
+        event: Value,
+        after_head: bool,
+    ) -> Result<(), LogError> {
+        let after = after_head.then(|| session.log_head.clone());
+        let head = match self.record_after(&session.log_key, after.as_deref(), event).await {
             Ok(head) => head,
             Err(e) => {
                 tracing::error!(session = %session.id, error = %e, "logging a transition failed");
-                return;
+                return Err(e);
             }
         };
         session.log_head = head;
         session.version += 1;
         if self.sessions.save(session, None).await.is_ok() {
-            return;
+            return Ok(());
         }
         session.version -= 1;
         // Lost to a concurrent write: bring the stored head to the log's end.
         for _ in 0..5 {
             let Ok(Some(mut current)) = self.sessions.get(&session.id).await else {
-                return;
+                return Ok(());
             };
             let Ok(Some(content)) = self.log.read(&current.log_key).await else {
-                return;
+                return Ok(());
             };
             let Ok((_, head)) = crate::domain::log_chain::verify(&current.log_key, &content) else {
-                return;
+                return Ok(());
             };
             // Only the head is brought up to date: the caller's copy is not replaced by what
             // another writer left (an end, say), which the caller must not act on unseen.
             if current.log_head == head {
                 session.log_head = head;
-                return;
+                return Ok(());
             }
             current.log_head = head.clone();
             current.version += 1;
             if current.status == crate::domain::SessionStatus::Ending {
                 // An end in progress keeps its retry time (see `ending`); its finish records
                 // the head.
-                return;
+                return Ok(());
             }
             if self.sessions.save(&current, None).await.is_ok() {
                 session.log_head = head;
-                return;
+                return Ok(());
             }
         }
         tracing::warn!(session = %session.id, "the session's log head could not be brought up to date");
+        Ok(())
     }
 }

@@ -347,21 +347,30 @@ impl SessionService {
         on_behalf_of: Option<&Email>,
     ) -> Result<(Session, Vec<Value>, Result<(), String>), SessionError> {
         let session = self.get(principal, id, on_behalf_of).await?;
+        let (events, verified) = self.verified_log(&session).await?;
+        Ok((session, events, verified))
+    }
+
+    /// The session's log, read and checked: its events (none when the chain is broken), and
+    /// whether it verifies (the chain holds and ends where the record says), or why not.
+    pub(super) async fn verified_log(
+        &self,
+        session: &Session,
+    ) -> Result<(Vec<Value>, Result<(), String>), SessionError> {
         let content = self
             .log
             .read(&session.log_key)
             .await
             .map_err(|e| SessionError::Unavailable(e.to_string()))?
             .unwrap_or_default();
-        match crate::domain::log_chain::verify(&session.log_key, &content) {
-            Ok((events, head)) if head == session.log_head => Ok((session, events, Ok(()))),
-            Ok((events, _)) => Ok((
-                session,
+        Ok(match crate::domain::log_chain::verify(&session.log_key, &content) {
+            Ok((events, head)) if head == session.log_head => (events, Ok(())),
+            Ok((events, _)) => (
                 events,
                 Err("the log does not end where the session's record says it does".into()),
-            )),
-            Err(why) => Ok((session, Vec::new(), Err(why))),
-        }
+            ),
+            Err(why) => (Vec::new(), Err(why)),
+        })
     }
 }
 
