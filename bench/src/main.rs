@@ -2,15 +2,21 @@
 //! `scripts/bench` builds what they measure and runs them all into one table;
 //! docs/benchmarks.md records the results.
 //!
+//! - `bench calls [SAMPLES]`: backend calls, critical path and projected AWS latency per
+//!   session operation (`calls`).
+//! - `bench load [CLIENTS] [SECONDS]`: concurrent JIT starts and ends, then 1 000 sessions
+//!   due at once for the expirer (`load`, `expirer`).
 //! - `bench overhead [SAMPLES]`: API latency over direct backend calls (`overhead`).
 //! - `bench lambda [RUNS]`: cold init and peak RSS of the release bootstraps (`lambda`).
 //! - `bench size`: the arm64 bootstraps' sizes (`scripts/build-lambdas` builds them).
 //! - `bench expirer [LIVE] [DUE]`: items read by one expirer run (`expirer`).
 //! - `bench all [LIVE] [DUE]`: all of them, one table.
 
+mod calls;
 mod evidence;
 mod expirer;
 mod lambda;
+mod load;
 mod overhead;
 mod seed;
 
@@ -48,20 +54,23 @@ fn main() {
         .build()
         .expect("a runtime");
     let rows = match args.first().map(String::as_str) {
+        Some("calls") => runtime.block_on(calls_rows(number(1, 5))),
+        Some("load") => runtime.block_on(load_rows(number(1, 20), number(2, 60) as u64)),
         Some("overhead") => runtime.block_on(overhead_rows(number(1, 25))),
         Some("lambda") => runtime.block_on(lambda_rows(number(1, 15))),
         Some("size") => size_rows(),
         Some("expirer") => runtime.block_on(expirer_rows(number(1, 100_000), number(2, 100))),
         Some("evidence") => runtime.block_on(evidence_rows(number(1, 10_000))),
         Some("all") | None => {
-            let mut rows = runtime.block_on(overhead_rows(25));
+            let mut rows = runtime.block_on(calls_rows(5));
+            rows.extend(runtime.block_on(overhead_rows(25)));
             rows.extend(runtime.block_on(lambda_rows(15)));
             rows.extend(size_rows());
             rows.extend(runtime.block_on(expirer_rows(number(1, 100_000), number(2, 100))));
             rows
         }
         Some(other) => {
-            eprintln!("unknown benchmark {other}; try: bench [all|overhead|lambda|size|expirer|evidence]");
+            eprintln!("unknown benchmark {other}; try: bench [all|calls|load|overhead|lambda|size|expirer|evidence]");
             std::process::exit(2);
         }
     };
@@ -89,6 +98,62 @@ pub fn median_ms(times: &[Duration]) -> f64 {
         n if n % 2 == 1 => ms[n / 2],
         n => (ms[n / 2 - 1] + ms[n / 2]) / 2.0,
     }
+}
+
+/// Backend calls per operation; the sequences are printed as they run, the figures in the table.
+async fn calls_rows(samples: usize) -> Vec<Row> {
+    let profiles = calls::measure(samples).await;
+    println!("\nBackend calls (`→` waited for the call before, `|` ran alongside it):");
+    for p in &profiles {
+        println!("- {}: {}", p.operation, p.sequence);
+    }
+    profiles
+        .into_iter()
+        .map(|p| {
+            let (target, met) = match p.operation {
+                "JIT start" => ("<= 8 calls, <= 5 on the critical path", p.calls <= 8 && p.depth <= 5),
+                _ => ("half of 2026-11-24's (docs/benchmarks.md §6)", true),
+            };
+            Row {
+                benchmark: format!("calls: {}", p.operation),
+                figure: format!(
+                    "**{} calls** ({}), **critical path {}**, projected on AWS **{:.0} ms**; {:.1} ms on local AWS (median of {samples})",
+                    p.calls,
+                    p.services(),
+                    p.depth,
+                    p.projected_ms,
+                    p.api_ms
+                ),
+                target,
+                met,
+            }
+        })
+        .collect()
+}
+
+async fn load_rows(clients: usize, seconds: u64) -> Vec<Row> {
+    let l = load::load(clients, seconds).await;
+    let mut rows = vec![Row {
+        benchmark: format!(
+            "load: {} clients starting and ending JIT sessions for {} s",
+            l.clients, l.seconds
+        ),
+        figure: format!(
+            "**{} sessions**, **{} server errors**, {} refusals, **{} without their log or end**; start p50 {:.0} ms / p99 {:.0} ms, end p50 {:.0} ms / p99 {:.0} ms (local AWS)",
+            l.sessions,
+            l.server_errors,
+            l.refusals,
+            l.incomplete,
+            l.start_p50_ms,
+            l.start_p99_ms,
+            l.end_p50_ms,
+            l.end_p99_ms
+        ),
+        target: "0 server errors, every session logged and ended",
+        met: l.server_errors == 0 && l.refusals == 0 && l.incomplete == 0 && l.sessions > 0,
+    }];
+    rows.extend(expirer_rows(1_000, 1_000).await);
+    rows
 }
 
 async fn overhead_rows(samples: usize) -> Vec<Row> {

@@ -33,6 +33,8 @@ impl Overhead {
 /// What the direct baseline calls with: the broker's own clients, and the target account's.
 struct Direct {
     dynamodb: aws_sdk_dynamodb::Client,
+    events: aws_sdk_eventbridge::Client,
+    bus: String,
     kms: aws_sdk_kms::Client,
     s3: aws_sdk_s3::Client,
     target_sts: aws_sdk_sts::Client,
@@ -223,6 +225,8 @@ impl Direct {
             .await;
         Direct {
             dynamodb,
+            events: aws_sdk_eventbridge::Client::new(&broker),
+            bus: env.config.event_bus.clone().unwrap_or_else(|| "default".into()),
             kms,
             s3: aws_sdk_s3::Client::new(&broker),
             target_sts: aws_sdk_sts::Client::new(&target_sdk),
@@ -351,6 +355,42 @@ impl Direct {
                     .send()
                     .await
                     .is_ok()
+            }
+            "dynamodb:BatchGetItem" => {
+                let body = call.dynamodb_body.as_ref().expect("the recorded request");
+                let keys = body["RequestItems"]
+                    .as_object()
+                    .and_then(|tables| tables.values().next())
+                    .expect("one table's keys");
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(
+                        keys["Keys"]
+                            .as_array()
+                            .expect("keys")
+                            .iter()
+                            .map(attribute_map)
+                            .collect(),
+                    ))
+                    .set_consistent_read(keys["ConsistentRead"].as_bool())
+                    .build()
+                    .expect("keys are set");
+                self.dynamodb
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .is_ok()
+            }
+            "events:PutEvents" => {
+                // As large as the recorded event (its detail is the session event's JSON).
+                let detail = json!({ "padding": "x".repeat(call.request_bytes.saturating_sub(200)) });
+                let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus)
+                    .source("cloud-iam-broker")
+                    .detail_type("Overhead benchmark")
+                    .detail(detail.to_string())
+                    .build();
+                self.events.put_events().entries(entry).send().await.is_ok()
             }
             "dynamodb:TransactWriteItems" => {
                 let body = call.dynamodb_body.as_ref().expect("the recorded request");

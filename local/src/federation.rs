@@ -13,6 +13,9 @@ use axum::response::IntoResponse;
 pub struct FederationRequest {
     pub action: String,
     pub params: HashMap<String, String>,
+    /// When it arrived and how long the answer took, for the benchmark's critical path.
+    pub received: std::time::Instant,
+    pub took: std::time::Duration,
 }
 
 #[derive(Clone, Default)]
@@ -44,12 +47,20 @@ async fn serve(
     State(s): State<FederationStandIn>,
     Query(params): Query<HashMap<String, String>>,
 ) -> axum::response::Response {
+    let received = std::time::Instant::now();
     let action = params.get("Action").cloned().unwrap_or_default();
+    let response = answer(&s, &action, &params).await;
     s.requests.lock().unwrap().push(FederationRequest {
-        action: action.clone(),
-        params: params.clone(),
+        action,
+        params,
+        received,
+        took: received.elapsed(),
     });
-    match action.as_str() {
+    response
+}
+
+async fn answer(s: &FederationStandIn, action: &str, params: &HashMap<String, String>) -> axum::response::Response {
+    match action {
         "getSigninToken" => {
             let Some(session) = params
                 .get("Session")

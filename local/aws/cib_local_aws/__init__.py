@@ -6,6 +6,8 @@ moto's server):
 - missing_role: AssumeRole into a role that does not exist is refused;
 - dynamodb_transactions: TransactWriteItems backs up only what it touches;
 - sts_sessions: role sessions keep SourceIdentity, session tags, issue time (and chaining);
+  DurationSeconds limits (900 to 43200, the role's MaxSessionDuration, one hour when chaining);
+  /moto-api/cib/sts/expire;
 - principals: who signed a request, its policies and context keys; ExpiredToken;
 - enforcement: every signed request is authorized by policy_eval (pure IAM evaluation, with
   policy_conditions for the condition operators), refusals shaped by errors;

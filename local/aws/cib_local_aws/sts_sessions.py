@@ -12,6 +12,42 @@ each session carries a `SessionInfo`, applying AWS's role-chaining rules:
   by the chained request (id_session-tags.html, "Chaining roles with session tags").
 The response also carries SourceIdentity, as AWS's does.
 
+DurationSeconds, which moto takes whatever it is, is checked as AWS does, before the session is
+created (API_AssumeRole.html, "DurationSeconds"):
+- "Valid Range: Minimum value of 900. Maximum value of 43200": outside it, ValidationError in
+  AWS's usual wording for a constraint ("1 validation error detected: Value '899' at
+  'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal
+  to 900"; AWS does not document the text of this one);
+- "The value specified can range from 900 seconds (15 minutes) up to the maximum session
+  duration set for the role. [...] If you specify a value higher than this setting or the
+  administrator setting (whichever is lower), the operation fails": ValidationError "The
+  requested DurationSeconds exceeds the MaxSessionDuration set for this role." (the text AWS
+  answers; its pages only say the operation fails). The setting is the role's
+  MaxSessionDuration, "a value from 1 hour to 12 hours. If you do not specify a value, the
+  default maximum of 1 hour is applied" (id_roles_update-role-settings.html, "Update the
+  maximum session duration for a role");
+- "Role chaining limits your AWS CLI or AWS API role session to a maximum of one hour. [...]
+  if you assume a role using role chaining and provide a DurationSeconds parameter value
+  greater than one hour, the operation fails": ValidationError "The requested DurationSeconds
+  exceeds the 1 hour session limit for roles assumed by role chaining." (the error quoted by
+  knowledge-center/iam-role-chaining-limit; "Using the credentials for one role to assume a
+  different role is called role chaining", id_roles_terms-and-concepts.html). Here a caller is
+  chaining when it signs with the keys of a session AssumeRole issued.
+"By default, the value is set to 3600 seconds": the limits apply to a DurationSeconds the
+request gives (the pages speak of a value "you specify" / "provide"); the default never
+exceeds them anyway, a role's maximum being at least an hour. The order of the checks when
+several fail (range, then the role's maximum, then chaining) is not documented; authorization
+has run before this handler, so a caller refused the role gets AccessDenied whatever the
+duration (AWS presumably rejects an out-of-range value first, as a malformed request).
+
+For tests, which cannot wait 15 minutes for a session to expire, a control endpoint (unsigned,
+like the rest of moto's /moto-api; JSON body and answer) ends a session's life at once:
+
+    POST /moto-api/cib/sts/expire  {"AccessKeyId": "ASIA..."}
+        that session's credentials expire now (ExpiredToken from then on, as when its
+        DurationSeconds has passed). → 200 {"AccessKeyId", "Expiration"}; 404 {"message"} for
+        a key no session has; 400 {"message"} if malformed.
+
 moto finds a session from its access key by scanning every session ever issued; `find_session`
 keeps an index on each STS backend instead (append-only list, indexed incrementally, so the
 index cannot go stale; a reset makes new backends and so new indexes).
@@ -24,7 +60,15 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from .ssm_agents import json_answer, read_json
+
 ROLE_SESSION_NAME_MAX = 64
+DURATION_MIN, DURATION_MAX = 900, 43_200  # seconds, the API's valid range
+DEFAULT_DURATION = 3600
+CHAINED_DURATION_MAX = 3600
+ROLE_MAX_EXCEEDED = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+CHAINED_MAX_EXCEEDED = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+EXPIRE_PATH = "{0}/moto-api/cib/sts/expire"
 SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
 MAX_SESSION_TAGS = 50
 
@@ -72,10 +116,62 @@ def _lookup(backend, access_key_id: str):
         return index.get(access_key_id)
 
 
+def _find_anywhere(access_key_id: str):
+    """The AssumedRole whose access key is `access_key_id`, in any account and partition."""
+    from moto.sts.models import sts_backends
+
+    for account_backends in list(sts_backends.values()):
+        for backend in list(dict.values(account_backends)):  # only the backends that exist
+            session = _lookup(backend, access_key_id)
+            if session is not None:
+                return session
+    return None
+
+
+def expire(request, full_url, headers):
+    """Control endpoint: the session's credentials expire now."""
+    from moto.core.utils import utcnow
+
+    if request.method != "POST":
+        return json_answer(405, {"message": 'POST {"AccessKeyId"}'})
+    try:
+        key = read_json(request).get("AccessKeyId")
+        if not isinstance(key, str) or not key:
+            raise ValueError("AccessKeyId must be a session's access key id")
+    except ValueError as e:
+        return json_answer(400, {"message": str(e)})
+    session = _find_anywhere(key)
+    if session is None:
+        return json_answer(404, {"message": f"no role session has the access key {key}"})
+    session.expiration = min(session.expiration, utcnow())
+    return json_answer(200, {"AccessKeyId": key, "Expiration": session.expiration.replace(tzinfo=dt.timezone.utc).isoformat()})
+
+
 def _validation(message: str):
     from moto.sts.exceptions import STSValidationError
 
     return STSValidationError(message)
+
+
+def _duration_in_range(duration: int) -> None:
+    if duration < DURATION_MIN:
+        constraint = f"greater than or equal to {DURATION_MIN}"
+    elif duration > DURATION_MAX:
+        constraint = f"less than or equal to {DURATION_MAX}"
+    else:
+        return
+    raise _validation(
+        f"1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy "
+        f"constraint: Member must have value {constraint}"
+    )
+
+
+def _role_max_session_duration(role) -> int:
+    """A role's MaxSessionDuration in seconds (moto keeps the request's string; unset: 1 hour)."""
+    try:
+        return int(role.max_session_duration or DEFAULT_DURATION)
+    except (TypeError, ValueError):
+        return DEFAULT_DURATION
 
 
 def _request_tags(tags) -> dict[str, tuple[str, str]]:
@@ -104,6 +200,7 @@ def _request_tags(tags) -> dict[str, tuple[str, str]]:
 def apply() -> None:
     from moto.core.responses import ActionResult
     from moto.iam.models import iam_backends
+    from moto.moto_api._internal import urls
     from moto.sts import models as sts_models
     from moto.sts.exceptions import STSClientError
     from moto.sts.responses import TokenResponse
@@ -114,12 +211,14 @@ def apply() -> None:
         return _lookup(self, access_key_id)
 
     sts_models.STSBackend.get_assumed_role_from_access_key = get_assumed_role_from_access_key
+    urls.url_paths[EXPIRE_PATH] = expire
 
     def assume_role(self) -> ActionResult:
         role_session_name = self._get_param("RoleSessionName")
         role_arn = self._get_param("RoleArn")
         policy = self._get_param("Policy")
-        duration = self._get_int_param("DurationSeconds", 3600)
+        requested_duration = self._get_int_param("DurationSeconds")
+        duration = DEFAULT_DURATION if requested_duration is None else requested_duration
         external_id = self._get_param("ExternalId")
         source_identity = self._get_param("SourceIdentity")
         tags = _request_tags(self._get_param("Tags"))
@@ -137,6 +236,8 @@ def apply() -> None:
                 f"1 validation error detected: Value '{source_identity}' at 'sourceIdentity' failed to "
                 "satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
             )
+        if requested_duration is not None:
+            _duration_in_range(requested_duration)
         for k in transitive_keys:
             if k.lower() not in tags:
                 raise STSClientError(
@@ -164,6 +265,16 @@ def apply() -> None:
                         f"The session tag {tags[k][0]} is transitive on the calling session and cannot be overridden.",
                     )
 
+        try:
+            target = iam_backends[role_arn.split(":")[4]][get_partition(self.region)].get_role_by_arn(role_arn)
+        except Exception:
+            target = None  # missing_role has refused a role that does not exist
+        if requested_duration is not None:
+            if target is not None and requested_duration > _role_max_session_duration(target):
+                raise _validation(ROLE_MAX_EXCEEDED)
+            if caller is not None and requested_duration > CHAINED_DURATION_MAX:
+                raise _validation(CHAINED_MAX_EXCEEDED)
+
         role = self.backend.assume_role(
             region_name=self.region,
             role_session_name=role_session_name,
@@ -172,10 +283,7 @@ def apply() -> None:
             duration=duration,
             external_id=external_id,
         )
-        try:
-            role_id = iam_backends[role_arn.split(":")[4]][get_partition(self.region)].get_role_by_arn(role_arn).id
-        except Exception:
-            role_id = None
+        role_id = target.id if target is not None else None
         issued = (role.expiration - dt.timedelta(seconds=duration)).replace(tzinfo=dt.timezone.utc)
         role.cib_info = SessionInfo(
             role_id=role_id,

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 
@@ -154,3 +156,14 @@ def assume(aws: Aws, keys: Keys, role_arn: str, name: str, **kwargs) -> Keys:
     out = aws.client("sts", keys).assume_role(RoleArn=role_arn, RoleSessionName=name, **kwargs)
     c = out["Credentials"]
     return Keys(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+
+def expire_session(aws: Aws, access_key_id: str) -> tuple[int, dict]:
+    """POST /moto-api/cib/sts/expire: the role session with that key expires now."""
+    body = json.dumps({"AccessKeyId": access_key_id}).encode()
+    request = urllib.request.Request(f"{aws.endpoint}/moto-api/cib/sts/expire", data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ACCOUNT, ALLOW_ALL, OTHER, Aws, Keys, assume, code, role, trust, unique, user_with_key
+from conftest import ACCOUNT, ALLOW_ALL, OTHER, Aws, Keys, assume, code, expire_session, role, trust, unique, user_with_key
 
 LIST_ROLES = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:ListRoles", "iam:GetRole"], "Resource": "*"}]})
 # What the broker attaches to every JIT AssumeRole (shared/src/domain/iam_policies.rs).
@@ -325,12 +325,10 @@ def test_expired_session_is_refused(aws):
     name = unique("short")
     user_arn, keys = user_with_key(aws, name, ALLOW_ALL)
     role_arn = role(aws, unique("Short"), trust({"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}), LIST_ROLES)
-    # moto does not enforce STS's 900 s minimum; botocore's own check is turned off here.
-    out = aws.client("sts", keys, parameter_validation=False).assume_role(RoleArn=role_arn, RoleSessionName="s1", DurationSeconds=1)
-    c = out["Credentials"]
-    session = Keys(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    # STS's minimum is 900 s: the control endpoint ends the session's life instead of a wait.
+    session = assume(aws, keys, role_arn, "s1", DurationSeconds=900)
     list_roles(aws, session)
-    time.sleep(1.2)
+    assert expire_session(aws, session.id)[0] == 200
     with pytest.raises(ClientError) as e:
         list_roles(aws, session)
     assert code(e) == "ExpiredToken"

@@ -18,6 +18,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 #[derive(Debug, Clone)]
 pub struct BackendCall {
     pub operation: String,
+    /// When the call was sent: with `elapsed`, which calls overlapped (ran concurrently) and
+    /// which waited for another, for the benchmark's critical path.
+    pub started: Instant,
     pub elapsed: Duration,
     pub request_bytes: usize,
     pub dynamodb_body: Option<serde_json::Value>,
@@ -151,6 +154,7 @@ impl HttpConnector for Recording {
             let elapsed = started.elapsed();
             recorder.calls.lock().unwrap().push(BackendCall {
                 operation,
+                started,
                 elapsed,
                 request_bytes,
                 dynamodb_body,

@@ -55,6 +55,14 @@ impl Default for JitSettings {
 }
 
 impl JitSettings {
+    /// `role`'s maximum session duration as last read (see `RoleTrustReview`).
+    pub fn role_max_seconds(&self, role: &RoleArn) -> Option<u32> {
+        self.trust_review
+            .iter()
+            .find(|r| r.role_arn == role.as_str())
+            .and_then(|r| r.max_session_seconds)
+    }
+
     /// Validates raw settings for the account `owner`: roles must be IAM role ARNs in that
     /// account, without duplicates.
     pub fn parse(

@@ -23,6 +23,14 @@ pub struct RoleTrustReview {
     pub findings: Vec<TrustFinding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The role's maximum session duration as read then: starts check durations against it
+    /// without reading the role, and read it again when STS refuses a duration.
+    #[serde(
+        default,
+        rename = "max_session_duration_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_session_seconds: Option<u32>,
 }
 
 fn as_list(v: &Value) -> Vec<String> {

@@ -68,6 +68,11 @@ pub trait AccountStore: Send + Sync {
     async fn delete(&self, account: &Account) -> Result<Result<(), DeleteAccountRefusal>, StoreError>;
     /// `None` when never configured.
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError>;
+    /// The account with its JIT and shell settings, in one read (what a start checks).
+    async fn get_with_settings(&self, id: &AccountId) -> Result<AccountWithSettings, StoreError>;
+    /// Keeps `role`'s maximum session duration in the JIT settings' review of that role, if
+    /// it is still there (settings saved meanwhile are not written over).
+    async fn remember_role_max(&self, id: &AccountId, role: &RoleArn, max_seconds: u32) -> Result<(), StoreError>;
     /// Writes the settings if the account still exists (`Conflict` otherwise).
     async fn put_jit(&self, id: &AccountId, settings: &JitSettings) -> Result<(), StoreError>;
     /// `None` when never configured.
@@ -75,6 +80,14 @@ pub trait AccountStore: Send + Sync {
     /// Writes the settings if the account still exists (`Conflict` otherwise).
     async fn put_shell(&self, id: &AccountId, settings: &crate::domain::shell::ShellSettings)
     -> Result<(), StoreError>;
+}
+
+/// An account and its settings, each `None` when absent.
+#[derive(Debug, Clone, Default)]
+pub struct AccountWithSettings {
+    pub account: Option<Account>,
+    pub jit: Option<JitSettings>,
+    pub shell: Option<crate::domain::shell::ShellSettings>,
 }
 
 /// Why credentials could not be confirmed.
@@ -199,6 +212,9 @@ pub enum CloudError {
     Refused(String),
     #[error("AWS unavailable: {0}")]
     Unavailable(String),
+    /// STS refused a session longer than the role's maximum session duration.
+    #[error("refused by AWS: {0}")]
+    DurationRefused(String),
 }
 
 /// An IAM user as IAM lists it.
@@ -351,6 +367,30 @@ pub trait SessionLog: Send + Sync {
     /// a log replaced since its session recorded `head` forward as their own.
     async fn append_after(&self, key: &str, head: &str, event: serde_json::Value) -> Result<String, LogError>;
     async fn read(&self, key: &str) -> Result<Option<String>, LogError>;
+
+    /// Writes `event` as the first line of a new log (a fresh key), without reading first;
+    /// returns what the writer now knows of it, to append to with `append_to`.
+    async fn begin(&self, key: &str, event: serde_json::Value) -> Result<LogTail, LogError> {
+        let head = self.append(key, event).await?;
+        Ok(LogTail { head, known: None })
+    }
+
+    /// Appends `event` to the log as this writer left it (`tail`), without reading it back;
+    /// a log changed since is appended to as `append_after(tail.head)` would.
+    async fn append_to(&self, key: &str, tail: &LogTail, event: serde_json::Value) -> Result<LogTail, LogError> {
+        let head = self.append_after(key, &tail.head, event).await?;
+        Ok(LogTail { head, known: None })
+    }
+}
+
+/// A session log as its writer just left it: the hash of its last line and, where the store
+/// gave one, its whole content with the store's version tag, so the next line can be written
+/// without reading the log back (and only over that version).
+#[derive(Debug, Clone)]
+pub struct LogTail {
+    pub head: String,
+    /// The content and the version tag (S3's ETag) it was written as.
+    pub known: Option<(String, String)>,
 }
 
 /// Which sessions a listing returns.
@@ -395,6 +435,9 @@ impl EventPublisher for NoEvents {
 pub trait SessionStore: Send + Sync {
     /// Records a new active session, puts it in the due index and counts it on its account.
     async fn create(&self, session: &Session) -> Result<(), StoreError>;
+    /// Undoes `create` for a session nothing was granted to and nobody has written since (its
+    /// version is still the created one): `Conflict` otherwise.
+    async fn discard(&self, session: &Session) -> Result<(), StoreError>;
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     async fn list(&self, filter: &SessionFilter, page: &PageRequest) -> Result<Option<Page<Session>>, StoreError>;
     /// Replaces the session if its stored version is `session.version - 1` (the claim every

@@ -1,6 +1,8 @@
 //! `SessionLog` on S3: one JSON-lines object per session, rewritten with each event (S3
 //! objects are immutable; the bucket's versioning keeps every earlier state). Only the writer
-//! that won the session's state transition in DynamoDB appends, so writes do not race.
+//! that won the session's state transition in DynamoDB appends, so writes do not race; a
+//! writer that has just written the log (a start) writes its next line without reading it back,
+//! over the version it left only (`If-Match`).
 //! The same bucket seen whole (`LogArchive`: listed, read with metadata, digests written) is in
 //! `s3_archive`, on this adapter's client.
 
@@ -9,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::describe;
 use crate::domain::log_chain;
-use crate::ports::{LogArchive, LogError, SessionLog};
+use crate::ports::{LogArchive, LogError, LogTail, SessionLog};
 
 pub struct S3SessionLog {
     pub(super) client: super::LazyClient<aws_sdk_s3::Client>,
@@ -63,8 +65,68 @@ impl S3SessionLog {
     }
 }
 
+impl S3SessionLog {
+    /// Writes `body` as the object if it is unchanged since `etag` (`If-Match`), or absent
+    /// (`If-None-Match: *`) without one: `Ok(None)` when it was not (412), so the caller reads.
+    async fn put_if(&self, key: &str, body: String, etag: Option<&str>) -> Result<Option<String>, LogError> {
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/x-ndjson")
+            .body(ByteStream::from(body.into_bytes()));
+        let put = match etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => Ok(Some(out.e_tag.unwrap_or_default())),
+            Err(e) if super::service_code(&e).as_deref() == Some("PreconditionFailed") => Ok(None),
+            Err(e) => Err(LogError::Unavailable(describe(&e))),
+        }
+    }
+
+    fn tail(head: String, body: String, etag: String) -> LogTail {
+        LogTail {
+            head,
+            known: (!etag.is_empty()).then_some((body, etag)),
+        }
+    }
+}
+
 #[async_trait]
 impl SessionLog for S3SessionLog {
+    /// One write, no read: the key is fresh. Should it exist after all, it is appended to as
+    /// usual.
+    async fn begin(&self, key: &str, event: serde_json::Value) -> Result<LogTail, LogError> {
+        let (line, head) = log_chain::chain(event.clone(), &log_chain::genesis(key));
+        let body = format!("{line}\n");
+        match self.put_if(key, body.clone(), None).await? {
+            Some(etag) => Ok(Self::tail(head, body, etag)),
+            None => Ok(LogTail {
+                head: self.append_checked(key, None, event).await?,
+                known: None,
+            }),
+        }
+    }
+
+    /// One write, no read, over the version this writer left; any other write since (an end
+    /// that won the session meanwhile) makes it the checked append.
+    async fn append_to(&self, key: &str, tail: &LogTail, event: serde_json::Value) -> Result<LogTail, LogError> {
+        if let Some((known, etag)) = &tail.known {
+            let (line, head) = log_chain::chain(event.clone(), &tail.head);
+            let body = format!("{known}{line}\n");
+            if let Some(etag) = self.put_if(key, body.clone(), Some(etag)).await? {
+                return Ok(Self::tail(head, body, etag));
+            }
+        }
+        Ok(LogTail {
+            head: self.append_checked(key, Some(&tail.head), event).await?,
+            known: None,
+        })
+    }
+
     async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError> {
         self.append_checked(key, None, event).await
     }

@@ -193,6 +193,13 @@ impl crate::ports::RoleAssumer for StsRoleAssumer {
             );
         }
         let out = req.send().await.map_err(|e| match &e {
+            // The role's maximum session duration, which starts check against a cached copy.
+            aws_sdk_sts::error::SdkError::ServiceError(_)
+                if super::service_code(&e).as_deref() == Some("ValidationError")
+                    && describe(&e).contains("DurationSeconds exceeds") =>
+            {
+                CloudError::DurationRefused(describe(&e))
+            }
             aws_sdk_sts::error::SdkError::ServiceError(_) => CloudError::Refused(describe(&e)),
             _ => CloudError::Unavailable(describe(&e)),
         })?;

@@ -368,7 +368,7 @@ impl SessionService {
                 decision: Decision::Automatic,
                 shell: None,
             };
-            let granted = match self.grant(&account, &asking, &checked).await {
+            let granted = match self.grant(&account, &asking, &checked, None, true).await {
                 Ok(g) => g,
                 Err((step, error)) => {
                     // Nothing was issued: the session's end goes back to where it was, so the

@@ -6,15 +6,20 @@
 
 use super::{Checked, Granted, SessionService, ShellConnect};
 use crate::domain::shell::{PREFERENCES_DOCUMENT, RUN_AS_TAG, shell_session_policy};
-use crate::domain::{Account, AccountCredentials, Session, SessionKind, iam_policies};
+use crate::domain::{Account, AccountCredentials, Secret, Session, SessionKind, iam_policies};
 use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, TemporaryCredentials};
 
 impl SessionService {
+    /// `secret`: the user's key, when the caller opened it already (a start does, alongside
+    /// its writes). `link`: whether a JIT grant fetches its console sign-in link here (a start
+    /// fetches it itself, alongside its writes; `Granted::Jit` then holds no link yet).
     pub(super) async fn grant(
         &self,
         account: &Account,
         session: &Session,
         checked: &Checked,
+        secret: Option<Secret>,
+        link: bool,
     ) -> Result<Granted, (String, CloudError)> {
         let err = |step: &'static str| move |e: CloudError| (step.to_string(), e);
         match session.kind {
@@ -37,7 +42,9 @@ impl SessionService {
                 if let Some(user) = &run_as {
                     tags.push((RUN_AS_TAG.to_string(), user.clone()));
                 }
-                let credentials = self.assume_as_user(account, session, checked, policy, tags).await?;
+                let credentials = self
+                    .assume_as_user(account, session, checked, secret, policy, tags)
+                    .await?;
                 Ok(Granted::Shell {
                     credentials,
                     connect: Box::new(ShellConnect {
@@ -57,17 +64,18 @@ impl SessionService {
                         account,
                         session,
                         checked,
+                        secret,
                         iam_policies::jit_session_policy(),
                         Vec::new(),
                     )
                     .await?;
-                let region = account.default_region.as_str();
-                let destination = format!("https://{region}.console.aws.amazon.com/console/home?region={region}");
-                let console_url = self
-                    .federation
-                    .signin_url(&credentials, session.duration_seconds, &destination)
-                    .await
-                    .map_err(err("get a console sign-in token"))?;
+                let console_url = match link {
+                    true => self
+                        .sign_in_link(account, session, &credentials)
+                        .await
+                        .map_err(err("get a console sign-in token"))?,
+                    false => String::new(),
+                };
                 Ok(Granted::Jit {
                     credentials,
                     console_url,
@@ -107,19 +115,29 @@ impl SessionService {
 }
 
 impl SessionService {
-    /// AssumeRole on the session's role with the user's own key: the session's name,
-    /// SourceIdentity (the user's e-mail), `policy`, and the broker's tags plus `extra_tags`.
-    async fn assume_as_user(
+    /// The console sign-in link for a JIT session's credentials.
+    pub(super) async fn sign_in_link(
+        &self,
+        account: &Account,
+        session: &Session,
+        credentials: &TemporaryCredentials,
+    ) -> Result<String, CloudError> {
+        let region = account.default_region.as_str();
+        let destination = format!("https://{region}.console.aws.amazon.com/console/home?region={region}");
+        self.federation
+            .signin_url(credentials, session.duration_seconds, &destination)
+            .await
+    }
+
+    /// The user's own key, opened (KMS) for one AssumeRole.
+    pub(super) async fn open_user_key(
         &self,
         account: &Account,
         session: &Session,
         checked: &Checked,
-        policy: String,
-        extra_tags: Vec<(String, String)>,
-    ) -> Result<TemporaryCredentials, (String, CloudError)> {
+    ) -> Result<Secret, (String, CloudError)> {
         let credential = checked.iam_user.credential.as_ref().expect("checked");
-        let secret = self
-            .sealer
+        self.sealer
             .open(
                 &credential.sealed_secret,
                 &SealContext::user(&account.id, &session.iam_user),
@@ -130,7 +148,26 @@ impl SessionService {
                     "open the user's credential".to_string(),
                     CloudError::Unavailable(e.to_string()),
                 )
-            })?;
+            })
+    }
+
+    /// AssumeRole on the session's role with the user's own key (`secret`, or opened here):
+    /// the session's name, SourceIdentity (the user's e-mail), `policy`, and the broker's tags
+    /// plus `extra_tags`.
+    async fn assume_as_user(
+        &self,
+        account: &Account,
+        session: &Session,
+        checked: &Checked,
+        secret: Option<Secret>,
+        policy: String,
+        extra_tags: Vec<(String, String)>,
+    ) -> Result<TemporaryCredentials, (String, CloudError)> {
+        let credential = checked.iam_user.credential.as_ref().expect("checked");
+        let secret = match secret {
+            Some(secret) => secret,
+            None => self.open_user_key(account, session, checked).await?,
+        };
         let as_user = AccountAccess {
             aws_account_id: account.aws_account_id.clone(),
             region: account.default_region.clone(),

@@ -213,6 +213,14 @@ struct Checked {
     shell: Option<Box<crate::domain::shell::ShellSettings>>,
 }
 
+/// What a start that grants at once holds when it hands out: the log as it wrote it, the
+/// user's key opened alongside its writes, and the `requested` event not yet on the bus.
+struct Begun {
+    tail: crate::ports::LogTail,
+    secret: Option<Result<Secret, (String, CloudError)>>,
+    unpublished: Option<Value>,
+}
+
 fn refused(slug: &'static str, detail: impl Into<String>) -> StartError {
     StartError::Refused {
         slug,

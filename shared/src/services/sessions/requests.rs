@@ -264,7 +264,7 @@ impl SessionService {
             }
             return match rechecked.expect("a completing approval was checked again") {
                 Rechecked::Start(account, checked) => {
-                    let (session, granted) = self.hand_out(&account, session, &checked).await?;
+                    let (session, granted) = self.hand_out(&account, session, &checked, None).await?;
                     if let Err(e) = self.hold_for_requester(&session, &granted).await {
                         self.withdraw(session, &format!("the approved answer could not be held ({e})"))
                             .await;
@@ -451,13 +451,12 @@ impl SessionService {
             on_behalf_of: None,
             break_glass: false,
         };
-        let groups = self.groups.groups_of(&s.user).await?;
-        let account = self
-            .accounts
-            .get(&s.account_id)
-            .await?
+        let gathered = self.gather(&s.user, &s.account_id, false).await?;
+        let account = gathered
+            .account
+            .clone()
             .ok_or_else(|| StartError::AccountNotFound(s.account_id.clone()))?;
-        let checked = self.check(&requester, &s.user, &account, &req, &groups, true).await?;
+        let checked = self.check(&requester, &s.user, &account, &req, &gathered, true).await?;
         Ok((account, checked))
     }
 

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Checked, Granted, SessionService, StartError, StartRequest, Started, refused, rfc3339};
+use super::{Begun, Checked, Granted, SessionService, StartError, StartRequest, Started, refused, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
-    AccessGroup, Account, ApprovalRequest, Email, ManagedUser, RoleArn, Session, SessionId, SessionKind, SessionStatus,
-    UserStatus,
+    AccessGroup, Account, AccountId, ApprovalRequest, Email, JitSettings, ManagedUser, RoleArn, Session, SessionId,
+    SessionKind, SessionStatus, UserStatus,
 };
-use crate::ports::{CloudError, StoreError, TargetIam};
+use crate::ports::{CloudError, LogTail, StoreError, TargetIam};
 
 impl SessionService {
     /// Starts a session, records a request waiting for approval, or refuses it (logged every
@@ -38,9 +38,9 @@ impl SessionService {
         let user = authz::acting_user(principal, req.on_behalf_of.as_ref(), action)
             .map_err(|d| StartError::Denied(d.0))?
             .ok_or_else(|| StartError::Denied("sessions are started for platform users with an e-mail".into()))?;
-        // Decided before the account is looked up: a caller who may not act on it gets the
+        let gathered = self.gather(&user, &req.account, true).await?;
+        // Decided before the account is looked at: a caller who may not act on it gets the
         // same answer whether or not it exists.
-        let groups = self.groups.groups_of(&user).await?;
         let decided = authz::decide(
             principal,
             action,
@@ -50,16 +50,16 @@ impl SessionService {
                 owner: None,
                 approvers: None,
             },
-            &groups,
+            &gathered.groups,
         )
         .map_err(|d| StartError::Denied(d.0));
         let checked = match decided {
-            Ok(_) => match self.accounts.get(&req.account).await? {
+            Ok(_) => match &gathered.account {
                 None => Err(StartError::AccountNotFound(req.account.clone())),
                 Some(account) => self
-                    .check(principal, &user, &account, &req, &groups, false)
+                    .check(principal, &user, account, &req, &gathered, false)
                     .await
-                    .map(|c| (account, c)),
+                    .map(|c| (account.clone(), c)),
             },
             Err(denied) => Err(denied),
         };
@@ -81,10 +81,10 @@ impl SessionService {
         let by = principal.subject.clone();
         let mut requested = self.base_event("requested", &id, &account, &req, &user, &by);
         requested["break_glass"] = json!(req.break_glass);
-        let head = self
-            .record(&log_key, requested)
-            .await
-            .map_err(|e| StartError::LogUnavailable(e.to_string()))?;
+        // The record carries the log's head, known before the log is written: the two are
+        // written at once (and the user's key opened alongside, for a grant at once). The
+        // record alone grants nothing; a log that could not be written withdraws it.
+        let head = crate::domain::log_chain::chain(requested.clone(), &crate::domain::log_chain::genesis(&log_key)).1;
         let (status, request, reviewers) = match &checked.decision {
             Decision::Approval(a) => (
                 SessionStatus::Pending,
@@ -102,7 +102,7 @@ impl SessionService {
             Decision::Automatic => (SessionStatus::Active, None, Vec::new()),
         };
 
-        let session = Session {
+        let mut session = Session {
             id: id.clone(),
             account_id: account.id.clone(),
             aws_account_id: account.aws_account_id.clone(),
@@ -140,19 +140,56 @@ impl SessionService {
             reviewers,
             review: None,
         };
-        match self.sessions.create(&session).await {
+        let at_once = session.request.is_none() && matches!(req.kind, SessionKind::Jit | SessionKind::Shell);
+        let opening = async {
+            match at_once {
+                true => Some(self.open_user_key(&account, &session, &checked).await),
+                false => None,
+            }
+        };
+        let (logged, created, opened) = futures::join!(
+            self.log.begin(&log_key, requested.clone()),
+            self.sessions.create(&session),
+            opening
+        );
+        let tail = match (logged, &created) {
+            (Ok(tail), _) => tail,
+            (Err(e), Ok(())) => {
+                // No log, no session: the record written alongside is taken back (nothing was
+                // granted); should that fail, it is ended as a failed start would be.
+                if let Err(undo) = self.sessions.discard(&session).await {
+                    tracing::warn!(session = %id, error = %undo, "discarding an unlogged start failed; withdrawing it");
+                    self.withdraw(session, &format!("the start could not be logged ({e})"))
+                        .await;
+                }
+                return Err(StartError::LogUnavailable(e.to_string()));
+            }
+            (Err(e), Err(_)) => return Err(StartError::LogUnavailable(e.to_string())),
+        };
+        if tail.head != session.log_head {
+            // The log held more than this start wrote (never for a fresh key): the record
+            // follows the log.
+            session.log_head = tail.head.clone();
+        }
+        match created {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) if req.kind == SessionKind::Console => {
                 // Lost a race with another start (the check found no live session).
                 let refusal = console_session_live();
+                self.publish(&requested).await;
                 let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
                 event["why"] = json!(refusal.to_string());
-                if let Err(e) = self.record(&log_key, event).await {
+                if let Err(e) = self.log.append_to(&log_key, &tail, event.clone()).await {
                     tracing::warn!(error = %e, "logging a refusal failed");
+                } else {
+                    self.publish(&event).await;
                 }
                 return Err(refusal);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                self.publish(&requested).await;
+                return Err(e.into());
+            }
         }
         if let Some(request) = &session.request {
             let event = self.session_event(
@@ -167,28 +204,61 @@ impl SessionService {
                     "reason": session.reason,
                 }),
             );
+            self.publish(&requested).await;
             let mut session = session;
             self.log_and_keep_head(&mut session, event).await;
             tracing::info!(session = %id, account = %account.id, "session request waiting for approval");
             return Ok(Started::Pending(session));
         }
-        let (session, granted) = self.hand_out(&account, session, &checked).await?;
+        let begun = Begun {
+            tail,
+            secret: opened,
+            unpublished: Some(requested),
+        };
+        let (session, granted) = self.hand_out(&account, session, &checked, Some(begun)).await?;
         Ok(Started::Now(session, relayable(principal, granted)))
     }
 
-    /// Grants a recorded, active session its access and hands it out: the grant, the claim
-    /// check, the `started` event (see the parent module for the order).
+    /// Grants a recorded, active session its access and hands it out: the grant, then at
+    /// once the claim check (which records the log's new head), the `started` event and the
+    /// console sign-in link; nothing leaves unless all three succeeded (see the parent module
+    /// for the order). `begun`: what a start that just wrote the log already holds.
     pub(super) async fn hand_out(
         &self,
         account: &Account,
         mut session: Session,
         checked: &Checked,
+        begun: Option<Begun>,
     ) -> Result<(Session, Granted), StartError> {
         let id = session.id.clone();
         let log_key = session.log_key.clone();
         let user = session.user.clone();
-        let granted = match self.grant(account, &session, checked).await {
+        let (tail, secret, unpublished) = match begun {
+            Some(b) => (Some(b.tail), b.secret, b.unpublished),
+            None => (None, None, None),
+        };
+        let secret = match secret {
+            Some(Err((step, error))) => {
+                self.withdraw(session, &format!("start failed at {step}: {error}"))
+                    .await;
+                return Err(StartError::Cloud { step, error });
+            }
+            Some(Ok(secret)) => Some(secret),
+            None => None,
+        };
+        let publishing = async {
+            if let Some(event) = &unpublished {
+                self.publish(event).await;
+            }
+        };
+        let (granted, ()) = futures::join!(self.grant(account, &session, checked, secret, false), publishing);
+        let granted = match granted {
             Ok(g) => g,
+            Err((_, CloudError::DurationRefused(why))) => {
+                self.withdraw(session.clone(), &format!("STS refused the duration: {why}"))
+                    .await;
+                return Err(self.role_max_changed(account, &session).await);
+            }
             Err((step, error)) => {
                 self.withdraw(session, &format!("start failed at {step}: {error}"))
                     .await;
@@ -198,10 +268,93 @@ impl SessionService {
         if let Granted::Jit { credentials, .. } | Granted::Shell { credentials, .. } = &granted {
             session.credentials_expire_at = Some(credentials.expiration);
         }
-        // The claim check: an end that won the session while it was starting revoked it by its
-        // identity, which covers the credentials just issued; hand nothing out.
+        let mut tail = tail.unwrap_or_else(|| LogTail {
+            head: session.log_head.clone(),
+            known: None,
+        });
+        if session.break_glass {
+            let event = self.session_event(
+                "break_glass",
+                format!("{id}:break_glass"),
+                &session,
+                json!({
+                    "reason": session.reason,
+                    "expires_at": rfc3339(session.expires_at),
+                    "reviewer_group_ids": session.reviewers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                }),
+            );
+            match self.log.append_to(&log_key, &tail, event.clone()).await {
+                Ok(next) => {
+                    tail = next;
+                    self.publish(&event).await;
+                }
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "logging the break-glass flag failed; the started event carries it")
+                }
+            }
+        }
+        let mut started = self.session_event(
+            "started",
+            format!("{id}:started"),
+            &session,
+            json!({
+                "started_at": rfc3339(session.started_at),
+                "expires_at": rfc3339(session.expires_at),
+                "duration_seconds": session.duration_seconds,
+                "reason": session.reason,
+                "iam_user": session.iam_user.to_string(),
+                "source_identity": user.to_string(),
+                "role_session_name": id.role_session_name(),
+            }),
+        );
+        if let Granted::Shell { connect, .. } = &granted {
+            started["target"] = json!(connect.target);
+            started["run_as"] = json!(connect.run_as);
+        }
+        // The claim check records the head the log will have: an end that won the session
+        // meanwhile revoked it by identity (covering these credentials) and hands nothing out.
+        session.log_head = crate::domain::log_chain::chain(started.clone(), &tail.head).1;
         session.version += 1;
-        match self.sessions.save(&session, None).await {
+        let logging = async {
+            let logged = match tail.known {
+                Some(_) => self
+                    .log
+                    .append_to(&log_key, &tail, started.clone())
+                    .await
+                    .map(|t| t.head),
+                None => self.log.append(&log_key, started.clone()).await,
+            };
+            if logged.is_ok() {
+                self.publish(&started).await;
+            }
+            logged
+        };
+        let linking = async {
+            match &granted {
+                Granted::Jit { credentials, .. } => Some(self.sign_in_link(account, &session, credentials).await),
+                _ => None,
+            }
+        };
+        let (mut saved, logged, link) = futures::join!(self.sessions.save(&session, None), logging, linking);
+        // A conflict is an end that won only if the session is no longer active: another
+        // request's log-head catch-up (an approval's, see `log_and_keep_head`) also moves the
+        // version of a session still starting, and writes nothing else.
+        for _ in 0..3 {
+            if !matches!(saved, Err(StoreError::Conflict(_))) {
+                break;
+            }
+            match self.sessions.get(&id).await {
+                Ok(Some(current)) if current.status == SessionStatus::Active => {
+                    session.version = current.version + 1;
+                    if let Ok(head) = &logged {
+                        session.log_head = head.clone();
+                    }
+                    saved = self.sessions.save(&session, None).await;
+                }
+                _ => break,
+            }
+        }
+        match saved {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
                 tracing::warn!(session = %id, "the session was ended while it started; nothing handed out");
@@ -228,52 +381,8 @@ impl SessionService {
                 return Err(StartError::Unavailable(e.to_string()));
             }
         }
-        let mut started = self.session_event(
-            "started",
-            format!("{id}:started"),
-            &session,
-            json!({
-                "started_at": rfc3339(session.started_at),
-                "expires_at": rfc3339(session.expires_at),
-                "duration_seconds": session.duration_seconds,
-                "reason": session.reason,
-                "iam_user": session.iam_user.to_string(),
-                "source_identity": user.to_string(),
-                "role_session_name": id.role_session_name(),
-            }),
-        );
-        if let Granted::Shell { connect, .. } = &granted {
-            started["target"] = json!(connect.target);
-            started["run_as"] = json!(connect.run_as);
-        }
-        if session.break_glass {
-            let event = self.session_event(
-                "break_glass",
-                format!("{id}:break_glass"),
-                &session,
-                json!({
-                    "reason": session.reason,
-                    "expires_at": rfc3339(session.expires_at),
-                    "reviewer_group_ids": session.reviewers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                }),
-            );
-            if let Err(e) = self.record(&log_key, event).await {
-                tracing::warn!(session = %id, error = %e, "logging the break-glass flag failed; the started event carries it");
-            }
-        }
-        match self.record(&log_key, started).await {
-            Ok(head) => {
-                session.log_head = head;
-                session.version += 1;
-                // Only the log head: an end claiming now (version conflict) revokes these
-                // credentials by identity, so they are safe to hand out either way.
-                if let Err(e) = self.sessions.save(&session, None).await {
-                    tracing::warn!(session = %id, error = %e, "recording the log head failed");
-                    session.version -= 1;
-                }
-                tracing::info!(session = %id, account = %account.id, kind = session.kind.as_str(), "session started");
-                Ok((session, granted))
-            }
+        let head = match logged {
+            Ok(head) => head,
             Err(e) => {
                 // Fail closed: what was granted is taken back before anything is handed out.
                 self.withdraw(
@@ -281,8 +390,60 @@ impl SessionService {
                     &format!("the start could not be logged ({e}); access withdrawn"),
                 )
                 .await;
-                Err(StartError::LogUnavailable(e.to_string()))
+                return Err(StartError::LogUnavailable(e.to_string()));
             }
+        };
+        let granted = match (granted, link) {
+            (Granted::Jit { credentials, .. }, Some(Ok(console_url))) => Granted::Jit {
+                credentials,
+                console_url,
+            },
+            (_, Some(Err(error))) => {
+                let step = "get a console sign-in token".to_string();
+                self.withdraw(session, &format!("start failed at {step}: {error}"))
+                    .await;
+                return Err(StartError::Cloud { step, error });
+            }
+            (granted, _) => granted,
+        };
+        if head != session.log_head {
+            // The log held a line this start did not expect (an approval's, written by
+            // another request): the record follows the log.
+            session.log_head = head;
+            session.version += 1;
+            if let Err(e) = self.sessions.save(&session, None).await {
+                tracing::warn!(session = %id, error = %e, "recording the log head failed");
+                session.version -= 1;
+            }
+        }
+        tracing::info!(session = %id, account = %account.id, kind = session.kind.as_str(), "session started");
+        Ok((session, granted))
+    }
+
+    /// STS refused the duration although the settings' copy of the role's maximum allowed it:
+    /// the role was changed. Its maximum is read again and kept, and the start refused.
+    async fn role_max_changed(&self, account: &Account, session: &Session) -> StartError {
+        let Some(role) = &session.role else {
+            return refused("invalid-duration", "the role allows a shorter session");
+        };
+        let max = match self.target.connect(account).await {
+            Ok(iam) => iam.get_role(role).await.map(|r| r.max_session_seconds).ok(),
+            Err(_) => None,
+        };
+        match max {
+            Some(max) => {
+                if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {
+                    tracing::warn!(error = %e, "keeping the role's maximum session duration failed");
+                }
+                refused(
+                    "invalid-duration",
+                    format!("{role} allows sessions of at most {max} seconds"),
+                )
+            }
+            None => refused(
+                "invalid-duration",
+                format!("{role} allows a shorter session than asked (AWS refused the duration)"),
+            ),
         }
     }
 
@@ -294,10 +455,11 @@ impl SessionService {
         user: &Email,
         account: &Account,
         req: &StartRequest,
-        groups: &[AccessGroup],
+        gathered: &Gathered,
         approved: bool,
     ) -> Result<Checked, StartError> {
-        let jit = self.accounts.get_jit(&account.id).await?.unwrap_or_default();
+        let groups = &gathered.groups;
+        let jit = gathered.jit.clone().unwrap_or_default();
         if !jit.active {
             return Err(refused(
                 "account-inactive",
@@ -305,19 +467,14 @@ impl SessionService {
             ));
         }
         let shell = match req.kind {
-            SessionKind::Shell => Some(
-                self.accounts
-                    .get_shell(&account.id)
-                    .await?
-                    .filter(|s| s.enabled)
-                    .map(Box::new)
-                    .ok_or_else(|| {
-                        refused(
-                            "shell-disabled",
-                            format!("shell sessions are not enabled on account {}", account.id),
-                        )
-                    })?,
-            ),
+            SessionKind::Shell => Some(gathered.shell.clone().filter(|s| s.enabled).map(Box::new).ok_or_else(
+                || {
+                    refused(
+                        "shell-disabled",
+                        format!("shell sessions are not enabled on account {}", account.id),
+                    )
+                },
+            )?),
             _ => None,
         };
         let max = match &shell {
@@ -348,18 +505,12 @@ impl SessionService {
                 format!("your access groups allow at most {max} seconds for this"),
             ),
         })?;
-        let iam_user = self
-            .users
-            .of_email(user)
-            .await?
-            .into_iter()
-            .find(|u| u.account_id == account.id && u.status != UserStatus::Unprovisioned)
-            .ok_or_else(|| {
-                refused(
-                    "user-not-eligible",
-                    format!("{user} has no IAM user provisioned by the broker in this account"),
-                )
-            })?;
+        let iam_user = eligible(&gathered.iam_users, &account.id).cloned().ok_or_else(|| {
+            refused(
+                "user-not-eligible",
+                format!("{user} has no IAM user provisioned by the broker in this account"),
+            )
+        })?;
         match iam_user.status {
             UserStatus::Provisioned => {}
             UserStatus::Imported => return Err(refused("user-not-eligible", "imported users cannot start sessions")),
@@ -375,7 +526,7 @@ impl SessionService {
                 let settings = shell.as_ref().expect("read above");
                 // As for JIT (below): the shell role is assumed with the broker's session names.
                 if !approved {
-                    self.no_live_console(account, &iam_user, "").await?;
+                    no_live_console(gathered, "")?;
                 }
                 if req.role.is_some() {
                     return Err(refused(
@@ -393,15 +544,14 @@ impl SessionService {
                 let reach = self.target.shell_with(&access).await.map_err(cloud)?;
                 self.check_target(account, &*reach, settings, target).await?;
                 let iam = self.target.iam_with(&access).await.map_err(cloud)?;
-                self.check_role_duration(&*iam, &settings.role, duration).await?;
+                within_role_max(&settings.role, self.role_max(&*iam, &settings.role).await?, duration)?;
             }
             SessionKind::Jit => {
                 // The console's credentials could assume JIT roles with the broker's session
                 // names; during a console session its user policy refuses that, and so would
                 // the broker's own AssumeRole: no JIT session while one is live.
                 if !approved {
-                    self.no_live_console(account, &iam_user, ", or switch role in the console")
-                        .await?;
+                    no_live_console(gathered, ", or switch role in the console")?;
                 }
                 if !jit.jit_enabled {
                     return Err(refused(
@@ -420,18 +570,25 @@ impl SessionService {
                     ));
                 }
                 has_credential(&iam_user)?;
-                let iam = self.target.connect(account).await.map_err(cloud)?;
-                self.check_role_duration(&*iam, role, duration).await?;
+                // The role's maximum as the settings keep it; read (and kept) where they do
+                // not. A role changed since is caught by STS refusing the duration.
+                let role_max = match jit.role_max_seconds(role) {
+                    Some(max) => max,
+                    None => {
+                        let iam = self.target.connect(account).await.map_err(cloud)?;
+                        let max = self.role_max(&*iam, role).await?;
+                        if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {
+                            tracing::warn!(error = %e, "keeping the role's maximum session duration failed");
+                        }
+                        max
+                    }
+                };
+                within_role_max(role, role_max, duration)?;
             }
             SessionKind::Console => {
                 // Checked here so that repeated attempts are refusals (bounded), not session
                 // logs; the create transaction's lock still settles a race.
-                if !approved
-                    && self
-                        .sessions
-                        .console_session_live(&account.id, &iam_user.user_name)
-                        .await?
-                {
+                if !approved && gathered.console_live {
                     return Err(console_session_live());
                 }
                 if req.role.is_some() {
@@ -482,21 +639,41 @@ impl SessionService {
         })
     }
 
-    /// A role session (JIT or shell) is refused while the user's console session lives.
-    async fn no_live_console(&self, account: &Account, user: &ManagedUser, hint: &str) -> Result<(), StartError> {
-        if self.sessions.console_session_live(&account.id, &user.user_name).await? {
-            return Err(refused(
-                "console-session-live",
-                format!("this user has a live console session on this account; end it first{hint}"),
-            ));
-        }
-        Ok(())
+    /// The reads a start's checks need, made at once: the user's groups (memberships, then
+    /// the groups in one read), the account with its settings (one read), and the user's IAM
+    /// users, then (with `console_check`) the console lock of the one in this account.
+    pub(super) async fn gather(
+        &self,
+        user: &Email,
+        account: &AccountId,
+        console_check: bool,
+    ) -> Result<Gathered, StoreError> {
+        let users = async {
+            let users = self.users.of_email(user).await?;
+            let live = match eligible(&users, account) {
+                Some(u) if console_check => self.sessions.console_session_live(account, &u.user_name).await?,
+                _ => false,
+            };
+            Ok::<_, StoreError>((users, live))
+        };
+        let (groups, settings, (iam_users, console_live)) = futures::try_join!(
+            self.groups.groups_of(user),
+            self.accounts.get_with_settings(account),
+            users
+        )?;
+        Ok(Gathered {
+            groups,
+            account: settings.account,
+            jit: settings.jit,
+            shell: settings.shell,
+            iam_users,
+            console_live,
+        })
     }
 
-    /// STS would refuse a session longer than the role allows; moto would not, so check here.
-    async fn check_role_duration(&self, iam: &dyn TargetIam, role: &RoleArn, duration: u32) -> Result<(), StartError> {
-        let role_max = iam
-            .get_role(role)
+    /// The role's maximum session duration, read from IAM.
+    async fn role_max(&self, iam: &dyn TargetIam, role: &RoleArn) -> Result<u32, StartError> {
+        iam.get_role(role)
             .await
             .map(|r| r.max_session_seconds)
             .map_err(|e| match e {
@@ -505,15 +682,49 @@ impl SessionService {
                     step: "read the role".into(),
                     error: e,
                 },
-            })?;
-        if duration > role_max {
-            return Err(refused(
-                "invalid-duration",
-                format!("{role} allows sessions of at most {role_max} seconds"),
-            ));
-        }
-        Ok(())
+            })
     }
+}
+
+/// What a start's checks read (`SessionService::gather`).
+pub(super) struct Gathered {
+    pub(super) groups: Vec<AccessGroup>,
+    pub(super) account: Option<Account>,
+    jit: Option<JitSettings>,
+    shell: Option<crate::domain::shell::ShellSettings>,
+    iam_users: Vec<ManagedUser>,
+    /// Whether the user's IAM user in the account has a live console session (read only where
+    /// the start must check it).
+    console_live: bool,
+}
+
+/// The user's IAM user in `account` that sessions may use, if any.
+fn eligible<'a>(users: &'a [ManagedUser], account: &AccountId) -> Option<&'a ManagedUser> {
+    users
+        .iter()
+        .find(|u| u.account_id == *account && u.status != UserStatus::Unprovisioned)
+}
+
+/// A role session (JIT or shell) is refused while the user's console session lives.
+fn no_live_console(gathered: &Gathered, hint: &str) -> Result<(), StartError> {
+    if gathered.console_live {
+        return Err(refused(
+            "console-session-live",
+            format!("this user has a live console session on this account; end it first{hint}"),
+        ));
+    }
+    Ok(())
+}
+
+/// STS would refuse a session longer than the role allows: refused here, with the reason.
+fn within_role_max(role: &RoleArn, role_max: u32, duration: u32) -> Result<(), StartError> {
+    if duration > role_max {
+        return Err(refused(
+            "invalid-duration",
+            format!("{role} allows sessions of at most {role_max} seconds"),
+        ));
+    }
+    Ok(())
 }
 
 /// A role session is assumed with the user's own key.

@@ -124,11 +124,13 @@ async fn review_role_trust(
                 role_arn: role.to_string(),
                 findings: crate::domain::trust::findings(&info.trust_policy, provisioned),
                 error: None,
+                max_session_seconds: Some(info.max_session_seconds),
             },
             Err(error) => RoleTrustReview {
                 role_arn: role.to_string(),
                 findings: Vec::new(),
                 error: Some(error),
+                max_session_seconds: None,
             },
         });
     }

@@ -10,7 +10,7 @@ use crate::domain::{
     AccessKeyId, Account, AccountId, AccountName, AwsAccountId, JitSettings, MaxDuration, Region, RoleArn, Sealed,
     StoredCredentials,
 };
-use crate::ports::{AccountStore, DeleteAccountRefusal, Page, PageRequest, StoreError, UserStore};
+use crate::ports::{AccountStore, AccountWithSettings, DeleteAccountRefusal, Page, PageRequest, StoreError, UserStore};
 use base64::Engine;
 
 const ACCOUNTS_PARTITION: &str = "ACCOUNTS";
@@ -324,23 +324,55 @@ impl AccountStore for DynamoStore {
     }
 
     async fn get_jit(&self, id: &AccountId) -> Result<Option<JitSettings>, StoreError> {
+        self.get_item::<JitRecord>(account_pk(id), "JIT")
+            .await?
+            .map(JitRecord::into_domain)
+            .transpose()
+    }
+
+    async fn get_with_settings(&self, id: &AccountId) -> Result<AccountWithSettings, StoreError> {
+        let pk = account_pk(id);
+        let keys = ["ACCOUNT", "JIT", super::shell_settings::SHELL_SK].map(|sk| (pk.clone(), sk.to_string()));
+        let mut items = self.batch_get(&keys).await?;
+        let mut take = |sk: &str| items.remove(&(pk.clone(), sk.to_string()));
+        Ok(AccountWithSettings {
+            account: take("ACCOUNT")
+                .map(|i| super::from_item::<AccountRecord>(i)?.into_domain())
+                .transpose()?,
+            jit: take("JIT")
+                .map(|i| super::from_item::<JitRecord>(i)?.into_domain())
+                .transpose()?,
+            shell: take(super::shell_settings::SHELL_SK)
+                .map(super::shell_settings::shell_from_item)
+                .transpose()?,
+        })
+    }
+
+    async fn remember_role_max(&self, id: &AccountId, role: &RoleArn, max_seconds: u32) -> Result<(), StoreError> {
         let Some(r) = self.get_item::<JitRecord>(account_pk(id), "JIT").await? else {
-            return Ok(None);
+            return Ok(());
         };
-        let corrupt = || StoreError::Unavailable("stored JIT settings are corrupt".into());
-        Ok(Some(JitSettings {
-            active: r.active,
-            description: r.description,
-            jit_enabled: r.jit_enabled,
-            max_duration: MaxDuration::parse(r.max_duration_seconds.into()).map_err(|_| corrupt())?,
-            allowed_roles: r
-                .allowed_role_arns
-                .iter()
-                .map(|a| RoleArn::parse(a))
-                .collect::<Result<_, _>>()
-                .map_err(|_| corrupt())?,
-            trust_review: r.trust_review,
-        }))
+        let Some(at) = r.trust_review.iter().position(|t| t.role_arn == role.as_str()) else {
+            return Ok(());
+        };
+        // That one entry only, and only while it is still this role's: settings saved
+        // meanwhile are not written over.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(id), "JIT")))
+            .update_expression(format!("SET trust_review[{at}].max_session_duration_seconds = :max"))
+            .condition_expression(format!("trust_review[{at}].role_arn = :role"))
+            .expression_attribute_values(":max", n(max_seconds))
+            .expression_attribute_values(":role", s(role.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        }
     }
 
     async fn get_shell(&self, id: &AccountId) -> Result<Option<crate::domain::shell::ShellSettings>, StoreError> {
@@ -390,5 +422,25 @@ impl DynamoStore {
             .build();
         self.transact(vec![account_exists, tx_put(put(&self.table, item, None))])
             .await
+    }
+}
+
+impl JitRecord {
+    fn into_domain(self) -> Result<JitSettings, StoreError> {
+        let r = self;
+        let corrupt = || StoreError::Unavailable("stored JIT settings are corrupt".into());
+        Ok(JitSettings {
+            active: r.active,
+            description: r.description,
+            jit_enabled: r.jit_enabled,
+            max_duration: MaxDuration::parse(r.max_duration_seconds.into()).map_err(|_| corrupt())?,
+            allowed_roles: r
+                .allowed_role_arns
+                .iter()
+                .map(|a| RoleArn::parse(a))
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt())?,
+            trust_review: r.trust_review,
+        })
     }
 }

@@ -321,14 +321,20 @@ impl GroupStore for DynamoStore {
             .into_iter()
             .map(|m| m.group_id)
             .collect();
-        let mut groups = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Ok(id) = GroupId::parse(&id) else { continue };
-            // A membership can briefly outlive its group while the group is being deleted.
-            if let Some(g) = self.get(&id).await? {
-                groups.push(g);
-            }
+        let keys: Vec<(String, String)> = ids
+            .iter()
+            .filter_map(|id| GroupId::parse(id).ok())
+            .map(|id| (group_pk(&id), "GROUP".to_string()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(groups)
+        // One read for all the groups; a membership can briefly outlive its group while the
+        // group is being deleted, so a missing one is skipped.
+        let mut items = self.batch_get(&keys).await?;
+        keys.into_iter()
+            .filter_map(|k| items.remove(&k))
+            .map(|item| super::from_item::<GroupRecord>(item)?.into_domain())
+            .collect()
     }
 }

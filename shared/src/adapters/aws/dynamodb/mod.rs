@@ -134,6 +134,55 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
+    /// Items by key in one round trip (BatchGetItem, consistent reads, 100 keys a request),
+    /// asking again for any DynamoDB left unprocessed; keyed by `(PK, SK)`, missing ones absent.
+    async fn batch_get(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<HashMap<(String, String), HashMap<String, AttributeValue>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut wanted: Vec<&(String, String)> = keys.iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut found = HashMap::new();
+        for chunk in wanted.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            // Bounded: DynamoDB returns unprocessed keys only under throttling or size limits.
+            for _ in 0..8 {
+                let Some(request) = pending.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let part = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    found.insert((part("PK"), part("SK")), item);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+            }
+            if pending.is_some() {
+                return Err(StoreError::Unavailable("DynamoDB left keys unprocessed".into()));
+            }
+        }
+        Ok(found)
+    }
+
     /// A query for a partition's items whose sort key starts with `prefix`.
     fn prefix_query(&self, pk: &str, prefix: &str) -> QueryBuilder {
         self.client

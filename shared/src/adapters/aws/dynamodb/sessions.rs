@@ -126,6 +126,26 @@ impl SessionStore for DynamoStore {
         self.transact(items).await
     }
 
+    async fn discard(&self, session: &Session) -> Result<(), StoreError> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(session_pk(&session.id), "SESSION")))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", super::n(session.version))
+            .build()
+            .expect("a delete");
+        let mut items = vec![
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .delete(delete)
+                .build(),
+            self.count_sessions(&session.account_id, -1),
+        ];
+        if session.kind == SessionKind::Console {
+            items.push(super::tx_delete(&self.table, key(console_lock_pk(session), "CONSOLE")));
+        }
+        self.transact(items).await
+    }
+
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         self.get_item::<SessionRecord>(session_pk(id), "SESSION")
             .await?

@@ -40,33 +40,10 @@ struct ShellRecord {
 
 impl DynamoStore {
     pub(super) async fn read_shell(&self, id: &AccountId) -> Result<Option<ShellSettings>, StoreError> {
-        let Some(r) = self.get_item::<ShellRecord>(account_pk(id), SHELL_SK).await? else {
-            return Ok(None);
-        };
-        let corrupt = || StoreError::Unavailable("stored shell settings are corrupt".into());
-        let owner = RoleArn::parse(&r.role_arn).map_err(|_| corrupt())?.account().clone();
-        let mut settings = ShellSettings::parse(
-            &owner,
-            ShellSettingsInput {
-                enabled: r.enabled,
-                role_arn: r.role_arn,
-                target_tags: r.target_tags,
-                target_ids: r.target_ids,
-                run_as_default: r.run_as_default,
-                run_as: r.run_as,
-                max_duration_seconds: r.max_duration_seconds.into(),
-                idle_timeout_minutes: r.idle_timeout_minutes.into(),
-                s3_bucket: r.s3_bucket,
-                s3_key_prefix: Some(r.s3_key_prefix),
-                s3_encryption: r.s3_encryption,
-                kms_key_id: r.kms_key_id,
-                cloudwatch_log_group: r.cloudwatch_log_group,
-                cloudwatch_streaming: r.cloudwatch_streaming,
-            },
-        )
-        .map_err(|_| corrupt())?;
-        settings.trust_review = r.trust_review;
-        Ok(Some(settings))
+        self.get_item::<ShellRecord>(account_pk(id), SHELL_SK)
+            .await?
+            .map(ShellRecord::into_domain)
+            .transpose()
     }
 
     pub(super) async fn write_shell(&self, id: &AccountId, s: &ShellSettings) -> Result<(), StoreError> {
@@ -96,5 +73,42 @@ impl DynamoStore {
             trust_review: s.trust_review.clone(),
         };
         self.put_while_account_exists(id, to_item(&record)).await
+    }
+}
+
+/// A stored shell settings item, as read in a batch with the account's other items.
+pub(super) fn shell_from_item(
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Result<ShellSettings, StoreError> {
+    super::from_item::<ShellRecord>(item)?.into_domain()
+}
+
+impl ShellRecord {
+    fn into_domain(self) -> Result<ShellSettings, StoreError> {
+        let r = self;
+        let corrupt = || StoreError::Unavailable("stored shell settings are corrupt".into());
+        let owner = RoleArn::parse(&r.role_arn).map_err(|_| corrupt())?.account().clone();
+        let mut settings = ShellSettings::parse(
+            &owner,
+            ShellSettingsInput {
+                enabled: r.enabled,
+                role_arn: r.role_arn,
+                target_tags: r.target_tags,
+                target_ids: r.target_ids,
+                run_as_default: r.run_as_default,
+                run_as: r.run_as,
+                max_duration_seconds: r.max_duration_seconds.into(),
+                idle_timeout_minutes: r.idle_timeout_minutes.into(),
+                s3_bucket: r.s3_bucket,
+                s3_key_prefix: Some(r.s3_key_prefix),
+                s3_encryption: r.s3_encryption,
+                kms_key_id: r.kms_key_id,
+                cloudwatch_log_group: r.cloudwatch_log_group,
+                cloudwatch_streaming: r.cloudwatch_streaming,
+            },
+        )
+        .map_err(|_| corrupt())?;
+        settings.trust_review = r.trust_review;
+        Ok(settings)
     }
 }

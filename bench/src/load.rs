@@ -1,0 +1,133 @@
+//! Load: CLIENTS concurrent clients start and end JIT sessions for SECONDS against the local
+//! runner (loopback only, bounded by the run's length), then every session is checked: ended,
+//! and its log verified with `requested`, `started` and `ended` in it. Prints server errors,
+//! p50/p99 of starts and ends, and sessions missing their log or end.
+//!
+//! The clients are spread over several accounts (one role each), as real load is: one role's
+//! revocation pages hold about a thousand revoked sessions at a time (docs/revocation.md).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+pub struct Load {
+    pub clients: usize,
+    pub seconds: u64,
+    pub sessions: usize,
+    pub server_errors: usize,
+    /// Other refusals (4xx), which a correct run has none of.
+    pub refusals: usize,
+    pub start_p50_ms: f64,
+    pub start_p99_ms: f64,
+    pub end_p50_ms: f64,
+    pub end_p99_ms: f64,
+    /// Sessions whose log or end is missing after the run.
+    pub incomplete: usize,
+}
+
+/// One client's outcome.
+#[derive(Default)]
+struct Tally {
+    starts: Vec<Duration>,
+    ends: Vec<Duration>,
+    ids: Vec<(String, String)>,
+    server_errors: usize,
+    refusals: usize,
+}
+
+const ACCOUNTS: usize = 5;
+
+pub async fn load(clients: usize, seconds: u64) -> Load {
+    let env = e2e::env();
+    env.on_system(run(env, clients.max(1), seconds)).await
+}
+
+async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
+    let mut fixtures = Vec::new();
+    for i in 0..ACCOUNTS.min(clients) {
+        fixtures.push(e2e::fixture(env, &format!("load{i}")).await);
+    }
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let workers = (0..clients).map(|c| {
+        let f = &fixtures[c % fixtures.len()];
+        async move {
+            let api = env.client();
+            let mut tally = Tally::default();
+            while Instant::now() < until {
+                let body = json!({ "account_id": f.account, "type": "jit", "role_arn": f.role, "duration_seconds": 900, "reason": "load benchmark" });
+                let started = Instant::now();
+                let reply = api.post("/sessions", &f.token, body).await;
+                tally.starts.push(started.elapsed());
+                if reply.status >= 500 {
+                    tally.server_errors += 1;
+                    continue;
+                }
+                if reply.status != 201 {
+                    tally.refusals += 1;
+                    continue;
+                }
+                let id = reply.json()["session"]["id"].as_str().expect("an id").to_string();
+                let ending = Instant::now();
+                let reply = api.end_session(&f.token, &id).await;
+                tally.ends.push(ending.elapsed());
+                match reply.status {
+                    500.. => tally.server_errors += 1,
+                    200 => {}
+                    _ => tally.refusals += 1,
+                }
+                tally.ids.push((id, f.token.clone()));
+            }
+            tally
+        }
+    });
+    let tallies = futures::future::join_all(workers).await;
+    let mut all = Tally::default();
+    for t in tallies {
+        all.starts.extend(t.starts);
+        all.ends.extend(t.ends);
+        all.ids.extend(t.ids);
+        all.server_errors += t.server_errors;
+        all.refusals += t.refusals;
+    }
+    // Every session: ended, and its log holds its start and its end, verified.
+    let api = env.client();
+    let mut incomplete = 0;
+    for (id, token) in &all.ids {
+        let session = api.get(&format!("/sessions/{id}"), token).await;
+        let log = api.get(&format!("/sessions/{id}/log"), token).await;
+        let ended = session.status == 200 && session.json()["status"] == "ended";
+        let logged = log.status == 200 && {
+            let log = log.json();
+            let types: Vec<&str> = log["events"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|e| e["type"].as_str()).collect())
+                .unwrap_or_default();
+            log["verified"] == true && ["requested", "started", "ended"].iter().all(|t| types.contains(t))
+        };
+        if !(ended && logged) {
+            incomplete += 1;
+        }
+    }
+    Load {
+        clients,
+        seconds,
+        sessions: all.ids.len(),
+        server_errors: all.server_errors,
+        refusals: all.refusals,
+        start_p50_ms: percentile(&mut all.starts, 50.0),
+        start_p99_ms: percentile(&mut all.starts, 99.0),
+        end_p50_ms: percentile(&mut all.ends, 50.0),
+        end_p99_ms: percentile(&mut all.ends, 99.0),
+        incomplete,
+    }
+}
+
+/// The nearest-rank percentile, in ms.
+fn percentile(times: &mut [Duration], p: f64) -> f64 {
+    if times.is_empty() {
+        return f64::NAN;
+    }
+    times.sort();
+    let rank = ((p / 100.0) * times.len() as f64).ceil().max(1.0) as usize;
+    times[rank.min(times.len()) - 1].as_secs_f64() * 1000.0
+}
