@@ -913,3 +913,79 @@ async fn one_run_expires_sessions_across_accounts() {
         assert_eq!(event_types(&log), ["requested", "started", "expired"]);
     }
 }
+
+/// The role's maximum session duration is kept with the JIT settings (read when they are
+/// saved), so a start reads no role; a role shortened since is caught by STS refusing the
+/// duration, which withdraws the start, reads the role again and keeps its new maximum.
+#[tokio::test]
+async fn the_roles_maximum_is_kept_and_read_again_when_sts_refuses() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "rolemax").await;
+    // Saved after the role exists: the review reads its maximum (7200).
+    let settings = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 7200, "allowed_role_arns": [f.role] });
+    let saved = api
+        .put(&format!("/accounts/{}/jit", f.account), &admin, settings)
+        .await
+        .ok(200);
+    assert_eq!(saved["trust_review"][0]["max_session_duration_seconds"], 7200, "{saved}");
+
+    env.calls.start();
+    let s = api.post("/sessions", &f.token, jit(&f, 5400)).await.ok(201);
+    let calls: Vec<String> = env.calls.stop().into_iter().map(|c| c.operation).collect();
+    assert!(
+        !calls.iter().any(|c| c == "iam:GetRole"),
+        "no role read at the start: {calls:?}"
+    );
+    api.end_session(&f.token, s["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
+
+    // Shortened behind the broker's back: STS refuses, the start is withdrawn and refused.
+    f.iam
+        .update_role()
+        .role_name(f.role_name())
+        .max_session_duration(3600)
+        .send()
+        .await
+        .unwrap();
+    let reply = api.post("/sessions", &f.token, jit(&f, 5400)).await;
+    let p = reply.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-duration", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("3600"), "{p}");
+    assert!(!reply.text.contains("secret_access_key"));
+    let listed = api.get("/sessions", &f.token).await.ok(200);
+    let withdrawn = &listed["items"][0];
+    assert_eq!(withdrawn["status"], "ended", "{listed}");
+    assert!(
+        withdrawn["end_reason"].as_str().unwrap().contains("refused the duration"),
+        "{withdrawn}"
+    );
+    let kept = api
+        .get(&format!("/accounts/{}/jit", f.account), &admin)
+        .await
+        .ok(200);
+    assert_eq!(kept["trust_review"][0]["max_session_duration_seconds"], 3600, "{kept}");
+
+    // Now refused from the kept maximum, before STS and without reading the role (the
+    // refusal is logged, as every refusal is); within it, granted.
+    env.calls.start();
+    refused_start(env, &f, 5400).await;
+    let calls: Vec<String> = env.calls.stop().into_iter().map(|c| c.operation).collect();
+    assert!(
+        !calls.iter().any(|c| c == "sts:AssumeRole" || c == "iam:GetRole"),
+        "refused before STS, from the kept maximum: {calls:?}"
+    );
+    api.post("/sessions", &f.token, jit(&f, 3600)).await.ok(201);
+}
+
+async fn refused_start(env: &TestEnv, f: &Fixture, seconds: i64) {
+    let p = env
+        .client()
+        .post("/sessions", &f.token, jit(f, seconds))
+        .await
+        .problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-duration", "{p}");
+}
