@@ -292,4 +292,19 @@ impl crate::ports::SessionLog for FaultyLog {
     async fn read(&self, key: &str) -> Result<Option<String>, crate::ports::LogError> {
         self.inner.read(key).await
     }
+
+    async fn begin(&self, key: &str, event: serde_json::Value) -> Result<crate::ports::LogTail, crate::ports::LogError> {
+        self.enter_put(&event)?;
+        self.inner.begin(key, event).await
+    }
+
+    async fn append_to(
+        &self,
+        key: &str,
+        tail: &crate::ports::LogTail,
+        event: serde_json::Value,
+    ) -> Result<crate::ports::LogTail, crate::ports::LogError> {
+        self.enter_put(&event)?;
+        self.inner.append_to(key, tail, event).await
+    }
 }

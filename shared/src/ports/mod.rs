@@ -419,6 +419,14 @@ pub trait PickupStore: Send + Sync {
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), String>;
+
+    /// Several events in one call where the bus takes them so (EventBridge: up to 10).
+    async fn publish_all(&self, events: &[(&str, &serde_json::Value)]) -> Result<(), String> {
+        for (detail_type, detail) in events {
+            self.publish(detail_type, detail).await?;
+        }
+        Ok(())
+    }
 }
 
 /// No bus configured: events are only in the session logs.

@@ -1,4 +1,5 @@
-//! `EventPublisher` on EventBridge: one PutEvents per transition, on the broker's bus.
+//! `EventPublisher` on EventBridge: one PutEvents per transition (an end's two events in one),
+//! on the broker's bus.
 
 use async_trait::async_trait;
 
@@ -26,22 +27,28 @@ impl EventBridgePublisher {
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
     async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), String> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
+        self.publish_all(&[(detail_type, detail)]).await
+    }
+
+    async fn publish_all(&self, events: &[(&str, &serde_json::Value)]) -> Result<(), String> {
+        let entries = events.iter().map(|(detail_type, detail)| {
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&self.bus)
+                .source(SOURCE)
+                .detail_type(*detail_type)
+                .detail(detail.to_string())
+                .build()
+        });
         let out = self
             .client
             .put_events()
-            .entries(entry)
+            .set_entries(Some(entries.collect()))
             .send()
             .await
             .map_err(|e| describe(&e))?;
         // PutEvents answers 200 with per-entry failures.
-        match out.entries().first().and_then(|e| e.error_code()) {
-            Some(code) => Err(format!("PutEvents refused the event: {code}")),
+        match out.entries().iter().find_map(|e| e.error_code()) {
+            Some(code) => Err(format!("PutEvents refused an event: {code}")),
             None => Ok(()),
         }
     }

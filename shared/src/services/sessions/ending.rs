@@ -108,10 +108,13 @@ impl SessionService {
         reason: &str,
         outcome: SessionStatus,
     ) -> Result<Session, SessionError> {
-        match self.claim(session, by, reason, outcome).await? {
+        // The account is reached while the claim is made: only the winner uses it, and a
+        // loser's reach costs a read and an opening of the account's secret, not a write.
+        let reaching = [session.clone()];
+        let (claimed, reach) = futures::join!(self.claim(session, by, reason, outcome), self.reach(&reaching));
+        match claimed? {
             Ok(claimed) => {
                 let claimed = vec![claimed];
-                let reach = self.reach(&claimed).await;
                 let mut done = self.complete_ends(claimed, reach.as_ref()).await;
                 done.pop().expect("one in, one out")
             }

@@ -67,22 +67,29 @@ impl SessionService {
         if let Some(metric) = metric_of(kind) {
             crate::metrics::count(metric);
         }
-        if let Some(detail_type) = detail_type(kind) {
-            self.put(detail_type, event).await;
-        }
+        let mut revoked = None;
         if matches!(kind, "ended" | "expired") {
-            let mut revoked = event.clone();
-            revoked["type"] = "revoked".into();
-            revoked["outcome"] = kind.into();
-            revoked["event_id"] = format!("{}:revoked", event["session_id"].as_str().unwrap_or_default()).into();
-            self.put("Session access revoked", &revoked).await;
+            let mut r = event.clone();
+            r["type"] = "revoked".into();
+            r["outcome"] = kind.into();
+            r["event_id"] = format!("{}:revoked", event["session_id"].as_str().unwrap_or_default()).into();
+            revoked = Some(r);
+        }
+        // An end's two events in one call.
+        let events: Vec<(&str, &Value)> = detail_type(kind)
+            .map(|d| (d, event))
+            .into_iter()
+            .chain(revoked.as_ref().map(|r| ("Session access revoked", r)))
+            .collect();
+        if !events.is_empty() {
+            self.put(&events).await;
         }
     }
 
-    async fn put(&self, detail_type: &str, detail: &Value) {
-        if let Err(e) = self.events.publish(detail_type, detail).await {
+    async fn put(&self, events: &[(&str, &Value)]) {
+        if let Err(e) = self.events.publish_all(events).await {
             tracing::error!(
-                event_id = detail["event_id"].as_str().unwrap_or_default(),
+                event_id = events[0].1["event_id"].as_str().unwrap_or_default(),
                 error = %e,
                 alarm = "events-undelivered",
                 "an event could not be put on the bus; it is in the session log"
