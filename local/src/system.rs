@@ -212,11 +212,7 @@ impl LocalSystem {
             None
         };
         // One app serves every function here, shell sessions and activity included.
-        let mut overrides = options.overrides;
-        overrides.shell.get_or_insert(shared::adapters::aws::shell::connector);
-        overrides
-            .activity
-            .get_or_insert(shared::adapters::aws::cloudtrail::connector);
+        let overrides = options.overrides.with_everything();
         let app = App::on_aws(&config, &sdk, overrides)
             .map_err(|e| e.to_string())?
             .with_slack_jobs();

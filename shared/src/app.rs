@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
+use crate::adapters::aws::dynamodb::DynamoStore;
 use crate::adapters::aws::federation::HttpFederation;
-use crate::adapters::aws::s3_log::S3SessionLog;
 use crate::adapters::aws::sqs::SqsJobQueue;
-use crate::adapters::aws::sts::StsRoleAssumer;
-use crate::adapters::aws::{dynamodb::DynamoStore, iam::AwsIamConnector, kms::KmsSealer, sts::StsVerifier};
 use crate::adapters::slack::SlackResponder;
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::ports::{Clock, IamConnector, IdempotencyStore, RoleAssumer, SecretSealer, SessionLog, SystemClock};
+use crate::ports::{
+    Clock, CredentialVerifier, EventPublisher, EvidenceSigner, IamConnector, IdempotencyStore, LogArchive, NotWired,
+    RoleAssumer, SecretSealer, SessionLog, SystemClock,
+};
 use crate::services::accounts::AccountService;
 use crate::services::chatops::ChatOpsService;
 use crate::services::groups::GroupService;
@@ -72,9 +73,43 @@ pub type ShellFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::Shel
 /// Makes the CloudTrail adapter from the SDK configuration.
 pub type ActivityFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::ActivityConnector>;
 
-/// What tests and the local runner may swap in; production uses the defaults.
+/// Makes the KMS sealer (key id) from the SDK configuration.
+pub type SealerFactory = fn(&aws_config::SdkConfig, &str) -> Arc<dyn SecretSealer>;
+
+/// Makes the STS verifier and AssumeRole adapter.
+pub type StsFactory = fn(&aws_config::SdkConfig) -> (Arc<dyn CredentialVerifier>, Arc<dyn RoleAssumer>);
+
+/// Makes the IAM connector.
+pub type IamFactory = fn(&aws_config::SdkConfig) -> Arc<dyn IamConnector>;
+
+/// Makes the session-log bucket's adapter (bucket name), as the logs and as the archive.
+pub type BucketFactory = fn(&aws_config::SdkConfig, &str) -> (Arc<dyn SessionLog>, Arc<dyn LogArchive>);
+
+/// Makes the EventBridge publisher (bus name).
+pub type EventsFactory = fn(&aws_config::SdkConfig, &str) -> Arc<dyn EventPublisher>;
+
+/// Makes the evidence signing key (key id).
+pub type SignerFactory = fn(&aws_config::SdkConfig, &str) -> Arc<dyn EvidenceSigner>;
+
+/// What a function wires, and what tests and the local runner may swap in.
+///
+/// Each AWS-backed adapter but DynamoDB is a constructor a function's `main` names (or not):
+/// one left `None` is never referenced, so its SDK is not linked into that bootstrap, and the
+/// port gets `NotWired`, which answers "unavailable" (a function's own routes never reach it).
 #[derive(Clone, Default)]
 pub struct Overrides {
+    /// KMS: sealing and opening secrets (accounts, users, sessions, the expirer).
+    pub kms: Option<SealerFactory>,
+    /// STS: verifying registrations and JIT AssumeRole (accounts, sessions).
+    pub sts: Option<StsFactory>,
+    /// IAM in the target accounts (accounts, users, sessions, the expirer).
+    pub iam: Option<IamFactory>,
+    /// S3: the session logs and their archive (accounts, sessions, the expirer).
+    pub bucket: Option<BucketFactory>,
+    /// EventBridge, where `EVENT_BUS_NAME` is set (sessions, the expirer).
+    pub events: Option<EventsFactory>,
+    /// The evidence key, where `EVIDENCE_KEY_ID` is set (accounts verify, the expirer signs).
+    pub signer: Option<SignerFactory>,
     /// Session Manager, for the functions that reach it (shell settings, starts, approvals,
     /// ends); `None` links none of EC2 and SSM into the others' bootstraps.
     pub shell: Option<ShellFactory>,
@@ -86,6 +121,22 @@ pub struct Overrides {
     pub wrap_http: Option<HttpWrapper>,
     pub wrap_assumer: Option<AssumerWrapper>,
     pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Overrides {
+    /// Every adapter (the local runner serves every function from one app), keeping any set.
+    pub fn with_everything(mut self) -> Self {
+        use crate::adapters::aws::{cloudtrail, eventbridge, iam, kms, s3_log, shell, sts};
+        self.kms.get_or_insert(kms::sealer);
+        self.sts.get_or_insert(sts::adapters);
+        self.iam.get_or_insert(iam::connector);
+        self.bucket.get_or_insert(s3_log::bucket);
+        self.events.get_or_insert(eventbridge::publisher);
+        self.signer.get_or_insert(kms::evidence_key);
+        self.shell.get_or_insert(shell::connector);
+        self.activity.get_or_insert(cloudtrail::connector);
+        self
+    }
 }
 
 impl App {
@@ -103,9 +154,18 @@ impl App {
         };
         let store = Arc::new(DynamoStore::lazy(sdk, &config.table_name));
         let auth = auth.with_identities(store.clone());
-        let sealer = Arc::new(KmsSealer::new(sdk, &config.kms_key_id));
-        let verifier = Arc::new(StsVerifier::new(sdk.clone()));
-        let mut iam: Arc<dyn IamConnector> = Arc::new(AwsIamConnector::new(sdk.clone()));
+        let sealer: Arc<dyn SecretSealer> = match overrides.kms {
+            Some(make) => make(sdk, &config.kms_key_id),
+            None => Arc::new(NotWired),
+        };
+        let (verifier, assumer): (Arc<dyn CredentialVerifier>, Arc<dyn RoleAssumer>) = match overrides.sts {
+            Some(make) => make(sdk),
+            None => (Arc::new(NotWired), Arc::new(NotWired)),
+        };
+        let mut iam: Arc<dyn IamConnector> = match overrides.iam {
+            Some(make) => make(sdk),
+            None => Arc::new(NotWired),
+        };
         if let Some(wrap) = overrides.wrap_iam {
             iam = wrap(iam);
         }
@@ -118,8 +178,10 @@ impl App {
             None => Arc::new(crate::ports::NoActivity),
         };
         let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let bucket = Arc::new(S3SessionLog::new(sdk, &config.session_log_bucket));
-        let mut log: Arc<dyn SessionLog> = bucket.clone();
+        let (mut log, bucket): (Arc<dyn SessionLog>, Arc<dyn LogArchive>) = match overrides.bucket {
+            Some(make) => make(sdk, &config.session_log_bucket),
+            None => (Arc::new(NotWired), Arc::new(NotWired)),
+        };
         if let Some(wrap) = overrides.wrap_log {
             log = wrap(log);
         }
@@ -139,12 +201,9 @@ impl App {
             sessions: store.clone(),
             target: targets.clone(),
             revoker: Revoker::new(store.clone(), store.clone(), clock.clone()),
-            assumer: {
-                let sts: Arc<dyn RoleAssumer> = Arc::new(StsRoleAssumer::new(sdk.clone()));
-                match &overrides.wrap_assumer {
-                    Some(wrap) => wrap(sts),
-                    None => sts,
-                }
+            assumer: match &overrides.wrap_assumer {
+                Some(wrap) => wrap(assumer),
+                None => assumer,
             },
             federation: Arc::new(HttpFederation::new(&config.federation_endpoint)),
             log,
@@ -152,9 +211,9 @@ impl App {
             clock: clock.clone(),
             refusals: store.clone(),
             pickups: store.clone(),
-            events: match &config.event_bus {
-                Some(bus) => Arc::new(crate::adapters::aws::eventbridge::EventBridgePublisher::lazy(sdk, bus)),
-                None => Arc::new(crate::ports::NoEvents),
+            events: match (&config.event_bus, overrides.events) {
+                (Some(bus), Some(make)) => make(sdk, bus),
+                _ => Arc::new(crate::ports::NoEvents),
             },
             request_lapse: config.request_lapse,
         };
@@ -163,10 +222,11 @@ impl App {
             store.clone(),
             store.clone(),
             bucket,
-            config.evidence_key_id.as_ref().map(|key| {
-                Arc::new(crate::adapters::aws::kms::KmsEvidenceKey::new(sdk, key))
-                    as Arc<dyn crate::ports::EvidenceSigner>
-            }),
+            config
+                .evidence_key_id
+                .as_ref()
+                .zip(overrides.signer)
+                .map(|(key, make)| make(sdk, key)),
             store.clone(),
             clock.clone(),
         );
@@ -212,31 +272,10 @@ impl App {
         self
     }
 
-    /// Reads the environment and builds the app (a Lambda's cold start).
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = config.sdk_config().await;
-        Self::on_aws(&config, &sdk, Overrides::default())
-    }
-
-    /// `from_env`, with Session Manager (for the functions that serve shell sessions).
-    pub async fn from_env_with_shell() -> Result<Self, ConfigError> {
-        Self::from_env_with(Overrides {
-            shell: Some(crate::adapters::aws::shell::connector),
-            ..Overrides::default()
-        })
-        .await
-    }
-
-    /// `from_env`, with Session Manager and CloudTrail (for the functions that end sessions
-    /// and show or snapshot their activity: sessions and the expirer).
-    pub async fn from_env_with_shell_and_activity() -> Result<Self, ConfigError> {
-        Self::from_env_with(Overrides {
-            shell: Some(crate::adapters::aws::shell::connector),
-            activity: Some(crate::adapters::aws::cloudtrail::connector),
-            ..Overrides::default()
-        })
-        .await
+    /// Reads the environment and builds the app (a Lambda's cold start) with the adapters
+    /// `wiring` names (see `Overrides`).
+    pub async fn from_env(wiring: Overrides) -> Result<Self, ConfigError> {
+        Self::from_env_with(wiring).await
     }
 
     async fn from_env_with(overrides: Overrides) -> Result<Self, ConfigError> {

@@ -925,12 +925,16 @@ async fn the_roles_maximum_is_kept_and_read_again_when_sts_refuses() {
     let admin = env.admin();
     let f = fixture(env, "rolemax").await;
     // Saved after the role exists: the review reads its maximum (7200).
-    let settings = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 7200, "allowed_role_arns": [f.role] });
+    let settings =
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 7200, "allowed_role_arns": [f.role] });
     let saved = api
         .put(&format!("/accounts/{}/jit", f.account), &admin, settings)
         .await
         .ok(200);
-    assert_eq!(saved["trust_review"][0]["max_session_duration_seconds"], 7200, "{saved}");
+    assert_eq!(
+        saved["trust_review"][0]["max_session_duration_seconds"], 7200,
+        "{saved}"
+    );
 
     env.calls.start();
     let s = api.post("/sessions", &f.token, jit(&f, 5400)).await.ok(201);
@@ -960,13 +964,13 @@ async fn the_roles_maximum_is_kept_and_read_again_when_sts_refuses() {
     let withdrawn = &listed["items"][0];
     assert_eq!(withdrawn["status"], "ended", "{listed}");
     assert!(
-        withdrawn["end_reason"].as_str().unwrap().contains("refused the duration"),
+        withdrawn["end_reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused the duration"),
         "{withdrawn}"
     );
-    let kept = api
-        .get(&format!("/accounts/{}/jit", f.account), &admin)
-        .await
-        .ok(200);
+    let kept = api.get(&format!("/accounts/{}/jit", f.account), &admin).await.ok(200);
     assert_eq!(kept["trust_review"][0]["max_session_duration_seconds"], 3600, "{kept}");
 
     // Now refused from the kept maximum, before STS and without reading the role (the

@@ -163,9 +163,8 @@ pub fn env() -> &'static TestEnv {
                 let clock_override: Arc<dyn shared::ports::Clock> = clock_handle.clone();
                 let wrap_log: shared::app::LogWrapper =
                     Arc::new(move |inner| Arc::new(FaultyLog::new(inner, log_plan.clone())) as _);
+                // Every adapter, as the local runner wires them (`with_everything`).
                 let overrides = shared::app::Overrides {
-                    shell: Some(shared::adapters::aws::shell::connector),
-                    activity: Some(shared::adapters::aws::cloudtrail::connector),
                     wrap_iam: Some(wrap),
                     wrap_log: Some(wrap_log),
                     wrap_http: Some(Arc::new(move |inner| CallRecorder::wrap(recorder.clone(), inner))),
@@ -176,6 +175,7 @@ pub fn env() -> &'static TestEnv {
                         }) as _
                     })),
                     clock: Some(clock_override),
+                    ..Default::default()
                 };
                 let options = Options {
                     port: 0,

@@ -1,11 +1,23 @@
 //! Lambda entry point of the `accounts` function: wire and run.
 
 use lambda_http::{Error, service_fn};
+use shared::adapters::aws;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env_with_shell().await?;
+    // Registration (STS, KMS), trust reviews (IAM), evidence (S3, the signing key's public
+    // half), shell settings (Session Manager); no bus, no CloudTrail (see `Overrides`).
+    let app = shared::App::from_env(shared::app::Overrides {
+        kms: Some(aws::kms::sealer),
+        sts: Some(aws::sts::adapters),
+        iam: Some(aws::iam::connector),
+        bucket: Some(aws::s3_log::bucket),
+        signer: Some(aws::kms::evidence_key),
+        shell: Some(aws::shell::connector),
+        ..Default::default()
+    })
+    .await?;
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(accounts::handle(app, req).await)

@@ -1,11 +1,24 @@
 //! Lambda entry point of the `expirer` function: wire and run.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::adapters::aws;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env_with_shell_and_activity().await?;
+    // Ends (KMS, IAM, Session Manager), logs and digests (S3, the signing key), the bus and
+    // activity copies (CloudTrail); it assumes no role for anyone (see `Overrides`).
+    let app = shared::App::from_env(shared::app::Overrides {
+        kms: Some(aws::kms::sealer),
+        iam: Some(aws::iam::connector),
+        bucket: Some(aws::s3_log::bucket),
+        events: Some(aws::eventbridge::publisher),
+        signer: Some(aws::kms::evidence_key),
+        shell: Some(aws::shell::connector),
+        activity: Some(aws::cloudtrail::connector),
+        ..Default::default()
+    })
+    .await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         expirer::handle(app, event.payload).await.map_err(Error::from)

@@ -5,7 +5,8 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env().await?;
+    // DynamoDB only: no other AWS SDK is linked (see `Overrides`).
+    let app = shared::App::from_env(shared::app::Overrides::default()).await?;
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(groups::handle(app, req).await)

@@ -5,7 +5,8 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env_with_shell_and_activity().await?;
+    // Sessions reach every service the broker uses (see `Overrides`).
+    let app = shared::App::from_env(shared::app::Overrides::default().with_everything()).await?;
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(sessions::handle(app, req).await)

@@ -293,7 +293,11 @@ impl crate::ports::SessionLog for FaultyLog {
         self.inner.read(key).await
     }
 
-    async fn begin(&self, key: &str, event: serde_json::Value) -> Result<crate::ports::LogTail, crate::ports::LogError> {
+    async fn begin(
+        &self,
+        key: &str,
+        event: serde_json::Value,
+    ) -> Result<crate::ports::LogTail, crate::ports::LogError> {
         self.enter_put(&event)?;
         self.inner.begin(key, event).await
     }

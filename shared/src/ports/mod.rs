@@ -4,10 +4,12 @@
 
 mod activity;
 mod evidence;
+mod not_wired;
 mod shell;
 
 pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, LookupRequest, NoActivity};
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
+pub use not_wired::NotWired;
 pub use shell::{Ec2Instance, ManagedNode, NoShell, ShellConnector, SsmSessionInfo, TargetShell};
 
 use async_trait::async_trait;

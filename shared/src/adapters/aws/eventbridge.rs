@@ -53,3 +53,8 @@ impl EventPublisher for EventBridgePublisher {
         }
     }
 }
+
+/// The bus, for `Overrides::events` (see `App::on_aws`).
+pub fn publisher(sdk: &aws_config::SdkConfig, bus: &str) -> std::sync::Arc<dyn EventPublisher> {
+    std::sync::Arc::new(EventBridgePublisher::lazy(sdk, bus))
+}

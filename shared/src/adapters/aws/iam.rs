@@ -523,3 +523,8 @@ impl TargetIam for AwsTargetIam {
             .map(|d| crate::encoding::percent_decode(&d)))
     }
 }
+
+/// The IAM connector, for `Overrides::iam` (see `App::on_aws`).
+pub fn connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn crate::ports::IamConnector> {
+    std::sync::Arc::new(AwsIamConnector::new(sdk.clone()))
+}

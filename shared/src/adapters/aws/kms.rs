@@ -113,3 +113,13 @@ impl crate::ports::EvidenceSigner for KmsEvidenceKey {
             .ok_or_else(|| "KMS returned no public key".into())
     }
 }
+
+/// The sealer, for `Overrides::kms` (see `App::on_aws`).
+pub fn sealer(sdk: &aws_config::SdkConfig, key_id: &str) -> std::sync::Arc<dyn crate::ports::SecretSealer> {
+    std::sync::Arc::new(KmsSealer::new(sdk, key_id))
+}
+
+/// The evidence signing key, for `Overrides::signer`.
+pub fn evidence_key(sdk: &aws_config::SdkConfig, key_id: &str) -> std::sync::Arc<dyn crate::ports::EvidenceSigner> {
+    std::sync::Arc::new(KmsEvidenceKey::new(sdk, key_id))
+}

@@ -144,3 +144,12 @@ impl SessionLog for S3SessionLog {
             .map_err(|_| LogError::Tampered("not UTF-8".into()))
     }
 }
+
+/// The session-log bucket, as the logs and as the archive, for `Overrides::bucket`.
+pub fn bucket(
+    sdk: &aws_config::SdkConfig,
+    bucket: &str,
+) -> (std::sync::Arc<dyn SessionLog>, std::sync::Arc<dyn LogArchive>) {
+    let b = std::sync::Arc::new(S3SessionLog::new(sdk, bucket));
+    (b.clone(), b)
+}

@@ -216,3 +216,16 @@ impl crate::ports::RoleAssumer for StsRoleAssumer {
         })
     }
 }
+
+/// The verifier and the AssumeRole adapter, for `Overrides::sts` (see `App::on_aws`).
+pub fn adapters(
+    sdk: &aws_config::SdkConfig,
+) -> (
+    std::sync::Arc<dyn crate::ports::CredentialVerifier>,
+    std::sync::Arc<dyn crate::ports::RoleAssumer>,
+) {
+    (
+        std::sync::Arc::new(StsVerifier::new(sdk.clone())),
+        std::sync::Arc::new(StsRoleAssumer::new(sdk.clone())),
+    )
+}
