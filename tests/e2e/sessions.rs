@@ -973,16 +973,28 @@ async fn the_roles_maximum_is_kept_and_read_again_when_sts_refuses() {
     let kept = api.get(&format!("/accounts/{}/jit", f.account), &admin).await.ok(200);
     assert_eq!(kept["trust_review"][0]["max_session_duration_seconds"], 3600, "{kept}");
 
-    // Now refused from the kept maximum, before STS and without reading the role (the
-    // refusal is logged, as every refusal is); within it, granted.
+    // Now refused before STS (a refusal reads the role again, so that a maximum raised since
+    // is seen; the refusal is logged, as every refusal is); within it, granted.
     env.calls.start();
     refused_start(env, &f, 5400).await;
     let calls: Vec<String> = env.calls.stop().into_iter().map(|c| c.operation).collect();
     assert!(
-        !calls.iter().any(|c| c == "sts:AssumeRole" || c == "iam:GetRole"),
-        "refused before STS, from the kept maximum: {calls:?}"
+        !calls.iter().any(|c| c == "sts:AssumeRole"),
+        "refused before STS: {calls:?}"
     );
     api.post("/sessions", &f.token, jit(&f, 3600)).await.ok(201);
+
+    // Raised again: granted without saving the settings, and kept.
+    f.iam
+        .update_role()
+        .role_name(f.role_name())
+        .max_session_duration(7200)
+        .send()
+        .await
+        .unwrap();
+    api.post("/sessions", &f.token, jit(&f, 5400)).await.ok(201);
+    let kept = api.get(&format!("/accounts/{}/jit", f.account), &admin).await.ok(200);
+    assert_eq!(kept["trust_review"][0]["max_session_duration_seconds"], 7200, "{kept}");
 }
 
 async fn refused_start(env: &TestEnv, f: &Fixture, seconds: i64) {
@@ -992,4 +1004,42 @@ async fn refused_start(env: &TestEnv, f: &Fixture, seconds: i64) {
         .await
         .problem(422);
     assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-duration", "{p}");
+}
+
+/// A start that dies midway (here as it calls STS, after its record and its `requested` line
+/// were written) is not left live until its end: it is due again within minutes, and the
+/// expirer withdraws it then.
+#[tokio::test]
+async fn a_start_that_dies_midway_is_withdrawn_within_minutes() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "abandoned").await;
+    env.calls
+        .fail_every("sts:AssumeRole", shared::adapters::recording::HttpFault::CrashBefore);
+    let died = api.try_send("POST", "/sessions", &f.token, Some(jit(&f, 3600))).await;
+    env.calls.stop();
+    assert!(died.is_none_or(|r| r.status >= 500), "the start died");
+    let listed = api.get("/sessions", &f.token).await.ok(200);
+    let session = listed["items"][0].clone();
+    assert_eq!(session["status"], "active", "left as it died: {listed}");
+    let id = session["id"].as_str().unwrap().to_string();
+
+    // Not yet: a start may still be running.
+    env.run_expirer().await;
+    let now = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(now["status"], "active");
+    // Six minutes on (its end is an hour away): withdrawn, and logged.
+    env.clock.advance(Duration::from_secs(360));
+    let report = env.run_expirer().await;
+    env.clock.reset();
+    assert!(report.expired >= 1, "{report:?}");
+    let now = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(now["status"], "ended", "{now}");
+    assert!(
+        now["end_reason"].as_str().unwrap().contains("did not complete"),
+        "{now}"
+    );
+    let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+    assert_eq!(log["verified"], true, "{log}");
 }

@@ -443,8 +443,10 @@ impl EventPublisher for NoEvents {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Records a new active session, puts it in the due index and counts it on its account.
-    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+    /// Records a new session, puts it in the due index at `due_at` (a start in progress is due
+    /// soon, so that one abandoned midway is ended; its claim check moves it to its end) and
+    /// counts it on its account.
+    async fn create(&self, session: &Session, due_at: Option<OffsetDateTime>) -> Result<(), StoreError>;
     /// Undoes `create` for a session nothing was granted to and nobody has written since (its
     /// version is still the created one): `Conflict` otherwise.
     async fn discard(&self, session: &Session) -> Result<(), StoreError>;

@@ -82,7 +82,15 @@ impl S3SessionLog {
         };
         match put.send().await {
             Ok(out) => Ok(Some(out.e_tag.unwrap_or_default())),
-            Err(e) if super::service_code(&e).as_deref() == Some("PreconditionFailed") => Ok(None),
+            // 412: not the version named; 409: a concurrent conditional write to the key.
+            Err(e)
+                if matches!(
+                    super::service_code(&e).as_deref(),
+                    Some("PreconditionFailed" | "ConditionalRequestConflict")
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(LogError::Unavailable(describe(&e))),
         }
     }

@@ -504,6 +504,21 @@ impl SessionService {
                 self.claim(session, "expirer", "the session's time is up", SessionStatus::Expired)
                     .await
             }
+            // Created and never claim-checked, long past any function's timeout: a start that
+            // died midway (whatever it obtained was never handed out). Ended by identity.
+            SessionStatus::Active
+                if session.version == 1
+                    && session.request.is_none()
+                    && session.started_at + super::START_LEASE <= now =>
+            {
+                self.claim(
+                    session,
+                    "expirer",
+                    "the start did not complete; access withdrawn",
+                    SessionStatus::Ended,
+                )
+                .await
+            }
             SessionStatus::Ending => {
                 // Re-claim (the lease lapsed): the version check lets one run through.
                 let mut s = session;

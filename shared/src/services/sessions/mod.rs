@@ -213,6 +213,10 @@ struct Checked {
     shell: Option<Box<crate::domain::shell::ShellSettings>>,
 }
 
+/// How long a start may take before the expirer takes it for abandoned (the sessions
+/// function's timeout is 29 s) and withdraws it.
+pub(crate) const START_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What a start that grants at once holds when it hands out: the log as it wrote it, the
 /// user's key opened alongside its writes, and the `requested` event not yet on the bus.
 struct Begun {

@@ -140,6 +140,12 @@ impl SessionService {
             reviewers,
             review: None,
         };
+        // A start granting now is due again soon: one abandoned midway (the function timed
+        // out) is withdrawn by the expirer then, not at its end (see `ending::claim_due`).
+        let due = match session.status {
+            SessionStatus::Active => Some(session.expires_at.min(now + super::START_LEASE)),
+            _ => session.due_at(),
+        };
         let at_once = session.request.is_none() && matches!(req.kind, SessionKind::Jit | SessionKind::Shell);
         let opening = async {
             match at_once {
@@ -149,7 +155,7 @@ impl SessionService {
         };
         let (logged, created, opened) = futures::join!(
             self.log.begin(&log_key, requested.clone()),
-            self.sessions.create(&session),
+            self.sessions.create(&session, due),
             opening
         );
         let tail = match (logged, &created) {
@@ -239,6 +245,9 @@ impl SessionService {
         };
         let secret = match secret {
             Some(Err((step, error))) => {
+                if let Some(event) = &unpublished {
+                    self.publish(event).await;
+                }
                 self.withdraw(session, &format!("start failed at {step}: {error}"))
                     .await;
                 return Err(StartError::Cloud { step, error });
@@ -268,6 +277,9 @@ impl SessionService {
         if let Granted::Jit { credentials, .. } | Granted::Shell { credentials, .. } = &granted {
             session.credentials_expire_at = Some(credentials.expiration);
         }
+        // Events put on the bus only once the claim check, the log and the link all succeeded:
+        // the bus never announces a start that handed nothing out.
+        let mut after_start = Vec::new();
         let mut tail = tail.unwrap_or_else(|| LogTail {
             head: session.log_head.clone(),
             known: None,
@@ -286,7 +298,8 @@ impl SessionService {
             match self.log.append_to(&log_key, &tail, event.clone()).await {
                 Ok(next) => {
                     tail = next;
-                    self.publish(&event).await;
+                    // On the bus once the start is known to stand (below).
+                    after_start.push(event);
                 }
                 Err(e) => {
                     tracing::warn!(session = %id, error = %e, "logging the break-glass flag failed; the started event carries it")
@@ -316,18 +329,14 @@ impl SessionService {
         session.log_head = crate::domain::log_chain::chain(started.clone(), &tail.head).1;
         session.version += 1;
         let logging = async {
-            let logged = match tail.known {
+            match tail.known {
                 Some(_) => self
                     .log
                     .append_to(&log_key, &tail, started.clone())
                     .await
                     .map(|t| t.head),
                 None => self.log.append(&log_key, started.clone()).await,
-            };
-            if logged.is_ok() {
-                self.publish(&started).await;
             }
-            logged
         };
         let linking = async {
             match &granted {
@@ -344,12 +353,18 @@ impl SessionService {
                 break;
             }
             match self.sessions.get(&id).await {
-                Ok(Some(current)) if current.status == SessionStatus::Active => {
-                    session.version = current.version + 1;
-                    if let Ok(head) = &logged {
-                        session.log_head = head.clone();
+                Ok(Some(mut current)) if current.status == SessionStatus::Active => {
+                    // What the other writer saved stays; this start adds its credentials'
+                    // expiry and the log's head as the log now has it.
+                    current.credentials_expire_at = session.credentials_expire_at;
+                    if let Some(head) = self.log_head_now(&log_key).await {
+                        current.log_head = head;
                     }
-                    saved = self.sessions.save(&session, None).await;
+                    current.version += 1;
+                    saved = self.sessions.save(&current, None).await;
+                    if saved.is_ok() {
+                        session = current;
+                    }
                 }
                 _ => break,
             }
@@ -385,6 +400,8 @@ impl SessionService {
             Ok(head) => head,
             Err(e) => {
                 // Fail closed: what was granted is taken back before anything is handed out.
+                // The record says where the log ends without the line that failed.
+                session.log_head = tail.head.clone();
                 self.withdraw(
                     session,
                     &format!("the start could not be logged ({e}); access withdrawn"),
@@ -416,8 +433,19 @@ impl SessionService {
                 session.version -= 1;
             }
         }
+        for event in after_start.iter().chain([&started]) {
+            self.publish(event).await;
+        }
         tracing::info!(session = %id, account = %account.id, kind = session.kind.as_str(), "session started");
         Ok((session, granted))
+    }
+
+    /// The head of the log at `key` as it is now (verified), if it can be read.
+    async fn log_head_now(&self, key: &str) -> Option<String> {
+        let content = self.log.read(key).await.ok()??;
+        crate::domain::log_chain::verify(key, &content)
+            .ok()
+            .map(|(_, head)| head)
     }
 
     /// STS refused the duration although the settings' copy of the role's maximum allowed it:
@@ -573,8 +601,10 @@ impl SessionService {
                 // The role's maximum as the settings keep it; read (and kept) where they do
                 // not. A role changed since is caught by STS refusing the duration.
                 let role_max = match jit.role_max_seconds(role) {
-                    Some(max) => max,
-                    None => {
+                    // A maximum raised since is read again (a refusal costs the read; a
+                    // grant never does).
+                    Some(max) if duration <= max => max,
+                    _ => {
                         let iam = self.target.connect(account).await.map_err(cloud)?;
                         let max = self.role_max(&*iam, role).await?;
                         if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {

@@ -108,8 +108,8 @@ impl DynamoStore {
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let record = SessionRecord::from_domain(session, session.due_at());
+    async fn create(&self, session: &Session, due_at: Option<OffsetDateTime>) -> Result<(), StoreError> {
+        let record = SessionRecord::from_domain(session, due_at);
         let mut items = vec![
             tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
             self.count_sessions(&session.account_id, 1),
