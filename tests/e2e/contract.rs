@@ -320,3 +320,70 @@ fn session_functions_may_seal_with_every_context_the_code_uses() {
         }
     }
 }
+
+/// Every DynamoDB operation the store's code makes is one the functions' table policy allows:
+/// local AWS does not check the functions' own permissions, so a new operation (BatchGetItem,
+/// once) would work in every test and be refused in AWS.
+#[test]
+fn the_table_policy_allows_every_operation_the_store_makes() {
+    let template = yaml("infra/template.yaml");
+    let mut allowed = BTreeSet::new();
+    for statement in template["Resources"]["TableAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("the table policy's statements")
+    {
+        for action in statement["Action"].as_sequence().into_iter().flatten() {
+            allowed.insert(action.as_str().unwrap().to_string());
+        }
+    }
+    let dir = format!("{ROOT}/shared/src/adapters/aws/dynamodb");
+    let mut used = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        // The SDK's fluent builders: `.get_item()`, `.batch_get_item()`… (IAM has no action
+        // for a transaction: its items need PutItem, UpdateItem, DeleteItem, ConditionCheckItem.)
+        for (at, _) in source.match_indices("()\n") {
+            let before = &source[..at];
+            let name = &before[before.rfind('.').map_or(0, |i| i + 1)..];
+            if [
+                "get_item",
+                "put_item",
+                "update_item",
+                "delete_item",
+                "query",
+                "scan",
+                "batch_get_item",
+                "batch_write_item",
+            ]
+            .contains(&name)
+            {
+                let camel: String = name
+                    .split('_')
+                    .map(|w| format!("{}{}", w[..1].to_uppercase(), &w[1..]))
+                    .collect();
+                used.insert(format!("dynamodb:{camel}"));
+            }
+        }
+    }
+    assert!(
+        used.contains("dynamodb:BatchGetItem"),
+        "the scan of the store's code works: {used:?}"
+    );
+    // Only the benchmarks' seeding writes in batches (`seed_live_sessions`); no function does.
+    let sessions = std::fs::read_to_string(format!("{dir}/sessions.rs")).unwrap();
+    let seeding = sessions.find("pub async fn seed_live_sessions").unwrap();
+    let next_fn = sessions[seeding + 1..]
+        .find("\n    pub ")
+        .map_or(sessions.len(), |i| seeding + 1 + i);
+    assert_eq!(
+        sessions.matches(".batch_write_item()").count(),
+        sessions[seeding..next_fn].matches(".batch_write_item()").count(),
+        "BatchWriteItem outside the benchmarks' seeding needs the table policy"
+    );
+    used.remove("dynamodb:BatchWriteItem");
+    let missing: Vec<_> = used.difference(&allowed).collect();
+    assert!(
+        missing.is_empty(),
+        "the table policy lacks {missing:?} (allowed: {allowed:?})"
+    );
+}

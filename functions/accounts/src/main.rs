@@ -7,14 +7,14 @@ use shared::adapters::aws;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // Registration (STS, KMS), trust reviews (IAM), evidence (S3, the signing key's public
-    // half), shell settings (Session Manager); no bus, no CloudTrail (see `Overrides`).
+    // half), shell settings (Session Manager, not EC2); no bus, no CloudTrail (see `Overrides`).
     let app = shared::App::from_env(shared::app::Overrides {
         kms: Some(aws::kms::sealer),
         sts: Some(aws::sts::adapters),
         iam: Some(aws::iam::connector),
         bucket: Some(aws::s3_log::bucket),
         signer: Some(aws::kms::evidence_key),
-        shell: Some(aws::shell::connector),
+        shell: Some(aws::shell::ssm_connector),
         ..Default::default()
     })
     .await?;

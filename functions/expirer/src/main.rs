@@ -6,7 +6,7 @@ use shared::adapters::aws;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    // Ends (KMS, IAM, Session Manager), logs and digests (S3, the signing key), the bus and
+    // Ends (KMS, IAM, Session Manager without EC2), logs and digests (S3, the signing key), the bus and
     // activity copies (CloudTrail); it assumes no role for anyone (see `Overrides`).
     let app = shared::App::from_env(shared::app::Overrides {
         kms: Some(aws::kms::sealer),
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         bucket: Some(aws::s3_log::bucket),
         events: Some(aws::eventbridge::publisher),
         signer: Some(aws::kms::evidence_key),
-        shell: Some(aws::shell::connector),
+        shell: Some(aws::shell::ssm_connector),
         activity: Some(aws::cloudtrail::connector),
         ..Default::default()
     })

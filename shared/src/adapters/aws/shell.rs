@@ -19,17 +19,90 @@ const SESSION_NAME: &str = "cloud-iam-broker";
 
 pub struct AwsShellConnector {
     base: aws_config::SdkConfig,
+    /// EC2, for the functions that check a shell target's instance (starts and approvals);
+    /// `None` leaves EC2's SDK, most of this connector's size, out of the others.
+    ec2: Option<Ec2Factory>,
 }
+
+/// Makes the EC2 side of a target connection.
+type Ec2Factory = fn(&aws_config::SdkConfig, aws_config::Region, Credentials) -> Box<dyn DescribeInstance>;
+
+type Credentials = aws_credential_types::Credentials;
 
 impl AwsShellConnector {
     pub fn new(base: aws_config::SdkConfig) -> Self {
-        AwsShellConnector { base }
+        AwsShellConnector {
+            base,
+            ec2: Some(ec2_side),
+        }
     }
 }
 
-/// The connector as `App` wires it (`crate::app::ShellFactory`).
+/// The connector as `App` wires it (`crate::app::ShellFactory`), EC2 included.
 pub fn connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn ShellConnector> {
     std::sync::Arc::new(AwsShellConnector::new(sdk.clone()))
+}
+
+/// Session Manager and S3 only, for the functions that never check an instance (shell
+/// settings, ends, the expirer): `TargetShell::instance` answers "unavailable" there.
+pub fn ssm_connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn ShellConnector> {
+    std::sync::Arc::new(AwsShellConnector {
+        base: sdk.clone(),
+        ec2: None,
+    })
+}
+
+/// One instance's state, tags and profile.
+#[async_trait]
+trait DescribeInstance: Send + Sync {
+    async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError>;
+}
+
+fn ec2_side(
+    base: &aws_config::SdkConfig,
+    region: aws_config::Region,
+    credentials: Credentials,
+) -> Box<dyn DescribeInstance> {
+    let config = aws_sdk_ec2::config::Builder::from(base)
+        .region(region)
+        .credentials_provider(credentials)
+        .build();
+    Box::new(Ec2Side(aws_sdk_ec2::Client::from_conf(config)))
+}
+
+struct Ec2Side(aws_sdk_ec2::Client);
+
+#[async_trait]
+impl DescribeInstance for Ec2Side {
+    async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError> {
+        let out = found(
+            self.0
+                .describe_instances()
+                .instance_ids(target.as_str())
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+        let Some(out) = out else { return Ok(None) };
+        let instance = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(target.as_str()));
+        Ok(instance.map(|i| Ec2Instance {
+            state: i
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+            tags: i
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                .collect(),
+            instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+        }))
+    }
 }
 
 fn classify<E: aws_sdk_ssm::error::ProvideErrorMetadata + std::fmt::Debug>(
@@ -87,10 +160,9 @@ impl ShellConnector for AwsShellConnector {
     async fn connect(&self, access: &AccountAccess) -> Result<Box<dyn TargetShell>, CloudError> {
         let region = aws_config::Region::new(access.region.to_string());
         let credentials = target_credentials(&self.base, access, SESSION_NAME).await?;
-        let ec2 = aws_sdk_ec2::config::Builder::from(&self.base)
-            .region(region.clone())
-            .credentials_provider(credentials.clone())
-            .build();
+        let ec2 = self
+            .ec2
+            .map(|make| make(&self.base, region.clone(), credentials.clone()));
         let ssm = aws_sdk_ssm::config::Builder::from(&self.base)
             .region(region.clone())
             .credentials_provider(credentials.clone())
@@ -102,7 +174,7 @@ impl ShellConnector for AwsShellConnector {
             .force_path_style(true)
             .build();
         Ok(Box::new(AwsTargetShell {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            ec2,
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             s3: aws_sdk_s3::Client::from_conf(s3),
         }))
@@ -110,7 +182,7 @@ impl ShellConnector for AwsShellConnector {
 }
 
 struct AwsTargetShell {
-    ec2: aws_sdk_ec2::Client,
+    ec2: Option<Box<dyn DescribeInstance>>,
     ssm: aws_sdk_ssm::Client,
     s3: aws_sdk_s3::Client,
 }
@@ -158,33 +230,10 @@ impl AwsTargetShell {
 #[async_trait]
 impl TargetShell for AwsTargetShell {
     async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError> {
-        let out = found(
-            self.ec2
-                .describe_instances()
-                .instance_ids(target.as_str())
-                .send()
-                .await
-                .map_err(classify),
-        )?;
-        let Some(out) = out else { return Ok(None) };
-        let instance = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.instance_id() == Some(target.as_str()));
-        Ok(instance.map(|i| Ec2Instance {
-            state: i
-                .state()
-                .and_then(|s| s.name())
-                .map(|n| n.as_str().to_string())
-                .unwrap_or_default(),
-            tags: i
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                .collect(),
-            instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
-        }))
+        match &self.ec2 {
+            Some(ec2) => ec2.instance(target).await,
+            None => Err(CloudError::Unavailable("EC2 is not wired into this function".into())),
+        }
     }
 
     async fn managed_node(&self, target: &ShellTarget) -> Result<Option<ManagedNode>, CloudError> {

@@ -4,12 +4,16 @@
 //!
 //! # Ordering, for safety
 //!
-//! - The `requested` event is written before anything else; if the log is unavailable nothing
-//!   happens (fail closed).
-//! - The session is recorded (and enters the due index) before access is granted, so a crash
-//!   after granting still leaves something the expirer will end.
-//! - The `started` event is written before anything is handed out; if that fails, the access
-//!   just granted is revoked and the caller gets a 503 with no credentials.
+//! - The `requested` event and the session's record are written together, before anything is
+//!   granted; if the log is unavailable the record is deleted again and nothing happens (fail
+//!   closed: no log, no session).
+//! - The session is recorded (and enters the due index, due within minutes while it starts)
+//!   before access is granted, so a crash after granting still leaves something the expirer
+//!   will end.
+//! - The claim check, the `started` event and the console link are made together after the
+//!   grant; nothing is handed out unless all succeeded (a failed log write revokes the access
+//!   just granted and the caller gets a 503 with no credentials), and only then does the bus
+//!   hear of the start.
 //! - Every end (early, expiry, retry) first claims the session with a version-conditional
 //!   write: of any number of concurrent ends exactly one revokes and writes the end event
 //!   (`ending`).
