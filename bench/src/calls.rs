@@ -36,6 +36,20 @@ pub const FIGURES: &[(&str, f64)] = &[
     ("federation", 200.0),
 ];
 
+/// Calls per operation before issue 15 (this benchmark on `5245121`; the sequences are in
+/// docs/benchmarks.md §6): the baseline the console start, the ends and the approval are to
+/// halve. The request waiting for approval has no target.
+pub fn before(operation: &str) -> Option<usize> {
+    match operation {
+        "JIT start" => Some(20),
+        "JIT end" => Some(16),
+        "console start" => Some(20),
+        "console end" => Some(21),
+        "approval that starts it" => Some(32),
+        _ => None,
+    }
+}
+
 /// One call as it ran.
 #[derive(Debug, Clone)]
 pub struct Call {

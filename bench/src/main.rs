@@ -30,7 +30,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 struct Row {
     benchmark: String,
     figure: String,
-    target: &'static str,
+    target: String,
     met: bool,
 }
 
@@ -110,9 +110,13 @@ async fn calls_rows(samples: usize) -> Vec<Row> {
     profiles
         .into_iter()
         .map(|p| {
-            let (target, met) = match p.operation {
-                "JIT start" => ("<= 8 calls, <= 5 on the critical path", p.calls <= 8 && p.depth <= 5),
-                _ => ("half of 2026-11-24's (docs/benchmarks.md §6)", true),
+            let (target, met) = match (p.operation, calls::before(p.operation)) {
+                ("JIT start", _) => ("<= 8 calls, <= 5 on the critical path".to_string(), p.calls <= 8 && p.depth <= 5),
+                (_, Some(before)) => (
+                    format!("half of the {before} calls before issue 15: <= {}", before / 2),
+                    p.calls <= before / 2,
+                ),
+                (_, None) => ("printed".to_string(), true),
             };
             Row {
                 benchmark: format!("calls: {}", p.operation),
@@ -149,7 +153,7 @@ async fn load_rows(clients: usize, seconds: u64) -> Vec<Row> {
             l.end_p50_ms,
             l.end_p99_ms
         ),
-        target: "0 server errors, every session logged and ended",
+        target: "0 server errors, every session logged and ended".into(),
         met: l.server_errors == 0 && l.refusals == 0 && l.incomplete == 0 && l.sessions > 0,
     }];
     rows.extend(expirer_rows(1_000, 1_000).await);
@@ -169,8 +173,19 @@ async fn overhead_rows(samples: usize) -> Vec<Row> {
                 r.ratio(),
                 r.calls
             ),
-            target: "<= 1.10",
-            met: r.ratio() <= 1.10,
+            // Issue 15 asks registration for 1.05; the others keep 1.10.
+            target: if r.operation == "account registration" {
+                "<= 1.05"
+            } else {
+                "<= 1.10"
+            }
+            .into(),
+            met: r.ratio()
+                <= if r.operation == "account registration" {
+                    1.05
+                } else {
+                    1.10
+                },
         })
         .collect()
 }
@@ -182,7 +197,7 @@ async fn lambda_rows(runs: usize) -> Vec<Row> {
     let mut rows = vec![Row {
         benchmark: format!("cold init: {}", lambda::HELLO),
         figure: format!("{:.1} ms (median of {})", hello.median_ms, hello.runs),
-        target: "the yardstick",
+        target: "the yardstick".into(),
         met: true,
     }];
     for function in lambda::FUNCTIONS {
@@ -194,8 +209,8 @@ async fn lambda_rows(runs: usize) -> Vec<Row> {
                 "{:.1} ms = **{ratio:.2}x** hello-world (median of {})",
                 c.median_ms, c.runs
             ),
-            target: "<= 1.5x",
-            met: ratio <= 1.5,
+            target: "<= 1.2x (issue 15; was 1.5x)".into(),
+            met: ratio <= 1.2,
         });
     }
     for function in lambda::FUNCTIONS {
@@ -206,7 +221,7 @@ async fn lambda_rows(runs: usize) -> Vec<Row> {
                 "**{:.1} MB** after {} invocations (statuses {})",
                 m.peak_rss_mb, m.invocations, m.statuses
             ),
-            target: "< 64 MB",
+            target: "< 64 MB".into(),
             met: m.peak_rss_mb < 64.0,
         });
     }
@@ -226,14 +241,14 @@ fn size_rows() -> Vec<Row> {
                     Row {
                         benchmark: format!("size: {function}"),
                         figure: format!("**{mb:.2} MB** ({} bytes, arm64, stripped)", meta.len()),
-                        target: "<= 8 MB",
-                        met: meta.len() <= 8_000_000,
+                        target: "<= 6 MB (issue 15)".into(),
+                        met: meta.len() <= 6_000_000,
                     }
                 }
                 Err(_) => Row {
                     benchmark: format!("size: {function}"),
                     figure: format!("not built ({}): run scripts/build-lambdas", path.display()),
-                    target: "<= 8 MB",
+                    target: "<= 6 MB (issue 15)".into(),
                     met: false,
                 },
             }
@@ -249,7 +264,8 @@ async fn expirer_rows(live: usize, due: usize) -> Vec<Row> {
             "{live} live, {due} due on one role: **{} items read ({:.2}x due)**, {} expired, {} failed, **{} IAM policy writes**, run {:.1} s on local AWS; {}",
             r.items_read, r.ratio, r.expired, r.failed, r.iam_writes, r.run_seconds, r.store
         ),
-        target: "items read <= 2x due, no scan, all due ended in one run, IAM writes per role touched not per session",
+        target: "items read <= 2x due, no scan, all due ended in one run, IAM writes per role touched not per session"
+            .into(),
         met: r.ratio <= 2.0
             && r.scans == 0
             && r.failed == 0
@@ -276,7 +292,7 @@ async fn evidence_rows(objects: usize) -> Vec<Row> {
                 e.write_seconds,
                 e.seeding_seconds
             ),
-            target: "one run writes it",
+            target: "one run writes it".into(),
             met: e.digests_written >= 1,
         },
         Row {
@@ -287,7 +303,7 @@ async fn evidence_rows(objects: usize) -> Vec<Row> {
                 e.verified_valid,
                 if e.verify_ok { "valid" } else { "NOT valid" }
             ),
-            target: "every object valid",
+            target: "every object valid".into(),
             met: e.verify_ok && e.verified_valid == e.objects,
         },
     ]

@@ -356,6 +356,21 @@ impl Direct {
                     .await
                     .is_ok()
             }
+            // Replayed as recorded (the one a start makes keeps a role's maximum: idempotent).
+            "dynamodb:UpdateItem" => {
+                let body = call.dynamodb_body.as_ref().expect("the recorded request");
+                let text = |k: &str| body[k].as_str().map(str::to_string);
+                self.dynamodb
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(attribute_map(&body["Key"])))
+                    .set_update_expression(text("UpdateExpression"))
+                    .set_condition_expression(text("ConditionExpression"))
+                    .set_expression_attribute_values(body.get("ExpressionAttributeValues").map(attribute_map))
+                    .send()
+                    .await
+                    .is_ok()
+            }
             "dynamodb:BatchGetItem" => {
                 let body = call.dynamodb_body.as_ref().expect("the recorded request");
                 let keys = body["RequestItems"]
