@@ -995,6 +995,28 @@ async fn the_roles_maximum_is_kept_and_read_again_when_sts_refuses() {
     api.post("/sessions", &f.token, jit(&f, 5400)).await.ok(201);
     let kept = api.get(&format!("/accounts/{}/jit", f.account), &admin).await.ok(200);
     assert_eq!(kept["trust_review"][0]["max_session_duration_seconds"], 7200, "{kept}");
+
+    // Deleted behind the broker's back: STS refuses, and the answer is the refusal the checks
+    // would have given (422), not an outage.
+    let inline = f
+        .iam
+        .list_role_policies()
+        .role_name(f.role_name())
+        .send()
+        .await
+        .unwrap();
+    for name in inline.policy_names() {
+        f.iam
+            .delete_role_policy()
+            .role_name(f.role_name())
+            .policy_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+    f.iam.delete_role().role_name(f.role_name()).send().await.unwrap();
+    let p = api.post("/sessions", &f.token, jit(&f, 900)).await.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/role-not-allowed", "{p}");
 }
 
 async fn refused_start(env: &TestEnv, f: &Fixture, seconds: i64) {

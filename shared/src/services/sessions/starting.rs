@@ -268,6 +268,13 @@ impl SessionService {
                     .await;
                 return Err(self.role_max_changed(account, &session).await);
             }
+            // STS refusing a role the checks did not read (its maximum was kept): deleted since?
+            // Then the answer is the refusal the checks would have given, not an outage.
+            Err((step, CloudError::Refused(why))) if session.kind == SessionKind::Jit => {
+                self.withdraw(session.clone(), &format!("start failed at {step}: {why}"))
+                    .await;
+                return Err(self.role_gone_or(account, &session, step, why).await);
+            }
             Err((step, error)) => {
                 self.withdraw(session, &format!("start failed at {step}: {error}"))
                     .await;
@@ -446,6 +453,21 @@ impl SessionService {
         crate::domain::log_chain::verify(key, &content)
             .ok()
             .map(|(_, head)| head)
+    }
+
+    /// AssumeRole was refused: `role-not-allowed` if the role no longer exists, else the
+    /// refusal as it came.
+    async fn role_gone_or(&self, account: &Account, session: &Session, step: String, why: String) -> StartError {
+        if let Some(role) = &session.role
+            && let Ok(iam) = self.target.connect(account).await
+            && let Err(CloudError::NotFound(_)) = iam.get_role(role).await
+        {
+            return refused("role-not-allowed", format!("{role} does not exist"));
+        }
+        StartError::Cloud {
+            step,
+            error: CloudError::Refused(why),
+        }
     }
 
     /// STS refused the duration although the settings' copy of the role's maximum allowed it:

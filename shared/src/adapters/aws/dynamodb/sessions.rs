@@ -141,7 +141,20 @@ impl SessionStore for DynamoStore {
             self.count_sessions(&session.account_id, -1),
         ];
         if session.kind == SessionKind::Console {
-            items.push(super::tx_delete(&self.table, key(console_lock_pk(session), "CONSOLE")));
+            // Only this session's lock.
+            let lock = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(console_lock_pk(session), "CONSOLE")))
+                .condition_expression("#session = :id")
+                .expression_attribute_names("#session", "session")
+                .expression_attribute_values(":id", s(session.id.to_string()))
+                .build()
+                .expect("a delete");
+            items.push(
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .delete(lock)
+                    .build(),
+            );
         }
         self.transact(items).await
     }
