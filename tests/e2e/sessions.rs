@@ -997,7 +997,7 @@ async fn the_roles_maximum_is_kept_and_read_again_when_sts_refuses() {
     assert_eq!(kept["trust_review"][0]["max_session_duration_seconds"], 7200, "{kept}");
 
     // Deleted behind the broker's back: STS refuses, and the answer is the refusal the checks
-    // would have given (422), not an outage.
+    // would have given (`role-not-allowed`), not AWS's AccessDenied.
     let inline = f
         .iam
         .list_role_policies()

@@ -269,7 +269,7 @@ impl SessionService {
                 return Err(self.role_max_changed(account, &session).await);
             }
             // STS refusing a role the checks did not read (its maximum was kept): deleted since?
-            // Then the answer is the refusal the checks would have given, not an outage.
+            // Then the answer is the refusal the checks would have given, not AWS's.
             Err((step, CloudError::Refused(why))) if session.kind == SessionKind::Jit => {
                 self.withdraw(session.clone(), &format!("start failed at {step}: {why}"))
                     .await;
