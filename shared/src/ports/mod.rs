@@ -5,11 +5,13 @@
 mod activity;
 mod evidence;
 mod not_wired;
+mod session_log;
 mod shell;
 
 pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, LookupRequest, NoActivity};
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
 pub use not_wired::NotWired;
+pub use session_log::{EventPublisher, LogError, LogTail, NoEvents, SessionLog};
 pub use shell::{Ec2Instance, ManagedNode, NoShell, ShellConnector, SsmSessionInfo, TargetShell};
 
 use async_trait::async_trait;
@@ -349,52 +351,6 @@ pub trait ConsoleFederation: Send + Sync {
     ) -> Result<String, CloudError>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LogError {
-    #[error("session log unavailable: {0}")]
-    Unavailable(String),
-    #[error("session log is not intact: {0}")]
-    Tampered(String),
-}
-
-/// The tamper-evident session logs (S3): JSON lines, each carrying the SHA-256 of the one
-/// before.
-#[async_trait]
-pub trait SessionLog: Send + Sync {
-    /// Appends `event` (which must carry a unique `event_id`) unless an event with that id is
-    /// already there; returns the hash of the last line.
-    async fn append(&self, key: &str, event: serde_json::Value) -> Result<String, LogError>;
-    /// `append`, only onto a log that ends at `head` (or already holds the event):
-    /// `LogError::Tampered` otherwise, and nothing is written. For writers that must not carry
-    /// a log replaced since its session recorded `head` forward as their own.
-    async fn append_after(&self, key: &str, head: &str, event: serde_json::Value) -> Result<String, LogError>;
-    async fn read(&self, key: &str) -> Result<Option<String>, LogError>;
-
-    /// Writes `event` as the first line of a new log (a fresh key), without reading first;
-    /// returns what the writer now knows of it, to append to with `append_to`.
-    async fn begin(&self, key: &str, event: serde_json::Value) -> Result<LogTail, LogError> {
-        let head = self.append(key, event).await?;
-        Ok(LogTail { head, known: None })
-    }
-
-    /// Appends `event` to the log as this writer left it (`tail`), without reading it back;
-    /// a log changed since is appended to as `append_after(tail.head)` would.
-    async fn append_to(&self, key: &str, tail: &LogTail, event: serde_json::Value) -> Result<LogTail, LogError> {
-        let head = self.append_after(key, &tail.head, event).await?;
-        Ok(LogTail { head, known: None })
-    }
-}
-
-/// A session log as its writer just left it: the hash of its last line and, where the store
-/// gave one, its whole content with the store's version tag, so the next line can be written
-/// without reading the log back (and only over that version).
-#[derive(Debug, Clone)]
-pub struct LogTail {
-    pub head: String,
-    /// The content and the version tag (S3's ETag) it was written as.
-    pub known: Option<(String, String)>,
-}
-
 /// Which sessions a listing returns.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
@@ -415,30 +371,6 @@ pub trait PickupStore: Send + Sync {
     async fn hold(&self, session: &SessionId, sealed: &Sealed, expires_at: OffsetDateTime) -> Result<(), StoreError>;
     /// Removes and returns what is held; `None` when nothing is (never held, or taken).
     async fn take(&self, session: &SessionId) -> Result<Option<Sealed>, StoreError>;
-}
-
-/// The event bus (EventBridge) every session transition is put on, after its log line.
-#[async_trait]
-pub trait EventPublisher: Send + Sync {
-    async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), String>;
-
-    /// Several events in one call where the bus takes them so (EventBridge: up to 10).
-    async fn publish_all(&self, events: &[(&str, &serde_json::Value)]) -> Result<(), String> {
-        for (detail_type, detail) in events {
-            self.publish(detail_type, detail).await?;
-        }
-        Ok(())
-    }
-}
-
-/// No bus configured: events are only in the session logs.
-pub struct NoEvents;
-
-#[async_trait]
-impl EventPublisher for NoEvents {
-    async fn publish(&self, _: &str, _: &serde_json::Value) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 #[async_trait]

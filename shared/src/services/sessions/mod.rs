@@ -22,6 +22,7 @@
 //!   its version taken and hands nothing out.
 
 mod activity;
+mod checks;
 mod ending;
 mod events;
 mod extending;
