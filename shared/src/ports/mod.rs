@@ -87,7 +87,7 @@ pub trait AccountStore: Send + Sync {
 }
 
 /// An account and its settings, each `None` when absent.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct AccountWithSettings {
     pub account: Option<Account>,
     pub jit: Option<JitSettings>,

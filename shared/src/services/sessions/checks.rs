@@ -23,10 +23,9 @@ impl SessionService {
         why: String,
     ) -> StartError {
         if let Some(role) = &session.role
-            && let Ok(iam) = self.target.connect(account).await
-            && let Err(CloudError::NotFound(_)) = iam.get_role(role).await
+            && let Err(gone @ StartError::Refused { .. }) = self.reread_role_max(account, role).await
         {
-            return refused("role-not-allowed", format!("{role} does not exist"));
+            return gone;
         }
         StartError::Cloud {
             step,
@@ -40,21 +39,12 @@ impl SessionService {
         let Some(role) = &session.role else {
             return refused("invalid-duration", "the role allows a shorter session");
         };
-        let max = match self.target.connect(account).await {
-            Ok(iam) => iam.get_role(role).await.map(|r| r.max_session_seconds).ok(),
-            Err(_) => None,
-        };
-        match max {
-            Some(max) => {
-                if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {
-                    tracing::warn!(error = %e, "keeping the role's maximum session duration failed");
-                }
-                refused(
-                    "invalid-duration",
-                    format!("{role} allows sessions of at most {max} seconds"),
-                )
-            }
-            None => refused(
+        match self.reread_role_max(account, role).await {
+            Ok(max) => refused(
+                "invalid-duration",
+                format!("{role} allows sessions of at most {max} seconds"),
+            ),
+            Err(_) => refused(
                 "invalid-duration",
                 format!("{role} allows a shorter session than asked (AWS refused the duration)"),
             ),
@@ -190,14 +180,7 @@ impl SessionService {
                     // A maximum raised since is read again (a refusal costs the read; a
                     // grant never does).
                     Some(max) if duration <= max => max,
-                    _ => {
-                        let iam = self.target.connect(account).await.map_err(cloud)?;
-                        let max = self.role_max(&*iam, role).await?;
-                        if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {
-                            tracing::warn!(error = %e, "keeping the role's maximum session duration failed");
-                        }
-                        max
-                    }
+                    _ => self.reread_role_max(account, role).await?,
                 };
                 within_role_max(role, role_max, duration)?;
             }
@@ -285,6 +268,17 @@ impl SessionService {
             iam_users,
             console_live,
         })
+    }
+
+    /// A JIT role's maximum session duration read from IAM now, and kept with the JIT settings
+    /// (a missing role is refused `role-not-allowed`).
+    async fn reread_role_max(&self, account: &Account, role: &RoleArn) -> Result<u32, StartError> {
+        let iam = self.target.connect(account).await.map_err(cloud)?;
+        let max = self.role_max(&*iam, role).await?;
+        if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {
+            tracing::warn!(error = %e, "keeping the role's maximum session duration failed");
+        }
+        Ok(max)
     }
 
     /// The role's maximum session duration, read from IAM.

@@ -227,7 +227,7 @@ pub(crate) const START_LEASE: std::time::Duration = std::time::Duration::from_se
 struct Begun {
     tail: crate::ports::LogTail,
     secret: Option<Result<Secret, (String, CloudError)>>,
-    unpublished: Option<Value>,
+    requested: Value,
 }
 
 fn refused(slug: &'static str, detail: impl Into<String>) -> StartError {

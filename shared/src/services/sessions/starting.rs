@@ -170,11 +170,9 @@ impl SessionService {
             }
             (Err(e), Err(_)) => return Err(StartError::LogUnavailable(e.to_string())),
         };
-        if tail.head != session.log_head {
-            // The log held more than this start wrote (never for a fresh key): the record
-            // follows the log.
-            session.log_head = tail.head.clone();
-        }
+        // The record follows the log (which holds more than this start wrote only if the key
+        // was not fresh after all).
+        session.log_head = tail.head.clone();
         match created {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) if req.kind == SessionKind::Console => {
@@ -217,7 +215,7 @@ impl SessionService {
         let begun = Begun {
             tail,
             secret: opened,
-            unpublished: Some(requested),
+            requested,
         };
         let (session, granted) = self.hand_out(&account, session, &checked, Some(begun)).await?;
         Ok(Started::Now(session, relayable(principal, granted)))
@@ -238,7 +236,7 @@ impl SessionService {
         let log_key = session.log_key.clone();
         let user = session.user.clone();
         let (tail, secret, unpublished) = match begun {
-            Some(b) => (Some(b.tail), b.secret, b.unpublished),
+            Some(b) => (Some(b.tail), b.secret, Some(b.requested)),
             None => (None, None, None),
         };
         let secret = match secret {
