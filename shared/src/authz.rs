@@ -1,7 +1,8 @@
 //! Authorization: one decision for every route. Deny by default; admins manage; a user acts
 //! only for themselves and needs a group permission covering the account; a bot acts only on
 //! session endpoints, only on behalf of a named user its allow-list covers, only where that
-//! user could act, and never starts a console (password) session.
+//! user could act, and never starts a console (password) session; an auditor reads every
+//! session and changes nothing.
 
 use crate::auth::{Principal, Role};
 use crate::domain::{AccessGroup, AccountId, Email, GroupId, Permissions};
@@ -91,6 +92,10 @@ pub fn acting_user(
             "bots may only use session endpoints, on behalf of a user".into(),
         )),
         (_, Some(_)) => Err(Denied("only bots may act on behalf of another user".into())),
+        // Read-only, decided here so that no session endpoint can forget it.
+        (Role::Auditor, None) if !matches!(action, Action::ViewSelf | Action::ViewSession) => Err(Denied(
+            "auditors read sessions and their logs; they change nothing".into(),
+        )),
         (_, None) => Ok(principal.email.as_deref().and_then(|e| Email::parse(e).ok())),
     }
 }
@@ -189,6 +194,9 @@ pub fn decide(
         },
         Action::ViewSession | Action::EndSession => {
             if principal.role == Role::Admin && user.is_none_or(|u| Some(u) != target.owner) {
+                return Ok(actor(user));
+            }
+            if principal.role == Role::Auditor && action == Action::ViewSession {
                 return Ok(actor(user));
             }
             match (user, target.owner) {
@@ -308,6 +316,21 @@ mod tests {
         assert!(decide(&admin, Action::EndSession, Some(&bob), own, &[]).is_ok());
         assert!(decide(&bot, Action::ViewSession, Some(&alice), own, &[]).is_ok());
         assert!(decide(&bot, Action::ViewSession, Some(&bob), own, &[]).is_err());
+        // Auditors read anyone's session and do nothing else, whatever their groups allow.
+        let auditor = principal(Role::Auditor, Some("audit@example.com"));
+        let carol = Email::parse("audit@example.com").unwrap();
+        assert!(decide(&auditor, Action::ViewSession, Some(&carol), own, &[]).is_ok());
+        for action in [
+            Action::EndSession,
+            Action::StartSession(SessionKind::Jit),
+            Action::DecideRequest,
+            Action::CancelRequest,
+            Action::ExtendSession,
+        ] {
+            assert!(acting_user(&auditor, None, action).is_err(), "{action:?}");
+        }
+        assert!(acting_user(&auditor, None, Action::ViewSession).is_ok());
+        assert!(decide(&auditor, Action::ManageAccounts, None, Target::default(), &[]).is_err());
         // Deciding requests: approver groups only, never one's own, and a bot only for one person.
         let approvers_group = group(AccountScope::All, false, false);
         let approvers = [approvers_group.id.clone()];

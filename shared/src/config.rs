@@ -104,7 +104,7 @@ impl Config {
     /// Reads `TABLE_NAME`, `KMS_KEY_ID`, `SESSION_LOG_BUCKET`, `JWT_ISSUER`, `JWT_AUDIENCE`,
     /// `JWT_ALGORITHM` (HS256, RS256, ES256…) and one of `JWT_HS256_SECRET`,
     /// `JWT_JWKS_FILE`, `JWT_JWKS_URL`; the claim mapping (`JWT_EMAIL_CLAIM`,
-    /// `JWT_ROLE_CLAIM`, `JWT_GROUPS_CLAIM`, `JWT_ADMIN_GROUPS`, `JWT_BOT_GROUPS`,
+    /// `JWT_ROLE_CLAIM`, `JWT_GROUPS_CLAIM`, `JWT_ADMIN_GROUPS`, `JWT_AUDITOR_GROUPS`, `JWT_BOT_GROUPS`,
     /// `JWT_REQUIRE_EMAIL_VERIFIED`), `BOTS` and the Slack settings. docs/identity.md has
     /// worked examples.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -134,12 +134,16 @@ impl Config {
             role_claim: opt("JWT_ROLE_CLAIM").unwrap_or(defaults.role_claim),
             groups_claim: opt("JWT_GROUPS_CLAIM"),
             admin_groups: list("JWT_ADMIN_GROUPS"),
+            auditor_groups: list("JWT_AUDITOR_GROUPS"),
             bot_groups: list("JWT_BOT_GROUPS"),
             require_email_verified: flag("JWT_REQUIRE_EMAIL_VERIFIED")?,
         };
-        if claims.groups_claim.is_none() && !(claims.admin_groups.is_empty() && claims.bot_groups.is_empty()) {
+        if claims.groups_claim.is_none()
+            && !(claims.admin_groups.is_empty() && claims.auditor_groups.is_empty() && claims.bot_groups.is_empty())
+        {
             return Err(ConfigError(
-                "JWT_ADMIN_GROUPS and JWT_BOT_GROUPS need JWT_GROUPS_CLAIM (the claim holding groups)".into(),
+                "JWT_ADMIN_GROUPS, JWT_AUDITOR_GROUPS and JWT_BOT_GROUPS need JWT_GROUPS_CLAIM (the claim holding groups)"
+                    .into(),
             ));
         }
         let bots = match opt("BOTS") {

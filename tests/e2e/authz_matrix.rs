@@ -1,5 +1,5 @@
 //! The authorization matrix, generated from the OpenAPI contract: every operation × {no token,
-//! user, admin, bot, bot on behalf of a user} gets the outcome its `x-allowed` declares. An
+//! user, admin, bot, bot on behalf of a user, auditor} gets the outcome its `x-allowed` declares. An
 //! operation without `x-allowed` fails this test, so a new route cannot be missed.
 //!
 //! "Allowed" means the request got past authentication and authorization (any status but
@@ -51,6 +51,10 @@ async fn every_operation_allows_exactly_its_declared_callers() {
         ("user", Some(env.user("alice@example.com"))),
         ("bot", Some(env.token(Role::Bot, "bot:chatops", None))),
         ("bot-on-behalf", Some(env.token(Role::Bot, "bot:chatops", None))),
+        (
+            "auditor",
+            Some(env.token(Role::Auditor, "audit@example.com", Some("audit@example.com"))),
+        ),
         ("none", None),
     ];
     // Callers who may start sessions anywhere, so that a start on an unknown account is past

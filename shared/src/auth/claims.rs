@@ -9,17 +9,21 @@ use super::{AuthError, Principal, Role};
 use crate::domain::looks_like_email;
 
 /// How a token's claims name the caller (environment: `JWT_EMAIL_CLAIM`, `JWT_ROLE_CLAIM`,
-/// `JWT_GROUPS_CLAIM`, `JWT_ADMIN_GROUPS`, `JWT_BOT_GROUPS`, `JWT_REQUIRE_EMAIL_VERIFIED`).
+/// `JWT_GROUPS_CLAIM`, `JWT_ADMIN_GROUPS`, `JWT_AUDITOR_GROUPS`, `JWT_BOT_GROUPS`,
+/// `JWT_REQUIRE_EMAIL_VERIFIED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimMapping {
     /// The top-level claim holding the e-mail (`email`).
     pub email_claim: String,
-    /// Used only without `groups_claim`: a claim whose value is `admin`, `user` or `bot`.
+    /// Used only without `groups_claim`: a claim whose value is `admin`, `user`, `bot` or
+    /// `auditor`.
     pub role_claim: String,
     /// When set, the role comes from group membership only and `role_claim` is ignored, so a
     /// user who can edit their own profile attributes cannot make themselves admin.
     pub groups_claim: Option<String>,
     pub admin_groups: Vec<String>,
+    /// Read-only: every session and its log (an admin group wins over an auditor group).
+    pub auditor_groups: Vec<String>,
     pub bot_groups: Vec<String>,
     /// Whether a token must carry `email_verified: true` (one that carries it false is always
     /// refused).
@@ -33,6 +37,7 @@ impl Default for ClaimMapping {
             role_claim: "role".into(),
             groups_claim: None,
             admin_groups: Vec::new(),
+            auditor_groups: Vec::new(),
             bot_groups: Vec::new(),
             require_email_verified: false,
         }
@@ -60,18 +65,23 @@ impl ClaimMapping {
                 .get(&self.role_claim)
                 .and_then(Value::as_str)
                 .and_then(Role::parse)
-                .ok_or_else(|| AuthError::Invalid(format!("{} must be admin, user or bot", self.role_claim)));
+                .ok_or_else(|| AuthError::Invalid(format!("{} must be admin, user, bot or auditor", self.role_claim)));
         };
         let groups = strings(claims.get(groups_claim));
         let admin = groups.iter().any(|g| self.admin_groups.iter().any(|a| a == g));
         let bot = groups.iter().any(|g| self.bot_groups.iter().any(|b| b == g));
-        match (admin, bot) {
-            (true, true) => Err(AuthError::Forbidden(
+        let auditor = groups.iter().any(|g| self.auditor_groups.iter().any(|a| a == g));
+        match (admin, bot, auditor) {
+            (true, true, _) => Err(AuthError::Forbidden(
                 "the token's groups make it both admin and bot; a bot is never an admin".into(),
             )),
-            (true, false) => Ok(Role::Admin),
-            (false, true) => Ok(Role::Bot),
-            (false, false) => Ok(Role::User),
+            (false, true, true) => Err(AuthError::Forbidden(
+                "the token's groups make it both bot and auditor; a bot is never an auditor".into(),
+            )),
+            (true, false, _) => Ok(Role::Admin),
+            (false, true, false) => Ok(Role::Bot),
+            (false, false, true) => Ok(Role::Auditor),
+            (false, false, false) => Ok(Role::User),
         }
     }
 
@@ -102,9 +112,9 @@ impl ClaimMapping {
                 _ => {}
             }
         }
-        if role == Role::User && email.is_none() {
+        if matches!(role, Role::User | Role::Auditor) && email.is_none() {
             return Err(AuthError::Invalid(format!(
-                "user tokens must carry a valid e-mail in the {} claim",
+                "user and auditor tokens must carry a valid e-mail in the {} claim",
                 self.email_claim
             )));
         }
@@ -140,6 +150,7 @@ mod tests {
         ClaimMapping {
             groups_claim: Some("groups".into()),
             admin_groups: vec!["cib-admins".into()],
+            auditor_groups: vec!["cib-auditors".into()],
             bot_groups: vec!["cib-bots".into()],
             ..ClaimMapping::default()
         }
@@ -164,6 +175,19 @@ mod tests {
             p(json!({"sub":"svc-chat","groups":["cib-bots","cib-admins"]})),
             Err(AuthError::Forbidden(_))
         ));
+        let auditor = p(json!({"sub":"3","email":"c@example.com","groups":["cib-auditors"]})).unwrap();
+        assert_eq!(auditor.role, Role::Auditor);
+        // Admin wins: an admin reads everything an auditor does.
+        let both = p(json!({"sub":"4","email":"d@example.com","groups":["cib-auditors","cib-admins"]})).unwrap();
+        assert_eq!(both.role, Role::Admin);
+        assert!(matches!(
+            p(json!({"sub":"svc-chat","groups":["cib-bots","cib-auditors"]})),
+            Err(AuthError::Forbidden(_))
+        ));
+        assert!(
+            p(json!({"sub":"5","groups":["cib-auditors"]})).is_err(),
+            "an auditor has an e-mail"
+        );
     }
 
     #[test]

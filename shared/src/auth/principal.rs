@@ -15,14 +15,23 @@ pub enum Role {
     /// A chat-ops integration: may act on behalf of the users it is allowed to, on session
     /// endpoints only.
     Bot,
+    /// Reads every session, its log and its activity; changes nothing, starts nothing.
+    Auditor,
 }
 
 impl Role {
+    /// Admins and auditors see every session (the list, each one, its log and activity); the
+    /// others see only their own.
+    pub fn reads_every_session(self) -> bool {
+        matches!(self, Role::Admin | Role::Auditor)
+    }
+
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "admin" => Some(Role::Admin),
             "user" => Some(Role::User),
             "bot" => Some(Role::Bot),
+            "auditor" => Some(Role::Auditor),
             _ => None,
         }
     }

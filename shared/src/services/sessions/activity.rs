@@ -121,8 +121,10 @@ impl SessionService {
             Role::Bot => on_behalf_of.map(Email::as_str),
             _ => principal.email.as_deref(),
         };
-        if principal.role != Role::Admin && acting != Some(session.user.as_str()) {
-            return Err(SessionError::Denied("a session's activity is for its user and admins".into()).into());
+        if !principal.role.reads_every_session() && acting != Some(session.user.as_str()) {
+            return Err(
+                SessionError::Denied("a session's activity is for its user, admins and auditors".into()).into(),
+            );
         }
         let cursor = match &page.cursor {
             None => None,

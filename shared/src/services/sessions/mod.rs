@@ -336,7 +336,8 @@ impl SessionService {
         .map_err(|d| SessionError::Denied(d.0))
     }
 
-    /// Lists sessions: a user's (or the user a bot acts for) own; an admin's, everyone's.
+    /// Lists sessions: a user's (or the user a bot acts for) own; an admin's or an auditor's,
+    /// everyone's.
     pub async fn list(
         &self,
         principal: &Principal,
@@ -345,7 +346,7 @@ impl SessionService {
         page: &PageRequest,
     ) -> Result<Page<Session>, SessionError> {
         let actor = self.authorize(principal, Action::ViewSession, on_behalf_of, None)?;
-        if principal.role != crate::auth::Role::Admin {
+        if !principal.role.reads_every_session() {
             filter.owner = Some(
                 actor
                     .user

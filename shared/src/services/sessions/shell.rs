@@ -256,8 +256,10 @@ impl SessionService {
         }
         let session = self.get(principal, id, on_behalf_of).await?;
         let own = principal.email.as_deref() == Some(session.user.as_str());
-        if !(own || principal.role == Role::Admin) {
-            return Err(SessionError::Denied("transcripts are for the session's user and admins".into()).into());
+        if !(own || principal.role.reads_every_session()) {
+            return Err(
+                SessionError::Denied("transcripts are for the session's user, admins and auditors".into()).into(),
+            );
         }
         let not_found = || {
             TranscriptError::NotFound(format!(
