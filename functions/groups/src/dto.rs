@@ -308,6 +308,33 @@ pub struct AccountAccessOut {
     pub permissions: PermissionsIo,
     pub via_groups: Vec<String>,
     pub iam_user: Option<IamUserRef>,
+    pub console: Option<OfferOut>,
+    pub jit_roles: Vec<JitRoleOut>,
+}
+
+/// What a start of one kind (or JIT role) would accept.
+#[derive(Serialize)]
+pub struct OfferOut {
+    pub max_duration_seconds: u32,
+    pub needs_approval: bool,
+    pub break_glass_max_seconds: Option<u32>,
+}
+
+impl From<&shared::domain::policy::Offer> for OfferOut {
+    fn from(o: &shared::domain::policy::Offer) -> Self {
+        OfferOut {
+            max_duration_seconds: o.max_seconds,
+            needs_approval: o.needs_approval,
+            break_glass_max_seconds: o.break_glass_max_seconds,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct JitRoleOut {
+    pub role_arn: String,
+    #[serde(flatten)]
+    pub offer: OfferOut,
 }
 
 impl From<&AccountPermissions> for AccountAccessOut {
@@ -327,6 +354,15 @@ impl From<&AccountPermissions> for AccountAccessOut {
                     status: u.status.as_str(),
                     has_credential: u.credential.is_some(),
                 }),
+            console: a.console.as_ref().map(Into::into),
+            jit_roles: a
+                .jit_roles
+                .iter()
+                .map(|(role, offer)| JitRoleOut {
+                    role_arn: role.to_string(),
+                    offer: offer.into(),
+                })
+                .collect(),
         }
     }
 }

@@ -217,6 +217,52 @@ pub fn choose(groups: &[AccessGroup], asked: &Asked<'_>, account_max: u32) -> Re
     Ok(Decision::Approval(fewest.clone()))
 }
 
+/// What a user may ask for of one kind (and, for JIT, one role) on an account, so that a
+/// client can offer only what a start would accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    /// The longest session any covering grant allows.
+    pub max_seconds: u32,
+    /// Whether even the shortest session waits for approval.
+    pub needs_approval: bool,
+    /// The longest break-glass session, where a covering grant allows break-glass.
+    pub break_glass_max_seconds: Option<u32>,
+}
+
+/// The offer `groups` make for `kind` (and `role`) on `account`, `None` where no grant covers
+/// it. Decided by the same `grants` and `choose` a start uses.
+pub fn offer(
+    groups: &[AccessGroup],
+    account: &AccountId,
+    kind: SessionKind,
+    role: Option<&RoleArn>,
+    account_max: u32,
+) -> Option<Offer> {
+    let asked = Asked {
+        account,
+        kind,
+        role,
+        duration_seconds: super::MIN_SESSION_SECONDS,
+        break_glass: false,
+    };
+    let max_of = |g: &AccessGroup| {
+        g.policy
+            .max_duration
+            .map_or(account_max, |m| m.seconds().min(account_max))
+    };
+    let covering: Vec<&AccessGroup> = grants(groups, &asked).collect();
+    let max_seconds = covering.iter().map(|g| max_of(g)).max()?;
+    let break_glass_max_seconds = covering
+        .iter()
+        .filter_map(|g| g.policy.break_glass_max.map(|b| b.seconds().min(max_of(g))))
+        .max();
+    Some(Offer {
+        max_seconds,
+        needs_approval: matches!(choose(groups, &asked, account_max), Ok(Decision::Approval(_))),
+        break_glass_max_seconds,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +400,58 @@ mod tests {
         assert_eq!(choose(std::slice::from_ref(&g), &ask, 3600), Ok(Decision::Automatic));
         ask.role = Some(&admin);
         assert!(matches!(choose(&[g], &ask, 3600), Err(NoGrant::NotGranted(_))));
+    }
+
+    #[test]
+    fn an_offer_is_what_a_start_would_accept() {
+        let a = AccountId::generate();
+        let admin = RoleArn::parse("arn:aws:iam::123456789012:role/Admin").unwrap();
+        let read = RoleArn::parse("arn:aws:iam::123456789012:role/Read").unwrap();
+        let approved_admin = group(
+            G1,
+            GrantPolicy {
+                approval: approval(1),
+                jit_roles: Some(vec![admin.clone()]),
+                break_glass_max: Some(MaxDuration::parse(1800).unwrap()),
+                ..Default::default()
+            },
+        );
+        let short_read = group(
+            G2,
+            GrantPolicy {
+                max_duration: Some(MaxDuration::parse(1800).unwrap()),
+                jit_roles: Some(vec![read.clone()]),
+                ..Default::default()
+            },
+        );
+        let groups = [approved_admin, short_read];
+        assert_eq!(
+            offer(&groups, &a, SessionKind::Jit, Some(&admin), 3600),
+            Some(Offer {
+                max_seconds: 3600,
+                needs_approval: true,
+                break_glass_max_seconds: Some(1800)
+            })
+        );
+        assert_eq!(
+            offer(&groups, &a, SessionKind::Jit, Some(&read), 3600),
+            Some(Offer {
+                max_seconds: 1800,
+                needs_approval: false,
+                break_glass_max_seconds: None
+            })
+        );
+        let other = RoleArn::parse("arn:aws:iam::123456789012:role/Other").unwrap();
+        assert_eq!(offer(&groups, &a, SessionKind::Jit, Some(&other), 3600), None);
+        // Console sessions name no role: every grant allowing them counts, automatic wins.
+        assert_eq!(
+            offer(&groups, &a, SessionKind::Console, None, 3600),
+            Some(Offer {
+                max_seconds: 3600,
+                needs_approval: false,
+                break_glass_max_seconds: Some(1800)
+            })
+        );
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use crate::authz::permissions_on;
+use crate::domain::policy::{Offer, offer};
 use crate::domain::{
-    AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, ManagedUser, Membership,
-    Permissions,
+    AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, JitSettings, ManagedUser,
+    Membership, Permissions, RoleArn, SessionKind,
 };
 use crate::ports::{AccountStore, Clock, GroupStore, Page, PageRequest, StoreError, UserStore};
 
@@ -61,6 +62,36 @@ pub struct AccountPermissions {
     pub via_groups: Vec<GroupId>,
     /// The user's IAM user there, if the broker knows one.
     pub iam_user: Option<ManagedUser>,
+    /// What a console start would accept there (`None`: none would be).
+    pub console: Option<Offer>,
+    /// Each JIT role a start would accept there, under the role's own maximum where the
+    /// settings know it.
+    pub jit_roles: Vec<(RoleArn, Offer)>,
+}
+
+/// The offers the account's settings and the user's groups make (what a start checks first).
+fn offers(
+    groups: &[AccessGroup],
+    account: &AccountId,
+    jit: Option<&JitSettings>,
+) -> (Option<Offer>, Vec<(RoleArn, Offer)>) {
+    let Some(jit) = jit.filter(|j| j.active) else {
+        return (None, Vec::new());
+    };
+    let account_max = jit.max_duration.seconds();
+    let console = offer(groups, account, SessionKind::Console, None, account_max);
+    let roles = if jit.jit_enabled {
+        jit.allowed_roles
+            .iter()
+            .filter_map(|role| {
+                let max = jit.role_max_seconds(role).map_or(account_max, |m| m.min(account_max));
+                offer(groups, account, SessionKind::Jit, Some(role), max).map(|o| (role.clone(), o))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (console, roles)
 }
 
 #[derive(Clone)]
@@ -248,9 +279,12 @@ impl GroupService {
             }
         }
         let iam_users = self.users.of_email(email).await?;
+        let settings = futures::future::try_join_all(accounts.iter().map(|a| self.accounts.get_jit(&a.id))).await?;
         let result = accounts
             .into_iter()
-            .map(|account| {
+            .zip(settings)
+            .map(|(account, jit)| {
+                let (console, jit_roles) = offers(&groups, &account.id, jit.as_ref());
                 let via_groups = groups
                     .iter()
                     .filter(|g| g.accounts.covers(&account.id))
@@ -261,6 +295,8 @@ impl GroupService {
                     permissions: permissions_on(&groups, &account.id),
                     via_groups,
                     iam_user,
+                    console,
+                    jit_roles,
                     account,
                 }
             })
