@@ -20,6 +20,8 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Gateway {
     pub app: App,
+    /// The template's `CorsConfiguration` (the web console's origin).
+    pub cors: crate::cors::Cors,
 }
 
 impl Gateway {
@@ -111,6 +113,17 @@ fn decode(s: &str) -> String {
 /// The axum fallback that serves every request.
 pub async fn serve(State(gateway): State<Gateway>, req: axum::extract::Request) -> AxumResponse {
     let (parts, body) = req.into_parts();
+    if let Some(preflight) = gateway.cors.preflight(&parts.method, &parts.headers) {
+        let (p, ()) = preflight.into_parts();
+        return AxumResponse::from_parts(p, AxumBody::empty());
+    }
+    let headers = parts.headers.clone();
+    let mut resp = route(gateway.clone(), parts, body).await;
+    gateway.cors.decorate(&headers, resp.headers_mut());
+    resp
+}
+
+async fn route(gateway: Gateway, parts: http::request::Parts, body: AxumBody) -> AxumResponse {
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
     let Some((route, params)) = match_route(&method, &path) else {

@@ -83,7 +83,10 @@ fn template_wires_exactly_the_served_routes_to_their_functions() {
 #[tokio::test]
 async fn every_sample_event_is_answered_as_documented() {
     let env = env();
-    let gateway = Gateway { app: env.app.clone() };
+    let gateway = Gateway {
+        app: env.app.clone(),
+        cors: Default::default(),
+    };
     let documented = documented();
     let mut covered = BTreeSet::new();
     let mut dirs: Vec<_> = std::fs::read_dir(format!("{ROOT}/events"))
