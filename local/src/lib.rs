@@ -1,6 +1,9 @@
 //! The local runner: Cloud IAM Broker on localhost, with no Docker and no real AWS.
 //!
 //! - `local_aws`: starts and seeds moto (authenticated mode);
+//! - `console`: serves the web console (`web/dist`) with its CSP and its `config.json`;
+//! - `cors`: API Gateway's CORS, as the template configures it;
+//! - `dev_idp`: the development sign-in, an OIDC code + PKCE stand-in minting local tokens;
 //! - `demo`: what `scripts/dev` adds to the demo account (a shell-session target);
 //! - `federation`: a stand-in for AWS's sign-in federation endpoint;
 //! - `gateway`: routes requests to the function handlers as API Gateway v2 events;
@@ -9,7 +12,10 @@
 //!
 //! The end-to-end tests start the same system, so what a developer runs is what is tested.
 
+pub mod console;
+pub mod cors;
 pub mod demo;
+pub mod dev_idp;
 pub mod federation;
 pub mod gateway;
 pub mod local_aws;

@@ -1,10 +1,11 @@
 //! `local-runner`: starts the whole system on localhost and prints how to call it.
 //!
-//! Usage: `local-runner [--port N] [--aws]`. Starts moto unless `AWS_ENDPOINT_URL` is set
+//! Usage: `local-runner [--port N] [--aws] [--console-port N] [--console-dist DIR]`. The web
+//! console is served (on the API's port + 1 by default) when `web/dist` holds its build. Starts moto unless `AWS_ENDPOINT_URL` is set
 //! (then uses that endpoint) or `--aws` is given (real AWS; see `system::AwsMode`). Logs go to
 //! `.local/runner.log`, so the terminal keeps the banner.
 //!
-//! `local-runner token --email E [--role user|admin|bot] [--subject S]` mints a token for the
+//! `local-runner token --email E [--role user|admin|bot|auditor] [--subject S]` mints a token for the
 //! runner started last in this directory (it keeps its signing secret in `.local/runner.json`,
 //! 0600), so one can try groups, ownership and bots as several people.
 
@@ -13,8 +14,21 @@ use std::time::Duration;
 use local_runner::{AwsMode, LocalSystem, Options};
 use shared::auth::Role;
 
-const STATE: &str = ".local/runner.json";
-const LOG: &str = ".local/runner.log";
+/// Where the runner keeps its state, log and the demo account's key: `.local`, or
+/// `CIB_LOCAL_DIR` (the browser tests run their own runner beside a developer's).
+fn local_dir() -> std::path::PathBuf {
+    std::env::var_os("CIB_LOCAL_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| ".local".into(), Into::into)
+}
+
+fn state_file() -> std::path::PathBuf {
+    local_dir().join("runner.json")
+}
+
+fn log_file() -> std::path::PathBuf {
+    local_dir().join("runner.log")
+}
 
 #[tokio::main]
 async fn main() {
@@ -23,8 +37,8 @@ async fn main() {
         token(&args[1..]);
         return;
     }
-    let _ = std::fs::create_dir_all(".local");
-    match std::fs::OpenOptions::new().create(true).append(true).open(LOG) {
+    let _ = std::fs::create_dir_all(local_dir());
+    match std::fs::OpenOptions::new().create(true).append(true).open(log_file()) {
         Ok(file) => {
             // The metrics go where the logs go, not between the banner's lines.
             if let Ok(copy) = file.try_clone() {
@@ -37,6 +51,8 @@ async fn main() {
     let mut port = 3000u16;
     let mut real = false;
     let mut expirer_seconds = 60u64;
+    let mut console_port = None;
+    let mut console_dist = std::path::PathBuf::from("web/dist");
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -47,6 +63,19 @@ async fn main() {
                     .unwrap_or_else(|| usage("--port takes a number"))
             }
             "--aws" => real = true,
+            "--console-port" => {
+                console_port = Some(
+                    it.next()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or_else(|| usage("--console-port takes a number")),
+                )
+            }
+            "--console-dist" => {
+                console_dist = it
+                    .next()
+                    .map(Into::into)
+                    .unwrap_or_else(|| usage("--console-dist takes a folder"))
+            }
             "--expirer-seconds" => {
                 expirer_seconds = it
                     .next()
@@ -70,6 +99,15 @@ async fn main() {
         port,
         aws,
         overrides: Default::default(),
+        cors_origins: Vec::new(),
+        // The console needs its build (scripts/dev makes it); without one the API runs alone.
+        console: console_dist
+            .join("index.html")
+            .exists()
+            .then(|| local_runner::system::ConsoleOptions {
+                dist: console_dist.clone(),
+                port: console_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(1) }),
+            }),
     })
     .await
     {
@@ -105,8 +143,8 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("local-runner: {problem}");
     }
-    eprintln!("usage: local-runner [--port N] [--expirer-seconds N] [--aws]");
-    eprintln!("       local-runner token --email E [--role user|admin|bot] [--subject S] [--hours N]");
+    eprintln!("usage: local-runner [--port N] [--expirer-seconds N] [--aws] [--console-port N] [--console-dist DIR]");
+    eprintln!("       local-runner token --email E [--role user|admin|bot|auditor] [--subject S] [--hours N]");
     std::process::exit(2);
 }
 
@@ -128,19 +166,20 @@ fn token(args: &[String]) {
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    let role = Role::parse(&role).unwrap_or_else(|| usage("--role is user, admin or bot"));
+    let role = Role::parse(&role).unwrap_or_else(|| usage("--role is user, admin, bot or auditor"));
     let (subject, email) = match (role, subject, email) {
         // A bot acts for others: its subject is what BOTS lists, and it has no e-mail.
         (Role::Bot, subject, _) => (subject.unwrap_or_else(|| local_runner::system::LOCAL_BOT.into()), None),
         (_, subject, Some(email)) => (subject.unwrap_or_else(|| email.clone()), Some(email)),
         (_, _, None) => usage("--email is required for users and admins"),
     };
-    let state: serde_json::Value = std::fs::read_to_string(STATE)
+    let state: serde_json::Value = std::fs::read_to_string(state_file())
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_else(|| {
             usage(&format!(
-                "no runner state in {STATE}: start scripts/dev first, in this directory"
+                "no runner state in {}: start scripts/dev first, in this directory",
+                state_file().display()
             ))
         });
     let secret = state["jwt_secret"]
@@ -157,16 +196,24 @@ fn token(args: &[String]) {
 fn save_state(system: &LocalSystem) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let state = serde_json::json!({ "base_url": system.base_url, "jwt_secret": system.minter.secret().expose() });
-    let _ = std::fs::remove_file(STATE);
+    let state = serde_json::json!({
+        "base_url": system.base_url,
+        "console_url": system.console.as_ref().map(|c| c.url.clone()),
+        "aws_endpoint": system.aws.as_ref().map(|a| a.endpoint.clone()),
+        "jwt_secret": system.minter.secret().expose(),
+    });
+    let _ = std::fs::remove_file(state_file());
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(STATE)
+        .open(state_file())
         .and_then(|mut f| f.write_all(state.to_string().as_bytes()));
     if let Err(e) = written {
-        eprintln!("local-runner: could not write {STATE} ({e}); `local-runner token` will not work");
+        eprintln!(
+            "local-runner: could not write {} ({e}); `local-runner token` will not work",
+            state_file().display()
+        );
     }
 }
 
@@ -184,8 +231,8 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
         println!("Local AWS (moto): {}", aws.endpoint);
         // The demo account's key goes to a file, not the terminal: it is a (local) secret.
         if let Some(target) = aws.targets.first() {
-            let dir = std::path::Path::new(".local");
-            let _ = std::fs::create_dir_all(dir);
+            let dir = local_dir();
+            let _ = std::fs::create_dir_all(&dir);
             let body = serde_json::json!({
                 "name": "demo",
                 "default_region": "us-east-1",
@@ -217,7 +264,17 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
          export BOB_TOKEN=$(scripts/dev token --email bob@example.com --role user)\n  \
          export BOT_TOKEN=$(scripts/dev token --role bot)\n"
     );
-    println!("Logs (JSON lines): {LOG}   (tail -f {LOG})");
+    match &system.console {
+        Some(console) => println!(
+            "Web console: {}  (development sign-in: pick any e-mail and role; not for deployments)\n",
+            console.url
+        ),
+        None => {
+            println!("Web console: not served (no build in web/dist; scripts/dev builds it when npm is installed)\n")
+        }
+    }
+    let log = log_file();
+    println!("Logs (JSON lines): {}   (tail -f {})", log.display(), log.display());
     if let Some(aws) = &system.aws {
         println!(
             "AWS CLI against the local AWS: AWS_ENDPOINT_URL={} with the seeded account's keys from .local/demo-account.json",

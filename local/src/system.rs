@@ -51,6 +51,23 @@ pub struct Options {
     pub aws: AwsMode,
     /// Adapters and clock to swap in (tests inject faults and move time this way).
     pub overrides: shared::app::Overrides,
+    /// Origins the API answers CORS for, besides the console's own.
+    pub cors_origins: Vec<String>,
+    /// Serve the web console, with the development sign-in.
+    pub console: Option<ConsoleOptions>,
+}
+
+/// Where the built console is and which port it takes (0: a free one).
+pub struct ConsoleOptions {
+    pub dist: std::path::PathBuf,
+    pub port: u16,
+}
+
+/// The console as served: its URL and the development sign-in's.
+#[derive(Debug, Clone)]
+pub struct ServedConsole {
+    pub url: String,
+    pub sign_in: String,
 }
 
 /// Signs local tokens with the runner's HS256 secret.
@@ -84,6 +101,7 @@ impl Minter {
             Role::Admin => "admin",
             Role::User => "user",
             Role::Bot => "bot",
+            Role::Auditor => "auditor",
         };
         let claims = Claims {
             sub: subject,
@@ -122,6 +140,8 @@ pub struct LocalSystem {
     pub federation: Option<FederationStandIn>,
     /// Where Slack commands' answers land (absent against real AWS).
     pub slack: Option<crate::slack::SlackStandIn>,
+    /// The web console, when asked for.
+    pub console: Option<ServedConsole>,
 }
 
 impl LocalSystem {
@@ -220,20 +240,42 @@ impl LocalSystem {
         if let Some(queue) = &config.slack.jobs_queue_url {
             crate::slack::run_worker(app.clone(), sdk.clone(), queue.clone());
         }
-        let router = axum::Router::new()
-            .fallback(serve)
-            .with_state(Gateway { app: app.clone() });
+        // The console's origin is known before the API serves, so its CORS can name it.
+        let console_listener = match &options.console {
+            Some(c) => Some(crate::console::bind(c.port).await?),
+            None => None,
+        };
+        let mut cors_origins = options.cors_origins.clone();
+        cors_origins.extend(console_listener.as_ref().map(|(_, origin)| origin.clone()));
+        let router = axum::Router::new().fallback(serve).with_state(Gateway {
+            app: app.clone(),
+            cors: crate::cors::Cors {
+                allow_origins: cors_origins,
+            },
+        });
         let addr = crate::serve_on_loopback(options.port, router).await?;
+        let base_url = format!("http://{addr}");
+        let minter = Minter { secret };
+        let console = match (console_listener, options.console) {
+            (Some((listener, origin)), Some(c)) => {
+                let (_, sign_in) = crate::dev_idp::DevIdp::start(minter.clone(), origin.clone()).await?;
+                let csp = crate::console::content_security_policy(&base_url, &sign_in);
+                crate::console::serve(listener, c.dist, crate::console::config(&base_url, &sign_in), csp);
+                Some(ServedConsole { url: origin, sign_in })
+            }
+            _ => None,
+        };
         Ok(LocalSystem {
-            base_url: format!("http://{addr}"),
+            base_url,
             addr,
             aws,
             config,
             sdk,
             app,
-            minter: Minter { secret },
+            minter,
             federation,
             slack,
+            console,
         })
     }
 }

@@ -131,6 +131,9 @@ pub fn captured_logs() -> String {
 }
 
 /// The shared environment, started on first use.
+/// The origin the test API answers CORS for, as a deployment's does for its console.
+pub const CONSOLE_ORIGIN: &str = "https://console.example.test";
+
 pub fn env() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -184,6 +187,8 @@ pub fn env() -> &'static TestEnv {
                         managed_policies: false,
                     },
                     overrides,
+                    cors_origins: vec![CONSOLE_ORIGIN.into()],
+                    console: None,
                 };
                 match LocalSystem::start(options).await {
                     Ok(mut system) => {
@@ -459,6 +464,7 @@ impl TestEnv {
 }
 
 /// A small HTTP client for the API.
+#[derive(Clone)]
 pub struct Api {
     base: String,
     http: reqwest::Client,
