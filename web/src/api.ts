@@ -1,0 +1,82 @@
+// The console's one way to the API: bearer token, JSON in and out, and every error as the API's
+// RFC 9457 problem detail, which the pages show as it is.
+
+import { bearer, signOut } from './auth';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: { field: string; message: string }[];
+}
+
+export class ProblemError extends Error {
+  constructor(readonly problem: Problem) {
+    super(`${problem.title}: ${problem.detail}`);
+  }
+}
+
+let base = '';
+let onSignedOut: () => void = () => {};
+
+export function configureApi(apiBase: string, signedOut: () => void): void {
+  base = apiBase;
+  onSignedOut = signedOut;
+}
+
+export interface Reply<T> {
+  status: number;
+  body: T;
+}
+
+export async function call<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  options: { idempotencyKey?: string } = {},
+): Promise<Reply<T>> {
+  const token = bearer();
+  if (!token) {
+    onSignedOut();
+    throw new ProblemError({ type: 'console:signed-out', title: 'Signed out', status: 401, detail: 'Sign in again.' });
+  }
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (options.idempotencyKey) headers['Idempotency-Key'] = options.idempotencyKey;
+  let response: Response;
+  try {
+    response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ProblemError({
+      type: 'console:unreachable',
+      title: 'The API could not be reached',
+      status: 0,
+      detail: e instanceof Error ? e.message : String(e),
+    });
+  }
+  const text = await response.text();
+  const parsed = text ? (JSON.parse(text) as unknown) : null;
+  if (!response.ok) {
+    if (response.status === 401) {
+      signOut();
+      onSignedOut();
+    }
+    const problem = parsed as Partial<Problem> | null;
+    throw new ProblemError({
+      type: problem?.type ?? 'about:blank',
+      title: problem?.title ?? response.statusText,
+      status: response.status,
+      detail: problem?.detail ?? text,
+      errors: problem?.errors,
+    });
+  }
+  return { status: response.status, body: parsed as T };
+}
+
+export const get = <T,>(path: string) => call<T>('GET', path).then((r) => r.body);

@@ -1,0 +1,101 @@
+// The console's frame: who is signed in, what they may open (by their role), and the page the
+// address names (`#/…`, so that static hosting needs no rewrite rules).
+
+import { useEffect, useState } from 'preact/hooks';
+import { get } from './api';
+import { signOut } from './auth';
+import type { Me } from './types';
+import { ProblemBox } from './ui';
+import { AccessPage } from './pages/access';
+import { ApprovalsPage } from './pages/approvals';
+import { AccountsPage } from './pages/accounts';
+import { SessionPage, SessionsPage } from './pages/audit';
+
+interface Tab {
+  path: string;
+  label: string;
+}
+
+function tabsFor(me: Me): Tab[] {
+  const tabs: Tab[] = [];
+  if (me.role !== 'auditor') tabs.push({ path: '#/access', label: 'My access' }, { path: '#/approvals', label: 'Approvals' });
+  if (me.role === 'admin' || me.role === 'auditor') tabs.push({ path: '#/sessions', label: 'Sessions' });
+  if (me.role === 'admin') tabs.push({ path: '#/accounts', label: 'Accounts' });
+  return tabs;
+}
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  return hash;
+}
+
+function Page({ me, hash }: { me: Me; hash: string }) {
+  const session = /^#\/sessions\/([0-9A-Za-z]+)$/.exec(hash);
+  if (session) return <SessionPage id={session[1]} />;
+  const tabs = tabsFor(me);
+  const path = tabs.some((t) => t.path === hash) ? hash : tabs[0]?.path;
+  switch (path) {
+    case '#/access':
+      return <AccessPage me={me} />;
+    case '#/approvals':
+      return <ApprovalsPage />;
+    case '#/sessions':
+      return <SessionsPage />;
+    case '#/accounts':
+      return <AccountsPage />;
+    default:
+      return <p>There is nothing for this role here.</p>;
+  }
+}
+
+export function App({ developmentSignIn, onSignedOut }: { developmentSignIn: boolean; onSignedOut: () => void }) {
+  const [me, setMe] = useState<Me | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const hash = useHash();
+  useEffect(() => {
+    get<Me>('/me').then(setMe, setError);
+  }, []);
+  const tabs = me ? tabsFor(me) : [];
+  const current = tabs.some((t) => t.path === hash) ? hash : hash.startsWith('#/sessions/') ? '#/sessions' : tabs[0]?.path;
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to the page
+      </a>
+      <header>
+        <span class="brand">Cloud IAM Broker</span>
+        {developmentSignIn ? <span class="dev">development sign-in</span> : null}
+        <nav aria-label="Pages">
+          {tabs.map((t) => (
+            <a key={t.path} href={t.path} aria-current={current === t.path ? 'page' : undefined}>
+              {t.label}
+            </a>
+          ))}
+        </nav>
+        {me ? (
+          <span class="who">
+            {me.email} <span class="badge">{me.role}</span>
+          </span>
+        ) : null}
+        <button
+          type="button"
+          onClick={() => {
+            signOut();
+            onSignedOut();
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <ProblemBox error={error} />
+        {me ? <Page me={me} hash={hash} /> : error ? null : <p class="progress" role="status">Loading who you are…</p>}
+      </main>
+    </>
+  );
+}

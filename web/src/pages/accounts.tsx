@@ -1,0 +1,277 @@
+// Admins: registered accounts, registering one, and each account's JIT settings with the trust
+// report the API makes for every allowed role when they are saved.
+
+import { useEffect, useState } from 'preact/hooks';
+import { ProblemError, call, get } from '../api';
+import type { Account, JitSettings, Page } from '../types';
+import { Busy, ProblemBox, useAction, when } from '../ui';
+
+function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) {
+  const [name, setName] = useState('');
+  const [region, setRegion] = useState('us-east-1');
+  const [type, setType] = useState<'access_key' | 'assume_role'>('assume_role');
+  const [keyId, setKeyId] = useState('');
+  const [secret, setSecret] = useState('');
+  const [roleArn, setRoleArn] = useState('');
+  const [externalId, setExternalId] = useState('');
+  const register = useAction(async () => {
+    const credentials =
+      type === 'access_key'
+        ? { type, access_key_id: keyId, secret_access_key: secret }
+        : { type, role_arn: roleArn, external_id: externalId };
+    const r = await call<Account>('POST', '/accounts', { name, default_region: region, credentials });
+    setSecret('');
+    setExternalId('');
+    onRegistered(r.body);
+  });
+  return (
+    <form
+      class="card"
+      aria-labelledby="register-title"
+      onSubmit={(e) => {
+        e.preventDefault();
+        register.run();
+      }}
+    >
+      <h2 id="register-title">Register an account</h2>
+      <p>The broker checks the credentials with STS before it keeps anything, and seals the secret with KMS.</p>
+      <div class="fields">
+        <label>
+          Name
+          <input value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={64} />
+        </label>
+        <label>
+          Default region
+          <input value={region} onInput={(e) => setRegion(e.currentTarget.value)} required />
+        </label>
+        <fieldset>
+          <legend>Credentials</legend>
+          <label class="check">
+            <input type="radio" name="cred-type" checked={type === 'assume_role'} onChange={() => setType('assume_role')} />
+            A role with an ExternalId (no long-lived key is kept)
+          </label>
+          <label class="check">
+            <input type="radio" name="cred-type" checked={type === 'access_key'} onChange={() => setType('access_key')} />
+            An IAM user's access key
+          </label>
+        </fieldset>
+        {type === 'access_key' ? (
+          <>
+            <label>
+              Access key id
+              <input value={keyId} onInput={(e) => setKeyId(e.currentTarget.value)} required autocomplete="off" />
+            </label>
+            <label>
+              Secret access key
+              <input type="password" value={secret} onInput={(e) => setSecret(e.currentTarget.value)} required autocomplete="off" />
+            </label>
+          </>
+        ) : (
+          <>
+            <label>
+              Role ARN
+              <input value={roleArn} onInput={(e) => setRoleArn(e.currentTarget.value)} required />
+            </label>
+            <label>
+              ExternalId
+              <input type="password" value={externalId} onInput={(e) => setExternalId(e.currentTarget.value)} required autocomplete="off" />
+            </label>
+          </>
+        )}
+      </div>
+      <ProblemBox error={register.error} />
+      <Busy busy={register.busy} label="Checking the credentials with STS">
+        <button type="submit" class="primary">
+          Register
+        </button>
+      </Busy>
+    </form>
+  );
+}
+
+function TrustReport({ settings }: { settings: JitSettings }) {
+  if (!settings.trust_review?.length) return null;
+  return (
+    <section aria-labelledby="trust-title">
+      <h3 id="trust-title">Trust report</h3>
+      <p>Ways into each role that bypass the broker: sessions through them are not revoked by it.</p>
+      <ul class="trust">
+        {settings.trust_review.map((r) => (
+          <li key={r.role_arn} data-role={r.role_arn}>
+            <code>{r.role_arn}</code>:{' '}
+            {r.error ? (
+              <span class="bad">not reviewed: {r.error}</span>
+            ) : r.findings.length === 0 ? (
+              <span class="good">only the broker's users may assume it</span>
+            ) : (
+              <ul>
+                {r.findings.map((f) => (
+                  <li key={f.principal} class="bad">
+                    <code>{f.principal}</code>: {f.why}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function JitForm({ account }: { account: Account }) {
+  const [settings, setSettings] = useState<JitSettings | null>(null);
+  const [saved, setSaved] = useState<JitSettings | null>(null);
+  const [roles, setRoles] = useState('');
+  const load = useAction(async () => {
+    try {
+      const s = await get<JitSettings>(`/accounts/${account.id}/jit`);
+      setSettings(s);
+      setRoles(s.allowed_role_arns.join('\n'));
+    } catch (e) {
+      if (e instanceof ProblemError && e.problem.status === 404) {
+        setSettings({ active: true, description: '', jit_enabled: true, max_duration_seconds: 3600, allowed_role_arns: [] });
+        setRoles('');
+      } else throw e;
+    }
+  });
+  useEffect(() => {
+    setSaved(null);
+    load.run();
+  }, [account.id]);
+  const save = useAction(async () => {
+    if (!settings) return;
+    const body = {
+      active: settings.active,
+      description: settings.description || null,
+      jit_enabled: settings.jit_enabled,
+      max_duration_seconds: settings.max_duration_seconds,
+      allowed_role_arns: roles
+        .split('\n')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    };
+    const r = await call<JitSettings>('PUT', `/accounts/${account.id}/jit`, body);
+    setSettings(r.body);
+    setSaved(r.body);
+  });
+  if (!settings) return <ProblemBox error={load.error} />;
+  const set = (patch: Partial<JitSettings>) => setSettings({ ...settings, ...patch });
+  return (
+    <form
+      class="card"
+      aria-labelledby="jit-title"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.run();
+      }}
+    >
+      <h2 id="jit-title">JIT settings of {account.name}</h2>
+      <div class="fields">
+        <label class="check">
+          <input type="checkbox" checked={settings.active} onChange={(e) => set({ active: e.currentTarget.checked })} />
+          Access to this account is active
+        </label>
+        <label class="check">
+          <input type="checkbox" checked={settings.jit_enabled} onChange={(e) => set({ jit_enabled: e.currentTarget.checked })} />
+          JIT sessions enabled
+        </label>
+        <label>
+          Maximum session (seconds, 900 to 43 200)
+          <input
+            type="number"
+            min={900}
+            max={43200}
+            step={1}
+            value={settings.max_duration_seconds}
+            onInput={(e) => set({ max_duration_seconds: Number(e.currentTarget.value) })}
+            required
+          />
+        </label>
+        <label class="wide">
+          Description
+          <input value={settings.description} onInput={(e) => set({ description: e.currentTarget.value })} maxLength={500} />
+        </label>
+        <label class="wide">
+          Allowed roles (one ARN per line, roles of account {account.aws_account_id})
+          <textarea value={roles} onInput={(e) => setRoles(e.currentTarget.value)} rows={4} />
+        </label>
+      </div>
+      <ProblemBox error={save.error} />
+      <Busy busy={save.busy} label="Saving and reviewing each role's trust">
+        <button type="submit" class="primary">
+          Save JIT settings
+        </button>
+      </Busy>
+      {saved ? (
+        <p class="notice" role="status">
+          Saved. {saved.policy_sync ? `${saved.policy_sync.updated} provisioned users' policies updated` : ''}
+          {saved.policy_sync?.failed.length ? `; ${saved.policy_sync.failed.length} could not be updated` : ''}.
+        </p>
+      ) : null}
+      <TrustReport settings={settings} />
+    </form>
+  );
+}
+
+export function AccountsPage() {
+  const [accounts, setAccounts] = useState<Account[] | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const load = useAction(async () => {
+    const page = await get<Page<Account>>('/accounts?limit=100');
+    setAccounts(page.items);
+  });
+  useEffect(() => {
+    load.run();
+  }, []);
+  const account = accounts?.find((a) => a.id === selected) ?? null;
+  return (
+    <div>
+      <h1>Accounts</h1>
+      <ProblemBox error={load.error} />
+      {accounts === null ? (
+        <p class="progress" role="status">
+          Loading accounts…
+        </p>
+      ) : accounts.length === 0 ? (
+        <p>No account is registered yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">AWS account</th>
+              <th scope="col">Region</th>
+              <th scope="col">Credentials</th>
+              <th scope="col">Registered</th>
+              <th scope="col"></th>
+            </tr>
+          </thead>
+          <tbody>
+            {accounts.map((a) => (
+              <tr key={a.id}>
+                <td>{a.name}</td>
+                <td>{a.aws_account_id}</td>
+                <td>{a.default_region}</td>
+                <td>{a.credentials.type === 'access_key' ? `key ${a.credentials.access_key_id}` : `role ${a.credentials.role_arn}`}</td>
+                <td>{when(a.created_at)}</td>
+                <td>
+                  <button type="button" onClick={() => setSelected(a.id)} aria-pressed={selected === a.id}>
+                    JIT settings of {a.name}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {account ? <JitForm account={account} /> : null}
+      <RegisterForm
+        onRegistered={(a) => {
+          setAccounts((list) => [...(list ?? []), a]);
+          setSelected(a.id);
+        }}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,135 @@
+// Approvers: the pending requests they may decide (the API lists only those) and the
+// break-glass sessions awaiting their review.
+
+import { useEffect, useState } from 'preact/hooks';
+import { call, get } from '../api';
+import type { Page, Session } from '../types';
+import { Busy, ProblemBox, duration, roleName, useAction, when } from '../ui';
+
+function RequestCard({ session, onDecided }: { session: Session; onDecided: () => void }) {
+  const [comment, setComment] = useState('');
+  const extension = session.pending_extension;
+  const request = extension ? extension.approval : session.request;
+  const decide = useAction(async (verb: 'approvals' | 'denials') => {
+    const reason = comment.trim() || (verb === 'approvals' ? null : '');
+    await call('POST', `/sessions/${session.id}/${verb}`, { reason });
+    setComment('');
+    onDecided();
+  });
+  const commentId = `comment-${session.id}`;
+  return (
+    <article class="card" data-request={session.id} aria-label={`Request from ${session.user}`}>
+      <h3>
+        {session.user} asks for {extension ? `${duration(extension.duration_seconds)} more of ` : ''}
+        {session.type.toUpperCase()} {roleName(session.role_arn)} on {session.aws_account_id}
+      </h3>
+      <dl>
+        <dt>Why</dt>
+        <dd>{extension ? extension.reason : session.reason}</dd>
+        <dt>For how long</dt>
+        <dd>{duration(extension ? extension.duration_seconds : session.duration_seconds)}</dd>
+        {session.role_arn ? (
+          <>
+            <dt>Role</dt>
+            <dd>
+              <code>{session.role_arn}</code>
+            </dd>
+          </>
+        ) : null}
+        <dt>Approvals</dt>
+        <dd>
+          {request?.approvals.length ?? 0} of {request?.approvals_required ?? 1}
+          {request?.approvals.length ? ` (${request.approvals.map((a) => a.by).join(', ')})` : ''}
+        </dd>
+        <dt>Lapses</dt>
+        <dd>{when(request?.lapses_at)}</dd>
+      </dl>
+      <label for={commentId}>Comment (kept in the session's log; required to deny)</label>
+      <textarea id={commentId} value={comment} onInput={(e) => setComment(e.currentTarget.value)} maxLength={500} rows={2} />
+      <ProblemBox error={decide.error} />
+      <div class="actions">
+        <Busy busy={decide.busy} label="Recording the decision">
+          <button type="button" class="primary" onClick={() => decide.run('approvals')}>
+            Approve
+          </button>
+          <button type="button" class="danger" onClick={() => decide.run('denials')}>
+            Deny
+          </button>
+        </Busy>
+      </div>
+    </article>
+  );
+}
+
+function ReviewCard({ session, onReviewed }: { session: Session; onReviewed: () => void }) {
+  const [note, setNote] = useState('');
+  const review = useAction(async () => {
+    await call('POST', `/sessions/${session.id}/review`, { note });
+    onReviewed();
+  });
+  const noteId = `note-${session.id}`;
+  return (
+    <article class="card" aria-label={`Break-glass session of ${session.user}`}>
+      <h3>
+        Break-glass: {session.user}, {session.type.toUpperCase()} {roleName(session.role_arn)} on {session.aws_account_id}
+      </h3>
+      <p>
+        Started {when(session.started_at)} for {duration(session.duration_seconds)}: “{session.reason}” (
+        <a href={`#/sessions/${session.id}`}>timeline</a>)
+      </p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          review.run();
+        }}
+      >
+        <label for={noteId}>Review note</label>
+        <textarea id={noteId} value={note} onInput={(e) => setNote(e.currentTarget.value)} required minLength={3} maxLength={1000} rows={2} />
+        <ProblemBox error={review.error} />
+        <Busy busy={review.busy} label="Recording the review">
+          <button type="submit" class="primary">
+            Record review
+          </button>
+        </Busy>
+      </form>
+    </article>
+  );
+}
+
+export function ApprovalsPage() {
+  const [requests, setRequests] = useState<Session[] | null>(null);
+  const [reviews, setReviews] = useState<Session[] | null>(null);
+  const load = useAction(async () => {
+    const [r, v] = await Promise.all([get<Page<Session>>('/requests?limit=50'), get<Page<Session>>('/reviews?limit=50')]);
+    setRequests(r.items);
+    setReviews(v.items);
+  });
+  useEffect(() => {
+    load.run();
+  }, []);
+  return (
+    <div>
+      <h1>Approvals</h1>
+      <ProblemBox error={load.error} />
+      <section aria-labelledby="inbox-title">
+        <h2 id="inbox-title">Waiting for your decision</h2>
+        <button type="button" onClick={() => load.run()} disabled={load.busy}>
+          {load.busy ? 'Refreshing…' : 'Refresh'}
+        </button>
+        {requests === null ? null : requests.length === 0 ? (
+          <p>Nothing waits for your decision.</p>
+        ) : (
+          requests.map((s) => <RequestCard key={s.id} session={s} onDecided={() => load.run()} />)
+        )}
+      </section>
+      <section aria-labelledby="reviews-title">
+        <h2 id="reviews-title">Break-glass sessions to review</h2>
+        {reviews === null ? null : reviews.length === 0 ? (
+          <p>No break-glass session awaits your review.</p>
+        ) : (
+          reviews.map((s) => <ReviewCard key={s.id} session={s} onReviewed={() => load.run()} />)
+        )}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,109 @@
+// The API's shapes, as infra/openapi.yaml describes them (only what the console reads).
+
+export type Role = 'admin' | 'user' | 'bot' | 'auditor';
+
+export interface Offer {
+  max_duration_seconds: number;
+  needs_approval: boolean;
+  break_glass_max_seconds: number | null;
+}
+
+export interface MeAccount {
+  account_id: string;
+  name: string;
+  aws_account_id: string;
+  permissions: { start_sessions?: boolean; start_jit_sessions?: boolean; start_shell_sessions?: boolean };
+  via_groups: string[];
+  iam_user: { user_name: string; status: string; has_credential: boolean } | null;
+  console: Offer | null;
+  jit_roles: (Offer & { role_arn: string })[];
+}
+
+export interface Me {
+  subject: string;
+  email: string;
+  role: Role;
+  groups: { id: string; name: string }[];
+  accounts: MeAccount[];
+}
+
+export type SessionStatus = 'pending' | 'active' | 'ending' | 'ended' | 'expired' | 'denied' | 'cancelled' | 'lapsed';
+
+export interface ApprovalRequest {
+  approvals_required: number;
+  approver_group_ids: string[];
+  approvals: { by: string; via: string | null; at: string; reason: string }[];
+  requested_at: string;
+  lapses_at: string;
+  decision: { outcome: string; by: string; at: string; reason: string } | null;
+}
+
+export interface Session {
+  id: string;
+  account_id: string;
+  aws_account_id: string;
+  type: 'jit' | 'console' | 'shell';
+  user: string;
+  iam_user: string;
+  role_arn: string | null;
+  target?: string;
+  duration_seconds: number;
+  reason: string;
+  requested_by: string;
+  started_at: string;
+  expires_at: string;
+  status: SessionStatus;
+  ended_at: string | null;
+  ended_by: string | null;
+  end_reason: string | null;
+  break_glass: boolean;
+  review: { by: string; at: string; note: string } | null;
+  request: ApprovalRequest | null;
+  pending_extension: { duration_seconds: number; reason: string; requested_by: string; approval: ApprovalRequest } | null;
+}
+
+export interface Grant {
+  credentials?: { access_key_id: string; secret_access_key: string; session_token: string; expiration: string };
+  console_url?: string;
+  console?: { signin_url: string; user_name: string; password: string; switch_role_links: { role_arn: string; url: string }[] };
+  shell?: { target: string; region: string; document_name: string; run_as: string | null; command: string };
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor?: string;
+}
+
+export interface Account {
+  id: string;
+  name: string;
+  default_region: string;
+  aws_account_id: string;
+  caller_arn: string;
+  credentials: { type: 'access_key'; access_key_id: string } | { type: 'assume_role'; role_arn: string };
+  created_at: string;
+}
+
+export interface TrustFinding {
+  role_arn: string;
+  findings: { principal: string; why: string }[];
+  error?: string;
+}
+
+export interface JitSettings {
+  active: boolean;
+  description: string;
+  jit_enabled: boolean;
+  max_duration_seconds: number;
+  allowed_role_arns: string[];
+  trust_review?: TrustFinding[];
+  policy_sync?: { updated: number; failed: { user_name: string; reason: string }[] };
+}
+
+export interface SessionLog {
+  session_id: string;
+  key: string;
+  verified: boolean;
+  problem: string | null;
+  events: Record<string, unknown>[];
+}

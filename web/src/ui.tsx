@@ -1,0 +1,122 @@
+// Small pieces every page uses: the API's problem shown as it is, buttons that show progress,
+// copy buttons, durations and times.
+
+import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
+import { ProblemError } from './api';
+
+export function ProblemBox({ error }: { error: unknown }) {
+  if (!error) return null;
+  const problem =
+    error instanceof ProblemError
+      ? error.problem
+      : { title: 'Something went wrong', detail: error instanceof Error ? error.message : String(error), status: 0, type: '' };
+  return (
+    <div class="problem" role="alert">
+      <strong>{problem.title}</strong>
+      {problem.status ? <span class="status"> ({problem.status})</span> : null}
+      <p>{problem.detail}</p>
+      {'errors' in problem && problem.errors?.length ? (
+        <ul>
+          {problem.errors.map((e) => (
+            <li key={e.field}>
+              <code>{e.field}</code>: {e.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+/** Runs `action` once at a time, showing `busy` meanwhile and the problem if it fails. */
+export function useAction<A extends unknown[]>(action: (...args: A) => Promise<void>) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const run = async (...args: A) => {
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await action(...args);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, run, setError };
+}
+
+export function Busy({ busy, children, label }: { busy: boolean; children: ComponentChildren; label: string }) {
+  return busy ? (
+    <span class="progress" role="status" aria-live="polite">
+      {label}…
+    </span>
+  ) : (
+    <>{children}</>
+  );
+}
+
+export function CopyButton({ text, label }: { text: string; label: string }) {
+  const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setState('copied');
+    } catch {
+      // Some browsers refuse the clipboard to pages; the value stays selectable.
+      setState('failed');
+    }
+  };
+  return (
+    <button type="button" class="copy" onClick={copy} aria-label={`Copy ${label}`}>
+      {state === 'copied' ? 'Copied' : state === 'failed' ? 'Select and copy' : 'Copy'}
+    </button>
+  );
+}
+
+/** A secret or long value with its copy button. */
+export function Secret({ label, value }: { label: string; value: string }) {
+  return (
+    <div class="secret">
+      <span class="label">{label}</span>
+      <code class="value">{value}</code>
+      <CopyButton text={value} label={label} />
+    </div>
+  );
+}
+
+export function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.round((seconds % 3600) / 60);
+  if (h && m) return `${h} h ${m} min`;
+  if (h) return `${h} h`;
+  return `${m} min`;
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+/** Durations a form offers: common lengths up to `max`, and `max` itself. */
+export function durationChoices(max: number): number[] {
+  const common = [900, 1800, 3600, 7200, 14400, 28800, 43200].filter((s) => s < max);
+  return [...common, max];
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`badge badge-${status}`}>{status}</span>;
+}
+
+/** A random key so that a repeated click or a retry starts one session, not two. */
+export function idempotencyKey(): string {
+  return crypto.randomUUID();
+}
+
+export function roleName(arn: string | null): string {
+  if (!arn) return '';
+  return arn.slice(arn.lastIndexOf('/') + 1);
+}

@@ -1,0 +1,160 @@
+// The four journeys of issue 16, each in a real browser against the running system, with a
+// screenshot of every page it passes through and no tolerance for console errors or failed
+// requests. Effects in AWS are checked with real calls to the local AWS.
+import { expect, test } from '@playwright/test';
+import { AWS_ACCOUNT, account, aws, call, demoAccount, jitUser, screenshot, signIn, tokenFor, watch } from './system';
+
+test('an admin registers an account and saves its JIT settings', async ({ page }) => {
+  const clean = watch(page);
+  // A role to allow, trusting the whole account: the trust report must say so.
+  await aws('iam', {
+    Action: 'CreateRole',
+    RoleName: 'ConsoleReadOnly',
+    AssumeRolePolicyDocument: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${AWS_ACCOUNT}:root` }, Action: 'sts:AssumeRole' }],
+    }),
+  });
+  await signIn(page, 'admin@example.com', 'admin');
+  await page.getByRole('link', { name: 'Accounts' }).click();
+  await expect(page.getByRole('heading', { name: 'Register an account' })).toBeVisible();
+  await screenshot(page, 'admin-accounts');
+  const key = demoAccount().credentials;
+  const form = page.getByRole('form', { name: 'Register an account' });
+  await form.getByLabel('Name').fill('Payments production');
+  await form.getByLabel("An IAM user's access key").check();
+  await form.getByLabel('Access key id').fill(key.access_key_id);
+  await form.getByLabel('Secret access key').fill(key.secret_access_key);
+  await form.getByRole('button', { name: 'Register' }).click();
+  await expect(page.getByRole('cell', { name: AWS_ACCOUNT })).toBeVisible();
+  // The secret went to the API and is nowhere on the page.
+  await expect(page.locator('body')).not.toContainText(key.secret_access_key);
+  const jit = page.getByRole('form', { name: /JIT settings of Payments production/ });
+  await expect(jit).toBeVisible();
+  await jit.getByLabel('Access to this account is active').check();
+  await jit.getByLabel('JIT sessions enabled').check();
+  await jit.getByLabel(/Maximum session/).fill('7200');
+  await jit.getByLabel(/Allowed roles/).fill(`arn:aws:iam::${AWS_ACCOUNT}:role/ConsoleReadOnly`);
+  await jit.getByRole('button', { name: 'Save JIT settings' }).click();
+  await expect(jit.getByRole('status')).toContainText('Saved.');
+  await expect(jit.locator('.trust')).toContainText(`arn:aws:iam::${AWS_ACCOUNT}:root`);
+  await screenshot(page, 'admin-jit-settings');
+  // What the API keeps is what the form said.
+  const { id } = await account();
+  const saved = await call('GET', `/accounts/${id}/jit`);
+  expect(saved).toMatchObject({
+    active: true,
+    jit_enabled: true,
+    max_duration_seconds: 7200,
+    allowed_role_arns: [`arn:aws:iam::${AWS_ACCOUNT}:role/ConsoleReadOnly`],
+  });
+  clean();
+});
+
+test('a requester starts a JIT session and sees its credentials once', async ({ page }) => {
+  const clean = watch(page);
+  const { roleArn } = await jitUser('requester@example.com', 'ConsoleOnCall');
+  await signIn(page, 'requester@example.com', 'user');
+  await expect(page.getByRole('heading', { name: 'Start a session' })).toBeVisible();
+  await screenshot(page, 'requester-access');
+  await page.getByLabel('Role', { exact: true }).selectOption(roleArn);
+  await page.getByLabel(/Reason/).fill('INC-4711: look at the payment queue');
+  await page.getByRole('button', { name: 'Start session' }).click();
+  const handed = page.getByRole('region', { name: /shown once/ });
+  await expect(handed).toBeVisible();
+  const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('code').textContent())!;
+  const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('code').textContent())!;
+  const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('code').textContent())!;
+  await expect(handed.getByRole('link', { name: 'Open the AWS console' })).toHaveAttribute('href', /Action=login/);
+  await expect(handed.locator('.secret', { hasText: 'credential_process profile' })).toContainText(
+    `credential_process = cib credential-process --account`,
+  );
+  await screenshot(page, 'requester-credentials');
+  // The credentials are real: AWS says whose they are.
+  const who = await aws('sts', { Action: 'GetCallerIdentity' }, { accessKeyId: keyId, secretAccessKey: secret, sessionToken });
+  expect(who).toContain('assumed-role/ConsoleOnCall/');
+  await expect(page.getByRole('row', { name: /ConsoleOnCall/ })).toContainText('active');
+  // After a reload (and signing in again) the session is listed, its secrets are not.
+  await page.reload();
+  await signIn(page, 'requester@example.com', 'user');
+  await expect(page.getByRole('row', { name: /ConsoleOnCall/ })).toContainText('active');
+  await expect(page.locator('body')).not.toContainText(secret);
+  await expect(page.getByRole('region', { name: /shown once/ })).toHaveCount(0);
+  await screenshot(page, 'requester-after-reload');
+  clean();
+});
+
+test('an approver approves a pending request and the requester sees it active', async ({ browser }) => {
+  const approvers = await call('POST', '/groups', { name: 'Payments approvers', accounts: 'all', permissions: {} });
+  await call('PUT', `/groups/${approvers.id}/members/approver@example.com`, {});
+  const { roleArn } = await jitUser('asker@example.com', 'ConsoleDeploy', {
+    approval: { approvals_required: 1, approver_group_ids: [approvers.id] },
+  });
+  const requester = await browser.newPage();
+  const approver = await browser.newPage();
+  const cleanRequester = watch(requester);
+  const cleanApprover = watch(approver);
+  await signIn(requester, 'asker@example.com', 'user');
+  await requester.getByLabel('Role', { exact: true }).selectOption(roleArn);
+  await expect(requester.getByText('This access waits for approval before it starts.')).toBeVisible();
+  await requester.getByLabel(/Reason/).fill('CHG-88: deploy the hotfix');
+  await requester.getByRole('button', { name: 'Start session' }).click();
+  await expect(requester.getByRole('status').filter({ hasText: 'waits for approval' })).toBeVisible();
+  await expect(requester.getByRole('row', { name: /ConsoleDeploy/ })).toContainText('pending');
+  await screenshot(requester, 'requester-pending');
+
+  await signIn(approver, 'approver@example.com', 'user');
+  await approver.getByRole('link', { name: 'Approvals' }).click();
+  const card = approver.getByRole('article', { name: 'Request from asker@example.com' });
+  await expect(card).toContainText('CHG-88: deploy the hotfix');
+  await expect(card).toContainText('1 h');
+  await screenshot(approver, 'approver-inbox');
+  await card.getByLabel(/Comment/).fill('Go ahead');
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await expect(approver.getByText('Nothing waits for your decision.')).toBeVisible();
+  await screenshot(approver, 'approver-after-approval');
+
+  // The requester's page, untouched, shows the session active and what it granted.
+  await expect(requester.getByRole('row', { name: /ConsoleDeploy/ })).toContainText('active');
+  const handed = requester.getByRole('region', { name: /shown once/ });
+  await expect(handed).toBeVisible();
+  const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('code').textContent())!;
+  const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('code').textContent())!;
+  const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('code').textContent())!;
+  const who = await aws('sts', { Action: 'GetCallerIdentity' }, { accessKeyId: keyId, secretAccessKey: secret, sessionToken });
+  expect(who).toContain('assumed-role/ConsoleDeploy/');
+  await screenshot(requester, 'requester-approved');
+  cleanRequester();
+  cleanApprover();
+});
+
+test('an auditor opens a session timeline and sees the log verified', async ({ page }) => {
+  const clean = watch(page);
+  const { accountId, roleArn } = await jitUser('audited@example.com', 'ConsoleAudited');
+  const user = await tokenFor('audited@example.com', 'user');
+  const started = await call('POST', '/sessions', {
+    account_id: accountId,
+    type: 'jit',
+    role_arn: roleArn,
+    duration_seconds: 900,
+    reason: 'OPS-7: rotate the queue keys',
+  }, user);
+  await call('DELETE', `/sessions/${started.session.id}`, { reason: 'done' }, user);
+  await signIn(page, 'auditor@example.com', 'auditor');
+  // An auditor reads; the requester's and approver's pages are not theirs.
+  await expect(page.getByRole('link', { name: 'My access' })).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Sessions' })).toBeVisible();
+  await page.getByLabel('Status').selectOption('ended');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.getByRole('row', { name: /audited@example.com/ })).toBeVisible();
+  await screenshot(page, 'auditor-sessions');
+  await page.getByRole('link', { name: started.session.id }).click();
+  await expect(page.getByTestId('chain')).toContainText('Log verified');
+  const timeline = page.locator('.timeline');
+  for (const event of ['requested', 'started', 'ended', 'revoked']) {
+    await expect(timeline).toContainText(event);
+  }
+  await expect(timeline).toContainText('OPS-7: rotate the queue keys');
+  await screenshot(page, 'auditor-timeline');
+  clean();
+});

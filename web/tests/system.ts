@@ -1,0 +1,179 @@
+// What the journeys need from the running system: the API as an admin (to set the stage the
+// way an admin would), tokens from the development sign-in, and the local AWS itself, with the
+// seeded account's key, to make roles and to check that handed-out credentials really work.
+import { createHash, randomBytes } from 'node:crypto';
+import { AwsClient } from 'aws4fetch';
+import { type Page, expect } from '@playwright/test';
+
+export const api = () => process.env.CIB_API!;
+export const consoleUrl = () => process.env.CIB_CONSOLE!;
+const admin = () => process.env.CIB_ADMIN_TOKEN!;
+export const demoAccount = () =>
+  JSON.parse(process.env.CIB_DEMO_ACCOUNT!) as {
+    name: string;
+    default_region: string;
+    credentials: { type: 'access_key'; access_key_id: string; secret_access_key: string };
+  };
+
+export async function call<T = any>(method: string, path: string, body?: unknown, token = admin()): Promise<T> {
+  const r = await fetch(`${api()}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+/** A token from the development sign-in, through the same code + PKCE exchange the console makes. */
+export async function tokenFor(email: string, role: 'user' | 'admin' | 'auditor'): Promise<string> {
+  const config = (await (await fetch(`${consoleUrl()}/config.json`)).json()) as any;
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const form = new URLSearchParams({
+    response_type: 'code',
+    client_id: config.oidc.client_id,
+    redirect_uri: `${consoleUrl()}/`,
+    state: 'fixture',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    email,
+    role,
+  });
+  const answer = await fetch(config.oidc.authorization_endpoint, { method: 'POST', body: form, redirect: 'manual' });
+  const code = new URL(answer.headers.get('location')!).searchParams.get('code')!;
+  const token = await fetch(config.oidc.token_endpoint, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: `${consoleUrl()}/`,
+      client_id: config.oidc.client_id,
+      code_verifier: verifier,
+    }),
+  });
+  return ((await token.json()) as any).id_token;
+}
+
+/** An AWS Query API call (IAM, STS) to the local AWS, signed with `keys`. */
+export async function aws(
+  service: 'iam' | 'sts',
+  params: Record<string, string>,
+  keys: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = seeded(),
+): Promise<string> {
+  const client = new AwsClient({ ...keys, service, region: 'us-east-1' });
+  const r = await client.fetch(`${process.env.CIB_AWS}/`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    // Encoded as the AWS SDKs (botocore) encode forms: moto checks the signature against the
+    // body as it re-encodes it, which differs from URLSearchParams for `*` alone.
+    body: new URLSearchParams({ Version: service === 'iam' ? '2010-05-08' : '2011-06-15', ...params })
+      .toString()
+      .replace(/\*/g, '%2A'),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${service} ${params.Action}: ${r.status} ${text}`);
+  return text;
+}
+
+function seeded() {
+  const c = demoAccount().credentials;
+  return { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key };
+}
+
+export const AWS_ACCOUNT = '210000000001';
+
+/** The seeded account, registered (by the admin journey through the console, or here). */
+export async function account(): Promise<{ id: string }> {
+  const page = await call<{ items: { id: string; aws_account_id: string }[] }>('GET', '/accounts?limit=100');
+  const found = page.items.find((a) => a.aws_account_id === AWS_ACCOUNT);
+  return found ?? call('POST', '/accounts', demoAccount());
+}
+
+/** Adds `role` to the account's JIT settings, keeping the roles already there. */
+async function allowRole(accountId: string, role: string) {
+  const jit = await call<any>('GET', `/accounts/${accountId}/jit`);
+  const roles = Array.from(new Set([...(jit.allowed_role_arns ?? []), role]));
+  await call('PUT', `/accounts/${accountId}/jit`, {
+    active: true,
+    jit_enabled: true,
+    max_duration_seconds: Math.max(jit.max_duration_seconds ?? 3600, 3600),
+    description: jit.description || null,
+    allowed_role_arns: roles,
+  });
+}
+
+/**
+ * A user who may assume a JIT role through the broker, as README's walk-through sets one up:
+ * provisioned with a credential, a role trusting exactly what the API asks for, the role
+ * allowed, and a group granting it (with `policy`, e.g. an approval).
+ */
+export async function jitUser(email: string, roleName: string, policy: unknown = null): Promise<{ accountId: string; roleArn: string; groupId: string }> {
+  const { id } = await account();
+  const roleArn = `arn:aws:iam::${AWS_ACCOUNT}:role/${roleName}`;
+  await call('POST', `/accounts/${id}/users`, { email, credential: true });
+  // Allowed first, so that the API says what the role must trust; saved again once it exists,
+  // so that its trust review (and maximum) are read from the real role.
+  await allowRole(id, roleArn);
+  const user = await call<any>('GET', `/accounts/${id}/users/${encodeURIComponent(email)}`);
+  const guide = user.jit_roles.find((r: any) => r.role_arn === roleArn);
+  await aws('iam', {
+    Action: 'CreateRole',
+    RoleName: roleName,
+    AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: guide.trust_policy_statements }),
+  });
+  await aws('iam', {
+    Action: 'PutRolePolicy',
+    RoleName: roleName,
+    PolicyName: 'work',
+    PolicyDocument: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'iam:ListRoles', Resource: '*' }],
+    }),
+  });
+  await allowRole(id, roleArn);
+  const group = await call<any>('POST', '/groups', {
+    name: `${roleName} users`,
+    accounts: [id],
+    permissions: { start_jit_sessions: true },
+    policy: { jit_role_arns: [roleArn], ...(policy ?? {}) },
+  });
+  await call('PUT', `/groups/${group.id}/members/${encodeURIComponent(email)}`, {});
+  return { accountId: id, roleArn, groupId: group.id };
+}
+
+/**
+ * Fails the test on anything the page logs as an error, any uncaught exception and any
+ * request that fails or answers with an error status.
+ */
+export function watch(page: Page): () => void {
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText})`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`request answered ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
+  return () => expect(problems, 'the page logged errors or requests failed').toEqual([]);
+}
+
+let shots = 0;
+/** A full-page screenshot under target/console-screenshots, on every run. */
+export async function screenshot(page: Page, name: string) {
+  shots += 1;
+  await page.screenshot({ path: `../target/console-screenshots/${String(shots).padStart(2, '0')}-${name}.png`, fullPage: true });
+}
+
+/** Signs in through the console's own button and the development sign-in's page. */
+export async function signIn(page: Page, email: string, role: 'user' | 'admin' | 'auditor') {
+  await page.goto(consoleUrl());
+  await page.getByRole('button', { name: 'Sign in (development)' }).click();
+  await expect(page.getByRole('heading', { name: 'Development sign-in' })).toBeVisible();
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Role').selectOption(role);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator('header .who')).toContainText(email);
+}
