@@ -286,7 +286,7 @@ mod tests {
     fn the_challenge_is_rfc_7636s() {
         // RFC 7636, Appendix B.
         assert_eq!(
-            super::challenge_of("dBjftJeZ4CVP-1mBAEz2Jlf-tY1DvURe6F7cV6Fd2gg"),
+            super::challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGSw2jE-cM"
         );
     }

@@ -101,13 +101,13 @@ async fn main() {
         overrides: Default::default(),
         cors_origins: Vec::new(),
         // The console needs its build (scripts/dev makes it); without one the API runs alone.
-        console: console_dist
-            .join("index.html")
-            .exists()
-            .then(|| local_runner::system::ConsoleOptions {
-                dist: console_dist.clone(),
-                port: console_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(1) }),
-            }),
+        // Never against real AWS: its development sign-in would hand anyone an admin token there.
+        console: (!real && console_dist.join("index.html").exists()).then(|| local_runner::system::ConsoleOptions {
+            dist: console_dist.clone(),
+            port: console_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(1) }),
+            // The default port is a convenience: taken, another is used; asked for, it is not.
+            port_may_move: console_port.is_none(),
+        }),
     })
     .await
     {
@@ -270,7 +270,10 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
             console.url
         ),
         None => {
-            println!("Web console: not served (no build in web/dist; scripts/dev builds it when npm is installed)\n")
+            println!(
+                "Web console: not served (no build in web/dist, which scripts/dev makes when npm is installed; \
+                 or real AWS, where its development sign-in would mint admin tokens: deploy it with scripts/deploy-console)\n"
+            )
         }
     }
     let log = log_file();

@@ -61,6 +61,8 @@ pub struct Options {
 pub struct ConsoleOptions {
     pub dist: std::path::PathBuf,
     pub port: u16,
+    /// Whether a free port may be taken when `port` is busy.
+    pub port_may_move: bool,
 }
 
 /// The console as served: its URL and the development sign-in's.
@@ -242,7 +244,10 @@ impl LocalSystem {
         }
         // The console's origin is known before the API serves, so its CORS can name it.
         let console_listener = match &options.console {
-            Some(c) => Some(crate::console::bind(c.port).await?),
+            Some(c) => Some(match crate::console::bind(c.port).await {
+                Err(_) if c.port_may_move => crate::console::bind(0).await?,
+                bound => bound?,
+            }),
             None => None,
         };
         let mut cors_origins = options.cors_origins.clone();

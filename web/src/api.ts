@@ -61,13 +61,18 @@ export async function call<T>(
     });
   }
   const text = await response.text();
-  const parsed = text ? (JSON.parse(text) as unknown) : null;
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON (a proxy's error page, say): the text itself is the detail below.
+  }
   if (!response.ok) {
     if (response.status === 401) {
       signOut();
       onSignedOut();
     }
-    const problem = parsed as Partial<Problem> | null;
+    const problem = (parsed && typeof parsed === 'object' ? parsed : null) as Partial<Problem> | null;
     throw new ProblemError({
       type: problem?.type ?? 'about:blank',
       title: problem?.title ?? response.statusText,
@@ -75,6 +80,9 @@ export async function call<T>(
       detail: problem?.detail ?? text,
       errors: problem?.errors,
     });
+  }
+  if (parsed === null && text) {
+    throw new ProblemError({ type: 'console:not-json', title: 'The API answered something else than JSON', status: response.status, detail: text.slice(0, 200) });
   }
   return { status: response.status, body: parsed as T };
 }

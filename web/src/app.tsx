@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from './api';
 import { signOut } from './auth';
+import { forgetAll } from './grants';
 import type { Me } from './types';
 import { ProblemBox } from './ui';
 import { AccessPage } from './pages/access';
@@ -27,7 +28,11 @@ function tabsFor(me: Me): Tab[] {
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
   useEffect(() => {
-    const changed = () => setHash(location.hash);
+    const changed = () => {
+      setHash(location.hash);
+      // A new page: focus goes to it, as a page load would put it there.
+      document.getElementById('main')?.focus();
+    };
     addEventListener('hashchange', changed);
     return () => removeEventListener('hashchange', changed);
   }, []);
@@ -36,14 +41,14 @@ function useHash(): string {
 
 function Page({ me, hash }: { me: Me; hash: string }) {
   const session = /^#\/sessions\/([0-9A-Za-z]+)$/.exec(hash);
-  if (session) return <SessionPage id={session[1]} />;
+  if (session) return <SessionPage key={session[1]} id={session[1]} email={me.email} />;
   const tabs = tabsFor(me);
   const path = tabs.some((t) => t.path === hash) ? hash : tabs[0]?.path;
   switch (path) {
     case '#/access':
       return <AccessPage me={me} />;
     case '#/approvals':
-      return <ApprovalsPage />;
+      return <ApprovalsPage readsTimelines={me.role === 'admin' || me.role === 'auditor'} />;
     case '#/sessions':
       return <SessionsPage />;
     case '#/accounts':
@@ -64,7 +69,15 @@ export function App({ developmentSignIn, onSignedOut }: { developmentSignIn: boo
   const current = tabs.some((t) => t.path === hash) ? hash : hash.startsWith('#/sessions/') ? '#/sessions' : tabs[0]?.path;
   return (
     <>
-      <a class="skip" href="#main">
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          // The address is the router's: move focus without changing it.
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to the page
       </a>
       <header>
@@ -86,6 +99,7 @@ export function App({ developmentSignIn, onSignedOut }: { developmentSignIn: boo
           type="button"
           onClick={() => {
             signOut();
+            forgetAll();
             onSignedOut();
           }}
         >

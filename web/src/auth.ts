@@ -60,11 +60,12 @@ export async function completeSignIn(config: ConsoleConfig): Promise<boolean> {
   const pending = raw ? (JSON.parse(raw) as { verifier: string; state: string; hash: string }) : null;
   // The code must not stay in the address bar or the history.
   history.replaceState(null, '', `/${pending?.hash ?? ''}`);
-  if (params.has('error')) {
-    throw new SignInError(`The identity provider refused: ${params.get('error_description') ?? params.get('error')}`);
-  }
+  // The state first: an answer this page did not ask for is not shown, whatever it says.
   if (!pending || params.get('state') !== pending.state) {
     throw new SignInError('This sign-in answer was not asked for by this page; sign in again.');
+  }
+  if (params.has('error')) {
+    throw new SignInError(`The identity provider refused: ${params.get('error_description') ?? params.get('error')}`);
   }
   const response = await fetch(config.oidc.token_endpoint, {
     method: 'POST',
@@ -82,9 +83,19 @@ export async function completeSignIn(config: ConsoleConfig): Promise<boolean> {
   if (!response.ok || typeof token !== 'string') {
     throw new SignInError(`The identity provider gave no token: ${String(body.error_description ?? body.error ?? response.status)}`);
   }
-  const lifetime = typeof body.expires_in === 'number' ? body.expires_in : 3600;
-  current = { token, expiresAt: Date.now() + lifetime * 1000 };
+  current = { token, expiresAt: expiry(token, body.expires_in) };
   return true;
+}
+
+/** When `token` stops working: its own `exp` (an ID token's differs from `expires_in`, which is the access token's). */
+function expiry(token: string, expiresIn: unknown): number {
+  try {
+    const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown };
+    if (typeof payload.exp === 'number') return payload.exp * 1000;
+  } catch {
+    // Not a JWT the console can read: the token answer's lifetime below.
+  }
+  return Date.now() + (typeof expiresIn === 'number' ? expiresIn : 3600) * 1000;
 }
 
 export function bearer(): string | null {

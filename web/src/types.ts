@@ -5,6 +5,7 @@ export type Role = 'admin' | 'user' | 'bot' | 'auditor';
 export interface Offer {
   max_duration_seconds: number;
   needs_approval: boolean;
+  automatic_max_seconds: number | null;
   break_glass_max_seconds: number | null;
 }
 

@@ -2,7 +2,7 @@
 // copy buttons, durations and times.
 
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
 import { ProblemError } from './api';
 
 export function ProblemBox({ error }: { error: unknown }) {
@@ -48,13 +48,18 @@ export function useAction<A extends unknown[]>(action: (...args: A) => Promise<v
   return { busy, error, run, setError };
 }
 
+/**
+ * The buttons of an action, and its progress in a live region that is always there (so it is
+ * announced); the buttons stay, so focus stays on them (`useAction` runs one at a time).
+ */
 export function Busy({ busy, children, label }: { busy: boolean; children: ComponentChildren; label: string }) {
-  return busy ? (
-    <span class="progress" role="status" aria-live="polite">
-      {label}…
+  return (
+    <span class="busy" aria-busy={busy}>
+      {children}
+      <span class="progress" role="status" aria-live="polite">
+        {busy ? `${label}…` : ''}
+      </span>
     </span>
-  ) : (
-    <>{children}</>
   );
 }
 
@@ -70,18 +75,22 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
     }
   };
   return (
-    <button type="button" class="copy" onClick={copy} aria-label={`Copy ${label}`}>
+    <button type="button" class="copy" onClick={copy}>
       {state === 'copied' ? 'Copied' : state === 'failed' ? 'Select and copy' : 'Copy'}
+      <span class="visually-hidden"> {label}</span>
     </button>
   );
 }
 
-/** A secret or long value with its copy button. */
+/** A secret or long value with its copy button; read-only but reachable and selectable by keyboard. */
 export function Secret({ label, value }: { label: string; value: string }) {
+  const id = useId();
   return (
     <div class="secret">
-      <span class="label">{label}</span>
-      <code class="value">{value}</code>
+      <label class="label" for={id}>
+        {label}
+      </label>
+      <textarea id={id} class="value" readOnly rows={Math.min(6, Math.ceil(value.length / 90) + value.split('\n').length - 1)} value={value} />
       <CopyButton text={value} label={label} />
     </div>
   );

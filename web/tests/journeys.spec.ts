@@ -36,7 +36,7 @@ test('an admin registers an account and saves its JIT settings', async ({ page }
   await jit.getByLabel(/Maximum session/).fill('7200');
   await jit.getByLabel(/Allowed roles/).fill(`arn:aws:iam::${AWS_ACCOUNT}:role/ConsoleReadOnly`);
   await jit.getByRole('button', { name: 'Save JIT settings' }).click();
-  await expect(jit.getByRole('status')).toContainText('Saved.');
+  await expect(jit.getByRole('status').filter({ hasText: 'Saved.' })).toBeVisible();
   await expect(jit.locator('.trust')).toContainText(`arn:aws:iam::${AWS_ACCOUNT}:root`);
   await screenshot(page, 'admin-jit-settings');
   // What the API keeps is what the form said.
@@ -62,12 +62,12 @@ test('a requester starts a JIT session and sees its credentials once', async ({ 
   await page.getByRole('button', { name: 'Start session' }).click();
   const handed = page.getByRole('region', { name: /shown once/ });
   await expect(handed).toBeVisible();
-  const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('code').textContent())!;
-  const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('code').textContent())!;
-  const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('code').textContent())!;
+  const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('textarea').inputValue());
+  const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('textarea').inputValue());
+  const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('textarea').inputValue());
   await expect(handed.getByRole('link', { name: 'Open the AWS console' })).toHaveAttribute('href', /Action=login/);
-  await expect(handed.locator('.secret', { hasText: 'credential_process profile' })).toContainText(
-    `credential_process = cib credential-process --account`,
+  await expect(handed.getByLabel('credential_process profile')).toHaveValue(
+    /credential_process = cib credential-process --account \S+ --role arn:aws:iam::\d+:role\/ConsoleOnCall/,
   );
   await screenshot(page, 'requester-credentials');
   // The credentials are real: AWS says whose they are.
@@ -118,9 +118,9 @@ test('an approver approves a pending request and the requester sees it active', 
   await expect(requester.getByRole('row', { name: /ConsoleDeploy/ })).toContainText('active');
   const handed = requester.getByRole('region', { name: /shown once/ });
   await expect(handed).toBeVisible();
-  const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('code').textContent())!;
-  const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('code').textContent())!;
-  const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('code').textContent())!;
+  const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('textarea').inputValue());
+  const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('textarea').inputValue());
+  const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('textarea').inputValue());
   const who = await aws('sts', { Action: 'GetCallerIdentity' }, { accessKeyId: keyId, secretAccessKey: secret, sessionToken });
   expect(who).toContain('assumed-role/ConsoleDeploy/');
   await screenshot(requester, 'requester-approved');

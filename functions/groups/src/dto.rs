@@ -317,6 +317,7 @@ pub struct AccountAccessOut {
 pub struct OfferOut {
     pub max_duration_seconds: u32,
     pub needs_approval: bool,
+    pub automatic_max_seconds: Option<u32>,
     pub break_glass_max_seconds: Option<u32>,
 }
 
@@ -325,6 +326,7 @@ impl From<&shared::domain::policy::Offer> for OfferOut {
         OfferOut {
             max_duration_seconds: o.max_seconds,
             needs_approval: o.needs_approval,
+            automatic_max_seconds: o.automatic_max_seconds,
             break_glass_max_seconds: o.break_glass_max_seconds,
         }
     }

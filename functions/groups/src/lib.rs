@@ -111,7 +111,14 @@ async fn me(app: &App, principal: &Principal) -> Handled {
     let user = authz::acting_user(principal, None, Action::ViewSelf)?;
     let actor = authz::decide(principal, Action::ViewSelf, user.as_ref(), Target::default(), &[])?;
     let email = actor.user.expect("ViewSelf is only allowed with an e-mail");
-    let (groups, accounts) = app.groups.effective(&email).await?;
+    let (groups, mut accounts) = app.groups.effective(&email).await?;
+    // Nothing is offered to whom authorization refuses every start (auditors).
+    if authz::acting_user(principal, None, Action::StartSession(shared::domain::SessionKind::Jit)).is_err() {
+        for a in &mut accounts {
+            a.console = None;
+            a.jit_roles.clear();
+        }
+    }
     Ok(json(
         StatusCode::OK,
         &MeOut {

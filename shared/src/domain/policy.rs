@@ -225,6 +225,8 @@ pub struct Offer {
     pub max_seconds: u32,
     /// Whether even the shortest session waits for approval.
     pub needs_approval: bool,
+    /// The longest session that starts at once (`None`: every session waits for approval).
+    pub automatic_max_seconds: Option<u32>,
     /// The longest break-glass session, where a covering grant allows break-glass.
     pub break_glass_max_seconds: Option<u32>,
 }
@@ -252,6 +254,11 @@ pub fn offer(
     };
     let covering: Vec<&AccessGroup> = grants(groups, &asked).collect();
     let max_seconds = covering.iter().map(|g| max_of(g)).max()?;
+    let automatic_max_seconds = covering
+        .iter()
+        .filter(|g| g.policy.approval.is_none())
+        .map(|g| max_of(g))
+        .max();
     let break_glass_max_seconds = covering
         .iter()
         .filter_map(|g| g.policy.break_glass_max.map(|b| b.seconds().min(max_of(g))))
@@ -259,6 +266,7 @@ pub fn offer(
     Some(Offer {
         max_seconds,
         needs_approval: matches!(choose(groups, &asked, account_max), Ok(Decision::Approval(_))),
+        automatic_max_seconds,
         break_glass_max_seconds,
     })
 }
@@ -430,6 +438,7 @@ mod tests {
             Some(Offer {
                 max_seconds: 3600,
                 needs_approval: true,
+                automatic_max_seconds: None,
                 break_glass_max_seconds: Some(1800)
             })
         );
@@ -438,17 +447,20 @@ mod tests {
             Some(Offer {
                 max_seconds: 1800,
                 needs_approval: false,
+                automatic_max_seconds: Some(1800),
                 break_glass_max_seconds: None
             })
         );
         let other = RoleArn::parse("arn:aws:iam::123456789012:role/Other").unwrap();
         assert_eq!(offer(&groups, &a, SessionKind::Jit, Some(&other), 3600), None);
-        // Console sessions name no role: every grant allowing them counts, automatic wins.
+        // Console sessions name no role: every grant allowing them counts, automatic wins up to
+        // its own maximum; longer waits for approval.
         assert_eq!(
             offer(&groups, &a, SessionKind::Console, None, 3600),
             Some(Offer {
                 max_seconds: 3600,
                 needs_approval: false,
+                automatic_max_seconds: Some(1800),
                 break_glass_max_seconds: Some(1800)
             })
         );

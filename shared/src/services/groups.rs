@@ -6,8 +6,12 @@ use crate::authz::permissions_on;
 use crate::domain::policy::{Offer, offer};
 use crate::domain::{
     AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, JitSettings, ManagedUser,
-    Membership, Permissions, RoleArn, SessionKind,
+    Membership, Permissions, RoleArn, SessionKind, UserStatus,
 };
+use futures::{StreamExt, TryStreamExt};
+
+/// The shortest maximum session duration IAM lets a role have.
+const MIN_ROLE_MAX_SECONDS: u32 = 3600;
 use crate::ports::{AccountStore, Clock, GroupStore, Page, PageRequest, StoreError, UserStore};
 
 /// A new group, validated except that its accounts must exist (checked here).
@@ -69,22 +73,31 @@ pub struct AccountPermissions {
     pub jit_roles: Vec<(RoleArn, Offer)>,
 }
 
-/// The offers the account's settings and the user's groups make (what a start checks first).
+/// The offers the account's settings, the user's IAM user there and the user's groups make
+/// (what a start checks before it calls AWS).
 fn offers(
     groups: &[AccessGroup],
     account: &AccountId,
     jit: Option<&JitSettings>,
+    iam_user: Option<&ManagedUser>,
 ) -> (Option<Offer>, Vec<(RoleArn, Offer)>) {
-    let Some(jit) = jit.filter(|j| j.active) else {
+    let (Some(jit), Some(user)) = (
+        jit.filter(|j| j.active),
+        iam_user.filter(|u| u.status == UserStatus::Provisioned),
+    ) else {
         return (None, Vec::new());
     };
     let account_max = jit.max_duration.seconds();
-    let console = offer(groups, account, SessionKind::Console, None, account_max);
-    let roles = if jit.jit_enabled {
+    let console = offer(groups, account, SessionKind::Console, None, account_max).filter(|_| user.console_access);
+    let roles = if jit.jit_enabled && user.credential.is_some() {
         jit.allowed_roles
             .iter()
             .filter_map(|role| {
-                let max = jit.role_max_seconds(role).map_or(account_max, |m| m.min(account_max));
+                // A role's maximum the settings do not know is at least an hour (IAM's least).
+                let max = jit
+                    .role_max_seconds(role)
+                    .unwrap_or(MIN_ROLE_MAX_SECONDS)
+                    .min(account_max);
                 offer(groups, account, SessionKind::Jit, Some(role), max).map(|o| (role.clone(), o))
             })
             .collect()
@@ -279,18 +292,20 @@ impl GroupService {
             }
         }
         let iam_users = self.users.of_email(email).await?;
-        let settings = futures::future::try_join_all(accounts.iter().map(|a| self.accounts.get_jit(&a.id))).await?;
+        // A few reads at a time: a group over every account must not open hundreds at once.
+        let reads: Vec<_> = accounts.iter().map(|a| self.accounts.get_jit(&a.id)).collect();
+        let settings: Vec<Option<JitSettings>> = futures::stream::iter(reads).buffered(8).try_collect().await?;
         let result = accounts
             .into_iter()
             .zip(settings)
             .map(|(account, jit)| {
-                let (console, jit_roles) = offers(&groups, &account.id, jit.as_ref());
+                let iam_user = iam_users.iter().find(|u| u.account_id == account.id).cloned();
+                let (console, jit_roles) = offers(&groups, &account.id, jit.as_ref(), iam_user.as_ref());
                 let via_groups = groups
                     .iter()
                     .filter(|g| g.accounts.covers(&account.id))
                     .map(|g| g.id.clone())
                     .collect();
-                let iam_user = iam_users.iter().find(|u| u.account_id == account.id).cloned();
                 AccountPermissions {
                     permissions: permissions_on(&groups, &account.id),
                     via_groups,

@@ -1,77 +1,11 @@
 // Requesters: what they may start (from /me), the start itself, what it hands out (once), and
 // their own sessions with end, extend and cancel. Nothing here decides access: the API does.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
+import { GrantPanels, keep } from '../grants';
 import type { Grant, Me, MeAccount, Page, Session } from '../types';
-import { Busy, ProblemBox, Secret, StatusBadge, duration, durationChoices, idempotencyKey, roleName, useAction, when } from '../ui';
-
-interface Handed {
-  session: Session;
-  grant: Grant;
-}
-
-/** What a start (or the approval that completes one) handed out: shown here once. */
-function GrantPanel({ handed, onDone }: { handed: Handed; onDone: () => void }) {
-  const { session, grant } = handed;
-  const c = grant.credentials;
-  const profile = session.role_arn
-    ? `[profile cib-${roleName(session.role_arn)}]\ncredential_process = cib credential-process --account ${session.account_id} --role ${session.role_arn} --duration 1h --reason "${session.reason.replace(/"/g, "'")}"`
-    : null;
-  return (
-    <section class="grant" aria-labelledby="grant-title">
-      <h2 id="grant-title">Your access to {session.aws_account_id}, shown once</h2>
-      <p class="warning">
-        Copy what you need now: these secrets are not shown again, not after a reload and not to anyone else. They
-        stop working at {when(session.expires_at)}, or when the session is ended.
-      </p>
-      {c ? (
-        <div class="secrets" data-testid="credentials">
-          <Secret label="Access key id" value={c.access_key_id} />
-          <Secret label="Secret access key" value={c.secret_access_key} />
-          <Secret label="Session token" value={c.session_token} />
-          <Secret
-            label="Shell exports"
-            value={`export AWS_ACCESS_KEY_ID=${c.access_key_id} AWS_SECRET_ACCESS_KEY=${c.secret_access_key} AWS_SESSION_TOKEN=${c.session_token}`}
-          />
-        </div>
-      ) : null}
-      {profile ? (
-        <div class="profile">
-          <p>
-            Or let the AWS CLI fetch them through <code>cib</code> (a new session each time, under the same rules), in{' '}
-            <code>~/.aws/config</code>:
-          </p>
-          <Secret label="credential_process profile" value={profile} />
-        </div>
-      ) : null}
-      {grant.console_url ? (
-        <p>
-          <a class="button primary" href={grant.console_url} target="_blank" rel="noopener noreferrer">
-            Open the AWS console
-          </a>
-        </p>
-      ) : null}
-      {grant.console ? (
-        <div class="secrets">
-          <Secret label="Sign-in URL" value={grant.console.signin_url} />
-          <Secret label="IAM user name" value={grant.console.user_name} />
-          <Secret label="Password" value={grant.console.password} />
-          {grant.console.switch_role_links.map((l) => (
-            <p key={l.role_arn}>
-              <a href={l.url} target="_blank" rel="noopener noreferrer">
-                Switch to {roleName(l.role_arn)}
-              </a>
-            </p>
-          ))}
-        </div>
-      ) : null}
-      <button type="button" onClick={onDone}>
-        I have copied them: hide
-      </button>
-    </section>
-  );
-}
+import { Busy, ProblemBox, StatusBadge, duration, durationChoices, idempotencyKey, roleName, useAction, when } from '../ui';
 
 function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: (s: Session, g: Grant | null) => void }) {
   const startable = accounts.filter((a) => a.console || a.jit_roles.length);
@@ -83,9 +17,16 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
   const offer = kind === 'jit' ? account?.jit_roles.find((r) => r.role_arn === role) : account?.console;
   const [seconds, setSeconds] = useState(3600);
   const [reason, setReason] = useState('');
-  const [breakGlass, setBreakGlass] = useState(false);
+  const [wantsBreakGlass, setBreakGlass] = useState(false);
+  // Only where the chosen access allows it: a box hidden by a change of role is not ticked.
+  const breakGlass = wantsBreakGlass && !!offer?.break_glass_max_seconds;
   const max = offer ? (breakGlass && offer.break_glass_max_seconds ? offer.break_glass_max_seconds : offer.max_duration_seconds) : 3600;
   const chosen = Math.min(seconds, max);
+  const waits = !!offer && !breakGlass && (offer.automatic_max_seconds === null || chosen > offer.automatic_max_seconds);
+  // One key per request as filled in: a retry after a lost answer is the same start, not a
+  // second one; any change, or a success, makes it a new request.
+  const [attempt, setAttempt] = useState(0);
+  const key = useMemo(() => idempotencyKey(), [accountId, kind, role, chosen, reason, breakGlass, attempt]);
   useEffect(() => {
     if (account && !kinds.includes(kind)) setKind(kinds[0] ?? 'jit');
     if (account && kind === 'jit' && !account.jit_roles.some((r) => r.role_arn === role)) setRole(account.jit_roles[0]?.role_arn ?? '');
@@ -102,11 +43,12 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
         reason,
         break_glass: breakGlass,
       },
-      { idempotencyKey: idempotencyKey() },
+      { idempotencyKey: key },
     );
     const { session, ...grant } = reply.body;
     onStarted(session, reply.status === 201 ? grant : null);
     setReason('');
+    setAttempt((a) => a + 1);
   });
   if (!startable.length) {
     return (
@@ -189,7 +131,13 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
           </label>
         ) : null}
       </div>
-      {offer?.needs_approval && !breakGlass ? <p class="note">This access waits for approval before it starts.</p> : null}
+      {waits ? (
+        <p class="note">
+          {offer?.automatic_max_seconds
+            ? `Longer than ${duration(offer.automatic_max_seconds)}, this access waits for approval before it starts.`
+            : 'This access waits for approval before it starts.'}
+        </p>
+      ) : null}
       <ProblemBox error={start.error} />
       <Busy busy={start.busy} label="Starting">
         <button type="submit" class="primary">
@@ -204,6 +152,18 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
   const [open, setOpen] = useState<'end' | 'extend' | null>(null);
   const [reason, setReason] = useState('');
   const [seconds, setSeconds] = useState(3600);
+  const [attempt, setAttempt] = useState(0);
+  const key = useMemo(() => idempotencyKey(), [open, seconds, reason, attempt]);
+  const reasonField = useRef<HTMLInputElement>(null);
+  const opener = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (open) reasonField.current?.focus();
+  }, [open]);
+  const close = () => {
+    setOpen(null);
+    setTimeout(() => opener.current?.focus());
+  };
+  const what = `${session.type.toUpperCase()} ${roleName(session.role_arn)} on ${session.aws_account_id}`;
   const act = useAction(async () => {
     if (open === 'end') {
       const r = await call<Session>('DELETE', `/sessions/${session.id}`, { reason });
@@ -213,13 +173,14 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
         'POST',
         `/sessions/${session.id}/extensions`,
         { duration_seconds: seconds, reason },
-        { idempotencyKey: idempotencyKey() },
+        { idempotencyKey: key },
       );
       const { session: s, ...grant } = r.body;
-      onChanged(s, r.status === 201 && (grant.credentials || grant.console_url) ? grant : null);
+      onChanged(s, r.status === 201 ? grant : null);
     }
-    setOpen(null);
+    setAttempt((a) => a + 1);
     setReason('');
+    close();
   });
   const cancel = useAction(async () => {
     const r = await call<Session>('POST', `/sessions/${session.id}/cancel`, { reason: 'withdrawn in the web console' });
@@ -230,7 +191,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
       <div class="actions">
         <ProblemBox error={cancel.error} />
         <Busy busy={cancel.busy} label="Withdrawing">
-          <button type="button" onClick={() => cancel.run()}>
+          <button type="button" onClick={() => cancel.run()} aria-label={`Withdraw the request for ${what}`}>
             Withdraw request
           </button>
         </Busy>
@@ -261,25 +222,32 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
           ) : null}
           <label>
             Reason
-            <input value={reason} onInput={(e) => setReason(e.currentTarget.value)} required minLength={3} maxLength={500} />
+            <input
+              ref={reasonField}
+              value={reason}
+              onInput={(e) => setReason(e.currentTarget.value)}
+              required
+              minLength={3}
+              maxLength={500}
+            />
           </label>
           <ProblemBox error={act.error} />
           <Busy busy={act.busy} label={open === 'end' ? 'Ending and revoking' : 'Extending'}>
             <button type="submit" class={open === 'end' ? 'danger' : 'primary'}>
               {open === 'end' ? 'End now' : 'Extend'}
             </button>
-            <button type="button" onClick={() => setOpen(null)}>
+            <button type="button" onClick={close}>
               Cancel
             </button>
           </Busy>
         </form>
       ) : (
         <>
-          <button type="button" class="danger" onClick={() => setOpen('end')}>
+          <button type="button" class="danger" ref={opener} onClick={() => setOpen('end')} aria-label={`End ${what}…`}>
             End…
           </button>
           {session.type !== 'shell' && !session.pending_extension ? (
-            <button type="button" onClick={() => setOpen('extend')}>
+            <button type="button" onClick={() => setOpen('extend')} aria-label={`Extend ${what}…`}>
               Extend…
             </button>
           ) : null}
@@ -291,11 +259,17 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
 
 export function AccessPage({ me }: { me: Me }) {
   const [sessions, setSessions] = useState<Session[] | null>(null);
-  const [handed, setHanded] = useState<Handed | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const load = useAction(async () => {
     const page = await get<Page<Session>>('/sessions?limit=50');
-    setSessions(page.items.filter((s) => s.user === me.email));
+    const mine = page.items.filter((s) => s.user === me.email);
+    setSessions(mine);
+    // An approval that came while this page was not watching: the session's first read
+    // after it carries what it granted (later reads carry nothing, so this costs little).
+    for (const s of mine.filter((s) => s.status === 'active' && s.request?.decision?.outcome === 'approved')) {
+      const full = await get<Session & { granted?: Grant }>(`/sessions/${s.id}`);
+      keep(full, full.granted);
+    }
   });
   useEffect(() => {
     load.run();
@@ -309,7 +283,7 @@ export function AccessPage({ me }: { me: Me }) {
       for (const p of pending) {
         try {
           const s = (await get<Session & { granted?: Grant }>(`/sessions/${p.id}`)) as Session & { granted?: Grant };
-          if (s.granted) setHanded({ session: s, grant: s.granted });
+          keep(s, s.granted);
           if (s.status !== p.status || !s.pending_extension !== !p.pending_extension) replace(s);
         } catch {
           // The next round asks again; the list's own refresh shows lasting problems.
@@ -325,7 +299,7 @@ export function AccessPage({ me }: { me: Me }) {
     });
   const changed = (s: Session, grant: Grant | null) => {
     replace(s);
-    if (grant) setHanded({ session: s, grant });
+    keep(s, grant);
     setNotice(
       s.status === 'pending'
         ? 'Requested: it waits for approval. This page shows the session once it is approved.'
@@ -337,7 +311,7 @@ export function AccessPage({ me }: { me: Me }) {
   return (
     <div>
       <h1>My access</h1>
-      {handed ? <GrantPanel handed={handed} onDone={() => setHanded(null)} /> : null}
+      <GrantPanels email={me.email} />
       {notice ? (
         <p class="notice" role="status">
           {notice}

@@ -265,7 +265,7 @@ export function AccountsPage() {
           </tbody>
         </table>
       )}
-      {account ? <JitForm account={account} /> : null}
+      {account ? <JitForm key={account.id} account={account} /> : null}
       <RegisterForm
         onRegistered={(a) => {
           setAccounts((list) => [...(list ?? []), a]);

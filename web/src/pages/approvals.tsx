@@ -61,7 +61,7 @@ function RequestCard({ session, onDecided }: { session: Session; onDecided: () =
   );
 }
 
-function ReviewCard({ session, onReviewed }: { session: Session; onReviewed: () => void }) {
+function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session; onReviewed: () => void; readsTimelines: boolean }) {
   const [note, setNote] = useState('');
   const review = useAction(async () => {
     await call('POST', `/sessions/${session.id}/review`, { note });
@@ -74,8 +74,14 @@ function ReviewCard({ session, onReviewed }: { session: Session; onReviewed: () 
         Break-glass: {session.user}, {session.type.toUpperCase()} {roleName(session.role_arn)} on {session.aws_account_id}
       </h3>
       <p>
-        Started {when(session.started_at)} for {duration(session.duration_seconds)}: “{session.reason}” (
-        <a href={`#/sessions/${session.id}`}>timeline</a>)
+        Started {when(session.started_at)} for {duration(session.duration_seconds)}: “{session.reason}”
+        {/* Only admins and auditors may read another user's session. */}
+        {readsTimelines ? (
+          <>
+            {' '}
+            (<a href={`#/sessions/${session.id}`}>timeline</a>)
+          </>
+        ) : null}
       </p>
       <form
         onSubmit={(e) => {
@@ -96,7 +102,7 @@ function ReviewCard({ session, onReviewed }: { session: Session; onReviewed: () 
   );
 }
 
-export function ApprovalsPage() {
+export function ApprovalsPage({ readsTimelines }: { readsTimelines: boolean }) {
   const [requests, setRequests] = useState<Session[] | null>(null);
   const [reviews, setReviews] = useState<Session[] | null>(null);
   const load = useAction(async () => {
@@ -127,7 +133,7 @@ export function ApprovalsPage() {
         {reviews === null ? null : reviews.length === 0 ? (
           <p>No break-glass session awaits your review.</p>
         ) : (
-          reviews.map((s) => <ReviewCard key={s.id} session={s} onReviewed={() => load.run()} />)
+          reviews.map((s) => <ReviewCard key={s.id} session={s} onReviewed={() => load.run()} readsTimelines={readsTimelines} />)
         )}
       </section>
     </div>

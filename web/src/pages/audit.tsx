@@ -4,7 +4,8 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api';
-import type { Page, Session, SessionLog } from '../types';
+import { GrantPanels, keep } from '../grants';
+import type { Grant, Page, Session, SessionLog } from '../types';
 import { ProblemBox, StatusBadge, duration, roleName, useAction, when } from '../ui';
 
 const STATUSES = ['', 'pending', 'active', 'ending', 'ended', 'expired', 'denied', 'cancelled', 'lapsed'];
@@ -104,11 +105,13 @@ export function SessionsPage() {
 /** The fields of a log event worth a line of their own; the rest stay in its details. */
 const SHOWN = new Set(['type', 'at', 'session_id', 'prev_hash', 'account_id', 'aws_account_id', 'kind', 'user']);
 
-export function SessionPage({ id }: { id: string }) {
+export function SessionPage({ id, email }: { id: string; email: string }) {
   const [session, setSession] = useState<Session | null>(null);
   const [log, setLog] = useState<SessionLog | null>(null);
   const load = useAction(async () => {
-    const [s, l] = await Promise.all([get<Session>(`/sessions/${id}`), get<SessionLog>(`/sessions/${id}/log`)]);
+    const [s, l] = await Promise.all([get<Session & { granted?: Grant }>(`/sessions/${id}`), get<SessionLog>(`/sessions/${id}/log`)]);
+    // The owner's first read after an approval carries what it granted, once: kept, not lost.
+    keep(s, s.granted);
     setSession(s);
     setLog(l);
   });
@@ -118,6 +121,7 @@ export function SessionPage({ id }: { id: string }) {
   return (
     <div>
       <h1>Session {id}</h1>
+      <GrantPanels email={email} />
       <ProblemBox error={load.error} />
       {load.busy && !session ? (
         <p class="progress" role="status">

@@ -1,0 +1,123 @@
+// What a start, an approval or an extension handed out: the API gives it once, so the console
+// keeps each one in memory (never in storage) until its user says it is copied, whichever
+// page received it and even across a sign-in that expired. Each is shown only to the user it
+// was handed to.
+
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Grant, Session } from './types';
+import { Secret, roleName, when } from './ui';
+
+export interface Handed {
+  session: Session;
+  grant: Grant;
+}
+
+let handed: Handed[] = [];
+const listeners = new Set<() => void>();
+
+function changed() {
+  listeners.forEach((l) => l());
+}
+
+/** Keeps what was handed out for `session` (a later hand-out for it adds a panel of its own). */
+export function keep(session: Session, grant: Grant | undefined | null) {
+  if (!grant || !(grant.credentials || grant.console_url || grant.console)) return;
+  handed = [...handed, { session, grant }];
+  changed();
+}
+
+function dismiss(item: Handed) {
+  handed = handed.filter((h) => h !== item);
+  changed();
+}
+
+/** Forgets everything: an explicit sign-out. */
+export function forgetAll() {
+  handed = [];
+  changed();
+}
+
+function GrantPanel({ item }: { item: Handed }) {
+  const { session, grant } = item;
+  const heading = useRef<HTMLHeadingElement>(null);
+  // Focus moves to what just appeared, so that screen readers announce it.
+  useEffect(() => heading.current?.focus(), []);
+  const c = grant.credentials;
+  const profile = session.role_arn
+    ? `[profile cib-${roleName(session.role_arn)}]\ncredential_process = cib credential-process --account ${session.account_id} --role ${session.role_arn} --duration 1h --reason "${session.reason.replace(/"/g, "'")}"`
+    : null;
+  const titleId = `grant-${session.id}-${handed.indexOf(item)}`;
+  return (
+    <section class="grant" aria-labelledby={titleId}>
+      <h2 id={titleId} tabIndex={-1} ref={heading}>
+        Your access to {session.aws_account_id} ({session.type.toUpperCase()} {roleName(session.role_arn)}), shown once
+      </h2>
+      <p class="warning">
+        Copy what you need now: these secrets are not shown again, not after a reload and not to anyone else. They
+        stop working at {when(session.expires_at)}, or when the session is ended.
+      </p>
+      {c ? (
+        <div class="secrets" data-testid="credentials">
+          <Secret label="Access key id" value={c.access_key_id} />
+          <Secret label="Secret access key" value={c.secret_access_key} />
+          <Secret label="Session token" value={c.session_token} />
+          <Secret
+            label="Shell exports"
+            value={`export AWS_ACCESS_KEY_ID=${c.access_key_id} AWS_SECRET_ACCESS_KEY=${c.secret_access_key} AWS_SESSION_TOKEN=${c.session_token}`}
+          />
+        </div>
+      ) : null}
+      {profile ? (
+        <div class="profile">
+          <p>
+            Or let the AWS CLI fetch them through <code>cib</code> (a new session each time, under the same rules), in{' '}
+            <code>~/.aws/config</code>:
+          </p>
+          <Secret label="credential_process profile" value={profile} />
+        </div>
+      ) : null}
+      {grant.console_url ? (
+        <p>
+          <a class="button primary" href={grant.console_url} target="_blank" rel="noopener noreferrer">
+            Open the AWS console
+          </a>
+        </p>
+      ) : null}
+      {grant.console ? (
+        <div class="secrets">
+          <Secret label="Sign-in URL" value={grant.console.signin_url} />
+          <Secret label="IAM user name" value={grant.console.user_name} />
+          <Secret label="Password" value={grant.console.password} />
+          {grant.console.switch_role_links.map((l) => (
+            <p key={l.role_arn}>
+              <a href={l.url} target="_blank" rel="noopener noreferrer">
+                Switch to {roleName(l.role_arn)}
+              </a>
+            </p>
+          ))}
+        </div>
+      ) : null}
+      <button type="button" onClick={() => dismiss(item)}>
+        I have copied them: hide
+      </button>
+    </section>
+  );
+}
+
+/** Every hand-out kept for `email`, newest first. */
+export function GrantPanels({ email }: { email: string }) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const l = () => setTick((t) => t + 1);
+    listeners.add(l);
+    return () => void listeners.delete(l);
+  }, []);
+  const mine = handed.filter((h) => h.session.user === email).reverse();
+  return (
+    <>
+      {mine.map((item) => (
+        <GrantPanel key={`${item.session.id}-${handed.indexOf(item)}`} item={item} />
+      ))}
+    </>
+  );
+}
