@@ -260,7 +260,7 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
     }
     println!("\nTokens (valid 12 h):\n  export ADMIN_TOKEN={admin}\n  export USER_TOKEN={user}\n");
     println!(
-        "More people (any e-mail; roles user, admin, bot — the bot may act for *@example.com):\n  \
+        "More people (any e-mail; roles user, admin, auditor, bot — the bot may act for *@example.com):\n  \
          export BOB_TOKEN=$(scripts/dev token --email bob@example.com --role user)\n  \
          export BOT_TOKEN=$(scripts/dev token --role bot)\n"
     );
