@@ -41,26 +41,12 @@ pub fn config(api_base: &str, idp_base: &str) -> serde_json::Value {
     })
 }
 
-/// Binds a free loopback port (or `port`) for the console and returns the listener and origin,
-/// so the API's CORS and the sign-in can name the origin before the console serves.
-pub async fn bind(port: u16) -> Result<(tokio::net::TcpListener, String), String> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("binding 127.0.0.1:{port} for the console: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    Ok((listener, format!("http://{addr}")))
-}
-
-/// Serves `dist` on `listener` with `config` and the CSP.
+/// Serves `dist` on `listener` (bound with `crate::bind_loopback`) with `config` and the CSP.
 pub fn serve(listener: tokio::net::TcpListener, dist: PathBuf, config: serde_json::Value, csp: String) {
     let router = axum::Router::new()
         .fallback(file)
         .with_state(Console { dist, config, csp });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "the console server stopped");
-        }
-    });
+    crate::serve_listener(listener, router);
 }
 
 fn content_type(path: &Path) -> &'static str {

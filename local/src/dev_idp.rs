@@ -76,8 +76,8 @@ pub struct TokenRequest {
 }
 
 impl DevIdp {
-    /// Starts on a free loopback port; returns the sign-in and its base URL.
-    pub async fn start(minter: Minter, console_origin: String) -> Result<(Self, String), String> {
+    /// Starts on a free loopback port; returns its base URL.
+    pub async fn start(minter: Minter, console_origin: String) -> Result<String, String> {
         let idp = DevIdp {
             minter,
             console_origin,
@@ -88,7 +88,7 @@ impl DevIdp {
             .route("/token", axum::routing::post(token))
             .with_state(idp.clone());
         let addr = crate::serve_on_loopback(0, router).await?;
-        Ok((idp, format!("http://{addr}")))
+        Ok(format!("http://{addr}"))
     }
 
     fn redirect_uri(&self) -> String {

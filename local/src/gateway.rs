@@ -117,9 +117,9 @@ pub async fn serve(State(gateway): State<Gateway>, req: axum::extract::Request) 
         let (p, ()) = preflight.into_parts();
         return AxumResponse::from_parts(p, AxumBody::empty());
     }
-    let headers = parts.headers.clone();
+    let origin = parts.headers.get(http::header::ORIGIN).cloned();
     let mut resp = route(gateway.clone(), parts, body).await;
-    gateway.cors.decorate(&headers, resp.headers_mut());
+    gateway.cors.decorate(origin.as_ref(), resp.headers_mut());
     resp
 }
 

@@ -27,14 +27,26 @@ pub use system::{AwsMode, LocalSystem, Options};
 /// Serves `router` on 127.0.0.1 (`port` 0 picks a free one) for as long as the runtime runs;
 /// returns the address. The API and every stand-in are served this way.
 pub async fn serve_on_loopback(port: u16, router: axum::Router) -> Result<std::net::SocketAddr, String> {
+    let (listener, addr) = bind_loopback(port).await?;
+    serve_listener(listener, router);
+    Ok(addr)
+}
+
+/// Binds 127.0.0.1:`port` without serving yet, for a server whose address others must know
+/// first (the console's origin goes into the API's CORS).
+pub async fn bind_loopback(port: u16) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), String> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("binding 127.0.0.1:{port}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok((listener, addr))
+}
+
+/// Serves `router` on a bound `listener` for as long as the runtime runs.
+pub fn serve_listener(listener: tokio::net::TcpListener, router: axum::Router) {
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "a local server stopped");
         }
     });
-    Ok(addr)
 }

@@ -1,9 +1,10 @@
 //! `local-runner`: starts the whole system on localhost and prints how to call it.
 //!
-//! Usage: `local-runner [--port N] [--aws] [--console-port N] [--console-dist DIR]`. The web
-//! console is served (on the API's port + 1 by default) when `web/dist` holds its build. Starts moto unless `AWS_ENDPOINT_URL` is set
-//! (then uses that endpoint) or `--aws` is given (real AWS; see `system::AwsMode`). Logs go to
-//! `.local/runner.log`, so the terminal keeps the banner.
+//! Usage: `local-runner [--port N] [--aws] [--console-port N] [--console-dist DIR]`. Starts moto
+//! unless `AWS_ENDPOINT_URL` is set (then uses that endpoint) or `--aws` is given (real AWS; see
+//! `system::AwsMode`). The web console is served (on the API's port + 1 by default) when
+//! `web/dist` holds its build, never with `--aws`. Logs go to `.local/runner.log` (or
+//! `$CIB_LOCAL_DIR`), so the terminal keeps the banner.
 //!
 //! `local-runner token --email E [--role user|admin|bot|auditor] [--subject S]` mints a token for the
 //! runner started last in this directory (it keeps its signing secret in `.local/runner.json`,
@@ -171,7 +172,7 @@ fn token(args: &[String]) {
         // A bot acts for others: its subject is what BOTS lists, and it has no e-mail.
         (Role::Bot, subject, _) => (subject.unwrap_or_else(|| local_runner::system::LOCAL_BOT.into()), None),
         (_, subject, Some(email)) => (subject.unwrap_or_else(|| email.clone()), Some(email)),
-        (_, _, None) => usage("--email is required for users and admins"),
+        (_, _, None) => usage("--email is required for everyone but bots"),
     };
     let state: serde_json::Value = std::fs::read_to_string(state_file())
         .ok()
@@ -196,12 +197,7 @@ fn token(args: &[String]) {
 fn save_state(system: &LocalSystem) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let state = serde_json::json!({
-        "base_url": system.base_url,
-        "console_url": system.console.as_ref().map(|c| c.url.clone()),
-        "aws_endpoint": system.aws.as_ref().map(|a| a.endpoint.clone()),
-        "jwt_secret": system.minter.secret().expose(),
-    });
+    let state = serde_json::json!({ "base_url": system.base_url, "jwt_secret": system.minter.secret().expose() });
     let _ = std::fs::remove_file(state_file());
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -264,11 +260,10 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
          export BOB_TOKEN=$(scripts/dev token --email bob@example.com --role user)\n  \
          export BOT_TOKEN=$(scripts/dev token --role bot)\n"
     );
-    match &system.console {
-        Some(console) => println!(
-            "Web console: {}  (development sign-in: pick any e-mail and role; not for deployments)\n",
-            console.url
-        ),
+    match &system.console_url {
+        Some(url) => {
+            println!("Web console: {url}  (development sign-in: pick any e-mail and role; not for deployments)\n")
+        }
         None => {
             println!(
                 "Web console: not served (no build in web/dist, which scripts/dev makes when npm is installed; \
@@ -278,14 +273,16 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
     }
     let log = log_file();
     println!("Logs (JSON lines): {}   (tail -f {})", log.display(), log.display());
+    let demo = local_dir().join("demo-account.json");
+    let demo = demo.display();
     if let Some(aws) = &system.aws {
         println!(
-            "AWS CLI against the local AWS: AWS_ENDPOINT_URL={} with the seeded account's keys from .local/demo-account.json",
+            "AWS CLI against the local AWS: AWS_ENDPOINT_URL={} with the seeded account's keys from {demo}",
             aws.endpoint
         );
     }
     println!(
-        "Try:\n  curl -s -X POST {url}/accounts -H \"Authorization: Bearer $ADMIN_TOKEN\" -H 'Content-Type: application/json' -d @.local/demo-account.json"
+        "Try:\n  curl -s -X POST {url}/accounts -H \"Authorization: Bearer $ADMIN_TOKEN\" -H 'Content-Type: application/json' -d @{demo}"
     );
     println!("  curl -s {url}/accounts -H \"Authorization: Bearer $ADMIN_TOKEN\"\n");
     println!("Ctrl-C stops everything.");

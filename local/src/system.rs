@@ -65,13 +65,6 @@ pub struct ConsoleOptions {
     pub port_may_move: bool,
 }
 
-/// The console as served: its URL and the development sign-in's.
-#[derive(Debug, Clone)]
-pub struct ServedConsole {
-    pub url: String,
-    pub sign_in: String,
-}
-
 /// Signs local tokens with the runner's HS256 secret.
 #[derive(Clone)]
 pub struct Minter {
@@ -142,8 +135,8 @@ pub struct LocalSystem {
     pub federation: Option<FederationStandIn>,
     /// Where Slack commands' answers land (absent against real AWS).
     pub slack: Option<crate::slack::SlackStandIn>,
-    /// The web console, when asked for.
-    pub console: Option<ServedConsole>,
+    /// The web console's URL, when asked for.
+    pub console_url: Option<String>,
 }
 
 impl LocalSystem {
@@ -243,15 +236,18 @@ impl LocalSystem {
             crate::slack::run_worker(app.clone(), sdk.clone(), queue.clone());
         }
         // The console's origin is known before the API serves, so its CORS can name it.
-        let console_listener = match &options.console {
-            Some(c) => Some(match crate::console::bind(c.port).await {
-                Err(_) if c.port_may_move => crate::console::bind(0).await?,
-                bound => bound?,
-            }),
+        let console = match options.console {
+            Some(c) => {
+                let (listener, addr) = match crate::bind_loopback(c.port).await {
+                    Err(_) if c.port_may_move => crate::bind_loopback(0).await?,
+                    bound => bound?,
+                };
+                Some((listener, format!("http://{addr}"), c.dist))
+            }
             None => None,
         };
         let mut cors_origins = options.cors_origins.clone();
-        cors_origins.extend(console_listener.as_ref().map(|(_, origin)| origin.clone()));
+        cors_origins.extend(console.as_ref().map(|(_, origin, _)| origin.clone()));
         let router = axum::Router::new().fallback(serve).with_state(Gateway {
             app: app.clone(),
             cors: crate::cors::Cors {
@@ -261,14 +257,14 @@ impl LocalSystem {
         let addr = crate::serve_on_loopback(options.port, router).await?;
         let base_url = format!("http://{addr}");
         let minter = Minter { secret };
-        let console = match (console_listener, options.console) {
-            (Some((listener, origin)), Some(c)) => {
-                let (_, sign_in) = crate::dev_idp::DevIdp::start(minter.clone(), origin.clone()).await?;
+        let console_url = match console {
+            Some((listener, origin, dist)) => {
+                let sign_in = crate::dev_idp::DevIdp::start(minter.clone(), origin.clone()).await?;
                 let csp = crate::console::content_security_policy(&base_url, &sign_in);
-                crate::console::serve(listener, c.dist, crate::console::config(&base_url, &sign_in), csp);
-                Some(ServedConsole { url: origin, sign_in })
+                crate::console::serve(listener, dist, crate::console::config(&base_url, &sign_in), csp);
+                Some(origin)
             }
-            _ => None,
+            None => None,
         };
         Ok(LocalSystem {
             base_url,
@@ -280,7 +276,7 @@ impl LocalSystem {
             minter,
             federation,
             slack,
-            console,
+            console_url,
         })
     }
 }

@@ -130,10 +130,10 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
-/// The shared environment, started on first use.
 /// The origin the test API answers CORS for, as a deployment's does for its console.
 pub const CONSOLE_ORIGIN: &str = "https://console.example.test";
 
+/// The shared environment, started on first use.
 pub fn env() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
     ENV.get_or_init(|| {

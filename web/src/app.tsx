@@ -17,12 +17,21 @@ interface Tab {
   label: string;
 }
 
+/** Whom the API shows every session (the API's `Role::reads_every_session`). */
+const readsEverySession = (me: Me) => me.role === 'admin' || me.role === 'auditor';
+
 function tabsFor(me: Me): Tab[] {
   const tabs: Tab[] = [];
   if (me.role !== 'auditor') tabs.push({ path: '#/access', label: 'My access' }, { path: '#/approvals', label: 'Approvals' });
-  if (me.role === 'admin' || me.role === 'auditor') tabs.push({ path: '#/sessions', label: 'Sessions' });
+  if (readsEverySession(me)) tabs.push({ path: '#/sessions', label: 'Sessions' });
   if (me.role === 'admin') tabs.push({ path: '#/accounts', label: 'Accounts' });
   return tabs;
+}
+
+/** The tab the address names (a session's page is under Sessions), or the first. */
+function currentTab(tabs: Tab[], hash: string): string | undefined {
+  if (tabs.some((t) => t.path === hash)) return hash;
+  return hash.startsWith('#/sessions/') ? '#/sessions' : tabs[0]?.path;
 }
 
 function useHash(): string {
@@ -42,13 +51,11 @@ function useHash(): string {
 function Page({ me, hash }: { me: Me; hash: string }) {
   const session = /^#\/sessions\/([0-9A-Za-z]+)$/.exec(hash);
   if (session) return <SessionPage key={session[1]} id={session[1]} email={me.email} />;
-  const tabs = tabsFor(me);
-  const path = tabs.some((t) => t.path === hash) ? hash : tabs[0]?.path;
-  switch (path) {
+  switch (currentTab(tabsFor(me), hash)) {
     case '#/access':
       return <AccessPage me={me} />;
     case '#/approvals':
-      return <ApprovalsPage readsTimelines={me.role === 'admin' || me.role === 'auditor'} />;
+      return <ApprovalsPage readsTimelines={readsEverySession(me)} />;
     case '#/sessions':
       return <SessionsPage />;
     case '#/accounts':
@@ -66,7 +73,7 @@ export function App({ developmentSignIn, onSignedOut }: { developmentSignIn: boo
     get<Me>('/me').then(setMe, setError);
   }, []);
   const tabs = me ? tabsFor(me) : [];
-  const current = tabs.some((t) => t.path === hash) ? hash : hash.startsWith('#/sessions/') ? '#/sessions' : tabs[0]?.path;
+  const current = currentTab(tabs, hash);
   return (
     <>
       <a

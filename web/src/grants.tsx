@@ -4,15 +4,19 @@
 // was handed to.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Grant, Session } from './types';
-import { Secret, roleName, when } from './ui';
+import { get } from './api';
+import type { Grant, Session, SessionRead } from './types';
+import { Secret, describe, roleName, when } from './ui';
 
-export interface Handed {
+interface Handed {
+  /** Stable while others are dismissed (a panel keeps its focus and its heading's id). */
+  id: number;
   session: Session;
   grant: Grant;
 }
 
 let handed: Handed[] = [];
+let nextId = 0;
 const listeners = new Set<() => void>();
 
 function changed() {
@@ -22,8 +26,26 @@ function changed() {
 /** Keeps what was handed out for `session` (a later hand-out for it adds a panel of its own). */
 export function keep(session: Session, grant: Grant | undefined | null) {
   if (!grant || !(grant.credentials || grant.console_url || grant.console)) return;
-  handed = [...handed, { session, grant }];
+  handed = [...handed, { id: nextId++, session, grant }];
   changed();
+}
+
+/** Reads a session, keeping what it carries `granted` (the owner's first read after an approval). */
+export async function readSession(id: string): Promise<Session> {
+  const s = await get<SessionRead>(`/sessions/${id}`);
+  keep(s, s.granted);
+  return s;
+}
+
+const collected = new Set<string>();
+
+/**
+ * Collects what approvals granted while no page was watching: each approved, active session is
+ * read once per page life (a later read carries nothing); a failed read is tried on the next load.
+ */
+export async function collectApproved(sessions: Session[]): Promise<void> {
+  const due = sessions.filter((s) => s.status === 'active' && s.request?.decision?.outcome === 'approved' && !collected.has(s.id));
+  await Promise.allSettled(due.map((s) => readSession(s.id).then(() => collected.add(s.id))));
 }
 
 function dismiss(item: Handed) {
@@ -46,11 +68,11 @@ function GrantPanel({ item }: { item: Handed }) {
   const profile = session.role_arn
     ? `[profile cib-${roleName(session.role_arn)}]\ncredential_process = cib credential-process --account ${session.account_id} --role ${session.role_arn} --duration 1h --reason "${session.reason.replace(/"/g, "'")}"`
     : null;
-  const titleId = `grant-${session.id}-${handed.indexOf(item)}`;
+  const titleId = `grant-${item.id}`;
   return (
     <section class="grant" aria-labelledby={titleId}>
       <h2 id={titleId} tabIndex={-1} ref={heading}>
-        Your access to {session.aws_account_id} ({session.type.toUpperCase()} {roleName(session.role_arn)}), shown once
+        Your access: {describe(session)}, shown once
       </h2>
       <p class="warning">
         Copy what you need now: these secrets are not shown again, not after a reload and not to anyone else. They
@@ -116,7 +138,7 @@ export function GrantPanels({ email }: { email: string }) {
   return (
     <>
       {mine.map((item) => (
-        <GrantPanel key={`${item.session.id}-${handed.indexOf(item)}`} item={item} />
+        <GrantPanel key={item.id} item={item} />
       ))}
     </>
   );

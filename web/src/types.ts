@@ -63,6 +63,9 @@ export interface Session {
   pending_extension: { duration_seconds: number; reason: string; requested_by: string; approval: ApprovalRequest } | null;
 }
 
+/** A session as `GET /sessions/{id}` answers it: its owner's first read after an approval carries `granted`. */
+export type SessionRead = Session & { granted?: Grant };
+
 export interface Grant {
   credentials?: { access_key_id: string; secret_access_key: string; session_token: string; expiration: string };
   console_url?: string;

@@ -4,6 +4,7 @@
 import type { ComponentChildren } from 'preact';
 import { useId, useState } from 'preact/hooks';
 import { ProblemError } from './api';
+import type { Session } from './types';
 
 export function ProblemBox({ error }: { error: unknown }) {
   if (!error) return null;
@@ -128,4 +129,39 @@ export function idempotencyKey(): string {
 export function roleName(arn: string | null): string {
   if (!arn) return '';
   return arn.slice(arn.lastIndexOf('/') + 1);
+}
+
+/** What a session gives access to, in one line: "JIT OnCall on 123456789012". */
+export function describe(s: Session): string {
+  return [s.type.toUpperCase(), roleName(s.role_arn), 'on', s.aws_account_id].filter(Boolean).join(' ');
+}
+
+/** A form's submit handler: the page's code does the work, the browser submits nothing. */
+export function submitting(run: () => void) {
+  return (e: Event) => {
+    e.preventDefault();
+    run();
+  };
+}
+
+/** A list that is loading, empty, or shown by `children`. */
+export function Loaded<T>({
+  items,
+  loading,
+  empty,
+  children,
+}: {
+  items: T[] | null;
+  loading: string;
+  empty: string;
+  children: (items: T[]) => ComponentChildren;
+}) {
+  if (items === null) {
+    return (
+      <p class="progress" role="status">
+        {loading}
+      </p>
+    );
+  }
+  return items.length ? <>{children(items)}</> : <p>{empty}</p>;
 }

@@ -111,14 +111,9 @@ async fn me(app: &App, principal: &Principal) -> Handled {
     let user = authz::acting_user(principal, None, Action::ViewSelf)?;
     let actor = authz::decide(principal, Action::ViewSelf, user.as_ref(), Target::default(), &[])?;
     let email = actor.user.expect("ViewSelf is only allowed with an e-mail");
-    let (groups, mut accounts) = app.groups.effective(&email).await?;
-    // Nothing is offered to whom authorization refuses every start (auditors).
-    if authz::acting_user(principal, None, Action::StartSession(shared::domain::SessionKind::Jit)).is_err() {
-        for a in &mut accounts {
-            a.console = None;
-            a.jit_roles.clear();
-        }
-    }
+    // Nothing is offered (nor read for it) to whom authorization refuses every start: auditors.
+    let starts = authz::acting_user(principal, None, Action::StartSession(shared::domain::SessionKind::Jit)).is_ok();
+    let (groups, accounts) = app.groups.effective(&email, starts).await?;
     Ok(json(
         StatusCode::OK,
         &MeOut {

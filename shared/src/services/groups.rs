@@ -8,11 +8,11 @@ use crate::domain::{
     AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, JitSettings, ManagedUser,
     Membership, Permissions, RoleArn, SessionKind, UserStatus,
 };
+use crate::ports::{AccountStore, Clock, GroupStore, Page, PageRequest, StoreError, UserStore};
 use futures::{StreamExt, TryStreamExt};
 
 /// The shortest maximum session duration IAM lets a role have.
 const MIN_ROLE_MAX_SECONDS: u32 = 3600;
-use crate::ports::{AccountStore, Clock, GroupStore, Page, PageRequest, StoreError, UserStore};
 
 /// A new group, validated except that its accounts must exist (checked here).
 #[derive(Debug)]
@@ -257,23 +257,45 @@ impl GroupService {
         Ok(self.groups.groups_of(email).await?)
     }
 
-    /// Every account the user has a permission on (through any group), with their IAM user there.
-    pub async fn effective(&self, email: &Email) -> Result<(Vec<AccessGroup>, Vec<AccountPermissions>), GroupError> {
+    /// Every account the user has a permission on (through any group), with their IAM user there,
+    /// and, where `offer_starts` (the caller may start sessions at all), what a start would
+    /// accept there.
+    pub async fn effective(
+        &self,
+        email: &Email,
+        offer_starts: bool,
+    ) -> Result<(Vec<AccessGroup>, Vec<AccountPermissions>), GroupError> {
         let groups = self.groups.groups_of(email).await?;
-        let mut accounts: Vec<Account> = Vec::new();
+        // JIT settings are read only where a start could be offered (not for approvers' groups
+        // over every account, say), a few reads at a time.
+        let may_start = |id: &AccountId| {
+            let p = permissions_on(&groups, id);
+            offer_starts && (p.start_sessions || p.start_jit_sessions)
+        };
+        let mut accounts: Vec<(Account, Option<JitSettings>)> = Vec::new();
         if groups.iter().any(|g| g.accounts == AccountScope::All) {
             let mut page = PageRequest {
                 limit: 100,
                 cursor: None,
             };
+            let mut listed: Vec<Account> = Vec::new();
             loop {
                 let p = self.accounts.list(&page).await?.ok_or(GroupError::BadCursor)?;
-                accounts.extend(p.items);
+                listed.extend(p.items);
                 match p.next_cursor {
                     Some(c) => page.cursor = Some(c),
                     None => break,
                 }
             }
+            let reads: Vec<_> = listed
+                .iter()
+                .map(|a| {
+                    let (wanted, read) = (may_start(&a.id), self.accounts.get_jit(&a.id));
+                    async move { if wanted { read.await } else { Ok(None) } }
+                })
+                .collect();
+            let read: Vec<Option<JitSettings>> = futures::stream::iter(reads).buffered(8).try_collect().await?;
+            accounts.extend(listed.into_iter().zip(read));
         } else {
             let mut ids: Vec<&AccountId> = groups
                 .iter()
@@ -284,20 +306,20 @@ impl GroupService {
                 .collect();
             ids.sort_by_key(|id| id.as_str().to_string());
             ids.dedup();
-            for id in ids {
+            // The account and its settings in one read each.
+            let reads: Vec<_> = ids.iter().map(|id| self.accounts.get_with_settings(id)).collect();
+            let read: Vec<_> = futures::stream::iter(reads).buffered(8).try_collect().await?;
+            for found in read {
                 // A group may name an account deleted since: skip it.
-                if let Some(a) = self.accounts.get(id).await? {
-                    accounts.push(a);
+                if let Some(account) = found.account {
+                    let jit = found.jit.filter(|_| may_start(&account.id));
+                    accounts.push((account, jit));
                 }
             }
         }
         let iam_users = self.users.of_email(email).await?;
-        // A few reads at a time: a group over every account must not open hundreds at once.
-        let reads: Vec<_> = accounts.iter().map(|a| self.accounts.get_jit(&a.id)).collect();
-        let settings: Vec<Option<JitSettings>> = futures::stream::iter(reads).buffered(8).try_collect().await?;
         let result = accounts
             .into_iter()
-            .zip(settings)
             .map(|(account, jit)| {
                 let iam_user = iam_users.iter().find(|u| u.account_id == account.id).cloned();
                 let (console, jit_roles) = offers(&groups, &account.id, jit.as_ref(), iam_user.as_ref());

@@ -3,17 +3,33 @@
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
-import { GrantPanels, keep } from '../grants';
+import { GrantPanels, collectApproved, keep, readSession } from '../grants';
 import type { Grant, Me, MeAccount, Page, Session } from '../types';
-import { Busy, ProblemBox, StatusBadge, duration, durationChoices, idempotencyKey, roleName, useAction, when } from '../ui';
+import {
+  Busy,
+  Loaded,
+  ProblemBox,
+  StatusBadge,
+  describe,
+  duration,
+  durationChoices,
+  idempotencyKey,
+  roleName,
+  submitting,
+  useAction,
+  when,
+} from '../ui';
 
 function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: (s: Session, g: Grant | null) => void }) {
   const startable = accounts.filter((a) => a.console || a.jit_roles.length);
   const [accountId, setAccountId] = useState(startable[0]?.account_id ?? '');
   const account = startable.find((a) => a.account_id === accountId);
   const kinds = account ? [...(account.jit_roles.length ? ['jit'] : []), ...(account.console ? ['console'] : [])] : [];
-  const [kind, setKind] = useState(kinds[0] ?? 'jit');
-  const [role, setRole] = useState(account?.jit_roles[0]?.role_arn ?? '');
+  // What was picked, where the account offers it; otherwise its first offer.
+  const [pickedKind, setKind] = useState('jit');
+  const kind = kinds.includes(pickedKind) ? pickedKind : (kinds[0] ?? 'jit');
+  const [pickedRole, setRole] = useState('');
+  const role = account?.jit_roles.some((r) => r.role_arn === pickedRole) ? pickedRole : (account?.jit_roles[0]?.role_arn ?? '');
   const offer = kind === 'jit' ? account?.jit_roles.find((r) => r.role_arn === role) : account?.console;
   const [seconds, setSeconds] = useState(3600);
   const [reason, setReason] = useState('');
@@ -27,10 +43,6 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
   // second one; any change, or a success, makes it a new request.
   const [attempt, setAttempt] = useState(0);
   const key = useMemo(() => idempotencyKey(), [accountId, kind, role, chosen, reason, breakGlass, attempt]);
-  useEffect(() => {
-    if (account && !kinds.includes(kind)) setKind(kinds[0] ?? 'jit');
-    if (account && kind === 'jit' && !account.jit_roles.some((r) => r.role_arn === role)) setRole(account.jit_roles[0]?.role_arn ?? '');
-  }, [accountId, kind]);
   const start = useAction(async () => {
     const reply = await call<{ session: Session } & Grant>(
       'POST',
@@ -59,14 +71,7 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
     );
   }
   return (
-    <form
-      class="card"
-      aria-labelledby="start-title"
-      onSubmit={(e) => {
-        e.preventDefault();
-        start.run();
-      }}
-    >
+    <form class="card" aria-labelledby="start-title" onSubmit={submitting(start.run)}>
       <h2 id="start-title">Start a session</h2>
       <div class="fields">
         <div class="field">
@@ -163,7 +168,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
     setOpen(null);
     setTimeout(() => opener.current?.focus());
   };
-  const what = `${session.type.toUpperCase()} ${roleName(session.role_arn)} on ${session.aws_account_id}`;
+  const what = describe(session);
   const act = useAction(async () => {
     if (open === 'end') {
       const r = await call<Session>('DELETE', `/sessions/${session.id}`, { reason });
@@ -202,12 +207,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
   return (
     <div class="actions">
       {open ? (
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            act.run();
-          }}
-        >
+        <form onSubmit={submitting(act.run)}>
           {open === 'extend' ? (
             <label>
               Longer by
@@ -264,12 +264,7 @@ export function AccessPage({ me }: { me: Me }) {
     const page = await get<Page<Session>>('/sessions?limit=50');
     const mine = page.items.filter((s) => s.user === me.email);
     setSessions(mine);
-    // An approval that came while this page was not watching: the session's first read
-    // after it carries what it granted (later reads carry nothing, so this costs little).
-    for (const s of mine.filter((s) => s.status === 'active' && s.request?.decision?.outcome === 'approved')) {
-      const full = await get<Session & { granted?: Grant }>(`/sessions/${s.id}`);
-      keep(full, full.granted);
-    }
+    await collectApproved(mine);
   });
   useEffect(() => {
     load.run();
@@ -282,8 +277,7 @@ export function AccessPage({ me }: { me: Me }) {
     const timer = setInterval(async () => {
       for (const p of pending) {
         try {
-          const s = (await get<Session & { granted?: Grant }>(`/sessions/${p.id}`)) as Session & { granted?: Grant };
-          keep(s, s.granted);
+          const s = await readSession(p.id);
           if (s.status !== p.status || !s.pending_extension !== !p.pending_extension) replace(s);
         } catch {
           // The next round asks again; the list's own refresh shows lasting problems.
@@ -321,44 +315,40 @@ export function AccessPage({ me }: { me: Me }) {
       <section aria-labelledby="mine-title">
         <h2 id="mine-title">My sessions</h2>
         <ProblemBox error={load.error} />
-        {sessions === null ? (
-          <p class="progress" role="status">
-            Loading sessions…
-          </p>
-        ) : sessions.length === 0 ? (
-          <p>No sessions yet.</p>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Access</th>
-                <th scope="col">Status</th>
-                <th scope="col">Ends</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sessions.map((s) => (
-                <tr key={s.id} data-session={s.id}>
-                  <td>
-                    {s.type.toUpperCase()} {roleName(s.role_arn)} on {s.aws_account_id}
-                    {s.break_glass ? <span class="badge badge-break-glass">break-glass</span> : null}
-                  </td>
-                  <td>
-                    <StatusBadge status={s.status} />
-                    {s.pending_extension ? <span class="badge badge-pending">extension pending</span> : null}
-                  </td>
-                  <td>{s.status === 'pending' ? `${duration(s.duration_seconds)} once approved` : when(s.ended_at ?? s.expires_at)}</td>
-                  <td>{s.reason}</td>
-                  <td>
-                    <SessionActions session={s} onChanged={changed} />
-                  </td>
+        <Loaded items={sessions} loading="Loading sessions…" empty="No sessions yet.">
+          {(sessions) => (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Access</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Ends</th>
+                  <th scope="col">Reason</th>
+                  <th scope="col">Actions</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {sessions.map((s) => (
+                  <tr key={s.id} data-session={s.id}>
+                    <td>
+                      {describe(s)}
+                      {s.break_glass ? <span class="badge badge-break-glass">break-glass</span> : null}
+                    </td>
+                    <td>
+                      <StatusBadge status={s.status} />
+                      {s.pending_extension ? <span class="badge badge-pending">extension pending</span> : null}
+                    </td>
+                    <td>{s.status === 'pending' ? `${duration(s.duration_seconds)} once approved` : when(s.ended_at ?? s.expires_at)}</td>
+                    <td>{s.reason}</td>
+                    <td>
+                      <SessionActions session={s} onChanged={changed} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Loaded>
       </section>
     </div>
   );

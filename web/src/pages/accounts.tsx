@@ -2,9 +2,9 @@
 // report the API makes for every allowed role when they are saved.
 
 import { useEffect, useState } from 'preact/hooks';
-import { ProblemError, call, get } from '../api';
+import { call, get } from '../api';
 import type { Account, JitSettings, Page } from '../types';
-import { Busy, ProblemBox, useAction, when } from '../ui';
+import { Busy, Loaded, ProblemBox, submitting, useAction, when } from '../ui';
 
 function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) {
   const [name, setName] = useState('');
@@ -25,14 +25,7 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
     onRegistered(r.body);
   });
   return (
-    <form
-      class="card"
-      aria-labelledby="register-title"
-      onSubmit={(e) => {
-        e.preventDefault();
-        register.run();
-      }}
-    >
+    <form class="card" aria-labelledby="register-title" onSubmit={submitting(register.run)}>
       <h2 id="register-title">Register an account</h2>
       <p>The broker checks the credentials with STS before it keeps anything, and seals the secret with KMS.</p>
       <div class="fields">
@@ -123,22 +116,16 @@ function JitForm({ account }: { account: Account }) {
   const [settings, setSettings] = useState<JitSettings | null>(null);
   const [saved, setSaved] = useState<JitSettings | null>(null);
   const [roles, setRoles] = useState('');
+  // Never configured, the API answers its defaults (inactive, no roles).
   const load = useAction(async () => {
-    try {
-      const s = await get<JitSettings>(`/accounts/${account.id}/jit`);
-      setSettings(s);
-      setRoles(s.allowed_role_arns.join('\n'));
-    } catch (e) {
-      if (e instanceof ProblemError && e.problem.status === 404) {
-        setSettings({ active: true, description: '', jit_enabled: true, max_duration_seconds: 3600, allowed_role_arns: [] });
-        setRoles('');
-      } else throw e;
-    }
+    const s = await get<JitSettings>(`/accounts/${account.id}/jit`);
+    setSettings(s);
+    setRoles(s.allowed_role_arns.join('\n'));
   });
+  // One form per account (keyed by it): loaded once.
   useEffect(() => {
-    setSaved(null);
     load.run();
-  }, [account.id]);
+  }, []);
   const save = useAction(async () => {
     if (!settings) return;
     const body = {
@@ -158,14 +145,7 @@ function JitForm({ account }: { account: Account }) {
   if (!settings) return <ProblemBox error={load.error} />;
   const set = (patch: Partial<JitSettings>) => setSettings({ ...settings, ...patch });
   return (
-    <form
-      class="card"
-      aria-labelledby="jit-title"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.run();
-      }}
-    >
+    <form class="card" aria-labelledby="jit-title" onSubmit={submitting(save.run)}>
       <h2 id="jit-title">JIT settings of {account.name}</h2>
       <div class="fields">
         <label class="check">
@@ -229,42 +209,38 @@ export function AccountsPage() {
     <div>
       <h1>Accounts</h1>
       <ProblemBox error={load.error} />
-      {accounts === null ? (
-        <p class="progress" role="status">
-          Loading accounts…
-        </p>
-      ) : accounts.length === 0 ? (
-        <p>No account is registered yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">AWS account</th>
-              <th scope="col">Region</th>
-              <th scope="col">Credentials</th>
-              <th scope="col">Registered</th>
-              <th scope="col"></th>
-            </tr>
-          </thead>
-          <tbody>
-            {accounts.map((a) => (
-              <tr key={a.id}>
-                <td>{a.name}</td>
-                <td>{a.aws_account_id}</td>
-                <td>{a.default_region}</td>
-                <td>{a.credentials.type === 'access_key' ? `key ${a.credentials.access_key_id}` : `role ${a.credentials.role_arn}`}</td>
-                <td>{when(a.created_at)}</td>
-                <td>
-                  <button type="button" onClick={() => setSelected(a.id)} aria-pressed={selected === a.id}>
-                    JIT settings of {a.name}
-                  </button>
-                </td>
+      <Loaded items={accounts} loading="Loading accounts…" empty="No account is registered yet.">
+        {(accounts) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">AWS account</th>
+                <th scope="col">Region</th>
+                <th scope="col">Credentials</th>
+                <th scope="col">Registered</th>
+                <th scope="col"></th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {accounts.map((a) => (
+                <tr key={a.id}>
+                  <td>{a.name}</td>
+                  <td>{a.aws_account_id}</td>
+                  <td>{a.default_region}</td>
+                  <td>{a.credentials.type === 'access_key' ? `key ${a.credentials.access_key_id}` : `role ${a.credentials.role_arn}`}</td>
+                  <td>{when(a.created_at)}</td>
+                  <td>
+                    <button type="button" onClick={() => setSelected(a.id)} aria-pressed={selected === a.id}>
+                      JIT settings of {a.name}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
       {account ? <JitForm key={account.id} account={account} /> : null}
       <RegisterForm
         onRegistered={(a) => {

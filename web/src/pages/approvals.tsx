@@ -4,15 +4,15 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api';
 import type { Page, Session } from '../types';
-import { Busy, ProblemBox, duration, roleName, useAction, when } from '../ui';
+import { Busy, Loaded, ProblemBox, describe, duration, submitting, useAction, when } from '../ui';
 
 function RequestCard({ session, onDecided }: { session: Session; onDecided: () => void }) {
   const [comment, setComment] = useState('');
   const extension = session.pending_extension;
   const request = extension ? extension.approval : session.request;
   const decide = useAction(async (verb: 'approvals' | 'denials') => {
-    const reason = comment.trim() || (verb === 'approvals' ? null : '');
-    await call('POST', `/sessions/${session.id}/${verb}`, { reason });
+    // A denial needs a reason: without one the API says so.
+    await call('POST', `/sessions/${session.id}/${verb}`, { reason: comment.trim() || null });
     setComment('');
     onDecided();
   });
@@ -21,7 +21,7 @@ function RequestCard({ session, onDecided }: { session: Session; onDecided: () =
     <article class="card" data-request={session.id} aria-label={`Request from ${session.user}`}>
       <h3>
         {session.user} asks for {extension ? `${duration(extension.duration_seconds)} more of ` : ''}
-        {session.type.toUpperCase()} {roleName(session.role_arn)} on {session.aws_account_id}
+        {describe(session)}
       </h3>
       <dl>
         <dt>Why</dt>
@@ -71,7 +71,7 @@ function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session;
   return (
     <article class="card" aria-label={`Break-glass session of ${session.user}`}>
       <h3>
-        Break-glass: {session.user}, {session.type.toUpperCase()} {roleName(session.role_arn)} on {session.aws_account_id}
+        Break-glass: {session.user}, {describe(session)}
       </h3>
       <p>
         Started {when(session.started_at)} for {duration(session.duration_seconds)}: “{session.reason}”
@@ -83,12 +83,7 @@ function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session;
           </>
         ) : null}
       </p>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          review.run();
-        }}
-      >
+      <form onSubmit={submitting(review.run)}>
         <label for={noteId}>Review note</label>
         <textarea id={noteId} value={note} onInput={(e) => setNote(e.currentTarget.value)} required minLength={3} maxLength={1000} rows={2} />
         <ProblemBox error={review.error} />
@@ -122,19 +117,17 @@ export function ApprovalsPage({ readsTimelines }: { readsTimelines: boolean }) {
         <button type="button" onClick={() => load.run()} disabled={load.busy}>
           {load.busy ? 'Refreshing…' : 'Refresh'}
         </button>
-        {requests === null ? null : requests.length === 0 ? (
-          <p>Nothing waits for your decision.</p>
-        ) : (
-          requests.map((s) => <RequestCard key={s.id} session={s} onDecided={() => load.run()} />)
-        )}
+        <Loaded items={requests} loading="Loading requests…" empty="Nothing waits for your decision.">
+          {(requests) => requests.map((s) => <RequestCard key={s.id} session={s} onDecided={() => load.run()} />)}
+        </Loaded>
       </section>
       <section aria-labelledby="reviews-title">
         <h2 id="reviews-title">Break-glass sessions to review</h2>
-        {reviews === null ? null : reviews.length === 0 ? (
-          <p>No break-glass session awaits your review.</p>
-        ) : (
-          reviews.map((s) => <ReviewCard key={s.id} session={s} onReviewed={() => load.run()} readsTimelines={readsTimelines} />)
-        )}
+        <Loaded items={reviews} loading="Loading break-glass sessions…" empty="No break-glass session awaits your review.">
+          {(reviews) =>
+            reviews.map((s) => <ReviewCard key={s.id} session={s} onReviewed={() => load.run()} readsTimelines={readsTimelines} />)
+          }
+        </Loaded>
       </section>
     </div>
   );

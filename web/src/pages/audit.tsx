@@ -4,9 +4,9 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api';
-import { GrantPanels, keep } from '../grants';
-import type { Grant, Page, Session, SessionLog } from '../types';
-import { ProblemBox, StatusBadge, duration, roleName, useAction, when } from '../ui';
+import { GrantPanels, readSession } from '../grants';
+import type { Page, Session, SessionLog } from '../types';
+import { Loaded, ProblemBox, StatusBadge, describe, duration, submitting, useAction, when } from '../ui';
 
 const STATUSES = ['', 'pending', 'active', 'ending', 'ended', 'expired', 'denied', 'cancelled', 'lapsed'];
 
@@ -33,10 +33,7 @@ export function SessionsPage() {
       <form
         class="filters"
         aria-label="Filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          load.run(false);
-        }}
+        onSubmit={submitting(() => load.run(false))}
       >
         <label>
           Status
@@ -55,44 +52,38 @@ export function SessionsPage() {
         <button type="submit">Apply</button>
       </form>
       <ProblemBox error={load.error} />
-      {items === null ? (
-        <p class="progress" role="status">
-          Loading sessions…
-        </p>
-      ) : items.length === 0 ? (
-        <p>No session matches.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Session</th>
-              <th scope="col">User</th>
-              <th scope="col">Access</th>
-              <th scope="col">Status</th>
-              <th scope="col">Started</th>
-              <th scope="col">Reason</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((s) => (
-              <tr key={s.id}>
-                <td>
-                  <a href={`#/sessions/${s.id}`}>{s.id}</a>
-                </td>
-                <td>{s.user}</td>
-                <td>
-                  {s.type.toUpperCase()} {roleName(s.role_arn)} on {s.aws_account_id}
-                </td>
-                <td>
-                  <StatusBadge status={s.status} />
-                </td>
-                <td>{when(s.started_at)}</td>
-                <td>{s.reason}</td>
+      <Loaded items={items} loading="Loading sessions…" empty="No session matches.">
+        {(items) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Session</th>
+                <th scope="col">User</th>
+                <th scope="col">Access</th>
+                <th scope="col">Status</th>
+                <th scope="col">Started</th>
+                <th scope="col">Reason</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {items.map((s) => (
+                <tr key={s.id}>
+                  <td>
+                    <a href={`#/sessions/${s.id}`}>{s.id}</a>
+                  </td>
+                  <td>{s.user}</td>
+                  <td>{describe(s)}</td>
+                  <td>
+                    <StatusBadge status={s.status} />
+                  </td>
+                  <td>{when(s.started_at)}</td>
+                  <td>{s.reason}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
       {cursor ? (
         <button type="button" onClick={() => load.run(true)} disabled={load.busy}>
           {load.busy ? 'Loading…' : 'More'}
@@ -109,9 +100,8 @@ export function SessionPage({ id, email }: { id: string; email: string }) {
   const [session, setSession] = useState<Session | null>(null);
   const [log, setLog] = useState<SessionLog | null>(null);
   const load = useAction(async () => {
-    const [s, l] = await Promise.all([get<Session & { granted?: Grant }>(`/sessions/${id}`), get<SessionLog>(`/sessions/${id}/log`)]);
     // The owner's first read after an approval carries what it granted, once: kept, not lost.
-    keep(s, s.granted);
+    const [s, l] = await Promise.all([readSession(id), get<SessionLog>(`/sessions/${id}/log`)]);
     setSession(s);
     setLog(l);
   });
