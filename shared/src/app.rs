@@ -273,12 +273,8 @@ impl App {
     }
 
     /// Reads the environment and builds the app (a Lambda's cold start) with the adapters
-    /// `wiring` names (see `Overrides`).
-    pub async fn from_env(wiring: Overrides) -> Result<Self, ConfigError> {
-        Self::from_env_with(wiring).await
-    }
-
-    async fn from_env_with(overrides: Overrides) -> Result<Self, ConfigError> {
+    /// `overrides` names (see `Overrides`).
+    pub async fn from_env(overrides: Overrides) -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = config.sdk_config().await;
         Self::on_aws(&config, &sdk, overrides)

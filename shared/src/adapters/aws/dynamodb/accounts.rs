@@ -355,6 +355,10 @@ impl AccountStore for DynamoStore {
         let Some(at) = r.trust_review.iter().position(|t| t.role_arn == role.as_str()) else {
             return Ok(());
         };
+        // Refusal after refusal keeps the same maximum: no write for it.
+        if r.trust_review[at].max_session_seconds == Some(max_seconds) {
+            return Ok(());
+        }
         // That one entry only, and only while it is still this role's: settings saved
         // meanwhile are not written over.
         let out = self
