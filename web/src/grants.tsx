@@ -31,10 +31,27 @@ export function keep(session: Session, grant: Grant | undefined | null) {
 }
 
 /** Reads a session, keeping what it carries `granted` (the owner's first read after an approval). */
-export async function readSession(id: string): Promise<Session> {
+export async function readSession(id: string): Promise<SessionRead> {
   const s = await get<SessionRead>(`/sessions/${id}`);
   keep(s, s.granted);
   return s;
+}
+
+/**
+ * How long after an approval its answer may still be on its way: the approval makes the session
+ * active (or moves its end) first and issues and holds the credentials a moment later, so a read
+ * in between carries nothing yet. The CLI waits as long (`cli/src/approval.rs`).
+ */
+const ISSUING_MS = 60_000;
+
+/** Whether `s` was approved so lately that what the approval grants may not be held yet. */
+export function answerOnItsWay(s: Session, now = Date.now()): boolean {
+  const recent = (at: string | undefined) => at !== undefined && now - Date.parse(at) < ISSUING_MS;
+  if (s.status !== 'active') return false;
+  const start = s.request?.decision;
+  if (start?.outcome === 'approved' && recent(start.at)) return true;
+  // Only a JIT extension hands out something new (fresh credentials up to the new end).
+  return s.type === 'jit' && recent(s.extensions.at(-1)?.at);
 }
 
 const collected = new Set<string>();
@@ -42,10 +59,18 @@ const collected = new Set<string>();
 /**
  * Collects what approvals granted while no page was watching: each approved, active session is
  * read once per page life (a later read carries nothing); a failed read is tried on the next load.
+ * Answers the sessions approved so lately that theirs is still on its way, to be asked again.
  */
-export async function collectApproved(sessions: Session[]): Promise<void> {
+export async function collectApproved(sessions: Session[]): Promise<Session[]> {
   const due = sessions.filter((s) => s.status === 'active' && s.request?.decision?.outcome === 'approved' && !collected.has(s.id));
-  await Promise.allSettled(due.map((s) => readSession(s.id).then(() => collected.add(s.id))));
+  const read = await Promise.allSettled(
+    due.map(async (s) => {
+      const now = await readSession(s.id);
+      if (now.granted || !answerOnItsWay(now)) collected.add(s.id);
+      return now;
+    }),
+  );
+  return read.flatMap((r) => (r.status === 'fulfilled' && !r.value.granted && answerOnItsWay(r.value) ? [r.value] : []));
 }
 
 function dismiss(item: Handed) {

@@ -61,6 +61,8 @@ export interface Session {
   review: { by: string; at: string; note: string } | null;
   request: ApprovalRequest | null;
   pending_extension: { duration_seconds: number; reason: string; requested_by: string; approval: ApprovalRequest } | null;
+  /** The extensions applied, oldest first. */
+  extensions: { at: string; by: string; duration_seconds: number; reason: string; expires_at: string }[];
 }
 
 /** A session as `GET /sessions/{id}` answers it: its owner's first read after an approval carries `granted`. */

@@ -2,7 +2,7 @@
 // screenshot of every page it passes through and no tolerance for console errors or failed
 // requests. Effects in AWS are checked with real calls to the local AWS.
 import { expect, test } from '@playwright/test';
-import { AWS_ACCOUNT, account, aws, call, demoAccount, jitUser, screenshot, signIn, tokenFor, watch } from './system';
+import { AWS_ACCOUNT, account, api, aws, call, consoleUrl, demoAccount, jitUser, screenshot, signIn, tokenFor, watch } from './system';
 
 test('an admin registers an account and saves its JIT settings', async ({ page }) => {
   const clean = watch(page);
@@ -103,6 +103,26 @@ test('an approver approves a pending request and the requester sees it active', 
   await expect(requester.getByRole('row', { name: /ConsoleDeploy/ })).toContainText('pending');
   await screenshot(requester, 'requester-pending');
 
+  // The approval makes the session active before its credentials are issued and held, so a
+  // read in between carries nothing yet. The requester's reads are held while the approver
+  // decides; the first after it gets that in-between answer (the API's own, read as an admin,
+  // which never takes what is held), and only later reads reach the API.
+  const { items } = await call('GET', '/sessions?limit=50');
+  const sessionId = items.find((s: any) => s.user === 'asker@example.com' && s.status === 'pending').id;
+  let phase: 'held' | 'between' | 'through' = 'held';
+  let betweenServed = 0;
+  const pendingRead = await call('GET', `/sessions/${sessionId}`);
+  await requester.route(`${api()}/sessions/${sessionId}`, async (route) => {
+    if (route.request().method() !== 'GET' || phase === 'through') return route.continue();
+    const body = phase === 'held' ? pendingRead : await call('GET', `/sessions/${sessionId}`);
+    if (phase === 'between') {
+      expect(body.status).toBe('active');
+      betweenServed += 1;
+      phase = 'through';
+    }
+    await route.fulfill({ json: body, headers: { 'access-control-allow-origin': new URL(consoleUrl()).origin } });
+  });
+
   await signIn(approver, 'approver@example.com', 'user');
   await approver.getByRole('link', { name: 'Approvals' }).click();
   const card = approver.getByRole('article', { name: 'Request from asker@example.com' });
@@ -113,11 +133,13 @@ test('an approver approves a pending request and the requester sees it active', 
   await card.getByRole('button', { name: 'Approve' }).click();
   await expect(approver.getByText('Nothing waits for your decision.')).toBeVisible();
   await screenshot(approver, 'approver-after-approval');
+  phase = 'between';
 
   // The requester's page, untouched, shows the session active and what it granted.
   await expect(requester.getByRole('row', { name: /ConsoleDeploy/ })).toContainText('active');
   const handed = requester.getByRole('region', { name: /shown once/ });
   await expect(handed).toBeVisible();
+  expect(betweenServed).toBe(1);
   const keyId = (await handed.locator('.secret', { hasText: 'Access key id' }).locator('textarea').inputValue());
   const secret = (await handed.locator('.secret', { hasText: 'Secret access key' }).locator('textarea').inputValue());
   const sessionToken = (await handed.locator('.secret', { hasText: 'Session token' }).locator('textarea').inputValue());

@@ -3,7 +3,7 @@
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
-import { GrantPanels, collectApproved, keep, readSession } from '../grants';
+import { GrantPanels, answerOnItsWay, collectApproved, keep, readSession } from '../grants';
 import type { Grant, Me, MeAccount, Page, Session } from '../types';
 import {
   Busy,
@@ -260,32 +260,37 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
 export function AccessPage({ me }: { me: Me }) {
   const [sessions, setSessions] = useState<Session[] | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // Sessions approved so lately that what the approval grants may not be held yet.
+  const [issuing, setIssuing] = useState<string[]>([]);
   const load = useAction(async () => {
     const page = await get<Page<Session>>('/sessions?limit=50');
     const mine = page.items.filter((s) => s.user === me.email);
     setSessions(mine);
-    await collectApproved(mine);
+    const onItsWay = await collectApproved(mine);
+    if (onItsWay.length) setIssuing((ids) => [...new Set([...ids, ...onItsWay.map((s) => s.id)])]);
   });
   useEffect(() => {
     load.run();
   }, []);
-  // A request waiting for approval is asked after until it is decided: the first answer after
-  // the approval carries what it granted, once.
-  const pending = (sessions ?? []).filter((s) => s.status === 'pending' || s.pending_extension);
+  // A request waiting for approval is asked after until it is decided, and an approved one
+  // until what it granted is held: the first answer carrying it has it, once.
+  const watched = (sessions ?? []).filter((s) => s.status === 'pending' || s.pending_extension || issuing.includes(s.id));
   useEffect(() => {
-    if (!pending.length) return;
+    if (!watched.length) return;
     const timer = setInterval(async () => {
-      for (const p of pending) {
+      for (const w of watched) {
         try {
-          const s = await readSession(p.id);
-          if (s.status !== p.status || !s.pending_extension !== !p.pending_extension) replace(s);
+          const s = await readSession(w.id);
+          const waits = !s.granted && answerOnItsWay(s);
+          setIssuing((ids) => (waits === ids.includes(s.id) ? ids : waits ? [...ids, s.id] : ids.filter((id) => id !== s.id)));
+          if (s.status !== w.status || !s.pending_extension !== !w.pending_extension) replace(s);
         } catch {
           // The next round asks again; the list's own refresh shows lasting problems.
         }
       }
     }, 2000);
     return () => clearInterval(timer);
-  }, [pending.map((p) => p.id + p.status).join()]);
+  }, [watched.map((w) => w.id + w.status + !!w.pending_extension).join()]);
   const replace = (s: Session) =>
     setSessions((list) => {
       const rest = (list ?? []).filter((x) => x.id !== s.id);
