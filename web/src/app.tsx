@@ -11,6 +11,9 @@ import { AccessPage } from './pages/access';
 import { ApprovalsPage } from './pages/approvals';
 import { AccountsPage } from './pages/accounts';
 import { SessionPage, SessionsPage } from './pages/audit';
+import { GroupsPage } from './pages/groups';
+import { SlackPage } from './pages/slack';
+import { UsersPage } from './pages/users';
 
 interface Tab {
   path: string;
@@ -24,7 +27,14 @@ function tabsFor(me: Me): Tab[] {
   const tabs: Tab[] = [];
   if (me.role !== 'auditor') tabs.push({ path: '#/access', label: 'My access' }, { path: '#/approvals', label: 'Approvals' });
   if (readsEverySession(me)) tabs.push({ path: '#/sessions', label: 'Sessions' });
-  if (me.role === 'admin') tabs.push({ path: '#/accounts', label: 'Accounts' });
+  if (me.role === 'admin') {
+    tabs.push(
+      { path: '#/accounts', label: 'Accounts' },
+      { path: '#/users', label: 'Users' },
+      { path: '#/groups', label: 'Groups' },
+      { path: '#/slack', label: 'Slack' },
+    );
+  }
   return tabs;
 }
 
@@ -60,6 +70,12 @@ function Page({ me, hash }: { me: Me; hash: string }) {
       return <SessionsPage />;
     case '#/accounts':
       return <AccountsPage />;
+    case '#/users':
+      return <UsersPage />;
+    case '#/groups':
+      return <GroupsPage />;
+    case '#/slack':
+      return <SlackPage />;
     default:
       return <p>There is nothing for this role here.</p>;
   }

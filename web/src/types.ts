@@ -113,3 +113,56 @@ export interface SessionLog {
   problem: string | null;
   events: Record<string, unknown>[];
 }
+
+export type UserStatus = 'pending' | 'provisioning' | 'provisioned' | 'unprovisioning' | 'unprovisioned' | 'imported' | 'failed';
+
+/** An IAM user the broker knows in an account (provisioned by it, or imported and never changed). */
+export interface User {
+  account_id: string;
+  user_name: string;
+  email: string | null;
+  status: UserStatus;
+  arn: string | null;
+  console_access: boolean;
+  credential: { access_key_id: string; created_at: string } | null;
+  policy_arns: string[];
+  groups: string[];
+  failure?: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GrantPolicy {
+  approval: { approvals_required: number; approver_group_ids: string[] } | null;
+  max_duration_seconds: number | null;
+  jit_role_arns: string[] | null;
+  break_glass: { max_duration_seconds: number } | null;
+}
+
+export interface Permissions {
+  start_sessions: boolean;
+  start_jit_sessions: boolean;
+  start_shell_sessions: boolean;
+}
+
+/** An access group: who (its members) may do what (permissions, under its policy) where (accounts). */
+export interface Group {
+  id: string;
+  name: string;
+  description: string;
+  accounts: 'all' | string[];
+  permissions: Permissions;
+  policy: GrantPolicy;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Member {
+  email: string;
+  added_at: string;
+}
+
+export interface SlackLink {
+  slack_user_id: string;
+  email: string;
+}

@@ -2,9 +2,9 @@
 // copy buttons, durations and times.
 
 import type { ComponentChildren } from 'preact';
-import { useId, useState } from 'preact/hooks';
-import { ProblemError } from './api';
-import type { Session } from './types';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
+import { ProblemError, get } from './api';
+import type { Page, Session } from './types';
 
 export function ProblemBox({ error }: { error: unknown }) {
   if (!error) return null;
@@ -164,4 +164,87 @@ export function Loaded<T>({
     );
   }
   return items.length ? <>{children(items)}</> : <p>{empty}</p>;
+}
+
+/**
+ * A list read a page at a time: `reload` reads the first page, `more` the next while the API
+ * names one (`next_cursor`). `path` carries no `limit` or `cursor` of its own.
+ */
+export function usePaged<T>(path: string) {
+  const [items, setItems] = useState<T[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const read = (after: string | null) => {
+    const query = new URLSearchParams({ limit: '100', ...(after ? { cursor: after } : {}) });
+    return get<Page<T>>(`${path}${path.includes('?') ? '&' : '?'}${query}`);
+  };
+  const reload = useAction(async () => {
+    const page = await read(null);
+    setItems(page.items);
+    setCursor(page.next_cursor ?? null);
+  });
+  const more = useAction(async () => {
+    if (!cursor) return;
+    const page = await read(cursor);
+    setItems((list) => [...(list ?? []), ...page.items]);
+    setCursor(page.next_cursor ?? null);
+  });
+  return { items, setItems, hasMore: cursor !== null, reload, more, error: reload.error ?? more.error };
+}
+
+/** "Show more" under a paged list, while there is more. */
+export function MoreButton({ list, label }: { list: { hasMore: boolean; more: { busy: boolean; run: () => Promise<void> } }; label: string }) {
+  if (!list.hasMore) return null;
+  return (
+    <Busy busy={list.more.busy} label={`Loading more ${label}`}>
+      <button type="button" onClick={() => list.more.run()}>
+        Show more {label}
+      </button>
+    </Busy>
+  );
+}
+
+/**
+ * A button for what cannot be undone (deprovisioning, deleting): it asks once more, in place,
+ * with focus on the answer, before `onConfirm` runs.
+ */
+export function ConfirmButton({ label, question, onConfirm }: { label: string; question: string; onConfirm: () => void }) {
+  const [asking, setAsking] = useState(false);
+  const yes = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (asking) yes.current?.focus();
+  }, [asking]);
+  if (!asking) {
+    return (
+      <button type="button" class="danger" onClick={() => setAsking(true)}>
+        {label}
+      </button>
+    );
+  }
+  return (
+    <span class="confirm" role="group" aria-label={question}>
+      <span>{question}</span>{' '}
+      <button
+        type="button"
+        class="danger"
+        ref={yes}
+        onClick={() => {
+          setAsking(false);
+          onConfirm();
+        }}
+      >
+        Yes, {label.toLowerCase()}
+      </button>{' '}
+      <button type="button" onClick={() => setAsking(false)}>
+        No
+      </button>
+    </span>
+  );
+}
+
+/** Lines of a text area, trimmed, without the empty ones. */
+export function lines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }

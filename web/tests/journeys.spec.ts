@@ -1,6 +1,7 @@
-// The four journeys of issue 16, each in a real browser against the running system, with a
+// The journeys of issue 16, each in a real browser against the running system, with a
 // screenshot of every page it passes through and no tolerance for console errors or failed
-// requests. Effects in AWS are checked with real calls to the local AWS.
+// requests. Effects in AWS are checked with real calls to the local AWS. They run in order:
+// the first registers the account the others use.
 import { expect, test } from '@playwright/test';
 import { AWS_ACCOUNT, account, api, aws, call, consoleUrl, demoAccount, jitUser, screenshot, signIn, tokenFor, watch } from './system';
 
@@ -178,5 +179,122 @@ test('an auditor opens a session timeline and sees the log verified', async ({ p
   }
   await expect(timeline).toContainText('OPS-7: rotate the queue keys');
   await screenshot(page, 'auditor-timeline');
+  clean();
+});
+
+test('an admin provisions, rotates, imports and deprovisions IAM users', async ({ page }) => {
+  const clean = watch(page);
+  await account();
+  // A user the broker did not make: importing records it and never changes it.
+  await aws('iam', { Action: 'CreateUser', UserName: 'legacy-ops' });
+  await signIn(page, 'admin@example.com', 'admin');
+  await page.getByRole('link', { name: 'Users' }).click();
+  const form = page.getByRole('form', { name: /Provision a user/ });
+  await form.getByLabel('E-mail of the platform user').fill('dana@example.com');
+  await form.getByLabel(/IAM user name/).fill('dana');
+  await form.getByLabel(/console login profile/).check();
+  await form.getByRole('button', { name: 'Provision' }).click();
+  const row = page.getByRole('row', { name: /dana@example\.com/ });
+  await expect(row).toContainText('provisioned');
+  await screenshot(page, 'admin-users');
+  // IAM has the user, its login profile and the key the table names (its secret nowhere).
+  const keyOf = async () => /AKIA[A-Z0-9]{12,}/.exec((await row.textContent()) ?? '')?.[0];
+  const firstKey = await keyOf();
+  expect(firstKey).toBeTruthy();
+  expect(await aws('iam', { Action: 'ListAccessKeys', UserName: 'dana' })).toContain(firstKey);
+  await aws('iam', { Action: 'GetLoginProfile', UserName: 'dana' });
+
+  await row.getByRole('button', { name: 'Rotate key of dana' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'New key for dana' })).toBeVisible();
+  const secondKey = await keyOf();
+  expect(secondKey).toBeTruthy();
+  expect(secondKey).not.toBe(firstKey);
+  const keys = await aws('iam', { Action: 'ListAccessKeys', UserName: 'dana' });
+  expect(keys).toContain(secondKey);
+  expect(keys).not.toContain(firstKey);
+
+  await page.getByRole('button', { name: "Import the account's other IAM users" }).click();
+  await expect(page.getByRole('status').filter({ hasText: /Imported \d+ IAM users/ })).toBeVisible();
+  const legacy = page.getByRole('row', { name: /legacy-ops/ });
+  await expect(legacy).toContainText('imported');
+  await expect(legacy.getByRole('button')).toHaveCount(0);
+
+  await row.getByRole('button', { name: 'Deprovision dana' }).click();
+  await row.getByRole('button', { name: 'Yes, deprovision dana' }).click();
+  await expect(row).toContainText('unprovisioned');
+  await screenshot(page, 'admin-users-after');
+  await expect(aws('iam', { Action: 'GetUser', UserName: 'dana' })).rejects.toThrow(/NoSuchEntity/);
+  // The imported user is as it was.
+  await aws('iam', { Action: 'GetUser', UserName: 'legacy-ops' });
+  clean();
+});
+
+test('an admin sets up a group with its grant policy and members, and links a Slack member', async ({ page }) => {
+  const clean = watch(page);
+  const { id: accountId } = await account();
+  const approvers = await call('POST', '/groups', { name: 'Database approvers', accounts: 'all', permissions: {} });
+  const dbAdmin = `arn:aws:iam::${AWS_ACCOUNT}:role/DbAdmin`;
+  await signIn(page, 'admin@example.com', 'admin');
+  await page.getByRole('link', { name: 'Groups' }).click();
+  const form = page.getByRole('form', { name: 'New group' });
+  await form.getByLabel('Name').fill('Database operators');
+  await form.getByLabel('Description').fill('On-call DBAs');
+  await form.getByLabel(new RegExp(AWS_ACCOUNT)).check();
+  await form.getByLabel(/JIT roles/).fill(dbAdmin);
+  await form.getByLabel(/Longest session/).fill('3600');
+  await form.getByLabel('Sessions wait for approval').check();
+  await form.getByRole('group', { name: 'Approvers: members of' }).getByLabel('Database approvers').check();
+  await form.getByRole('button', { name: 'Create group' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Created Database operators.' })).toBeVisible();
+  // What the API keeps is what the form said.
+  const made = (await call('GET', '/groups?limit=100')).items.find((g: any) => g.name === 'Database operators');
+  expect(made).toMatchObject({
+    description: 'On-call DBAs',
+    accounts: [accountId],
+    permissions: { start_jit_sessions: true, start_sessions: false, start_shell_sessions: false },
+    policy: {
+      approval: { approvals_required: 1, approver_group_ids: [approvers.id] },
+      max_duration_seconds: 3600,
+      jit_role_arns: [dbAdmin],
+      break_glass: null,
+    },
+  });
+  await expect(page.getByRole('row', { name: /Database operators/ })).toContainText('1 approval from Database approvers');
+
+  const members = page.getByRole('region', { name: 'Members of Database operators' });
+  await members.getByLabel('Add a member by e-mail').fill('erin@example.com');
+  await members.getByRole('button', { name: 'Add member' }).click();
+  await expect(members.getByRole('listitem')).toContainText(['erin@example.com']);
+  expect((await call('GET', `/groups/${made.id}/members`)).items.map((m: any) => m.email)).toEqual(['erin@example.com']);
+  await screenshot(page, 'admin-groups');
+
+  // Automatic from now on: the change replaces the whole policy.
+  const change = page.getByRole('form', { name: 'Change Database operators' });
+  await change.getByLabel('Sessions wait for approval').uncheck();
+  await change.getByLabel('Description').fill('');
+  await change.getByRole('button', { name: 'Save group' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Saved Database operators.' })).toBeVisible();
+  expect(await call('GET', `/groups/${made.id}`)).toMatchObject({ description: '', policy: { approval: null, jit_role_arns: [dbAdmin] } });
+
+  await members.getByRole('button', { name: 'Remove erin@example.com' }).click();
+  await expect(members.getByText('No members yet.')).toBeVisible();
+  expect((await call('GET', `/groups/${made.id}/members`)).items).toEqual([]);
+  await page.getByRole('button', { name: 'Delete Database operators' }).click();
+  await page.getByRole('button', { name: 'Yes, delete database operators' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Deleted Database operators' })).toBeVisible();
+  await expect(call('GET', `/groups/${made.id}`)).rejects.toThrow(/404/);
+
+  await page.getByRole('link', { name: 'Slack' }).click();
+  const link = page.getByRole('form', { name: 'Link a Slack member' });
+  await link.getByLabel(/Slack member id/).fill('U0CONSOLE1');
+  await link.getByLabel('E-mail of the platform user').fill('erin@example.com');
+  await link.getByRole('button', { name: 'Link' }).click();
+  await expect(page.getByRole('row', { name: /U0CONSOLE1/ })).toContainText('erin@example.com');
+  await screenshot(page, 'admin-slack');
+  const linked = async () => (await call('GET', '/chatops/slack/users?limit=100')).items;
+  expect(await linked()).toContainEqual({ slack_user_id: 'U0CONSOLE1', email: 'erin@example.com' });
+  await page.getByRole('button', { name: 'Unlink U0CONSOLE1' }).click();
+  await expect(page.getByRole('row', { name: /U0CONSOLE1/ })).toHaveCount(0);
+  expect(await linked()).not.toContainEqual(expect.objectContaining({ slack_user_id: 'U0CONSOLE1' }));
   clean();
 });

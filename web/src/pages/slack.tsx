@@ -1,0 +1,95 @@
+// Admins: which Slack member is which platform user. The Slack `/jit` command acts for a member
+// only through this link, for that user under their groups (docs/identity.md).
+
+import { useEffect, useState } from 'preact/hooks';
+import { call } from '../api';
+import type { SlackLink } from '../types';
+import { Busy, Loaded, MoreButton, ProblemBox, submitting, useAction, usePaged } from '../ui';
+
+export function SlackPage() {
+  const links = usePaged<SlackLink>('/chatops/slack/users');
+  const [member, setMember] = useState('');
+  const [email, setEmail] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+  useEffect(() => {
+    links.reload.run();
+  }, []);
+  const link = useAction(async () => {
+    const r = await call<SlackLink>('PUT', `/chatops/slack/users/${encodeURIComponent(member)}`, { email });
+    // A member has one link: a new one replaces theirs.
+    links.setItems((list) => [r.body, ...(list ?? []).filter((l) => l.slack_user_id !== r.body.slack_user_id)]);
+    setNotice(`${r.body.slack_user_id} now acts as ${r.body.email}.`);
+    setMember('');
+    setEmail('');
+  });
+  const unlink = useAction(async (l: SlackLink) => {
+    await call('DELETE', `/chatops/slack/users/${encodeURIComponent(l.slack_user_id)}`);
+    links.setItems((list) => (list ?? []).filter((x) => x.slack_user_id !== l.slack_user_id));
+    setNotice(`${l.slack_user_id} is no longer linked.`);
+  });
+  return (
+    <div>
+      <h1>Slack links</h1>
+      <p>
+        A Slack member can use <code>/jit</code> only once linked here to a platform user: the command then acts for that
+        user, under their groups, and its replies carry a console link, never a key.
+      </p>
+      <ProblemBox error={links.error ?? unlink.error} />
+      {notice ? (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <Loaded items={links.items} loading="Loading links…" empty="No Slack member is linked.">
+        {(items) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Slack member</th>
+                <th scope="col">Platform user</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((l) => (
+                <tr key={l.slack_user_id}>
+                  <th scope="row">
+                    <code>{l.slack_user_id}</code>
+                  </th>
+                  <td>{l.email}</td>
+                  <td>
+                    <button type="button" onClick={() => unlink.run(l)} disabled={unlink.busy}>
+                      Unlink<span class="visually-hidden"> {l.slack_user_id}</span>
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
+      <MoreButton list={links} label="links" />
+      <form class="card" aria-labelledby="link-title" onSubmit={submitting(link.run)}>
+        <h2 id="link-title">Link a Slack member</h2>
+        <div class="fields">
+          <label>
+            Slack member id (in their Slack profile: ⋮ → Copy member ID)
+            <input value={member} onInput={(e) => setMember(e.currentTarget.value.trim())} required pattern="[UW][A-Z0-9]{2,23}" placeholder="U012AB3CD" />
+          </label>
+          <label>
+            E-mail of the platform user
+            <input type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required maxLength={254} />
+          </label>
+        </div>
+        <ProblemBox error={link.error} />
+        <Busy busy={link.busy} label="Linking">
+          <button type="submit" class="primary">
+            Link
+          </button>
+        </Busy>
+      </form>
+    </div>
+  );
+}
