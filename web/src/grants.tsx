@@ -30,47 +30,80 @@ export function keep(session: Session, grant: Grant | undefined | null) {
   changed();
 }
 
-/** Reads a session, keeping what it carries `granted` (the owner's first read after an approval). */
+/**
+ * How long the page waits for an approval's answer: the approval makes the session active (or
+ * moves its end) first and issues and holds the credentials a moment later, so a read in between
+ * carries nothing yet. The CLI waits as long (`cli/src/approval.rs`).
+ */
+const ISSUING_MS = 60_000;
+
+/**
+ * The latest answer a read of `s` may carry, named `id@time`: its approved start's, or (JIT only,
+ * the one kind an extension hands something new to) its latest extension's. `null`: none.
+ */
+function answerKey(s: Session): string | null {
+  if (s.status !== 'active') return null;
+  const times = [
+    s.request?.decision?.outcome === 'approved' ? s.request.decision.at : undefined,
+    s.type === 'jit' ? s.extensions.at(-1)?.at : undefined,
+  ].filter((t): t is string => !!t);
+  return times.length ? `${s.id}@${times.sort().at(-1)}` : null;
+}
+
+/** Answers read for good this page life: carried, or no longer awaited. */
+const collected = new Set<string>();
+/** Answers awaited, with the time (this page's clock) the page stops waiting for each. */
+const deadlines = new Map<string, number>();
+
+/**
+ * Whether `s`'s latest answer may still come. The wait starts when this page saw the approval
+ * land (`seenApproved`: no clock involved), or on a first sight within a minute of the decision
+ * by the browser's clock, and lasts a minute of this page's clock.
+ */
+export function stillComing(s: SessionRead, seenApproved = false): boolean {
+  const key = answerKey(s);
+  if (!key || s.granted || collected.has(key)) return false;
+  let deadline = deadlines.get(key);
+  if (deadline === undefined) {
+    const decided = Date.parse(key.slice(key.indexOf('@') + 1));
+    if (!seenApproved && !(Date.now() - decided < ISSUING_MS)) return false;
+    deadline = Date.now() + ISSUING_MS;
+    deadlines.set(key, deadline);
+  }
+  if (Date.now() < deadline) return true;
+  collected.add(key);
+  return false;
+}
+
+/** Reads a session, keeping what it carries in `granted` (the owner's first read after an approval). */
 export async function readSession(id: string): Promise<SessionRead> {
   const s = await get<SessionRead>(`/sessions/${id}`);
   keep(s, s.granted);
+  const key = answerKey(s);
+  if (key && s.granted) collected.add(key);
   return s;
 }
 
 /**
- * How long after an approval its answer may still be on its way: the approval makes the session
- * active (or moves its end) first and issues and holds the credentials a moment later, so a read
- * in between carries nothing yet. The CLI waits as long (`cli/src/approval.rs`).
- */
-const ISSUING_MS = 60_000;
-
-/** Whether `s` was approved so lately that what the approval grants may not be held yet. */
-export function answerOnItsWay(s: Session, now = Date.now()): boolean {
-  const recent = (at: string | undefined) => at !== undefined && now - Date.parse(at) < ISSUING_MS;
-  if (s.status !== 'active') return false;
-  const start = s.request?.decision;
-  if (start?.outcome === 'approved' && recent(start.at)) return true;
-  // Only a JIT extension hands out something new (fresh credentials up to the new end).
-  return s.type === 'jit' && recent(s.extensions.at(-1)?.at);
-}
-
-const collected = new Set<string>();
-
-/**
- * Collects what approvals granted while no page was watching: each approved, active session is
- * read once per page life (a later read carries nothing); a failed read is tried on the next load.
- * Answers the sessions approved so lately that theirs is still on its way, to be asked again.
+ * Collects what approvals granted while no page was watching: each answer (an approved start, a
+ * JIT session's extension) is read once per page life, as a later read carries nothing; a failed
+ * read is tried on the next load. Answers the sessions whose answer is still on its way.
  */
 export async function collectApproved(sessions: Session[]): Promise<Session[]> {
-  const due = sessions.filter((s) => s.status === 'active' && s.request?.decision?.outcome === 'approved' && !collected.has(s.id));
+  const due = sessions.filter((s) => {
+    const key = answerKey(s);
+    return key && !collected.has(key);
+  });
   const read = await Promise.allSettled(
     due.map(async (s) => {
       const now = await readSession(s.id);
-      if (now.granted || !answerOnItsWay(now)) collected.add(s.id);
-      return now;
+      const key = answerKey(now);
+      const coming = stillComing(now);
+      if (key && !coming) collected.add(key);
+      return coming ? [now] : [];
     }),
   );
-  return read.flatMap((r) => (r.status === 'fulfilled' && !r.value.granted && answerOnItsWay(r.value) ? [r.value] : []));
+  return read.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
 }
 
 function dismiss(item: Handed) {

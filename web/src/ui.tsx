@@ -2,7 +2,7 @@
 // copy buttons, durations and times.
 
 import type { ComponentChildren } from 'preact';
-import { useEffect, useId, useRef, useState } from 'preact/hooks';
+import { useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
 import { ProblemError, get } from './api';
 import type { Page, Session } from './types';
 
@@ -126,6 +126,28 @@ export function idempotencyKey(): string {
   return crypto.randomUUID();
 }
 
+/**
+ * The `Idempotency-Key` of a form's request. It is kept while the outcome is unknown (no answer,
+ * or a server error the API does not keep), so that a retry is the same request; it is new when
+ * `form` (what the form says) changes, and once the API has answered for good (a success, or a
+ * 4xx it would replay for this key even after its cause is mended).
+ */
+export function useIdempotencyKey(form: unknown[]) {
+  const [attempt, setAttempt] = useState(0);
+  const key = useMemo(() => idempotencyKey(), [...form, attempt]);
+  const settle = async <T,>(request: Promise<T>): Promise<T> => {
+    try {
+      const answer = await request;
+      setAttempt((a) => a + 1);
+      return answer;
+    } catch (e) {
+      if (e instanceof ProblemError && e.problem.status >= 400 && e.problem.status < 500) setAttempt((a) => a + 1);
+      throw e;
+    }
+  };
+  return { key, settle };
+}
+
 export function roleName(arn: string | null): string {
   if (!arn) return '';
   return arn.slice(arn.lastIndexOf('/') + 1);
@@ -170,7 +192,7 @@ export function Loaded<T>({
  * A list read a page at a time: `reload` reads the first page, `more` the next while the API
  * names one (`next_cursor`). `path` carries no `limit` or `cursor` of its own.
  */
-export function usePaged<T>(path: string) {
+export function usePaged<T>(path: string, keyOf: (item: T) => string) {
   const [items, setItems] = useState<T[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const read = (after: string | null) => {
@@ -185,7 +207,11 @@ export function usePaged<T>(path: string) {
   const more = useAction(async () => {
     if (!cursor) return;
     const page = await read(cursor);
-    setItems((list) => [...(list ?? []), ...page.items]);
+    // What the page added meanwhile (a provisioned user, a new group) may come again.
+    setItems((list) => {
+      const shown = new Set((list ?? []).map(keyOf));
+      return [...(list ?? []), ...page.items.filter((i) => !shown.has(keyOf(i)))];
+    });
     setCursor(page.next_cursor ?? null);
   });
   return { items, setItems, hasMore: cursor !== null, reload, more, error: reload.error ?? more.error };
@@ -205,24 +231,37 @@ export function MoreButton({ list, label }: { list: { hasMore: boolean; more: { 
 
 /**
  * A button for what cannot be undone (deprovisioning, deleting): it asks once more, in place,
- * with focus on the answer, before `onConfirm` runs.
+ * with focus on the answer, before `onConfirm` runs; focus comes back to it after a "No".
  */
-export function ConfirmButton({ label, question, onConfirm }: { label: string; question: string; onConfirm: () => void }) {
-  const [asking, setAsking] = useState(false);
+export function ConfirmButton({
+  label,
+  question,
+  onConfirm,
+  disabled = false,
+}: {
+  label: string;
+  question: string;
+  onConfirm: () => void;
+  disabled?: boolean;
+}) {
+  const [asking, setAsking] = useState<boolean | null>(null);
   const yes = useRef<HTMLButtonElement>(null);
+  const first = useRef<HTMLButtonElement>(null);
+  const questionId = useId();
   useEffect(() => {
     if (asking) yes.current?.focus();
+    else if (asking === false) first.current?.focus();
   }, [asking]);
   if (!asking) {
     return (
-      <button type="button" class="danger" onClick={() => setAsking(true)}>
+      <button type="button" class="danger" ref={first} disabled={disabled} onClick={() => setAsking(true)}>
         {label}
       </button>
     );
   }
   return (
-    <span class="confirm" role="group" aria-label={question}>
-      <span>{question}</span>{' '}
+    <span class="confirm" role="group" aria-labelledby={questionId}>
+      <span id={questionId}>{question}</span>{' '}
       <button
         type="button"
         class="danger"
@@ -232,9 +271,9 @@ export function ConfirmButton({ label, question, onConfirm }: { label: string; q
           onConfirm();
         }}
       >
-        Yes, {label.toLowerCase()}
+        Yes, {label[0].toLowerCase() + label.slice(1)}
       </button>{' '}
-      <button type="button" onClick={() => setAsking(false)}>
+      <button type="button" aria-describedby={questionId} onClick={() => setAsking(false)}>
         No
       </button>
     </span>

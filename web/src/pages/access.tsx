@@ -1,9 +1,9 @@
 // Requesters: what they may start (from /me), the start itself, what it hands out (once), and
 // their own sessions with end, extend and cancel. Nothing here decides access: the API does.
 
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
-import { GrantPanels, answerOnItsWay, collectApproved, keep, readSession } from '../grants';
+import { GrantPanels, collectApproved, keep, readSession, stillComing } from '../grants';
 import type { Grant, Me, MeAccount, Page, Session } from '../types';
 import {
   Busy,
@@ -13,7 +13,7 @@ import {
   describe,
   duration,
   durationChoices,
-  idempotencyKey,
+  useIdempotencyKey,
   roleName,
   submitting,
   useAction,
@@ -40,11 +40,10 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
   const chosen = Math.min(seconds, max);
   const waits = !!offer && !breakGlass && (offer.automatic_max_seconds === null || chosen > offer.automatic_max_seconds);
   // One key per request as filled in: a retry after a lost answer is the same start, not a
-  // second one; any change, or a success, makes it a new request.
-  const [attempt, setAttempt] = useState(0);
-  const key = useMemo(() => idempotencyKey(), [accountId, kind, role, chosen, reason, breakGlass, attempt]);
+  // second one; any change, or an answer, makes it a new request.
+  const idem = useIdempotencyKey([accountId, kind, role, chosen, reason, breakGlass]);
   const start = useAction(async () => {
-    const reply = await call<{ session: Session } & Grant>(
+    const reply = await idem.settle(call<{ session: Session } & Grant>(
       'POST',
       '/sessions',
       {
@@ -55,12 +54,11 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
         reason,
         break_glass: breakGlass,
       },
-      { idempotencyKey: key },
-    );
+      { idempotencyKey: idem.key },
+    ));
     const { session, ...grant } = reply.body;
     onStarted(session, reply.status === 201 ? grant : null);
     setReason('');
-    setAttempt((a) => a + 1);
   });
   if (!startable.length) {
     return (
@@ -157,8 +155,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
   const [open, setOpen] = useState<'end' | 'extend' | null>(null);
   const [reason, setReason] = useState('');
   const [seconds, setSeconds] = useState(3600);
-  const [attempt, setAttempt] = useState(0);
-  const key = useMemo(() => idempotencyKey(), [open, seconds, reason, attempt]);
+  const idem = useIdempotencyKey([open, seconds, reason]);
   const reasonField = useRef<HTMLInputElement>(null);
   const opener = useRef<HTMLButtonElement>(null);
   useEffect(() => {
@@ -174,16 +171,17 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
       const r = await call<Session>('DELETE', `/sessions/${session.id}`, { reason });
       onChanged(r.body, null);
     } else if (open === 'extend') {
-      const r = await call<{ session: Session } & Grant>(
-        'POST',
-        `/sessions/${session.id}/extensions`,
-        { duration_seconds: seconds, reason },
-        { idempotencyKey: key },
+      const r = await idem.settle(
+        call<{ session: Session } & Grant>(
+          'POST',
+          `/sessions/${session.id}/extensions`,
+          { duration_seconds: seconds, reason },
+          { idempotencyKey: idem.key },
+        ),
       );
       const { session: s, ...grant } = r.body;
       onChanged(s, r.status === 201 ? grant : null);
     }
-    setAttempt((a) => a + 1);
     setReason('');
     close();
   });
@@ -273,23 +271,40 @@ export function AccessPage({ me }: { me: Me }) {
     load.run();
   }, []);
   // A request waiting for approval is asked after until it is decided, and an approved one
-  // until what it granted is held: the first answer carrying it has it, once.
-  const watched = (sessions ?? []).filter((s) => s.status === 'pending' || s.pending_extension || issuing.includes(s.id));
+  // until what it granted is held: the first answer carrying it has it, once. One round at a
+  // time, two seconds apart; answers that come after the list changed are kept (a hand-out is
+  // never dropped) but change nothing else.
+  const awaited = (s: Session) => s.status === 'pending' || !!s.pending_extension;
+  const watched = (sessions ?? []).filter((s) => awaited(s) || issuing.includes(s.id));
   useEffect(() => {
     if (!watched.length) return;
-    const timer = setInterval(async () => {
+    let cancelled = false;
+    let timer = 0;
+    const mark = (id: string, waits: boolean) =>
+      setIssuing((ids) => (waits === ids.includes(id) ? ids : waits ? [...ids, id] : ids.filter((x) => x !== id)));
+    const round = async () => {
       for (const w of watched) {
+        if (!awaited(w) && !stillComing(w)) {
+          mark(w.id, false);
+          continue;
+        }
         try {
           const s = await readSession(w.id);
-          const waits = !s.granted && answerOnItsWay(s);
-          setIssuing((ids) => (waits === ids.includes(s.id) ? ids : waits ? [...ids, s.id] : ids.filter((id) => id !== s.id)));
+          if (cancelled) return;
+          const seenApproved = s.status === 'active' && (w.status === 'pending' || (!!w.pending_extension && !s.pending_extension));
+          mark(s.id, stillComing(s, seenApproved));
           if (s.status !== w.status || !s.pending_extension !== !w.pending_extension) replace(s);
         } catch {
           // The next round asks again; the list's own refresh shows lasting problems.
         }
       }
-    }, 2000);
-    return () => clearInterval(timer);
+      if (!cancelled) timer = window.setTimeout(round, 2000);
+    };
+    timer = window.setTimeout(round, 2000);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
   }, [watched.map((w) => w.id + w.status + !!w.pending_extension).join()]);
   const replace = (s: Session) =>
     setSessions((list) => {

@@ -2,7 +2,7 @@
 // their members. The API checks every rule (approver groups exist, durations within bounds);
 // the form only says what it sends.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { call } from '../api';
 import type { Account, Group, GrantPolicy, Member, Permissions } from '../types';
 import { Busy, ConfirmButton, Loaded, MoreButton, ProblemBox, duration, lines, submitting, useAction, usePaged, when } from '../ui';
@@ -75,9 +75,16 @@ function GroupForm({
   });
   const title = group ? `Change ${group.name}` : 'New group';
   const titleId = group ? `group-form-${group.id}` : 'group-form-new';
+  // A group opened (or just created) takes the focus to its form.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (group) heading.current?.focus();
+  }, []);
   return (
     <form class="card" aria-labelledby={titleId} onSubmit={submitting(save.run)}>
-      <h2 id={titleId}>{title}</h2>
+      <h2 id={titleId} tabIndex={-1} ref={heading}>
+        {title}
+      </h2>
       <div class="fields">
         <label>
           Name
@@ -173,7 +180,7 @@ function GroupForm({
 }
 
 function Members({ group }: { group: Group }) {
-  const members = usePaged<Member>(`/groups/${group.id}/members`);
+  const members = usePaged<Member>(`/groups/${group.id}/members`, (m) => m.email);
   const [email, setEmail] = useState('');
   useEffect(() => {
     members.reload.run();
@@ -222,8 +229,8 @@ function Members({ group }: { group: Group }) {
 }
 
 export function GroupsPage() {
-  const groups = usePaged<Group>('/groups');
-  const accounts = usePaged<Account>('/accounts');
+  const groups = usePaged<Group>('/groups', (g) => g.id);
+  const accounts = usePaged<Account>('/accounts', (a) => a.id);
   const [selected, setSelected] = useState<string | null>(null);
   // Remounts the new-group form (emptied) after each creation.
   const [created, setCreated] = useState(0);
@@ -248,6 +255,8 @@ export function GroupsPage() {
   };
   const accountName = (id: string) => accounts.items?.find((a) => a.id === id)?.name ?? id;
   const group = groups.items?.find((g) => g.id === selected) ?? null;
+  // The API lets a group go that others name as approvers: the question says so.
+  const approving = (groups.items ?? []).filter((g) => group && g.policy.approval?.approver_group_ids.includes(group.id));
   return (
     <div>
       <h1>Groups</h1>
@@ -279,10 +288,10 @@ export function GroupsPage() {
                     {g.description ? <p class="muted">{g.description}</p> : null}
                   </th>
                   <td>{g.accounts === 'all' ? 'all' : g.accounts.map(accountName).join(', ') || 'none'}</td>
-                  <td>{PERMISSIONS.filter(([k]) => g.permissions[k]).map(([, label]) => label.split(' (')[0]).join(', ') || 'approve or review only'}</td>
+                  <td>{PERMISSIONS.filter(([k]) => g.permissions[k]).map(([, label]) => label.split(' (')[0]).join(', ') || 'start nothing'}</td>
                   <td>{policyInWords(g.policy, items)}</td>
                   <td>
-                    <button type="button" onClick={() => setSelected(g.id)} aria-pressed={selected === g.id}>
+                    <button type="button" onClick={() => setSelected(g.id)}>
                       Open {g.name}
                     </button>
                   </td>
@@ -301,7 +310,11 @@ export function GroupsPage() {
             <Busy busy={remove.busy} label="Deleting the group">
               <ConfirmButton
                 label={`Delete ${group.name}`}
-                question={`Delete ${group.name}? Its members lose what it grants; live sessions run to their end.`}
+                question={`Delete ${group.name}? Its members lose what it grants; live sessions run to their end.${
+                  approving.length
+                    ? ` ${approving.map((g) => g.name).join(', ')} name${approving.length === 1 ? 's' : ''} it as approvers: their requests could no longer be approved.`
+                    : ''
+                }`}
                 onConfirm={() => remove.run(group)}
               />
             </Busy>

@@ -7,7 +7,7 @@ import type { SlackLink } from '../types';
 import { Busy, Loaded, MoreButton, ProblemBox, submitting, useAction, usePaged } from '../ui';
 
 export function SlackPage() {
-  const links = usePaged<SlackLink>('/chatops/slack/users');
+  const links = usePaged<SlackLink>('/chatops/slack/users', (l) => l.slack_user_id);
   const [member, setMember] = useState('');
   const [email, setEmail] = useState('');
   const [notice, setNotice] = useState<string | null>(null);

@@ -12,10 +12,10 @@ import {
   MoreButton,
   ProblemBox,
   StatusBadge,
-  idempotencyKey,
   lines,
   submitting,
   useAction,
+  useIdempotencyKey,
   usePaged,
   when,
 } from '../ui';
@@ -30,8 +30,8 @@ function ProvisionForm({ account, onProvisioned }: { account: Account; onProvisi
   const [credential, setCredential] = useState(true);
   const [policies, setPolicies] = useState('');
   const [groups, setGroups] = useState('');
-  // One key per filled-in form: a retry after a lost answer provisions once.
-  const [key, setKey] = useState(idempotencyKey);
+  // A retry after a lost answer provisions once.
+  const idem = useIdempotencyKey([email, userName, consoleAccess, credential, policies, groups]);
   const provision = useAction(async () => {
     const body = {
       email,
@@ -41,8 +41,7 @@ function ProvisionForm({ account, onProvisioned }: { account: Account; onProvisi
       policy_arns: lines(policies),
       groups: lines(groups),
     };
-    const r = await call<User>('POST', path(account), body, { idempotencyKey: key });
-    setKey(idempotencyKey());
+    const r = await idem.settle(call<User>('POST', path(account), body, { idempotencyKey: idem.key }));
     setEmail('');
     setUserName('');
     onProvisioned(r.body);
@@ -92,8 +91,10 @@ function ProvisionForm({ account, onProvisioned }: { account: Account; onProvisi
 
 type Act = (doing: string, done: string, run: () => Promise<User>) => void;
 
-function UserRow({ account, user, act }: { account: Account; user: User; act: Act }) {
+function UserRow({ account, user, act, busy }: { account: Account; user: User; act: Act; busy: boolean }) {
   const managed = user.status !== 'imported' && user.status !== 'unprovisioned';
+  // One rotation until it is answered: a retry after a lost answer does not make a third key.
+  const rotation = useIdempotencyKey([]);
   return (
     <tr>
       <th scope="row">{user.user_name}</th>
@@ -116,9 +117,12 @@ function UserRow({ account, user, act }: { account: Account; user: User; act: Ac
         {user.status === 'provisioned' ? (
           <button
             type="button"
+            disabled={busy}
             onClick={() =>
               act(`Rotating the key of ${user.user_name}`, `New key for ${user.user_name}; the old one is deleted`, () =>
-                call<User>('POST', `${path(account, user)}/credentials`, undefined, { idempotencyKey: idempotencyKey() }).then((r) => r.body),
+                rotation
+                  .settle(call<User>('POST', `${path(account, user)}/credentials`, undefined, { idempotencyKey: rotation.key }))
+                  .then((r) => r.body),
               )
             }
           >
@@ -130,6 +134,7 @@ function UserRow({ account, user, act }: { account: Account; user: User; act: Ac
           <ConfirmButton
             label={`Deprovision ${user.user_name}`}
             question={`Delete ${user.user_name} from IAM, with its keys, password and policies?`}
+            disabled={busy}
             onConfirm={() =>
               act(`Deprovisioning ${user.user_name}`, `Deprovisioned ${user.user_name}`, () => call<User>('DELETE', path(account, user)).then((r) => r.body))
             }
@@ -141,7 +146,7 @@ function UserRow({ account, user, act }: { account: Account; user: User; act: Ac
 }
 
 function AccountUsers({ account }: { account: Account }) {
-  const users = usePaged<User>(path(account));
+  const users = usePaged<User>(path(account), (u) => u.user_name);
   const [notice, setNotice] = useState<string | null>(null);
   const [doing, setDoing] = useState('Working');
   useEffect(() => {
@@ -156,6 +161,7 @@ function AccountUsers({ account }: { account: Account }) {
     setNotice(`${done} (${u.status}).`);
   });
   const act: Act = (doing, done, run) => {
+    if (action.busy) return;
     setDoing(doing);
     action.run(done, run);
   };
@@ -196,7 +202,7 @@ function AccountUsers({ account }: { account: Account }) {
               </thead>
               <tbody>
                 {items.map((u) => (
-                  <UserRow key={u.user_name} account={account} user={u} act={act} />
+                  <UserRow key={u.user_name} account={account} user={u} act={act} busy={action.busy} />
                 ))}
               </tbody>
             </table>
@@ -223,7 +229,7 @@ function AccountUsers({ account }: { account: Account }) {
 }
 
 export function UsersPage() {
-  const accounts = usePaged<Account>('/accounts');
+  const accounts = usePaged<Account>('/accounts', (a) => a.id);
   const [selected, setSelected] = useState('');
   useEffect(() => {
     accounts.reload.run();
