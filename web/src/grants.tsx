@@ -38,16 +38,19 @@ export function keep(session: Session, grant: Grant | undefined | null) {
 const ISSUING_MS = 60_000;
 
 /**
- * The latest answer a read of `s` may carry, named `id@time`: its approved start's, or (JIT only,
- * the one kind an extension hands something new to) its latest extension's. `null`: none.
+ * The latest answer a read of `s` may carry, with when it was decided: its approved start's, or
+ * (JIT only, the one kind an extension hands something new to) its latest extension's.
  */
-function answerKey(s: Session): string | null {
+function answerOf(s: Session): { key: string; at: string } | null {
   if (s.status !== 'active') return null;
-  const times = [
+  const at = [
     s.request?.decision?.outcome === 'approved' ? s.request.decision.at : undefined,
     s.type === 'jit' ? s.extensions.at(-1)?.at : undefined,
-  ].filter((t): t is string => !!t);
-  return times.length ? `${s.id}@${times.sort().at(-1)}` : null;
+  ]
+    .filter((t): t is string => !!t)
+    .sort()
+    .at(-1);
+  return at ? { key: `${s.id}@${at}`, at } : null;
 }
 
 /** Answers read for good this page life: carried, or no longer awaited. */
@@ -61,12 +64,12 @@ const deadlines = new Map<string, number>();
  * by the browser's clock, and lasts a minute of this page's clock.
  */
 export function stillComing(s: SessionRead, seenApproved = false): boolean {
-  const key = answerKey(s);
-  if (!key || s.granted || collected.has(key)) return false;
+  const answer = answerOf(s);
+  if (!answer || s.granted || collected.has(answer.key)) return false;
+  const { key } = answer;
   let deadline = deadlines.get(key);
   if (deadline === undefined) {
-    const decided = Date.parse(key.slice(key.indexOf('@') + 1));
-    if (!seenApproved && !(Date.now() - decided < ISSUING_MS)) return false;
+    if (!seenApproved && !(Date.now() - Date.parse(answer.at) < ISSUING_MS)) return false;
     deadline = Date.now() + ISSUING_MS;
     deadlines.set(key, deadline);
   }
@@ -79,8 +82,8 @@ export function stillComing(s: SessionRead, seenApproved = false): boolean {
 export async function readSession(id: string): Promise<SessionRead> {
   const s = await get<SessionRead>(`/sessions/${id}`);
   keep(s, s.granted);
-  const key = answerKey(s);
-  if (key && s.granted) collected.add(key);
+  const answer = answerOf(s);
+  if (answer && s.granted) collected.add(answer.key);
   return s;
 }
 
@@ -91,15 +94,15 @@ export async function readSession(id: string): Promise<SessionRead> {
  */
 export async function collectApproved(sessions: Session[]): Promise<Session[]> {
   const due = sessions.filter((s) => {
-    const key = answerKey(s);
-    return key && !collected.has(key);
+    const answer = answerOf(s);
+    return answer && !collected.has(answer.key);
   });
   const read = await Promise.allSettled(
     due.map(async (s) => {
       const now = await readSession(s.id);
-      const key = answerKey(now);
+      const answer = answerOf(now);
       const coming = stillComing(now);
-      if (key && !coming) collected.add(key);
+      if (answer && !coming) collected.add(answer.key);
       return coming ? [now] : [];
     }),
   );

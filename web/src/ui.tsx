@@ -64,6 +64,45 @@ export function Busy({ busy, children, label }: { busy: boolean; children: Compo
   );
 }
 
+/**
+ * A form's ending: the problem its action met, if any, and its submit button with the action's
+ * progress (`children`: more buttons beside it).
+ */
+export function Submit({
+  action,
+  label,
+  progress,
+  kind = 'primary',
+  children,
+}: {
+  action: { busy: boolean; error: unknown };
+  label: string;
+  progress: string;
+  kind?: 'primary' | 'danger' | 'plain';
+  children?: ComponentChildren;
+}) {
+  return (
+    <>
+      <ProblemBox error={action.error} />
+      <Busy busy={action.busy} label={progress}>
+        <button type="submit" class={kind === 'plain' ? undefined : kind}>
+          {label}
+        </button>
+        {children}
+      </Busy>
+    </>
+  );
+}
+
+/** What the last action did, announced. */
+export function Notice({ text }: { text: string | null }) {
+  return text ? (
+    <p class="notice" role="status">
+      {text}
+    </p>
+  ) : null;
+}
+
 export function CopyButton({ text, label }: { text: string; label: string }) {
   const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
   const copy = async () => {

@@ -8,15 +8,17 @@ import type { Grant, Me, MeAccount, Page, Session } from '../types';
 import {
   Busy,
   Loaded,
+  Notice,
   ProblemBox,
   StatusBadge,
+  Submit,
   describe,
   duration,
   durationChoices,
-  useIdempotencyKey,
   roleName,
   submitting,
   useAction,
+  useIdempotencyKey,
   when,
 } from '../ui';
 
@@ -141,12 +143,7 @@ function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: 
             : 'This access waits for approval before it starts.'}
         </p>
       ) : null}
-      <ProblemBox error={start.error} />
-      <Busy busy={start.busy} label="Starting">
-        <button type="submit" class="primary">
-          Start session
-        </button>
-      </Busy>
+      <Submit action={start} label="Start session" progress="Starting" />
     </form>
   );
 }
@@ -229,15 +226,16 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
               maxLength={500}
             />
           </label>
-          <ProblemBox error={act.error} />
-          <Busy busy={act.busy} label={open === 'end' ? 'Ending and revoking' : 'Extending'}>
-            <button type="submit" class={open === 'end' ? 'danger' : 'primary'}>
-              {open === 'end' ? 'End now' : 'Extend'}
-            </button>
+          <Submit
+            action={act}
+            label={open === 'end' ? 'End now' : 'Extend'}
+            progress={open === 'end' ? 'Ending and revoking' : 'Extending'}
+            kind={open === 'end' ? 'danger' : 'primary'}
+          >
             <button type="button" onClick={close}>
               Cancel
             </button>
-          </Busy>
+          </Submit>
         </form>
       ) : (
         <>
@@ -326,11 +324,7 @@ export function AccessPage({ me }: { me: Me }) {
     <div>
       <h1>My access</h1>
       <GrantPanels email={me.email} />
-      {notice ? (
-        <p class="notice" role="status">
-          {notice}
-        </p>
-      ) : null}
+      <Notice text={notice} />
       <StartForm accounts={me.accounts} onStarted={changed} />
       <section aria-labelledby="mine-title">
         <h2 id="mine-title">My sessions</h2>

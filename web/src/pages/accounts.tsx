@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api';
 import type { Account, JitSettings, Page } from '../types';
-import { Busy, Loaded, ProblemBox, submitting, useAction, when } from '../ui';
+import { Loaded, ProblemBox, Submit, submitting, useAction, when } from '../ui';
 
 function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) {
   const [name, setName] = useState('');
@@ -72,12 +72,7 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
           </>
         )}
       </div>
-      <ProblemBox error={register.error} />
-      <Busy busy={register.busy} label="Checking the credentials with STS">
-        <button type="submit" class="primary">
-          Register
-        </button>
-      </Busy>
+      <Submit action={register} label="Register" progress="Checking the credentials with STS" />
     </form>
   );
 }
@@ -177,12 +172,7 @@ function JitForm({ account }: { account: Account }) {
           <textarea value={roles} onInput={(e) => setRoles(e.currentTarget.value)} rows={4} />
         </label>
       </div>
-      <ProblemBox error={save.error} />
-      <Busy busy={save.busy} label="Saving and reviewing each role's trust">
-        <button type="submit" class="primary">
-          Save JIT settings
-        </button>
-      </Busy>
+      <Submit action={save} label="Save JIT settings" progress="Saving and reviewing each role's trust" />
       {saved ? (
         <p class="notice" role="status">
           Saved. {saved.policy_sync ? `${saved.policy_sync.updated} provisioned users' policies updated` : ''}

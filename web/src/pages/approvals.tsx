@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api';
 import type { Page, Session } from '../types';
-import { Busy, Loaded, ProblemBox, describe, duration, submitting, useAction, when } from '../ui';
+import { Busy, Loaded, ProblemBox, Submit, describe, duration, submitting, useAction, when } from '../ui';
 
 function RequestCard({ session, onDecided }: { session: Session; onDecided: () => void }) {
   const [comment, setComment] = useState('');
@@ -86,12 +86,7 @@ function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session;
       <form onSubmit={submitting(review.run)}>
         <label for={noteId}>Review note</label>
         <textarea id={noteId} value={note} onInput={(e) => setNote(e.currentTarget.value)} required minLength={3} maxLength={1000} rows={2} />
-        <ProblemBox error={review.error} />
-        <Busy busy={review.busy} label="Recording the review">
-          <button type="submit" class="primary">
-            Record review
-          </button>
-        </Busy>
+        <Submit action={review} label="Record review" progress="Recording the review" />
       </form>
     </article>
   );

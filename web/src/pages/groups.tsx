@@ -5,7 +5,21 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call } from '../api';
 import type { Account, Group, GrantPolicy, Member, Permissions } from '../types';
-import { Busy, ConfirmButton, Loaded, MoreButton, ProblemBox, duration, lines, submitting, useAction, usePaged, when } from '../ui';
+import {
+  Busy,
+  ConfirmButton,
+  Loaded,
+  MoreButton,
+  Notice,
+  ProblemBox,
+  Submit,
+  duration,
+  lines,
+  submitting,
+  useAction,
+  usePaged,
+  when,
+} from '../ui';
 
 const PERMISSIONS: [keyof Permissions, string][] = [
   ['start_jit_sessions', 'Start JIT sessions (role credentials)'],
@@ -169,12 +183,7 @@ function GroupForm({
           ) : null}
         </fieldset>
       </div>
-      <ProblemBox error={save.error} />
-      <Busy busy={save.busy} label="Saving the group">
-        <button type="submit" class="primary">
-          {group ? 'Save group' : 'Create group'}
-        </button>
-      </Busy>
+      <Submit action={save} label={group ? 'Save group' : 'Create group'} progress="Saving the group" />
     </form>
   );
 }
@@ -219,10 +228,7 @@ function Members({ group }: { group: Group }) {
           Add a member by e-mail
           <input type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required maxLength={254} />
         </label>{' '}
-        <ProblemBox error={add.error} />
-        <Busy busy={add.busy} label="Adding">
-          <button type="submit">Add member</button>
-        </Busy>
+        <Submit action={add} label="Add member" progress="Adding" kind="plain" />
       </form>
     </section>
   );
@@ -261,11 +267,7 @@ export function GroupsPage() {
     <div>
       <h1>Groups</h1>
       <ProblemBox error={groups.error ?? accounts.error ?? remove.error} />
-      {notice ? (
-        <p class="notice" role="status">
-          {notice}
-        </p>
-      ) : null}
+      <Notice text={notice} />
       <Loaded items={groups.items} loading="Loading groups…" empty="No group yet: nobody may start a session.">
         {(items) => (
           <table>

@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
 import type { SlackLink } from '../types';
-import { Busy, Loaded, MoreButton, ProblemBox, submitting, useAction, usePaged } from '../ui';
+import { Loaded, MoreButton, Notice, ProblemBox, Submit, submitting, useAction, usePaged } from '../ui';
 
 export function SlackPage() {
   const links = usePaged<SlackLink>('/chatops/slack/users', (l) => l.slack_user_id);
@@ -35,11 +35,7 @@ export function SlackPage() {
         user, under their groups, and its replies carry a console link, never a key.
       </p>
       <ProblemBox error={links.error ?? unlink.error} />
-      {notice ? (
-        <p class="notice" role="status">
-          {notice}
-        </p>
-      ) : null}
+      <Notice text={notice} />
       <Loaded items={links.items} loading="Loading links…" empty="No Slack member is linked.">
         {(items) => (
           <table>
@@ -83,12 +79,7 @@ export function SlackPage() {
             <input type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required maxLength={254} />
           </label>
         </div>
-        <ProblemBox error={link.error} />
-        <Busy busy={link.busy} label="Linking">
-          <button type="submit" class="primary">
-            Link
-          </button>
-        </Busy>
+        <Submit action={link} label="Link" progress="Linking" />
       </form>
     </div>
   );

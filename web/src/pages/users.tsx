@@ -10,8 +10,10 @@ import {
   ConfirmButton,
   Loaded,
   MoreButton,
+  Notice,
   ProblemBox,
   StatusBadge,
+  Submit,
   lines,
   submitting,
   useAction,
@@ -79,12 +81,7 @@ function ProvisionForm({ account, onProvisioned }: { account: Account; onProvisi
           <textarea value={groups} onInput={(e) => setGroups(e.currentTarget.value)} rows={2} />
         </label>
       </div>
-      <ProblemBox error={provision.error} />
-      <Busy busy={provision.busy} label="Provisioning in IAM">
-        <button type="submit" class="primary">
-          Provision
-        </button>
-      </Busy>
+      <Submit action={provision} label="Provision" progress="Provisioning in IAM" />
     </form>
   );
 }
@@ -176,11 +173,7 @@ function AccountUsers({ account }: { account: Account }) {
       <section aria-labelledby="users-title">
         <h2 id="users-title">IAM users of {account.name}</h2>
         <ProblemBox error={users.error ?? action.error ?? importing.error} />
-        {notice ? (
-          <p class="notice" role="status">
-            {notice}
-          </p>
-        ) : null}
+        <Notice text={notice} />
         <Busy busy={action.busy} label={doing}>
           {null}
         </Busy>
