@@ -11,6 +11,9 @@ moto's server):
 - principals: who signed a request, its policies and context keys; ExpiredToken;
 - enforcement: every signed request is authorized by policy_eval (pure IAM evaluation, with
   policy_conditions for the condition operators), refusals shaped by errors;
+- console_sessions: console sessions (getSigninToken and login of role credentials, IAM users'
+  password sign-in) and the credentials CloudShell exports from them, acting as the console's
+  principal (/moto-api/cib/federation/signin-token, /moto-api/cib/console/...); after principals;
 - ssm_agents: managed nodes (SSM Agent registrations through /moto-api/cib/ssm/agents) and
   DescribeInstanceInformation;
 - ssm_sessions: Session Manager (StartSession, DescribeSessions, TerminateSession,
@@ -18,6 +21,10 @@ moto's server):
   session preferences, run as, transcripts uploaded to S3 (input through
   /moto-api/cib/ssm/session-input);
 - policy_limits: IAM's policy size quotas;
+- iam_quotas: unique Sids, the trust policy quota, managed policies per entity, listing tags;
+- iam_propagation: IAM's eventual consistency, a delay before changes to keys, policies,
+  attachments, default versions and trust policies are seen (CIB_LOCAL_IAM_PROPAGATION_MS,
+  /moto-api/cib/iam/propagation; off by default); after the IAM patches it wraps;
 - kms_signing: Sign and Verify sign the message's bytes and honour MessageType DIGEST, so
   signatures verify offline with the key from GetPublicKey;
 - cloudtrail_history: every authenticated call the server answers, recorded as a CloudTrail
@@ -32,8 +39,11 @@ moto's server):
 from . import (
     cloudtrail_history,
     cloudtrail_lookup,
+    console_sessions,
     dynamodb_transactions,
     enforcement,
+    iam_propagation,
+    iam_quotas,
     kms_signing,
     missing_role,
     policy_limits,
@@ -50,9 +60,12 @@ PATCHES = (
     sts_sessions,
     principals,
     enforcement,
+    console_sessions,
     ssm_agents,
     ssm_sessions,
     policy_limits,
+    iam_quotas,
+    iam_propagation,
     kms_signing,
     signature_query,
     cloudtrail_history,

@@ -16,7 +16,8 @@ from what is kept here). This module owns what is recorded and how:
   eventSource `<service>.amazonaws.com`), event name (the query protocol's Action, the
   operation of X-Amz-Target, for S3 a name from method and path, else the operation moto
   dispatched to), readOnly (Get*, List*, Describe*, Head*, Lookup*), userIdentity (IAMUser,
-  or AssumedRole with its sessionContext, from `sts_sessions`), errorCode when the status is
+  with a sessionContext for a user's console credentials from `console_sessions`, or
+  AssumedRole with its sessionContext, from `sts_sessions`), errorCode when the status is
   400 or more, and the resources the request was authorized against (`enforcement` sees
   them; often none). Never the request's body, its parameters, a secret key or a session
   token: the form body is read only for its Action.
@@ -249,7 +250,9 @@ def identify(environ, access_key_id: str, region: str) -> tuple[str, dict, str] 
         return account, who, user.name
     session = sts_sessions.find_session(account, partition, access_key_id)
     if session is None:
-        return None
+        from . import console_sessions  # an IAM user's credentials exported from its console (CloudShell)
+
+        return console_sessions.identify(account, access_key_id)
     info = sts_sessions.info(session)
     role_id = info.role_id if info is not None and info.role_id else None
     if role_id is None:

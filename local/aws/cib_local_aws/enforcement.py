@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from . import errors
+from . import errors, iam_propagation
 from .policy_eval import ALLOW, EXPLICIT_DENY, IDENTITY, RESOURCE, Request, decide
 
 _TAG = re.compile(r"^Tags\.member\.(\d+)\.(Key|Value)$")
@@ -100,6 +100,8 @@ def _check_assume_role(request, caller, role_arn: str, ctx: dict) -> None:
             role = iam_backends[parts[4]][get_partition(request._region)].get_role_by_arn(role_arn)
         except Exception:
             role = None
+    if role is not None and not iam_propagation.role_visible(role):
+        role = None  # created too recently: not visible to STS yet (iam_propagation)
     if role is None:  # AWS: not authorized (it does not say whether the role exists)
         _refuse(request, "sts:AssumeRole", role_arn, "IMPLICIT_DENY", RESOURCE)
 
@@ -139,7 +141,7 @@ def _check_assume_role(request, caller, role_arn: str, ctx: dict) -> None:
             Request(action, role_arn, ctx),
             identity,
             caller.session_policy,
-            resource_policy=role.assume_role_policy_document,
+            resource_policy=iam_propagation.trust_policy(role),  # as seen now (iam_propagation)
             principal=caller.principal,
             resource_account=parts[4],
             trust_policy=True,

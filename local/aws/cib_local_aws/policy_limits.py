@@ -6,8 +6,8 @@ characters; "IAM does not count white space when calculating the size of a polic
 them AWS answers LimitExceeded. The broker lays its revocation denies out in pages sized
 against these limits, so a local AWS that accepts any size would hide an overflow.
 
-Not enforced here: the trust policy quota (2,048 by default, adjustable to 4,096), as it is
-an adjustable per-account quota.
+The trust policy quota (2,048 by default, adjustable to 4,096; CreateRole,
+UpdateAssumeRolePolicy) is enforced by iam_quotas, with CIB_LOCAL_TRUST_POLICY_QUOTA.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Replaces moto's `create_access_key` (moto.iam.access_control), which finds a use
 scanning every user of the account and a session's key by scanning every session ever issued,
 and which accepts keys AWS would refuse. Here:
 - a long-term key is found through the account's key index (IAMBackend.access_keys) and must
-  still belong to its user and be Active (AWS: InvalidClientTokenId otherwise);
+  still belong to its user and be Active (AWS: InvalidClientTokenId otherwise), as seen after
+  IAM's propagation delay (`iam_propagation`, which also gives the policies callers see);
 - a session is found through `sts_sessions.find_session`; an expired one is refused with
   ExpiredToken, as AWS does (moto never checks expiry);
 - a session belongs to its role's unique id, as on AWS: if the role was deleted (or deleted
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import sts_sessions
+from . import iam_propagation, sts_sessions
 from .policy_eval import Principal
 
 EXPIRED = "ExpiredToken"
@@ -32,11 +33,17 @@ def iso(t: dt.datetime) -> str:
 def _managed_documents(attached) -> list[str]:
     docs = []
     for policy in attached.values():
-        for version in policy.versions:
-            if version.is_default:
-                docs.append(version.document)
-                break
+        document = iam_propagation.default_document(policy)  # the default version, as seen now
+        if document is not None:
+            docs.append(document)
     return docs
+
+
+def _entity_documents(entity) -> list[str]:
+    """A user's, group's or role's inline and managed policies, as IAM's propagation lets
+    authorization see them now (`iam_propagation`; moto's state when no delay is set)."""
+    inline = iam_propagation.inline_policies(entity)
+    return list(inline.values()) + _managed_documents(iam_propagation.attached_policies(entity))
 
 
 def _tags_context(tags) -> dict[str, str]:
@@ -66,10 +73,11 @@ def make_classes():
             self.account_id = account_id
             self.partition = partition
             backend = iam_backends[account_id][partition]
-            key = backend.access_keys.get(access_key_id)
-            user = backend.users.get(key.user_name) if key is not None and key.user_name else None
-            if user is None or key not in user.access_keys or key.status != "Active":
+            # The key must still belong to its user and be Active, as seen now (iam_propagation).
+            found = iam_propagation.access_key(backend, access_key_id)
+            if found is None:
                 raise ac.CreateAccessKeyFailure(reason="InvalidId")
+            key, user = found
             if "X-Amz-Security-Token" in headers:
                 raise ac.CreateAccessKeyFailure(reason="InvalidToken")
             self._user = user
@@ -81,9 +89,9 @@ def make_classes():
 
         def identity_policies(self) -> list[str]:
             user = self._user
-            docs = list(user.policies.values()) + _managed_documents(user.managed_policies)
+            docs = _entity_documents(user)
             for group in self.backend.get_groups_for_user(user.name):
-                docs += list(group.policies.values()) + _managed_documents(group.managed_policies)
+                docs += _entity_documents(group)
             return docs
 
         def collect_policies(self):  # moto's name, in case anything else calls it
@@ -150,7 +158,7 @@ def make_classes():
         def identity_policies(self) -> list[str]:
             if self.role is None:
                 return []
-            return list(self.role.policies.values()) + _managed_documents(self.role.managed_policies)
+            return _entity_documents(self.role)
 
         def collect_policies(self):
             return self.identity_policies()
