@@ -94,7 +94,8 @@ async fn register_list_get_set_jit_delete() {
         .collect();
     assert_eq!(
         set,
-        json!({ "active": true, "description": "on-call", "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": roles, "trust_review": review })
+        json!({ "active": true, "description": "on-call", "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": roles, "trust_review": review,
+                "role_trust_policy": shared::domain::iam_policies::role_trust_policy(&shared::domain::RoleArn::parse(&roles[0]).unwrap()) })
     );
     assert_eq!(api.get(&format!("/accounts/{id}/jit"), &admin).await.ok(200), set);
 

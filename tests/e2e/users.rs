@@ -142,10 +142,17 @@ async fn full_identity_lifecycle() {
     assert_eq!(guide["role_arn"], role.as_str());
     let statements = guide["trust_policy_statements"].as_array().unwrap();
     assert_eq!(statements.len(), 2, "JIT and console switch-role: {statements:?}");
+    // The role trust, the same for every user: it names the account, not the user.
     for s in statements {
-        assert_eq!(s["Principal"]["AWS"], user["arn"]);
+        assert_eq!(
+            s["Principal"]["AWS"],
+            format!("arn:aws:iam::{}:root", target.aws_account_id)
+        );
     }
-    assert_eq!(statements[0]["Condition"]["StringEquals"]["sts:SourceIdentity"], email);
+    assert_eq!(
+        statements[0]["Condition"]["StringEquals"]["aws:PrincipalTag/cloud-iam-broker:managed-by"],
+        "cloud-iam-broker"
+    );
     assert!(guide["switch_role_url"].as_str().unwrap().starts_with(&format!(
         "https://signin.aws.amazon.com/switchrole?account={}&roleName=OnCall",
         target.aws_account_id

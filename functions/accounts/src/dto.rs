@@ -217,6 +217,9 @@ pub struct JitOut {
     pub allowed_role_arns: Vec<String>,
     /// What each allowed role's trust policy lets in beyond the broker's users.
     pub trust_review: Vec<shared::domain::trust::RoleTrustReview>,
+    /// The trust policy every allowed role needs, applied once, the same for every user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_trust_policy: Option<serde_json::Value>,
 }
 
 impl From<&JitSettings> for JitOut {
@@ -228,6 +231,10 @@ impl From<&JitSettings> for JitOut {
             max_duration_seconds: s.max_duration.seconds(),
             allowed_role_arns: s.allowed_roles.iter().map(ToString::to_string).collect(),
             trust_review: s.trust_review.clone(),
+            role_trust_policy: s
+                .allowed_roles
+                .first()
+                .map(shared::domain::iam_policies::role_trust_policy),
         }
     }
 }
@@ -328,6 +335,7 @@ pub fn shell_out(s: &ShellSettings, preferences: &Preferences) -> serde_json::Va
             "cloudwatch_streaming": r.cloudwatch_streaming,
         },
         "trust_review": s.trust_review,
+        "role_trust_policy": shared::domain::iam_policies::role_trust_policy(&s.role),
         "preferences": preferences,
     })
 }

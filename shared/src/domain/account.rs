@@ -172,6 +172,10 @@ impl RoleArn {
         &self.account
     }
 
+    pub fn partition(&self) -> &str {
+        self.arn.split(':').nth(1).unwrap_or("aws")
+    }
+
     pub fn name(&self) -> &str {
         &self.arn[self.name_start..]
     }

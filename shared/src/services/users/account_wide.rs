@@ -17,7 +17,7 @@ impl UserService {
             let Ok(name) = IamUserName::parse(&info.name) else {
                 continue;
             };
-            if info.tag(MANAGED_BY_TAG) == Some("cloud-iam-broker") {
+            if info.tag(MANAGED_BY_TAG) == Some(MANAGED_BY_VALUE) {
                 report.already_known += 1;
                 continue;
             }
@@ -122,7 +122,7 @@ async fn review_role_trust(
         out.push(match review {
             Ok(info) => RoleTrustReview {
                 role_arn: role.to_string(),
-                findings: crate::domain::trust::findings(&info.trust_policy, provisioned),
+                findings: crate::domain::trust::findings(&info.trust_policy, role, provisioned),
                 error: None,
                 max_session_seconds: Some(info.max_session_seconds),
             },

@@ -28,7 +28,7 @@ use crate::ports::{
     AccountStore, Clock, CloudError, Page, PageRequest, SealContext, SecretSealer, StoreError, TargetIam, UserStore,
 };
 
-pub const MANAGED_BY_TAG: &str = "cloud-iam-broker:managed-by";
+pub use crate::domain::iam_policies::{MANAGED_BY_TAG, MANAGED_BY_VALUE};
 pub const PROVISIONING_TAG: &str = "cloud-iam-broker:provisioning-id";
 pub const EMAIL_TAG: &str = "cloud-iam-broker:email";
 /// An operation whose record has not moved for this long was abandoned (functions time out

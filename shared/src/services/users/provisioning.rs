@@ -132,7 +132,7 @@ impl UserService {
             }
             None => {
                 let tags = vec![
-                    (MANAGED_BY_TAG.to_string(), "cloud-iam-broker".to_string()),
+                    (MANAGED_BY_TAG.to_string(), MANAGED_BY_VALUE.to_string()),
                     (PROVISIONING_TAG.to_string(), user.provisioning_id.clone()),
                     (
                         EMAIL_TAG.to_string(),
