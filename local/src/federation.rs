@@ -1,6 +1,8 @@
 //! A stand-in for AWS's sign-in federation endpoint (`/federation`), so console URLs can be
-//! made with no network. `getSigninToken` checks the session credentials against local AWS (as
-//! AWS would: they must be valid) and returns a token; every request is recorded for tests.
+//! made with no network; every request is recorded for tests. `getSigninToken` is answered by
+//! the local AWS (`local/aws/cib_local_aws/console_sessions.py`): it checks the credentials as
+//! AWS would and issues a sign-in token for a console session of `SessionDuration` (up to 12
+//! hours, whatever the credentials' own expiry), which tests can then act as.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,33 +81,37 @@ async fn answer(s: &FederationStandIn, action: &str, params: &HashMap<String, St
                 )
                     .into_response();
             };
-            if let Some(endpoint) = &s.aws_endpoint {
-                // As AWS does, refuse credentials that do not work.
-                let creds =
-                    aws_credential_types::Credentials::new(id, key, Some(token.to_string()), None, "federation");
-                let sdk = shared::adapters::aws::sdk_defaults()
-                    .endpoint_url(endpoint)
-                    .region(aws_config::Region::new(crate::local_aws::REGION))
-                    .credentials_provider(creds)
-                    .load()
-                    .await;
-                // AWS's sign-in service checks them inside, with no CloudTrail event: marked so
-                // the local AWS does not record the stand-in's check as the session's call.
-                let checked = aws_sdk_sts::Client::new(&sdk)
-                    .get_caller_identity()
-                    .customize()
-                    .mutate_request(|r| {
-                        r.headers_mut().insert("x-cib-local-unrecorded", "1");
-                    })
-                    .send()
-                    .await;
-                if let Err(e) = checked {
-                    tracing::info!(error = ?e, "the federation stand-in refused the session's credentials");
-                    return (http::StatusCode::BAD_REQUEST, "invalid session credentials").into_response();
+            let Some(endpoint) = &s.aws_endpoint else {
+                return axum::Json(serde_json::json!({ "SigninToken": format!("local-signin-{}", ulid::Ulid::new()) }))
+                    .into_response();
+            };
+            let mut body = serde_json::json!({ "sessionId": id, "sessionKey": key, "sessionToken": token });
+            if let Some(duration) = params.get("SessionDuration") {
+                body["SessionDuration"] = duration.as_str().into();
+            }
+            let answer = reqwest::Client::new()
+                .post(format!(
+                    "{}/moto-api/cib/federation/signin-token",
+                    endpoint.trim_end_matches('/')
+                ))
+                .json(&body)
+                .send()
+                .await;
+            match answer {
+                Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+                    Ok(v) => axum::Json(serde_json::json!({ "SigninToken": v["SigninToken"] })).into_response(),
+                    Err(_) => (http::StatusCode::BAD_GATEWAY, "the local AWS answered no token").into_response(),
+                },
+                Ok(r) => {
+                    let why = r.text().await.unwrap_or_default();
+                    tracing::info!(why, "the federation stand-in refused the session's credentials");
+                    (http::StatusCode::BAD_REQUEST, "invalid session credentials").into_response()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the local AWS did not answer the federation stand-in");
+                    (http::StatusCode::BAD_GATEWAY, "the local AWS did not answer").into_response()
                 }
             }
-            axum::Json(serde_json::json!({ "SigninToken": format!("local-signin-{}", ulid::Ulid::new()) }))
-                .into_response()
         }
         "login" => (
             http::StatusCode::OK,

@@ -122,8 +122,8 @@ async fn a_jit_session_cannot_chain_into_another_role() {
 }
 
 /// `cib credential-process` starts a new session five minutes before the old one expires; the
-/// old one's expiry must not take the new credentials with it. A natural expiry whose
-/// credentials are already dead writes no deny at all.
+/// old one's expiry must not take the new credentials with it, although the expiry denies the
+/// old session's identity (for the consoles made from it).
 #[tokio::test]
 async fn refreshed_credentials_survive_the_old_sessions_expiry() {
     let env = env();
@@ -145,10 +145,16 @@ async fn refreshed_credentials_survive_the_old_sessions_expiry() {
         .ok(200);
     assert_eq!(old_now["status"], "expired");
     assert_eq!(env.try_call(&session_credentials(&new)).await, Ok(()));
+    // A natural expiry denies the session's identity too: a console signed in from its
+    // credentials outlives them (docs/revocation.md), and the deny is what ends it.
     assert!(
-        !env.faults.calls(f.role_name()).iter().any(|c| c == "PutRolePolicy"),
-        "no deny for credentials that expired with their session: {:?}",
+        env.faults.calls(f.role_name()).iter().any(|c| c == "PutRolePolicy"),
+        "a deny for the expired session: {:?}",
         env.faults.calls(f.role_name())
+    );
+    assert!(
+        denied(env, &session_credentials(&old)).await,
+        "the old identity is denied"
     );
 }
 

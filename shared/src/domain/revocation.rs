@@ -25,6 +25,7 @@
 //! revoked session is on no page. Entries leave once every credential they cover is dead.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -47,6 +48,26 @@ const ID_SUFFIX: usize = 16;
 const CONSOLE_RESERVE: usize = 3_000;
 /// Characters one revoked session costs in a page: `"*<16>",`.
 const SLOT: usize = ID_SUFFIX + 1 + 3;
+
+/// A JIT session's credentials are issued after it is recorded (within a Lambda's 29 s); its
+/// deny is kept this long past its end of time, to outlive them for sure.
+pub const CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60);
+/// How long a console made from role credentials can outlive them: the holder may call
+/// `getSigninToken` up to the credentials' last second, the sign-in token is good for 15
+/// minutes, and the console session lasts its `SessionDuration`, up to 12 hours, whatever the
+/// credentials' expiry ("The DurationSeconds parameter is separate from the duration of a
+/// console session", STS AssumeRole reference; custom identity broker console access). Its
+/// calls, and credentials exported from it (CloudShell), carry the session's `aws:userid`, so
+/// a session's deny is held this long past its credentials, natural expiry included.
+pub const CONSOLE_OUTLIVES_CREDENTIALS: Duration = Duration::from_secs(12 * 3600 + 15 * 60);
+
+/// Ended sessions per hour one role can keep denied, sustained: each holds a slot from its
+/// end until `CREDENTIALS_MARGIN + CONSOLE_OUTLIVES_CREDENTIALS` past its credentials' expiry
+/// (at least that long, as an end is at or before the expiry).
+pub fn sustained_ends_per_hour() -> f64 {
+    let held = (CREDENTIALS_MARGIN + CONSOLE_OUTLIVES_CREDENTIALS).as_secs_f64() / 3600.0;
+    RoleRevocations::capacity() as f64 / held
+}
 
 /// A console user's switch-role sessions issued before `issued_before` are revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! Every end first claims the session with a version-conditional write: of any number of
 //! concurrent ends and expiries exactly one revokes and writes the end event. Revocation is
 //! per session (`crate::domain::revocation`): a JIT (or shell) session's own credentials are
-//! denied on its role, and a shell session's live Session Manager sessions are terminated; a console session's IAM user gets the deny-all back and a new password, and the
+//! denied on its role, at every end including natural expiry, for as long as a console made
+//! from them could live, and a shell session's live Session Manager sessions are terminated; a console session's IAM user gets the deny-all back and a new password, and the
 //! role sessions it could have switched into are cut by user name and issue time.
 //!
 //! The expirer claims a run's due sessions first, then revokes them per role in one batch:
@@ -18,7 +19,7 @@ use time::OffsetDateTime;
 
 use super::shell::ShellReach;
 use super::{ExpiryReport, SessionError, SessionService, rfc3339};
-use crate::domain::revocation::Cut;
+use crate::domain::revocation::{CONSOLE_OUTLIVES_CREDENTIALS, CREDENTIALS_MARGIN, Cut};
 use crate::domain::{Ending, RoleArn, Session, SessionKind, SessionStatus, iam_policies};
 use crate::ports::{StoreError, TargetIam};
 
@@ -30,9 +31,6 @@ const EXPIRER_ACCOUNTS_AT_ONCE: usize = 8;
 const SESSIONS_AT_ONCE: usize = 16;
 /// After this many failed revocations the failure is reported as an error, not just retried.
 pub const REPORT_AFTER_FAILURES: u32 = 3;
-/// A JIT session's credentials are issued after it is recorded (within a Lambda's 29 s);
-/// its deny is kept this long past its end of time, to outlive them for sure.
-const CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// How far the broker's clock may be from STS's.
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// How long after a console user is locked a switch-role may still be issued: IAM's
@@ -273,16 +271,21 @@ impl SessionService {
         for (i, s) in sessions.iter().enumerate() {
             match s.kind {
                 SessionKind::Jit | SessionKind::Shell => {
-                    // Credentials that are already dead need no deny (a natural expiry); the
-                    // allowance covers clock skew between the broker and STS.
-                    if s.credentials_expire_at.is_some_and(|t| t + CLOCK_SKEW <= now) {
+                    // Denied at every end, natural expiry included: a console made from the
+                    // credentials outlives them. Only when no such console can be alive any
+                    // more (the allowance covers clock skew with STS) is no deny needed.
+                    if s.credentials_expire_at
+                        .is_some_and(|t| t + CONSOLE_OUTLIVES_CREDENTIALS + CLOCK_SKEW <= now)
+                    {
                         continue;
                     }
                     let Some(role) = &s.role else {
                         results[i] = Err("a role session without a role".into());
                         continue;
                     };
-                    let dead = s.credentials_expire_at.unwrap_or(s.expires_at) + CREDENTIALS_MARGIN;
+                    let dead = s.credentials_expire_at.unwrap_or(s.expires_at)
+                        + CREDENTIALS_MARGIN
+                        + CONSOLE_OUTLIVES_CREDENTIALS;
                     cut(
                         role,
                         i,
@@ -307,7 +310,8 @@ impl SessionService {
                             Cut::Console {
                                 user: s.iam_user.to_string(),
                                 issued_before,
-                                dead_after: (issued_before + SWITCHED_SESSION_MAX).unix_timestamp(),
+                                dead_after: (issued_before + SWITCHED_SESSION_MAX + CONSOLE_OUTLIVES_CREDENTIALS)
+                                    .unix_timestamp(),
                             },
                         );
                     }
