@@ -168,8 +168,12 @@ impl From<Denied> for Problem {
     }
 }
 
+/// Seconds to wait after `not-yet-in-effect`: about one more IAM propagation.
+const NOT_YET_IN_EFFECT_RETRY_AFTER: u32 = 10;
+
 /// AWS refusing a call (a policy or group that does not exist, access denied, a limit) is the
-/// caller's to fix: 422 with AWS's reason. AWS failing is a 503.
+/// caller's to fix: 422 with AWS's reason. AWS failing, or not having applied a recent change
+/// yet, is a 503.
 fn cloud(step: &str, error: &CloudError, rolled_back: bool) -> Problem {
     let tail = if rolled_back {
         "; everything created was rolled back"
@@ -181,6 +185,19 @@ fn cloud(step: &str, error: &CloudError, rolled_back: bool) -> Problem {
             tracing::error!(step, cause, "AWS call failed");
             let mut p = Problem::unavailable();
             p.detail = format!("AWS did not complete \"{step}\"{tail}. Retry later.");
+            p
+        }
+        CloudError::NotYetInEffect(cause) => {
+            tracing::warn!(step, cause, "AWS has not applied a recent IAM change yet");
+            let mut p = Problem::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "not-yet-in-effect",
+                "AWS has not applied a recent change yet",
+                format!(
+                    "{step}: AWS still refuses what a change of the last moments allows (IAM applies new keys, policies and trust within seconds, not at once){tail}. Retry shortly."
+                ),
+            );
+            p.retry_after = Some(NOT_YET_IN_EFFECT_RETRY_AFTER);
             p
         }
         other => Problem::new(

@@ -9,6 +9,8 @@ use crate::domain::{FieldError, Invalid};
 /// Problem types are `tag:` URIs (RFC 4151): stable identifiers that need no web host. Each
 /// is listed in docs/problems.md.
 const TYPE_PREFIX: &str = "tag:cloud-iam-broker,2026:problem/";
+/// `Retry-After` of a 503 that names no wait of its own.
+const DEFAULT_RETRY_AFTER: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -17,6 +19,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Seconds a client should wait before retrying (`Retry-After`); every 503 has one.
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -38,6 +42,7 @@ impl Problem {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -117,6 +122,12 @@ impl Problem {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        let retry_after = self
+            .retry_after
+            .or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(DEFAULT_RETRY_AFTER));
+        if let Some(seconds) = retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         resp
     }

@@ -219,6 +219,10 @@ pub enum CloudError {
     /// STS refused a session longer than the role's maximum session duration.
     #[error("refused by AWS: {0}")]
     DurationRefused(String),
+    /// AWS still refuses what a recent IAM change allows (a new key, policy or trust): IAM
+    /// applies changes within seconds, not at once. A retry later succeeds.
+    #[error("not yet in effect in AWS: {0}")]
+    NotYetInEffect(String),
 }
 
 /// An IAM user as IAM lists it.

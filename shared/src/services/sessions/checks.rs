@@ -13,8 +13,11 @@ use crate::domain::{
 use crate::ports::{CloudError, StoreError, TargetIam};
 
 impl SessionService {
-    /// AssumeRole was refused: `role-not-allowed` if the role no longer exists, else the
-    /// refusal as it came.
+    /// AssumeRole was still refused after the waits for IAM's propagation (`granting`): the
+    /// role is read once to say why. Gone: `role-not-allowed`. Trusting the broker as it should:
+    /// nothing the user or an admin must fix, so IAM is still applying a recent change (a new
+    /// key, the user's policy, the trust itself): `NotYetInEffect` (503 with Retry-After).
+    /// Otherwise AWS's refusal, naming the trust the role lacks.
     pub(super) async fn role_gone_or(
         &self,
         account: &Account,
@@ -22,14 +25,40 @@ impl SessionService {
         step: String,
         why: String,
     ) -> StartError {
-        if let Some(role) = &session.role
-            && let Err(gone @ StartError::Refused { .. }) = self.reread_role_max(account, role).await
-        {
-            return gone;
-        }
-        StartError::Cloud {
-            step,
+        let as_came = |why: String| StartError::Cloud {
+            step: step.clone(),
             error: CloudError::Refused(why),
+        };
+        let Some(role) = &session.role else {
+            return as_came(why);
+        };
+        let info = match self.target.connect(account).await {
+            Ok(iam) => iam.get_role(role).await,
+            Err((_, e)) => Err(e),
+        };
+        match info {
+            Err(CloudError::NotFound(_)) => refused("role-not-allowed", format!("{role} does not exist")),
+            Err(_) => as_came(why),
+            Ok(info) => {
+                if let Err(e) = self
+                    .accounts
+                    .remember_role_max(&account.id, role, info.max_session_seconds)
+                    .await
+                {
+                    tracing::warn!(error = %e, "keeping the role's maximum session duration failed");
+                }
+                if crate::domain::trust::has_brokers_trust(&info.trust_policy, role) {
+                    StartError::Cloud {
+                        step: step.clone(),
+                        error: CloudError::NotYetInEffect(why),
+                    }
+                } else {
+                    as_came(format!(
+                        "{why} (the role's trust policy lacks the broker's trust: an admin applies role_trust_policy from GET /accounts/{}/jit)",
+                        account.id
+                    ))
+                }
+            }
         }
     }
 

@@ -189,11 +189,40 @@ impl SessionService {
             policy: Some(policy),
             tags,
         };
-        self.assumer
-            .assume_role(&as_user, &request)
-            .await
-            .map_err(|e| ("assume the role".to_string(), e))
+        let mut waits = PROPAGATION_WAITS.iter();
+        loop {
+            match self.assumer.assume_role(&as_user, &request).await {
+                Err(CloudError::Refused(why)) if not_yet_applied(&why) => match waits.next() {
+                    Some(wait) => {
+                        tracing::info!(session = %session.id, wait_ms = wait.as_millis() as u64, why, "AssumeRole refused; IAM may still be applying a recent change, asking again");
+                        tokio::time::sleep(*wait).await;
+                    }
+                    None => return Err(("assume the role".to_string(), CloudError::Refused(why))),
+                },
+                other => return other.map_err(|e| ("assume the role".to_string(), e)),
+            }
+        }
     }
+}
+
+/// IAM applies a new access key, inline policy or trust policy within seconds, not at once
+/// ("Changes that I make are not always immediately visible", IAM troubleshooting): the first
+/// start after provisioning, a rotation or a trust change can be refused meanwhile. AssumeRole
+/// refused that way is asked again after each of these waits (7.75 s in all, inside the API's
+/// 29 s with the rest of a start); what is still refused is then explained by the start
+/// (`checks::role_gone_or`: a 503 to retry when the role trusts the broker).
+const PROPAGATION_WAITS: [std::time::Duration; 5] = [
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(4),
+];
+
+/// STS's refusals that a change not yet applied gives: an access key IAM does not know yet,
+/// or a policy or trust that does not allow it yet.
+fn not_yet_applied(why: &str) -> bool {
+    why.starts_with("InvalidClientTokenId") || why.starts_with("AccessDenied")
 }
 
 /// Session tag values allow a limited character set; keep what fits.

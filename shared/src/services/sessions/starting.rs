@@ -265,8 +265,9 @@ impl SessionService {
                 return Err(self.role_max_changed(account, &session).await);
             }
             // STS refusing a role the checks did not read (its maximum was kept): deleted since?
-            // Then the answer is the refusal the checks would have given, not AWS's.
-            Err((step, CloudError::Refused(why))) if session.kind == SessionKind::Jit => {
+            // Then the answer is the refusal the checks would have given, not AWS's; still
+            // propagating in IAM, a 503 to retry; else AWS's refusal.
+            Err((step, CloudError::Refused(why))) if session.kind != SessionKind::Console => {
                 self.withdraw(session.clone(), &format!("start failed at {step}: {why}"))
                     .await;
                 return Err(self.role_gone_or(account, &session, step, why).await);
