@@ -35,6 +35,9 @@ pub struct AwsIamConnector {
     base: aws_config::SdkConfig,
 }
 
+/// ListUserTags calls in flight at once while listing users (IAM throttles bursts).
+const USER_TAG_READS_AT_ONCE: usize = 8;
+
 impl AwsIamConnector {
     pub fn new(base: aws_config::SdkConfig) -> Self {
         AwsIamConnector { base }
@@ -167,22 +170,35 @@ impl TargetIam for AwsTargetIam {
         Ok(())
     }
 
+    /// ListUsers "does not return … Tags" on AWS (IAM API reference), so each user's tags are
+    /// read with ListUserTags, a few users at once. A user deleted in between is left out.
     async fn list_users(&self) -> Result<Vec<IamUserInfo>, CloudError> {
-        let users = all_pages!(
+        use futures::StreamExt;
+        let listed = all_pages!(
             self.client.list_users().max_items(100),
             |p: aws_sdk_iam::operation::list_users::ListUsersOutput| p.users,
-            |u| IamUserInfo {
-                name: u.user_name,
-                arn: u.arn,
-                tags: u
-                    .tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|t| (t.key, t.value))
-                    .collect(),
-            }
+            |u| (u.user_name, u.arn)
         );
-        Ok(users)
+        let tagged: Vec<Result<Option<IamUserInfo>, CloudError>> = futures::stream::iter(listed)
+            .map(|(name, arn)| async move {
+                let tags = found(
+                    self.client
+                        .list_user_tags()
+                        .user_name(&name)
+                        .send()
+                        .await
+                        .map_err(classify),
+                )?;
+                Ok(tags.map(|out| IamUserInfo {
+                    name,
+                    arn,
+                    tags: out.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+                }))
+            })
+            .buffered(USER_TAG_READS_AT_ONCE)
+            .collect()
+            .await;
+        tagged.into_iter().filter_map(Result::transpose).collect()
     }
 
     async fn password_policy(&self) -> Result<PasswordPolicy, CloudError> {
