@@ -5,6 +5,7 @@
 //! runtime that ends with the test. Tests isolate themselves by taking their own seeded AWS
 //! account (`take_account`) and unique names.
 
+pub mod consoles;
 pub mod shell;
 
 use std::sync::{Arc, Mutex, OnceLock};
