@@ -425,3 +425,95 @@ async fn jit_settings_report_trust_that_bypasses_the_broker() {
         );
     }
 }
+
+/// A console session switches only into the JIT roles a JIT start would give its user at once
+/// (issue: the third security review). Alice's groups: one grants console sessions and JIT on
+/// OnCall with no approval; another grants JIT on Admin only with two approvals. In her console
+/// session she can switch into OnCall, and not into Admin: that needs its own request.
+#[tokio::test]
+async fn a_console_session_switches_only_into_roles_granted_at_once() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "switch-grants").await;
+    api.patch(
+        &format!("/groups/{}", f.group),
+        &admin,
+        json!({ "policy": { "jit_role_arns": [f.role] } }),
+    )
+    .await
+    .ok(200);
+    let admin_role = format!("arn:aws:iam::{}:role/Admin-switch-grants", f.aws_account);
+    let trust = json!({ "Version": "2012-10-17", "Statement": f.trust_statements(env).await }).to_string();
+    f.iam
+        .create_role()
+        .role_name("Admin-switch-grants")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    f.iam
+        .put_role_policy()
+        .role_name("Admin-switch-grants")
+        .policy_name("work")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    api.put(
+        &format!("/accounts/{}/jit", f.account),
+        &admin,
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role, admin_role] }),
+    )
+    .await
+    .ok(200);
+    let approvers = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "approvers-switch-grants", "accounts": [f.account], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let gated = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "admin-switch-grants", "accounts": [f.account],
+                    "permissions": { "start_jit_sessions": true },
+                    "policy": { "jit_role_arns": [admin_role],
+                                "approval": { "approvals_required": 2, "approver_group_ids": [approvers["id"]] } } }),
+        )
+        .await
+        .ok(201);
+    api.put(
+        &format!("/groups/{}/members/{}", gated["id"].as_str().unwrap(), f.email),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+
+    let user = f.user_key().await;
+    let c = api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    let links: Vec<&str> = c["console"]["switch_role_links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["role_arn"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(links, [f.role.as_str()], "the switch-role links (the password is not printed)");
+    let on_call = switch_role(env, &f, &user).await.expect("OnCall, granted at once");
+    assert_eq!(env.try_call(&on_call).await, Ok(()));
+    assert_eq!(
+        env.assume_role_as(&user, &admin_role, &f.email, None)
+            .await
+            .err()
+            .as_deref(),
+        Some("AccessDenied"),
+        "Admin needs two approvals: no switch-role past them"
+    );
+}

@@ -233,8 +233,10 @@ impl SessionService {
                 }
             }
         }
-        // A console session may switch into the JIT roles only where the user's groups grant
-        // JIT on the account; otherwise its user policy keeps switch-role refused.
+        // A console session may switch only into the JIT roles a JIT start would give the user
+        // at once, for as long as the console session: a grant covering the role (its
+        // `jit_role_arns`) that needs no approval. A role behind an approval (or a shorter
+        // maximum) needs its own request; otherwise the user policy keeps switch-role refused.
         let switch_roles = match req.kind {
             SessionKind::Console if jit.jit_enabled => {
                 let grants_jit = authz::decide(
@@ -249,10 +251,22 @@ impl SessionService {
                     groups,
                 )
                 .is_ok();
-                if grants_jit {
-                    jit.allowed_roles.clone()
-                } else {
-                    Vec::new()
+                let at_once = |role: &&RoleArn| {
+                    let asked = policy::Asked {
+                        account: &account.id,
+                        kind: SessionKind::Jit,
+                        role: Some(*role),
+                        duration_seconds: duration,
+                        break_glass: false,
+                    };
+                    matches!(
+                        policy::choose(groups, &asked, jit.max_duration.seconds()),
+                        Ok(policy::Decision::Automatic)
+                    )
+                };
+                match grants_jit {
+                    true => jit.allowed_roles.iter().filter(at_once).cloned().collect(),
+                    false => Vec::new(),
                 }
             }
             _ => Vec::new(),
