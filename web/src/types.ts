@@ -103,6 +103,8 @@ export interface JitSettings {
   max_duration_seconds: number;
   allowed_role_arns: string[];
   trust_review?: TrustFinding[];
+  /** The trust every allowed role needs, the same for every user: applied once by an admin. */
+  role_trust_policy?: unknown;
   policy_sync?: { updated: number; failed: { user_name: string; reason: string }[] };
 }
 

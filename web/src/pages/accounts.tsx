@@ -78,13 +78,19 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
 }
 
 function TrustReport({ settings }: { settings: JitSettings }) {
-  if (!settings.trust_review?.length) return null;
+  if (!settings.trust_review?.length && !settings.role_trust_policy) return null;
   return (
     <section aria-labelledby="trust-title">
       <h3 id="trust-title">Trust report</h3>
+      {settings.role_trust_policy ? (
+        <details class="role-trust">
+          <summary>The trust policy each allowed role needs (the same for every user; apply it once)</summary>
+          <pre tabIndex={0}>{JSON.stringify(settings.role_trust_policy, null, 2)}</pre>
+        </details>
+      ) : null}
       <p>Ways into each role that bypass the broker: sessions through them are not revoked by it.</p>
       <ul class="trust">
-        {settings.trust_review.map((r) => (
+        {(settings.trust_review ?? []).map((r) => (
           <li key={r.role_arn} data-role={r.role_arn}>
             <code>{r.role_arn}</code>:{' '}
             {r.error ? (
