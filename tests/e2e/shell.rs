@@ -506,3 +506,50 @@ async fn a_console_session_cannot_switch_into_the_shell_role() {
         .await
         .ok(200);
 }
+
+/// The shell role cannot also be a JIT role (third security review): a JIT session or console
+/// switch-role into it carries no shell session policy and would reach every instance with any
+/// document. Both settings refuse it with a 422 naming the conflict, and keep what they had.
+#[tokio::test]
+async fn the_shell_role_cannot_be_a_jit_role() {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let s = shell_fixture(env, "shell-jit-conflict").await;
+    // Shell settings naming a JIT role of the account.
+    let mut settings = s.settings();
+    settings["role_arn"] = json!(s.f.role);
+    let p = api
+        .put(&format!("/accounts/{}/shell", s.f.account), &admin, settings)
+        .await
+        .problem(422);
+    assert_eq!(p["errors"][0]["field"], "role_arn", "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("both the shell role and a JIT role"),
+        "{p}"
+    );
+    assert_eq!(
+        api.get(&format!("/accounts/{}/shell", s.f.account), &admin)
+            .await
+            .status,
+        404,
+        "nothing saved"
+    );
+    // JIT settings allowing the shell role.
+    s.configure(env).await;
+    let jit = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [s.f.role, s.role] });
+    let p = api
+        .put(&format!("/accounts/{}/jit", s.f.account), &admin, jit)
+        .await
+        .problem(422);
+    assert_eq!(p["errors"][0]["field"], "allowed_role_arns", "{p}");
+    let kept = api.get(&format!("/accounts/{}/jit", s.f.account), &admin).await.ok(200);
+    assert_eq!(
+        kept["allowed_role_arns"],
+        json!([s.f.role]),
+        "the JIT settings are unchanged"
+    );
+}

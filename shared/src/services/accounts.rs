@@ -253,16 +253,29 @@ impl AccountService {
 
     /// Replaces the JIT settings. `parse` receives the account's AWS account id, since
     /// allowed roles must live in that account.
-    pub async fn set_jit_settings<E>(
+    pub async fn set_jit_settings(
         &self,
         id: &AccountId,
-        parse: impl FnOnce(&AwsAccountId) -> Result<JitSettings, E>,
-    ) -> Result<Result<JitSettings, E>, JitSettingsError> {
+        parse: impl FnOnce(&AwsAccountId) -> Result<JitSettings, crate::domain::Invalid>,
+    ) -> Result<Result<JitSettings, crate::domain::Invalid>, JitSettingsError> {
         let account = self.existing(id).await?;
         let settings = match parse(&account.aws_account_id) {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        let shell = self
+            .store
+            .get_shell(id)
+            .await
+            .map_err(|e| JitSettingsError::Unavailable(e.to_string()))?;
+        if let Some(shell) = shell
+            && settings.allowed_roles.contains(&shell.role)
+        {
+            return Ok(Err(crate::domain::Invalid::field(
+                "allowed_role_arns",
+                crate::domain::shell::shell_role_conflict(&shell.role),
+            )));
+        }
         match self.store.put_jit(id, &settings).await {
             Ok(()) => Ok(Ok(settings)),
             Err(StoreError::Conflict(_)) => Err(JitSettingsError::NotFound(id.clone())),

@@ -82,6 +82,13 @@ impl ShellSettingsService {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        let jit = self.accounts.get_jit(id).await?;
+        if jit.is_some_and(|j| j.allowed_roles.contains(&settings.role)) {
+            return Ok(Err(Invalid::field(
+                "role_arn",
+                crate::domain::shell::shell_role_conflict(&settings.role),
+            )));
+        }
         // Saved without a trust review: the caller reviews the role it names and saves again.
         self.save(id, &settings).await?;
         let preferences = self.preferences(&account, &settings, true).await;

@@ -14,6 +14,15 @@ pub use policy::shell_session_policy;
 pub use settings::{Drift, Recording, ShellSettings, ShellSettingsInput, drift};
 
 use std::collections::BTreeMap;
+
+/// Why a role cannot be both the shell role and a JIT role of an account: a JIT session (or a
+/// console's switch-role) carries no shell session policy, so it would reach every instance
+/// with any document.
+pub fn shell_role_conflict(role: &super::RoleArn) -> String {
+    format!(
+        "{role} cannot be both the shell role and a JIT role of this account: a JIT session or console switch-role into it would reach every instance with any document; give shell sessions a role of their own"
+    )
+}
 use std::fmt;
 
 use super::{AwsAccountId, Invalid, Region};
