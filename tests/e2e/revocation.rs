@@ -505,7 +505,11 @@ async fn a_console_session_switches_only_into_roles_granted_at_once() {
         .iter()
         .map(|l| l["role_arn"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(links, [f.role.as_str()], "the switch-role links (the password is not printed)");
+    assert_eq!(
+        links,
+        [f.role.as_str()],
+        "the switch-role links (the password is not printed)"
+    );
     let on_call = switch_role(env, &f, &user).await.expect("OnCall, granted at once");
     assert_eq!(env.try_call(&on_call).await, Ok(()));
     assert_eq!(
