@@ -814,3 +814,24 @@ async fn an_extension_whose_credentials_cannot_be_issued_is_taken_back() {
     api.post(&path, &f.token, extend("sts is back")).await.ok(201);
     env.client().end_session(&f.token, &id).await.ok(200);
 }
+
+/// An identity provider that sends `Mixed.Case@Example.com` names the same person the broker
+/// stores as `mixed.case@example.com` (third security review): the e-mail is normalised once, at
+/// the edge, so the requester collects the approved credentials and reads their own session.
+#[tokio::test]
+async fn a_mixed_case_email_collects_its_approved_credentials() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let approver = "mc-approver@example.com";
+    let f = needing_approval(env, "mixedcase", 1, &[approver]).await;
+    let shouting = f.email.to_ascii_uppercase();
+    let token = env.token(e2e::Role::User, &shouting, Some(&shouting));
+    let id = id_of(&api.post("/sessions", &token, f.jit(900)).await.ok(202));
+    approve(env, &env.user(approver), &id).await.ok(200);
+    let got = api.get(&format!("/sessions/{id}"), &token).await.ok(200);
+    assert_eq!(got["user"], f.email.as_str(), "stored as the broker keeps e-mails");
+    let creds = session_credentials(&got["granted"]);
+    assert_eq!(env.try_call(&creds).await, Ok(()), "the requester collected them");
+    env.client().end_session(&token, &id).await.ok(200);
+}

@@ -129,8 +129,14 @@ impl ClaimMapping {
         Ok(Principal {
             issuer: issuer.to_string(),
             subject: subject.to_string(),
-            // A bot acts for others; an e-mail on its token would let it pass as a user.
-            email: email.filter(|_| role != Role::Bot).map(str::to_string),
+            // A bot acts for others; an e-mail on its token would let it pass as a user. The
+            // e-mail is normalised here, once, as the broker stores it (`Email::parse`): an
+            // identity provider's `Alice@Example.com` is the same person as the stored
+            // `alice@example.com`, for every owner check.
+            email: email
+                .filter(|_| role != Role::Bot)
+                .and_then(|e| crate::domain::Email::parse(e).ok())
+                .map(|e| e.as_str().to_string()),
             role,
             acts_for,
         })
