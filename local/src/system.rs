@@ -296,6 +296,8 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         },
         event_bus: resources.event_bus.clone(),
         request_lapse: Duration::from_secs(3600),
+        // As deployed by default: transcripts for owners and admins only.
+        auditors_read_transcripts: false,
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

@@ -216,6 +216,7 @@ impl App {
                 _ => Arc::new(crate::ports::NoEvents),
             },
             request_lapse: config.request_lapse,
+            auditors_read_transcripts: config.auditors_read_transcripts,
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());
         let evidence = crate::services::evidence::EvidenceService::new(

@@ -37,6 +37,10 @@ pub struct Config {
     /// How long a request waits for approval before it lapses (`REQUEST_LAPSE_SECONDS`,
     /// default one hour, 300 to 86400).
     pub request_lapse: Duration,
+    /// Whether auditors may read shell transcripts (`AUDITORS_READ_TRANSCRIPTS`, default
+    /// false): transcripts can hold typed secrets, so they are for the owner and admins unless
+    /// a deployment decides otherwise.
+    pub auditors_read_transcripts: bool,
 }
 
 /// Where Slack requests may come from and where answers go.
@@ -200,6 +204,7 @@ impl Config {
             aws_timeout,
             event_bus: opt("EVENT_BUS_NAME"),
             request_lapse,
+            auditors_read_transcripts: flag("AUDITORS_READ_TRANSCRIPTS")?,
         })
     }
 

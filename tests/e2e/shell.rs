@@ -208,6 +208,11 @@ async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_reco
     assert_eq!(empty["content"], "", "{empty}");
     let stranger = env.user("stranger@example.com");
     assert!(matches!(api.get(&transcript_path, &stranger).await.status, 403 | 404));
+    // Auditors read every session, but not its transcripts: they can hold typed secrets, and
+    // this deployment did not set AUDITORS_READ_TRANSCRIPTS.
+    let auditor = env.token(e2e::Role::Auditor, "auditor@example.com", Some("auditor@example.com"));
+    api.get(&format!("/sessions/{id}"), &auditor).await.ok(200);
+    api.get(&transcript_path, &auditor).await.problem(403);
     api.get(&format!("/sessions/{id}/transcripts/cib-{id}-0000"), &s.f.token)
         .await
         .problem(404);

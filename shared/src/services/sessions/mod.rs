@@ -203,6 +203,8 @@ pub struct SessionService {
     pub(crate) events: Arc<dyn crate::ports::EventPublisher>,
     /// How long a request waits for approval.
     pub(crate) request_lapse: std::time::Duration,
+    /// Auditors may read shell transcripts only where the deployment says so.
+    pub(crate) auditors_read_transcripts: bool,
 }
 
 /// Everything the checks established, for granting.

@@ -238,8 +238,8 @@ impl SessionService {
         Ok(())
     }
 
-    /// One Session Manager transcript of a shell session, for its owner and admins, read with
-    /// the broker's access to the account.
+    /// One Session Manager transcript of a shell session, for its owner and admins (and
+    /// auditors where the deployment allows it), read with the broker's access to the account.
     pub async fn transcript(
         &self,
         principal: &Principal,
@@ -256,10 +256,12 @@ impl SessionService {
         }
         let session = self.get(principal, id, on_behalf_of).await?;
         let own = principal.email.as_deref() == Some(session.user.as_str());
-        if !(own || principal.role.reads_every_session()) {
-            return Err(
-                SessionError::Denied("transcripts are for the session's user, admins and auditors".into()).into(),
-            );
+        if !may_read_transcripts(principal.role, own, self.auditors_read_transcripts) {
+            return Err(SessionError::Denied(
+                "transcripts are for the session's user and admins (auditors only where AUDITORS_READ_TRANSCRIPTS is set)"
+                    .into(),
+            )
+            .into());
         }
         let not_found = || {
             TranscriptError::NotFound(format!(
@@ -308,4 +310,25 @@ fn outside(target: &ShellTarget) -> StartError {
         "target-not-allowed",
         format!("{target} is not among the targets this account's shell settings allow"),
     )
+}
+
+/// Who may read a shell session's transcripts, which can hold whatever was typed (secrets
+/// among it): its owner and admins; auditors only where the deployment allows it.
+fn may_read_transcripts(role: Role, own: bool, auditors_allowed: bool) -> bool {
+    own || role == Role::Admin || (role == Role::Auditor && auditors_allowed)
+}
+
+#[cfg(test)]
+mod transcript_readers {
+    use super::*;
+
+    #[test]
+    fn owner_and_admins_read_transcripts_auditors_only_when_allowed() {
+        assert!(may_read_transcripts(Role::User, true, false));
+        assert!(!may_read_transcripts(Role::User, false, true));
+        assert!(may_read_transcripts(Role::Admin, false, false));
+        assert!(!may_read_transcripts(Role::Auditor, false, false));
+        assert!(may_read_transcripts(Role::Auditor, false, true));
+        assert!(!may_read_transcripts(Role::Bot, false, true));
+    }
 }
