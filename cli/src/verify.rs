@@ -2,7 +2,9 @@
 //! by the API (`GET /accounts/{id}/evidence`; docs/evidence.md). For people, the counts by
 //! status, each digest or log object that is not valid, and "verified" or "NOT verified"; with
 //! `--json`, the report as the API returns it. Either way a report that is not valid exits 5
-//! (`exit::NOT_VERIFIED`), so scripts need not read it.
+//! (`exit::NOT_VERIFIED`), so scripts need not read it. The verdict is the API's, which also
+//! holds the end of the chain to the newest digest the broker recorded (a `truncated` digest when
+//! the bucket's chain ends before it): what verification from the bucket alone cannot see.
 
 use serde_json::Value;
 
@@ -13,7 +15,7 @@ use crate::progress;
 
 /// The statuses in the order they are summed up (the API's `EvidenceReport`; one it adds later
 /// comes after these).
-const DIGEST_STATUSES: &[&str] = &["valid", "invalid-signature", "unreadable", "broken-link"];
+const DIGEST_STATUSES: &[&str] = &["valid", "invalid-signature", "unreadable", "broken-link", "truncated"];
 const OBJECT_STATUSES: &[&str] = &["valid", "modified", "missing", "unlisted", "pending"];
 /// A digest or log object that is not valid.
 const CHECK_COLUMNS: &[(&str, &str)] = &[("STATUS", "/status"), ("KEY", "/key"), ("DETAIL", "/detail")];
@@ -147,13 +149,15 @@ mod tests {
     fn report() -> Value {
         json!({
             "valid": false,
-            "digest_counts": { "broken-link": 1, "valid": 2 },
+            "digest_counts": { "broken-link": 1, "truncated": 1, "valid": 2 },
             "object_counts": { "missing": 1, "pending": 1, "valid": 3 },
             "digests": [
                 { "key": "digests/A/20261124T090000Z_20261124T100000Z.json", "status": "valid" },
                 { "key": "digests/A/20261124T100000Z_20261124T110000Z.json", "status": "valid" },
                 { "key": "digests/A/20261124T120000Z_20261124T130000Z.json", "status": "broken-link",
                   "detail": "the digest it follows, digests/A/20261124T110000Z_20261124T120000Z.json, is missing" },
+                { "key": "digests/A/20261124T130000Z_20261124T140000Z.json", "status": "truncated",
+                  "detail": "truncated: the broker recorded this digest as the account's newest, but the newest in the bucket is digests/A/20261124T120000Z_20261124T130000Z.json (the digests after it were deleted)" },
             ],
             "objects": [
                 { "key": "sessions/A/2026-11-24/S1.jsonl", "status": "valid", "digest": "d" },
@@ -169,7 +173,7 @@ mod tests {
         let report = report();
         assert_eq!(
             counts(&report["digest_counts"], DIGEST_STATUSES),
-            "2 valid, 1 broken-link"
+            "2 valid, 1 broken-link, 1 truncated"
         );
         assert_eq!(
             counts(&report["object_counts"], OBJECT_STATUSES),
@@ -185,7 +189,7 @@ mod tests {
             .iter()
             .map(|c| c["status"].as_str().unwrap())
             .collect();
-        assert_eq!(listed, ["broken-link", "missing", "pending"]);
+        assert_eq!(listed, ["broken-link", "truncated", "missing", "pending"]);
         assert!(!verified(&report));
         assert!(verified(&json!({ "valid": true })));
         assert!(!verified(&json!({})), "no verdict is not a verified one");

@@ -306,6 +306,165 @@ async fn a_digest_refuses_logs_not_as_the_broker_wrote_them_and_kms_down_delays_
     assert_eq!(report["valid"], false);
 }
 
+/// Writes the digest of the hour before `hour` as the broker would have written it then (the
+/// account's first, listing no log, signed with the evidence key through KMS) and records it in
+/// the account's digest cursor as the broker does, so that the digester's next digest chains
+/// from it. S3's clock stays on the wall clock, so the digester itself can only digest the
+/// current hour: this is how a test gets a chain of two. Returns the digest's key.
+async fn digest_of_the_hour_before(env: &TestEnv, f: &Fixture, hour: time::OffsetDateTime) -> String {
+    use shared::domain::evidence;
+    use shared::ports::DigestCursors as _;
+    let period_start = hour - evidence::PERIOD;
+    let digest = evidence::Digest {
+        version: evidence::DIGEST_VERSION,
+        account_id: f.account.clone(),
+        period_start,
+        period_end: hour,
+        signed_at: hour,
+        signing_key: env
+            .config
+            .evidence_key_id
+            .clone()
+            .expect("the local system signs digests"),
+        signing_algorithm: evidence::SIGNING_ALGORITHM.into(),
+        previous: None,
+        objects: vec![],
+        refused: vec![],
+    };
+    let body = serde_json::to_vec(&digest).unwrap();
+    let kms = aws_sdk_kms::Client::new(&env.sdk(&env.broker).await);
+    let signature = kms
+        .sign()
+        .key_id(&digest.signing_key)
+        .message(aws_sdk_kms::primitives::Blob::new(Sha256::digest(&body).to_vec()))
+        .message_type(aws_sdk_kms::types::MessageType::Digest)
+        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+        .send()
+        .await
+        .unwrap()
+        .signature
+        .unwrap();
+    let signature = evidence::hex(signature.as_ref());
+    let key = evidence::digest_key(&f.account, period_start, hour);
+    write(
+        env,
+        &key,
+        body,
+        &[
+            (evidence::SIGNATURE_METADATA, &signature),
+            (evidence::ALGORITHM_METADATA, evidence::SIGNING_ALGORITHM),
+        ],
+    )
+    .await;
+    let store = shared::adapters::aws::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await),
+        env.config.table_name.clone(),
+    );
+    let cursor = shared::ports::DigestCursor {
+        digested_until: hour,
+        last: Some(evidence::DigestLink {
+            key: key.clone(),
+            signature,
+        }),
+    };
+    let account = shared::domain::AccountId::parse(&f.account).unwrap();
+    store
+        .advance(&account, None, &cursor)
+        .await
+        .expect("the account's first digest cursor");
+    key
+}
+
+#[tokio::test]
+async fn the_newest_digest_deleted_with_the_logs_only_it_lists_is_a_truncated_chain() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "evidence-d").await;
+    let api = env.client();
+    // Before the session's writes, so that they fall in this hour or later.
+    let hour = shared::domain::evidence::hour_of(time::OffsetDateTime::now_utc());
+    let earlier = digest_of_the_hour_before(env, &f, hour).await;
+    let s1 = start(env, &f).await;
+    api.end_session(&f.token, &s1).await.ok(200);
+    let k1 = log_key(env, &f.account, &s1).await;
+
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    env.run_expirer().await;
+    let digests = keys_under(env, &format!("digests/{}/", f.account)).await;
+    assert_eq!(digests.len(), 2, "{digests:?}");
+    assert_eq!(digests[0], earlier);
+    let newest = digests[1].clone();
+    let (body, _) = read(env, &newest).await;
+    let digest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(digest["previous"]["key"], earlier.as_str(), "{digest:#}");
+    let listed: Vec<String> = digest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(listed.contains(&k1), "{listed:?}");
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], true, "{report:#}");
+    assert_eq!(report["digest_counts"], json!({ "valid": 2 }));
+
+    // The newest digest deleted, with the logs only it lists: what is left of the chain links,
+    // and no log is left to be unlisted. The broker's record of its newest digest says so.
+    delete(env, &newest).await;
+    for key in &listed {
+        delete(env, key).await;
+    }
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], false, "{report:#}");
+    assert_eq!(report["digest_counts"], json!({ "valid": 1, "truncated": 1 }));
+    assert_eq!(report["object_counts"], json!({}));
+    assert_eq!(report["digests"][0]["key"], earlier.as_str());
+    let truncated = &report["digests"][1];
+    assert_eq!(truncated["key"], newest.as_str(), "{report:#}");
+    assert_eq!(truncated["status"], "truncated");
+    let detail = truncated["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("truncated:") && detail.contains(&earlier),
+        "names the newest digest left: {detail}"
+    );
+}
+
+#[tokio::test]
+async fn every_digest_and_log_of_an_account_deleted_is_a_truncated_chain() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "evidence-e").await;
+    let api = env.client();
+    let s1 = start(env, &f).await;
+    api.end_session(&f.token, &s1).await.ok(200);
+
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    env.run_expirer().await;
+    let digests = keys_under(env, &format!("digests/{}/", f.account)).await;
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    let logs = keys_under(env, &format!("sessions/{}/", f.account)).await;
+    assert!(!logs.is_empty());
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], true, "{report:#}");
+
+    // Nothing of the account left in the bucket, so nothing there fails; the broker recorded a
+    // digest all the same.
+    for key in digests.iter().chain(&logs) {
+        delete(env, key).await;
+    }
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], false, "{report:#}");
+    assert_eq!(report["digest_counts"], json!({ "truncated": 1 }));
+    assert_eq!(report["object_counts"], json!({}));
+    assert_eq!(report["digests"][0]["key"], digests[0].as_str());
+    assert_eq!(report["digests"][0]["status"], "truncated");
+    let detail = report["digests"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("truncated:") && detail.contains("none of the account's digests"),
+        "{detail}"
+    );
+}
+
 #[tokio::test]
 async fn bad_ranges_and_unknown_accounts_are_refused_clearly() {
     let env = env();

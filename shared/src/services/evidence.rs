@@ -280,7 +280,8 @@ impl EvidenceService {
     }
 
     /// Verifies `account`'s session logs of the days `from`..=`to` against its digests, from S3
-    /// and the public key alone.
+    /// and the public key; then the end of the chain in S3 against the newest digest the broker
+    /// recorded (the account's digest cursor), which S3 alone cannot show cut short.
     pub async fn verify(&self, account: &AccountId, from: Date, to: Date) -> Result<Report, EvidenceError> {
         let signer = self.signer.as_ref().ok_or(EvidenceError::Disabled)?;
         if to < from {
@@ -303,6 +304,10 @@ impl EvidenceService {
                 .is_ok()
         };
 
+        // The newest digest the broker recorded, read before the bucket is listed: a digest
+        // written in between is then newer than the record (no truncation), never the reverse.
+        let recorded = self.cursors.cursor(account).await?.and_then(|c| c.last).map(|l| l.key);
+
         let starts = from.midnight().assume_utc();
         let digest_keys: Vec<String> = self
             .archive
@@ -315,7 +320,8 @@ impl EvidenceService {
             .iter()
             .position(|k| evidence::period_end_of(k).is_some_and(|end| end > starts))
             .unwrap_or(digest_keys.len());
-        let wanted = digest_keys[first.saturating_sub(1)..].to_vec();
+        let read_from = first.saturating_sub(1);
+        let wanted = digest_keys[read_from..].to_vec();
         let mut files: Vec<Option<DigestFile>> = stream::iter(wanted)
             .map(|key| {
                 let archive = self.archive.clone();
@@ -331,6 +337,13 @@ impl EvidenceService {
             .buffered(READS_AT_ONCE)
             .try_collect()
             .await?;
+        // The account's digests in the bucket: listed, and those read still there when read.
+        let in_bucket: Vec<String> = digest_keys
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i < read_from || files.get(i - read_from).is_some_and(|f| f.is_some()))
+            .map(|(_, key)| key.clone())
+            .collect();
         // By position, not by what was read: a predecessor deleted since the listing must not
         // make the first digest of the range pass for it (and go unchecked).
         let predecessor = if first > 0 && !files.is_empty() {
@@ -371,6 +384,10 @@ impl EvidenceService {
             .into_iter()
             .flatten()
             .collect();
-        Ok(evidence::verify(scope, predecessor.as_ref(), &files, &objects, &check))
+        let report = evidence::verify(scope, predecessor.as_ref(), &files, &objects, &check);
+        Ok(match evidence::check_chain_end(recorded.as_deref(), &in_bucket) {
+            Some(truncated) => report.with_digest_check(truncated),
+            None => report,
+        })
     }
 }

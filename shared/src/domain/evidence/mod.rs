@@ -5,7 +5,9 @@
 //! key (RSASSA-PKCS1-v1_5 with SHA-256, as CloudTrail's SHA256withRSA); anyone with the public
 //! key and read access to the bucket can then tell, without trusting the broker's database,
 //! which log objects were modified, deleted, added or replaced whole, and whether a digest is
-//! missing from the chain (`verify`).
+//! missing from the chain (`verify`); all but whether the chain was cut short at its end (its
+//! newest digests deleted), which takes the newest digest the broker recorded
+//! (`check_chain_end`).
 //!
 //! A log object is rewritten with each event of its session, so it may be listed by several
 //! digests; the newest one that lists it holds its expected state. A digest records what S3
@@ -14,7 +16,9 @@
 
 mod verify;
 
-pub use verify::{DigestCheck, DigestFile, DigestStatus, LogObject, ObjectCheck, ObjectStatus, Report, Scope, verify};
+pub use verify::{
+    DigestCheck, DigestFile, DigestStatus, LogObject, ObjectCheck, ObjectStatus, Report, Scope, check_chain_end, verify,
+};
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, macros::format_description};

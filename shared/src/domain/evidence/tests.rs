@@ -278,3 +278,52 @@ fn objects_a_digest_refused_are_reported_as_it_saw_them() {
     assert_eq!(status_of(&report, A), "modified");
     assert_eq!(status_of(&report, B), "unlisted");
 }
+
+#[test]
+fn a_chain_that_ends_before_the_digest_the_broker_recorded_is_truncated() {
+    let (digests, objects) = world();
+    let keys: Vec<String> = digests.iter().map(|d| d.key.clone()).collect();
+    let newest = keys[1].as_str();
+    assert!(
+        check_chain_end(Some(newest), &keys).is_none(),
+        "the chain reaches the record"
+    );
+    assert!(check_chain_end(None, &keys).is_none(), "the broker recorded no digest");
+    let next = digest(3, Some(&digests[1]), vec![], vec![]);
+    assert!(
+        check_chain_end(Some(newest), &[keys.clone(), vec![next.key.clone()]].concat()).is_none(),
+        "a digest written before the cursor moved to it"
+    );
+
+    // The newest digest deleted, with the log only it lists: what is left verifies, since B's
+    // appended lines are recent enough to be pending. Only the broker's record tells.
+    let left: Vec<LogObject> = objects.iter().filter(|o| o.key != C).cloned().collect();
+    let report = verify(SCOPE, None, &digests[..1], &left, &check);
+    assert!(report.valid, "the bucket alone cannot tell: {report:#?}");
+    let end = check_chain_end(Some(newest), &keys[..1]).expect("cut short");
+    assert_eq!((end.key.as_str(), end.status), (newest, DigestStatus::Truncated));
+    let detail = end.detail.clone().unwrap();
+    assert!(
+        detail.starts_with("truncated:") && detail.contains(&keys[0]),
+        "names the newest left: {detail}"
+    );
+    let report = report.with_digest_check(end);
+    assert!(!report.valid);
+    assert_eq!(report.digest_counts.get("truncated"), Some(&1));
+    assert_eq!(report.digest_counts.get("valid"), Some(&1));
+    assert_eq!(report.digests.last().map(|d| d.key.as_str()), Some(newest));
+
+    // Every digest and every log of the account deleted: nothing in the bucket fails.
+    let report = verify(SCOPE, None, &[], &[], &check);
+    assert!(report.valid, "{report:#?}");
+    let end = check_chain_end(Some(newest), &[]).expect("cut short");
+    assert!(end.detail.as_deref().unwrap().contains("none of the account's digests"));
+    let report = report.with_digest_check(end);
+    assert!(!report.valid);
+    assert_eq!(report.digest_counts.get("truncated"), Some(&1));
+
+    // The recorded digest gone, a later one there (whose link to it is broken too): still named.
+    let gap = check_chain_end(Some(newest), &[keys[0].clone(), next.key.clone()]).expect("not there");
+    assert_eq!(gap.status, DigestStatus::Truncated);
+    assert!(gap.detail.as_deref().unwrap().contains(&next.key));
+}

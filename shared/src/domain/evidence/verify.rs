@@ -1,6 +1,8 @@
 //! Verification of an account's session logs against its signed digests, from what S3 holds
 //! and the public key alone: every digest's signature and link to the one before it, then every
-//! log object of the range against the newest trustworthy digest that lists it.
+//! log object of the range against the newest trustworthy digest that lists it. What the bucket
+//! alone cannot show, a chain cut short at its end (its newest digests deleted, with the logs
+//! only they list), `check_chain_end` shows against the newest digest the broker recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,6 +56,9 @@ pub enum DigestStatus {
     /// Signed, but the digest it names as its predecessor is not the one before it: a digest
     /// was deleted or replaced.
     BrokenLink,
+    /// The newest digest the broker recorded for the account (its digest cursor), not in the
+    /// bucket: the chain there ends before it (its newest digests, or all of them, deleted).
+    Truncated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +104,47 @@ pub struct Report {
     pub object_counts: BTreeMap<&'static str, usize>,
     pub digests: Vec<DigestCheck>,
     pub objects: Vec<ObjectCheck>,
+}
+
+impl Report {
+    /// The report with `check` added to its digests (a check made outside `verify`: the end of
+    /// the chain against the broker's record, `check_chain_end`), counts and verdict redone.
+    pub fn with_digest_check(self, check: DigestCheck) -> Report {
+        let mut digests = self.digests;
+        digests.push(check);
+        report(digests, self.objects)
+    }
+}
+
+/// The end of the chain in the bucket against the newest digest the broker recorded for the
+/// account (`recorded`, the key its digest cursor keeps): a `truncated` check naming that
+/// digest when it is not among `in_bucket` (the account's digest keys in the bucket, in key
+/// order, so in chain order), and `None` when it is there or the broker recorded none. A digest
+/// after it is no truncation (one is written before the cursor moves). The bucket alone cannot
+/// tell a chain cut short at its end from one that ends there: this needs the broker's record.
+pub fn check_chain_end(recorded: Option<&str>, in_bucket: &[String]) -> Option<DigestCheck> {
+    let recorded = recorded?;
+    if in_bucket.iter().any(|k| k == recorded) {
+        return None;
+    }
+    let detail = match in_bucket.last() {
+        None => "truncated: the broker recorded this digest as the account's newest, but the bucket holds \
+                 none of the account's digests (the whole chain was deleted)"
+            .to_string(),
+        Some(newest) if newest.as_str() < recorded => format!(
+            "truncated: the broker recorded this digest as the account's newest, but the newest in the \
+             bucket is {newest} (the digests after it were deleted)"
+        ),
+        Some(newest) => format!(
+            "the broker recorded this digest as the account's newest, but it is not in the bucket \
+             (whose newest is {newest})"
+        ),
+    };
+    Some(DigestCheck {
+        key: recorded.to_string(),
+        status: DigestStatus::Truncated,
+        detail: Some(detail),
+    })
 }
 
 enum Listing<'a> {
@@ -311,6 +357,7 @@ impl DigestStatus {
             Self::InvalidSignature => "invalid-signature",
             Self::Unreadable => "unreadable",
             Self::BrokenLink => "broken-link",
+            Self::Truncated => "truncated",
         }
     }
 }
