@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use e2e::shell::shell_fixture;
 use e2e::{Fixture, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
 
@@ -690,6 +691,21 @@ async fn approvers_approve_from_slack_buttons() {
             && p.body["channel"] == "C0APPROVALS"
     })
     .await;
+    // It says what approvers decide on: the kind and its role, the account, how long and why.
+    let shown = message.body["text"].as_str().unwrap();
+    assert_eq!(
+        message.body["blocks"][0]["text"]["text"], shown,
+        "the section shows the text"
+    );
+    for part in [
+        format!("asks for a JIT session on role `{}`", f.role),
+        format!("*Account:* `{}`", f.aws_account),
+        "*Duration:* 15 min (900 s)".to_string(),
+        "*Reason:* _INC-42 needs a look_".to_string(),
+    ] {
+        assert!(shown.contains(&part), "{part:?} in {shown}");
+    }
+    assert!(!shown.contains("console session"), "{shown}");
     let buttons = &message.body["blocks"][1]["elements"];
     assert_eq!(buttons[0]["action_id"], "approve");
     assert_eq!(buttons[1]["action_id"], "deny");
@@ -739,6 +755,11 @@ async fn approvers_approve_from_slack_buttons() {
     })
     .await;
     assert_eq!(updated.body["channel"], "C0APPROVALS");
+    let outcome = updated.body["text"].as_str().unwrap();
+    assert!(
+        outcome.contains(&format!("JIT session on role `{}`", f.role)),
+        "the updated message still says what was approved: {outcome}"
+    );
     let dm = wait_for_post(env, |p| {
         p.path == "api/chat.postMessage"
             && p.body["channel"] == "U0REQUESTER"
@@ -747,6 +768,66 @@ async fn approvers_approve_from_slack_buttons() {
     .await;
     assert!(dm.body["text"].as_str().unwrap().contains("approved"));
     env.client().end_session(&f.token, &id).await.ok(200);
+}
+
+/// A shell request's approval message names its target and the shell role it goes through,
+/// the account, the duration and the reason (before, it called every non-JIT request "a
+/// console session" and never showed the target).
+#[tokio::test]
+async fn a_shell_request_shows_approvers_its_target_in_slack() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "slackshell").await;
+    s.configure(env).await;
+    let approvers = approver_group(env, "approvers-slackshell", &["slackshell-approver@example.com"]).await;
+    set_policy(
+        env,
+        &s.f,
+        json!({ "approval": { "approvals_required": 1, "approver_group_ids": [approvers] } }),
+    )
+    .await;
+    let target = s.managed(env).await;
+    let id = id_of(&api.post("/sessions", &s.f.token, s.start(&target, 1800)).await.ok(202));
+
+    let message = wait_for_post(env, |p| {
+        p.path == "api/chat.postMessage"
+            && p.body["blocks"].to_string().contains(&id)
+            && p.body["channel"] == "C0APPROVALS"
+    })
+    .await;
+    let shown = message.body["text"].as_str().unwrap();
+    assert_eq!(
+        message.body["blocks"][0]["text"]["text"], shown,
+        "the section shows the text"
+    );
+    for part in [
+        format!(
+            "asks for a shell session on target `{target}` through the shell role `{}`",
+            s.role
+        ),
+        format!("*Account:* `{}`", s.f.aws_account),
+        "*Duration:* 30 min (1800 s)".to_string(),
+        "*Reason:* _debug INC-7_".to_string(),
+    ] {
+        assert!(shown.contains(&part), "{part:?} in {shown}");
+    }
+    assert!(
+        !shown.contains("console"),
+        "a shell request called a console session: {shown}"
+    );
+    // The buttons are as they were: the session id as their value.
+    let buttons = &message.body["blocks"][1]["elements"];
+    assert_eq!(buttons[0]["action_id"], "approve");
+    assert_eq!(buttons[1]["action_id"], "deny");
+    assert_eq!(buttons[0]["value"], id.as_str());
+    api.post(
+        &format!("/sessions/{id}/cancel"),
+        &s.f.token,
+        json!({ "reason": "seen the message" }),
+    )
+    .await
+    .ok(200);
 }
 
 #[tokio::test]

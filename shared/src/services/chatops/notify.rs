@@ -3,6 +3,12 @@
 //! Deny buttons to the approval channel; a break-glass start posts a notice; the outcome
 //! updates that message and tells the requester by DM (when their Slack member is linked).
 //! Each event is handled once, whatever the queue redelivers.
+//!
+//! Approvers see what they decide: every message names the kind in words and what it reaches
+//! (a JIT session's role; a console session's IAM user; a shell session's target and the
+//! shell role it goes through), the AWS account, the duration (for an extension, the extra
+//! time asked), the reason, and whether it is break-glass. Never a secret: the events carry
+//! none, and what requesters wrote is made inert.
 
 use serde_json::{Value, json};
 
@@ -29,25 +35,117 @@ fn inert(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// What the event says was asked for, in words.
+/// A duration as an approver reads it at a glance, with the exact seconds:
+/// `1 h 30 min (5400 s)`, `15 min (900 s)`, `45 s`.
+fn duration_words(seconds: u64) -> String {
+    if seconds < 60 {
+        return format!("{seconds} s");
+    }
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m} min"));
+    }
+    if s > 0 {
+        parts.push(format!("{s} s"));
+    }
+    format!("{} ({seconds} s)", parts.join(" "))
+}
+
+/// The session's kind in words, with what it reaches: the JIT role; the console's IAM user;
+/// the shell's target and the shell role it goes through. (A shell session's `role_arn` is
+/// the account's shell role; its target and a console's IAM user are not on every event:
+/// `ChatOpsService::described` adds them from the session's record.)
+fn what(e: &Value) -> String {
+    let code = |field: &str| e[field].as_str().map(|v| format!("`{}`", inert(v)));
+    match e["kind"].as_str() {
+        Some("jit") => format!(
+            "JIT session on role {}",
+            code("role_arn").unwrap_or_else(|| "(not recorded)".into())
+        ),
+        Some("console") => match code("iam_user") {
+            Some(user) => format!("console session (the IAM user {user})"),
+            None => "console session (the requester's own IAM user)".into(),
+        },
+        Some("shell") => format!(
+            "shell session on target {} through the shell role {}",
+            code("target").unwrap_or_else(|| "(not recorded)".into()),
+            code("role_arn").unwrap_or_else(|| "of the account".into())
+        ),
+        Some(other) => format!("session of kind `{}`", inert(other)),
+        None => "session of an unknown kind".into(),
+    }
+}
+
+/// What the event says was asked for, in words an approver decides on: who, the kind and
+/// what it reaches, the account, how long (for an extension, the extra time asked) and why.
 fn summary(e: &Value) -> String {
-    let what = match (e["kind"].as_str(), e["role_arn"].as_str()) {
-        (Some("jit"), Some(role)) => format!("JIT `{}`", role.rsplit('/').next().unwrap_or(role)),
-        _ => "a console session".to_string(),
-    };
-    let seconds = e["duration_seconds"].as_u64().unwrap_or_default();
-    // An extension's own reason (its event's `duration_seconds` is the extension's too).
-    let reason = if e["type"] == "extension_requested" {
-        e["reason"].as_str()
+    let user = inert(e["user"].as_str().unwrap_or("someone"));
+    let what = what(e);
+    let break_glass = e["break_glass"] == true;
+    let extension_request = e["type"] == "extension_requested";
+    let extension_outcome = e["extension"] == true;
+    // An extension request's `duration_seconds` and `reason` are the extension's own; an
+    // outcome's (`extension: true` when it decides an extension) are the session's.
+    let (headline, how_long, reason) = if extension_request {
+        (
+            format!("*{user}* asks to *extend* a live {what}"),
+            "Extra time",
+            e["reason"].as_str(),
+        )
+    } else if extension_outcome {
+        (
+            format!("*{user}* asked to *extend* a live {what}"),
+            "Session's duration",
+            e["request_reason"].as_str(),
+        )
+    } else if break_glass {
+        (
+            format!("*{user}* started a *break-glass* {what}"),
+            "Duration",
+            e["request_reason"].as_str(),
+        )
     } else {
-        e["request_reason"].as_str()
+        (
+            format!("*{user}* asks for a {what}"),
+            "Duration",
+            e["request_reason"].as_str(),
+        )
+    };
+    // The extension of a break-glass session says so too.
+    let flag = if break_glass && (extension_request || extension_outcome) {
+        " (a *break-glass* session)"
+    } else {
+        ""
     };
     format!(
-        "*{}* asks for {what} on `{}` for {}m: _{}_",
-        inert(e["user"].as_str().unwrap_or("someone")),
-        e["aws_account_id"].as_str().unwrap_or("?"),
-        seconds / 60,
+        "{headline}{flag}\n*Account:* `{}`\n*{how_long}:* {}\n*Reason:* _{}_",
+        inert(e["aws_account_id"].as_str().unwrap_or("?")),
+        duration_words(e["duration_seconds"].as_u64().unwrap_or_default()),
         inert(reason.unwrap_or_default())
+    )
+}
+
+/// The message of a request or an extension request, that approvers act on.
+fn approval_text(e: &Value) -> String {
+    format!(
+        "{}\nNeeds {} approval(s) from an approver group; lapses at {} UTC.",
+        summary(e),
+        e["approvals_required"].as_u64().unwrap_or(1),
+        e["lapses_at"].as_str().unwrap_or("?")
+    )
+}
+
+/// The notice of a break-glass start: it needs a review, not an approval.
+fn break_glass_text(e: &Value, session: &str) -> String {
+    format!(
+        ":rotating_light: Break-glass: {}\nIt started at once, until {} UTC. An approver must review it: \
+         `cib requests review {session} --note …`",
+        summary(e),
+        e["expires_at"].as_str().unwrap_or("?")
     )
 }
 
@@ -85,6 +183,9 @@ impl ChatOpsService {
         let Ok(id) = SessionId::parse(session) else {
             return Ok(());
         };
+        // Read before the event is marked handled: a failed read is retried.
+        let described = self.described(event, &id).await?;
+        let event = &described;
         let event_id = event["event_id"].as_str().unwrap_or_default();
         let until = self.clock.now() + time::Duration::days(super::JOB_MEMORY_DAYS);
         if !self.once.first_use(&format!("event:{event_id}"), until).await? {
@@ -93,15 +194,7 @@ impl ChatOpsService {
         let by = event["by"].as_str().unwrap_or("someone");
         let result = match kind {
             "pending" | "extension_requested" => {
-                let mut text = summary(event);
-                if kind == "extension_requested" {
-                    text = format!("{text}\n(an *extension* of a live session)");
-                }
-                let text = format!(
-                    "{text}\nNeeds {} approval(s) from an approver group; lapses at {} UTC.",
-                    event["approvals_required"].as_u64().unwrap_or(1),
-                    event["lapses_at"].as_str().unwrap_or("?")
-                );
+                let text = approval_text(event);
                 match slack.post(channel, &text, &approval_blocks(&text, session)).await {
                     Ok((channel, ts)) => self
                         .links
@@ -112,12 +205,7 @@ impl ChatOpsService {
                 }
             }
             "break_glass" => {
-                let text = format!(
-                    ":rotating_light: Break-glass: {}\nIt started at once, until {} UTC. An approver must review it: \
-                     `cib requests review {session} --note …`",
-                    summary(event),
-                    event["expires_at"].as_str().unwrap_or("?")
-                );
+                let text = break_glass_text(event, session);
                 match slack.post(channel, &text, &json!([section(&text)])).await {
                     Ok((channel, ts)) => self
                         .links
@@ -178,6 +266,30 @@ impl ChatOpsService {
         Ok(())
     }
 
+    /// The event with what an approver must see and it does not carry filled in from the
+    /// session's record: a shell session's target, a console session's IAM user (the bus's
+    /// events name neither before the session starts). A session not found leaves the event
+    /// as it is (the message then says the target was not recorded); `Err` when the store
+    /// could not be read (the event is retried).
+    async fn described(&self, event: &Value, id: &SessionId) -> Result<Value, ChatOpsError> {
+        let missing = match event["kind"].as_str() {
+            Some("shell") => "target",
+            Some("console") => "iam_user",
+            _ => return Ok(event.clone()),
+        };
+        let mut event = event.clone();
+        if !event[missing].is_string()
+            && event.is_object()
+            && let Some(record) = self.sessions.sessions.get(id).await?
+        {
+            if let Some(target) = &record.target {
+                event["target"] = json!(target.as_str());
+            }
+            event["iam_user"] = json!(record.iam_user.to_string());
+        }
+        Ok(event)
+    }
+
     /// A DM to the Slack member linked to `user`, if any.
     async fn tell(&self, slack: &dyn crate::ports::ChatNotifier, user: &Email, text: &str) -> Result<(), String> {
         let mut page = PageRequest {
@@ -201,5 +313,165 @@ impl ChatOpsService {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION: &str = "01JD8X5V8C6Y4W1Q2R3S4T5V6W";
+
+    /// An event as the bus carries it (docs/events.md), a 90-minute request, with `more` on top
+    /// (`target` and `iam_user` as `ChatOpsService::described` adds them).
+    fn event(kind: &str, role: Option<&str>, more: Value) -> Value {
+        let mut e = json!({
+            "v": 1,
+            "event_id": format!("{SESSION}:pending"),
+            "type": "pending",
+            "at": "2026-11-24T10:00:00Z",
+            "session_id": SESSION,
+            "account_id": "01JD8X5V8C6Y4W1Q2R3S4T5V6X",
+            "aws_account_id": "123456789012",
+            "kind": kind,
+            "user": "alice@example.com",
+            "requested_by": "alice@example.com",
+            "role_arn": role,
+            "duration_seconds": 5400,
+            "request_reason": "INC-42 database failover",
+            "reason": "INC-42 database failover",
+            "break_glass": false,
+            "approvals_required": 2,
+            "lapses_at": "2026-11-24T11:00:00Z",
+        });
+        if let (Some(obj), Some(more)) = (e.as_object_mut(), more.as_object()) {
+            obj.extend(more.clone());
+        }
+        e
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/OnCall";
+    const SHELL_ROLE: &str = "arn:aws:iam::123456789012:role/BrokerShell";
+
+    #[test]
+    fn a_jit_request_names_the_role_the_account_the_duration_and_the_reason() {
+        let text = approval_text(&event("jit", Some(ROLE), json!({})));
+        assert_eq!(
+            text,
+            "*alice@example.com* asks for a JIT session on role `arn:aws:iam::123456789012:role/OnCall`\n\
+             *Account:* `123456789012`\n\
+             *Duration:* 1 h 30 min (5400 s)\n\
+             *Reason:* _INC-42 database failover_\n\
+             Needs 2 approval(s) from an approver group; lapses at 2026-11-24T11:00:00Z UTC."
+        );
+    }
+
+    #[test]
+    fn a_console_request_names_the_iam_user_and_is_no_shell() {
+        let text = summary(&event("console", None, json!({ "iam_user": "alice-example.com" })));
+        assert!(
+            text.contains("asks for a console session (the IAM user `alice-example.com`)"),
+            "{text}"
+        );
+        assert!(text.contains("*Account:* `123456789012`"), "{text}");
+        assert!(text.contains("*Duration:* 1 h 30 min (5400 s)"), "{text}");
+        assert!(text.contains("*Reason:* _INC-42 database failover_"), "{text}");
+        assert!(!text.contains("shell") && !text.contains("JIT"), "{text}");
+    }
+
+    #[test]
+    fn a_shell_request_names_its_target_and_the_shell_role_and_is_no_console_session() {
+        let e = event(
+            "shell",
+            Some(SHELL_ROLE),
+            json!({ "target": "i-0123456789abcdef0", "duration_seconds": 1800,
+                    "request_reason": "restart the worker", "reason": "restart the worker" }),
+        );
+        let text = summary(&e);
+        assert!(
+            text.contains(
+                "asks for a shell session on target `i-0123456789abcdef0` through the shell role \
+                 `arn:aws:iam::123456789012:role/BrokerShell`"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("*Account:* `123456789012`"), "{text}");
+        assert!(text.contains("*Duration:* 30 min (1800 s)"), "{text}");
+        assert!(text.contains("*Reason:* _restart the worker_"), "{text}");
+        assert!(
+            !text.contains("console"),
+            "a shell request called a console session: {text}"
+        );
+        // The message approvers act on carries it all.
+        assert!(approval_text(&e).starts_with(&text));
+        // A target the record did not give is said to be missing, not passed over.
+        let unknown = summary(&event("shell", Some(SHELL_ROLE), json!({})));
+        assert!(unknown.contains("shell session on target (not recorded)"), "{unknown}");
+    }
+
+    #[test]
+    fn an_extension_request_shows_the_extra_time_and_its_own_reason() {
+        let e = event(
+            "shell",
+            Some(SHELL_ROLE),
+            json!({ "type": "extension_requested", "target": "i-0123456789abcdef0",
+                    "duration_seconds": 1800, "reason": "the restore is slow" }),
+        );
+        let text = approval_text(&e);
+        assert!(
+            text.contains("asks to *extend* a live shell session on target `i-0123456789abcdef0`"),
+            "{text}"
+        );
+        assert!(text.contains("*Extra time:* 30 min (1800 s)"), "{text}");
+        assert!(text.contains("*Reason:* _the restore is slow_"), "{text}");
+        assert!(
+            !text.contains("INC-42"),
+            "the session's reason is not the extension's: {text}"
+        );
+        // A break-glass session's extension says so.
+        let mut glass = e;
+        glass["break_glass"] = json!(true);
+        assert!(summary(&glass).contains("(a *break-glass* session)"));
+    }
+
+    #[test]
+    fn a_break_glass_notice_says_so_with_the_kind_duration_and_reason() {
+        let e = event(
+            "jit",
+            Some(ROLE),
+            json!({ "type": "break_glass", "break_glass": true, "expires_at": "2026-11-24T11:30:00Z" }),
+        );
+        let text = break_glass_text(&e, SESSION);
+        assert!(text.starts_with(":rotating_light: Break-glass: "), "{text}");
+        assert!(
+            text.contains("*alice@example.com* started a *break-glass* JIT session on role `arn:aws:iam::123456789012:role/OnCall`"),
+            "{text}"
+        );
+        assert!(text.contains("*Duration:* 1 h 30 min (5400 s)"), "{text}");
+        assert!(text.contains("*Reason:* _INC-42 database failover_"), "{text}");
+        assert!(
+            text.contains(&format!("`cib requests review {SESSION} --note …`")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_requesters_wrote_stays_inert() {
+        let text = summary(&event(
+            "jit",
+            Some(ROLE),
+            json!({ "request_reason": "<!channel> see <https://evil.example|the runbook>" }),
+        ));
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration_words(900), "15 min (900 s)");
+        assert_eq!(duration_words(3600), "1 h (3600 s)");
+        assert_eq!(duration_words(5400), "1 h 30 min (5400 s)");
+        assert_eq!(duration_words(3661), "1 h 1 min 1 s (3661 s)");
+        assert_eq!(duration_words(45), "45 s");
     }
 }
