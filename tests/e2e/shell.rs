@@ -558,3 +558,67 @@ async fn the_shell_role_cannot_be_a_jit_role() {
         "the JIT settings are unchanged"
     );
 }
+
+/// JIT credentials whose role allows `ssm:StartSession` can open a shell (or a port forward)
+/// whose data channel outlives the deny; the end terminates it, whatever the session's kind
+/// (third security review). Their session policy keeps such sessions in the account's default
+/// Region, where the end looks.
+#[tokio::test]
+async fn a_jit_end_terminates_the_session_manager_sessions_its_credentials_opened() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "jit-ssm").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+    // An operator's JIT role: Session Manager allowed.
+    s.admin
+        .iam
+        .put_role_policy()
+        .role_name(s.f.role_name())
+        .policy_name("operator")
+        .policy_document(
+            json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+                "Action": ["ssm:StartSession", "ssm:TerminateSession", "ssm:DescribeSessions"], "Resource": "*" }] })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let started = api.post("/sessions", &s.f.token, s.f.jit(900)).await.ok(201);
+    let creds = session_credentials(&started);
+    let as_jit = aws_as(env, creds.clone()).await;
+    let ssm = start_ssm(&as_jit, &target)
+        .await
+        .expect("the JIT credentials open a shell");
+    assert!(live_ssm_sessions(&s.admin).await.contains(&ssm));
+    // Not in another Region: the end would not look there.
+    let elsewhere = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&env.sdk(&env.broker).await)
+            .region(aws_config::Region::new("us-west-2"))
+            .credentials_provider(creds)
+            .build(),
+    );
+    let refused = elsewhere
+        .start_session()
+        .target(&target)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_ssm::error::ProvideErrorMetadata::code(&e).map(str::to_string));
+    assert_eq!(refused.err().flatten().as_deref(), Some("AccessDeniedException"));
+
+    let id = started["session"]["id"].as_str().unwrap();
+    api.end_session(&s.f.token, id).await.ok(200);
+    assert!(
+        !live_ssm_sessions(&s.admin).await.contains(&ssm),
+        "the end terminated the shell the JIT credentials opened"
+    );
+    let log = api.get(&format!("/sessions/{id}/log"), &s.f.token).await.ok(200);
+    let swept = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "shell_sessions")
+        .expect("the log records what was terminated");
+    assert_eq!(swept["terminated"], json!([ssm]), "{swept}");
+}

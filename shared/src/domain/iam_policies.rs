@@ -231,15 +231,25 @@ pub fn role_guides(account: &Account, user: &ManagedUser, jit: &JitSettings) -> 
 }
 
 /// The session policy every JIT AssumeRole carries: the role's own permissions, minus
-/// assuming further roles. A session chained out of a JIT role would land on a role whose
-/// policies the broker does not manage, beyond the reach of revocation.
-pub fn jit_session_policy() -> String {
+/// assuming further roles (a session chained out of a JIT role would land on a role whose
+/// policies the broker does not manage, beyond the reach of revocation), and minus opening
+/// Session Manager sessions (a shell, a port forward, ECS Exec) outside `region`, the account's
+/// default Region: such a data channel no longer asks IAM once open, so the end terminates the
+/// session's live ones, and it looks for them there.
+pub fn jit_session_policy(region: &str) -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [
             { "Sid": "RolePermissions", "Effect": "Allow", "Action": "*", "Resource": "*" },
             // The only credential-minting call a role session can sign itself.
             { "Sid": "NoRoleChaining", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*" },
+            {
+                "Sid": "SessionManagerWhereTheEndLooks",
+                "Effect": "Deny",
+                "Action": ["ssm:StartSession", "ssm:ResumeSession", "ecs:ExecuteCommand"],
+                "Resource": "*",
+                "Condition": { "StringNotEquals": { "aws:RequestedRegion": region } },
+            },
         ]
     })
     .to_string()

@@ -166,6 +166,8 @@ impl SessionService {
             .ok_or_else(|| "the account is gone".to_string())?;
         let access = self.target.opened(&account).await.map_err(step)?;
         let iam = self.target.iam_with(&access).await.map_err(step)?;
+        // Session Manager: shell sessions' own, and the ones JIT credentials may have opened
+        // (their session policy keeps those in the account's default Region).
         let shell = if sessions.iter().any(|s| s.kind == SessionKind::Shell) {
             let conn = self.target.shell_with(&access).await.map_err(step);
             let recording = self.accounts.get_shell(&account.id).await.map_err(|e| e.to_string());
@@ -176,8 +178,14 @@ impl SessionService {
                 }),
                 (Err(e), _) | (_, Err(e)) => Err(e),
             }
+        } else if sessions.iter().any(|s| s.kind == SessionKind::Jit) {
+            self.target
+                .shell_with(&access)
+                .await
+                .map(|conn| ShellReach { conn, recording: None })
+                .map_err(step)
         } else {
-            Err("no shell session in this batch".into())
+            Err("no shell or JIT session in this batch".into())
         };
         Ok(Reach { iam, shell })
     }
@@ -230,6 +238,20 @@ impl SessionService {
                 }
             });
         futures::future::join_all(closes).await;
+        // JIT credentials may have opened Session Manager sessions (a shell, a port forward, ECS
+        // Exec) whose data channel outlives the deny: terminated too. Best effort: an account
+        // that does not let the broker list or terminate them still has the deny.
+        let sweeps = sessions
+            .iter_mut()
+            .zip(revoked.iter())
+            .filter(|(s, result)| s.kind == SessionKind::Jit && result.is_ok())
+            .map(|(session, _)| async {
+                match &shell {
+                    Ok(reach) => self.close_jit_ssm_sessions(session, reach).await,
+                    Err(e) => tracing::warn!(session = %session.id, error = %e, "Session Manager not reached; the JIT session's own sessions, if any, were not swept"),
+                }
+            });
+        futures::future::join_all(sweeps).await;
         use futures::StreamExt;
         futures::stream::iter(sessions.into_iter().zip(revoked).zip(sweep_again))
             .map(|((session, result), again)| async move {

@@ -65,7 +65,7 @@ impl SessionService {
                         session,
                         checked,
                         secret,
-                        iam_policies::jit_session_policy(),
+                        iam_policies::jit_session_policy(account.default_region.as_str()),
                         Vec::new(),
                     )
                     .await?;

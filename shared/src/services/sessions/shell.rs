@@ -312,6 +312,52 @@ fn outside(target: &ShellTarget) -> StartError {
     )
 }
 
+impl SessionService {
+    /// Terminates the live Session Manager sessions a JIT session's credentials opened, and
+    /// logs them. Errors are logged, not returned: the deny already holds.
+    pub(super) async fn close_jit_ssm_sessions(&self, session: &mut Session, reach: &ShellReach) {
+        let Some(owner) = owner_arn(session) else { return };
+        let live = match reach.conn.sessions_of(&owner, true).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "listing the JIT session's Session Manager sessions failed");
+                return;
+            }
+        };
+        let mut terminated = Vec::new();
+        for s in &live {
+            match reach.conn.terminate(&s.id).await {
+                Ok(()) => terminated.push(s.id.clone()),
+                Err(e) => {
+                    tracing::warn!(session = %session.id, ssm_session = %s.id, error = %e, "terminating a JIT session's Session Manager session failed")
+                }
+            }
+        }
+        if live.is_empty() {
+            return;
+        }
+        let event = self.session_event(
+            "shell_sessions",
+            format!("{}:jit_ssm_sessions", session.id),
+            session,
+            json!({
+                "ssm_sessions": live.iter().map(|s| json!({
+                    "id": s.id,
+                    "target": s.target,
+                    "started_at": s.started_at.map(rfc3339),
+                })).collect::<Vec<_>>(),
+                "terminated": terminated,
+            }),
+        );
+        match self.record(&session.log_key, event).await {
+            Ok(head) => session.log_head = head,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "logging the JIT session's Session Manager sessions failed")
+            }
+        }
+    }
+}
+
 /// Who may read a shell session's transcripts, which can hold whatever was typed (secrets
 /// among it): its owner and admins; auditors only where the deployment allows it.
 fn may_read_transcripts(role: Role, own: bool, auditors_allowed: bool) -> bool {
