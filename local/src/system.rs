@@ -298,6 +298,7 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         request_lapse: Duration::from_secs(3600),
         // As deployed by default: transcripts for owners and admins only.
         auditors_read_transcripts: false,
+        broker_account_id: shared::domain::AwsAccountId::parse(crate::local_aws::BROKER_ACCOUNT).ok(),
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

@@ -218,7 +218,8 @@ impl App {
             request_lapse: config.request_lapse,
             auditors_read_transcripts: config.auditors_read_transcripts,
         };
-        let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone());
+        let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone())
+            .refusing_own_account(config.broker_account_id.clone());
         let evidence = crate::services::evidence::EvidenceService::new(
             store.clone(),
             store.clone(),

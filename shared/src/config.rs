@@ -41,6 +41,9 @@ pub struct Config {
     /// false): transcripts can hold typed secrets, so they are for the owner and admins unless
     /// a deployment decides otherwise.
     pub auditors_read_transcripts: bool,
+    /// The AWS account the broker runs in (`BROKER_ACCOUNT_ID`; the template sets it), which
+    /// registration refuses.
+    pub broker_account_id: Option<crate::domain::AwsAccountId>,
 }
 
 /// Where Slack requests may come from and where answers go.
@@ -205,6 +208,13 @@ impl Config {
             event_bus: opt("EVENT_BUS_NAME"),
             request_lapse,
             auditors_read_transcripts: flag("AUDITORS_READ_TRANSCRIPTS")?,
+            broker_account_id: match opt("BROKER_ACCOUNT_ID") {
+                None => None,
+                Some(id) => Some(
+                    crate::domain::AwsAccountId::parse(&id)
+                        .map_err(|_| ConfigError("BROKER_ACCOUNT_ID must be 12 digits".into()))?,
+                ),
+            },
         })
     }
 

@@ -496,3 +496,34 @@ async fn a_drifted_counter_does_not_make_the_account_unreadable() {
     api.get(&format!("/accounts/{id}"), &admin).await.ok(200);
     api.delete(&format!("/accounts/{id}"), &admin).await.ok(204);
 }
+
+/// The broker's own AWS account is never registered (third security review: a broker admin who
+/// is not an AWS admin could otherwise provision themselves an administrator there and delete
+/// the broker's logs and digests). The broker's own key is what the test registers with.
+#[tokio::test]
+async fn the_brokers_own_account_is_refused() {
+    let env = env();
+    let api = env.client();
+    let body = json!({
+        "name": "the broker itself",
+        "default_region": "eu-west-1",
+        "credentials": {
+            "type": "access_key",
+            "access_key_id": env.broker.access_key_id,
+            "secret_access_key": env.broker.secret_access_key,
+        }
+    });
+    let reply = api.post("/accounts", &env.admin(), body).await;
+    assert!(!reply.text.contains(&env.broker.secret_access_key));
+    let p = reply.problem(422);
+    assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/own-account", "{p}");
+    let listed = api.get("/accounts?limit=100", &env.admin()).await.ok(200);
+    assert!(
+        !listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["aws_account_id"] == local_runner::local_aws::BROKER_ACCOUNT),
+        "nothing stored"
+    );
+}

@@ -50,6 +50,12 @@ impl From<RegisterAccountError> for Problem {
                 e.to_string(),
             ),
             RegisterAccountError::AlreadyRegistered(_) => Problem::conflict("already-registered", e.to_string()),
+            RegisterAccountError::OwnAccount(_) => Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "own-account",
+                "The broker's own AWS account cannot be registered",
+                e.to_string(),
+            ),
             RegisterAccountError::Unavailable(cause) => unavailable(&cause),
         }
     }

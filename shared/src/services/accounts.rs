@@ -38,6 +38,12 @@ pub enum RegisterAccountError {
         expected: AwsAccountId,
         actual: AwsAccountId,
     },
+    /// The broker's own AWS account: a broker admin who is not an AWS admin could otherwise
+    /// reach the broker's table, keys and logs through it (a confused deputy).
+    #[error(
+        "AWS account {0} is the broker's own: registering it would let broker admins act on the broker's own resources (its table, keys and logs) through it"
+    )]
+    OwnAccount(AwsAccountId),
     #[error("{0}")]
     Unavailable(String),
 }
@@ -106,6 +112,8 @@ pub struct AccountService {
     verifier: Arc<dyn CredentialVerifier>,
     sealer: Arc<dyn SecretSealer>,
     clock: Arc<dyn Clock>,
+    /// The AWS account the broker runs in, which is never registered.
+    own_account: Option<AwsAccountId>,
 }
 
 impl AccountService {
@@ -120,7 +128,14 @@ impl AccountService {
             verifier,
             sealer,
             clock,
+            own_account: None,
         }
+    }
+
+    /// Refuses to register `own`, the AWS account the broker runs in.
+    pub fn refusing_own_account(mut self, own: Option<AwsAccountId>) -> Self {
+        self.own_account = own;
+        self
     }
 
     /// Checks the credentials with AWS, then seals and stores them. Nothing is written
@@ -135,6 +150,9 @@ impl AccountService {
             })?;
         check_role_account(&cmd.credentials, &identity)
             .map_err(|(expected, actual)| RegisterAccountError::AccountMismatch { expected, actual })?;
+        if self.own_account.as_ref() == Some(&identity.aws_account_id) {
+            return Err(RegisterAccountError::OwnAccount(identity.aws_account_id));
+        }
         let id = AccountId::generate();
         let credentials = self
             .seal(&id, &cmd.credentials)
