@@ -262,7 +262,7 @@ fn executable(path: &Path) -> bool {
 
 /// `cib sessions transcript`: the transcript on standard output, its control characters shown
 /// (`visible`) or, with `--raw`, as they were recorded; a note on standard error when the API cut
-/// it short.
+/// it short, or when it no longer matches what the session's log recorded.
 pub(crate) async fn transcript(
     api: &Client,
     id: &str,
@@ -295,6 +295,11 @@ pub(crate) async fn transcript(
         eprintln!(
             "cib: the transcript is cut short; the whole of it is at {}",
             visible(transcript["location"].as_str().unwrap_or("?").as_bytes())
+        );
+    }
+    if transcript["matches_log"].as_bool() == Some(false) {
+        eprintln!(
+            "cib: this is not the transcript the session's log recorded at its end (its SHA-256 or size differs): it was changed or replaced in S3 since"
         );
     }
     Ok(())

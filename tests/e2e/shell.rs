@@ -622,3 +622,184 @@ async fn a_jit_end_terminates_the_session_manager_sessions_its_credentials_opene
         .expect("the log records what was terminated");
     assert_eq!(swept["terminated"], json!([ssm]), "{swept}");
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Transcripts are tamper-evident (security review, low): a shell session's end records each
+/// transcript's SHA-256 and size in the session's log, which the signed digests cover, and the
+/// transcript endpoint says whether the object in S3 is still the one recorded.
+#[tokio::test]
+async fn the_end_records_each_transcripts_sha256_and_a_changed_transcript_no_longer_matches() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell-digest").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let user = aws_as(env, session_credentials(&started)).await;
+    let ssm_id = start_ssm(&user, &target).await.unwrap();
+    type_in(env, &s.f.aws_account, &ssm_id, "$ whoami\noncall\n").await;
+    // The end terminates it (Session Manager uploads the transcript then); the second sweep
+    // a minute later finishes the end.
+    api.end_session(&s.f.token, &id).await.ok(200);
+    env.clock.advance(std::time::Duration::from_secs(61));
+    env.run_expirer().await;
+    env.clock.reset();
+    let ended = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
+
+    // The transcript as S3 holds it, hashed here.
+    let key = format!("shell/{ssm_id}.log");
+    let location = format!("s3://{}/{key}", s.bucket);
+    let object = s
+        .admin
+        .s3
+        .get_object()
+        .bucket(&s.bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("the transcript");
+    let bytes = object.body.collect().await.unwrap().into_bytes().to_vec();
+    let sha256 = sha256_hex(&bytes);
+
+    // The verified log records its SHA-256 and size, at each sweep that found it.
+    let log = api.get(&format!("/sessions/{id}/log"), &s.f.token).await.ok(200);
+    assert_eq!(log["verified"], true, "{log}");
+    let events = log["events"].as_array().unwrap();
+    let first = events
+        .iter()
+        .find(|e| e["type"] == "shell_sessions")
+        .expect("the shell_sessions event");
+    assert_eq!(first["terminated"], json!([ssm_id]), "{first}");
+    assert_eq!(
+        first["transcripts"].as_array().map(Vec::len),
+        Some(1),
+        "recorded at the end: {first}"
+    );
+    for e in events.iter().filter(|e| e["type"] == "shell_sessions") {
+        let t = &e["transcripts"][0];
+        assert_eq!(t["ssm_session_id"], ssm_id.as_str(), "{e}");
+        assert_eq!(t["location"], location.as_str(), "{e}");
+        assert_eq!(t["status"], "recorded", "{e}");
+        assert_eq!(t["sha256"], sha256.as_str(), "{e}");
+        assert_eq!(t["bytes"], bytes.len() as u64, "{e}");
+    }
+
+    // The endpoint compares S3's object with the log's record.
+    let path = format!("/sessions/{id}/transcripts/{ssm_id}");
+    let t = api.get(&path, &s.f.token).await.ok(200);
+    assert_eq!(t["matches_log"], true, "{t}");
+    assert_eq!(t["recorded"]["sha256"], sha256.as_str(), "{t}");
+    assert_eq!(t["recorded"]["bytes"], bytes.len() as u64, "{t}");
+
+    // Someone who may write the bucket rewrites what was typed, keeping the size: the log
+    // still says what was there at the end, and the endpoint says this is not it.
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let forged = text.replacen("whoami", "uptime", 1);
+    assert_eq!(forged.len(), bytes.len());
+    assert_ne!(forged, text);
+    s.admin
+        .s3
+        .put_object()
+        .bucket(&s.bucket)
+        .key(&key)
+        .body(forged.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let t = api.get(&path, &s.f.token).await.ok(200);
+    assert!(t["content"].as_str().unwrap().contains("uptime"), "{t}");
+    assert_eq!(t["matches_log"], false, "{t}");
+    assert_eq!(
+        t["recorded"]["sha256"],
+        sha256.as_str(),
+        "the log keeps the original's: {t}"
+    );
+    let admin = env.admin();
+    assert_eq!(api.get(&path, &admin).await.ok(200)["matches_log"], false);
+    // The original put back matches again.
+    s.admin
+        .s3
+        .put_object()
+        .bucket(&s.bucket)
+        .key(&key)
+        .body(bytes.clone().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.get(&path, &s.f.token).await.ok(200)["matches_log"], true);
+}
+
+/// A preferences document changed behind the broker's back stops shell starts (security
+/// review, low): Session Manager would record elsewhere (or not at all) than the settings and
+/// the session's log say. The start is refused with 422 `shell-preferences-drift` naming the
+/// field, until an admin saves the shell settings again, which puts the document back.
+#[tokio::test]
+async fn a_drifted_preferences_document_refuses_shell_starts_until_the_settings_are_saved_again() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let s = shell_fixture(env, "shell-drift").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+
+    // In the console, someone sends the transcripts to another bucket.
+    let mut changed = document(&s.admin).await;
+    changed["inputs"]["s3BucketName"] = json!("elsewhere");
+    s.admin
+        .ssm
+        .update_document()
+        .name(DOCUMENT)
+        .document_version("$LATEST")
+        .content(changed.to_string())
+        .send()
+        .await
+        .unwrap();
+    s.admin
+        .ssm
+        .update_document_default_version()
+        .name(DOCUMENT)
+        .document_version("2")
+        .send()
+        .await
+        .unwrap();
+    let p = api
+        .post("/sessions", &s.f.token, s.start(&target, 900))
+        .await
+        .problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("shell-preferences-drift"), "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("inputs.s3BucketName"), "{p}");
+    assert!(!detail.contains("elsewhere"), "the field is named, not its value: {p}");
+    let sessions = api
+        .get(&format!("/sessions?account_id={}", s.f.account), &admin)
+        .await
+        .ok(200);
+    assert!(
+        sessions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] != "active"),
+        "nothing granted: {sessions}"
+    );
+
+    // Saving the settings again writes the document back; starts work again.
+    let saved = api
+        .put(&format!("/accounts/{}/shell", s.f.account), &admin, s.settings())
+        .await
+        .ok(200);
+    assert_eq!(saved["preferences"]["in_sync"], true, "{saved}");
+    assert_eq!(document(&s.admin).await["inputs"]["s3BucketName"], s.bucket.as_str());
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    api.end_session(&s.f.token, started["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
+}

@@ -276,6 +276,12 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                     "location": t.location,
                     "truncated": t.truncated,
                     "content": t.content,
+                    "recorded": t.recorded.as_ref().map(|r| serde_json::json!({
+                        "at": r.at,
+                        "sha256": r.sha256,
+                        "bytes": r.bytes,
+                    })),
+                    "matches_log": t.matches_log,
                 }),
             ))
         }

@@ -12,7 +12,7 @@ pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, Loo
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
 pub use not_wired::NotWired;
 pub use session_log::{EventPublisher, LogError, LogTail, NoEvents, SessionLog};
-pub use shell::{Ec2Instance, ManagedNode, NoShell, ShellConnector, SsmSessionInfo, TargetShell};
+pub use shell::{Ec2Instance, ManagedNode, NoShell, ObjectDigest, ShellConnector, SsmSessionInfo, TargetShell};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

@@ -39,6 +39,14 @@ pub struct SsmSessionInfo {
     pub ended_at: Option<OffsetDateTime>,
 }
 
+/// An S3 object's size and, when it is within the bound asked, the SHA-256 of all of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDigest {
+    pub bytes: u64,
+    /// Lowercase hex; `None` when the object is over the bound (then it is not read).
+    pub sha256: Option<String>,
+}
+
 /// Opens Session Manager (with EC2 and S3) in target accounts.
 #[async_trait]
 pub trait ShellConnector: Send + Sync {
@@ -77,4 +85,7 @@ pub trait TargetShell: Send + Sync {
     async fn terminate(&self, ssm_session_id: &str) -> Result<(), CloudError>;
     /// Up to `max` bytes of an object, and whether there was more (`None`: no such object).
     async fn read_object(&self, bucket: &str, key: &str, max: usize) -> Result<Option<(Vec<u8>, bool)>, CloudError>;
+    /// An object's size and, when it holds at most `max` bytes, the SHA-256 of all of it, read
+    /// as a stream (`None`: no such object).
+    async fn object_digest(&self, bucket: &str, key: &str, max: u64) -> Result<Option<ObjectDigest>, CloudError>;
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::target::Targets;
 use crate::domain::shell::{Drift, PREFERENCES_DOCUMENT, ShellSettings, ShellSettingsInput, drift};
 use crate::domain::{Account, AccountId, Invalid};
-use crate::ports::{AccountStore, StoreError};
+use crate::ports::{AccountStore, CloudError, StoreError, TargetShell};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShellSettingsError {
@@ -37,6 +37,14 @@ pub struct Preferences {
     /// Why the document could not be read or written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// How the account's preferences document, read once through `shell`, differs from what
+/// `settings` ask for (empty: it records as they say). What a `GET` reports as `drift`, and
+/// what a shell start refuses (`shell-preferences-drift`).
+pub async fn document_drift(shell: &dyn TargetShell, settings: &ShellSettings) -> Result<Vec<Drift>, CloudError> {
+    let current = shell.preferences().await?;
+    Ok(drift(&settings.preferences(), current.as_deref()))
 }
 
 #[derive(Clone)]

@@ -12,7 +12,9 @@ use aws_sdk_ssm::types::{
 use super::sts::target_credentials;
 use super::{describe, service_code};
 use crate::domain::shell::{PREFERENCES_DOCUMENT, ShellTarget};
-use crate::ports::{AccountAccess, CloudError, Ec2Instance, ManagedNode, ShellConnector, SsmSessionInfo, TargetShell};
+use crate::ports::{
+    AccountAccess, CloudError, Ec2Instance, ManagedNode, ObjectDigest, ShellConnector, SsmSessionInfo, TargetShell,
+};
 
 /// Session name recorded in the target account's CloudTrail when the broker assumes its role.
 const SESSION_NAME: &str = "cloud-iam-broker";
@@ -414,5 +416,49 @@ impl TargetShell for AwsTargetShell {
         let more = bytes.len() > max;
         bytes.truncate(max);
         Ok(Some((bytes, more)))
+    }
+
+    async fn object_digest(&self, bucket: &str, key: &str, max: u64) -> Result<Option<ObjectDigest>, CloudError> {
+        use sha2::Digest;
+        // One GetObject: its length says whether to read the body at all, which is hashed as
+        // it streams in (never held whole).
+        let out = found(
+            self.s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+        let Some(mut out) = out else { return Ok(None) };
+        let length = out.content_length().and_then(|n| u64::try_from(n).ok());
+        if let Some(n) = length
+            && n > max
+        {
+            return Ok(Some(ObjectDigest { bytes: n, sha256: None }));
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut read: u64 = 0;
+        while let Some(chunk) = out
+            .body
+            .try_next()
+            .await
+            .map_err(|e| CloudError::Unavailable(format!("reading the transcript: {e}")))?
+        {
+            read += chunk.len() as u64;
+            if read > max {
+                return Ok(Some(ObjectDigest {
+                    bytes: length.unwrap_or(read),
+                    sha256: None,
+                }));
+            }
+            hasher.update(&chunk[..]);
+        }
+        let sha256 = crate::domain::evidence::hex(&hasher.finalize());
+        Ok(Some(ObjectDigest {
+            bytes: read,
+            sha256: Some(sha256),
+        }))
     }
 }

@@ -175,6 +175,7 @@ impl SessionService {
                 // One opening of the account's secret for both connections.
                 let access = self.target.opened(account).await.map_err(cloud)?;
                 let reach = self.target.shell_with(&access).await.map_err(cloud)?;
+                self.check_preferences(account, &*reach, settings).await?;
                 self.check_target(account, &*reach, settings, target).await?;
                 let iam = self.target.iam_with(&access).await.map_err(cloud)?;
                 within_role_max(&settings.role, self.role_max(&*iam, &settings.role).await?, duration)?;
