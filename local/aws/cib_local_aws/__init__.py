@@ -24,7 +24,10 @@ moto's server):
 - iam_quotas: unique Sids, the trust policy quota, managed policies per entity, listing tags;
 - iam_propagation: IAM's eventual consistency, a delay before changes to keys, policies,
   attachments, default versions and trust policies are seen (CIB_LOCAL_IAM_PROPAGATION_MS,
-  /moto-api/cib/iam/propagation; off by default); after the IAM patches it wraps;
+  /moto-api/cib/iam/propagation; off by default); after the IAM patches it wraps. Its parts:
+  iam_propagation_delay (the delay, the journal of pending changes, the endpoint),
+  iam_propagation_keys (access keys as seen), iam_propagation_policies (inline policies,
+  attachments, default versions, trust policies and new roles as seen);
 - kms_signing: Sign and Verify sign the message's bytes and honour MessageType DIGEST, so
   signatures verify offline with the key from GetPublicKey;
 - cloudtrail_history: every authenticated call the server answers, recorded as a CloudTrail
