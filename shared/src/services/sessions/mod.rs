@@ -30,15 +30,17 @@ mod granting;
 mod pickup;
 mod refusals;
 mod requests;
+mod revoking;
 mod shell;
 mod starting;
+mod transcripts;
 
 pub use activity::{ActivityAnswer, ActivityError, SNAPSHOTS_PER_RUN, SnapshotReport};
 pub use ending::REPORT_AFTER_FAILURES;
 pub use events::detail_type;
 pub use extending::{ExtendError, Extended};
 pub use requests::RequestError;
-pub use shell::{Transcript, TranscriptError};
+pub use transcripts::{Transcript, TranscriptError};
 
 use std::sync::Arc;
 
