@@ -219,7 +219,8 @@ impl App {
             auditors_read_transcripts: config.auditors_read_transcripts,
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone())
-            .refusing_own_account(config.broker_account_id.clone());
+            .refusing_own_account(config.broker_account_id.clone())
+            .assuming_only(&config.target_role_name);
         let evidence = crate::services::evidence::EvidenceService::new(
             store.clone(),
             store.clone(),

@@ -527,3 +527,49 @@ async fn the_brokers_own_account_is_refused() {
         "nothing stored"
     );
 }
+
+/// A role registration names the role customers create for the broker (`TargetRoleName`,
+/// `CloudIamBrokerAccess` by default), the only one the template lets the broker assume: any
+/// other is refused before AWS is asked (third security review: the broker as a confused
+/// deputy could otherwise be pointed at any role trusting it).
+#[tokio::test]
+async fn only_the_role_customers_create_for_the_broker_is_registered() {
+    let env = env();
+    let api = env.client();
+    let target = env.take_account();
+    let iam = env.target_iam(&target).await;
+    // A role that trusts the broker as well as the seeded one does, under another name.
+    let trust = iam
+        .get_role()
+        .role_name(local_runner::local_aws::BROKER_ACCESS_ROLE)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .assume_role_policy_document
+        .unwrap();
+    let trust = form_urlencoded::parse(format!("d={trust}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    iam.create_role()
+        .role_name("AdminForAnyone")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    let other = format!("arn:aws:iam::{}:role/AdminForAnyone", target.aws_account_id);
+    let body = json!({ "name": "other role", "default_region": "eu-west-1",
+        "credentials": { "type": "assume_role", "role_arn": other, "external_id": "local-external-id" } });
+    let p = api.post("/accounts", &env.admin(), body).await.problem(422);
+    assert_eq!(
+        p["type"], "tag:cloud-iam-broker,2026:problem/invalid-credentials",
+        "{p}"
+    );
+    assert!(p["detail"].as_str().unwrap().contains("CloudIamBrokerAccess"), "{p}");
+    // The role customers create for the broker is registered.
+    let body = json!({ "name": "broker role", "default_region": "eu-west-1",
+        "credentials": { "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" } });
+    api.post("/accounts", &env.admin(), body).await.ok(201);
+}

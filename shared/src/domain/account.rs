@@ -180,6 +180,20 @@ impl RoleArn {
         &self.arn[self.name_start..]
     }
 
+    /// Whether the role's name matches `pattern`, where `*` stands for any characters (as an
+    /// IAM policy's resource does). IAM role names are unique regardless of case.
+    pub fn name_matches(&self, pattern: &str) -> bool {
+        fn glob(p: &[u8], s: &[u8]) -> bool {
+            match (p.first(), s.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+                (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => glob(&p[1..], &s[1..]),
+                _ => false,
+            }
+        }
+        glob(pattern.as_bytes(), self.name().as_bytes())
+    }
+
     /// `path/name` without the leading `role/` (what the console's switch-role page wants).
     pub fn path_and_name(&self) -> &str {
         self.arn
@@ -319,6 +333,15 @@ pub struct Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_match_patterns_as_iam_resources_do() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/team/CloudIamBrokerAccess").unwrap();
+        assert!(role.name_matches("CloudIamBrokerAccess"));
+        assert!(role.name_matches("cloudiambrokeraccess"), "IAM role names ignore case");
+        assert!(role.name_matches("CloudIamBroker*") && role.name_matches("*"));
+        assert!(!role.name_matches("CloudIamBroker") && !role.name_matches("Admin*"));
+    }
 
     #[test]
     fn regions() {

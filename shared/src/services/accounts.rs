@@ -114,6 +114,9 @@ pub struct AccountService {
     clock: Arc<dyn Clock>,
     /// The AWS account the broker runs in, which is never registered.
     own_account: Option<AwsAccountId>,
+    /// The role name (a pattern with `*`) the broker may assume in registered accounts: the
+    /// template allows it no other (`TargetRoleName`).
+    target_role_name: String,
 }
 
 impl AccountService {
@@ -129,6 +132,26 @@ impl AccountService {
             sealer,
             clock,
             own_account: None,
+            target_role_name: "*".into(),
+        }
+    }
+
+    /// Registers only roles whose name matches `pattern`, which the template lets it assume.
+    pub fn assuming_only(mut self, pattern: &str) -> Self {
+        self.target_role_name = pattern.to_string();
+        self
+    }
+
+    /// A role the broker may not assume, said before AWS is asked (which would refuse it too).
+    fn role_not_assumable(&self, credentials: &AccountCredentials) -> Option<String> {
+        match credentials {
+            AccountCredentials::AssumeRole { role_arn, .. } if !role_arn.name_matches(&self.target_role_name) => {
+                Some(format!(
+                    "the broker may assume only roles named {} in registered accounts (the template's TargetRoleName), not {role_arn}",
+                    self.target_role_name
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -141,6 +164,9 @@ impl AccountService {
     /// Checks the credentials with AWS, then seals and stores them. Nothing is written
     /// unless AWS accepted them.
     pub async fn register(&self, cmd: RegisterAccount) -> Result<Account, RegisterAccountError> {
+        if let Some(why) = self.role_not_assumable(&cmd.credentials) {
+            return Err(RegisterAccountError::InvalidCredentials(why));
+        }
         let identity = self
             .verify(&cmd.credentials, &cmd.default_region)
             .await
@@ -206,6 +232,9 @@ impl AccountService {
             account.default_region = region;
         }
         if let Some(credentials) = change.credentials {
+            if let Some(why) = self.role_not_assumable(&credentials) {
+                return Err(UpdateAccountError::InvalidCredentials(why));
+            }
             let identity = self
                 .verify(&credentials, &account.default_region)
                 .await
