@@ -110,6 +110,8 @@ EVENTS = {
         "list-slack-links": event("GET /chatops/slack/users", "/chatops/slack/users"),
         "link-slack-user": event("PUT /chatops/slack/users/{slack_user_id}", "/chatops/slack/users/U024BE7LH", {"email": "alice@example.com"}, params={"slack_user_id": "U024BE7LH"}),
         "unlink-slack-user": event("DELETE /chatops/slack/users/{slack_user_id}", "/chatops/slack/users/U024BE7LH", params={"slack_user_id": "U024BE7LH"}),
+        # The linked user's own confirmation: as the admin, whom the sample link does not name, 403 (404 before it).
+        "confirm-slack-link": event("POST /chatops/slack/users/{slack_user_id}/confirmation", "/chatops/slack/users/U024BE7LH/confirmation", params={"slack_user_id": "U024BE7LH"}),
     },
     "sessions": {
         "start-jit-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 3600, "reason": "INC-1234: database failover"}, headers={"idempotency-key": "inc-1234-start"}),

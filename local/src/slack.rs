@@ -1,7 +1,8 @@
 //! Slack, locally: a stand-in for the `response_url`s Slack gives commands and for its Web API
 //! (`<base>api/chat.postMessage`, …), recording every post for tests and for a developer to
-//! read in the runner's log; and the poller that plays SQS's event-source mapping, handing
-//! queued jobs to the `chatops-worker` handler as Lambda would.
+//! read in the runner's log, and answering `users.info` with the profile e-mails tests set
+//! (`set_member_email`); and the poller that plays SQS's event-source mapping, handing queued
+//! jobs to the `chatops-worker` handler as Lambda would.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct SlackAnswer {
 #[derive(Clone, Default)]
 pub struct SlackStandIn {
     answers: Arc<Mutex<Vec<SlackAnswer>>>,
+    /// Each member's Slack profile e-mail, as `users.info` gives it.
+    emails: Arc<Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl SlackStandIn {
@@ -26,6 +29,7 @@ impl SlackStandIn {
     pub async fn start() -> Result<(Self, String), String> {
         let stand_in = SlackStandIn::default();
         let router = axum::Router::new()
+            .route("/api/users.info", axum::routing::post(users_info))
             .route("/{*path}", axum::routing::post(record))
             .with_state(stand_in.clone());
         let addr = crate::serve_on_loopback(0, router).await?;
@@ -35,6 +39,31 @@ impl SlackStandIn {
     pub fn answers(&self) -> Vec<SlackAnswer> {
         self.answers.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// What `users.info` says `member`'s Slack profile e-mail is.
+    pub fn set_member_email(&self, member: &str, email: &str) {
+        self.emails
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(member.to_string(), email.to_string());
+    }
+}
+
+/// `users.info` (form-encoded, as Slack takes it): the member with their profile e-mail, or
+/// `user_not_found`.
+async fn users_info(
+    State(s): State<SlackStandIn>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> axum::Json<serde_json::Value> {
+    let member = form.get("user").cloned().unwrap_or_default();
+    let email = s.emails.lock().unwrap_or_else(|p| p.into_inner()).get(&member).cloned();
+    axum::Json(match email {
+        Some(email) => serde_json::json!({
+            "ok": true,
+            "user": { "id": member, "deleted": false, "profile": { "email": email } },
+        }),
+        None => serde_json::json!({ "ok": false, "error": "user_not_found" }),
+    })
 }
 
 /// Records the post, and answers as Slack's Web API does (`ok`, the channel and the message's

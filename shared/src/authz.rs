@@ -26,6 +26,9 @@ pub enum Action {
     CancelRequest,
     /// Extend one's own session.
     ExtendSession,
+    /// Confirm a Slack link that names oneself (`target.owner`, the link's e-mail): only the
+    /// person it names makes it act, signed in as that e-mail; never a bot.
+    ConfirmChatLink,
 }
 
 impl Action {
@@ -93,9 +96,13 @@ pub fn acting_user(
         )),
         (_, Some(_)) => Err(Denied("only bots may act on behalf of another user".into())),
         // Read-only, decided here so that no session endpoint can forget it.
-        (Role::Auditor, None) if !matches!(action, Action::ViewSelf | Action::ViewSession) => Err(Denied(
-            "auditors read sessions and their logs; they change nothing".into(),
-        )),
+        (Role::Auditor, None)
+            if !matches!(action, Action::ViewSelf | Action::ViewSession | Action::ConfirmChatLink) =>
+        {
+            Err(Denied(
+                "auditors read sessions and their logs; they change nothing".into(),
+            ))
+        }
         (_, None) => Ok(principal.email.as_deref().and_then(|e| Email::parse(e).ok())),
     }
 }
@@ -188,6 +195,16 @@ pub fn decide(
                 Err(Denied(format!("{user} is in none of this request's approver groups")))
             }
         }
+        Action::ConfirmChatLink => match (principal.role, user, target.owner) {
+            (Role::Bot, _, _) => Err(Denied(
+                "bots cannot confirm a Slack link: the person it names does, signed in".into(),
+            )),
+            (_, None, _) => Err(Denied("the token carries no e-mail".into())),
+            (_, Some(u), Some(owner)) if u == owner => Ok(actor(Some(u))),
+            _ => Err(Denied(
+                "only the platform user a Slack link names confirms it, signed in as that user".into(),
+            )),
+        },
         Action::CancelRequest | Action::ExtendSession => match (user, target.owner) {
             (Some(u), Some(owner)) if u == owner => Ok(actor(Some(u))),
             _ => Err(Denied("only the session's own user may do this".into())),
@@ -365,5 +382,19 @@ mod tests {
         // Self: anyone with an e-mail but bots.
         assert!(decide(&user, Action::ViewSelf, Some(&alice), Target::default(), &[]).is_ok());
         assert!(acting_user(&bot, None, Action::ViewSelf).is_err());
+        // A Slack link is confirmed by the person it names only (an auditor too), never by an
+        // admin for someone else, nor by a bot.
+        let alices_link = Target {
+            account: None,
+            owner: Some(&alice),
+            approvers: None,
+        };
+        assert!(decide(&user, Action::ConfirmChatLink, Some(&alice), alices_link, &[]).is_ok());
+        let root = Email::parse("root@example.com").unwrap();
+        assert!(decide(&admin, Action::ConfirmChatLink, Some(&root), alices_link, &[]).is_err());
+        assert!(acting_user(&auditor, None, Action::ConfirmChatLink).is_ok());
+        assert!(decide(&auditor, Action::ConfirmChatLink, Some(&carol), alices_link, &[]).is_err());
+        assert!(acting_user(&bot, None, Action::ConfirmChatLink).is_err());
+        assert!(decide(&bot, Action::ConfirmChatLink, Some(&alice), alices_link, &[]).is_err());
     }
 }

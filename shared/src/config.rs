@@ -44,7 +44,15 @@ pub struct Config {
     /// The AWS account the broker runs in (`BROKER_ACCOUNT_ID`; the template sets it), which
     /// registration refuses.
     pub broker_account_id: Option<crate::domain::AwsAccountId>,
+    /// The name (a pattern with `*`) of the role customers create for the broker in accounts
+    /// registered by role (`TARGET_ROLE_NAME`; the template's `TargetRoleName`, which also
+    /// limits the functions' AssumeRole to it). Default `CloudIamBrokerAccess`.
+    pub target_role_name: String,
 }
+
+/// The role customers create for the broker in each account registered by role, unless the
+/// deployment names another (the template's `TargetRoleName` default).
+pub const DEFAULT_TARGET_ROLE_NAME: &str = "CloudIamBrokerAccess";
 
 /// Where Slack requests may come from and where answers go.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +70,8 @@ pub struct SlackConfig {
     /// `SLACK_API_BASE` (default `https://slack.com/api`): where Web API calls go; tests point
     /// it at a stand-in.
     pub api_base: String,
-    /// `SLACK_BOT_TOKEN`: posts approval messages (scopes `chat:write`, `im:write`).
+    /// `SLACK_BOT_TOKEN`: posts approval messages (scopes `chat:write`, `im:write`) and reads a
+    /// member's e-mail for `/jit confirm` (`users:read`, `users:read.email`).
     pub bot_token: Option<Secret>,
     /// `SLACK_APPROVAL_CHANNEL`: the channel approval requests are posted to.
     pub approval_channel: Option<String>,
@@ -208,6 +217,7 @@ impl Config {
             event_bus: opt("EVENT_BUS_NAME"),
             request_lapse,
             auditors_read_transcripts: flag("AUDITORS_READ_TRANSCRIPTS")?,
+            target_role_name: opt("TARGET_ROLE_NAME").unwrap_or_else(|| DEFAULT_TARGET_ROLE_NAME.into()),
             broker_account_id: match opt("BROKER_ACCOUNT_ID") {
                 None => None,
                 Some(id) => Some(

@@ -93,6 +93,11 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/chatops/slack/users", Function::Chatops),
     r("PUT", "/chatops/slack/users/{slack_user_id}", Function::Chatops),
     r("DELETE", "/chatops/slack/users/{slack_user_id}", Function::Chatops),
+    r(
+        "POST",
+        "/chatops/slack/users/{slack_user_id}/confirmation",
+        Function::Chatops,
+    ),
 ];
 
 /// Matches a request as API Gateway does: exact segments, `{x}` for any one non-empty

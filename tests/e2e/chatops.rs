@@ -1,6 +1,7 @@
 //! The Slack slash-command endpoint through the HTTP API: signed requests act exactly as the
 //! sessions API does for the linked user (bot recorded), replies are ephemeral and hold no
-//! secret, and bad signatures, stale requests, unknown users and bad commands are answered.
+//! secret, and bad signatures, stale requests, unknown users and bad commands are answered. An
+//! admin's link acts only once the person it names confirms it.
 
 use e2e::{TestEnv, env, fixture};
 use serde_json::{Value, json};
@@ -121,6 +122,10 @@ async fn slash_commands_start_list_and_end_sessions_for_linked_users() {
     api.put("/chatops/slack/users/U0SLACK2", &admin, json!({ "email": "nope" }))
         .await
         .problem(422);
+    // The linked user confirms it, signed in.
+    api.post("/chatops/slack/users/U0SLACK1/confirmation", &f.token, json!({}))
+        .await
+        .ok(200);
 
     // Start by account *name* and role *name*.
     let role_name = f.role.rsplit('/').next().unwrap();
@@ -262,6 +267,9 @@ async fn slash_commands_are_acknowledged_before_they_finish() {
     api.put("/chatops/slack/users/U0SLOW", &env.admin(), json!({ "email": f.email }))
         .await
         .ok(200);
+    api.post("/chatops/slack/users/U0SLOW/confirmation", &f.token, json!({}))
+        .await
+        .ok(200);
     let role_name = f.role.rsplit('/').next().unwrap();
     let (reached, go) = env.assume_gate.arm();
     let url = slack.response_url();
@@ -288,4 +296,301 @@ async fn slash_commands_are_acknowledged_before_they_finish() {
     );
     go.send(()).unwrap();
     assert!(slack.answer_at(&url).await.starts_with("Started JIT session"));
+}
+
+/// The link of `member`, as admins list it.
+async fn listed_link(env: &TestEnv, member: &str) -> Value {
+    let links = env
+        .client()
+        .get("/chatops/slack/users?limit=100", &env.admin())
+        .await
+        .ok(200);
+    links["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["slack_user_id"] == member)
+        .cloned()
+        .unwrap_or_else(|| panic!("{member} is not listed: {links}"))
+}
+
+/// The link events put on the bus for `member` (waits up to 10 s for `count` of them).
+async fn link_events(env: &TestEnv, member: &str, count: usize) -> Vec<Value> {
+    for _ in 0..50 {
+        let events = env.events_where(|e| e["detail"]["slack_user_id"] == member).await;
+        if events.len() >= count {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    env.events_where(|e| e["detail"]["slack_user_id"] == member).await
+}
+
+/// An admin's `PUT /chatops/slack/users/{id}` alone makes no Slack member act as anyone: the
+/// link is pending, and the member's commands are answered as an unlinked member's (nothing is
+/// started) until the person it names confirms it, signed in as that e-mail. Nobody else
+/// confirms it: another user, the admin, a bot. Linking and confirming are on the bus with the
+/// member, the e-mail and who did it; re-linking a confirmed member to someone else makes it
+/// pending again.
+#[tokio::test]
+async fn an_admins_link_acts_only_once_the_user_it_names_confirms_it() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "slack-confirm").await;
+    let slack = Slack { env };
+    let role_name = f.role.rsplit('/').next().unwrap();
+    let start = format!("slack-confirm {role_name} 15m INC-11 pending link");
+
+    let linked = api
+        .put("/chatops/slack/users/U0PENDING", &admin, json!({ "email": f.email }))
+        .await
+        .ok(200);
+    assert_eq!(linked["status"], "pending", "{linked}");
+    assert_eq!(linked["linked_by"], "admin@example.com");
+    assert!(linked["linked_at"].is_string(), "{linked}");
+    assert!(
+        linked["confirmed_at"].is_null() && linked["confirmed_by"].is_null(),
+        "{linked}"
+    );
+    let listed = listed_link(env, "U0PENDING").await;
+    assert_eq!(
+        (listed["status"].as_str(), listed["email"].as_str()),
+        (Some("pending"), Some(f.email.as_str()))
+    );
+
+    // Pending: the member is answered as unlinked, and nothing is started for anyone.
+    let text = slack.say("U0PENDING", &start).await;
+    assert!(text.contains("not linked") && text.contains("confirm"), "{text}");
+    assert!(slack.say("U0PENDING", "list").await.contains("not linked"));
+    let sessions = api.get("/sessions", &f.token).await.ok(200);
+    assert_eq!(sessions["items"].as_array().unwrap().len(), 0, "{sessions}");
+
+    // Only the person the link names confirms it.
+    for (who, token) in [
+        ("another user", env.user("slack-confirm-other@example.com")),
+        ("the admin who linked it", admin.clone()),
+        ("a bot", env.token(e2e::Role::Bot, "bot:chatops", None)),
+        (
+            "an auditor",
+            env.token(e2e::Role::Auditor, "audit@example.com", Some("audit@example.com")),
+        ),
+    ] {
+        let refused = api
+            .post("/chatops/slack/users/U0PENDING/confirmation", &token, json!({}))
+            .await;
+        assert_eq!(refused.status, 403, "{who}: {}", refused.text);
+    }
+    api.post("/chatops/slack/users/U0NOBODY/confirmation", &f.token, json!({}))
+        .await
+        .problem(404);
+    assert_eq!(listed_link(env, "U0PENDING").await["status"], "pending");
+    assert!(slack.say("U0PENDING", "list").await.contains("not linked"));
+
+    let confirmed = api
+        .post("/chatops/slack/users/U0PENDING/confirmation", &f.token, json!({}))
+        .await
+        .ok(200);
+    assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
+    assert_eq!(confirmed["confirmed_by"], f.email.as_str());
+    assert!(confirmed["confirmed_at"].is_string(), "{confirmed}");
+    assert_eq!(confirmed["linked_by"], "admin@example.com");
+    // Again: nothing changes.
+    let again = api
+        .post("/chatops/slack/users/U0PENDING/confirmation", &f.token, json!({}))
+        .await
+        .ok(200);
+    assert_eq!(again["confirmed_at"], confirmed["confirmed_at"]);
+    let listed = listed_link(env, "U0PENDING").await;
+    assert_eq!(
+        (
+            listed["status"].as_str(),
+            listed["linked_by"].as_str(),
+            listed["confirmed_at"].as_str()
+        ),
+        (
+            Some("confirmed"),
+            Some("admin@example.com"),
+            confirmed["confirmed_at"].as_str()
+        )
+    );
+    // Linking it again to the same person keeps it confirmed.
+    let relinked = api
+        .put("/chatops/slack/users/U0PENDING", &admin, json!({ "email": f.email }))
+        .await
+        .ok(200);
+    assert_eq!(relinked["status"], "confirmed", "{relinked}");
+
+    // The same command now acts for the user.
+    let text = slack.say("U0PENDING", &start).await;
+    assert!(text.starts_with("Started JIT session `"), "{text}");
+    let id = text.split('`').nth(1).unwrap().to_string();
+    let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(
+        (session["user"].as_str(), session["requested_by"].as_str()),
+        (Some(f.email.as_str()), Some("slack:U0PENDING"))
+    );
+    assert!(
+        slack
+            .say("U0PENDING", &format!("end {id} done"))
+            .await
+            .contains("is ended")
+    );
+
+    // The bus has the link and its confirmation, with the member, the e-mail and who did it.
+    let events = link_events(env, "U0PENDING", 2).await;
+    let of = |t: &str| events.iter().find(|e| e["detail-type"] == t).cloned();
+    let made = of("Slack member linked").unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(made["source"], "cloud-iam-broker");
+    assert_eq!(
+        (
+            made["detail"]["email"].as_str(),
+            made["detail"]["by"].as_str(),
+            made["detail"]["status"].as_str()
+        ),
+        (Some(f.email.as_str()), Some("admin@example.com"), Some("pending"))
+    );
+    let accepted = of("Slack link confirmed").unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(
+        (
+            accepted["detail"]["email"].as_str(),
+            accepted["detail"]["by"].as_str(),
+            accepted["detail"]["via"].as_str()
+        ),
+        (Some(f.email.as_str()), Some(f.email.as_str()), Some("api"))
+    );
+
+    // Re-linked to someone else, the member acts for no one until that person confirms.
+    let moved = api
+        .put(
+            "/chatops/slack/users/U0PENDING",
+            &admin,
+            json!({ "email": "slack-confirm-bob@example.com" }),
+        )
+        .await
+        .ok(200);
+    assert_eq!(moved["status"], "pending", "{moved}");
+    assert!(slack.say("U0PENDING", "list").await.contains("not linked"));
+    // A link to bob is not confirmed by alice's token.
+    api.post("/chatops/slack/users/U0PENDING/confirmation", &f.token, json!({}))
+        .await
+        .problem(403);
+    assert_eq!(listed_link(env, "U0PENDING").await["status"], "pending");
+    api.delete("/chatops/slack/users/U0PENDING", &admin).await.ok(204);
+}
+
+/// An admin who links their own Slack member to an approver's e-mail approves nothing with it:
+/// the command and the button click are answered as from an unlinked member, and the request
+/// stays pending. From Slack, `/jit confirm` confirms a link only when Slack says the member's
+/// e-mail is the linked one; then the approver's member approves.
+#[tokio::test]
+async fn a_pending_link_approves_nothing_and_slack_confirms_only_the_members_own_email() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let approver = "slack-confirm-approver@example.com";
+    let f = fixture(env, "slack-approve").await;
+    let slack = Slack { env };
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "approvers-slack-confirm", "accounts": [], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let group = group["id"].as_str().unwrap().to_string();
+    api.put(&format!("/groups/{group}/members/{approver}"), &admin, json!({}))
+        .await
+        .ok(201);
+    api.patch(
+        &format!("/groups/{}", f.group),
+        &admin,
+        json!({ "policy": { "approval": { "approvals_required": 1, "approver_group_ids": [group] } } }),
+    )
+    .await
+    .ok(200);
+    let pending = api.post("/sessions", &f.token, f.jit(900)).await.ok(202);
+    let id = pending["session"]["id"].as_str().unwrap().to_string();
+
+    // The admin's own member, linked to the approver: not confirmed, so it decides nothing.
+    env.slack.set_member_email("U0MALLORY", "admin@example.com");
+    api.put("/chatops/slack/users/U0MALLORY", &admin, json!({ "email": approver }))
+        .await
+        .ok(200);
+    let text = slack.say("U0MALLORY", &format!("approve {id}")).await;
+    assert!(text.contains("not linked"), "{text}");
+    let url = format!("{}interactions/{}", env.slack_base, ulid::Ulid::new());
+    let payload = json!({
+        "type": "block_actions",
+        "team": { "id": "T0001" },
+        "channel": { "id": "C0001" },
+        "user": { "id": "U0MALLORY" },
+        "response_url": url,
+        "actions": [{ "action_id": "approve", "value": id, "block_id": "decision" }],
+    });
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let clicked = env
+        .slack_post(
+            "interactions",
+            &body,
+            &ts,
+            &TestEnv::slack_signature(&slack.secret(), &ts, &body),
+        )
+        .await;
+    assert_eq!(clicked.status().as_u16(), 200);
+    assert!(slack.answer_at(&url).await.contains("not linked"));
+    // From Slack, the admin's member cannot confirm it: its Slack e-mail is the admin's.
+    let text = slack.say("U0MALLORY", "confirm").await;
+    assert!(text.contains("not the one this link names"), "{text}");
+    assert_eq!(listed_link(env, "U0MALLORY").await["status"], "pending");
+    let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(session["status"], "pending", "{session}");
+    assert_eq!(
+        session["request"]["approvals"].as_array().map_or(0, Vec::len),
+        0,
+        "{session}"
+    );
+
+    // The approver's own member, whose Slack e-mail is theirs (in another case), confirms from
+    // Slack, and then approves.
+    env.slack
+        .set_member_email("U0REALAPPROVER", "Slack-Confirm-Approver@Example.com");
+    api.put(
+        "/chatops/slack/users/U0REALAPPROVER",
+        &admin,
+        json!({ "email": approver }),
+    )
+    .await
+    .ok(200);
+    let text = slack.say("U0REALAPPROVER", "confirm").await;
+    assert!(text.starts_with("Confirmed"), "{text}");
+    let listed = listed_link(env, "U0REALAPPROVER").await;
+    assert_eq!(
+        (listed["status"].as_str(), listed["confirmed_by"].as_str()),
+        (Some("confirmed"), Some("slack:U0REALAPPROVER"))
+    );
+    let text = slack.say("U0REALAPPROVER", &format!("approve {id}")).await;
+    assert!(text.contains("approved"), "{text}");
+    let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(session["status"], "active", "{session}");
+    assert_eq!(session["request"]["approvals"][0]["by"], approver);
+    let events = link_events(env, "U0REALAPPROVER", 2).await;
+    assert!(
+        events.iter().any(|e| e["detail-type"] == "Slack link confirmed"
+            && e["detail"]["via"] == "slack"
+            && e["detail"]["email"] == approver),
+        "{events:?}"
+    );
+    env.client().end_session(&f.token, &id).await.ok(200);
+    for member in ["U0MALLORY", "U0REALAPPROVER"] {
+        api.delete(&format!("/chatops/slack/users/{member}"), &admin)
+            .await
+            .ok(204);
+    }
 }

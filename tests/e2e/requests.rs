@@ -659,6 +659,14 @@ async fn approvers_approve_from_slack_buttons() {
         )
         .await
         .ok(200);
+        // A link acts once the person it names confirms it.
+        api.post(
+            &format!("/chatops/slack/users/{member}/confirmation"),
+            &env.user(email),
+            json!({}),
+        )
+        .await
+        .ok(200);
     }
     // The requester asks from Slack: `/jit` says the request needs approval.
     let asked_at = format!("{}commands/{}", env.slack_base, ulid::Ulid::new());

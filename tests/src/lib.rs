@@ -301,6 +301,12 @@ impl TestEnv {
     /// The events EventBridge delivered for `session` (read from the bus's tap queue in
     /// local AWS), each as its envelope: `detail-type`, `source`, `detail`.
     pub async fn events_of(&self, session: &str) -> Vec<Value> {
+        self.events_where(|e| e["detail"]["session_id"] == session).await
+    }
+
+    /// Every event EventBridge delivered so far (read from the bus's tap queue in local AWS)
+    /// that `wanted` picks, each as its envelope: `detail-type`, `source`, `detail`.
+    pub async fn events_where(&self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
         let sdk = self.sdk(&self.broker).await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         loop {
@@ -333,7 +339,7 @@ impl TestEnv {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| e["detail"]["session_id"] == session)
+            .filter(|e| wanted(e))
             .cloned()
             .collect()
     }

@@ -167,4 +167,10 @@ export interface Member {
 export interface SlackLink {
   slack_user_id: string;
   email: string;
+  /** Only a confirmed link acts: an admin's link waits for the person it names to confirm it. */
+  status: 'pending' | 'confirmed';
+  linked_by: string | null;
+  linked_at: string | null;
+  confirmed_by: string | null;
+  confirmed_at: string | null;
 }

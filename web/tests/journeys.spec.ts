@@ -299,7 +299,10 @@ test('an admin sets up a group with its grant policy and members, and links a Sl
   await expect(page.getByRole('row', { name: /U0CONSOLE1/ })).toContainText('erin@example.com');
   await screenshot(page, 'admin-slack');
   const linked = async () => (await call('GET', '/chatops/slack/users?limit=100')).items;
-  expect(await linked()).toContainEqual({ slack_user_id: 'U0CONSOLE1', email: 'erin@example.com' });
+  await expect(page.getByRole('row', { name: /U0CONSOLE1/ })).toContainText('pending');
+  expect(await linked()).toContainEqual(
+    expect.objectContaining({ slack_user_id: 'U0CONSOLE1', email: 'erin@example.com', status: 'pending', linked_by: 'admin@example.com' }),
+  );
   await page.getByRole('button', { name: 'Unlink U0CONSOLE1' }).click();
   await expect(page.getByRole('row', { name: /U0CONSOLE1/ })).toHaveCount(0);
   expect(await linked()).not.toContainEqual(expect.objectContaining({ slack_user_id: 'U0CONSOLE1' }));

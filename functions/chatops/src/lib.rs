@@ -1,6 +1,6 @@
 //! The `chatops` function: Slack slash commands (`POST /chatops/slack/commands`, authenticated
-//! by Slack's request signature, not a bearer token) and the admin API linking Slack members to
-//! platform users.
+//! by Slack's request signature, not a bearer token), the admin API linking Slack members to
+//! platform users, and the linked user's confirmation, without which a link does not act.
 //!
 //! Thin by design: verify the request here (signature, workspace, channel, replay), queue it
 //! and acknowledge at once; the `chatops-worker` function runs it through
@@ -16,10 +16,11 @@ use sha2::Sha256;
 use shared::App;
 use shared::auth::Principal;
 use shared::authz::Action;
-use shared::domain::{Email, SlackJob, SlackUserId};
+use shared::domain::{Email, SlackJob, SlackLink, SlackUserId};
 use shared::http::{
     Handled, Problem, finish, json, json_body, no_content, page_request, path_param, require, route_key, serve,
 };
+use shared::services::chatops::ChatOpsError;
 
 /// Slack's replay window: requests signed more than five minutes ago are refused.
 pub const MAX_AGE_SECONDS: i64 = 300;
@@ -295,31 +296,69 @@ struct LinkIn {
 struct LinkOut {
     slack_user_id: String,
     email: String,
+    /// `pending` until the linked user confirms it; only a `confirmed` link acts.
+    status: &'static str,
+    linked_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    linked_at: Option<time::OffsetDateTime>,
+    confirmed_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    confirmed_at: Option<time::OffsetDateTime>,
+}
+
+impl From<&SlackLink> for LinkOut {
+    fn from(l: &SlackLink) -> Self {
+        LinkOut {
+            slack_user_id: l.slack_user_id.to_string(),
+            email: l.email.to_string(),
+            status: l.status.as_str(),
+            linked_by: l.linked_by.clone(),
+            linked_at: l.linked_at,
+            confirmed_by: l.confirmed_by.clone(),
+            confirmed_at: l.confirmed_at,
+        }
+    }
+}
+
+fn link_problem(e: ChatOpsError, what: &str) -> Problem {
+    match e {
+        ChatOpsError::BadCursor => Problem::bad_request(e.to_string()),
+        ChatOpsError::NotLinked(_) => Problem::not_found(e.to_string()),
+        ChatOpsError::Forbidden(why) => Problem::forbidden(why),
+        ChatOpsError::Changed => Problem::conflict("concurrent-update", e.to_string()),
+        ChatOpsError::Unavailable(cause) => {
+            tracing::error!(cause, "{} failed", what);
+            Problem::unavailable()
+        }
+    }
 }
 
 async fn admin_route(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
-    require(principal, Action::ManageUsers)?;
     let slack_user = || {
         let raw = path_param(req, "slack_user_id").unwrap_or_default();
         SlackUserId::parse(&raw).map_err(Problem::validation)
     };
+    // The linked person's own confirmation; every other route is an admin's.
+    if route == "POST /chatops/slack/users/{slack_user_id}/confirmation" {
+        // Who may call it at all (a person with an e-mail, never a bot), before anything else.
+        shared::authz::acting_user(principal, None, Action::ConfirmChatLink).map_err(Problem::from)?;
+        let slack = slack_user()?;
+        let link = app
+            .chatops
+            .confirm(&slack, principal)
+            .await
+            .map_err(|e| link_problem(e, "confirming a Slack link"))?;
+        return Ok(json(StatusCode::OK, &LinkOut::from(&link)));
+    }
+    require(principal, Action::ManageUsers)?;
     match route {
         "GET /chatops/slack/users" => {
-            let page = app.chatops.links(&page_request(req)?).await.map_err(|e| match e {
-                shared::services::chatops::ChatOpsError::BadCursor => Problem::bad_request(e.to_string()),
-                e => {
-                    tracing::error!(cause = %e, "listing Slack links failed");
-                    Problem::unavailable()
-                }
-            })?;
-            let items: Vec<LinkOut> = page
-                .items
-                .iter()
-                .map(|(s, e)| LinkOut {
-                    slack_user_id: s.to_string(),
-                    email: e.to_string(),
-                })
-                .collect();
+            let page = app
+                .chatops
+                .links(&page_request(req)?)
+                .await
+                .map_err(|e| link_problem(e, "listing Slack links"))?;
+            let items: Vec<LinkOut> = page.items.iter().map(LinkOut::from).collect();
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "items": items, "next_cursor": page.next_cursor }),
@@ -329,24 +368,21 @@ async fn admin_route(app: &App, principal: &Principal, route: &str, req: &Reques
             let slack = slack_user()?;
             let body: LinkIn = json_body(req)?;
             let email = Email::parse(&body.email).map_err(Problem::validation)?;
-            app.chatops.link(&slack, &email).await.map_err(|e| {
-                tracing::error!(cause = %e, "linking failed");
-                Problem::unavailable()
-            })?;
-            Ok(json(
-                StatusCode::OK,
-                &LinkOut {
-                    slack_user_id: slack.to_string(),
-                    email: email.to_string(),
-                },
-            ))
+            // Pending until the person it names confirms it: it does not act yet.
+            let link = app
+                .chatops
+                .link(&slack, &email, principal)
+                .await
+                .map_err(|e| link_problem(e, "linking"))?;
+            Ok(json(StatusCode::OK, &LinkOut::from(&link)))
         }
         "DELETE /chatops/slack/users/{slack_user_id}" => {
             let slack = slack_user()?;
-            let removed = app.chatops.unlink(&slack).await.map_err(|e| {
-                tracing::error!(cause = %e, "unlinking failed");
-                Problem::unavailable()
-            })?;
+            let removed = app
+                .chatops
+                .unlink(&slack)
+                .await
+                .map_err(|e| link_problem(e, "unlinking"))?;
             if removed {
                 Ok(no_content())
             } else {

@@ -5,11 +5,15 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    // DynamoDB, and the SQS queue it hands slash commands to (see `Overrides`); the other
-    // functions do not link the SQS client.
-    let app = shared::App::from_env(shared::app::Overrides::default())
-        .await?
-        .with_slack_jobs();
+    // DynamoDB, the SQS queue it hands slash commands to (see `Overrides`; the other functions
+    // do not link the SQS client), and EventBridge, where Slack links and their confirmations
+    // are put.
+    let app = shared::App::from_env(shared::app::Overrides {
+        events: Some(shared::adapters::aws::eventbridge::publisher),
+        ..shared::app::Overrides::default()
+    })
+    .await?
+    .with_slack_jobs();
     let app = &app;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(chatops::handle(app, req).await)

@@ -69,7 +69,8 @@ impl ChatResponder for SlackResponder {
 }
 
 /// `ChatNotifier` on Slack's Web API (`SLACK_API_BASE`, a local stand-in in tests), with the
-/// bot token. Never follows redirects; the token never appears in errors.
+/// bot token (scopes `chat:write`, `im:write`; `users:read` and `users:read.email` for
+/// `/jit confirm`). Never follows redirects; the token never appears in errors.
 pub struct SlackApi {
     base: String,
     token: crate::domain::Secret,
@@ -87,10 +88,26 @@ impl SlackApi {
 
     async fn call(&self, method: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
         let http = client(&self.http)?;
-        let resp = http
+        let request = http
             .post(format!("{}/{method}", self.base))
             .bearer_auth(self.token.expose())
-            .json(&body)
+            .json(&body);
+        self.answer(method, request).await
+    }
+
+    /// A read method, form-encoded (Slack takes JSON bodies for its write methods only).
+    async fn call_form(&self, method: &str, form: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+        let http = client(&self.http)?;
+        let request = http
+            .post(format!("{}/{method}", self.base))
+            .bearer_auth(self.token.expose())
+            .form(form);
+        self.answer(method, request).await
+    }
+
+    /// Sends `request` and reads the Web API's answer: `ok: true`, or its error code.
+    async fn answer(&self, method: &str, request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
+        let resp = request
             .send()
             .await
             .map_err(|e| format!("{method} failed: {}", e.without_url()))?;
@@ -133,5 +150,18 @@ impl crate::ports::ChatNotifier for SlackApi {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn member_email(&self, member: &str) -> Result<Option<String>, String> {
+        let answer = self.call_form("users.info", &[("user", member)]).await?;
+        let user = &answer["user"];
+        if user["deleted"].as_bool() == Some(true) {
+            return Ok(None);
+        }
+        Ok(user["profile"]["email"]
+            .as_str()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string))
     }
 }

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use super::Invalid;
+use time::OffsetDateTime;
+
+use super::{Email, Invalid};
 
 /// A Slack member id (`U…` or `W…`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,6 +36,70 @@ impl fmt::Display for SlackUserId {
     }
 }
 
+/// Whether a link acts. An admin's link is `Pending` until the person it names confirms it (signed
+/// in as that e-mail, or from Slack when Slack says the member's e-mail is that one): an admin
+/// alone never makes a Slack member act as someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkStatus {
+    Pending,
+    Confirmed,
+}
+
+impl LinkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Pending => "pending",
+            LinkStatus::Confirmed => "confirmed",
+        }
+    }
+}
+
+/// A Slack member linked to a platform user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackLink {
+    pub slack_user_id: SlackUserId,
+    pub email: Email,
+    pub status: LinkStatus,
+    /// Who linked it (the admin's e-mail, or their token's subject); `None` on links stored
+    /// before links needed confirming (which act: they predate the rule).
+    pub linked_by: Option<String>,
+    pub linked_at: Option<OffsetDateTime>,
+    /// Who confirmed it: the linked user's e-mail (signed in to the API), or `slack:<member>`
+    /// (from Slack, the member's Slack e-mail checked).
+    pub confirmed_by: Option<String>,
+    pub confirmed_at: Option<OffsetDateTime>,
+}
+
+impl SlackLink {
+    /// A link an admin just made: it acts once the linked user confirms it.
+    pub fn pending(slack_user_id: SlackUserId, email: Email, linked_by: String, at: OffsetDateTime) -> Self {
+        SlackLink {
+            slack_user_id,
+            email,
+            status: LinkStatus::Pending,
+            linked_by: Some(linked_by),
+            linked_at: Some(at),
+            confirmed_by: None,
+            confirmed_at: None,
+        }
+    }
+
+    /// This link, confirmed by `by` at `at`.
+    pub fn confirmed(self, by: String, at: OffsetDateTime) -> Self {
+        SlackLink {
+            status: LinkStatus::Confirmed,
+            confirmed_by: Some(by),
+            confirmed_at: Some(at),
+            ..self
+        }
+    }
+
+    /// Whether the member acts as the linked user (a pending link resolves to no one).
+    pub fn acts(&self) -> bool {
+        self.status == LinkStatus::Confirmed
+    }
+}
+
 /// What a `/jit …` command asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlashCommand {
@@ -52,6 +118,9 @@ pub enum SlashCommand {
     Approve { session: String },
     /// `/jit deny <session-id> [reason…]` (also what a Deny button sends).
     Deny { session: String, reason: String },
+    /// `/jit confirm`: the member accepts the link an admin made for them (confirmed only when
+    /// Slack says the member's e-mail is the linked one).
+    Confirm,
     /// `/jit help` (or nothing).
     Help,
 }
@@ -61,6 +130,7 @@ pub const USAGE: &str = "Usage:\n\
     • `/jit list`: your live sessions\n\
     • `/jit end <session-id> [reason]`: end a session\n\
     • `/jit approve <session-id>` or `/jit deny <session-id> [reason]`: decide a request you approve\n\
+    • `/jit confirm`: accept the link an admin made for your Slack account (your Slack e-mail must be the linked one)\n\
     • `/jit help`: this text";
 
 /// `900`, `900s`, `30m`, `1h`, `1h30m`.
@@ -95,6 +165,7 @@ pub fn parse_slash_command(text: &str) -> Result<SlashCommand, String> {
     match words.as_slice() {
         [] | ["help"] => Ok(SlashCommand::Help),
         ["list"] => Ok(SlashCommand::List),
+        ["confirm"] => Ok(SlashCommand::Confirm),
         ["end", session, reason @ ..] => Ok(SlashCommand::End {
             session: session.to_string(),
             reason: if reason.is_empty() {
@@ -157,6 +228,7 @@ mod tests {
             }
         );
         assert_eq!(parse_slash_command("  list ").unwrap(), SlashCommand::List);
+        assert_eq!(parse_slash_command("confirm").unwrap(), SlashCommand::Confirm);
         assert_eq!(parse_slash_command("").unwrap(), SlashCommand::Help);
         assert_eq!(
             parse_slash_command("end 01ABC").unwrap(),

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
 import { GrantPanels, collectApproved, keep, readSession, stillComing } from '../grants';
+import { ConfirmSlackLink } from './slack';
 import type { Grant, Me, MeAccount, Page, Session } from '../types';
 import {
   Busy,
@@ -364,6 +365,7 @@ export function AccessPage({ me }: { me: Me }) {
           )}
         </Loaded>
       </section>
+      <ConfirmSlackLink />
     </div>
   );
 }

@@ -1,5 +1,6 @@
-//! Chat-ops: a Slack member, linked to a platform user by an admin, runs `/jit` commands that
-//! act exactly as the sessions API does for that user, with the bot recorded as the actor.
+//! Chat-ops: a Slack member, linked to a platform user by an admin and the link confirmed by
+//! that user, runs `/jit` commands that act exactly as the sessions API does for that user, with
+//! the bot recorded as the actor. A link no one confirmed yet resolves to no one.
 //! Replies are text for the channel (ephemeral): never a secret key. Commands are acknowledged
 //! at once by the `chatops` function and finished here (`finish`) by the worker, which posts the
 //! answer to the command's `response_url`.
@@ -10,10 +11,13 @@ pub use notify::{NOTIFIED_DETAIL_TYPES, approval_blocks};
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use crate::auth::Principal;
+use crate::authz::{self, Action, Target};
 use crate::domain::{
-    AccountId, Email, Invalid, Outcome, RoleArn, SessionId, SessionKind, SessionStatus, SlackJob, SlackUserId,
-    SlashCommand, USAGE, parse_reason, parse_slash_command,
+    AccountId, Email, Invalid, LinkStatus, Outcome, RoleArn, SessionId, SessionKind, SessionStatus, SlackJob,
+    SlackLink, SlackUserId, SlashCommand, USAGE, parse_reason, parse_slash_command,
 };
 use crate::ports::{ChatLinkStore, ChatResponder, Clock, Page, PageRequest, ReplayGuard, SessionFilter, StoreError};
 use crate::services::accounts::AccountService;
@@ -25,12 +29,25 @@ pub enum ChatOpsError {
     Unavailable(String),
     #[error("the cursor is not one this API returned")]
     BadCursor,
+    #[error("{0} is not linked")]
+    NotLinked(SlackUserId),
+    /// The caller may not confirm this link (not the person it names, or no person at all).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The link was removed or re-linked to someone else while it was being confirmed.
+    #[error("the link changed while it was being confirmed; read it again")]
+    Changed,
 }
 
 impl From<StoreError> for ChatOpsError {
     fn from(e: StoreError) -> Self {
         ChatOpsError::Unavailable(e.to_string())
     }
+}
+
+/// Who made a change, for the log and the bus: the caller's e-mail, or their token's subject.
+fn who(p: &Principal) -> String {
+    p.email.clone().unwrap_or_else(|| p.subject.clone())
 }
 
 #[derive(Clone)]
@@ -114,16 +131,175 @@ impl ChatOpsService {
         Ok(())
     }
 
-    pub async fn link(&self, slack: &SlackUserId, email: &Email) -> Result<(), ChatOpsError> {
-        Ok(self.links.link(slack, email).await?)
+    /// An admin links a Slack member to a platform user. The link is stored `pending`: it acts
+    /// only once the person it names confirms it (`confirm`, or `/jit confirm` from Slack), so
+    /// no admin, and no mistyped member id, makes a Slack member act as someone. Linking a
+    /// member again to the e-mail its confirmed link already names changes nothing.
+    pub async fn link(&self, slack: &SlackUserId, email: &Email, admin: &Principal) -> Result<SlackLink, ChatOpsError> {
+        let by = who(admin);
+        if let Some(existing) = self.links.link_of(slack).await?
+            && existing.acts()
+            && existing.email == *email
+        {
+            tracing::info!(slack_user_id = %slack, email = %email, by, "Slack link unchanged (already confirmed)");
+            return Ok(existing);
+        }
+        let link = SlackLink::pending(slack.clone(), email.clone(), by.clone(), self.clock.now());
+        self.links.link(&link).await?;
+        tracing::info!(
+            slack_user_id = %slack,
+            email = %email,
+            by,
+            "Slack member linked; the link acts once the linked user confirms it"
+        );
+        self.announce("slack_linked", &link, &by, None).await;
+        Ok(link)
     }
 
     pub async fn unlink(&self, slack: &SlackUserId) -> Result<bool, ChatOpsError> {
         Ok(self.links.unlink(slack).await?)
     }
 
-    pub async fn links(&self, page: &PageRequest) -> Result<Page<(SlackUserId, Email)>, ChatOpsError> {
+    pub async fn links(&self, page: &PageRequest) -> Result<Page<SlackLink>, ChatOpsError> {
         self.links.links(page).await?.ok_or(ChatOpsError::BadCursor)
+    }
+
+    /// The person a link names confirms it, signed in as that e-mail (a user's, an auditor's or
+    /// an admin's token; never a bot's). Confirming a confirmed link again changes nothing.
+    pub async fn confirm(&self, slack: &SlackUserId, caller: &Principal) -> Result<SlackLink, ChatOpsError> {
+        // Who the caller is, before anything is looked up: a bot, or a token without an
+        // e-mail, confirms nothing.
+        let user = authz::acting_user(caller, None, Action::ConfirmChatLink)
+            .map_err(|d| ChatOpsError::Forbidden(d.0))?
+            .ok_or_else(|| ChatOpsError::Forbidden("the token carries no e-mail".into()))?;
+        let link = self
+            .links
+            .link_of(slack)
+            .await?
+            .ok_or_else(|| ChatOpsError::NotLinked(slack.clone()))?;
+        let target = Target {
+            owner: Some(&link.email),
+            ..Target::default()
+        };
+        authz::decide(caller, Action::ConfirmChatLink, Some(&user), target, &[])
+            .map_err(|d| ChatOpsError::Forbidden(d.0))?;
+        if link.acts() {
+            return Ok(link);
+        }
+        self.store_confirmation(link, user.to_string(), "api").await
+    }
+
+    /// Marks `link` confirmed by `by` (only while it still names its e-mail), then logs it and
+    /// puts it on the bus.
+    async fn store_confirmation(&self, link: SlackLink, by: String, via: &str) -> Result<SlackLink, ChatOpsError> {
+        let confirmed = link.confirmed(by.clone(), self.clock.now());
+        match self.links.confirm(&confirmed).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(ChatOpsError::Changed),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(
+            slack_user_id = %confirmed.slack_user_id,
+            email = %confirmed.email,
+            by,
+            via,
+            "Slack link confirmed; the member now acts as the linked user"
+        );
+        self.announce("slack_link_confirmed", &confirmed, &by, Some(via)).await;
+        Ok(confirmed)
+    }
+
+    /// Puts a link's change on the event bus (docs/events.md). Like session events, a failed
+    /// put is reported (the log line above records the change), never undone.
+    async fn announce(&self, kind: &str, link: &SlackLink, by: &str, via: Option<&str>) {
+        let (detail_type, at) = match kind {
+            "slack_linked" => ("Slack member linked", link.linked_at),
+            _ => ("Slack link confirmed", link.confirmed_at),
+        };
+        let at = at.unwrap_or_else(|| self.clock.now());
+        let event_id = format!("slack:{}:{kind}:{}", link.slack_user_id, at.unix_timestamp_nanos());
+        let mut detail = json!({
+            "v": 1,
+            "event_id": event_id,
+            "type": kind,
+            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "slack_user_id": link.slack_user_id.as_str(),
+            "email": link.email.as_str(),
+            "status": link.status.as_str(),
+            "by": by,
+        });
+        if let Some(via) = via {
+            detail["via"] = json!(via);
+        }
+        if let Err(e) = self.sessions.events.publish(detail_type, &detail).await {
+            tracing::error!(
+                event_id,
+                error = %e,
+                alarm = "events-undelivered",
+                "an event could not be put on the bus; it is in the function's log"
+            );
+        }
+    }
+
+    /// `/jit confirm`: the member accepts a pending link, confirmed only when Slack
+    /// (`users.info`) says the member's e-mail is the linked one: from Slack alone, a member
+    /// proves nothing else about who they are.
+    async fn confirm_from_slack(&self, slack: &SlackUserId, link: Option<SlackLink>) -> Result<String, ChatOpsError> {
+        let elsewhere = format!(
+            "the linked user can confirm it signed in to Cloud IAM Broker \
+             (POST /chatops/slack/users/{slack}/confirmation)"
+        );
+        let link = match link {
+            None => {
+                return Ok(
+                    "Your Slack account is not linked to a Cloud IAM Broker user: there is nothing to confirm. \
+                     Ask an admin to link it first."
+                        .into(),
+                );
+            }
+            Some(l) if l.acts() => {
+                return Ok(format!(
+                    "Your Slack account's link is already confirmed: you act as {}.",
+                    l.email
+                ));
+            }
+            Some(l) => l,
+        };
+        let Some(slack_api) = &self.notifier else {
+            return Ok(format!(
+                "I cannot check your Slack e-mail here (no Slack bot token is configured): {elsewhere}."
+            ));
+        };
+        let email = match slack_api.member_email(slack.as_str()).await {
+            Ok(email) => email,
+            Err(e) => {
+                tracing::warn!(slack_user_id = %slack, error = %e, "reading a member's Slack e-mail failed");
+                return Ok(format!("I could not read your Slack e-mail ({e}): {elsewhere}."));
+            }
+        };
+        match email {
+            Some(e) if e.trim().eq_ignore_ascii_case(link.email.as_str()) => {
+                let email = link.email.clone();
+                match self.store_confirmation(link, format!("slack:{slack}"), "slack").await {
+                    Ok(_) => Ok(format!("Confirmed: your Slack account now acts as {email}.")),
+                    Err(ChatOpsError::Changed) => {
+                        Ok("The link changed while it was being confirmed; run `/jit confirm` again.".into())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            _ => {
+                tracing::warn!(
+                    slack_user_id = %slack,
+                    email = %link.email,
+                    "a Slack member's e-mail is not the one their link names: not confirmed"
+                );
+                Ok(format!(
+                    "Your Slack e-mail is not the one this link names, so it stays unconfirmed. \
+                     Ask an admin to check the link; {elsewhere}."
+                ))
+            }
+        }
     }
 
     /// Runs a `/jit` command for a Slack member; returns the reply text.
@@ -135,12 +311,28 @@ impl ChatOpsService {
         if command == SlashCommand::Help {
             return Ok(USAGE.to_string());
         }
-        let Some(email) = self.links.email_of(slack).await? else {
-            return Ok(
-                "Your Slack account is not linked to a Cloud IAM Broker user yet. Ask an admin to link it \
-                       (PUT /chatops/slack/users/<your Slack id>)."
-                    .into(),
-            );
+        let link = self.links.link_of(slack).await?;
+        if command == SlashCommand::Confirm {
+            return self.confirm_from_slack(slack, link).await;
+        }
+        // A pending link resolves to no one: its member is answered as any unlinked member.
+        let email = match link {
+            Some(l) if l.acts() => l.email,
+            Some(l) => {
+                debug_assert_eq!(l.status, LinkStatus::Pending);
+                return Ok(format!(
+                    "Your Slack account is not linked to a Cloud IAM Broker user yet: an admin's link awaits \
+                     confirmation by the user it names. Run `/jit confirm` (if your Slack e-mail is theirs), or \
+                     they confirm it signed in to Cloud IAM Broker (POST /chatops/slack/users/{slack}/confirmation)."
+                ));
+            }
+            None => {
+                return Ok(
+                    "Your Slack account is not linked to a Cloud IAM Broker user yet. Ask an admin to link it \
+                       (PUT /chatops/slack/users/<your Slack id>), then confirm it."
+                        .into(),
+                );
+            }
         };
         // The bot acts on behalf of the linked user: same checks, same logs, bot as the actor.
         let bot = Principal::bot_for(format!("slack:{slack}"), &email);
@@ -244,7 +436,7 @@ impl ChatOpsService {
                     },
                 )
             }
-            SlashCommand::Help => unreachable!("handled above"),
+            SlashCommand::Help | SlashCommand::Confirm => unreachable!("handled above"),
         }
     }
 

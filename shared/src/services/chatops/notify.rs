@@ -1,7 +1,7 @@
 //! Approval messages in Slack, driven by the session events on the bus (a rule sends the
 //! ones below to the chat-ops queue): a request or extension posts a message with Approve and
 //! Deny buttons to the approval channel; a break-glass start posts a notice; the outcome
-//! updates that message and tells the requester by DM (when their Slack member is linked).
+//! updates that message and tells the requester by DM (when their Slack member's link is confirmed).
 //! Each event is handled once, whatever the queue redelivers.
 //!
 //! Approvers see what they decide: every message names the kind in words and what it reaches
@@ -290,7 +290,8 @@ impl ChatOpsService {
         Ok(event)
     }
 
-    /// A DM to the Slack member linked to `user`, if any.
+    /// A DM to the Slack member linked to `user`, if any (a confirmed link: a pending one may
+    /// name a stranger).
     async fn tell(&self, slack: &dyn crate::ports::ChatNotifier, user: &Email, text: &str) -> Result<(), String> {
         let mut page = PageRequest {
             limit: 100,
@@ -301,9 +302,9 @@ impl ChatOpsService {
             let Some(p) = self.links.links(&page).await.map_err(|e| e.to_string())? else {
                 return Ok(());
             };
-            if let Some((member, _)) = p.items.iter().find(|(_, email)| email == user) {
+            if let Some(link) = p.items.iter().find(|l| l.acts() && l.email == *user) {
                 return slack
-                    .post(member.as_str(), text, &json!([section(text)]))
+                    .post(link.slack_user_id.as_str(), text, &json!([section(text)]))
                     .await
                     .map(|_| ());
             }

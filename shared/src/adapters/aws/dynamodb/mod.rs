@@ -48,6 +48,9 @@
 //!   each conditional on not existing (first use binds), and deleted together (admin release);
 //! - a signed Slack request runs once: its `seen request` item is written conditional on not
 //!   existing;
+//! - a Slack link is stored `pending` by an admin and confirmed by a put conditional on its
+//!   e-mail being unchanged (a link without a status predates confirmation and counts as
+//!   confirmed);
 //! - delete only an unused account: the account item holds `user_count` and
 //!   `live_session_count`, kept by the writers of users and sessions in their own
 //!   transactions; the delete is conditional on both being 0.
