@@ -30,22 +30,6 @@ fn iam_size(doc: &Value) -> usize {
     doc.to_string().chars().filter(|c| !c.is_whitespace()).count()
 }
 
-async fn trust_now(iam: &aws_sdk_iam::Client, role_name: &str) -> Value {
-    let role = iam.get_role().role_name(role_name).send().await.expect("the role");
-    let doc = role
-        .role
-        .expect("a role")
-        .assume_role_policy_document
-        .unwrap_or_default();
-    let decoded: String = form_urlencoded::parse(format!("d={doc}").as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .next()
-        .unwrap_or_default();
-    serde_json::from_str(&decoded)
-        .or_else(|_| serde_json::from_str(&doc))
-        .expect("a JSON trust policy")
-}
-
 pub async fn shared_role(users: usize) -> SharedRole {
     use futures::StreamExt;
     let env = e2e::env();
@@ -53,7 +37,7 @@ pub async fn shared_role(users: usize) -> SharedRole {
     let admin = env.admin();
     // The fixture's role carries the broker's trust, applied once, and one user in a group.
     let f = e2e::fixture(env, "shared-role").await;
-    let before = trust_now(&f.iam, f.role_name()).await;
+    let before = e2e::role_trust(&f.iam, f.role_name()).await;
     let emails: Vec<String> = (0..users).map(|i| format!("u{i:04}.shared@example.com")).collect();
     let started = Instant::now();
     let timings: Vec<Option<Duration>> = futures::stream::iter(emails.iter())
@@ -80,7 +64,7 @@ pub async fn shared_role(users: usize) -> SharedRole {
         .await;
     let provision_total_s = started.elapsed().as_secs_f64();
     let ok: Vec<Duration> = timings.iter().flatten().copied().collect();
-    let after = trust_now(&f.iam, f.role_name()).await;
+    let after = e2e::role_trust(&f.iam, f.role_name()).await;
     assert_eq!(before, after, "provisioning never edits the trust");
     // A sample of users, spread over the population, start sessions on the role at once.
     let step = (users / SAMPLE).max(1);

@@ -539,20 +539,9 @@ async fn only_the_role_customers_create_for_the_broker_is_registered() {
     let target = env.take_account();
     let iam = env.target_iam(&target).await;
     // A role that trusts the broker as well as the seeded one does, under another name.
-    let trust = iam
-        .get_role()
-        .role_name(local_runner::local_aws::BROKER_ACCESS_ROLE)
-        .send()
+    let trust = e2e::role_trust(&iam, local_runner::local_aws::BROKER_ACCESS_ROLE)
         .await
-        .unwrap()
-        .role
-        .unwrap()
-        .assume_role_policy_document
-        .unwrap();
-    let trust = form_urlencoded::parse(format!("d={trust}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+        .to_string();
     iam.create_role()
         .role_name("AdminForAnyone")
         .assume_role_policy_document(trust)

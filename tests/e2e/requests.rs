@@ -57,6 +57,22 @@ async fn needing_approval(env: &TestEnv, tag: &str, n: u32, approvers: &[&str]) 
     f
 }
 
+/// The approval message for session `id` in the approval channel; its section block shows the
+/// same text as its notification text.
+async fn approval_message(env: &TestEnv, id: &str) -> local_runner::slack::SlackAnswer {
+    let message = wait_for_post(env, |p| {
+        p.path == "api/chat.postMessage"
+            && p.body["blocks"].to_string().contains(id)
+            && p.body["channel"] == "C0APPROVALS"
+    })
+    .await;
+    assert_eq!(
+        message.body["blocks"][0]["text"]["text"], message.body["text"],
+        "the section shows the text"
+    );
+    message
+}
+
 fn id_of(started: &Value) -> String {
     started["session"]["id"].as_str().unwrap().to_string()
 }
@@ -693,18 +709,9 @@ async fn approvers_approve_from_slack_buttons() {
     );
 
     // The approval message, with buttons carrying the session id, in the approval channel.
-    let message = wait_for_post(env, |p| {
-        p.path == "api/chat.postMessage"
-            && p.body["blocks"].to_string().contains(&id)
-            && p.body["channel"] == "C0APPROVALS"
-    })
-    .await;
+    let message = approval_message(env, &id).await;
     // It says what approvers decide on: the kind and its role, the account, how long and why.
     let shown = message.body["text"].as_str().unwrap();
-    assert_eq!(
-        message.body["blocks"][0]["text"]["text"], shown,
-        "the section shows the text"
-    );
     for part in [
         format!("asks for a JIT session on role `{}`", f.role),
         format!("*Account:* `{}`", f.aws_account),
@@ -798,17 +805,8 @@ async fn a_shell_request_shows_approvers_its_target_in_slack() {
     let target = s.managed(env).await;
     let id = id_of(&api.post("/sessions", &s.f.token, s.start(&target, 1800)).await.ok(202));
 
-    let message = wait_for_post(env, |p| {
-        p.path == "api/chat.postMessage"
-            && p.body["blocks"].to_string().contains(&id)
-            && p.body["channel"] == "C0APPROVALS"
-    })
-    .await;
+    let message = approval_message(env, &id).await;
     let shown = message.body["text"].as_str().unwrap();
-    assert_eq!(
-        message.body["blocks"][0]["text"]["text"], shown,
-        "the section shows the text"
-    );
     for part in [
         format!(
             "asks for a shell session on target `{target}` through the shell role `{}`",

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use e2e::shell::{
-    Aws, DOCUMENT, REGION, aws_as, instance, instance_profile, keys, live_ssm_sessions, register_agent, shell_fixture,
-    start_ssm, type_in,
+    Aws, DOCUMENT, REGION, aws_as, instance, instance_profile, keys, live_ssm_sessions, register_agent,
+    send_transcripts_elsewhere, shell_fixture, start_ssm, type_in,
 };
 use e2e::{env, session_credentials};
 use serde_json::{Value, json};
@@ -49,25 +49,7 @@ async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_reco
     assert_eq!(doc["inputs"]["runAsDefaultUser"], "ssm-user");
     assert_eq!(doc["inputs"]["idleSessionTimeout"], "20");
     // Someone changes the document by hand: the broker reports the drift, and puts it back.
-    let mut changed = doc.clone();
-    changed["inputs"]["s3BucketName"] = json!("elsewhere");
-    s.admin
-        .ssm
-        .update_document()
-        .name(DOCUMENT)
-        .document_version("$LATEST")
-        .content(changed.to_string())
-        .send()
-        .await
-        .unwrap();
-    s.admin
-        .ssm
-        .update_document_default_version()
-        .name(DOCUMENT)
-        .document_version("2")
-        .send()
-        .await
-        .unwrap();
+    send_transcripts_elsewhere(&s.admin, &doc, "elsewhere").await;
     let read = api.get(&path, &admin).await.ok(200);
     assert_eq!(read["preferences"]["in_sync"], false, "{read}");
     assert_eq!(
@@ -751,25 +733,7 @@ async fn a_drifted_preferences_document_refuses_shell_starts_until_the_settings_
     let target = s.managed(env).await;
 
     // In the console, someone sends the transcripts to another bucket.
-    let mut changed = document(&s.admin).await;
-    changed["inputs"]["s3BucketName"] = json!("elsewhere");
-    s.admin
-        .ssm
-        .update_document()
-        .name(DOCUMENT)
-        .document_version("$LATEST")
-        .content(changed.to_string())
-        .send()
-        .await
-        .unwrap();
-    s.admin
-        .ssm
-        .update_document_default_version()
-        .name(DOCUMENT)
-        .document_version("2")
-        .send()
-        .await
-        .unwrap();
+    send_transcripts_elsewhere(&s.admin, &document(&s.admin).await, "elsewhere").await;
     let p = api
         .post("/sessions", &s.f.token, s.start(&target, 900))
         .await

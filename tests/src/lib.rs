@@ -727,6 +727,23 @@ impl Api {
     }
 }
 
+/// A role's trust policy as IAM serves it (GetRole returns it URL-encoded).
+pub async fn role_trust(iam: &aws_sdk_iam::Client, role_name: &str) -> Value {
+    let role = iam.get_role().role_name(role_name).send().await.expect("the role");
+    let doc = role
+        .role
+        .expect("a role")
+        .assume_role_policy_document
+        .unwrap_or_default();
+    let decoded = form_urlencoded::parse(format!("d={doc}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    serde_json::from_str(&decoded)
+        .or_else(|_| serde_json::from_str(&doc))
+        .expect("a JSON trust policy")
+}
+
 /// The IAM user's access key ids (none if the user is gone).
 pub async fn access_keys(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     match iam.list_access_keys().user_name(user).send().await {

@@ -100,6 +100,28 @@ pub async fn type_in(env: &TestEnv, aws_account: &str, ssm_session: &str, text: 
     assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap_or_default());
 }
 
+/// What someone does in the console: the preferences document's transcripts sent to `bucket`,
+/// as a new version made the default (the broker's own is version 1).
+pub async fn send_transcripts_elsewhere(aws: &Aws, document: &Value, bucket: &str) {
+    let mut changed = document.clone();
+    changed["inputs"]["s3BucketName"] = json!(bucket);
+    aws.ssm
+        .update_document()
+        .name(DOCUMENT)
+        .document_version("$LATEST")
+        .content(changed.to_string())
+        .send()
+        .await
+        .unwrap();
+    aws.ssm
+        .update_document_default_version()
+        .name(DOCUMENT)
+        .document_version("2")
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Session Manager in the account with these credentials: a session on `target`, or the error code.
 pub async fn start_ssm(aws: &Aws, target: &str) -> Result<String, String> {
     aws.ssm
