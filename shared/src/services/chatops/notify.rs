@@ -57,8 +57,7 @@ fn duration_words(seconds: u64) -> String {
 
 /// The session's kind in words, with what it reaches: the JIT role; the console's IAM user;
 /// the shell's target and the shell role it goes through. (A shell session's `role_arn` is
-/// the account's shell role; its target and a console's IAM user are not on every event:
-/// `ChatOpsService::described` adds them from the session's record.)
+/// the account's shell role; every session event carries its `target` and `iam_user`.)
 fn what(e: &Value) -> String {
     let code = |field: &str| e[field].as_str().map(|v| format!("`{}`", inert(v)));
     match e["kind"].as_str() {
@@ -183,9 +182,6 @@ impl ChatOpsService {
         let Ok(id) = SessionId::parse(session) else {
             return Ok(());
         };
-        // Read before the event is marked handled: a failed read is retried.
-        let described = self.described(event, &id).await?;
-        let event = &described;
         let event_id = event["event_id"].as_str().unwrap_or_default();
         let until = self.clock.now() + time::Duration::days(super::JOB_MEMORY_DAYS);
         if !self.once.first_use(&format!("event:{event_id}"), until).await? {
@@ -266,30 +262,6 @@ impl ChatOpsService {
         Ok(())
     }
 
-    /// The event with what an approver must see and it does not carry filled in from the
-    /// session's record: a shell session's target, a console session's IAM user (the bus's
-    /// events name neither before the session starts). A session not found leaves the event
-    /// as it is (the message then says the target was not recorded); `Err` when the store
-    /// could not be read (the event is retried).
-    async fn described(&self, event: &Value, id: &SessionId) -> Result<Value, ChatOpsError> {
-        let missing = match event["kind"].as_str() {
-            Some("shell") => "target",
-            Some("console") => "iam_user",
-            _ => return Ok(event.clone()),
-        };
-        let mut event = event.clone();
-        if !event[missing].is_string()
-            && event.is_object()
-            && let Some(record) = self.sessions.sessions.get(id).await?
-        {
-            if let Some(target) = &record.target {
-                event["target"] = json!(target.as_str());
-            }
-            event["iam_user"] = json!(record.iam_user.to_string());
-        }
-        Ok(event)
-    }
-
     /// A DM to the Slack member linked to `user`, if any (a confirmed link: a pending one may
     /// name a stranger).
     async fn tell(&self, slack: &dyn crate::ports::ChatNotifier, user: &Email, text: &str) -> Result<(), String> {
@@ -324,7 +296,7 @@ mod tests {
     const SESSION: &str = "01JD8X5V8C6Y4W1Q2R3S4T5V6W";
 
     /// An event as the bus carries it (docs/events.md), a 90-minute request, with `more` on top
-    /// (`target` and `iam_user` as `ChatOpsService::described` adds them).
+    /// (`target` and `iam_user` as every session event carries them).
     fn event(kind: &str, role: Option<&str>, more: Value) -> Value {
         let mut e = json!({
             "v": 1,

@@ -288,10 +288,17 @@ impl SessionService {
             "user": s.user.to_string(),
             "requested_by": s.requested_by,
             "role_arn": s.role.as_ref().map(ToString::to_string),
+            // What the session reaches beside its role, so that a reader of any one event (an
+            // approver's Slack message, say) needs no other read: the IAM user a console
+            // session hands out, the instance a shell session opens.
+            "iam_user": s.iam_user.to_string(),
             "duration_seconds": s.duration_seconds,
             "request_reason": s.reason,
             "break_glass": s.break_glass,
         });
+        if let (Some(obj), Some(target)) = (e.as_object_mut(), &s.target) {
+            obj.insert("target".into(), json!(target.as_str()));
+        }
         if let (Some(obj), Some(more)) = (e.as_object_mut(), extra.as_object()) {
             obj.extend(more.clone());
         }
