@@ -47,20 +47,7 @@ async fn shared_role(env: &TestEnv, tag: &str, apply_trust: bool) -> Shared {
     } else {
         json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Deny", "Principal": { "AWS": "*" }, "Action": "sts:AssumeRole" }] })
     };
-    iam.create_role()
-        .role_name(&role_name)
-        .assume_role_policy_document(initial.to_string())
-        .max_session_duration(7200)
-        .send()
-        .await
-        .expect("the role is created with the broker's trust");
-    iam.put_role_policy()
-        .role_name(&role_name)
-        .policy_name("work")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListRoles","iam:GetRole"],"Resource":"*"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    e2e::jit_role(&iam, &role_name, &initial.to_string()).await;
     // Saved again once the role exists, so the trust review reads it.
     api.put(&format!("/accounts/{account}/jit"), &admin, settings_again(&role))
         .await

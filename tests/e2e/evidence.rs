@@ -211,20 +211,7 @@ async fn digests_vouch_for_untouched_logs_and_catch_each_tampering() {
             .collect::<Vec<_>>()
     );
     let forged_body = serde_json::to_vec(&forged).unwrap();
-    let own_signature = kms
-        .sign()
-        .key_id(own)
-        .message(aws_sdk_kms::primitives::Blob::new(
-            Sha256::digest(&forged_body).to_vec(),
-        ))
-        .message_type(aws_sdk_kms::types::MessageType::Digest)
-        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
-        .send()
-        .await
-        .unwrap()
-        .signature
-        .unwrap();
-    let own_hex = shared::domain::evidence::hex(own_signature.as_ref());
+    let own_hex = sign_as_kms_does(&kms, &own, &forged_body).await;
     write(
         env,
         &digests[0],
@@ -333,18 +320,7 @@ async fn digest_of_the_hour_before(env: &TestEnv, f: &Fixture, hour: time::Offse
     };
     let body = serde_json::to_vec(&digest).unwrap();
     let kms = aws_sdk_kms::Client::new(&env.sdk(&env.broker).await);
-    let signature = kms
-        .sign()
-        .key_id(&digest.signing_key)
-        .message(aws_sdk_kms::primitives::Blob::new(Sha256::digest(&body).to_vec()))
-        .message_type(aws_sdk_kms::types::MessageType::Digest)
-        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
-        .send()
-        .await
-        .unwrap()
-        .signature
-        .unwrap();
-    let signature = evidence::hex(signature.as_ref());
+    let signature = sign_as_kms_does(&kms, &digest.signing_key, &body).await;
     let key = evidence::digest_key(&f.account, period_start, hour);
     write(
         env,
@@ -536,4 +512,21 @@ async fn requests_and_expirer_runs_emit_their_metrics_in_embedded_metric_format(
     // The session started last was due 15 minutes in; the expirer ran 1 h 45 min late.
     at_least("ExpirerLag", 3600.0);
     assert_eq!(sums.get("Api5xx").copied().unwrap_or_default(), 0.0);
+}
+
+/// A digest body's signature as the digester makes it (RSASSA-PKCS1-v1_5 over its SHA-256, by
+/// KMS with `key`), hex-encoded.
+async fn sign_as_kms_does(kms: &aws_sdk_kms::Client, key: &str, body: &[u8]) -> String {
+    let signature = kms
+        .sign()
+        .key_id(key)
+        .message(aws_sdk_kms::primitives::Blob::new(Sha256::digest(body).to_vec()))
+        .message_type(aws_sdk_kms::types::MessageType::Digest)
+        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+        .send()
+        .await
+        .unwrap()
+        .signature
+        .unwrap();
+    shared::domain::evidence::hex(signature.as_ref())
 }

@@ -727,6 +727,25 @@ impl Api {
     }
 }
 
+/// A JIT role with `trust` and a two-hour maximum, allowed what the sessions do with it: a call
+/// tests make (`iam:ListRoles`, `iam:GetRole`) to see whether access is live.
+pub async fn jit_role(iam: &aws_sdk_iam::Client, name: &str, trust: &str) {
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .max_session_duration(7200)
+        .send()
+        .await
+        .expect("the role is created");
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name("work")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListRoles","iam:GetRole"],"Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A role's trust policy as IAM serves it (GetRole returns it URL-encoded).
 pub async fn role_trust(iam: &aws_sdk_iam::Client, role_name: &str) -> Value {
     let role = iam.get_role().role_name(role_name).send().await.expect("the role");
@@ -829,21 +848,7 @@ pub async fn fixture(env: &TestEnv, tag: &str) -> Fixture {
         .ok(200);
     let statements = guide["jit_roles"][0]["trust_policy_statements"].clone();
     let trust = serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
-    iam.create_role()
-        .role_name(&role_name)
-        .assume_role_policy_document(trust)
-        .max_session_duration(7200)
-        .send()
-        .await
-        .unwrap();
-    // What the sessions do with the role: a call tests make to see whether access is live.
-    iam.put_role_policy()
-        .role_name(&role_name)
-        .policy_name("work")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListRoles","iam:GetRole"],"Resource":"*"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    jit_role(&iam, &role_name, &trust).await;
     let group = api
         .post("/groups", &admin, serde_json::json!({ "name": format!("sessions-{tag}"), "accounts": [account], "permissions": { "start_sessions": true, "start_jit_sessions": true } }))
         .await
