@@ -14,6 +14,10 @@ context AWS builds (see `principals` for the keys every request carries) and ask
   or carried over from the calling session) and sts:TagSession when tags are passed.
 sts:GetCallerIdentity stays always allowed (it is on AWS too). A request object may carry
 `cib_context`, extra context keys its service computed (see `ssm_sessions`).
+S3 calls that name no bucket (ListBuckets) are checked against the resource `*`, not moto's
+`arn:aws:s3:::*`: "This does not allow users to use the ListAllMyBuckets S3 API operation,
+because that action requires the "*" resource" (reference_policies_elements_notaction.html, of
+an Allow on `arn:aws:s3:::*`), which moto's ARN would have matched.
 Unsigned requests while INITIAL_NO_AUTH_ACTION_COUNT lasts never get here (moto skips them).
 """
 
@@ -84,6 +88,8 @@ def check_action_permitted(self, resource: str) -> None:
     if self._action == "sts:AssumeRole":
         _check_assume_role(self, caller, resource, ctx)
         return
+    if resource.startswith("arn:") and resource.endswith(":s3:::*") and resource.count(":") == 5:
+        resource = "*"  # a call on no bucket (ListBuckets) needs the "*" resource
     decision, where = decide(Request(self._action, resource, ctx), caller.identity_policies(), caller.session_policy)
     if decision != ALLOW:
         _refuse(self, self._action, resource, decision, where)

@@ -1,5 +1,6 @@
-"""IAM rules that moto 5.2.1 lacks or applies unevenly: unique Sids, the role trust policy
-quota, managed policies attached per entity, and what ListUsers / ListRoles leave out.
+"""IAM rules that moto 5.2.1 lacks or applies unevenly: unique Sids, condition operators, the
+role trust policy quota, managed policies attached per entity, and what ListUsers / ListRoles
+leave out.
 
 From AWS's documentation (the error messages are AWS's own, as its API answers them):
 
@@ -13,6 +14,18 @@ From AWS's documentation (the error messages are AWS's own, as its API answers t
   Statements without a Sid never conflict. Chosen here (AWS does not say): Sids compare
   exactly (case-sensitive), an empty Sid conflicts with nothing (as in moto), and a document
   that is not a JSON object with statements is left to moto's own validation.
+- Condition operators (reference_policies_elements_condition_operators.html, the policy
+  grammar's `condition_type_string`: "For a complete list of condition types, see ... Condition
+  operators"): a Condition that is not an object, an operator AWS does not define (misspelt,
+  "StringEqualsFoo", `NullIfExists`: "You can add IfExists to the end of any condition operator
+  name except the Null condition operator") or an operator whose block is not an object is
+  MalformedPolicyDocument (HTTP 400) "Syntax errors in policy." (AWS's answer to a Condition
+  naming no operator, aws-cloudformation/cfn-lint#3751; moto's own words where it checks).
+  moto refuses most of these in identity policies already, but not an unknown operator with an
+  empty block, nor `NullIfExists`, nor anything in CreateRole's trust policy; checked here in
+  every call above, after the Sids. Chosen here (AWS does not say): operator names and the
+  ForAnyValue: / ForAllValues: qualifiers are spelt exactly, as on AWS's pages (moto too).
+  AssumeRole's session policy is checked by `sts_sessions`.
 - "IAM and AWS STS quotas" (reference_iam-quotas.html), "Role trust policy length": 2,048
   characters by default, adjustable up to 4,096 (the page's "Maximum quota"; some later
   sources quote 8,192, not accepted here), and "IAM does not count white space when
@@ -44,6 +57,7 @@ import json
 import os
 import re
 
+from .policy_conditions import condition_syntax_error
 from .policy_limits import size
 
 TRUST_QUOTA_ENV = "CIB_LOCAL_TRUST_POLICY_QUOTA"
@@ -52,6 +66,7 @@ TRUST_QUOTA_MAX = 4096
 MANAGED_POLICIES_PER = {"role": 10, "user": 10, "group": 10}
 QUOTA_NAMES = {"role": "PoliciesPerRole", "user": "PoliciesPerUser", "group": "PoliciesPerGroup"}
 DUPLICATE_SID = "Statement IDs (SID) in a single policy must be unique."
+SYNTAX_ERRORS = "Syntax errors in policy."
 
 _WHOLE = re.compile(r"^[0-9]+$")
 
@@ -108,8 +123,11 @@ def apply() -> None:
     from moto.iam.models import IAMBackend
 
     def check_sids(document: str) -> None:
+        """Every policy write: unique Sids, then conditions AWS can read."""
         if has_duplicate_sid(document):
             raise MalformedPolicyDocument(DUPLICATE_SID)
+        if condition_syntax_error(document):
+            raise MalformedPolicyDocument(SYNTAX_ERRORS)
 
     def check_trust(document: str) -> None:
         check_sids(document)

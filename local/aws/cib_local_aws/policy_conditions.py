@@ -8,15 +8,22 @@ keep each part readable.
 
 Sources (IAM User Guide): reference_policies_elements_condition_operators.html (operators; a
 key absent from the request context makes an operator false and a negated one true, except
-for ...IfExists and Null), reference_policies_multi-value-conditions.html (set qualifiers,
-empty sets), reference_policies_elements_condition.html (operators and keys AND, values OR),
-reference_policies_variables.html (policy variables, defaults, ${*} ${?} ${$}).
+for ...IfExists and Null), reference_policies_condition-single-vs-multi-valued-context-keys.html
+(set qualifiers, empty sets; "Multivalued context keys require a condition set operator"),
+reference_policies_condition-logic-multiple-context-keys-or-values.html (operators and keys
+AND, values OR, a negated operator's values NOR), reference_policies_variables.html (policy
+variables, defaults, ${*} ${?} ${$}, "Policy variables with no value").
+
+Where AWS documents no single answer a condition is UNDETERMINED, and the statement's effect
+decides (`policy_eval.statement_applies`): an Allow needs a certain match, a Deny applies
+unless it certainly does not match.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import operator
 import re
 from datetime import datetime, timezone
@@ -59,8 +66,9 @@ def substitute(text: str, ctx: dict[str, list[str]] | None) -> str | None:
     """Policy variables (2012-10-17 policies only): `${aws:username}` becomes its value,
     `${key, 'default'}` falls back to the default, `${*}` `${?}` `${$}` are literal characters.
     A variable naming a key that is absent (no default) or multivalued cannot be resolved:
-    None, and the value then matches nothing. The result is a glob whose substituted parts
-    are escaped, so a value containing `*` stays literal."""
+    None (AWS: the value is "effectively null"; see the callers for what that matches). The
+    result is a glob whose substituted parts are escaped, so a value containing `*` stays
+    literal."""
     if ctx is None or "${" not in text:
         return text
     out: list[str] = []
@@ -191,49 +199,119 @@ _NEGATED = {
 }
 
 
-def _split_operator(name: str) -> tuple[str | None, str, bool]:
-    """`ForAllValues:StringLikeIfExists` → ("forallvalues", "stringlike", True)."""
+# The operators AWS defines (reference_policies_elements_condition_operators.html), spelled
+# exactly so: "You can add IfExists to the end of any condition operator name except the Null
+# condition operator", and ForAnyValue: / ForAllValues: may stand before any of them
+# (reference_policies_condition-single-vs-multi-valued-context-keys.html). Anything else is
+# not an operator: IAM refuses the policy ("Syntax errors in policy.", see `iam_quotas`).
+OPERATORS = frozenset(
+    [
+        "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+        "StringLike", "StringNotLike",
+        "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
+        "NumericGreaterThan", "NumericGreaterThanEquals",
+        "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan",
+        "DateGreaterThanEquals",
+        "Bool", "BinaryEquals", "IpAddress", "NotIpAddress",
+        "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike",
+        "Null",
+    ]
+)
+SET_QUALIFIERS = ("ForAnyValue:", "ForAllValues:")
+
+
+def parse_operator(name: Any) -> tuple[str | None, str, bool] | None:
+    """`ForAllValues:StringLikeIfExists` → ("forallvalues", "stringlike", True); None when
+    `name` is not an operator AWS defines (unknown, misspelt, `NullIfExists`)."""
+    if not isinstance(name, str):
+        return None
     qualifier = None
-    lowered = name.lower()
-    if ":" in lowered:
-        qualifier, _, lowered = lowered.partition(":")
-    if_exists = lowered.endswith("ifexists")
-    if if_exists:
-        lowered = lowered[: -len("ifexists")]
-    return qualifier, lowered, if_exists
+    for q in SET_QUALIFIERS:
+        if name.startswith(q):
+            qualifier, name = q[:-1].lower(), name[len(q) :]
+            break
+    if_exists = name.endswith("IfExists")
+    base = name[: -len("IfExists")] if if_exists else name
+    if base not in OPERATORS or (if_exists and base == "Null"):
+        return None
+    return qualifier, base.lower(), if_exists
 
 
-def _condition_true(op_name: str, key: str, policy_values: list, ctx: dict[str, list[str]], variables: bool) -> bool:
-    qualifier, op, if_exists = _split_operator(op_name)
+def condition_syntax_error(document: Any) -> bool:
+    """Whether a policy holds a Condition AWS cannot read: not an object, an operator AWS does
+    not define, or an operator whose block is not an object of keys. A document that is not
+    a JSON object with statements is not judged here (moto's validation answers for it)."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return False
+    if not isinstance(document, dict):
+        return False
+    statements = document.get("Statement")
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list):
+        return False
+    for st in statements:
+        if not isinstance(st, dict) or "Condition" not in st:
+            continue
+        condition = st["Condition"]
+        if not isinstance(condition, dict):
+            return True
+        for op_name, block in condition.items():
+            if parse_operator(op_name) is None or not isinstance(block, dict):
+                return True
+    return False
+
+
+# A condition's result is True, False or UNDETERMINED: AWS documents no single answer (an
+# operator it does not define, a multivalued key compared without ForAllValues/ForAnyValue).
+# The caller decides as strictly as AWS could: an Allow needs True, a Deny applies unless
+# False. So locally an Allow never grants, and a Deny never spares, what AWS might not.
+UNDETERMINED = None
+
+
+def _condition_result(op_name: str, key: str, policy_values: list, ctx: dict[str, list[str]], variables: bool) -> tuple[bool | None, bool]:
+    """(result, unresolved): the condition's result (see UNDETERMINED) and whether one of
+    its values holds a policy variable that could not be resolved."""
+    parsed = parse_operator(op_name)
+    if parsed is None:
+        return UNDETERMINED, False  # cannot be written (see iam_quotas); AWS would not hold it
+    qualifier, op, if_exists = parsed
     values = ctx.get(key.lower())
     present = values is not None and len(values) > 0
 
     if op == "null":
         # Null: "true" means the key is absent, "false" that it is present; values are OR.
-        return any((as_str(p).lower() == "true") != present for p in policy_values)
+        return any((as_str(p).lower() == "true") != present for p in policy_values), False
 
     negated = op in _NEGATED
     base = _NEGATED.get(op, op)
-    if base not in _POSITIVE or qualifier not in (None, "forallvalues", "foranyvalue"):
-        return False  # unknown operator: AWS refuses such a policy; here it matches nothing
     test, takes_variables = _POSITIVE[base]
 
-    if not present:
-        if if_exists or qualifier == "forallvalues":
-            return True  # IfExists: absent → true; ForAllValues: the empty set → true
-        if qualifier == "foranyvalue":
-            return False
-        return negated  # absent: "the values do not match" → positive false, negated true
-
+    # Policy variables (reference_policies_variables.html, "Policy variables with no value"):
+    # one with no value is "effectively null": positive operators do not match it, "Inverted
+    # condition operators like StringNotEquals or StringNotLike do match against a null
+    # value". So an unresolved value is left out of the OR (NOR for a negated operator).
     patterns = []
+    unresolved = False
     for p in policy_values:
         s = as_str(p)
         if variables and takes_variables:
             s = substitute(s, ctx)
-            if s is not None and base not in _GLOB_OPERATORS:
+            if s is None:
+                unresolved = True
+                continue
+            if base not in _GLOB_OPERATORS:
                 s = s.replace("\0", "")  # the literal markers only mean something to globs
-        if s is not None:
-            patterns.append(s)
+        patterns.append(s)
+
+    if not present:
+        if if_exists or qualifier == "forallvalues":
+            return True, unresolved  # IfExists: absent → true; ForAllValues: the empty set → true
+        if qualifier == "foranyvalue":
+            return False, unresolved
+        return negated, unresolved  # absent: "the values do not match" → positive false, negated true
 
     def one(v: str) -> bool:  # does one request value match any policy value (OR)?
         return any(test(v, p) for p in patterns)
@@ -242,23 +320,45 @@ def _condition_true(op_name: str, key: str, policy_values: list, ctx: dict[str, 
         # An empty string resolves to an empty data set (multi-value-conditions page).
         vals = [v for v in values if v != ""]
         if not vals:
-            return qualifier == "forallvalues"
+            return qualifier == "forallvalues", unresolved
         results = ((not one(v)) if negated else one(v) for v in vals)
-        return all(results) if qualifier == "forallvalues" else any(results)
-    hit = any(one(v) for v in values)
-    return (not hit) if negated else hit
+        return (all(results) if qualifier == "forallvalues" else any(results)), unresolved
+    if len(values) > 1:
+        # A multivalued key without a set qualifier: "Multivalued context keys require a
+        # condition set operator" (single-vs-multi-valued page; Access Analyzer's "Missing
+        # qualifier" error). What AWS then does is not documented: any value, every value, or
+        # none at all. Only "no reading can match" is certain.
+        matches = [one(v) for v in values]
+        if negated:
+            return (False if all(matches) else UNDETERMINED), unresolved
+        return (False if not any(matches) else UNDETERMINED), unresolved
+    hit = one(values[0])
+    return (not hit) if negated else hit, unresolved
+
+
+def conditions_result(condition: Any, ctx: dict[str, list[str]], variables: bool) -> tuple[bool | None, bool]:
+    """(result, unresolved) of a Condition element: operators AND, keys within an operator
+    AND, values for one key OR. False wins over UNDETERMINED, which wins over True."""
+    if not condition:
+        return True, False
+    if not isinstance(condition, dict):
+        return UNDETERMINED, False  # cannot be written; AWS would not hold it
+    result: bool | None = True
+    unresolved = False
+    for op_name, block in condition.items():
+        if parse_operator(op_name) is None or not isinstance(block, dict):
+            result = UNDETERMINED  # cannot be written (iam_quotas); even with no keys
+            continue
+        for key, policy_values in block.items():
+            r, u = _condition_result(op_name, key, as_list(policy_values), ctx, variables)
+            unresolved = unresolved or u
+            if r is False:
+                return False, unresolved
+            if r is UNDETERMINED:
+                result = UNDETERMINED
+    return result, unresolved
 
 
 def conditions_true(condition: Any, ctx: dict[str, list[str]], variables: bool) -> bool:
-    """Operators AND, keys within an operator AND, values for one key OR."""
-    if not condition:
-        return True
-    if not isinstance(condition, dict):
-        return False
-    for op_name, block in condition.items():
-        if not isinstance(block, dict):
-            return False
-        for key, policy_values in block.items():
-            if not _condition_true(op_name, key, as_list(policy_values), ctx, variables):
-                return False
-    return True
+    """Whether the Condition element certainly holds (see `conditions_result`)."""
+    return conditions_result(condition, ctx, variables)[0] is True

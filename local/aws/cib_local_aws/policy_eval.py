@@ -10,6 +10,9 @@ Sources (IAM User Guide):
   (limited by a session policy when there is one) or from a resource-based policy;
 - reference_policies_elements.html: Action/NotAction (case-insensitive), Resource/NotResource,
   Principal/NotPrincipal; conditions are in `policy_conditions`;
+- where AWS leaves a statement's outcome open (a policy variable with no value, a condition
+  AWS documents no answer for), an Allow does not apply and a Deny does
+  (`statement_applies`): locally nothing is granted that AWS might refuse;
 - access_policies_session-policies / the cross-account pages: a resource-based policy naming a
   role *session* (or a user) grants directly; naming the *role* is still limited by the
   session policy; naming the account delegates to the account's identity-based policies.
@@ -24,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .policy_conditions import as_list, as_str, conditions_true, match_glob, parse_time, substitute
+from .policy_conditions import as_list, as_str, conditions_result, match_glob, parse_time, substitute
 
 __all__ = ["ALLOW", "EXPLICIT_DENY", "IMPLICIT_DENY", "Principal", "Request", "decide", "evaluate", "parse_time"]
 
@@ -87,32 +90,60 @@ def _action_matches(patterns: Any, action: str) -> bool:
     return any(match_glob(as_str(p), action, ignore_case=True) for p in as_list(patterns))
 
 
-def _resource_matches(patterns: Any, resource: str, ctx: dict[str, list[str]], variables: bool) -> bool:
+def _resource_matches(patterns: Any, resource: str, ctx: dict[str, list[str]], variables: bool) -> tuple[bool, bool]:
+    """(matched, unresolved). An entry whose policy variable has no value "will not match any
+    resource" (reference_policies_variables.html, "Policy variables with no value")."""
+    matched = unresolved = False
     for p in as_list(patterns):
         s = substitute(as_str(p), ctx if variables else None)
-        if s is not None and match_glob(s, resource):
-            return True
-    return False
+        if s is None:
+            unresolved = True
+        elif not matched and match_glob(s, resource):
+            matched = True
+    return matched, unresolved
+
+
+def statement_match(statement: dict, request: Request, ctx: dict[str, list[str]], variables: bool) -> tuple[bool | None, bool]:
+    """(result, unresolved): whether Action/NotAction, Resource/NotResource (absent: any
+    resource, as in a trust policy) and Condition all match (True, False or UNDETERMINED, see
+    `policy_conditions`), and whether a policy variable in them has no value. The principal
+    is checked separately."""
+    if "Action" in statement:
+        if not _action_matches(statement["Action"], request.action):
+            return False, False
+    elif "NotAction" in statement:
+        if _action_matches(statement["NotAction"], request.action):
+            return False, False
+    else:
+        return False, False
+    unresolved = False
+    if "Resource" in statement:
+        matched, unresolved = _resource_matches(statement["Resource"], request.resource, ctx, variables)
+        if not matched:
+            return False, unresolved
+    elif "NotResource" in statement:
+        matched, unresolved = _resource_matches(statement["NotResource"], request.resource, ctx, variables)
+        if matched:
+            return False, unresolved
+    result, cond_unresolved = conditions_result(statement.get("Condition"), ctx, variables)
+    return result, unresolved or cond_unresolved
 
 
 def statement_applies(statement: dict, request: Request, ctx: dict[str, list[str]], variables: bool) -> bool:
-    """Action/NotAction, Resource/NotResource (absent: any resource, as in a trust policy)
-    and Condition all match. The principal is checked separately."""
-    if "Action" in statement:
-        if not _action_matches(statement["Action"], request.action):
-            return False
-    elif "NotAction" in statement:
-        if _action_matches(statement["NotAction"], request.action):
-            return False
-    else:
-        return False
-    if "Resource" in statement:
-        if not _resource_matches(statement["Resource"], request.resource, ctx, variables):
-            return False
-    elif "NotResource" in statement:
-        if _resource_matches(statement["NotResource"], request.resource, ctx, variables):
-            return False
-    return conditions_true(statement.get("Condition"), ctx, variables)
+    """Whether the statement takes effect for this request, as strictly as AWS could decide.
+
+    A Deny applies unless it certainly does not match; an Allow only when it certainly does
+    and none of its policy variables lacks a value. For such a variable AWS's page says both
+    that "any attempt to match it fails and causes the statement to be invalid" (and "If AWS
+    cannot resolve a variable this might cause the entire statement to be invalid") and, in
+    "Policy variables with no value", that negated operators match the null value and a
+    NotResource entry holding it excludes nothing. The second reading is taken for a Deny
+    (its own example denies "when aws:principaltag/Team is not set"), the first for an Allow:
+    locally an Allow never grants what AWS might refuse."""
+    result, unresolved = statement_match(statement, request, ctx, variables)
+    if statement.get("Effect") == "Deny":
+        return result is not False
+    return result is True and not unresolved
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,12 @@ several fail (range, then the role's maximum, then chaining) is not documented; 
 has run before this handler, so a caller refused the role gets AccessDenied whatever the
 duration (AWS presumably rejects an out-of-range value first, as a malformed request).
 
+A session policy (`Policy`) whose Condition AWS cannot read (an operator it does not define,
+see `policy_conditions.parse_operator`) is MalformedPolicyDocument (HTTP 400; AssumeRole's
+API reference lists the error, "The request was rejected because the policy document was
+malformed"), with IAM's words for it, "Syntax errors in policy." (STS's own text is not
+documented). Checked with the other parameters, after authorization as above.
+
 For tests, which cannot wait 15 minutes for a session to expire, a control endpoint (unsigned,
 like the rest of moto's /moto-api; JSON body and answer) ends a session's life at once:
 
@@ -60,6 +66,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from .policy_conditions import condition_syntax_error
 from .ssm_agents import json_answer, read_json
 
 ROLE_SESSION_NAME_MAX = 64
@@ -238,6 +245,8 @@ def apply() -> None:
             )
         if requested_duration is not None:
             _duration_in_range(requested_duration)
+        if policy is not None and condition_syntax_error(policy):
+            raise STSClientError("MalformedPolicyDocument", "Syntax errors in policy.")
         for k in transitive_keys:
             if k.lower() not in tags:
                 raise STSClientError(

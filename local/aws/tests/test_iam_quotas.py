@@ -201,6 +201,86 @@ def test_duplicate_sids_are_malformed_in_every_call_that_writes_a_policy(aws, wr
     write(iam, policy(None, None, "A"))
 
 
+# --- condition operators AWS does not define ------------------------------------------------------
+# reference_policies_grammar.html (condition_type_string: "For a complete list of condition types,
+# see IAM JSON policy elements: Condition operators") and reference_policies_elements_condition_operators.html
+# ("You can add IfExists to the end of any condition operator name except the Null condition
+# operator"); IAM's answer to a Condition naming no operator: MalformedPolicyDocument (HTTP 400)
+# "Syntax errors in policy." (aws-cloudformation/cfn-lint#3751).
+
+SYNTAX_ERRORS = "Syntax errors in policy."
+
+
+def with_condition(policy, condition) -> str:
+    """`policy("A")` (an identity or trust policy of one statement) with `condition`."""
+    doc = json.loads(policy("A"))
+    doc["Statement"][0]["Condition"] = condition
+    return json.dumps(doc)
+
+
+UNREADABLE_CONDITIONS = [
+    {"StringEqualsFoo": {"aws:PrincipalTag/team": "red"}},
+    {"StringEqualsFoo": {}},  # moto took this one
+    {"NullIfExists": {"aws:TokenIssueTime": "true"}},  # and this one
+    {"stringequals": {"aws:PrincipalTag/team": "red"}},
+    {"StringEquals": {"aws:PrincipalTag/team": "red"}, "ForSomeValues:StringLike": {"aws:TagKeys": "a*"}},
+]
+
+
+@pytest.mark.parametrize(("write", "policy"), WRITES, ids=WRITE_IDS)
+def test_unknown_condition_operators_are_malformed_in_every_call_that_writes_a_policy(aws, write, policy):
+    iam = aws.client("iam", aws.admin)
+    for condition in UNREADABLE_CONDITIONS:
+        with pytest.raises(ClientError) as e:
+            write(iam, with_condition(policy, condition))
+        assert (code(e), status(e), message(e)) == ("MalformedPolicyDocument", 400, SYNTAX_ERRORS), condition
+    # Every operator form AWS defines is taken.
+    write(
+        iam,
+        with_condition(
+            policy,
+            {
+                "StringNotEqualsIfExists": {"aws:PrincipalTag/team": "red"},
+                "ForAnyValue:StringLike": {"aws:TagKeys": ["a*"]},
+                "ForAllValues:StringNotEquals": {"aws:TagKeys": ["b"]},
+                "Null": {"aws:TokenIssueTime": "true"},
+                "DateGreaterThanIfExists": {"aws:CurrentTime": "2020-01-01T00:00:00Z"},
+                "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"},
+            },
+        ),
+    )
+
+
+def test_a_policy_with_an_unknown_operator_is_not_written(aws):
+    iam = aws.client("iam", aws.admin)
+    user = unique("u")
+    iam.create_user(UserName=user)
+    with pytest.raises(ClientError):
+        iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=with_condition(identity_policy, {"StringEqualsFoo": {}}))
+    assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
+    name = unique("r")
+    with pytest.raises(ClientError):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=with_condition(trust_policy, {"StringEqualsFoo": {"sts:ExternalId": "x"}}))
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName=name)
+    assert code(e) == "NoSuchEntity"
+
+
+def test_a_session_policy_with_an_unknown_operator_is_malformed(aws):
+    # API_AssumeRole.html, Errors: "MalformedPolicyDocument: The request was rejected because
+    # the policy document was malformed." (HTTP 400). STS's message is not documented; IAM's.
+    iam = aws.client("iam", aws.admin)
+    name = unique("r")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=simple_trust())["Role"]["Arn"]
+    sts = aws.client("sts", aws.admin)
+    session_policy = with_condition(identity_policy, {"StringEqualsFoo": {"aws:PrincipalTag/team": "red"}})
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=arn, RoleSessionName="session", Policy=session_policy)
+    assert (code(e), status(e), message(e)) == ("MalformedPolicyDocument", 400, SYNTAX_ERRORS)
+    readable = with_condition(identity_policy, {"StringNotEqualsIfExists": {"aws:PrincipalTag/team": "red"}})
+    assert sts.assume_role(RoleArn=arn, RoleSessionName="session", Policy=readable)["Credentials"]["AccessKeyId"].startswith("ASIA")
+
+
 def test_a_refused_policy_is_not_written(aws):
     iam = aws.client("iam", aws.admin)
     user = unique("u")

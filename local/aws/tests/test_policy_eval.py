@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cib_local_aws.policy_conditions import condition_syntax_error, parse_operator
 from cib_local_aws.policy_eval import (
     ALLOW,
     EXPLICIT_DENY,
@@ -202,6 +203,140 @@ def test_set_operators(operator, policy_values, request_values, expected):
     assert cond(operator, "dynamodb:requestedAttributes", policy_values, context) == (ALLOW if expected else IMPLICIT_DENY)
 
 
+# --- A multivalued key without a set qualifier -----------------------------------------------
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+# "Multivalued condition context keys can have multiple values in the request context. [...]
+# Therefore, aws:TagKeys is a multivalued context key. Multivalued context keys require a
+# condition set operator." Access Analyzer reports the lack of one as an error
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/access-analyzer-reference-policy-checks.html,
+# "Error – Missing qualifier": "The request context key ${key} has multiple values. Use the
+# ForAllValues or ForAnyValue condition key qualifiers in your policy."), yet IAM stores such a
+# policy (an AWS managed policy holds one, same page), and what it then decides is not
+# documented: any value, every value, or none. Here an Allow applies only if every reading
+# matches (so never, while the key holds two values or more), a Deny if any reading matches
+# (unless no value can match, a negated operator unless every value matches). "The difference
+# [...] depends on the number of values in the request context": a key holding one value is
+# compared as a single-valued one.
+
+TAGS = "aws:TagKeys"
+MULTI_CASES = [
+    # operator, policy values, request values, Allow's decision, Deny's decision
+    ("StringEquals", ["environment", "cost-center"], ["environment", "cost-center"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringEquals", ["environment", "cost-center"], ["environment", "dept"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringEquals", ["environment", "cost-center"], ["dept", "owner"], IMPLICIT_DENY, ALLOW),  # nothing can match
+    ("StringEquals", ["environment", "cost-center"], ["environment"], ALLOW, EXPLICIT_DENY),  # one value: single-valued
+    ("StringEquals", ["environment", "cost-center"], ["dept"], IMPLICIT_DENY, ALLOW),
+    ("StringLike", ["env*"], ["environment", "envoy"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringNotEquals", ["environment"], ["environment", "dept"], IMPLICIT_DENY, EXPLICIT_DENY),  # dept is not equal
+    ("StringNotEquals", ["environment"], ["dept", "owner"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringNotEquals", ["environment", "dept"], ["environment", "dept"], IMPLICIT_DENY, ALLOW),  # every value matches
+    ("StringNotEquals", ["environment"], ["environment"], IMPLICIT_DENY, ALLOW),
+    ("StringNotEquals", ["environment"], ["dept"], ALLOW, EXPLICIT_DENY),
+    ("StringNotLike", ["key1*"], ["key1:legal", "key2:audit"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringNotLike", ["key1*"], ["key1:hr", "key1:personnel"], IMPLICIT_DENY, ALLOW),
+    ("StringNotEqualsIgnoreCase", ["ENVIRONMENT"], ["environment", "Dept"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringNotEqualsIfExists", ["environment"], ["environment", "dept"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("StringNotEquals", ["environment"], None, ALLOW, EXPLICIT_DENY),  # absent: negated is true
+    ("ArnNotLike", ["arn:aws:iam::*:role/admin"], ["arn:aws:iam::111122223333:role/admin", "arn:aws:iam::111122223333:role/dev"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("ArnNotLike", ["arn:aws:iam::*:role/*"], ["arn:aws:iam::111122223333:role/admin", "arn:aws:iam::111122223333:role/dev"], IMPLICIT_DENY, ALLOW),
+    ("NumericNotEquals", ["1"], ["1", "2"], IMPLICIT_DENY, EXPLICIT_DENY),
+    ("NumericNotEquals", ["1", "2"], ["1", "2.0"], IMPLICIT_DENY, ALLOW),
+    ("DateNotEquals", ["2020-01-01T00:00:00Z"], ["2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"], IMPLICIT_DENY, EXPLICIT_DENY),
+    # With a qualifier the documented set semantics apply (multivalued-context-key examples:
+    # "ForAllValues:StringNotLike": {"aws:TagKeys": "key1*"} matches key2:audit only).
+    ("ForAllValues:StringNotLike", ["key1*"], ["key1:legal"], IMPLICIT_DENY, ALLOW),
+    ("ForAllValues:StringNotLike", ["key1*"], ["key1:hr", "key1:personnel"], IMPLICIT_DENY, ALLOW),
+    ("ForAllValues:StringNotLike", ["key1*"], ["key2:audit"], ALLOW, EXPLICIT_DENY),
+    ("ForAllValues:StringNotLike", ["key1*"], None, ALLOW, EXPLICIT_DENY),
+    ("ForAnyValue:StringNotEquals", ["environment"], ["environment", "dept"], ALLOW, EXPLICIT_DENY),
+    ("ForAllValues:StringNotEquals", ["environment"], ["environment", "dept"], IMPLICIT_DENY, ALLOW),
+]
+
+
+@pytest.mark.parametrize("operator,values,request_values,allow_decision,deny_decision", MULTI_CASES)
+def test_multivalued_keys_without_a_set_qualifier(operator, values, request_values, allow_decision, deny_decision):
+    context = {} if request_values is None else {TAGS: request_values}
+    req = Request("iam:TagRole", "arn:aws:iam::111122223333:role/r", context)
+    assert evaluate(req, [policy(allow(Condition={operator: {TAGS: values}}))]) == allow_decision
+    assert evaluate(req, [policy(allow(), deny(Condition={operator: {TAGS: values}}))]) == deny_decision
+
+
+# --- Operators AWS does not define -------------------------------------------------------------
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html:
+# condition_type_string "Identifies the type of condition being tested [...] For a complete list
+# of condition types, see IAM JSON policy elements: Condition operators"; that page: "You can add
+# IfExists to the end of any condition operator name except the Null condition operator". IAM
+# answers a Condition naming no operator with MalformedPolicyDocument "Syntax errors in policy."
+# (aws-cloudformation/cfn-lint#3751); `iam_quotas` and `sts_sessions` refuse such policies on
+# every write (tests/test_iam_quotas.py). One that reaches the evaluator anyway decides nothing
+# certain: an Allow does not apply, a Deny does.
+
+
+@pytest.mark.parametrize(
+    "name,parsed",
+    [
+        ("StringEquals", (None, "stringequals", False)),
+        ("ForAllValues:StringLikeIfExists", ("forallvalues", "stringlike", True)),
+        ("ForAnyValue:ArnNotLike", ("foranyvalue", "arnnotlike", False)),
+        ("BinaryEqualsIfExists", (None, "binaryequals", True)),
+        ("Null", (None, "null", False)),
+        ("StringEqualsFoo", None),
+        ("StringEqual", None),
+        ("stringequals", None),  # spelt as AWS's pages spell it
+        ("NullIfExists", None),  # "except the Null condition operator"
+        ("IfExists", None),
+        ("StringEqualsIfExistsIfExists", None),
+        ("ForSomeValues:StringEquals", None),
+        ("forallvalues:StringEquals", None),
+        ("ForAllValues:", None),
+        ("servicecatalog:accountLevel", None),  # cfn-lint#3751: a key where the operator goes
+        ("", None),
+    ],
+)
+def test_condition_operators_aws_defines(name, parsed):
+    assert parse_operator(name) == parsed
+
+
+@pytest.mark.parametrize(
+    "statement,malformed",
+    [
+        ({"Effect": "Allow", "Action": "*", "Resource": "*"}, False),
+        (allow(Condition={"StringEquals": {"k": "v"}, "ForAnyValue:StringLike": {"aws:TagKeys": ["a*"]}, "Null": {"k": "true"}}), False),
+        (allow(Condition={}), False),
+        (allow(Condition={"StringEqualsFoo": {"k": "v"}}), True),
+        (allow(Condition={"StringEqualsFoo": {}}), True),  # even with no keys
+        (allow(Condition={"NullIfExists": {"k": "true"}}), True),
+        (allow(Condition={"servicecatalog:accountLevel": "self"}), True),  # cfn-lint#3751's template
+        (allow(Condition={"StringEquals": "k"}), True),
+        (allow(Condition=["StringEquals"]), True),
+    ],
+)
+def test_policies_with_conditions_aws_cannot_read(statement, malformed):
+    assert condition_syntax_error(json.dumps(policy(statement))) is malformed
+    assert condition_syntax_error(policy(statement)) is malformed
+    assert condition_syntax_error(policy({"Effect": "Allow", "Action": "*", "Resource": "*"}, statement)) is malformed
+    assert condition_syntax_error({"Version": V, "Statement": statement}) is malformed  # a single statement
+
+
+def test_documents_that_are_not_policies_are_not_judged_for_conditions():
+    assert condition_syntax_error("not json") is False
+    assert condition_syntax_error("[]") is False
+    assert condition_syntax_error(json.dumps({"Version": V})) is False
+
+
+@pytest.mark.parametrize("operator", ["StringEqualsFoo", "stringequals", "NullIfExists", "ForSomeValues:StringEquals"])
+def test_an_operator_aws_does_not_define_grants_nothing_and_denies(operator):
+    for context in ({}, {"k": "v"}, {"k": "other"}):
+        req = Request("s3:GetObject", "arn:aws:s3:::b/k", context)
+        assert evaluate(req, [policy(allow(Condition={operator: {"k": "v"}}))]) == IMPLICIT_DENY
+        assert evaluate(req, [policy(allow(), deny(Condition={operator: {"k": "v"}}))]) == EXPLICIT_DENY
+    req = Request("s3:GetObject", "arn:aws:s3:::b/k", {})
+    assert evaluate(req, [policy(allow(Condition={operator: {}}))]) == IMPLICIT_DENY  # no keys: still unknown
+    assert evaluate(req, [policy(allow(), deny(Condition={"StringEquals": {"k": "v"}, operator: {"k": "v"}}))]) == ALLOW  # a known operator is false
+    assert evaluate(req, [policy(allow(Condition="StringEquals"))]) == IMPLICIT_DENY
+    assert evaluate(req, [policy(allow(), deny(Condition={"StringEquals": ["k"]}))]) == EXPLICIT_DENY
+
+
 # --- Several keys and operators: AND --------------------------------------------------------
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html
 # ("Condition element evaluation logic": operators AND, keys AND, values of one key OR)
@@ -240,6 +375,87 @@ def test_not_action_and_not_resource():
     nr = policy({"Effect": "Allow", "Action": "s3:*", "NotResource": ["arn:aws:s3:::secret", "arn:aws:s3:::secret/*"]})
     assert evaluate(Request("s3:GetObject", "arn:aws:s3:::open/k"), [nr]) == ALLOW
     assert evaluate(Request("s3:GetObject", "arn:aws:s3:::secret/k"), [nr]) == IMPLICIT_DENY
+
+
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notaction.html
+# "NotAction with Allow": "The following example allows users to access all of the Amazon S3
+# actions that can be performed on any S3 resource except for deleting a bucket. This does not
+# allow users to use the ListAllMyBuckets S3 API operation, because that action requires the
+# "*" resource. This policy also does not allow actions in other services":
+#     "Effect": "Allow", "NotAction": "s3:DeleteBucket", "Resource": "arn:aws:s3:::*"
+# and "The following example allows users to access every action in every AWS service except
+# for IAM": "Effect": "Allow", "NotAction": "iam:*", "Resource": "*".
+
+NOT_ACTION_ALLOW_CASES = [
+    ("s3:DeleteBucket", "arn:aws:s3:::*", "s3:GetObject", "arn:aws:s3:::bucket/key", ALLOW),
+    ("s3:DeleteBucket", "arn:aws:s3:::*", "s3:CreateBucket", "arn:aws:s3:::bucket", ALLOW),
+    ("s3:DeleteBucket", "arn:aws:s3:::*", "s3:DeleteBucket", "arn:aws:s3:::bucket", IMPLICIT_DENY),
+    ("s3:DeleteBucket", "arn:aws:s3:::*", "s3:ListAllMyBuckets", "*", IMPLICIT_DENY),  # needs "*"
+    ("s3:DeleteBucket", "arn:aws:s3:::*", "iam:ListRoles", "*", IMPLICIT_DENY),  # other services
+    ("s3:DeleteBucket", "arn:aws:s3:::*", "ec2:TerminateInstances", "arn:aws:ec2:us-east-1:111122223333:instance/i-1", IMPLICIT_DENY),
+    ("iam:*", "*", "s3:GetObject", "arn:aws:s3:::bucket/key", ALLOW),
+    ("iam:*", "*", "ec2:RunInstances", "*", ALLOW),
+    ("iam:*", "*", "iam:CreateUser", "arn:aws:iam::111122223333:user/bob", IMPLICIT_DENY),
+    ("iam:*", "*", "IAM:CreateAccessKey", "*", IMPLICIT_DENY),  # action names ignore case
+]
+
+
+@pytest.mark.parametrize("not_action,resource,action,target,expected", NOT_ACTION_ALLOW_CASES)
+def test_allow_with_not_action(not_action, resource, action, target, expected):
+    doc = policy({"Effect": "Allow", "NotAction": not_action, "Resource": resource})
+    assert evaluate(Request(action, target), [doc]) == expected
+
+
+def test_deny_with_not_action_unless_mfa():
+    # Same page, "NotAction with Deny": "denies access to non-IAM actions if the user is not
+    # signed in using MFA. If the user is signed in with MFA, then the "Condition" test fails
+    # and the final "Deny" statement has no effect."
+    mfa = policy({"Sid": "DenyAllUsersNotUsingMFA", "Effect": "Deny", "NotAction": "iam:*", "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}})
+    everything = policy(allow())
+    assert evaluate(Request("s3:GetObject", "*", {}), [everything, mfa]) == EXPLICIT_DENY  # long-term keys: no key
+    assert evaluate(Request("s3:GetObject", "*", {"aws:MultiFactorAuthPresent": "false"}), [everything, mfa]) == EXPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", "*", {"aws:MultiFactorAuthPresent": "true"}), [everything, mfa]) == ALLOW
+    assert evaluate(Request("iam:ListRoles", "*", {}), [everything, mfa]) == ALLOW
+    # "this would not grant the user access to any actions"
+    assert evaluate(Request("iam:ListRoles", "*", {}), [mfa]) == IMPLICIT_DENY
+
+
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notresource.html
+# "Members of HRPayroll should not be allowed to access any Amazon S3 resources except the
+# Payroll folder in the HRBucket bucket. The following policy explicitly denies access to all
+# Amazon S3 resources other than the listed resources. Note, however, that this policy does not
+# grant the user access to any resources":
+#     {"Effect": "Deny", "Action": "s3:*",
+#      "NotResource": ["arn:aws:s3:::HRBucket/Payroll", "arn:aws:s3:::HRBucket/Payroll/*"]}
+# "users are automatically denied access to new folders unless you add the folder names to the
+# NotResource element".
+
+HR_PAYROLL = policy({"Effect": "Deny", "Action": "s3:*", "NotResource": ["arn:aws:s3:::HRBucket/Payroll", "arn:aws:s3:::HRBucket/Payroll/*"]})
+NOT_RESOURCE_DENY_CASES = [
+    ("s3:GetObject", "arn:aws:s3:::HRBucket/Payroll/2024.csv", ALLOW),
+    ("s3:ListBucket", "arn:aws:s3:::HRBucket/Payroll", ALLOW),
+    ("s3:GetObject", "arn:aws:s3:::HRBucket/Recruiting/cv.pdf", EXPLICIT_DENY),
+    ("s3:GetObject", "arn:aws:s3:::HRBucket/NewFolder/x", EXPLICIT_DENY),  # new folders too
+    ("s3:ListBucket", "arn:aws:s3:::HRBucket", EXPLICIT_DENY),  # the bucket itself is not listed
+    ("s3:GetObject", "arn:aws:s3:::OtherBucket/Payroll/x", EXPLICIT_DENY),
+    ("s3:GetObject", "arn:aws:s3:::HRBucket/payroll/x", EXPLICIT_DENY),  # resource ARNs are case sensitive
+    ("s3:ListAllMyBuckets", "*", EXPLICIT_DENY),
+    ("iam:ListRoles", "*", ALLOW),  # "the policy affects only Amazon S3 actions"
+]
+
+
+@pytest.mark.parametrize("action,resource,expected", NOT_RESOURCE_DENY_CASES)
+def test_deny_with_not_resource(action, resource, expected):
+    assert evaluate(Request(action, resource), [policy(allow()), HR_PAYROLL]) == expected
+    assert evaluate(Request(action, resource), [HR_PAYROLL]) in (IMPLICIT_DENY, EXPLICIT_DENY)  # grants nothing
+
+
+def test_deny_with_not_resource_is_stricter_than_the_page_for_other_services():
+    # Same page: "If the action also included Amazon EC2 actions, then the policy would not deny
+    # access to any EC2 resources." Here a Deny's NotResource excludes only what it lists, so an
+    # EC2 instance (not listed) is denied: stricter than AWS, never more lenient.
+    doc = policy({"Effect": "Deny", "Action": ["s3:*", "ec2:*"], "NotResource": ["arn:aws:s3:::HRBucket/Payroll/*"]})
+    assert evaluate(Request("ec2:StartInstances", "arn:aws:ec2:us-east-1:111122223333:instance/i-1"), [policy(allow()), doc]) == EXPLICIT_DENY
 
 
 def test_action_names_are_case_insensitive_and_wildcards_match():
@@ -424,6 +640,118 @@ def test_policy_variables():
     assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/home/x/y", {"aws:username": "*"}), [home]) == IMPLICIT_DENY
 
 
+# Same page, "Policy variables with no value": "When policy variables reference a condition
+# context key that has no value or is not present in an authorization context for a request,
+# the value is effectively null. [...] When you use a variable with no value in the condition
+# element of an IAM policy, IAM JSON policy elements: Condition operators like StringEquals or
+# StringLike do not match, and the policy statement does not take effect. Inverted condition
+# operators like StringNotEquals or StringNotLike do match against a null value [...] Access is
+# explicitly denied when aws:principaltag/Team is not set. If a variable that has no value in
+# the authorization context is used as part of the Resource or NotResource element of a policy,
+# the resource that includes a policy variable with no value will not match any resource." Its
+# example:
+#     {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+#      "Condition": {"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}}
+# The same page also says "If AWS cannot resolve a variable this might cause the entire statement
+# to be invalid" and, of keys "not present" (aws:username for an assumed role, in "Principal key
+# values"), "any attempt to match it fails and causes the statement to be invalid". A Deny is
+# read as the example says; an Allow holding a variable with no value does not apply, so the
+# local AWS never grants what AWS might not.
+
+TEAM_DENY = policy(
+    allow(),
+    deny("s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/*", Condition={"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}),
+)
+OBJECT = "arn:aws:s3:::amzn-s3-demo-bucket/report.pdf"
+
+
+@pytest.mark.parametrize(
+    "context,expected",
+    [
+        ({"s3:ExistingObjectTag/Team": "red"}, EXPLICIT_DENY),  # "denied when aws:principaltag/Team is not set"
+        ({}, EXPLICIT_DENY),  # neither: the object tag is absent, a negated operator is true
+        ({"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "red"}, ALLOW),
+        ({"aws:principaltag/team": "red", "s3:ExistingObjectTag/Team": "red"}, ALLOW),  # key names ignore case
+        ({"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "blue"}, EXPLICIT_DENY),
+        ({"aws:PrincipalTag/Team": "red"}, EXPLICIT_DENY),
+    ],
+)
+def test_a_variable_with_no_value_in_a_negated_condition_of_a_deny(context, expected):
+    assert evaluate(Request("s3:GetObject", OBJECT, context), [TEAM_DENY]) == expected
+
+
+ROLE_SESSION_CTX = {"aws:userid": "AROAEXAMPLE:alice", "aws:PrincipalType": "AssumedRole"}  # no aws:username
+USER_CTX = {"aws:username": "alice", "aws:userid": "AIDAEXAMPLE", "aws:PrincipalType": "User"}
+
+
+def test_a_variable_with_no_value_in_a_negated_condition_of_an_allow():
+    doc = policy(allow("s3:GetObject", Condition={"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}))
+    assert evaluate(Request("s3:GetObject", OBJECT, {"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "blue"}), [doc]) == ALLOW
+    assert evaluate(Request("s3:GetObject", OBJECT, {"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "red"}), [doc]) == IMPLICIT_DENY
+    # No Team tag on the principal: "do match against a null value", or "the statement [is]
+    # invalid": not granted here.
+    assert evaluate(Request("s3:GetObject", OBJECT, {"s3:ExistingObjectTag/Team": "blue"}), [doc]) == IMPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", OBJECT, {}), [doc]) == IMPLICIT_DENY
+    # ${aws:username} is "(not present)" for an assumed role (the page's principal table).
+    not_mine = policy(allow("iam:*", Condition={"StringNotLike": {"aws:PrincipalArn": "*:user/${aws:username}"}}))
+    assert evaluate(Request("iam:ListRoles", "*", {**USER_CTX, "aws:PrincipalArn": "arn:aws:iam::1:user/alice"}), [not_mine]) == IMPLICIT_DENY
+    assert evaluate(Request("iam:ListRoles", "*", {**USER_CTX, "aws:PrincipalArn": "arn:aws:iam::1:user/bob"}), [not_mine]) == ALLOW
+    assert evaluate(Request("iam:ListRoles", "*", {**ROLE_SESSION_CTX, "aws:PrincipalArn": "arn:aws:iam::1:role/r"}), [not_mine]) == IMPLICIT_DENY
+    # With a default ("Specifying default values") the variable has a value.
+    dflt = policy(allow("s3:GetObject", Condition={"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team, 'none'}"}}))
+    assert evaluate(Request("s3:GetObject", OBJECT, {"s3:ExistingObjectTag/Team": "blue"}), [dflt]) == ALLOW
+    assert evaluate(Request("s3:GetObject", OBJECT, {"s3:ExistingObjectTag/Team": "none"}), [dflt]) == IMPLICIT_DENY
+
+
+def test_a_variable_with_no_value_in_a_positive_condition_matches_nothing():
+    # "StringEquals or StringLike do not match, and the policy statement does not take effect"
+    switch = {"StringEquals": {"sts:RoleSessionName": "${aws:username}"}}
+    assert evaluate(Request("sts:AssumeRole", "*", {**USER_CTX, "sts:RoleSessionName": "alice"}), [policy(allow(Condition=switch))]) == ALLOW
+    assert evaluate(Request("sts:AssumeRole", "*", {**ROLE_SESSION_CTX, "sts:RoleSessionName": "alice"}), [policy(allow(Condition=switch))]) == IMPLICIT_DENY
+    assert evaluate(Request("sts:AssumeRole", "*", {**ROLE_SESSION_CTX, "sts:RoleSessionName": ""}), [policy(allow(Condition=switch))]) == IMPLICIT_DENY
+    assert evaluate(Request("sts:AssumeRole", "*", {**ROLE_SESSION_CTX, "sts:RoleSessionName": "alice"}), [policy(allow(), deny(Condition=switch))]) == ALLOW
+
+
+def test_a_negated_condition_on_a_variable_with_no_value_in_a_deny_denies_a_role_session():
+    # The console switch-role deny written with ${aws:username} instead of the name: a role
+    # session has no aws:username, so "StringNotEquals ... do match against a null value".
+    only_own_name = policy(allow(), deny("sts:AssumeRole", Condition={"StringNotEquals": {"sts:RoleSessionName": "${aws:username}"}}))
+    assert evaluate(Request("sts:AssumeRole", "arn:aws:iam::1:role/r", {**USER_CTX, "sts:RoleSessionName": "alice"}), [only_own_name]) == ALLOW
+    assert evaluate(Request("sts:AssumeRole", "arn:aws:iam::1:role/r", {**USER_CTX, "sts:RoleSessionName": "bob"}), [only_own_name]) == EXPLICIT_DENY
+    assert evaluate(Request("sts:AssumeRole", "arn:aws:iam::1:role/r", {**ROLE_SESSION_CTX, "sts:RoleSessionName": "alice"}), [only_own_name]) == EXPLICIT_DENY
+
+
+def test_a_variable_with_no_value_in_not_resource():
+    # "the resource that includes a policy variable with no value will not match any resource":
+    # a NotResource of it excludes nothing, so a Deny applies to every resource.
+    home_only = policy(allow(), {"Effect": "Deny", "Action": "s3:*", "NotResource": ["arn:aws:s3:::home/${aws:username}", "arn:aws:s3:::home/${aws:username}/*"]})
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::home/alice/x", USER_CTX), [home_only]) == ALLOW
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::home/bob/x", USER_CTX), [home_only]) == EXPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::home/alice/x", ROLE_SESSION_CTX), [home_only]) == EXPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::other/x", ROLE_SESSION_CTX), [home_only]) == EXPLICIT_DENY
+    # An Allow with such a NotResource would grant every resource under the first reading, and
+    # nothing under "the statement [is] invalid": nothing here.
+    not_others = policy({"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::private/${aws:PrincipalTag/team}/*"})
+    team = {"aws:PrincipalTag/team": "red"}
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::private/red/x", team), [not_others]) == IMPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::shared/x", team), [not_others]) == ALLOW
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::shared/x", {}), [not_others]) == IMPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::private/red/x", {}), [not_others]) == IMPLICIT_DENY
+
+
+def test_a_variable_with_no_value_in_resource():
+    mixed = policy(allow("s3:GetObject", ["arn:aws:s3:::b/home/${aws:username}/*", "arn:aws:s3:::b/public/*"]))
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/public/x", USER_CTX), [mixed]) == ALLOW
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/home/alice/x", USER_CTX), [mixed]) == ALLOW
+    # A role session: the home entry "will not match any resource", and the statement may be
+    # "invalid": the public entry is not granted either.
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/public/x", ROLE_SESSION_CTX), [mixed]) == IMPLICIT_DENY
+    # A Deny on it matches no resource (both readings agree).
+    deny_home = policy(allow(), deny("s3:*", "arn:aws:s3:::b/home/${aws:username}/*"))
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/home/alice/x", USER_CTX), [deny_home]) == EXPLICIT_DENY
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/home/alice/x", ROLE_SESSION_CTX), [deny_home]) == ALLOW
+
+
 def test_parse_time_forms():
     assert parse_time("2020-01-01T00:00:00Z") == parse_time("1577836800") == parse_time("2020-01-01")
     assert parse_time("2020-01-01T00:00:00.5Z") > parse_time("2020-01-01T00:00:00Z")
@@ -539,6 +867,30 @@ def test_broker_e_user_session_deny():
     assert jit("sts:TagSession", good, (real, JIT_ALLOW)) == ALLOW
     assert jit("sts:AssumeRole", {"sts:RoleSessionName": "alice.example"}, (real, JIT_ALLOW)) == EXPLICIT_DENY
     assert evaluate(Request("iam:ListRoles", "*"), [real, policy(allow())]) == EXPLICIT_DENY
+
+
+def test_broker_console_switch_role_deny_with_not_resource():
+    # shared/src/domain/iam_policies.rs `console_with_jit_document`: during a console session
+    # the user may switch only into the JIT roles given, named after itself. The second
+    # statement is a Deny with NotResource (reference_policies_elements_notresource.html:
+    # "Using the NotResource element and "Effect": "Deny" in the same statement denies services
+    # and resources that are not explicitly listed"); the shell role is never listed.
+    given = ["arn:aws:iam::210000000001:role/OnCall", "arn:aws:iam::210000000001:role/ops/ReadOnly"]
+    console = policy(
+        {"Sid": "OnlyConsoleSwitchRole", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*", "Condition": {"StringNotEquals": {"sts:RoleSessionName": "alice.example"}}},
+        {"Sid": "OnlyTheJitRolesGiven", "Effect": "Deny", "Action": "sts:AssumeRole", "NotResource": given},
+    )
+    identity = [policy(allow("sts:AssumeRole")), console]
+    ctx = {"sts:RoleSessionName": "alice.example", "aws:username": "alice.example"}
+    for role_arn in given:
+        assert evaluate(Request("sts:AssumeRole", role_arn, ctx), identity) == ALLOW
+    for other in ("arn:aws:iam::210000000001:role/CibShell", "arn:aws:iam::210000000001:role/OnCall2", "arn:aws:iam::210000000001:role/oncall", "arn:aws:iam::999999999999:role/OnCall"):
+        assert evaluate(Request("sts:AssumeRole", other, ctx), identity) == EXPLICIT_DENY
+    assert evaluate(Request("sts:AssumeRole", given[0], {"sts:RoleSessionName": "other"}), identity) == EXPLICIT_DENY
+    assert evaluate(Request("iam:ListRoles", "*", ctx), identity) == IMPLICIT_DENY  # only sts:AssumeRole is limited (and allowed)
+    # With no role given at all, every switch is denied.
+    none_given = policy({"Effect": "Deny", "Action": "sts:AssumeRole", "NotResource": []})
+    assert evaluate(Request("sts:AssumeRole", given[0], ctx), [policy(allow()), none_given]) == EXPLICIT_DENY
 
 
 def test_broker_jit_session_policy_blocks_chaining():

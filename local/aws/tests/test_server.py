@@ -285,6 +285,40 @@ def test_identity_allow_resource_is_honoured(aws):
     assert code(e) == "AccessDenied"
 
 
+def test_allow_with_not_action_on_s3_resources_only(aws):
+    # reference_policies_elements_notaction.html, "NotAction with Allow":
+    #     "Effect": "Allow", "NotAction": "s3:DeleteBucket", "Resource": "arn:aws:s3:::*"
+    # "allows users to access all of the Amazon S3 actions that can be performed on any S3
+    # resource except for deleting a bucket. This does not allow users to use the
+    # ListAllMyBuckets S3 API operation, because that action requires the "*" resource. This
+    # policy also does not allow actions in other services".
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "s3:DeleteBucket", "Resource": "arn:aws:s3:::*"}]})
+    _, keys = user_with_key(aws, unique("s3-but-delete"), doc)
+    s3 = aws.client("s3", keys)
+    bucket = unique("notaction")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    s3.delete_object(Bucket=bucket, Key="k")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        s3.list_buckets()
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        list_roles(aws, keys)
+    assert code(e) == "AccessDenied"
+    # The same user with "*" may list its buckets.
+    star = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    aws.client("iam", aws.admin).put_user_policy(UserName=s3_user_name(aws, keys), PolicyName="star", PolicyDocument=star)
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def s3_user_name(aws: Aws, keys: Keys) -> str:
+    return aws.client("sts", keys).get_caller_identity()["Arn"].rsplit("/", 1)[1]
+
+
 def test_cross_account_needs_trust_and_identity(aws):
     # The seeded shape: a role in another account trusting a user here, with an ExternalId.
     name = unique("broker")
