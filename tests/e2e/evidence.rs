@@ -5,6 +5,7 @@
 //! Also the operational metrics (CloudWatch Embedded Metric Format) a run emits, which the
 //! template's alarms watch.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -14,6 +15,9 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use shared::adapters::recording::HttpFault;
 use shared::domain::log_chain;
+use shared::ports::{ArchivedObject, LogArchive, LogError, StoredObject};
+use shared::services::evidence::EvidenceService;
+use tokio::sync::oneshot;
 
 fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
@@ -102,6 +106,26 @@ fn status(report: &Value, key: &str) -> String {
         .find(|o| o["key"] == key)
         .map(|o| o["status"].as_str().unwrap().to_string())
         .unwrap_or_else(|| panic!("{key} is not in the report: {report:#}"))
+}
+
+/// The system's captured log lines (JSON, as in Lambda) that raise `alarm` for `account`: the
+/// digester's `digest-failed` and `log-tampered` errors name the broker's account id in their
+/// `account` field (shared/src/services/evidence.rs), so one test's lines are told from
+/// another's in the binary's shared capture.
+fn alarms_for(alarm: &str, account: &str) -> Vec<Value> {
+    e2e::captured_logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            // tracing's JSON lines keep the event's fields under `fields`.
+            let fields = if line["fields"].is_object() {
+                &line["fields"]
+            } else {
+                line
+            };
+            fields["alarm"] == alarm && fields["account"] == account
+        })
+        .collect()
 }
 
 async fn start(env: &TestEnv, f: &Fixture) -> String {
@@ -263,9 +287,15 @@ async fn a_digest_refuses_logs_not_as_the_broker_wrote_them_and_kms_down_delays_
     env.calls.fail_every("kms:Sign", HttpFault::Unavailable);
     env.run_expirer().await;
     let signs_refused = env.calls.stop().iter().filter(|c| c.operation == "kms:Sign").count();
-    assert!(signs_refused >= 1);
+    // One Sign, this account's (the only one with writes since its cursor), refused once: an
+    // unavailable call is not retried, and the account's digesting stops at its failure.
+    assert_eq!(signs_refused, 1);
     assert!(keys_under(env, &format!("digests/{}/", f.account)).await.is_empty());
-    assert!(e2e::captured_logs().contains("digest-failed"));
+    // This account's digest failed, once (one run, one try per account), and said so as an
+    // error with the alarm's name.
+    let failed = alarms_for("digest-failed", &f.account);
+    assert_eq!(failed.len(), 1, "one digest-failed for {}: {failed:#?}", f.account);
+    assert_eq!(failed[0]["level"], "ERROR", "{:#}", failed[0]);
 
     env.run_expirer().await;
     let digests = keys_under(env, &format!("digests/{}/", f.account)).await;
@@ -284,7 +314,26 @@ async fn a_digest_refuses_logs_not_as_the_broker_wrote_them_and_kms_down_delays_
         "{refused:?}"
     );
     assert!(refused.contains(&(orphan.as_str(), "no-session")), "{refused:?}");
-    assert!(e2e::captured_logs().contains("log-tampered"));
+    // Each log the digest refused raised `log-tampered` for this account, naming its key; and
+    // the run that wrote the digest raised no further digest-failed.
+    let tampered = alarms_for("log-tampered", &f.account);
+    let mut keys: Vec<&str> = tampered
+        .iter()
+        .map(|line| {
+            assert_eq!(line["level"], "ERROR", "{line:#}");
+            let fields = if line["fields"].is_object() {
+                &line["fields"]
+            } else {
+                line
+            };
+            fields["key"].as_str().unwrap_or_else(|| panic!("a key: {line:#}"))
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut expected = vec![replaced_key.as_str(), orphan.as_str()];
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "log-tampered for {}: {tampered:#?}", f.account);
+    assert_eq!(alarms_for("digest-failed", &f.account).len(), 1);
 
     let report = verify(env, &f).await;
     assert_eq!(status(&report, &honest_key), "valid");
@@ -444,6 +493,9 @@ async fn every_digest_and_log_of_an_account_deleted_is_a_truncated_chain() {
 #[tokio::test]
 async fn bad_ranges_and_unknown_accounts_are_refused_clearly() {
     let env = env();
+    // One at a time with the others: its 4xx answers would otherwise be counted in the
+    // metrics test's exact sums.
+    let _serial = env.serial().await;
     let f = fixture(env, "evidence-c").await;
     let api = env.client();
     let admin = env.admin();
@@ -477,9 +529,22 @@ async fn requests_and_expirer_runs_emit_their_metrics_in_embedded_metric_format(
     let refused = json!({ "account_id": f.account, "type": "jit", "role_arn": other_role, "duration_seconds": 900, "reason": "not on the list" });
     let p = api.post("/sessions", &f.token, refused).await.problem(422);
     assert!(p["type"].as_str().unwrap().ends_with("/role-not-allowed"), "{p}");
-    start(env, &f).await;
+    let last = start(env, &f).await;
+    let expires_at = api.get(&format!("/sessions/{last}"), &f.token).await.ok(200)["expires_at"]
+        .as_str()
+        .map(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).expect("RFC 3339"))
+        .expect("the session's expires_at");
+    let digests_before = keys_under(env, "digests/").await.len();
     env.clock.advance(Duration::from_secs(2 * 3600));
+    // The broker's clock around the run: the run reads it once, between these two.
+    let run_from = shared::ports::Clock::now(&*env.clock);
     env.run_expirer().await;
+    let run_to = shared::ports::Clock::now(&*env.clock);
+    let digests_written = keys_under(env, "digests/").await.len() - digests_before;
+    assert!(
+        !keys_under(env, &format!("digests/{}/", f.account)).await.is_empty(),
+        "the run digested this account's hour"
+    );
 
     let mut sums = std::collections::BTreeMap::<String, f64>::new();
     for line in &shared::metrics::captured()[already..] {
@@ -496,22 +561,45 @@ async fn requests_and_expirer_runs_emit_their_metrics_in_embedded_metric_format(
             *sums.entry(name.to_string()).or_default() += value;
         }
     }
-    let at_least = |name: &str, n: f64| {
-        assert!(
-            sums.get(name).copied().unwrap_or_default() >= n,
-            "{name} < {n}: {sums:?}"
-        );
-    };
-    at_least("SessionsRequested", 2.0);
-    at_least("SessionsStarted", 2.0);
-    at_least("SessionsEnded", 1.0);
-    at_least("SessionsRefused", 1.0);
-    at_least("SessionsExpired", 1.0);
-    at_least("Api4xx", 1.0);
-    at_least("DigestsWritten", 1.0);
-    // The session started last was due 15 minutes in; the expirer ran 1 h 45 min late.
-    at_least("ExpirerLag", 3600.0);
-    assert_eq!(sums.get("Api5xx").copied().unwrap_or_default(), 0.0);
+    let sum = |name: &str| sums.get(name).copied().unwrap_or_default();
+    // Two starts (each `requested`, then `started`), one end, one refusal (the one 4xx), and
+    // the expirer's run: the second session expired, nothing failed or was tampered with.
+    for (name, n) in [
+        ("SessionsRequested", 2.0),
+        ("SessionsStarted", 2.0),
+        ("SessionsEnded", 1.0),
+        ("SessionsRefused", 1.0),
+        ("SessionsExpired", 1.0),
+        ("RevocationsFailed", 0.0),
+        ("Api4xx", 1.0),
+        ("Api5xx", 0.0),
+        ("ExpirerErrors", 0.0),
+        ("DigestFailures", 0.0),
+        ("LogsTampered", 0.0),
+    ] {
+        assert_eq!(sum(name), n, "{name}: {sums:?}");
+    }
+    // One per digest the run put in the bucket: this account's hour (two, should its writes
+    // have straddled an hour), and no other account's.
+    assert_eq!(
+        sum("DigestsWritten"),
+        digests_written as f64,
+        "DigestsWritten: {sums:?}"
+    );
+    // The session started last was due 15 minutes in; the expirer ran 1 h 45 min late: the
+    // lag is the run's clock less that session's end (due time), in whole seconds. The wall
+    // clock moved on since the start, so the exact second is the one the run read, between
+    // `run_from` and `run_to`; 6300 s plus the seconds the test took from the start to the run.
+    let (lag_from, lag_to) = (
+        (run_from - expires_at).whole_seconds(),
+        (run_to - expires_at).whole_seconds(),
+    );
+    assert!(lag_from >= 6300 && lag_to < 6300 + 60, "{lag_from}..={lag_to}");
+    let lag = sum("ExpirerLag");
+    assert!(
+        (lag_from as f64..=lag_to as f64).contains(&lag),
+        "ExpirerLag {lag} is not {lag_from}..={lag_to} s (1 h 45 min after the last session's end): {sums:?}"
+    );
 }
 
 /// A digest body's signature as the digester makes it (RSASSA-PKCS1-v1_5 over its SHA-256, by
@@ -529,4 +617,240 @@ async fn sign_as_kms_does(kms: &aws_sdk_kms::Client, key: &str, body: &[u8]) -> 
         .signature
         .unwrap();
     shared::domain::evidence::hex(signature.as_ref())
+}
+
+/// The session-log bucket as a digester sees it, with the first digest write under `prefix`
+/// held until the test lets it go: a test can then run two digesters at once in the order that
+/// tries the chain the most.
+struct HeldDigestWrite {
+    inner: Arc<dyn LogArchive>,
+    prefix: String,
+    held: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+impl HeldDigestWrite {
+    /// The bucket, its next write under `prefix` held; the receiver says the write was reached,
+    /// the sender lets it go on.
+    fn holding(
+        inner: Arc<dyn LogArchive>,
+        prefix: String,
+    ) -> (Arc<HeldDigestWrite>, oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (reached_tx, reached_rx) = oneshot::channel();
+        let (go_tx, go_rx) = oneshot::channel();
+        let archive = HeldDigestWrite {
+            inner,
+            prefix,
+            held: Mutex::new(Some((reached_tx, go_rx))),
+        };
+        (Arc::new(archive), reached_rx, go_tx)
+    }
+}
+
+#[async_trait::async_trait]
+impl LogArchive for HeldDigestWrite {
+    async fn list(&self, prefix: &str) -> Result<Vec<ArchivedObject>, LogError> {
+        self.inner.list(prefix).await
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<StoredObject>, LogError> {
+        self.inner.fetch(key).await
+    }
+
+    async fn put_new(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> Result<bool, LogError> {
+        if key.starts_with(&self.prefix) {
+            let held = self.held.lock().unwrap().take();
+            if let Some((reached, go)) = held {
+                reached.send(()).ok();
+                go.await.ok();
+            }
+        }
+        self.inner.put_new(key, body, metadata).await
+    }
+}
+
+/// A digester over the system's table, evidence key and clock, as another expirer run's is,
+/// reading and writing the bucket through `archive`.
+fn digester(env: &TestEnv, sdk: &aws_config::SdkConfig, archive: Arc<dyn LogArchive>) -> EvidenceService {
+    let store = Arc::new(shared::adapters::aws::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        env.config.table_name.clone(),
+    ));
+    let key = env
+        .config
+        .evidence_key_id
+        .clone()
+        .expect("the local system signs digests");
+    EvidenceService::new(
+        store.clone(),
+        store.clone(),
+        archive,
+        Some(shared::adapters::aws::kms::evidence_key(sdk, &key)),
+        store,
+        env.clock.clone(),
+    )
+}
+
+/// Two digest runs racing for one account's cursor leave one chain (docs/evidence.md: "The move
+/// is a conditional write, so two runs cannot both extend the chain from the same digest"). The
+/// order that tries it the most, made deterministic: a second digester has read the cursor and
+/// signed the hour, and is held just before writing its digest, while the expirer's run digests
+/// the same hour and moves the cursor; then the held write goes on. Afterwards each digest in the
+/// bucket names the one before it with that digest's signature there, the cursor records the
+/// newest digest with the signature the bucket holds for it (the next digest names the cursor's
+/// signature as `previous`: any other in the bucket would break the chain there, a fork), one
+/// digest lists the session's log, and the chain verifies.
+#[tokio::test]
+async fn two_digest_runs_racing_for_the_cursor_leave_one_chain() {
+    use shared::ports::DigestCursors as _;
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "evidence-race").await;
+    let api = env.client();
+    // Before the session's writes, so that they fall in this hour or later.
+    let hour = shared::domain::evidence::hour_of(time::OffsetDateTime::now_utc());
+    let earlier = digest_of_the_hour_before(env, &f, hour).await;
+    let s1 = start(env, &f).await;
+    api.end_session(&f.token, &s1).await.ok(200);
+    let k1 = log_key(env, &f.account, &s1).await;
+    env.clock.advance(Duration::from_secs(2 * 3600));
+
+    // The second digester, its first write of this account's digests held.
+    let sdk = env.sdk(&env.broker).await;
+    let (_, bucket) = shared::adapters::aws::s3_log::bucket(&sdk, &env.config.session_log_bucket);
+    let (held, reached, go) = HeldDigestWrite::holding(bucket, format!("digests/{}/", f.account));
+    let second = digester(env, &sdk, held);
+    let second_run = tokio::spawn(env.on_system(async move { second.write_due().await }));
+    tokio::time::timeout(Duration::from_secs(60), reached)
+        .await
+        .expect("the second digester reached its write")
+        .expect("the held write reports");
+    // Meanwhile the expirer's run digests the same hour and moves the cursor.
+    env.run_expirer().await;
+    go.send(()).ok();
+    let second_run = tokio::time::timeout(Duration::from_secs(60), second_run)
+        .await
+        .expect("the second digester finishes")
+        .expect("the second digester does not panic");
+
+    let digests = keys_under(env, &format!("digests/{}/", f.account)).await;
+    assert!(digests.len() >= 2, "{digests:?}");
+    assert_eq!(digests[0], earlier);
+    // One chain in the bucket: each digest names the one before it with its signature there.
+    let mut previous: Option<(String, String)> = None;
+    let mut listing_k1 = Vec::new();
+    for key in &digests {
+        let (body, metadata) = read(env, key).await;
+        let digest: Value = serde_json::from_str(&body).unwrap();
+        match &previous {
+            None => assert_eq!(digest["previous"], Value::Null, "{key}: {digest:#}"),
+            Some((before, signature)) => {
+                assert_eq!(digest["previous"]["key"], before.as_str(), "{key}: {digest:#}");
+                assert_eq!(
+                    digest["previous"]["signature"],
+                    signature.as_str(),
+                    "{key} names another signature than the bucket holds for {before}: the chain forked"
+                );
+            }
+        }
+        if digest["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["key"] == k1.as_str())
+        {
+            listing_k1.push(key.clone());
+        }
+        previous = Some((key.clone(), metadata["signature"].clone()));
+    }
+    assert_eq!(listing_k1.len(), 1, "one digest for the log's hour: {listing_k1:?}");
+    // The cursor records the newest digest as the bucket holds it.
+    let (newest, newest_signature) = previous.expect("digests");
+    let store = shared::adapters::aws::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        env.config.table_name.clone(),
+    );
+    let account = shared::domain::AccountId::parse(&f.account).unwrap();
+    let recorded = store
+        .cursor(&account)
+        .await
+        .expect("the cursor reads")
+        .and_then(|c| c.last)
+        .expect("the account's newest digest is recorded");
+    assert_eq!(recorded.key, newest, "the second run: {second_run:?}");
+    assert_eq!(
+        recorded.signature, newest_signature,
+        "the cursor records {newest} with a signature the bucket no longer holds (the held run \
+         overwrote the digest after the expirer's run moved the cursor): the next digest would \
+         name the recorded one and break the chain at the bucket's; second run: {second_run:?}"
+    );
+    let report = verify(env, &f).await;
+    assert_eq!(report["valid"], true, "{report:#}");
+    assert_eq!(report["digest_counts"], json!({ "valid": digests.len() }));
+    assert_eq!(status(&report, &k1), "valid");
+}
+
+/// Without an evidence key (`EVIDENCE_KEY_ID` unset) no digests are written and verification
+/// answers `409 evidence-disabled` (docs/evidence.md). The local system always has the key, so
+/// the same app is built here from the system's configuration without it, over the same local
+/// AWS, and the sample verification event is handed to the accounts function's handler as its
+/// Lambda would be invoked; the system, with the key, answers the same account 200 and digests
+/// its hour.
+#[tokio::test]
+async fn without_an_evidence_key_verification_is_409_evidence_disabled_and_nothing_is_digested() {
+    let env = env();
+    let _serial = env.serial().await;
+    let f = fixture(env, "evidence-off").await;
+    let api = env.client();
+    let s1 = start(env, &f).await;
+    api.end_session(&f.token, &s1).await.ok(200);
+
+    let mut config = env.config.clone();
+    config.evidence_key_id = None;
+    let sdk = env.sdk(&env.broker).await;
+    let clock: Arc<dyn shared::ports::Clock> = env.clock.clone();
+    let overrides = shared::app::Overrides {
+        clock: Some(clock),
+        ..Default::default()
+    }
+    .with_everything();
+    let keyless = shared::App::on_aws(&config, &sdk, overrides).expect("the app builds without the key");
+
+    let event = include_str!("../../events/accounts/verify-evidence.json")
+        .replace("01ARZ3NDEKTSV4RRFFQ69G5FAV", &f.account)
+        .replace("{{ADMIN_TOKEN}}", &env.admin());
+    let request = lambda_http::request::from_str(&event).expect("the sample event parses");
+    let app = keyless.clone();
+    let response = env
+        .on_system(async move { accounts::handle(&app, request).await })
+        .await;
+    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    assert_eq!(response.status().as_u16(), 409, "{body}");
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{body}"
+    );
+    let problem: Value = serde_json::from_str(&body).expect("a problem");
+    assert!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/evidence-disabled")),
+        "{problem}"
+    );
+    // The system, with the key, verifies the same account.
+    assert_eq!(verify(env, &f).await["valid"], true);
+
+    // An hour gone by: the keyless digester writes nothing, the system's digests the hour.
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    let run = env.on_system(async move { keyless.evidence.write_due().await }).await;
+    assert_eq!((run.written, run.failed, run.refused), (0, 0, 0), "{run:?}");
+    assert!(
+        keys_under(env, &format!("digests/{}/", f.account)).await.is_empty(),
+        "no digest without the key"
+    );
+    env.run_expirer().await;
+    assert!(
+        !keys_under(env, &format!("digests/{}/", f.account)).await.is_empty(),
+        "the system's run digests the hour"
+    );
 }

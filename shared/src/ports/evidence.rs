@@ -31,7 +31,9 @@ pub trait LogArchive: Send + Sync {
     /// Every object under `prefix`, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<ArchivedObject>, LogError>;
     async fn fetch(&self, key: &str) -> Result<Option<StoredObject>, LogError>;
-    async fn put(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> Result<(), LogError>;
+    /// Writes `key` only if no object is there (S3's conditional write, `If-None-Match: *`):
+    /// `Ok(false)` when one is, so a digest once written is never replaced by another run's.
+    async fn put_new(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> Result<bool, LogError>;
 }
 
 /// The key that signs digests (KMS, asymmetric; its private half never leaves KMS).

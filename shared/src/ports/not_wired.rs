@@ -67,7 +67,7 @@ impl LogArchive for NotWired {
     async fn fetch(&self, _: &str) -> Result<Option<StoredObject>, LogError> {
         Err(LogError::Unavailable(format!("S3 is {WHY}")))
     }
-    async fn put(&self, _: &str, _: Vec<u8>, _: &[(&str, &str)]) -> Result<(), LogError> {
+    async fn put_new(&self, _: &str, _: Vec<u8>, _: &[(&str, &str)]) -> Result<bool, LogError> {
         Err(LogError::Unavailable(format!("S3 is {WHY}")))
     }
 }

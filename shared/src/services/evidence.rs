@@ -18,7 +18,7 @@ use crate::domain::evidence::{
 use crate::domain::{AccountId, SessionId, log_chain};
 use crate::ports::{
     AccountStore, ArchivedObject, Clock, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, PageRequest,
-    SessionStore,
+    SessionStore, StoreError,
 };
 
 /// Digests one run writes per account at most (a first run over a long history, or after an
@@ -182,8 +182,9 @@ impl EvidenceService {
                 .await
                 .map_err(|e| EvidenceError::Unavailable(format!("signing the digest: {e}")))?);
             let key = evidence::digest_key(account.as_str(), digest.period_start, digest.period_end);
-            self.archive
-                .put(
+            let created = self
+                .archive
+                .put_new(
                     &key,
                     body,
                     &[
@@ -192,11 +193,25 @@ impl EvidenceService {
                     ],
                 )
                 .await?;
+            // Another run wrote this hour first (racing, or one that died before moving the
+            // cursor). Its digest stays, and the cursor may only ever name the one in the bucket.
+            let signature = match created {
+                true => signature,
+                false => match self.adoptable(&key, &digest).await? {
+                    Some(theirs) => theirs,
+                    None => return Ok((written, refused)),
+                },
+            };
             let next = DigestCursor {
                 digested_until: digest.period_end,
                 last: Some(DigestLink { key, signature }),
             };
-            self.cursors.advance(account, current.as_ref(), &next).await?;
+            match self.cursors.advance(account, current.as_ref(), &next).await {
+                Ok(()) => {}
+                // Another run moved the cursor first: the chain is its to extend.
+                Err(StoreError::Conflict(_)) => return Ok((written, refused)),
+                Err(e) => return Err(e.into()),
+            }
             for r in &digest.refused {
                 tracing::error!(account = %account, key = r.key, reason = r.reason.describe(), alarm = "log-tampered", "a session log is not as the broker wrote it; its digest lists it as refused");
             }
@@ -210,9 +225,27 @@ impl EvidenceService {
                 digested_until: cut,
                 last: current.as_ref().and_then(|c| c.last.clone()),
             };
-            self.cursors.advance(account, current.as_ref(), &next).await?;
+            match self.cursors.advance(account, current.as_ref(), &next).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok((written, refused))
+    }
+
+    /// The signature of the digest already at `key`, when it chains from where `ours` does (so
+    /// the cursor can name it); `None` when it does not: another run has moved past this point.
+    async fn adoptable(&self, key: &str, ours: &Digest) -> Result<Option<String>, EvidenceError> {
+        let Some(stored) = self.archive.fetch(key).await? else {
+            return Err(EvidenceError::Unavailable(format!(
+                "{key} was written by another run but cannot be read yet"
+            )));
+        };
+        let theirs: Option<Digest> = serde_json::from_slice(&stored.body).ok();
+        Ok(match (theirs, stored.metadata.get(SIGNATURE_METADATA)) {
+            (Some(theirs), Some(signature)) if theirs.previous == ours.previous => Some(signature.clone()),
+            _ => None,
+        })
     }
 
     /// Reads each object and vouches for it if it chains and reaches the head its session's

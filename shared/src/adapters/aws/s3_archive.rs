@@ -63,18 +63,30 @@ impl LogArchive for super::s3_log::S3SessionLog {
         }
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> Result<(), LogError> {
+    async fn put_new(&self, key: &str, body: Vec<u8>, metadata: &[(&str, &str)]) -> Result<bool, LogError> {
         let mut req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .if_none_match("*")
             .content_type("application/json")
             .body(ByteStream::from(body));
         for (k, v) in metadata {
             req = req.metadata(*k, *v);
         }
-        req.send().await.map_err(|e| LogError::Unavailable(describe(&e)))?;
-        Ok(())
+        match req.send().await {
+            Ok(_) => Ok(true),
+            // 412: an object is there; 409: another conditional write to the key is under way
+            // ("Add preconditions to S3 operations with conditional requests", S3 User Guide).
+            Err(e) if matches!(
+                super::service_code(&e).as_deref(),
+                Some("PreconditionFailed" | "ConditionalRequestConflict")
+            ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(LogError::Unavailable(describe(&e))),
+        }
     }
 }
