@@ -79,10 +79,11 @@ impl LogArchive for super::s3_log::S3SessionLog {
             Ok(_) => Ok(true),
             // 412: an object is there; 409: another conditional write to the key is under way
             // ("Add preconditions to S3 operations with conditional requests", S3 User Guide).
-            Err(e) if matches!(
-                super::service_code(&e).as_deref(),
-                Some("PreconditionFailed" | "ConditionalRequestConflict")
-            ) =>
+            Err(e)
+                if matches!(
+                    super::service_code(&e).as_deref(),
+                    Some("PreconditionFailed" | "ConditionalRequestConflict")
+                ) =>
             {
                 Ok(false)
             }
