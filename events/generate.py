@@ -65,7 +65,9 @@ G = f"/groups/{GROUP}"
 EVENTS = {
     "accounts": {
         "register-account": event("POST /accounts", "/accounts", {"name": "production", "default_region": "eu-west-1", "credentials": {"type": "access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}),
-        "register-account-with-role": event("POST /accounts", "/accounts", {"name": "staging", "default_region": "eu-west-1", "credentials": {"type": "assume_role", "role_arn": "arn:aws:iam::210987654321:role/CloudIamBrokerAccess", "external_id": "example-external-id"}}),
+        # The ExternalId a role registration uses is issued by the broker first (here, no body).
+        "issue-external-id": event("POST /accounts/external-ids", "/accounts/external-ids"),
+        "register-account-with-role": event("POST /accounts", "/accounts", {"name": "staging", "default_region": "eu-west-1", "credentials": {"type": "assume_role", "role_arn": "arn:aws:iam::210987654321:role/CloudIamBrokerAccess", "external_id": "cib-0123456789abcdef0123456789abcdef"}}),
         "list-accounts": event("GET /accounts", "/accounts", query={"limit": "10"}),
         "get-account": event("GET /accounts/{id}", A, params=acct),
         "update-account": event("PATCH /accounts/{id}", A, {"name": "prod"}, params=acct),

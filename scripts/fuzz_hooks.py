@@ -420,17 +420,31 @@ def _check_config_against_contract(schema) -> None:
 # --- Real accounts for the stateful phase. -----------------------------------------------------
 
 # The local runner seeds three AWS accounts, each with a role the broker may assume
-# (local/src/local_aws.rs: BROKER_ACCESS_ROLE, ExternalId "local-external-id"): local fixtures,
-# not secrets. Generated credentials never exist, so without these no registration succeeds and
+# (local/src/local_aws.rs: BROKER_ACCESS_ROLE, trusting any ExternalId the broker issues, `cib-*`):
+# local fixtures, not secrets. Each registration asks the API for its ExternalId first, as an
+# admin does (scripts/fuzz exports where the API is and the admin's token). Generated credentials never exist, so without these no registration succeeds and
 # no link from POST /accounts is ever followed. The first is registered by the phases before the
 # stateful one, and stays (once it has users, deleting it is refused); the second is kept for
 # the stateful phase, so that its first registration is new and its links are followed; the
 # third is scripts/fuzz's, for sessions.
+def _issued_external_id() -> str:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(
+        os.environ["CIB_FUZZ_URL"] + "/accounts/external-ids",
+        method="POST",
+        headers={"Authorization": "Bearer " + os.environ["CIB_FUZZ_ADMIN_TOKEN"]},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)["external_id"]
+
+
 def _seeded_role(aws_account: str) -> dict:
     return {
         "type": "assume_role",
         "role_arn": f"arn:aws:iam::{aws_account}:role/CloudIamBrokerAccess",
-        "external_id": "local-external-id",
+        "external_id": _issued_external_id(),
     }
 
 
@@ -439,11 +453,10 @@ def register_seeded_accounts(context, case):
     if not _is_positive(case) or not isinstance(case.body, dict) or "credentials" not in case.body:
         return st.just(case)
     stateful = case.meta.phase.name == "stateful"
-    seeded = _seeded_role("210000000002" if stateful else "210000000001")
 
     def with_seeded(use):
         if use:
-            case.body = {**case.body, "credentials": seeded}
+            case.body = {**case.body, "credentials": _seeded_role("210000000002" if stateful else "210000000001")}
         return case
 
     # Half of the valid registrations: the first registers the account, later ones meet 409

@@ -35,6 +35,23 @@ pub(crate) async fn accounts(api: &Client, cmd: Accounts, json: bool) -> Result<
             json,
             ACCOUNT_COLUMNS,
         ),
+        Accounts::ExternalId => {
+            let issued = api.call("POST", "/accounts/external-ids", None).await?;
+            if json {
+                println!("{issued}");
+            } else {
+                println!("ExternalId: {}", issued["external_id"].as_str().unwrap_or_default());
+                println!(
+                    "Register within 7 days (until {}).",
+                    issued["expires_at"].as_str().unwrap_or_default()
+                );
+                let trust = issued.get("trust_policy").unwrap_or(&issued["trust_condition"]);
+                println!(
+                    "The role's trust policy:\n{}",
+                    serde_json::to_string_pretty(trust).unwrap_or_default()
+                );
+            }
+        }
         Accounts::Register {
             name,
             region,

@@ -214,7 +214,10 @@ pub enum Accounts {
     Get {
         id: String,
     },
-    /// Register with an access key (secret read from standard input) or a role + ExternalId
+    /// Issue an ExternalId (and print the trust policy) for the role a registration will name
+    ExternalId,
+    /// Register with an access key (secret read from standard input) or a role + the
+    /// ExternalId `cib accounts external-id` issued
     Register {
         #[arg(long)]
         name: String,

@@ -49,6 +49,7 @@ const fn r(method: &'static str, path: &'static str, function: Function) -> Rout
 
 pub const ROUTES: &[Route] = &[
     r("POST", "/accounts", Function::Accounts),
+    r("POST", "/accounts/external-ids", Function::Accounts),
     r("GET", "/accounts", Function::Accounts),
     r("GET", "/accounts/{id}", Function::Accounts),
     r("PATCH", "/accounts/{id}", Function::Accounts),

@@ -1,6 +1,7 @@
 //! Account registration through the HTTP API against local AWS (moto, authenticated mode).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use e2e::registration::{role_registration, trust_issued_external_id};
 use e2e::{RawBody, Role, access_key_registration, env};
 use serde_json::{Value, json};
 
@@ -143,16 +144,42 @@ async fn registers_through_a_role_with_external_id() {
     let api = env.client();
     let admin = env.admin();
     let target = env.take_account();
-    let body = json!({
-        "name": "via-role",
-        "default_region": "us-west-2",
-        "credentials": { "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" }
-    });
-    let created = api.post("/accounts", &admin, body).await;
-    let account = created.ok(201);
+    // An ExternalId the admin picks is refused before AWS is asked: the broker picks them
+    // (AWS's confused-deputy guidance), so no admin can name a role trusting another party's.
+    let typed = api
+        .post(
+            "/accounts",
+            &admin,
+            role_registration("via-role", &target, "local-external-id"),
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        typed["type"], "tag:cloud-iam-broker,2026:problem/external-id-not-issued",
+        "{typed}"
+    );
+
+    // Issued: 128 random bits, shown once with the trust policy the role needs, which the
+    // role takes as returned.
+    let external_id = trust_issued_external_id(env, &target).await;
     assert!(
-        !created.text.contains("local-external-id"),
-        "the ExternalId is never returned"
+        external_id.starts_with("cib-") && external_id.len() == 36,
+        "{external_id}"
+    );
+    let created = api
+        .post(
+            "/accounts",
+            &admin,
+            role_registration("via-role", &target, &external_id),
+        )
+        .await;
+    let account = created.ok(201);
+    assert!(!created.text.contains(&external_id), "the ExternalId is never returned");
+    assert!(
+        !api.get(&format!("/accounts/{}", account["id"].as_str().unwrap()), &admin)
+            .await
+            .text
+            .contains(&external_id)
     );
     assert_eq!(account["aws_account_id"], target.aws_account_id.as_str());
     assert_eq!(
@@ -164,6 +191,25 @@ async fn registers_through_a_role_with_external_id() {
         .as_str()
     );
     assert_eq!(account["credentials"]["type"], "assume_role");
+
+    // One ExternalId registers one account: used up, it registers nothing again (here the
+    // same account after its deletion).
+    api.delete(&format!("/accounts/{}", account["id"].as_str().unwrap()), &admin)
+        .await
+        .ok(204);
+    let again = api
+        .post(
+            "/accounts",
+            &admin,
+            role_registration("via-role", &target, &external_id),
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        again["type"], "tag:cloud-iam-broker,2026:problem/external-id-not-issued",
+        "{again}"
+    );
+    assert!(!again.to_string().contains(&external_id), "{again}");
 }
 
 #[tokio::test]
@@ -248,8 +294,9 @@ async fn new_credentials_are_checked_before_they_replace_the_old() {
     assert_eq!(api.get(&path, &admin).await.ok(200), account);
 
     // A valid new key of the same account (the role) is accepted.
+    let external_id = trust_issued_external_id(env, &target).await;
     let via_role =
-        json!({ "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" });
+        json!({ "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": external_id });
     let updated = api
         .patch(&path, &admin, json!({ "credentials": via_role }))
         .await
@@ -558,7 +605,12 @@ async fn only_the_role_customers_create_for_the_broker_is_registered() {
     );
     assert!(p["detail"].as_str().unwrap().contains("CloudIamBrokerAccess"), "{p}");
     // The role customers create for the broker is registered.
-    let body = json!({ "name": "broker role", "default_region": "eu-west-1",
-        "credentials": { "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" } });
-    api.post("/accounts", &env.admin(), body).await.ok(201);
+    let external_id = trust_issued_external_id(env, &target).await;
+    api.post(
+        "/accounts",
+        &env.admin(),
+        role_registration("broker role", &target, &external_id),
+    )
+    .await
+    .ok(201);
 }

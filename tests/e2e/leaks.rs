@@ -4,6 +4,7 @@
 //! DynamoDB item and the API's responses for any of them: none may appear.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use e2e::registration::{role_registration, trust_issued_external_id};
 use e2e::{RawBody, access_key_registration, captured_logs, env, fixture};
 use serde_json::json;
 
@@ -20,9 +21,12 @@ async fn no_secret_reaches_logs_storage_or_responses() {
     secrets.push(("user token".into(), f.token.clone()));
     let target = env.take_account();
     secrets.push(("account secret key".into(), target.admin.secret_access_key.clone()));
-    let with_role = json!({ "name": "leaks-role", "default_region": "eu-west-1", "credentials": { "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "local-external-id" } });
-    responses.push(api.post("/accounts", &admin, with_role).await.text);
-    secrets.push(("ExternalId".into(), "local-external-id".into()));
+    let external_id = trust_issued_external_id(env, &target).await;
+    let with_role = role_registration("leaks-role", &target, &external_id);
+    let registered = api.post("/accounts", &admin, with_role).await;
+    registered.ok(201);
+    responses.push(registered.text);
+    secrets.push(("ExternalId".into(), external_id));
     let mut wrong = access_key_registration("leaks-wrong", &target);
     let wrong_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYLEAKCHECKKEY";
     wrong["credentials"]["secret_access_key"] = json!(wrong_secret);

@@ -90,6 +90,19 @@ export interface Account {
   created_at: string;
 }
 
+/**
+ * An ExternalId the broker issued for a role registration (`POST /accounts/external-ids`, the
+ * only answer that shows it): the role trusts it, then registers with it within 7 days, once.
+ */
+export interface IssuedExternalId {
+  external_id: string;
+  expires_at: string;
+  /** The condition the role's trust statement needs. */
+  trust_condition: unknown;
+  /** A whole trust policy naming the broker's AWS account; absent when the broker does not know it. */
+  trust_policy?: unknown;
+}
+
 export interface TrustFinding {
   role_arn: string;
   findings: { principal: string; why: string }[];

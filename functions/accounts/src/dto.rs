@@ -10,7 +10,7 @@ use shared::domain::{
     StoredCredentials, parse_external_id, parse_secret_access_key,
 };
 use shared::http::request::Object;
-use shared::services::accounts::{RegisterAccount, UpdateAccount};
+use shared::services::accounts::{IssuedExternalId, RegisterAccount, UpdateAccount};
 use shared::services::shell_settings::Preferences;
 use time::OffsetDateTime;
 
@@ -187,6 +187,30 @@ impl From<&Account> for AccountOut {
             updated_at: a.updated_at,
         }
     }
+}
+
+/// A freshly issued ExternalId, with the trust policy the registered role needs: the one
+/// response that shows it (AWS does not treat an ExternalId as a secret; the broker still keeps
+/// it sealed and out of every other response and log).
+pub fn external_id_out(issued: &IssuedExternalId) -> serde_json::Value {
+    let condition = serde_json::json!({ "StringEquals": { "sts:ExternalId": issued.external_id.expose() } });
+    let mut out = serde_json::json!({
+        "external_id": issued.external_id.expose(),
+        "expires_at": issued.expires_at.format(&time::format_description::well_known::Rfc3339).expect("formats"),
+        "trust_condition": condition,
+    });
+    if let Some(broker) = &issued.broker_account {
+        out["trust_policy"] = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": { "AWS": format!("arn:aws:iam::{broker}:root") },
+                "Action": "sts:AssumeRole",
+                "Condition": condition,
+            }],
+        });
+    }
+    out
 }
 
 #[derive(Serialize)]

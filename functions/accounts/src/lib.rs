@@ -48,6 +48,10 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             );
             Ok(resp)
         }
+        "POST /accounts/external-ids" => {
+            let issued = app.accounts.issue_external_id().await?;
+            Ok(json(StatusCode::CREATED, &dto::external_id_out(&issued)))
+        }
         "GET /accounts" => {
             let page = app.accounts.list(&page_request(req)?).await?;
             Ok(json(

@@ -194,6 +194,20 @@ impl RoleArn {
         glob(pattern.as_bytes(), self.name().as_bytes())
     }
 
+    /// The role as IAM identifies it, whatever the spelling: IAM role names are unique within
+    /// an account regardless of case, and a path is not part of that name ("IAM identifiers",
+    /// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html). Two ARNs
+    /// naming one role (`role/Ops`, `role/team/ops`) have one identity, so records kept per role
+    /// (its revocations, its lease) are kept under it.
+    pub fn identity(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition(),
+            self.account,
+            self.name().to_ascii_lowercase()
+        )
+    }
+
     /// `path/name` without the leading `role/` (what the console's switch-role page wants).
     pub fn path_and_name(&self) -> &str {
         self.arn
@@ -260,6 +274,29 @@ pub fn parse_external_id(s: &str) -> Result<Secret, Invalid> {
             "must be 2 to 1224 of A-Z a-z 0-9 _+=,.@:/-",
         ))
     }
+}
+
+/// How long a broker-issued ExternalId waits for the registration that uses it.
+pub const EXTERNAL_ID_VALIDITY: time::Duration = time::Duration::days(7);
+
+/// A new ExternalId for one registration: 128 random bits, so no admin picks it and no two
+/// registrations share it (AWS's confused-deputy guidance: the third party generates it).
+pub fn generate_external_id() -> Secret {
+    let bits: [u8; 16] = rand::random();
+    Secret::new(format!(
+        "cib-{}",
+        bits.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+/// What the store keeps of an issued ExternalId: its SHA-256, so the table never holds one
+/// that is still waiting to be used.
+pub fn external_id_digest(external_id: &Secret) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(external_id.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// How the broker reaches an account, as supplied by the admin (plaintext secrets).
@@ -367,6 +404,25 @@ mod tests {
         ] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn role_identity_ignores_case_and_path() {
+        let a = RoleArn::parse("arn:aws:iam::123456789012:role/Ops").unwrap();
+        let b = RoleArn::parse("arn:aws:iam::123456789012:role/team/a/OPS").unwrap();
+        let c = RoleArn::parse("arn:aws:iam::123456789013:role/Ops").unwrap();
+        assert_eq!(a.identity(), b.identity());
+        assert_eq!(a.identity(), "arn:aws:iam::123456789012:role/ops");
+        assert_ne!(a.identity(), c.identity());
+    }
+
+    #[test]
+    fn issued_external_ids_are_random_and_stored_as_digests() {
+        let (a, b) = (generate_external_id(), generate_external_id());
+        assert_ne!(a.expose(), b.expose());
+        assert!(parse_external_id(a.expose()).is_ok(), "STS accepts it");
+        assert_eq!(external_id_digest(&a).len(), 64);
+        assert!(!external_id_digest(&a).contains(a.expose()));
     }
 
     #[test]

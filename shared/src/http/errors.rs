@@ -56,6 +56,12 @@ impl From<RegisterAccountError> for Problem {
                 "The broker's own AWS account cannot be registered",
                 e.to_string(),
             ),
+            RegisterAccountError::ExternalIdNotIssued => Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "external-id-not-issued",
+                "The ExternalId was not issued by this broker",
+                e.to_string(),
+            ),
             RegisterAccountError::Unavailable(cause) => unavailable(&cause),
         }
     }
@@ -96,6 +102,12 @@ impl From<UpdateAccountError> for Problem {
                 e.to_string(),
             ),
             UpdateAccountError::Conflict => Problem::conflict("concurrent-update", e.to_string()),
+            UpdateAccountError::ExternalIdNotIssued => Problem::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "external-id-not-issued",
+                "The ExternalId was not issued by this broker",
+                e.to_string(),
+            ),
             UpdateAccountError::Unavailable(cause) => unavailable(&cause),
         }
     }

@@ -60,8 +60,16 @@ pub enum DeleteAccountRefusal {
 /// Persistence of registered accounts and their JIT and shell settings.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Stores a new account. `Conflict` when its AWS account is already registered.
-    async fn insert(&self, account: &Account) -> Result<(), StoreError>;
+    /// Stores a new account, using up the issued ExternalId whose digest is `consumes` in the
+    /// same write. `Conflict` when its AWS account is already registered or the ExternalId is
+    /// no longer issued (used meanwhile, or expired at the account's creation time).
+    async fn insert(&self, account: &Account, consumes: Option<&str>) -> Result<(), StoreError>;
+    /// Records an ExternalId the broker issued (by digest), usable until `expires_at`.
+    async fn issue_external_id(&self, digest: &str, expires_at: time::OffsetDateTime) -> Result<(), StoreError>;
+    /// Whether the ExternalId with `digest` is issued, unused and unexpired at `now`.
+    async fn external_id_issued(&self, digest: &str, now: time::OffsetDateTime) -> Result<bool, StoreError>;
+    /// Uses up an issued ExternalId; false when it was not (or no longer) issued at `now`.
+    async fn consume_external_id(&self, digest: &str, now: time::OffsetDateTime) -> Result<bool, StoreError>;
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     /// Lists accounts oldest first. An unreadable cursor is `Ok(None)`.
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<Account>>, StoreError>;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::domain::{
-    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, JitSettings, Region,
-    StoredCredentials,
+    Account, AccountCredentials, AccountId, AccountName, AwsAccountId, CallerIdentity, EXTERNAL_ID_VALIDITY,
+    JitSettings, Region, Secret, StoredCredentials, external_id_digest, generate_external_id,
 };
 use crate::ports::{
     AccountStore, Clock, CredentialVerifier, DeleteAccountRefusal, Page, PageRequest, SealContext, SecretSealer,
@@ -44,8 +44,23 @@ pub enum RegisterAccountError {
         "AWS account {0} is the broker's own: registering it would let broker admins act on the broker's own resources (its table, keys and logs) through it"
     )]
     OwnAccount(AwsAccountId),
+    /// The ExternalId was not one the broker issued (or it was used, or it expired): the
+    /// broker picks ExternalIds, so no admin can reuse one another customer's role trusts.
+    #[error(
+        "the external_id is not one this broker issued for a registration, or it was already used or expired (7 days); ask for one with POST /accounts/external-ids and put it in the role's trust policy"
+    )]
+    ExternalIdNotIssued,
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// A fresh ExternalId, for the trust policy of the role a registration will name.
+#[derive(Debug)]
+pub struct IssuedExternalId {
+    pub external_id: Secret,
+    pub expires_at: time::OffsetDateTime,
+    /// The AWS account the broker runs in: the principal the role's trust names.
+    pub broker_account: Option<AwsAccountId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +92,10 @@ pub enum UpdateAccountError {
     },
     #[error("the account was changed by another request; read it again and retry")]
     Conflict,
+    #[error(
+        "the external_id is neither this account's current one nor one this broker issued (unused, within 7 days); ask for one with POST /accounts/external-ids"
+    )]
+    ExternalIdNotIssued,
     #[error("{0}")]
     Unavailable(String),
 }
@@ -161,12 +180,46 @@ impl AccountService {
         self
     }
 
+    /// Issues an ExternalId for one registration (AWS's confused-deputy guidance: the third
+    /// party generates a unique one per customer). Only its digest is stored, for 7 days.
+    pub async fn issue_external_id(&self) -> Result<IssuedExternalId, GetAccountError> {
+        let external_id = generate_external_id();
+        let expires_at = self.clock.now() + EXTERNAL_ID_VALIDITY;
+        self.store
+            .issue_external_id(&external_id_digest(&external_id), expires_at)
+            .await?;
+        tracing::info!(%expires_at, "ExternalId issued for a registration");
+        Ok(IssuedExternalId {
+            external_id,
+            expires_at,
+            broker_account: self.own_account.clone(),
+        })
+    }
+
+    /// The digest of the issued ExternalId `credentials` use, checked before AWS is asked.
+    async fn issued_digest(&self, credentials: &AccountCredentials) -> Result<Option<String>, IssueCheck> {
+        let AccountCredentials::AssumeRole { external_id, .. } = credentials else {
+            return Ok(None);
+        };
+        let digest = external_id_digest(external_id);
+        match self.store.external_id_issued(&digest, self.clock.now()).await {
+            Ok(true) => Ok(Some(digest)),
+            Ok(false) => Err(IssueCheck::NotIssued),
+            Err(e) => Err(IssueCheck::Unavailable(e.to_string())),
+        }
+    }
+
     /// Checks the credentials with AWS, then seals and stores them. Nothing is written
-    /// unless AWS accepted them.
+    /// unless AWS accepted them. A role's ExternalId must be one the broker issued; the
+    /// registration uses it up in the same write.
     pub async fn register(&self, cmd: RegisterAccount) -> Result<Account, RegisterAccountError> {
         if let Some(why) = self.role_not_assumable(&cmd.credentials) {
             return Err(RegisterAccountError::InvalidCredentials(why));
         }
+        let consumes = self.issued_digest(&cmd.credentials).await.map_err(|e| match e {
+            IssueCheck::NotIssued => RegisterAccountError::ExternalIdNotIssued,
+            IssueCheck::Unavailable(m) => RegisterAccountError::Unavailable(m),
+        })?;
         let identity = self
             .verify(&cmd.credentials, &cmd.default_region)
             .await
@@ -196,9 +249,21 @@ impl AccountService {
             updated_at: now,
             version: 1,
         };
-        match self.store.insert(&account).await {
+        match self.store.insert(&account, consumes.as_deref()).await {
             Ok(()) => Ok(account),
-            Err(StoreError::Conflict(_)) => Err(RegisterAccountError::AlreadyRegistered(identity.aws_account_id)),
+            Err(StoreError::Conflict(_)) => match &consumes {
+                // Used by a concurrent registration (or expired) since the check above.
+                Some(digest)
+                    if !self
+                        .store
+                        .external_id_issued(digest, now)
+                        .await
+                        .map_err(|e| RegisterAccountError::Unavailable(e.to_string()))? =>
+                {
+                    Err(RegisterAccountError::ExternalIdNotIssued)
+                }
+                _ => Err(RegisterAccountError::AlreadyRegistered(identity.aws_account_id)),
+            },
             Err(e) => Err(RegisterAccountError::Unavailable(e.to_string())),
         }
     }
@@ -231,9 +296,18 @@ impl AccountService {
         if let Some(region) = change.default_region {
             account.default_region = region;
         }
+        let mut consumes = None;
         if let Some(credentials) = change.credentials {
             if let Some(why) = self.role_not_assumable(&credentials) {
                 return Err(UpdateAccountError::InvalidCredentials(why));
+            }
+            // Keeping the account's own ExternalId is always allowed (a new role name, say);
+            // a different one must be freshly issued, as at registration.
+            if !self.is_current_external_id(&account, &credentials).await? {
+                consumes = self.issued_digest(&credentials).await.map_err(|e| match e {
+                    IssueCheck::NotIssued => UpdateAccountError::ExternalIdNotIssued,
+                    IssueCheck::Unavailable(m) => UpdateAccountError::Unavailable(m),
+                })?;
             }
             let identity = self
                 .verify(&credentials, &account.default_region)
@@ -259,10 +333,38 @@ impl AccountService {
         account.updated_at = self.clock.now();
         account.version += 1;
         match self.store.update(&account).await {
-            Ok(()) => Ok(account),
+            Ok(()) => {
+                if let Some(digest) = consumes {
+                    // Used up after the change: a concurrent use of the same fresh id by the
+                    // same admin's other request is harmless, since both name this broker.
+                    let _ = self.store.consume_external_id(&digest, self.clock.now()).await;
+                }
+                Ok(account)
+            }
             Err(StoreError::Conflict(_)) => Err(UpdateAccountError::Conflict),
             Err(e) => Err(UpdateAccountError::Unavailable(e.to_string())),
         }
+    }
+
+    /// Whether `credentials` keep the ExternalId `account` already uses.
+    async fn is_current_external_id(
+        &self,
+        account: &Account,
+        credentials: &AccountCredentials,
+    ) -> Result<bool, UpdateAccountError> {
+        let (
+            AccountCredentials::AssumeRole { external_id, .. },
+            StoredCredentials::AssumeRole { sealed_external_id, .. },
+        ) = (credentials, &account.credentials)
+        else {
+            return Ok(false);
+        };
+        let current = self
+            .sealer
+            .open(sealed_external_id, &SealContext::account(&account.id))
+            .await
+            .map_err(|e| UpdateAccountError::Unavailable(e.to_string()))?;
+        Ok(current.expose() == external_id.expose())
     }
 
     pub async fn delete(&self, id: &AccountId) -> Result<(), DeleteAccountError> {
@@ -316,7 +418,10 @@ impl AccountService {
             .await
             .map_err(|e| JitSettingsError::Unavailable(e.to_string()))?;
         if let Some(shell) = shell
-            && settings.allowed_roles.contains(&shell.role)
+            && settings
+                .allowed_roles
+                .iter()
+                .any(|r| r.identity() == shell.role.identity())
         {
             return Ok(Err(crate::domain::Invalid::field(
                 "allowed_role_arns",
@@ -363,6 +468,12 @@ impl AccountService {
             },
         })
     }
+}
+
+/// Why an ExternalId could not be used.
+enum IssueCheck {
+    NotIssued,
+    Unavailable(String),
 }
 
 /// A role's ARN names its account; the identity STS reports after assuming it must match, or

@@ -1,10 +1,34 @@
 // Admins: registered accounts, registering one, and each account's JIT settings with the trust
 // report the API makes for every allowed role when they are saved.
 
-import { useEffect, useState } from 'preact/hooks';
-import { call, get } from '../api';
-import type { Account, JitSettings, Page } from '../types';
-import { Loaded, ProblemBox, Submit, submitting, useAction, when } from '../ui';
+import { useEffect, useId, useState } from 'preact/hooks';
+import { ProblemError, call, get } from '../api';
+import type { Account, IssuedExternalId, JitSettings, Page } from '../types';
+import { Busy, CopyButton, Loaded, Notice, ProblemBox, Secret, Submit, submitting, useAction, when } from '../ui';
+
+/**
+ * The ExternalId the broker issued and the trust the role needs for it (AWS's confused-deputy
+ * guidance: the broker, not the admin, picks each registration's ExternalId).
+ */
+function IssuedTrust({ issued }: { issued: IssuedExternalId }) {
+  const policyId = useId();
+  const trust = JSON.stringify(issued.trust_policy ?? issued.trust_condition, null, 2);
+  return (
+    <div class="issued" data-testid="issued-external-id">
+      <Secret label="ExternalId" value={issued.external_id} />
+      <p id={policyId}>
+        {issued.trust_policy
+          ? "The trust policy to put on the role (CloudIamBrokerAccess, or the name your deployment's TargetRoleName sets):"
+          : "The condition to add to the role's statement trusting the broker's AWS account:"}
+      </p>
+      <pre tabIndex={0} aria-labelledby={policyId}>
+        {trust}
+      </pre>
+      <CopyButton text={trust} label={issued.trust_policy ? 'trust policy' : 'trust condition'} />
+      <p>Register the role with this ExternalId by {when(issued.expires_at)}: it registers one account.</p>
+    </div>
+  );
+}
 
 function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) {
   const [name, setName] = useState('');
@@ -13,16 +37,37 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
   const [keyId, setKeyId] = useState('');
   const [secret, setSecret] = useState('');
   const [roleArn, setRoleArn] = useState('');
-  const [externalId, setExternalId] = useState('');
+  const [issued, setIssued] = useState<IssuedExternalId | null>(null);
+  const issue = useAction(async () => {
+    const r = await call<IssuedExternalId>('POST', '/accounts/external-ids');
+    setIssued(r.body);
+  });
   const register = useAction(async () => {
+    const externalId = issued?.external_id;
+    if (type === 'assume_role' && !externalId) {
+      throw new ProblemError({
+        type: 'console:no-external-id',
+        title: 'No ExternalId yet',
+        status: 0,
+        detail: 'Issue an ExternalId, put the trust it shows on the role, then register.',
+      });
+    }
     const credentials =
       type === 'access_key'
         ? { type, access_key_id: keyId, secret_access_key: secret }
         : { type, role_arn: roleArn, external_id: externalId };
-    const r = await call<Account>('POST', '/accounts', { name, default_region: region, credentials });
-    setSecret('');
-    setExternalId('');
-    onRegistered(r.body);
+    try {
+      const r = await call<Account>('POST', '/accounts', { name, default_region: region, credentials });
+      setSecret('');
+      // Used up by the registration.
+      if (type === 'assume_role') setIssued(null);
+      onRegistered(r.body);
+    } catch (e) {
+      // Used or expired: only a new one can register. Any other refusal (the role's trust not
+      // changed yet, say) may be mended and retried with the same one.
+      if (e instanceof ProblemError && e.problem.type.endsWith('/external-id-not-issued')) setIssued(null);
+      throw e;
+    }
   });
   return (
     <form class="card" aria-labelledby="register-title" onSubmit={submitting(register.run)}>
@@ -41,7 +86,7 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
           <legend>Credentials</legend>
           <label class="check">
             <input type="radio" name="cred-type" checked={type === 'assume_role'} onChange={() => setType('assume_role')} />
-            A role with an ExternalId (no long-lived key is kept)
+            A role with an ExternalId the broker issues (no long-lived key is kept)
           </label>
           <label class="check">
             <input type="radio" name="cred-type" checked={type === 'access_key'} onChange={() => setType('access_key')} />
@@ -60,18 +105,29 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
             </label>
           </>
         ) : (
-          <>
-            <label>
-              Role ARN
-              <input value={roleArn} onInput={(e) => setRoleArn(e.currentTarget.value)} required />
-            </label>
-            <label>
-              ExternalId
-              <input type="password" value={externalId} onInput={(e) => setExternalId(e.currentTarget.value)} required autocomplete="off" />
-            </label>
-          </>
+          <label>
+            Role ARN
+            <input value={roleArn} onInput={(e) => setRoleArn(e.currentTarget.value)} required />
+          </label>
         )}
       </div>
+      {type === 'assume_role' ? (
+        <section class="external-id" aria-labelledby="external-id-title">
+          <h3 id="external-id-title">ExternalId</h3>
+          <p>
+            The broker picks the ExternalId the role trusts, so that no one can point it at a role trusting someone
+            else's.
+          </p>
+          <ProblemBox error={issue.error} />
+          <Busy busy={issue.busy} label="Issuing an ExternalId">
+            <button type="button" onClick={() => issue.run()}>
+              {issued ? 'Issue a new ExternalId' : 'Issue ExternalId'}
+            </button>
+          </Busy>
+          <Notice text={issued ? 'ExternalId issued: put the trust below on the role, then register.' : null} />
+          {issued ? <IssuedTrust issued={issued} /> : null}
+        </section>
+      ) : null}
       <Submit action={register} label="Register" progress="Checking the credentials with STS" />
     </form>
   );

@@ -132,6 +132,22 @@ struct RegistrationRecord {
     account_id: String,
 }
 
+/// An ExternalId the broker issued and no registration has used yet (its digest only).
+#[derive(Debug, Serialize, Deserialize)]
+struct ExternalIdRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    /// Its expiry, as the table's TTL attribute.
+    ttl: i64,
+}
+
+fn external_id_pk(digest: &str) -> String {
+    format!("EXTERNALID#{digest}")
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct JitRecord {
     #[serde(rename = "PK")]
@@ -173,7 +189,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl AccountStore for DynamoStore {
-    async fn insert(&self, account: &Account) -> Result<(), StoreError> {
+    async fn insert(&self, account: &Account, consumes: Option<&str>) -> Result<(), StoreError> {
         let record = AccountRecord::from_domain(account);
         let registration = RegistrationRecord {
             pk: registration_pk(&account.aws_account_id),
@@ -181,15 +197,73 @@ impl AccountStore for DynamoStore {
             entity: "registration".into(),
             account_id: account.id.to_string(),
         };
-        self.transact(vec![
+        let mut items = vec![
             tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
             tx_put(put(
                 &self.table,
                 to_item(&registration),
                 Some("attribute_not_exists(PK)"),
             )),
-        ])
-        .await
+        ];
+        if let Some(digest) = consumes {
+            items.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(external_id_pk(digest), "EXTERNALID")))
+                            .condition_expression("attribute_exists(PK) AND #ttl > :now")
+                            .expression_attribute_names("#ttl", "ttl")
+                            .expression_attribute_values(":now", n(account.created_at.unix_timestamp()))
+                            .build()
+                            .expect("delete has table and key"),
+                    )
+                    .build(),
+            );
+        }
+        self.transact(items).await
+    }
+
+    async fn issue_external_id(&self, digest: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        let item = ExternalIdRecord {
+            pk: external_id_pk(digest),
+            sk: "EXTERNALID".into(),
+            entity: "external id".into(),
+            ttl: expires_at.unix_timestamp(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(describe(&e)))
+    }
+
+    async fn external_id_issued(&self, digest: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item::<ExternalIdRecord>(external_id_pk(digest), "EXTERNALID")
+            .await?
+            .is_some_and(|r| r.ttl > now.unix_timestamp()))
+    }
+
+    async fn consume_external_id(&self, digest: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(external_id_pk(digest), "EXTERNALID")))
+            .condition_expression("attribute_exists(PK) AND #ttl > :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        }
     }
 
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {

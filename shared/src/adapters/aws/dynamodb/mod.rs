@@ -9,6 +9,7 @@
 //! |---------------|-----------------------|----------------|--------------------------|------------------------|
 //! | account       | `ACCOUNT#<id>`        | `ACCOUNT`      | `ACCOUNTS` / `<id>`      |                        |
 //! | registration  | `AWSACCOUNT#<12 dig>` | `REGISTRATION` |                          |                        |
+//! | issued ExternalId | `EXTERNALID#<sha256>` | `EXTERNALID` | (TTL: 7 days)           |                        |
 //! | jit settings  | `ACCOUNT#<id>`        | `JIT`          |                          |                        |
 //! | IAM user      | `ACCOUNT#<id>`        | `USER#<name>`  | `EMAIL#<e-mail>` / `USER#<account>#<name>` |      |
 //! | access group  | `GROUP#<id>`          | `GROUP`        | `GROUPS` / `<id>`        |                        |
@@ -30,6 +31,8 @@
 //! - list accounts oldest first, paginated: Query GSI1 `ACCOUNTS` (ULID ids sort by time);
 //! - one registration per AWS account: the `registration` item is written in the same
 //!   transaction as the account, conditional on not existing;
+//! - an ExternalId registers one account: the `issued ExternalId` item is deleted in the
+//!   account's create transaction, conditional on existing and being unexpired;
 //! - an account's users: Query `ACCOUNT#<id>` with `SK` beginning `USER#`;
 //! - a platform user's IAM users across accounts: Query GSI1 `EMAIL#<e-mail>`;
 //! - list groups: Query GSI1 `GROUPS`; a group's members: Query `GROUP#<id>`, `SK` `MEMBER#…`;
