@@ -391,3 +391,108 @@ async fn import_leaves_the_brokers_users_alone() {
         .ok(200);
     assert_eq!(user["status"], "provisioned");
 }
+
+/// Two spellings of one role (case, path) are one role to IAM, so they share one revocation
+/// record: otherwise each would render the role's deny pages from its own record, and the
+/// second write would drop the first's denies. Records kept under the ARN as typed (before this
+/// change) are read once and carried over. Against the local DynamoDB the broker uses.
+#[tokio::test]
+async fn revocation_records_are_kept_per_role_not_per_spelling() {
+    use shared::domain::revocation::{Cut, RoleRevocations};
+    use shared::domain::{RoleArn, SessionId};
+    use shared::ports::RevocationStore;
+
+    let env = env();
+    let _serial = env.serial().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&env.sdk(&env.broker).await);
+    let store = shared::adapters::aws::dynamodb::DynamoStore::new(dynamo.clone(), env.config.table_name.clone());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let typed = RoleArn::parse("arn:aws:iam::219999999991:role/Ops").unwrap();
+    let other = RoleArn::parse("arn:aws:iam::219999999991:role/team/OPS").unwrap();
+    assert_eq!(typed.identity(), other.identity());
+
+    let first = SessionId::generate();
+    let mut record = RoleRevocations::default();
+    record
+        .apply(&[Cut::Session {
+            id: first.clone(),
+            dead_after: now + 3600,
+        }])
+        .unwrap();
+    record.version = 1;
+    store.put_revocations(&typed, &record).await.unwrap();
+
+    // The other spelling reads the same record, so its next write keeps the first cut.
+    let mut seen = store
+        .get_revocations(&other)
+        .await
+        .unwrap()
+        .expect("one record per role");
+    assert!(seen.sessions.contains_key(&first), "{seen:?}");
+    let second = SessionId::generate();
+    seen.apply(&[Cut::Session {
+        id: second.clone(),
+        dead_after: now + 3600,
+    }])
+    .unwrap();
+    seen.version += 1;
+    store.put_revocations(&other, &seen).await.unwrap();
+    let both = store.get_revocations(&typed).await.unwrap().unwrap();
+    assert!(
+        both.sessions.contains_key(&first) && both.sessions.contains_key(&second),
+        "{both:?}"
+    );
+
+    // A record an older broker kept under the ARN as typed is carried over at the next write.
+    let legacy_role = RoleArn::parse("arn:aws:iam::219999999991:role/Legacy").unwrap();
+    let old = SessionId::generate();
+    let item = |pk: String| {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        [
+            ("PK", A::S(pk)),
+            ("SK", A::S("REVOCATIONS".into())),
+            ("entity", A::S("revocations".into())),
+            ("role_arn", A::S(legacy_role.to_string())),
+            (
+                "sessions",
+                A::M([(old.to_string(), A::N((now + 3600).to_string()))].into()),
+            ),
+            ("pages", A::M([(old.to_string(), A::N("0".into()))].into())),
+            ("console", A::M(Default::default())),
+            ("managed_pages", A::N("1".into())),
+            ("version", A::N("7".into())),
+            ("ttl", A::N((now + 90_000).to_string())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect::<std::collections::HashMap<_, _>>()
+    };
+    dynamo
+        .put_item()
+        .table_name(&env.config.table_name)
+        .set_item(Some(item(format!("REVOCATIONS#{legacy_role}"))))
+        .send()
+        .await
+        .unwrap();
+    let mut carried = store
+        .get_revocations(&legacy_role)
+        .await
+        .unwrap()
+        .expect("the legacy record");
+    assert!(carried.sessions.contains_key(&old), "{carried:?}");
+    let newer = SessionId::generate();
+    carried
+        .apply(&[Cut::Session {
+            id: newer.clone(),
+            dead_after: now + 3600,
+        }])
+        .unwrap();
+    carried.version += 1;
+    store.put_revocations(&legacy_role, &carried).await.unwrap();
+    let kept = store.get_revocations(&legacy_role).await.unwrap().unwrap();
+    assert!(
+        kept.sessions.contains_key(&old) && kept.sessions.contains_key(&newer),
+        "{kept:?}"
+    );
+    assert_eq!(kept.version, 1, "kept under the role's identity from then on");
+}

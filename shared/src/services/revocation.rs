@@ -43,7 +43,8 @@ impl Revoker {
 
     /// Records `cuts` on `role` and makes IAM deny them.
     pub async fn apply(&self, iam: &dyn TargetIam, role: &RoleArn, cuts: &[Cut]) -> Result<(), String> {
-        let lease = format!("role-policy:{role}");
+        // One lease per role, however its ARN is spelt: every spelling writes the same pages.
+        let lease = format!("role-policy:{}", role.identity());
         let owner = &ulid::Ulid::new().to_string();
         let mut held = false;
         for _ in 0..LEASE_ATTEMPTS {

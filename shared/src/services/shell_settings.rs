@@ -91,7 +91,8 @@ impl ShellSettingsService {
             Err(e) => return Ok(Err(e)),
         };
         let jit = self.accounts.get_jit(id).await?;
-        if jit.is_some_and(|j| j.allowed_roles.contains(&settings.role)) {
+        // One role however spelt: `role/Ops` in JIT and `role/ops` here is still the shell role.
+        if jit.is_some_and(|j| j.allowed_roles.iter().any(|r| r.identity() == settings.role.identity())) {
             return Ok(Err(Invalid::field(
                 "role_arn",
                 crate::domain::shell::shell_role_conflict(&settings.role),

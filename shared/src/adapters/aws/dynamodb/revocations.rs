@@ -12,7 +12,14 @@ use crate::domain::revocation::{ConsoleCut, Revoked, RoleRevocations};
 use crate::domain::{RoleArn, SessionId};
 use crate::ports::{RevocationStore, StoreError};
 
+/// Keyed by the role's identity, not its ARN as typed: two spellings of one role (case, path)
+/// render the same pages, so they must share one record.
 fn revocations_pk(role: &RoleArn) -> String {
+    format!("REVOCATIONS#{}", role.identity())
+}
+
+/// Where records were kept before: under the ARN as typed.
+fn legacy_revocations_pk(role: &RoleArn) -> String {
     format!("REVOCATIONS#{role}")
 }
 
@@ -123,10 +130,26 @@ impl RevocationsRecord {
 #[async_trait]
 impl RevocationStore for DynamoStore {
     async fn get_revocations(&self, role: &RoleArn) -> Result<Option<RoleRevocations>, StoreError> {
-        self.get_item::<RevocationsRecord>(revocations_pk(role), "REVOCATIONS")
+        if let Some(record) = self
+            .get_item::<RevocationsRecord>(revocations_pk(role), "REVOCATIONS")
+            .await?
+        {
+            return record.into_domain().map(Some);
+        }
+        // A record from before records were keyed by identity: its cuts carry over into the new
+        // record at the next write (version 0 makes that write a create). It is left to its TTL.
+        if legacy_revocations_pk(role) == revocations_pk(role) {
+            return Ok(None);
+        }
+        Ok(self
+            .get_item::<RevocationsRecord>(legacy_revocations_pk(role), "REVOCATIONS")
             .await?
             .map(RevocationsRecord::into_domain)
-            .transpose()
+            .transpose()?
+            .map(|mut legacy| {
+                legacy.version = 0;
+                legacy
+            }))
     }
 
     async fn put_revocations(&self, role: &RoleArn, record: &RoleRevocations) -> Result<(), StoreError> {
