@@ -186,7 +186,12 @@ pub fn function_config(env: &e2e::TestEnv) -> Vec<(String, String)> {
         ("JWT_ISSUER", local_runner::system::ISSUER.into()),
         ("JWT_AUDIENCE", local_runner::system::AUDIENCE.into()),
         ("FEDERATION_ENDPOINT", c.federation_endpoint.clone()),
-        ("SLACK_SIGNING_SECRET", "bench-signing-secret".into()),
+        // The chatops function and the worker read the signing secret from its SecureString
+        // parameter in the local AWS at cold start, as on AWS: their cold init includes that call.
+        (
+            "SLACK_SIGNING_SECRET_PARAMETER",
+            c.slack_signing_secret_parameter.clone().unwrap_or_default(),
+        ),
         ("SLACK_TEAM_ID", local_runner::system::SLACK_TEAM_ID.into()),
         (
             "SLACK_JOBS_QUEUE_URL",
@@ -198,9 +203,20 @@ pub fn function_config(env: &e2e::TestEnv) -> Vec<(String, String)> {
     .collect()
 }
 
+/// `config` as the template gives it to `function`: the Slack settings to the chat-ops
+/// functions only (another function named a parameter it does not read would refuse to start).
+fn for_function(function: &str, config: &[(String, String)]) -> Vec<(String, String)> {
+    config
+        .iter()
+        .filter(|(name, _)| function.starts_with("chatops") || !name.starts_with("SLACK_"))
+        .cloned()
+        .collect()
+}
+
 /// Median time from spawn to the first request for work, over `runs` starts.
 pub async fn cold_init(binary: &str, config: &[(String, String)], runs: usize) -> ColdInit {
     let path = release_binary(binary);
+    let config = &for_function(binary, config);
     let mut times = Vec::new();
     for _ in 0..runs {
         let mut running = start_emulator().await;
@@ -225,6 +241,7 @@ pub async fn cold_init(binary: &str, config: &[(String, String)], runs: usize) -
 /// Serves every sample event of `function` `rounds` times, then reads the peak RSS.
 pub async fn memory(env: &e2e::TestEnv, function: &str, config: &[(String, String)], rounds: usize) -> Memory {
     let events = sample_events(env, function);
+    let config = &for_function(function, config);
     let mut running = start_emulator().await;
     let mut child = command(&release_binary(function), running.addr, config)
         .spawn()

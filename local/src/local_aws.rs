@@ -75,7 +75,19 @@ pub struct Resources {
     pub event_bus: Option<String>,
     /// A queue every event on the bus is copied to, for tests and developers to read.
     pub events_tap_url: Option<String>,
+    /// The SSM SecureString parameter holding Slack's signing secret (a random one locally;
+    /// against real AWS, `SLACK_SIGNING_SECRET_PARAMETER` names one, or chat-ops is off).
+    pub slack_signing_secret_parameter: Option<String>,
+    /// The SSM SecureString parameter holding the Slack bot token (the stand-in's locally).
+    pub slack_bot_token_parameter: Option<String>,
 }
+
+/// Where the local AWS keeps Slack's signing secret and bot token, as SecureString parameters
+/// (names start with `/`, as the template requires).
+pub const SLACK_SIGNING_SECRET_PARAMETER: &str = "/cloud-iam-broker/slack/signing-secret";
+pub const SLACK_BOT_TOKEN_PARAMETER: &str = "/cloud-iam-broker/slack/bot-token";
+/// The bot token the Slack stand-in accepts.
+const LOCAL_BOT_TOKEN: &str = "xoxb-local-stand-in";
 
 /// The bus the broker puts session events on locally, and the queue that taps it.
 pub const EVENT_BUS: &str = "cloud-iam-broker-events";
@@ -244,7 +256,7 @@ impl LocalAws {
         for (account, admin) in seeded {
             let iam = aws_sdk_iam::Client::new(&sdk_config(&endpoint, &admin).await);
             let trust = format!(
-                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{BROKER_ACCOUNT}:user/{BROKER_USER}"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"local-external-id"}}}}}}]}}"#
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{BROKER_ACCOUNT}:user/{BROKER_USER}"}},"Action":"sts:AssumeRole","Condition":{{"StringLike":{{"sts:ExternalId":"cib-*"}}}}}}]}}"#
             );
             let role = iam
                 .create_role()
@@ -382,8 +394,27 @@ async fn kms_key(kms: &aws_sdk_kms::Client, alias: &str, description: &str, sign
     Ok(key)
 }
 
+/// Stores `value` as the SecureString parameter `name` (under SSM's default key, as a deployer
+/// would with `aws ssm put-parameter --type SecureString`), unless it exists: a runner started
+/// again on the same endpoint keeps the secret it had.
+async fn secure_string(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -> Result<(), String> {
+    match ssm
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if aws_sdk_ssm::error::ProvideErrorMetadata::code(&e) == Some("ParameterAlreadyExists") => Ok(()),
+        Err(e) => Err(format!("storing the SSM parameter {name}: {e:?}")),
+    }
+}
+
 /// Creates (or finds) the table, bucket and KMS key, shaped as `infra/template.yaml` declares
-/// them. Idempotent, so it can run against an existing local endpoint.
+/// them, and the SecureString parameters holding Slack's secrets, as a deployer creates them
+/// before deploying. Idempotent, so it can run against an existing local endpoint.
 pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: &str) -> Result<Resources, String> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let exists = ddb.describe_table().table_name(table).send().await.is_ok();
@@ -471,6 +502,12 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
         Some(q) => Some(create_bus(sdk, q).await?),
         None => None,
     };
+    // Slack's secrets, read by the broker at start as on AWS (`read_secret_parameters`): a
+    // random signing secret, and the token the Slack stand-in takes.
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let signing_secret: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+    secure_string(&ssm, SLACK_SIGNING_SECRET_PARAMETER, &signing_secret).await?;
+    secure_string(&ssm, SLACK_BOT_TOKEN_PARAMETER, LOCAL_BOT_TOKEN).await?;
     Ok(Resources {
         table_name: table.into(),
         bucket: bucket.into(),
@@ -479,5 +516,7 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, table: &str, bucket: 
         event_bus: events_tap_url.as_ref().map(|_| EVENT_BUS.to_string()),
         events_tap_url,
         slack_queue_url,
+        slack_signing_secret_parameter: Some(SLACK_SIGNING_SECRET_PARAMETER.into()),
+        slack_bot_token_parameter: Some(SLACK_BOT_TOKEN_PARAMETER.into()),
     })
 }

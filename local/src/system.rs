@@ -201,6 +201,10 @@ impl LocalSystem {
                     slack_queue_url: std::env::var("SLACK_JOBS_QUEUE_URL").ok(),
                     event_bus: std::env::var("EVENT_BUS_NAME").ok(),
                     events_tap_url: None,
+                    // Existing SecureString parameters, as a deployment names them (unset:
+                    // chat-ops is off, approval messages too).
+                    slack_signing_secret_parameter: std::env::var("SLACK_SIGNING_SECRET_PARAMETER").ok(),
+                    slack_bot_token_parameter: std::env::var("SLACK_BOT_TOKEN_PARAMETER").ok(),
                 };
                 let sdk = with_timeouts(shared::adapters::aws::sdk_defaults().load().await, timeout);
                 (None, local_config(&resources, jwt, timeout), sdk)
@@ -217,17 +221,26 @@ impl LocalSystem {
         };
         let slack = if !options_aws_real {
             let (stand_in, base) = crate::slack::SlackStandIn::start().await?;
-            // Approval messages go to the stand-in's Web API, in one approval channel.
+            // Approval messages go to the stand-in's Web API, in one approval channel (the bot
+            // token is the stand-in's, from its SecureString parameter).
             config.slack.api_base = format!("{base}api");
-            config.slack.bot_token = Some(Secret::new("xoxb-local-stand-in"));
             config.slack.approval_channel = Some(LOCAL_APPROVAL_CHANNEL.into());
             config.slack.response_url_prefix = base;
             Some(stand_in)
         } else {
             None
         };
+        // Approval messages need both the token and the channel.
+        if config.slack.approval_channel.is_none() {
+            config.slack.bot_token_parameter = None;
+        }
         // One app serves every function here, shell sessions and activity included.
         let overrides = options.overrides.with_everything();
+        // Slack's signing secret and bot token come from their SSM SecureString parameters in
+        // the local AWS, read by the same cold-start code as a function's on AWS.
+        shared::app::read_secret_parameters(&mut config, &sdk, overrides.parameters)
+            .await
+            .map_err(|e| e.to_string())?;
         let app = App::on_aws(&config, &sdk, overrides)
             .map_err(|e| e.to_string())?
             .with_slack_jobs();
@@ -284,7 +297,9 @@ impl LocalSystem {
 fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout: Duration) -> Config {
     Config {
         federation_endpoint: shared::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.into(),
-        slack_signing_secret: Some(Secret::new(hex(&rand::random::<[u8; 16]>()))),
+        // Read from the parameters at start (`read_secret_parameters`), as on AWS.
+        slack_signing_secret: None,
+        slack_signing_secret_parameter: resources.slack_signing_secret_parameter.clone(),
         slack: shared::config::SlackConfig {
             team_id: Some(SLACK_TEAM_ID.into()),
             channel_ids: Vec::new(),
@@ -292,6 +307,7 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
             jobs_queue_url: resources.slack_queue_url.clone(),
             api_base: shared::config::SLACK_API_BASE.into(),
             bot_token: None,
+            bot_token_parameter: resources.slack_bot_token_parameter.clone(),
             approval_channel: None,
         },
         event_bus: resources.event_bus.clone(),

@@ -91,6 +91,13 @@ pub type EventsFactory = fn(&aws_config::SdkConfig, &str) -> Arc<dyn EventPublis
 /// Makes the evidence signing key (key id).
 pub type SignerFactory = fn(&aws_config::SdkConfig, &str) -> Arc<dyn EvidenceSigner>;
 
+/// Reads the named SSM SecureString parameters, decrypted, in order (an error names the
+/// parameter, never a value): `adapters::aws::parameters::secure_strings`.
+pub type ParameterReader = fn(
+    &aws_config::SdkConfig,
+    Vec<String>,
+) -> futures::future::BoxFuture<'static, Result<Vec<crate::domain::Secret>, String>>;
+
 /// What a function wires, and what tests and the local runner may swap in.
 ///
 /// Each AWS-backed adapter but DynamoDB is a constructor a function's `main` names (or not):
@@ -116,6 +123,10 @@ pub struct Overrides {
     /// CloudTrail event history, for the functions that show or snapshot a session's activity
     /// (sessions, the expirer); `None` links none of CloudTrail's SDK into the others.
     pub activity: Option<ActivityFactory>,
+    /// SSM Parameter Store, read at cold start for the secrets the configuration names by
+    /// parameter (Slack's signing secret and bot token: the chatops function and the worker).
+    /// `None` while a parameter is named is a startup error (`read_secret_parameters`).
+    pub parameters: Option<ParameterReader>,
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
     pub wrap_http: Option<HttpWrapper>,
@@ -126,7 +137,7 @@ pub struct Overrides {
 impl Overrides {
     /// Every adapter (the local runner serves every function from one app), keeping any set.
     pub fn with_everything(mut self) -> Self {
-        use crate::adapters::aws::{cloudtrail, eventbridge, iam, kms, s3_log, shell, sts};
+        use crate::adapters::aws::{cloudtrail, eventbridge, iam, kms, parameters, s3_log, shell, sts};
         self.kms.get_or_insert(kms::sealer);
         self.sts.get_or_insert(sts::adapters);
         self.iam.get_or_insert(iam::connector);
@@ -135,13 +146,56 @@ impl Overrides {
         self.signer.get_or_insert(kms::evidence_key);
         self.shell.get_or_insert(shell::connector);
         self.activity.get_or_insert(cloudtrail::connector);
+        self.parameters.get_or_insert(parameters::secure_strings);
         self
     }
 }
 
+/// Reads the secrets `config` names by SSM parameter into it: Slack's signing secret
+/// (`SLACK_SIGNING_SECRET_PARAMETER`) and bot token (`SLACK_BOT_TOKEN_PARAMETER`), SecureString
+/// parameters decrypted with `read`. A function's cold start (`App::from_env`) and the local
+/// runner both go through here, so the secrets reach the app the same way everywhere. A
+/// parameter that cannot be read stops the start with an error naming it (never its value).
+pub async fn read_secret_parameters(
+    config: &mut Config,
+    sdk: &aws_config::SdkConfig,
+    read: Option<ParameterReader>,
+) -> Result<(), ConfigError> {
+    let signing = config.slack_signing_secret_parameter.clone();
+    let bot = config.slack.bot_token_parameter.clone();
+    let names: Vec<String> = signing.iter().chain(bot.iter()).cloned().collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let Some(read) = read else {
+        let var = if signing.is_some() {
+            "SLACK_SIGNING_SECRET_PARAMETER"
+        } else {
+            "SLACK_BOT_TOKEN_PARAMETER"
+        };
+        return Err(ConfigError(format!(
+            "{var} names an SSM parameter, but this function does not read parameters (Overrides::parameters)"
+        )));
+    };
+    let mut secrets = read(sdk, names).await.map_err(ConfigError)?.into_iter();
+    let mut next = |name: &str| {
+        secrets
+            .next()
+            .ok_or_else(|| ConfigError(format!("the SSM parameter {name} was not returned")))
+    };
+    if let Some(name) = &signing {
+        config.slack_signing_secret = Some(next(name.as_str())?);
+    }
+    if let Some(name) = &bot {
+        config.slack.bot_token = Some(next(name.as_str())?);
+    }
+    Ok(())
+}
+
 impl App {
     /// Builds the app on AWS: no network call, and the SDK clients are created on first use,
-    /// so this is cheap at cold start.
+    /// so this is cheap at cold start. `config`'s secrets are already read
+    /// (`read_secret_parameters`).
     pub fn on_aws(config: &Config, sdk: &aws_config::SdkConfig, overrides: Overrides) -> Result<Self, ConfigError> {
         let auth = Authenticator::new(config.jwt.clone()).map_err(ConfigError)?;
         let wrapped;
@@ -243,7 +297,9 @@ impl App {
                 store.clone(),
                 clock.clone(),
             )
-            .with_approvals_from(&config.slack),
+            .with_approvals_from(&config.slack)
+            // The worker runs only the jobs the chatops function signed with this secret.
+            .with_job_signatures(config.slack_signing_secret.clone()),
             // Wired by the functions that queue (`with_slack_jobs`): the SQS client then links
             // into the chatops bootstrap only.
             slack_jobs: None,
@@ -276,10 +332,111 @@ impl App {
     }
 
     /// Reads the environment and builds the app (a Lambda's cold start) with the adapters
-    /// `overrides` names (see `Overrides`).
+    /// `overrides` names (see `Overrides`). The secrets named by SSM parameter are read first
+    /// (`read_secret_parameters`): the one network call a cold start makes, and only in the
+    /// functions configured with such a parameter (chat-ops).
     pub async fn from_env(overrides: Overrides) -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
+        let mut config = Config::from_env()?;
         let sdk = config.sdk_config().await;
+        read_secret_parameters(&mut config, &sdk, overrides.parameters).await?;
         Self::on_aws(&config, &sdk, overrides)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::domain::Secret;
+
+    fn config(signing: Option<&str>, bot: Option<&str>) -> Config {
+        Config {
+            table_name: "t".into(),
+            kms_key_id: "k".into(),
+            session_log_bucket: "b".into(),
+            evidence_key_id: None,
+            jwt: crate::auth::JwtConfig {
+                issuer: "i".into(),
+                audience: "a".into(),
+                algorithm: jsonwebtoken::Algorithm::HS256,
+                keys: crate::auth::KeySource::Secret(Secret::new("jwt")),
+                leeway_seconds: 0,
+                claims: Default::default(),
+                bots: Default::default(),
+            },
+            federation_endpoint: "https://signin.example.test/federation".into(),
+            slack_signing_secret: None,
+            slack_signing_secret_parameter: signing.map(str::to_string),
+            slack: crate::config::SlackConfig {
+                team_id: Some("T1".into()),
+                bot_token_parameter: bot.map(str::to_string),
+                ..Default::default()
+            },
+            aws_timeout: Duration::from_secs(1),
+            event_bus: None,
+            request_lapse: Duration::from_secs(3600),
+            auditors_read_transcripts: false,
+            broker_account_id: None,
+            target_role_name: crate::config::DEFAULT_TARGET_ROLE_NAME.into(),
+        }
+    }
+
+    fn sdk() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder().build()
+    }
+
+    /// Answers each parameter with a value derived from its name.
+    fn answering(_: &aws_config::SdkConfig, names: Vec<String>) -> BoxFuture<'static, Result<Vec<Secret>, String>> {
+        Box::pin(async move { Ok(names.iter().map(|n| Secret::new(format!("value of {n}"))).collect()) })
+    }
+
+    /// Refuses, as SSM does a parameter the function may not read.
+    fn refusing(_: &aws_config::SdkConfig, names: Vec<String>) -> BoxFuture<'static, Result<Vec<Secret>, String>> {
+        Box::pin(async move {
+            Err(format!(
+                "the SSM parameter {} could not be read: AccessDeniedException: not authorized",
+                names[0]
+            ))
+        })
+    }
+
+    #[test]
+    fn the_slack_secrets_come_from_their_parameters() {
+        let mut c = config(Some("/cib/slack/signing-secret"), Some("/cib/slack/bot-token"));
+        futures::executor::block_on(read_secret_parameters(&mut c, &sdk(), Some(answering))).unwrap();
+        assert_eq!(
+            c.slack_signing_secret.as_ref().map(Secret::expose),
+            Some("value of /cib/slack/signing-secret")
+        );
+        assert_eq!(
+            c.slack.bot_token.as_ref().map(Secret::expose),
+            Some("value of /cib/slack/bot-token")
+        );
+        // Only the bot token named: the signing secret stays unset (chat-ops off).
+        let mut c = config(None, Some("/cib/slack/bot-token"));
+        futures::executor::block_on(read_secret_parameters(&mut c, &sdk(), Some(answering))).unwrap();
+        assert!(c.slack_signing_secret.is_none());
+        assert_eq!(
+            c.slack.bot_token.as_ref().map(Secret::expose),
+            Some("value of /cib/slack/bot-token")
+        );
+        // Nothing named: nothing read, even by a function that reads no parameters.
+        let mut c = config(None, None);
+        futures::executor::block_on(read_secret_parameters(&mut c, &sdk(), None)).unwrap();
+        assert!(c.slack_signing_secret.is_none() && c.slack.bot_token.is_none());
+    }
+
+    #[test]
+    fn a_parameter_that_cannot_be_read_stops_the_start_naming_it() {
+        let mut c = config(Some("/cib/slack/signing-secret"), None);
+        let e = futures::executor::block_on(read_secret_parameters(&mut c, &sdk(), Some(refusing))).unwrap_err();
+        assert!(e.to_string().contains("/cib/slack/signing-secret"), "{e}");
+        assert!(c.slack_signing_secret.is_none());
+        // Named, but the function was built without the reader: refused, not silently off.
+        let e = futures::executor::block_on(read_secret_parameters(&mut c, &sdk(), None)).unwrap_err();
+        assert!(e.to_string().contains("SLACK_SIGNING_SECRET_PARAMETER"), "{e}");
     }
 }

@@ -24,8 +24,14 @@ pub struct Config {
     /// AWS's sign-in federation endpoint (`FEDERATION_ENDPOINT`); tests and local runs point
     /// it at a stand-in.
     pub federation_endpoint: String,
-    /// Slack's signing secret (`SLACK_SIGNING_SECRET`); chat-ops answers 404 without it.
+    /// Slack's signing secret, read at cold start from the SSM SecureString parameter
+    /// `SLACK_SIGNING_SECRET_PARAMETER` names (`crate::app::read_secret_parameters`), never from
+    /// the environment; chat-ops answers 404 without it. It also keys the signatures of the jobs
+    /// the chatops function queues for the worker (`SlackJob::signed`).
     pub slack_signing_secret: Option<Secret>,
+    /// `SLACK_SIGNING_SECRET_PARAMETER`: the name of the SSM SecureString parameter holding
+    /// Slack's signing secret (the chatops function and the worker); unset, chat-ops is off.
+    pub slack_signing_secret_parameter: Option<String>,
     /// Which Slack workspace (and, optionally, channels) commands may come from.
     pub slack: SlackConfig,
     /// Upper bound on one AWS call, retries included (`AWS_CALL_TIMEOUT_MS`, default 10 s):
@@ -58,7 +64,7 @@ pub const DEFAULT_TARGET_ROLE_NAME: &str = "CloudIamBrokerAccess";
 #[derive(Debug, Clone, Default)]
 pub struct SlackConfig {
     /// `SLACK_TEAM_ID`: commands from any other workspace are refused. Required with
-    /// `SLACK_SIGNING_SECRET`.
+    /// `SLACK_SIGNING_SECRET_PARAMETER`.
     pub team_id: Option<String>,
     /// `SLACK_CHANNEL_IDS` (comma-separated): when set, only these channels.
     pub channel_ids: Vec<String>,
@@ -70,9 +76,14 @@ pub struct SlackConfig {
     /// `SLACK_API_BASE` (default `https://slack.com/api`): where Web API calls go; tests point
     /// it at a stand-in.
     pub api_base: String,
-    /// `SLACK_BOT_TOKEN`: posts approval messages (scopes `chat:write`, `im:write`) and reads a
-    /// member's e-mail for `/jit confirm` (`users:read`, `users:read.email`).
+    /// The bot token: posts approval messages (scopes `chat:write`, `im:write`) and reads a
+    /// member's e-mail for `/jit confirm` (`users:read`, `users:read.email`). Read at cold start
+    /// from the SSM SecureString parameter `bot_token_parameter` names, never from the
+    /// environment.
     pub bot_token: Option<Secret>,
+    /// `SLACK_BOT_TOKEN_PARAMETER`: the name of the SSM SecureString parameter holding the bot
+    /// token (the worker); unset, approval messages are off.
+    pub bot_token_parameter: Option<String>,
     /// `SLACK_APPROVAL_CHANNEL`: the channel approval requests are posted to.
     pub approval_channel: Option<String>,
 }
@@ -122,7 +133,9 @@ impl Config {
     /// `JWT_JWKS_FILE`, `JWT_JWKS_URL`; the claim mapping (`JWT_EMAIL_CLAIM`,
     /// `JWT_ROLE_CLAIM`, `JWT_GROUPS_CLAIM`, `JWT_ADMIN_GROUPS`, `JWT_AUDITOR_GROUPS`, `JWT_BOT_GROUPS`,
     /// `JWT_REQUIRE_EMAIL_VERIFIED`), `BOTS` and the Slack settings. docs/identity.md has
-    /// worked examples.
+    /// worked examples. Secrets named by SSM parameter (`SLACK_SIGNING_SECRET_PARAMETER`,
+    /// `SLACK_BOT_TOKEN_PARAMETER`) are not read here: `crate::app::read_secret_parameters`
+    /// reads them, at cold start, before the app is built.
     pub fn from_env() -> Result<Self, ConfigError> {
         let algorithm: Algorithm = var("JWT_ALGORITHM")?
             .parse()
@@ -166,19 +179,20 @@ impl Config {
             Some(json) => Bots::parse(&json).map_err(ConfigError)?,
             None => Bots::default(),
         };
-        let slack_signing_secret = opt("SLACK_SIGNING_SECRET").map(Secret::new);
+        let slack_signing_secret_parameter = opt("SLACK_SIGNING_SECRET_PARAMETER");
         let slack = SlackConfig {
             team_id: opt("SLACK_TEAM_ID"),
             channel_ids: list("SLACK_CHANNEL_IDS"),
             response_url_prefix: opt("SLACK_RESPONSE_URL_PREFIX").unwrap_or_else(|| SLACK_RESPONSE_URL_PREFIX.into()),
             jobs_queue_url: opt("SLACK_JOBS_QUEUE_URL"),
             api_base: opt("SLACK_API_BASE").unwrap_or_else(|| SLACK_API_BASE.into()),
-            bot_token: opt("SLACK_BOT_TOKEN").map(Secret::new),
+            bot_token: None,
+            bot_token_parameter: opt("SLACK_BOT_TOKEN_PARAMETER"),
             approval_channel: opt("SLACK_APPROVAL_CHANNEL"),
         };
-        if slack.bot_token.is_some() != slack.approval_channel.is_some() {
+        if slack.bot_token_parameter.is_some() != slack.approval_channel.is_some() {
             return Err(ConfigError(
-                "SLACK_BOT_TOKEN and SLACK_APPROVAL_CHANNEL go together: approval messages need both".into(),
+                "SLACK_BOT_TOKEN_PARAMETER and SLACK_APPROVAL_CHANNEL go together: approval messages need both".into(),
             ));
         }
         let request_lapse = match opt("REQUEST_LAPSE_SECONDS") {
@@ -190,9 +204,10 @@ impl Config {
                 }
             },
         };
-        if slack_signing_secret.is_some() && slack.team_id.is_none() {
+        if slack_signing_secret_parameter.is_some() && slack.team_id.is_none() {
             return Err(ConfigError(
-                "SLACK_TEAM_ID is required with SLACK_SIGNING_SECRET: commands are accepted from one workspace".into(),
+                "SLACK_TEAM_ID is required with SLACK_SIGNING_SECRET_PARAMETER: commands are accepted from one workspace"
+                    .into(),
             ));
         }
         Ok(Config {
@@ -211,7 +226,9 @@ impl Config {
             },
             federation_endpoint: opt("FEDERATION_ENDPOINT")
                 .unwrap_or_else(|| crate::adapters::aws::federation::AWS_FEDERATION_ENDPOINT.to_string()),
-            slack_signing_secret,
+            // Filled from `slack_signing_secret_parameter` at cold start (`read_secret_parameters`).
+            slack_signing_secret: None,
+            slack_signing_secret_parameter,
             slack,
             aws_timeout,
             event_bus: opt("EVENT_BUS_NAME"),

@@ -1,10 +1,12 @@
 //! The Slack slash-command endpoint through the HTTP API: signed requests act exactly as the
 //! sessions API does for the linked user (bot recorded), replies are ephemeral and hold no
 //! secret, and bad signatures, stale requests, unknown users and bad commands are answered. An
-//! admin's link acts only once the person it names confirms it.
+//! admin's link acts only once the person it names confirms it. The signing secret is read from
+//! its SSM SecureString parameter, and a message put on the jobs queue by hand acts for no one.
 
 use e2e::{TestEnv, env, fixture};
 use serde_json::{Value, json};
+use shared::domain::{Secret, SlackJob};
 
 struct Slack<'a> {
     env: &'a TestEnv,
@@ -190,6 +192,7 @@ async fn slash_commands_start_list_and_end_sessions_for_linked_users() {
 #[tokio::test]
 async fn bad_slack_requests_are_answered_clearly() {
     let env = env();
+    let _serial = env.serial().await;
     let slack = Slack { env };
     let (status, body) = slack.send("U0BAD", "list", "not-the-secret", 0).await;
     assert_eq!(status, 401, "{body}");
@@ -229,6 +232,7 @@ async fn bad_slack_requests_are_answered_clearly() {
 #[tokio::test]
 async fn a_replayed_slack_request_is_refused() {
     let env = env();
+    let _serial = env.serial().await;
     let slack = Slack { env };
     let url = slack.response_url();
     let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
@@ -592,5 +596,319 @@ async fn a_pending_link_approves_nothing_and_slack_confirms_only_the_members_own
         api.delete(&format!("/chatops/slack/users/{member}"), &admin)
             .await
             .ok(204);
+    }
+}
+
+/// Puts `body` on the Slack jobs queue directly, as anyone allowed to send to the queue could
+/// (here with the broker's own keys), bypassing the chatops function.
+async fn put_on_jobs_queue(env: &TestEnv, body: &Value) {
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk(&env.broker).await);
+    sqs.send_message()
+        .queue_url(
+            env.config
+                .slack
+                .jobs_queue_url
+                .as_deref()
+                .expect("the local runner has the jobs queue"),
+        )
+        .message_body(body.to_string())
+        .send()
+        .await
+        .expect("the queue takes the message");
+}
+
+/// Waits (up to 20 s) for the worker to drop, as forged, the message naming `id` (a job's id or
+/// an event's `event_id`): its `chatops-forged` log line.
+async fn dropped_as_forged(id: &str) {
+    for _ in 0..200 {
+        if e2e::captured_logs()
+            .lines()
+            .any(|l| l.contains("chatops-forged") && l.contains(id))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the worker did not drop {id} as forged");
+}
+
+/// Waits (up to 20 s) for a post to the Slack stand-in that `wanted` picks.
+async fn wait_for_slack_post(env: &TestEnv, wanted: impl Fn(&local_runner::slack::SlackAnswer) -> bool) -> Value {
+    for _ in 0..200 {
+        if let Some(a) = env.slack.answers().into_iter().find(|a| wanted(a)) {
+            return a.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no such Slack post: {:#?}", env.slack.answers());
+}
+
+/// The signing secret the broker checks Slack's requests (and the jobs' signatures) with is the
+/// value of its SSM SecureString parameter, read at start as a function's cold start reads it:
+/// stored encrypted, and a command signed with the parameter's value is accepted and run.
+#[tokio::test]
+async fn the_signing_secret_is_read_from_its_secure_string_parameter() {
+    let env = env();
+    let _serial = env.serial().await;
+    let slack = Slack { env };
+    let name = env
+        .config
+        .slack_signing_secret_parameter
+        .clone()
+        .expect("the local runner names the signing secret's parameter");
+    let ssm = aws_sdk_ssm::Client::new(&env.sdk(&env.broker).await);
+    let stored = ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .expect("the parameter exists in the local AWS")
+        .parameter
+        .expect("a parameter");
+    assert_eq!(
+        stored.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString),
+        "{name}"
+    );
+    let value = ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the parameter decrypts")
+        .parameter
+        .and_then(|p| p.value)
+        .expect("a value");
+    assert_ne!(stored.value(), Some(value.as_str()), "stored in clear");
+    assert_eq!(value, slack.secret(), "the broker's signing secret is the parameter's");
+    // Signed with the parameter's value: accepted by the chatops function, and its job's
+    // signature accepted by the worker, which answers.
+    let url = slack.response_url();
+    let (status, ack, _) = slack.send_to("T0001", "U0SSMREAD", "list", &url, &value, 0).await;
+    assert_eq!((status, ack["text"].as_str()), (200, Some("Working on it…")), "{ack}");
+    assert!(slack.answer_at(&url).await.contains("not linked"));
+    let (status, _) = slack.send("U0SSMREAD", "list", &format!("{value}x"), 0).await;
+    assert_eq!(status, 401);
+}
+
+/// Whoever can send to the Slack jobs queue cannot make a job act for anyone: jobs put there by
+/// hand (unsigned, signed with another key, or signed with the right key over another command)
+/// are dropped by the worker before anything else (`chatops-forged`): no answer, no session. A
+/// command sent through Slack after them is answered and finds nothing started; a job signed
+/// with the key derived from the signing secret runs, whoever queued it.
+#[tokio::test]
+async fn jobs_put_on_the_queue_by_hand_act_for_no_one() {
+    let env = env();
+    // Serial: a forged job that ran would start a session (an AssumeRole).
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "slack-forged").await;
+    let slack = Slack { env };
+    api.put("/chatops/slack/users/U0FORGED", &admin, json!({ "email": f.email }))
+        .await
+        .ok(200);
+    api.post("/chatops/slack/users/U0FORGED/confirmation", &f.token, json!({}))
+        .await
+        .ok(200);
+    let start = format!("slack-forged {} 15m INC-13 from the queue", f.role_name());
+    let secret = Secret::new(slack.secret());
+    let job = |text: &str, key: &Secret| {
+        SlackJob::signed(
+            format!("forged-{}", ulid::Ulid::new()),
+            "U0FORGED".into(),
+            text.into(),
+            slack.response_url(),
+            key,
+        )
+    };
+    // No signature at all, as a hand-written message has.
+    let unsigned = job(start.as_str(), &secret);
+    let mut unsigned_body = serde_json::to_value(&unsigned).unwrap();
+    unsigned_body.as_object_mut().unwrap().remove("signature");
+    // Another key's signature.
+    let other_key = job(start.as_str(), &Secret::new("not-the-signing-secret"));
+    // The right key's signature, over another command than the one queued.
+    let mut changed = job("list", &secret);
+    changed.text = start.clone();
+    put_on_jobs_queue(env, &unsigned_body).await;
+    for j in [&other_key, &changed] {
+        put_on_jobs_queue(env, &serde_json::to_value(j).unwrap()).await;
+    }
+
+    // Through Slack, after them: answered, and nothing was started for the user.
+    assert_eq!(slack.say("U0FORGED", "list").await, "You have no live sessions.");
+    for j in [&unsigned, &other_key, &changed] {
+        dropped_as_forged(&j.id).await;
+        let path = j.response_url.strip_prefix(&env.slack_base).unwrap();
+        assert!(
+            env.slack.answers().iter().all(|a| a.path != path),
+            "a forged job was answered: {}",
+            j.id
+        );
+    }
+    let sessions = api.get("/sessions", &f.token).await.ok(200);
+    assert_eq!(sessions["items"].as_array().unwrap().len(), 0, "{sessions}");
+
+    // Signed with the key derived from the signing secret, a job runs whoever queued it: the
+    // signature, not the sender, is what the worker trusts.
+    let signed = job("list", &secret);
+    put_on_jobs_queue(env, &serde_json::to_value(&signed).unwrap()).await;
+    assert_eq!(
+        slack.answer_at(&signed.response_url).await,
+        "You have no live sessions."
+    );
+    api.delete("/chatops/slack/users/U0FORGED", &admin).await.ok(204);
+}
+
+/// A session event put on the jobs queue by hand posts nothing: the worker posts an event as the
+/// session's log holds it, so one the log does not hold (a request worded to mislead approvers,
+/// an approval nobody gave) is dropped (`chatops-forged`), and nothing is decided.
+#[tokio::test]
+async fn session_events_put_on_the_queue_by_hand_post_nothing() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "slack-forged-event").await;
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "approvers-slack-forged-event", "accounts": [], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let group = group["id"].as_str().unwrap().to_string();
+    api.put(
+        &format!("/groups/{group}/members/slack-forged-event-approver@example.com"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    api.patch(
+        &format!("/groups/{}", f.group),
+        &admin,
+        json!({ "policy": { "approval": { "approvals_required": 1, "approver_group_ids": [group] } } }),
+    )
+    .await
+    .ok(200);
+    let pending = api.post("/sessions", &f.token, f.jit(900)).await.ok(202);
+    let id = pending["session"]["id"].as_str().unwrap().to_string();
+    // The real request is posted, from the log's copy of its event.
+    let real = wait_for_slack_post(env, |p| {
+        p.path == "api/chat.postMessage" && p.body["blocks"].to_string().contains(&id)
+    })
+    .await;
+    assert!(real["text"].as_str().unwrap().contains("incident INC-42"), "{real}");
+
+    let marker = format!("FORGED-{}", ulid::Ulid::new());
+    let request = json!({
+        "version": "0",
+        "source": "cloud-iam-broker",
+        "detail-type": "Approval requested",
+        "detail": {
+            "v": 1,
+            "event_id": format!("{id}:{marker}:pending"),
+            "type": "pending",
+            "session_id": id,
+            "kind": "jit",
+            "user": f.email,
+            "aws_account_id": f.aws_account,
+            "role_arn": format!("arn:aws:iam::{}:role/ReadOnly", f.aws_account),
+            "duration_seconds": 900,
+            "request_reason": marker,
+            "reason": marker,
+            "approvals_required": 1,
+        },
+    });
+    let approved = json!({
+        "version": "0",
+        "source": "cloud-iam-broker",
+        "detail-type": "Session approved",
+        "detail": {
+            "v": 1,
+            "event_id": format!("{id}:{marker}:approved"),
+            "type": "approved",
+            "session_id": id,
+            "kind": "jit",
+            "user": f.email,
+            "approvers": [format!("{marker}@example.com")],
+        },
+    });
+    for event in [&request, &approved] {
+        put_on_jobs_queue(env, event).await;
+    }
+    for event in [&request, &approved] {
+        dropped_as_forged(event["detail"]["event_id"].as_str().unwrap()).await;
+    }
+    assert!(
+        env.slack
+            .answers()
+            .iter()
+            .all(|a| !a.body.to_string().contains(&marker)),
+        "a forged event reached Slack"
+    );
+    let session = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(session["status"], "pending", "{session}");
+    api.post(
+        &format!("/sessions/{id}/cancel"),
+        &f.token,
+        json!({ "reason": "done with the test" }),
+    )
+    .await
+    .ok(200);
+}
+
+/// The internet-facing chatops function's policy names the table items it uses, not the
+/// functions' shared table policy; it and the worker get their Slack secrets by SSM parameter
+/// name, never as a value in their environment.
+#[test]
+fn the_chatops_function_gets_only_the_table_access_it_uses() {
+    use serde_yaml::Value as Yaml;
+    fn strings<'a>(v: &'a Yaml, out: &mut Vec<&'a str>) {
+        match v {
+            Yaml::String(s) => out.push(s),
+            Yaml::Sequence(items) => items.iter().for_each(|i| strings(i, out)),
+            Yaml::Mapping(m) => m.iter().for_each(|(k, v)| {
+                strings(k, out);
+                strings(v, out);
+            }),
+            Yaml::Tagged(t) => strings(&t.value, out),
+            _ => {}
+        }
+    }
+    let template: Yaml = serde_yaml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let chatops = &template["Resources"]["ChatopsFunction"]["Properties"];
+    let mut named = Vec::new();
+    strings(&chatops["Policies"], &mut named);
+    assert!(!named.contains(&"TableAccessPolicy"), "{named:?}");
+    let mut table_actions: Vec<&str> = named.iter().copied().filter(|s| s.starts_with("dynamodb:")).collect();
+    table_actions.sort_unstable();
+    table_actions.dedup();
+    table_actions.retain(|a| *a != "dynamodb:LeadingKeys");
+    assert_eq!(
+        table_actions,
+        [
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query"
+        ]
+    );
+    for function in ["ChatopsFunction", "ChatopsWorkerFunction"] {
+        let variables = &template["Resources"][function]["Properties"]["Environment"]["Variables"];
+        assert!(
+            variables.get("SLACK_SIGNING_SECRET_PARAMETER").is_some(),
+            "{function}: {variables:?}"
+        );
+        for secret in ["SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"] {
+            assert!(variables.get(secret).is_none(), "{function} has {secret}");
+        }
     }
 }

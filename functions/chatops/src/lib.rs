@@ -3,8 +3,10 @@
 //! platform users, and the linked user's confirmation, without which a link does not act.
 //!
 //! Thin by design: verify the request here (signature, workspace, channel, replay), queue it
-//! and acknowledge at once; the `chatops-worker` function runs it through
-//! `shared::services::chatops` and answers at the command's `response_url`.
+//! signed (`SlackJob::signed`, a key derived from the signing secret) and acknowledge at once;
+//! the `chatops-worker` function checks the job's signature, runs it through
+//! `shared::services::chatops` and answers at the command's `response_url`. The signing secret
+//! is read at cold start from its SSM SecureString parameter (`SLACK_SIGNING_SECRET_PARAMETER`).
 
 use std::time::Instant;
 
@@ -118,7 +120,7 @@ impl Verified {
 fn verify(app: &App, req: &Request) -> Result<Verified, Problem> {
     let Some(secret) = &app.slack_signing_secret else {
         return Err(Problem::not_found(
-            "chat-ops is not configured (SLACK_SIGNING_SECRET, SLACK_JOBS_QUEUE_URL)",
+            "chat-ops is not configured (SLACK_SIGNING_SECRET_PARAMETER, SLACK_JOBS_QUEUE_URL)",
         ));
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -168,8 +170,10 @@ async fn first_time(app: &App, verified: &Verified) -> Result<(), Problem> {
 /// checked like a command, queued as the equivalent `/jit approve|deny` command for the member
 /// who clicked, acknowledged at once with an empty 200.
 async fn slack_interaction(app: &App, req: &Request) -> Handled {
-    let Some(queue) = &app.slack_jobs else {
-        return Err(Problem::not_found("chat-ops is not configured (SLACK_JOBS_QUEUE_URL)"));
+    let (Some(secret), Some(queue)) = (&app.slack_signing_secret, &app.slack_jobs) else {
+        return Err(Problem::not_found(
+            "chat-ops is not configured (SLACK_SIGNING_SECRET_PARAMETER, SLACK_JOBS_QUEUE_URL)",
+        ));
     };
     let verified = verify(app, req)?;
     let payload: serde_json::Value = serde_json::from_str(verified.field("payload"))
@@ -203,12 +207,14 @@ async fn slack_interaction(app: &App, req: &Request) -> Handled {
         return Err(Problem::bad_request("response_url is not a Slack response URL"));
     }
     first_time(app, &verified).await?;
-    let job = SlackJob {
-        id: verified.id.clone(),
-        user_id: text(&payload["user"]["id"]),
-        text: command,
+    // Signed: the worker runs only what this function verified.
+    let job = SlackJob::signed(
+        verified.id.clone(),
+        text(&payload["user"]["id"]),
+        command,
         response_url,
-    };
+        secret,
+    );
     queue.enqueue(&job).await.map_err(|e| {
         tracing::error!(cause = %e, "queueing a Slack interaction failed");
         Problem::unavailable()
@@ -220,9 +226,9 @@ async fn slack_interaction(app: &App, req: &Request) -> Handled {
 }
 
 async fn slack_command(app: &App, req: &Request) -> Handled {
-    let (Some(_), Some(queue)) = (&app.slack_signing_secret, &app.slack_jobs) else {
+    let (Some(secret), Some(queue)) = (&app.slack_signing_secret, &app.slack_jobs) else {
         return Err(Problem::not_found(
-            "chat-ops is not configured (SLACK_SIGNING_SECRET, SLACK_JOBS_QUEUE_URL)",
+            "chat-ops is not configured (SLACK_SIGNING_SECRET_PARAMETER, SLACK_JOBS_QUEUE_URL)",
         ));
     };
     let verified = verify(app, req)?;
@@ -253,12 +259,14 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         return Err(Problem::bad_request("response_url is not a Slack response URL"));
     }
     first_time(app, &verified).await?;
-    let job = SlackJob {
-        id: verified.id.clone(),
-        user_id: field("user_id").into(),
-        text: text.into(),
-        response_url: field("response_url").into(),
-    };
+    // Signed: the worker runs only what this function verified.
+    let job = SlackJob::signed(
+        verified.id.clone(),
+        field("user_id").into(),
+        text.into(),
+        field("response_url").into(),
+        secret,
+    );
     // Slack shows a timeout after three seconds: acknowledge now, answer at response_url.
     queue.enqueue(&job).await.map_err(|e| {
         tracing::error!(cause = %e, "queueing a Slack command failed");

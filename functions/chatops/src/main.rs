@@ -6,10 +6,11 @@ use lambda_http::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // DynamoDB, the SQS queue it hands slash commands to (see `Overrides`; the other functions
-    // do not link the SQS client), and EventBridge, where Slack links and their confirmations
-    // are put.
+    // do not link the SQS client), EventBridge, where Slack links and their confirmations are
+    // put, and SSM, where the signing secret is read at cold start.
     let app = shared::App::from_env(shared::app::Overrides {
         events: Some(shared::adapters::aws::eventbridge::publisher),
+        parameters: Some(shared::adapters::aws::parameters::secure_strings),
         ..shared::app::Overrides::default()
     })
     .await?

@@ -4,7 +4,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use super::{Email, Invalid};
+use super::{Email, Invalid, Secret};
 
 /// A Slack member id (`U…` or `W…`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -202,6 +202,10 @@ pub fn parse_slash_command(text: &str) -> Result<SlashCommand, String> {
 
 /// A verified slash command, acknowledged at once and finished later (Slack allows three
 /// seconds; a cold start or a slow AWS call would not fit).
+///
+/// Signed by the `chatops` function that verified the Slack request, with a key derived from
+/// Slack's signing secret (`signed`), and checked by the worker before anything else
+/// (`signed_by`): whoever can send to the jobs queue cannot make a job act for anyone.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SlackJob {
     /// Unique per signed request (a hash of its signature): the job runs once per request.
@@ -210,6 +214,60 @@ pub struct SlackJob {
     pub text: String,
     /// Where the answer goes (Slack accepts posts there for 30 minutes).
     pub response_url: String,
+    /// Hex HMAC-SHA256 of the fields above (`signed`). Absent on a job nobody signed, which then
+    /// decodes, and is dropped as forged.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// What the key that signs jobs is derived under: a key for this use alone, so a job's signature
+/// is never a Slack request signature (or any other HMAC made with the signing secret), nor the
+/// reverse.
+const JOB_KEY_LABEL: &[u8] = b"cloud-iam-broker slack-job v1";
+
+impl SlackJob {
+    /// A job for a Slack request the caller verified, signed with the key derived from Slack's
+    /// signing secret.
+    pub fn signed(id: String, user_id: String, text: String, response_url: String, signing_secret: &Secret) -> Self {
+        use hmac::Mac;
+        let mut job = SlackJob {
+            id,
+            user_id,
+            text,
+            response_url,
+            signature: String::new(),
+        };
+        job.signature = super::evidence::hex(&job.mac(signing_secret).finalize().into_bytes());
+        job
+    }
+
+    /// Whether `signature` is the one `signing_secret` gives this job's fields, compared in
+    /// constant time. A job without one, with another, or with any field changed since it was
+    /// signed, is not.
+    pub fn signed_by(&self, signing_secret: &Secret) -> bool {
+        use hmac::Mac;
+        match super::evidence::unhex(&self.signature) {
+            Some(given) => self.mac(signing_secret).verify_slice(&given).is_ok(),
+            None => false,
+        }
+    }
+
+    /// HMAC-SHA256, keyed with HMAC-SHA256(signing secret, `JOB_KEY_LABEL`), over the fields,
+    /// each preceded by its length (so no two different jobs encode alike).
+    fn mac(&self, signing_secret: &Secret) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+        let mut derive =
+            HmacSha256::new_from_slice(signing_secret.expose().as_bytes()).expect("HMAC takes any key length");
+        derive.update(JOB_KEY_LABEL);
+        let key = derive.finalize().into_bytes();
+        let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key length");
+        for field in [&self.id, &self.user_id, &self.text, &self.response_url] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        mac
+    }
 }
 
 #[cfg(test)]
@@ -248,5 +306,75 @@ mod tests {
         assert_eq!(parse_duration("2562047788015216h"), None);
         assert_eq!(parse_duration("9223372036854775807s1s"), None);
         assert!(SlackUserId::parse("U024BE7LH").is_ok() && SlackUserId::parse("u1").is_err());
+    }
+
+    #[test]
+    fn only_the_signing_secret_signs_a_job_and_every_field_is_covered() {
+        let secret = Secret::new("8f742231b10e8888abcd99yyyzzz85a5");
+        let job = SlackJob::signed(
+            "id-1".into(),
+            "U024BE7LH".into(),
+            "prod OnCall 1h INC-42".into(),
+            "https://hooks.slack.com/commands/T0001/1/x".into(),
+            &secret,
+        );
+        assert_eq!(job.signature.len(), 64, "{}", job.signature);
+        assert!(job.signed_by(&secret));
+        // Through the queue's JSON and back.
+        let back: SlackJob = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert!(back.signed_by(&secret));
+        assert!(!job.signed_by(&Secret::new("another secret")), "another key");
+        let tampered = [
+            SlackJob {
+                id: "id-2".into(),
+                ..job.clone()
+            },
+            SlackJob {
+                user_id: "U0MALLORY".into(),
+                ..job.clone()
+            },
+            SlackJob {
+                text: "prod Admin 1h INC-42".into(),
+                ..job.clone()
+            },
+            SlackJob {
+                response_url: "https://hooks.slack.com/commands/T0001/1/y".into(),
+                ..job.clone()
+            },
+            // Moving bytes between fields changes the encoding too.
+            SlackJob {
+                id: "id-1U".into(),
+                user_id: "024BE7LH".into(),
+                ..job.clone()
+            },
+        ];
+        for t in &tampered {
+            assert!(!t.signed_by(&secret), "{t:?}");
+        }
+        // Unsigned (as a hand-made message decodes), empty, short, not hex.
+        let unsigned: SlackJob = serde_json::from_str(
+            r#"{"id":"id-1","user_id":"U024BE7LH","text":"list","response_url":"https://hooks.slack.com/x"}"#,
+        )
+        .unwrap();
+        assert!(unsigned.signature.is_empty() && !unsigned.signed_by(&secret));
+        for signature in ["", "00", &job.signature[..62], "zz"] {
+            let forged = SlackJob {
+                signature: signature.into(),
+                ..job.clone()
+            };
+            assert!(!forged.signed_by(&secret), "{signature:?}");
+        }
+        // The job key is not the signing secret itself: a plain HMAC with the secret is refused.
+        use hmac::Mac;
+        let mut plain = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+        for field in [&job.id, &job.user_id, &job.text, &job.response_url] {
+            plain.update(&(field.len() as u64).to_be_bytes());
+            plain.update(field.as_bytes());
+        }
+        let plain = SlackJob {
+            signature: super::super::evidence::hex(&plain.finalize().into_bytes()),
+            ..job.clone()
+        };
+        assert!(!plain.signed_by(&secret));
     }
 }

@@ -1,5 +1,6 @@
 //! AWS implementations of the ports: DynamoDB (storage), STS (credential checks), KMS
-//! (sealing secrets). Only this module and `crate::config` touch AWS SDK types.
+//! (sealing secrets), SSM parameters (secrets read at cold start). Only this module and
+//! `crate::config` touch AWS SDK types.
 
 pub mod cloudtrail;
 pub mod dynamodb;
@@ -7,6 +8,7 @@ pub mod eventbridge;
 pub mod federation;
 pub mod iam;
 pub mod kms;
+pub mod parameters;
 pub mod s3_archive;
 pub mod s3_log;
 pub mod shell;

@@ -59,10 +59,13 @@ pub struct ChatOpsService {
     /// Runs each job once, whatever the queue redelivers.
     once: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
-    /// Slack's Web API and the approval channel (`SLACK_BOT_TOKEN`, `SLACK_APPROVAL_CHANNEL`):
-    /// approval messages are off without them.
+    /// Slack's Web API and the approval channel (the bot token from `SLACK_BOT_TOKEN_PARAMETER`,
+    /// and `SLACK_APPROVAL_CHANNEL`): approval messages are off without them.
     notifier: Option<Arc<dyn crate::ports::ChatNotifier>>,
     approval_channel: Option<String>,
+    /// Slack's signing secret, which keys the jobs' signatures (`SlackJob::signed_by`): without
+    /// it no job runs.
+    job_signing_secret: Option<crate::domain::Secret>,
 }
 
 /// How long a finished job's id is remembered (SQS redelivers within the visibility timeout,
@@ -87,7 +90,16 @@ impl ChatOpsService {
             clock,
             notifier: None,
             approval_channel: None,
+            job_signing_secret: None,
         }
+    }
+
+    /// Runs only the jobs signed with the key derived from `signing_secret` (Slack's signing
+    /// secret, which the chatops function signs with): a message put on the jobs queue by anyone
+    /// else acts for no one. `None`: no job runs.
+    pub fn with_job_signatures(mut self, signing_secret: Option<crate::domain::Secret>) -> Self {
+        self.job_signing_secret = signing_secret;
+        self
     }
 
     /// Approval messages through Slack's Web API when the bot token and channel are configured.
@@ -111,7 +123,26 @@ impl ChatOpsService {
     /// Finishes an acknowledged command: runs it (once per job, whatever the queue redelivers)
     /// and posts the answer to its `response_url`. `Err` only when the job should be retried
     /// (it did not run).
+    ///
+    /// First of all, the job's signature: one the chatops function did not make (none, another,
+    /// or a field changed since) is dropped, logged with `alarm = "chatops-forged"`, and not
+    /// retried; nothing of it runs, nothing is answered, and its id is not spent (a forged job
+    /// carrying a real job's id cannot stop that job).
     pub async fn finish(&self, job: &SlackJob) -> Result<(), ChatOpsError> {
+        if !self
+            .job_signing_secret
+            .as_ref()
+            .is_some_and(|secret| job.signed_by(secret))
+        {
+            tracing::error!(
+                job = job.id,
+                slack_user_id = job.user_id,
+                signed = !job.signature.is_empty(),
+                alarm = "chatops-forged",
+                "a Slack job without the chatops function's signature was dropped"
+            );
+            return Ok(());
+        }
         let until = self.clock.now() + time::Duration::days(JOB_MEMORY_DAYS);
         if !self.once.first_use(&format!("job:{}", job.id), until).await? {
             tracing::info!(job = job.id, "a redelivered Slack job was skipped");

@@ -4,6 +4,13 @@
 //! updates that message and tells the requester by DM (when their Slack member's link is confirmed).
 //! Each event is handled once, whatever the queue redelivers.
 //!
+//! The queue's copy of an event is not trusted: whoever can send to the queue could write one
+//! (a request worded to mislead approvers, an outcome nobody decided). It only says which event
+//! (`session_id`, `event_id`); what is posted is that event as the session's hash-chained log
+//! holds it, which only the broker writes, before it puts the event on the bus. An event the
+//! log does not hold posts nothing (`alarm = "chatops-forged"`). Nothing here approves, denies or
+//! starts anything either way: approving takes a signed click or command from an approver.
+//!
 //! Approvers see what they decide: every message names the kind in words and what it reaches
 //! (a JIT session's role; a console session's IAM user; a shell session's target and the
 //! shell role it goes through), the AWS account, the duration (for an extension, the extra
@@ -171,18 +178,34 @@ pub fn approval_blocks(text: &str, session: &str) -> Value {
 
 impl ChatOpsService {
     /// Handles one session event from the bus. `Err` only when it should be retried.
-    pub async fn notify(&self, event: &Value) -> Result<(), ChatOpsError> {
+    pub async fn notify(&self, queued: &Value) -> Result<(), ChatOpsError> {
         let (Some(slack), Some(channel)) = (&self.notifier, &self.approval_channel) else {
             return Ok(());
         };
-        let (Some(kind), Some(session)) = (event["type"].as_str(), event["session_id"].as_str()) else {
-            tracing::warn!("a bus event without a type or session was ignored");
+        let (Some(session), Some(event_id)) = (queued["session_id"].as_str(), queued["event_id"].as_str()) else {
+            tracing::warn!("a bus event without a session or an event id was ignored");
             return Ok(());
         };
         let Ok(id) = SessionId::parse(session) else {
             return Ok(());
         };
-        let event_id = event["event_id"].as_str().unwrap_or_default();
+        // Before anything else (the run-once record included, which a forged copy of a real
+        // event's id must not spend): the event as the session's log holds it.
+        let Some(event) = self.logged_event(&id, event_id).await? else {
+            tracing::error!(
+                session,
+                event_id,
+                alarm = "chatops-forged",
+                "a session event on the Slack queue is not in the session's log; dropped"
+            );
+            return Ok(());
+        };
+        let event = &event;
+        // The session as the log spells it (the queue's spelling of the id is not used further).
+        let session = id.as_str();
+        let Some(kind) = event["type"].as_str() else {
+            return Ok(());
+        };
         let until = self.clock.now() + time::Duration::days(super::JOB_MEMORY_DAYS);
         if !self.once.first_use(&format!("event:{event_id}"), until).await? {
             return Ok(());
@@ -260,6 +283,38 @@ impl ChatOpsService {
             tracing::error!(session, event = kind, error = %e, alarm = "slack-notify-failed", "a Slack notification failed");
         }
         Ok(())
+    }
+
+    /// The event `event_id` of session `id` as the session's log holds it (without its chain
+    /// link), if the log holds it and its chain verifies; `Err` only when the session or its log
+    /// could not be read (then retried). The broker appends each event to the log before it puts
+    /// it on the bus, so an event that came from the bus is there.
+    async fn logged_event(&self, id: &SessionId, event_id: &str) -> Result<Option<Value>, ChatOpsError> {
+        let Some(session) = self.sessions.sessions.get(id).await? else {
+            return Ok(None);
+        };
+        let Some(content) = self
+            .sessions
+            .log
+            .read(&session.log_key)
+            .await
+            .map_err(|e| ChatOpsError::Unavailable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let Ok((events, _)) = crate::domain::log_chain::verify(&session.log_key, &content) else {
+            tracing::error!(session = %id, alarm = "log-tampered", "a session's log does not verify; no Slack message is posted from it");
+            return Ok(None);
+        };
+        Ok(events
+            .into_iter()
+            .find(|e| e["event_id"].as_str() == Some(event_id) && e["session_id"].as_str() == Some(id.as_str()))
+            .map(|mut e| {
+                if let Some(fields) = e.as_object_mut() {
+                    fields.remove("prev_hash");
+                }
+                e
+            }))
     }
 
     /// A DM to the Slack member linked to `user`, if any (a confirmed link: a pending one may
