@@ -346,3 +346,236 @@ async fn a_console_sessions_activity_is_its_iam_users_calls() {
         );
     }
 }
+
+/// A session's log, as its user reads it.
+async fn log_of(env: &TestEnv, token: &str, session: &str) -> Value {
+    env.client()
+        .get(&format!("/sessions/{session}/log"), token)
+        .await
+        .ok(200)
+}
+
+/// The `activity` events of a session's log.
+fn activity_events(log: &Value) -> Vec<Value> {
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "activity")
+        .cloned()
+        .collect()
+}
+
+/// A snapshot keeps at most 2 000 events per Region, the newest, and says it left some out
+/// (docs/activity.md, "Cap"): 2 001 calls in the account's Region are copied as the newest
+/// 2 000 with `truncated: true`, the oldest left out; the other Region's one call is copied
+/// whole, not truncated; the route answers from the copy with the same counts.
+#[tokio::test]
+async fn a_snapshot_keeps_the_newest_2000_events_of_a_region_and_says_it_left_some_out() {
+    use futures::StreamExt;
+    const CAP: usize = 2_000;
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "activity-cap").await;
+    let s = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = s["session"]["id"].as_str().unwrap().to_string();
+    let creds = session_credentials(&s);
+    let sdk = env.sdk(&env.broker).await;
+    // The oldest call in the account's Region (eu-west-1), of a kind the others are not: the
+    // one the cap leaves out. Refused or not, it is recorded.
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&sdk)
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(creds.clone())
+            .build(),
+    );
+    let _ = ec2.describe_regions().send().await;
+    // Then as many calls as a snapshot keeps, in the same Region.
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&sdk)
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(creds.clone())
+            .build(),
+    );
+    let sts = &sts;
+    let answered: Vec<bool> = futures::stream::iter(0..CAP)
+        .map(|_| async move { sts.get_caller_identity().send().await.is_ok() })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(answered.iter().all(|ok| *ok), "every GetCallerIdentity answered");
+    // And one IAM call, in us-east-1's event history.
+    env.iam_as(creds)
+        .await
+        .list_roles()
+        .send()
+        .await
+        .expect("the role may list roles");
+    api.end_session(&f.token, &id).await.ok(200);
+    env.run_expirer().await;
+
+    // 20 minutes on, the expirer copies it (a copy cut short by the run's time is made whole
+    // by a later run).
+    env.clock.advance(Duration::from_secs(21 * 60));
+    let mut copies = Vec::new();
+    for _ in 0..3 {
+        env.run_expirer().await;
+        let log = api.get(&format!("/sessions/{id}/log"), &f.token).await.ok(200);
+        assert_eq!(log["verified"], true);
+        copies = activity_events(&log);
+        if !copies.is_empty() {
+            break;
+        }
+        env.clock.advance(Duration::from_secs(2 * 60));
+    }
+    assert_eq!(copies.len(), 1, "one copy");
+    let regions = &copies[0]["activity"]["regions"];
+    let own = regions["eu-west-1"]["events"].as_array().unwrap();
+    assert_eq!(own.len(), CAP, "at most 2 000 events a Region");
+    assert_eq!(regions["eu-west-1"]["truncated"], true, "and it says so");
+    assert!(
+        names(own).iter().all(|n| *n == "GetCallerIdentity"),
+        "the newest 2 000, the oldest call left out"
+    );
+    assert_eq!(names(regions["us-east-1"]["events"].as_array().unwrap()), ["ListRoles"]);
+    assert_eq!(regions["us-east-1"]["truncated"], false);
+
+    // The route answers from the copy, which says how many it holds and that some are left out.
+    env.clock.reset();
+    let page = api
+        .get(&format!("/sessions/{id}/activity?limit=100"), &f.token)
+        .await
+        .ok(200);
+    assert_eq!(page["source"], "session-log", "{}", page["snapshot"]);
+    assert_eq!(page["region"], "eu-west-1");
+    assert_eq!(page["verified"], true);
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(100));
+    assert!(page["next_cursor"].is_string());
+    assert_eq!(page["snapshot"]["events"], CAP + 1, "{}", page["snapshot"]);
+    assert_eq!(page["snapshot"]["truncated"], true, "{}", page["snapshot"]);
+    assert!(page["snapshot"]["error"].is_null(), "{}", page["snapshot"]);
+}
+
+/// A copy CloudTrail keeps refusing (the broker's access lost `cloudtrail:LookupEvents`) is
+/// tried again an hour later, still a day on, and given up two days after it was due
+/// (docs/activity.md, "Failures"): the log gets the `activity` event with `activity_error`
+/// instead, the session's snapshot says why, the expirer logs an ERROR with
+/// `alarm="activity-unavailable"`, and the route keeps answering from event history; no later
+/// run tries again.
+#[tokio::test]
+async fn a_copy_cloudtrail_keeps_refusing_is_given_up_two_days_after_it_was_due() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "activity-refused").await;
+    let s = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let id = s["session"]["id"].as_str().unwrap().to_string();
+    env.iam_as(session_credentials(&s))
+        .await
+        .list_roles()
+        .send()
+        .await
+        .expect("the role may list roles");
+    api.end_session(&f.token, &id).await.ok(200);
+    env.run_expirer().await;
+    assert_eq!(
+        api.get(&format!("/sessions/{id}"), &f.token).await.ok(200)["status"],
+        "ended"
+    );
+
+    // The broker's access to the account (the IAM user it was registered with) may no longer
+    // read event history.
+    let me = aws_sdk_sts::Client::new(&env.sdk(&f.admin_keys).await)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let broker_user = me.arn().unwrap().rsplit('/').next().unwrap().to_string();
+    let deny = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Deny", "Action": "cloudtrail:LookupEvents", "Resource": "*" }] });
+    f.iam
+        .put_user_policy()
+        .user_name(&broker_user)
+        .policy_name("no-event-history")
+        .policy_document(deny.to_string())
+        .send()
+        .await
+        .unwrap();
+    let p = api
+        .get(&format!("/sessions/{id}/activity?region=us-east-1"), &f.token)
+        .await
+        .problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("/aws-refused"), "{p}");
+
+    // Due 20 minutes after the end: refused, so tried again an hour later...
+    env.clock.advance(Duration::from_secs(21 * 60));
+    env.run_expirer().await;
+    assert!(
+        activity_events(&log_of(env, &f.token, &id).await).is_empty(),
+        "no copy while refused"
+    );
+    // ...and still a day on: not given up before two days.
+    env.clock.advance(Duration::from_secs(24 * 3600));
+    env.run_expirer().await;
+    assert!(
+        activity_events(&log_of(env, &f.token, &id).await).is_empty(),
+        "not given up after a day"
+    );
+    // Two days after it was due: given up, and the log says why.
+    env.clock.advance(Duration::from_secs(24 * 3600 + 3600));
+    env.run_expirer().await;
+    let log = log_of(env, &f.token, &id).await;
+    assert_eq!(log["verified"], true, "{log}");
+    let copies = activity_events(&log);
+    assert_eq!(copies.len(), 1, "{log}");
+    assert!(
+        copies[0]["activity_error"].as_str().is_some_and(|why| !why.is_empty()),
+        "{}",
+        copies[0]
+    );
+    assert!(copies[0]["activity"].is_null(), "no copy: {}", copies[0]);
+    let alarms: Vec<Value> = e2e::captured_logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            let fields = if line["fields"].is_object() {
+                &line["fields"]
+            } else {
+                line
+            };
+            fields["alarm"] == "activity-unavailable" && fields["session"] == id.as_str()
+        })
+        .collect();
+    assert_eq!(alarms.len(), 1, "{alarms:#?}");
+    assert_eq!(alarms[0]["level"], "ERROR", "{:#}", alarms[0]);
+
+    // No later run tries again.
+    env.clock.advance(Duration::from_secs(2 * 3600));
+    env.run_expirer().await;
+    assert_eq!(
+        activity_events(&log_of(env, &f.token, &id).await).len(),
+        1,
+        "given up once"
+    );
+
+    // Event history readable again: the route answers from it, and says why there is no copy.
+    env.clock.reset();
+    f.iam
+        .delete_user_policy()
+        .user_name(&broker_user)
+        .policy_name("no-event-history")
+        .send()
+        .await
+        .unwrap();
+    let page = api
+        .get(&format!("/sessions/{id}/activity?region=us-east-1"), &f.token)
+        .await
+        .ok(200);
+    assert_eq!(page["source"], "cloudtrail", "{page}");
+    assert_eq!(names(page["events"].as_array().unwrap()), ["ListRoles"], "{page}");
+    assert!(
+        page["snapshot"]["error"].as_str().is_some_and(|why| !why.is_empty()),
+        "{page}"
+    );
+    assert_eq!(page["snapshot"]["events"], 0, "{page}");
+}

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use e2e::registration::{role_registration, trust_issued_external_id};
 use e2e::{Fault, Fixture, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
 
@@ -53,6 +54,7 @@ async fn a_refused_start_is_logged_with_why() {
     let _serial = env.serial().await;
     let f = fixture(env, "refused-log").await;
     let before = logged_events(env, &f.account).await.len();
+    let asked_at = time::OffsetDateTime::now_utc();
     let p = env
         .client()
         .post("/sessions", &f.token, jit(&f, 899))
@@ -65,7 +67,7 @@ async fn a_refused_start_is_logged_with_why() {
         before,
         "no session log for a refusal"
     );
-    let refused = refusal_events(env, &f.email).await;
+    let refused = refusal_events(env, &f.email, asked_at).await;
     let last = refused.last().expect("the refusal is logged");
     assert_eq!(last["user"], f.email.as_str());
     assert!(last["why"].as_str().unwrap().contains("duration_seconds"), "{last}");
@@ -73,30 +75,41 @@ async fn a_refused_start_is_logged_with_why() {
 }
 
 /// The refusal log events of the caller whose token subject is `email` (fixtures use the
-/// e-mail as subject), oldest first: one object per counted refusal.
-async fn refusal_events(env: &TestEnv, email: &str) -> Vec<Value> {
+/// e-mail as subject), oldest first: one object per counted refusal. The log is kept per day
+/// (UTC) of the refusal, so every day from `asked_at` (taken before the requests) to now is
+/// read: requests made just before midnight are logged under the day before.
+async fn refusal_events(env: &TestEnv, email: &str, asked_at: time::OffsetDateTime) -> Vec<Value> {
     let scope = format!(
         "{}:{}{email}",
         local_runner::system::ISSUER.len(),
         local_runner::system::ISSUER
     );
     let caller = shared::domain::log_chain::sha256_hex(scope.as_bytes())[..32].to_string();
-    let now = time::OffsetDateTime::now_utc();
-    let prefix = format!(
-        "refusals/{:04}-{:02}-{:02}/{caller}/",
-        now.year(),
-        now.month() as u8,
-        now.day()
-    );
+    let prefix_of = |day: time::Date| {
+        format!(
+            "refusals/{:04}-{:02}-{:02}/{caller}/",
+            day.year(),
+            day.month() as u8,
+            day.day()
+        )
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut prefixes = vec![prefix_of(asked_at.date())];
+    let mut day = asked_at.date();
+    while day < today {
+        day = day.next_day().expect("a day after");
+        prefixes.push(prefix_of(day));
+    }
     let s3 = s3(env).await;
     let bucket = &env.config.session_log_bucket;
     // Listed whole and filtered here: local S3 miscomputes the signature of a slashed prefix.
     let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+    // Sorted by key: by day, then by the refusal's number (zero-padded) within the day.
     let mut keys: Vec<String> = listed
         .contents()
         .iter()
         .filter_map(|o| o.key())
-        .filter(|k| k.starts_with(&prefix))
+        .filter(|k| prefixes.iter().any(|p| k.starts_with(p.as_str())))
         .map(str::to_string)
         .collect();
     keys.sort();
@@ -130,6 +143,7 @@ async fn refusals_say_nothing_about_accounts_and_write_a_bounded_log() {
         out.contents().len()
     };
     let before = objects().await;
+    let asked_at = time::OffsetDateTime::now_utc();
     let mut body = jit(&f, 900);
     let existing = env.client().post("/sessions", &token, body.clone()).await.problem(403);
     body["account_id"] = json!("01JD0000000000000000000000");
@@ -140,7 +154,7 @@ async fn refusals_say_nothing_about_accounts_and_write_a_bounded_log() {
     let refusals = (0..25).map(|_| async { env.client().post("/sessions", &token, body.clone()).await.problem(403) });
     futures::future::join_all(refusals).await;
     assert_eq!(objects().await, before + 20, "20 refusal objects for the caller's day");
-    let events = refusal_events(env, outsider).await;
+    let events = refusal_events(env, outsider, asked_at).await;
     assert_eq!(events.len(), 20, "the first 20 in full");
     assert!(
         events[19]["note"].as_str().unwrap().contains("counted"),
@@ -280,15 +294,27 @@ async fn a_wrong_external_id_is_refused() {
     let env = env();
     let _serial = env.serial().await;
     let target = env.take_account();
-    let body = json!({
-        "name": "wrong-external-id",
-        "default_region": "us-west-2",
-        "credentials": { "type": "assume_role", "role_arn": target.broker_access_role_arn, "external_id": "not-the-external-id" }
-    });
-    let reply = env.client().post("/accounts", &env.admin(), body).await;
+    // The role trusts one issued ExternalId; another, also issued, is refused by AWS.
+    trust_issued_external_id(env, &target).await;
+    let other = env
+        .client()
+        .post("/accounts/external-ids", &env.admin(), serde_json::Value::Null)
+        .await
+        .ok(201)["external_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = env
+        .client()
+        .post(
+            "/accounts",
+            &env.admin(),
+            role_registration("wrong-external-id", &target, &other),
+        )
+        .await;
     let p = reply.problem(422);
     assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/invalid-credentials");
-    assert!(!reply.text.contains("not-the-external-id"));
+    assert!(!reply.text.contains(&other));
 }
 
 /// The expirer reads the due index and nothing else: one query a partition, no scan.

@@ -8,8 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use e2e::bus::{assert_as_logged, assert_fields, fixture_fields, instant, session_event};
+use e2e::consoles::user_console;
 use e2e::shell::shell_fixture;
-use e2e::{Fixture, TestEnv, env, fixture, session_credentials};
+use e2e::{Fixture, Role, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
 
 /// An approver group with `approvers` as members; returns its id.
@@ -95,6 +97,55 @@ async fn log_types(env: &TestEnv, token: &str, id: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every item of a listing that pages (`GET /requests`, `GET /sessions`), following its
+/// cursors: a listing filters within each page, so a short (or empty) page is not its end.
+async fn all_items(env: &TestEnv, path: &str, token: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut page_path = format!("{path}?limit=100");
+    for _ in 0..50 {
+        let page = env.client().get(&page_path, token).await.ok(200);
+        items.extend(page["items"].as_array().expect("a page of items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => page_path = format!("{path}?limit=100&cursor={cursor}"),
+            None => return items,
+        }
+    }
+    panic!("{path}: more than 50 pages");
+}
+
+/// The ids `GET /requests` lists for `token`: the pending requests it may decide.
+async fn decidable(env: &TestEnv, token: &str) -> Vec<String> {
+    all_items(env, "/requests", token)
+        .await
+        .iter()
+        .map(|s| {
+            assert_eq!(s["status"], "pending", "only pending requests are listed: {s}");
+            s["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// The caller's own sessions and requests (`GET /sessions`), by id, with their status.
+async fn own_sessions(env: &TestEnv, token: &str) -> BTreeMap<String, String> {
+    all_items(env, "/sessions", token)
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `own_sessions`' expected answer.
+fn statuses(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|(id, status)| (id.to_string(), status.to_string()))
         .collect()
 }
 
@@ -200,6 +251,20 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
     let at = env.user(approver);
 
     let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    let denied_id = id.clone();
+    // While it is pending, the approver lists exactly it (the approver decides nothing else);
+    // the requester decides none of their own, and sees it among their sessions, pending.
+    assert_eq!(
+        decidable(env, &at).await,
+        vec![id.clone()],
+        "the approver's pending requests"
+    );
+    assert_eq!(
+        decidable(env, &f.token).await,
+        Vec::<String>::new(),
+        "the requester decides none"
+    );
+    assert_eq!(own_sessions(env, &f.token).await, statuses(&[(id.as_str(), "pending")]));
     // A denial needs a reason.
     api.post(&format!("/sessions/{id}/denials"), &at, json!({}))
         .await
@@ -214,6 +279,15 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
         .ok(200);
     assert_eq!(denied["status"], "denied");
     assert_eq!(denied["request"]["decision"]["outcome"], "denied");
+    // On the bus (docs/events.md): `denied`, with who denied it and why.
+    let on_bus = session_event(env, &id, "denied", "Session denied").await;
+    assert_fields(&on_bus, &fixture_fields(&f));
+    assert_fields(
+        &on_bus,
+        &json!({ "kind": "jit", "role_arn": f.role, "duration_seconds": 900, "request_reason": "incident INC-42",
+                 "break_glass": false, "by": approver, "reason": "not during the freeze" }),
+    );
+    assert_as_logged(env, &f.token, &on_bus).await;
     let late = approve(env, &at, &id).await.problem(409);
     assert_eq!(
         late["type"].as_str().unwrap().rsplit('/').next(),
@@ -231,6 +305,17 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
     );
 
     let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    let cancelled_id = id.clone();
+    // Decided, the first is off the approver's list; the new one is on it.
+    assert_eq!(
+        decidable(env, &at).await,
+        vec![id.clone()],
+        "the approver's pending requests"
+    );
+    assert_eq!(
+        own_sessions(env, &f.token).await,
+        statuses(&[(denied_id.as_str(), "denied"), (id.as_str(), "pending")])
+    );
     // Only the requester cancels; an approver denies instead.
     api.post(&format!("/sessions/{id}/cancel"), &at, json!({}))
         .await
@@ -244,6 +329,15 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
         .await
         .ok(200);
     assert_eq!(cancelled["status"], "cancelled");
+    // On the bus: `cancelled`, with who withdrew it (the requester) and why.
+    let on_bus = session_event(env, &id, "cancelled", "Session request cancelled").await;
+    assert_fields(&on_bus, &fixture_fields(&f));
+    assert_fields(
+        &on_bus,
+        &json!({ "kind": "jit", "role_arn": f.role, "duration_seconds": 900, "request_reason": "incident INC-42",
+                 "break_glass": false, "by": f.email, "reason": "done without it" }),
+    );
+    assert_as_logged(env, &f.token, &on_bus).await;
     approve(env, &at, &id).await.problem(409);
     api.post(
         &format!("/sessions/{id}/denials"),
@@ -257,18 +351,34 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
     assert!(!types.contains(&"started".to_string()));
     // Ending a request that never started withdraws it: no approval grants it later.
     let id = id_of(&api.post("/sessions", &f.token, f.jit(900)).await.ok(202));
+    assert_eq!(
+        decidable(env, &at).await,
+        vec![id.clone()],
+        "the approver's pending requests"
+    );
     let ended = env.client().end_session(&f.token, &id).await.ok(200);
     assert_eq!(ended["status"], "cancelled");
     approve(env, &at, &id).await.problem(409);
 
-    // The requester sees their requests; the approver lists only what is pending.
-    let listed = api.get("/requests", &at).await.ok(200);
-    assert!(
-        listed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] == "pending")
+    // The requester sees their requests, each as it was decided; the approver lists only what
+    // is pending, which is now nothing.
+    assert_eq!(
+        own_sessions(env, &f.token).await,
+        statuses(&[
+            (denied_id.as_str(), "denied"),
+            (cancelled_id.as_str(), "cancelled"),
+            (id.as_str(), "cancelled"),
+        ])
+    );
+    assert_eq!(
+        decidable(env, &at).await,
+        Vec::<String>::new(),
+        "nothing left to decide"
+    );
+    assert_eq!(
+        decidable(env, &f.token).await,
+        Vec::<String>::new(),
+        "the requester decides none"
     );
 }
 
@@ -276,6 +386,9 @@ async fn denied_cancelled_and_decided_requests_stay_decided() {
 async fn a_request_nobody_decides_lapses() {
     let env = env();
     let _serial = env.serial().await;
+    // Earlier tests' requests lapsed (and sessions ended) first, so that the run below counts
+    // only this one.
+    env.drain_expirer().await;
     let api = env.client();
     let approver = "lapse-approver@example.com";
     let f = needing_approval(env, "lapse", 1, &[approver]).await;
@@ -293,7 +406,7 @@ async fn a_request_nobody_decides_lapses() {
     // Past its lapse, it takes no approval even before the expirer has run.
     approve(env, &env.user(approver), &id).await.problem(409);
     let report = env.run_expirer().await;
-    assert!(report.lapsed >= 1, "{report:?}");
+    assert_eq!(report.lapsed, 1, "this test's one request: {report:?}");
     env.clock.reset();
     let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     assert_eq!(s["status"], "lapsed");
@@ -548,16 +661,27 @@ async fn an_extension_needing_approval_hands_its_fresh_credentials_to_the_reques
     let first = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     let old = session_credentials(&first["granted"]);
 
+    // 1200 s more, for a session of 900: the event below must carry the extension's length.
     let asked = api
         .post(
             &format!("/sessions/{id}/extensions"),
             &f.token,
-            json!({ "duration_seconds": 900, "reason": "more time" }),
+            json!({ "duration_seconds": 1200, "reason": "more time" }),
         )
         .await
         .ok(202);
     assert_eq!(asked["session"]["status"], "active");
-    assert_eq!(asked["session"]["pending_extension"]["duration_seconds"], 900);
+    assert_eq!(asked["session"]["pending_extension"]["duration_seconds"], 1200);
+    // On the bus (docs/events.md): `extension_requested`, with the time asked and why; the
+    // session's own `request_reason` stays beside it.
+    let on_bus = session_event(env, &id, "extension_requested", "Session extension requested").await;
+    assert_fields(&on_bus, &fixture_fields(&f));
+    assert_fields(
+        &on_bus,
+        &json!({ "kind": "jit", "role_arn": f.role, "request_reason": "incident INC-42", "break_glass": false,
+                 "duration_seconds": 1200, "reason": "more time" }),
+    );
+    assert_as_logged(env, &f.token, &on_bus).await;
     api.post(
         &format!("/sessions/{id}/extensions"),
         &f.token,
@@ -921,4 +1045,187 @@ async fn a_mixed_case_email_collects_its_approved_credentials() {
     let creds = session_credentials(&got["granted"]);
     assert_eq!(env.try_call(&creds).await, Ok(()), "the requester collected them");
     env.client().end_session(&token, &id).await.ok(200);
+}
+
+fn console_request(f: &Fixture) -> Value {
+    json!({ "account_id": f.account, "type": "console", "duration_seconds": 900, "reason": "check the billing console" })
+}
+
+/// A pending console request holds its user's console lock on the account, as a live console
+/// session does, and a decision releases it (docs/access-requests.md); its time starts at the
+/// approval, not at the request (`started_at` on the session and in its `started` event); and a
+/// bot reading the approved session for its user gets it without `granted`, and takes nothing:
+/// the requester collects the password afterwards, once.
+#[tokio::test]
+async fn a_pending_console_request_holds_the_console_lock_and_starts_at_its_approval() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let approver = "cl-approver@example.com";
+    let f = needing_approval(env, "consolelock", 1, &[approver]).await;
+    let at = env.user(approver);
+
+    let first = id_of(&api.post("/sessions", &f.token, console_request(&f)).await.ok(202));
+    // One password, one session: a second console request waits for nothing, it is refused.
+    let p = api.post("/sessions", &f.token, console_request(&f)).await.problem(422);
+    assert_eq!(
+        p["type"], "tag:cloud-iam-broker,2026:problem/console-session-live",
+        "{p}"
+    );
+    assert_eq!(
+        own_sessions(env, &f.token).await,
+        statuses(&[(first.as_str(), "pending")]),
+        "the refused request left no session"
+    );
+    // A decision releases the lock: the next request is taken.
+    api.post(
+        &format!("/sessions/{first}/denials"),
+        &at,
+        json!({ "reason": "not this one" }),
+    )
+    .await
+    .ok(200);
+    let asked = api.post("/sessions", &f.token, console_request(&f)).await.ok(202);
+    let id = id_of(&asked);
+    let requested_at = instant(&asked["session"]["request"]["requested_at"]);
+
+    // Approved two minutes (of the broker's clock) after it was asked for.
+    env.clock.advance(std::time::Duration::from_secs(120));
+    let approved = approve(env, &at, &id).await.ok(200);
+    assert_eq!(approved["status"], "active", "{approved}");
+    let approved_at = instant(&approved["request"]["approvals"][0]["at"]);
+    let started_at = instant(&approved["started_at"]);
+    assert_eq!(
+        started_at, approved_at,
+        "the session starts at the approval: {approved}"
+    );
+    assert!(
+        started_at - requested_at >= time::Duration::seconds(120),
+        "not at the request ({requested_at}): {approved}"
+    );
+    assert_eq!(
+        instant(&approved["expires_at"]),
+        started_at + time::Duration::seconds(900),
+        "its 900 s are counted from the approval: {approved}"
+    );
+    let started = session_event(env, &id, "started", "Session started").await;
+    assert_eq!(instant(&started["started_at"]), started_at, "{started}");
+    assert_eq!(
+        instant(&started["expires_at"]),
+        started_at + time::Duration::seconds(900),
+        "{started}"
+    );
+
+    // A bot relaying for the requester reads the session, not what the approval granted.
+    let bot = env.token(Role::Bot, "bot:chatops", None);
+    let relayed = api.get(&format!("/sessions/{id}?on_behalf_of={}", f.email), &bot).await;
+    let relayed_body = relayed.ok(200);
+    assert_eq!(relayed_body["status"], "active");
+    assert!(
+        relayed_body.get("granted").is_none(),
+        "a bot gets no `granted`: {relayed_body}"
+    );
+    assert!(!relayed.text.contains("password"), "{}", relayed.text);
+    // The bot's read took nothing: the requester collects the password, once, and it signs in.
+    let got = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    let console = &got["granted"]["console"];
+    let password = console["password"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the requester collects the console password: {got}"));
+    let user_name = console["user_name"].as_str().expect("the IAM user");
+    user_console(env, &f.aws_account, user_name, password)
+        .await
+        .expect("the collected password signs in");
+    let again = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert!(again.get("granted").is_none(), "handed over once: {again}");
+    env.client().end_session(&f.token, &id).await.ok(200);
+    env.clock.reset();
+}
+
+/// Extending a console session moves its end and keeps its password (docs/access-requests.md,
+/// Extension): the answer hands out no password and IAM is asked for none, the start's password
+/// still signs in, the `extended` event says where the end moved from and to, and the expirer
+/// leaves the session (and the console user's access) alone past its old end and ends it at
+/// the new one.
+#[tokio::test]
+async fn a_console_extension_moves_its_end_and_keeps_its_password() {
+    let env = env();
+    let _serial = env.serial().await;
+    // Earlier tests' sessions ended first, so that the runs below find only this one due.
+    env.drain_expirer().await;
+    let api = env.client();
+    let f = fixture(env, "consoleextend").await;
+    let user = f.user_key().await;
+    let started = api.post("/sessions", &f.token, console_request(&f)).await.ok(201);
+    let id = id_of(&started);
+    let password = started["console"]["password"]
+        .as_str()
+        .expect("a console password")
+        .to_string();
+    let before = instant(&started["session"]["expires_at"]);
+
+    env.faults.clear_calls(&f.email);
+    let reply = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &f.token,
+            json!({ "duration_seconds": 900, "reason": "the audit runs long" }),
+        )
+        .await;
+    let extended = reply.ok(201);
+    assert_eq!(extended["session"]["id"], id.as_str(), "same session");
+    assert_eq!(extended["session"]["status"], "active");
+    assert_eq!(
+        instant(&extended["session"]["expires_at"]),
+        before + time::Duration::seconds(900),
+        "the end moved by the 900 s asked: {extended}"
+    );
+    assert_eq!(
+        extended["session"]["extensions"].as_array().map(Vec::len),
+        Some(1),
+        "{extended}"
+    );
+    assert_eq!(extended["session"]["extensions"][0]["duration_seconds"], 900);
+    assert!(
+        extended.get("console").is_none() && extended.get("credentials").is_none(),
+        "no new password or credentials: {extended}"
+    );
+    assert!(!reply.text.contains(&password), "the password is not handed out again");
+    let calls = env.faults.calls(&f.email);
+    assert!(
+        !calls.iter().any(|c| c == "SetLoginProfile"),
+        "no new password set: {calls:?}"
+    );
+    user_console(env, &f.aws_account, &f.email, &password)
+        .await
+        .expect("the start's password still signs in");
+    let on_bus = session_event(env, &id, "extended", "Session extended").await;
+    assert_fields(&on_bus, &fixture_fields(&f));
+    assert_fields(&on_bus, &json!({ "kind": "console", "role_arn": null, "by": f.email }));
+    assert_eq!(
+        instant(&on_bus["expires_at"]),
+        before + time::Duration::seconds(900),
+        "{on_bus}"
+    );
+    assert_eq!(instant(&on_bus["previous_expires_at"]), before, "{on_bus}");
+    assert!(!on_bus.to_string().contains(&password), "{on_bus}");
+    assert_as_logged(env, &f.token, &on_bus).await;
+
+    // Past the old end (900 s), before the new one (1800 s): the session and its user live.
+    env.clock.advance(std::time::Duration::from_secs(960));
+    env.run_expirer().await;
+    let now = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(now["status"], "active", "not ended at its old end: {now}");
+    assert_eq!(env.try_call(&user).await, Ok(()), "the console user still works");
+    // Past the new end: expired, the user denied again and the password taken back.
+    env.clock.advance(std::time::Duration::from_secs(900));
+    env.run_expirer().await;
+    env.clock.reset();
+    let now = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(now["status"], "expired", "ended at its new end: {now}");
+    assert_eq!(env.try_call(&user).await, Err("AccessDenied".into()));
+    assert!(
+        user_console(env, &f.aws_account, &f.email, &password).await.is_err(),
+        "the password was taken back at the end"
+    );
 }

@@ -521,3 +521,88 @@ async fn a_console_session_switches_only_into_roles_granted_at_once() {
         "Admin needs two approvals: no switch-role past them"
     );
 }
+
+/// A JIT role the account allows only after a console session started (issue 28). The session
+/// does not switch into it: its user policy keeps it to the roles given at its start
+/// (docs/revocation.md). Its end cuts that role all the same ("on each JIT role the session
+/// could switch into (those allowed at its start and those allowed now)"): the role's
+/// revocations name the console user, and a switch-role session into it issued right after the
+/// end (by the next console session, within the cut's allowance) is refused, observed with a
+/// real call.
+#[tokio::test]
+async fn a_console_end_cuts_roles_allowed_after_it_started() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let f = fixture(env, "role-added").await;
+    let user = f.user_key().await;
+    let c = api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    let id = c["session"]["id"].as_str().unwrap().to_string();
+    let on_call = switch_role(env, &f, &user)
+        .await
+        .expect("switch-role into the role given at the start");
+    assert_eq!(env.try_call(&on_call).await, Ok(()));
+
+    // During the session: a second role, with the broker's trust, allowed in the settings.
+    let added_name = "Added-role-added";
+    let added = format!("arn:aws:iam::{}:role/{added_name}", f.aws_account);
+    let trust = json!({ "Version": "2012-10-17", "Statement": f.trust_statements(env).await }).to_string();
+    e2e::jit_role(&f.iam, added_name, &trust).await;
+    api.put(
+        &format!("/accounts/{}/jit", f.account),
+        &admin,
+        json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role, added] }),
+    )
+    .await
+    .ok(200);
+    assert_eq!(
+        env.assume_role_as(&user, &added, &f.email, None).await.err().as_deref(),
+        Some("AccessDenied"),
+        "the session switches only into the roles given at its start"
+    );
+
+    end(env, &f.token, &id).await;
+    assert!(
+        denied(env, &on_call).await,
+        "the switched session on the first role is cut"
+    );
+    let written = f
+        .iam
+        .get_role_policy()
+        .role_name(added_name)
+        .policy_name("CloudIamBrokerRevocations")
+        .send()
+        .await
+        .expect("the end wrote revocations on the role allowed since the session started");
+    let cut = shared::routes::percent_decode(&written.policy_document);
+    assert!(
+        cut.contains(&format!("*:{}", f.email)),
+        "the added role's revocations cut the console user's switch-role sessions: {cut}"
+    );
+
+    // The next console session is given both roles; its switch into the added role, within
+    // the first end's allowance, is refused by that end's cut.
+    let next = api.post("/sessions", &f.token, console(&f)).await.ok(201);
+    let links: std::collections::BTreeSet<&str> = next["console"]["switch_role_links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["role_arn"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        links,
+        std::collections::BTreeSet::from([f.role.as_str(), added.as_str()]),
+        "the switch-role links"
+    );
+    let switched = env
+        .assume_role_as(&user, &added, &f.email, None)
+        .await
+        .expect("switch-role into the added role in the next session");
+    assert!(
+        denied(env, &switched).await,
+        "the first session's end cut the role allowed after it started"
+    );
+    end(env, &f.token, next["session"]["id"].as_str().unwrap()).await;
+    assert!(denied(env, &switched).await);
+}

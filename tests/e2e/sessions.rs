@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use e2e::bus::{assert_as_logged, assert_fields, fixture_fields, session_event};
 use e2e::{Fault, Fixture, Role, TestEnv, env, fixture};
 use serde_json::{Value, json};
 
@@ -249,6 +250,22 @@ async fn console_session_expires_by_the_expirer() {
     assert_eq!(log["verified"], true);
     assert_eq!(event_types(&log), ["requested", "started", "expired"]);
     assert!(!log.to_string().contains(&password));
+
+    // On the bus (docs/events.md): `expired`, saying access was revoked, as the log holds it,
+    // and the `revoked` event that goes with every end, naming the outcome.
+    let expired = session_event(env, &id, "expired", "Session expired").await;
+    assert_fields(&expired, &fixture_fields(&f));
+    assert_fields(
+        &expired,
+        &json!({ "kind": "console", "role_arn": null, "duration_seconds": 900,
+                 "request_reason": "check the billing console", "break_glass": false, "revoked": true }),
+    );
+    assert!(!expired.to_string().contains(&password), "{expired}");
+    assert_as_logged(env, &f.token, &expired).await;
+    let revoked = session_event(env, &id, "revoked", "Session access revoked").await;
+    assert_fields(&revoked, &fixture_fields(&f));
+    assert_fields(&revoked, &json!({ "kind": "console", "outcome": "expired" }));
+    assert_ne!(revoked["event_id"], expired["event_id"], "each event its own id");
 }
 
 #[tokio::test]
@@ -271,11 +288,20 @@ async fn refusals_are_clear_and_logged() {
             p
         }
     };
-    refused(jit(&f, 899), 422, "invalid-duration").await;
-    refused(jit(&f, 3601), 422, "invalid-duration").await;
+    // What each refusal that reaches the checks must leave in the caller's refusal log: the
+    // request, and the answer's `detail` as its why. (A body the API cannot read, `validation`,
+    // never reaches them, and is not logged.)
+    let mut logged: Vec<(Value, Value)> = Vec::new();
     let mut other_role = jit(&f, 900);
     other_role["role_arn"] = json!(format!("arn:aws:iam::{}:role/NotAllowed", f.aws_account));
-    refused(other_role, 422, "role-not-allowed").await;
+    for (body, slug) in [
+        (jit(&f, 899), "invalid-duration"),
+        (jit(&f, 3601), "invalid-duration"),
+        (other_role, "role-not-allowed"),
+    ] {
+        let p = refused(body.clone(), 422, slug).await;
+        logged.push((body, p));
+    }
     let mut no_role = jit(&f, 900);
     no_role.as_object_mut().unwrap().remove("role_arn");
     refused(no_role, 422, "validation").await;
@@ -309,8 +335,9 @@ async fn refusals_are_clear_and_logged() {
         .ok(200);
     let mut long = jit(&f, 5000);
     long["role_arn"] = json!(capped);
-    let p = refused(long, 422, "invalid-duration").await;
+    let p = refused(long.clone(), 422, "invalid-duration").await;
     assert!(p["detail"].as_str().unwrap().contains("3600"), "{p}");
+    logged.push((long, p));
 
     // JIT disabled; then the whole account inactive.
     let settings =
@@ -318,13 +345,15 @@ async fn refusals_are_clear_and_logged() {
     api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
         .await
         .ok(200);
-    refused(jit(&f, 900), 422, "jit-disabled").await;
+    let p = refused(jit(&f, 900), 422, "jit-disabled").await;
+    logged.push((jit(&f, 900), p));
     let settings =
         json!({ "active": false, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
     api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
         .await
         .ok(200);
-    refused(console(&f, 900), 422, "account-inactive").await;
+    let p = refused(console(&f, 900), 422, "account-inactive").await;
+    logged.push((console(&f, 900), p));
     let settings =
         json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [f.role] });
     api.put(&format!("/accounts/{}/jit", f.account), &admin, settings)
@@ -335,6 +364,7 @@ async fn refusals_are_clear_and_logged() {
     let stranger = env.user("stranger@example.com");
     let p = api.post("/sessions", &stranger, jit(&f, 900)).await.problem(403);
     assert!(p["detail"].as_str().unwrap().contains("no access group"), "{p}");
+    let mut stranger_logged = vec![(jit(&f, 900), p)];
     let groups = api.get("/groups?limit=100", &admin).await.ok(200);
     let gid = groups["items"]
         .as_array()
@@ -354,6 +384,7 @@ async fn refusals_are_clear_and_logged() {
     .ok(201);
     let p = api.post("/sessions", &stranger, jit(&f, 900)).await.problem(422);
     assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/user-not-eligible");
+    stranger_logged.push((jit(&f, 900), p));
 
     // Imported users can never start sessions; nor can a user with no credential.
     f.iam
@@ -382,6 +413,7 @@ async fn refusals_are_clear_and_logged() {
         .await
         .problem(422);
     assert_eq!(p["type"], "tag:cloud-iam-broker,2026:problem/user-not-eligible");
+    let imported_logged = vec![(jit(&f, 900), p)];
     api.post(
         &format!("/accounts/{}/users", f.account),
         &admin,
@@ -397,6 +429,7 @@ async fn refusals_are_clear_and_logged() {
         .await
         .problem(422);
     assert!(p["detail"].as_str().unwrap().contains("no credential"), "{p}");
+    let nokey_logged = vec![(jit(&f, 900), p)];
 
     // Another user's session: 403 to read or end.
     let mine = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
@@ -428,8 +461,14 @@ async fn refusals_are_clear_and_logged() {
     .ok(200);
     api.get("/sessions?status=bogus", &admin).await.problem(400);
 
-    // Every refusal above that named a valid account was logged: admins can list none of them
-    // as sessions (nothing was granted), but the S3 log holds requested + refused.
+    // Every refusal above that reached the checks was logged, in the caller's refusal log of
+    // the day in S3 (`refusals/<day>/<caller>/<n>.jsonl`, shared/src/services/sessions/
+    // refusals.rs), one record each, in order: who asked, for whom, what, and why. Admins can
+    // list none of them as sessions (nothing was granted).
+    assert_refusals_logged(env, &f.email, &f.account, &logged).await;
+    assert_refusals_logged(env, "stranger@example.com", &f.account, &stranger_logged).await;
+    assert_refusals_logged(env, "imported@example.com", &f.account, &imported_logged).await;
+    assert_refusals_logged(env, "nokey@example.com", &f.account, &nokey_logged).await;
     let sessions = api
         .get(&format!("/sessions?account_id={}", f.account), &admin)
         .await
@@ -439,6 +478,109 @@ async fn refusals_are_clear_and_logged() {
         1,
         "only the one granted session exists"
     );
+}
+
+/// The refusal log's records of the caller whose token subject is `subject` (tests' tokens
+/// use the e-mail as subject) for the broker's current day, oldest first: one object per
+/// counted refusal, under `refusals/<day>/<first 32 hex of SHA-256(issuer scope)>/<n>.jsonl`.
+async fn refusal_events(env: &TestEnv, subject: &str) -> Vec<Value> {
+    use shared::ports::Clock as _;
+    let scope = format!(
+        "{}:{}{subject}",
+        local_runner::system::ISSUER.len(),
+        local_runner::system::ISSUER
+    );
+    let caller = shared::domain::log_chain::sha256_hex(scope.as_bytes())[..32].to_string();
+    // The day as the broker's clock reads it, which names the object.
+    let now = env.clock.now();
+    let prefix = format!(
+        "refusals/{:04}-{:02}-{:02}/{caller}/",
+        now.year(),
+        now.month() as u8,
+        now.day()
+    );
+    let sdk = env.sdk(&env.broker).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let bucket = &env.config.session_log_bucket;
+    // Listed whole and filtered here: local S3 miscomputes the signature of a slashed prefix.
+    let mut keys = Vec::new();
+    let mut continuation: Option<String> = None;
+    loop {
+        let listed = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(continuation.clone())
+            .send()
+            .await
+            .expect("the log bucket lists");
+        keys.extend(
+            listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .filter(|k| k.starts_with(&prefix))
+                .map(str::to_string),
+        );
+        match listed.next_continuation_token() {
+            Some(next) => continuation = Some(next.to_string()),
+            None => break,
+        }
+    }
+    keys.sort();
+    let mut events = Vec::new();
+    for key in keys {
+        let out = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("a refusal record reads");
+        let body = out.body.collect().await.expect("its body").into_bytes();
+        for line in String::from_utf8(body.to_vec()).expect("UTF-8").lines() {
+            events.push(serde_json::from_str(line).unwrap_or_else(|e| panic!("{key}: not JSON ({e}): {line}")));
+        }
+    }
+    events
+}
+
+/// `subject`'s refusal log holds exactly `expected` (each a request body and the problem it
+/// was answered with), in order, each record naming the caller, the account, what was asked
+/// and, as its why, the answer's detail.
+async fn assert_refusals_logged(env: &TestEnv, subject: &str, account: &str, expected: &[(Value, Value)]) {
+    let events = refusal_events(env, subject).await;
+    assert_eq!(
+        events.len(),
+        expected.len(),
+        "{subject}: one record per refusal: {events:#?}"
+    );
+    for (n, (event, (body, problem))) in events.iter().zip(expected).enumerate() {
+        let got = json!({
+            "type": event["type"],
+            "n": event["n"],
+            "requested_by": event["requested_by"],
+            "user": event["user"],
+            "account_id": event["account_id"],
+            "kind": event["kind"],
+            "role_arn": event["role_arn"],
+            "duration_seconds": event["duration_seconds"],
+            "reason": event["reason"],
+            "why": event["why"],
+        });
+        let want = json!({
+            "type": "refused",
+            "n": n + 1,
+            "requested_by": subject,
+            "user": subject,
+            "account_id": account,
+            "kind": body["type"],
+            "role_arn": body["role_arn"],
+            "duration_seconds": body["duration_seconds"],
+            "reason": body["reason"],
+            "why": problem["detail"],
+        });
+        assert_eq!(got, want, "{subject}'s refusal #{}: {event}", n + 1);
+    }
 }
 
 #[tokio::test]
@@ -465,9 +607,22 @@ async fn no_log_no_session() {
     let session = &listed["items"][0];
     assert_eq!(session["status"], "ended", "{listed}");
     assert!(session["end_reason"].as_str().unwrap().contains("could not be logged"));
-    assert!(
-        role_revocations(&f).await.is_some(),
+    // The role denies the withdrawn session's tokens: the credentials STS issued (never
+    // handed out) are refused by AWS.
+    let id = session["id"].as_str().unwrap();
+    let issued = env
+        .issued_credentials(id)
+        .expect("STS issued credentials before the start's log write failed");
+    assert_eq!(
+        env.try_call(&issued).await,
+        Err("AccessDenied".to_string()),
         "the role denies the withdrawn session's tokens"
+    );
+    assert!(
+        role_revocations(&f)
+            .await
+            .is_some_and(|doc| doc.contains(&id[id.len() - 16..])),
+        "the role's revocations name the withdrawn session"
     );
 }
 
@@ -646,6 +801,21 @@ async fn a_failed_revocation_is_retried_by_the_expirer() {
         (Some("ending"), Some(1))
     );
     assert!(role_revocations(&f).await.is_none());
+    // On the bus (docs/events.md): `revocation_failed`, with the attempt and the error.
+    let failed = session_event(env, id, "revocation_failed", "Session revocation failed").await;
+    assert_fields(&failed, &fixture_fields(&f));
+    assert_fields(
+        &failed,
+        &json!({ "kind": "jit", "role_arn": f.role, "duration_seconds": 900,
+                 "request_reason": "incident INC-42", "attempt": 1 }),
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("injected fault in PutRolePolicy")),
+        "the error says what failed: {failed}"
+    );
+    assert_as_logged(env, &f.token, &failed).await;
 
     env.clock.advance(Duration::from_secs(180));
     let report = env.run_expirer().await;
@@ -1042,6 +1212,8 @@ async fn refused_start(env: &TestEnv, f: &Fixture, seconds: i64) {
 async fn a_start_that_dies_midway_is_withdrawn_within_minutes() {
     let env = env();
     let _serial = env.serial().await;
+    // Earlier tests' sessions ended first, so that the run below counts only this one.
+    env.drain_expirer().await;
     let api = env.client();
     let f = fixture(env, "abandoned").await;
     env.calls
@@ -1062,7 +1234,7 @@ async fn a_start_that_dies_midway_is_withdrawn_within_minutes() {
     env.clock.advance(Duration::from_secs(360));
     let report = env.run_expirer().await;
     env.clock.reset();
-    assert!(report.expired >= 1, "{report:?}");
+    assert_eq!(report.expired, 1, "this test's one session, withdrawn: {report:?}");
     let now = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
     assert_eq!(now["status"], "ended", "{now}");
     assert!(

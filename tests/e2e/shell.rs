@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 
 use e2e::shell::{
-    Aws, DOCUMENT, REGION, aws_as, instance, instance_profile, keys, live_ssm_sessions, register_agent,
-    send_transcripts_elsewhere, shell_fixture, start_ssm, type_in,
+    Aws, DOCUMENT, REGION, aws_as, instance, instance_profile, keys, live_ssm_sessions, register_agent, resume_ssm,
+    send_transcripts_elsewhere, shell_fixture, ssm_status, start_ssm, start_ssm_with, terminate_ssm, type_in,
+    type_in_counting,
 };
-use e2e::{env, session_credentials};
+use e2e::{TestEnv, env, session_credentials};
 use serde_json::{Value, json};
 
 async fn document(aws: &Aws) -> Value {
@@ -255,6 +256,7 @@ async fn expiry_terminates_the_live_session_manager_sessions() {
 #[tokio::test]
 async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let s = shell_fixture(env, "shell3").await;
@@ -500,6 +502,7 @@ async fn a_console_session_cannot_switch_into_the_shell_role() {
 #[tokio::test]
 async fn the_shell_role_cannot_be_a_jit_role() {
     let env = env();
+    let _serial = env.serial().await;
     let api = env.client();
     let admin = env.admin();
     let s = shell_fixture(env, "shell-jit-conflict").await;
@@ -539,6 +542,15 @@ async fn the_shell_role_cannot_be_a_jit_role() {
         json!([s.f.role]),
         "the JIT settings are unchanged"
     );
+    // However it is spelt: IAM role names are unique regardless of case and path.
+    let (head, name) = s.role.rsplit_once('/').unwrap();
+    let respelt = format!("{head}/team/{}", name.to_ascii_uppercase());
+    let jit = json!({ "active": true, "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": [s.f.role, respelt] });
+    let p = api
+        .put(&format!("/accounts/{}/jit", s.f.account), &admin, jit)
+        .await
+        .problem(422);
+    assert_eq!(p["errors"][0]["field"], "allowed_role_arns", "{p}");
 }
 
 /// JIT credentials whose role allows `ssm:StartSession` can open a shell (or a port forward)
@@ -766,4 +778,343 @@ async fn a_drifted_preferences_document_refuses_shell_starts_until_the_settings_
     api.end_session(&s.f.token, started["session"]["id"].as_str().unwrap())
         .await
         .ok(200);
+}
+
+/// The account's shell sessions, as an admin lists them.
+async fn shell_sessions_of(env: &TestEnv, account: &str) -> Vec<Value> {
+    let listed = env
+        .client()
+        .get(&format!("/sessions?account_id={account}"), &env.admin())
+        .await
+        .ok(200);
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["type"] == "shell")
+        .cloned()
+        .collect()
+}
+
+/// What a shell start refuses besides the prerequisites (docs/shell-sessions.md): a bot, even
+/// one allowed to act for the user (403: the answer is credentials, which a chat relay must not
+/// carry); an extension (422 `not-extendable`: a new start checks the target and the settings
+/// again); a start while the user's console session on the account lives (422
+/// `console-session-live`), which works again once the console session has ended. No refusal
+/// grants anything.
+#[tokio::test]
+async fn bots_extensions_and_a_live_console_session_get_no_shell() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell-refusals").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+
+    // A bot allowed to act for the user (it starts the user's JIT sessions) starts no shell.
+    let bot = env.token(e2e::Role::Bot, "bot:chatops", None);
+    let mut by_bot = s.start(&target, 900);
+    by_bot["on_behalf_of"] = json!(s.f.email);
+    let p = api.post("/sessions", &bot, by_bot).await.problem(403);
+    assert!(p["detail"].as_str().unwrap().contains("shell"), "{p}");
+    assert!(
+        shell_sessions_of(env, &s.f.account).await.is_empty(),
+        "nothing granted to the bot"
+    );
+    let mut jit_by_bot = s.f.jit(900);
+    jit_by_bot["on_behalf_of"] = json!(s.f.email);
+    let jit = api.post("/sessions", &bot, jit_by_bot).await.ok(201);
+    api.end_session(&s.f.token, jit["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
+
+    // A shell session is not extended: a new start checks the target and the settings again.
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let p = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &s.f.token,
+            json!({ "duration_seconds": 900, "reason": "the restart takes longer" }),
+        )
+        .await
+        .problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("/not-extendable"), "{p}");
+    let after = api.get(&format!("/sessions/{id}"), &s.f.token).await.ok(200);
+    assert_eq!(after["status"], "active", "{after}");
+    assert_eq!(
+        after["expires_at"], started["session"]["expires_at"],
+        "its end did not move: {after}"
+    );
+    api.end_session(&s.f.token, &id).await.ok(200);
+
+    // While the user's console session on the account lives, no shell; once it ends, a shell.
+    let console = api
+        .post(
+            "/sessions",
+            &s.f.token,
+            json!({ "account_id": s.f.account, "type": "console", "duration_seconds": 900, "reason": "look at the console" }),
+        )
+        .await
+        .ok(201);
+    let p = api
+        .post("/sessions", &s.f.token, s.start(&target, 900))
+        .await
+        .problem(422);
+    assert!(p["type"].as_str().unwrap().ends_with("/console-session-live"), "{p}");
+    assert_eq!(
+        shell_sessions_of(env, &s.f.account).await.len(),
+        1,
+        "only the shell session started before the console one"
+    );
+    api.end_session(&s.f.token, console["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
+    let again = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    assert_eq!(again["session"]["status"], "active", "{again}");
+    api.end_session(&s.f.token, again["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
+}
+
+/// A shell session's credentials open Session Manager sessions with the recording preferences
+/// document only (docs/shell-sessions.md, the session policy): port forwarding
+/// (`AWS-StartPortForwardingSession`) and SSH (`AWS-StartSSHSession`), which Session Manager
+/// does not record, and a Session document of the account's own that records nowhere, are
+/// AccessDenied on the very target granted, though the shell role allows every document and the
+/// account's admin opens each of them there.
+#[tokio::test]
+async fn a_shell_sessions_credentials_open_no_port_forwarding_ssh_or_unrecorded_session() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell-docs").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+    let unrecorded = "Unrecorded-shell-docs";
+    s.admin
+        .ssm
+        .create_document()
+        .name(unrecorded)
+        .document_type(aws_sdk_ssm::types::DocumentType::Session)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .content(
+            json!({ "schemaVersion": "1.0", "description": "records nowhere", "sessionType": "Standard_Stream",
+                "inputs": { "s3BucketName": "", "runAsEnabled": false } })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("the document is created");
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let user = aws_as(env, session_credentials(&started)).await;
+    let shell = start_ssm(&user, &target)
+        .await
+        .expect("the recorded shell on the granted target");
+
+    for document in ["AWS-StartPortForwardingSession", "AWS-StartSSHSession", unrecorded] {
+        assert_eq!(
+            start_ssm_with(&user, &target, document).await,
+            Err("AccessDeniedException".into()),
+            "{document} with the shell session's credentials"
+        );
+        // The document opens on this target for a principal allowed it: the refusal above is
+        // the session policy's, not a missing document.
+        let opened = start_ssm_with(&s.admin, &target, document)
+            .await
+            .unwrap_or_else(|e| panic!("{document} as the account's admin: {e}"));
+        terminate_ssm(&s.admin, &opened).await.unwrap();
+    }
+    // Nothing opened by the refused calls: the credentials own one live session, the shell.
+    let owner = format!(
+        "arn:aws:sts::{}:assumed-role/Shell-shell-docs/cib-{id}",
+        s.f.aws_account
+    );
+    let owned = s
+        .admin
+        .ssm
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .filters(
+            aws_sdk_ssm::types::SessionFilter::builder()
+                .key(aws_sdk_ssm::types::SessionFilterKey::Owner)
+                .value(&owner)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = owned.sessions().iter().filter_map(|x| x.session_id()).collect();
+    assert_eq!(ids, [shell.as_str()], "{owned:?}");
+    api.end_session(&s.f.token, &id).await.ok(200);
+}
+
+/// Several shell sessions on one instance are each their own (docs/shell-sessions.md: "the
+/// user's other shell sessions, on the same target or another, are not touched"): a shell
+/// session's credentials resume and terminate their own Session Manager sessions only (another
+/// user's, and the same user's other shell session's, are AccessDenied), and ending one shell
+/// session terminates its Session Manager session and leaves the others on the target
+/// Connected, with their credentials working.
+#[tokio::test]
+async fn one_shell_sessions_end_leaves_the_other_shells_on_its_target_alone() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell-shared").await;
+    let bob = s.another_user(env, "shell-shared-bob@example.com").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+    let first = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let second = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let bobs = api.post("/sessions", &bob, s.start(&target, 900)).await.ok(201);
+    let id_of = |x: &Value| x["session"]["id"].as_str().unwrap().to_string();
+    let (first_id, second_id, bobs_id) = (id_of(&first), id_of(&second), id_of(&bobs));
+    let as_first = aws_as(env, session_credentials(&first)).await;
+    let as_second = aws_as(env, session_credentials(&second)).await;
+    let as_bob = aws_as(env, session_credentials(&bobs)).await;
+    let a1 = start_ssm(&as_first, &target).await.unwrap();
+    let a2 = start_ssm(&as_second, &target).await.unwrap();
+    let b1 = start_ssm(&as_bob, &target).await.unwrap();
+    assert!(b1.starts_with(&format!("cib-{bobs_id}-")), "{b1}");
+
+    // Each resumes its own, and nobody else's: not another user's, nor the same user's other
+    // shell session's; nor terminates another's.
+    assert_eq!(resume_ssm(&as_first, &a1).await, Ok(()));
+    assert_eq!(resume_ssm(&as_bob, &b1).await, Ok(()));
+    assert_eq!(
+        resume_ssm(&as_bob, &a1).await,
+        Err("AccessDeniedException".into()),
+        "another user's"
+    );
+    assert_eq!(
+        resume_ssm(&as_first, &a2).await,
+        Err("AccessDeniedException".into()),
+        "the same user's other shell session's"
+    );
+    assert_eq!(terminate_ssm(&as_bob, &a1).await, Err("AccessDeniedException".into()));
+    assert_eq!(ssm_status(&s.admin, &a1).await.as_deref(), Some("Connected"));
+
+    // The first ends (both sweeps): its Session Manager session is terminated, the others on
+    // the same instance stay Connected.
+    api.end_session(&s.f.token, &first_id).await.ok(200);
+    env.clock.advance(std::time::Duration::from_secs(61));
+    env.run_expirer().await;
+    env.clock.reset();
+    let ended = api.get(&format!("/sessions/{first_id}"), &s.f.token).await.ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
+    let listed: Vec<&str> = ended["ssm_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    assert_eq!(listed, [a1.as_str()], "{ended}");
+    assert_eq!(ssm_status(&s.admin, &a1).await.as_deref(), Some("Terminated"));
+    for other in [&a2, &b1] {
+        assert_eq!(
+            ssm_status(&s.admin, other).await.as_deref(),
+            Some("Connected"),
+            "{other} on the same target"
+        );
+    }
+    let log = api.get(&format!("/sessions/{first_id}/log"), &s.f.token).await.ok(200);
+    assert_eq!(log["verified"], true, "{log}");
+    let terminated: Vec<Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "shell_sessions")
+        .flat_map(|e| e["terminated"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(terminated, [json!(a1)], "{log}");
+    for (id, token) in [(&second_id, &s.f.token), (&bobs_id, &bob)] {
+        let live = api.get(&format!("/sessions/{id}"), token).await.ok(200);
+        assert_eq!(live["status"], "active", "{live}");
+    }
+    // The others' credentials still work; the ended one's are revoked.
+    assert_eq!(resume_ssm(&as_second, &a2).await, Ok(()));
+    assert_eq!(resume_ssm(&as_bob, &b1).await, Ok(()));
+    start_ssm(&as_bob, &target)
+        .await
+        .expect("the other user opens another shell");
+    assert_eq!(
+        start_ssm(&as_first, &target).await,
+        Err("AccessDeniedException".into()),
+        "revoked"
+    );
+    api.end_session(&s.f.token, &second_id).await.ok(200);
+    api.end_session(&bob, &bobs_id).await.ok(200);
+}
+
+/// Types into the live Session Manager session `ssm` until its transcript is exactly `total`
+/// bytes (lines of `x`, at most 256 KiB at a time): what a shell printing that much records.
+async fn fill_transcript(env: &TestEnv, aws_account: &str, ssm: &str, total: u64) {
+    const CHUNK: u64 = 256 * 1024;
+    let mut size = type_in_counting(env, aws_account, ssm, "").await;
+    assert!(size < total, "{ssm}'s transcript already has {size} bytes");
+    while size < total {
+        let n = (total - size).min(CHUNK) as usize;
+        let mut chunk = "x".repeat(n - 1);
+        chunk.push('\n');
+        size = type_in_counting(env, aws_account, ssm, &chunk).await;
+    }
+    assert_eq!(size, total, "{ssm}");
+}
+
+/// The transcript endpoint returns at most the first 1 MiB of a transcript and says when there
+/// is more (`truncated`, docs/shell-sessions.md): a transcript of exactly 1 MiB comes whole and
+/// not truncated, one a byte longer comes cut at 1 MiB and truncated; each is still compared
+/// whole with what the session's log recorded at the end.
+#[tokio::test]
+async fn a_transcript_is_returned_up_to_1_mib_and_truncated_says_there_is_more() {
+    const MIB: u64 = 1024 * 1024;
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shell_fixture(env, "shell-large").await;
+    s.configure(env).await;
+    let target = s.managed(env).await;
+    let started = api.post("/sessions", &s.f.token, s.start(&target, 900)).await.ok(201);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    let user = aws_as(env, session_credentials(&started)).await;
+    let whole = start_ssm(&user, &target).await.unwrap();
+    let over = start_ssm(&user, &target).await.unwrap();
+    fill_transcript(env, &s.f.aws_account, &whole, MIB).await;
+    fill_transcript(env, &s.f.aws_account, &over, MIB + 1).await;
+    // The end terminates both (Session Manager uploads the transcripts then); the second sweep
+    // a minute later finishes it.
+    api.end_session(&s.f.token, &id).await.ok(200);
+    env.clock.advance(std::time::Duration::from_secs(61));
+    env.run_expirer().await;
+    env.clock.reset();
+
+    for (ssm, size) in [(&whole, MIB), (&over, MIB + 1)] {
+        let object = s
+            .admin
+            .s3
+            .get_object()
+            .bucket(&s.bucket)
+            .key(format!("shell/{ssm}.log"))
+            .send()
+            .await
+            .expect("the transcript");
+        let bytes = object.body.collect().await.unwrap().into_bytes().to_vec();
+        assert_eq!(bytes.len() as u64, size, "{ssm}: what Session Manager uploaded");
+        let t = api
+            .get(&format!("/sessions/{id}/transcripts/{ssm}"), &s.f.token)
+            .await
+            .ok(200);
+        let content = t["content"].as_str().unwrap();
+        assert_eq!(content.len() as u64, MIB, "{ssm}: at most 1 MiB");
+        let first_mib = &bytes[..MIB as usize];
+        assert!(
+            content.as_bytes() == first_mib,
+            "{ssm}: the first MiB of the transcript"
+        );
+        assert_eq!(t["truncated"], size > MIB, "{ssm}: truncated when there is more");
+        assert_eq!(t["recorded"]["bytes"], size, "{ssm}: the log recorded it whole");
+        assert_eq!(t["matches_log"], true, "{ssm}: compared whole with the log's record");
+    }
 }

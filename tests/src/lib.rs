@@ -5,7 +5,9 @@
 //! runtime that ends with the test. Tests isolate themselves by taking their own seeded AWS
 //! account (`take_account`) and unique names.
 
+pub mod bus;
 pub mod consoles;
+pub mod registration;
 pub mod shell;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -373,15 +375,27 @@ impl TestEnv {
 
     /// Ends every session earlier tests of the binary left live (the clock moved past any
     /// expiry, then back to the wall clock), so a test's expirer counts are exactly its own.
-    /// Call it holding `serial()`.
+    /// Call it holding `serial()`. Fails the test when the fifth run still read due items: the
+    /// backlog did not drain, and the counts that follow would not be the test's own.
     pub async fn drain_expirer(&self) {
+        const RUNS: usize = 5;
         self.clock.advance(Duration::from_secs(13 * 3600));
-        for _ in 0..5 {
-            if self.run_expirer().await.items_read == 0 {
+        let mut last = None;
+        for _ in 0..RUNS {
+            let report = self.run_expirer().await;
+            let drained = report.items_read == 0;
+            last = Some(report);
+            if drained {
                 break;
             }
         }
         self.clock.reset();
+        let last = last.expect("the expirer ran");
+        assert_eq!(
+            last.items_read, 0,
+            "the expirer's backlog did not drain in {RUNS} runs: the last run still read {} due items: {last:?}",
+            last.items_read
+        );
     }
 
     /// One expirer run that may die (an injected crash): `None` then.
@@ -393,6 +407,20 @@ impl TestEnv {
             .await
             .ok()
             .and_then(Result::ok)
+    }
+
+    /// The credentials STS issued for the JIT or shell session `session_id` (RoleSessionName
+    /// `cib-<id>`), as the broker received them, handed out or not; `None` if STS issued none
+    /// (or the process died before it saw the answer).
+    pub fn issued_credentials(&self, session_id: &str) -> Option<aws_credential_types::Credentials> {
+        let issued = self.assume_gate.issued(&format!("cib-{session_id}"))?;
+        Some(aws_credential_types::Credentials::new(
+            issued.access_key_id.clone(),
+            issued.secret_access_key.expose(),
+            Some(issued.session_token.expose().to_string()),
+            None,
+            "issued by STS",
+        ))
     }
 
     /// IAM as whoever holds `creds` (a session's temporary credentials, or a user's key).
@@ -763,7 +791,15 @@ pub async fn role_trust(iam: &aws_sdk_iam::Client, role_name: &str) -> Value {
         .expect("a JSON trust policy")
 }
 
-/// The IAM user's access key ids (none if the user is gone).
+/// Whether IAM answered `NoSuchEntity`: the only error that says something is absent. Any
+/// other (IAM down, a refusal, a throttle) says nothing about it, and a check of "nothing
+/// left" must not pass on it.
+fn no_such_entity(e: &impl aws_sdk_iam::error::ProvideErrorMetadata) -> bool {
+    e.code() == Some("NoSuchEntity")
+}
+
+/// The IAM user's access key ids (none if the user is gone: IAM's `NoSuchEntity`). Any other
+/// IAM error fails the test with that error.
 pub async fn access_keys(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     match iam.list_access_keys().user_name(user).send().await {
         Ok(out) => out
@@ -771,13 +807,19 @@ pub async fn access_keys(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
             .into_iter()
             .filter_map(|k| k.access_key_id)
             .collect(),
-        Err(_) => Vec::new(),
+        Err(e) if no_such_entity(&e) => Vec::new(),
+        Err(e) => panic!("ListAccessKeys for {user} failed (only NoSuchEntity means no keys): {e:?}"),
     }
 }
 
-/// Whether the IAM user exists.
+/// Whether the IAM user exists (absent only on IAM's `NoSuchEntity`). Any other IAM error
+/// fails the test with that error.
 pub async fn iam_user_exists(iam: &aws_sdk_iam::Client, user: &str) -> bool {
-    iam.get_user().user_name(user).send().await.is_ok()
+    match iam.get_user().user_name(user).send().await {
+        Ok(_) => true,
+        Err(e) if no_such_entity(&e) => false,
+        Err(e) => panic!("GetUser for {user} failed (only NoSuchEntity means no user): {e:?}"),
+    }
 }
 
 /// IAM and the record agree on a provisioned user: one key, the recorded one, and a login.

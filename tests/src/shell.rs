@@ -91,13 +91,25 @@ pub async fn register_agent(env: &TestEnv, aws_account: &str, node: &str, versio
 
 /// What a user types in a live Session Manager session (kept in its transcript).
 pub async fn type_in(env: &TestEnv, aws_account: &str, ssm_session: &str, text: &str) {
+    type_in_counting(env, aws_account, ssm_session, text).await;
+}
+
+/// `type_in`, returning the size in bytes of the session's transcript once `text` is in it
+/// (what Session Manager uploads when the session ends).
+pub async fn type_in_counting(env: &TestEnv, aws_account: &str, ssm_session: &str, text: &str) -> u64 {
     let reply = reqwest::Client::new()
         .post(format!("{}/moto-api/cib/ssm/session-input", env.aws_endpoint))
         .json(&json!({ "AccountId": aws_account, "Region": REGION, "SessionId": ssm_session, "Text": text }))
         .send()
         .await
         .unwrap();
-    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap_or_default());
+    let status = reply.status();
+    let body = reply.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    answer["Bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the transcript's size: {answer}"))
 }
 
 /// What someone does in the console: the preferences document's transcripts sent to `bucket`,
@@ -124,10 +136,16 @@ pub async fn send_transcripts_elsewhere(aws: &Aws, document: &Value, bucket: &st
 
 /// Session Manager in the account with these credentials: a session on `target`, or the error code.
 pub async fn start_ssm(aws: &Aws, target: &str) -> Result<String, String> {
+    start_ssm_with(aws, target, DOCUMENT).await
+}
+
+/// `start_ssm` with another Session document (`AWS-StartPortForwardingSession`,
+/// `AWS-StartSSHSession`, a document of the account's own): a session, or the error code.
+pub async fn start_ssm_with(aws: &Aws, target: &str, document: &str) -> Result<String, String> {
     aws.ssm
         .start_session()
         .target(target)
-        .document_name(DOCUMENT)
+        .document_name(document)
         .send()
         .await
         .map(|o| o.session_id().unwrap().to_string())
@@ -136,6 +154,66 @@ pub async fn start_ssm(aws: &Aws, target: &str) -> Result<String, String> {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("no code: {e:?}"))
         })
+}
+
+/// ResumeSession on the Session Manager session `id` with these credentials: `Ok`, or the
+/// error code.
+pub async fn resume_ssm(aws: &Aws, id: &str) -> Result<(), String> {
+    aws.ssm
+        .resume_session()
+        .session_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            aws_sdk_ssm::error::ProvideErrorMetadata::code(&e)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no code: {e:?}"))
+        })
+}
+
+/// TerminateSession on the Session Manager session `id` with these credentials: `Ok`, or the
+/// error code.
+pub async fn terminate_ssm(aws: &Aws, id: &str) -> Result<(), String> {
+    aws.ssm
+        .terminate_session()
+        .session_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            aws_sdk_ssm::error::ProvideErrorMetadata::code(&e)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no code: {e:?}"))
+        })
+}
+
+/// The status DescribeSessions gives the Session Manager session `id` (`Connected`,
+/// `Terminated`, ...), looked for among the live sessions, then the ended ones; `None` when
+/// Session Manager lists it in neither.
+pub async fn ssm_status(aws: &Aws, id: &str) -> Option<String> {
+    for state in [
+        aws_sdk_ssm::types::SessionState::Active,
+        aws_sdk_ssm::types::SessionState::History,
+    ] {
+        let filter = aws_sdk_ssm::types::SessionFilter::builder()
+            .key(aws_sdk_ssm::types::SessionFilterKey::SessionId)
+            .value(id)
+            .build()
+            .unwrap();
+        let out = aws
+            .ssm
+            .describe_sessions()
+            .state(state)
+            .filters(filter)
+            .send()
+            .await
+            .unwrap();
+        if let Some(found) = out.sessions().iter().find(|x| x.session_id() == Some(id)) {
+            return found.status().map(|x| x.as_str().to_string());
+        }
+    }
+    None
 }
 
 /// An instance profile whose role the SSM Agent would authenticate with.
@@ -283,6 +361,26 @@ impl Shell {
             )
             .await
             .ok(200);
+    }
+
+    /// Another platform user of the account, provisioned by the broker (console and a
+    /// credential, as the fixture's user) and a member of the fixture's group, so that they may
+    /// start shell sessions too; returns their token. Add them before `configure`, which brings
+    /// the provisioned users' policies up to date with the shell role.
+    pub async fn another_user(&self, env: &TestEnv, email: &str) -> String {
+        let api = env.client();
+        let admin = env.admin();
+        api.post(
+            &format!("/accounts/{}/users", self.f.account),
+            &admin,
+            json!({ "email": email, "console_access": true, "credential": true }),
+        )
+        .await
+        .ok(201);
+        api.put(&format!("/groups/{}/members/{email}", self.f.group), &admin, json!({}))
+            .await
+            .ok(201);
+        env.user(email)
     }
 
     /// A managed, running staging instance with a recent agent.
