@@ -132,11 +132,19 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<
     None
 }
 
-/// The methods served on this path (for 405's `Allow`); empty when the path is unknown.
+/// The methods of the resource this path names (for 405's `Allow`); empty when the path is
+/// unknown. Only the most literal matching pattern counts: `/accounts/external-ids` is its
+/// own resource (POST), not an account whose id happens to be `external-ids`.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    let matched: Vec<(&'static str, usize)> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         .into_iter()
-        .filter(|m| match_route(m, path).is_some())
+        .filter_map(|m| match_route(m, path).map(|(r, _)| (m, r.path.matches('{').count())))
+        .collect();
+    let most_literal = matched.iter().map(|(_, params)| *params).min();
+    matched
+        .into_iter()
+        .filter(|(_, params)| Some(*params) == most_literal)
+        .map(|(m, _)| m)
         .collect()
 }
 
@@ -153,6 +161,7 @@ mod tests {
         assert!(match_route("GET", "/accounts//jit").is_none());
         assert!(match_route("GET", "/nope").is_none());
         assert_eq!(allowed_methods("/accounts/x"), ["GET", "PATCH", "DELETE"]);
+        assert_eq!(allowed_methods("/accounts/external-ids"), ["POST"]);
         assert!(allowed_methods("/nope").is_empty());
         assert_eq!(match_route("GET", "/accounts/a%40b").unwrap().1["id"], "a@b");
     }
