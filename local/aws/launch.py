@@ -2,6 +2,11 @@
 
     python3 local/aws/launch.py <port>
 
+Port 0 picks a free port: the launcher binds it itself and prints it as the first line on
+stdout once the socket listens. A port picked by the caller and bound later could be taken by
+another local AWS started in between (test binaries run side by side), and the caller would
+then talk to that one without noticing.
+
 The caller sets INITIAL_NO_AUTH_ACTION_COUNT (free, unauthenticated requests for seeding) and
 MOTO_IAM_LOAD_MANAGED_POLICIES. The server lives as long as our stdin stays open: a watchdog
 thread exits the process when it closes, so no server outlives the process that started it
@@ -27,9 +32,31 @@ def main(argv: list[str]) -> None:
     import cib_local_aws
 
     cib_local_aws.apply_all()
-    from moto.server import main as moto_main
+    if argv[1] != "0":
+        from moto.server import main as moto_main
 
-    moto_main(["-H", "127.0.0.1", "-p", argv[1]])
+        moto_main(["-H", "127.0.0.1", "-p", argv[1]])
+        return
+    _serve_on_a_free_port()
+
+
+def _serve_on_a_free_port() -> None:
+    """What moto.server.main does, on a socket bound here, so the port is ours before it is told."""
+    import socket
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    server = make_server("127.0.0.1", port, app, threaded=True, fd=sock.fileno())
+    print(port, flush=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

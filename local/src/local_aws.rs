@@ -11,7 +11,6 @@
 //! as AWS does, so tests can observe revocation with real calls. It does not enforce STS
 //! durations, IAM's DeleteConflict or password policies; the broker checks those itself.
 
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -176,11 +175,6 @@ pub struct LocalAws {
     _process: Child,
 }
 
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// An SDK configuration for `endpoint` with the given keys.
 pub async fn sdk_config(endpoint: &str, keys: &Keys) -> aws_config::SdkConfig {
     shared::adapters::aws::sdk_defaults()
@@ -204,11 +198,12 @@ impl LocalAws {
     /// costs about a second per account at start).
     pub async fn start(targets: usize, managed_policies: bool) -> Result<LocalAws, String> {
         let python = std::env::var("LOCAL_AWS_PYTHON").unwrap_or_else(|_| "python3".into());
-        let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let free_actions = 3 + 3 * targets;
+        // Port 0: the launcher binds a free port and prints it once it listens, so no other
+        // local AWS started meanwhile (test binaries run side by side) can be mistaken for ours.
         let mut process = Command::new(&python)
             .arg(LAUNCHER)
-            .arg(port.to_string())
+            .arg("0")
             .env("INITIAL_NO_AUTH_ACTION_COUNT", free_actions.to_string())
             // So AWS managed policies (arn:aws:iam::aws:policy/…) can be attached, as on AWS.
             .env(
@@ -216,24 +211,32 @@ impl LocalAws {
                 if managed_policies { "true" } else { "false" },
             )
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("starting moto with {python}: {e} (run scripts/test once to install it)"))?;
+        let stdout = process.stdout.take().expect("stdout is piped");
+        let mut first_line = String::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut first_line),
+        )
+        .await;
+        let port: u16 = match read {
+            Err(_) => return Err("moto did not start listening within 60 s".into()),
+            Ok(Err(e)) => return Err(format!("reading moto's port: {e}")),
+            Ok(Ok(_)) => match first_line.trim().parse() {
+                Ok(port) => port,
+                Err(_) => {
+                    let status = process.try_wait().ok().flatten();
+                    return Err(format!(
+                        "moto exited at start ({status:?}); is moto[server] installed for {python}?"
+                    ));
+                }
+            },
+        };
         let endpoint = format!("http://127.0.0.1:{port}");
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Ok(Some(status)) = process.try_wait() {
-                return Err(format!(
-                    "moto exited at start ({status}); is moto[server] installed for {python}?"
-                ));
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err("moto did not start listening within 60 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
 
         // The free, unauthenticated requests: exactly `free_actions` of them.
         let anyone = Keys {

@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
+import select
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -60,12 +60,6 @@ class Aws:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _seed_admin(endpoint: str, account: str | None, name: str) -> Keys:
     """Three free requests: CreateUser, PutUserPolicy (allow-all), CreateAccessKey."""
     iam = boto3.client(
@@ -87,22 +81,20 @@ def _seed_admin(endpoint: str, account: str | None, name: str) -> Keys:
 def local_aws(**env_overrides: str):
     """A fresh server (launch.py, as local_aws.rs starts it) with admins seeded, its environment
     plus `env_overrides`; stopped on exit."""
-    port = _free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="6", MOTO_IAM_LOAD_MANAGED_POLICIES="false", **env_overrides)
     log = tempfile.TemporaryFile()
-    # cwd "/": launch.py must find its package by itself.
-    proc = subprocess.Popen([sys.executable, LAUNCH, str(port)], stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd="/")
+    # cwd "/": launch.py must find its package by itself. Port 0: it binds one and prints it.
+    proc = subprocess.Popen([sys.executable, LAUNCH, "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, cwd="/")
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"moto did not start: {log.read().decode(errors='replace')[-3000:]}")
-                time.sleep(0.05)
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline() if ready else b""
+        if not line.strip().isdigit():
+            proc.poll()
+            log.seek(0)
+            pytest.fail(f"moto did not start: {log.read().decode(errors='replace')[-3000:]}")
+        port = int(line)
+        # Nothing else is read from stdout: a thread drains it so the server never blocks on it.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         endpoint = f"http://127.0.0.1:{port}"
         admin = _seed_admin(endpoint, None, "admin")
         other = _seed_admin(endpoint, OTHER, "admin")

@@ -24,7 +24,7 @@ import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ALLOW_ALL, LAUNCH, Aws, Keys, _free_port, assume, code, local_aws, trust, unique, user_with_key
+from conftest import ALLOW_ALL, LAUNCH, Aws, Keys, assume, code, local_aws, trust, unique, user_with_key
 
 from cib_local_aws.iam_propagation import _LIVE, Journal, parse_milliseconds
 
@@ -456,7 +456,7 @@ def test_a_malformed_delay_at_start_stops_the_server(value):
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0", CIB_LOCAL_IAM_PROPAGATION_MS=value)
     # stdin stays open (closing it stops the server: launch.py's watchdog), so it must stop by itself.
     proc = subprocess.Popen(
-        [sys.executable, LAUNCH, str(_free_port())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/"
+        [sys.executable, LAUNCH, "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/"
     )
     try:
         returncode = proc.wait(timeout=60)  # the message is short: no pipe fills up meanwhile
