@@ -315,6 +315,12 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         // As deployed by default: transcripts for owners and admins only.
         auditors_read_transcripts: false,
         broker_account_id: shared::domain::AwsAccountId::parse(crate::local_aws::BROKER_ACCOUNT).ok(),
+        // The broker's principal locally: the user whose key it signs with.
+        broker_principal_arn: Some(format!(
+            "arn:aws:iam::{}:user/{}",
+            crate::local_aws::BROKER_ACCOUNT,
+            crate::local_aws::BROKER_USER
+        )),
         // The seeded accounts' role is named as the template's default.
         target_role_name: shared::config::DEFAULT_TARGET_ROLE_NAME.into(),
         table_name: resources.table_name.clone(),

@@ -274,6 +274,7 @@ impl App {
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone())
             .refusing_own_account(config.broker_account_id.clone())
+            .trusted_as(config.broker_principal_arn.clone())
             .assuming_only(&config.target_role_name);
         let evidence = crate::services::evidence::EvidenceService::new(
             store.clone(),
@@ -380,6 +381,7 @@ mod tests {
             request_lapse: Duration::from_secs(3600),
             auditors_read_transcripts: false,
             broker_account_id: None,
+            broker_principal_arn: None,
             target_role_name: crate::config::DEFAULT_TARGET_ROLE_NAME.into(),
         }
     }

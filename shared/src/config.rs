@@ -50,6 +50,11 @@ pub struct Config {
     /// The AWS account the broker runs in (`BROKER_ACCOUNT_ID`; the template sets it), which
     /// registration refuses.
     pub broker_account_id: Option<crate::domain::AwsAccountId>,
+    /// The ARN (a pattern with `*`) of the broker's own principals (`BROKER_PRINCIPAL_ARN`; the
+    /// template names its functions' roles): the trust policy issued with an ExternalId lets in
+    /// only them (`aws:PrincipalArn`), not everyone in the broker's account allowed
+    /// `sts:AssumeRole`. Unset, it names the account alone.
+    pub broker_principal_arn: Option<String>,
     /// The name (a pattern with `*`) of the role customers create for the broker in accounts
     /// registered by role (`TARGET_ROLE_NAME`; the template's `TargetRoleName`, which also
     /// limits the functions' AssumeRole to it). Default `CloudIamBrokerAccess`.
@@ -125,6 +130,18 @@ fn var(name: &str) -> Result<String, ConfigError> {
 
 fn opt(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// An IAM principal's ARN, possibly with `*`: six colon-separated parts, the service `iam`, a
+/// 12-digit account, no white space (a typo would otherwise be issued in every trust policy).
+fn is_iam_arn_pattern(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if !partition.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && (resource.starts_with("role/") || resource.starts_with("user/"))
+            && !arn.chars().any(char::is_whitespace))
 }
 
 impl Config {
@@ -235,6 +252,15 @@ impl Config {
             request_lapse,
             auditors_read_transcripts: flag("AUDITORS_READ_TRANSCRIPTS")?,
             target_role_name: opt("TARGET_ROLE_NAME").unwrap_or_else(|| DEFAULT_TARGET_ROLE_NAME.into()),
+            broker_principal_arn: match opt("BROKER_PRINCIPAL_ARN") {
+                Some(arn) if !is_iam_arn_pattern(&arn) => {
+                    return Err(ConfigError(
+                        "BROKER_PRINCIPAL_ARN must be an IAM ARN (arn:<partition>:iam::<account>:<role or user>/…)"
+                            .into(),
+                    ));
+                }
+                arn => arn,
+            },
             broker_account_id: match opt("BROKER_ACCOUNT_ID") {
                 None => None,
                 Some(id) => Some(
@@ -265,5 +291,31 @@ impl Config {
                 loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
         }
         loader.load().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_iam_arn_pattern;
+
+    #[test]
+    fn the_broker_principal_is_an_iam_arn() {
+        for ok in [
+            "arn:aws:iam::123456789012:role/cloud-iam-broker/*",
+            "arn:aws-us-gov:iam::123456789012:role/stack-*",
+            "arn:aws:iam::123456789012:user/cloud-iam-broker",
+        ] {
+            assert!(is_iam_arn_pattern(ok), "{ok}");
+        }
+        for bad in [
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:sts::123456789012:assumed-role/x/y",
+            "arn:aws:iam::1234:role/x",
+            "arn:aws:iam::123456789012:role/a b",
+            "role/x",
+            "*",
+        ] {
+            assert!(!is_iam_arn_pattern(bad), "{bad}");
+        }
     }
 }

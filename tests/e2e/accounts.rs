@@ -5,6 +5,9 @@ use e2e::registration::{role_registration, trust_issued_external_id};
 use e2e::{RawBody, Role, access_key_registration, env};
 use serde_json::{Value, json};
 
+#[path = "accounts/external_ids.rs"]
+mod external_ids;
+
 fn jit(roles: &[String]) -> Value {
     json!({ "active": true, "description": "on-call", "jit_enabled": true, "max_duration_seconds": 3600, "allowed_role_arns": roles })
 }

@@ -1,9 +1,10 @@
 //! The broker on AWS as AWS behaves, where the local AWS is now as strict (issue "Holds on AWS
 //! as AWS behaves"): one role shared by many users under one fixed trust (Sids unique, the
 //! trust quota, re-provisioning), consoles that users make from JIT credentials and that
-//! outlive them, credentials exported from consoles, IAM's propagation delay, and ListUsers
-//! without tags. Every effect is observed with real calls signed with the handed-out
-//! credentials (or the console's exported ones).
+//! outlive them, credentials exported from consoles, IAM's propagation delay, ListUsers
+//! without tags, and whom the trust issued with an ExternalId lets in (`roles.rs`). Every
+//! effect is observed with real calls signed with the handed-out credentials (or the console's
+//! exported ones).
 //!
 //! Its own binary, each test holding `serial()`: one turns the local AWS's propagation delay
 //! on for a while, which would slow every other test's IAM changes.
@@ -14,6 +15,9 @@ use aws_credential_types::Credentials;
 use e2e::consoles::{expire_credentials, export_credentials, federated_console, set_iam_propagation, user_console};
 use e2e::{TestEnv, env, session_credentials};
 use serde_json::{Value, json};
+
+#[path = "aws_as_it_behaves/roles.rs"]
+mod roles;
 
 /// An account with JIT on one role that carries the broker's trust, applied once as an admin
 /// would: the document `GET /accounts/{id}/jit` shows. Returns (account id, AWS account id,

@@ -10,12 +10,22 @@ use crate::TestEnv;
 /// Issues an ExternalId and makes the target's broker role trust exactly the policy the
 /// broker returned. Returns the ExternalId.
 pub async fn trust_issued_external_id(env: &TestEnv, target: &TargetAccount) -> String {
-    let issued = env
-        .client()
+    let issued = issue_external_id(env).await;
+    trust_external_id(env, target, &issued).await;
+    issued["external_id"].as_str().expect("an ExternalId").to_string()
+}
+
+/// `POST /accounts/external-ids` as an admin: the ExternalId with its trust policy.
+pub async fn issue_external_id(env: &TestEnv) -> Value {
+    env.client()
         .post("/accounts/external-ids", &env.admin(), Value::Null)
         .await
-        .ok(201);
-    let external_id = issued["external_id"].as_str().expect("an ExternalId").to_string();
+        .ok(201)
+}
+
+/// Puts the trust policy `issued` came with on the target's broker role, as the admin of that
+/// account would (one issued ExternalId may be put on several roles; it registers one).
+pub async fn trust_external_id(env: &TestEnv, target: &TargetAccount, issued: &Value) {
     let role_name = target.broker_access_role_arn.rsplit('/').next().expect("a role ARN");
     env.target_iam(target)
         .await
@@ -25,7 +35,6 @@ pub async fn trust_issued_external_id(env: &TestEnv, target: &TargetAccount) -> 
         .send()
         .await
         .expect("the role takes the trust policy the broker returned");
-    external_id
 }
 
 /// A registration body through the target's broker role with `external_id`.

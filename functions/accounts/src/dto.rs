@@ -191,9 +191,14 @@ impl From<&Account> for AccountOut {
 
 /// A freshly issued ExternalId, with the trust policy the registered role needs: the one
 /// response that shows it (AWS does not treat an ExternalId as a secret; the broker still keeps
-/// it sealed and out of every other response and log).
+/// it sealed and out of every other response and log). The account root as principal lets in
+/// any principal of the broker's account its own policies allow `sts:AssumeRole`; the condition
+/// on `aws:PrincipalArn` narrows that to the broker's own principals.
 pub fn external_id_out(issued: &IssuedExternalId) -> serde_json::Value {
-    let condition = serde_json::json!({ "StringEquals": { "sts:ExternalId": issued.external_id.expose() } });
+    let mut condition = serde_json::json!({ "StringEquals": { "sts:ExternalId": issued.external_id.expose() } });
+    if let Some(principal) = &issued.broker_principal {
+        condition["ArnLike"] = serde_json::json!({ "aws:PrincipalArn": principal });
+    }
     let mut out = serde_json::json!({
         "external_id": issued.external_id.expose(),
         "expires_at": issued.expires_at.format(&time::format_description::well_known::Rfc3339).expect("formats"),

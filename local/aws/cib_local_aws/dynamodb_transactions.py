@@ -8,6 +8,15 @@ the transaction does not touch are never modified in place, so sharing them is s
 
 moto takes the copy with `copy.deepcopy` inside `moto.dynamodb.models`; the module's `copy`
 is replaced by a shim that forwards everything except deep copies of a Table.
+
+Isolation: DynamoDB runs transactions serializably with one another and with single-item
+reads and writes (GetItem, PutItem, UpdateItem, DeleteItem): "Isolation levels for DynamoDB
+transactions", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html.
+moto's server is threaded and a transaction checks its conditions, writes item by item and, on
+failure, puts the copied table back; two at once could both pass a condition only one may (two
+writes using up one issued ExternalId), and a rollback could undo a write made meanwhile. Here
+they take turns under one lock (a transaction that would conflict waits rather than failing with
+TransactionConflict; either way it then sees the other's outcome).
 """
 
 from __future__ import annotations
@@ -18,6 +27,9 @@ from collections import defaultdict
 
 # Which keys the running transaction touches, per table name (one transaction per thread).
 _touched = threading.local()
+# Transactions and single-item reads and writes take turns (reentrant: a transaction's own
+# items go through the single-item methods).
+_turns = threading.RLock()
 
 
 def apply() -> None:
@@ -65,10 +77,22 @@ def apply() -> None:
                     a: op.get("Item", {}).get(a) for a in (table.hash_key_attr, table.range_key_attr) if a
                 }
                 keys.setdefault(name, []).append(key)
-        _touched.keys = keys
-        try:
-            return original(self, transact_items)
-        finally:
-            _touched.keys = {}
+        with _turns:
+            _touched.keys = keys
+            try:
+                return original(self, transact_items)
+            finally:
+                _touched.keys = {}
 
     ddb.DynamoDBBackend.transact_write_items = transact_write_items
+    for name in ("get_item", "put_item", "update_item", "delete_item"):
+        setattr(ddb.DynamoDBBackend, name, _taking_turns(getattr(ddb.DynamoDBBackend, name)))
+
+
+def _taking_turns(method):
+    def in_turn(*args, **kwargs):
+        with _turns:
+            return method(*args, **kwargs)
+
+    in_turn.__name__ = method.__name__
+    return in_turn

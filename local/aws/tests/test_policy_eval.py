@@ -597,6 +597,37 @@ def test_trust_policy_cross_account_needs_identity():
     assert assume([policy(allow())], t, outsider, {}) == IMPLICIT_DENY
 
 
+def test_trust_of_an_issued_external_id_lets_in_the_brokers_roles_only():
+    # functions/accounts/src/dto.rs `external_id_out`: the broker's account root as principal
+    # lets in every principal there whose own policies allow sts:AssumeRole; the ArnLike on
+    # aws:PrincipalArn (for a role session, the role's ARN, path included) keeps only the broker's.
+    broker = "222222222222"
+    own = f"arn:aws:iam::{broker}:role/cib-stack/cib-stack-AccountsFunctionRole-AB12"
+    t = trust_policy(
+        {"AWS": f"arn:aws:iam::{broker}:root"},
+        condition={
+            "StringEquals": {"sts:ExternalId": "xid"},
+            "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{broker}:role/cib-stack/*"},
+        },
+    )
+    everything = [policy(allow())]
+
+    def ctx(principal_arn, external_id="xid"):
+        return {"sts:ExternalId": external_id, "aws:PrincipalArn": principal_arn}
+
+    function = Principal(broker, f"arn:aws:sts::{broker}:assumed-role/cib-stack-AccountsFunctionRole-AB12/fn", role_arn=own)
+    assert assume(everything, t, function, ctx(own)) == ALLOW
+    assert assume(everything, t, function, ctx(own, "other")) == IMPLICIT_DENY
+    other_role = f"arn:aws:iam::{broker}:role/Admin"
+    admin_session = Principal(broker, f"arn:aws:sts::{broker}:assumed-role/Admin/me", role_arn=other_role)
+    assert assume(everything, t, admin_session, ctx(other_role)) == IMPLICIT_DENY
+    admin_user = Principal(broker, f"arn:aws:iam::{broker}:user/admin")
+    assert assume(everything, t, admin_user, ctx(admin_user.arn)) == IMPLICIT_DENY
+    # The same name outside the path is another role.
+    outside = f"arn:aws:iam::{broker}:role/cib-stack-AccountsFunctionRole-AB12"
+    assert assume(everything, t, Principal(broker, "arn:aws:sts::222222222222:assumed-role/x/fn", role_arn=outside), ctx(outside)) == IMPLICIT_DENY
+
+
 def test_trust_policy_role_session_callers():
     by_role = trust_policy({"AWS": SESSION.role_arn})
     by_session = trust_policy({"AWS": SESSION.arn})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
@@ -502,6 +503,74 @@ def test_the_broker_resources_work_with_an_allow_all_key(aws):
         ]
     )
     assert ddb.get_item(TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "1"}})["Item"]["v"] == {"N": "2"}
+
+
+def test_a_cancelled_transaction_says_which_item_failed_and_why(aws):
+    # TransactWriteItems: a TransactionCanceledException carries "CancellationReasons", one per
+    # item in order, Code "None" for items that did not cause it and "ConditionalCheckFailed"
+    # for a failed condition
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+    # The broker reads them: only a failed condition is a conflict (dynamodb/mod.rs `transact`).
+    ddb = aws.client("dynamodb", aws.admin)
+    table = unique("reasons")
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+    )
+    ddb.put_item(TableName=table, Item={"PK": {"S": "taken"}, "SK": {"S": "1"}})
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"PK": {"S": "free"}, "SK": {"S": "1"}}, "ConditionExpression": "attribute_not_exists(PK)"}},
+                {"Put": {"TableName": table, "Item": {"PK": {"S": "taken"}, "SK": {"S": "1"}}, "ConditionExpression": "attribute_not_exists(PK)"}},
+            ]
+        )
+    assert code(e) == "TransactionCanceledException"
+    reasons = e.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"], reasons
+    assert "Item" not in reasons[1], "the old item only with ReturnValuesOnConditionCheckFailure"
+    assert "Item" not in ddb.get_item(TableName=table, Key={"PK": {"S": "free"}, "SK": {"S": "1"}})
+
+
+def test_transactions_racing_for_one_item_take_turns(aws):
+    # DynamoDB isolates transactions serializably from one another and from single-item writes
+    # ("Isolation levels for DynamoDB transactions",
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html): of
+    # transactions that each use up one item on condition it still exists, exactly one commits.
+    # (The broker uses up an issued ExternalId so: dynamodb/accounts.rs `consume_external_id`.)
+    ddb = aws.client("dynamodb", aws.admin)
+    table = unique("turns")
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+    )
+    ticket = {"PK": {"S": "ticket"}, "SK": {"S": "1"}}
+    for round_ in range(5):
+        ddb.put_item(TableName=table, Item=ticket)
+
+        def take(i, round_=round_):
+            client = aws.client("dynamodb", aws.admin)
+            try:
+                client.transact_write_items(
+                    TransactItems=[
+                        {"Delete": {"TableName": table, "Key": ticket, "ConditionExpression": "attribute_exists(PK)"}},
+                        {"Put": {"TableName": table, "Item": {"PK": {"S": f"taker-{round_}-{i}"}, "SK": {"S": "1"}}}},
+                    ]
+                )
+                return True
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "TransactionCanceledException", e.response
+                return False
+
+        with ThreadPoolExecutor(12) as pool:
+            won = list(pool.map(take, range(12)))
+        assert won.count(True) == 1, won
+        takers = [i for i in ddb.scan(TableName=table)["Items"] if i["PK"]["S"].startswith(f"taker-{round_}-")]
+        assert len(takers) == 1, takers
 
 
 def test_a_principal_without_policies_is_refused_everywhere_but_get_caller_identity(aws):

@@ -63,8 +63,22 @@ impl JitSettings {
             .and_then(|r| r.max_session_seconds)
     }
 
+    /// The positions of the first two allowed roles that are one IAM role (`RoleArn::identity`:
+    /// names are unique regardless of case, and the path is not part of them), however spelled.
+    /// Settings listing a role twice are refused: the broker's records of a role (its
+    /// revocations, its deny pages) must not be split between spellings.
+    pub fn role_listed_twice(&self) -> Option<(usize, usize)> {
+        let identities: Vec<String> = self.allowed_roles.iter().map(RoleArn::identity).collect();
+        identities.iter().enumerate().find_map(|(later, id)| {
+            identities[..later]
+                .iter()
+                .position(|e| e == id)
+                .map(|first| (first, later))
+        })
+    }
+
     /// Validates raw settings for the account `owner`: roles must be IAM role ARNs in that
-    /// account, without duplicates.
+    /// account (a role listed twice is `role_listed_twice`'s to find).
     pub fn parse(
         owner: &AwsAccountId,
         active: bool,
@@ -96,8 +110,6 @@ impl JitSettings {
                     &field,
                     format!("role is in account {}, not this account ({owner})", role.account()),
                 );
-            } else if roles.contains(&role) {
-                c.push(&field, "is listed twice");
             } else {
                 roles.push(role);
             }
@@ -131,21 +143,35 @@ mod tests {
     }
 
     #[test]
-    fn roles_must_belong_to_the_account_once() {
+    fn roles_must_belong_to_the_account() {
         let ok = "arn:aws:iam::123456789012:role/Admin".to_string();
         let other = "arn:aws:iam::210987654321:role/Admin".to_string();
         assert!(JitSettings::parse(&owner(), true, None, true, 3600, std::slice::from_ref(&ok)).is_ok());
-        let err =
-            JitSettings::parse(&owner(), true, None, true, 100, &[ok.clone(), ok, other, "x".into()]).unwrap_err();
+        let err = JitSettings::parse(&owner(), true, None, true, 100, &[ok, other, "x".into()]).unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            [
-                "max_duration_seconds",
-                "allowed_role_arns[1]",
-                "allowed_role_arns[2]",
-                "allowed_role_arns[3]"
-            ]
+            ["max_duration_seconds", "allowed_role_arns[1]", "allowed_role_arns[2]"]
         );
+    }
+
+    #[test]
+    fn a_role_listed_twice_is_found_however_spelled() {
+        let roles = |arns: &[&str]| {
+            let arns: Vec<String> = arns
+                .iter()
+                .map(|a| format!("arn:aws:iam::123456789012:role/{a}"))
+                .collect();
+            JitSettings::parse(&owner(), true, None, true, 3600, &arns).unwrap()
+        };
+        assert_eq!(roles(&["Admin", "ReadOnly", "team/Other"]).role_listed_twice(), None);
+        assert_eq!(roles(&["Admin", "ReadOnly", "Admin"]).role_listed_twice(), Some((0, 2)));
+        // Case and path differ, the role is the same (IAM role names are case-insensitively
+        // unique, the path is not part of the name).
+        assert_eq!(
+            roles(&["Ops", "ReadOnly", "team/ops"]).role_listed_twice(),
+            Some((0, 2))
+        );
+        assert_eq!(roles(&["A", "ops", "B", "OPS"]).role_listed_twice(), Some((1, 3)));
     }
 }

@@ -127,6 +127,18 @@ impl From<JitSettingsError> for Problem {
     fn from(e: JitSettingsError) -> Self {
         match e {
             JitSettingsError::NotFound(_) => Problem::not_found(e.to_string()),
+            JitSettingsError::DuplicateRole { second, .. } => Problem {
+                errors: vec![crate::domain::FieldError {
+                    field: format!("allowed_role_arns[{second}]"),
+                    message: "names the same IAM role as an earlier entry".into(),
+                }],
+                ..Problem::new(
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "duplicate-role",
+                    "A role is listed twice",
+                    e.to_string(),
+                )
+            },
             JitSettingsError::Unavailable(cause) => unavailable(&cause),
         }
     }

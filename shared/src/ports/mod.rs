@@ -68,13 +68,14 @@ pub trait AccountStore: Send + Sync {
     async fn issue_external_id(&self, digest: &str, expires_at: time::OffsetDateTime) -> Result<(), StoreError>;
     /// Whether the ExternalId with `digest` is issued, unused and unexpired at `now`.
     async fn external_id_issued(&self, digest: &str, now: time::OffsetDateTime) -> Result<bool, StoreError>;
-    /// Uses up an issued ExternalId; false when it was not (or no longer) issued at `now`.
-    async fn consume_external_id(&self, digest: &str, now: time::OffsetDateTime) -> Result<bool, StoreError>;
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     /// Lists accounts oldest first. An unreadable cursor is `Ok(None)`.
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<Account>>, StoreError>;
-    /// Replaces the account if its stored version is still `account.version - 1`.
-    async fn update(&self, account: &Account) -> Result<(), StoreError>;
+    /// Replaces the account if its stored version is still `account.version - 1`, using up the
+    /// issued ExternalId whose digest is `consumes` in the same write. `Conflict` when the
+    /// version moved or the ExternalId is no longer issued (used meanwhile, or expired at the
+    /// account's update time); nothing is written then.
+    async fn update(&self, account: &Account, consumes: Option<&str>) -> Result<(), StoreError>;
     /// Deletes the account, its JIT settings and its registration marker, atomically, unless
     /// it still has users or live sessions (checked in the same write, so no race).
     async fn delete(&self, account: &Account) -> Result<Result<(), DeleteAccountRefusal>, StoreError>;

@@ -61,6 +61,9 @@ pub struct IssuedExternalId {
     pub expires_at: time::OffsetDateTime,
     /// The AWS account the broker runs in: the principal the role's trust names.
     pub broker_account: Option<AwsAccountId>,
+    /// The ARN pattern of the broker's own principals in that account: the trust's condition
+    /// on `aws:PrincipalArn`, so no other principal of the account is let in.
+    pub broker_principal: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +117,11 @@ pub enum DeleteAccountError {
 pub enum JitSettingsError {
     #[error("no account {0}")]
     NotFound(AccountId),
+    /// Two allowed role ARNs name one IAM role (`JitSettings::role_listed_twice`).
+    #[error(
+        "allowed_role_arns[{first}] and allowed_role_arns[{second}] name the same IAM role (role names are unique regardless of case, and the path is not part of the name); list it once"
+    )]
+    DuplicateRole { first: usize, second: usize },
     #[error("{0}")]
     Unavailable(String),
 }
@@ -133,6 +141,8 @@ pub struct AccountService {
     clock: Arc<dyn Clock>,
     /// The AWS account the broker runs in, which is never registered.
     own_account: Option<AwsAccountId>,
+    /// The broker's own principals there (an ARN pattern), which issued trust policies name.
+    own_principal: Option<String>,
     /// The role name (a pattern with `*`) the broker may assume in registered accounts: the
     /// template allows it no other (`TargetRoleName`).
     target_role_name: String,
@@ -151,6 +161,7 @@ impl AccountService {
             sealer,
             clock,
             own_account: None,
+            own_principal: None,
             target_role_name: "*".into(),
         }
     }
@@ -180,6 +191,13 @@ impl AccountService {
         self
     }
 
+    /// Issues trust policies that let in only `principal` (an ARN pattern: the broker's own
+    /// roles), not every principal of the broker's account allowed `sts:AssumeRole`.
+    pub fn trusted_as(mut self, principal: Option<String>) -> Self {
+        self.own_principal = principal;
+        self
+    }
+
     /// Issues an ExternalId for one registration (AWS's confused-deputy guidance: the third
     /// party generates a unique one per customer). Only its digest is stored, for 7 days.
     pub async fn issue_external_id(&self) -> Result<IssuedExternalId, GetAccountError> {
@@ -193,6 +211,7 @@ impl AccountService {
             external_id,
             expires_at,
             broker_account: self.own_account.clone(),
+            broker_principal: self.own_principal.clone(),
         })
     }
 
@@ -330,23 +349,31 @@ impl AccountService {
                 .map_err(|e| UpdateAccountError::Unavailable(e.to_string()))?;
             account.caller_arn = identity.arn;
         }
-        account.updated_at = self.clock.now();
+        let now = self.clock.now();
+        account.updated_at = now;
         account.version += 1;
-        match self.store.update(&account).await {
-            Ok(()) => {
-                if let Some(digest) = consumes {
-                    // Used up after the change: a concurrent use of the same fresh id by the
-                    // same admin's other request is harmless, since both name this broker.
-                    let _ = self.store.consume_external_id(&digest, self.clock.now()).await;
+        // A new ExternalId is used up in the same write as the change, as at registration: of
+        // two writes racing for one issued id (changes or a registration), one wins.
+        match self.store.update(&account, consumes.as_deref()).await {
+            Ok(()) => Ok(account),
+            Err(StoreError::Conflict(_)) => match &consumes {
+                Some(digest)
+                    if !self
+                        .store
+                        .external_id_issued(digest, now)
+                        .await
+                        .map_err(|e| UpdateAccountError::Unavailable(e.to_string()))? =>
+                {
+                    Err(UpdateAccountError::ExternalIdNotIssued)
                 }
-                Ok(account)
-            }
-            Err(StoreError::Conflict(_)) => Err(UpdateAccountError::Conflict),
+                _ => Err(UpdateAccountError::Conflict),
+            },
             Err(e) => Err(UpdateAccountError::Unavailable(e.to_string())),
         }
     }
 
-    /// Whether `credentials` keep the ExternalId `account` already uses.
+    /// Whether `credentials` keep the ExternalId `account` already uses (compared so that the
+    /// time taken says nothing about the stored one: `Secret::same_as`).
     async fn is_current_external_id(
         &self,
         account: &Account,
@@ -364,7 +391,7 @@ impl AccountService {
             .open(sealed_external_id, &SealContext::account(&account.id))
             .await
             .map_err(|e| UpdateAccountError::Unavailable(e.to_string()))?;
-        Ok(current.expose() == external_id.expose())
+        Ok(current.same_as(external_id))
     }
 
     pub async fn delete(&self, id: &AccountId) -> Result<(), DeleteAccountError> {
@@ -412,6 +439,9 @@ impl AccountService {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        if let Some((first, second)) = settings.role_listed_twice() {
+            return Err(JitSettingsError::DuplicateRole { first, second });
+        }
         let shell = self
             .store
             .get_shell(id)

@@ -169,6 +169,24 @@ impl DynamoStore {
         self.get_item(account_pk(id), "ACCOUNT").await
     }
 
+    /// Uses up the issued ExternalId with `digest`, as a transaction item: the transaction fails
+    /// (a failed condition) unless it is still issued and unexpired at `now`, so one ExternalId
+    /// serves one write, however many race for it.
+    fn consume_external_id(&self, digest: &str, now: OffsetDateTime) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(external_id_pk(digest), "EXTERNALID")))
+                    .condition_expression("attribute_exists(PK) AND #ttl > :now")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":now", n(now.unix_timestamp()))
+                    .build()
+                    .expect("delete has table and key"),
+            )
+            .build()
+    }
+
     /// Adds `delta` to the account's count of users holding AWS resources, as a transaction
     /// item (so it commits with the user's own write).
     pub(super) fn count_users(&self, id: &AccountId, delta: i64) -> TransactWriteItem {
@@ -206,20 +224,7 @@ impl AccountStore for DynamoStore {
             )),
         ];
         if let Some(digest) = consumes {
-            items.push(
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(external_id_pk(digest), "EXTERNALID")))
-                            .condition_expression("attribute_exists(PK) AND #ttl > :now")
-                            .expression_attribute_names("#ttl", "ttl")
-                            .expression_attribute_values(":now", n(account.created_at.unix_timestamp()))
-                            .build()
-                            .expect("delete has table and key"),
-                    )
-                    .build(),
-            );
+            items.push(self.consume_external_id(digest, account.created_at));
         }
         self.transact(items).await
     }
@@ -248,24 +253,6 @@ impl AccountStore for DynamoStore {
             .is_some_and(|r| r.ttl > now.unix_timestamp()))
     }
 
-    async fn consume_external_id(&self, digest: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        match self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(external_id_pk(digest), "EXTERNALID")))
-            .condition_expression("attribute_exists(PK) AND #ttl > :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(StoreError::Unavailable(describe(&e))),
-        }
-    }
-
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
         self.account_record(id)
             .await?
@@ -282,12 +269,10 @@ impl AccountStore for DynamoStore {
             .await
     }
 
-    async fn update(&self, account: &Account) -> Result<(), StoreError> {
+    async fn update(&self, account: &Account, consumes: Option<&str>) -> Result<(), StoreError> {
         let r = AccountRecord::from_domain(account);
         // Field-by-field SET keeps the counters, which other writers own, untouched.
-        let mut update = self
-            .client
-            .update_item()
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(r.pk.clone(), "ACCOUNT")))
             .condition_expression("#version = :prev")
@@ -323,14 +308,17 @@ impl AccountStore for DynamoStore {
             }
             _ => unreachable!("from_domain sets exactly one"),
         };
-        update = update.update_expression(format!("SET {set} REMOVE {remove}"));
-        match update.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => {
-                Err(StoreError::Conflict(describe(&e)))
-            }
-            Err(e) => Err(StoreError::Unavailable(describe(&e))),
+        let update = update
+            .update_expression(format!("SET {set} REMOVE {remove}"))
+            .build()
+            .expect("update has table, key and expression");
+        // The new ExternalId is used up in the same write: a change that loses the race for it
+        // (to a registration or another change) changes nothing.
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(digest) = consumes {
+            items.push(self.consume_external_id(digest, account.updated_at));
         }
+        self.transact(items).await
     }
 
     async fn delete(&self, account: &Account) -> Result<Result<(), DeleteAccountRefusal>, StoreError> {

@@ -19,20 +19,21 @@
 //! | Slack link    | `SLACKUSER#<id>`      | `SLACKUSER`    | `SLACKUSERS` / `<id>`    |                        |
 //! | session       | `SESSION#<id>`        | `SESSION`      | `SESSIONS#<e-mail>` / `<id>` | `DUE` / `<epoch>#<id>` (live or pending); `DUE#ACTIVITY` / `<epoch>#<id>` (ended, activity not yet copied) |
 //! |               |                       |                | GSI3: `SESSIONS` / `<id>` |                       |
-//! | revocations   | `REVOCATIONS#<role arn>` | `REVOCATIONS` |                         |                        |
+//! | revocations   | `REVOCATIONS#<role identity>` | `REVOCATIONS` |                    |                        |
 //! | console lock  | `CONSOLE#<account>#<IAM user>` | `CONSOLE` |                        |                        |
 //! | identity      | `IDENTITY#<sha256(issuer, subject)>` | `IDENTITY` |                  |                        |
 //! | identity e-mail | `IDENTITYEMAIL#<e-mail>` | `IDENTITY` |                        |                        |
 //! | refusal count | `REFUSALS#<day>#<caller hash>` | `REFUSALS` | (TTL: 35 days)      |                        |
-//! | seen request  | `SEEN#<sha256(signature)>` | `SEEN`  | (TTL: past the replay window) |                 |
+//! | seen request  | `SEEN#<sha256(use)>`  | `SEEN`         | (TTL: see below)         |                        |
 //!
 //! Access patterns:
 //! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
 //! - list accounts oldest first, paginated: Query GSI1 `ACCOUNTS` (ULID ids sort by time);
 //! - one registration per AWS account: the `registration` item is written in the same
 //!   transaction as the account, conditional on not existing;
-//! - an ExternalId registers one account: the `issued ExternalId` item is deleted in the
-//!   account's create transaction, conditional on existing and being unexpired;
+//! - an ExternalId serves one write: the `issued ExternalId` item is deleted in the transaction
+//!   of the registration or credentials change that uses it, conditional on existing and being
+//!   unexpired;
 //! - an account's users: Query `ACCOUNT#<id>` with `SK` beginning `USER#`;
 //! - a platform user's IAM users across accounts: Query GSI1 `EMAIL#<e-mail>`;
 //! - list groups: Query GSI1 `GROUPS`; a group's members: Query `GROUP#<id>`, `SK` `MEMBER#…`;
@@ -43,14 +44,19 @@
 //!   sessions whose activity is not yet copied into their log: Query GSI2 `DUE#ACTIVITY` up to
 //!   now, apart, so that no backlog of copies ever stands between the expirer and an end;
 //! - a role's revocations (the authority its deny policies are rendered from): GetItem, strongly
-//!   consistent, written with a version condition;
+//!   consistent, written with a version condition; keyed by the role's identity
+//!   (`RoleArn::identity`: `arn:<partition>:iam::<account>:role/<name, lowercased>`, no path), so
+//!   every spelling of one role shares one record; a record from before, keyed by the ARN as
+//!   typed, is read when the identity's is absent and carried over at the next write;
 //! - one live console session per IAM user: the `console lock` is written in the session's
 //!   create transaction (conditional on not existing) and deleted when it finishes;
 //! - unique group names: a `group name` marker written in the group's transactions;
 //! - one e-mail per person: the `identity` and `identity e-mail` items are written together,
 //!   each conditional on not existing (first use binds), and deleted together (admin release);
-//! - a signed Slack request runs once: its `seen request` item is written conditional on not
-//!   existing;
+//! - a signed Slack request is accepted once, and the chat-ops worker runs each job and each
+//!   session event once: a `seen request` item, keyed by the hash of `slack:<hash of the signed
+//!   timestamp and body>`, `job:<job id>` or `event:<event id>`, is written conditional on not
+//!   existing, and expires past Slack's replay window (requests) or after 5 days (the worker's);
 //! - a Slack link is stored `pending` by an admin and confirmed by a put conditional on its
 //!   e-mail being unchanged (a link without a status predates confirmation and counts as
 //!   confirmed);
@@ -106,24 +112,34 @@ impl DynamoStore {
         }
     }
 
+    /// Writes `items` in one transaction. `Conflict` only when a condition failed; a
+    /// transaction another one in flight cancelled (`TransactionConflict`) wrote nothing and is
+    /// sent again, a few times, before the store is called unavailable, as is any other
+    /// cancellation (throttling, validation, size limits): none of those says the state differs
+    /// from what the caller read.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    service_code(&e).as_deref(),
-                    Some("TransactionCanceledException" | "ConditionalCheckFailedException")
-                ) =>
-            {
-                Err(StoreError::Conflict(describe(&e)))
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let request = self.client.transact_write_items().set_transact_items(Some(items));
+        let mut pauses = TRANSACTION_CONFLICT_PAUSES.iter();
+        loop {
+            let e = match request.clone().send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let why = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    cancellation(c.cancellation_reasons().iter().map(|r| r.code()))
+                }
+                _ if service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => {
+                    Cancelled::ConditionFailed
+                }
+                _ => Cancelled::Other,
+            };
+            match (why, pauses.next()) {
+                (Cancelled::ConditionFailed, _) => return Err(StoreError::Conflict(describe(&e))),
+                (Cancelled::InFlight, Some(pause)) => tokio::time::sleep(*pause).await,
+                _ => return Err(StoreError::Unavailable(describe(&e))),
             }
-            Err(e) => Err(StoreError::Unavailable(describe(&e))),
         }
     }
 
@@ -276,6 +292,38 @@ impl DynamoStore {
     }
 }
 
+/// Waits before sending a transaction again that another transaction in flight cancelled.
+const TRANSACTION_CONFLICT_PAUSES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(25),
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(250),
+];
+
+/// Why DynamoDB cancelled a transaction.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// A condition of one of its items failed: the state is not what the caller read.
+    ConditionFailed,
+    /// Only other transactions in flight on its items: nothing is known about the state.
+    InFlight,
+    /// Anything else (throttling, validation, size limits, no reasons given).
+    Other,
+}
+
+/// Reads a `TransactionCanceledException`'s reasons, one per item in order, the code `None`
+/// for items that did not cause it (TransactWriteItems, "CancellationReasons":
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+fn cancellation<'a>(codes: impl IntoIterator<Item = Option<&'a str>>) -> Cancelled {
+    let causes: Vec<&str> = codes.into_iter().flatten().filter(|c| *c != "None").collect();
+    if causes.contains(&"ConditionalCheckFailed") {
+        Cancelled::ConditionFailed
+    } else if !causes.is_empty() && causes.iter().all(|c| *c == "TransactionConflict") {
+        Cancelled::InFlight
+    } else {
+        Cancelled::Other
+    }
+}
+
 type QueryBuilder = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 /// Runs a query for one page: its items, and the opaque cursor for the next (from the page's
@@ -415,5 +463,29 @@ mod tests {
         assert_eq!(decode_cursor(&encode_cursor("01ABC")), Some("01ABC".to_string()));
         assert_eq!(decode_cursor("not-base64!"), None);
         assert_eq!(decode_cursor("e30"), None);
+    }
+
+    #[test]
+    fn only_a_failed_condition_cancels_as_a_conflict() {
+        let of = |codes: &[Option<&str>]| cancellation(codes.iter().copied());
+        assert_eq!(
+            of(&[Some("None"), Some("ConditionalCheckFailed")]),
+            Cancelled::ConditionFailed
+        );
+        assert_eq!(
+            of(&[Some("TransactionConflict"), Some("ConditionalCheckFailed")]),
+            Cancelled::ConditionFailed
+        );
+        assert_eq!(of(&[Some("None"), Some("TransactionConflict")]), Cancelled::InFlight);
+        for other in ["ValidationError", "ItemCollectionSizeLimitExceeded", "ThrottlingError"] {
+            assert_eq!(of(&[Some(other), Some("None")]), Cancelled::Other, "{other}");
+        }
+        assert_eq!(
+            of(&[Some("TransactionConflict"), Some("ThrottlingError")]),
+            Cancelled::Other
+        );
+        // No reasons (an endpoint that gives none) say nothing about the state.
+        assert_eq!(of(&[]), Cancelled::Other);
+        assert_eq!(of(&[None, Some("None")]), Cancelled::Other);
     }
 }
