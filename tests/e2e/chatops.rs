@@ -620,16 +620,21 @@ async fn put_on_jobs_queue(env: &TestEnv, body: &Value) {
 /// Waits (up to 20 s) for the worker to drop, as forged, the message naming `id` (a job's id or
 /// an event's `event_id`): its `chatops-forged` log line.
 async fn dropped_as_forged(id: &str) {
+    dropped_with("chatops-forged", id).await
+}
+
+/// Waits (up to 20 s) for the worker's log line raising `alarm` for the message naming `id`.
+async fn dropped_with(alarm: &str, id: &str) {
     for _ in 0..200 {
         if e2e::captured_logs()
             .lines()
-            .any(|l| l.contains("chatops-forged") && l.contains(id))
+            .any(|l| l.contains(alarm) && l.contains(id))
         {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("the worker did not drop {id} as forged");
+    panic!("the worker did not drop {id} ({alarm})");
 }
 
 /// Waits (up to 20 s) for a post to the Slack stand-in that `wanted` picks.
@@ -694,8 +699,10 @@ async fn the_signing_secret_is_read_from_its_secure_string_parameter() {
 
 /// Whoever can send to the Slack jobs queue cannot make a job act for anyone: jobs put there by
 /// hand (unsigned, signed with another key, or signed with the right key over another command)
-/// are dropped by the worker before anything else (`chatops-forged`): no answer, no session. A
-/// command sent through Slack after them is answered and finds nothing started; a job signed
+/// are dropped by the worker before anything else (`chatops-forged`): no answer, no session.
+/// Nor can they run a signed job again long after it ran (once its run-once record is gone):
+/// a job signed six days ago, or dated ahead, is dropped as well (`chatops-stale`). A command
+/// sent through Slack after them is answered and finds nothing started; a recent job signed
 /// with the key derived from the signing secret runs, whoever queued it.
 #[tokio::test]
 async fn jobs_put_on_the_queue_by_hand_act_for_no_one() {
@@ -714,15 +721,18 @@ async fn jobs_put_on_the_queue_by_hand_act_for_no_one() {
         .ok(200);
     let start = format!("slack-forged {} 15m INC-13 from the queue", f.role_name());
     let secret = Secret::new(slack.secret());
-    let job = |text: &str, key: &Secret| {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let job_at = |text: &str, issued_at: i64, key: &Secret| {
         SlackJob::signed(
             format!("forged-{}", ulid::Ulid::new()),
             "U0FORGED".into(),
             text.into(),
             slack.response_url(),
+            issued_at,
             key,
         )
     };
+    let job = |text: &str, key: &Secret| job_at(text, now, key);
     // No signature at all, as a hand-written message has.
     let unsigned = job(start.as_str(), &secret);
     let mut unsigned_body = serde_json::to_value(&unsigned).unwrap();
@@ -732,8 +742,12 @@ async fn jobs_put_on_the_queue_by_hand_act_for_no_one() {
     // The right key's signature, over another command than the one queued.
     let mut changed = job("list", &secret);
     changed.text = start.clone();
+    // Signed with the right key over the start, but issued six days ago (a job captured then
+    // and sent again once its run-once record expired), or dated an hour ahead.
+    let replayed = job_at(start.as_str(), now - 6 * 86_400, &secret);
+    let ahead = job_at(start.as_str(), now + 3600, &secret);
     put_on_jobs_queue(env, &unsigned_body).await;
-    for j in [&other_key, &changed] {
+    for j in [&other_key, &changed, &replayed, &ahead] {
         put_on_jobs_queue(env, &serde_json::to_value(j).unwrap()).await;
     }
 
@@ -741,10 +755,15 @@ async fn jobs_put_on_the_queue_by_hand_act_for_no_one() {
     assert_eq!(slack.say("U0FORGED", "list").await, "You have no live sessions.");
     for j in [&unsigned, &other_key, &changed] {
         dropped_as_forged(&j.id).await;
+    }
+    for j in [&replayed, &ahead] {
+        dropped_with("chatops-stale", &j.id).await;
+    }
+    for j in [&unsigned, &other_key, &changed, &replayed, &ahead] {
         let path = j.response_url.strip_prefix(&env.slack_base).unwrap();
         assert!(
             env.slack.answers().iter().all(|a| a.path != path),
-            "a forged job was answered: {}",
+            "a forged or stale job was answered: {}",
             j.id
         );
     }
@@ -862,9 +881,9 @@ async fn session_events_put_on_the_queue_by_hand_post_nothing() {
     .ok(200);
 }
 
-/// The internet-facing chatops function's policy names the table items it uses, not the
-/// functions' shared table policy; it and the worker get their Slack secrets by SSM parameter
-/// name, never as a value in their environment.
+/// The internet-facing chatops function's policy names the table items it uses (by key prefix,
+/// and on GSI1 the links' partition only), not the functions' shared table policy; it and the
+/// worker get their Slack secrets by SSM parameter name, never as a value in their environment.
 #[test]
 fn the_chatops_function_gets_only_the_table_access_it_uses() {
     use serde_yaml::Value as Yaml;
@@ -901,6 +920,42 @@ fn the_chatops_function_gets_only_the_table_access_it_uses() {
             "dynamodb:Query"
         ]
     );
+    // Each of those statements is limited by dynamodb:LeadingKeys, the Query on GSI1 included
+    // (for a Query on an index, the index's partition key): the links' partition, no other.
+    let table_statements: Vec<&Yaml> = chatops["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("Statement").and_then(Yaml::as_sequence))
+        .flatten()
+        .filter(|s| s["Action"].as_str().is_some_and(|a| a.starts_with("dynamodb:")))
+        .collect();
+    assert_eq!(table_statements.len(), 4, "{table_statements:?}");
+    let leading_keys = |statement: &Yaml| -> Vec<String> {
+        let conditions = statement["Condition"].as_mapping().expect("a condition");
+        let (operator, keys) = conditions
+            .iter()
+            .find(|(_, keys)| keys.get("dynamodb:LeadingKeys").is_some())
+            .unwrap_or_else(|| panic!("no dynamodb:LeadingKeys condition: {statement:?}"));
+        assert!(
+            operator.as_str().is_some_and(|o| o.starts_with("ForAllValues:")),
+            "{statement:?}"
+        );
+        keys["dynamodb:LeadingKeys"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    for statement in &table_statements {
+        assert!(!leading_keys(statement).is_empty(), "{statement:?}");
+    }
+    let query = table_statements
+        .iter()
+        .find(|s| s["Action"].as_str() == Some("dynamodb:Query"))
+        .unwrap();
+    assert_eq!(leading_keys(query), ["SLACKUSERS"]);
     for function in ["ChatopsFunction", "ChatopsWorkerFunction"] {
         let variables = &template["Resources"][function]["Properties"]["Environment"]["Variables"];
         assert!(

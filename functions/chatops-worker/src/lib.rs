@@ -7,8 +7,10 @@
 //!
 //! Whoever can send to the queue is not trusted: a job runs only with the signature the
 //! `chatops` function gave it (`ChatOpsService::finish` checks it first and drops any other,
-//! `alarm = "chatops-forged"`), and an event's content is taken from the session's log, not
-//! from the message (`notify`), which in any case only posts messages: it approves nothing.
+//! `alarm = "chatops-forged"`), and only within an hour of its signed issue time (an older
+//! signed job, sent again, is dropped: `alarm = "chatops-stale"`); an event's content is taken
+//! from the session's log, not from the message (`notify`), which in any case only posts
+//! messages: it approves nothing.
 //!
 //! Answers SQS's partial-batch format: a message whose job could not run is reported in
 //! `batchItemFailures` and redelivered; one that cannot be decoded is dropped (logged), since

@@ -3,10 +3,11 @@
 //! platform users, and the linked user's confirmation, without which a link does not act.
 //!
 //! Thin by design: verify the request here (signature, workspace, channel, replay), queue it
-//! signed (`SlackJob::signed`, a key derived from the signing secret) and acknowledge at once;
-//! the `chatops-worker` function checks the job's signature, runs it through
-//! `shared::services::chatops` and answers at the command's `response_url`. The signing secret
-//! is read at cold start from its SSM SecureString parameter (`SLACK_SIGNING_SECRET_PARAMETER`).
+//! signed with its verified timestamp (`SlackJob::signed`, a key derived from the signing
+//! secret) and acknowledge at once; the `chatops-worker` function checks the job's signature
+//! and age (an hour at most), runs it through `shared::services::chatops` and answers at the
+//! command's `response_url`. The signing secret is read at cold start from its SSM
+//! SecureString parameter (`SLACK_SIGNING_SECRET_PARAMETER`).
 
 use std::time::Instant;
 
@@ -53,14 +54,14 @@ fn body_bytes(req: &Request) -> &[u8] {
 }
 
 /// Checks `X-Slack-Signature` (`v0=` + HMAC-SHA256 of `v0:<timestamp>:<body>`, compared in
-/// constant time) and the timestamp's age.
+/// constant time) and the timestamp's age; returns the timestamp, now verified.
 pub fn verify_signature(
     secret: &[u8],
     timestamp: &str,
     body: &[u8],
     signature: &str,
     now: i64,
-) -> Result<(), &'static str> {
+) -> Result<i64, &'static str> {
     let ts: i64 = timestamp
         .parse()
         .map_err(|_| "X-Slack-Request-Timestamp is not a number")?;
@@ -74,7 +75,9 @@ pub fn verify_signature(
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("v0:{timestamp}:").as_bytes());
     mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| "the signature does not match")
+    mac.verify_slice(&expected)
+        .map(|()| ts)
+        .map_err(|_| "the signature does not match")
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -103,10 +106,12 @@ fn reply(text: impl Into<String>) -> Response<Body> {
     )
 }
 
-/// A signed Slack request, checked: its form fields and its id (what was signed, hashed).
+/// A signed Slack request, checked: its form fields, its id (what was signed, hashed) and
+/// when Slack sent it (its signed timestamp, which the job carries signed too).
 struct Verified {
     form: std::collections::HashMap<String, String>,
     id: String,
+    issued_at: i64,
 }
 
 impl Verified {
@@ -126,16 +131,19 @@ fn verify(app: &App, req: &Request) -> Result<Verified, Problem> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let now = app.clock.now().unix_timestamp();
     let body = body_bytes(req);
-    if let Err(why) = verify_signature(
+    let issued_at = match verify_signature(
         secret.expose().as_bytes(),
         header("x-slack-request-timestamp"),
         body,
         header("x-slack-signature"),
         now,
     ) {
-        tracing::warn!(why, "refused a Slack request");
-        return Err(Problem::unauthorized(why));
-    }
+        Ok(ts) => ts,
+        Err(why) => {
+            tracing::warn!(why, "refused a Slack request");
+            return Err(Problem::unauthorized(why));
+        }
+    };
     // Keyed by what was signed, not by the signature's spelling, which hex decoding would
     // accept in more than one form.
     let id = shared::domain::log_chain::sha256_hex(
@@ -146,6 +154,7 @@ fn verify(app: &App, req: &Request) -> Result<Verified, Problem> {
     Ok(Verified {
         form: form_urlencoded::parse(body).into_owned().collect(),
         id,
+        issued_at,
     })
 }
 
@@ -213,6 +222,7 @@ async fn slack_interaction(app: &App, req: &Request) -> Handled {
         text(&payload["user"]["id"]),
         command,
         response_url,
+        verified.issued_at,
         secret,
     );
     queue.enqueue(&job).await.map_err(|e| {
@@ -265,6 +275,7 @@ async fn slack_command(app: &App, req: &Request) -> Handled {
         field("user_id").into(),
         text.into(),
         field("response_url").into(),
+        verified.issued_at,
         secret,
     );
     // Slack shows a timeout after three seconds: acknowledge now, answer at response_url.
@@ -442,7 +453,7 @@ mod tests {
         let good = sign("s3cret", "1000", body);
         assert_eq!(
             verify_signature(b"s3cret", "1000", body.as_bytes(), &good, 1100),
-            Ok(())
+            Ok(1000)
         );
         assert!(
             verify_signature(b"other", "1000", body.as_bytes(), &good, 1100).is_err(),

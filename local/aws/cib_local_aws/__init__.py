@@ -4,13 +4,16 @@ Each module owns one concern and exposes `apply()`; importing has no side effect
 applies them in the order they depend on one another (launch.py calls it before starting
 moto's server):
 - missing_role: AssumeRole into a role that does not exist is refused;
-- dynamodb_transactions: TransactWriteItems backs up only what it touches;
+- dynamodb_transactions: TransactWriteItems backs up only what it touches, and runs isolated
+  from other transactions and single-item reads and writes, as DynamoDB's do;
 - sts_sessions: role sessions keep SourceIdentity, session tags, issue time (and chaining);
   DurationSeconds limits (900 to 43200, the role's MaxSessionDuration, one hour when chaining);
   /moto-api/cib/sts/expire;
 - principals: who signed a request, its policies and context keys; ExpiredToken;
 - enforcement: every signed request is authorized by policy_eval (pure IAM evaluation, with
-  policy_conditions for the condition operators), refusals shaped by errors;
+  policy_conditions for the condition operators), refusals shaped by errors; DynamoDB calls as
+  dynamodb_access says (on the table or index, with dynamodb:LeadingKeys; transactions item by
+  item);
 - console_sessions: console sessions (getSigninToken and login of role credentials, IAM users'
   password sign-in) and the credentials CloudShell exports from them, acting as the console's
   principal (/moto-api/cib/federation/signin-token, /moto-api/cib/console/...); after principals;

@@ -14,6 +14,9 @@ context AWS builds (see `principals` for the keys every request carries) and ask
   or carried over from the calling session) and sts:TagSession when tags are passed.
 sts:GetCallerIdentity stays always allowed (it is on AWS too). A request object may carry
 `cib_context`, extra context keys its service computed (see `ssm_sessions`).
+DynamoDB calls are checked as `dynamodb_access` says: on the table's (or index's) ARN with
+dynamodb:LeadingKeys, a transaction once per item as the item's action, where moto checks each
+call once on `*`.
 S3 calls that name no bucket (ListBuckets) are checked against the resource `*`, not moto's
 `arn:aws:s3:::*`: "This does not allow users to use the ListAllMyBuckets S3 API operation,
 because that action requires the "*" resource" (reference_policies_elements_notaction.html, of
@@ -26,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from . import errors, iam_propagation
+from . import dynamodb_access, errors, iam_propagation
 from .policy_eval import ALLOW, EXPLICIT_DENY, IDENTITY, RESOURCE, Request, decide
 
 _TAG = re.compile(r"^Tags\.member\.(\d+)\.(Key|Value)$")
@@ -76,6 +79,8 @@ def _refuse(request, action: str, resource: str, decision: str, where: str | Non
 
 
 def check_action_permitted(self, resource: str) -> None:
+    from moto.utilities.utils import get_partition
+
     if self._action == "sts:GetCallerIdentity":
         return  # always allowed, even under an explicit Deny (as on AWS)
     caller = self._access_key
@@ -90,9 +95,15 @@ def check_action_permitted(self, resource: str) -> None:
         return
     if resource.startswith("arn:") and resource.endswith(":s3:::*") and resource.count(":") == 5:
         resource = "*"  # a call on no bucket (ListBuckets) needs the "*" resource
-    decision, where = decide(Request(self._action, resource, ctx), caller.identity_policies(), caller.session_policy)
-    if decision != ALLOW:
-        _refuse(self, self._action, resource, decision, where)
+    checks = [(self._action, resource, {})]
+    if self._action.startswith("dynamodb:"):
+        # On the table or index, with dynamodb:LeadingKeys; a transaction item by item.
+        checks = dynamodb_access.request_checks(self._action, self._body, get_partition(self._region), self._region, self.account_id) or checks
+    identity = caller.identity_policies()
+    for action, on, keys in checks:
+        decision, where = decide(Request(action, on, {**ctx, **keys}), identity, caller.session_policy)
+        if decision != ALLOW:
+            _refuse(self, action, on, decision, where)
 
 
 def _check_assume_role(request, caller, role_arn: str, ctx: dict) -> None:

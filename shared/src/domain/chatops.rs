@@ -214,6 +214,12 @@ pub struct SlackJob {
     pub text: String,
     /// Where the answer goes (Slack accepts posts there for 30 minutes).
     pub response_url: String,
+    /// When Slack sent the request (its `X-Slack-Request-Timestamp`, Unix seconds, verified with
+    /// the request's signature). Signed with the rest, so a job replayed after its run-once
+    /// record is gone is still refused: the worker runs a job only while it is recent
+    /// (`ChatOpsService::finish`). 0 on a job that carries none, which is then long stale.
+    #[serde(default)]
+    pub issued_at: i64,
     /// Hex HMAC-SHA256 of the fields above (`signed`). Absent on a job nobody signed, which then
     /// decodes, and is dropped as forged.
     #[serde(default)]
@@ -226,15 +232,23 @@ pub struct SlackJob {
 const JOB_KEY_LABEL: &[u8] = b"cloud-iam-broker slack-job v1";
 
 impl SlackJob {
-    /// A job for a Slack request the caller verified, signed with the key derived from Slack's
-    /// signing secret.
-    pub fn signed(id: String, user_id: String, text: String, response_url: String, signing_secret: &Secret) -> Self {
+    /// A job for a Slack request the caller verified, sent at `issued_at` (its verified
+    /// timestamp), signed with the key derived from Slack's signing secret.
+    pub fn signed(
+        id: String,
+        user_id: String,
+        text: String,
+        response_url: String,
+        issued_at: i64,
+        signing_secret: &Secret,
+    ) -> Self {
         use hmac::Mac;
         let mut job = SlackJob {
             id,
             user_id,
             text,
             response_url,
+            issued_at,
             signature: String::new(),
         };
         job.signature = super::evidence::hex(&job.mac(signing_secret).finalize().into_bytes());
@@ -252,8 +266,9 @@ impl SlackJob {
         }
     }
 
-    /// HMAC-SHA256, keyed with HMAC-SHA256(signing secret, `JOB_KEY_LABEL`), over the fields,
-    /// each preceded by its length (so no two different jobs encode alike).
+    /// HMAC-SHA256, keyed with HMAC-SHA256(signing secret, `JOB_KEY_LABEL`), over the text
+    /// fields, each preceded by its length, then the issue time's eight bytes (so no two
+    /// different jobs encode alike).
     fn mac(&self, signing_secret: &Secret) -> hmac::Hmac<sha2::Sha256> {
         use hmac::Mac;
         type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -266,6 +281,7 @@ impl SlackJob {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field.as_bytes());
         }
+        mac.update(&self.issued_at.to_be_bytes());
         mac
     }
 }
@@ -316,6 +332,7 @@ mod tests {
             "U024BE7LH".into(),
             "prod OnCall 1h INC-42".into(),
             "https://hooks.slack.com/commands/T0001/1/x".into(),
+            1_795_374_000,
             &secret,
         );
         assert_eq!(job.signature.len(), 64, "{}", job.signature);
@@ -341,6 +358,11 @@ mod tests {
                 response_url: "https://hooks.slack.com/commands/T0001/1/y".into(),
                 ..job.clone()
             },
+            // A replay made to look recent.
+            SlackJob {
+                issued_at: job.issued_at + 86_400,
+                ..job.clone()
+            },
             // Moving bytes between fields changes the encoding too.
             SlackJob {
                 id: "id-1U".into(),
@@ -356,7 +378,7 @@ mod tests {
             r#"{"id":"id-1","user_id":"U024BE7LH","text":"list","response_url":"https://hooks.slack.com/x"}"#,
         )
         .unwrap();
-        assert!(unsigned.signature.is_empty() && !unsigned.signed_by(&secret));
+        assert!(unsigned.signature.is_empty() && unsigned.issued_at == 0 && !unsigned.signed_by(&secret));
         for signature in ["", "00", &job.signature[..62], "zz"] {
             let forged = SlackJob {
                 signature: signature.into(),
@@ -371,6 +393,7 @@ mod tests {
             plain.update(&(field.len() as u64).to_be_bytes());
             plain.update(field.as_bytes());
         }
+        plain.update(&job.issued_at.to_be_bytes());
         let plain = SlackJob {
             signature: super::super::evidence::hex(&plain.finalize().into_bytes()),
             ..job.clone()

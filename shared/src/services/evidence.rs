@@ -194,10 +194,11 @@ impl EvidenceService {
                 )
                 .await?;
             // Another run wrote this hour first (racing, or one that died before moving the
-            // cursor). Its digest stays, and the cursor may only ever name the one in the bucket.
+            // cursor). Its digest stays, and the cursor may only ever name the one in the bucket;
+            // anything else there fails the account's run (`adoptable`).
             let signature = match created {
                 true => signature,
-                false => match self.adoptable(&key, &digest).await? {
+                false => match self.adoptable(signer, account, &key, &digest).await? {
                     Some(theirs) => theirs,
                     None => return Ok((written, refused)),
                 },
@@ -233,19 +234,79 @@ impl EvidenceService {
         Ok((written, refused))
     }
 
-    /// The signature of the digest already at `key`, when it chains from where `ours` does (so
-    /// the cursor can name it); `None` when it does not: another run has moved past this point.
-    async fn adoptable(&self, key: &str, ours: &Digest) -> Result<Option<String>, EvidenceError> {
+    /// The signature of the digest already at `key`, which another run wrote for the same hour,
+    /// for the cursor to name. `None` when that digest chains from elsewhere because the cursor
+    /// has since moved past this hour: another run extends the chain from there.
+    ///
+    /// An error (the account's run fails, `digest-failed`, and its cursor stays) when the object
+    /// is not a digest this broker wrote for this account and hour: not a digest, unsigned, of
+    /// another account or hour, not signed with the evidence key, or chained from elsewhere
+    /// while the cursor is still before this hour. Adopting it would vouch for what someone else
+    /// wrote; passing over it in silence would leave the hour undigested with no one told.
+    async fn adoptable(
+        &self,
+        signer: &dyn EvidenceSigner,
+        account: &AccountId,
+        key: &str,
+        ours: &Digest,
+    ) -> Result<Option<String>, EvidenceError> {
         let Some(stored) = self.archive.fetch(key).await? else {
             return Err(EvidenceError::Unavailable(format!(
                 "{key} was written by another run but cannot be read yet"
             )));
         };
-        let theirs: Option<Digest> = serde_json::from_slice(&stored.body).ok();
-        Ok(match (theirs, stored.metadata.get(SIGNATURE_METADATA)) {
-            (Some(theirs), Some(signature)) if theirs.previous == ours.previous => Some(signature.clone()),
-            _ => None,
-        })
+        let foreign = |why: &str| -> Result<Option<String>, EvidenceError> {
+            Err(EvidenceError::Unavailable(format!(
+                "{key} already holds an object that is not this broker's digest of the hour ({why}); \
+                 the hour is not digested until it is looked into"
+            )))
+        };
+        let Ok(theirs) = serde_json::from_slice::<Digest>(&stored.body) else {
+            return foreign("not a digest");
+        };
+        let Some(signature) = stored.metadata.get(SIGNATURE_METADATA) else {
+            return foreign("no signature");
+        };
+        if theirs.account_id != ours.account_id
+            || theirs.period_start != ours.period_start
+            || theirs.period_end != ours.period_end
+        {
+            return foreign("a digest of another account or hour");
+        }
+        if !self.signed_with(signer, &stored.body, signature).await? {
+            return foreign("not signed with the evidence key");
+        }
+        if theirs.previous == ours.previous {
+            return Ok(Some(signature.clone()));
+        }
+        let moved_past = self
+            .cursors
+            .cursor(account)
+            .await?
+            .is_some_and(|c| c.digested_until >= ours.period_end);
+        if moved_past {
+            Ok(None)
+        } else {
+            foreign("chained from another digest than the account's cursor names")
+        }
+    }
+
+    /// Whether `signature` (hex) is the evidence key's over `body`, checked with its public key.
+    async fn signed_with(
+        &self,
+        signer: &dyn EvidenceSigner,
+        body: &[u8],
+        signature: &str,
+    ) -> Result<bool, EvidenceError> {
+        let Some(signature) = evidence::unhex(signature) else {
+            return Ok(false);
+        };
+        let der = signer.public_key().await.map_err(EvidenceError::Unavailable)?;
+        let public = rsa::RsaPublicKey::from_public_key_der(&der)
+            .map_err(|e| EvidenceError::Unavailable(format!("the evidence key is not an RSA public key: {e}")))?;
+        Ok(public
+            .verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(body), &signature)
+            .is_ok())
     }
 
     /// Reads each object and vouches for it if it chains and reaches the head its session's

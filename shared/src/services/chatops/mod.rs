@@ -5,6 +5,7 @@
 //! at once by the `chatops` function and finished here (`finish`) by the worker, which posts the
 //! answer to the command's `response_url`.
 
+mod jobs;
 mod notify;
 
 pub use notify::{NOTIFIED_DETAIL_TYPES, approval_blocks};
@@ -127,7 +128,9 @@ impl ChatOpsService {
     /// First of all, the job's signature: one the chatops function did not make (none, another,
     /// or a field changed since) is dropped, logged with `alarm = "chatops-forged"`, and not
     /// retried; nothing of it runs, nothing is answered, and its id is not spent (a forged job
-    /// carrying a real job's id cannot stop that job).
+    /// carrying a real job's id cannot stop that job). Then its signed issue time: a job issued
+    /// more than an hour ago (a replay, or one held back that long) or dated more than five
+    /// minutes ahead is dropped the same way, logged with `alarm = "chatops-stale"`.
     pub async fn finish(&self, job: &SlackJob) -> Result<(), ChatOpsError> {
         if !self
             .job_signing_secret
@@ -143,7 +146,19 @@ impl ChatOpsService {
             );
             return Ok(());
         }
-        let until = self.clock.now() + time::Duration::days(JOB_MEMORY_DAYS);
+        let now = self.clock.now();
+        if let Some(why) = jobs::out_of_date(job, now) {
+            tracing::error!(
+                job = job.id,
+                slack_user_id = job.user_id,
+                issued_at = job.issued_at,
+                why,
+                alarm = "chatops-stale",
+                "a signed Slack job out of date was dropped"
+            );
+            return Ok(());
+        }
+        let until = now + time::Duration::days(JOB_MEMORY_DAYS);
         if !self.once.first_use(&format!("job:{}", job.id), until).await? {
             tracing::info!(job = job.id, "a redelivered Slack job was skipped");
             return Ok(());
