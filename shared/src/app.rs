@@ -259,7 +259,7 @@ impl App {
                 Some(wrap) => wrap(assumer),
                 None => assumer,
             },
-            federation: Arc::new(HttpFederation::new(&config.federation_endpoint)),
+            federation: Arc::new(HttpFederation::new(&config.federation_endpoint, config.aws_timeout)),
             log,
             sealer: sealer.clone(),
             clock: clock.clone(),

@@ -12,15 +12,19 @@ const ISSUER: &str = "cloud-iam-broker";
 
 pub struct HttpFederation {
     endpoint: String,
+    timeout: std::time::Duration,
     /// Built on the first sign-in URL, not at cold start: its TLS set-up parses the root
     /// certificates, and most invocations of most functions never need it.
     http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl HttpFederation {
-    pub fn new(endpoint: impl Into<String>) -> Self {
+    /// `timeout` bounds one call, as `AWS_CALL_TIMEOUT_MS` bounds the SDK's: the sign-in
+    /// endpoint is an AWS call like the others.
+    pub fn new(endpoint: impl Into<String>, timeout: std::time::Duration) -> Self {
         HttpFederation {
             endpoint: endpoint.into(),
+            timeout,
             http: std::sync::OnceLock::new(),
         }
     }
@@ -28,7 +32,7 @@ impl HttpFederation {
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
             reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
+                .timeout(self.timeout)
                 .build()
                 .expect("a client with a timeout builds")
         })

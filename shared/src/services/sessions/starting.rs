@@ -445,7 +445,7 @@ impl SessionService {
     }
 
     /// The head of the log at `key` as it is now (verified), if it can be read.
-    async fn log_head_now(&self, key: &str) -> Option<String> {
+    pub(super) async fn log_head_now(&self, key: &str) -> Option<String> {
         let content = self.log.read(key).await.ok()??;
         crate::domain::log_chain::verify(key, &content)
             .ok()
