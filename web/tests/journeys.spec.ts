@@ -92,6 +92,19 @@ test('an approver approves a pending request and the requester sees it active', 
     approval: { approvals_required: 1, approver_group_ids: [approvers.id] },
   });
   const requester = await browser.newPage();
+  // The requester's page counts its own reads of a session as it sends them, and runs on
+  // Playwright's clock, so "it stops asking" is shown by running the page's timers forward,
+  // not by waiting.
+  await requester.addInitScript(() => {
+    const w = window as unknown as { sessionReads: number };
+    w.sessionReads = 0;
+    const send = window.fetch.bind(window);
+    window.fetch = (input, init) => {
+      if (/\/sessions\/[^/?]+$/.test(String(input)) && (init?.method ?? 'GET') === 'GET') w.sessionReads += 1;
+      return send(input, init);
+    };
+  });
+  await requester.clock.install();
   const approver = await browser.newPage();
   const cleanRequester = watch(requester);
   const cleanApprover = watch(approver);
@@ -112,14 +125,10 @@ test('an approver approves a pending request and the requester sees it active', 
   const sessionId = items.find((s: any) => s.user === 'asker@example.com' && s.status === 'pending').id;
   let phase: 'held' | 'between' | 'through' = 'held';
   const between: string[] = [];
-  let readsThrough = 0;
   const pendingRead = await call('GET', `/sessions/${sessionId}`);
   await requester.route(`${api()}/sessions/${sessionId}`, async (route) => {
     if (route.request().method() !== 'GET') return route.continue();
-    if (phase === 'through') {
-      readsThrough += 1;
-      return route.continue();
-    }
+    if (phase === 'through') return route.continue();
     const serving = phase;
     if (serving === 'between') phase = 'through';
     const body = serving === 'held' ? pendingRead : await call('GET', `/sessions/${sessionId}`);
@@ -150,10 +159,13 @@ test('an approver approves a pending request and the requester sees it active', 
   const who = await aws('sts', { Action: 'GetCallerIdentity' }, { accessKeyId: keyId, secretAccessKey: secret, sessionToken });
   expect(who).toContain('assumed-role/ConsoleDeploy/');
   await screenshot(requester, 'requester-approved');
-  // Collected, the page stops asking (it asks every 2 s while it waits).
-  const asked = readsThrough;
-  await requester.waitForTimeout(5000);
-  expect(readsThrough).toBe(asked);
+  // Collected, the page stops asking (it asks every 2 s while it waits): ten seconds of the
+  // page's timers run at once, and no read is sent (a read goes out within the timer's turn).
+  const reads = () => requester.evaluate(() => (window as unknown as { sessionReads: number }).sessionReads);
+  const asked = await reads();
+  expect(asked).toBeGreaterThan(0);
+  await requester.clock.runFor(10_000);
+  expect(await reads()).toBe(asked);
   cleanRequester();
   cleanApprover();
 });
