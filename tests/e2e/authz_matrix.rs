@@ -136,4 +136,11 @@ async fn every_operation_allows_exactly_its_declared_callers() {
         "the contract and the route table differ"
     );
     assert_eq!(checked, operations * callers.len());
+    // docs/reliability.md states these figures; they are this test's, so it holds the document to them.
+    let stated = format!(
+        "exactly {operations} operations (= the server's route table) × {} = {checked} cases",
+        callers.len()
+    );
+    let doc = std::fs::read_to_string(format!("{ROOT}/docs/reliability.md")).unwrap();
+    assert!(doc.contains(&stated), "docs/reliability.md should say: {stated}");
 }
