@@ -32,14 +32,3 @@ install_chromium() {
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   $sudo apt-get install -y -q chromium >/dev/null || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
 }
-
-# `cargo test --workspace`, passing its output through, then where the time went: the build
-# (until the first test binary runs) and the slowest test binaries (from cargo's own
-# "finished in" figures). Fails as cargo test does.
-cargo_test_timed() {
-  set +e
-  cargo test --workspace "$@" 2>&1 | "$PYTHON" -u scripts/test_times.py
-  local rc=${PIPESTATUS[0]}
-  set -e
-  return "$rc"
-}
