@@ -12,7 +12,7 @@ use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use shared::App;
 use shared::http::Problem;
-use shared::routes::{Function, allowed_methods, match_route};
+use shared::routes::{Function, match_route};
 
 /// API Gateway's own payload limit; the handlers enforce their smaller one.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
@@ -127,24 +127,11 @@ async fn route(gateway: Gateway, parts: http::request::Parts, body: AxumBody) ->
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
     let Some((route, params)) = match_route(&method, &path) else {
-        let allowed = allowed_methods(&path);
-        if allowed.is_empty() {
-            return to_axum(Problem::not_found(format!("no route for {method} {path}")).into_response());
-        }
-        let detail = format!("{method} is not served on {path}");
-        let mut resp = Problem::new(
-            http::StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed",
-            detail,
-        )
-        .into_response();
-        // RFC 9110: a 405 lists what is allowed.
-        resp.headers_mut().insert(
-            http::header::ALLOW,
-            allowed.join(", ").parse().expect("method names are header-safe"),
+        // The same answer the functions give where API Gateway matched a less literal route.
+        return to_axum(
+            shared::http::handler::method_not_allowed(&method, &path)
+                .unwrap_or_else(|| Problem::not_found(format!("no route for {method} {path}")).into_response()),
         );
-        return to_axum(resp);
     };
     let Ok(bytes) = to_bytes(body, GATEWAY_MAX_BODY).await else {
         return to_axum(

@@ -104,47 +104,48 @@ pub const ROUTES: &[Route] = &[
 /// Matches a request as API Gateway does: exact segments, `{x}` for any one non-empty
 /// segment. Returns the route and its path parameters (percent-decoded).
 pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, HashMap<String, String>)> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    // API Gateway prefers literal segments over parameters, method by method.
-    let mut candidates: Vec<&'static Route> = ROUTES
+    // API Gateway prefers literal segments over parameters, method by method. The broker goes
+    // one step further: the most literal pattern any method matches names the resource, so
+    // `PATCH /accounts/external-ids` is a method that resource lacks (405), not an update of an
+    // account whose id is `external-ids` (`http::handler::method_not_allowed` answers the same
+    // in AWS, where API Gateway routes it to `PATCH /accounts/{id}`).
+    let resource = ROUTES
         .iter()
-        .filter(|r| r.method.eq_ignore_ascii_case(method))
-        .collect();
-    candidates.sort_by_key(|r| r.path.matches('{').count());
-    'routes: for route in candidates {
-        let pattern: Vec<&str> = route.path.split('/').collect();
-        if pattern.len() != segments.len() {
-            continue;
-        }
-        let mut params = HashMap::new();
-        for (p, s) in pattern.iter().zip(&segments) {
-            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if s.is_empty() {
-                    continue 'routes;
-                }
-                params.insert(name.to_string(), percent_decode(s));
-            } else if p != s {
-                continue 'routes;
-            }
-        }
-        return Some((route, params));
+        .filter_map(|r| params_of(r, path).map(|_| r.path.matches('{').count()))
+        .min()?;
+    ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.matches('{').count() == resource)
+        .find_map(|r| params_of(r, path).map(|params| (r, params)))
+}
+
+/// The path parameters when `path` fits the route's pattern.
+fn params_of(route: &Route, path: &str) -> Option<HashMap<String, String>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let pattern: Vec<&str> = route.path.split('/').collect();
+    if pattern.len() != segments.len() {
+        return None;
     }
-    None
+    let mut params = HashMap::new();
+    for (p, s) in pattern.iter().zip(&segments) {
+        if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            if s.is_empty() {
+                return None;
+            }
+            params.insert(name.to_string(), percent_decode(s));
+        } else if p != s {
+            return None;
+        }
+    }
+    Some(params)
 }
 
 /// The methods of the resource this path names (for 405's `Allow`); empty when the path is
-/// unknown. Only the most literal matching pattern counts: `/accounts/external-ids` is its
-/// own resource (POST), not an account whose id happens to be `external-ids`.
+/// unknown.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    let matched: Vec<(&'static str, usize)> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    ["GET", "POST", "PUT", "PATCH", "DELETE"]
         .into_iter()
-        .filter_map(|m| match_route(m, path).map(|(r, _)| (m, r.path.matches('{').count())))
-        .collect();
-    let most_literal = matched.iter().map(|(_, params)| *params).min();
-    matched
-        .into_iter()
-        .filter(|(_, params)| Some(*params) == most_literal)
-        .map(|(m, _)| m)
+        .filter(|m| match_route(m, path).is_some())
         .collect()
 }
 
@@ -162,6 +163,11 @@ mod tests {
         assert!(match_route("GET", "/nope").is_none());
         assert_eq!(allowed_methods("/accounts/x"), ["GET", "PATCH", "DELETE"]);
         assert_eq!(allowed_methods("/accounts/external-ids"), ["POST"]);
+        assert!(match_route("PATCH", "/accounts/external-ids").is_none());
+        assert_eq!(
+            match_route("PATCH", "/accounts/x").unwrap().0.key(),
+            "PATCH /accounts/{id}"
+        );
         assert!(allowed_methods("/nope").is_empty());
         assert_eq!(match_route("GET", "/accounts/a%40b").unwrap().1["id"], "a@b");
     }

@@ -247,8 +247,9 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
         }
         "GET /sessions/{id}/activity" => {
             let id = session_id(req)?;
+            // An empty `region=` is refused like any other string that is no Region (the
+            // contract's pattern), not read as "the account's default".
             let region = query(req, "region")
-                .filter(|r| !r.is_empty())
                 .map(|r| {
                     Region::parse(&r)
                         .map_err(|_| Problem::bad_request("region must be an AWS region code such as eu-west-1"))

@@ -54,6 +54,9 @@ where
 {
     let started = Instant::now();
     let key = super::route_key(req);
+    if let Some(resp) = method_not_allowed(req.method().as_str(), req.uri().path()) {
+        return finish(&key, started, None, Ok(resp));
+    }
     match authenticate(auth, req).await {
         Err(problem) => finish(&key, started, None, Err(problem)),
         Ok(principal) => {
@@ -62,4 +65,31 @@ where
             finish(&key, started, Some(&subject), result)
         }
     }
+}
+
+/// 405 with `Allow` for a method the resource this path names lacks, whichever route API
+/// Gateway matched: it matches method by method, so `PATCH /accounts/external-ids` reaches
+/// `PATCH /accounts/{id}` (see `routes::match_route`). None when the method is served there or
+/// the path is none of ours (the route API Gateway matched then stands).
+pub fn method_not_allowed(method: &str, path: &str) -> Option<Response<Body>> {
+    if crate::routes::match_route(method, path).is_some() {
+        return None;
+    }
+    let allowed = crate::routes::allowed_methods(path);
+    if allowed.is_empty() {
+        return None;
+    }
+    let mut resp = Problem::new(
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{method} is not served on {path}"),
+    )
+    .into_response();
+    // RFC 9110: a 405 lists what is allowed.
+    resp.headers_mut().insert(
+        http::header::ALLOW,
+        allowed.join(", ").parse().expect("method names are header-safe"),
+    );
+    Some(resp)
 }
