@@ -142,30 +142,20 @@ pub fn decide(
             (_, Some(u)) => Ok(actor(Some(u))),
             (_, None) => Err(Denied("the token carries no e-mail".into())),
         },
-        // A console session's answer is a password; a bot could only relay it in chat.
-        Action::StartSession(SessionKind::Console) if principal.role == Role::Bot => Err(Denied(
-            "bots may not start console sessions: their password cannot be relayed safely; \
-             the user starts them (cib, the API or the web console)"
-                .into(),
-        )),
-        // A shell session's answer is credentials for Session Manager, as unsafe in chat.
-        Action::StartSession(SessionKind::Shell) if principal.role == Role::Bot => Err(Denied(
-            "bots may not start shell sessions: their credentials cannot be relayed safely; \
-             the user starts them (cib shell, the API or the web console)"
-                .into(),
-        )),
         Action::StartSession(kind) => {
+            // What some kinds hand out (a password, say) a bot could only relay in chat.
+            if principal.role == Role::Bot
+                && let Some(why) = kind.facts().refused_to_bots()
+            {
+                return Err(Denied(why.into()));
+            }
             let user = user.ok_or_else(|| Denied("sessions are started for a platform user with an e-mail".into()))?;
             let account = target.account.ok_or_else(|| Denied("no account given".into()))?;
             let p = permissions_on(groups, account);
             if p.allows(kind) {
                 Ok(actor(Some(user)))
             } else {
-                let what = match kind {
-                    SessionKind::Console => "start console sessions",
-                    SessionKind::Jit => "start JIT sessions",
-                    SessionKind::Shell => "start shell sessions",
-                };
+                let what = kind.facts().permission();
                 Err(Denied(format!(
                     "{user} is in no access group that may {what} on account {account}"
                 )))

@@ -96,11 +96,7 @@ impl Permissions {
 
     /// Whether these permissions cover starting a session of `kind`.
     pub fn allows(self, kind: super::SessionKind) -> bool {
-        match kind {
-            super::SessionKind::Console => self.start_sessions,
-            super::SessionKind::Jit => self.start_jit_sessions,
-            super::SessionKind::Shell => self.start_shell_sessions,
-        }
+        kind.facts().permitted(self)
     }
 }
 

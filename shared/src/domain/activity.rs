@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
-use super::{Session, SessionKind, SessionStatus};
+use super::kind::CallsOf;
+use super::{Session, SessionStatus};
 
 /// CloudTrail delivers an event "within about 15 minutes" of the call (Event history, CloudTrail
 /// User Guide): a snapshot taken sooner could miss the session's last calls.
@@ -46,9 +47,9 @@ pub struct Lookup {
 
 /// The lookup that finds `session`'s calls: its role session's name, or its IAM user.
 pub fn lookup_of(session: &Session) -> Lookup {
-    let value = match session.kind {
-        SessionKind::Jit | SessionKind::Shell => session.id.role_session_name(),
-        SessionKind::Console => session.iam_user.to_string(),
+    let value = match session.kind.facts().calls_of() {
+        CallsOf::RoleSession => session.id.role_session_name(),
+        CallsOf::IamUser => session.iam_user.to_string(),
     };
     Lookup {
         attribute: "Username",
@@ -225,6 +226,7 @@ impl ActivityCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SessionKind;
 
     fn looked_up(record: &str) -> LookedUp {
         LookedUp {

@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod iam_policies;
 pub mod identity;
 pub mod jit;
+pub mod kind;
 pub mod log_chain;
 pub mod policy;
 pub mod request;

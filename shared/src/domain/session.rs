@@ -47,21 +47,15 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
+    /// Every kind (what each one is: `crate::domain::kind`).
+    pub const ALL: [SessionKind; 3] = [SessionKind::Jit, SessionKind::Console, SessionKind::Shell];
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            SessionKind::Jit => "jit",
-            SessionKind::Console => "console",
-            SessionKind::Shell => "shell",
-        }
+        self.facts().name()
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "jit" => Some(SessionKind::Jit),
-            "console" => Some(SessionKind::Console),
-            "shell" => Some(SessionKind::Shell),
-            _ => None,
-        }
+        SessionKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -19,7 +19,8 @@ use crate::auth::{Principal, Role};
 use crate::domain::activity::{
     self, ActivityCursor, ActivityEvent, ActivitySnapshot, LOOKUP_MAX_RESULTS, Lookup, SNAPSHOT_MAX_EVENTS,
 };
-use crate::domain::{Account, Email, Region, Session, SessionId, SessionKind};
+use crate::domain::kind::CallsOf;
+use crate::domain::{Account, Email, Region, Session, SessionId};
 use crate::ports::{
     AccountAccess, CloudError, EventHistory, LogError, LookupError, LookupPage, LookupRequest, PageRequest, StoreError,
 };
@@ -241,11 +242,12 @@ impl SessionService {
             .ok_or_else(|| SessionError::NotFound(session.id.clone()))
     }
 
-    /// The key the broker holds for a console session's IAM user: calls made with it are the
-    /// broker's (AssumeRole for the user's JIT and shell sessions), not the person's at the
-    /// console. `None` for role sessions, found by their own session name.
+    /// The key the broker holds for the IAM user whose calls a session's are (a console
+    /// session's): calls made with it are the broker's (AssumeRole for the user's JIT and
+    /// shell sessions), not the person's at the console. `None` for role sessions, found by
+    /// their own session name.
     async fn brokers_key(&self, session: &Session) -> Result<Option<String>, SessionError> {
-        if session.kind != SessionKind::Console {
+        if session.kind.facts().calls_of() != CallsOf::IamUser {
             return Ok(None);
         }
         let user = self.users.get(&session.account_id, &session.iam_user).await?;

@@ -1,15 +1,13 @@
-//! A start's checks: what they read, at once (`gather`), and what they decide (group
-//! permission, the grant policy, account state, duration against the role's maximum, role,
-//! user, a live console session), with the refusals a role changed behind the broker's back
-//! turns into.
+//! A start's checks: what they read, at once (`gather`), and what every kind's start is
+//! checked for (account state, the duration, the grant policy, the user's IAM user), before
+//! the kind's own checks (its room's, `kinds`); the helpers the rooms' checks share (a live
+//! console session, the user's key, a role's maximum), and the refusals a role changed behind
+//! the broker's back turns into.
 
-use super::{Checked, SessionService, StartError, StartRequest, refused};
+use super::{Checked, SessionService, StartError, StartRequest, kinds, refused};
 use crate::auth::Principal;
-use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, NoGrant};
-use crate::domain::{
-    AccessGroup, Account, AccountId, Email, JitSettings, ManagedUser, RoleArn, Session, SessionKind, UserStatus,
-};
+use crate::domain::{AccessGroup, Account, AccountId, Email, JitSettings, ManagedUser, RoleArn, Session, UserStatus};
 use crate::ports::{CloudError, StoreError, TargetIam};
 
 impl SessionService {
@@ -99,17 +97,8 @@ impl SessionService {
                 format!("access to account {} is not active", account.id),
             ));
         }
-        let shell = match req.kind {
-            SessionKind::Shell => Some(gathered.shell.clone().filter(|s| s.enabled).map(Box::new).ok_or_else(
-                || {
-                    refused(
-                        "shell-disabled",
-                        format!("shell sessions are not enabled on account {}", account.id),
-                    )
-                },
-            )?),
-            _ => None,
-        };
+        let room = kinds::room(req.kind);
+        let shell = room.settings(account, gathered.shell.as_ref())?;
         let max = match &shell {
             Some(s) => s.max_duration.seconds(),
             None => jit.max_duration.seconds(),
@@ -154,124 +143,21 @@ impl SessionService {
                 ));
             }
         }
-        match req.kind {
-            SessionKind::Shell => {
-                let settings = shell.as_ref().expect("read above");
-                // As for JIT (below): the shell role is assumed with the broker's session names.
-                if !approved {
-                    no_live_console(gathered, "")?;
-                }
-                if req.role.is_some() {
-                    return Err(refused(
-                        "role-not-allowed",
-                        "shell sessions use the account's shell role; omit role_arn",
-                    ));
-                }
-                has_credential(&iam_user)?;
-                let target = req
-                    .target
-                    .as_ref()
-                    .ok_or_else(|| refused("target-not-found", "target is required for shell sessions"))?;
-                // One opening of the account's secret for both connections.
-                let access = self.target.opened(account).await.map_err(cloud)?;
-                let reach = self.target.shell_with(&access).await.map_err(cloud)?;
-                self.check_preferences(account, &*reach, settings).await?;
-                self.check_target(account, &*reach, settings, target).await?;
-                let iam = self.target.iam_with(&access).await.map_err(cloud)?;
-                within_role_max(&settings.role, self.role_max(&*iam, &settings.role).await?, duration)?;
-            }
-            SessionKind::Jit => {
-                // The console's credentials could assume JIT roles with the broker's session
-                // names; during a console session its user policy refuses that, and so would
-                // the broker's own AssumeRole: no JIT session while one is live.
-                if !approved {
-                    no_live_console(gathered, ", or switch role in the console")?;
-                }
-                if !jit.jit_enabled {
-                    return Err(refused(
-                        "jit-disabled",
-                        format!("JIT access is not enabled on account {}", account.id),
-                    ));
-                }
-                let role = req
-                    .role
-                    .as_ref()
-                    .ok_or_else(|| refused("role-not-allowed", "role_arn is required for JIT sessions"))?;
-                if !jit.allowed_roles.contains(role) {
-                    return Err(refused(
-                        "role-not-allowed",
-                        format!("{role} is not allowed for JIT on this account"),
-                    ));
-                }
-                has_credential(&iam_user)?;
-                // The role's maximum as the settings keep it; read (and kept) where they do
-                // not. A role changed since is caught by STS refusing the duration.
-                let role_max = match jit.role_max_seconds(role) {
-                    // A maximum raised since is read again (a refusal costs the read; a
-                    // grant never does).
-                    Some(max) if duration <= max => max,
-                    _ => self.reread_role_max(account, role).await?,
-                };
-                within_role_max(role, role_max, duration)?;
-            }
-            SessionKind::Console => {
-                // Checked here so that repeated attempts are refusals (bounded), not session
-                // logs; the create transaction's lock still settles a race.
-                if !approved && gathered.console_live {
-                    return Err(console_session_live());
-                }
-                if req.role.is_some() {
-                    return Err(refused(
-                        "role-not-allowed",
-                        "console sessions use the user's own IAM user; omit role_arn",
-                    ));
-                }
-                if !iam_user.console_access {
-                    return Err(refused(
-                        "user-not-eligible",
-                        "the IAM user was provisioned without console access",
-                    ));
-                }
-            }
-        }
-        // A console session may switch only into the JIT roles a JIT start would give the user
-        // at once, for as long as the console session: a grant covering the role (its
-        // `jit_role_arns`) that needs no approval. A role behind an approval (or a shorter
-        // maximum) needs its own request; otherwise the user policy keeps switch-role refused.
-        let switch_roles = match req.kind {
-            SessionKind::Console if jit.jit_enabled => {
-                let grants_jit = authz::decide(
-                    principal,
-                    Action::StartSession(SessionKind::Jit),
-                    Some(user),
-                    Target {
-                        account: Some(&account.id),
-                        owner: None,
-                        approvers: None,
-                    },
-                    groups,
-                )
-                .is_ok();
-                let at_once = |role: &&RoleArn| {
-                    let asked = policy::Asked {
-                        account: &account.id,
-                        kind: SessionKind::Jit,
-                        role: Some(*role),
-                        duration_seconds: duration,
-                        break_glass: false,
-                    };
-                    matches!(
-                        policy::choose(groups, &asked, jit.max_duration.seconds()),
-                        Ok(policy::Decision::Automatic)
-                    )
-                };
-                match grants_jit {
-                    true => jit.allowed_roles.iter().filter(at_once).cloned().collect(),
-                    false => Vec::new(),
-                }
-            }
-            _ => Vec::new(),
+        let start = kinds::Start {
+            principal,
+            user,
+            account,
+            req,
+            groups,
+            jit: &jit,
+            iam_user: &iam_user,
+            shell: shell.as_deref(),
+            duration,
+            approved,
+            console_live: gathered.console_live,
         };
+        room.check(self, &start).await?;
+        let switch_roles = room.switch_roles(&start);
         Ok(Checked {
             iam_user,
             jit,
@@ -316,7 +202,7 @@ impl SessionService {
 
     /// A JIT role's maximum session duration read from IAM now, and kept with the JIT settings
     /// (a missing role is refused `role-not-allowed`).
-    async fn reread_role_max(&self, account: &Account, role: &RoleArn) -> Result<u32, StartError> {
+    pub(super) async fn reread_role_max(&self, account: &Account, role: &RoleArn) -> Result<u32, StartError> {
         let iam = self.target.connect(account).await.map_err(cloud)?;
         let max = self.role_max(&*iam, role).await?;
         if let Err(e) = self.accounts.remember_role_max(&account.id, role, max).await {
@@ -326,7 +212,7 @@ impl SessionService {
     }
 
     /// The role's maximum session duration, read from IAM.
-    async fn role_max(&self, iam: &dyn TargetIam, role: &RoleArn) -> Result<u32, StartError> {
+    pub(super) async fn role_max(&self, iam: &dyn TargetIam, role: &RoleArn) -> Result<u32, StartError> {
         iam.get_role(role)
             .await
             .map(|r| r.max_session_seconds)
@@ -360,8 +246,8 @@ fn eligible<'a>(users: &'a [ManagedUser], account: &AccountId) -> Option<&'a Man
 }
 
 /// A role session (JIT or shell) is refused while the user's console session lives.
-fn no_live_console(gathered: &Gathered, hint: &str) -> Result<(), StartError> {
-    if gathered.console_live {
+pub(super) fn no_live_console(console_live: bool, hint: &str) -> Result<(), StartError> {
+    if console_live {
         return Err(refused(
             "console-session-live",
             format!("this user has a live console session on this account; end it first{hint}"),
@@ -371,7 +257,7 @@ fn no_live_console(gathered: &Gathered, hint: &str) -> Result<(), StartError> {
 }
 
 /// STS would refuse a session longer than the role allows: refused here, with the reason.
-fn within_role_max(role: &RoleArn, role_max: u32, duration: u32) -> Result<(), StartError> {
+pub(super) fn within_role_max(role: &RoleArn, role_max: u32, duration: u32) -> Result<(), StartError> {
     if duration > role_max {
         return Err(refused(
             "invalid-duration",
@@ -382,7 +268,7 @@ fn within_role_max(role: &RoleArn, role_max: u32, duration: u32) -> Result<(), S
 }
 
 /// A role session is assumed with the user's own key.
-fn has_credential(user: &ManagedUser) -> Result<(), StartError> {
+pub(super) fn has_credential(user: &ManagedUser) -> Result<(), StartError> {
     match user.credential {
         Some(_) => Ok(()),
         None => Err(refused(
@@ -392,7 +278,7 @@ fn has_credential(user: &ManagedUser) -> Result<(), StartError> {
     }
 }
 
-fn cloud((step, error): (String, CloudError)) -> StartError {
+pub(super) fn cloud((step, error): (String, CloudError)) -> StartError {
     StartError::Cloud { step, error }
 }
 

@@ -3,10 +3,9 @@
 //!
 //! Every end first claims the session with a version-conditional write: of any number of
 //! concurrent ends and expiries exactly one revokes and writes the end event. What is taken
-//! back in AWS is `revoking`'s (a JIT or shell session's deny on its role, natural expiry
-//! included; a console session's user locked and its switch-role sessions cut); then the live
-//! Session Manager sessions a shell or JIT session opened are terminated (`shell`), and the end
-//! is logged.
+//! back in AWS is `revoking`'s (each kind's room says what); then the live Session Manager
+//! sessions the session opened are terminated as its room says (`kinds::SsmAtEnd`, through
+//! `shell`), and the end is logged.
 //!
 //! The expirer claims a run's due sessions first, then revokes them per role in one batch:
 //! one record write and (up to 242 revoked sessions per role, page 0's slots) one IAM write per role.
@@ -17,9 +16,10 @@ use std::time::Duration;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::kinds::{self, SsmAtEnd};
 use super::shell::ShellReach;
 use super::{ExpiryReport, SessionError, SessionService, rfc3339};
-use crate::domain::{Ending, Session, SessionKind, SessionStatus};
+use crate::domain::{Ending, Session, SessionStatus};
 use crate::ports::{StoreError, TargetIam};
 
 /// How long a claim on an end holds before another run may take it over.
@@ -159,8 +159,10 @@ impl SessionService {
         let access = self.target.opened(&account).await.map_err(step)?;
         let iam = self.target.iam_with(&access).await.map_err(step)?;
         // Session Manager: shell sessions' own, and the ones JIT credentials may have opened
-        // (their session policy keeps those in the account's default Region).
-        let shell = if sessions.iter().any(|s| s.kind == SessionKind::Shell) {
+        // (their session policy keeps those in the account's default Region). Reached for the
+        // most any session of the batch needs.
+        let needs = sessions.iter().map(|s| kinds::room(s.kind).at_end()).max();
+        let shell = if needs == Some(SsmAtEnd::Close) {
             let conn = self.target.shell_with(&access).await.map_err(step);
             let recording = self.accounts.get_shell(&account.id).await.map_err(|e| e.to_string());
             match (conn, recording) {
@@ -170,7 +172,7 @@ impl SessionService {
                 }),
                 (Err(e), _) | (_, Err(e)) => Err(e),
             }
-        } else if sessions.iter().any(|s| s.kind == SessionKind::Jit) {
+        } else if needs == Some(SsmAtEnd::Sweep) {
             self.target
                 .shell_with(&access)
                 .await
@@ -208,7 +210,7 @@ impl SessionService {
             .iter_mut()
             .zip(revoked.iter_mut())
             .zip(sweep_again.iter_mut())
-            .filter(|((s, _), _)| s.kind == SessionKind::Shell)
+            .filter(|((s, _), _)| kinds::room(s.kind).at_end() == SsmAtEnd::Close)
             .map(|((session, result), again)| async {
                 let closed = match &shell {
                     Ok(reach) => self.close_shell_sessions(session, reach).await,
@@ -236,7 +238,7 @@ impl SessionService {
         let sweeps = sessions
             .iter_mut()
             .zip(revoked.iter())
-            .filter(|(s, result)| s.kind == SessionKind::Jit && result.is_ok())
+            .filter(|(s, result)| kinds::room(s.kind).at_end() == SsmAtEnd::Sweep && result.is_ok())
             .map(|(session, _)| async {
                 match &shell {
                     Ok(reach) => self.close_jit_ssm_sessions(session, reach).await,

@@ -2,19 +2,21 @@
 //! approval), it keeps its id and log, and a JIT session gets fresh credentials valid until
 //! the new end, issued before the old ones run out: no gap. The old credentials are left to
 //! expire; both carry the session's role session name, so ending the session revokes both.
+//! What each kind checks and issues is its room's (`kinds`); the claim, its undoing, the
+//! claim check and the log are this module's.
 
 use std::time::Duration;
 
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Checked, Granted, SessionService, rfc3339};
+use super::{Checked, Granted, SessionService, kinds, rfc3339};
 use crate::auth::Principal;
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::{self, Decision, NoGrant};
 use crate::domain::{
     Account, ApprovalRequest, Email, Extension, JitSettings, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, ManagedUser,
-    PendingExtension, Session, SessionId, SessionKind, SessionStatus, UserStatus,
+    PendingExtension, Session, SessionId, SessionStatus,
 };
 use crate::ports::{CloudError, StoreError};
 
@@ -45,7 +47,7 @@ impl From<StoreError> for ExtendError {
     }
 }
 
-fn refused(slug: &'static str, detail: impl Into<String>) -> ExtendError {
+pub(super) fn refused(slug: &'static str, detail: impl Into<String>) -> ExtendError {
     ExtendError::Refused {
         slug,
         detail: detail.into(),
@@ -204,13 +206,8 @@ impl SessionService {
         session: &Session,
         remaining: u32,
     ) -> Result<ExtensionChecked, ExtendError> {
-        if session.kind == SessionKind::Shell {
-            // Its Session Manager sessions and their settings would need checking again too.
-            return Err(refused(
-                "not-extendable",
-                "shell sessions cannot be extended; start a new one",
-            ));
-        }
+        let room = kinds::room(session.kind);
+        room.extendable()?;
         let groups = self.groups.groups_of(&session.user).await?;
         let account = self
             .accounts
@@ -224,20 +221,7 @@ impl SessionService {
                 format!("access to account {} is not active", account.id),
             ));
         }
-        if let (SessionKind::Jit, Some(role)) = (session.kind, &session.role) {
-            if !jit.jit_enabled {
-                return Err(refused(
-                    "jit-disabled",
-                    "JIT access is no longer enabled on the account",
-                ));
-            }
-            if !jit.allowed_roles.contains(role) {
-                return Err(refused(
-                    "role-not-allowed",
-                    format!("{role} is no longer allowed for JIT on this account"),
-                ));
-            }
-        }
+        room.check_extension_settings(session, &jit)?;
         let asked = policy::Asked {
             account: &account.id,
             kind: session.kind,
@@ -252,44 +236,7 @@ impl SessionService {
                 format!("extended, the session would last {remaining} s from now; your access allows at most {max} s"),
             ),
         })?;
-        let mut iam_user = None;
-        if let (SessionKind::Jit, Some(role)) = (session.kind, &session.role) {
-            iam_user = Some(
-                self.users
-                    .of_email(&session.user)
-                    .await?
-                    .into_iter()
-                    .find(|u| {
-                        u.account_id == account.id
-                            && u.user_name == session.iam_user
-                            && u.status == UserStatus::Provisioned
-                    })
-                    .filter(|u| u.credential.is_some())
-                    .ok_or_else(|| refused("user-not-eligible", "the session's IAM user has no credential any more"))?,
-            );
-            // STS would refuse credentials longer than the role allows; moto would not.
-            let iam = self
-                .target
-                .connect(&account)
-                .await
-                .map_err(|(step, error)| ExtendError::Cloud { step, error })?;
-            let role_max = iam
-                .get_role(role)
-                .await
-                .map(|r| r.max_session_seconds)
-                .map_err(|e| ExtendError::Cloud {
-                    step: "read the role".into(),
-                    error: e,
-                })?;
-            if remaining > role_max {
-                return Err(refused(
-                    "invalid-duration",
-                    format!(
-                        "{role} allows sessions of at most {role_max} s; extended, this one would last {remaining} s from now"
-                    ),
-                ));
-            }
-        }
+        let iam_user = room.extension_user(self, session, &account, remaining).await?;
         Ok(ExtensionChecked {
             decision,
             account,
@@ -315,9 +262,7 @@ impl SessionService {
         });
         session.expires_at = new_end;
         session.duration_seconds = (new_end - session.started_at).whole_seconds().max(0) as u32;
-        if session.kind == SessionKind::Jit {
-            session.credentials_expire_at = Some(session.credentials_expire_at.map_or(new_end, |t| t.max(new_end)));
-        }
+        kinds::room(session.kind).extension_claimed(session, new_end);
     }
 
     /// Takes back an extension whose credentials could not be issued (version-conditional: an

@@ -1,12 +1,10 @@
-//! The grant itself, in AWS: JIT credentials (AssumeRole with the user's own key, the
-//! session's name, SourceIdentity, session policy and tags) with a console sign-in link,
-//! shell credentials (the same AssumeRole on the shell role, scoped to one target), or a
-//! console password checkout with the session deny narrowed. Starts, approvals and extensions
-//! all grant through here.
+//! The grant itself, in AWS: each kind's room grants (`kinds`); starts, approvals and
+//! extensions all grant through here. This module keeps what role sessions (JIT, shell) share:
+//! the user's own key opened, AssumeRole with it (the session's name, SourceIdentity, session
+//! policy and tags, asked again while IAM applies a recent change) and the console sign-in link.
 
-use super::{Checked, Granted, SessionService, ShellConnect};
-use crate::domain::shell::{PREFERENCES_DOCUMENT, RUN_AS_TAG, shell_session_policy};
-use crate::domain::{Account, AccountCredentials, Secret, Session, SessionKind, iam_policies};
+use super::{Checked, Granted, SessionService, kinds};
+use crate::domain::{Account, AccountCredentials, Secret, Session};
 use crate::ports::{AccountAccess, AssumeRequest, CloudError, SealContext, TemporaryCredentials};
 
 impl SessionService {
@@ -21,100 +19,11 @@ impl SessionService {
         secret: Option<Secret>,
         link: bool,
     ) -> Result<Granted, (String, CloudError)> {
-        let err = |step: &'static str| move |e: CloudError| (step.to_string(), e);
-        match session.kind {
-            SessionKind::Shell => {
-                let settings = checked.shell.as_ref().expect("checked");
-                let target = session.target.as_ref().expect("checked");
-                let role = session.role.as_ref().expect("checked");
-                let partition = role.as_str().split(':').nth(1).unwrap_or("aws");
-                let region = &account.default_region;
-                let policy = shell_session_policy(
-                    partition,
-                    region,
-                    &account.aws_account_id,
-                    target,
-                    &session.id,
-                    settings.recording.kms_key_id.as_deref(),
-                );
-                let run_as = settings.run_as_for(&session.user).map(|u| u.as_str().to_string());
-                let mut tags = Vec::new();
-                if let Some(user) = &run_as {
-                    tags.push((RUN_AS_TAG.to_string(), user.clone()));
-                }
-                let credentials = self
-                    .assume_as_user(account, session, checked, secret, policy, tags)
-                    .await?;
-                Ok(Granted::Shell {
-                    credentials,
-                    connect: Box::new(ShellConnect {
-                        target: target.to_string(),
-                        region: region.to_string(),
-                        document_name: PREFERENCES_DOCUMENT.to_string(),
-                        run_as,
-                        command: format!(
-                            "aws ssm start-session --target {target} --document-name {PREFERENCES_DOCUMENT} --region {region}"
-                        ),
-                    }),
-                })
-            }
-            SessionKind::Jit => {
-                let credentials = self
-                    .assume_as_user(
-                        account,
-                        session,
-                        checked,
-                        secret,
-                        iam_policies::jit_session_policy(account.default_region.as_str()),
-                        Vec::new(),
-                    )
-                    .await?;
-                let console_url = match link {
-                    true => self
-                        .sign_in_link(account, session, &credentials)
-                        .await
-                        .map_err(err("get a console sign-in token"))?,
-                    false => String::new(),
-                };
-                Ok(Granted::Jit {
-                    credentials,
-                    console_url,
-                })
-            }
-            SessionKind::Console => {
-                let iam = self.target.connect(account).await?;
-                let policy = iam.password_policy().await.map_err(err("read the password policy"))?;
-                let password = crate::services::passwords::generate(policy);
-                iam.set_login_profile(&session.iam_user, &password)
-                    .await
-                    .map_err(err("set the console password"))?;
-                // The session deny narrows to what a console session may not do: assume any
-                // role but by the console's switch-role (and that only with JIT granted).
-                let narrowed = if session.switch_roles.is_empty() {
-                    iam_policies::console_without_jit_document()
-                } else {
-                    iam_policies::console_with_jit_document(&session.iam_user, &session.switch_roles)
-                };
-                iam.put_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY, &narrowed)
-                    .await
-                    .map_err(err("narrow the session deny policy"))?;
-                let links = iam_policies::role_guides(account, &checked.iam_user, &checked.jit)
-                    .into_iter()
-                    .filter(|g| session.switch_roles.contains(&g.role))
-                    .map(|g| (g.role, g.switch_role_url))
-                    .collect();
-                Ok(Granted::Console {
-                    signin_url: format!("https://{}.signin.aws.amazon.com/console", account.aws_account_id),
-                    user_name: session.iam_user.to_string(),
-                    password,
-                    switch_role_links: links,
-                })
-            }
-        }
+        kinds::room(session.kind)
+            .grant(self, account, session, checked, secret, link)
+            .await
     }
-}
 
-impl SessionService {
     /// The console sign-in link for a JIT session's credentials.
     pub(super) async fn sign_in_link(
         &self,
@@ -154,7 +63,7 @@ impl SessionService {
     /// AssumeRole on the session's role with the user's own key (`secret`, or opened here):
     /// the session's name, SourceIdentity (the user's e-mail), `policy`, and the broker's tags
     /// plus `extra_tags`.
-    async fn assume_as_user(
+    pub(super) async fn assume_as_user(
         &self,
         account: &Account,
         session: &Session,

@@ -1,6 +1,7 @@
 //! Sessions: starting JIT, console and shell sessions, ending them (early or by the expirer) so
 //! that access is actually revoked, the tamper-evident log every session leaves in S3, and the
-//! calls made with each session's access (`activity`).
+//! calls made with each session's access (`activity`). What each kind checks, grants, extends
+//! and revokes is its room's (`kinds`); the machinery here calls it.
 //!
 //! # Ordering, for safety
 //!
@@ -27,6 +28,7 @@ mod ending;
 mod events;
 mod extending;
 mod granting;
+mod kinds;
 mod pickup;
 mod refusals;
 mod requests;

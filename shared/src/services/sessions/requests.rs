@@ -9,12 +9,11 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{SessionService, StartError, StartRequest, rfc3339};
+use super::{SessionService, StartError, StartRequest, kinds, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::{
-    AccessGroup, ApprovalRequest, Email, Outcome, Review, Session, SessionId, SessionKind, SessionStatus, Vote,
-    VoteRefused,
+    AccessGroup, ApprovalRequest, Email, Outcome, Review, Session, SessionId, SessionStatus, Vote, VoteRefused,
 };
 use crate::ports::{Page, PageRequest, SessionFilter, StoreError};
 
@@ -443,8 +442,8 @@ impl SessionService {
         let req = StartRequest {
             account: s.account_id.clone(),
             kind: s.kind,
-            // A shell session's role comes from the shell settings, as at its start.
-            role: s.role.clone().filter(|_| s.kind != SessionKind::Shell),
+            // A role its settings give (a shell session's) comes from them, as at its start.
+            role: s.role.clone().filter(|_| !kinds::room(s.kind).role_from_settings()),
             target: s.target.clone(),
             duration_seconds: s.duration_seconds.into(),
             reason: s.reason.clone(),

@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::checks::console_session_live;
-use super::{Begun, Checked, Granted, SessionService, StartError, StartRequest, Started, rfc3339};
+use super::{Begun, Checked, Granted, SessionService, StartError, StartRequest, Started, kinds, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::Decision;
-use crate::domain::{Account, ApprovalRequest, Session, SessionId, SessionKind, SessionStatus};
+use crate::domain::{Account, ApprovalRequest, Session, SessionId, SessionStatus};
 use crate::ports::{CloudError, LogTail, StoreError};
 
 impl SessionService {
@@ -144,7 +144,7 @@ impl SessionService {
             SessionStatus::Active => Some(session.expires_at.min(now + super::START_LEASE)),
             _ => session.due_at(),
         };
-        let at_once = session.request.is_none() && matches!(req.kind, SessionKind::Jit | SessionKind::Shell);
+        let at_once = session.request.is_none() && req.kind.facts().assumes_a_role();
         let opening = async {
             match at_once {
                 true => Some(self.open_user_key(&account, &session, &checked).await),
@@ -175,8 +175,8 @@ impl SessionService {
         session.log_head = tail.head.clone();
         match created {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) if req.kind == SessionKind::Console => {
-                // Lost a race with another start (the check found no live session).
+            Err(StoreError::Conflict(_)) if req.kind.facts().holds_its_user() => {
+                // Lost a race with another start for the user (the check found no live session).
                 let refusal = console_session_live();
                 self.publish(&requested).await;
                 let mut event = self.base_event("refused", &id, &account, &req, &user, &by);
@@ -267,7 +267,7 @@ impl SessionService {
             // STS refusing a role the checks did not read (its maximum was kept): deleted since?
             // Then the answer is the refusal the checks would have given, not AWS's; still
             // propagating in IAM, a 503 to retry; else AWS's refusal.
-            Err((step, CloudError::Refused(why))) if session.kind != SessionKind::Console => {
+            Err((step, CloudError::Refused(why))) if session.kind.facts().assumes_a_role() => {
                 self.withdraw(session.clone(), &format!("start failed at {step}: {why}"))
                     .await;
                 return Err(self.role_gone_or(account, &session, step, why).await);
@@ -377,17 +377,9 @@ impl SessionService {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
                 tracing::warn!(session = %id, "the session was ended while it started; nothing handed out");
-                if session.kind == SessionKind::Console {
-                    // The end may have locked the user before this grant narrowed the deny:
-                    // lock it again (the expirer's retry would not, the session being ended).
-                    let locked = match self.target.connect(account).await {
-                        Ok(iam) => self.lock_console_user(&session, &*iam).await,
-                        Err((step, e)) => Err(format!("{step}: {e}")),
-                    };
-                    if let Err(e) = locked {
-                        tracing::error!(session = %id, error = %e, alarm = "revocation-failing", "relocking a console user after a raced start failed");
-                    }
-                }
+                kinds::room(session.kind)
+                    .after_lost_start(self, account, &session)
+                    .await;
                 return Err(StartError::EndedWhileStarting(id));
             }
             Err(e) => {

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::accounts::account_pk;
 use super::session_record::SessionRecord;
 use super::{DynamoStore, describe, from_item, key, n, put, s, to_item, tx_put};
-use crate::domain::{AccountId, IamUserName, Session, SessionId, SessionKind};
+use crate::domain::{AccountId, IamUserName, Session, SessionId};
 use crate::ports::{Due, Page, PageRequest, SessionFilter, SessionStore, StoreError};
 
 pub(super) const DUE_PARTITION: &str = "DUE";
@@ -114,7 +114,7 @@ impl SessionStore for DynamoStore {
             tx_put(put(&self.table, to_item(&record), Some("attribute_not_exists(PK)"))),
             self.count_sessions(&session.account_id, 1),
         ];
-        if session.kind == SessionKind::Console {
+        if session.kind.facts().holds_its_user() {
             let lock = [
                 ("PK".to_string(), s(console_lock_pk(session))),
                 ("SK".to_string(), s("CONSOLE")),
@@ -140,7 +140,7 @@ impl SessionStore for DynamoStore {
                 .build(),
             self.count_sessions(&session.account_id, -1),
         ];
-        if session.kind == SessionKind::Console {
+        if session.kind.facts().holds_its_user() {
             // Only this session's lock.
             let lock = aws_sdk_dynamodb::types::Delete::builder()
                 .table_name(&self.table)
@@ -247,7 +247,7 @@ impl SessionStore for DynamoStore {
             self.versioned_put(session, session.due_at()),
             self.count_sessions(&session.account_id, -1),
         ];
-        if session.kind == SessionKind::Console {
+        if session.kind.facts().holds_its_user() {
             items.push(super::tx_delete(&self.table, key(console_lock_pk(session), "CONSOLE")));
         }
         self.transact(items).await
