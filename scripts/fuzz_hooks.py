@@ -3,20 +3,39 @@
 - `problem_details`: every 4xx is `application/problem+json` whose `type` is one of
   docs/problems.md's, answered with the status that document gives it.
 - `positive_refusals`: schema-valid data is refused only for a reason that fits the request;
-  which 409 and 422 problem types each operation may answer is POSITIVE_REFUSALS, below.
+  which 409 and 422 problem types each operation may answer is POSITIVE_REFUSALS, below. A 403
+  to a caller the operation allows is accepted only where the contract documents it for that
+  caller: on the session operations, no access group covering the start, someone else's
+  session, one's own request to decide, a request whose approver groups the caller is in none
+  of (each looked up: the session as the admin reads it, the caller's groups from `/me`).
 - `caller_conformance`: a caller the operation's `x-allowed` leaves out gets 403 (Slack's
-  endpoint, which takes no bearer token: 401), whatever it sends.
+  endpoints, which take no bearer token: 401 unless signed with Slack's secret), whatever it
+  sends.
 - The user phase (CIB_FUZZ_ROLE=user) expects exactly that 403 from `positive_data_acceptance`
   on those operations, in place of schemathesis.toml's admin statuses.
+- `after_call`: each answer's operation and status, appended to CIB_FUZZ_COUNTS (when set), for
+  scripts/fuzz_counts.py's per-operation 2xx counts.
 - Real resources: POST /accounts sometimes registers one of the local runner's seeded AWS
-  accounts, and POST /sessions (user phase) sometimes names the account scripts/fuzz opened for
-  sessions, so that the contract's links lead somewhere.
+  accounts; scripts/fuzz_setup.py seeds the rest (CIB_FUZZ_SEEDED): half of the valid session
+  starts go to its sessions account (JIT starts on its automatic or its approval role, shell
+  starts on its instance), half of the valid cases of the operations it lists go to its
+  sessions, pending requests, break-glass sessions, transcript, Slack links, accounts and users
+  (`steer_to_seeded`), and half of the valid Slack commands and clicks are signed with the
+  local runner's signing secret (`before_call` signs the exact bytes sent).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
 import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import schemathesis
@@ -71,18 +90,23 @@ def _other_account_roles(problem: dict) -> bool:
 
 def _shell_rules_beyond_schema(problem: dict) -> bool:
     """A validation problem naming only the shell settings' rules across fields: the role's
-    account, 1 to 50 tags and ids together, a default OS user where users have their own, and
+    account, a role that is also a JIT role, 1 to 50 tags and ids together, a default OS user where users have their own, and
     CloudWatch streaming without a log group."""
     allowed = {
-        "role_arn": "not this account",
+        # Another account's role, or one the account's JIT settings also allow (the fuzzer puts
+        # generated role ARNs in both).
+        "role_arn": ("not this account", "cannot be both the shell role and a JIT role"),
         "targets": "",
         "run_as.default_user": "is required when",
         "recording.cloudwatch_streaming": "needs a cloudwatch_log_group",
     }
     errors = problem.get("errors", [])
-    return bool(errors) and all(
-        e.get("field") in allowed and allowed[e.get("field")] in e.get("message", "") for e in errors
-    )
+    def fits(e: dict) -> bool:
+        expected = allowed.get(e.get("field"))
+        expected = (expected,) if isinstance(expected, str) else expected or ()
+        return any(text in e.get("message", "") for text in expected)
+
+    return bool(errors) and all(fits(e) for e in errors)
 
 
 # What schema-valid data may be refused with, as 409 or 422, per operation: problem name -> why
@@ -109,7 +133,10 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
     "verifyEvidence": {422: {"invalid-range": "generated dates may run backwards or span more than 31 days"}},
     "putJitSettings": {
         # The schema takes any role ARN; the account it must be in is the registration's.
-        422: {"validation": _other_account_roles},
+        422: {
+            "validation": _other_account_roles,
+            "duplicate-role": "two ARNs of one role, spelled apart (case, path), which uniqueItems does not see",
+        },
     },
     "putShellSettings": {
         422: {"validation": _shell_rules_beyond_schema},
@@ -234,6 +261,7 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
     },
     "reviewSession": {
         409: {
+            "request-not-pending": "the session is still ending (the stateful phase's links end what listings show): reviewed once it has ended",
             "already-reviewed": "reviewed once",
             "not-break-glass": "only break-glass sessions are reviewed",
             "concurrent-update": "too many reviews racing",
@@ -245,6 +273,106 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
 # Allowed to every signed-in person, yet only the one a Slack link names may confirm it: a 403
 # for anyone else is the point of the operation (docs/identity.md).
 CONFIRMED_BY_THE_NAMED = {"confirmSlackLink"}
+
+# --- Which 403s the contract documents for a caller the operation allows. ----------------------
+
+ADMIN_TOKEN = os.environ.get("CIB_FUZZ_ADMIN_TOKEN")
+
+
+def _api(path: str, token: str) -> tuple[int, object]:
+    """GET `path` from the API under test with `token`: the status and the JSON body."""
+    req = urllib.request.Request(os.environ["CIB_FUZZ_URL"] + path, headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def _token_of(response) -> str:
+    auth = response.request.headers.get("Authorization", "")
+    return auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+
+
+def _email_of(token: str) -> str | None:
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("email")
+    except (IndexError, ValueError):
+        return None
+
+
+_GROUPS: dict[str, set[str]] = {}
+
+
+def _groups_of(token: str) -> set[str]:
+    """The caller's access groups, as `GET /me` gives them (kept: the fuzzer changes no one's)."""
+    if token not in _GROUPS:
+        status, me = _api("/me", token)
+        _GROUPS[token] = {g["id"] for g in me["groups"]} if status == 200 else set()
+    return _GROUPS[token]
+
+
+def _deciding_request(session: dict) -> dict | None:
+    """The request a decision is about, as the API picks it: the start's while the session is
+    pending, an active session's pending extension; none otherwise (409 request-not-pending)."""
+    if session.get("status") == "pending":
+        return session.get("request")
+    if session.get("status") == "active":
+        return (session.get("pending_extension") or {}).get("approval")
+    return None
+
+
+VIEWS = {"getSession", "endSession", "getSessionLog", "getSessionActivity", "getTranscript"}
+
+
+def _documented_session_refusal(operation: str, case, response) -> str | None:
+    """Why the contract lets this caller be refused here (infra/openapi.yaml, each operation's
+    description), or None. The session is read as the admin reads it; without a session (or an
+    admin token to read it with) no 403 is documented."""
+    if operation == "startSession":
+        # "needs a group granting ..." (every kind), and break-glass where no grant allows it.
+        detail = str(_problem(response).get("detail", ""))
+        return "no access group covers this start" if "access group" in detail else None
+    if operation in ("listSessions", "listRequests", "listReviews"):
+        return None  # one's own, or what one may decide: never refused
+    session_id = (case.path_parameters or {}).get("id")
+    if ADMIN_TOKEN is None or not session_id:
+        return None
+    status, session = _api(f"/sessions/{session_id}", ADMIN_TOKEN)
+    if status != 200 or not isinstance(session, dict):
+        return None
+    token = _token_of(response)
+    caller = (_email_of(token) or "").lower()
+    own = caller != "" and str(session.get("user", "")).lower() == caller
+    if operation in VIEWS:
+        # "the owner, an admin" (transcripts: "neither the session's owner nor an admin").
+        return "someone else's session" if ROLE != "admin" and not own else None
+    if operation in ("cancelRequest", "extendSession"):
+        return "only the session's own user" if not own else None
+    if operation in ("approveRequest", "denyRequest"):
+        if own:
+            return "never the session's own user"
+        request = _deciding_request(session)
+        if request is None:
+            return None  # nothing pending: 409 request-not-pending, not 403
+        if not set(request.get("approver_group_ids") or []) & _groups_of(token):
+            return "in none of the request's approver groups"
+        # "The approval that completes the request checks the start again as it stands now":
+        # the start's own 403, the requester no longer covered (the admin phase edits groups).
+        detail = str(_problem(response).get("detail", ""))
+        if operation == "approveRequest" and "access group" in detail:
+            return "the completing approval checks the start again: no access group covers it now"
+        return None
+    if operation == "reviewSession":
+        # Reviewers are the approver groups of the grants that allowed the break-glass start,
+        # which the API does not show; the seeded grant allowing break-glass names none, so
+        # admins review (scripts/fuzz_setup.py).
+        if own:
+            return "never the session's own user"
+        return "not a reviewer (admins review the seeded break-glass sessions)" if ROLE != "admin" else None
+    return None
+
 
 SESSION_OPERATIONS = {
     "startSession",
@@ -317,6 +445,23 @@ def problem_details(ctx, response, case):
     return None
 
 
+# The operations that assume a role for the caller, and so may meet IAM applying a change.
+ASSUMING = {"startSession", "approveRequest", "extendSession"}
+
+
+@schemathesis.check
+def no_server_error(ctx, response, case):
+    """No 5xx, but the documented 503 `not-yet-in-effect` (with Retry-After) where a role is assumed
+    (in place of schemathesis's `not_a_server_error`, excluded in scripts/fuzz)."""
+    if response.status_code < 500:
+        return None
+    if response.status_code == 503 and _operation_id(case) in ASSUMING:
+        body = _problem(response)
+        if _problem_name(response, body) == "not-yet-in-effect" and response.headers.get("retry-after"):
+            return None
+    raise AssertionError(f"server error {response.status_code}: {response.text[:300]}")
+
+
 @schemathesis.check
 def positive_refusals(ctx, response, case):
     """Schema-valid data is refused (409, 422, or 403 by an allowed caller) only for a reason that fits."""
@@ -329,13 +474,15 @@ def positive_refusals(ctx, response, case):
             return None
         if operation not in SESSION_OPERATIONS:
             raise AssertionError(f"{ROLE} may call {operation}, yet was refused")
-        # Starting needs a covering group; `on_behalf_of` is for bots only; a user may see and end
-        # only its own sessions. Otherwise an admin, or a user listing its own, is never refused.
-        if operation == "startSession" or _sends_on_behalf_of(case):
+        # `on_behalf_of` is for bots only: anyone else sending it is refused, whatever it names.
+        if _sends_on_behalf_of(case):
             return None
-        if ROLE == "user" and operation != "listSessions":
-            return None
-        raise AssertionError(f"403 on {operation} without on_behalf_of, for the {ROLE}")
+        if _documented_session_refusal(operation, case, response) is None:
+            detail = _problem(response).get("detail")
+            raise AssertionError(
+                f"403 on {operation} for the {ROLE}, where the contract documents none for this caller: {detail!r}"
+            )
+        return None
     if status not in (409, 422):
         return None
     body = _problem(response)
@@ -362,8 +509,11 @@ def caller_conformance(ctx, response, case):
     if operation not in OPERATIONS or case.method.upper() != OPERATIONS[operation][0]:
         return None
     allowed = OPERATIONS[operation][1]
-    # A case that sends its own Authorization header is about authentication, not this.
+    # A case that sends its own Authorization header is about authentication, not this; a Slack
+    # request signed with the signing secret is from the caller Slack's endpoints allow.
     if ROLE in allowed or "authorization" in {name.lower() for name in (case.headers or {})}:
+        return None
+    if allowed == ["slack"] and _signed_by_slack(response):
         return None
     expected = 401 if allowed == ["slack"] else 403
     if response.status_code != expected:
@@ -371,7 +521,25 @@ def caller_conformance(ctx, response, case):
     return None
 
 
-# --- The user phase: admin-only operations answer 403, whatever the data. ---------------------
+# --- What each operation answered, for scripts/fuzz_counts.py. ----------------------------------
+
+COUNTS = os.environ.get("CIB_FUZZ_COUNTS")
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if COUNTS:
+        with open(COUNTS, "a", encoding="utf-8") as out:
+            kind = ""
+            if 400 <= response.status_code < 500:
+                try:
+                    kind = str(response.json().get("type", "")).rsplit("/", 1)[-1]
+                except Exception:  # noqa: BLE001 - the checks report bodies that are no problem
+                    kind = "?"
+            out.write(f"{ROLE}\t{_operation_id(case) or case.method + ' ' + case.path}\t{response.status_code}\t{kind}\n")
+
+
+# --- The user phase: admin-only operations answer 403, whatever the data (Slack's, 401). -------
 
 
 @schemathesis.hook
@@ -387,7 +555,8 @@ def after_load_schema(context, schema):
             }
         )
         for operation, (_, allowed, _) in OPERATIONS.items()
-        if "user" not in allowed
+        # Slack's endpoints take no bearer token: the user phase gets what the admin's does.
+        if "user" not in allowed and allowed != ["slack"]
     ]
     # The first matching `[[operations]]` entry wins, so these go before schemathesis.toml's.
     operations = schema.config.operations
@@ -419,18 +588,16 @@ def _check_config_against_contract(schema) -> None:
 
 # --- Real accounts for the stateful phase. -----------------------------------------------------
 
-# The local runner seeds three AWS accounts, each with a role the broker may assume
+# The local runner seeds four AWS accounts, each with a role the broker may assume
 # (local/src/local_aws.rs: BROKER_ACCESS_ROLE, trusting any ExternalId the broker issues, `cib-*`):
 # local fixtures, not secrets. Each registration asks the API for its ExternalId first, as an
-# admin does (scripts/fuzz exports where the API is and the admin's token). Generated credentials never exist, so without these no registration succeeds and
-# no link from POST /accounts is ever followed. The first is registered by the phases before the
-# stateful one, and stays (once it has users, deleting it is refused); the second is kept for
-# the stateful phase, so that its first registration is new and its links are followed; the
-# third is scripts/fuzz's, for sessions.
+# admin does (scripts/fuzz exports where the API is and the admin's token). Generated
+# credentials never exist, so without these no registration succeeds and no link from POST
+# /accounts is ever followed. The first is registered by the phases before the stateful one,
+# and stays (once it has users, deleting it is refused); the second is kept for the stateful
+# phase, so that its first registration is new and its links are followed; the third and the
+# fourth are scripts/fuzz_setup.py's, for sessions and for settings.
 def _issued_external_id() -> str:
-    import json
-    import urllib.request
-
     req = urllib.request.Request(
         os.environ["CIB_FUZZ_URL"] + "/accounts/external-ids",
         method="POST",
@@ -464,27 +631,241 @@ def register_seeded_accounts(context, case):
     return st.booleans().map(with_seeded)
 
 
-# scripts/fuzz opens one registered account for sessions before the user phase (JIT settings, an
-# IAM user and a group for the user's e-mail). Generated account ids name nothing, so valid
-# session starts go there instead: half of the JIT ones, which pass every check up to AssumeRole
-# (the seeded role does not trust the user's IAM user: 422 aws-refused), and in the stateful phase
-# all of them. A user has one console session per account at a time, so console starts go there
-# only in the stateful phase, whose links end what they start.
-SESSION_ACCOUNT = os.environ.get("CIB_FUZZ_ACCOUNT_ID")
+# --- What scripts/fuzz_setup.py seeded, and the valid cases steered to it. -------------------
 
 
+def _read_json(path: str | os.PathLike | None) -> dict:
+    return json.loads(Path(path).read_text()) if path and Path(path).is_file() else {}
+
+
+SEEDED = _read_json(os.environ.get("CIB_FUZZ_SEEDED"))
+SESSIONS_ACCOUNT = SEEDED.get("sessions_account")
+SETTINGS_ACCOUNT = SEEDED.get("settings_account")
+# operationId -> the path parameters this caller's valid cases may be steered to.
+PATHS: dict[str, list[dict]] = {op: by_caller.get(ROLE, []) for op, by_caller in SEEDED.get("paths", {}).items()}
+
+
+def _is_stateful(case) -> bool:
+    return case.meta is not None and case.meta.phase.name == "stateful"
+
+
+# Half of the valid session starts go to the seeded sessions account (generated account ids name
+# nothing): JIT starts on its automatic role (201, or break-glass: 201 flagged for review) or, a
+# quarter of them, its approval role (202 pending); shell starts on its instance (201). Its
+# groups cover the user (and bob), not the admin: the admin's are 403. A user has one console
+# session per account at a time, and a live one refuses JIT and shell starts, so console starts
+# go there only in the stateful phase, whose links end what they start; that phase's starts all
+# go there, so that its links lead somewhere real.
 @schemathesis.hook("flatmap_case").apply_to(method="POST", path="/sessions")
 def start_sessions_on_the_open_account(context, case):
-    if SESSION_ACCOUNT is None or not _is_positive(case) or not isinstance(case.body, dict):
+    if SESSIONS_ACCOUNT is None or not _is_positive(case) or not isinstance(case.body, dict):
         return st.just(case)
-    stateful = case.meta.phase.name == "stateful"
-    if not stateful and case.body.get("type") != "jit":
+    stateful = _is_stateful(case)
+    kind = case.body.get("type")
+    target = SESSIONS_ACCOUNT.get("shell_target")  # None: fuzz_setup.py could not make one
+    if not stateful and not (kind == "jit" or (kind == "shell" and target)):
         return st.just(case)
+    roles = [SESSIONS_ACCOUNT["automatic_role_arn"]] * 3 + [SESSIONS_ACCOUNT["approval_role_arn"]]
 
-    def on_account(steer):
+    def on_account(choice):
+        steer, role = choice
         if steer:
-            case.body = {**case.body, "account_id": SESSION_ACCOUNT}
+            body = {**case.body, "account_id": SESSIONS_ACCOUNT["id"]}
+            if kind == "jit":
+                body["role_arn"] = role
+            elif kind == "shell" and target:
+                body["target"] = target
+            case.body = body
         return case
 
-    # The stateful phase's starts only lead somewhere real: all of them go there.
-    return st.just(True).map(on_account) if stateful else st.booleans().map(on_account)
+    return st.tuples(st.just(True) if stateful else st.booleans(), st.sampled_from(roles)).map(on_account)
+
+
+_ROLE_ARN = re.compile(r"^arn:[^:]+:iam::[0-9]{12}:(role/.+)$")
+
+
+def _in_settings_account(arn: object) -> object:
+    """A generated role ARN, moved into the settings account (partition `aws`), name and path kept."""
+    match = _ROLE_ARN.match(arn) if isinstance(arn, str) else None
+    return f"arn:aws:iam::{SETTINGS_ACCOUNT['aws_account_id']}:{match.group(1)}" if match else arn
+
+
+def _jit_roles_there(case) -> None:
+    if isinstance(case.body, dict) and isinstance(case.body.get("allowed_role_arns"), list):
+        moved = [_in_settings_account(a) for a in case.body["allowed_role_arns"]]
+        # Still unique (uniqueItems), so that the case stays valid.
+        case.body = {**case.body, "allowed_role_arns": list(dict.fromkeys(moved))}
+
+
+def _shell_role_there(case) -> None:
+    if isinstance(case.body, dict) and "role_arn" in case.body:
+        case.body = {**case.body, "role_arn": _in_settings_account(case.body["role_arn"])}
+
+
+def _own_region(case) -> None:
+    # The seeded sessions' account is in us-east-1; a generated Region is one AWS has not.
+    if case.query and case.query.get("region") is not None:
+        case.query = {**case.query, "region": "us-east-1"}
+
+
+# What else a steered case needs to fit what it is steered to: roles in the settings account
+# (generated ARNs name random accounts, 422 `validation`), the sessions' own Region.
+def _short_extension(case) -> None:
+    # The seeded session's role allows 12 h and the session has an hour: a generated extension
+    # may ask STS for more than the role allows (422 aws-refused), a quarter of an hour never does.
+    if isinstance(case.body, dict) and "duration_seconds" in case.body:
+        case.body = {**case.body, "duration_seconds": 900}
+
+
+FITTING = {
+    "extendSession": _short_extension,
+    "putJitSettings": _jit_roles_there,
+    "putShellSettings": _shell_role_there,
+    "getSessionActivity": _own_region,
+}
+
+
+# Half of the valid cases of each operation fuzz_setup.py lists go to what it seeded (generated
+# ids name nothing): the user's sessions, pending requests, break-glass sessions and transcript,
+# bob's session and request (the user's documented 403s), the caller's own Slack link, the
+# seeded accounts and users, and an e-mail bound to a sign-in. Not in the stateful phase, whose
+# links carry ids of their own.
+@schemathesis.hook("flatmap_case")
+def steer_to_seeded(context, case):
+    operation = _operation_id(case)
+    choices = PATHS.get(operation)
+    if not choices or not _is_positive(case) or _is_stateful(case):
+        return st.just(case)
+
+    def steered(params):
+        if params is not None:
+            case.path_parameters = {**(case.path_parameters or {}), **params}
+            if operation in FITTING:
+                FITTING[operation](case)
+        return case
+
+    if operation in EVERY_VALID_CASE:
+        return st.sampled_from(choices).map(steered)
+    return st.one_of(st.just(None), st.sampled_from(choices)).map(steered)
+
+
+# Operations with few valid cases (a path id and nothing else), all steered: the first deletion
+# of the seeded account is its 2xx, the later ones its documented 404.
+EVERY_VALID_CASE = {"deleteAccount"}
+
+
+# --- Signed Slack requests. ---------------------------------------------------------------------
+
+# Slack's signing secret, workspace and response-URL prefix, as the local runner wrote them
+# (local-secrets.json, beside its state in CIB_LOCAL_DIR). Half of the valid commands and clicks
+# are marked here, from the configured workspace with a response URL the API accepts (otherwise
+# 403 or 400, as documented), and signed in `before_call` over the exact bytes sent: a
+# generated signature never verifies (401). Members are not linked, so nothing runs for them.
+_LOCAL_DIR = os.environ.get("CIB_LOCAL_DIR")
+SLACK = _read_json(Path(_LOCAL_DIR) / "local-secrets.json").get("slack") if _LOCAL_DIR else None
+SIGNATURE, TIMESTAMP = "X-Slack-Signature", "X-Slack-Request-Timestamp"
+TO_SIGN = "v0=signed-by-before-call"
+
+
+def _header(headers, name: str):
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _set_header(case, name: str, value: str) -> None:
+    headers = case.headers if case.headers is not None else {}
+    for key in [k for k in headers if k.lower() == name.lower()]:
+        del headers[key]
+    headers[name] = value
+    case.headers = headers
+
+
+def _slack_signature(timestamp: str, body: bytes) -> str:
+    mac = hmac.new(SLACK["signing_secret"].encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256)
+    return "v0=" + mac.hexdigest()
+
+
+def _signed_by_slack(response) -> bool:
+    """Whether the request sent carries a valid signature of the local runner's secret."""
+    if SLACK is None:
+        return False
+    timestamp, signature = _header(response.request.headers, TIMESTAMP), _header(response.request.headers, SIGNATURE)
+    body = response.request.body or b""
+    body = body.encode() if isinstance(body, str) else body
+    return bool(timestamp and signature) and hmac.compare_digest(signature, _slack_signature(timestamp, body))
+
+
+def _form_bytes(case) -> bytes:
+    """The body as the requests transport would send it: the form fields as schemathesis
+    prepares them (`prepare_body`), encoded as requests encodes `data` (its `_encode_params`)."""
+    from requests.models import RequestEncodingMixin
+    from schemathesis.transport.prepare import prepare_body
+
+    prepared = prepare_body(case)
+    if prepared is None:
+        return b""
+    if isinstance(prepared, Mapping):
+        encoded = RequestEncodingMixin._encode_params(prepared)
+    elif isinstance(prepared, (str, bytes)):
+        encoded = prepared
+    else:
+        encoded = json.dumps(prepared)
+    return encoded.encode() if isinstance(encoded, str) else encoded
+
+
+@schemathesis.hook("flatmap_case").apply_to(method="POST", path="/chatops/slack/commands")
+def signed_slack_commands(context, case):
+    if SLACK is None or not _is_positive(case) or not isinstance(case.body, dict):
+        return st.just(case)
+
+    def signed(sign):
+        if sign:
+            case.body = {
+                **case.body,
+                "team_id": SLACK["team_id"],
+                "response_url": SLACK["response_url_prefix"] + "fuzz/commands",
+            }
+            _set_header(case, SIGNATURE, TO_SIGN)
+        return case
+
+    return st.booleans().map(signed)
+
+
+@schemathesis.hook("flatmap_case").apply_to(method="POST", path="/chatops/slack/interactions")
+def signed_slack_clicks(context, case):
+    if SLACK is None or not _is_positive(case) or not isinstance(case.body, dict):
+        return st.just(case)
+    # A click names a request; the member is not linked, so it decides nothing.
+    pending = [p["id"] for p in PATHS.get("approveRequest", [])] or ["01J00000000000000000000000"]
+
+    def signed(choice):
+        sign, action, session = choice
+        if sign:
+            payload = {
+                "type": "block_actions",
+                "team": {"id": SLACK["team_id"]},
+                "channel": {"id": "C0APPROVALS"},
+                "user": {"id": "U0FUZZCLICK"},
+                "response_url": SLACK["response_url_prefix"] + "fuzz/interactions",
+                "actions": [{"action_id": action, "value": session}],
+            }
+            case.body = {**case.body, "payload": json.dumps(payload)}
+            _set_header(case, SIGNATURE, TO_SIGN)
+        return case
+
+    return st.tuples(st.booleans(), st.sampled_from(["approve", "deny"]), st.sampled_from(pending)).map(signed)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Signs a marked Slack case: the body's bytes are fixed here (sent as `data`, so that the
+    transport does not encode them again) and signed with the current time."""
+    if SLACK is None or _header(case.headers, SIGNATURE) != TO_SIGN:
+        return
+    body = _form_bytes(case)
+    timestamp = str(int(time.time()))
+    _set_header(case, TIMESTAMP, timestamp)
+    _set_header(case, SIGNATURE, _slack_signature(timestamp, body))
+    kwargs["data"] = body

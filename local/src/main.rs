@@ -9,14 +9,20 @@
 //! `local-runner token --email E [--role user|admin|bot|auditor] [--subject S]` mints a token for the
 //! runner started last in this directory (it keeps its signing secret in `.local/runner.json`,
 //! 0600), so one can try groups, ownership and bots as several people.
+//!
+//! With the local AWS it also writes `.local/local-secrets.json` (0600; local secrets, for
+//! scripts such as `scripts/fuzz_setup.py`): the local AWS's endpoint, every seeded account's
+//! admin key (`demo-account.json` holds only the first), and Slack's signing secret, workspace
+//! and response-URL prefix, so that a script can act in those accounts and sign Slack requests.
 
 use std::time::Duration;
 
 use local_runner::{AwsMode, LocalSystem, Options};
 use shared::auth::Role;
 
-/// Where the runner keeps its state, log and the demo account's key: `.local`, or
-/// `CIB_LOCAL_DIR` (the browser tests run their own runner beside a developer's).
+/// Where the runner keeps its state, log, the demo account's key and `local-secrets.json`:
+/// `.local`, or `CIB_LOCAL_DIR` (the browser tests and scripts/fuzz run their own runner beside a
+/// developer's).
 fn local_dir() -> std::path::PathBuf {
     std::env::var_os("CIB_LOCAL_DIR")
         .filter(|d| !d.is_empty())
@@ -91,8 +97,11 @@ async fn main() {
     let aws = match (real, std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty())) {
         (true, _) => AwsMode::RealAws,
         (false, Some(endpoint)) => AwsMode::Endpoint(endpoint),
+        // Five AWS accounts to register: scripts/fuzz uses the first two for generated
+        // registrations, the third for sessions, the fourth for settings and the fifth for a
+        // deletion (scripts/fuzz_setup.py).
         (false, None) => AwsMode::Moto {
-            targets: 3,
+            targets: 5,
             managed_policies: true,
         },
     };
@@ -121,6 +130,7 @@ async fn main() {
     // The expirer runs every minute, as the EventBridge schedule does (`--expirer-seconds N`).
     system.run_expirer_every(Duration::from_secs(expirer_seconds));
     save_state(&system);
+    save_local_secrets(&system);
     let shell_demo = match system
         .aws
         .as_ref()
@@ -193,23 +203,56 @@ fn token(args: &[String]) {
     );
 }
 
-/// Keeps what `local-runner token` needs, readable by this user only.
-fn save_state(system: &LocalSystem) {
+/// Writes `body` to `path` (replacing it), readable by this user only.
+fn write_private(path: &std::path::Path, body: &serde_json::Value) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let state = serde_json::json!({ "base_url": system.base_url, "jwt_secret": system.minter.secret().expose() });
-    let _ = std::fs::remove_file(state_file());
-    let written = std::fs::OpenOptions::new()
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(state_file())
-        .and_then(|mut f| f.write_all(state.to_string().as_bytes()));
-    if let Err(e) = written {
+        .open(path)
+        .and_then(|mut f| f.write_all(body.to_string().as_bytes()))
+}
+
+/// Keeps what `local-runner token` needs, readable by this user only.
+fn save_state(system: &LocalSystem) {
+    let state = serde_json::json!({ "base_url": system.base_url, "jwt_secret": system.minter.secret().expose() });
+    if let Err(e) = write_private(&state_file(), &state) {
         eprintln!(
             "local-runner: could not write {} ({e}); `local-runner token` will not work",
             state_file().display()
         );
+    }
+}
+
+/// Keeps what a script needs to act in the seeded AWS accounts and as Slack (see the module
+/// doc), readable by this user only. Only with the local AWS: against real AWS there is none.
+fn save_local_secrets(system: &LocalSystem) {
+    let Some(aws) = &system.aws else { return };
+    let accounts: Vec<serde_json::Value> = aws
+        .targets
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "aws_account_id": t.aws_account_id,
+                "access_key_id": t.admin.access_key_id,
+                "secret_access_key": t.admin.secret_access_key,
+            })
+        })
+        .collect();
+    let slack = system.config.slack_signing_secret.as_ref().map(|secret| {
+        serde_json::json!({
+            "signing_secret": secret.expose(),
+            "team_id": system.config.slack.team_id,
+            "response_url_prefix": system.config.slack.response_url_prefix,
+        })
+    });
+    let body = serde_json::json!({ "aws_endpoint": aws.endpoint, "accounts": accounts, "slack": slack });
+    let path = local_dir().join("local-secrets.json");
+    if let Err(e) = write_private(&path, &body) {
+        eprintln!("local-runner: could not write {} ({e})", path.display());
     }
 }
 
