@@ -68,8 +68,9 @@ OPERATIONS = {
 }
 
 
-# What a schema cannot say about a group: which accounts are registered, which approver groups
-# exist, and that break-glass lasts no longer than the policy's maximum.
+# What a schema cannot say about a group: which accounts are registered (and which OU ids a
+# registered organization has), which approver groups exist, and that break-glass lasts no longer
+# than the policy's maximum.
 GROUP_REFERENCES = {"accounts", "policy.approval.approver_group_ids", "policy.break_glass.max_duration_seconds"}
 
 
@@ -130,6 +131,31 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
         # Not `validation`: fields that are all null are "unchanged", not an error.
     },
     "deleteAccount": {409: {"account-in-use": "the account still has provisioned users or live sessions"}},
+    "registerOrganization": {
+        409: {"organization-registered": "the seeded organization is registered again"},
+        422: {
+            "invalid-credentials": "generated roles do not exist in AWS, or are not named OrganizationRoleName",
+            "external-id-not-issued": "a generated ExternalId was never issued (met once the role's name fits)",
+            "not-organization-admin": "the role's account is neither the management account nor a delegated administrator",
+            "own-account": "a role ARN in the broker's own AWS account",
+        },
+        # Not `validation`: the schema describes every field the API checks.
+    },
+    "deleteOrganization": {409: {"organization-in-use": "a group names one of its OUs"}},
+    "syncOrganization": {
+        422: {
+            "invalid-credentials": "AssumeRole into the organization's role refused now",
+            "not-organization-admin": "Organizations refused the discovery now",
+        },
+    },
+    "enableOrganizationAccount": {
+        409: {"already-registered": "the member account is already registered (enabled before, or alone)"},
+        422: {
+            "account-closed": "the member account is suspended, pending closure or closed",
+            "invalid-credentials": "the member role is not deployed there, or does not trust the broker",
+            "own-account": "the broker's own AWS account is a member of the organization",
+        },
+    },
     "verifyEvidence": {422: {"invalid-range": "generated dates may run backwards or span more than 31 days"}},
     "putJitSettings": {
         # The schema takes any role ARN; the account it must be in is the registration's.

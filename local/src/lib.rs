@@ -7,6 +7,7 @@
 //! - `demo`: what `scripts/dev` adds to the demo account (a shell-session target);
 //! - `federation`: a stand-in for AWS's sign-in federation endpoint;
 //! - `gateway`: routes requests to the function handlers as API Gateway v2 events;
+//! - `organization`: the seeded AWS Organization, and what its administrator does to it;
 //! - `slack`: a stand-in for Slack's response URLs and the Slack jobs queue's poller;
 //! - `system`: wires both with the broker's configuration and mints local tokens.
 //!
@@ -19,6 +20,7 @@ pub mod dev_idp;
 pub mod federation;
 pub mod gateway;
 pub mod local_aws;
+pub mod organization;
 pub mod slack;
 pub mod system;
 

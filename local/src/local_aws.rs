@@ -5,7 +5,9 @@
 //! requests are spent, so wrong secrets are refused as AWS would refuse them. We spend exactly
 //! those free requests seeding identities, then do everything else with real keys:
 //! - the broker's own principal (stands in for the Lambda execution role) in 123456789012;
-//! - a pool of "target" AWS accounts, each with an admin IAM user and key, to register.
+//! - a pool of "target" AWS accounts, each with an admin IAM user and key, to register;
+//! - an AWS Organization (`organization`): its management account's admin user, then the
+//!   organization, its OUs and member accounts, made with that admin's key.
 //!
 //! The launcher (`local/aws/launch.py`) makes moto evaluate every signed request's IAM policies
 //! as AWS does, so tests can observe revocation with real calls. It does not enforce STS
@@ -28,7 +30,8 @@ pub const REGION: &str = "us-east-1";
 /// The role each seeded target account offers for `assume_role` registrations.
 pub const BROKER_ACCESS_ROLE: &str = "CloudIamBrokerAccess";
 
-const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+pub(crate) const ALLOW_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 /// The launcher: moto's server with the project's patches (`local/aws/`, Python modules with
 /// their own tests): IAM policy evaluation as AWS documents it (identity, session and trust
@@ -171,6 +174,8 @@ pub struct LocalAws {
     pub endpoint: String,
     pub broker: Keys,
     pub targets: Vec<TargetAccount>,
+    /// The seeded AWS Organization (`crate::organization`), to register as an organization.
+    pub organization: crate::organization::SeededOrganization,
     pub resources: Resources,
     _process: Child,
 }
@@ -198,7 +203,8 @@ impl LocalAws {
     /// costs about a second per account at start).
     pub async fn start(targets: usize, managed_policies: bool) -> Result<LocalAws, String> {
         let python = std::env::var("LOCAL_AWS_PYTHON").unwrap_or_else(|_| "python3".into());
-        let free_actions = 3 + 3 * targets;
+        // The broker's user, each target's admin, and the organization's management admin.
+        let free_actions = 3 + 3 * targets + 3;
         // Port 0: the launcher binds a free port and prints it once it listens, so no other
         // local AWS started meanwhile (test binaries run side by side) can be mistaken for ours.
         let mut process = Command::new(&python)
@@ -251,6 +257,7 @@ impl LocalAws {
             let admin = admin_user(&iam, Some(&account), "admin").await?;
             seeded.push((account, admin));
         }
+        let management_admin = admin_user(&iam, Some(crate::organization::MANAGEMENT_ACCOUNT), "admin").await?;
 
         // From here on every request is signed with a real key.
         let sdk = sdk_config(&endpoint, &broker).await;
@@ -258,9 +265,7 @@ impl LocalAws {
         let mut target_accounts = Vec::with_capacity(targets);
         for (account, admin) in seeded {
             let iam = aws_sdk_iam::Client::new(&sdk_config(&endpoint, &admin).await);
-            let trust = format!(
-                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{BROKER_ACCOUNT}:user/{BROKER_USER}"}},"Action":"sts:AssumeRole","Condition":{{"StringLike":{{"sts:ExternalId":"cib-*"}}}}}}]}}"#
-            );
+            let trust = broker_placeholder_trust();
             let role = iam
                 .create_role()
                 .role_name(BROKER_ACCESS_ROLE)
@@ -281,14 +286,24 @@ impl LocalAws {
                 broker_access_role_arn: role.role.map(|r| r.arn).unwrap_or_default(),
             });
         }
+        let organization = crate::organization::seed(&endpoint, management_admin).await?;
         Ok(LocalAws {
             endpoint,
             broker,
             targets: target_accounts,
+            organization,
             resources,
             _process: process,
         })
     }
+}
+
+/// The trust the seeded roles for the broker start with: the broker's user, with any ExternalId
+/// the broker could have issued (`cib-*`); registration then applies the issued one.
+pub fn broker_placeholder_trust() -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{BROKER_ACCOUNT}:user/{BROKER_USER}"}},"Action":"sts:AssumeRole","Condition":{{"StringLike":{{"sts:ExternalId":"cib-*"}}}}}}]}}"#
+    )
 }
 
 /// Creates an IAM user with an allow-all inline policy and an access key: three requests.

@@ -10,6 +10,12 @@
 //! runner started last in this directory (it keeps its signing secret in `.local/runner.json`,
 //! 0600), so one can try groups, ownership and bots as several people.
 //!
+//! With the local AWS it also readies the seeded AWS Organization for registration: it issues an
+//! ExternalId through the API, puts its trust on the organization role and on every member's
+//! `CloudIamBrokerAccess` (as the customer's StackSet would), writes the `POST /organizations`
+//! body to `.local/organization.json` and the management account admin's key to
+//! `.local/organization-admin.json` (0600).
+//!
 //! With the local AWS it also writes `.local/local-secrets.json` (0600; local secrets, for
 //! scripts such as `scripts/fuzz_setup.py`): the local AWS's endpoint, every seeded account's
 //! admin key (`demo-account.json` holds only the first), and Slack's signing secret, workspace
@@ -127,7 +133,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    // The expirer runs every minute, as the EventBridge schedule does (`--expirer-seconds N`).
+    // The expirer runs every minute, as the EventBridge schedule does (`--expirer-seconds N`),
+    // and the organization sync with it.
     system.run_expirer_every(Duration::from_secs(expirer_seconds));
     save_state(&system);
     save_local_secrets(&system);
@@ -145,7 +152,17 @@ async fn main() {
         },
         None => None,
     };
-    print_welcome(&system, shell_demo.as_ref());
+    let organization = match &system.aws {
+        Some(aws) => match prepare_organization(&system, aws).await {
+            Ok(file) => Some(file),
+            Err(e) => {
+                eprintln!("local-runner: the seeded organization could not be readied for registration ({e})");
+                None
+            }
+        },
+        None => None,
+    };
+    print_welcome(&system, shell_demo.as_ref(), organization.as_deref());
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("\nstopping (local AWS stops with us)");
 }
@@ -256,7 +273,99 @@ fn save_local_secrets(system: &LocalSystem) {
     }
 }
 
-fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::ShellDemo>) {
+/// Readies the seeded organization for `POST /organizations` (see the module doc); returns the
+/// file holding the registration body.
+async fn prepare_organization(
+    system: &LocalSystem,
+    aws: &local_runner::local_aws::LocalAws,
+) -> Result<std::path::PathBuf, String> {
+    let admin = system.minter.token(
+        Role::Admin,
+        "admin@example.com",
+        Some("admin@example.com"),
+        Duration::from_secs(300),
+    );
+    let issued: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/accounts/external-ids", system.base_url))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("issuing an ExternalId: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("reading the issued ExternalId: {e}"))?;
+    let external_id = issued["external_id"].as_str().ok_or("no ExternalId was issued")?;
+    let trust = issued
+        .get("trust_policy")
+        .filter(|t| t.is_object())
+        .ok_or("the ExternalId came with no trust policy")?;
+    let org = &aws.organization;
+    local_runner::organization::trust_external_id(&aws.endpoint, org, &trust.to_string()).await?;
+    let dir = local_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let keys = serde_json::json!({
+        "aws_account_id": org.management_account_id,
+        "access_key_id": org.admin.access_key_id,
+        "secret_access_key": org.admin.secret_access_key,
+    });
+    let admin_file = dir.join("organization-admin.json");
+    write_private(&admin_file, &keys).map_err(|e| format!("writing {}: {e}", admin_file.display()))?;
+    let path = dir.join("organization.json");
+    let body = org.registration("local-organization", external_id);
+    std::fs::write(&path, serde_json::to_vec_pretty(&body).unwrap_or_default())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// How to register the seeded organization, scope a group to its Production OU and start a
+/// JIT session in one of its accounts (README, "An AWS Organization", has every step).
+fn print_organization(system: &LocalSystem, file: &std::path::Path) {
+    let Some(aws) = &system.aws else { return };
+    let org = &aws.organization;
+    let url = &system.base_url;
+    let (workloads, production, sandbox) = (org.unit("Workloads"), org.unit("Production"), org.unit("Sandbox"));
+    let accounts: Vec<String> = org.accounts.iter().map(|(name, id)| format!("{name} {id}")).collect();
+    let auth = "-H \"Authorization: Bearer $ADMIN_TOKEN\"";
+    let json = "-H 'Content-Type: application/json'";
+    println!(
+        "An AWS Organization to register ({}, management account {}): OUs Workloads {workloads}, Production {production} (in Workloads), Sandbox {sandbox}; accounts {}.",
+        org.organization_id,
+        org.management_account_id,
+        accounts.join(", ")
+    );
+    println!(
+        "Its organization role and every member's CloudIamBrokerAccess trust an ExternalId issued for it (single use); the management admin's key: {}",
+        local_dir().join("organization-admin.json").display()
+    );
+    println!(
+        "  export ORG={} PROD1={} PRODUCTION={production}",
+        org.organization_id,
+        org.account("prod-1")
+    );
+    println!(
+        "  curl -s -X POST {url}/organizations {auth} {json} -d @{}",
+        file.display()
+    );
+    println!(
+        "  export ACCOUNT=$(curl -s -X POST {url}/organizations/$ORG/accounts/$PROD1/enable {auth} | jq -r .id)   # prod-1"
+    );
+    println!(
+        "  curl -s -X POST {url}/groups {auth} {json} -d '{{\"name\":\"production-oncall\",\"accounts\":[\"'$PRODUCTION'\"],\"permissions\":{{\"start_jit_sessions\":true}}}}'"
+    );
+    println!(
+        "  then JIT settings for $ACCOUNT naming arn:aws:iam::$PROD1:role/OnCall, that role, alice provisioned and in the group (README, \"An AWS Organization\"), and:"
+    );
+    println!(
+        "  curl -s -X POST {url}/sessions -H \"Authorization: Bearer $USER_TOKEN\" {json} -d '{{\"account_id\":\"'$ACCOUNT'\",\"type\":\"jit\",\"role_arn\":\"arn:aws:iam::'$PROD1':role/OnCall\",\"duration_seconds\":900,\"reason\":\"try it\"}}'\n"
+    );
+}
+
+fn print_welcome(
+    system: &LocalSystem,
+    shell_demo: Option<&local_runner::demo::ShellDemo>,
+    organization: Option<&std::path::Path>,
+) {
     let day = Duration::from_secs(12 * 3600);
     let admin = system
         .minter
@@ -328,5 +437,8 @@ fn print_welcome(system: &LocalSystem, shell_demo: Option<&local_runner::demo::S
         "Try:\n  curl -s -X POST {url}/accounts -H \"Authorization: Bearer $ADMIN_TOKEN\" -H 'Content-Type: application/json' -d @{demo}"
     );
     println!("  curl -s {url}/accounts -H \"Authorization: Bearer $ADMIN_TOKEN\"\n");
+    if let Some(file) = organization {
+        print_organization(system, file);
+    }
     println!("Ctrl-C stops everything.");
 }

@@ -140,7 +140,9 @@ pub struct LocalSystem {
 }
 
 impl LocalSystem {
-    /// Runs the expirer every `every`, as the EventBridge schedule does in AWS.
+    /// Runs the expirer every `every`, as the EventBridge schedule does in AWS, and with it the
+    /// organization sync (its own schedule in AWS, every 15 minutes): registered organizations'
+    /// new, moved and closed accounts follow here within one tick.
     pub fn run_expirer_every(&self, every: Duration) {
         let app = self.app.clone();
         tokio::spawn(async move {
@@ -150,6 +152,9 @@ impl LocalSystem {
                 tick.tick().await;
                 if let Err(e) = expirer::handle(&app, serde_json::json!({ "source": "local-runner" })).await {
                     tracing::warn!(error = %e, "expirer run failed");
+                }
+                if let Err(e) = org_sync::handle(&app, serde_json::json!({ "source": "local-runner" })).await {
+                    tracing::warn!(error = %e, "organization sync failed");
                 }
             }
         });
@@ -323,6 +328,7 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         )),
         // The seeded accounts' role is named as the template's default.
         target_role_name: shared::config::DEFAULT_TARGET_ROLE_NAME.into(),
+        organization_role_name: shared::config::DEFAULT_ORGANIZATION_ROLE_NAME.into(),
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

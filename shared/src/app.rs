@@ -36,6 +36,8 @@ pub struct App {
     /// Signed digests of the session logs, and their verification.
     pub evidence: crate::services::evidence::EvidenceService,
     pub chatops: ChatOpsService,
+    /// Registered AWS Organizations and their syncs.
+    pub organizations: crate::services::organizations::OrganizationService,
     /// Slack's signing secret; chat-ops is off without it.
     pub slack_signing_secret: Option<crate::domain::Secret>,
     pub slack: crate::config::SlackConfig,
@@ -78,6 +80,9 @@ pub type SealerFactory = fn(&aws_config::SdkConfig, &str) -> Arc<dyn SecretSeale
 
 /// Makes the STS verifier and AssumeRole adapter.
 pub type StsFactory = fn(&aws_config::SdkConfig) -> (Arc<dyn CredentialVerifier>, Arc<dyn RoleAssumer>);
+
+/// Makes the AWS Organizations reader.
+pub type OrganizationsFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::OrganizationDirectory>;
 
 /// Makes the IAM connector.
 pub type IamFactory = fn(&aws_config::SdkConfig) -> Arc<dyn IamConnector>;
@@ -127,6 +132,9 @@ pub struct Overrides {
     /// parameter (Slack's signing secret and bot token: the chatops function and the worker).
     /// `None` while a parameter is named is a startup error (`read_secret_parameters`).
     pub parameters: Option<ParameterReader>,
+    /// AWS Organizations, read through a registered organization's role (the accounts
+    /// function and the organization sync); `None` links none of its SDK into the others.
+    pub organizations: Option<OrganizationsFactory>,
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
     pub wrap_http: Option<HttpWrapper>,
@@ -147,6 +155,8 @@ impl Overrides {
         self.shell.get_or_insert(shell::connector);
         self.activity.get_or_insert(cloudtrail::connector);
         self.parameters.get_or_insert(parameters::secure_strings);
+        self.organizations
+            .get_or_insert(crate::adapters::aws::organizations::directory);
         self
     }
 }
@@ -308,9 +318,25 @@ impl App {
             slack: config.slack.clone(),
             replays: store.clone(),
             identities: store.clone(),
+            organizations: crate::services::organizations::OrganizationService::new(
+                store.clone(),
+                match overrides.organizations {
+                    Some(make) => make(sdk),
+                    None => Arc::new(NotWired),
+                },
+                accounts.clone(),
+                store.clone(),
+                store.clone(),
+                sealer.clone(),
+                clock.clone(),
+                sessions.events.clone(),
+                &config.organization_role_name,
+                &config.target_role_name,
+            ),
             accounts,
             users,
-            groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone()),
+            groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone())
+                .resolving_units(store.clone()),
             sessions,
             shell: crate::services::shell_settings::ShellSettingsService::new(store.clone(), targets),
             evidence,
@@ -383,6 +409,7 @@ mod tests {
             broker_account_id: None,
             broker_principal_arn: None,
             target_role_name: crate::config::DEFAULT_TARGET_ROLE_NAME.into(),
+            organization_role_name: crate::config::DEFAULT_ORGANIZATION_ROLE_NAME.into(),
         }
     }
 

@@ -59,7 +59,14 @@ pub struct Config {
     /// registered by role (`TARGET_ROLE_NAME`; the template's `TargetRoleName`, which also
     /// limits the functions' AssumeRole to it). Default `CloudIamBrokerAccess`.
     pub target_role_name: String,
+    /// The name (a pattern with `*`) of the read-only role customers create in an
+    /// organization's management account (`ORGANIZATION_ROLE_NAME`; the template's
+    /// `OrganizationRoleName`). Default `CloudIamBrokerOrganizationReader`.
+    pub organization_role_name: String,
 }
+
+/// The read-only role customers create for the broker in an organization's management account.
+pub const DEFAULT_ORGANIZATION_ROLE_NAME: &str = "CloudIamBrokerOrganizationReader";
 
 /// The role customers create for the broker in each account registered by role, unless the
 /// deployment names another (the template's `TargetRoleName` default).
@@ -252,6 +259,8 @@ impl Config {
             request_lapse,
             auditors_read_transcripts: flag("AUDITORS_READ_TRANSCRIPTS")?,
             target_role_name: opt("TARGET_ROLE_NAME").unwrap_or_else(|| DEFAULT_TARGET_ROLE_NAME.into()),
+            organization_role_name: opt("ORGANIZATION_ROLE_NAME")
+                .unwrap_or_else(|| DEFAULT_ORGANIZATION_ROLE_NAME.into()),
             broker_principal_arn: match opt("BROKER_PRINCIPAL_ARN") {
                 Some(arn) if !is_iam_arn_pattern(&arn) => {
                     return Err(ConfigError(

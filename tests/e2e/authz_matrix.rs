@@ -20,6 +20,7 @@ fn concrete(path: &str) -> String {
         .replace("{email}", "alice@example.com")
         .replace("{slack_user_id}", "U024BE7LH")
         .replace("{ssm_session_id}", "cib-x-0123456789abcdef0")
+        .replace("{aws_account_id}", "123456789012")
 }
 
 /// A body good enough to get past parsing to the authorization check.

@@ -7,6 +7,7 @@
 
 pub mod bus;
 pub mod consoles;
+pub mod organization;
 pub mod registration;
 pub mod shell;
 
@@ -37,6 +38,8 @@ pub struct TestEnv {
     pub app: shared::App,
     minter: Minter,
     accounts: Mutex<Vec<TargetAccount>>,
+    /// The AWS Organization the local AWS was seeded with (`local_runner::organization`).
+    pub organization: local_runner::organization::SeededOrganization,
     /// Faults to inject into the broker's IAM calls, and the calls it made, by IAM user.
     pub faults: Arc<FaultPlan>,
     /// The broker's clock: tests move it forward instead of waiting.
@@ -204,6 +207,7 @@ pub fn env() -> &'static TestEnv {
                             app: system.app.clone(),
                             minter: system.minter.clone(),
                             accounts: Mutex::new(aws.targets.clone()),
+                            organization: aws.organization.clone(),
                             faults,
                             clock,
                             calls,
@@ -285,6 +289,16 @@ impl TestEnv {
         let event: Value = serde_json::from_str(include_str!("../../events/expirer/scheduled.json")).unwrap();
         let app = self.app.clone();
         self.on_system(async move { expirer::handle(&app, event).await.expect("the expirer runs") })
+            .await
+    }
+
+    /// Runs the organization sync once, exactly as its Lambda does on its schedule, with a
+    /// scheduled event.
+    pub async fn run_org_sync(&self) -> org_sync::SyncRun {
+        let event: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/org-sync/scheduled.json")).unwrap();
+        let app = self.app.clone();
+        self.on_system(async move { org_sync::handle(&app, event).await.expect("the organization sync runs") })
             .await
     }
 

@@ -165,6 +165,8 @@ pub struct AccountOut {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Where the account sits in a registered organization (`null`: in none the broker knows).
+    pub organization: Option<serde_json::Value>,
 }
 
 impl From<&Account> for AccountOut {
@@ -185,6 +187,13 @@ impl From<&Account> for AccountOut {
             },
             created_at: a.created_at,
             updated_at: a.updated_at,
+            organization: a.organization.as_ref().map(|p| {
+                serde_json::json!({
+                    "id": p.organization.as_str(),
+                    "ou_path": p.ou_path.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                    "state": p.state.as_str(),
+                })
+            }),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! runner, so both serve the same code.
 
 pub mod dto;
+mod organizations;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -143,6 +144,7 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
             out["policy_sync"] = dto::policy_sync_out(&sync);
             Ok(json(StatusCode::OK, &out))
         }
+        other if other.contains(" /organizations") => organizations::route(app, other, req).await,
         other => Err(Problem::not_found(format!("no route {other}"))),
     }
 }

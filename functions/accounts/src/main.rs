@@ -7,7 +7,8 @@ use shared::adapters::aws;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     // Registration (STS, KMS), trust reviews (IAM), evidence (S3, the signing key's public
-    // half), shell settings (Session Manager, not EC2); no bus, no CloudTrail (see `Overrides`).
+    // half), shell settings (Session Manager, not EC2), organizations (Organizations); no bus, no
+    // CloudTrail (see `Overrides`).
     let app = shared::App::from_env(shared::app::Overrides {
         kms: Some(aws::kms::sealer),
         sts: Some(aws::sts::adapters),
@@ -15,6 +16,9 @@ async fn main() -> Result<(), Error> {
         bucket: Some(aws::s3_log::bucket),
         signer: Some(aws::kms::evidence_key),
         shell: Some(aws::shell::ssm_connector),
+        organizations: Some(aws::organizations::directory),
+        // A sync run now (POST /organizations/{id}/sync) ends sessions no grant covers any more.
+        events: Some(aws::eventbridge::publisher),
         ..Default::default()
     })
     .await?;

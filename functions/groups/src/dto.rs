@@ -9,7 +9,7 @@ use shared::http::request::Object;
 use shared::services::groups::{AccountPermissions, GroupChange, NewGroup};
 use time::OffsetDateTime;
 
-/// `"all"` or a list of account ids.
+/// `"all"` or a list of account ids and organizational unit ids (`ou-…`).
 #[derive(Deserialize)]
 #[serde(untagged)]
 pub enum AccountsIn {
@@ -23,20 +23,37 @@ impl AccountsIn {
             AccountsIn::Keyword(k) if k == "all" => Ok(AccountScope::All),
             AccountsIn::Keyword(_) => Err(Invalid::field("accounts", "must be \"all\" or a list of account ids")),
             AccountsIn::Ids(ids) => {
+                use shared::domain::organization::OuId;
                 let mut c = Collector::default();
                 let mut parsed: Vec<AccountId> = Vec::new();
+                let mut units: Vec<OuId> = Vec::new();
                 for (i, raw) in ids.iter().enumerate() {
-                    if let Some(id) = c.take(AccountId::parse(raw).map_err(|e| e.under(&format!("accounts[{i}]"))))
+                    let at = format!("accounts[{i}]");
+                    if OuId::looks_like(raw) {
+                        if let Some(unit) = c.take(OuId::parse(raw).map_err(|e| e.under(&at)))
+                            && !units.contains(&unit)
+                        {
+                            units.push(unit);
+                        }
+                    } else if let Some(id) = c.take(AccountId::parse(raw).map_err(|e| e.under(&at)))
                         && !parsed.contains(&id)
                     {
                         parsed.push(id);
                     }
                 }
                 if ids.len() > 100 {
-                    c.push("accounts", "at most 100 accounts; use \"all\"");
+                    c.push("accounts", "at most 100 accounts and units; use \"all\"");
                 }
                 c.finish()?;
-                Ok(AccountScope::Only(parsed))
+                if units.is_empty() {
+                    Ok(AccountScope::Only(parsed))
+                } else {
+                    Ok(AccountScope::Units {
+                        accounts: parsed,
+                        units,
+                        resolved: Vec::new(),
+                    })
+                }
             }
         }
     }
@@ -227,8 +244,11 @@ pub struct GroupOut {
     pub id: String,
     pub name: String,
     pub description: String,
-    /// `"all"` or a list of account ids.
+    /// `"all"` or a list of account ids and organizational unit ids, as given.
     pub accounts: serde_json::Value,
+    /// The accounts the units named cover, as last worked out (only when units are named).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_account_ids: Option<Vec<String>>,
     pub permissions: PermissionsIo,
     pub policy: PolicyIo,
     #[serde(with = "time::serde::rfc3339")]
@@ -246,6 +266,17 @@ impl From<&AccessGroup> for GroupOut {
             accounts: match &g.accounts {
                 AccountScope::All => serde_json::json!("all"),
                 AccountScope::Only(ids) => serde_json::json!(ids.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                AccountScope::Units { accounts, units, .. } => serde_json::json!(
+                    accounts
+                        .iter()
+                        .map(ToString::to_string)
+                        .chain(units.iter().map(ToString::to_string))
+                        .collect::<Vec<_>>()
+                ),
+            },
+            resolved_account_ids: match &g.accounts {
+                AccountScope::Units { resolved, .. } => Some(resolved.iter().map(ToString::to_string).collect()),
+                _ => None,
             },
             permissions: g.permissions.into(),
             policy: (&g.policy).into(),

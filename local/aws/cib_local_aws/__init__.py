@@ -33,6 +33,11 @@ moto's server):
   attachments, default versions, trust policies and new roles as seen);
 - kms_signing: Sign and Verify sign the message's bytes and honour MessageType DIGEST, so
   signatures verify offline with the key from GetPublicKey;
+- organizations_rules: Organizations' reads only for the management account and delegated
+  administrators, pages of at most 20, CloseAccount's PENDING_CLOSURE then SUSPENDED / CLOSED
+  (CIB_LOCAL_ORG_CLOSURE_MS, /moto-api/cib/organizations/closure), closed accounts' roles and
+  credentials refused, MoveAccount's source checked; after enforcement, whose check it wraps,
+  and before cloudtrail_history;
 - cloudtrail_history: every authenticated call the server answers, recorded as a CloudTrail
   event (who, what, when, error code; no secrets, no bodies); applied after enforcement so
   that it sees the resources each call is authorized against;
@@ -52,6 +57,7 @@ from . import (
     iam_quotas,
     kms_signing,
     missing_role,
+    organizations_rules,
     policy_limits,
     principals,
     signature_query,
@@ -73,6 +79,7 @@ PATCHES = (
     iam_quotas,
     iam_propagation,
     kms_signing,
+    organizations_rules,
     signature_query,
     cloudtrail_history,
     cloudtrail_lookup,

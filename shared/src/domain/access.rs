@@ -63,6 +63,15 @@ impl GroupName {
 pub enum AccountScope {
     All,
     Only(Vec<AccountId>),
+    /// The accounts named, and every enabled, active account under the organizational units
+    /// named (nested units included), now and later: `resolved` is that set as last worked
+    /// out, when the group was written and at each organization sync. Every check reads this
+    /// one resolution, so none of them reads the organization's tree.
+    Units {
+        accounts: Vec<AccountId>,
+        units: Vec<super::organization::OuId>,
+        resolved: Vec<AccountId>,
+    },
 }
 
 impl AccountScope {
@@ -70,6 +79,29 @@ impl AccountScope {
         match self {
             AccountScope::All => true,
             AccountScope::Only(ids) => ids.contains(account),
+            AccountScope::Units { accounts, resolved, .. } => accounts.contains(account) || resolved.contains(account),
+        }
+    }
+
+    /// The accounts named by id (not those reached through units).
+    pub fn named(&self) -> &[AccountId] {
+        match self {
+            AccountScope::All => &[],
+            AccountScope::Only(ids) | AccountScope::Units { accounts: ids, .. } => ids,
+        }
+    }
+
+    /// The accounts covered, as last resolved (`None`: all of them).
+    pub fn covered(&self) -> Option<Vec<&AccountId>> {
+        match self {
+            AccountScope::All => None,
+            AccountScope::Only(ids) => Some(ids.iter().collect()),
+            AccountScope::Units { accounts, resolved, .. } => {
+                let mut all: Vec<&AccountId> = accounts.iter().chain(resolved).collect();
+                all.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                all.dedup();
+                Some(all)
+            }
         }
     }
 }

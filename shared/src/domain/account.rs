@@ -365,6 +365,9 @@ pub struct Account {
     pub updated_at: OffsetDateTime,
     /// Bumped on every write; updates are conditional on it so concurrent edits cannot be lost.
     pub version: u64,
+    /// Where the account sits in a registered organization (kept by its syncs, outside
+    /// `version`: an admin's edit and a sync never race for the same fields).
+    pub organization: Option<super::organization::Placement>,
 }
 
 #[cfg(test)]

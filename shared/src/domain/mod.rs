@@ -13,6 +13,7 @@ pub mod identity;
 pub mod jit;
 pub mod kind;
 pub mod log_chain;
+pub mod organization;
 pub mod policy;
 pub mod request;
 pub mod revocation;

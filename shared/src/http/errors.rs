@@ -8,6 +8,7 @@ use crate::services::accounts::{
     DeleteAccountError, GetAccountError, JitSettingsError, ListAccountsError, RegisterAccountError, UpdateAccountError,
 };
 use crate::services::groups::GroupError;
+use crate::services::organizations::OrganizationError;
 use crate::services::sessions::{SessionError, StartError};
 use crate::services::users::{ProvisionError, UserOpError};
 
@@ -279,7 +280,7 @@ impl From<GroupError> for Problem {
         match &e {
             GroupError::NotFound(_) => Problem::not_found(e.to_string()),
             GroupError::NameTaken(_) => Problem::conflict("group-name-taken", e.to_string()),
-            GroupError::UnknownAccount(_) => {
+            GroupError::UnknownAccount(_) | GroupError::UnknownUnit(_) => {
                 Problem::validation(crate::domain::Invalid::field("accounts", e.to_string()))
             }
             GroupError::UnknownApproverGroup(_) => Problem::validation(crate::domain::Invalid::field(
@@ -375,6 +376,35 @@ impl From<SessionError> for Problem {
                 p
             }
             SessionError::Unavailable(cause) => unavailable(cause),
+        }
+    }
+}
+
+impl From<OrganizationError> for Problem {
+    fn from(e: OrganizationError) -> Self {
+        let unprocessable = |slug: &'static str, title: &'static str| {
+            Problem::new(http::StatusCode::UNPROCESSABLE_ENTITY, slug, title, e.to_string())
+        };
+        match &e {
+            OrganizationError::NotFound(_) | OrganizationError::NotAMember { .. } => Problem::not_found(e.to_string()),
+            OrganizationError::InvalidCredentials(_) => {
+                unprocessable("invalid-credentials", "AWS rejected the credentials")
+            }
+            OrganizationError::NotOrganizationAdmin(_) => unprocessable(
+                "not-organization-admin",
+                "The role's account cannot read the organization",
+            ),
+            OrganizationError::ExternalIdNotIssued => {
+                unprocessable("external-id-not-issued", "The ExternalId was not issued by this broker")
+            }
+            OrganizationError::OwnAccount(_) => {
+                unprocessable("own-account", "The broker's own AWS account cannot be registered")
+            }
+            OrganizationError::AccountClosed(_) => unprocessable("account-closed", "The account is not active"),
+            OrganizationError::AlreadyRegistered(_) => Problem::conflict("organization-registered", e.to_string()),
+            OrganizationError::AccountRegistered(_) => Problem::conflict("already-registered", e.to_string()),
+            OrganizationError::InUse(..) => Problem::conflict("organization-in-use", e.to_string()),
+            OrganizationError::Unavailable(cause) => unavailable(cause),
         }
     }
 }

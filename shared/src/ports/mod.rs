@@ -5,12 +5,14 @@
 mod activity;
 mod evidence;
 mod not_wired;
+mod organizations;
 mod session_log;
 mod shell;
 
 pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, LookupRequest, NoActivity};
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
 pub use not_wired::NotWired;
+pub use organizations::{DiscoveryError, OrganizationDirectory, OrganizationStore, StoredOrganization};
 pub use session_log::{EventPublisher, LogError, LogTail, NoEvents, SessionLog};
 pub use shell::{Ec2Instance, ManagedNode, NoShell, ObjectDigest, ShellConnector, SsmSessionInfo, TargetShell};
 
@@ -128,6 +130,11 @@ pub struct SealContext(pub Vec<(&'static str, String)>);
 impl SealContext {
     pub fn account(id: &AccountId) -> Self {
         SealContext(vec![("cloud-iam-broker:account-id", id.to_string())])
+    }
+
+    /// A registered organization's ExternalId.
+    pub fn organization(id: &crate::domain::organization::OrganizationId) -> Self {
+        SealContext(vec![("cloud-iam-broker:organization-id", id.to_string())])
     }
 
     /// A stored idempotent response, bound to its caller and key.

@@ -71,3 +71,17 @@ impl LogArchive for NotWired {
         Err(LogError::Unavailable(format!("S3 is {WHY}")))
     }
 }
+
+#[async_trait]
+impl super::OrganizationDirectory for NotWired {
+    async fn discover(
+        &self,
+        _: &crate::domain::RoleArn,
+        _: &Secret,
+        _: &Region,
+    ) -> Result<crate::domain::organization::Discovered, super::DiscoveryError> {
+        Err(super::DiscoveryError::Unavailable(format!(
+            "AWS Organizations is {WHY}"
+        )))
+    }
+}

@@ -185,6 +185,11 @@ impl AccountService {
         }
     }
 
+    /// The AWS account the broker runs in, if known.
+    pub fn own_account(&self) -> Option<&AwsAccountId> {
+        self.own_account.as_ref()
+    }
+
     /// Refuses to register `own`, the AWS account the broker runs in.
     pub fn refusing_own_account(mut self, own: Option<AwsAccountId>) -> Self {
         self.own_account = own;
@@ -239,6 +244,28 @@ impl AccountService {
             IssueCheck::NotIssued => RegisterAccountError::ExternalIdNotIssued,
             IssueCheck::Unavailable(m) => RegisterAccountError::Unavailable(m),
         })?;
+        self.register_checked(cmd, consumes, None).await
+    }
+
+    /// Registers a member of a registered organization through the role the organization's
+    /// StackSet deploys, trusting the ExternalId the organization's registration used up.
+    pub async fn register_member(
+        &self,
+        cmd: RegisterAccount,
+        placement: crate::domain::organization::Placement,
+    ) -> Result<Account, RegisterAccountError> {
+        if let Some(why) = self.role_not_assumable(&cmd.credentials) {
+            return Err(RegisterAccountError::InvalidCredentials(why));
+        }
+        self.register_checked(cmd, None, Some(placement)).await
+    }
+
+    async fn register_checked(
+        &self,
+        cmd: RegisterAccount,
+        consumes: Option<String>,
+        organization: Option<crate::domain::organization::Placement>,
+    ) -> Result<Account, RegisterAccountError> {
         let identity = self
             .verify(&cmd.credentials, &cmd.default_region)
             .await
@@ -267,6 +294,7 @@ impl AccountService {
             created_at: now,
             updated_at: now,
             version: 1,
+            organization,
         };
         match self.store.insert(&account, consumes.as_deref()).await {
             Ok(()) => Ok(account),

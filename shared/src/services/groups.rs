@@ -41,6 +41,9 @@ pub enum GroupError {
     NameTaken(String),
     #[error("no account {0}")]
     UnknownAccount(AccountId),
+    /// An organizational unit of no registered organization.
+    #[error("no organizational unit {0} in a registered organization (POST /organizations registers one)")]
+    UnknownUnit(crate::domain::organization::OuId),
     /// A policy names an approver group that does not exist.
     #[error("no group {0} (policy.approval.approver_group_ids)")]
     UnknownApproverGroup(GroupId),
@@ -113,6 +116,8 @@ pub struct GroupService {
     accounts: Arc<dyn AccountStore>,
     users: Arc<dyn UserStore>,
     clock: Arc<dyn Clock>,
+    /// Where the units groups name are looked up (`None`: no organization can be registered).
+    organizations: Option<Arc<dyn crate::ports::OrganizationStore>>,
 }
 
 impl GroupService {
@@ -127,18 +132,42 @@ impl GroupService {
             accounts,
             users,
             clock,
+            organizations: None,
         }
     }
 
-    async fn check_accounts(&self, scope: &AccountScope) -> Result<(), GroupError> {
-        if let AccountScope::Only(ids) = scope {
-            for id in ids {
-                if self.accounts.get(id).await?.is_none() {
-                    return Err(GroupError::UnknownAccount(id.clone()));
-                }
+    /// Lets groups name organizational units of the organizations `store` keeps.
+    pub fn resolving_units(mut self, store: Arc<dyn crate::ports::OrganizationStore>) -> Self {
+        self.organizations = Some(store);
+        self
+    }
+
+    /// Checks that the accounts named exist, and works out the accounts under the units named
+    /// (each must be a unit of a registered organization).
+    async fn check_accounts(&self, scope: AccountScope) -> Result<AccountScope, GroupError> {
+        for id in scope.named() {
+            if self.accounts.get(id).await?.is_none() {
+                return Err(GroupError::UnknownAccount(id.clone()));
             }
         }
-        Ok(())
+        match scope {
+            AccountScope::Units { accounts, units, .. } => {
+                let Some(orgs) = &self.organizations else {
+                    return Err(GroupError::UnknownUnit(units[0].clone()));
+                };
+                let members = crate::services::organizations::all_members(orgs.as_ref()).await?;
+                if let Some(unknown) = units.iter().find(|u| !members.units.contains(u)) {
+                    return Err(GroupError::UnknownUnit(unknown.clone()));
+                }
+                let resolved = crate::domain::organization::accounts_under(&units, &members.members);
+                Ok(AccountScope::Units {
+                    accounts,
+                    units,
+                    resolved,
+                })
+            }
+            scope => Ok(scope),
+        }
     }
 
     /// Approver groups must exist (a group may name itself only once it exists: on update).
@@ -152,14 +181,14 @@ impl GroupService {
     }
 
     pub async fn create(&self, new: NewGroup) -> Result<AccessGroup, GroupError> {
-        self.check_accounts(&new.accounts).await?;
+        let accounts = self.check_accounts(new.accounts).await?;
         self.check_policy(&new.policy, None).await?;
         let now = self.clock.now();
         let group = AccessGroup {
             id: GroupId::generate(),
             name: new.name,
             description: new.description,
-            accounts: new.accounts,
+            accounts,
             permissions: new.permissions,
             policy: new.policy,
             created_at: now,
@@ -188,8 +217,7 @@ impl GroupService {
         let mut group = self.get(id).await?;
         let previous_name = group.name.folded();
         if let Some(scope) = change.accounts {
-            self.check_accounts(&scope).await?;
-            group.accounts = scope;
+            group.accounts = self.check_accounts(scope).await?;
         }
         if let Some(name) = change.name {
             group.name = name;
@@ -299,10 +327,7 @@ impl GroupService {
         } else {
             let mut ids: Vec<&AccountId> = groups
                 .iter()
-                .flat_map(|g| match &g.accounts {
-                    AccountScope::Only(ids) => ids.iter().collect::<Vec<_>>(),
-                    AccountScope::All => Vec::new(),
-                })
+                .flat_map(|g| g.accounts.covered().unwrap_or_default())
                 .collect();
             ids.sort_by_key(|id| id.as_str().to_string());
             ids.dedup();

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod chatops;
 pub mod evidence;
 pub mod groups;
+pub mod organizations;
 pub mod passwords;
 pub mod revocation;
 pub mod sessions;

@@ -8,6 +8,7 @@ pub mod eventbridge;
 pub mod federation;
 pub mod iam;
 pub mod kms;
+pub mod organizations;
 pub mod parameters;
 pub mod s3_archive;
 pub mod s3_log;

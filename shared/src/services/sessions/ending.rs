@@ -91,7 +91,7 @@ impl SessionService {
 
     /// Claims an active session's end, revokes, logs and finishes it. Losing the claim to a
     /// concurrent end returns the session as that end left it.
-    async fn end_claimed(
+    pub(super) async fn end_claimed(
         &self,
         session: Session,
         by: &str,

@@ -29,6 +29,7 @@ mod events;
 mod extending;
 mod granting;
 mod kinds;
+mod out_of_scope;
 mod pickup;
 mod refusals;
 mod requests;

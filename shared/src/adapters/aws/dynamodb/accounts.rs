@@ -55,6 +55,13 @@ struct AccountRecord {
     user_count: i64,
     #[serde(default)]
     live_session_count: i64,
+    /// Where the account sits in a registered organization (written by its syncs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ou_path: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org_state: Option<String>,
 }
 
 impl AccountRecord {
@@ -89,6 +96,13 @@ impl AccountRecord {
             version: a.version,
             user_count: 0,
             live_session_count: 0,
+            org_id: a.organization.as_ref().map(|p| p.organization.to_string()),
+            ou_path: a
+                .organization
+                .as_ref()
+                .map(|p| p.ou_path.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            org_state: a.organization.as_ref().map(|p| p.state.as_str().to_string()),
         }
     }
 
@@ -118,6 +132,24 @@ impl AccountRecord {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            organization: match self.org_id {
+                None => None,
+                Some(org) => Some(crate::domain::organization::Placement {
+                    organization: crate::domain::organization::OrganizationId::parse(&org)
+                        .map_err(|_| corrupt("organization"))?,
+                    ou_path: self
+                        .ou_path
+                        .iter()
+                        .map(|u| crate::domain::organization::OuId::parse(u))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| corrupt("ou path"))?,
+                    state: self
+                        .org_state
+                        .as_deref()
+                        .and_then(crate::domain::organization::MemberState::parse)
+                        .ok_or_else(|| corrupt("organization state"))?,
+                }),
+            },
         })
     }
 }
@@ -172,7 +204,7 @@ impl DynamoStore {
     /// Uses up the issued ExternalId with `digest`, as a transaction item: the transaction fails
     /// (a failed condition) unless it is still issued and unexpired at `now`, so one ExternalId
     /// serves one write, however many race for it.
-    fn consume_external_id(&self, digest: &str, now: OffsetDateTime) -> TransactWriteItem {
+    pub(super) fn consume_external_id(&self, digest: &str, now: OffsetDateTime) -> TransactWriteItem {
         TransactWriteItem::builder()
             .delete(
                 Delete::builder()

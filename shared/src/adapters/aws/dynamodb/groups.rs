@@ -37,6 +37,11 @@ struct GroupRecord {
     description: String,
     all_accounts: bool,
     account_ids: Vec<String>,
+    /// Organizational units named, and the accounts they resolved to at the last write or sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ou_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resolved_account_ids: Vec<String>,
     start_sessions: bool,
     start_jit_sessions: bool,
     /// Absent in records written before shell sessions.
@@ -54,9 +59,20 @@ struct GroupRecord {
 
 impl GroupRecord {
     fn from_domain(g: &AccessGroup) -> Self {
-        let (all_accounts, account_ids) = match &g.accounts {
-            AccountScope::All => (true, Vec::new()),
-            AccountScope::Only(ids) => (false, ids.iter().map(ToString::to_string).collect()),
+        let strings = |ids: &[AccountId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let (all_accounts, account_ids, ou_ids, resolved_account_ids) = match &g.accounts {
+            AccountScope::All => (true, Vec::new(), Vec::new(), Vec::new()),
+            AccountScope::Only(ids) => (false, strings(ids), Vec::new(), Vec::new()),
+            AccountScope::Units {
+                accounts,
+                units,
+                resolved,
+            } => (
+                false,
+                strings(accounts),
+                units.iter().map(ToString::to_string).collect(),
+                strings(resolved),
+            ),
         };
         GroupRecord {
             pk: group_pk(&g.id),
@@ -69,6 +85,8 @@ impl GroupRecord {
             description: g.description.clone(),
             all_accounts,
             account_ids,
+            ou_ids,
+            resolved_account_ids,
             start_sessions: g.permissions.start_sessions,
             start_jit_sessions: g.permissions.start_jit_sessions,
             start_shell_sessions: g.permissions.start_shell_sessions,
@@ -85,16 +103,29 @@ impl GroupRecord {
             id: GroupId::parse(&self.id).map_err(|_| corrupt("id"))?,
             name: GroupName::parse(&self.name).map_err(|_| corrupt("name"))?,
             description: self.description,
-            accounts: if self.all_accounts {
-                AccountScope::All
-            } else {
-                AccountScope::Only(
-                    self.account_ids
-                        .iter()
+            accounts: {
+                let ids = |ids: &[String]| -> Result<Vec<AccountId>, StoreError> {
+                    ids.iter()
                         .map(|a| AccountId::parse(a))
                         .collect::<Result<_, _>>()
-                        .map_err(|_| corrupt("accounts"))?,
-                )
+                        .map_err(|_| corrupt("accounts"))
+                };
+                if self.all_accounts {
+                    AccountScope::All
+                } else if self.ou_ids.is_empty() {
+                    AccountScope::Only(ids(&self.account_ids)?)
+                } else {
+                    AccountScope::Units {
+                        accounts: ids(&self.account_ids)?,
+                        units: self
+                            .ou_ids
+                            .iter()
+                            .map(|u| crate::domain::organization::OuId::parse(u))
+                            .collect::<Result<_, _>>()
+                            .map_err(|_| corrupt("organizational units"))?,
+                        resolved: ids(&self.resolved_account_ids)?,
+                    }
+                }
             },
             permissions: Permissions {
                 start_sessions: self.start_sessions,

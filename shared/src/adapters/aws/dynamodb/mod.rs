@@ -25,6 +25,9 @@
 //! | identity e-mail | `IDENTITYEMAIL#<e-mail>` | `IDENTITY` |                        |                        |
 //! | refusal count | `REFUSALS#<day>#<caller hash>` | `REFUSALS` | (TTL: 35 days)      |                        |
 //! | seen request  | `SEEN#<sha256(use)>`  | `SEEN`         | (TTL: see below)         |                        |
+//! | organization  | `ORG#<o-id>`          | `ORG`          | `ORGS` / `<o-id>`        |                        |
+//! | its OU        | `ORG#<o-id>`          | `UNIT#<ou-id>` |                          |                        |
+//! | its member    | `ORG#<o-id>`          | `MEMBER#<12 digits>` |                    |                        |
 //!
 //! Access patterns:
 //! - get an account: GetItem `ACCOUNT#<id>`/`ACCOUNT`;
@@ -60,6 +63,10 @@
 //! - a Slack link is stored `pending` by an admin and confirmed by a put conditional on its
 //!   e-mail being unchanged (a link without a status predates confirmation and counts as
 //!   confirmed);
+//! - an organization with its tree: Query `ORG#<o-id>` (every page); every organization:
+//!   Query GSI1 `ORGS`; a sync writes only the unit and member items that changed, then the
+//!   organization item; an account's place in it is three attributes of the account item
+//!   (`org_id`, `ou_path`, `org_state`) that only syncs write;
 //! - delete only an unused account: the account item holds `user_count` and
 //!   `live_session_count`, kept by the writers of users and sessions in their own
 //!   transactions; the delete is conditional on both being 0.
@@ -73,6 +80,7 @@ mod digest_cursors;
 mod groups;
 mod idempotency;
 mod identities;
+mod organizations;
 mod pickups;
 mod revocations;
 mod session_record;
