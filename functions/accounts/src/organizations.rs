@@ -20,8 +20,9 @@ struct RegisterIn {
     default_region: String,
     role_arn: String,
     external_id: String,
+    /// Absent or null: false.
     #[serde(default)]
-    enable_new_accounts: bool,
+    enable_new_accounts: Option<bool>,
 }
 
 impl RegisterIn {
@@ -40,7 +41,7 @@ impl RegisterIn {
             default_region: region.expect("checked"),
             role_arn: role.expect("checked"),
             external_id: external_id.expect("checked"),
-            enable_new_accounts: self.enable_new_accounts,
+            enable_new_accounts: self.enable_new_accounts.unwrap_or(false),
         })
     }
 }
