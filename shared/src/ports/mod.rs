@@ -3,6 +3,7 @@
 //! for AWS; tests can implement them to inject faults.
 
 mod activity;
+mod chatops;
 mod evidence;
 mod not_wired;
 mod organizations;
@@ -10,6 +11,7 @@ mod session_log;
 mod shell;
 
 pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, LookupRequest, NoActivity};
+pub use chatops::{ChatLinkStore, ChatNotifier, ChatResponder, SlackJobQueue};
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
 pub use not_wired::NotWired;
 pub use organizations::{DiscoveryError, OrganizationDirectory, OrganizationStore, StoredOrganization};
@@ -22,7 +24,7 @@ use time::OffsetDateTime;
 use crate::domain::{
     AccessGroup, AccessKeyId, Account, AccountCredentials, AccountId, AwsAccountId, CallerIdentity, Email, GroupId,
     IamGroupName, IamUserName, JitSettings, ManagedUser, Membership, PolicyArn, Region, RoleArn, Sealed, Secret,
-    Session, SessionId, SlackLink, SlackUserId, revocation::RoleRevocations,
+    Session, SessionId, revocation::RoleRevocations,
 };
 
 /// A failure of a backing service, classified by what the caller can do about it.
@@ -525,38 +527,6 @@ pub struct Due {
     pub undecodable: usize,
 }
 
-/// Which platform user each Slack member is: linked by admins, acting once the linked user
-/// confirms it (`SlackLink::acts`).
-#[async_trait]
-pub trait ChatLinkStore: Send + Sync {
-    /// Stores `link`, replacing the member's link if any.
-    async fn link(&self, link: &SlackLink) -> Result<(), StoreError>;
-    /// Stores `link` (confirmed) only while the member's stored link still names its e-mail:
-    /// `Conflict` when it was removed or re-linked to someone else since it was read.
-    async fn confirm(&self, link: &SlackLink) -> Result<(), StoreError>;
-    /// `Ok(false)` when there was no link.
-    async fn unlink(&self, slack: &SlackUserId) -> Result<bool, StoreError>;
-    /// The member's link, pending or confirmed.
-    async fn link_of(&self, slack: &SlackUserId) -> Result<Option<SlackLink>, StoreError>;
-    async fn links(&self, page: &PageRequest) -> Result<Option<Page<SlackLink>>, StoreError>;
-    /// Remembers where a session's approval (or break-glass) message was posted, to update it
-    /// with the outcome.
-    async fn remember_message(&self, session: &SessionId, channel: &str, ts: &str) -> Result<(), StoreError>;
-    async fn message_of(&self, session: &SessionId) -> Result<Option<(String, String)>, StoreError>;
-}
-
-/// Slack's Web API, as the approval messages need it (`chat.postMessage`, `chat.update`), and as
-/// `/jit confirm` needs it (`users.info`).
-#[async_trait]
-pub trait ChatNotifier: Send + Sync {
-    /// Posts to a channel, or to a member (a DM) by member id; returns (channel, ts).
-    async fn post(&self, channel: &str, text: &str, blocks: &serde_json::Value) -> Result<(String, String), String>;
-    async fn update(&self, channel: &str, ts: &str, text: &str, blocks: &serde_json::Value) -> Result<(), String>;
-    /// The e-mail of a member's Slack profile (`users.info`, scope `users:read.email`); `None`
-    /// when Slack shows none (or the member is deactivated).
-    async fn member_email(&self, member: &str) -> Result<Option<String>, String>;
-}
-
 /// Who each person is: an identity provider's (issuer, subject), bound to one e-mail at first
 /// use, so that a user who edits their e-mail at the provider does not become someone else.
 #[async_trait]
@@ -588,16 +558,4 @@ pub trait ReplayGuard: Send + Sync {
 pub trait RefusalCounter: Send + Sync {
     /// Adds one to `caller`'s count for `day` (kept until `until`) and returns the new count.
     async fn count_refusal(&self, caller: &str, day: &str, until: OffsetDateTime) -> Result<u64, StoreError>;
-}
-
-/// Slash commands waiting to be finished (SQS in AWS).
-#[async_trait]
-pub trait SlackJobQueue: Send + Sync {
-    async fn enqueue(&self, job: &crate::domain::SlackJob) -> Result<(), String>;
-}
-
-/// Answers a slash command at its `response_url`.
-#[async_trait]
-pub trait ChatResponder: Send + Sync {
-    async fn respond(&self, response_url: &str, text: &str) -> Result<(), String>;
 }
