@@ -4,18 +4,14 @@
 //! end) and their revocation (a deny on the role, natural expiry included); their end sweeps
 //! the Session Manager sessions the credentials opened.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{Kind, SsmAtEnd, Start};
-use crate::domain::revocation::Cut;
-use crate::domain::{Account, JitSettings, ManagedUser, RoleArn, Secret, Session, UserStatus, iam_policies};
-use crate::ports::{CloudError, TargetIam};
+use crate::domain::{Account, JitSettings, ManagedUser, Secret, Session, UserStatus, iam_policies};
+use crate::ports::CloudError;
 use crate::services::sessions::checks::{has_credential, no_live_console, within_role_max};
 use crate::services::sessions::extending::refused as refuse_extension;
-use crate::services::sessions::revoking::role_session_cut;
 use crate::services::sessions::{Checked, ExtendError, Granted, SessionService, StartError, refused};
 
 pub(super) struct Jit;
@@ -170,17 +166,6 @@ impl Kind for Jit {
     // extension keeps its deny long enough for the fresh ones.
     fn extension_claimed(&self, session: &mut Session, new_end: OffsetDateTime) {
         session.credentials_expire_at = Some(session.credentials_expire_at.map_or(new_end, |t| t.max(new_end)));
-    }
-
-    async fn revoke(
-        &self,
-        _svc: &SessionService,
-        session: &Session,
-        _iam: &dyn TargetIam,
-        now: OffsetDateTime,
-        _allowed_now: &mut BTreeMap<String, Vec<RoleArn>>,
-    ) -> Result<Vec<(RoleArn, Cut)>, String> {
-        role_session_cut(session, now)
     }
 
     // Its credentials may have opened Session Manager sessions (a shell, a port forward, ECS

@@ -20,6 +20,7 @@ use crate::domain::revocation::Cut;
 use crate::domain::shell::ShellSettings;
 use crate::domain::{AccessGroup, Account, Email, JitSettings, ManagedUser, RoleArn, Secret, Session, SessionKind};
 use crate::ports::{CloudError, TargetIam};
+use crate::services::sessions::revoking::role_session_cut;
 
 /// The room of `kind`.
 pub(super) fn room(kind: SessionKind) -> &'static dyn Kind {
@@ -144,14 +145,17 @@ pub(super) trait Kind: Send + Sync {
     /// Takes its access back: what it does in AWS itself, and the cuts to write on roles (the
     /// caller batches those per role). `now`: the batch's time; `allowed_now` remembers each
     /// account's JIT roles across a batch.
+    /// By default: the cut of the role session the kind handed out (JIT and shell).
     async fn revoke(
         &self,
-        svc: &SessionService,
+        _svc: &SessionService,
         session: &Session,
-        iam: &dyn TargetIam,
+        _iam: &dyn TargetIam,
         now: OffsetDateTime,
-        allowed_now: &mut BTreeMap<String, Vec<RoleArn>>,
-    ) -> Result<Vec<(RoleArn, Cut)>, String>;
+        _allowed_now: &mut BTreeMap<String, Vec<RoleArn>>,
+    ) -> Result<Vec<(RoleArn, Cut)>, String> {
+        role_session_cut(session, now)
+    }
 
     /// What its end does with the Session Manager sessions its access opened.
     fn at_end(&self) -> SsmAtEnd {

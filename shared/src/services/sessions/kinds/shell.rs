@@ -5,19 +5,14 @@
 //! and their revocation (a deny on the shell role); their end closes and records the Session
 //! Manager sessions they opened. They are not extended.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use time::OffsetDateTime;
 
 use super::{Kind, SsmAtEnd, Start};
-use crate::domain::revocation::Cut;
 use crate::domain::shell::{PREFERENCES_DOCUMENT, RUN_AS_TAG, ShellSettings, shell_session_policy};
-use crate::domain::{Account, RoleArn, Secret, Session};
-use crate::ports::{CloudError, TargetIam};
+use crate::domain::{Account, Secret, Session};
+use crate::ports::CloudError;
 use crate::services::sessions::checks::{cloud, has_credential, no_live_console, within_role_max};
 use crate::services::sessions::extending::refused as refuse_extension;
-use crate::services::sessions::revoking::role_session_cut;
 use crate::services::sessions::{Checked, ExtendError, Granted, SessionService, ShellConnect, StartError, refused};
 
 pub(super) struct Shell;
@@ -130,17 +125,6 @@ impl Kind for Shell {
             "not-extendable",
             "shell sessions cannot be extended; start a new one",
         ))
-    }
-
-    async fn revoke(
-        &self,
-        _svc: &SessionService,
-        session: &Session,
-        _iam: &dyn TargetIam,
-        now: OffsetDateTime,
-        _allowed_now: &mut BTreeMap<String, Vec<RoleArn>>,
-    ) -> Result<Vec<(RoleArn, Cut)>, String> {
-        role_session_cut(session, now)
     }
 
     fn at_end(&self) -> SsmAtEnd {
