@@ -219,9 +219,11 @@ impl OrganizationService {
         }
         tracing::info!(organization = %stored.organization.id, accounts = stored.members.len(), "organization registered");
         if stored.organization.enable_new_accounts {
-            // Each sync enables what is new; at registration every active member is.
+            // At registration every active member is enabled; each sync, what is new since.
             let mut stored = stored;
-            self.enable_all_new(&mut stored, &[]).await;
+            if !self.enable_all_new(&mut stored).await.is_empty() {
+                self.resolve_groups().await?;
+            }
             return Ok(stored);
         }
         Ok(stored)
@@ -254,9 +256,14 @@ impl OrganizationService {
             .find(|m| m.aws_account_id == aws)
             .ok_or_else(not_member)?
             .clone();
-        self.enable_member(&stored.organization, &found).await
+        let account = self.enable_member(&stored.organization, &found).await?;
+        // Groups naming a unit above it cover it from now, not from the next sync.
+        self.resolve_groups().await?;
+        Ok(account)
     }
 
+    /// Registers `member` and records it as enabled; the caller resolves the OU-scoped groups
+    /// again once it has enabled all it enables.
     async fn enable_member(&self, org: &Organization, member: &OrgMember) -> Result<Account, OrganizationError> {
         if !member.state.is_active() {
             return Err(OrganizationError::AccountClosed(member.aws_account_id.to_string()));
@@ -295,18 +302,23 @@ impl OrganizationService {
                 RegisterAccountError::Unavailable(m) => OrganizationError::Unavailable(m),
             })?;
         self.store.set_enabled(&org.id, member, &account.id).await?;
-        self.resolve_groups().await?;
         tracing::info!(organization = %org.id, member = %member.aws_account_id, account = %account.id, "member account enabled");
         Ok(account)
     }
 
-    /// Enables every active member of `stored` not enabled yet and not among `before`'s
-    /// members (new since the last sync). Failures are logged and left for the next sync.
-    async fn enable_all_new(&self, stored: &mut StoredOrganization, before: &[OrgMember]) -> Vec<Account> {
+    /// Enables every active member of `stored` not enabled yet (with `enable_new_accounts`,
+    /// every one is meant to be): one that failed is tried again at the next sync. Not the
+    /// management account, where a service-managed StackSet deploys no member role, nor the
+    /// broker's own. The caller resolves the groups again once.
+    async fn enable_all_new(&self, stored: &mut StoredOrganization) -> Vec<Account> {
         let mut enabled = Vec::new();
+        let management = stored.organization.management_account_id.clone();
         for member in stored.members.iter_mut() {
-            let new = !before.iter().any(|b| b.aws_account_id == member.aws_account_id);
-            if !new || member.account_id.is_some() || member.state != MemberState::Active {
+            if member.account_id.is_some()
+                || member.state != MemberState::Active
+                || member.aws_account_id == management
+                || self.accounts.own_account() == Some(&member.aws_account_id)
+            {
                 continue;
             }
             match self.enable_member(&stored.organization, member).await {

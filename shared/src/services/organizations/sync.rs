@@ -45,7 +45,7 @@ impl OrganizationService {
         };
         now.organization.synced_at = now_at;
         let enabled = if now.organization.enable_new_accounts {
-            self.enable_all_new(&mut now, &before.members).await
+            self.enable_all_new(&mut now).await
         } else {
             Vec::new()
         };
