@@ -90,7 +90,7 @@ mod users;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, PutRequest, TransactWriteItem, WriteRequest};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -298,6 +298,44 @@ impl DynamoStore {
         }
         Ok(Some(domain_page(one_page(query, "GSI1SK").await?, into_domain)?))
     }
+}
+
+impl DynamoStore {
+    /// Writes `requests` 25 at a time, sending again what DynamoDB leaves unprocessed.
+    pub(super) async fn write_batches(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut requests = requests;
+        while !requests.is_empty() {
+            let rest = requests.split_off(requests.len().min(25));
+            let mut chunk = std::mem::replace(&mut requests, rest);
+            // Bounded: DynamoDB hands items back only under throttling.
+            for _ in 0..8 {
+                if chunk.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, chunk)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+                chunk = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !chunk.is_empty() {
+                return Err(StoreError::Unavailable("DynamoDB left writes unprocessed".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("an item"))
+        .build()
 }
 
 /// Waits before sending a transaction again that another transaction in flight cancelled.

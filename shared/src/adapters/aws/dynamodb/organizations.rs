@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::accounts::account_pk;
-use super::{B64, DynamoStore, describe, key, put, s, to_item, tx_put};
+use super::{B64, DynamoStore, describe, key, put, put_request, s, to_item, tx_put};
 use crate::domain::organization::{
     MemberState, OrgMember, OrgUnit, Organization, OrganizationId, OuId, ParentId, Placement,
 };
@@ -200,44 +200,6 @@ fn tree_items(org: &StoredOrganization) -> HashMap<String, HashMap<String, Attri
         (r.sk.clone(), to_item(&r))
     });
     units.chain(members).collect()
-}
-
-impl DynamoStore {
-    /// Writes `requests` 25 at a time, sending again what DynamoDB leaves unprocessed.
-    async fn write_batches(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let mut requests = requests;
-        while !requests.is_empty() {
-            let rest = requests.split_off(requests.len().min(25));
-            let mut chunk = std::mem::replace(&mut requests, rest);
-            // Bounded: DynamoDB hands items back only under throttling.
-            for _ in 0..8 {
-                if chunk.is_empty() {
-                    break;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, chunk)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-                chunk = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !chunk.is_empty() {
-                return Err(StoreError::Unavailable("DynamoDB left writes unprocessed".into()));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
-    WriteRequest::builder()
-        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("an item"))
-        .build()
 }
 
 fn delete_request(pk: String, sk: &str) -> WriteRequest {

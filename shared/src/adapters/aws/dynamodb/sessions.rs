@@ -40,32 +40,13 @@ impl DynamoStore {
     /// Writes live sessions in batches of 25, bypassing the per-session transaction (and the
     /// account's live count): for benchmarks and load tests that need many sessions fast.
     pub async fn seed_live_sessions(&self, sessions: &[Session]) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        for chunk in sessions.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
+        self.write_batches(
+            sessions
                 .iter()
-                .map(|x| {
-                    let item = to_item(&SessionRecord::from_domain(x, Some(x.expires_at)));
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item"))
-                        .build()
-                })
-                .collect();
-            // DynamoDB may hand back unprocessed items under load: resend them.
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
+                .map(|x| super::put_request(to_item(&SessionRecord::from_domain(x, Some(x.expires_at)))))
+                .collect(),
+        )
+        .await?;
         // Keep each account's live count true, as the per-session transaction would.
         let mut per_account: std::collections::BTreeMap<String, (AccountId, i64)> = Default::default();
         for x in sessions {
