@@ -329,6 +329,7 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         // The seeded accounts' role is named as the template's default.
         target_role_name: shared::config::DEFAULT_TARGET_ROLE_NAME.into(),
         organization_role_name: shared::config::DEFAULT_ORGANIZATION_ROLE_NAME.into(),
+        identity_center_role_name: shared::config::DEFAULT_IDENTITY_CENTER_ROLE_NAME.into(),
         table_name: resources.table_name.clone(),
         kms_key_id: resources.kms_key_id.clone(),
         session_log_bucket: resources.bucket.clone(),

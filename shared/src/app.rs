@@ -84,6 +84,9 @@ pub type StsFactory = fn(&aws_config::SdkConfig) -> (Arc<dyn CredentialVerifier>
 /// Makes the AWS Organizations reader.
 pub type OrganizationsFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::OrganizationDirectory>;
 
+/// Makes the IAM Identity Center connector.
+pub type IdentityCenterFactory = fn(&aws_config::SdkConfig) -> Arc<dyn crate::ports::IdentityCenterConnector>;
+
 /// Makes the IAM connector.
 pub type IamFactory = fn(&aws_config::SdkConfig) -> Arc<dyn IamConnector>;
 
@@ -135,6 +138,9 @@ pub struct Overrides {
     /// AWS Organizations, read through a registered organization's role (the accounts
     /// function and the organization sync); `None` links none of its SDK into the others.
     pub organizations: Option<OrganizationsFactory>,
+    /// IAM Identity Center (sessions, the expirer, the accounts function's set-up); `None`
+    /// links none of its SDKs into the others.
+    pub identity_center: Option<IdentityCenterFactory>,
     pub wrap_iam: Option<IamWrapper>,
     pub wrap_log: Option<LogWrapper>,
     pub wrap_http: Option<HttpWrapper>,
@@ -157,6 +163,8 @@ impl Overrides {
         self.parameters.get_or_insert(parameters::secure_strings);
         self.organizations
             .get_or_insert(crate::adapters::aws::organizations::directory);
+        self.identity_center
+            .get_or_insert(crate::adapters::aws::identity_center::connector);
         self
     }
 }
@@ -250,6 +258,10 @@ impl App {
             log = wrap(log);
         }
         let targets = Targets::new(iam, shell, sealer.clone(), activity);
+        let identity_center: Arc<dyn crate::ports::IdentityCenterConnector> = match overrides.identity_center {
+            Some(make) => make(sdk),
+            None => Arc::new(crate::ports::NoIdentityCenter),
+        };
         let users = UserService::new(
             store.clone(),
             store.clone(),
@@ -281,6 +293,9 @@ impl App {
             },
             request_lapse: config.request_lapse,
             auditors_read_transcripts: config.auditors_read_transcripts,
+            organizations: store.clone(),
+            identity_center: identity_center.clone(),
+            identity_center_role: config.identity_center_role_name.clone(),
         };
         let accounts = AccountService::new(store.clone(), verifier, sealer.clone(), clock.clone())
             .refusing_own_account(config.broker_account_id.clone())
@@ -332,7 +347,8 @@ impl App {
                 sessions.events.clone(),
                 &config.organization_role_name,
                 &config.target_role_name,
-            ),
+            )
+            .reaching_identity_center(identity_center, &config.identity_center_role_name),
             accounts,
             users,
             groups: GroupService::new(store.clone(), store.clone(), store.clone(), clock.clone())
@@ -410,6 +426,7 @@ mod tests {
             broker_principal_arn: None,
             target_role_name: crate::config::DEFAULT_TARGET_ROLE_NAME.into(),
             organization_role_name: crate::config::DEFAULT_ORGANIZATION_ROLE_NAME.into(),
+            identity_center_role_name: crate::config::DEFAULT_IDENTITY_CENTER_ROLE_NAME.into(),
         }
     }
 

@@ -245,6 +245,7 @@ mod tests {
                 start_sessions,
                 start_jit_sessions,
                 start_shell_sessions: false,
+                start_identity_center_sessions: false,
             },
             policy: Default::default(),
             created_at: now,

@@ -63,7 +63,15 @@ pub struct Config {
     /// organization's management account (`ORGANIZATION_ROLE_NAME`; the template's
     /// `OrganizationRoleName`). Default `CloudIamBrokerOrganizationReader`.
     pub organization_role_name: String,
+    /// The role customers create for the broker in the account that administers an
+    /// organization's IAM Identity Center (`IDENTITY_CENTER_ROLE_NAME`; the template's
+    /// `IdentityCenterRoleName`). Default `CloudIamBrokerIdentityCenter`.
+    pub identity_center_role_name: String,
 }
+
+/// The role customers create for the broker where an organization's Identity Center is
+/// administered: account assignments, and the permission sets' inline policies.
+pub const DEFAULT_IDENTITY_CENTER_ROLE_NAME: &str = "CloudIamBrokerIdentityCenter";
 
 /// The read-only role customers create for the broker in an organization's management account.
 pub const DEFAULT_ORGANIZATION_ROLE_NAME: &str = "CloudIamBrokerOrganizationReader";
@@ -261,6 +269,8 @@ impl Config {
             target_role_name: opt("TARGET_ROLE_NAME").unwrap_or_else(|| DEFAULT_TARGET_ROLE_NAME.into()),
             organization_role_name: opt("ORGANIZATION_ROLE_NAME")
                 .unwrap_or_else(|| DEFAULT_ORGANIZATION_ROLE_NAME.into()),
+            identity_center_role_name: opt("IDENTITY_CENTER_ROLE_NAME")
+                .unwrap_or_else(|| DEFAULT_IDENTITY_CENTER_ROLE_NAME.into()),
             broker_principal_arn: match opt("BROKER_PRINCIPAL_ARN") {
                 Some(arn) if !is_iam_arn_pattern(&arn) => {
                     return Err(ConfigError(

@@ -19,6 +19,8 @@ async fn main() -> Result<(), Error> {
         organizations: Some(aws::organizations::directory),
         // A sync run now (POST /organizations/{id}/sync) ends sessions no grant covers any more.
         events: Some(aws::eventbridge::publisher),
+        // Identity Center sessions are ended through it (and set up, in accounts).
+        identity_center: Some(aws::identity_center::connector),
         ..Default::default()
     })
     .await?;

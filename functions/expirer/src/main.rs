@@ -16,6 +16,8 @@ async fn main() -> Result<(), Error> {
         signer: Some(aws::kms::evidence_key),
         shell: Some(aws::shell::ssm_connector),
         activity: Some(aws::cloudtrail::connector),
+        // Identity Center sessions are ended through it (and set up, in accounts).
+        identity_center: Some(aws::identity_center::connector),
         ..Default::default()
     })
     .await?;

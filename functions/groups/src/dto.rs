@@ -68,6 +68,8 @@ pub struct PermissionsIo {
     pub start_jit_sessions: bool,
     #[serde(default)]
     pub start_shell_sessions: bool,
+    #[serde(default)]
+    pub start_identity_center_sessions: bool,
 }
 
 impl From<PermissionsIo> for Permissions {
@@ -76,6 +78,7 @@ impl From<PermissionsIo> for Permissions {
             start_sessions: p.start_sessions,
             start_jit_sessions: p.start_jit_sessions,
             start_shell_sessions: p.start_shell_sessions,
+            start_identity_center_sessions: p.start_identity_center_sessions,
         }
     }
 }
@@ -86,6 +89,7 @@ impl From<Permissions> for PermissionsIo {
             start_sessions: p.start_sessions,
             start_jit_sessions: p.start_jit_sessions,
             start_shell_sessions: p.start_shell_sessions,
+            start_identity_center_sessions: p.start_identity_center_sessions,
         }
     }
 }
@@ -118,6 +122,9 @@ pub struct PolicyIo {
     pub jit_role_arns: Option<Vec<String>>,
     #[serde(default)]
     pub break_glass: Option<BreakGlassIo>,
+    /// The Identity Center permission sets the grant covers (none when absent).
+    #[serde(default)]
+    pub permission_set_arns: Option<Vec<String>>,
 }
 
 impl PolicyIo {
@@ -132,6 +139,7 @@ impl PolicyIo {
             self.max_duration_seconds,
             self.jit_role_arns.as_deref(),
             self.break_glass.map(|b| b.max_duration_seconds),
+            self.permission_set_arns.as_deref(),
         )
     }
 }
@@ -151,6 +159,10 @@ impl From<&GrantPolicy> for PolicyIo {
             break_glass: p.break_glass_max.map(|m| BreakGlassIo {
                 max_duration_seconds: m.seconds().into(),
             }),
+            permission_set_arns: p
+                .permission_sets
+                .as_ref()
+                .map(|r| r.iter().map(ToString::to_string).collect()),
         }
     }
 }

@@ -16,6 +16,8 @@ async fn main() -> Result<(), Error> {
         events: Some(aws::eventbridge::publisher),
         shell: Some(aws::shell::ssm_connector),
         organizations: Some(aws::organizations::directory),
+        // Identity Center sessions are ended through it (and set up, in accounts).
+        identity_center: Some(aws::identity_center::connector),
         ..Default::default()
     })
     .await?;

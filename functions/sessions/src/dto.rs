@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use shared::domain::{
-    AccountId, ApprovalRequest, Collector, Email, Invalid, RoleArn, Session, SessionKind, parse_reason,
-    shell::ShellTarget,
+    AccountId, ApprovalRequest, Collector, Email, Invalid, RoleArn, Session, SessionKind,
+    identity_center::PermissionSetArn, parse_reason, shell::ShellTarget,
 };
 use shared::services::sessions::{Granted, StartRequest};
 use time::OffsetDateTime;
@@ -19,6 +19,8 @@ pub struct StartIn {
     pub role_arn: Option<String>,
     /// Shell sessions: the instance (`i-…`) or managed node (`mi-…`).
     pub target: Option<String>,
+    /// Identity Center sessions: the permission set.
+    pub permission_set_arn: Option<String>,
     #[serde(deserialize_with = "shared::http::request::whole_number")]
     pub duration_seconds: i64,
     pub reason: String,
@@ -35,6 +37,7 @@ pub enum KindIn {
     Jit,
     Console,
     Shell,
+    IdentityCenter,
 }
 
 impl StartIn {
@@ -52,6 +55,7 @@ impl StartIn {
             KindIn::Jit => SessionKind::Jit,
             KindIn::Console => SessionKind::Console,
             KindIn::Shell => SessionKind::Shell,
+            KindIn::IdentityCenter => SessionKind::IdentityCenter,
         };
         if kind == SessionKind::Jit && role.is_none() {
             c.push("role_arn", "is required for JIT sessions");
@@ -68,12 +72,33 @@ impl StartIn {
             }
             (_, None) => None,
         };
+        let permission_set = match (kind, self.permission_set_arn) {
+            (SessionKind::IdentityCenter, Some(p)) => {
+                c.take(PermissionSetArn::parse(&p).map_err(|e| e.under("permission_set_arn")))
+            }
+            (SessionKind::IdentityCenter, None) => {
+                c.push("permission_set_arn", "is required for Identity Center sessions");
+                None
+            }
+            (_, Some(_)) => {
+                c.push("permission_set_arn", "is only for Identity Center sessions");
+                None
+            }
+            (_, None) => None,
+        };
+        if kind == SessionKind::IdentityCenter && role.is_some() {
+            c.push(
+                "role_arn",
+                "is not for Identity Center sessions: name a permission_set_arn",
+            );
+        }
         c.finish()?;
         Ok(StartRequest {
             account: account.expect("checked"),
             kind,
             role: role.flatten(),
             target,
+            permission_set,
             duration_seconds: self.duration_seconds,
             reason: reason.expect("checked"),
             on_behalf_of: on_behalf_of.flatten(),
@@ -172,8 +197,12 @@ pub struct SessionOut {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub user: String,
-    pub iam_user: String,
+    /// The user's IAM user in the account (null for Identity Center sessions).
+    pub iam_user: Option<String>,
     pub role_arn: Option<String>,
+    /// Identity Center sessions: the permission set and the user in the identity store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_center: Option<serde_json::Value>,
     /// Shell sessions: the instance or managed node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -212,7 +241,16 @@ impl From<&Session> for SessionOut {
             aws_account_id: s.aws_account_id.to_string(),
             kind: s.kind.as_str(),
             user: s.user.to_string(),
-            iam_user: s.iam_user.to_string(),
+            iam_user: s.iam_user.as_ref().map(ToString::to_string),
+            identity_center: s.identity_center.as_ref().map(|ic| {
+                serde_json::json!({
+                    "permission_set_arn": ic.permission_set.to_string(),
+                    "permission_set_name": ic.permission_set_name,
+                    "identity_store_user_id": ic.user_id,
+                    "user_name": ic.user_name,
+                    "outside": ic.outside,
+                })
+            }),
             role_arn: s.role.as_ref().map(ToString::to_string),
             target: s.target.as_ref().map(ToString::to_string),
             ssm_sessions: (s.kind == SessionKind::Shell).then(|| s.ssm_sessions.clone()),
@@ -290,6 +328,9 @@ pub fn granted_fields(granted: &Granted) -> serde_json::Map<String, serde_json::
         }
         Granted::JitLink { console_url } => {
             out.insert("console_url".into(), serde_json::json!(console_url));
+        }
+        Granted::IdentityCenter(using) => {
+            out.insert("identity_center".into(), serde_json::json!(using));
         }
         Granted::Console {
             signin_url,

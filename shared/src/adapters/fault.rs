@@ -226,6 +226,9 @@ impl TargetIam for FaultyIam {
     async fn get_role_policy(&self, r: &RoleArn, p: &str) -> Result<Option<String>, CloudError> {
         forward!(self, r.name(), "GetRolePolicy", self.inner.get_role_policy(r, p))
     }
+    async fn roles_under(&self, p: &str) -> Result<Vec<RoleArn>, CloudError> {
+        forward!(self, p, "ListRoles", self.inner.roles_under(p))
+    }
     async fn put_role_policy(&self, r: &RoleArn, p: &str, d: &str) -> Result<(), CloudError> {
         forward!(self, r.name(), "PutRolePolicy", self.inner.put_role_policy(r, p, d))
     }

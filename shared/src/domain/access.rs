@@ -115,6 +115,9 @@ pub struct Permissions {
     pub start_jit_sessions: bool,
     /// "Users may start shell sessions": Session Manager on the account's allowed targets.
     pub start_shell_sessions: bool,
+    /// "Users may start Identity Center sessions": a permission set the grant names, on an
+    /// account, through IAM Identity Center.
+    pub start_identity_center_sessions: bool,
 }
 
 impl Permissions {
@@ -123,6 +126,7 @@ impl Permissions {
             start_sessions: self.start_sessions || other.start_sessions,
             start_jit_sessions: self.start_jit_sessions || other.start_jit_sessions,
             start_shell_sessions: self.start_shell_sessions || other.start_shell_sessions,
+            start_identity_center_sessions: self.start_identity_center_sessions || other.start_identity_center_sessions,
         }
     }
 

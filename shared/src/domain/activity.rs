@@ -49,7 +49,12 @@ pub struct Lookup {
 pub fn lookup_of(session: &Session) -> Lookup {
     let value = match session.kind.facts().calls_of() {
         CallsOf::RoleSession => session.id.role_session_name(),
-        CallsOf::IamUser => session.iam_user.to_string(),
+        CallsOf::IamUser => session.iam_user.as_ref().map(ToString::to_string).unwrap_or_default(),
+        CallsOf::IdentityCenterUser => session
+            .identity_center
+            .as_ref()
+            .map(|ic| ic.user_name.clone())
+            .unwrap_or_default(),
     };
     Lookup {
         attribute: "Username",
@@ -285,7 +290,8 @@ mod tests {
             aws_account_id: AwsAccountId::parse("111122223333").unwrap(),
             kind,
             user: Email::parse("ana@example.com").unwrap(),
-            iam_user: IamUserName::parse("ana@example.com").unwrap(),
+            iam_user: Some(IamUserName::parse("ana@example.com").unwrap()),
+            identity_center: None,
             role: None,
             target: None,
             ssm_sessions: Vec::new(),

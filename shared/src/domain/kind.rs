@@ -16,6 +16,9 @@ pub enum CallsOf {
     RoleSession,
     /// The session's own IAM user.
     IamUser,
+    /// The user's sessions of the permission set's role in the account, named after their
+    /// identity-store user name.
+    IdentityCenterUser,
 }
 
 /// The facts of one kind of session.
@@ -37,6 +40,11 @@ pub trait KindFacts: Send + Sync {
     }
     /// Whether its access is a role session assumed with the user's own key.
     fn assumes_a_role(&self) -> bool;
+    /// Whether it is given through the user's IAM user in the account (provisioned by the
+    /// broker), which its start then requires.
+    fn uses_iam_user(&self) -> bool {
+        true
+    }
     /// Whose calls its activity is.
     fn calls_of(&self) -> CallsOf;
 }
@@ -48,6 +56,7 @@ impl SessionKind {
             SessionKind::Jit => &Jit,
             SessionKind::Console => &Console,
             SessionKind::Shell => &Shell,
+            SessionKind::IdentityCenter => &IdentityCenter,
         }
     }
 }
@@ -145,5 +154,37 @@ impl KindFacts for Shell {
 
     fn calls_of(&self) -> CallsOf {
         CallsOf::RoleSession
+    }
+}
+
+/// A permission set on the account, assigned through IAM Identity Center for the duration.
+struct IdentityCenter;
+
+impl KindFacts for IdentityCenter {
+    fn name(&self) -> &'static str {
+        "identity_center"
+    }
+
+    fn permitted(&self, p: Permissions) -> bool {
+        p.start_identity_center_sessions
+    }
+
+    fn permission(&self) -> &'static str {
+        "start Identity Center sessions"
+    }
+
+    // What it hands out is a portal link and CLI profile lines: no secret, and each works
+    // only after the user's own sign-in to the portal. A bot may relay them.
+
+    fn assumes_a_role(&self) -> bool {
+        false
+    }
+
+    fn uses_iam_user(&self) -> bool {
+        false
+    }
+
+    fn calls_of(&self) -> CallsOf {
+        CallsOf::IdentityCenterUser
     }
 }

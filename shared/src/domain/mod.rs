@@ -10,6 +10,7 @@ pub mod chatops;
 pub mod evidence;
 pub mod iam_policies;
 pub mod identity;
+pub mod identity_center;
 pub mod jit;
 pub mod kind;
 pub mod log_chain;

@@ -2,6 +2,7 @@
 //! for which JIT roles, and whether break-glass is allowed; and which of a user's grants
 //! decides a request (see docs/access-requests.md).
 
+use super::identity_center::PermissionSetArn;
 use super::{AccessGroup, AccountId, Collector, GroupId, Invalid, MaxDuration, RoleArn, SessionKind};
 
 /// At most this many approvals, and approver groups, per grant.
@@ -59,6 +60,9 @@ pub struct GrantPolicy {
     pub jit_roles: Option<Vec<RoleArn>>,
     /// Break-glass allowed, under this maximum.
     pub break_glass_max: Option<MaxDuration>,
+    /// The Identity Center permission sets this grant covers; `None`: none (unlike JIT roles,
+    /// no account lists them: a grant names each one).
+    pub permission_sets: Option<Vec<PermissionSetArn>>,
 }
 
 impl GrantPolicy {
@@ -67,6 +71,7 @@ impl GrantPolicy {
         max_duration_seconds: Option<i64>,
         jit_role_arns: Option<&[String]>,
         break_glass_max_seconds: Option<i64>,
+        permission_set_arns: Option<&[String]>,
     ) -> Result<Self, Invalid> {
         let mut c = Collector::default();
         let max_duration = max_duration_seconds
@@ -99,12 +104,31 @@ impl GrantPolicy {
             }
             roles
         });
+        let permission_sets = permission_set_arns.map(|arns| {
+            if arns.len() > super::MAX_ALLOWED_ROLES {
+                c.push(
+                    "policy.permission_set_arns",
+                    format!("at most {} permission sets", super::MAX_ALLOWED_ROLES),
+                );
+            }
+            let mut sets: Vec<PermissionSetArn> = Vec::new();
+            for (i, raw) in arns.iter().enumerate() {
+                if let Some(p) = c.take(
+                    PermissionSetArn::parse(raw).map_err(|e| e.under(&format!("policy.permission_set_arns[{i}]"))),
+                ) && !sets.contains(&p)
+                {
+                    sets.push(p);
+                }
+            }
+            sets
+        });
         c.finish()?;
         Ok(GrantPolicy {
             approval,
             max_duration,
             jit_roles,
             break_glass_max,
+            permission_sets,
         })
     }
 }
@@ -115,6 +139,8 @@ pub struct Asked<'a> {
     pub account: &'a AccountId,
     pub kind: SessionKind,
     pub role: Option<&'a RoleArn>,
+    /// An Identity Center session's permission set.
+    pub permission_set: Option<&'a PermissionSetArn>,
     pub duration_seconds: u32,
     pub break_glass: bool,
 }
@@ -147,7 +173,12 @@ fn grants<'a>(groups: &'a [AccessGroup], asked: &Asked<'_>) -> impl Iterator<Ite
             (Some(roles), Some(role)) => roles.contains(role),
             _ => true,
         };
-        kind && role && g.accounts.covers(asked.account)
+        // A permission set is covered only where the grant names it.
+        let permission_set = match asked.permission_set {
+            Some(p) => g.policy.permission_sets.as_ref().is_some_and(|sets| sets.contains(p)),
+            None => true,
+        };
+        kind && role && permission_set && g.accounts.covers(asked.account)
     })
 }
 
@@ -158,9 +189,10 @@ fn grants<'a>(groups: &'a [AccessGroup], asked: &Asked<'_>) -> impl Iterator<Ite
 pub fn choose(groups: &[AccessGroup], asked: &Asked<'_>, account_max: u32) -> Result<Decision, NoGrant> {
     let mut covering: Vec<&AccessGroup> = grants(groups, asked).collect();
     if covering.is_empty() {
-        return Err(NoGrant::NotGranted(match asked.role {
-            Some(role) => format!("no access group grants {role} on this account"),
-            None => "no access group grants this kind of session on this account".into(),
+        return Err(NoGrant::NotGranted(match (asked.role, asked.permission_set) {
+            (Some(role), _) => format!("no access group grants {role} on this account"),
+            (None, Some(set)) => format!("no access group grants permission set {set} on this account"),
+            (None, None) => "no access group grants this kind of session on this account".into(),
         }));
     }
     covering.sort_by(|a, b| a.id.cmp(&b.id));
@@ -238,12 +270,14 @@ pub fn offer(
     account: &AccountId,
     kind: SessionKind,
     role: Option<&RoleArn>,
+    permission_set: Option<&PermissionSetArn>,
     account_max: u32,
 ) -> Option<Offer> {
     let asked = Asked {
         account,
         kind,
         role,
+        permission_set,
         duration_seconds: super::MIN_SESSION_SECONDS,
         break_glass: false,
     };
@@ -287,6 +321,7 @@ mod tests {
                 start_sessions: true,
                 start_jit_sessions: true,
                 start_shell_sessions: false,
+                start_identity_center_sessions: false,
             },
             policy,
             created_at: now,
@@ -311,6 +346,7 @@ mod tests {
             account,
             kind: SessionKind::Jit,
             role: None,
+            permission_set: None,
             duration_seconds: seconds,
             break_glass,
         }
@@ -411,6 +447,45 @@ mod tests {
     }
 
     #[test]
+    fn a_permission_set_is_granted_only_where_a_grant_names_it() {
+        let a = AccountId::generate();
+        let admin =
+            PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-aaaaaaaaaaaaaaaa").unwrap();
+        let read =
+            PermissionSetArn::parse("arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-bbbbbbbbbbbbbbbb").unwrap();
+        let mut naming = group(
+            G1,
+            GrantPolicy {
+                permission_sets: Some(vec![read.clone()]),
+                ..Default::default()
+            },
+        );
+        naming.permissions.start_identity_center_sessions = true;
+        // Allowed the kind, naming no permission set: covers none.
+        let mut silent = group(G2, GrantPolicy::default());
+        silent.permissions.start_identity_center_sessions = true;
+        let mut ask = asked(&a, 900, false);
+        ask.kind = SessionKind::IdentityCenter;
+        ask.permission_set = Some(&read);
+        assert_eq!(
+            choose(&[naming.clone(), silent.clone()], &ask, 3600),
+            Ok(Decision::Automatic)
+        );
+        assert!(matches!(
+            choose(std::slice::from_ref(&silent), &ask, 3600),
+            Err(NoGrant::NotGranted(_))
+        ));
+        ask.permission_set = Some(&admin);
+        assert!(
+            matches!(choose(&[naming.clone(), silent], &ask, 3600), Err(NoGrant::NotGranted(m)) if m.contains("ps-aaaaaaaaaaaaaaaa"))
+        );
+        // The permission without the kind grants nothing.
+        naming.permissions.start_identity_center_sessions = false;
+        ask.permission_set = Some(&read);
+        assert!(choose(&[naming], &ask, 3600).is_err());
+    }
+
+    #[test]
     fn an_offer_is_what_a_start_would_accept() {
         let a = AccountId::generate();
         let admin = RoleArn::parse("arn:aws:iam::123456789012:role/Admin").unwrap();
@@ -434,7 +509,7 @@ mod tests {
         );
         let groups = [approved_admin, short_read];
         assert_eq!(
-            offer(&groups, &a, SessionKind::Jit, Some(&admin), 3600),
+            offer(&groups, &a, SessionKind::Jit, Some(&admin), None, 3600),
             Some(Offer {
                 max_seconds: 3600,
                 needs_approval: true,
@@ -443,7 +518,7 @@ mod tests {
             })
         );
         assert_eq!(
-            offer(&groups, &a, SessionKind::Jit, Some(&read), 3600),
+            offer(&groups, &a, SessionKind::Jit, Some(&read), None, 3600),
             Some(Offer {
                 max_seconds: 1800,
                 needs_approval: false,
@@ -452,11 +527,11 @@ mod tests {
             })
         );
         let other = RoleArn::parse("arn:aws:iam::123456789012:role/Other").unwrap();
-        assert_eq!(offer(&groups, &a, SessionKind::Jit, Some(&other), 3600), None);
+        assert_eq!(offer(&groups, &a, SessionKind::Jit, Some(&other), None, 3600), None);
         // Console sessions name no role: every grant allowing them counts, automatic wins up to
         // its own maximum; longer waits for approval.
         assert_eq!(
-            offer(&groups, &a, SessionKind::Console, None, 3600),
+            offer(&groups, &a, SessionKind::Console, None, None, 3600),
             Some(Offer {
                 max_seconds: 3600,
                 needs_approval: false,
@@ -472,8 +547,8 @@ mod tests {
         assert!(Approval::parse(11, &[APPROVERS.into()]).is_err());
         assert!(Approval::parse(1, &[]).is_err());
         assert!(Approval::parse(2, &[APPROVERS.into(), "x".into()]).is_err());
-        assert!(GrantPolicy::parse(None, Some(900), None, Some(1800)).is_err());
-        assert!(GrantPolicy::parse(None, Some(3600), Some(&["nope".into()]), Some(1800)).is_err());
-        assert!(GrantPolicy::parse(approval(1), Some(3600), None, Some(1800)).is_ok());
+        assert!(GrantPolicy::parse(None, Some(900), None, Some(1800), None).is_err());
+        assert!(GrantPolicy::parse(None, Some(3600), Some(&["nope".into()]), Some(1800), None).is_err());
+        assert!(GrantPolicy::parse(approval(1), Some(3600), None, Some(1800), None).is_ok());
     }
 }

@@ -44,11 +44,19 @@ pub enum SessionKind {
     Console,
     /// A shell on one instance through Session Manager (`crate::domain::shell`).
     Shell,
+    /// A permission set on the account, assigned through IAM Identity Center to the user's
+    /// identity-store user (`crate::domain::identity_center`).
+    IdentityCenter,
 }
 
 impl SessionKind {
     /// Every kind (what each one is: `crate::domain::kind`).
-    pub const ALL: [SessionKind; 3] = [SessionKind::Jit, SessionKind::Console, SessionKind::Shell];
+    pub const ALL: [SessionKind; 4] = [
+        SessionKind::Jit,
+        SessionKind::Console,
+        SessionKind::Shell,
+        SessionKind::IdentityCenter,
+    ];
 
     pub fn as_str(self) -> &'static str {
         self.facts().name()
@@ -151,7 +159,10 @@ pub struct Session {
     pub aws_account_id: AwsAccountId,
     pub kind: SessionKind,
     pub user: Email,
-    pub iam_user: IamUserName,
+    /// The user's IAM user in the account (every kind but Identity Center's uses one).
+    pub iam_user: Option<IamUserName>,
+    /// What an Identity Center session grants, and to whom.
+    pub identity_center: Option<super::identity_center::IcAccess>,
     pub role: Option<RoleArn>,
     /// A shell session's target.
     pub target: Option<super::shell::ShellTarget>,
@@ -197,6 +208,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session's IAM user, for the kinds given through one (`KindFacts::uses_iam_user`;
+    /// a stored record of such a kind without one is refused as corrupt when read).
+    pub fn its_iam_user(&self) -> &IamUserName {
+        self.iam_user
+            .as_ref()
+            .expect("a session of a kind given through an IAM user names it")
+    }
+
     /// When the expirer next needs this session, unless a retry says otherwise: its end when
     /// live, its lapse when pending, its activity snapshot once ended (`activity_due_at`).
     pub fn due_at(&self) -> Option<OffsetDateTime> {

@@ -404,6 +404,10 @@ impl From<OrganizationError> for Problem {
             OrganizationError::AlreadyRegistered(_) => Problem::conflict("organization-registered", e.to_string()),
             OrganizationError::AccountRegistered(_) => Problem::conflict("already-registered", e.to_string()),
             OrganizationError::InUse(..) => Problem::conflict("organization-in-use", e.to_string()),
+            OrganizationError::NoIdentityCenter(_) => unprocessable(
+                "no-identity-center",
+                "No IAM Identity Center instance the broker may use",
+            ),
             OrganizationError::Unavailable(cause) => unavailable(cause),
         }
     }

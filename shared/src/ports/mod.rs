@@ -5,6 +5,7 @@
 mod activity;
 mod chatops;
 mod evidence;
+mod identity_center;
 mod not_wired;
 mod organizations;
 mod session_log;
@@ -13,6 +14,10 @@ mod shell;
 pub use activity::{ActivityConnector, EventHistory, LookupError, LookupPage, LookupRequest, NoActivity};
 pub use chatops::{ChatLinkStore, ChatNotifier, ChatResponder, SlackJobQueue};
 pub use evidence::{ArchivedObject, DigestCursor, DigestCursors, EvidenceSigner, LogArchive, StoredObject};
+pub use identity_center::{
+    IdentityCenterAdmin, IdentityCenterConnector, NoIdentityCenter, Operation, PermissionSetInfo,
+    Principal as IcPrincipal, Progress, StoreUser,
+};
 pub use not_wired::NotWired;
 pub use organizations::{DiscoveryError, OrganizationDirectory, OrganizationStore, StoredOrganization};
 pub use session_log::{EventPublisher, LogError, LogTail, NoEvents, SessionLog};
@@ -300,6 +305,8 @@ pub trait TargetIam: Send + Sync {
     /// The role's MaxSessionDuration and trust policy.
     async fn get_role(&self, role: &RoleArn) -> Result<RoleInfo, CloudError>;
     async fn get_role_policy(&self, role: &RoleArn, policy: &str) -> Result<Option<String>, CloudError>;
+    /// The ARNs of the roles under `path_prefix` (every page).
+    async fn roles_under(&self, path_prefix: &str) -> Result<Vec<RoleArn>, CloudError>;
     async fn put_role_policy(&self, role: &RoleArn, policy: &str, document: &str) -> Result<(), CloudError>;
     async fn delete_role_policy(&self, role: &RoleArn, policy: &str) -> Result<(), CloudError>;
     /// Makes the broker's managed revocation page `page` (1..) of `role` hold `document` and be

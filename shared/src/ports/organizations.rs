@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::domain::identity_center::IdentityCenterSettings;
 use crate::domain::organization::{Discovered, OrgMember, OrgUnit, Organization, OrganizationId, Placement};
 use crate::domain::{AccountId, Region, RoleArn, Secret};
 
@@ -40,6 +41,9 @@ pub struct StoredOrganization {
     pub organization: Organization,
     pub units: Vec<OrgUnit>,
     pub members: Vec<OrgMember>,
+    /// Its IAM Identity Center, once an admin set it up (an item of its own, so that a sync
+    /// rewriting the organization never undoes it).
+    pub identity_center: Option<IdentityCenterSettings>,
 }
 
 /// Persistence of registered organizations.
@@ -59,6 +63,12 @@ pub trait OrganizationStore: Send + Sync {
     async fn set_enabled(&self, id: &OrganizationId, member: &OrgMember, account: &AccountId)
     -> Result<(), StoreError>;
     async fn delete(&self, org: &StoredOrganization) -> Result<(), StoreError>;
+    /// Keeps the organization's Identity Center settings (`None`: removes them).
+    async fn set_identity_center(
+        &self,
+        id: &OrganizationId,
+        settings: Option<&IdentityCenterSettings>,
+    ) -> Result<(), StoreError>;
     /// Keeps a registered account's place in its organization (`None`: no longer in one).
     async fn place(&self, account: &AccountId, placement: Option<&Placement>) -> Result<(), StoreError>;
 }

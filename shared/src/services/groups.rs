@@ -91,7 +91,7 @@ fn offers(
         return (None, Vec::new());
     };
     let account_max = jit.max_duration.seconds();
-    let console = offer(groups, account, SessionKind::Console, None, account_max).filter(|_| user.console_access);
+    let console = offer(groups, account, SessionKind::Console, None, None, account_max).filter(|_| user.console_access);
     let roles = if jit.jit_enabled && user.credential.is_some() {
         jit.allowed_roles
             .iter()
@@ -101,7 +101,7 @@ fn offers(
                     .role_max_seconds(role)
                     .unwrap_or(MIN_ROLE_MAX_SECONDS)
                     .min(account_max);
-                offer(groups, account, SessionKind::Jit, Some(role), max).map(|o| (role.clone(), o))
+                offer(groups, account, SessionKind::Jit, Some(role), None, max).map(|o| (role.clone(), o))
             })
             .collect()
     } else {

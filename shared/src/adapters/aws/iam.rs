@@ -431,6 +431,19 @@ impl TargetIam for AwsTargetIam {
         Ok(out.map(|o| crate::encoding::percent_decode(&o.policy_document)))
     }
 
+    async fn roles_under(&self, path_prefix: &str) -> Result<Vec<RoleArn>, CloudError> {
+        let arns = all_pages!(
+            self.client.list_roles().path_prefix(path_prefix).max_items(100),
+            |p: aws_sdk_iam::operation::list_roles::ListRolesOutput| p.roles,
+            |r| r.arn
+        );
+        arns.into_iter()
+            .map(|arn| {
+                RoleArn::parse(&arn).map_err(|_| CloudError::Unavailable(format!("IAM listed {arn}, not a role ARN")))
+            })
+            .collect()
+    }
+
     async fn put_role_policy(&self, role: &RoleArn, policy: &str, document: &str) -> Result<(), CloudError> {
         self.client
             .put_role_policy()

@@ -7,6 +7,7 @@ pub mod dynamodb;
 pub mod eventbridge;
 pub mod federation;
 pub mod iam;
+pub mod identity_center;
 pub mod kms;
 pub mod organizations;
 pub mod parameters;

@@ -533,6 +533,7 @@ impl ChatOpsService {
             kind: SessionKind::Jit,
             role: Some(role_arn.clone()),
             target: None,
+            permission_set: None,
             duration_seconds: duration,
             reason,
             on_behalf_of: Some(email.clone()),
@@ -552,7 +553,7 @@ impl ChatOpsService {
                 session.aws_account_id,
                 session.expires_at.time()
             ),
-            Ok(Started::Now(session, Granted::Console { .. } | Granted::Shell { .. })) => {
+            Ok(Started::Now(session, Granted::Console { .. } | Granted::Shell { .. } | Granted::IdentityCenter(_))) => {
                 format!("Started session `{}`.", session.id)
             }
             Err(e) => format!("I could not start the session: {e}"),

@@ -2,10 +2,12 @@
 //! enabling its member accounts for sessions through the role its StackSet deploys, and
 //! removing it. Keeping it in step with AWS is `sync`.
 
+mod identity_center;
 mod sync;
 
 use std::sync::Arc;
 
+pub use identity_center::SetIdentityCenter;
 pub use sync::SyncReport;
 
 use crate::domain::organization::{
@@ -59,6 +61,10 @@ pub enum OrganizationError {
     AccountClosed(String),
     #[error("groups name units of organization {0}: {1}; take the units out of those groups first")]
     InUse(String, String),
+    /// The account administering Identity Center has no instance the broker may use, or
+    /// several and none was named.
+    #[error("{0}")]
+    NoIdentityCenter(String),
     #[error("{0}")]
     Unavailable(String),
 }
@@ -115,6 +121,10 @@ pub struct OrganizationService {
     role_name: String,
     /// The role the StackSet deploys in members (`TargetRoleName`).
     member_role_name: String,
+    /// IAM Identity Center, through the role named `identity_center_role` where it is
+    /// administered.
+    identity_center: Arc<dyn crate::ports::IdentityCenterConnector>,
+    identity_center_role: String,
 }
 
 impl OrganizationService {
@@ -148,7 +158,20 @@ impl OrganizationService {
             } else {
                 member_role_name.to_string()
             },
+            identity_center: Arc::new(crate::ports::NoIdentityCenter),
+            identity_center_role: crate::config::DEFAULT_IDENTITY_CENTER_ROLE_NAME.to_string(),
         }
+    }
+
+    /// Reaches organizations' IAM Identity Center through `connector`, assuming `role_name`.
+    pub fn reaching_identity_center(
+        mut self,
+        connector: Arc<dyn crate::ports::IdentityCenterConnector>,
+        role_name: &str,
+    ) -> Self {
+        self.identity_center = connector;
+        self.identity_center_role = role_name.to_string();
+        self
     }
 
     async fn external_id(&self, org: &Organization) -> Result<Secret, OrganizationError> {
@@ -205,6 +228,7 @@ impl OrganizationService {
             },
             units: found.units,
             members,
+            identity_center: None,
         };
         match self.store.insert(&stored, &digest).await {
             Ok(()) => {}

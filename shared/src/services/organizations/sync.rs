@@ -42,6 +42,7 @@ impl OrganizationService {
             organization: before.organization.clone(),
             units: found.units,
             members,
+            identity_center: before.identity_center.clone(),
         };
         now.organization.synced_at = now_at;
         let enabled = if now.organization.enable_new_accounts {

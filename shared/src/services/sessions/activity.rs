@@ -247,10 +247,10 @@ impl SessionService {
     /// shell sessions), not the person's at the console. `None` for role sessions, found by
     /// their own session name.
     async fn brokers_key(&self, session: &Session) -> Result<Option<String>, SessionError> {
-        if session.kind.facts().calls_of() != CallsOf::IamUser {
+        let (CallsOf::IamUser, Some(iam_user)) = (session.kind.facts().calls_of(), &session.iam_user) else {
             return Ok(None);
-        }
-        let user = self.users.get(&session.account_id, &session.iam_user).await?;
+        };
+        let user = self.users.get(&session.account_id, iam_user).await?;
         Ok(user.and_then(|u| u.credential).map(|c| c.access_key_id.to_string()))
     }
 

@@ -117,6 +117,7 @@ impl SessionService {
             account: &account.id,
             kind: req.kind,
             role: req.role.as_ref(),
+            permission_set: req.permission_set.as_ref(),
             duration_seconds: duration,
             break_glass: req.break_glass,
         };
@@ -127,22 +128,10 @@ impl SessionService {
                 format!("your access groups allow at most {max} seconds for this"),
             ),
         })?;
-        let iam_user = eligible(&gathered.iam_users, &account.id).cloned().ok_or_else(|| {
-            refused(
-                "user-not-eligible",
-                format!("{user} has no IAM user provisioned by the broker in this account"),
-            )
-        })?;
-        match iam_user.status {
-            UserStatus::Provisioned => {}
-            UserStatus::Imported => return Err(refused("user-not-eligible", "imported users cannot start sessions")),
-            other => {
-                return Err(refused(
-                    "user-not-eligible",
-                    format!("the IAM user is {}, not provisioned", other.as_str()),
-                ));
-            }
-        }
+        let iam_user = match req.kind.facts().uses_iam_user() {
+            true => Some(usable_iam_user(&gathered.iam_users, user, &account.id)?),
+            false => None,
+        };
         let start = kinds::Start {
             principal,
             user,
@@ -150,16 +139,17 @@ impl SessionService {
             req,
             groups,
             jit: &jit,
-            iam_user: &iam_user,
+            iam_user: iam_user.as_ref(),
             shell: shell.as_deref(),
             duration,
             approved,
             console_live: gathered.console_live,
         };
-        room.check(self, &start).await?;
+        let own = room.check(self, &start).await?;
         let switch_roles = room.switch_roles(&start);
         Ok(Checked {
             iam_user,
+            identity_center: own.identity_center,
             jit,
             duration,
             switch_roles,
@@ -236,6 +226,25 @@ pub(super) struct Gathered {
     /// Whether the user's IAM user in the account has a live console session (read only where
     /// the start must check it).
     console_live: bool,
+}
+
+/// The user's IAM user in `account`, provisioned by the broker: what the kinds given through
+/// one require.
+fn usable_iam_user(users: &[ManagedUser], user: &Email, account: &AccountId) -> Result<ManagedUser, StartError> {
+    let iam_user = eligible(users, account).cloned().ok_or_else(|| {
+        refused(
+            "user-not-eligible",
+            format!("{user} has no IAM user provisioned by the broker in this account"),
+        )
+    })?;
+    match iam_user.status {
+        UserStatus::Provisioned => Ok(iam_user),
+        UserStatus::Imported => Err(refused("user-not-eligible", "imported users cannot start sessions")),
+        other => Err(refused(
+            "user-not-eligible",
+            format!("the IAM user is {}, not provisioned", other.as_str()),
+        )),
+    }
 }
 
 /// The user's IAM user in `account` that sessions may use, if any.

@@ -226,6 +226,7 @@ impl SessionService {
             account: &account.id,
             kind: session.kind,
             role: session.role.as_ref(),
+            permission_set: session.identity_center.as_ref().map(|ic| &ic.permission_set),
             duration_seconds: remaining,
             break_glass: false,
         };
@@ -306,7 +307,8 @@ impl SessionService {
             let mut asking = session.clone();
             asking.duration_seconds = remaining;
             let checked = Checked {
-                iam_user,
+                iam_user: Some(iam_user),
+                identity_center: session.identity_center.clone(),
                 jit,
                 duration: remaining,
                 switch_roles: Vec::new(),

@@ -45,11 +45,11 @@ impl SessionService {
         session: &Session,
         checked: &Checked,
     ) -> Result<Secret, (String, CloudError)> {
-        let credential = checked.iam_user.credential.as_ref().expect("checked");
+        let credential = checked.its_iam_user().credential.as_ref().expect("checked");
         self.sealer
             .open(
                 &credential.sealed_secret,
-                &SealContext::user(&account.id, &session.iam_user),
+                &SealContext::user(&account.id, session.its_iam_user()),
             )
             .await
             .map_err(|e| {
@@ -72,7 +72,7 @@ impl SessionService {
         policy: String,
         extra_tags: Vec<(String, String)>,
     ) -> Result<TemporaryCredentials, (String, CloudError)> {
-        let credential = checked.iam_user.credential.as_ref().expect("checked");
+        let credential = checked.its_iam_user().credential.as_ref().expect("checked");
         let secret = match secret {
             Some(secret) => secret,
             None => self.open_user_key(account, session, checked).await?,

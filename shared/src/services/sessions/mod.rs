@@ -70,6 +70,8 @@ pub struct StartRequest {
     pub role: Option<RoleArn>,
     /// A shell session's target.
     pub target: Option<crate::domain::shell::ShellTarget>,
+    /// An Identity Center session's permission set.
+    pub permission_set: Option<crate::domain::identity_center::PermissionSetArn>,
     pub duration_seconds: i64,
     pub reason: String,
     pub on_behalf_of: Option<Email>,
@@ -108,6 +110,23 @@ pub enum Granted {
         credentials: TemporaryCredentials,
         connect: Box<ShellConnect>,
     },
+    /// A permission set assigned: how to use it, through the user's own sign-in to the access
+    /// portal. The broker holds no credential of theirs.
+    IdentityCenter(Box<IcUse>),
+}
+
+/// How an Identity Center session's access is used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IcUse {
+    /// The access portal's shortcut to the account and permission set.
+    pub portal_url: String,
+    pub start_url: String,
+    pub sso_region: String,
+    pub permission_set_name: String,
+    /// The AWS CLI profile lines (`aws sso login`, then `--profile`).
+    pub cli_profile: String,
+    /// Access the user already had outside the broker, which its end leaves alone.
+    pub outside: Option<String>,
 }
 
 /// How a shell session's credentials reach its target.
@@ -210,11 +229,20 @@ pub struct SessionService {
     pub(crate) request_lapse: std::time::Duration,
     /// Auditors may read shell transcripts only where the deployment says so.
     pub(crate) auditors_read_transcripts: bool,
+    /// Registered organizations: where an account's Identity Center is, and how to reach it.
+    pub(crate) organizations: Arc<dyn crate::ports::OrganizationStore>,
+    /// IAM Identity Center, through the broker's role (`identity_center_role`) in the account
+    /// that administers it.
+    pub(crate) identity_center: Arc<dyn crate::ports::IdentityCenterConnector>,
+    pub(crate) identity_center_role: String,
 }
 
 /// Everything the checks established, for granting.
 struct Checked {
-    iam_user: ManagedUser,
+    /// The user's IAM user in the account (for the kinds given through one).
+    iam_user: Option<ManagedUser>,
+    /// An Identity Center session's access, as its checks found it.
+    identity_center: Option<crate::domain::identity_center::IcAccess>,
     jit: JitSettings,
     duration: u32,
     /// For a console session: the JIT roles its user may switch into (groups grant JIT).
@@ -223,6 +251,15 @@ struct Checked {
     decision: crate::domain::policy::Decision,
     /// A shell session's settings, as the checks read them.
     shell: Option<Box<crate::domain::shell::ShellSettings>>,
+}
+
+impl Checked {
+    /// The user's IAM user, for the kinds given through one (the checks required it).
+    fn its_iam_user(&self) -> &ManagedUser {
+        self.iam_user
+            .as_ref()
+            .expect("checked: the kind is given through an IAM user")
+    }
 }
 
 /// How long a start may take before the expirer takes it for abandoned (the sessions
@@ -260,7 +297,7 @@ impl SessionService {
         user: &Email,
         by: &str,
     ) -> Value {
-        json!({
+        let mut e = json!({
             "v": 1,
             "event_id": format!("{id}:{event}"),
             "type": event,
@@ -275,7 +312,11 @@ impl SessionService {
             "duration_seconds": req.duration_seconds,
             "reason": req.reason,
             "request_reason": req.reason,
-        })
+        });
+        if let (Some(obj), Some(set)) = (e.as_object_mut(), &req.permission_set) {
+            obj.insert("permission_set_arn".into(), json!(set.as_str()));
+        }
+        e
     }
 
     fn session_event(&self, event: &str, event_id: String, s: &Session, extra: Value) -> Value {
@@ -294,13 +335,20 @@ impl SessionService {
             // What the session reaches beside its role, so that a reader of any one event (an
             // approver's Slack message, say) needs no other read: the IAM user a console
             // session hands out, the instance a shell session opens.
-            "iam_user": s.iam_user.to_string(),
+            "iam_user": s.iam_user.as_ref().map(ToString::to_string),
             "duration_seconds": s.duration_seconds,
             "request_reason": s.reason,
             "break_glass": s.break_glass,
         });
         if let (Some(obj), Some(target)) = (e.as_object_mut(), &s.target) {
             obj.insert("target".into(), json!(target.as_str()));
+        }
+        // An Identity Center session's permission set, by ARN and by the name the portal
+        // shows, and the user in the identity store.
+        if let (Some(obj), Some(ic)) = (e.as_object_mut(), &s.identity_center) {
+            obj.insert("permission_set_arn".into(), json!(ic.permission_set.as_str()));
+            obj.insert("permission_set_name".into(), json!(ic.permission_set_name));
+            obj.insert("identity_store_user_id".into(), json!(ic.user_id));
         }
         if let (Some(obj), Some(more)) = (e.as_object_mut(), extra.as_object()) {
             obj.extend(more.clone());

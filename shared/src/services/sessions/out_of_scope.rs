@@ -45,7 +45,15 @@ impl SessionService {
                 "account-closed"
             } else {
                 let groups = self.groups.groups_of(&session.user).await?;
-                let granted = offer(&groups, account, session.kind, session.role.as_ref(), u32::MAX).is_some();
+                let granted = offer(
+                    &groups,
+                    account,
+                    session.kind,
+                    session.role.as_ref(),
+                    session.identity_center.as_ref().map(|ic| &ic.permission_set),
+                    u32::MAX,
+                )
+                .is_some();
                 if granted {
                     continue;
                 }

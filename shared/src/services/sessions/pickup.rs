@@ -47,6 +47,7 @@ fn to_json(granted: &Granted) -> Value {
             "shell": { "credentials": credentials_json(credentials), "connect": connect }
         }),
         Granted::JitLink { console_url } => json!({ "link": console_url }),
+        Granted::IdentityCenter(using) => json!({ "identity_center": using }),
         Granted::Console {
             signin_url,
             user_name,
@@ -76,6 +77,11 @@ fn from_json(v: &Value) -> Option<Granted> {
             credentials: credentials_from(&sh["credentials"])?,
             connect: serde_json::from_value(sh["connect"].clone()).ok()?,
         });
+    }
+    if let Some(ic) = v.get("identity_center") {
+        return Some(Granted::IdentityCenter(Box::new(
+            serde_json::from_value(ic.clone()).ok()?,
+        )));
     }
     if let Some(l) = v.get("link") {
         return Some(Granted::JitLink { console_url: s(l)? });

@@ -445,6 +445,7 @@ impl SessionService {
             // A role its settings give (a shell session's) comes from them, as at its start.
             role: s.role.clone().filter(|_| !kinds::room(s.kind).role_from_settings()),
             target: s.target.clone(),
+            permission_set: s.identity_center.as_ref().map(|ic| ic.permission_set.clone()),
             duration_seconds: s.duration_seconds.into(),
             reason: s.reason.clone(),
             on_behalf_of: None,

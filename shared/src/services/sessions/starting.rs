@@ -106,7 +106,8 @@ impl SessionService {
             aws_account_id: account.aws_account_id.clone(),
             kind: req.kind,
             user: user.clone(),
-            iam_user: checked.iam_user.user_name.clone(),
+            iam_user: checked.iam_user.as_ref().map(|u| u.user_name.clone()),
+            identity_center: checked.identity_center.clone(),
             // A shell session assumes the account's shell role.
             role: checked
                 .shell
@@ -319,7 +320,7 @@ impl SessionService {
                 "expires_at": rfc3339(session.expires_at),
                 "duration_seconds": session.duration_seconds,
                 "reason": session.reason,
-                "iam_user": session.iam_user.to_string(),
+                "iam_user": session.iam_user.as_ref().map(ToString::to_string),
                 "source_identity": user.to_string(),
                 "role_session_name": id.role_session_name(),
             }),

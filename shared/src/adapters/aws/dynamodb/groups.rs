@@ -47,6 +47,8 @@ struct GroupRecord {
     /// Absent in records written before shell sessions.
     #[serde(default)]
     start_shell_sessions: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    start_identity_center_sessions: bool,
     /// The grant policy; absent in records written before policies (automatic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyRecord>,
@@ -90,6 +92,7 @@ impl GroupRecord {
             start_sessions: g.permissions.start_sessions,
             start_jit_sessions: g.permissions.start_jit_sessions,
             start_shell_sessions: g.permissions.start_shell_sessions,
+            start_identity_center_sessions: g.permissions.start_identity_center_sessions,
             policy: (g.policy != GrantPolicy::default()).then(|| PolicyRecord::from_domain(&g.policy)),
             created_at: g.created_at,
             updated_at: g.updated_at,
@@ -131,6 +134,7 @@ impl GroupRecord {
                 start_sessions: self.start_sessions,
                 start_jit_sessions: self.start_jit_sessions,
                 start_shell_sessions: self.start_shell_sessions,
+                start_identity_center_sessions: self.start_identity_center_sessions,
             },
             policy: match self.policy {
                 Some(p) => p.into_domain().ok_or_else(|| corrupt("policy"))?,
@@ -155,6 +159,8 @@ struct PolicyRecord {
     jit_role_arns: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     break_glass_max_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    permission_set_arns: Option<Vec<String>>,
 }
 
 impl PolicyRecord {
@@ -173,6 +179,10 @@ impl PolicyRecord {
                 .as_ref()
                 .map(|r| r.iter().map(ToString::to_string).collect()),
             break_glass_max_seconds: p.break_glass_max.map(|m| m.seconds()),
+            permission_set_arns: p
+                .permission_sets
+                .as_ref()
+                .map(|r| r.iter().map(ToString::to_string).collect()),
         }
     }
 
@@ -187,6 +197,7 @@ impl PolicyRecord {
             self.max_duration_seconds.map(i64::from),
             self.jit_role_arns.as_deref(),
             self.break_glass_max_seconds.map(i64::from),
+            self.permission_set_arns.as_deref(),
         )
         .ok()
     }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::accounts::account_pk;
 use super::{B64, DynamoStore, describe, key, put, put_request, s, to_item, tx_put};
+use crate::domain::identity_center::{IdentityCenterSettings, InstanceArn, UserAttribute};
 use crate::domain::organization::{
     MemberState, OrgMember, OrgUnit, Organization, OrganizationId, OuId, ParentId, Placement,
 };
@@ -128,6 +129,52 @@ fn member_record(org: &OrganizationId, m: &OrgMember) -> MemberRecord {
     }
 }
 
+/// The organization's Identity Center settings: an item of their own in its partition.
+const IC_SK: &str = "IDENTITY_CENTER";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IcRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    instance_arn: String,
+    identity_store_id: String,
+    region: String,
+    admin_account_id: String,
+    user_attribute: String,
+    start_url: String,
+}
+
+impl IcRecord {
+    fn from_domain(id: &OrganizationId, s: &IdentityCenterSettings) -> Self {
+        IcRecord {
+            pk: org_pk(id),
+            sk: IC_SK.into(),
+            entity: "identity center".into(),
+            instance_arn: s.instance_arn.to_string(),
+            identity_store_id: s.identity_store_id.clone(),
+            region: s.region.to_string(),
+            admin_account_id: s.admin_account_id.to_string(),
+            user_attribute: s.user_attribute.path().into(),
+            start_url: s.start_url.clone(),
+        }
+    }
+
+    fn into_domain(self) -> Result<IdentityCenterSettings, StoreError> {
+        Ok(IdentityCenterSettings {
+            instance_arn: InstanceArn::parse(&self.instance_arn).map_err(|_| corrupt("instance"))?,
+            identity_store_id: self.identity_store_id,
+            region: Region::parse(&self.region).map_err(|_| corrupt("identity center region"))?,
+            admin_account_id: AwsAccountId::parse(&self.admin_account_id)
+                .map_err(|_| corrupt("identity center account"))?,
+            user_attribute: UserAttribute::parse(&self.user_attribute).map_err(|_| corrupt("user attribute"))?,
+            start_url: self.start_url,
+        })
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("a stored organization item is corrupt: {what}"))
 }
@@ -240,7 +287,7 @@ impl OrganizationStore for DynamoStore {
         )
         .await?;
         let mut organization = None;
-        let (mut units, mut members) = (Vec::new(), Vec::new());
+        let (mut units, mut members, mut identity_center) = (Vec::new(), Vec::new(), None);
         fn read<T: for<'de> Deserialize<'de>>(v: serde_json::Value) -> Result<T, StoreError> {
             serde_json::from_value(v).map_err(|e| corrupt(&e.to_string()))
         }
@@ -252,12 +299,15 @@ impl OrganizationStore for DynamoStore {
                 units.push(read::<UnitRecord>(item)?.into_domain()?);
             } else if sk.starts_with("MEMBER#") {
                 members.push(read::<MemberRecord>(item)?.into_domain()?);
+            } else if sk == IC_SK {
+                identity_center = Some(read::<IcRecord>(item)?.into_domain()?);
             }
         }
         Ok(organization.map(|organization| StoredOrganization {
             organization,
             units,
             members,
+            identity_center,
         }))
     }
 
@@ -316,8 +366,39 @@ impl OrganizationStore for DynamoStore {
             .into_keys()
             .map(|sk| delete_request(pk.clone(), &sk))
             .collect();
+        if org.identity_center.is_some() {
+            requests.push(delete_request(pk.clone(), IC_SK));
+        }
         requests.push(delete_request(pk, "ORG"));
         self.write_batches(requests).await
+    }
+
+    async fn set_identity_center(
+        &self,
+        id: &OrganizationId,
+        settings: Option<&IdentityCenterSettings>,
+    ) -> Result<(), StoreError> {
+        let request = match settings {
+            Some(settings) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&IcRecord::from_domain(id, settings))))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e)),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(org_pk(id), IC_SK)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e)),
+        };
+        request.map_err(StoreError::Unavailable)
     }
 
     async fn place(&self, account: &AccountId, placement: Option<&Placement>) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::sessions::{ACTIVITY_DUE_PARTITION, ALL_PARTITION, DUE_PARTITION, due_sort, session_pk};
 use crate::domain::activity::ActivitySnapshot;
+use crate::domain::identity_center::{IcAccess, PermissionSetArn};
 use crate::domain::{
     AccountId, ApprovalRequest, AwsAccountId, Decided, Email, Ending, Extension, GroupId, IamUserName, Outcome,
     PendingExtension, Review, RoleArn, Session, SessionId, SessionKind, SessionStatus, Vote,
@@ -36,7 +37,11 @@ pub(super) struct SessionRecord {
     aws_account_id: String,
     kind: String,
     user: String,
+    /// Empty for the kinds not given through an IAM user (Identity Center's).
+    #[serde(default)]
     iam_user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identity_center: Option<IcRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role_arn: Option<String>,
     duration_seconds: u32,
@@ -265,7 +270,15 @@ impl SessionRecord {
             aws_account_id: x.aws_account_id.to_string(),
             kind: x.kind.as_str().into(),
             user: x.user.to_string(),
-            iam_user: x.iam_user.to_string(),
+            iam_user: x.iam_user.as_ref().map(ToString::to_string).unwrap_or_default(),
+            identity_center: x.identity_center.as_ref().map(|ic| IcRecord {
+                permission_set_arn: ic.permission_set.to_string(),
+                permission_set_name: ic.permission_set_name.clone(),
+                permission_set_seconds: ic.permission_set_seconds,
+                user_id: ic.user_id.clone(),
+                user_name: ic.user_name.clone(),
+                outside: ic.outside.clone(),
+            }),
             role_arn: x.role.as_ref().map(ToString::to_string),
             duration_seconds: x.duration_seconds,
             reason: x.reason.clone(),
@@ -373,13 +386,33 @@ impl SessionRecord {
             }),
             None => None,
         };
+        let kind = SessionKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?;
+        // A kind given through an IAM user names it; Identity Center's names its access.
+        let iam_user = match kind.facts().uses_iam_user() {
+            true => Some(IamUserName::parse(&self.iam_user).map_err(|_| corrupt("iam user"))?),
+            false => None,
+        };
+        let identity_center = match (kind, self.identity_center) {
+            (SessionKind::IdentityCenter, Some(ic)) => Some(IcAccess {
+                permission_set: PermissionSetArn::parse(&ic.permission_set_arn)
+                    .map_err(|_| corrupt("permission set"))?,
+                permission_set_name: ic.permission_set_name,
+                permission_set_seconds: ic.permission_set_seconds,
+                user_id: ic.user_id,
+                user_name: ic.user_name,
+                outside: ic.outside,
+            }),
+            (SessionKind::IdentityCenter, None) => return Err(corrupt("identity center access")),
+            _ => None,
+        };
         Ok(Session {
             id: SessionId::parse(&self.id).map_err(|_| corrupt("id"))?,
             account_id: AccountId::parse(&self.account_id).map_err(|_| corrupt("account"))?,
             aws_account_id: AwsAccountId::parse(&self.aws_account_id).map_err(|_| corrupt("aws account"))?,
-            kind: SessionKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            kind,
             user: Email::parse(&self.user).map_err(|_| corrupt("user"))?,
-            iam_user: IamUserName::parse(&self.iam_user).map_err(|_| corrupt("iam user"))?,
+            iam_user,
+            identity_center,
             role: self
                 .role_arn
                 .as_deref()
@@ -442,4 +475,16 @@ impl SessionRecord {
             }),
         })
     }
+}
+
+/// An Identity Center session's access (`IcAccess`).
+#[derive(Debug, Serialize, Deserialize)]
+struct IcRecord {
+    permission_set_arn: String,
+    permission_set_name: String,
+    permission_set_seconds: u32,
+    user_id: String,
+    user_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outside: Option<String>,
 }

@@ -25,7 +25,7 @@ pub(super) fn session_pk(id: &SessionId) -> String {
 
 /// One live console session per IAM user: its password is the user's only one.
 fn console_lock_pk(x: &Session) -> String {
-    lock_pk(&x.account_id, &x.iam_user)
+    lock_pk(&x.account_id, x.its_iam_user())
 }
 
 fn lock_pk(account: &AccountId, iam_user: &IamUserName) -> String {

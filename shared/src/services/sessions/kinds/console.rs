@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Kind, Start};
+use super::{Kind, KindChecked, Start};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy;
 use crate::domain::revocation::{CONSOLE_OUTLIVES_CREDENTIALS, Cut};
@@ -29,7 +29,7 @@ pub(super) struct Console;
 
 #[async_trait]
 impl Kind for Console {
-    async fn check(&self, _svc: &SessionService, start: &Start<'_>) -> Result<(), StartError> {
+    async fn check(&self, _svc: &SessionService, start: &Start<'_>) -> Result<KindChecked, StartError> {
         // Checked here so that repeated attempts are refusals (bounded), not session
         // logs; the create transaction's lock still settles a race.
         if !start.approved && start.console_live {
@@ -41,13 +41,13 @@ impl Kind for Console {
                 "console sessions use the user's own IAM user; omit role_arn",
             ));
         }
-        if !start.iam_user.console_access {
+        if !start.its_iam_user().console_access {
             return Err(refused(
                 "user-not-eligible",
                 "the IAM user was provisioned without console access",
             ));
         }
-        Ok(())
+        Ok(KindChecked::default())
     }
 
     // A console session may switch only into the JIT roles a JIT start would give the user
@@ -84,6 +84,7 @@ impl Kind for Console {
                 account: &account.id,
                 kind: SessionKind::Jit,
                 role: Some(*role),
+                permission_set: None,
                 duration_seconds: duration,
                 break_glass: false,
             };
@@ -111,7 +112,7 @@ impl Kind for Console {
         let iam = svc.target.connect(account).await?;
         let policy = iam.password_policy().await.map_err(err("read the password policy"))?;
         let password = crate::services::passwords::generate(policy);
-        iam.set_login_profile(&session.iam_user, &password)
+        iam.set_login_profile(session.its_iam_user(), &password)
             .await
             .map_err(err("set the console password"))?;
         // The session deny narrows to what a console session may not do: assume any
@@ -119,19 +120,19 @@ impl Kind for Console {
         let narrowed = if session.switch_roles.is_empty() {
             iam_policies::console_without_jit_document()
         } else {
-            iam_policies::console_with_jit_document(&session.iam_user, &session.switch_roles)
+            iam_policies::console_with_jit_document(session.its_iam_user(), &session.switch_roles)
         };
-        iam.put_inline_policy(&session.iam_user, iam_policies::SESSION_DENY_POLICY, &narrowed)
+        iam.put_inline_policy(session.its_iam_user(), iam_policies::SESSION_DENY_POLICY, &narrowed)
             .await
             .map_err(err("narrow the session deny policy"))?;
-        let links = iam_policies::role_guides(account, &checked.iam_user, &checked.jit)
+        let links = iam_policies::role_guides(account, checked.its_iam_user(), &checked.jit)
             .into_iter()
             .filter(|g| session.switch_roles.contains(&g.role))
             .map(|g| (g.role, g.switch_role_url))
             .collect();
         Ok(Granted::Console {
             signin_url: format!("https://{}.signin.aws.amazon.com/console", account.aws_account_id),
-            user_name: session.iam_user.to_string(),
+            user_name: session.its_iam_user().to_string(),
             password,
             switch_role_links: links,
         })
@@ -166,7 +167,7 @@ impl Kind for Console {
             .into_iter()
             .map(|role| {
                 let cut = Cut::Console {
-                    user: session.iam_user.to_string(),
+                    user: session.its_iam_user().to_string(),
                     issued_before,
                     dead_after: (issued_before + SWITCHED_SESSION_MAX + CONSOLE_OUTLIVES_CREDENTIALS).unix_timestamp(),
                 };
@@ -179,7 +180,7 @@ impl Kind for Console {
 /// The console user's deny-all back, and a password nobody knows.
 async fn lock_user(s: &Session, iam: &dyn TargetIam) -> Result<(), String> {
     iam.put_inline_policy(
-        &s.iam_user,
+        s.its_iam_user(),
         iam_policies::SESSION_DENY_POLICY,
         &iam_policies::session_deny_document(),
     )
@@ -189,7 +190,7 @@ async fn lock_user(s: &Session, iam: &dyn TargetIam) -> Result<(), String> {
         .password_policy()
         .await
         .map_err(|e| format!("read the password policy: {e}"))?;
-    iam.set_login_profile(&s.iam_user, &crate::services::passwords::generate(policy))
+    iam.set_login_profile(s.its_iam_user(), &crate::services::passwords::generate(policy))
         .await
         .map_err(|e| format!("rotate the password: {e}"))
 }

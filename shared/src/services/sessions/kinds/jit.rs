@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Kind, SsmAtEnd, Start};
+use super::{Kind, KindChecked, SsmAtEnd, Start};
 use crate::domain::{Account, JitSettings, ManagedUser, Secret, Session, UserStatus, iam_policies};
 use crate::ports::CloudError;
 use crate::services::sessions::checks::{has_credential, no_live_console, within_role_max};
@@ -18,12 +18,11 @@ pub(super) struct Jit;
 
 #[async_trait]
 impl Kind for Jit {
-    async fn check(&self, svc: &SessionService, start: &Start<'_>) -> Result<(), StartError> {
+    async fn check(&self, svc: &SessionService, start: &Start<'_>) -> Result<KindChecked, StartError> {
         let Start {
             account,
             req,
             jit,
-            iam_user,
             duration,
             approved,
             console_live,
@@ -51,7 +50,7 @@ impl Kind for Jit {
                 format!("{role} is not allowed for JIT on this account"),
             ));
         }
-        has_credential(iam_user)?;
+        has_credential(start.its_iam_user())?;
         // The role's maximum as the settings keep it; read (and kept) where they do
         // not. A role changed since is caught by STS refusing the duration.
         let role_max = match jit.role_max_seconds(role) {
@@ -61,7 +60,7 @@ impl Kind for Jit {
             _ => svc.reread_role_max(account, role).await?,
         };
         within_role_max(role, role_max, duration)?;
-        Ok(())
+        Ok(KindChecked::default())
     }
 
     async fn grant(
@@ -131,7 +130,9 @@ impl Kind for Jit {
             .await?
             .into_iter()
             .find(|u| {
-                u.account_id == account.id && u.user_name == session.iam_user && u.status == UserStatus::Provisioned
+                u.account_id == account.id
+                    && Some(&u.user_name) == session.iam_user.as_ref()
+                    && u.status == UserStatus::Provisioned
             })
             .filter(|u| u.credential.is_some())
             .ok_or_else(|| {

@@ -6,6 +6,7 @@
 //! `crate::domain::kind`'s.
 
 mod console;
+mod identity_center;
 mod jit;
 mod shell;
 
@@ -16,6 +17,7 @@ use time::OffsetDateTime;
 
 use super::{Checked, ExtendError, Granted, SessionService, StartError, StartRequest};
 use crate::auth::Principal;
+use crate::domain::identity_center::IcAccess;
 use crate::domain::revocation::Cut;
 use crate::domain::shell::ShellSettings;
 use crate::domain::{AccessGroup, Account, Email, JitSettings, ManagedUser, RoleArn, Secret, Session, SessionKind};
@@ -28,6 +30,7 @@ pub(super) fn room(kind: SessionKind) -> &'static dyn Kind {
         SessionKind::Jit => &jit::Jit,
         SessionKind::Console => &console::Console,
         SessionKind::Shell => &shell::Shell,
+        SessionKind::IdentityCenter => &identity_center::IdentityCenter,
     }
 }
 
@@ -40,8 +43,8 @@ pub(super) struct Start<'a> {
     pub(super) req: &'a StartRequest,
     pub(super) groups: &'a [AccessGroup],
     pub(super) jit: &'a JitSettings,
-    /// The user's IAM user in the account, provisioned.
-    pub(super) iam_user: &'a ManagedUser,
+    /// The user's IAM user in the account, provisioned (for the kinds given through one).
+    pub(super) iam_user: Option<&'a ManagedUser>,
     /// The kind's own settings (`Kind::settings`).
     pub(super) shell: Option<&'a ShellSettings>,
     pub(super) duration: u32,
@@ -50,6 +53,20 @@ pub(super) struct Start<'a> {
     pub(super) approved: bool,
     /// Whether the user's IAM user in the account has a live console session.
     pub(super) console_live: bool,
+}
+
+impl Start<'_> {
+    /// The user's IAM user, for the kinds given through one (the shared checks required it).
+    pub(super) fn its_iam_user(&self) -> &ManagedUser {
+        self.iam_user.expect("checked: the kind is given through an IAM user")
+    }
+}
+
+/// What a kind's own checks established, for its grant and its record.
+#[derive(Debug, Default)]
+pub(super) struct KindChecked {
+    /// An Identity Center session's access: the permission set and the user in the store.
+    pub(super) identity_center: Option<IcAccess>,
 }
 
 /// What an end does with the Session Manager sessions a session's access opened, once its
@@ -82,7 +99,7 @@ pub(super) trait Kind: Send + Sync {
     }
 
     /// Its own checks of a start, once the shared ones passed.
-    async fn check(&self, svc: &SessionService, start: &Start<'_>) -> Result<(), StartError>;
+    async fn check(&self, svc: &SessionService, start: &Start<'_>) -> Result<KindChecked, StartError>;
 
     /// The JIT roles a session of this kind may switch into.
     fn switch_roles(&self, _start: &Start<'_>) -> Vec<RoleArn> {

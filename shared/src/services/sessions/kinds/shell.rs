@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::{Kind, SsmAtEnd, Start};
+use super::{Kind, KindChecked, SsmAtEnd, Start};
 use crate::domain::shell::{PREFERENCES_DOCUMENT, RUN_AS_TAG, ShellSettings, shell_session_policy};
 use crate::domain::{Account, Secret, Session};
 use crate::ports::CloudError;
@@ -33,11 +33,10 @@ impl Kind for Shell {
         Ok(Some(settings))
     }
 
-    async fn check(&self, svc: &SessionService, start: &Start<'_>) -> Result<(), StartError> {
+    async fn check(&self, svc: &SessionService, start: &Start<'_>) -> Result<KindChecked, StartError> {
         let Start {
             account,
             req,
-            iam_user,
             shell,
             duration,
             approved,
@@ -55,7 +54,7 @@ impl Kind for Shell {
                 "shell sessions use the account's shell role; omit role_arn",
             ));
         }
-        has_credential(iam_user)?;
+        has_credential(start.its_iam_user())?;
         let target = req
             .target
             .as_ref()
@@ -67,7 +66,7 @@ impl Kind for Shell {
         svc.check_target(account, &*reach, settings, target).await?;
         let iam = svc.target.iam_with(&access).await.map_err(cloud)?;
         within_role_max(&settings.role, svc.role_max(&*iam, &settings.role).await?, duration)?;
-        Ok(())
+        Ok(KindChecked::default())
     }
 
     // A shell session's role is the shell settings' (`settings`).
