@@ -64,6 +64,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/organizations/{id}", Function::Accounts),
     r("DELETE", "/organizations/{id}", Function::Accounts),
     r("POST", "/organizations/{id}/sync", Function::Accounts),
+    r("PUT", "/organizations/{id}/identity-center", Function::Accounts),
     r(
         "POST",
         "/organizations/{id}/accounts/{aws_account_id}/enable",

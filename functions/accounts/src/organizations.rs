@@ -6,10 +6,11 @@ use lambda_http::Request;
 use serde::Deserialize;
 use shared::App;
 use shared::domain::organization::{OrgMember, OrgUnit};
-use shared::domain::{Collector, Invalid, Region, RoleArn, parse_external_id};
+use shared::domain::identity_center::{IdentityCenterSettings, InstanceArn, UserAttribute};
+use shared::domain::{AwsAccountId, Collector, Invalid, Region, RoleArn, parse_external_id};
 use shared::http::{Handled, Problem, json, json_body, no_content, path_param};
 use shared::ports::StoredOrganization;
-use shared::services::organizations::{RegisterOrganization, SyncReport};
+use shared::services::organizations::{RegisterOrganization, SetIdentityCenter, SyncReport};
 
 use crate::dto::AccountOut;
 
@@ -44,6 +45,63 @@ impl RegisterIn {
             enable_new_accounts: self.enable_new_accounts.unwrap_or(false),
         })
     }
+}
+
+/// `PUT /organizations/{id}/identity-center`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityCenterIn {
+    region: String,
+    /// Absent or null: the management account.
+    #[serde(default)]
+    admin_account_id: Option<String>,
+    /// Absent or null: the only instance the account administers.
+    #[serde(default)]
+    instance_arn: Option<String>,
+    /// `emails.value` (absent or null) or `userName`.
+    #[serde(default)]
+    user_attribute: Option<String>,
+    /// Absent or null: `https://<identity store id>.awsapps.com/start`.
+    #[serde(default)]
+    start_url: Option<String>,
+}
+
+impl IdentityCenterIn {
+    fn parse(self) -> Result<SetIdentityCenter, Invalid> {
+        let mut c = Collector::default();
+        let region = c.take(Region::parse(&self.region).map_err(|e| e.under("region")));
+        let admin = self
+            .admin_account_id
+            .map(|a| c.take(AwsAccountId::parse(&a).map_err(|e| e.under("admin_account_id"))));
+        let instance = self
+            .instance_arn
+            .map(|a| c.take(InstanceArn::parse(&a).map_err(|e| e.under("instance_arn"))));
+        let attribute = c.take(UserAttribute::parse(self.user_attribute.as_deref().unwrap_or("emails.value")));
+        if let Some(url) = &self.start_url
+            && (!url.starts_with("https://") || url.len() > 512 || url.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            c.push("start_url", "must be the access portal's https:// URL");
+        }
+        c.finish()?;
+        Ok(SetIdentityCenter {
+            region: region.expect("checked"),
+            admin_account_id: admin.flatten(),
+            instance_arn: instance.flatten(),
+            user_attribute: attribute.expect("checked"),
+            start_url: self.start_url,
+        })
+    }
+}
+
+fn identity_center_out(s: &IdentityCenterSettings) -> serde_json::Value {
+    serde_json::json!({
+        "instance_arn": s.instance_arn.as_str(),
+        "identity_store_id": s.identity_store_id,
+        "region": s.region.as_str(),
+        "admin_account_id": s.admin_account_id.as_str(),
+        "user_attribute": s.user_attribute.path(),
+        "start_url": s.start_url,
+    })
 }
 
 fn unit_out(u: &OrgUnit) -> serde_json::Value {
@@ -89,6 +147,10 @@ fn organization_out(s: &StoredOrganization) -> serde_json::Value {
     units.sort_by(|a, b| a.id.cmp(&b.id));
     let mut members: Vec<&OrgMember> = s.members.iter().collect();
     members.sort_by(|a, b| a.aws_account_id.as_str().cmp(b.aws_account_id.as_str()));
+    out["identity_center"] = s
+        .identity_center
+        .as_ref()
+        .map_or(serde_json::Value::Null, identity_center_out);
     out["units"] = units.into_iter().map(unit_out).collect();
     out["accounts"] = members.into_iter().map(member_out).collect();
     out
@@ -139,6 +201,13 @@ pub async fn route(app: &App, route: &str, req: &Request) -> Handled {
         "DELETE /organizations/{id}" => {
             app.organizations.delete(&id()?).await?;
             Ok(no_content())
+        }
+        "PUT /organizations/{id}/identity-center" => {
+            let cmd = json_body::<IdentityCenterIn>(req)?
+                .parse()
+                .map_err(Problem::validation)?;
+            let org = app.organizations.set_identity_center(&id()?, cmd).await?;
+            Ok(json(StatusCode::OK, &organization_out(&org)))
         }
         "POST /organizations/{id}/sync" => {
             let report = app.organizations.sync(&id()?, &app.sessions).await?;
