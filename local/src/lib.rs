@@ -19,6 +19,7 @@ pub mod demo;
 pub mod dev_idp;
 pub mod federation;
 pub mod gateway;
+pub mod identity_center;
 pub mod local_aws;
 pub mod organization;
 pub mod slack;

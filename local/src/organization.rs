@@ -212,6 +212,7 @@ pub(crate) async fn seed(endpoint: &str, admin: Keys) -> Result<SeededOrganizati
         let id = create_member_account(endpoint, &org, name, &parent).await?;
         org.accounts.push((name.to_string(), id));
     }
+    crate::identity_center::seed_role(endpoint, &org).await?;
     Ok(org)
 }
 
@@ -460,13 +461,14 @@ pub async fn set_reader_trust(endpoint: &str, org: &SeededOrganization, trust: &
 }
 
 /// Applies the trust policy `POST /accounts/external-ids` returned (`trust_policy`, as JSON
-/// text) as the customer does: on the organization role, and, through the StackSet's
+/// text) as the customer does: on the organization role and the Identity Center role, and, through the StackSet's
 /// ExternalId parameter, on every member's `CloudIamBrokerAccess` (accounts created since
 /// included: the organization is listed now, all pages).
 pub async fn trust_external_id(endpoint: &str, org: &SeededOrganization, trust_policy: &str) -> Result<(), String> {
     serde_json::from_str::<serde_json::Value>(trust_policy)
         .map_err(|e| format!("the trust policy is not JSON ({e}): pass the issued trust_policy as JSON text"))?;
     set_reader_trust(endpoint, org, trust_policy).await?;
+    crate::identity_center::set_trust(endpoint, org, trust_policy).await?;
     for id in member_account_ids(endpoint, org).await? {
         deploy_access_role(endpoint, org, &id, trust_policy).await?;
     }

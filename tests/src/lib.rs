@@ -7,6 +7,7 @@
 
 pub mod bus;
 pub mod consoles;
+pub mod identity_center;
 pub mod organization;
 pub mod registration;
 pub mod shell;

@@ -5,8 +5,8 @@ use http::StatusCode;
 use lambda_http::Request;
 use serde::Deserialize;
 use shared::App;
-use shared::domain::organization::{OrgMember, OrgUnit};
 use shared::domain::identity_center::{IdentityCenterSettings, InstanceArn, UserAttribute};
+use shared::domain::organization::{OrgMember, OrgUnit};
 use shared::domain::{AwsAccountId, Collector, Invalid, Region, RoleArn, parse_external_id};
 use shared::http::{Handled, Problem, json, json_body, no_content, path_param};
 use shared::ports::StoredOrganization;
@@ -76,9 +76,13 @@ impl IdentityCenterIn {
         let instance = self
             .instance_arn
             .map(|a| c.take(InstanceArn::parse(&a).map_err(|e| e.under("instance_arn"))));
-        let attribute = c.take(UserAttribute::parse(self.user_attribute.as_deref().unwrap_or("emails.value")));
+        let attribute = c.take(UserAttribute::parse(
+            self.user_attribute.as_deref().unwrap_or("emails.value"),
+        ));
         if let Some(url) = &self.start_url
-            && (!url.starts_with("https://") || url.len() > 512 || url.chars().any(|c| c.is_whitespace() || c.is_control()))
+            && (!url.starts_with("https://")
+                || url.len() > 512
+                || url.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
             c.push("start_url", "must be the access portal's https:// URL");
         }

@@ -3,9 +3,10 @@
 //! (the organization's Identity Center, the user in its store, the permission set, access the
 //! user already has outside the broker), their grant (the account assignment, waited for until
 //! provisioned; the answer is how to use it through the access portal, never a credential),
-//! and their revocation: a deny in the permission set for what the portal already handed out
+//! and their revocation: the assignment deleted, so that the portal hands out nothing new,
+//! then a deny in the permission set for what it already handed out
 //! (`domain::identity_center::revocation`), provisioned to the account and read back from the
-//! role there, then the assignment deleted, so that no new fetch is possible. A second live
+//! role there (unless the role went with the last assignment). A second live
 //! grant of the same access (user, account, permission set) keeps it: only access no live
 //! grant still covers is ended.
 
@@ -32,6 +33,11 @@ pub(super) struct IdentityCenter;
 /// Identity Center"), and the name of the inline policy it provisions to them.
 const RESERVED_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
 const INLINE_POLICY: &str = "AwsSSOInlinePolicy";
+
+/// How far the broker's clock may be from AWS's, which stamps `aws:TokenIssueTime`: an end's
+/// deny reaches this far past it. A new grant of the same access in those seconds has its
+/// first credentials refused, and fetches again.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
 
 /// How long an asynchronous Identity Center request is waited for, in steps (about 20 s, inside
 /// the API's 29 s with the rest of a start): assignments and provisioning take seconds.
@@ -357,8 +363,11 @@ impl Kind for IdentityCenter {
     }
 }
 
-/// Ends `session`'s access unless a live grant still covers it: the deny for what the portal
-/// handed out, provisioned and read back from the account's role, then the assignment deleted.
+/// Ends `session`'s access unless a live grant still covers it. The assignment goes first, so
+/// that the portal hands out nothing new; then what it handed out before is refused by a deny
+/// on credentials issued until now (plus the clock skew allowed with AWS), provisioned to the
+/// account and read back from the permission set's role there. When no assignment is left to
+/// keep that role, Identity Center has deleted it, and its sessions with it: no deny is needed.
 async fn end_access(
     svc: &SessionService,
     account: &Account,
@@ -384,42 +393,11 @@ async fn end_access(
         .ok_or("the organization's Identity Center is no longer set up")?;
     let instance = &settings.instance_arn;
     let target = &account.aws_account_id;
-    // Credentials the portal issued, and consoles opened with them, last the permission set's
-    // session duration at most (the longer of then and now).
-    let info = admin
-        .permission_set(instance, &ic.permission_set)
-        .await
-        .map_err(|e| format!("read the permission set: {e}"))?;
-    let lasts = Duration::from_secs(info.session_seconds.max(ic.permission_set_seconds).into());
-    let cut = IcCut {
-        user_id: ic.user_id.clone(),
-        account: target.clone(),
-        at: now,
-        until: now + lasts + CREDENTIALS_MARGIN,
-    };
     let assigned = admin
         .assignments(instance, target, &ic.permission_set)
         .await
         .map_err(|e| format!("read the account's assignments: {e}"))?;
     if assigned.contains(&IcPrincipal::User(ic.user_id.clone())) {
-        let inline = admin
-            .inline_policy(instance, &ic.permission_set)
-            .await
-            .map_err(|e| format!("read the permission set's inline policy: {e}"))?;
-        let written = with_cuts(&inline, std::slice::from_ref(&cut), now).map_err(|e| e.to_string())?;
-        admin
-            .put_inline_policy(instance, &ic.permission_set, written.as_deref())
-            .await
-            .map_err(|e| format!("write the deny into the permission set: {e}"))?;
-        let step = "provision the permission set";
-        let id = admin
-            .provision(instance, &ic.permission_set, target)
-            .await
-            .map_err(|e| format!("{step}: {e}"))?;
-        settled(&*admin, &settings, Operation::Provisioning, &id, step)
-            .await
-            .map_err(show)?;
-        read_back(svc, account, &ic.permission_set_name, &cut).await?;
         let step = "delete the assignment";
         let id = admin
             .delete_assignment(instance, target, &ic.permission_set, &ic.user_id)
@@ -429,28 +407,65 @@ async fn end_access(
             .await
             .map_err(show)?;
     }
-    Ok(())
-}
-
-/// Reads the deny back from the permission set's role in the account until IAM serves it.
-async fn read_back(svc: &SessionService, account: &Account, set_name: &str, cut: &IcCut) -> Result<(), String> {
     let iam = svc
         .target
         .connect(account)
         .await
         .map_err(|(step, e)| format!("{step}: {e}"))?;
+    let Some(role) = reserved_role(&*iam, &ic.permission_set_name).await? else {
+        return Ok(());
+    };
+    // Credentials the portal issued, and consoles opened with them, last the permission set's
+    // session duration at most (the longer of then and now).
+    let info = admin
+        .permission_set(instance, &ic.permission_set)
+        .await
+        .map_err(|e| format!("read the permission set: {e}"))?;
+    let lasts = Duration::from_secs(info.session_seconds.max(ic.permission_set_seconds).into());
+    let at = now.max(svc.clock.now()) + CLOCK_SKEW;
+    let cut = IcCut {
+        user_id: ic.user_id.clone(),
+        account: target.clone(),
+        at,
+        until: at + lasts + CREDENTIALS_MARGIN,
+    };
+    let inline = admin
+        .inline_policy(instance, &ic.permission_set)
+        .await
+        .map_err(|e| format!("read the permission set's inline policy: {e}"))?;
+    let written = with_cuts(&inline, std::slice::from_ref(&cut), now).map_err(|e| e.to_string())?;
+    admin
+        .put_inline_policy(instance, &ic.permission_set, written.as_deref())
+        .await
+        .map_err(|e| format!("write the deny into the permission set: {e}"))?;
+    let step = "provision the permission set";
+    let id = admin
+        .provision(instance, &ic.permission_set, target)
+        .await
+        .map_err(|e| format!("{step}: {e}"))?;
+    settled(&*admin, &settings, Operation::Provisioning, &id, step)
+        .await
+        .map_err(show)?;
+    read_back(&*iam, &role, &cut).await
+}
+
+/// The permission set's role in the account (`AWSReservedSSO_<name>_<suffix>`), if Identity
+/// Center keeps one there.
+async fn reserved_role(iam: &dyn TargetIam, set_name: &str) -> Result<Option<RoleArn>, String> {
     let prefix = format!("AWSReservedSSO_{set_name}_");
-    let mut last = String::from("the permission set's role was not found in the account");
+    let roles = iam
+        .roles_under(RESERVED_PATH)
+        .await
+        .map_err(|e| format!("list the account's Identity Center roles: {e}"))?;
+    Ok(roles.into_iter().find(|r| r.name().starts_with(&prefix)))
+}
+
+/// Reads the deny back from the permission set's role until IAM serves it.
+async fn read_back(iam: &dyn TargetIam, role: &RoleArn, cut: &IcCut) -> Result<(), String> {
+    let mut last = String::new();
     for wait in READ_BACKS {
         tokio::time::sleep(wait).await;
-        let roles = iam
-            .roles_under(RESERVED_PATH)
-            .await
-            .map_err(|e| format!("list the account's Identity Center roles: {e}"))?;
-        let Some(role) = roles.into_iter().find(|r| r.name().starts_with(&prefix)) else {
-            continue;
-        };
-        match iam.get_role_policy(&role, INLINE_POLICY).await {
+        match iam.get_role_policy(role, INLINE_POLICY).await {
             Ok(Some(doc)) if holds(&doc, cut) => return Ok(()),
             Ok(_) => last = format!("{role} does not serve the deny yet"),
             Err(e) => last = format!("read {role}'s inline policy: {e}"),

@@ -1,0 +1,326 @@
+//! Identity Center sessions (issue 30) through the HTTP API against the local AWS's IAM
+//! Identity Center: an organization's Identity Center set up, groups granting permission sets
+//! on an OU, sessions started for identity-store users, and their ends. Every effect is seen
+//! with real calls: credentials fetched from the access portal work, then get AccessDenied, and
+//! a new fetch is refused; the same user's other grant, another user of the same permission
+//! set, and a second live grant of the same access keep working.
+//!
+//! Its own binary: its scenarios share one registered organization and run in one test holding
+//! `serial()`.
+
+use std::time::Duration;
+
+use e2e::env;
+use e2e::identity_center::{role_credentials, sign_in};
+use e2e::organization::issue_and_trust;
+use local_runner::identity_center as seeded;
+use serde_json::{Value, json};
+
+/// What the ReadOnly permission set allows: the call `try_call` makes, and a read.
+const READ_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Read","Effect":"Allow","Action":["iam:ListRoles","iam:GetRole"],"Resource":"*"}]}"#;
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+fn problem(slug: &str) -> String {
+    format!("tag:cloud-iam-broker,2026:problem/{slug}")
+}
+
+fn start(account: &str, permission_set: &str) -> Value {
+    json!({
+        "account_id": account,
+        "type": "identity_center",
+        "permission_set_arn": permission_set,
+        "duration_seconds": 3600,
+        "reason": "incident INC-30",
+    })
+}
+
+/// `POST …/enable` for a member, then its account made active (no JIT role needed).
+async fn enable(org_id: &str, aws_account_id: &str) -> String {
+    let env = env();
+    let api = env.client();
+    let admin = env.admin();
+    let enabled = api
+        .send(
+            "POST",
+            &format!("/organizations/{org_id}/accounts/{aws_account_id}/enable"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .ok(201);
+    let account = enabled["id"].as_str().expect("an account id").to_string();
+    api.put(
+        &format!("/accounts/{account}/jit"),
+        &admin,
+        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 3600, "allowed_role_arns": [] }),
+    )
+    .await
+    .ok(200);
+    account
+}
+
+#[tokio::test]
+async fn identity_center_grants_end_where_they_say() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let org = &env.organization;
+    let endpoint = &env.aws_endpoint;
+
+    // The organization, registered as issue 29 does.
+    let issued = issue_and_trust(env).await;
+    let external_id = issued["external_id"].as_str().unwrap();
+    api.post("/organizations", &admin, org.registration("acme", external_id))
+        .await
+        .ok(201);
+    let org_id = org.organization_id.clone();
+    let (prod1, prod2) = (org.account("prod-1").to_string(), org.account("prod-2").to_string());
+    let account1 = enable(&org_id, &prod1).await;
+    let account2 = enable(&org_id, &prod2).await;
+
+    // Permission sets and identity-store users, as the organization's administrator makes them.
+    let read = seeded::create_permission_set(endpoint, org, "ReadOnly", READ_ONLY)
+        .await
+        .unwrap();
+    let power = seeded::create_permission_set(endpoint, org, "PowerUser", ALLOW_ALL)
+        .await
+        .unwrap();
+    let billing = seeded::create_permission_set(endpoint, org, "Billing", ALLOW_ALL)
+        .await
+        .unwrap();
+    seeded::create_user(endpoint, org, "ana", "ana@example.com")
+        .await
+        .unwrap();
+    let bob_id = seeded::create_user(endpoint, org, "bob", "bob@example.com")
+        .await
+        .unwrap();
+    let (ana, bob) = (env.user("ana@example.com"), env.user("bob@example.com"));
+
+    // A group granting two permission sets on the Production OU.
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({
+                "name": "production-identity-center",
+                "accounts": [org.unit("Production")],
+                "permissions": { "start_identity_center_sessions": true },
+                "policy": { "permission_set_arns": [read, power] },
+            }),
+        )
+        .await
+        .ok(201);
+    assert_eq!(group["policy"]["permission_set_arns"], json!([read, power]), "{group}");
+    let gid = group["id"].as_str().unwrap();
+    for email in ["ana@example.com", "bob@example.com"] {
+        api.put(&format!("/groups/{gid}/members/{email}"), &admin, json!({}))
+            .await
+            .ok(201);
+    }
+
+    // Before the organization's Identity Center is set up, a start says so.
+    let p = api.post("/sessions", &ana, start(&account1, &read)).await.problem(422);
+    assert_eq!(p["type"], problem("identity-center-not-set-up").as_str(), "{p}");
+
+    let set = api
+        .put(
+            &format!("/organizations/{org_id}/identity-center"),
+            &admin,
+            json!({ "region": seeded::region() }),
+        )
+        .await
+        .ok(200);
+    let instance = seeded::instance(endpoint, org).await.unwrap();
+    let ic = &set["identity_center"];
+    assert_eq!(ic["instance_arn"], instance.instance_arn.as_str(), "{set}");
+    assert_eq!(ic["identity_store_id"], instance.identity_store_id.as_str(), "{set}");
+    assert_eq!(ic["admin_account_id"], org.management_account_id.as_str(), "{set}");
+    assert_eq!(ic["user_attribute"], "emails.value", "{set}");
+    let start_url = ic["start_url"].as_str().unwrap().to_string();
+    assert_eq!(
+        start_url,
+        format!("https://{}.awsapps.com/start", instance.identity_store_id)
+    );
+    // A bad setting is refused, and a member that is not in the organization.
+    let p = api
+        .put(
+            &format!("/organizations/{org_id}/identity-center"),
+            &admin,
+            json!({ "region": "us-east-1", "user_attribute": "phone" }),
+        )
+        .await
+        .problem(422);
+    assert_eq!(p["type"], problem("validation").as_str(), "{p}");
+    api.put(
+        &format!("/organizations/{org_id}/identity-center"),
+        &admin,
+        json!({ "region": "us-east-1", "admin_account_id": "999999999999" }),
+    )
+    .await
+    .problem(404);
+
+    // Refusals: a permission set no grant names (403), one of no instance of the organization,
+    // a user the identity store does not have, an account outside the group's OU.
+    let p = api
+        .post("/sessions", &ana, start(&account1, &billing))
+        .await
+        .problem(403);
+    assert!(p["detail"].as_str().unwrap().contains(&billing), "{p}");
+    api.post(
+        "/sessions",
+        &ana,
+        start(
+            &account1,
+            "arn:aws:sso:::permissionSet/ssoins-ffffffffffffffff/ps-ffffffffffffffff",
+        ),
+    )
+    .await
+    .problem(403);
+    api.put(&format!("/groups/{gid}/members/carol@example.com"), &admin, json!({}))
+        .await
+        .ok(201);
+    let p = api
+        .post("/sessions", &env.user("carol@example.com"), start(&account1, &read))
+        .await
+        .problem(422);
+    assert_eq!(p["type"], problem("identity-center-user-not-found").as_str(), "{p}");
+    let p = api
+        .post(
+            "/sessions",
+            &ana,
+            json!({ "account_id": account1, "type": "identity_center", "duration_seconds": 3600, "reason": "no set named" }),
+        )
+        .await
+        .problem(422);
+    assert_eq!(p["type"], problem("validation").as_str(), "{p}");
+
+    // (a) ana starts ReadOnly on prod-1: the assignment is made and provisioned before the
+    // answer, which says how to use it and holds no credential.
+    let started = api.post("/sessions", &ana, start(&account1, &read)).await.ok(201);
+    let first = started["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(started["session"]["type"], "identity_center", "{started}");
+    assert!(started["session"]["iam_user"].is_null(), "{started}");
+    assert_eq!(
+        started["session"]["identity_center"]["permission_set_name"], "ReadOnly",
+        "{started}"
+    );
+    assert!(started["session"]["identity_center"]["outside"].is_null(), "{started}");
+    let using = &started["identity_center"];
+    assert_eq!(
+        using["portal_url"],
+        format!("{start_url}/#/console?account_id={prod1}&role_name=ReadOnly").as_str(),
+        "{started}"
+    );
+    let profile = using["cli_profile"].as_str().unwrap();
+    for line in [
+        format!("sso_start_url = {start_url}"),
+        format!("sso_account_id = {prod1}"),
+        "sso_role_name = ReadOnly".to_string(),
+    ] {
+        assert!(profile.contains(&line), "{profile}");
+    }
+    assert!(started.get("credentials").is_none(), "no credential: {started}");
+    assert!(
+        seeded::assignments(endpoint, org, &prod1, &read)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(kind, _)| kind == "USER"),
+        "the assignment is made"
+    );
+
+    // With the portal: ana signs in as the AWS CLI does and fetches the credentials.
+    let ana_portal = sign_in(env, &start_url, &instance.identity_store_id, "ana").await;
+    let ana_read = role_credentials(env, &ana_portal, &prod1, "ReadOnly")
+        .await
+        .expect("ana's ReadOnly");
+    env.try_call(&ana_read).await.expect("ana acts with ReadOnly");
+    // Not in an account she was not granted it in.
+    let (status, body) = role_credentials(env, &ana_portal, &prod2, "ReadOnly")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 403, "{body}");
+
+    // (b) A second kind of access for the same user: PowerUser on prod-1.
+    let power_started = api.post("/sessions", &ana, start(&account1, &power)).await.ok(201);
+    let power_session = power_started["session"]["id"].as_str().unwrap().to_string();
+    let ana_power = role_credentials(env, &ana_portal, &prod1, "PowerUser")
+        .await
+        .expect("ana's PowerUser");
+    env.try_call(&ana_power).await.expect("ana acts with PowerUser");
+
+    // (c) A second grant of the same access, and bob on the same permission set and account.
+    let second = api.post("/sessions", &ana, start(&account1, &read)).await.ok(201);
+    let second = second["session"]["id"].as_str().unwrap().to_string();
+    api.post("/sessions", &bob, start(&account1, &read)).await.ok(201);
+    let bob_portal = sign_in(env, &start_url, &instance.identity_store_id, "bob").await;
+    let bob_read = role_credentials(env, &bob_portal, &prod1, "ReadOnly")
+        .await
+        .expect("bob's ReadOnly");
+
+    // (d) The first grant ends early: the second still grants the same access, so it is kept.
+    let ended = api.end_session(&ana, &first).await.ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
+    env.try_call(&ana_read)
+        .await
+        .expect("the second grant keeps ana's ReadOnly");
+    role_credentials(env, &ana_portal, &prod1, "ReadOnly")
+        .await
+        .expect("and a new fetch works");
+
+    // (e) The second ends: what the portal handed out before is refused, and so is a new fetch;
+    // ana's PowerUser and bob's ReadOnly (the same role) keep working.
+    let ended = api.end_session(&ana, &second).await.ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
+    assert_eq!(env.try_call(&ana_read).await, Err("AccessDenied".to_string()));
+    let (status, body) = role_credentials(env, &ana_portal, &prod1, "ReadOnly")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 403, "no new fetch: {body}");
+    env.try_call(&ana_power).await.expect("ana's other grant lives");
+    env.try_call(&bob_read)
+        .await
+        .expect("another user of the permission set lives");
+    let inline: Value = serde_json::from_str(&seeded::inline_policy(endpoint, org, &read).await.unwrap()).unwrap();
+    let statements = inline["Statement"].as_array().unwrap();
+    assert_eq!(
+        statements[0]["Sid"], "Read",
+        "the customer's statement is kept: {inline}"
+    );
+    assert_eq!(statements.len(), 2, "one deny, for ana in prod-1: {inline}");
+    assert_eq!(
+        statements[1]["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+        prod1.as_str()
+    );
+
+    // (f) Access bob already had outside the broker (an assignment an administrator made on
+    // prod-2): the start says so, and its end leaves it.
+    seeded::assign(endpoint, org, &prod2, &read, &bob_id).await.unwrap();
+    let outside = api.post("/sessions", &bob, start(&account2, &read)).await.ok(201);
+    let note = outside["identity_center"]["outside"].as_str().unwrap_or_default();
+    assert!(note.contains("did not make"), "{outside}");
+    let outside_id = outside["session"]["id"].as_str().unwrap();
+    let bob_prod2 = role_credentials(env, &bob_portal, &prod2, "ReadOnly")
+        .await
+        .expect("bob's own access");
+    api.end_session(&bob, outside_id).await.ok(200);
+    env.try_call(&bob_prod2)
+        .await
+        .expect("access made outside the broker is left alone");
+
+    // (g) Expiry: ana's PowerUser session runs out; the expirer ends it as an early end does.
+    env.clock.advance(Duration::from_secs(3700));
+    env.drain_expirer().await;
+    let got = api.get(&format!("/sessions/{power_session}"), &ana).await.ok(200);
+    assert_eq!(got["session"]["status"], "expired", "{got}");
+    env.clock.reset();
+    assert_eq!(env.try_call(&ana_power).await, Err("AccessDenied".to_string()));
+    let (status, body) = role_credentials(env, &ana_portal, &prod1, "PowerUser")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 403, "no new fetch after expiry: {body}");
+    env.try_call(&bob_read)
+        .await
+        .expect("bob's ReadOnly on prod-1 still lives");
+}
