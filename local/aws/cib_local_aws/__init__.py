@@ -45,6 +45,18 @@ moto's server):
   newest first, paging), its two-per-second rate limit (CIB_LOCAL_CLOUDTRAIL_RATE), and
   /moto-api/cib/cloudtrail/throttle and /reset.
 - signature_query: signed requests with reserved characters (`/`) in the query string verify.
+- identity_center_admin: IAM Identity Center's checked admin calls (organization instances only,
+  permission set names and session durations, inline policy quotas) and shared lookups;
+- identity_center_roles: the AWSReservedSSO_ roles made in member accounts, protected from IAM
+  edits (UnmodifiableEntity);
+- identity_center_provisioning: account assignments and permission set provisioning IN_PROGRESS
+  for CIB_LOCAL_SSO_PROVISION_MS, then SUCCEEDED / FAILED and applied to the accounts
+  (/moto-api/cib/sso/provisioning); after the admin and roles modules;
+- identity_center_http: unsigned portal and OIDC requests routed by exact path to their handlers;
+- identity_center_oidc: OIDC device code sign-in (RegisterClient, StartDeviceAuthorization,
+  CreateToken), /moto-api/cib/sso/device/approve and /expire;
+- identity_center_portal: the access portal (GetRoleCredentials, ListAccounts, ListAccountRoles,
+  Logout), whose role sessions carry identitystore:userId.
 """
 
 from . import (
@@ -54,6 +66,12 @@ from . import (
     dynamodb_transactions,
     enforcement,
     iam_propagation,
+    identity_center_admin,
+    identity_center_http,
+    identity_center_oidc,
+    identity_center_portal,
+    identity_center_provisioning,
+    identity_center_roles,
     iam_quotas,
     kms_signing,
     missing_role,
@@ -80,6 +98,12 @@ PATCHES = (
     iam_propagation,
     kms_signing,
     organizations_rules,
+    identity_center_admin,
+    identity_center_roles,
+    identity_center_provisioning,
+    identity_center_http,
+    identity_center_oidc,
+    identity_center_portal,
     signature_query,
     cloudtrail_history,
     cloudtrail_lookup,

@@ -185,6 +185,8 @@ def make_classes():
                 if self.info.source_identity is not None:
                     ctx["aws:SourceIdentity"] = self.info.source_identity
             ctx.update(_tags_context(tags.values()))
+            if self.info is not None:
+                ctx.update(self.info.context)  # the issuer's own keys (identitystore:userId)
             return ctx
 
     return UserCaller, SessionCaller

@@ -89,6 +89,9 @@ class SessionInfo:
     source_identity: str | None = None
     tags: dict[str, tuple[str, str]] = field(default_factory=dict)  # lower(key) → (key, value)
     transitive: set[str] = field(default_factory=set)  # lower(key)
+    # Further context keys the issuer puts in every request of the session (e.g.
+    # identitystore:userId for IAM Identity Center's sessions, `identity_center_portal`).
+    context: dict[str, str] = field(default_factory=dict)
 
 
 def info(session) -> SessionInfo | None:
