@@ -45,6 +45,7 @@ moto's server):
   newest first, paging), its two-per-second rate limit (CIB_LOCAL_CLOUDTRAIL_RATE), and
   /moto-api/cib/cloudtrail/throttle and /reset.
 - signature_query: signed requests with reserved characters (`/`) in the query string verify.
+- identity_center_arns: permission set ARNs in AWS's shape (moto hangs them under the instance's).
 - identity_center_admin: IAM Identity Center's checked admin calls (organization instances only,
   permission set names and session durations, inline policy quotas) and shared lookups;
 - identity_center_roles: the AWSReservedSSO_ roles made in member accounts, protected from IAM
@@ -67,6 +68,7 @@ from . import (
     enforcement,
     iam_propagation,
     identity_center_admin,
+    identity_center_arns,
     identity_center_http,
     identity_center_oidc,
     identity_center_portal,
@@ -98,6 +100,7 @@ PATCHES = (
     iam_propagation,
     kms_signing,
     organizations_rules,
+    identity_center_arns,
     identity_center_admin,
     identity_center_roles,
     identity_center_provisioning,
