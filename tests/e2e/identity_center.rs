@@ -59,6 +59,100 @@ async fn enable(org_id: &str, aws_account_id: &str) -> String {
     account
 }
 
+/// What the scenarios share: the organization registered, prod-1 and prod-2 enabled, three
+/// permission sets, and the identity-store users.
+struct Setup {
+    org_id: String,
+    prod1: String,
+    prod2: String,
+    account1: String,
+    account2: String,
+    read: String,
+    power: String,
+    billing: String,
+    bob_id: String,
+}
+
+async fn setup() -> &'static Setup {
+    static SETUP: tokio::sync::OnceCell<Setup> = tokio::sync::OnceCell::const_new();
+    SETUP
+        .get_or_init(|| async {
+            let env = env();
+            let api = env.client();
+            let admin = env.admin();
+            let org = &env.organization;
+            let endpoint = &env.aws_endpoint;
+            // The organization, registered as issue 29 does.
+            let issued = issue_and_trust(env).await;
+            let external_id = issued["external_id"].as_str().unwrap();
+            api.post("/organizations", &admin, org.registration("acme", external_id))
+                .await
+                .ok(201);
+            let org_id = org.organization_id.clone();
+            let (prod1, prod2) = (org.account("prod-1").to_string(), org.account("prod-2").to_string());
+            let account1 = enable(&org_id, &prod1).await;
+            let account2 = enable(&org_id, &prod2).await;
+            // Permission sets and identity-store users, as the organization's administrator
+            // makes them.
+            let read = seeded::create_permission_set(endpoint, org, "ReadOnly", READ_ONLY).await.unwrap();
+            let power = seeded::create_permission_set(endpoint, org, "PowerUser", ALLOW_ALL).await.unwrap();
+            let billing = seeded::create_permission_set(endpoint, org, "Billing", ALLOW_ALL).await.unwrap();
+            let mut bob_id = String::new();
+            for name in ["ana", "bob", "dana", "erin"] {
+                let id = seeded::create_user(endpoint, org, name, &format!("{name}@example.com")).await.unwrap();
+                if name == "bob" {
+                    bob_id = id;
+                }
+            }
+            // Before the organization's Identity Center is set up, a start says so.
+            let probe = api
+                .post(
+                    "/groups",
+                    &admin,
+                    json!({ "name": "probe", "accounts": [account1], "permissions": { "start_identity_center_sessions": true },
+                            "policy": { "permission_set_arns": [read] } }),
+                )
+                .await
+                .ok(201);
+            let probe = probe["id"].as_str().unwrap();
+            api.put(&format!("/groups/{probe}/members/ana@example.com"), &admin, json!({}))
+                .await
+                .ok(201);
+            let p = api
+                .post("/sessions", &env.user("ana@example.com"), start(&account1, &read))
+                .await
+                .problem(422);
+            assert_eq!(p["type"], problem("identity-center-not-set-up").as_str(), "{p}");
+            api.delete(&format!("/groups/{probe}"), &admin).await.ok(204);
+            Setup {
+                org_id,
+                prod1,
+                prod2,
+                account1,
+                account2,
+                read,
+                power,
+                billing,
+                bob_id,
+            }
+        })
+        .await
+}
+
+/// The organization's Identity Center set up through the API (idempotent): its settings.
+async fn set_up_identity_center(org_id: &str) -> Value {
+    let set = env()
+        .client()
+        .put(
+            &format!("/organizations/{org_id}/identity-center"),
+            &env().admin(),
+            json!({ "region": seeded::region() }),
+        )
+        .await
+        .ok(200);
+    set["identity_center"].clone()
+}
+
 #[tokio::test]
 async fn identity_center_grants_end_where_they_say() {
     let env = env();
@@ -67,34 +161,9 @@ async fn identity_center_grants_end_where_they_say() {
     let admin = env.admin();
     let org = &env.organization;
     let endpoint = &env.aws_endpoint;
-
-    // The organization, registered as issue 29 does.
-    let issued = issue_and_trust(env).await;
-    let external_id = issued["external_id"].as_str().unwrap();
-    api.post("/organizations", &admin, org.registration("acme", external_id))
-        .await
-        .ok(201);
-    let org_id = org.organization_id.clone();
-    let (prod1, prod2) = (org.account("prod-1").to_string(), org.account("prod-2").to_string());
-    let account1 = enable(&org_id, &prod1).await;
-    let account2 = enable(&org_id, &prod2).await;
-
-    // Permission sets and identity-store users, as the organization's administrator makes them.
-    let read = seeded::create_permission_set(endpoint, org, "ReadOnly", READ_ONLY)
-        .await
-        .unwrap();
-    let power = seeded::create_permission_set(endpoint, org, "PowerUser", ALLOW_ALL)
-        .await
-        .unwrap();
-    let billing = seeded::create_permission_set(endpoint, org, "Billing", ALLOW_ALL)
-        .await
-        .unwrap();
-    seeded::create_user(endpoint, org, "ana", "ana@example.com")
-        .await
-        .unwrap();
-    let bob_id = seeded::create_user(endpoint, org, "bob", "bob@example.com")
-        .await
-        .unwrap();
+    let s = setup().await;
+    let (org_id, prod1, prod2, account1, account2) = (&s.org_id, &s.prod1, &s.prod2, &s.account1, &s.account2);
+    let (read, power, billing, bob_id) = (&s.read, &s.power, &s.billing, &s.bob_id);
     let (ana, bob) = (env.user("ana@example.com"), env.user("bob@example.com"));
 
     // A group granting two permission sets on the Production OU.
@@ -119,20 +188,9 @@ async fn identity_center_grants_end_where_they_say() {
             .ok(201);
     }
 
-    // Before the organization's Identity Center is set up, a start says so.
-    let p = api.post("/sessions", &ana, start(&account1, &read)).await.problem(422);
-    assert_eq!(p["type"], problem("identity-center-not-set-up").as_str(), "{p}");
-
-    let set = api
-        .put(
-            &format!("/organizations/{org_id}/identity-center"),
-            &admin,
-            json!({ "region": seeded::region() }),
-        )
-        .await
-        .ok(200);
+    let ic = set_up_identity_center(org_id).await;
+    let set = json!({ "identity_center": ic });
     let instance = seeded::instance(endpoint, org).await.unwrap();
-    let ic = &set["identity_center"];
     assert_eq!(ic["instance_arn"], instance.instance_arn.as_str(), "{set}");
     assert_eq!(ic["identity_store_id"], instance.identity_store_id.as_str(), "{set}");
     assert_eq!(ic["admin_account_id"], org.management_account_id.as_str(), "{set}");
@@ -166,7 +224,7 @@ async fn identity_center_grants_end_where_they_say() {
         .post("/sessions", &ana, start(&account1, &billing))
         .await
         .problem(403);
-    assert!(p["detail"].as_str().unwrap().contains(&billing), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains(billing.as_str()), "{p}");
     api.post(
         "/sessions",
         &ana,
@@ -325,4 +383,172 @@ async fn identity_center_grants_end_where_they_say() {
     env.try_call(&bob_prod2)
         .await
         .expect("access made outside the broker outlives the expirer too");
+}
+
+/// `POST /sessions/{id}/approvals` as `token`.
+async fn approve(token: &str, id: &str) -> e2e::Reply {
+    env()
+        .client()
+        .post(
+            &format!("/sessions/{id}/approvals"),
+            token,
+            json!({ "reason": "looks right" }),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn approvals_break_glass_and_extensions_as_for_jit() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let org = &env.organization;
+    let endpoint = &env.aws_endpoint;
+    let s = setup().await;
+    let ic = set_up_identity_center(&s.org_id).await;
+    let start_url = ic["start_url"].as_str().unwrap().to_string();
+    let store = ic["identity_store_id"].as_str().unwrap().to_string();
+    let (dana, erin) = (env.user("dana@example.com"), env.user("erin@example.com"));
+
+    let approvers = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "ic-approvers", "accounts": [], "permissions": {} }),
+        )
+        .await
+        .ok(201);
+    let approvers = approvers["id"].as_str().unwrap();
+    api.put(
+        &format!("/groups/{approvers}/members/erin@example.com"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({
+                "name": "prod-2-power-with-approval",
+                "accounts": [s.account2],
+                "permissions": { "start_identity_center_sessions": true },
+                "policy": {
+                    "permission_set_arns": [s.power],
+                    "approval": { "approvals_required": 1, "approver_group_ids": [approvers] },
+                    "break_glass": { "max_duration_seconds": 1800 },
+                },
+            }),
+        )
+        .await
+        .ok(201);
+    let gid = group["id"].as_str().unwrap();
+    api.put(&format!("/groups/{gid}/members/dana@example.com"), &admin, json!({}))
+        .await
+        .ok(201);
+    let dana_portal = sign_in(env, &start_url, &store, "dana").await;
+
+    // A request waits for approval: nothing is assigned meanwhile.
+    let mut asking = start(&s.account2, &s.power);
+    asking["duration_seconds"] = json!(1800);
+    let pending = api.post("/sessions", &dana, asking).await.ok(202);
+    let id = pending["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(pending["session"]["status"], "pending", "{pending}");
+    assert!(pending.get("identity_center").is_none(), "{pending}");
+    let (status, body) = role_credentials(env, &dana_portal, &s.prod2, "PowerUser")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 403, "nothing assigned before the approval: {body}");
+    approve(&dana, &id).await.problem(403);
+
+    // The approval grants it; the requester's next read says how to use it, once.
+    let approved = approve(&erin, &id).await.ok(200);
+    assert_eq!(approved["status"], "active", "{approved}");
+    assert_eq!(
+        approved["identity_center"]["permission_set_name"], "PowerUser",
+        "{approved}"
+    );
+    let got = api.get(&format!("/sessions/{id}"), &dana).await.ok(200);
+    assert_eq!(
+        got["granted"]["identity_center"]["portal_url"],
+        format!("{start_url}/#/console?account_id={}&role_name=PowerUser", s.prod2).as_str(),
+        "{got}"
+    );
+    let again = api.get(&format!("/sessions/{id}"), &dana).await.ok(200);
+    assert!(again.get("granted").is_none(), "handed over once: {again}");
+    let creds = role_credentials(env, &dana_portal, &s.prod2, "PowerUser")
+        .await
+        .expect("assigned once approved");
+    env.try_call(&creds).await.expect("dana acts with PowerUser");
+
+    // An extension needs the approval too; approved, the session lasts longer and the access
+    // is the same (nothing is issued again).
+    let before = approved["expires_at"].as_str().unwrap().to_string();
+    let asked = api
+        .post(
+            &format!("/sessions/{id}/extensions"),
+            &dana,
+            json!({ "duration_seconds": 900, "reason": "the change runs long" }),
+        )
+        .await
+        .ok(202);
+    assert_eq!(
+        asked["session"]["pending_extension"]["duration_seconds"], 900,
+        "{asked}"
+    );
+    let extended = approve(&erin, &id).await.ok(200);
+    assert_eq!(extended["extensions"].as_array().map(Vec::len), Some(1), "{extended}");
+    assert!(extended["expires_at"].as_str().unwrap() > before.as_str(), "{extended}");
+    env.try_call(&creds).await.expect("the extended access is the same");
+
+    // Its end refuses what the portal handed out, and a new fetch.
+    api.end_session(&dana, &id).await.ok(200);
+    assert_eq!(env.try_call(&creds).await, Err("AccessDenied".to_string()));
+    role_credentials(env, &dana_portal, &s.prod2, "PowerUser")
+        .await
+        .unwrap_err();
+
+    // Break-glass: at once, flagged, reviewed by the approvers, and ended as any other.
+    let glass = api
+        .post(
+            "/sessions",
+            &dana,
+            json!({ "account_id": s.account2, "type": "identity_center", "permission_set_arn": s.power,
+                    "duration_seconds": 1800, "reason": "outage OUT-7", "break_glass": true }),
+        )
+        .await
+        .ok(201);
+    let gid2 = glass["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(glass["session"]["break_glass"], true, "{glass}");
+    assert!(glass["identity_center"]["portal_url"].is_string(), "{glass}");
+    // Its assignment is made before the answer: the portal hands out at once (CLOCK_SKEW after
+    // the previous end's deny, which refuses credentials issued in those seconds).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let glass_creds = role_credentials(env, &dana_portal, &s.prod2, "PowerUser")
+        .await
+        .expect("break-glass assigns at once");
+    env.try_call(&glass_creds).await.expect("dana acts at once");
+    let unreviewed = api.get("/reviews", &erin).await.ok(200);
+    assert!(
+        unreviewed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == gid2.as_str()),
+        "{unreviewed}"
+    );
+    api.post(
+        &format!("/sessions/{gid2}/review"),
+        &erin,
+        json!({ "note": "justified" }),
+    )
+    .await
+    .ok(200);
+    api.end_session(&dana, &gid2).await.ok(200);
+    assert_eq!(env.try_call(&glass_creds).await, Err("AccessDenied".to_string()));
+    // The assignments are gone: nothing the broker made is left behind.
+    let left = seeded::assignments(endpoint, org, &s.prod2, &s.power).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }
