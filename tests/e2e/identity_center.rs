@@ -253,6 +253,29 @@ async fn identity_center_grants_end_where_they_say() {
         .problem(422);
     assert_eq!(p["type"], problem("validation").as_str(), "{p}");
 
+    // /me offers what a start would accept: both permission sets on prod-1, none on prod-2.
+    let me = api.get("/me", &ana).await.ok(200);
+    let offered = |account: &str| -> Vec<String> {
+        me["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_id"] == account)
+            .map(|a| {
+                a["permission_sets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["permission_set_arn"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut both = vec![read.to_string(), power.to_string()];
+    both.sort();
+    assert_eq!(offered(account1), both, "{me}");
+    assert!(offered(account2).is_empty(), "{me}");
+
     // (a) ana starts ReadOnly on prod-1: the assignment is made and provisioned before the
     // answer, which says how to use it and holds no credential.
     let started = api.post("/sessions", &ana, start(&account1, &read)).await.ok(201);

@@ -353,6 +353,15 @@ pub struct AccountAccessOut {
     pub iam_user: Option<IamUserRef>,
     pub console: Option<OfferOut>,
     pub jit_roles: Vec<JitRoleOut>,
+    pub permission_sets: Vec<PermissionSetOut>,
+}
+
+/// What an Identity Center start of one permission set would accept.
+#[derive(Serialize)]
+pub struct PermissionSetOut {
+    pub permission_set_arn: String,
+    #[serde(flatten)]
+    pub offer: OfferOut,
 }
 
 /// What a start of one kind (or JIT role) would accept.
@@ -405,6 +414,14 @@ impl From<&AccountPermissions> for AccountAccessOut {
                 .iter()
                 .map(|(role, offer)| JitRoleOut {
                     role_arn: role.to_string(),
+                    offer: offer.into(),
+                })
+                .collect(),
+            permission_sets: a
+                .permission_sets
+                .iter()
+                .map(|(set, offer)| PermissionSetOut {
+                    permission_set_arn: set.to_string(),
                     offer: offer.into(),
                 })
                 .collect(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::authz::permissions_on;
 use crate::domain::policy::{Offer, offer};
+use crate::domain::identity_center::PermissionSetArn;
 use crate::domain::{
     AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, JitSettings, ManagedUser,
     Membership, Permissions, RoleArn, SessionKind, UserStatus,
@@ -74,6 +75,42 @@ pub struct AccountPermissions {
     /// Each JIT role a start would accept there, under the role's own maximum where the
     /// settings know it.
     pub jit_roles: Vec<(RoleArn, Offer)>,
+    /// Each Identity Center permission set a start would accept there (accounts in a
+    /// registered organization), under the account's maximum.
+    pub permission_sets: Vec<(PermissionSetArn, Offer)>,
+}
+
+/// The permission sets the user's grants name on `account`, offered where the account is active
+/// and in an organization (whose Identity Center the start then reaches).
+fn identity_center_offers(
+    groups: &[AccessGroup],
+    account: &Account,
+    jit: Option<&JitSettings>,
+) -> Vec<(PermissionSetArn, Offer)> {
+    let Some(jit) = jit.filter(|j| j.active && account.organization.is_some()) else {
+        return Vec::new();
+    };
+    let mut named: Vec<&PermissionSetArn> = groups
+        .iter()
+        .filter(|g| g.permissions.start_identity_center_sessions && g.accounts.covers(&account.id))
+        .flat_map(|g| g.policy.permission_sets.iter().flatten())
+        .collect();
+    named.sort();
+    named.dedup();
+    named
+        .into_iter()
+        .filter_map(|set| {
+            offer(
+                groups,
+                &account.id,
+                SessionKind::IdentityCenter,
+                None,
+                Some(set),
+                jit.max_duration.seconds(),
+            )
+            .map(|o| (set.clone(), o))
+        })
+        .collect()
 }
 
 /// The offers the account's settings, the user's IAM user there and the user's groups make
@@ -298,7 +335,7 @@ impl GroupService {
         // over every account, say), a few reads at a time.
         let may_start = |id: &AccountId| {
             let p = permissions_on(&groups, id);
-            offer_starts && (p.start_sessions || p.start_jit_sessions)
+            offer_starts && (p.start_sessions || p.start_jit_sessions || p.start_identity_center_sessions)
         };
         let mut accounts: Vec<(Account, Option<JitSettings>)> = Vec::new();
         if groups.iter().any(|g| g.accounts == AccountScope::All) {
@@ -348,6 +385,7 @@ impl GroupService {
             .map(|(account, jit)| {
                 let iam_user = iam_users.iter().find(|u| u.account_id == account.id).cloned();
                 let (console, jit_roles) = offers(&groups, &account.id, jit.as_ref(), iam_user.as_ref());
+                let permission_sets = identity_center_offers(&groups, &account, jit.as_ref());
                 let via_groups = groups
                     .iter()
                     .filter(|g| g.accounts.covers(&account.id))
@@ -359,6 +397,7 @@ impl GroupService {
                     iam_user,
                     console,
                     jit_roles,
+                    permission_sets,
                     account,
                 }
             })
