@@ -253,7 +253,7 @@ async fn identity_center_grants_end_where_they_say() {
         .problem(422);
     assert_eq!(p["type"], problem("validation").as_str(), "{p}");
 
-    // /me offers what a start would accept: both permission sets on prod-1, none on prod-2.
+    // /me offers what a start would accept: both permission sets on each Production account.
     let me = api.get("/me", &ana).await.ok(200);
     let offered = |account: &str| -> Vec<String> {
         me["accounts"]
@@ -274,7 +274,7 @@ async fn identity_center_grants_end_where_they_say() {
     let mut both = vec![read.to_string(), power.to_string()];
     both.sort();
     assert_eq!(offered(account1), both, "{me}");
-    assert!(offered(account2).is_empty(), "{me}");
+    assert_eq!(offered(account2), both, "{me}");
 
     // (a) ana starts ReadOnly on prod-1: the assignment is made and provisioned before the
     // answer, which says how to use it and holds no credential.

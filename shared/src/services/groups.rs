@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::authz::permissions_on;
-use crate::domain::policy::{Offer, offer};
 use crate::domain::identity_center::PermissionSetArn;
+use crate::domain::policy::{Offer, offer};
 use crate::domain::{
     AccessGroup, Account, AccountId, AccountScope, Email, GrantPolicy, GroupId, GroupName, JitSettings, ManagedUser,
     Membership, Permissions, RoleArn, SessionKind, UserStatus,

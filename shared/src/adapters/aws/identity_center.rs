@@ -422,6 +422,11 @@ impl IdentityCenterAdmin for Admin {
     }
 }
 
+/// The connector, from the function's SDK configuration.
+pub fn connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn IdentityCenterConnector> {
+    std::sync::Arc::new(AwsIdentityCenter::new(sdk.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::iso_seconds;
@@ -436,9 +441,4 @@ mod tests {
         assert_eq!(iso_seconds("PT1"), None);
         assert_eq!(iso_seconds("PTH"), None);
     }
-}
-
-/// The connector, from the function's SDK configuration.
-pub fn connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn IdentityCenterConnector> {
-    std::sync::Arc::new(AwsIdentityCenter::new(sdk.clone()))
 }

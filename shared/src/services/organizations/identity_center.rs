@@ -43,7 +43,13 @@ impl OrganizationService {
         // Reached first with a placeholder instance: the connection needs only the account,
         // the Region and the role.
         let probe = IdentityCenterSettings {
-            instance_arn: InstanceArn::parse("arn:aws:sso:::instance/ssoins-0000000000000000").expect("a valid ARN"),
+            // The organization's partition, which the role's ARN is built in.
+            instance_arn: InstanceArn::parse(&format!(
+                "arn:{}:sso:::instance/ssoins-0000000000000000",
+                org.organization.role_arn.partition()
+            ))
+            .or_else(|_| InstanceArn::parse("arn:aws:sso:::instance/ssoins-0000000000000000"))
+            .expect("a valid ARN"),
             identity_store_id: String::new(),
             region: cmd.region.clone(),
             admin_account_id: admin_account.clone(),

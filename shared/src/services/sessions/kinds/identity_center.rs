@@ -17,10 +17,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{Kind, KindChecked, Start};
-use crate::domain::identity_center::revocation::{IcCut, holds, with_cuts};
-use crate::domain::identity_center::{IcAccess, IdentityCenterSettings};
-use crate::domain::revocation::{CREDENTIALS_MARGIN, Cut};
-use crate::domain::{Account, Email, RoleArn, Secret, Session, SessionStatus};
+use crate::domain::identity_center::revocation::{CutError, IcCut, holds, with_cuts};
+use crate::domain::identity_center::{IcAccess, IdentityCenterSettings, PermissionSetArn};
+use crate::domain::revocation::{CONSOLE_OUTLIVES_CREDENTIALS, CREDENTIALS_MARGIN, Cut};
+use crate::domain::{Account, AwsAccountId, Email, RoleArn, Secret, Session, SessionStatus};
 use crate::ports::{
     CloudError, IcPrincipal, IdentityCenterAdmin, Operation, PageRequest, Progress, SealContext, SessionFilter,
     TargetIam,
@@ -52,6 +52,11 @@ const WAITS: [Duration; 9] = [
     Duration::from_secs(4),
     Duration::from_secs(5),
 ];
+
+/// A permission set's inline policy is written under a lease, taken in this many attempts,
+/// half a second apart, and held this long at most (a write, its provisioning and read-back).
+const LEASE_ATTEMPTS: usize = 20;
+const INLINE_LEASE: Duration = Duration::from_secs(120);
 
 /// The reads-back of an end's deny from the account's role, while IAM applies it.
 const READ_BACKS: [Duration; 6] = [
@@ -101,8 +106,9 @@ impl SessionService {
         Ok(Some((settings, admin)))
     }
 
-    /// The user's other live Identity Center sessions granting the same access as `session`.
-    async fn same_access_live(&self, session: &Session) -> Result<Vec<Session>, String> {
+    /// The user's other Identity Center sessions in one of `statuses` that hold the same
+    /// access as `session` through the broker's assignment (not access the user had outside it).
+    async fn same_access(&self, session: &Session, statuses: &[SessionStatus]) -> Result<Vec<Session>, String> {
         let Some(ic) = &session.identity_center else {
             return Ok(Vec::new());
         };
@@ -122,10 +128,10 @@ impl SessionService {
             };
             same.extend(found.items.into_iter().filter(|s| {
                 s.id != session.id
-                    && s.status == SessionStatus::Active
-                    && s.identity_center
-                        .as_ref()
-                        .is_some_and(|o| o.permission_set == ic.permission_set && o.user_id == ic.user_id)
+                    && statuses.contains(&s.status)
+                    && s.identity_center.as_ref().is_some_and(|o| {
+                        o.outside.is_none() && o.permission_set == ic.permission_set && o.user_id == ic.user_id
+                    })
             }));
             match found.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -166,7 +172,6 @@ async fn settled(
 /// assignment to them the broker did not make (none of its live grants covers it), or one to
 /// a group of theirs.
 async fn outside_access(
-    svc: &SessionService,
     admin: &dyn IdentityCenterAdmin,
     settings: &IdentityCenterSettings,
     account: &Account,
@@ -193,7 +198,6 @@ async fn outside_access(
         return Ok(None);
     }
     let theirs = admin.groups_of(&settings.identity_store_id, &ic.user_id).await?;
-    let _ = svc;
     Ok(groups.into_iter().find(|g| theirs.contains(g)).map(|g| {
         format!(
             "{} already has {} in account {} through identity-store group {g}; this session's end leaves it",
@@ -273,12 +277,14 @@ impl Kind for IdentityCenter {
             outside: None,
         };
         let probe = Session::probe(account, user, &ic);
+        // An assignment a session of the broker's still holds (live, or still ending) is the
+        // broker's, not access from outside it.
         let own_live = !svc
-            .same_access_live(&probe)
+            .same_access(&probe, &[SessionStatus::Active, SessionStatus::Ending])
             .await
             .map_err(StartError::Unavailable)?
             .is_empty();
-        ic.outside = outside_access(svc, &*admin, &settings, account, &ic, own_live)
+        ic.outside = outside_access(&*admin, &settings, account, &ic, own_live)
             .await
             .map_err(cloud("read the account's assignments"))?;
         Ok(KindChecked {
@@ -380,7 +386,8 @@ async fn end_access(
     if ic.outside.is_some() {
         return Ok(());
     }
-    let others = svc.same_access_live(session).await?;
+    // Only an active grant keeps it: two ends of the same access at once both take it back.
+    let others = svc.same_access(session, &[SessionStatus::Active]).await?;
     if let Some(other) = others.first() {
         tracing::info!(session = %session.id, kept_for = %other.id, "the same access is still granted by another live session; kept");
         return Ok(());
@@ -427,26 +434,73 @@ async fn end_access(
         user_id: ic.user_id.clone(),
         account: target.clone(),
         at,
-        until: at + lasts + CREDENTIALS_MARGIN,
+        // A console made from them (getSigninToken) outlives them, still carrying their
+        // issue time.
+        until: at + lasts + CREDENTIALS_MARGIN + CONSOLE_OUTLIVES_CREDENTIALS,
     };
+    // One writer of a permission set's inline policy at a time: two ends writing at once
+    // would each drop the other's deny.
+    let lease = format!("identity-center#{}", ic.permission_set);
+    let owner = session.id.to_string();
+    let mut held = false;
+    for _ in 0..LEASE_ATTEMPTS {
+        let t = svc.clock.now();
+        if svc
+            .sessions
+            .lease(&lease, &owner, t, t + INLINE_LEASE)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if !held {
+        return Err("another end is writing this permission set's denies; retrying later".into());
+    }
+    let written = write_deny(&*admin, &settings, &ic.permission_set, target, &cut, now).await;
+    if let Err(e) = svc.sessions.release_lease(&lease, &owner).await {
+        tracing::warn!(error = %e, "releasing a permission set's lease failed; it lapses by itself");
+    }
+    written?;
+    read_back(&*iam, &role, &cut).await
+}
+
+/// Writes `cut` into the permission set's inline policy (pruning expired denies) and provisions
+/// it to `target`, waiting until it is.
+async fn write_deny(
+    admin: &dyn IdentityCenterAdmin,
+    settings: &IdentityCenterSettings,
+    set: &PermissionSetArn,
+    target: &AwsAccountId,
+    cut: &IcCut,
+    now: OffsetDateTime,
+) -> Result<(), String> {
+    let instance = &settings.instance_arn;
     let inline = admin
-        .inline_policy(instance, &ic.permission_set)
+        .inline_policy(instance, set)
         .await
         .map_err(|e| format!("read the permission set's inline policy: {e}"))?;
-    let written = with_cuts(&inline, std::slice::from_ref(&cut), now).map_err(|e| e.to_string())?;
+    let written = with_cuts(&inline, std::slice::from_ref(cut), now).map_err(|e| {
+        if matches!(e, CutError::OverQuota { .. }) {
+            // An alarm: the template's metric filter matches the `alarm` field.
+            tracing::error!(permission_set = %set, alarm = "revocation-capacity", "{e}");
+        }
+        e.to_string()
+    })?;
     admin
-        .put_inline_policy(instance, &ic.permission_set, written.as_deref())
+        .put_inline_policy(instance, set, written.as_deref())
         .await
         .map_err(|e| format!("write the deny into the permission set: {e}"))?;
     let step = "provision the permission set";
     let id = admin
-        .provision(instance, &ic.permission_set, target)
+        .provision(instance, set, target)
         .await
         .map_err(|e| format!("{step}: {e}"))?;
-    settled(&*admin, &settings, Operation::Provisioning, &id, step)
+    settled(admin, settings, Operation::Provisioning, &id, step)
         .await
-        .map_err(show)?;
-    read_back(&*iam, &role, &cut).await
+        .map_err(|(step, e)| format!("{step}: {e}"))
 }
 
 /// The permission set's role in the account (`AWSReservedSSO_<name>_<suffix>`), if Identity
@@ -457,7 +511,12 @@ async fn reserved_role(iam: &dyn TargetIam, set_name: &str) -> Result<Option<Rol
         .roles_under(RESERVED_PATH)
         .await
         .map_err(|e| format!("list the account's Identity Center roles: {e}"))?;
-    Ok(roles.into_iter().find(|r| r.name().starts_with(&prefix)))
+    // The suffix is 16 hexadecimal digits: `Admin` is not `Admin_X`'s prefix.
+    Ok(roles.into_iter().find(|r| {
+        r.name()
+            .strip_prefix(&prefix)
+            .is_some_and(|suffix| suffix.len() == 16 && suffix.chars().all(|c| c.is_ascii_hexdigit()))
+    }))
 }
 
 /// Reads the deny back from the permission set's role until IAM serves it.
