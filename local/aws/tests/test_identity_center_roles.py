@@ -97,6 +97,8 @@ def test_an_assignment_is_in_progress_then_succeeds_and_only_then_makes_the_role
     assert described["Status"] == "IN_PROGRESS"
     assert reserved_roles(aws, account, ps_name, keys) == []  # not before SUCCEEDED
     assert assignments(center, ps_arn, account) == set()  # nor listed
+    for_user = dict(InstanceArn=center.instance_arn, PrincipalId=user_id, PrincipalType="USER")
+    assert center.sso.list_account_assignments_for_principal(**for_user)["AccountAssignments"] == []
 
     done = wait(
         center.sso.describe_account_assignment_creation_status,
@@ -106,6 +108,9 @@ def test_an_assignment_is_in_progress_then_succeeds_and_only_then_makes_the_role
     )
     assert done["Status"] == "SUCCEEDED" and "FailureReason" not in done
     assert assignments(center, ps_arn, account) == {user_id}
+    assert center.sso.list_account_assignments_for_principal(**for_user)["AccountAssignments"] == [
+        {"AccountId": account, "PermissionSetArn": ps_arn, "PrincipalId": user_id, "PrincipalType": "USER"}
+    ]
 
     [role] = reserved_roles(aws, account, ps_name, keys)
     assert re.fullmatch(rf"AWSReservedSSO_{re.escape(ps_name)}_[0-9a-f]{{16}}", role["RoleName"])
@@ -439,3 +444,32 @@ def test_a_malformed_provisioning_delay_stops_the_server(value):
     proc.stderr.close()
     assert returncode != 0
     assert b"local AWS: CIB_LOCAL_SSO_PROVISION_MS must be a whole number of milliseconds" in stderr
+
+
+# --- Pure parts ---------------------------------------------------------------------------------------
+
+
+def test_iso_8601_session_durations():
+    from cib_local_aws.identity_center_admin import duration_seconds
+
+    cases = {"PT1H": 3600, "PT12H": 43200, "PT90M": 5400, "PT1H30M": 5400, "PT3600S": 3600, "P0DT2H": 7200, "P1D": 86400, "P1W": 604800}
+    for text, seconds in cases.items():
+        assert duration_seconds(text) == seconds, text
+    for text in ("1h", "PT", "P1Y", "P1M", "-PT1H", "PT1.5S", "", None, 3600):
+        assert duration_seconds(text) is None, text
+
+
+def test_a_role_inline_policy_over_iams_quota_fails_before_the_role_is_touched():
+    # PutInlinePolicyToPermissionSet already refuses more than 10,240 characters that are not white
+    # space, so this guard only matters if the two counts ever differ: the role's inline policies
+    # together may not pass IAM's 10,240 (policy_limits), and the request fails with IAM's words.
+    from types import SimpleNamespace
+
+    from cib_local_aws.identity_center_roles import ProvisioningFailed, Snapshot, _check
+
+    iam = SimpleNamespace(managed_policies={}, partition="aws", account_id="111122223333")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "b" * 10_300}]})
+    with pytest.raises(ProvisioningFailed) as e:
+        _check(iam, Snapshot("Dev", 3600, document, (), ()), "AWSReservedSSO_Dev_0123456789abcdef")
+    assert e.value.reason == "Received a 409 status error: Maximum policy size of 10240 bytes exceeded for role AWSReservedSSO_Dev_0123456789abcdef"
+    assert _check(iam, Snapshot("Dev", 3600, ALLOW_S3, (), ()), "AWSReservedSSO_Dev_0123456789abcdef") == []
