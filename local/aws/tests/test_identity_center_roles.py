@@ -35,7 +35,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LAUNCH, OTHER, code, unique
+from conftest import ACCOUNT, LAUNCH, OTHER, code, unique
 from identity_center import (
     ALLOW_S3,
     RESERVED_PATH,
@@ -390,6 +390,40 @@ def test_an_account_instance_has_no_multi_account_permissions(aws):
     assert refused(sso.create_permission_set, InstanceArn=instance, Name="Dev") == (
         "ValidationException", "The operation is not supported for an account instance of IAM Identity Center."
     )
+
+
+def test_a_delegated_administrator_manages_the_organization_instance_but_not_the_management_account(aws, center):
+    # delegated-admin-how-to-register.html: the delegated administrator "can perform all IAM Identity
+    # Center administrative tasks from the account, except for [...] Managing permission sets
+    # provisioned in the management account [...] Enabling or disabling user access in the
+    # management account".
+    orgs = aws.client("organizations", aws.admin)
+    delegate = organization(aws, members=1).members[0]
+    orgs.register_delegated_administrator(AccountId=delegate, ServicePrincipal="sso.amazonaws.com")
+    keys = member_keys(aws, delegate)
+    sso, ids = aws.client("sso-admin", keys), aws.client("identitystore", keys)
+    [instance] = sso.list_instances()["Instances"]
+    assert (instance["InstanceArn"], instance["IdentityStoreId"], instance["OwnerAccountId"]) == (center.instance_arn, center.store_id, ACCOUNT)
+    user_id = ids.create_user(IdentityStoreId=center.store_id, UserName=unique("delegated"), DisplayName="D", Name={"GivenName": "G", "FamilyName": "F"})["UserId"]
+    assert user_id in {u["UserId"] for u in center.ids.list_users(IdentityStoreId=center.store_id)["Users"]}  # the same store
+    ps_arn = sso.create_permission_set(InstanceArn=center.instance_arn, Name=unique("dlg")[:32])["PermissionSet"]["PermissionSetArn"]
+    sso.put_inline_policy_to_permission_set(InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, InlinePolicy=ALLOW_S3)
+    started = sso.create_account_assignment(
+        InstanceArn=center.instance_arn, TargetId=center.members[0], TargetType="AWS_ACCOUNT", PermissionSetArn=ps_arn, PrincipalType="USER", PrincipalId=user_id
+    )["AccountAssignmentCreationStatus"]
+    done = wait(sso.describe_account_assignment_creation_status, "AccountAssignmentCreationStatus", InstanceArn=center.instance_arn, AccountAssignmentCreationRequestId=started["RequestId"])
+    assert done["Status"] == "SUCCEEDED"
+    refusal = "A delegated administrator cannot manage permission sets provisioned in the management account, nor assign access to it."
+    assert refused(
+        sso.create_account_assignment,
+        InstanceArn=center.instance_arn, TargetId=ACCOUNT, TargetType="AWS_ACCOUNT", PermissionSetArn=ps_arn, PrincipalType="USER", PrincipalId=user_id,
+    ) == ("AccessDeniedException", refusal)
+    assert refused(sso.provision_permission_set, InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, TargetType="AWS_ACCOUNT", TargetId=ACCOUNT) == ("AccessDeniedException", refusal)
+    # A permission set the management account provisioned to itself is out of the delegate's reach.
+    assert provision(center, ps_arn, ACCOUNT)["Status"] == "SUCCEEDED"
+    assert refused(sso.put_inline_policy_to_permission_set, InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, InlinePolicy=DENY_EC2) == ("AccessDeniedException", refusal)
+    assert refused(sso.update_permission_set, InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, SessionDuration="PT2H") == ("AccessDeniedException", refusal)
+    center.sso.put_inline_policy_to_permission_set(InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, InlinePolicy=DENY_EC2)  # the management account may
 
 
 # --- The delay ------------------------------------------------------------------------------------------
