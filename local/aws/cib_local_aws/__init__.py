@@ -47,7 +47,8 @@ moto's server):
 - signature_query: signed requests with reserved characters (`/`) in the query string verify.
 - identity_center_arns: permission set ARNs in AWS's shape (moto hangs them under the instance's).
 - identity_center_admin: IAM Identity Center's checked admin calls (organization instances only,
-  permission set names and session durations, inline policy quotas) and shared lookups;
+  a delegated administrator's reach, permission set names and session durations, inline policy
+  quotas) and shared lookups;
 - identity_center_roles: the AWSReservedSSO_ roles made in member accounts, protected from IAM
   edits (UnmodifiableEntity);
 - identity_center_provisioning: account assignments and permission set provisioning IN_PROGRESS

@@ -18,7 +18,19 @@ UpdatePermissionSet that leaves them out. From AWS's documentation:
   and ProvisionPermissionSet are ValidationException "The operation is not supported for an
   account instance of IAM Identity Center." (AWS documents no error for it; the exception and its
   words are chosen here). An InstanceArn that is not the caller's instance:
-  ResourceNotFoundException (chosen). Delegated administration of the instance is not modelled.
+  ResourceNotFoundException (chosen).
+- Delegated administration ("Register a member account", delegated-admin-how-to-register.html):
+  a member account registered with RegisterDelegatedAdministrator for sso.amazonaws.com (moto's
+  Organizations did not accept that service principal) administers the management account's
+  instance: its SSO Admin and Identity Store calls work on that instance and identity store (moto
+  gave it an instance of its own). It can do everything "except for [...] Managing permission sets
+  provisioned in the management account [...] Enabling or disabling user access in the management
+  account": an assignment or provisioning that targets the management account, and any change to
+  a permission set provisioned there (PutInlinePolicyToPermissionSet,
+  DeleteInlinePolicyFromPermissionSet, Attach/Detach managed and customer managed policies,
+  UpdatePermissionSet, DeletePermissionSet, ProvisionPermissionSet), are AccessDeniedException
+  (the exception the API lists; its words are chosen here: "A delegated administrator cannot manage
+  permission sets provisioned in the management account, nor assign access to it.").
 - CreatePermissionSet (API_CreatePermissionSet.html): Name 1 to 32 characters of `[\\w+=,.@-]`;
   SessionDuration "The length of time that the application user sessions are valid in the
   ISO-8601 standard", pattern `(-?)P(?=\\d|T\\d)(?:(\\d+)Y)?(?:(\\d+)M)?(?:(\\d+)([DW]))?(?:T(?:(\\d+)H)?
@@ -246,8 +258,83 @@ def require_organization_instance(response) -> None:
     """The caller's instance (InstanceArn) must be an organization instance."""
     backend = response.ssoadmin_backend
     instance_of(backend, response._get_param("InstanceArn"))
-    if not is_organization_instance(response.current_account, backend.partition):
+    if not is_organization_instance(backend.account_id, backend.partition):
         raise validation(ACCOUNT_INSTANCE)
+
+
+# --- Delegated administration --------------------------------------------------------------------
+
+SSO_PRINCIPAL = "sso.amazonaws.com"
+DELEGATED_REFUSED = "A delegated administrator cannot manage permission sets provisioned in the management account, nor assign access to it."
+# Calls that change a permission set: refused to a delegated administrator when it is provisioned
+# to the management account.
+PERMISSION_SET_CHANGES = (
+    "put_inline_policy_to_permission_set",
+    "delete_inline_policy_from_permission_set",
+    "attach_managed_policy_to_permission_set",
+    "detach_managed_policy_from_permission_set",
+    "attach_customer_managed_policy_reference_to_permission_set",
+    "detach_customer_managed_policy_reference_from_permission_set",
+    "update_permission_set",
+    "delete_permission_set",
+    "provision_permission_set",
+)
+
+
+def delegating_management_account(account_id: str, partition: str = "aws") -> str | None:
+    """The management account whose Identity Center `account_id` administers as the delegated
+    administrator for sso.amazonaws.com, or None."""
+    from .organizations_rules import _organization_of
+
+    master = _organization_of(account_id, partition)
+    if master is None or master.account_id == account_id:
+        return None
+    for admin in list(master.admins):
+        if admin.account.id == account_id and SSO_PRINCIPAL in admin.services:
+            return master.account_id
+    return None
+
+
+def is_delegated_caller(response) -> bool:
+    return response.current_account != response.ssoadmin_backend.account_id
+
+
+def check_delegated_target(response, account: str | None) -> None:
+    """A delegated administrator may not assign access to, nor provision, the management account."""
+    if is_delegated_caller(response) and account == response.ssoadmin_backend.account_id:
+        raise error("AccessDeniedException", DELEGATED_REFUSED)
+
+
+def _delegation_guard(name: str, original):
+    def call(self, _original=original):
+        if is_delegated_caller(self):
+            from .identity_center_provisioning import provisioned_role
+
+            instance_arn, ps_arn = self._get_param("InstanceArn"), self._get_param("PermissionSetArn")
+            if provisioned_role(instance_arn, ps_arn, self.ssoadmin_backend.account_id) is not None:
+                raise error("AccessDeniedException", DELEGATED_REFUSED)
+        return _original(self)
+
+    call.__name__ = name
+    return call
+
+
+def _apply_delegation() -> None:
+    from moto.identitystore.models import identitystore_backends
+    from moto.identitystore.responses import IdentityStoreResponse
+    from moto.organizations.models import FakeDelegatedAdministrator
+    from moto.ssoadmin.models import ssoadmin_backends
+    from moto.ssoadmin.responses import SSOAdminResponse
+    from moto.utilities.utils import get_partition
+
+    if SSO_PRINCIPAL not in FakeDelegatedAdministrator.SUPPORTED_SERVICES:
+        FakeDelegatedAdministrator.SUPPORTED_SERVICES = [*FakeDelegatedAdministrator.SUPPORTED_SERVICES, SSO_PRINCIPAL]
+
+    def owner(self) -> str:
+        return delegating_management_account(self.current_account, get_partition(self.region)) or self.current_account
+
+    SSOAdminResponse.ssoadmin_backend = property(lambda self: ssoadmin_backends[owner(self)][self.region])
+    IdentityStoreResponse.identitystore_backend = property(lambda self: identitystore_backends[owner(self)][self.region])
 
 
 # --- The checked calls ----------------------------------------------------------------------------
@@ -307,3 +394,13 @@ def apply() -> None:
         return _original(self)
 
     SSOAdminResponse.put_inline_policy_to_permission_set = put_inline_policy_to_permission_set
+
+    _apply_delegation()
+
+
+def guard_delegated_changes() -> None:
+    """Wraps the permission set changes (after every other module has replaced its own)."""
+    from moto.ssoadmin.responses import SSOAdminResponse
+
+    for name in PERMISSION_SET_CHANGES:
+        setattr(SSOAdminResponse, name, _delegation_guard(name, getattr(SSOAdminResponse, name)))

@@ -80,7 +80,7 @@ REFRESHABLE_ACCESS_TOKEN = 3_600
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 APPROVE_PATH = "{0}/moto-api/cib/sso/device/approve"
 EXPIRE_PATH = "{0}/moto-api/cib/sso/device/expire"
-_STORE_HOST = re.compile(r"^(d-[0-9a-f]{10})\.awsapps\.com$")
+_STORE_HOST = re.compile(r"^(d-[0-9a-z]{10})\.awsapps\.com$")  # moto's ids are not all hex
 
 clock = time.time  # epoch seconds; replaceable in tests
 

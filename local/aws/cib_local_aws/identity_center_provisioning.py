@@ -277,7 +277,7 @@ def _queue(response, kind: str, targets: list[str], target_type: str, principal=
     op = Operation(
         kind=kind,
         request_id=str(uuid.uuid4()),
-        owner=response.current_account,
+        owner=backend.account_id,
         partition=backend.partition,
         region=response.region,
         instance_arn=instance_arn,
@@ -310,6 +310,7 @@ def _assignment_params(response):
     if not isinstance(principal_id, str) or not _PRINCIPAL.match(principal_id):
         raise admin.validation(f"1 validation error detected: Value '{principal_id}' at 'principalId' failed to satisfy constraint: Member must satisfy regular expression pattern: ([0-9a-f]{{10}}-|)[A-Fa-f0-9]{{8}}-[A-Fa-f0-9]{{4}}-[A-Fa-f0-9]{{4}}-[A-Fa-f0-9]{{4}}-[A-Fa-f0-9]{{12}}")
     permission_set = response.ssoadmin_backend._find_permission_set(response._get_param("InstanceArn"), response._get_param("PermissionSetArn"))
+    admin.check_delegated_target(response, target_id)
     return permission_set, target_id, (principal_type, principal_id)
 
 
@@ -344,6 +345,7 @@ def provision_permission_set(self):
             if not isinstance(target_id, str) or not _TARGET.match(target_id):
                 raise admin.validation("TargetId is required, 12 digits, when TargetType is AWS_ACCOUNT.")
             targets = [target_id]
+            admin.check_delegated_target(self, target_id)
         else:
             targets = provisioned_accounts(instance_arn, ps_arn)
         op = _queue(self, PROVISION, targets, target_type, snap=roles.snapshot(permission_set))
@@ -451,6 +453,7 @@ def apply() -> None:
     S.list_accounts_for_provisioned_permission_set = list_accounts_for_provisioned_permission_set
     for name in ("describe_account_assignment_creation_status", "describe_account_assignment_deletion_status", "describe_permission_set_provisioning_status", "delete_permission_set"):
         getattr(S, name).__name__ = name
+    admin.guard_delegated_changes()  # around the calls replaced above
 
     urls.url_paths[PATH] = control
 

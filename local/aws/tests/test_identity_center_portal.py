@@ -328,6 +328,17 @@ def test_the_aws_cli_signs_in_with_an_sso_profile(aws, center, granted):
         assert out.returncode == 0, out.stderr
         role_name = reserved_roles(aws, account, ps_name)[0]["RoleName"]
         assert json.loads(out.stdout)["Arn"] == f"arn:aws:sts::{account}:assumed-role/{role_name}/{alice_name}"
+        # The same through the profile's `services` section instead of the environment.
+        with open(os.path.join(home, ".aws", "config"), "a") as f:
+            f.write(
+                f"[profile configured]\nsso_start_url = {center.start_url}\nsso_region = us-east-1\n"
+                f"sso_account_id = {account}\nsso_role_name = {ps_name}\nregion = us-east-1\nservices = local\n"
+                f"[services local]\nsso =\n  endpoint_url = {aws.endpoint}\nsts =\n  endpoint_url = {aws.endpoint}\n"
+            )
+        plain = {k: v for k, v in env.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        out = subprocess.run([sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--profile", "configured"], env=plain, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["Arn"].endswith(f"/{role_name}/{alice_name}")
         # A role the user does not have: the CLI reports the portal's answer.
         with open(os.path.join(home, ".aws", "config"), "a") as f:
             f.write(f"[profile other]\nsso_start_url = {center.start_url}\nsso_region = us-east-1\nsso_account_id = {account}\nsso_role_name = Nope\n")

@@ -35,7 +35,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LAUNCH, OTHER, code, unique
+from conftest import ACCOUNT, LAUNCH, OTHER, code, unique
 from identity_center import (
     ALLOW_S3,
     RESERVED_PATH,
@@ -97,6 +97,8 @@ def test_an_assignment_is_in_progress_then_succeeds_and_only_then_makes_the_role
     assert described["Status"] == "IN_PROGRESS"
     assert reserved_roles(aws, account, ps_name, keys) == []  # not before SUCCEEDED
     assert assignments(center, ps_arn, account) == set()  # nor listed
+    for_user = dict(InstanceArn=center.instance_arn, PrincipalId=user_id, PrincipalType="USER")
+    assert center.sso.list_account_assignments_for_principal(**for_user)["AccountAssignments"] == []
 
     done = wait(
         center.sso.describe_account_assignment_creation_status,
@@ -106,6 +108,9 @@ def test_an_assignment_is_in_progress_then_succeeds_and_only_then_makes_the_role
     )
     assert done["Status"] == "SUCCEEDED" and "FailureReason" not in done
     assert assignments(center, ps_arn, account) == {user_id}
+    assert center.sso.list_account_assignments_for_principal(**for_user)["AccountAssignments"] == [
+        {"AccountId": account, "PermissionSetArn": ps_arn, "PrincipalId": user_id, "PrincipalType": "USER"}
+    ]
 
     [role] = reserved_roles(aws, account, ps_name, keys)
     assert re.fullmatch(rf"AWSReservedSSO_{re.escape(ps_name)}_[0-9a-f]{{16}}", role["RoleName"])
@@ -387,6 +392,40 @@ def test_an_account_instance_has_no_multi_account_permissions(aws):
     )
 
 
+def test_a_delegated_administrator_manages_the_organization_instance_but_not_the_management_account(aws, center):
+    # delegated-admin-how-to-register.html: the delegated administrator "can perform all IAM Identity
+    # Center administrative tasks from the account, except for [...] Managing permission sets
+    # provisioned in the management account [...] Enabling or disabling user access in the
+    # management account".
+    orgs = aws.client("organizations", aws.admin)
+    delegate = organization(aws, members=1).members[0]
+    orgs.register_delegated_administrator(AccountId=delegate, ServicePrincipal="sso.amazonaws.com")
+    keys = member_keys(aws, delegate)
+    sso, ids = aws.client("sso-admin", keys), aws.client("identitystore", keys)
+    [instance] = sso.list_instances()["Instances"]
+    assert (instance["InstanceArn"], instance["IdentityStoreId"], instance["OwnerAccountId"]) == (center.instance_arn, center.store_id, ACCOUNT)
+    user_id = ids.create_user(IdentityStoreId=center.store_id, UserName=unique("delegated"), DisplayName="D", Name={"GivenName": "G", "FamilyName": "F"})["UserId"]
+    assert user_id in {u["UserId"] for u in center.ids.list_users(IdentityStoreId=center.store_id)["Users"]}  # the same store
+    ps_arn = sso.create_permission_set(InstanceArn=center.instance_arn, Name=unique("dlg")[:32])["PermissionSet"]["PermissionSetArn"]
+    sso.put_inline_policy_to_permission_set(InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, InlinePolicy=ALLOW_S3)
+    started = sso.create_account_assignment(
+        InstanceArn=center.instance_arn, TargetId=center.members[0], TargetType="AWS_ACCOUNT", PermissionSetArn=ps_arn, PrincipalType="USER", PrincipalId=user_id
+    )["AccountAssignmentCreationStatus"]
+    done = wait(sso.describe_account_assignment_creation_status, "AccountAssignmentCreationStatus", InstanceArn=center.instance_arn, AccountAssignmentCreationRequestId=started["RequestId"])
+    assert done["Status"] == "SUCCEEDED"
+    refusal = "A delegated administrator cannot manage permission sets provisioned in the management account, nor assign access to it."
+    assert refused(
+        sso.create_account_assignment,
+        InstanceArn=center.instance_arn, TargetId=ACCOUNT, TargetType="AWS_ACCOUNT", PermissionSetArn=ps_arn, PrincipalType="USER", PrincipalId=user_id,
+    ) == ("AccessDeniedException", refusal)
+    assert refused(sso.provision_permission_set, InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, TargetType="AWS_ACCOUNT", TargetId=ACCOUNT) == ("AccessDeniedException", refusal)
+    # A permission set the management account provisioned to itself is out of the delegate's reach.
+    assert provision(center, ps_arn, ACCOUNT)["Status"] == "SUCCEEDED"
+    assert refused(sso.put_inline_policy_to_permission_set, InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, InlinePolicy=DENY_EC2) == ("AccessDeniedException", refusal)
+    assert refused(sso.update_permission_set, InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, SessionDuration="PT2H") == ("AccessDeniedException", refusal)
+    center.sso.put_inline_policy_to_permission_set(InstanceArn=center.instance_arn, PermissionSetArn=ps_arn, InlinePolicy=DENY_EC2)  # the management account may
+
+
 # --- The delay ------------------------------------------------------------------------------------------
 
 
@@ -439,3 +478,32 @@ def test_a_malformed_provisioning_delay_stops_the_server(value):
     proc.stderr.close()
     assert returncode != 0
     assert b"local AWS: CIB_LOCAL_SSO_PROVISION_MS must be a whole number of milliseconds" in stderr
+
+
+# --- Pure parts ---------------------------------------------------------------------------------------
+
+
+def test_iso_8601_session_durations():
+    from cib_local_aws.identity_center_admin import duration_seconds
+
+    cases = {"PT1H": 3600, "PT12H": 43200, "PT90M": 5400, "PT1H30M": 5400, "PT3600S": 3600, "P0DT2H": 7200, "P1D": 86400, "P1W": 604800}
+    for text, seconds in cases.items():
+        assert duration_seconds(text) == seconds, text
+    for text in ("1h", "PT", "P1Y", "P1M", "-PT1H", "PT1.5S", "", None, 3600):
+        assert duration_seconds(text) is None, text
+
+
+def test_a_role_inline_policy_over_iams_quota_fails_before_the_role_is_touched():
+    # PutInlinePolicyToPermissionSet already refuses more than 10,240 characters that are not white
+    # space, so this guard only matters if the two counts ever differ: the role's inline policies
+    # together may not pass IAM's 10,240 (policy_limits), and the request fails with IAM's words.
+    from types import SimpleNamespace
+
+    from cib_local_aws.identity_center_roles import ProvisioningFailed, Snapshot, _check
+
+    iam = SimpleNamespace(managed_policies={}, partition="aws", account_id="111122223333")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "b" * 10_300}]})
+    with pytest.raises(ProvisioningFailed) as e:
+        _check(iam, Snapshot("Dev", 3600, document, (), ()), "AWSReservedSSO_Dev_0123456789abcdef")
+    assert e.value.reason == "Received a 409 status error: Maximum policy size of 10240 bytes exceeded for role AWSReservedSSO_Dev_0123456789abcdef"
+    assert _check(iam, Snapshot("Dev", 3600, ALLOW_S3, (), ()), "AWSReservedSSO_Dev_0123456789abcdef") == []
