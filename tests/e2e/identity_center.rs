@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use e2e::env;
-use e2e::identity_center::{role_credentials, sign_in};
+use e2e::identity_center::{aws_cli_caller, role_credentials, sign_in};
 use e2e::organization::issue_and_trust;
 use local_runner::identity_center as seeded;
 use serde_json::{Value, json};
@@ -317,6 +317,16 @@ async fn identity_center_grants_end_where_they_say() {
         .await
         .expect("ana's ReadOnly");
     env.try_call(&ana_read).await.expect("ana acts with ReadOnly");
+    // And with the AWS CLI's SSO profile the answer gave, pointed at the local portal.
+    let profile = using["cli_profile"].as_str().unwrap().to_string();
+    let arn = aws_cli_caller(env, &profile, &start_url, &ana_portal)
+        .await
+        .expect("the AWS CLI signs in");
+    assert!(
+        arn.starts_with(&format!("arn:aws:sts::{prod1}:assumed-role/AWSReservedSSO_ReadOnly_"))
+            && arn.ends_with("/ana"),
+        "{arn}"
+    );
     // Not in an account she was not granted it in.
     let (status, body) = role_credentials(env, &ana_portal, &prod2, "ReadOnly")
         .await
@@ -332,9 +342,14 @@ async fn identity_center_grants_end_where_they_say() {
     env.try_call(&ana_power).await.expect("ana acts with PowerUser");
 
     // (c) A second grant of the same access, and bob on the same permission set and account.
-    let second = api.post("/sessions", &ana, start(&account1, &read)).await.ok(201);
-    let second = second["session"]["id"].as_str().unwrap().to_string();
-    api.post("/sessions", &bob, start(&account1, &read)).await.ok(201);
+    // Both at once: Identity Center refuses a second request on the same permission set and
+    // account while one is in progress, and the broker asks again.
+    let (second, bobs) = futures::join!(
+        api.post("/sessions", &ana, start(account1, read)),
+        api.post("/sessions", &bob, start(account1, read))
+    );
+    let second = second.ok(201)["session"]["id"].as_str().unwrap().to_string();
+    bobs.ok(201);
     let bob_portal = sign_in(env, &start_url, &instance.identity_store_id, "bob").await;
     let bob_read = role_credentials(env, &bob_portal, &prod1, "ReadOnly")
         .await
@@ -363,6 +378,13 @@ async fn identity_center_grants_end_where_they_say() {
     env.try_call(&bob_read)
         .await
         .expect("another user of the permission set lives");
+    let refused = aws_cli_caller(env, &profile, &start_url, &ana_portal)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("ForbiddenException") || refused.contains("No access"),
+        "{refused}"
+    );
     let inline: Value = serde_json::from_str(&seeded::inline_policy(endpoint, org, &read).await.unwrap()).unwrap();
     let statements = inline["Statement"].as_array().unwrap();
     assert_eq!(

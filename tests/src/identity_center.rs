@@ -93,3 +93,72 @@ pub async fn role_credentials(
         "identity-center-portal",
     ))
 }
+
+/// `aws sts get-caller-identity` from the AWS CLI (the pinned v1) with the SSO profile a start
+/// answered (`cli_profile`), signed in as `signed_in`: the token in the AWS CLI's SSO cache
+/// (`~/.aws/sso/cache/<sha1 of the start URL>.json`, what `aws sso login` writes) and every
+/// endpoint, the portal's included, pointed at the local AWS. The caller's ARN, or the CLI's
+/// error output.
+pub async fn aws_cli_caller(
+    env: &TestEnv,
+    cli_profile: &str,
+    start_url: &str,
+    signed_in: &PortalSignIn,
+) -> Result<String, String> {
+    use sha1::Digest;
+    let home = std::env::temp_dir().join(format!("cib-sso-{}", ulid::Ulid::new()));
+    let cache = home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("a temporary home");
+    let profile = cli_profile
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("[profile "))
+        .and_then(|l| l.strip_suffix(']'))
+        .expect("the profile lines name the profile")
+        .to_string();
+    std::fs::write(home.join(".aws/config"), cli_profile).expect("the AWS CLI's config");
+    let key: String = sha1::Sha1::digest(start_url.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let expires = (time::OffsetDateTime::now_utc() + std::time::Duration::from_secs(3600))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    std::fs::write(
+        cache.join(format!("{key}.json")),
+        json!({ "startUrl": start_url, "region": "us-east-1", "accessToken": signed_in.access_token, "expiresAt": expires })
+            .to_string(),
+    )
+    .expect("the SSO token cache");
+    let python = std::env::var("LOCAL_AWS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = tokio::process::Command::new(python)
+        .args([
+            "-m",
+            "awscli",
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            &profile,
+            "--output",
+            "json",
+        ])
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+        .env("AWS_ENDPOINT_URL", &env.aws_endpoint)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await
+        .expect("the AWS CLI runs (pip install awscli)");
+    let _ = std::fs::remove_dir_all(&home);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).to_string());
+    }
+    let who: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    Ok(who["Arn"].as_str().unwrap_or_default().to_string())
+}

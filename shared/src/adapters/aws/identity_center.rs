@@ -36,9 +36,12 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
 ) -> CloudError {
     match service_code(&err).as_deref() {
         Some("ResourceNotFoundException") => CloudError::NotFound(describe(&err)),
-        Some(
-            "AccessDeniedException" | "ValidationException" | "ConflictException" | "ServiceQuotaExceededException",
-        ) => CloudError::Refused(describe(&err)),
+        // "There is a conflicting operation in process": another request on the same
+        // permission set and account is still IN_PROGRESS; AWS asks to retry.
+        Some("ConflictException") => CloudError::NotYetInEffect(describe(&err)),
+        Some("AccessDeniedException" | "ValidationException" | "ServiceQuotaExceededException") => {
+            CloudError::Refused(describe(&err))
+        }
         _ => CloudError::Unavailable(describe(&err)),
     }
 }

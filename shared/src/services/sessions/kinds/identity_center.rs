@@ -142,6 +142,25 @@ impl SessionService {
     }
 }
 
+/// Makes a request (`make`: create or delete an assignment, provision), asked again while
+/// another request on the same permission set and account is in progress (ConflictException).
+async fn requested<F, Fut>(make: F) -> Result<String, CloudError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<String, CloudError>>,
+{
+    let mut waits = WAITS.iter();
+    loop {
+        match make().await {
+            Err(CloudError::NotYetInEffect(why)) => match waits.next() {
+                Some(wait) => tokio::time::sleep(*wait).await,
+                None => return Err(CloudError::Unavailable(why)),
+            },
+            other => return other,
+        }
+    }
+}
+
 /// Waits for an asynchronous request to succeed.
 async fn settled(
     admin: &dyn IdentityCenterAdmin,
@@ -317,15 +336,16 @@ impl Kind for IdentityCenter {
             // Made even when another live grant made it already: creating an existing
             // assignment is answered as a success, and this one then holds it too.
             let step = "assign the permission set";
-            let id = admin
-                .create_assignment(
+            let id = requested(|| {
+                admin.create_assignment(
                     &settings.instance_arn,
                     &account.aws_account_id,
                     &ic.permission_set,
                     &ic.user_id,
                 )
-                .await
-                .map_err(cloud_err(step))?;
+            })
+            .await
+            .map_err(cloud_err(step))?;
             settled(&*admin, &settings, Operation::AssignmentCreation, &id, step).await?;
         }
         Ok(Granted::IdentityCenter(Box::new(IcUse {
@@ -406,8 +426,7 @@ async fn end_access(
         .map_err(|e| format!("read the account's assignments: {e}"))?;
     if assigned.contains(&IcPrincipal::User(ic.user_id.clone())) {
         let step = "delete the assignment";
-        let id = admin
-            .delete_assignment(instance, target, &ic.permission_set, &ic.user_id)
+        let id = requested(|| admin.delete_assignment(instance, target, &ic.permission_set, &ic.user_id))
             .await
             .map_err(|e| format!("{step}: {e}"))?;
         settled(&*admin, &settings, Operation::AssignmentDeletion, &id, step)
@@ -494,8 +513,7 @@ async fn write_deny(
         .await
         .map_err(|e| format!("write the deny into the permission set: {e}"))?;
     let step = "provision the permission set";
-    let id = admin
-        .provision(instance, set, target)
+    let id = requested(|| admin.provision(instance, set, target))
         .await
         .map_err(|e| format!("{step}: {e}"))?;
     settled(admin, settings, Operation::Provisioning, &id, step)
