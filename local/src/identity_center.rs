@@ -232,3 +232,39 @@ pub async fn create_user(
 pub fn region() -> &'static str {
     REGION
 }
+
+/// What `scripts/dev` readies in the organization's Identity Center for a newcomer: the
+/// permission set `ReadOnly` (read IAM) and identity-store users for the development sign-in's
+/// people (`alice@example.com` as `alice`, `bob@example.com` as `bob`).
+#[derive(Debug, Clone)]
+pub struct DevIdentityCenter {
+    pub read_only: String,
+    pub identity_store_id: String,
+}
+
+static DEV: std::sync::OnceLock<DevIdentityCenter> = std::sync::OnceLock::new();
+
+/// What `ready_for_dev` readied, once it has.
+pub fn dev() -> Option<&'static DevIdentityCenter> {
+    DEV.get()
+}
+
+/// Readies the organization's Identity Center as `DevIdentityCenter` says (kept for `dev`).
+pub async fn ready_for_dev(endpoint: &str, org: &SeededOrganization) -> Result<DevIdentityCenter, String> {
+    let read_only = create_permission_set(
+        endpoint,
+        org,
+        "ReadOnly",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadIam","Effect":"Allow","Action":["iam:Get*","iam:List*"],"Resource":"*"}]}"#,
+    )
+    .await?;
+    for name in ["alice", "bob"] {
+        create_user(endpoint, org, name, &format!("{name}@example.com")).await?;
+    }
+    let readied = DevIdentityCenter {
+        read_only,
+        identity_store_id: instance(endpoint, org).await?.identity_store_id,
+    };
+    let _ = DEV.set(readied.clone());
+    Ok(readied)
+}

@@ -302,6 +302,9 @@ async fn prepare_organization(
         .ok_or("the ExternalId came with no trust policy")?;
     let org = &aws.organization;
     local_runner::organization::trust_external_id(&aws.endpoint, org, &trust.to_string()).await?;
+    if let Err(e) = local_runner::identity_center::ready_for_dev(&aws.endpoint, org).await {
+        eprintln!("local-runner: the organization's Identity Center could not be readied ({e})");
+    }
     let dir = local_dir();
     let _ = std::fs::create_dir_all(&dir);
     let keys = serde_json::json!({
@@ -359,6 +362,13 @@ fn print_organization(system: &LocalSystem, file: &std::path::Path) {
     println!(
         "  curl -s -X POST {url}/sessions -H \"Authorization: Bearer $USER_TOKEN\" {json} -d '{{\"account_id\":\"'$ACCOUNT'\",\"type\":\"jit\",\"role_arn\":\"arn:aws:iam::'$PROD1':role/OnCall\",\"duration_seconds\":900,\"reason\":\"try it\"}}'\n"
     );
+    match local_runner::identity_center::dev() {
+        Some(ic) => println!(
+            "Its IAM Identity Center: permission set ReadOnly, identity-store users alice and bob (README, \"Identity Center sessions\"):\n  export PERMISSION_SET={} AWS_LOCAL={}\n",
+            ic.read_only, aws.endpoint
+        ),
+        None => println!(),
+    }
 }
 
 fn print_welcome(

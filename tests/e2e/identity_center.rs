@@ -220,16 +220,13 @@ async fn identity_center_grants_end_where_they_say() {
 
     // Refusals: a permission set no grant names (403), one of no instance of the organization,
     // a user the identity store does not have, an account outside the group's OU.
-    let p = api
-        .post("/sessions", &ana, start(&account1, &billing))
-        .await
-        .problem(403);
+    let p = api.post("/sessions", &ana, start(account1, billing)).await.problem(403);
     assert!(p["detail"].as_str().unwrap().contains(billing.as_str()), "{p}");
     api.post(
         "/sessions",
         &ana,
         start(
-            &account1,
+            account1,
             "arn:aws:sso:::permissionSet/ssoins-ffffffffffffffff/ps-ffffffffffffffff",
         ),
     )
@@ -239,7 +236,7 @@ async fn identity_center_grants_end_where_they_say() {
         .await
         .ok(201);
     let p = api
-        .post("/sessions", &env.user("carol@example.com"), start(&account1, &read))
+        .post("/sessions", &env.user("carol@example.com"), start(account1, read))
         .await
         .problem(422);
     assert_eq!(p["type"], problem("identity-center-user-not-found").as_str(), "{p}");
@@ -278,7 +275,7 @@ async fn identity_center_grants_end_where_they_say() {
 
     // (a) ana starts ReadOnly on prod-1: the assignment is made and provisioned before the
     // answer, which says how to use it and holds no credential.
-    let started = api.post("/sessions", &ana, start(&account1, &read)).await.ok(201);
+    let started = api.post("/sessions", &ana, start(account1, read)).await.ok(201);
     let first = started["session"]["id"].as_str().unwrap().to_string();
     assert_eq!(started["session"]["type"], "identity_center", "{started}");
     assert!(started["session"]["iam_user"].is_null(), "{started}");
@@ -303,7 +300,7 @@ async fn identity_center_grants_end_where_they_say() {
     }
     assert!(started.get("credentials").is_none(), "no credential: {started}");
     assert!(
-        seeded::assignments(endpoint, org, &prod1, &read)
+        seeded::assignments(endpoint, org, prod1, read)
             .await
             .unwrap()
             .iter()
@@ -313,7 +310,7 @@ async fn identity_center_grants_end_where_they_say() {
 
     // With the portal: ana signs in as the AWS CLI does and fetches the credentials.
     let ana_portal = sign_in(env, &start_url, &instance.identity_store_id, "ana").await;
-    let ana_read = role_credentials(env, &ana_portal, &prod1, "ReadOnly")
+    let ana_read = role_credentials(env, &ana_portal, prod1, "ReadOnly")
         .await
         .expect("ana's ReadOnly");
     env.try_call(&ana_read).await.expect("ana acts with ReadOnly");
@@ -328,15 +325,13 @@ async fn identity_center_grants_end_where_they_say() {
         "{arn}"
     );
     // Not in an account she was not granted it in.
-    let (status, body) = role_credentials(env, &ana_portal, &prod2, "ReadOnly")
-        .await
-        .unwrap_err();
+    let (status, body) = role_credentials(env, &ana_portal, prod2, "ReadOnly").await.unwrap_err();
     assert_eq!(status, 403, "{body}");
 
     // (b) A second kind of access for the same user: PowerUser on prod-1.
-    let power_started = api.post("/sessions", &ana, start(&account1, &power)).await.ok(201);
+    let power_started = api.post("/sessions", &ana, start(account1, power)).await.ok(201);
     let power_session = power_started["session"]["id"].as_str().unwrap().to_string();
-    let ana_power = role_credentials(env, &ana_portal, &prod1, "PowerUser")
+    let ana_power = role_credentials(env, &ana_portal, prod1, "PowerUser")
         .await
         .expect("ana's PowerUser");
     env.try_call(&ana_power).await.expect("ana acts with PowerUser");
@@ -351,7 +346,7 @@ async fn identity_center_grants_end_where_they_say() {
     let second = second.ok(201)["session"]["id"].as_str().unwrap().to_string();
     bobs.ok(201);
     let bob_portal = sign_in(env, &start_url, &instance.identity_store_id, "bob").await;
-    let bob_read = role_credentials(env, &bob_portal, &prod1, "ReadOnly")
+    let bob_read = role_credentials(env, &bob_portal, prod1, "ReadOnly")
         .await
         .expect("bob's ReadOnly");
 
@@ -361,7 +356,7 @@ async fn identity_center_grants_end_where_they_say() {
     env.try_call(&ana_read)
         .await
         .expect("the second grant keeps ana's ReadOnly");
-    role_credentials(env, &ana_portal, &prod1, "ReadOnly")
+    role_credentials(env, &ana_portal, prod1, "ReadOnly")
         .await
         .expect("and a new fetch works");
 
@@ -370,9 +365,7 @@ async fn identity_center_grants_end_where_they_say() {
     let ended = api.end_session(&ana, &second).await.ok(200);
     assert_eq!(ended["status"], "ended", "{ended}");
     assert_eq!(env.try_call(&ana_read).await, Err("AccessDenied".to_string()));
-    let (status, body) = role_credentials(env, &ana_portal, &prod1, "ReadOnly")
-        .await
-        .unwrap_err();
+    let (status, body) = role_credentials(env, &ana_portal, prod1, "ReadOnly").await.unwrap_err();
     assert_eq!(status, 403, "no new fetch: {body}");
     env.try_call(&ana_power).await.expect("ana's other grant lives");
     env.try_call(&bob_read)
@@ -385,7 +378,7 @@ async fn identity_center_grants_end_where_they_say() {
         refused.contains("ForbiddenException") || refused.contains("No access"),
         "{refused}"
     );
-    let inline: Value = serde_json::from_str(&seeded::inline_policy(endpoint, org, &read).await.unwrap()).unwrap();
+    let inline: Value = serde_json::from_str(&seeded::inline_policy(endpoint, org, read).await.unwrap()).unwrap();
     let statements = inline["Statement"].as_array().unwrap();
     assert_eq!(
         statements[0]["Sid"], "Read",
@@ -399,12 +392,12 @@ async fn identity_center_grants_end_where_they_say() {
 
     // (f) Access bob already had outside the broker (an assignment an administrator made on
     // prod-2): the start says so, and its end leaves it.
-    seeded::assign(endpoint, org, &prod2, &read, &bob_id).await.unwrap();
-    let outside = api.post("/sessions", &bob, start(&account2, &read)).await.ok(201);
+    seeded::assign(endpoint, org, prod2, read, bob_id).await.unwrap();
+    let outside = api.post("/sessions", &bob, start(account2, read)).await.ok(201);
     let note = outside["identity_center"]["outside"].as_str().unwrap_or_default();
     assert!(note.contains("did not make"), "{outside}");
     let outside_id = outside["session"]["id"].as_str().unwrap();
-    let bob_prod2 = role_credentials(env, &bob_portal, &prod2, "ReadOnly")
+    let bob_prod2 = role_credentials(env, &bob_portal, prod2, "ReadOnly")
         .await
         .expect("bob's own access");
     api.end_session(&bob, outside_id).await.ok(200);
@@ -419,7 +412,7 @@ async fn identity_center_grants_end_where_they_say() {
     assert_eq!(got["status"], "expired", "{got}");
     env.clock.reset();
     assert_eq!(env.try_call(&ana_power).await, Err("AccessDenied".to_string()));
-    let (status, body) = role_credentials(env, &ana_portal, &prod1, "PowerUser")
+    let (status, body) = role_credentials(env, &ana_portal, prod1, "PowerUser")
         .await
         .unwrap_err();
     assert_eq!(status, 403, "no new fetch after expiry: {body}");
