@@ -336,6 +336,17 @@ def main() -> None:
     call("PUT", f"/chatops/slack/users/{ADMIN_SLACK_MEMBER}", {"email": ADMIN_EMAIL})
     call("PUT", f"/chatops/slack/users/{USER_SLACK_MEMBER}", {"email": user})
 
+    print("fuzz_setup: the organization and its Identity Center", flush=True)
+    organization, members = None, []
+    try:
+        # The local runner issued its ExternalId and applied its trust (organization.json).
+        registered = call("POST", "/organizations", json.loads((LOCAL_DIR / "organization.json").read_text()))
+        organization = registered["id"]
+        members = [a["aws_account_id"] for a in registered["accounts"] if a["aws_account_id"] != registered["management_account_id"]]
+        call("PUT", f"/organizations/{organization}/identity-center", {"region": "us-east-1"})
+    except Exception as e:  # the rest is still worth fuzzing; fuzz_counts.py names what it missed
+        print(f"fuzz_setup: WARNING: no organization ({type(e).__name__}: {e})", flush=True)
+
     readable = [to_end, to_extend, break_glass[0], pending[0], bobs] + ([shell_session] if shell_session else [])
     ids = lambda values: [{"id": v} for v in values]  # noqa: E731
     # operationId -> caller -> path parameters to steer half of the valid cases to. Session
@@ -366,6 +377,16 @@ def main() -> None:
         "deprovisionUser": [{"id": settings, "name": to_deprovision}],
         "releaseIdentity": [{"email": BOB}],
     }
+    if organization:
+        admin_only.update(
+            {
+                "getOrganization": ids([organization]),
+                "syncOrganization": ids([organization]),
+                "setOrganizationIdentityCenter": ids([organization]),
+                # Each member is enabled once (201), then 409 `already-registered`.
+                "enableOrganizationAccount": [{"id": organization, "aws_account_id": m} for m in members],
+            }
+        )
     paths = {op: {"admin": values, "user": values} for op, values in sessions.items()}
     paths.update({op: {"admin": values} for op, values in admin_only.items()})
     paths["confirmSlackLink"] = {

@@ -54,11 +54,15 @@ async fn groups_grant_permissions_per_account() {
     };
     assert_eq!(
         perms(&a1),
-        Some(json!({ "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": false }))
+        Some(
+            json!({ "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": false, "start_identity_center_sessions": false })
+        )
     );
     assert_eq!(
         perms(&a2),
-        Some(json!({ "start_sessions": false, "start_jit_sessions": true, "start_shell_sessions": false }))
+        Some(
+            json!({ "start_sessions": false, "start_jit_sessions": true, "start_shell_sessions": false, "start_identity_center_sessions": false })
+        )
     );
 
     // Changes apply at once: narrowing a group, removing a member, deleting a group.
@@ -92,11 +96,15 @@ async fn groups_grant_permissions_per_account() {
     };
     assert_eq!(
         perms(&a1),
-        Some(json!({ "start_sessions": false, "start_jit_sessions": false, "start_shell_sessions": false }))
+        Some(
+            json!({ "start_sessions": false, "start_jit_sessions": false, "start_shell_sessions": false, "start_identity_center_sessions": false })
+        )
     );
     assert_eq!(
         perms(&a2),
-        Some(json!({ "start_sessions": false, "start_jit_sessions": true, "start_shell_sessions": false }))
+        Some(
+            json!({ "start_sessions": false, "start_jit_sessions": true, "start_shell_sessions": false, "start_identity_center_sessions": false })
+        )
     );
 
     api.delete(&format!("/groups/{g1}/members/{email}"), &admin)

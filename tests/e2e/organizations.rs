@@ -324,6 +324,21 @@ async fn an_organization_covers_its_accounts_now_and_later() {
         .expect("the organization role trusts the registered ExternalId alone again");
     // The registered organization still syncs.
     sync_now(env, &id).await;
+
+    // (g) Removed: refused while a group names its OUs; then its registration goes, its enabled
+    // accounts stay registered accounts (outside any organization), and nothing is left to read.
+    let p = api.delete(&format!("/organizations/{id}"), &admin).await.problem(409);
+    assert_eq!(p["type"], problem("organization-in-use").as_str(), "{p}");
+    api.delete(&format!("/groups/{gid}"), &admin).await.ok(204);
+    api.delete(&format!("/organizations/{id}"), &admin).await.ok(204);
+    api.get(&format!("/organizations/{id}"), &admin).await.problem(404);
+    let listed = api.get("/organizations", &admin).await.ok(200);
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    let kept = api.get(&format!("/accounts/{}", m1.account), &admin).await.ok(200);
+    assert!(
+        kept["organization"].is_null(),
+        "an enabled account stays, outside any organization: {kept}"
+    );
 }
 
 #[tokio::test]

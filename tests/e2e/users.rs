@@ -251,7 +251,7 @@ async fn full_identity_lifecycle() {
         .unwrap();
     assert_eq!(
         here["permissions"],
-        json!({ "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": false })
+        json!({ "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": false, "start_identity_center_sessions": false })
     );
     assert_eq!(
         here["iam_user"],
