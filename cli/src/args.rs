@@ -339,15 +339,20 @@ pub enum Members {
 
 #[derive(Subcommand)]
 pub enum Sessions {
-    /// Start a JIT session (--role) or a console session (--console). Where your group's policy
-    /// needs approval, waits for it (progress on standard error), then prints the credentials
+    /// Start a JIT session (--role), a console session (--console) or an Identity Center session
+    /// (--permission-set). Where your group's policy needs approval, waits for it (progress on
+    /// standard error), then prints the credentials (Identity Center: the portal link and the
+    /// AWS CLI profile to sign in with)
     Start {
         #[arg(long)]
         account: String,
-        #[arg(long, required_unless_present = "console")]
+        #[arg(long, required_unless_present_any = ["console", "permission_set"])]
         role: Option<String>,
-        #[arg(long, conflicts_with = "role")]
+        #[arg(long, conflicts_with_all = ["role", "permission_set"])]
         console: bool,
+        /// An IAM Identity Center permission set's ARN
+        #[arg(long, conflicts_with = "role")]
+        permission_set: Option<String>,
         /// Seconds, or 30m, 1h, 1h30m
         #[arg(long, default_value = "1h")]
         duration: String,

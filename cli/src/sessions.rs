@@ -74,6 +74,21 @@ pub(crate) fn print_started(started: &Value, json: bool) {
             println!("\nConsole: {link}");
         }
     }
+    if let Some(ic) = started.get("identity_center").filter(|c| c.is_object()) {
+        // No credential: the user signs in through the access portal, or the AWS CLI through it.
+        let profile = ic["cli_profile"].as_str().unwrap_or("");
+        let name = profile
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("[profile "))
+            .and_then(|l| l.strip_suffix(']'))
+            .unwrap_or("");
+        println!("\nAccess portal: {}", ic["portal_url"].as_str().unwrap_or(""));
+        println!("\nAWS CLI (add to ~/.aws/config, then `aws sso login --profile {name}`):\n{profile}");
+        if let Some(outside) = ic["outside"].as_str() {
+            println!("Note: {outside}");
+        }
+    }
     if let Some(c) = started.get("console").filter(|c| c.is_object()) {
         println!(
             "\nSign in at {}\nuser: {}\npassword: {}",
@@ -132,19 +147,27 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
             account,
             role,
             console,
+            permission_set,
             duration,
             reason,
             break_glass,
             wait,
         } => {
-            let mut body = match (role, console) {
-                (Some(role), false) => {
+            let mut body = match (role, console, permission_set) {
+                (Some(role), false, None) => {
                     json!({ "account_id": account, "type": "jit", "role_arn": role, "duration_seconds": seconds(&duration)?, "reason": reason })
                 }
-                (None, true) => {
+                (None, true, None) => {
                     json!({ "account_id": account, "type": "console", "duration_seconds": seconds(&duration)?, "reason": reason })
                 }
-                _ => return Err(Failure::usage("give --role (JIT) or --console")),
+                (None, false, Some(set)) => {
+                    json!({ "account_id": account, "type": "identity_center", "permission_set_arn": set, "duration_seconds": seconds(&duration)?, "reason": reason })
+                }
+                _ => {
+                    return Err(Failure::usage(
+                        "give --role (JIT), --console or --permission-set (Identity Center)",
+                    ));
+                }
             };
             if break_glass {
                 body["break_glass"] = json!(true);

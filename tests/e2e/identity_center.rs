@@ -421,6 +421,34 @@ async fn identity_center_grants_end_where_they_say() {
     env.try_call(&bob_prod2)
         .await
         .expect("access made outside the broker outlives the expirer too");
+
+    // (h) Once nothing a deny covers can still be live (the permission set's hour, 15 minutes,
+    // and the 12 h 15 min a console made from the credentials may outlive them), the sync drops
+    // it; the customer's own statement stays.
+    let denies = |doc: &str| -> usize {
+        serde_json::from_str::<Value>(doc).unwrap()["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["Sid"].as_str().unwrap_or_default().starts_with("CibEnd"))
+            .count()
+    };
+    // ana's in prod-1; bob's expiry removed the set's last assignment there, and Identity Center
+    // the role with it, so it needed none.
+    assert_eq!(denies(&seeded::inline_policy(endpoint, org, read).await.unwrap()), 1);
+    env.clock.advance(Duration::from_secs(13 * 3600));
+    env.run_org_sync().await;
+    assert_eq!(
+        denies(&seeded::inline_policy(endpoint, org, read).await.unwrap()),
+        1,
+        "not yet"
+    );
+    env.clock.advance(Duration::from_secs(3600));
+    env.run_org_sync().await;
+    let left: Value = serde_json::from_str(&seeded::inline_policy(endpoint, org, read).await.unwrap()).unwrap();
+    env.clock.reset();
+    assert_eq!(left["Statement"].as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left["Statement"][0]["Sid"], "Read", "{left}");
 }
 
 /// `POST /sessions/{id}/approvals` as `token`.

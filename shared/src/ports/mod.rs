@@ -474,6 +474,26 @@ pub trait GroupStore: Send + Sync {
     async fn create(&self, group: &AccessGroup) -> Result<(), StoreError>;
     async fn get(&self, id: &GroupId) -> Result<Option<AccessGroup>, StoreError>;
     async fn list(&self, page: &PageRequest) -> Result<Option<Page<AccessGroup>>, StoreError>;
+    /// Every group, every page of `list`.
+    async fn all(&self) -> Result<Vec<AccessGroup>, StoreError> {
+        let mut all = Vec::new();
+        let mut page = PageRequest {
+            limit: 100,
+            cursor: None,
+        };
+        loop {
+            let Some(p) = self.list(&page).await? else {
+                return Err(StoreError::Unavailable(
+                    "the group listing refused its own cursor".into(),
+                ));
+            };
+            all.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
     /// Replaces the group (version-checked); moves the name's uniqueness marker if renamed.
     async fn update(&self, group: &AccessGroup, previous_name: &str) -> Result<(), StoreError>;
     /// Deletes the group and its memberships.

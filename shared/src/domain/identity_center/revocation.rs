@@ -138,6 +138,31 @@ pub fn with_cuts(inline: &str, cuts: &[IcCut], now: OffsetDateTime) -> Result<Op
     Ok(Some(text))
 }
 
+/// The broker's statements in `inline` that nothing can still need at `now`, dropped: the
+/// policy left (`None`: none) and the accounts whose denies went, to provision it to; `None`
+/// when none expired (or the policy is not one the broker reads).
+pub fn expired_dropped(inline: &str, now: OffsetDateTime) -> Option<(Option<String>, Vec<AwsAccountId>)> {
+    let doc: Value = serde_json::from_str(inline).ok()?;
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(v)) => v.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => return None,
+    };
+    let mut accounts: Vec<AwsAccountId> = statements
+        .iter()
+        .filter(|stmt| ours(stmt).is_some_and(|(_, until)| until <= now.unix_timestamp()))
+        .filter_map(|stmt| stmt.pointer("/Condition/StringEquals/aws:PrincipalAccount")?.as_str())
+        .filter_map(|a| AwsAccountId::parse(a).ok())
+        .collect();
+    if accounts.is_empty() {
+        return None;
+    }
+    accounts.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    accounts.dedup();
+    let left = with_cuts(inline, &[], now).ok()?;
+    Some((left, accounts))
+}
+
 /// Whether `inline` (as the provisioned role serves it) refuses what `cut` covers: the
 /// read-back an end waits for.
 pub fn holds(inline: &str, cut: &IcCut) -> bool {
@@ -264,6 +289,34 @@ mod tests {
             Some(ours_only.as_str())
         );
         assert_eq!(with_cuts(&ours_only, &[], t(3600)).unwrap(), None);
+    }
+
+    #[test]
+    fn expired_denies_are_found_with_their_accounts() {
+        let doc = with_cuts(
+            CUSTOMER,
+            &[cut("u-1", "220000000002", 0, 3600), cut("u-2", "220000000003", 0, 7200)],
+            t(0),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(expired_dropped(&doc, t(3599)), None, "none expired yet");
+        let (left, accounts) = expired_dropped(&doc, t(3600)).unwrap();
+        assert_eq!(accounts, vec![AwsAccountId::parse("220000000002").unwrap()]);
+        let left = left.unwrap();
+        assert_eq!(statements(&left).len(), 2, "the customer's and u-2's: {left}");
+        let (left, accounts) = expired_dropped(&left, t(7200)).unwrap();
+        assert_eq!(accounts, vec![AwsAccountId::parse("220000000003").unwrap()]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&left.unwrap()).unwrap(),
+            serde_json::from_str::<Value>(CUSTOMER).unwrap()
+        );
+        assert_eq!(
+            expired_dropped(CUSTOMER, t(99_999)),
+            None,
+            "the customer's statements are never ours"
+        );
+        assert_eq!(expired_dropped("", t(0)), None);
     }
 
     #[test]

@@ -81,6 +81,12 @@ fn what(e: &Value) -> String {
             code("target").unwrap_or_else(|| "(not recorded)".into()),
             code("role_arn").unwrap_or_else(|| "of the account".into())
         ),
+        Some("identity_center") => format!(
+            "Identity Center session with the permission set {}",
+            code("permission_set_name")
+                .or_else(|| code("permission_set_arn"))
+                .unwrap_or_else(|| "(not recorded)".into())
+        ),
         Some(other) => format!("session of kind `{}`", inert(other)),
         None => "session of an unknown kind".into(),
     }
@@ -392,6 +398,21 @@ mod tests {
              *Reason:* _INC-42 database failover_\n\
              Needs 2 approval(s) from an approver group; lapses at 2026-11-24T11:00:00Z UTC."
         );
+    }
+
+    #[test]
+    fn an_identity_center_request_names_its_permission_set() {
+        let text = summary(&event(
+            "identity_center",
+            None,
+            json!({ "permission_set_name": "ReadOnly", "permission_set_arn": "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef" }),
+        ));
+        assert!(
+            text.contains("asks for an Identity Center session with the permission set `ReadOnly`")
+                || text.contains("Identity Center session with the permission set `ReadOnly`"),
+            "{text}"
+        );
+        assert!(!text.contains("JIT") && !text.contains("IAM user"), "{text}");
     }
 
     #[test]

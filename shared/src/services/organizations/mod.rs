@@ -18,8 +18,8 @@ use crate::domain::{
     external_id_digest,
 };
 use crate::ports::{
-    AccountStore, Clock, DiscoveryError, GroupStore, OrganizationDirectory, OrganizationStore, PageRequest,
-    SealContext, SecretSealer, StoreError, StoredOrganization,
+    AccountStore, Clock, DiscoveryError, GroupStore, OrganizationDirectory, OrganizationStore, SealContext,
+    SecretSealer, StoreError, StoredOrganization,
 };
 use crate::services::accounts::{AccountService, RegisterAccount, RegisterAccountError};
 
@@ -380,23 +380,7 @@ impl OrganizationService {
     }
 
     async fn all_groups(&self) -> Result<Vec<AccessGroup>, StoreError> {
-        let mut all = Vec::new();
-        let mut page = PageRequest {
-            limit: 100,
-            cursor: None,
-        };
-        loop {
-            let Some(p) = self.groups.list(&page).await? else {
-                return Err(StoreError::Unavailable(
-                    "the group listing refused its own cursor".into(),
-                ));
-            };
-            all.extend(p.items);
-            match p.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => return Ok(all),
-            }
-        }
+        self.groups.all().await
     }
 
     /// Works the accounts of every OU-scoped group out again; returns how many changed.

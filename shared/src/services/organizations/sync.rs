@@ -81,6 +81,14 @@ impl OrganizationService {
                 }
             }
         }
+        // Denies of ended Identity Center sessions that nothing can still need.
+        match sessions.prune_identity_center(&now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(permission_sets = n, "expired Identity Center denies dropped"),
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping expired Identity Center denies failed; the next sync tries again")
+            }
+        }
         let report = SyncReport {
             organization_id: now.organization.id.to_string(),
             accounts: now.members.len(),
