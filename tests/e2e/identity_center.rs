@@ -548,6 +548,13 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
         .await
         .expect("assigned once approved");
     env.try_call(&creds).await.expect("dana acts with PowerUser");
+    // Her calls are the session's activity: the portal names her role sessions after her.
+    let activity = api.get(&format!("/sessions/{id}/activity"), &dana).await.ok(200);
+    assert_eq!(activity["lookup"]["value"], "dana", "{activity}");
+    assert!(
+        activity["events"].as_array().unwrap().iter().any(|e| e["event_name"] == "ListRoles"),
+        "{activity}"
+    );
 
     // An extension needs the approval too; approved, the session lasts longer and the access
     // is the same (nothing is issued again).
