@@ -552,7 +552,11 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
     let activity = api.get(&format!("/sessions/{id}/activity"), &dana).await.ok(200);
     assert_eq!(activity["lookup"]["value"], "dana", "{activity}");
     assert!(
-        activity["events"].as_array().unwrap().iter().any(|e| e["event_name"] == "ListRoles"),
+        activity["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event_name"] == "ListRoles"),
         "{activity}"
     );
 
@@ -575,6 +579,21 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
     assert_eq!(extended["extensions"].as_array().map(Vec::len), Some(1), "{extended}");
     assert!(extended["expires_at"].as_str().unwrap() > before.as_str(), "{extended}");
     env.try_call(&creds).await.expect("the extended access is the same");
+
+    // On the bus, its events name the permission set and the user in the identity store.
+    let events = env.events_of(&id).await;
+    let started = events
+        .iter()
+        .map(|e| &e["detail"])
+        .find(|e| e["type"] == "started")
+        .unwrap_or_else(|| panic!("a started event: {events:?}"));
+    assert_eq!(started["kind"], "identity_center", "{started}");
+    assert_eq!(started["permission_set_name"], "PowerUser", "{started}");
+    assert_eq!(started["permission_set_arn"], s.power.as_str(), "{started}");
+    assert!(
+        started["iam_user"].is_null() && started["identity_store_user_id"].is_string(),
+        "{started}"
+    );
 
     // Its end refuses what the portal handed out, and a new fetch.
     api.end_session(&dana, &id).await.ok(200);

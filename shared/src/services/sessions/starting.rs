@@ -325,6 +325,13 @@ impl SessionService {
                 "role_session_name": id.role_session_name(),
             }),
         );
+        // An Identity Center session's role sessions are the portal's, named after the user.
+        if !session.kind.facts().uses_iam_user()
+            && let Some(obj) = started.as_object_mut()
+        {
+            obj.remove("source_identity");
+            obj.remove("role_session_name");
+        }
         if let Granted::Shell { connect, .. } = &granted {
             started["target"] = json!(connect.target);
             started["run_as"] = json!(connect.run_as);
