@@ -34,6 +34,10 @@ pub const FIGURES: &[(&str, f64)] = &[
     ("ssm", 50.0),
     ("cloudtrail", 500.0),
     ("federation", 200.0),
+    // IAM Identity Center's admin API and identity store: assumed like IAM's control plane
+    // (stated assumptions, not AWS figures).
+    ("sso", 100.0),
+    ("identitystore", 50.0),
 ];
 
 /// Calls per operation before issue 15 (this benchmark on `5245121`; the sequences are in
@@ -235,6 +239,7 @@ async fn run(env: &'static e2e::TestEnv, samples: usize) -> Vec<Profile> {
         approval.push((calls, took));
         api.end_session(&g.token, &id).await.ok(200);
     }
+    let (ic_start, ic_end) = identity_center(env, samples).await;
     vec![
         median("JIT start", jit),
         median("JIT end", jit_end),
@@ -242,5 +247,98 @@ async fn run(env: &'static e2e::TestEnv, samples: usize) -> Vec<Profile> {
         median("console end", console_end),
         median("request (pending approval)", request),
         median("approval that starts it", approval),
+        median("Identity Center start", ic_start),
+        median("Identity Center end", ic_end),
     ]
+}
+
+type Runs = Vec<(Vec<Call>, Duration)>;
+
+/// An Identity Center session started and ended `samples` times on an account of the seeded
+/// organization (registered, one member enabled, its Identity Center set up, a permission set
+/// granted). The start's calls include its polls of the assignment's status, each waiting for the
+/// local AWS's provisioning delay (`CIB_LOCAL_SSO_PROVISION_MS`, 1 s by default; AWS documents no
+/// figure): the polls are printed as calls, and the wait between them is the API time, not the
+/// projection.
+async fn identity_center(env: &'static e2e::TestEnv, samples: usize) -> (Runs, Runs) {
+    let api = env.client();
+    let admin = env.admin();
+    let org = &env.organization;
+    let issued = e2e::organization::issue_and_trust(env).await;
+    api.post(
+        "/organizations",
+        &admin,
+        org.registration("calls", issued["external_id"].as_str().expect("an ExternalId")),
+    )
+    .await
+    .ok(201);
+    let member = org.account("sandbox-1");
+    let account = api
+        .send(
+            "POST",
+            &format!("/organizations/{}/accounts/{member}/enable", org.organization_id),
+            Some(&admin),
+            None,
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    api.put(
+        &format!("/accounts/{account}/jit"),
+        &admin,
+        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 3600, "allowed_role_arns": [] }),
+    )
+    .await
+    .ok(200);
+    api.put(
+        &format!("/organizations/{}/identity-center", org.organization_id),
+        &admin,
+        json!({ "region": local_runner::identity_center::region() }),
+    )
+    .await
+    .ok(200);
+    let endpoint = &env.aws_endpoint;
+    let set = local_runner::identity_center::create_permission_set(
+        endpoint,
+        org,
+        "CallsReadOnly",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+    )
+    .await
+    .expect("a permission set");
+    let email = "calls-ic@example.com";
+    local_runner::identity_center::create_user(endpoint, org, "calls-ic", email)
+        .await
+        .expect("an identity-store user");
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "calls-identity-center", "accounts": [account],
+                    "permissions": { "start_identity_center_sessions": true },
+                    "policy": { "permission_set_arns": [set] } }),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    api.put(&format!("/groups/{group}/members/{email}"), &admin, json!({}))
+        .await
+        .ok(201);
+    let token = env.user(email);
+    let (mut starts, mut ends) = (vec![], vec![]);
+    for _ in 0..samples {
+        let body = json!({ "account_id": account, "type": "identity_center", "permission_set_arn": set,
+                           "duration_seconds": 900, "reason": "calls benchmark" });
+        let (reply, calls, took) = recorded(env, api.post("/sessions", &token, body)).await;
+        let id = reply.ok(201)["session"]["id"].as_str().expect("an id").to_string();
+        starts.push((calls, took));
+        let (reply, calls, took) = recorded(env, api.end_session(&token, &id)).await;
+        reply.ok(200);
+        ends.push((calls, took));
+    }
+    (starts, ends)
 }

@@ -44,11 +44,13 @@ const READ_BACKS: [Duration; 6] = [
 /// on credentials issued until now (plus the clock skew allowed with AWS), provisioned to the
 /// account and read back from the permission set's role there. When no assignment is left to
 /// keep that role, Identity Center has deleted it, and its sessions with it: no deny is needed.
+/// `reached`: IAM in the account, where the caller reached it already.
 pub(super) async fn end_access(
     svc: &SessionService,
     account: &Account,
     session: &Session,
     now: OffsetDateTime,
+    reached: Option<&dyn TargetIam>,
 ) -> Result<(), String> {
     let Some(ic) = &session.identity_center else {
         return Err("an Identity Center session without its access".into());
@@ -83,12 +85,20 @@ pub(super) async fn end_access(
             .await
             .map_err(show)?;
     }
-    let iam = svc
-        .target
-        .connect(account)
-        .await
-        .map_err(|(step, e)| format!("{step}: {e}"))?;
-    let Some(role) = reserved_role(&*iam, &ic.permission_set_name).await? else {
+    // IAM in the account: the one the end's batch reached already, or reached here.
+    let connected;
+    let iam: &dyn TargetIam = match reached {
+        Some(iam) => iam,
+        None => {
+            connected = svc
+                .target
+                .connect(account)
+                .await
+                .map_err(|(step, e)| format!("{step}: {e}"))?;
+            &*connected
+        }
+    };
+    let Some(role) = reserved_role(iam, &ic.permission_set_name).await? else {
         return Ok(());
     };
     // Credentials the portal issued, and consoles opened with them, last the permission set's
@@ -133,7 +143,7 @@ pub(super) async fn end_access(
         tracing::warn!(error = %e, "releasing a permission set's lease failed; it lapses by itself");
     }
     written?;
-    read_back(&*iam, &role, &cut).await
+    read_back(iam, &role, &cut).await
 }
 
 /// Writes `cut` into the permission set's inline policy (pruning expired denies) and provisions

@@ -169,7 +169,7 @@ impl Kind for IdentityCenter {
     // The end that won took back what was assigned by then; an assignment this start made
     // after it is taken back here.
     async fn after_lost_start(&self, svc: &SessionService, account: &Account, session: &Session) {
-        if let Err(e) = end_access(svc, account, session, svc.clock.now()).await {
+        if let Err(e) = end_access(svc, account, session, svc.clock.now(), None).await {
             tracing::warn!(session = %session.id, error = %e, "taking back a lost start's assignment failed");
         }
     }
@@ -178,7 +178,7 @@ impl Kind for IdentityCenter {
         &self,
         svc: &SessionService,
         session: &Session,
-        _iam: &dyn TargetIam,
+        iam: &dyn TargetIam,
         now: OffsetDateTime,
         _allowed_now: &mut BTreeMap<String, Vec<RoleArn>>,
     ) -> Result<Vec<(RoleArn, Cut)>, String> {
@@ -188,7 +188,7 @@ impl Kind for IdentityCenter {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("account {} is gone", session.account_id))?;
-        end_access(svc, &account, session, now).await?;
+        end_access(svc, &account, session, now, Some(iam)).await?;
         Ok(Vec::new())
     }
 }
