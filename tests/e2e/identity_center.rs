@@ -222,16 +222,28 @@ async fn identity_center_grants_end_where_they_say() {
     // a user the identity store does not have, an account outside the group's OU.
     let p = api.post("/sessions", &ana, start(account1, billing)).await.problem(403);
     assert!(p["detail"].as_str().unwrap().contains(billing.as_str()), "{p}");
-    api.post(
-        "/sessions",
-        &ana,
-        start(
-            account1,
-            "arn:aws:sso:::permissionSet/ssoins-ffffffffffffffff/ps-ffffffffffffffff",
-        ),
-    )
-    .await
-    .problem(403);
+    // Named by a grant, but of another instance, or of this one and not there: 422.
+    let instance_id = instance.instance_arn.rsplit('/').next().unwrap();
+    let foreign = "arn:aws:sso:::permissionSet/ssoins-ffffffffffffffff/ps-ffffffffffffffff";
+    let missing = format!("arn:aws:sso:::permissionSet/{instance_id}/ps-0000000000000000");
+    let odd = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "odd-sets", "accounts": [account1], "permissions": { "start_identity_center_sessions": true },
+                    "policy": { "permission_set_arns": [foreign, missing] } }),
+        )
+        .await
+        .ok(201);
+    let odd = odd["id"].as_str().unwrap();
+    api.put(&format!("/groups/{odd}/members/ana@example.com"), &admin, json!({}))
+        .await
+        .ok(201);
+    for set in [foreign, missing.as_str()] {
+        let p = api.post("/sessions", &ana, start(account1, set)).await.problem(422);
+        assert_eq!(p["type"], problem("permission-set-not-allowed").as_str(), "{set}: {p}");
+    }
+    api.delete(&format!("/groups/{odd}"), &admin).await.ok(204);
     api.put(&format!("/groups/{gid}/members/carol@example.com"), &admin, json!({}))
         .await
         .ok(201);
@@ -385,10 +397,13 @@ async fn identity_center_grants_end_where_they_say() {
         "the customer's statement is kept: {inline}"
     );
     assert_eq!(statements.len(), 2, "one deny, for ana in prod-1: {inline}");
+    let deny = &statements[1]["Condition"];
+    assert_eq!(deny["StringEquals"]["aws:PrincipalAccount"], prod1.as_str(), "{inline}");
     assert_eq!(
-        statements[1]["Condition"]["StringEquals"]["aws:PrincipalAccount"],
-        prod1.as_str()
+        deny["StringEquals"]["identitystore:userId"], started["session"]["identity_center"]["identity_store_user_id"],
+        "{inline}"
     );
+    assert!(deny["DateLessThan"]["aws:TokenIssueTime"].is_string(), "{inline}");
 
     // (f) Access bob already had outside the broker (an assignment an administrator made on
     // prod-2): the start says so, and its end leaves it.
@@ -406,6 +421,8 @@ async fn identity_center_grants_end_where_they_say() {
         .expect("access made outside the broker is left alone");
 
     // (g) Expiry: ana's PowerUser session runs out; the expirer ends it as an early end does.
+    // bob holds PowerUser on prod-1 outside the broker, so its role stays and a deny is needed.
+    seeded::assign(endpoint, org, prod1, power, bob_id).await.unwrap();
     env.clock.advance(Duration::from_secs(3700));
     env.drain_expirer().await;
     let got = api.get(&format!("/sessions/{power_session}"), &ana).await.ok(200);
@@ -416,6 +433,25 @@ async fn identity_center_grants_end_where_they_say() {
         .await
         .unwrap_err();
     assert_eq!(status, 403, "no new fetch after expiry: {body}");
+    let power_inline: Value =
+        serde_json::from_str(&seeded::inline_policy(endpoint, org, power).await.unwrap()).unwrap();
+    let power_denies: Vec<&Value> = power_inline["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["Sid"].as_str().unwrap_or_default().starts_with("CibEnd"))
+        .collect();
+    assert_eq!(power_denies.len(), 1, "ana's, written by the expirer: {power_inline}");
+    assert_eq!(
+        power_denies[0]["Condition"]["StringEquals"]["identitystore:userId"],
+        power_started["session"]["identity_center"]["identity_store_user_id"]
+    );
+    let bob_power = role_credentials(env, &bob_portal, prod1, "PowerUser")
+        .await
+        .expect("bob's own PowerUser");
+    env.try_call(&bob_power)
+        .await
+        .expect("bob's access is not ana's deny's");
     // bob's grant on prod-1 ran out with it; his access made outside the broker did not.
     assert_eq!(env.try_call(&bob_read).await, Err("AccessDenied".to_string()));
     env.try_call(&bob_prod2)

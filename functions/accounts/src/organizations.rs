@@ -81,7 +81,7 @@ impl IdentityCenterIn {
         ));
         if let Some(url) = &self.start_url
             && (!url.starts_with("https://")
-                || url.len() > 512
+                || url.chars().count() > 508
                 || url.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
             c.push("start_url", "must be the access portal's https:// URL");

@@ -149,7 +149,7 @@ impl IdentityCenterAdmin for Admin {
         let user_id = match found {
             Ok(out) => out.user_id().to_string(),
             Err(e) if service_code(&e).as_deref() == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(CloudError::Unavailable(describe(&e))),
+            Err(e) => return Err(classify(e)),
         };
         let user = self
             .store
@@ -158,7 +158,7 @@ impl IdentityCenterAdmin for Admin {
             .user_id(&user_id)
             .send()
             .await
-            .map_err(|e| CloudError::Unavailable(describe(&e)))?;
+            .map_err(classify)?;
         Ok(Some(StoreUser {
             user_name: user.user_name().unwrap_or(value).to_string(),
             user_id,
@@ -177,7 +177,7 @@ impl IdentityCenterAdmin for Admin {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| CloudError::Unavailable(describe(&e)))?;
+                .map_err(classify)?;
             groups.extend(
                 page.group_memberships()
                     .iter()

@@ -175,7 +175,7 @@ impl IdentityCenterSettings {
         format!(
             "{}/#/console?account_id={account}&role_name={}",
             self.start_url.trim_end_matches('/'),
-            urlencoding(permission_set_name)
+            crate::encoding::percent_encode(permission_set_name)
         )
     }
 
@@ -187,20 +187,6 @@ impl IdentityCenterSettings {
             self.start_url, self.region
         )
     }
-}
-
-/// Permission set names are `[\w+=,.@-]{1,32}`: only those characters need no escaping,
-/// except the few a URL reserves.
-fn urlencoding(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '+' => "%2B".to_string(),
-            '=' => "%3D".to_string(),
-            ',' => "%2C".to_string(),
-            '@' => "%40".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 /// What an Identity Center session is a grant of, as its record keeps it.

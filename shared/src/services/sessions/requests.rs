@@ -197,6 +197,11 @@ impl SessionService {
                     if let Some(shell) = &checked.shell {
                         session.role = Some(shell.role.clone());
                     }
+                    // An Identity Center grant is of the access as found now (access the user
+                    // was given outside the broker while the request waited included).
+                    if checked.identity_center.is_some() {
+                        session.identity_center = checked.identity_center.clone();
+                    }
                     Some(Rechecked::Start(account, checked))
                 }
                 (true, Which::Extension) => {

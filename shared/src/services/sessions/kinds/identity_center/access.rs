@@ -114,7 +114,18 @@ impl SessionService {
                 None => break,
             }
         }
-        Ok(same)
+        // The listing is an index, read eventually: each candidate is read again, consistently,
+        // so that two ends of one access claimed together (the expirer's batch) do not each
+        // keep it for the other.
+        let mut confirmed = Vec::new();
+        for s in same {
+            if let Some(now) = self.sessions.get(&s.id).await.map_err(|e| e.to_string())?
+                && statuses.contains(&now.status)
+            {
+                confirmed.push(now);
+            }
+        }
+        Ok(confirmed)
     }
 }
 
