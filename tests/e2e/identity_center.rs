@@ -679,4 +679,28 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
     // The assignments are gone: nothing the broker made is left behind.
     let left = seeded::assignments(endpoint, org, &s.prod2, &s.power).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
+
+    // Access given outside the broker while a request waits: the approval grants what it finds
+    // then (`outside`), and the end leaves the administrator's assignment alone.
+    let mut asking = start(&s.account2, &s.power);
+    asking["duration_seconds"] = json!(1800);
+    let waiting = api.post("/sessions", &dana, asking).await.ok(202);
+    let wid = waiting["session"]["id"].as_str().unwrap().to_string();
+    assert!(waiting["session"]["identity_center"]["outside"].is_null(), "{waiting}");
+    let dana_id = waiting["session"]["identity_center"]["identity_store_user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    seeded::assign(endpoint, org, &s.prod2, &s.power, &dana_id)
+        .await
+        .unwrap();
+    let approved = approve(&erin, &wid).await.ok(200);
+    assert!(approved["identity_center"]["outside"].is_string(), "{approved}");
+    api.end_session(&dana, &wid).await.ok(200);
+    let kept = seeded::assignments(endpoint, org, &s.prod2, &s.power).await.unwrap();
+    assert_eq!(
+        kept,
+        vec![("USER".to_string(), dana_id)],
+        "the administrator's assignment stays"
+    );
 }
