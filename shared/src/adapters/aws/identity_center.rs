@@ -80,6 +80,28 @@ fn progress(status: Option<&StatusValues>, reason: Option<&str>) -> Progress {
     }
 }
 
+/// An account assignment request (create or delete): the permission set on the account for one
+/// user of the identity store, sent.
+macro_rules! assignment {
+    ($builder:expr, $instance:expr, $account:expr, $set:expr, $user:expr) => {
+        $builder
+            .instance_arn($instance.as_str())
+            .target_id($account.as_str())
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn($set.as_str())
+            .principal_type(PrincipalType::User)
+            .principal_id($user)
+            .send()
+            .await
+            .map_err(classify)?
+    };
+}
+
+/// The request id an asynchronous operation answered with.
+fn request_id(id: Option<&str>) -> Result<String, CloudError> {
+    id.map(str::to_string).ok_or_else(|| missing("a request id"))
+}
+
 struct Admin {
     sso: aws_sdk_ssoadmin::Client,
     store: aws_sdk_identitystore::Client,
@@ -251,22 +273,8 @@ impl IdentityCenterAdmin for Admin {
         set: &PermissionSetArn,
         user_id: &str,
     ) -> Result<String, CloudError> {
-        let out = self
-            .sso
-            .create_account_assignment()
-            .instance_arn(instance.as_str())
-            .target_id(account.as_str())
-            .target_type(TargetType::AwsAccount)
-            .permission_set_arn(set.as_str())
-            .principal_type(PrincipalType::User)
-            .principal_id(user_id)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.account_assignment_creation_status()
-            .and_then(|s| s.request_id())
-            .map(str::to_string)
-            .ok_or_else(|| missing("a request id"))
+        let out = assignment!(self.sso.create_account_assignment(), instance, account, set, user_id);
+        request_id(out.account_assignment_creation_status().and_then(|s| s.request_id()))
     }
 
     async fn delete_assignment(
@@ -276,22 +284,8 @@ impl IdentityCenterAdmin for Admin {
         set: &PermissionSetArn,
         user_id: &str,
     ) -> Result<String, CloudError> {
-        let out = self
-            .sso
-            .delete_account_assignment()
-            .instance_arn(instance.as_str())
-            .target_id(account.as_str())
-            .target_type(TargetType::AwsAccount)
-            .permission_set_arn(set.as_str())
-            .principal_type(PrincipalType::User)
-            .principal_id(user_id)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.account_assignment_deletion_status()
-            .and_then(|s| s.request_id())
-            .map(str::to_string)
-            .ok_or_else(|| missing("a request id"))
+        let out = assignment!(self.sso.delete_account_assignment(), instance, account, set, user_id);
+        request_id(out.account_assignment_deletion_status().and_then(|s| s.request_id()))
     }
 
     async fn inline_policy(&self, instance: &InstanceArn, set: &PermissionSetArn) -> Result<String, CloudError> {
@@ -351,10 +345,7 @@ impl IdentityCenterAdmin for Admin {
             .send()
             .await
             .map_err(classify)?;
-        out.permission_set_provisioning_status()
-            .and_then(|s| s.request_id())
-            .map(str::to_string)
-            .ok_or_else(|| missing("a request id"))
+        request_id(out.permission_set_provisioning_status().and_then(|s| s.request_id()))
     }
 
     async fn progress(&self, instance: &InstanceArn, operation: Operation, id: &str) -> Result<Progress, CloudError> {
