@@ -350,43 +350,37 @@ impl IdentityCenterAdmin for Admin {
 
     async fn progress(&self, instance: &InstanceArn, operation: Operation, id: &str) -> Result<Progress, CloudError> {
         let i = instance.as_str();
+        // Each operation has its own Describe…Status call and answer type, read alike.
+        macro_rules! status {
+            ($call:ident, $id_setter:ident, $answer:ident) => {{
+                let out = self
+                    .sso
+                    .$call()
+                    .instance_arn(i)
+                    .$id_setter(id)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let s = out.$answer();
+                progress(s.and_then(|s| s.status()), s.and_then(|s| s.failure_reason()))
+            }};
+        }
         Ok(match operation {
-            Operation::AssignmentCreation => {
-                let out = self
-                    .sso
-                    .describe_account_assignment_creation_status()
-                    .instance_arn(i)
-                    .account_assignment_creation_request_id(id)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let s = out.account_assignment_creation_status();
-                progress(s.and_then(|s| s.status()), s.and_then(|s| s.failure_reason()))
-            }
-            Operation::AssignmentDeletion => {
-                let out = self
-                    .sso
-                    .describe_account_assignment_deletion_status()
-                    .instance_arn(i)
-                    .account_assignment_deletion_request_id(id)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let s = out.account_assignment_deletion_status();
-                progress(s.and_then(|s| s.status()), s.and_then(|s| s.failure_reason()))
-            }
-            Operation::Provisioning => {
-                let out = self
-                    .sso
-                    .describe_permission_set_provisioning_status()
-                    .instance_arn(i)
-                    .provision_permission_set_request_id(id)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let s = out.permission_set_provisioning_status();
-                progress(s.and_then(|s| s.status()), s.and_then(|s| s.failure_reason()))
-            }
+            Operation::AssignmentCreation => status!(
+                describe_account_assignment_creation_status,
+                account_assignment_creation_request_id,
+                account_assignment_creation_status
+            ),
+            Operation::AssignmentDeletion => status!(
+                describe_account_assignment_deletion_status,
+                account_assignment_deletion_request_id,
+                account_assignment_deletion_status
+            ),
+            Operation::Provisioning => status!(
+                describe_permission_set_provisioning_status,
+                provision_permission_set_request_id,
+                permission_set_provisioning_status
+            ),
         })
     }
 

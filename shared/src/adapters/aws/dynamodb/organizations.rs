@@ -366,9 +366,9 @@ impl OrganizationStore for DynamoStore {
             .into_keys()
             .map(|sk| delete_request(pk.clone(), &sk))
             .collect();
-        if org.identity_center.is_some() {
-            requests.push(delete_request(pk.clone(), IC_SK));
-        }
+        // Whether or not the read before saw it: a set-up written since goes too (deleting an
+        // item that is not there is no error).
+        requests.push(delete_request(pk.clone(), IC_SK));
         requests.push(delete_request(pk, "ORG"));
         self.write_batches(requests).await
     }
