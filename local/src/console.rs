@@ -34,7 +34,7 @@ pub fn config(api_base: &str, idp_base: &str) -> serde_json::Value {
             "authorization_endpoint": format!("{idp_base}/authorize"),
             "token_endpoint": format!("{idp_base}/token"),
             "client_id": crate::dev_idp::CLIENT_ID,
-            "scope": "openid email",
+            "scope": "openid email offline_access",
             "api_token": "id_token",
         },
         "development_sign_in": true,

@@ -3,8 +3,13 @@
 //! S256), on its own origin. Its page lets anyone pick any e-mail and role, and says so; the
 //! tokens come from the runner's minter, so the API validates them as any other local token.
 //! It exists only in the local runner: a deployment names its real identity provider.
+//!
+//! Refresh tokens rotate as the OAuth 2.0 Security BCP asks of a public client (RFC 9700
+//! §4.14.2): each is used once and answered with a new one; a used one presented again revokes
+//! the whole sign-in (its family), since only a thief would present it. A sign-in lasts the
+//! working day (`SIGN_IN_TTL`), however often it is refreshed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,16 +25,39 @@ use crate::system::Minter;
 
 /// The console's client id at the development sign-in.
 pub const CLIENT_ID: &str = "cib-console-local";
-/// How long a code may wait for its exchange, and how long a token lives.
+/// How long a code may wait for its exchange.
 const CODE_TTL: Duration = Duration::from_secs(60);
-const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// How long a token lives unless the runner is told otherwise (`--console-token-seconds`).
+pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// How long a sign-in may be refreshed: a working day.
+const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Clone)]
 pub struct DevIdp {
     minter: Minter,
     /// The console's origin: its redirect URI is `{origin}/`, and only it may exchange codes.
     console_origin: String,
+    token_ttl: Duration,
     codes: Arc<Mutex<HashMap<String, Pending>>>,
+    refresh: Arc<Mutex<Refresh>>,
+}
+
+/// The refresh tokens handed out: live ones, and used ones kept to catch a replay.
+#[derive(Default)]
+struct Refresh {
+    live: HashMap<String, SignIn>,
+    /// A used token -> its family.
+    used: HashMap<String, u128>,
+    revoked: HashSet<u128>,
+}
+
+#[derive(Clone)]
+struct SignIn {
+    email: String,
+    role: Role,
+    family: u128,
+    /// The end of the sign-in, not of this token: rotation does not extend it.
+    until: Instant,
 }
 
 struct Pending {
@@ -73,15 +101,19 @@ pub struct TokenRequest {
     client_id: String,
     #[serde(default)]
     code_verifier: String,
+    #[serde(default)]
+    refresh_token: String,
 }
 
 impl DevIdp {
     /// Starts on a free loopback port; returns its base URL.
-    pub async fn start(minter: Minter, console_origin: String) -> Result<String, String> {
+    pub async fn start(minter: Minter, console_origin: String, token_ttl: Duration) -> Result<String, String> {
         let idp = DevIdp {
             minter,
             console_origin,
+            token_ttl,
             codes: Default::default(),
+            refresh: Default::default(),
         };
         let router = axum::Router::new()
             .route("/authorize", axum::routing::get(page).post(decide))
@@ -243,41 +275,78 @@ pub fn challenge_of(verifier: &str) -> String {
 }
 
 async fn token(State(idp): State<DevIdp>, Form(t): Form<TokenRequest>) -> Response {
-    if t.grant_type != "authorization_code" {
-        return token_error(&idp, "unsupported_grant_type", "only authorization_code");
-    }
     if t.client_id != CLIENT_ID {
         return token_error(&idp, "invalid_client", "unknown client_id");
     }
-    // A code is used once, whatever the outcome.
-    let Some(pending) = idp.codes.lock().unwrap().remove(&t.code) else {
-        return token_error(&idp, "invalid_grant", "unknown or used code");
+    let sign_in = match t.grant_type.as_str() {
+        "authorization_code" => match exchange(&idp, &t) {
+            Ok(p) => SignIn {
+                email: p.email,
+                role: p.role,
+                family: rand::random(),
+                until: Instant::now() + SIGN_IN_TTL,
+            },
+            Err(e) => return token_error(&idp, "invalid_grant", e),
+        },
+        "refresh_token" => match idp.refresh.lock().unwrap().redeem(&t.refresh_token) {
+            Ok(s) => s,
+            Err(e) => return token_error(&idp, "invalid_grant", e),
+        },
+        _ => return token_error(&idp, "unsupported_grant_type", "authorization_code or refresh_token"),
     };
-    if pending.expires <= Instant::now() {
-        return token_error(&idp, "invalid_grant", "the code expired");
-    }
-    if pending.redirect_uri != t.redirect_uri {
-        return token_error(
-            &idp,
-            "invalid_grant",
-            "redirect_uri differs from the authorization request's",
-        );
-    }
-    if challenge_of(&t.code_verifier) != pending.challenge {
-        return token_error(&idp, "invalid_grant", "code_verifier does not match the code_challenge");
-    }
     let jwt = idp
         .minter
-        .token(pending.role, &pending.email, Some(&pending.email), TOKEN_TTL);
+        .token(sign_in.role, &sign_in.email, Some(&sign_in.email), idp.token_ttl);
+    let refresh_token = format!("{:x}{:x}", rand::random::<u128>(), rand::random::<u128>());
+    idp.refresh.lock().unwrap().live.insert(refresh_token.clone(), sign_in);
     let mut resp = axum::Json(serde_json::json!({
         "access_token": jwt,
         "id_token": jwt,
         "token_type": "Bearer",
-        "expires_in": TOKEN_TTL.as_secs(),
+        "expires_in": idp.token_ttl.as_secs(),
+        "refresh_token": refresh_token,
     }))
     .into_response();
     cors(&idp, &mut resp);
     resp
+}
+
+/// The authorization code's checks (RFC 6749 §4.1.3, RFC 7636 §4.6).
+fn exchange(idp: &DevIdp, t: &TokenRequest) -> Result<Pending, &'static str> {
+    // A code is used once, whatever the outcome.
+    let pending = idp
+        .codes
+        .lock()
+        .unwrap()
+        .remove(&t.code)
+        .ok_or("unknown or used code")?;
+    if pending.expires <= Instant::now() {
+        return Err("the code expired");
+    }
+    if pending.redirect_uri != t.redirect_uri {
+        return Err("redirect_uri differs from the authorization request's");
+    }
+    if challenge_of(&t.code_verifier) != pending.challenge {
+        return Err("code_verifier does not match the code_challenge");
+    }
+    Ok(pending)
+}
+
+impl Refresh {
+    /// Uses `token` once; a replay revokes its family (RFC 9700 §4.14.2).
+    fn redeem(&mut self, token: &str) -> Result<SignIn, &'static str> {
+        if let Some(family) = self.used.get(token).copied() {
+            self.revoked.insert(family);
+            self.live.retain(|_, s| s.family != family);
+            return Err("the refresh token was used before: the sign-in is revoked");
+        }
+        let sign_in = self.live.remove(token).ok_or("unknown refresh token")?;
+        self.used.insert(token.to_string(), sign_in.family);
+        if self.revoked.contains(&sign_in.family) || sign_in.until <= Instant::now() {
+            return Err("the sign-in ended: sign in again");
+        }
+        Ok(sign_in)
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +358,23 @@ mod tests {
             super::challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn a_refresh_token_is_used_once_and_its_replay_ends_the_sign_in() {
+        let mut r = super::Refresh::default();
+        let sign_in = super::SignIn {
+            email: "a@example.com".into(),
+            role: shared::auth::Role::User,
+            family: 7,
+            until: std::time::Instant::now() + std::time::Duration::from_secs(60),
+        };
+        r.live.insert("first".into(), sign_in.clone());
+        assert!(r.redeem("first").is_ok());
+        // The rotation's new token, then the old one replayed: both end.
+        r.live.insert("second".into(), sign_in);
+        assert!(r.redeem("first").unwrap_err().contains("revoked"));
+        assert!(r.redeem("second").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `local-runner`: starts the whole system on localhost and prints how to call it.
 //!
-//! Usage: `local-runner [--port N] [--aws] [--console-port N] [--console-dist DIR]`. Starts moto
+//! Usage: `local-runner [--port N] [--aws] [--console-port N] [--console-dist DIR]
+//! [--console-token-seconds N]`. Starts moto
 //! unless `AWS_ENDPOINT_URL` is set (then uses that endpoint) or `--aws` is given (real AWS; see
 //! `system::AwsMode`). The web console is served (on the API's port + 1 by default) when
 //! `web/dist` holds its build, never with `--aws`. Logs go to `.local/runner.log` (or
@@ -66,6 +67,7 @@ async fn main() {
     let mut expirer_seconds = 60u64;
     let mut console_port = None;
     let mut console_dist = std::path::PathBuf::from("web/dist");
+    let mut console_token_ttl = local_runner::dev_idp::TOKEN_TTL;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -88,6 +90,15 @@ async fn main() {
                     .next()
                     .map(Into::into)
                     .unwrap_or_else(|| usage("--console-dist takes a folder"))
+            }
+            // Short-lived sign-ins, for the console's refresh to be seen (web/tests).
+            "--console-token-seconds" => {
+                console_token_ttl = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .filter(|s| *s >= 10)
+                    .map(std::time::Duration::from_secs)
+                    .unwrap_or_else(|| usage("--console-token-seconds takes a number of seconds, at least 10"))
             }
             "--expirer-seconds" => {
                 expirer_seconds = it
@@ -123,6 +134,7 @@ async fn main() {
             port: console_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(1) }),
             // The default port is a convenience: taken, another is used; asked for, it is not.
             port_may_move: console_port.is_none(),
+            token_ttl: console_token_ttl,
         }),
     })
     .await
@@ -171,7 +183,9 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("local-runner: {problem}");
     }
-    eprintln!("usage: local-runner [--port N] [--expirer-seconds N] [--aws] [--console-port N] [--console-dist DIR]");
+    eprintln!(
+        "usage: local-runner [--port N] [--expirer-seconds N] [--aws] [--console-port N] [--console-dist DIR] [--console-token-seconds N]"
+    );
     eprintln!("       local-runner token --email E [--role user|admin|bot|auditor] [--subject S] [--hours N]");
     std::process::exit(2);
 }

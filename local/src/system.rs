@@ -63,6 +63,8 @@ pub struct ConsoleOptions {
     pub port: u16,
     /// Whether a free port may be taken when `port` is busy.
     pub port_may_move: bool,
+    /// How long the development sign-in's tokens live (the console refreshes them before).
+    pub token_ttl: std::time::Duration,
 }
 
 /// Signs local tokens with the runner's HS256 secret.
@@ -260,12 +262,12 @@ impl LocalSystem {
                     Err(_) if c.port_may_move => crate::bind_loopback(0).await?,
                     bound => bound?,
                 };
-                Some((listener, format!("http://{addr}"), c.dist))
+                Some((listener, format!("http://{addr}"), c.dist, c.token_ttl))
             }
             None => None,
         };
         let mut cors_origins = options.cors_origins.clone();
-        cors_origins.extend(console.as_ref().map(|(_, origin, _)| origin.clone()));
+        cors_origins.extend(console.as_ref().map(|(_, origin, _, _)| origin.clone()));
         let router = axum::Router::new().fallback(serve).with_state(Gateway {
             app: app.clone(),
             cors: crate::cors::Cors {
@@ -276,8 +278,8 @@ impl LocalSystem {
         let base_url = format!("http://{addr}");
         let minter = Minter { secret };
         let console_url = match console {
-            Some((listener, origin, dist)) => {
-                let sign_in = crate::dev_idp::DevIdp::start(minter.clone(), origin.clone()).await?;
+            Some((listener, origin, dist, token_ttl)) => {
+                let sign_in = crate::dev_idp::DevIdp::start(minter.clone(), origin.clone(), token_ttl).await?;
                 let csp = crate::console::content_security_policy(&base_url, &sign_in);
                 crate::console::serve(listener, dist, crate::console::config(&base_url, &sign_in), csp);
                 Some(origin)
