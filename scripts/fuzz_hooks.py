@@ -131,6 +131,7 @@ POSITIVE_REFUSALS: dict[str, dict[int, dict[str, object]]] = {
         # Not `validation`: fields that are all null are "unchanged", not an error.
     },
     "deleteAccount": {409: {"account-in-use": "the account still has provisioned users or live sessions"}},
+    "listShellTargets": {422: {"shell-disabled": "the account's shell settings are absent or off (the admin phase may turn them off)"}},
     "registerOrganization": {
         409: {"organization-registered": "the seeded organization is registered again"},
         422: {
@@ -362,7 +363,7 @@ def _documented_session_refusal(operation: str, case, response) -> str | None:
     """Why the contract lets this caller be refused here (infra/openapi.yaml, each operation's
     description), or None. The session is read as the admin reads it; without a session (or an
     admin token to read it with) no 403 is documented."""
-    if operation == "startSession":
+    if operation in ("startSession", "listShellTargets"):
         # "needs a group granting ..." (every kind), and break-glass where no grant allows it.
         detail = str(_problem(response).get("detail", ""))
         return "no access group covers this start" if "access group" in detail else None
@@ -408,6 +409,7 @@ def _documented_session_refusal(operation: str, case, response) -> str | None:
 
 SESSION_OPERATIONS = {
     "startSession",
+    "listShellTargets",
     "listSessions",
     "getSession",
     "endSession",
@@ -688,6 +690,10 @@ def _is_stateful(case) -> bool:
 # session per account at a time, and a live one refuses JIT and shell starts, so console starts
 # go there only in the stateful phase, whose links end what they start; that phase's starts all
 # go there, so that its links lead somewhere real.
+# A start's field -> the one kind that takes it.
+OTHER_KINDS_FIELDS = {"role_arn": "jit", "target": "shell", "permission_set_arn": "identity_center"}
+
+
 @schemathesis.hook("flatmap_case").apply_to(method="POST", path="/sessions")
 def start_sessions_on_the_open_account(context, case):
     if SESSIONS_ACCOUNT is None or not _is_positive(case) or not isinstance(case.body, dict):
@@ -707,6 +713,12 @@ def start_sessions_on_the_open_account(context, case):
                 body["role_arn"] = role
             elif kind == "shell" and target:
                 body["target"] = target
+            # The schema lets every kind carry the others' fields, which the API refuses (422
+            # `validation`: "is only for shell sessions"): a steered start names its own kind's
+            # only, or no start would ever reach the grant.
+            for field, owner in OTHER_KINDS_FIELDS.items():
+                if kind != owner:
+                    body.pop(field, None)
             case.body = body
         return case
 
