@@ -133,6 +133,7 @@ EVENTS = {
         "review-session": event("POST /sessions/{id}/review", f"/sessions/{SESSION}/review", {"note": "checked CloudTrail: only the API restart"}, params={"id": SESSION}),
         "list-requests": event("GET /requests", "/requests", query={"limit": "20"}),
         "list-reviews": event("GET /reviews", "/reviews"),
+        "list-shell-targets": event("GET /accounts/{id}/shell/targets", f"/accounts/{ACCOUNT}/shell/targets", params={"id": ACCOUNT}),
     },
 }
 

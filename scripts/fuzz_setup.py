@@ -363,6 +363,8 @@ def main() -> None:
         "cancelRequest": ids(pending[4:6]),
         "reviewSession": ids(break_glass),
         "getTranscript": transcripts,
+        # Its shell settings reach the seeded instance; the user's group grants shell sessions.
+        "listShellTargets": ids([account]),
     }
     admin_only = {
         "getAccount": ids([account, settings]),

@@ -98,6 +98,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/sessions/{id}/cancel", Function::Sessions),
     r("POST", "/sessions/{id}/extensions", Function::Sessions),
     r("POST", "/sessions/{id}/review", Function::Sessions),
+    r("GET", "/accounts/{id}/shell/targets", Function::Sessions),
     r("GET", "/requests", Function::Sessions),
     r("GET", "/reviews", Function::Sessions),
     r("POST", "/chatops/slack/commands", Function::Chatops),

@@ -64,7 +64,7 @@ async fn every_operation_allows_exactly_its_declared_callers() {
         .post(
             "/groups",
             &env.admin(),
-            json!({ "name": "matrix", "description": "", "accounts": "all", "permissions": { "start_sessions": true, "start_jit_sessions": true } }),
+            json!({ "name": "matrix", "description": "", "accounts": "all", "permissions": { "start_sessions": true, "start_jit_sessions": true, "start_shell_sessions": true } }),
         )
         .await
         .ok(201);

@@ -11,7 +11,7 @@ use e2e::shell::{
     send_transcripts_elsewhere, shell_fixture, ssm_status, start_ssm, start_ssm_with, terminate_ssm, type_in,
     type_in_counting,
 };
-use e2e::{TestEnv, env, session_credentials};
+use e2e::{Role, TestEnv, env, session_credentials};
 use serde_json::{Value, json};
 
 async fn document(aws: &Aws) -> Value {
@@ -271,6 +271,14 @@ async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
         refused["type"].as_str().unwrap().ends_with("shell-disabled"),
         "{refused}"
     );
+    let refused = api
+        .get(&format!("/accounts/{}/shell/targets", s.f.account), &s.f.token)
+        .await
+        .problem(422);
+    assert!(
+        refused["type"].as_str().unwrap().ends_with("shell-disabled"),
+        "{refused}"
+    );
     api.put(&format!("/accounts/{}/shell", s.f.account), &admin, s.settings())
         .await
         .ok(200);
@@ -315,6 +323,42 @@ async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
         assert!(p["type"].as_str().unwrap().ends_with(slug), "{target}: {p}");
         assert!(p["detail"].as_str().unwrap().contains(says), "{target}: {p}");
     }
+    // The listing of targets puts each candidate through the same check, and names the same
+    // refusal: the selector's instances only (not `prod`, nor another account's).
+    let targets_path = format!("/accounts/{}/shell/targets", s.f.account);
+    let listed = api.get(&targets_path, &s.f.token).await.ok(200);
+    let by_id = |id: &str| {
+        listed["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["instance_id"] == id)
+            .cloned()
+    };
+    let reachable = by_id(&good).unwrap_or_else(|| panic!("{good} not listed: {listed}"));
+    assert_eq!(reachable["reachable"], true, "{reachable}");
+    assert_eq!(reachable["state"], "running", "{reachable}");
+    assert!(reachable["problem"].is_null(), "{reachable}");
+    for (target, slug) in [
+        (stopped.as_str(), "target-not-running"),
+        (no_profile.as_str(), "target-not-managed"),
+        (no_agent.as_str(), "target-not-managed"),
+        (old.as_str(), "agent-too-old"),
+    ] {
+        let t = by_id(target).unwrap_or_else(|| panic!("{target} not listed: {listed}"));
+        assert_eq!(t["reachable"], false, "{t}");
+        assert_eq!(t["problem"], slug, "{t}");
+    }
+    assert!(by_id(&prod).is_none() && by_id(&elsewhere).is_none(), "{listed}");
+    assert_eq!(listed["truncated"], false);
+    // An admin sees the same; an auditor, no one's shell starter, is refused.
+    let as_admin = api.get(&targets_path, &admin).await.ok(200);
+    assert_eq!(
+        as_admin["targets"].as_array().unwrap().len(),
+        listed["targets"].as_array().unwrap().len()
+    );
+    let auditor = env.token(Role::Auditor, "audit@example.com", Some("audit@example.com"));
+    api.get(&targets_path, &auditor).await.problem(403);
     // Over the shell settings' maximum (shorter than the account's and the role's).
     let mut shorter = s.settings();
     shorter["max_duration_seconds"] = json!(1800);
@@ -349,6 +393,7 @@ async fn every_missing_prerequisite_is_refused_with_the_answer_that_names_it() {
     api.post("/sessions", &s.f.token, s.start(&good, 900))
         .await
         .problem(403);
+    api.get(&targets_path, &s.f.token).await.problem(403);
     // Nothing was left behind by any refusal: no session on the account is live.
     let sessions = api
         .get(&format!("/sessions?account_id={}", s.f.account), &admin)

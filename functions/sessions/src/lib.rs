@@ -1,4 +1,5 @@
-//! The `sessions` function: start, list, show and end JIT, console and shell sessions, and read
+//! The `sessions` function: start, list, show and end JIT, console, shell and Identity Center
+//! sessions (and list the shell targets an account's settings reach), and read
 //! a session's verified log, its shell transcripts and its activity (the calls made with it). Users act for themselves, admins for anyone, bots on behalf of a
 //! named user (`on_behalf_of`).
 //!
@@ -285,6 +286,12 @@ async fn route_request(app: &App, principal: &Principal, route: &str, req: &Requ
                     "matches_log": t.matches_log,
                 }),
             ))
+        }
+        "GET /accounts/{id}/shell/targets" => {
+            let raw = path_param(req, "id").unwrap_or_default();
+            let account = AccountId::parse(&raw).map_err(|_| Problem::not_found(format!("no account {raw}")))?;
+            let targets = app.sessions.shell_targets(principal, &account).await?;
+            Ok(json(StatusCode::OK, &targets))
         }
         other => Err(Problem::not_found(format!("no route {other}"))),
     }

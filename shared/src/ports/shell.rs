@@ -72,6 +72,13 @@ impl ShellConnector for NoShell {
 pub trait TargetShell: Send + Sync {
     /// The EC2 instance `target` (`None` when the account has no such instance).
     async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError>;
+    /// The EC2 instances carrying every one of `tags` (not terminated), at most `max` of them:
+    /// the candidates a tag selector names, for the list of reachable targets.
+    async fn instances_tagged(
+        &self,
+        tags: &BTreeMap<String, String>,
+        max: usize,
+    ) -> Result<Vec<(ShellTarget, Ec2Instance)>, CloudError>;
     /// The managed node `target` (`None` when Systems Manager does not manage it).
     async fn managed_node(&self, target: &ShellTarget) -> Result<Option<ManagedNode>, CloudError>;
     /// A hybrid managed node's tags (EC2 instances' come with `instance`).

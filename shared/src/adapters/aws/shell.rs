@@ -54,10 +54,31 @@ pub fn ssm_connector(sdk: &aws_config::SdkConfig) -> std::sync::Arc<dyn ShellCon
     })
 }
 
-/// One instance's state, tags and profile.
+/// One instance's state, tags and profile; or those of the instances a tag selector names.
 #[async_trait]
 trait DescribeInstance: Send + Sync {
     async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError>;
+    async fn tagged(
+        &self,
+        tags: &BTreeMap<String, String>,
+        max: usize,
+    ) -> Result<Vec<(ShellTarget, Ec2Instance)>, CloudError>;
+}
+
+fn ec2_instance(i: &aws_sdk_ec2::types::Instance) -> Ec2Instance {
+    Ec2Instance {
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default(),
+        tags: i
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect(),
+        instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+    }
 }
 
 fn ec2_side(
@@ -91,19 +112,51 @@ impl DescribeInstance for Ec2Side {
             .iter()
             .flat_map(|r| r.instances())
             .find(|i| i.instance_id() == Some(target.as_str()));
-        Ok(instance.map(|i| Ec2Instance {
-            state: i
-                .state()
-                .and_then(|s| s.name())
-                .map(|n| n.as_str().to_string())
-                .unwrap_or_default(),
-            tags: i
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                .collect(),
-            instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
-        }))
+        Ok(instance.map(ec2_instance))
+    }
+
+    async fn tagged(
+        &self,
+        tags: &BTreeMap<String, String>,
+        max: usize,
+    ) -> Result<Vec<(ShellTarget, Ec2Instance)>, CloudError> {
+        use aws_sdk_ec2::types::Filter;
+        // Filters are ANDed: `tag:<key>` = value for each, and never a terminated instance.
+        let mut filters: Vec<Filter> = tags
+            .iter()
+            .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build())
+            .collect();
+        filters.push(
+            Filter::builder()
+                .name("instance-state-name")
+                .set_values(Some(
+                    ["pending", "running", "stopping", "stopped"].map(String::from).to_vec(),
+                ))
+                .build(),
+        );
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .0
+                .describe_instances()
+                .set_filters(Some(filters.clone()))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(classify)?;
+            for i in out.reservations().iter().flat_map(|r| r.instances()) {
+                if let Some(id) = i.instance_id().and_then(|id| ShellTarget::parse(id).ok()) {
+                    found.push((id, ec2_instance(i)));
+                }
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() || found.len() >= max {
+                break;
+            }
+        }
+        found.truncate(max);
+        Ok(found)
     }
 }
 
@@ -234,6 +287,17 @@ impl TargetShell for AwsTargetShell {
     async fn instance(&self, target: &ShellTarget) -> Result<Option<Ec2Instance>, CloudError> {
         match &self.ec2 {
             Some(ec2) => ec2.instance(target).await,
+            None => Err(CloudError::Unavailable("EC2 is not wired into this function".into())),
+        }
+    }
+
+    async fn instances_tagged(
+        &self,
+        tags: &BTreeMap<String, String>,
+        max: usize,
+    ) -> Result<Vec<(ShellTarget, Ec2Instance)>, CloudError> {
+        match &self.ec2 {
+            Some(ec2) => ec2.tagged(tags, max).await,
             None => Err(CloudError::Unavailable("EC2 is not wired into this function".into())),
         }
     }

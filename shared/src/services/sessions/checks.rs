@@ -221,7 +221,7 @@ pub(super) struct Gathered {
     pub(super) groups: Vec<AccessGroup>,
     pub(super) account: Option<Account>,
     jit: Option<JitSettings>,
-    shell: Option<crate::domain::shell::ShellSettings>,
+    pub(super) shell: Option<crate::domain::shell::ShellSettings>,
     iam_users: Vec<ManagedUser>,
     /// Whether the user's IAM user in the account has a live console session (read only where
     /// the start must check it).

@@ -35,6 +35,7 @@ mod refusals;
 mod requests;
 mod revoking;
 mod shell;
+mod shell_targets;
 mod starting;
 mod transcripts;
 
@@ -43,6 +44,7 @@ pub use ending::REPORT_AFTER_FAILURES;
 pub use events::detail_type;
 pub use extending::{ExtendError, Extended};
 pub use requests::RequestError;
+pub use shell_targets::{SHELL_TARGETS_MAX, ShellTargetView, ShellTargets};
 pub use transcripts::{Transcript, TranscriptError};
 
 use std::sync::Arc;
