@@ -51,7 +51,7 @@ struct Refresh {
     revoked: HashSet<u128>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct SignIn {
     email: String,
     role: Role,
