@@ -192,9 +192,23 @@ export function roleName(arn: string | null): string {
   return arn.slice(arn.lastIndexOf('/') + 1);
 }
 
-/** What a session gives access to, in one line: "JIT OnCall on 123456789012". */
+export const KINDS: Record<Session['type'], string> = {
+  jit: 'JIT',
+  console: 'Console',
+  shell: 'Shell',
+  identity_center: 'Identity Center',
+};
+
+/** What a session gives: its role, its shell's target or its permission set. */
+export function subject(s: Session): string {
+  if (s.type === 'shell') return s.target ?? '';
+  if (s.type === 'identity_center') return s.identity_center?.permission_set_name ?? '';
+  return roleName(s.role_arn);
+}
+
+/** What a session gives access to, in one line: "JIT OnCall on 123456789012", "Shell i-0abc on …". */
 export function describe(s: Session): string {
-  return [s.type.toUpperCase(), roleName(s.role_arn), 'on', s.aws_account_id].filter(Boolean).join(' ');
+  return [KINDS[s.type] ?? s.type, subject(s), 'on', s.aws_account_id].filter(Boolean).join(' ');
 }
 
 /** A form's submit handler: the page's code does the work, the browser submits nothing. */
