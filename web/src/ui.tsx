@@ -243,23 +243,31 @@ export function Loaded<T>({
 
 /**
  * A list read a page at a time: `reload` reads the first page, `more` the next while the API
- * names one (`next_cursor`). `path` carries no `limit` or `cursor` of its own.
+ * names one (`next_cursor`). `path` carries no `limit` or `cursor` of its own. `refresh` reads
+ * the first page again even while a read is under way (after a change the page made): only the
+ * latest read's answer is kept, so an older one coming back later cannot undo it.
  */
 export function usePaged<T>(path: string, keyOf: (item: T) => string) {
   const [items, setItems] = useState<T[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
+  const latest = useRef(0);
   const read = (after: string | null) => {
     const query = new URLSearchParams({ limit: '100', ...(after ? { cursor: after } : {}) });
     return get<Page<T>>(`${path}${path.includes('?') ? '&' : '?'}${query}`);
   };
-  const reload = useAction(async () => {
+  const refresh = async () => {
+    const ticket = ++latest.current;
     const page = await read(null);
+    if (ticket !== latest.current) return;
     setItems(page.items);
     setCursor(page.next_cursor ?? null);
-  });
+  };
+  const reload = useAction(refresh);
   const more = useAction(async () => {
     if (!cursor) return;
+    const ticket = latest.current;
     const page = await read(cursor);
+    if (ticket !== latest.current) return;
     // What the page added meanwhile (a provisioned user, a new group) may come again.
     setItems((list) => {
       const shown = new Set((list ?? []).map(keyOf));
@@ -267,7 +275,7 @@ export function usePaged<T>(path: string, keyOf: (item: T) => string) {
     });
     setCursor(page.next_cursor ?? null);
   });
-  return { items, setItems, hasMore: cursor !== null, reload, more, error: reload.error ?? more.error };
+  return { items, setItems, hasMore: cursor !== null, reload, refresh, more, error: reload.error ?? more.error };
 }
 
 /** "Show more" under a paged list, while there is more. */

@@ -77,6 +77,8 @@ test('a requester starts a JIT session and sees its credentials once', async ({ 
   await expect(page.getByRole('row', { name: /ConsoleOnCall/ })).toContainText('active');
   // After a reload (and signing in again) the session is listed, its secrets are not.
   await page.reload();
+  // The reloaded page first (it reads config.json), then the sign-in.
+  await expect(page.getByRole('button', { name: 'Sign in (development)' })).toBeVisible();
   await signIn(page, 'requester@example.com', 'user');
   await expect(page.getByRole('row', { name: /ConsoleOnCall/ })).toContainText('active');
   await expect(page.locator('body')).not.toContainText(secret);

@@ -4,7 +4,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import AxeBuilder from '@axe-core/playwright';
 import { AwsClient } from 'aws4fetch';
-import { type Browser, type Page, expect } from '@playwright/test';
+import { basename } from 'node:path';
+import { type Browser, type Page, expect, test } from '@playwright/test';
 
 export const api = () => process.env.CIB_API!;
 export const consoleUrl = () => process.env.CIB_CONSOLE!;
@@ -166,14 +167,18 @@ export function watch(page: Page, expected: RegExp[] = []): () => void {
   return () => expect(problems, 'the page logged errors or requests failed').toEqual([]);
 }
 
-let shots = 0;
+/** Screenshots so far per journey file: a worker restarted after a failure starts again at 1. */
+const shots = new Map<string, number>();
 /**
- * A full-page screenshot under target/console-screenshots, on every run, of a page that passes
- * axe-core with no serious or critical violation (every page a journey shows is checked so).
+ * A full-page screenshot under target/console-screenshots, on every run, named after its journey
+ * file and its order there, of a page that passes axe-core with no serious or critical violation
+ * (every page a journey shows is checked so).
  */
 export async function screenshot(page: Page, name: string) {
-  shots += 1;
-  await page.screenshot({ path: `../target/console-screenshots/${String(shots).padStart(2, '0')}-${name}.png`, fullPage: true });
+  const file = basename(test.info().file).replace(/\.spec\.ts$/, '');
+  const n = (shots.get(file) ?? 0) + 1;
+  shots.set(file, n);
+  await page.screenshot({ path: `../target/console-screenshots/${file}-${String(n).padStart(2, '0')}-${name}.png`, fullPage: true });
   await accessible(page, name);
 }
 

@@ -69,7 +69,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
       <div class="actions">
         <ProblemBox error={cancel.error} />
         <Busy busy={cancel.busy} label="Withdrawing">
-          <button type="button" onClick={() => cancel.run()} aria-label={`Withdraw the request for ${what}`}>
+          <button type="button" onClick={() => cancel.run()} aria-label={`Withdraw request for ${what}`}>
             Withdraw request
           </button>
         </Busy>

@@ -78,7 +78,7 @@ function Report({ report, account, range }: { report: EvidenceReport; account: A
           <strong>NOT verified</strong>: the session logs of {account.name} do not all match their signed digests.
         </p>
       )}
-      {notValid.length ? <Checks caption="Not valid" checks={notValid} testId="evidence-not-valid" /> : null}
+      {notValid.length ? <Checks caption="Not valid (or pending)" checks={notValid} testId="evidence-not-valid" /> : null}
       <details>
         <summary>Every digest ({report.digests.length}) and log ({report.objects.length}) with its verdict</summary>
         {report.digests.length ? <Checks caption="Digests" checks={report.digests} /> : <p>No digest in this range.</p>}

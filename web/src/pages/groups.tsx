@@ -220,7 +220,7 @@ function Members({ group }: { group: Group }) {
   const add = useAction(async () => {
     await call('PUT', `/groups/${group.id}/members/${encodeURIComponent(email)}`);
     setEmail('');
-    await members.reload.run();
+    await members.refresh();
   });
   const remove = useAction(async (m: Member) => {
     await call('DELETE', `/groups/${group.id}/members/${encodeURIComponent(m.email)}`);
