@@ -284,15 +284,25 @@ export interface EvidenceReport {
   objects: EvidenceCheck[];
 }
 
-/** A target a shell session could reach (`GET /accounts/{id}/shell/targets`). */
+/** A target the account's shell settings reach (`GET /accounts/{id}/shell/targets`). */
 export interface ShellTarget {
   instance_id: string;
+  /** The instance's Name tag. */
   name: string | null;
-  platform: string | null;
-  state: string;
-  managed: boolean;
+  /** EC2's state; null for a managed node, or an instance that is gone. */
+  state: string | null;
+  /** Whether a shell start would pass the target check now. */
   reachable: boolean;
+  /** The start's refusal (a problem type name), or `unchecked` when AWS did not answer. */
+  problem: string | null;
   reason: string | null;
+}
+
+export interface ShellTargetList {
+  region: string;
+  /** More than 50 candidates: the first 50 are listed. */
+  truncated: boolean;
+  targets: ShellTarget[];
 }
 
 export interface ShellSettings {

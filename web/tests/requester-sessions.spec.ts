@@ -1,11 +1,11 @@
 // A requester's shell and Identity Center sessions, started in the console: what each hands out
 // (once) works against the local AWS, and the shell session is ended from the console.
 import { expect, test } from '@playwright/test';
-import { TARGETS_PENDING, identityCenterUser, openShell, pickTarget, shellInstance, shellUser } from './stage';
+import { identityCenterUser, openShell, pickTarget, shellInstance, shellUser } from './stage';
 import { AWS_ACCOUNT, screenshot, signIn, watch } from './system';
 
 test('a requester starts a shell session and an Identity Center session', async ({ page }) => {
-  const clean = watch(page, [TARGETS_PENDING]);
+  const clean = watch(page);
   const { accountId } = await shellUser('alice@example.com', 'Demo shell users');
   const ic = await identityCenterUser('alice@example.com');
   await signIn(page, 'alice@example.com', 'user');

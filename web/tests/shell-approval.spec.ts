@@ -2,7 +2,7 @@
 // request gives (a shell, on which target, for how long, why) and who approved already, approves,
 // and the requester's page shows the command and credentials once.
 import { expect, test } from '@playwright/test';
-import { TARGETS_PENDING, openShell, pickTarget, shellInstance, shellUser } from './stage';
+import { openShell, pickTarget, shellInstance, shellUser } from './stage';
 import { call, newPage, screenshot, signIn, tokenFor, watch } from './system';
 
 test('an approver approves a shell request, seeing its target', async ({ browser }) => {
@@ -15,7 +15,7 @@ test('an approver approves a shell request, seeing its target', async ({ browser
   });
   const requester = await newPage(browser);
   const approver = await newPage(browser);
-  const cleanRequester = watch(requester, [TARGETS_PENDING]);
+  const cleanRequester = watch(requester);
   const cleanApprover = watch(approver);
   await signIn(requester, 'shell-asker@example.com', 'user');
   const form = requester.getByRole('form', { name: 'Start a session' });

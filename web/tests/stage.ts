@@ -155,19 +155,10 @@ export async function identityCenterUser(email: string): Promise<{ accountId: st
   return { accountId, awsAccountId: prod1.aws_account_id };
 }
 
-/**
- * GET /accounts/{id}/shell/targets is not in every runner yet: one without it answers 404 and
- * the form asks for an instance id instead (the journeys let that 404 pass). Either way the
- * journey picks the demo instance.
- */
-export const TARGETS_PENDING = /\/shell\/targets$/;
-
+/** Picks `instance` among the targets the start form lists (GET /accounts/{id}/shell/targets). */
 export async function pickTarget(page: Page, instance: string) {
   const form = page.getByRole('form', { name: 'Start a session' });
-  const targets = form.getByTestId('shell-targets');
-  await expect(targets).toBeVisible();
-  const listed = targets.getByRole('radio', { name: new RegExp(instance) });
-  if (await listed.count()) await listed.check();
-  else await form.getByLabel(/Target instance id/).fill(instance);
+  const listed = form.getByTestId('shell-targets').getByRole('radio', { name: new RegExp(`${instance} \\(running\\)`) });
+  await expect(listed).toBeEnabled();
+  await listed.check();
 }
-

@@ -4,7 +4,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { ProblemError, call, get } from '../api';
-import type { Grant, MeAccount, Offer, Session, ShellTarget } from '../types';
+import type { Grant, MeAccount, Offer, Session, ShellTargetList } from '../types';
 import { ProblemBox, Submit, duration, durationChoices, roleName, submitting, useAction, useIdempotencyKey } from '../ui';
 
 type Kind = Session['type'];
@@ -30,14 +30,14 @@ const permissionSetId = (arn: string) => arn.slice(arn.lastIndexOf('/') + 1);
 
 /**
  * The targets of the account's shell settings (`GET /accounts/{id}/shell/targets`): the list,
- * or null where this API has no such list yet (404), where the form asks for an instance id.
+ * or null where the API has no such list (404: an older deployment), where the form asks for an
+ * instance id.
  */
 function useShellTargets(accountId: string, wanted: boolean) {
-  const [targets, setTargets] = useState<ShellTarget[] | null | undefined>(undefined);
+  const [targets, setTargets] = useState<ShellTargetList | null | undefined>(undefined);
   const load = useAction(async () => {
     try {
-      const r = await get<{ targets: ShellTarget[] }>(`/accounts/${accountId}/shell/targets`);
-      setTargets(r.targets);
+      setTargets(await get<ShellTargetList>(`/accounts/${accountId}/shell/targets`));
     } catch (e) {
       if (e instanceof ProblemError && e.problem.status === 404) setTargets(null);
       else throw e;
@@ -51,7 +51,7 @@ function useShellTargets(accountId: string, wanted: boolean) {
 }
 
 function TargetPicker({
-  list,
+  list: targets,
   target,
   setTarget,
 }: {
@@ -59,15 +59,15 @@ function TargetPicker({
   target: string;
   setTarget: (t: string) => void;
 }) {
-  if (list.error) return <ProblemBox error={list.error} />;
-  if (list.targets === undefined) {
+  if (targets.error) return <ProblemBox error={targets.error} />;
+  if (targets.targets === undefined) {
     return (
       <p class="progress" role="status">
         Finding the instances you may reach…
       </p>
     );
   }
-  if (list.targets === null) {
+  if (targets.targets === null) {
     return (
       <label class="wide" data-testid="shell-targets">
         Target instance id (an instance or managed node the account's shell settings allow)
@@ -75,12 +75,16 @@ function TargetPicker({
       </label>
     );
   }
+  const list = targets.targets;
+  const listed = list.targets.some((t) => t.instance_id === target);
   return (
     <fieldset class="wide targets" data-testid="shell-targets">
-      <legend>Target</legend>
+      <legend>Target (in {list.region})</legend>
       {list.targets.length === 0 ? <p>The account's shell settings reach no instance now.</p> : null}
       {list.targets.map((t) => {
-        const about = [t.name, t.platform, t.state].filter(Boolean).join(', ');
+        // Unchecked (AWS did not answer for it): the start checks it again, so it may be picked.
+        const pickable = t.reachable || t.problem === 'unchecked';
+        const about = [t.name, t.state].filter(Boolean).join(', ');
         return (
           <label class="check" key={t.instance_id}>
             <input
@@ -88,17 +92,23 @@ function TargetPicker({
               name="shell-target"
               value={t.instance_id}
               checked={target === t.instance_id}
-              disabled={!t.reachable}
+              disabled={!pickable}
               onChange={() => setTarget(t.instance_id)}
               required
             />
             <span>
               <code>{t.instance_id}</code> {about ? `(${about})` : ''}
-              {t.reachable ? '' : ` — not reachable: ${t.reason ?? (t.managed ? 'not running' : 'not managed by Systems Manager')}`}
+              {t.reachable ? '' : ` — ${t.problem === 'unchecked' ? 'not checked' : 'not reachable'}: ${t.reason ?? t.problem ?? 'unknown'}`}
             </span>
           </label>
         );
       })}
+      {list.truncated ? (
+        <label>
+          More than 50 instances match: another instance id
+          <input value={listed ? '' : target} onInput={(e) => setTarget(e.currentTarget.value.trim())} pattern="^(i|mi)-[0-9a-f]{8,17}$" />
+        </label>
+      ) : null}
     </fieldset>
   );
 }
