@@ -34,6 +34,10 @@ test('a session outlives a token expiry without a new sign-in', async ({ page })
   page.on('response', async (r) => {
     if (r.url() === config.oidc.token_endpoint && r.ok()) answers.push(await r.json());
   });
+  // The sign-in screen itself, before anyone is signed in.
+  await page.goto(process.env.CIB_CONSOLE!);
+  await expect(page.getByRole('button', { name: 'Sign in (development)' })).toBeVisible();
+  await screenshot(page, 'sign-in');
   await signIn(page, 'pager@example.com', 'user');
   await expect.poll(() => answers.length).toBe(1);
   const first = answers[0];
