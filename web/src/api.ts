@@ -1,7 +1,7 @@
 // The console's one way to the API: bearer token, JSON in and out, and every error as the API's
 // RFC 9457 problem detail, which the pages show as it is.
 
-import { bearer, signOut } from './auth';
+import { freshBearer, refresh, signOut } from './auth';
 
 export interface Problem {
   type: string;
@@ -36,29 +36,37 @@ export async function call<T>(
   body?: unknown,
   options: { idempotencyKey?: string } = {},
 ): Promise<Reply<T>> {
-  const token = bearer();
+  const send = async (token: string) => {
+    const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (options.idempotencyKey) headers['Idempotency-Key'] = options.idempotencyKey;
+    try {
+      return await fetch(`${base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (e) {
+      throw new ProblemError({
+        type: 'console:unreachable',
+        title: 'The API could not be reached',
+        status: 0,
+        detail: e instanceof Error ? e.message : String(e),
+      });
+    }
+  };
+  const token = await freshBearer();
   if (!token) {
     onSignedOut();
     throw new ProblemError({ type: 'console:signed-out', title: 'Signed out', status: 401, detail: 'Sign in again.' });
   }
-  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (options.idempotencyKey) headers['Idempotency-Key'] = options.idempotencyKey;
-  let response: Response;
-  try {
-    response = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: 'no-store',
-    });
-  } catch (e) {
-    throw new ProblemError({
-      type: 'console:unreachable',
-      title: 'The API could not be reached',
-      status: 0,
-      detail: e instanceof Error ? e.message : String(e),
-    });
+  let response = await send(token);
+  // A token refused before its time (a clock ahead of this one, a key rotated): one refresh and
+  // one retry, the same request (with its idempotency key), before sending the user to sign in.
+  if (response.status === 401 && (await refresh())) {
+    const again = await freshBearer();
+    if (again) response = await send(again);
   }
   const text = await response.text();
   let parsed: unknown = null;

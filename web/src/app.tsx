@@ -10,8 +10,11 @@ import { ProblemBox } from './ui';
 import { AccessPage } from './pages/access';
 import { ApprovalsPage } from './pages/approvals';
 import { AccountsPage } from './pages/accounts';
-import { SessionPage, SessionsPage } from './pages/audit';
+import { SessionsPage } from './pages/audit';
+import { EvidencePage } from './pages/evidence';
 import { GroupsPage } from './pages/groups';
+import { OrganizationsPage } from './pages/organizations';
+import { SessionPage } from './pages/session';
 import { SlackPage } from './pages/slack';
 import { UsersPage } from './pages/users';
 
@@ -30,18 +33,21 @@ function tabsFor(me: Me): Tab[] {
   if (me.role === 'admin') {
     tabs.push(
       { path: '#/accounts', label: 'Accounts' },
+      { path: '#/organizations', label: 'Organizations' },
       { path: '#/users', label: 'Users' },
       { path: '#/groups', label: 'Groups' },
+      { path: '#/evidence', label: 'Evidence' },
       { path: '#/slack', label: 'Slack' },
     );
   }
   return tabs;
 }
 
-/** The tab the address names (a session's page is under Sessions), or the first. */
+/** The tab the address names (a session's page is under Sessions, or one's own under My access), or the first. */
 function currentTab(tabs: Tab[], hash: string): string | undefined {
   if (tabs.some((t) => t.path === hash)) return hash;
-  return hash.startsWith('#/sessions/') ? '#/sessions' : tabs[0]?.path;
+  if (hash.startsWith('#/sessions/')) return tabs.some((t) => t.path === '#/sessions') ? '#/sessions' : '#/access';
+  return tabs[0]?.path;
 }
 
 function useHash(): string {
@@ -60,7 +66,7 @@ function useHash(): string {
 
 function Page({ me, hash }: { me: Me; hash: string }) {
   const session = /^#\/sessions\/([0-9A-Za-z]+)$/.exec(hash);
-  if (session) return <SessionPage key={session[1]} id={session[1]} email={me.email} />;
+  if (session) return <SessionPage key={session[1]} id={session[1]} email={me.email} readsAll={readsEverySession(me)} />;
   switch (currentTab(tabsFor(me), hash)) {
     case '#/access':
       return <AccessPage me={me} />;
@@ -70,6 +76,10 @@ function Page({ me, hash }: { me: Me; hash: string }) {
       return <SessionsPage />;
     case '#/accounts':
       return <AccountsPage />;
+    case '#/organizations':
+      return <OrganizationsPage />;
+    case '#/evidence':
+      return <EvidencePage />;
     case '#/users':
       return <UsersPage />;
     case '#/groups':

@@ -25,7 +25,7 @@ function changed() {
 
 /** Keeps what was handed out for `session` (a later hand-out for it adds a panel of its own). */
 export function keep(session: Session, grant: Grant | undefined | null) {
-  if (!grant || !(grant.credentials || grant.console_url || grant.console)) return;
+  if (!grant || !(grant.credentials || grant.console_url || grant.console || grant.shell || grant.identity_center)) return;
   handed = [...handed, { id: nextId++, session, grant }];
   changed();
 }
@@ -120,36 +120,97 @@ export function forgetAll() {
   changed();
 }
 
+/** `export …` lines for temporary credentials, as a shell takes them. */
+function exports(c: NonNullable<Grant['credentials']>): string {
+  return `export AWS_ACCESS_KEY_ID=${c.access_key_id} AWS_SECRET_ACCESS_KEY=${c.secret_access_key} AWS_SESSION_TOKEN=${c.session_token}`;
+}
+
+function Credentials({ grant }: { grant: Grant }) {
+  const c = grant.credentials;
+  if (!c) return null;
+  return (
+    <div class="secrets" data-testid="credentials">
+      <Secret label="Access key id" value={c.access_key_id} />
+      <Secret label="Secret access key" value={c.secret_access_key} />
+      <Secret label="Session token" value={c.session_token} />
+      {grant.shell ? null : <Secret label="Shell exports" value={exports(c)} />}
+    </div>
+  );
+}
+
+/** A shell session: the credentials, scoped to its one target, and the command that opens it. */
+function ShellGrant({ grant }: { grant: Grant }) {
+  const shell = grant.shell;
+  if (!shell || !grant.credentials) return null;
+  return (
+    <div class="shell-grant">
+      <p>
+        In a terminal with the AWS CLI and its Session Manager plugin, these credentials open a shell on{' '}
+        <code>{shell.target}</code>
+        {shell.run_as ? (
+          <>
+            {' '}
+            as <code>{shell.run_as}</code>
+          </>
+        ) : null}
+        ; they allow nothing else.
+      </p>
+      <Secret label="Start-session command" value={shell.command} />
+      <Secret label="Credentials and command" value={`${exports(grant.credentials)}\n${shell.command}`} />
+    </div>
+  );
+}
+
+/** An Identity Center session: no credential, a sign-in through the access portal or the CLI. */
+function IdentityCenterGrant({ grant }: { grant: Grant }) {
+  const ic = grant.identity_center;
+  if (!ic) return null;
+  return (
+    <div class="ic-grant">
+      <p>
+        Sign in with your own identity: the permission set <strong>{ic.permission_set_name}</strong> is assigned to you
+        until the session ends.
+        {ic.outside ? ` You already had this access outside the broker (${ic.outside}); ending the session leaves it.` : ''}
+      </p>
+      <p>
+        <a class="button primary" href={ic.portal_url} target="_blank" rel="noopener noreferrer">
+          Open the AWS access portal
+        </a>
+      </p>
+      <p>
+        Or, for the AWS CLI, add this profile to <code>~/.aws/config</code> and run{' '}
+        <code>aws sso login --profile {/\[profile ([^\]]+)\]/.exec(ic.cli_profile)?.[1] ?? '…'}</code>:
+      </p>
+      <Secret label="AWS CLI profile" value={ic.cli_profile.trimEnd()} />
+    </div>
+  );
+}
+
 function GrantPanel({ item }: { item: Handed }) {
   const { session, grant } = item;
   const heading = useRef<HTMLHeadingElement>(null);
   // Focus moves to what just appeared, so that screen readers announce it.
   useEffect(() => heading.current?.focus(), []);
-  const c = grant.credentials;
-  const profile = session.role_arn
-    ? `[profile cib-${roleName(session.role_arn)}]\ncredential_process = cib credential-process --account ${session.account_id} --role ${session.role_arn} --duration 1h --reason "${session.reason.replace(/"/g, "'")}"`
-    : null;
+  const profile =
+    session.type === 'jit' && session.role_arn
+      ? `[profile cib-${roleName(session.role_arn)}]\ncredential_process = cib credential-process --account ${session.account_id} --role ${session.role_arn} --duration 1h --reason "${session.reason.replace(/"/g, "'")}"`
+      : null;
   const titleId = `grant-${item.id}`;
+  const secret = !!(grant.credentials || grant.console);
   return (
     <section class="grant" aria-labelledby={titleId}>
       <h2 id={titleId} tabIndex={-1} ref={heading}>
         Your access: {describe(session)}, shown once
       </h2>
       <p class="warning">
-        Copy what you need now: these secrets are not shown again, not after a reload and not to anyone else. They
-        stop working at {when(session.expires_at)}, or when the session is ended.
+        {secret
+          ? 'Copy what you need now: these secrets are not shown again, not after a reload and not to anyone else.'
+          : 'Keep what you need now: this is not shown again, not after a reload.'}{' '}
+        {secret ? 'They stop' : 'The access stops'} working at {when(session.expires_at)}, or when the session is ended.
       </p>
-      {c ? (
-        <div class="secrets" data-testid="credentials">
-          <Secret label="Access key id" value={c.access_key_id} />
-          <Secret label="Secret access key" value={c.secret_access_key} />
-          <Secret label="Session token" value={c.session_token} />
-          <Secret
-            label="Shell exports"
-            value={`export AWS_ACCESS_KEY_ID=${c.access_key_id} AWS_SECRET_ACCESS_KEY=${c.secret_access_key} AWS_SESSION_TOKEN=${c.session_token}`}
-          />
-        </div>
-      ) : null}
+      <Credentials grant={grant} />
+      <ShellGrant grant={grant} />
+      <IdentityCenterGrant grant={grant} />
       {profile ? (
         <div class="profile">
           <p>
@@ -181,7 +242,7 @@ function GrantPanel({ item }: { item: Handed }) {
         </div>
       ) : null}
       <button type="button" onClick={() => dismiss(item)}>
-        I have copied them: hide
+        {secret ? 'I have copied them: hide' : 'Done: hide'}
       </button>
     </section>
   );

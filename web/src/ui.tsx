@@ -192,9 +192,23 @@ export function roleName(arn: string | null): string {
   return arn.slice(arn.lastIndexOf('/') + 1);
 }
 
-/** What a session gives access to, in one line: "JIT OnCall on 123456789012". */
+export const KINDS: Record<Session['type'], string> = {
+  jit: 'JIT',
+  console: 'Console',
+  shell: 'Shell',
+  identity_center: 'Identity Center',
+};
+
+/** What a session gives: its role, its shell's target or its permission set. */
+export function subject(s: Session): string {
+  if (s.type === 'shell') return s.target ?? '';
+  if (s.type === 'identity_center') return s.identity_center?.permission_set_name ?? '';
+  return roleName(s.role_arn);
+}
+
+/** What a session gives access to, in one line: "JIT OnCall on 123456789012", "Shell i-0abc on …". */
 export function describe(s: Session): string {
-  return [s.type.toUpperCase(), roleName(s.role_arn), 'on', s.aws_account_id].filter(Boolean).join(' ');
+  return [KINDS[s.type] ?? s.type, subject(s), 'on', s.aws_account_id].filter(Boolean).join(' ');
 }
 
 /** A form's submit handler: the page's code does the work, the browser submits nothing. */
@@ -229,23 +243,31 @@ export function Loaded<T>({
 
 /**
  * A list read a page at a time: `reload` reads the first page, `more` the next while the API
- * names one (`next_cursor`). `path` carries no `limit` or `cursor` of its own.
+ * names one (`next_cursor`). `path` carries no `limit` or `cursor` of its own. `refresh` reads
+ * the first page again even while a read is under way (after a change the page made): only the
+ * latest read's answer is kept, so an older one coming back later cannot undo it.
  */
 export function usePaged<T>(path: string, keyOf: (item: T) => string) {
   const [items, setItems] = useState<T[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
+  const latest = useRef(0);
   const read = (after: string | null) => {
     const query = new URLSearchParams({ limit: '100', ...(after ? { cursor: after } : {}) });
     return get<Page<T>>(`${path}${path.includes('?') ? '&' : '?'}${query}`);
   };
-  const reload = useAction(async () => {
+  const refresh = async () => {
+    const ticket = ++latest.current;
     const page = await read(null);
+    if (ticket !== latest.current) return;
     setItems(page.items);
     setCursor(page.next_cursor ?? null);
-  });
+  };
+  const reload = useAction(refresh);
   const more = useAction(async () => {
     if (!cursor) return;
+    const ticket = latest.current;
     const page = await read(cursor);
+    if (ticket !== latest.current) return;
     // What the page added meanwhile (a provisioned user, a new group) may come again.
     setItems((list) => {
       const shown = new Set((list ?? []).map(keyOf));
@@ -253,7 +275,7 @@ export function usePaged<T>(path: string, keyOf: (item: T) => string) {
     });
     setCursor(page.next_cursor ?? null);
   });
-  return { items, setItems, hasMore: cursor !== null, reload, more, error: reload.error ?? more.error };
+  return { items, setItems, hasMore: cursor !== null, reload, refresh, more, error: reload.error ?? more.error };
 }
 
 /** "Show more" under a paged list, while there is more. */

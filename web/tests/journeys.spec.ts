@@ -3,7 +3,7 @@
 // requests. Effects in AWS are checked with real calls to the local AWS. They run in order:
 // the first registers the account the others use.
 import { expect, test } from '@playwright/test';
-import { AWS_ACCOUNT, account, api, aws, call, consoleUrl, demoAccount, jitUser, screenshot, signIn, tokenFor, watch } from './system';
+import { AWS_ACCOUNT, account, api, aws, call, consoleUrl, demoAccount, jitUser, newPage, screenshot, signIn, tokenFor, watch } from './system';
 
 test('an admin registers an account and saves its JIT settings', async ({ page }) => {
   const clean = watch(page);
@@ -77,6 +77,8 @@ test('a requester starts a JIT session and sees its credentials once', async ({ 
   await expect(page.getByRole('row', { name: /ConsoleOnCall/ })).toContainText('active');
   // After a reload (and signing in again) the session is listed, its secrets are not.
   await page.reload();
+  // The reloaded page first (it reads config.json), then the sign-in.
+  await expect(page.getByRole('button', { name: 'Sign in (development)' })).toBeVisible();
   await signIn(page, 'requester@example.com', 'user');
   await expect(page.getByRole('row', { name: /ConsoleOnCall/ })).toContainText('active');
   await expect(page.locator('body')).not.toContainText(secret);
@@ -91,7 +93,7 @@ test('an approver approves a pending request and the requester sees it active', 
   const { roleArn } = await jitUser('asker@example.com', 'ConsoleDeploy', {
     approval: { approvals_required: 1, approver_group_ids: [approvers.id] },
   });
-  const requester = await browser.newPage();
+  const requester = await newPage(browser);
   // The requester's page counts its own reads of a session as it sends them, and runs on
   // Playwright's clock, so "it stops asking" is shown by running the page's timers forward,
   // not by waiting.
@@ -105,7 +107,7 @@ test('an approver approves a pending request and the requester sees it active', 
     };
   });
   await requester.clock.install();
-  const approver = await browser.newPage();
+  const approver = await newPage(browser);
   const cleanRequester = watch(requester);
   const cleanApprover = watch(approver);
   await signIn(requester, 'asker@example.com', 'user');

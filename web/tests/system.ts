@@ -2,8 +2,10 @@
 // way an admin would), tokens from the development sign-in, and the local AWS itself, with the
 // seeded account's key, to make roles and to check that handed-out credentials really work.
 import { createHash, randomBytes } from 'node:crypto';
+import AxeBuilder from '@axe-core/playwright';
 import { AwsClient } from 'aws4fetch';
-import { type Page, expect } from '@playwright/test';
+import { basename } from 'node:path';
+import { type Browser, type Page, expect, test } from '@playwright/test';
 
 export const api = () => process.env.CIB_API!;
 export const consoleUrl = () => process.env.CIB_CONSOLE!;
@@ -147,24 +149,51 @@ export async function jitUser(email: string, roleName: string, policy: unknown =
  * Fails the test on anything the page logs as an error, any uncaught exception and any
  * request that fails or answers with an error status.
  */
-export function watch(page: Page): () => void {
+export function watch(page: Page, expected: RegExp[] = []): () => void {
   const problems: string[] = [];
+  // Answers a journey provokes on purpose (and says why where it passes them).
+  const meant = (url: string) => expected.some((re) => re.test(url));
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    // Chromium logs each error answer it receives; those the journey expects are not problems.
+    if (m.type() === 'error' && !(m.location().url && meant(m.location().url)) && !expected.some((re) => re.test(m.text()))) {
+      problems.push(`console error: ${m.text()}`);
+    }
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText})`));
   page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`request answered ${r.status()}: ${r.request().method()} ${r.url()}`);
+    if (r.status() >= 400 && !meant(r.url())) problems.push(`request answered ${r.status()}: ${r.request().method()} ${r.url()}`);
   });
   return () => expect(problems, 'the page logged errors or requests failed').toEqual([]);
 }
 
-let shots = 0;
-/** A full-page screenshot under target/console-screenshots, on every run. */
+/** Screenshots so far per journey file: a worker restarted after a failure starts again at 1. */
+const shots = new Map<string, number>();
+/**
+ * A full-page screenshot under target/console-screenshots, on every run, named after its journey
+ * file and its order there, of a page that passes axe-core with no serious or critical violation
+ * (every page a journey shows is checked so).
+ */
 export async function screenshot(page: Page, name: string) {
-  shots += 1;
-  await page.screenshot({ path: `../target/console-screenshots/${String(shots).padStart(2, '0')}-${name}.png`, fullPage: true });
+  const file = basename(test.info().file).replace(/\.spec\.ts$/, '');
+  const n = (shots.get(file) ?? 0) + 1;
+  shots.set(file, n);
+  await page.screenshot({ path: `../target/console-screenshots/${file}-${String(n).padStart(2, '0')}-${name}.png`, fullPage: true });
+  await accessible(page, name);
+}
+
+/** A page of its own browser context (another person's browser), as axe-core needs one to be. */
+export async function newPage(browser: Browser): Promise<Page> {
+  return (await browser.newContext()).newPage();
+}
+
+/** axe-core's verdict on the page as it is: no serious or critical violation. */
+export async function accessible(page: Page, name: string) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  const grave = violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
+  expect(grave, `axe-core on ${name}`).toEqual([]);
 }
 
 /** Signs in through the console's own button and the development sign-in's page. */

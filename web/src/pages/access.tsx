@@ -1,11 +1,12 @@
-// Requesters: what they may start (from /me), the start itself, what it hands out (once), and
-// their own sessions with end, extend and cancel. Nothing here decides access: the API does.
+// Requesters: the start form (start.tsx), what a start hands out (once), and their own sessions,
+// a page at a time, with end, extend and cancel. Nothing here decides access: the API does.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
 import { GrantPanels, collectApproved, keep, readSession, stillComing } from '../grants';
 import { ConfirmSlackLink } from './slack';
-import type { Grant, Me, MeAccount, Page, Session } from '../types';
+import { StartForm } from './start';
+import type { Grant, Me, Page, Session } from '../types';
 import {
   Busy,
   Loaded,
@@ -16,138 +17,14 @@ import {
   describe,
   duration,
   durationChoices,
-  roleName,
   submitting,
   useAction,
   useIdempotencyKey,
   when,
 } from '../ui';
 
-function StartForm({ accounts, onStarted }: { accounts: MeAccount[]; onStarted: (s: Session, g: Grant | null) => void }) {
-  const startable = accounts.filter((a) => a.console || a.jit_roles.length);
-  const [accountId, setAccountId] = useState(startable[0]?.account_id ?? '');
-  const account = startable.find((a) => a.account_id === accountId);
-  const kinds = account ? [...(account.jit_roles.length ? ['jit'] : []), ...(account.console ? ['console'] : [])] : [];
-  // What was picked, where the account offers it; otherwise its first offer.
-  const [pickedKind, setKind] = useState('jit');
-  const kind = kinds.includes(pickedKind) ? pickedKind : (kinds[0] ?? 'jit');
-  const [pickedRole, setRole] = useState('');
-  const role = account?.jit_roles.some((r) => r.role_arn === pickedRole) ? pickedRole : (account?.jit_roles[0]?.role_arn ?? '');
-  const offer = kind === 'jit' ? account?.jit_roles.find((r) => r.role_arn === role) : account?.console;
-  const [seconds, setSeconds] = useState(3600);
-  const [reason, setReason] = useState('');
-  const [wantsBreakGlass, setBreakGlass] = useState(false);
-  // Only where the chosen access allows it: a box hidden by a change of role is not ticked.
-  const breakGlass = wantsBreakGlass && !!offer?.break_glass_max_seconds;
-  const max = offer ? (breakGlass && offer.break_glass_max_seconds ? offer.break_glass_max_seconds : offer.max_duration_seconds) : 3600;
-  const chosen = Math.min(seconds, max);
-  const waits = !!offer && !breakGlass && (offer.automatic_max_seconds === null || chosen > offer.automatic_max_seconds);
-  // One key per request as filled in: a retry after a lost answer is the same start, not a
-  // second one; any change, or an answer, makes it a new request.
-  const idem = useIdempotencyKey([accountId, kind, role, chosen, reason, breakGlass]);
-  const start = useAction(async () => {
-    const reply = await idem.settle(call<{ session: Session } & Grant>(
-      'POST',
-      '/sessions',
-      {
-        account_id: accountId,
-        type: kind,
-        role_arn: kind === 'jit' ? role : null,
-        duration_seconds: chosen,
-        reason,
-        break_glass: breakGlass,
-      },
-      { idempotencyKey: idem.key },
-    ));
-    const { session, ...grant } = reply.body;
-    onStarted(session, reply.status === 201 ? grant : null);
-    setReason('');
-  });
-  if (!startable.length) {
-    return (
-      <p>
-        No access group lets you start a session on any account yet. An admin adds you to a group that grants it on
-        an account with JIT settings active.
-      </p>
-    );
-  }
-  return (
-    <form class="card" aria-labelledby="start-title" onSubmit={submitting(start.run)}>
-      <h2 id="start-title">Start a session</h2>
-      <div class="fields">
-        <div class="field">
-          <label for="start-account">Account</label>
-          <select id="start-account" value={accountId} onChange={(e) => setAccountId(e.currentTarget.value)}>
-            {startable.map((a) => (
-              <option key={a.account_id} value={a.account_id}>
-                {a.name} ({a.aws_account_id})
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="start-kind">Kind</label>
-          <select id="start-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
-            {kinds.map((k) => (
-              <option key={k} value={k}>
-                {k === 'jit' ? 'JIT role credentials and console link' : 'Console sign-in with a password'}
-              </option>
-            ))}
-          </select>
-        </div>
-        {kind === 'jit' ? (
-          <div class="field">
-            <label for="start-role">Role</label>
-            <select id="start-role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
-              {account?.jit_roles.map((r) => (
-                <option key={r.role_arn} value={r.role_arn}>
-                  {roleName(r.role_arn)}
-                  {r.needs_approval ? ' (needs approval)' : ''}
-                </option>
-              ))}
-            </select>
-          </div>
-        ) : null}
-        <div class="field">
-          <label for="start-duration">Duration</label>
-          <select id="start-duration" value={String(chosen)} onChange={(e) => setSeconds(Number(e.currentTarget.value))}>
-            {durationChoices(max).map((s) => (
-              <option key={s} value={String(s)}>
-                {duration(s)}
-              </option>
-            ))}
-          </select>
-        </div>
-        <label class="wide">
-          Reason (kept in the session's log)
-          <input
-            value={reason}
-            onInput={(e) => setReason(e.currentTarget.value)}
-            required
-            minLength={3}
-            maxLength={500}
-            placeholder="INC-1234: restart the payment workers"
-          />
-        </label>
-        {offer?.break_glass_max_seconds ? (
-          <label class="check">
-            <input type="checkbox" checked={breakGlass} onChange={(e) => setBreakGlass(e.currentTarget.checked)} />
-            Break-glass: start now without approval, for at most {duration(offer.break_glass_max_seconds)}; reviewed
-            afterwards
-          </label>
-        ) : null}
-      </div>
-      {waits ? (
-        <p class="note">
-          {offer?.automatic_max_seconds
-            ? `Longer than ${duration(offer.automatic_max_seconds)}, this access waits for approval before it starts.`
-            : 'This access waits for approval before it starts.'}
-        </p>
-      ) : null}
-      <Submit action={start} label="Start session" progress="Starting" />
-    </form>
-  );
-}
+/** Sessions read a page at a time; the API lists a user's own, an admin's everyone's. */
+const PAGE = 50;
 
 function SessionActions({ session, onChanged }: { session: Session; onChanged: (s: Session, g: Grant | null) => void }) {
   const [open, setOpen] = useState<'end' | 'extend' | null>(null);
@@ -192,7 +69,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
       <div class="actions">
         <ProblemBox error={cancel.error} />
         <Busy busy={cancel.busy} label="Withdrawing">
-          <button type="button" onClick={() => cancel.run()} aria-label={`Withdraw the request for ${what}`}>
+          <button type="button" onClick={() => cancel.run()} aria-label={`Withdraw request for ${what}`}>
             Withdraw request
           </button>
         </Busy>
@@ -256,15 +133,25 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
 
 export function AccessPage({ me }: { me: Me }) {
   const [sessions, setSessions] = useState<Session[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   // Sessions approved so lately that what the approval grants may not be held yet.
   const [issuing, setIssuing] = useState<string[]>([]);
-  const load = useAction(async () => {
-    const page = await get<Page<Session>>('/sessions?limit=50');
+  const read = async (after: string | null) => {
+    const q = new URLSearchParams({ limit: String(PAGE), ...(after ? { cursor: after } : {}) });
+    const page = await get<Page<Session>>(`/sessions?${q}`);
+    // An admin's list has everyone's: this page is one's own.
     const mine = page.items.filter((s) => s.user === me.email);
-    setSessions(mine);
+    setCursor(page.next_cursor ?? null);
     const onItsWay = await collectApproved(mine);
     if (onItsWay.length) setIssuing((ids) => [...new Set([...ids, ...onItsWay.map((s) => s.id)])]);
+    return mine;
+  };
+  const load = useAction(async () => setSessions(await read(null)));
+  const more = useAction(async () => {
+    const next = await read(cursor);
+    // A session started meanwhile moves the rest down a page: one shown already is not repeated.
+    setSessions((list) => [...(list ?? []), ...next.filter((s) => !(list ?? []).some((x) => x.id === s.id))]);
   });
   useEffect(() => {
     load.run();
@@ -346,7 +233,7 @@ export function AccessPage({ me }: { me: Me }) {
                 {sessions.map((s) => (
                   <tr key={s.id} data-session={s.id}>
                     <td>
-                      {describe(s)}
+                      <a href={`#/sessions/${s.id}`}>{describe(s)}</a>
                       {s.break_glass ? <span class="badge badge-break-glass">break-glass</span> : null}
                     </td>
                     <td>
@@ -364,6 +251,16 @@ export function AccessPage({ me }: { me: Me }) {
             </table>
           )}
         </Loaded>
+        <ProblemBox error={more.error} />
+        {cursor ? (
+          <Busy busy={more.busy} label="Loading older sessions">
+            <button type="button" onClick={() => more.run()}>
+              Show older sessions
+            </button>
+          </Busy>
+        ) : sessions?.length ? (
+          <p class="muted">{sessions.length === 1 ? 'Your only session is shown.' : `All ${sessions.length} of your sessions are shown.`}</p>
+        ) : null}
       </section>
       <ConfirmSlackLink />
     </div>

@@ -1,10 +1,13 @@
 // Admins: registered accounts, registering one, and each account's JIT settings with the trust
-// report the API makes for every allowed role when they are saved.
+// report the API makes for every allowed role when they are saved; its shell settings are in
+// shell.tsx.
 
 import { useEffect, useId, useState } from 'preact/hooks';
 import { ProblemError, call, get } from '../api';
 import type { Account, IssuedExternalId, JitSettings, Page } from '../types';
+import { TrustReport } from '../trust';
 import { Busy, CopyButton, Loaded, Notice, ProblemBox, Secret, Submit, submitting, useAction, when } from '../ui';
+import { ShellForm } from './shell';
 
 /**
  * The ExternalId the broker issued and the trust the role needs for it (AWS's confused-deputy
@@ -133,42 +136,6 @@ function RegisterForm({ onRegistered }: { onRegistered: (a: Account) => void }) 
   );
 }
 
-function TrustReport({ settings }: { settings: JitSettings }) {
-  if (!settings.trust_review?.length && !settings.role_trust_policy) return null;
-  return (
-    <section aria-labelledby="trust-title">
-      <h3 id="trust-title">Trust report</h3>
-      {settings.role_trust_policy ? (
-        <details class="role-trust">
-          <summary>The trust policy each allowed role needs (the same for every user; apply it once)</summary>
-          <pre tabIndex={0}>{JSON.stringify(settings.role_trust_policy, null, 2)}</pre>
-        </details>
-      ) : null}
-      <p>Ways into each role that bypass the broker: sessions through them are not revoked by it.</p>
-      <ul class="trust">
-        {(settings.trust_review ?? []).map((r) => (
-          <li key={r.role_arn} data-role={r.role_arn}>
-            <code>{r.role_arn}</code>:{' '}
-            {r.error ? (
-              <span class="bad">not reviewed: {r.error}</span>
-            ) : r.findings.length === 0 ? (
-              <span class="good">only the broker's users may assume it</span>
-            ) : (
-              <ul>
-                {r.findings.map((f) => (
-                  <li key={f.principal} class="bad">
-                    <code>{f.principal}</code>: {f.why}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </li>
-        ))}
-      </ul>
-    </section>
-  );
-}
-
 function JitForm({ account }: { account: Account }) {
   const [settings, setSettings] = useState<JitSettings | null>(null);
   const [saved, setSaved] = useState<JitSettings | null>(null);
@@ -241,7 +208,7 @@ function JitForm({ account }: { account: Account }) {
           {saved.policy_sync?.failed.length ? `; ${saved.policy_sync.failed.length} could not be updated` : ''}.
         </p>
       ) : null}
-      <TrustReport settings={settings} />
+      <TrustReport settings={settings} id={`trust-${account.id}`} />
     </form>
   );
 }
@@ -249,6 +216,11 @@ function JitForm({ account }: { account: Account }) {
 export function AccountsPage() {
   const [accounts, setAccounts] = useState<Account[] | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
+  const [settings, setSettings] = useState<'jit' | 'shell'>('jit');
+  const open = (id: string, what: 'jit' | 'shell') => {
+    setSelected(id);
+    setSettings(what);
+  };
   const load = useAction(async () => {
     const page = await get<Page<Account>>('/accounts?limit=100');
     setAccounts(page.items);
@@ -280,11 +252,17 @@ export function AccountsPage() {
                   <td>{a.name}</td>
                   <td>{a.aws_account_id}</td>
                   <td>{a.default_region}</td>
-                  <td>{a.credentials.type === 'access_key' ? `key ${a.credentials.access_key_id}` : `role ${a.credentials.role_arn}`}</td>
+                  <td>
+                    {a.credentials.type === 'access_key' ? `key ${a.credentials.access_key_id}` : `role ${a.credentials.role_arn}`}
+                    {a.organization ? <p class="muted">from organization {a.organization.id} ({a.organization.state})</p> : null}
+                  </td>
                   <td>{when(a.created_at)}</td>
                   <td>
-                    <button type="button" onClick={() => setSelected(a.id)} aria-pressed={selected === a.id}>
+                    <button type="button" onClick={() => open(a.id, 'jit')} aria-pressed={selected === a.id && settings === 'jit'}>
                       JIT settings of {a.name}
+                    </button>
+                    <button type="button" onClick={() => open(a.id, 'shell')} aria-pressed={selected === a.id && settings === 'shell'}>
+                      Shell settings of {a.name}
                     </button>
                   </td>
                 </tr>
@@ -293,11 +271,12 @@ export function AccountsPage() {
           </table>
         )}
       </Loaded>
-      {account ? <JitForm key={account.id} account={account} /> : null}
+      {account && settings === 'jit' ? <JitForm key={account.id} account={account} /> : null}
+      {account && settings === 'shell' ? <ShellForm key={account.id} account={account} /> : null}
       <RegisterForm
         onRegistered={(a) => {
           setAccounts((list) => [...(list ?? []), a]);
-          setSelected(a.id);
+          open(a.id, 'jit');
         }}
       />
     </div>

@@ -1,10 +1,12 @@
 // Approvers: the pending requests they may decide (the API lists only those) and the
-// break-glass sessions awaiting their review.
+// break-glass sessions awaiting their review, each with exactly what it gives: kind, role,
+// permission set or target, duration, reason, and who else approved already.
 
 import { useEffect, useState } from 'preact/hooks';
 import { call, get } from '../api';
+import { AccessTerms, ApprovalTerms, ExtensionTerms } from '../details';
 import type { Page, Session } from '../types';
-import { Busy, Loaded, ProblemBox, Submit, describe, duration, submitting, useAction, when } from '../ui';
+import { Busy, Loaded, ProblemBox, StatusBadge, Submit, describe, duration, submitting, useAction, when } from '../ui';
 
 function RequestCard({ session, onDecided }: { session: Session; onDecided: () => void }) {
   const [comment, setComment] = useState('');
@@ -24,25 +26,29 @@ function RequestCard({ session, onDecided }: { session: Session; onDecided: () =
         {describe(session)}
       </h3>
       <dl>
+        <AccessTerms session={session} />
         <dt>Why</dt>
         <dd>{extension ? extension.reason : session.reason}</dd>
         <dt>For how long</dt>
-        <dd>{duration(extension ? extension.duration_seconds : session.duration_seconds)}</dd>
-        {session.role_arn ? (
+        <dd>
+          {duration(extension ? extension.duration_seconds : session.duration_seconds)}
+          {extension ? ` more (it now ends ${when(session.expires_at)})` : ''}
+        </dd>
+        {extension ? (
           <>
-            <dt>Role</dt>
+            <dt>Started</dt>
             <dd>
-              <code>{session.role_arn}</code>
+              {when(session.started_at)}, for “{session.reason}”
             </dd>
           </>
         ) : null}
-        <dt>Approvals</dt>
-        <dd>
-          {request?.approvals.length ?? 0} of {request?.approvals_required ?? 1}
-          {request?.approvals.length ? ` (${request.approvals.map((a) => a.by).join(', ')})` : ''}
-        </dd>
-        <dt>Lapses</dt>
-        <dd>{when(request?.lapses_at)}</dd>
+        {session.break_glass ? (
+          <>
+            <dt>Break-glass</dt>
+            <dd>started without approval, reviewed afterwards</dd>
+          </>
+        ) : null}
+        {request ? <ApprovalTerms request={request} /> : null}
       </dl>
       <label for={commentId}>Comment (kept in the session's log; required to deny)</label>
       <textarea id={commentId} value={comment} onInput={(e) => setComment(e.currentTarget.value)} maxLength={500} rows={2} />
@@ -73,16 +79,27 @@ function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session;
       <h3>
         Break-glass: {session.user}, {describe(session)}
       </h3>
-      <p>
-        Started {when(session.started_at)} for {duration(session.duration_seconds)}: “{session.reason}”
-        {/* Only admins and auditors may read another user's session. */}
-        {readsTimelines ? (
-          <>
-            {' '}
-            (<a href={`#/sessions/${session.id}`}>timeline</a>)
-          </>
-        ) : null}
-      </p>
+      <dl>
+        <AccessTerms session={session} />
+        <dt>Why</dt>
+        <dd>{session.reason}</dd>
+        <dt>Started</dt>
+        <dd>
+          {when(session.started_at)} for {duration(session.duration_seconds)}
+        </dd>
+        <dt>Status</dt>
+        <dd>
+          <StatusBadge status={session.status} />
+          {session.ended_at ? ` ${when(session.ended_at)}${session.end_reason ? `: ${session.end_reason}` : ''}` : ''}
+        </dd>
+        <ExtensionTerms session={session} />
+      </dl>
+      {/* Only admins and auditors may read another user's session. */}
+      {readsTimelines ? (
+        <p>
+          <a href={`#/sessions/${session.id}`}>Everything about this session: timeline, activity</a>
+        </p>
+      ) : null}
       <form onSubmit={submitting(review.run)}>
         <label for={noteId}>Review note</label>
         <textarea id={noteId} value={note} onInput={(e) => setNote(e.currentTarget.value)} required minLength={3} maxLength={1000} rows={2} />

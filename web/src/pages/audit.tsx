@@ -1,12 +1,9 @@
-// Auditors and admins: every session, filtered; and one session's timeline from its S3 log,
-// with whether the hash chain holds said plainly.
+// Auditors and admins: every session, filtered, each a link to its page (session.tsx).
 
-import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api';
-import { GrantPanels, readSession } from '../grants';
-import type { Page, Session, SessionLog } from '../types';
-import { Loaded, ProblemBox, StatusBadge, describe, duration, submitting, useAction, when } from '../ui';
+import type { Page, Session } from '../types';
+import { Loaded, ProblemBox, StatusBadge, describe, submitting, useAction, when } from '../ui';
 
 const STATUSES = ['', 'pending', 'active', 'ending', 'ended', 'expired', 'denied', 'cancelled', 'lapsed'];
 
@@ -89,103 +86,6 @@ export function SessionsPage() {
           {load.busy ? 'Loading…' : 'More'}
         </button>
       ) : null}
-    </div>
-  );
-}
-
-/** The fields of a log event worth a line of their own; the rest stay in its details. */
-const SHOWN = new Set(['type', 'at', 'session_id', 'prev_hash', 'account_id', 'aws_account_id', 'kind', 'user']);
-
-export function SessionPage({ id, email }: { id: string; email: string }) {
-  const [session, setSession] = useState<Session | null>(null);
-  const [log, setLog] = useState<SessionLog | null>(null);
-  const load = useAction(async () => {
-    // The owner's first read after an approval carries what it granted, once: kept, not lost.
-    const [s, l] = await Promise.all([readSession(id), get<SessionLog>(`/sessions/${id}/log`)]);
-    setSession(s);
-    setLog(l);
-  });
-  useEffect(() => {
-    load.run();
-  }, [id]);
-  return (
-    <div>
-      <h1>Session {id}</h1>
-      <GrantPanels email={email} />
-      <ProblemBox error={load.error} />
-      {load.busy && !session ? (
-        <p class="progress" role="status">
-          Reading the session and verifying its log…
-        </p>
-      ) : null}
-      {session ? (
-        <dl class="summary">
-          <dt>User</dt>
-          <dd>{session.user}</dd>
-          <dt>Access</dt>
-          <dd>
-            {session.type.toUpperCase()} {session.role_arn ? <code>{session.role_arn}</code> : null} on {session.aws_account_id} (IAM user{' '}
-            {session.iam_user})
-          </dd>
-          <dt>Status</dt>
-          <dd>
-            <StatusBadge status={session.status} />
-            {session.break_glass ? <span class="badge badge-break-glass">break-glass</span> : null}
-          </dd>
-          <dt>Reason</dt>
-          <dd>{session.reason}</dd>
-          <dt>Asked for</dt>
-          <dd>{duration(session.duration_seconds)}</dd>
-          <dt>Started</dt>
-          <dd>{when(session.started_at)}</dd>
-          <dt>Ends</dt>
-          <dd>{when(session.ended_at ?? session.expires_at)}</dd>
-          {session.end_reason ? (
-            <>
-              <dt>Ended by</dt>
-              <dd>
-                {session.ended_by}: {session.end_reason}
-              </dd>
-            </>
-          ) : null}
-        </dl>
-      ) : null}
-      {log ? (
-        <section aria-labelledby="timeline-title">
-          <h2 id="timeline-title">Timeline</h2>
-          {log.verified ? (
-            <p class="verified" role="status" data-testid="chain">
-              <strong>Log verified:</strong> every event's hash chains to the one before, and the chain ends at the head
-              recorded with the session ({log.events.length} events, <code>{log.key}</code>).
-            </p>
-          ) : (
-            <p class="unverified" role="alert" data-testid="chain">
-              <strong>Log NOT verified:</strong> {log.problem ?? 'the chain does not hold'}. The events below may have been
-              altered or removed.
-            </p>
-          )}
-          <ol class="timeline">
-            {log.events.map((e, i) => (
-              <li key={i}>
-                <span class="at">{when(String(e.at ?? ''))}</span> <strong>{String(e.type ?? 'event')}</strong>
-                <dl>
-                  {Object.entries(e)
-                    .filter(([k, v]) => !SHOWN.has(k) && v !== null && v !== '')
-                    .map(([k, v]) => (
-                      <Fragment key={k}>
-                        <dt>{k.replace(/_/g, ' ')}</dt>
-                        <dd>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
-                      </Fragment>
-                    ))}
-                </dl>
-              </li>
-            ))}
-          </ol>
-        </section>
-      ) : null}
-      <p>
-        <a href="#/sessions">All sessions</a>
-      </p>
     </div>
   );
 }

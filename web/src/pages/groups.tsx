@@ -25,7 +25,11 @@ const PERMISSIONS: [keyof Permissions, string][] = [
   ['start_jit_sessions', 'Start JIT sessions (role credentials)'],
   ['start_sessions', 'Start console sessions (password checkout)'],
   ['start_shell_sessions', 'Start shell sessions (Session Manager)'],
+  ['start_identity_center_sessions', 'Start Identity Center sessions (permission sets)'],
 ];
+
+/** An OU id of a registered organization, which a group may name instead of accounts. */
+const isOu = (id: string) => id.startsWith('ou-');
 
 /** The grant policy in words, as a requester would meet it. */
 function policyInWords(policy: GrantPolicy, groups: Group[]): string {
@@ -37,6 +41,7 @@ function policyInWords(policy: GrantPolicy, groups: Group[]): string {
   ];
   if (policy.max_duration_seconds) parts.push(`at most ${duration(policy.max_duration_seconds)}`);
   if (policy.jit_role_arns) parts.push(`roles: ${policy.jit_role_arns.map((r) => r.slice(r.lastIndexOf('/') + 1)).join(', ') || 'none'}`);
+  if (policy.permission_set_arns?.length) parts.push(`permission sets: ${policy.permission_set_arns.map((r) => r.slice(r.lastIndexOf('/') + 1)).join(', ')}`);
   if (policy.break_glass) parts.push(`break-glass up to ${duration(policy.break_glass.max_duration_seconds)}`);
   return parts.join('; ');
 }
@@ -56,11 +61,18 @@ function GroupForm({
   const [name, setName] = useState(group?.name ?? '');
   const [description, setDescription] = useState(group?.description ?? '');
   const [allAccounts, setAllAccounts] = useState(group ? group.accounts === 'all' : false);
-  const [chosen, setChosen] = useState<string[]>(group && group.accounts !== 'all' ? group.accounts : []);
-  const [permissions, setPermissions] = useState<Permissions>(
-    group?.permissions ?? { start_sessions: false, start_jit_sessions: true, start_shell_sessions: false },
-  );
+  const scope = group && group.accounts !== 'all' ? group.accounts : [];
+  const [chosen, setChosen] = useState<string[]>(scope.filter((id) => !isOu(id)));
+  const [units, setUnits] = useState(scope.filter(isOu).join('\n'));
+  const [permissions, setPermissions] = useState<Permissions>({
+    start_sessions: false,
+    start_jit_sessions: !group,
+    start_shell_sessions: false,
+    start_identity_center_sessions: false,
+    ...group?.permissions,
+  });
   const [roles, setRoles] = useState((p?.jit_role_arns ?? []).join('\n'));
+  const [permissionSets, setPermissionSets] = useState((p?.permission_set_arns ?? []).join('\n'));
   const [maxDuration, setMaxDuration] = useState(p?.max_duration_seconds ? String(p.max_duration_seconds) : '');
   const [approval, setApproval] = useState(!!p?.approval);
   const [approvals, setApprovals] = useState(String(p?.approval?.approvals_required ?? 1));
@@ -73,6 +85,7 @@ function GroupForm({
       approval: approval ? { approvals_required: Number(approvals), approver_group_ids: approvers } : null,
       max_duration_seconds: maxDuration ? Number(maxDuration) : null,
       jit_role_arns: lines(roles).length ? lines(roles) : null,
+      permission_set_arns: lines(permissionSets).length ? lines(permissionSets) : null,
       break_glass: breakGlass ? { max_duration_seconds: Number(breakGlassMax) } : null,
     };
     const automatic = Object.values(policy).every((v) => v === null);
@@ -80,7 +93,7 @@ function GroupForm({
       name,
       // On a change, null would keep the old description: an emptied field clears it.
       description: group ? description : description || null,
-      accounts: allAccounts ? 'all' : chosen,
+      accounts: allAccounts ? 'all' : [...chosen, ...lines(units)],
       permissions,
       policy: automatic ? null : policy,
     };
@@ -122,6 +135,12 @@ function GroupForm({
                   {a.name} ({a.aws_account_id})
                 </label>
               ))}
+          {allAccounts ? null : (
+            <label>
+              Organizational units (one OU id per line: every enabled account under it, now and later)
+              <textarea value={units} onInput={(e) => setUnits(e.currentTarget.value)} rows={2} placeholder="ou-ab12-11111111" />
+            </label>
+          )}
         </fieldset>
         <fieldset>
           <legend>Members may</legend>
@@ -141,6 +160,10 @@ function GroupForm({
           <label>
             JIT roles (one ARN per line; empty: every role the account allows)
             <textarea value={roles} onInput={(e) => setRoles(e.currentTarget.value)} rows={3} />
+          </label>
+          <label>
+            Identity Center permission sets (one ARN per line; for Identity Center sessions)
+            <textarea value={permissionSets} onInput={(e) => setPermissionSets(e.currentTarget.value)} rows={2} />
           </label>
           <label>
             Longest session (seconds, 900 to 43 200; empty: the account's maximum)
@@ -197,7 +220,7 @@ function Members({ group }: { group: Group }) {
   const add = useAction(async () => {
     await call('PUT', `/groups/${group.id}/members/${encodeURIComponent(email)}`);
     setEmail('');
-    await members.reload.run();
+    await members.refresh();
   });
   const remove = useAction(async (m: Member) => {
     await call('DELETE', `/groups/${group.id}/members/${encodeURIComponent(m.email)}`);
@@ -289,7 +312,12 @@ export function GroupsPage() {
                     {g.name}
                     {g.description ? <p class="muted">{g.description}</p> : null}
                   </th>
-                  <td>{g.accounts === 'all' ? 'all' : g.accounts.map(accountName).join(', ') || 'none'}</td>
+                  <td>
+                    {g.accounts === 'all' ? 'all' : g.accounts.map(accountName).join(', ') || 'none'}
+                    {g.resolved_account_ids && g.accounts !== 'all' && g.accounts.some(isOu) ? (
+                      <p class="muted">now: {g.resolved_account_ids.map(accountName).join(', ') || 'no enabled account'}</p>
+                    ) : null}
+                  </td>
                   <td>{PERMISSIONS.filter(([k]) => g.permissions[k]).map(([, label]) => label.split(' (')[0]).join(', ') || 'start nothing'}</td>
                   <td>{policyInWords(g.policy, items)}</td>
                   <td>

@@ -221,6 +221,37 @@ function AccountUsers({ account }: { account: Account }) {
   );
 }
 
+/**
+ * The first token with an e-mail binds it to that sign-in (issuer and subject); releasing lets
+ * a person whose address moved to another sign-in, or the address's new owner, use it.
+ */
+function ReleaseIdentity() {
+  const [email, setEmail] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+  const release = useAction(async () => {
+    setNotice(null);
+    await call('DELETE', `/identities/${encodeURIComponent(email.trim())}`);
+    setNotice(`Released ${email.trim()}: the next sign-in with it binds it again.`);
+    setEmail('');
+  });
+  return (
+    <form class="card" aria-labelledby="release-title" onSubmit={submitting(release.run)}>
+      <h2 id="release-title">Release an e-mail's sign-in binding</h2>
+      <p>
+        An e-mail belongs to the first sign-in (identity provider and subject) that used it; a token pairing it with
+        another is refused (<code>identity-conflict</code>). Release it when a person's sign-in changed, or the address
+        passed to someone else. Their groups and sessions stay.
+      </p>
+      <label>
+        E-mail to release
+        <input type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} required maxLength={254} />
+      </label>{' '}
+      <Submit action={release} label="Release" progress="Releasing" kind="danger" />
+      <Notice text={notice} />
+    </form>
+  );
+}
+
 export function UsersPage() {
   const accounts = usePaged<Account>('/accounts', (a) => a.id);
   const [selected, setSelected] = useState('');
@@ -248,6 +279,7 @@ export function UsersPage() {
       </Loaded>
       <MoreButton list={accounts} label="accounts" />
       {account ? <AccountUsers key={account.id} account={account} /> : null}
+      <ReleaseIdentity />
     </div>
   );
 }
