@@ -231,7 +231,16 @@ impl SessionService {
                     }
                 }
             });
-        futures::future::join_all(closes).await;
+        // A batch may hold hundreds of sessions: Session Manager's reads and terminations go
+        // as many at a time as the other per-session steps, not all at once (its API rates).
+        use futures::StreamExt;
+        // Collected first: a stream over the lazy `map` would hold its closure across the
+        // awaits, which the compiler cannot prove `Send` for every lifetime.
+        let closes: Vec<_> = closes.collect();
+        futures::stream::iter(closes)
+            .buffer_unordered(SESSIONS_AT_ONCE)
+            .collect::<Vec<()>>()
+            .await;
         // JIT credentials may have opened Session Manager sessions (a shell, a port forward, ECS
         // Exec) whose data channel outlives the deny: terminated too. Best effort: an account
         // that does not let the broker list or terminate them still has the deny.
@@ -245,8 +254,11 @@ impl SessionService {
                     Err(e) => tracing::warn!(session = %session.id, error = %e, "Session Manager not reached; the JIT session's own sessions, if any, were not swept"),
                 }
             });
-        futures::future::join_all(sweeps).await;
-        use futures::StreamExt;
+        let sweeps: Vec<_> = sweeps.collect();
+        futures::stream::iter(sweeps)
+            .buffer_unordered(SESSIONS_AT_ONCE)
+            .collect::<Vec<()>>()
+            .await;
         futures::stream::iter(sessions.into_iter().zip(revoked).zip(sweep_again))
             .map(|((session, result), again)| async move {
                 match again {
