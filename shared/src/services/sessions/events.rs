@@ -63,24 +63,36 @@ impl SessionService {
 
     /// Puts a logged event on the bus (and, for an end, the `revoked` event that goes with it).
     pub(super) async fn publish(&self, event: &Value) {
-        let kind = event["type"].as_str().unwrap_or_default();
-        if let Some(metric) = metric_of(kind) {
-            crate::metrics::count(metric);
+        self.publish_all(&[event]).await;
+    }
+
+    /// Puts logged events on the bus in one call (each end's `revoked` event beside it).
+    pub(super) async fn publish_all(&self, logged: &[&Value]) {
+        let mut revoked: Vec<Value> = Vec::new();
+        let mut kinds: Vec<&'static str> = Vec::new();
+        for event in logged {
+            let kind = event["type"].as_str().unwrap_or_default();
+            if let Some(metric) = metric_of(kind) {
+                crate::metrics::count(metric);
+            }
+            kinds.push(detail_type(kind).unwrap_or_default());
+            if matches!(kind, "ended" | "expired") {
+                let mut r = (*event).clone();
+                r["type"] = "revoked".into();
+                r["outcome"] = kind.into();
+                r["event_id"] = format!("{}:revoked", event["session_id"].as_str().unwrap_or_default()).into();
+                revoked.push(r);
+            }
         }
-        let mut revoked = None;
-        if matches!(kind, "ended" | "expired") {
-            let mut r = event.clone();
-            r["type"] = "revoked".into();
-            r["outcome"] = kind.into();
-            r["event_id"] = format!("{}:revoked", event["session_id"].as_str().unwrap_or_default()).into();
-            revoked = Some(r);
+        let mut events: Vec<(&str, &Value)> = Vec::new();
+        for (kind, event) in kinds.iter().zip(logged.iter()) {
+            if !kind.is_empty() {
+                events.push((kind, event));
+            }
         }
-        // An end's two events in one call.
-        let events: Vec<(&str, &Value)> = detail_type(kind)
-            .map(|d| (d, event))
-            .into_iter()
-            .chain(revoked.as_ref().map(|r| ("Session access revoked", r)))
-            .collect();
+        for r in &revoked {
+            events.push(("Session access revoked", r));
+        }
         if !events.is_empty() {
             self.put(&events).await;
         }

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::checks::console_session_live;
 use super::{Begun, Checked, Granted, SessionService, StartError, StartRequest, Started, kinds, rfc3339};
 use crate::auth::{Principal, Role};
 use crate::authz::{self, Action, Target};
 use crate::domain::policy::Decision;
-use crate::domain::{Account, ApprovalRequest, Session, SessionId, SessionStatus};
+use crate::domain::{Account, ApprovalRequest, Secret, Session, SessionId, SessionStatus};
 use crate::ports::{CloudError, LogTail, StoreError};
 
 impl SessionService {
@@ -229,13 +229,10 @@ impl SessionService {
     pub(super) async fn hand_out(
         &self,
         account: &Account,
-        mut session: Session,
+        session: Session,
         checked: &Checked,
         begun: Option<Begun>,
     ) -> Result<(Session, Granted), StartError> {
-        let id = session.id.clone();
-        let log_key = session.log_key.clone();
-        let user = session.user.clone();
         let (tail, secret, unpublished) = match begun {
             Some(b) => (Some(b.tail), b.secret, Some(b.requested)),
             None => (None, None, None),
@@ -252,12 +249,32 @@ impl SessionService {
             Some(Ok(secret)) => Some(secret),
             None => None,
         };
-        let publishing = async {
-            if let Some(event) = &unpublished {
-                self.publish(event).await;
-            }
-        };
-        let (granted, ()) = futures::join!(self.grant(account, &session, checked, secret, false), publishing);
+        // `requested` goes on the bus with `started`, in one PutEvents after the hand-out (one
+        // call less on every start); a start that fails from here on puts it there alone.
+        let handed = self.grant_and_record(account, session, checked, secret, tail).await;
+        let mut events: Vec<Value> = unpublished.into_iter().collect();
+        if let Ok((_, _, after_start)) = &handed {
+            events.extend(after_start.iter().cloned());
+        }
+        let events: Vec<&Value> = events.iter().collect();
+        self.publish_all(&events).await;
+        handed.map(|(session, granted, _)| (session, granted))
+    }
+
+    /// `hand_out`'s grant and record: the events to put on the bus once it stands are returned
+    /// with it (`break_glass`, then `started`).
+    async fn grant_and_record(
+        &self,
+        account: &Account,
+        mut session: Session,
+        checked: &Checked,
+        secret: Option<Secret>,
+        tail: Option<LogTail>,
+    ) -> Result<(Session, Granted, Vec<Value>), StartError> {
+        let id = session.id.clone();
+        let log_key = session.log_key.clone();
+        let user = session.user.clone();
+        let granted = self.grant(account, &session, checked, secret, false).await;
         let granted = match granted {
             Ok(g) => g,
             Err((_, CloudError::DurationRefused(why))) => {
@@ -437,11 +454,9 @@ impl SessionService {
                 session.version -= 1;
             }
         }
-        for event in after_start.iter().chain([&started]) {
-            self.publish(event).await;
-        }
+        after_start.push(started);
         tracing::info!(session = %id, account = %account.id, kind = session.kind.as_str(), "session started");
-        Ok((session, granted))
+        Ok((session, granted, after_start))
     }
 
     /// The head of the log at `key` as it is now (verified), if it can be read.
