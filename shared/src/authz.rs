@@ -2,7 +2,7 @@
 //! only for themselves and needs a group permission covering the account; a bot acts only on
 //! session endpoints, only on behalf of a named user its allow-list covers, only where that
 //! user could act, and never starts a console (password) session; an auditor reads every
-//! session and changes nothing.
+//! session and evidence check, and changes nothing.
 
 use crate::auth::{Principal, Role};
 use crate::domain::{AccessGroup, AccountId, Email, GroupId, Permissions};
@@ -14,6 +14,9 @@ pub enum Action {
     ManageAccounts,
     ManageUsers,
     ManageGroups,
+    /// The accounts' evidence check and the list of accounts it is for: admins and auditors
+    /// (read-only, and what an auditor is there to check).
+    ReadEvidence,
     /// `GET /me`: one's own identity and permissions.
     ViewSelf,
     StartSession(SessionKind),
@@ -130,6 +133,10 @@ pub fn decide(
         role: principal.role,
     };
     match action {
+        Action::ReadEvidence => match principal.role {
+            Role::Admin | Role::Auditor => Ok(actor(None)),
+            _ => Err(Denied("this requires the admin or the auditor role".into())),
+        },
         Action::ManageAccounts | Action::ManageUsers | Action::ManageGroups => {
             if principal.role == Role::Admin {
                 Ok(actor(None))

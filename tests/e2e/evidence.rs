@@ -91,13 +91,14 @@ async fn verify(env: &TestEnv, f: &Fixture) -> Value {
     // covers it whatever the clock did since.
     let today = time::OffsetDateTime::now_utc().date();
     let (from, to) = (today.previous_day().unwrap(), today.next_day().unwrap());
-    env.client()
-        .get(
-            &format!("/accounts/{}/evidence?from={from}&to={to}", f.account),
-            &env.admin(),
-        )
-        .await
-        .ok(200)
+    let path = format!("/accounts/{}/evidence?from={from}&to={to}", f.account);
+    let report = env.client().get(&path, &env.admin()).await.ok(200);
+    // An auditor checks the same evidence and gets the same verdicts.
+    let auditor = env.token(e2e::Role::Auditor, "audit@example.com", Some("audit@example.com"));
+    let audited = env.client().get(&path, &auditor).await.ok(200);
+    assert_eq!(audited["objects"], report["objects"], "the auditor's report differs");
+    assert_eq!(audited["digests"], report["digests"], "the auditor's report differs");
+    report
 }
 
 fn status(report: &Value, key: &str) -> String {

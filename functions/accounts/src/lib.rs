@@ -30,7 +30,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn route_request(app: &App, principal: &Principal, route: &str, req: &Request) -> Handled {
-    require(principal, Action::ManageAccounts)?;
+    let action = match route {
+        "GET /accounts" | "GET /accounts/{id}/evidence" => Action::ReadEvidence,
+        _ => Action::ManageAccounts,
+    };
+    require(principal, action)?;
     let id = || {
         path_param(req, "id")
             .ok_or_else(|| Problem::not_found("no account id in the path"))
