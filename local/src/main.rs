@@ -1,7 +1,7 @@
 //! `local-runner`: starts the whole system on localhost and prints how to call it.
 //!
 //! Usage: `local-runner [--port N] [--aws] [--console-port N] [--console-dist DIR]
-//! [--console-token-seconds N]`. Starts moto
+//! [--console-token-seconds N] [--clock-ahead-seconds N]`. Starts moto
 //! unless `AWS_ENDPOINT_URL` is set (then uses that endpoint) or `--aws` is given (real AWS; see
 //! `system::AwsMode`). The web console is served (on the API's port + 1 by default) when
 //! `web/dist` holds its build, never with `--aws`. Logs go to `.local/runner.log` (or
@@ -19,8 +19,9 @@
 //!
 //! With the local AWS it also writes `.local/local-secrets.json` (0600; local secrets, for
 //! scripts such as `scripts/fuzz_setup.py`): the local AWS's endpoint, every seeded account's
-//! admin key (`demo-account.json` holds only the first), and Slack's signing secret, workspace
-//! and response-URL prefix, so that a script can act in those accounts and sign Slack requests.
+//! admin key (`demo-account.json` holds only the first), the broker's own key and session-log
+//! bucket, and Slack's signing secret, workspace and response-URL prefix, so that a script can
+//! act in those accounts, tamper with a log as a test of the evidence, and sign Slack requests.
 
 use std::time::Duration;
 
@@ -68,6 +69,7 @@ async fn main() {
     let mut console_port = None;
     let mut console_dist = std::path::PathBuf::from("web/dist");
     let mut console_token_ttl = local_runner::dev_idp::TOKEN_TTL;
+    let mut clock_ahead = 0u64;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -100,6 +102,16 @@ async fn main() {
                     .map(std::time::Duration::from_secs)
                     .unwrap_or_else(|| usage("--console-token-seconds takes a number of seconds, at least 10"))
             }
+            // The broker's clock this far ahead of the local AWS's (the wall clock), so that the
+            // session logs written now fall in an hour the broker holds finished and its
+            // expirer digests them at once (web/tests: an evidence check of a tampered log).
+            "--clock-ahead-seconds" => {
+                clock_ahead = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .filter(|s| *s <= 7 * 24 * 3600)
+                    .unwrap_or_else(|| usage("--clock-ahead-seconds takes a number of seconds, at most a week"))
+            }
             "--expirer-seconds" => {
                 expirer_seconds = it
                     .next()
@@ -125,7 +137,14 @@ async fn main() {
     let system = match LocalSystem::start(Options {
         port,
         aws,
-        overrides: Default::default(),
+        overrides: shared::app::Overrides {
+            clock: (clock_ahead > 0).then(|| {
+                let clock = shared::ports::OffsetClock::default();
+                clock.advance(Duration::from_secs(clock_ahead));
+                std::sync::Arc::new(clock) as std::sync::Arc<dyn shared::ports::Clock>
+            }),
+            ..Default::default()
+        },
         cors_origins: Vec::new(),
         // The console needs its build (scripts/dev makes it); without one the API runs alone.
         // Never against real AWS: its development sign-in would hand anyone an admin token there.
@@ -280,7 +299,20 @@ fn save_local_secrets(system: &LocalSystem) {
             "response_url_prefix": system.config.slack.response_url_prefix,
         })
     });
-    let body = serde_json::json!({ "aws_endpoint": aws.endpoint, "accounts": accounts, "slack": slack });
+    // The broker's own principal and its session-log bucket: a test that tampers with a log
+    // (to see the evidence check say so) writes there as only the broker could.
+    let broker = serde_json::json!({
+        "aws_account_id": local_runner::local_aws::BROKER_ACCOUNT,
+        "access_key_id": aws.broker.access_key_id,
+        "secret_access_key": aws.broker.secret_access_key,
+        "session_log_bucket": aws.resources.bucket,
+    });
+    let body = serde_json::json!({
+        "aws_endpoint": aws.endpoint,
+        "accounts": accounts,
+        "broker": broker,
+        "slack": slack,
+    });
     let path = local_dir().join("local-secrets.json");
     if let Err(e) = write_private(&path, &body) {
         eprintln!("local-runner: could not write {} ({e})", path.display());

@@ -320,7 +320,8 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
         event_bus: resources.event_bus.clone(),
         request_lapse: Duration::from_secs(3600),
         // As deployed by default: transcripts for owners and admins only.
-        auditors_read_transcripts: false,
+        // As a deployment reads it (`AuditorsReadTranscripts`): off unless set to `true`.
+        auditors_read_transcripts: std::env::var("AUDITORS_READ_TRANSCRIPTS").is_ok_and(|v| v == "true"),
         broker_account_id: shared::domain::AwsAccountId::parse(crate::local_aws::BROKER_ACCOUNT).ok(),
         // The broker's principal locally: the user whose key it signs with.
         broker_principal_arn: Some(format!(
