@@ -24,9 +24,18 @@ const ROLE_LEASE: Duration = Duration::from_secs(60);
 /// Waiting for the lease: attempts, and the pause between them.
 const LEASE_ATTEMPTS: u32 = 100;
 const LEASE_PAUSE: Duration = Duration::from_millis(100);
+/// A lease taken or renewed this recently is not renewed before a write: under half its term.
+const RENEW_AFTER: Duration = Duration::from_secs(20);
 /// Reading back a write: attempts, and the first pause (doubling, as IAM propagates in seconds).
 const READ_BACK_ATTEMPTS: u32 = 8;
 const READ_BACK_PAUSE: Duration = Duration::from_millis(100);
+
+/// The role's lease as this apply holds it: since when its current term runs.
+struct Term<'a> {
+    lease: &'a str,
+    owner: &'a str,
+    since: time::OffsetDateTime,
+}
 
 #[derive(Clone)]
 pub struct Revoker {
@@ -46,8 +55,20 @@ impl Revoker {
         // One lease per role, however its ARN is spelt: every spelling writes the same pages.
         let lease = format!("role-policy:{}", role.identity());
         let owner = &ulid::Ulid::new().to_string();
-        let mut held = false;
-        for _ in 0..LEASE_ATTEMPTS {
+        // The record is read while the lease is taken: its write is conditional on its version,
+        // so a read made before the lease was held is at worst stale, and then written again.
+        let first_read = self.records.get_revocations(role);
+        let mut held = None;
+        let now = self.clock.now();
+        let (first, read) = futures::join!(self.leases.lease(&lease, owner, now, now + ROLE_LEASE), first_read);
+        if first.map_err(|e| e.to_string())? {
+            held = Some(now);
+        }
+        for _ in 1..LEASE_ATTEMPTS {
+            if held.is_some() {
+                break;
+            }
+            tokio::time::sleep(LEASE_PAUSE).await;
             let now = self.clock.now();
             if self
                 .leases
@@ -55,15 +76,19 @@ impl Revoker {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                held = true;
-                break;
+                held = Some(now);
             }
-            tokio::time::sleep(LEASE_PAUSE).await;
         }
-        if !held {
+        let Some(since) = held else {
             return Err("another revocation on this role is in progress; retrying later".into());
-        }
-        let result = self.apply_held(iam, role, cuts, &lease, owner).await;
+        };
+        let read = read.map_err(|e| e.to_string())?;
+        let mut term = Term {
+            lease: &lease,
+            owner,
+            since,
+        };
+        let result = self.apply_held(iam, role, cuts, &mut term, read).await;
         if let Err(e) = self.leases.release_lease(&lease, owner).await {
             tracing::warn!(error = %e, "releasing a role lease failed; it lapses by itself");
         }
@@ -75,17 +100,17 @@ impl Revoker {
         iam: &dyn TargetIam,
         role: &RoleArn,
         cuts: &[Cut],
-        lease: &str,
-        owner: &str,
+        term: &mut Term<'_>,
+        read: Option<RoleRevocations>,
     ) -> Result<(), String> {
-        let record = self.record(role, cuts).await?;
+        let record = self.record(role, cuts, Some(read)).await?;
         let rendered = record.render();
         // Highest page first, the inline page last: an entry never moves to a lower page (a
         // record from before pages were kept is laid out again, upwards), so it is written on
         // its new page before it leaves its old one.
         for (i, doc) in rendered.managed.iter().enumerate().rev() {
             let page = i + 1;
-            self.renew(lease, owner).await?;
+            self.renew(term).await?;
             match iam.put_revocation_page(role, page, doc).await {
                 Ok(()) => {}
                 Err(CloudError::NotFound(e)) => {
@@ -95,7 +120,7 @@ impl Revoker {
             }
             self.read_back(|| iam.get_revocation_page(role, page), doc).await?;
         }
-        self.renew(lease, owner).await?;
+        self.renew(term).await?;
         match &rendered.inline {
             Some(doc) => {
                 match iam.put_role_policy(role, REVOCATIONS_POLICY, doc).await {
@@ -117,11 +142,19 @@ impl Revoker {
     }
 
     /// Keeps the lease for another term before an IAM write, or stops: a writer whose lease
-    /// lapsed (and was taken over) must not write what may now be an old render.
-    async fn renew(&self, lease: &str, owner: &str) -> Result<(), String> {
+    /// lapsed (and was taken over) must not write what may now be an old render. A term taken
+    /// or renewed less than `RENEW_AFTER` ago still has most of its time: nobody can have taken
+    /// it over (only a lapsed lease is taken), so the write goes ahead without a renewal.
+    async fn renew(&self, term: &mut Term<'_>) -> Result<(), String> {
         let now = self.clock.now();
-        match self.leases.lease(lease, owner, now, now + ROLE_LEASE).await {
-            Ok(true) => Ok(()),
+        if now < term.since + RENEW_AFTER {
+            return Ok(());
+        }
+        match self.leases.lease(term.lease, term.owner, now, now + ROLE_LEASE).await {
+            Ok(true) => {
+                term.since = now;
+                Ok(())
+            }
             Ok(false) => Err("the role's lease was taken over; retrying later".into()),
             Err(e) => Err(e.to_string()),
         }
@@ -129,14 +162,18 @@ impl Revoker {
 
     /// Adds the cuts to the role's record (pruning what is dead) and saves it, retrying on a
     /// concurrent writer. Cuts the pages cannot hold are refused, with an alarm.
-    async fn record(&self, role: &RoleArn, cuts: &[Cut]) -> Result<RoleRevocations, String> {
+    async fn record(
+        &self,
+        role: &RoleArn,
+        cuts: &[Cut],
+        mut read: Option<Option<RoleRevocations>>,
+    ) -> Result<RoleRevocations, String> {
         for _ in 0..5 {
-            let mut record = self
-                .records
-                .get_revocations(role)
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default();
+            let stored = match read.take() {
+                Some(first) => first,
+                None => self.records.get_revocations(role).await.map_err(|e| e.to_string())?,
+            };
+            let mut record = stored.unwrap_or_default();
             record.prune(self.clock.now());
             if let Err(overflow) = record.apply(cuts) {
                 // An alarm: the template's metric filter matches the `alarm` field.
