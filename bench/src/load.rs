@@ -33,6 +33,17 @@ struct Tally {
     ids: Vec<(String, String)>,
     server_errors: usize,
     refusals: usize,
+    /// What the server errors said (their problem's type and detail), to print.
+    errors: Vec<String>,
+}
+
+/// One answer a correct run should not get, as it is printed.
+fn said(step: &str, reply: &e2e::Reply) -> String {
+    format!(
+        "{step} {}: {}",
+        reply.status,
+        reply.text.chars().take(300).collect::<String>()
+    )
 }
 
 const ACCOUNTS: usize = 5;
@@ -60,6 +71,7 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
                 tally.starts.push(started.elapsed());
                 if reply.status >= 500 {
                     tally.server_errors += 1;
+                    tally.errors.push(said("start", &reply));
                     continue;
                 }
                 if reply.status != 201 {
@@ -71,7 +83,10 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
                 let reply = api.end_session(&f.token, &id).await;
                 tally.ends.push(ending.elapsed());
                 match reply.status {
-                    500.. => tally.server_errors += 1,
+                    500.. => {
+                        tally.server_errors += 1;
+                        tally.errors.push(said("end", &reply));
+                    }
                     200 => {}
                     _ => tally.refusals += 1,
                 }
@@ -88,6 +103,10 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
         all.ids.extend(t.ids);
         all.server_errors += t.server_errors;
         all.refusals += t.refusals;
+        all.errors.extend(t.errors);
+    }
+    for error in all.errors.iter().take(10) {
+        eprintln!("load: {error}");
     }
     // Every session: ended, and its log holds its start and its end, verified.
     let api = env.client();
@@ -106,6 +125,14 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
         };
         if !(ended && logged) {
             incomplete += 1;
+            if incomplete <= 5 {
+                let s = session.json();
+                eprintln!(
+                    "load: session {id} {} (last error: {})",
+                    s["status"],
+                    s["last_error"].as_str().unwrap_or("none")
+                );
+            }
         }
     }
     Load {
