@@ -4,13 +4,15 @@
 // Identity Center, and Session Manager as a user's terminal would drive it.
 import { type Page, expect } from '@playwright/test';
 import { AwsClient } from 'aws4fetch';
-import { AWS_ACCOUNT, account, aws, call, demoAccount, tokenFor } from './system';
+import { AWS_ACCOUNT, account, aws, call, demoAccount, stateFile, system, tokenFor } from './system';
 
 export const SHELL_ROLE = 'ConsoleShell';
-export const shellInstance = () => process.env.CIB_SHELL_INSTANCE!;
-export const transcriptBucket = () => process.env.CIB_SHELL_BUCKET!;
-export const permissionSet = () => process.env.CIB_PERMISSION_SET!;
-const organizationBody = () => JSON.parse(process.env.CIB_ORGANIZATION!) as { name: string; default_region: string; role_arn: string; external_id: string };
+export const shellInstance = () => system().shellInstance;
+export const transcriptBucket = () => system().shellBucket;
+export const permissionSet = () => system().permissionSet;
+/** The seeded organization's `POST /organizations` body. */
+export const organizationBody = () =>
+  stateFile<{ name: string; default_region: string; role_arn: string; external_id: string }>('organization.json');
 
 type Keys = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
@@ -22,7 +24,7 @@ const demoKeys = (): Keys => {
 /** An AWS JSON-protocol call (SSM) to the local AWS, signed with `keys`. */
 export async function awsJson<T = any>(target: string, body: unknown, keys: Keys = demoKeys()): Promise<T> {
   const client = new AwsClient({ ...keys, service: 'ssm', region: 'us-east-1' });
-  const r = await client.fetch(`${process.env.CIB_AWS}/`, {
+  const r = await client.fetch(`${system().aws}/`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': `AmazonSSM.${target}` },
     body: JSON.stringify(body),
@@ -35,7 +37,7 @@ export async function awsJson<T = any>(target: string, body: unknown, keys: Keys
 /** An S3 object call to the local AWS (path style), as the demo account's administrator. */
 export async function s3(method: 'GET' | 'PUT', bucket: string, key: string, body?: string): Promise<string> {
   const client = new AwsClient({ ...demoKeys(), service: 's3', region: 'us-east-1' });
-  const r = await client.fetch(`${process.env.CIB_AWS}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, { method, body });
+  const r = await client.fetch(`${system().aws}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, { method, body });
   const text = await r.text();
   if (!r.ok) throw new Error(`s3 ${method} ${bucket}/${key}: ${r.status} ${text}`);
   return text;
@@ -43,7 +45,7 @@ export async function s3(method: 'GET' | 'PUT', bucket: string, key: string, bod
 
 /** One of the local AWS's control endpoints (local/aws/README.md): what an SSM Agent or a terminal does. */
 export async function control(path: string, body: unknown): Promise<any> {
-  const r = await fetch(`${process.env.CIB_AWS}/moto-api/cib/${path}`, {
+  const r = await fetch(`${system().aws}/moto-api/cib/${path}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
