@@ -2,6 +2,7 @@
 // itself would: the demo account's shell settings and role (scripts/dev made its instance, with
 // a registered SSM Agent, and its transcript bucket), the seeded organization registered with its
 // Identity Center, and Session Manager as a user's terminal would drive it.
+import { createHash } from 'node:crypto';
 import { type Page, expect } from '@playwright/test';
 import { AwsClient } from 'aws4fetch';
 import { AWS_ACCOUNT, account, aws, call, demoAccount, stateFile, system, tokenFor } from './system';
@@ -34,13 +35,24 @@ export async function awsJson<T = any>(target: string, body: unknown, keys: Keys
   return JSON.parse(text) as T;
 }
 
-/** An S3 object call to the local AWS (path style), as the demo account's administrator. */
-export async function s3(method: 'GET' | 'PUT', bucket: string, key: string, body?: string): Promise<string> {
-  const client = new AwsClient({ ...demoKeys(), service: 's3', region: 'us-east-1' });
-  const r = await client.fetch(`${system().aws}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, { method, body });
+/** An S3 object call to the local AWS (path style), as the demo account's administrator or with `keys`. */
+export async function s3(method: 'GET' | 'PUT', bucket: string, key: string, body?: string, keys: Keys = demoKeys()): Promise<string> {
+  const client = new AwsClient({ ...keys, service: 's3', region: 'us-east-1' });
+  // Content-MD5 as the SDKs send it: a bucket with Object Lock refuses a PUT without one.
+  const headers: Record<string, string> = body === undefined ? {} : { 'Content-MD5': createHash('md5').update(body).digest('base64') };
+  const r = await client.fetch(`${system().aws}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, { method, body, headers });
   const text = await r.text();
   if (!r.ok) throw new Error(`s3 ${method} ${bucket}/${key}: ${r.status} ${text}`);
   return text;
+}
+
+/**
+ * The broker's own key and its session-log bucket (the runner's local-secrets.json): what only
+ * the broker (or someone with its key) may write to.
+ */
+export function broker(): { keys: Keys; sessionLogBucket: string } {
+  const { broker: b } = stateFile<{ broker: { access_key_id: string; secret_access_key: string; session_log_bucket: string } }>('local-secrets.json');
+  return { keys: { accessKeyId: b.access_key_id, secretAccessKey: b.secret_access_key }, sessionLogBucket: b.session_log_bucket };
 }
 
 /** One of the local AWS's control endpoints (local/aws/README.md): what an SSM Agent or a terminal does. */
@@ -65,6 +77,14 @@ export const shellSettings = () => ({
   recording: { s3_bucket: transcriptBucket(), s3_key_prefix: 'shell/' },
 });
 
+/** Access to the account active (its JIT settings' `active`; JIT itself left as it is), as sessions of any kind need. */
+async function activate(accountId: string) {
+  const jit = await call<any>('GET', `/accounts/${accountId}/jit`);
+  if (!jit.active) {
+    await call('PUT', `/accounts/${accountId}/jit`, { active: true, jit_enabled: false, max_duration_seconds: 3600, allowed_role_arns: [] });
+  }
+}
+
 /**
  * `email` may start shell sessions on the demo account's instance: provisioned with a key, in a
  * group granting shell sessions (under `policy`), with the shell role made (trusting what the API
@@ -73,6 +93,7 @@ export const shellSettings = () => ({
  */
 export async function shellUser(email: string, groupName: string, policy: unknown = null): Promise<{ accountId: string }> {
   const { id } = await account();
+  await activate(id);
   await call('POST', `/accounts/${id}/users`, { email, credential: true }).catch((e: Error) => {
     if (!/409/.test(e.message)) throw e;
   });
@@ -143,10 +164,7 @@ export async function identityCenterUser(email: string): Promise<{ accountId: st
   const prod1 = full.accounts.find((a: any) => a.name === 'prod-1');
   const accountId: string = prod1.account_id ?? (await call<any>('POST', `/organizations/${org.id}/accounts/${prod1.aws_account_id}/enable`)).id;
   if (!full.identity_center) await call('PUT', `/organizations/${org.id}/identity-center`, { region: 'us-east-1' });
-  const jit = await call<any>('GET', `/accounts/${accountId}/jit`);
-  if (!jit.active) {
-    await call('PUT', `/accounts/${accountId}/jit`, { active: true, jit_enabled: false, max_duration_seconds: 3600, allowed_role_arns: [] });
-  }
+  await activate(accountId);
   const group = await call<any>('POST', '/groups', {
     name: `Production readers ${email}`,
     accounts: [accountId],
