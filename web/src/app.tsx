@@ -36,10 +36,11 @@ function tabsFor(me: Me): Tab[] {
       { path: '#/organizations', label: 'Organizations' },
       { path: '#/users', label: 'Users' },
       { path: '#/groups', label: 'Groups' },
-      { path: '#/evidence', label: 'Evidence' },
-      { path: '#/slack', label: 'Slack' },
     );
   }
+  // The evidence check reads and changes nothing: the API's verifyEvidence is an auditor's too.
+  if (readsEverySession(me)) tabs.push({ path: '#/evidence', label: 'Evidence' });
+  if (me.role === 'admin') tabs.push({ path: '#/slack', label: 'Slack' });
   return tabs;
 }
 

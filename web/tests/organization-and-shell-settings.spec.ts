@@ -3,13 +3,13 @@
 // shell settings saved, their preferences document drifting (changed in AWS, as someone in the
 // AWS console would) and put back; an e-mail's sign-in binding released.
 import { expect, test } from '@playwright/test';
-import { awsJson, shellSettings } from './stage';
+import { awsJson, organizationBody, shellSettings } from './stage';
 import { account, screenshot, signIn, watch } from './system';
 
 test('an admin registers the organization, sets up Identity Center and shell settings, and releases a sign-in binding', async ({ page }) => {
   // An account without shell settings answers 404: the form starts empty.
   const clean = watch(page, [/\/accounts\/[0-9A-Z]+\/shell$/]);
-  const body = JSON.parse(process.env.CIB_ORGANIZATION!);
+  const body = organizationBody();
   await signIn(page, 'admin@example.com', 'admin');
   await page.getByRole('link', { name: 'Organizations' }).click();
   await expect(page.getByText('No organization is registered.')).toBeVisible();

@@ -1,7 +1,7 @@
 // A requester's shell and Identity Center sessions, started in the console: what each hands out
 // (once) works against the local AWS, and the shell session is ended from the console.
 import { expect, test } from '@playwright/test';
-import { identityCenterUser, openShell, pickTarget, shellInstance, shellUser } from './stage';
+import { identityCenterUser, openShell, permissionSet, pickTarget, shellInstance, shellUser } from './stage';
 import { AWS_ACCOUNT, screenshot, signIn, watch } from './system';
 
 test('a requester starts a shell session and an Identity Center session', async ({ page }) => {
@@ -36,7 +36,7 @@ test('a requester starts a shell session and an Identity Center session', async 
 
   await form.getByLabel('Account').selectOption(ic.accountId);
   await form.getByLabel('Kind').selectOption('identity_center');
-  await expect(form.getByLabel('Permission set')).toHaveValue(process.env.CIB_PERMISSION_SET!);
+  await expect(form.getByLabel('Permission set')).toHaveValue(permissionSet());
   await form.getByLabel(/Reason/).fill('INC-5150: read the production roles');
   await form.getByRole('button', { name: 'Start session' }).click();
   const portal = page.getByRole('region', { name: /Identity Center ReadOnly .* shown once/ });

@@ -1,20 +1,29 @@
-// Reading a shell session after the fact: its verified timeline and the AWS calls made with it
-// (an auditor), its transcript with control characters made visible, and that transcript changed
-// in S3 afterwards shown as changed (an admin: the API gives transcripts to owners and admins,
-// and to auditors only where AUDITORS_READ_TRANSCRIPTS is set, which the local runner does not
-// set); the account's evidence check (admins only in the API), with a tampered log shown as
-// modified.
+// An auditor reads shell sessions after the fact: their verified timelines, the AWS calls made
+// with one, another's transcript with control characters made visible (and, rewritten in S3
+// afterwards, shown as changed), and the account's evidence check, verified, then NOT verified
+// once that session's log is overwritten in the broker's log bucket.
+//
+// The transcript and the evidence are read on a system of the spec's own (runner.ts): its broker's
+// clock runs two hours ahead of its local AWS, so that a log written now falls in an hour the
+// broker holds finished and its expirer (every 5 s) digests it at once; and it lets auditors read
+// transcripts (AUDITORS_READ_TRANSCRIPTS, as a deployment may). The shared system cannot be so: a
+// broker clock ahead writes denies keyed on token issue times that would refuse the other
+// journeys' later sessions. Nor can the activity be read there: the broker asks CloudTrail for the
+// calls of its session's window by its own clock, two hours after the local AWS recorded them, so
+// the activity is read on the shared system.
 import { expect, test } from '@playwright/test';
-import { s3, shellSessionThatRan, shellUser, transcriptBucket } from './stage';
-import { account, call, newPage, screenshot, signIn, watch } from './system';
+import { type Runner, TOKEN_SECONDS, startRunner } from './runner';
+import { broker, s3, shellSessionThatRan, shellUser, transcriptBucket } from './stage';
+import { account, call, newPage, screenshot, signIn, useSystem, watch } from './system';
 
 const TYPED = '$ tail -n 1 /var/log/worker.log\r\n\x1b[31mERROR\x1b[0m queue stalled\x07\r\n$ exit\r\n';
+const REASON = 'OPS-12: look at the worker logs';
 
-test('an auditor reads a shell session’s activity, an admin its transcript and the account’s evidence, with tampering shown', async ({ browser }) => {
+test('an auditor reads a shell session’s timeline and the AWS calls made with it', async ({ browser }) => {
   await shellUser('operator@example.com', 'Demo shell operators');
   const { id, ssm } = await shellSessionThatRan('operator@example.com', TYPED);
   const auditor = await newPage(browser);
-  const cleanAuditor = watch(auditor);
+  const clean = watch(auditor);
   await signIn(auditor, 'auditor@example.com', 'auditor');
   await auditor.getByRole('link', { name: id }).click();
   await expect(auditor.getByTestId('chain')).toContainText('Log verified');
@@ -27,78 +36,116 @@ test('an auditor reads a shell session’s activity, an admin its transcript and
   const transcripts = auditor.getByRole('region', { name: 'Transcripts' });
   await expect(transcripts.locator(`[data-ssm-session="${ssm}"]`)).toContainText(`s3://${transcriptBucket()}/shell/${ssm}.log`);
   await screenshot(auditor, 'auditor-shell-session');
-  cleanAuditor();
+  clean();
+});
 
-  const admin = await newPage(browser);
-  // The evidence answer the journey rewrites below is the API's own, passed through a route.
-  const cleanAdmin = watch(admin);
-  await signIn(admin, 'admin@example.com', 'admin');
-  await admin.getByRole('link', { name: 'Sessions' }).click();
-  await admin.getByRole('link', { name: id }).click();
-  const readTranscript = async () => {
-    await admin.getByRole('button', { name: `Read transcript of ${ssm}` }).click();
-    await expect(admin.getByRole('heading', { name: `Transcript of ${ssm}` })).toBeFocused();
-  };
-  await readTranscript();
-  const shown = admin.getByTestId('transcript');
-  // Escape, bell and colours are shown, not obeyed; line breaks stay line breaks.
-  await expect(shown).toContainText('^[[31mERROR^[[0m queue stalled^G\n$ exit');
-  await expect(shown.locator('abbr.control').first()).toHaveAttribute('title', 'escape, U+001B');
-  await expect(admin.getByText(/Unchanged: the same \d+ bytes/)).toBeVisible();
-  await screenshot(admin, 'admin-shell-transcript');
+test.describe('with a broker clock two hours ahead', () => {
+  let own: Runner;
 
-  // Someone with write access to the transcript bucket rewrites what was typed.
-  const key = `shell/${ssm}.log`;
-  const original = await s3('GET', transcriptBucket(), key);
-  await s3('PUT', transcriptBucket(), key, original.replace('queue stalled', 'all fine'));
-  await admin.getByRole('link', { name: 'All sessions' }).click();
-  await admin.getByRole('link', { name: id }).click();
-  await readTranscript();
-  await expect(admin.getByRole('alert').filter({ hasText: 'Changed:' })).toContainText("not the one the session's end recorded");
-  await expect(shown).toContainText('all fine');
-  await screenshot(admin, 'admin-shell-transcript-changed');
-
-  // The evidence check, as the API answers it now: the session's log is listed (pending until
-  // the hour it was written in is digested, when the hour ends).
-  const { id: accountId } = await account();
-  const logKey = new RegExp(`^sessions/${accountId}/\\d{4}-\\d{2}-\\d{2}/${id}\\.jsonl$`);
-  await admin.getByRole('link', { name: 'Evidence' }).click();
-  const form = admin.getByRole('form', { name: 'Verify the session logs' });
-  await form.getByLabel('Account').selectOption(accountId);
-  await form.getByRole('button', { name: 'Verify' }).click();
-  const report = admin.getByTestId('evidence-report');
-  await expect(report.getByRole('heading')).toBeFocused();
-  await expect(report.getByTestId('evidence-summary')).toContainText(/^digests: .+\nobjects: .+$/);
-  const real = await call('GET', `/accounts/${accountId}/evidence`);
-  const listed = real.objects.find((o: any) => logKey.test(o.key));
-  expect(listed, 'the session log is in the report').toBeTruthy();
-  await report.getByText(/Every digest \(\d+\) and log/).click();
-  await expect(report.locator(`tr[data-key="${listed.key}"]`).first()).toContainText(listed.status);
-  await screenshot(admin, 'admin-evidence');
-
-  // A tampered log. The journey cannot write the broker's log bucket (its keys are the
-  // broker's own) nor make an hour end, so the API's own answer is passed through with this
-  // session's log as the API reports one that differs from its digest: modified, and the
-  // report not valid. What is checked is the console's rendering of that verdict.
-  await admin.route(/\/evidence\?/, async (route) => {
-    const answer = await route.fetch();
-    const body = await answer.json();
-    const was = body.objects.find((o: any) => o.key === listed.key).status;
-    body.objects = body.objects.map((o: any) =>
-      o.key === listed.key ? { ...o, status: 'modified', detail: 'its SHA-256 differs from the one its digest lists' } : o,
+  test.beforeAll(async () => {
+    // As long as the shared system may take (scripts/dev may build first).
+    test.setTimeout(600_000);
+    own = await startRunner(
+      ['--port', '0', '--expirer-seconds', '5', '--clock-ahead-seconds', '7200', '--console-token-seconds', String(TOKEN_SECONDS)],
+      { AUDITORS_READ_TRANSCRIPTS: 'true' },
     );
-    body.object_counts[was] -= 1;
-    if (!body.object_counts[was]) delete body.object_counts[was];
-    body.object_counts.modified = (body.object_counts.modified ?? 0) + 1;
-    body.valid = false;
-    await route.fulfill({ response: answer, json: body });
+    useSystem(own.system);
   });
-  await form.getByRole('button', { name: 'Verify' }).click();
-  await expect(report.getByTestId('evidence-verdict')).toContainText('NOT verified');
-  await expect(report.getByTestId('evidence-summary')).toContainText('1 modified');
-  const tampered = report.getByTestId('evidence-not-valid').locator(`tr[data-key="${listed.key}"]`);
-  await expect(tampered).toContainText('modified');
-  await expect(tampered).toContainText('differs from the one its digest lists');
-  await screenshot(admin, 'admin-evidence-modified');
-  cleanAdmin();
+
+  test.afterAll(async () => {
+    useSystem(undefined);
+    await own?.stop();
+  });
+
+  test('an auditor reads a shell session’s transcript and the account’s evidence, with a rewritten transcript and a tampered log shown', async ({ browser }) => {
+    await shellUser('operator@example.com', 'Demo shell operators');
+    const { id, ssm } = await shellSessionThatRan('operator@example.com', TYPED);
+    const { id: accountId } = await account();
+
+    // The session's log, digested by the expirer (its hour is over by the broker's clock).
+    const logKey = new RegExp(`^sessions/${accountId}/\\d{4}-\\d{2}-\\d{2}/${id}\\.jsonl$`);
+    let log = { key: '', status: '' };
+    await expect
+      .poll(
+        async () => {
+          const report = await call('GET', `/accounts/${accountId}/evidence`);
+          log = report.objects.find((o: any) => logKey.test(o.key)) ?? log;
+          return log.status;
+        },
+        { message: 'the session log is digested', timeout: 60_000, intervals: [1_000] },
+      )
+      .toBe('valid');
+    // The day in the log's key is the broker's, two hours ahead of the browser's.
+    const day = log.key.split('/')[2];
+
+    const auditor = await newPage(browser);
+    const clean = watch(auditor);
+    await signIn(auditor, 'auditor@example.com', 'auditor');
+    await auditor.getByRole('link', { name: id }).click();
+    await expect(auditor.getByTestId('chain')).toContainText('Log verified');
+    await expect(auditor.getByRole('region', { name: 'Transcripts' }).locator(`[data-ssm-session="${ssm}"]`)).toContainText(
+      `s3://${transcriptBucket()}/shell/${ssm}.log`,
+    );
+
+    const readTranscript = async () => {
+      await auditor.getByRole('button', { name: `Read transcript of ${ssm}` }).click();
+      await expect(auditor.getByRole('heading', { name: `Transcript of ${ssm}` })).toBeFocused();
+    };
+    await readTranscript();
+    const shown = auditor.getByTestId('transcript');
+    // Escape, bell and colours are shown, not obeyed; line breaks stay line breaks.
+    await expect(shown).toContainText('^[[31mERROR^[[0m queue stalled^G\n$ exit');
+    await expect(shown.locator('abbr.control').first()).toHaveAttribute('title', 'escape, U+001B');
+    await expect(auditor.getByText(/Unchanged: the same \d+ bytes/)).toBeVisible();
+    await screenshot(auditor, 'auditor-shell-transcript');
+
+    // Someone with write access to the transcript bucket rewrites what was typed.
+    const transcriptKey = `shell/${ssm}.log`;
+    const typed = await s3('GET', transcriptBucket(), transcriptKey);
+    await s3('PUT', transcriptBucket(), transcriptKey, typed.replace('queue stalled', 'all fine'));
+    await auditor.getByRole('link', { name: 'All sessions' }).click();
+    await auditor.getByRole('link', { name: id }).click();
+    await readTranscript();
+    await expect(auditor.getByRole('alert').filter({ hasText: 'Changed:' })).toContainText("not the one the session's end recorded");
+    await expect(shown).toContainText('all fine');
+    await screenshot(auditor, 'auditor-shell-transcript-changed');
+
+    // The evidence check of the day the session was requested: its log is as its digest lists it.
+    await auditor.getByRole('link', { name: 'Evidence' }).click();
+    const form = auditor.getByRole('form', { name: 'Verify the session logs' });
+    await form.getByLabel('Account').selectOption(accountId);
+    await form.getByLabel('From (UTC day)').fill(day);
+    await form.getByLabel('To (UTC day, included)').fill(day);
+    await form.getByRole('button', { name: 'Verify' }).click();
+    const report = auditor.getByTestId('evidence-report');
+    await expect(report.getByRole('heading')).toBeFocused();
+    await expect(report.getByTestId('evidence-verdict')).toContainText('verified: no digest and no log failed');
+    await expect(report.getByTestId('evidence-summary')).toContainText(/^digests: \d+ valid\nobjects: .*\d+ valid/);
+    await report.getByText(/Every digest \(\d+\) and log/).click();
+    const row = report.locator(`tr[data-key="${log.key}"]`);
+    await expect(row).toContainText('valid');
+    await screenshot(auditor, 'auditor-evidence');
+
+    // Someone with the broker's key overwrites the log with another reason (still JSON lines).
+    // The bucket is versioned (Object Lock): this adds a version, which the check must catch.
+    const { keys, sessionLogBucket } = broker();
+    const written = await s3('GET', sessionLogBucket, log.key, undefined, keys);
+    expect(written).toContain(REASON);
+    await s3('PUT', sessionLogBucket, log.key, written.replace(REASON, 'OPS-12: routine check'), keys);
+    await form.getByRole('button', { name: 'Verify' }).click();
+    await expect(report.getByTestId('evidence-verdict')).toContainText('NOT verified');
+    await expect(report.getByTestId('evidence-summary')).toContainText('1 modified');
+    const tampered = report.getByTestId('evidence-not-valid').locator(`tr[data-key="${log.key}"]`);
+    await expect(tampered).toContainText('modified');
+    await expect(tampered).toContainText('its content differs from what its digest lists');
+    await screenshot(auditor, 'auditor-evidence-modified');
+
+    // The session's own page says so too: its log's chain no longer holds.
+    await auditor.getByRole('link', { name: 'Sessions', exact: true }).click();
+    await auditor.getByRole('link', { name: id }).click();
+    await expect(auditor.getByTestId('chain')).toContainText('Log NOT verified');
+    await expect(auditor.getByRole('region', { name: 'Activity' }).getByTestId('activity-window')).toBeVisible();
+    await screenshot(auditor, 'auditor-shell-session-tampered');
+    clean();
+  });
 });

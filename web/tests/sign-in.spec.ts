@@ -3,8 +3,8 @@
 // only; a token the API refuses is refreshed once and the request sent again. Meanwhile the
 // requester pages through more sessions than one page holds.
 import { expect, test } from '@playwright/test';
-import { TOKEN_SECONDS } from './global-setup';
-import { call, jitUser, screenshot, signIn, tokenFor, watch } from './system';
+import { TOKEN_SECONDS } from './runner';
+import { call, consoleUrl, jitUser, screenshot, signIn, tokenFor, watch } from './system';
 
 const SESSIONS = 53;
 
@@ -18,7 +18,7 @@ test('a session outlives a token expiry without a new sign-in', async ({ page })
   });
 
   // What the identity provider answers, and what the console sends it and the API.
-  const config = await (await page.request.get(`${process.env.CIB_CONSOLE}/config.json`)).json();
+  const config = await (await page.request.get(`${consoleUrl()}/config.json`)).json();
   const answers: { id_token: string; refresh_token: string; expires_in: number }[] = [];
   const sentRefreshTokens: string[] = [];
   const bearers = new Set<string>();
@@ -35,7 +35,7 @@ test('a session outlives a token expiry without a new sign-in', async ({ page })
     if (r.url() === config.oidc.token_endpoint && r.ok()) answers.push(await r.json());
   });
   // The sign-in screen itself, before anyone is signed in.
-  await page.goto(process.env.CIB_CONSOLE!);
+  await page.goto(consoleUrl());
   await expect(page.getByRole('button', { name: 'Sign in (development)' })).toBeVisible();
   await screenshot(page, 'sign-in');
   await signIn(page, 'pager@example.com', 'user');
@@ -83,7 +83,7 @@ test('a session outlives a token expiry without a new sign-in', async ({ page })
     await route.fulfill({
       status: 401,
       json: { type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'the token expired' },
-      headers: { 'access-control-allow-origin': new URL(process.env.CIB_CONSOLE!).origin },
+      headers: { 'access-control-allow-origin': new URL(consoleUrl()).origin },
     });
   });
   const refreshes = sentRefreshTokens.length;

@@ -2,15 +2,18 @@
 // itself would: the demo account's shell settings and role (scripts/dev made its instance, with
 // a registered SSM Agent, and its transcript bucket), the seeded organization registered with its
 // Identity Center, and Session Manager as a user's terminal would drive it.
+import { createHash } from 'node:crypto';
 import { type Page, expect } from '@playwright/test';
 import { AwsClient } from 'aws4fetch';
-import { AWS_ACCOUNT, account, aws, call, demoAccount, tokenFor } from './system';
+import { AWS_ACCOUNT, account, aws, call, demoAccount, stateFile, system, tokenFor } from './system';
 
 export const SHELL_ROLE = 'ConsoleShell';
-export const shellInstance = () => process.env.CIB_SHELL_INSTANCE!;
-export const transcriptBucket = () => process.env.CIB_SHELL_BUCKET!;
-export const permissionSet = () => process.env.CIB_PERMISSION_SET!;
-const organizationBody = () => JSON.parse(process.env.CIB_ORGANIZATION!) as { name: string; default_region: string; role_arn: string; external_id: string };
+export const shellInstance = () => system().shellInstance;
+export const transcriptBucket = () => system().shellBucket;
+export const permissionSet = () => system().permissionSet;
+/** The seeded organization's `POST /organizations` body. */
+export const organizationBody = () =>
+  stateFile<{ name: string; default_region: string; role_arn: string; external_id: string }>('organization.json');
 
 type Keys = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
@@ -22,7 +25,7 @@ const demoKeys = (): Keys => {
 /** An AWS JSON-protocol call (SSM) to the local AWS, signed with `keys`. */
 export async function awsJson<T = any>(target: string, body: unknown, keys: Keys = demoKeys()): Promise<T> {
   const client = new AwsClient({ ...keys, service: 'ssm', region: 'us-east-1' });
-  const r = await client.fetch(`${process.env.CIB_AWS}/`, {
+  const r = await client.fetch(`${system().aws}/`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': `AmazonSSM.${target}` },
     body: JSON.stringify(body),
@@ -32,18 +35,29 @@ export async function awsJson<T = any>(target: string, body: unknown, keys: Keys
   return JSON.parse(text) as T;
 }
 
-/** An S3 object call to the local AWS (path style), as the demo account's administrator. */
-export async function s3(method: 'GET' | 'PUT', bucket: string, key: string, body?: string): Promise<string> {
-  const client = new AwsClient({ ...demoKeys(), service: 's3', region: 'us-east-1' });
-  const r = await client.fetch(`${process.env.CIB_AWS}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, { method, body });
+/** An S3 object call to the local AWS (path style), as the demo account's administrator or with `keys`. */
+export async function s3(method: 'GET' | 'PUT', bucket: string, key: string, body?: string, keys: Keys = demoKeys()): Promise<string> {
+  const client = new AwsClient({ ...keys, service: 's3', region: 'us-east-1' });
+  // Content-MD5 as the SDKs send it: a bucket with Object Lock refuses a PUT without one.
+  const headers: Record<string, string> = body === undefined ? {} : { 'Content-MD5': createHash('md5').update(body).digest('base64') };
+  const r = await client.fetch(`${system().aws}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, { method, body, headers });
   const text = await r.text();
   if (!r.ok) throw new Error(`s3 ${method} ${bucket}/${key}: ${r.status} ${text}`);
   return text;
 }
 
+/**
+ * The broker's own key and its session-log bucket (the runner's local-secrets.json): what only
+ * the broker (or someone with its key) may write to.
+ */
+export function broker(): { keys: Keys; sessionLogBucket: string } {
+  const { broker: b } = stateFile<{ broker: { access_key_id: string; secret_access_key: string; session_log_bucket: string } }>('local-secrets.json');
+  return { keys: { accessKeyId: b.access_key_id, secretAccessKey: b.secret_access_key }, sessionLogBucket: b.session_log_bucket };
+}
+
 /** One of the local AWS's control endpoints (local/aws/README.md): what an SSM Agent or a terminal does. */
 export async function control(path: string, body: unknown): Promise<any> {
-  const r = await fetch(`${process.env.CIB_AWS}/moto-api/cib/${path}`, {
+  const r = await fetch(`${system().aws}/moto-api/cib/${path}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
@@ -63,6 +77,14 @@ export const shellSettings = () => ({
   recording: { s3_bucket: transcriptBucket(), s3_key_prefix: 'shell/' },
 });
 
+/** Access to the account active (its JIT settings' `active`; JIT itself left as it is), as sessions of any kind need. */
+async function activate(accountId: string) {
+  const jit = await call<any>('GET', `/accounts/${accountId}/jit`);
+  if (!jit.active) {
+    await call('PUT', `/accounts/${accountId}/jit`, { active: true, jit_enabled: false, max_duration_seconds: 3600, allowed_role_arns: [] });
+  }
+}
+
 /**
  * `email` may start shell sessions on the demo account's instance: provisioned with a key, in a
  * group granting shell sessions (under `policy`), with the shell role made (trusting what the API
@@ -71,6 +93,7 @@ export const shellSettings = () => ({
  */
 export async function shellUser(email: string, groupName: string, policy: unknown = null): Promise<{ accountId: string }> {
   const { id } = await account();
+  await activate(id);
   await call('POST', `/accounts/${id}/users`, { email, credential: true }).catch((e: Error) => {
     if (!/409/.test(e.message)) throw e;
   });
@@ -141,10 +164,7 @@ export async function identityCenterUser(email: string): Promise<{ accountId: st
   const prod1 = full.accounts.find((a: any) => a.name === 'prod-1');
   const accountId: string = prod1.account_id ?? (await call<any>('POST', `/organizations/${org.id}/accounts/${prod1.aws_account_id}/enable`)).id;
   if (!full.identity_center) await call('PUT', `/organizations/${org.id}/identity-center`, { region: 'us-east-1' });
-  const jit = await call<any>('GET', `/accounts/${accountId}/jit`);
-  if (!jit.active) {
-    await call('PUT', `/accounts/${accountId}/jit`, { active: true, jit_enabled: false, max_duration_seconds: 3600, allowed_role_arns: [] });
-  }
+  await activate(accountId);
   const group = await call<any>('POST', '/groups', {
     name: `Production readers ${email}`,
     accounts: [accountId],

@@ -2,20 +2,48 @@
 // way an admin would), tokens from the development sign-in, and the local AWS itself, with the
 // seeded account's key, to make roles and to check that handed-out credentials really work.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { AwsClient } from 'aws4fetch';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { type Browser, type Page, expect, test } from '@playwright/test';
 
-export const api = () => process.env.CIB_API!;
-export const consoleUrl = () => process.env.CIB_CONSOLE!;
-const admin = () => process.env.CIB_ADMIN_TOKEN!;
+/** A running system, as its runner's banner and state folder tell it (runner.ts). */
+export interface System {
+  /** The runner's state folder (`CIB_LOCAL_DIR`): its log, and the JSON files it writes. */
+  dir: string;
+  api: string;
+  console: string;
+  /** The local AWS (moto). */
+  aws: string;
+  adminToken: string;
+  permissionSet: string;
+  shellInstance: string;
+  shellBucket: string;
+}
+
+let own: System | undefined;
+
+/** The system every helper here and in stage.ts acts on: the shared one (global-setup.ts), or a spec's own. */
+export const system = (): System => own ?? (JSON.parse(process.env.CIB_SYSTEM!) as System);
+
+/** Points the helpers at a spec's own system (runner.ts), or back at the shared one (`undefined`). */
+export function useSystem(s: System | undefined) {
+  own = s;
+}
+
+/** One of the JSON files the runner writes in its state folder. */
+export const stateFile = <T = any>(name: string): T => JSON.parse(readFileSync(join(system().dir, name), 'utf8')) as T;
+
+export const api = () => system().api;
+export const consoleUrl = () => system().console;
+const admin = () => system().adminToken;
 export const demoAccount = () =>
-  JSON.parse(process.env.CIB_DEMO_ACCOUNT!) as {
+  stateFile<{
     name: string;
     default_region: string;
     credentials: { type: 'access_key'; access_key_id: string; secret_access_key: string };
-  };
+  }>('demo-account.json');
 
 export async function call<T = any>(method: string, path: string, body?: unknown, token = admin()): Promise<T> {
   const r = await fetch(`${api()}${path}`, {
@@ -65,7 +93,7 @@ export async function aws(
   keys: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = seeded(),
 ): Promise<string> {
   const client = new AwsClient({ ...keys, service, region: 'us-east-1' });
-  const r = await client.fetch(`${process.env.CIB_AWS}/`, {
+  const r = await client.fetch(`${system().aws}/`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     // Encoded as the AWS SDKs (botocore) encode forms: moto checks the signature against the

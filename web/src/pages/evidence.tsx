@@ -1,7 +1,7 @@
-// Admins: an account's session logs checked against their signed hourly digests, for a range of
-// days (the API's verifyEvidence; docs/evidence.md). Shown as `cib verify` prints it: the counts
-// by status in a fixed order, each digest or log that is not valid, and "verified" or "NOT
-// verified"; then every digest and log with its verdict.
+// Admins and auditors: an account's session logs checked against their signed hourly digests, for
+// a range of days (the API's verifyEvidence; docs/evidence.md). Shown as `cib verify` prints it:
+// the counts by status in a fixed order, each digest or log that is not valid, and "verified" or
+// "NOT verified"; then every digest and log with its verdict.
 
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api';
