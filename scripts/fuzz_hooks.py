@@ -814,7 +814,9 @@ def steer_to_seeded(context, case):
 
 # Operations with few valid cases (a path id and nothing else), all steered: the first deletion
 # of the seeded account is its 2xx, the later ones its documented 404.
-EVERY_VALID_CASE = {"deleteAccount"}
+# Every valid case, not half: the few seeded targets must meet a valid case before the phase's
+# other writes (or its stateful links) decide or delete them.
+EVERY_VALID_CASE = {"deleteAccount", "denyRequest"}
 
 
 # --- Signed Slack requests. ---------------------------------------------------------------------

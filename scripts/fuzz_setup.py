@@ -430,7 +430,7 @@ def before_admin() -> None:
     print("fuzz_setup: requests and break-glass sessions for the admin to decide", flush=True)
     bobs = mint(BOB)
     requested = lambda: start(bobs, request, 202)["session"]["id"]  # noqa: E731
-    pending = [i for _ in range(5) for i in made("pending request", requested)]
+    pending = [i for _ in range(7) for i in made("pending request", requested)]
     glass = lambda: start(bobs, {**jit_start, "break_glass": True}, 201)["session"]["id"]  # noqa: E731
     break_glass = [i for _ in range(2) for i in made("break-glass session", glass)]
     print("fuzz_setup: an account to delete", flush=True)
@@ -439,7 +439,8 @@ def before_admin() -> None:
     seeded["paths"].update(
         {
             "approveRequest": {"admin": ids(pending[0:3])},
-            "denyRequest": {"admin": ids(pending[3:5])},
+            # Four: the stateful phase, following links from listings, may approve some first.
+            "denyRequest": {"admin": ids(pending[3:7])},
             "reviewSession": {"admin": ids(break_glass)},
             "deleteAccount": {"admin": ids(doomed)},
         }
