@@ -294,16 +294,20 @@ async fn token(State(idp): State<DevIdp>, Form(t): Form<TokenRequest>) -> Respon
         },
         _ => return token_error(&idp, "unsupported_grant_type", "authorization_code or refresh_token"),
     };
+    // Never past the sign-in's own end.
+    let ttl = idp
+        .token_ttl
+        .min(sign_in.until.saturating_duration_since(Instant::now()));
     let jwt = idp
         .minter
-        .token(sign_in.role, &sign_in.email, Some(&sign_in.email), idp.token_ttl);
+        .token(sign_in.role, &sign_in.email, Some(&sign_in.email), ttl);
     let refresh_token = format!("{:x}{:x}", rand::random::<u128>(), rand::random::<u128>());
     idp.refresh.lock().unwrap().live.insert(refresh_token.clone(), sign_in);
     let mut resp = axum::Json(serde_json::json!({
         "access_token": jwt,
         "id_token": jwt,
         "token_type": "Bearer",
-        "expires_in": idp.token_ttl.as_secs(),
+        "expires_in": ttl.as_secs(),
         "refresh_token": refresh_token,
     }))
     .into_response();

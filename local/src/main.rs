@@ -123,6 +123,9 @@ async fn main() {
             other => usage(&format!("unknown argument {other}")),
         }
     }
+    if real && clock_ahead > 0 {
+        usage("--clock-ahead-seconds is for the local AWS only, never with --aws");
+    }
     let aws = match (real, std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty())) {
         (true, _) => AwsMode::RealAws,
         (false, Some(endpoint)) => AwsMode::Endpoint(endpoint),

@@ -24,7 +24,8 @@ const ROLE_LEASE: Duration = Duration::from_secs(60);
 /// Waiting for the lease: attempts, and the pause between them.
 const LEASE_ATTEMPTS: u32 = 100;
 const LEASE_PAUSE: Duration = Duration::from_millis(100);
-/// A lease taken or renewed this recently is not renewed before a write: under half its term.
+/// A lease taken or renewed this recently is not renewed before a write: a write begun by then
+/// ends within the AWS call timeout (10 s by default), well inside the 60 s term.
 const RENEW_AFTER: Duration = Duration::from_secs(20);
 /// Reading back a write: attempts, and the first pause (doubling, as IAM propagates in seconds).
 const READ_BACK_ATTEMPTS: u32 = 8;
@@ -82,7 +83,8 @@ impl Revoker {
         let Some(since) = held else {
             return Err("another revocation on this role is in progress; retrying later".into());
         };
-        let read = read.map_err(|e| e.to_string())?;
+        // A failed early read is read again under the lease (never a return that keeps it).
+        let read = read.ok();
         let mut term = Term {
             lease: &lease,
             owner,
@@ -101,9 +103,9 @@ impl Revoker {
         role: &RoleArn,
         cuts: &[Cut],
         term: &mut Term<'_>,
-        read: Option<RoleRevocations>,
+        read: Option<Option<RoleRevocations>>,
     ) -> Result<(), String> {
-        let record = self.record(role, cuts, Some(read)).await?;
+        let record = self.record(role, cuts, read).await?;
         let rendered = record.render();
         // Highest page first, the inline page last: an entry never moves to a lower page (a
         // record from before pages were kept is laid out again, upwards), so it is written on

@@ -136,11 +136,13 @@ impl DescribeInstance for Ec2Side {
         );
         let mut found = Vec::new();
         let mut token = None;
+        let mut pages = 0;
         loop {
             let out = self
                 .0
                 .describe_instances()
                 .set_filters(Some(filters.clone()))
+                .max_results(100)
                 .set_next_token(token)
                 .send()
                 .await
@@ -151,7 +153,9 @@ impl DescribeInstance for Ec2Side {
                 }
             }
             token = out.next_token().map(str::to_string);
-            if token.is_none() || found.len() >= max {
+            pages += 1;
+            // Filters apply after paging, so a page may hold none: a bounded number of pages.
+            if token.is_none() || found.len() >= max || pages >= 10 {
                 break;
             }
         }

@@ -70,7 +70,7 @@ impl SessionService {
         })?;
         let access = self.target.opened(&account).await.map_err(cloud)?;
         let reach = self.target.shell_with(&access).await.map_err(cloud)?;
-        let mut candidates: Vec<(ShellTarget, Option<String>)> =
+        let mut candidates: Vec<(ShellTarget, Option<crate::ports::Ec2Instance>)> =
             settings.targets.ids.iter().map(|id| (id.clone(), None)).collect();
         if !settings.targets.tags.is_empty() {
             let tagged = reach
@@ -78,33 +78,39 @@ impl SessionService {
                 .await
                 .map_err(|e| cloud(("list the instances the selector's tags name".into(), e)))?;
             for (id, instance) in tagged {
-                if !candidates.iter().any(|(c, _)| *c == id) {
-                    candidates.push((id, instance.tags.get("Name").cloned()));
+                match candidates.iter_mut().find(|(c, _)| *c == id) {
+                    Some(listed) => listed.1 = Some(instance),
+                    None => candidates.push((id, Some(instance))),
                 }
             }
         }
         let truncated = candidates.len() > SHELL_TARGETS_MAX;
         candidates.truncate(SHELL_TARGETS_MAX);
         let mut targets = Vec::with_capacity(candidates.len());
-        for (id, name) in candidates {
-            // The state and name are read once more only for the ids the selector lists.
-            let instance = if id.is_managed_node() {
-                None
-            } else {
-                reach.instance(&id).await.ok().flatten()
+        for (id, described) in candidates {
+            // Listed ids the tag query did not return are described here.
+            let instance = match described {
+                Some(i) => Some(i),
+                None if id.is_managed_node() => None,
+                None => reach.instance(&id).await.ok().flatten(),
             };
             let checked = self.check_target(&account, &*reach, &settings, &id).await;
             let (problem, reason) = match checked {
                 Ok(()) => (None, None),
                 Err(StartError::Refused { slug, detail }) => (Some(slug.to_string()), Some(detail)),
                 Err(StartError::Cloud { step, error }) => {
-                    (Some("unchecked".to_string()), Some(format!("{step} failed: {error}")))
+                    // AWS's own text stays in the log, as the API's 503s keep it (http::errors).
+                    tracing::warn!(target_id = %id, step = %step, error = %error, "a shell target could not be checked");
+                    (
+                        Some("unchecked".to_string()),
+                        Some(format!("AWS did not answer to {step}; try again")),
+                    )
                 }
                 Err(other) => return Err(other),
             };
             targets.push(ShellTargetView {
                 instance_id: id.to_string(),
-                name: name.or_else(|| instance.as_ref().and_then(|i| i.tags.get("Name").cloned())),
+                name: instance.as_ref().and_then(|i| i.tags.get("Name").cloned()),
                 state: instance.map(|i| i.state),
                 reachable: problem.is_none(),
                 problem,
