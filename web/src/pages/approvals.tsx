@@ -126,9 +126,12 @@ export function ApprovalsPage({ readsTimelines }: { readsTimelines: boolean }) {
       <ProblemBox error={load.error} />
       <section aria-labelledby="inbox-title">
         <h2 id="inbox-title">Waiting for your decision</h2>
-        <button type="button" onClick={() => load.run()} disabled={load.busy}>
-          {load.busy ? 'Refreshing…' : 'Refresh'}
-        </button>
+        {/* Not disabled while it reads: a disabled button would lose the keyboard's focus. */}
+        <Busy busy={load.busy} label="Refreshing">
+          <button type="button" onClick={() => load.run()}>
+            Refresh
+          </button>
+        </Busy>
         <Loaded items={requests} loading="Loading requests…" empty="Nothing waits for your decision.">
           {(requests) => requests.map((s) => <RequestCard key={s.id} session={s} onDecided={() => load.run()} />)}
         </Loaded>
