@@ -23,9 +23,14 @@ function changed() {
   listeners.forEach((l) => l());
 }
 
+/** Whether `grant` hands out anything to show (a panel, which takes focus). */
+export function handsOut(grant: Grant | undefined | null): grant is Grant {
+  return !!grant && !!(grant.credentials || grant.console_url || grant.console || grant.shell || grant.identity_center);
+}
+
 /** Keeps what was handed out for `session` (a later hand-out for it adds a panel of its own). */
 export function keep(session: Session, grant: Grant | undefined | null) {
-  if (!grant || !(grant.credentials || grant.console_url || grant.console || grant.shell || grant.identity_center)) return;
+  if (!handsOut(grant)) return;
   handed = [...handed, { id: nextId++, session, grant }];
   changed();
 }
@@ -241,7 +246,15 @@ function GrantPanel({ item }: { item: Handed }) {
           ))}
         </div>
       ) : null}
-      <button type="button" onClick={() => dismiss(item)}>
+      <button
+        type="button"
+        onClick={() => {
+          dismiss(item);
+          // Focus goes to the session these were for (its row under My sessions, where it is
+          // ended), or to the page, rather than to the page's body with the panel.
+          (document.querySelector<HTMLElement>(`tr[data-session="${session.id}"] a`) ?? document.getElementById('main'))?.focus();
+        }}
+      >
         {secret ? 'I have copied them: hide' : 'Done: hide'}
       </button>
     </section>

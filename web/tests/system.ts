@@ -142,7 +142,10 @@ async function allowRole(accountId: string, role: string) {
 export async function jitUser(email: string, roleName: string, policy: unknown = null): Promise<{ accountId: string; roleArn: string; groupId: string }> {
   const { id } = await account();
   const roleArn = `arn:aws:iam::${AWS_ACCOUNT}:role/${roleName}`;
-  await call('POST', `/accounts/${id}/users`, { email, credential: true });
+  // A user given a second role is provisioned already.
+  await call('POST', `/accounts/${id}/users`, { email, credential: true }).catch((e: Error) => {
+    if (!/409/.test(e.message)) throw e;
+  });
   // Allowed first, so that the API says what the role must trust; saved again once it exists,
   // so that its trust review (and maximum) are read from the real role.
   await allowRole(id, roleArn);

@@ -3,7 +3,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
-import { GrantPanels, collectApproved, keep, readSession, stillComing } from '../grants';
+import { GrantPanels, collectApproved, handsOut, keep, readSession, stillComing } from '../grants';
 import { ConfirmSlackLink } from './slack';
 import { StartForm } from './start';
 import type { Grant, Me, Page, Session } from '../types';
@@ -36,29 +36,36 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
   useEffect(() => {
     if (open) reasonField.current?.focus();
   }, [open]);
-  const close = () => {
+  // Cancel, Escape or an extension: the question goes, with what was typed, and focus goes back
+  // to the button that asked it (unless what the extension handed out has taken it).
+  const close = (refocus = true) => {
     setOpen(null);
-    setTimeout(() => opener.current?.focus());
+    setReason('');
+    if (refocus) setTimeout(() => opener.current?.focus());
   };
   const what = describe(session);
   const act = useAction(async () => {
     if (open === 'end') {
       const r = await call<Session>('DELETE', `/sessions/${session.id}`, { reason });
+      // These buttons go with the session's end: its row takes focus (AccessPage).
+      setOpen(null);
+      setReason('');
       onChanged(r.body, null);
-    } else if (open === 'extend') {
-      const r = await idem.settle(
-        call<{ session: Session } & Grant>(
-          'POST',
-          `/sessions/${session.id}/extensions`,
-          { duration_seconds: seconds, reason },
-          { idempotencyKey: idem.key },
-        ),
-      );
-      const { session: s, ...grant } = r.body;
-      onChanged(s, r.status === 201 ? grant : null);
+      return;
     }
-    setReason('');
-    close();
+    // An extension.
+    const r = await idem.settle(
+      call<{ session: Session } & Grant>(
+        'POST',
+        `/sessions/${session.id}/extensions`,
+        { duration_seconds: seconds, reason },
+        { idempotencyKey: idem.key },
+      ),
+    );
+    const { session: s, ...grant } = r.body;
+    const handed = r.status === 201 ? grant : null;
+    onChanged(s, handed);
+    close(!handsOut(handed));
   });
   const cancel = useAction(async () => {
     const r = await call<Session>('POST', `/sessions/${session.id}/cancel`, { reason: 'withdrawn in the web console' });
@@ -80,7 +87,15 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
   return (
     <div class="actions">
       {open ? (
-        <form onSubmit={submitting(act.run)}>
+        <form
+          onSubmit={submitting(act.run)}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') {
+              e.preventDefault();
+              close();
+            }
+          }}
+        >
           {open === 'extend' ? (
             <label>
               Longer by
@@ -110,7 +125,7 @@ function SessionActions({ session, onChanged }: { session: Session; onChanged: (
             progress={open === 'end' ? 'Ending and revoking' : 'Extending'}
             kind={open === 'end' ? 'danger' : 'primary'}
           >
-            <button type="button" onClick={close}>
+            <button type="button" onClick={() => close()}>
               Cancel
             </button>
           </Submit>
@@ -135,6 +150,14 @@ export function AccessPage({ me }: { me: Me }) {
   const [sessions, setSessions] = useState<Session[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // The session whose row takes focus once shown: one just ended or withdrawn (its buttons are
+  // gone, and focus with them), or one whose credentials were hidden.
+  const [focusOn, setFocusOn] = useState<string | null>(null);
+  useEffect(() => {
+    if (!focusOn) return;
+    document.querySelector<HTMLElement>(`tr[data-session="${focusOn}"] a`)?.focus();
+    setFocusOn(null);
+  }, [focusOn, sessions]);
   // Sessions approved so lately that what the approval grants may not be held yet.
   const [issuing, setIssuing] = useState<string[]>([]);
   const read = async (after: string | null) => {
@@ -205,8 +228,15 @@ export function AccessPage({ me }: { me: Me }) {
         ? 'Requested: it waits for approval. This page shows the session once it is approved.'
         : s.pending_extension
           ? 'The extension waits for approval.'
-          : null,
+          : s.status === 'ending'
+            ? `${describe(s)} is ending: its access is being revoked.`
+            : s.status === 'ended'
+              ? `${describe(s)} ended: its access is revoked.`
+              : s.status === 'cancelled'
+                ? `Withdrew the request for ${describe(s)}.`
+                : null,
     );
+    if (['ending', 'ended', 'cancelled'].includes(s.status)) setFocusOn(s.id);
   };
   return (
     <div>

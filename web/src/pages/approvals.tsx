@@ -2,13 +2,13 @@
 // break-glass sessions awaiting their review, each with exactly what it gives: kind, role,
 // permission set or target, duration, reason, and who else approved already.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, get } from '../api';
 import { AccessTerms, ApprovalTerms, ExtensionTerms } from '../details';
 import type { Page, Session } from '../types';
-import { Busy, Loaded, ProblemBox, StatusBadge, Submit, describe, duration, submitting, useAction, when } from '../ui';
+import { Busy, Loaded, Notice, ProblemBox, StatusBadge, Submit, describe, duration, submitting, useAction, when } from '../ui';
 
-function RequestCard({ session, onDecided }: { session: Session; onDecided: () => void }) {
+function RequestCard({ session, onDecided }: { session: Session; onDecided: (what: string) => void }) {
   const [comment, setComment] = useState('');
   const extension = session.pending_extension;
   const request = extension ? extension.approval : session.request;
@@ -16,7 +16,7 @@ function RequestCard({ session, onDecided }: { session: Session; onDecided: () =
     // A denial needs a reason: without one the API says so.
     await call('POST', `/sessions/${session.id}/${verb}`, { reason: comment.trim() || null });
     setComment('');
-    onDecided();
+    onDecided(`${verb === 'approvals' ? 'Approved' : 'Denied'} the request of ${session.user} for ${describe(session)}.`);
   });
   const commentId = `comment-${session.id}`;
   return (
@@ -67,11 +67,11 @@ function RequestCard({ session, onDecided }: { session: Session; onDecided: () =
   );
 }
 
-function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session; onReviewed: () => void; readsTimelines: boolean }) {
+function ReviewCard({ session, onReviewed, readsTimelines }: { session: Session; onReviewed: (what: string) => void; readsTimelines: boolean }) {
   const [note, setNote] = useState('');
   const review = useAction(async () => {
     await call('POST', `/sessions/${session.id}/review`, { note });
-    onReviewed();
+    onReviewed(`Recorded the review of ${session.user}'s break-glass session, ${describe(session)}.`);
   });
   const noteId = `note-${session.id}`;
   return (
@@ -120,24 +120,45 @@ export function ApprovalsPage({ readsTimelines }: { readsTimelines: boolean }) {
   useEffect(() => {
     load.run();
   }, []);
+  // What the last decision or review did, announced; the card it was made on is gone once the
+  // lists are read again, so focus goes to the heading of its list rather than to the page's body.
+  const [notice, setNotice] = useState<{ text: string; list: 'inbox' | 'reviews' } | null>(null);
+  const inbox = useRef<HTMLHeadingElement>(null);
+  const reviewsHeading = useRef<HTMLHeadingElement>(null);
+  const done = async (text: string, list: 'inbox' | 'reviews') => {
+    setNotice({ text, list });
+    await load.run();
+    (list === 'inbox' ? inbox : reviewsHeading).current?.focus();
+  };
   return (
     <div>
       <h1>Approvals</h1>
       <ProblemBox error={load.error} />
       <section aria-labelledby="inbox-title">
-        <h2 id="inbox-title">Waiting for your decision</h2>
-        <button type="button" onClick={() => load.run()} disabled={load.busy}>
-          {load.busy ? 'Refreshing…' : 'Refresh'}
-        </button>
+        <h2 id="inbox-title" tabIndex={-1} ref={inbox}>
+          Waiting for your decision
+        </h2>
+        <Notice text={notice?.list === 'inbox' ? notice.text : null} />
+        {/* Not disabled while it reads: a disabled button would lose the keyboard's focus. */}
+        <Busy busy={load.busy} label="Refreshing">
+          <button type="button" onClick={() => load.run()}>
+            Refresh
+          </button>
+        </Busy>
         <Loaded items={requests} loading="Loading requests…" empty="Nothing waits for your decision.">
-          {(requests) => requests.map((s) => <RequestCard key={s.id} session={s} onDecided={() => load.run()} />)}
+          {(requests) => requests.map((s) => <RequestCard key={s.id} session={s} onDecided={(text) => done(text, 'inbox')} />)}
         </Loaded>
       </section>
       <section aria-labelledby="reviews-title">
-        <h2 id="reviews-title">Break-glass sessions to review</h2>
+        <h2 id="reviews-title" tabIndex={-1} ref={reviewsHeading}>
+          Break-glass sessions to review
+        </h2>
+        <Notice text={notice?.list === 'reviews' ? notice.text : null} />
         <Loaded items={reviews} loading="Loading break-glass sessions…" empty="No break-glass session awaits your review.">
           {(reviews) =>
-            reviews.map((s) => <ReviewCard key={s.id} session={s} onReviewed={() => load.run()} readsTimelines={readsTimelines} />)
+            reviews.map((s) => (
+              <ReviewCard key={s.id} session={s} onReviewed={(text) => done(text, 'reviews')} readsTimelines={readsTimelines} />
+            ))
           }
         </Loaded>
       </section>

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api';
 import type { Page, Session } from '../types';
-import { Loaded, ProblemBox, StatusBadge, describe, submitting, useAction, when } from '../ui';
+import { Busy, Loaded, ProblemBox, StatusBadge, describe, submitting, useAction, when } from '../ui';
 
 const STATUSES = ['', 'pending', 'active', 'ending', 'ended', 'expired', 'denied', 'cancelled', 'lapsed'];
 
@@ -82,9 +82,12 @@ export function SessionsPage() {
         )}
       </Loaded>
       {cursor ? (
-        <button type="button" onClick={() => load.run(true)} disabled={load.busy}>
-          {load.busy ? 'Loading…' : 'More'}
-        </button>
+        // Not disabled while it reads: a disabled button would lose the keyboard's focus.
+        <Busy busy={load.busy} label="Loading more sessions">
+          <button type="button" onClick={() => load.run(true)}>
+            More
+          </button>
+        </Busy>
       ) : null}
     </div>
   );
