@@ -145,7 +145,9 @@ export function refresh(): Promise<boolean> {
         cache: 'no-store',
       });
     } catch {
-      // The identity provider was not reached: the refresh token was not used, try again soon.
+      // No answer: most likely the identity provider was not reached, so try again soon. Had it
+      // rotated the token before the answer was lost, the retry is a replay and the provider
+      // ends the sign-in (RFC 9700 §4.14.2): the user then signs in again, nothing worse.
       if (current === held) retryLater(held);
       return false;
     }
