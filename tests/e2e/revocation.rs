@@ -606,3 +606,61 @@ async fn a_console_end_cuts_roles_allowed_after_it_started() {
     end(env, &f.token, next["session"]["id"].as_str().unwrap()).await;
     assert!(denied(env, &switched).await);
 }
+
+/// The role's lease serializes writers of its deny pages, and only a lapsed lease is taken
+/// over: while another writer holds it, an end waits, answers 503 and stays due, its
+/// credentials still working (nothing was written over the holder); once the lease has lapsed
+/// (60 s on the broker's clock), the expirer takes it over and the deny lands.
+#[tokio::test]
+async fn a_held_role_lease_holds_the_deny_back_until_it_lapses_and_is_taken_over() {
+    use shared::ports::{Clock, SessionStore};
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let f = fixture(env, "lease").await;
+    let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    let creds = session_credentials(&started);
+    let id = started["session"]["id"].as_str().unwrap().to_string();
+    assert_eq!(env.try_call(&creds).await, Ok(()));
+    // Another revocation (another Lambda) holds the role's lease, under the role's identity.
+    let sdk = env.sdk(&env.broker).await;
+    let store = shared::adapters::aws::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        env.config.table_name.clone(),
+    );
+    let role = shared::domain::RoleArn::parse(&f.role).unwrap();
+    let lease = format!("role-policy:{}", role.identity());
+    let now = env.clock.now();
+    assert!(
+        store
+            .lease(&lease, "another-writer", now, now + Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+
+    let reply = api.end_session(&f.token, &id).await;
+    assert_eq!(
+        reply.status, 503,
+        "the end cannot write the role's deny: {}",
+        reply.text
+    );
+    assert_eq!(
+        env.try_call(&creds).await,
+        Ok(()),
+        "nothing was written over the lease's holder"
+    );
+    let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(s["status"], "ending", "{s}");
+    assert!(
+        s["last_error"].as_str().unwrap_or_default().contains("in progress"),
+        "{s}"
+    );
+
+    // The lease lapses (and the end's retry falls due); the expirer takes the lease over.
+    env.clock.advance(Duration::from_secs(61));
+    env.run_expirer().await;
+    env.clock.reset();
+    assert!(denied(env, &creds).await, "the deny landed once the lease lapsed");
+    let s = api.get(&format!("/sessions/{id}"), &f.token).await.ok(200);
+    assert_eq!(s["status"], "ended", "{s}");
+}
