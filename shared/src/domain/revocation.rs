@@ -96,6 +96,9 @@ pub struct RoleRevocations {
     pub managed_pages: usize,
     /// Optimistic concurrency: the stored record's version.
     pub version: u64,
+    /// The version whose render IAM was last seen serving (read back): every cut recorded by
+    /// then is denied. Revocations waiting for the role's lease are done once it reaches theirs.
+    pub served: u64,
 }
 
 /// One more revocation to record.

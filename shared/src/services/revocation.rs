@@ -24,6 +24,8 @@ const ROLE_LEASE: Duration = Duration::from_secs(60);
 /// Waiting for the lease: attempts, and the pause between them.
 const LEASE_ATTEMPTS: u32 = 100;
 const LEASE_PAUSE: Duration = Duration::from_millis(100);
+/// Recording cuts on a record others are writing too: attempts (each re-reads it).
+const RECORD_ATTEMPTS: u32 = 30;
 /// A lease taken or renewed this recently is not renewed before a write: a write begun by then
 /// ends within the AWS call timeout (10 s by default), well inside the 60 s term.
 const RENEW_AFTER: Duration = Duration::from_secs(20);
@@ -52,60 +54,135 @@ impl Revoker {
     }
 
     /// Records `cuts` on `role` and makes IAM deny them.
+    ///
+    /// A group commit: the cuts are recorded first, lease or not. The lease's holder writes the
+    /// render of the record it holds and marks that version `served`; a revocation waiting for
+    /// the lease is done as soon as the version its cuts made is served (read back by another),
+    /// and takes the lease itself otherwise. So ends crowding one role take a few turns, not one
+    /// turn each.
     pub async fn apply(&self, iam: &dyn TargetIam, role: &RoleArn, cuts: &[Cut]) -> Result<(), String> {
         // One lease per role, however its ARN is spelt: every spelling writes the same pages.
         let lease = format!("role-policy:{}", role.identity());
         let owner = &ulid::Ulid::new().to_string();
         // The record is read while the lease is taken: its write is conditional on its version,
         // so a read made before the lease was held is at worst stale, and then written again.
-        let first_read = self.records.get_revocations(role);
-        let mut held = None;
         let now = self.clock.now();
-        let (first, read) = futures::join!(self.leases.lease(&lease, owner, now, now + ROLE_LEASE), first_read);
-        if first.map_err(|e| e.to_string())? {
-            held = Some(now);
-        }
+        let (first, read) = futures::join!(
+            self.leases.lease(&lease, owner, now, now + ROLE_LEASE),
+            self.records.get_revocations(role)
+        );
+        let first = first.map_err(|e| e.to_string())?;
+        // A failed early read is read again (`record`), never a return that keeps the lease.
+        let recorded = match self.record(role, cuts, read.ok()).await {
+            Ok(r) => r,
+            Err(e) => {
+                if first {
+                    self.release(&lease, owner).await;
+                }
+                return Err(e);
+            }
+        };
+        let mine = recorded.version;
+        let mut latest = recorded;
+        let mut held = first.then_some(now);
         for _ in 1..LEASE_ATTEMPTS {
             if held.is_some() {
                 break;
             }
             tokio::time::sleep(LEASE_PAUSE).await;
             let now = self.clock.now();
-            if self
-                .leases
-                .lease(&lease, owner, now, now + ROLE_LEASE)
-                .await
-                .map_err(|e| e.to_string())?
+            let (got, current) = futures::join!(
+                self.leases.lease(&lease, owner, now, now + ROLE_LEASE),
+                self.records.get_revocations(role)
+            );
+            let got = got.map_err(|e| e.to_string())?;
+            if let Ok(Some(current)) = current
+                && current.served >= mine
             {
+                // Another revocation read back a render holding these cuts.
+                if got {
+                    self.release(&lease, owner).await;
+                }
+                return Ok(());
+            }
+            if got {
+                // Read again now that the lease is held: a read made beside taking it may
+                // predate the last holder's render, and rendering an older record than IAM
+                // serves would drop the cuts recorded in between.
+                match self.records.get_revocations(role).await {
+                    Ok(Some(current)) => latest = current,
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.release(&lease, owner).await;
+                        return Err(e.to_string());
+                    }
+                }
                 held = Some(now);
             }
         }
         let Some(since) = held else {
             return Err("another revocation on this role is in progress; retrying later".into());
         };
-        // A failed early read is read again under the lease (never a return that keeps it).
-        let read = read.ok();
         let mut term = Term {
             lease: &lease,
             owner,
             since,
         };
-        let result = self.apply_held(iam, role, cuts, &mut term, read).await;
-        if let Err(e) = self.leases.release_lease(&lease, owner).await {
-            tracing::warn!(error = %e, "releasing a role lease failed; it lapses by itself");
+        let result = self.write_render(iam, role, &mut term, &latest).await;
+        if result.is_ok() {
+            // Marked while the lease is given back: a waiter that takes it before the mark
+            // lands writes again, which is only a turn more.
+            futures::join!(self.mark_served(role, &latest), self.release(&lease, owner));
+        } else {
+            self.release(&lease, owner).await;
         }
         result
     }
 
-    async fn apply_held(
+    async fn release(&self, lease: &str, owner: &str) {
+        if let Err(e) = self.leases.release_lease(lease, owner).await {
+            tracing::warn!(error = %e, "releasing a role lease failed; it lapses by itself");
+        }
+    }
+
+    /// Records that IAM serves the render of `version` (never moving `served` back: every
+    /// later render holds every cut an earlier one did). Best effort: unmarked, waiters take
+    /// the lease and write again.
+    async fn mark_served(&self, role: &RoleArn, rendered: &RoleRevocations) {
+        // First over the rendered record itself (no read: unchanged since, the usual case).
+        let mut current = Some(rendered.clone());
+        for _ in 0..3 {
+            let mut record = match current.take() {
+                Some(r) => r,
+                None => match self.records.get_revocations(role).await {
+                    Ok(Some(r)) => r,
+                    _ => return,
+                },
+            };
+            if record.served >= rendered.version {
+                return;
+            }
+            record.served = rendered.version;
+            record.version += 1;
+            match self.records.put_revocations(role, &record).await {
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(role = %role, error = %e, "marking a role's revocations served failed");
+                    return;
+                }
+                Ok(()) => return,
+            }
+        }
+    }
+
+    /// Writes `record`'s render to the role's pages, each read back until IAM serves it.
+    async fn write_render(
         &self,
         iam: &dyn TargetIam,
         role: &RoleArn,
-        cuts: &[Cut],
         term: &mut Term<'_>,
-        read: Option<Option<RoleRevocations>>,
+        record: &RoleRevocations,
     ) -> Result<(), String> {
-        let record = self.record(role, cuts, read).await?;
         let rendered = record.render();
         // Highest page first, the inline page last: an entry never moves to a lower page (a
         // record from before pages were kept is laid out again, upwards), so it is written on
@@ -170,7 +247,12 @@ impl Revoker {
         cuts: &[Cut],
         mut read: Option<Option<RoleRevocations>>,
     ) -> Result<RoleRevocations, String> {
-        for _ in 0..5 {
+        for attempt in 0..RECORD_ATTEMPTS {
+            if attempt > 0 {
+                // Ends crowding one role all record their cuts: spread the retries out.
+                let jitter = rand::random::<u64>() % (20 * u64::from(attempt.min(10)) + 1);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+            }
             let stored = match read.take() {
                 Some(first) => first,
                 None => self.records.get_revocations(role).await.map_err(|e| e.to_string())?,

@@ -47,6 +47,9 @@ struct RevocationsRecord {
     console: BTreeMap<String, ConsoleCutRecord>,
     managed_pages: usize,
     version: u64,
+    /// Absent in records from before group commits: nothing served is known.
+    #[serde(default)]
+    served: u64,
     /// The table's TTL removes a record once nothing in it can matter.
     ttl: i64,
 }
@@ -82,6 +85,7 @@ impl RevocationsRecord {
                 .collect(),
             managed_pages: r.managed_pages,
             version: r.version,
+            served: r.served,
             // Kept while a managed page may still need clearing: a week past the last cut.
             ttl: last.max(OffsetDateTime::now_utc().unix_timestamp()) + 7 * 86_400,
         }
@@ -117,6 +121,7 @@ impl RevocationsRecord {
                 .collect(),
             managed_pages: self.managed_pages,
             version: self.version,
+            served: self.served,
         })
         .map(|mut record| {
             if unpaged {
