@@ -273,25 +273,7 @@ async fn identity_center(env: &'static e2e::TestEnv, samples: usize) -> (Runs, R
     .await
     .ok(201);
     let member = org.account("sandbox-1");
-    let account = api
-        .send(
-            "POST",
-            &format!("/organizations/{}/accounts/{member}/enable", org.organization_id),
-            Some(&admin),
-            None,
-        )
-        .await
-        .ok(201)["id"]
-        .as_str()
-        .expect("an id")
-        .to_string();
-    api.put(
-        &format!("/accounts/{account}/jit"),
-        &admin,
-        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 3600, "allowed_role_arns": [] }),
-    )
-    .await
-    .ok(200);
+    let account = e2e::identity_center::enable_member(env, &org.organization_id, member).await;
     api.put(
         &format!("/organizations/{}/identity-center", org.organization_id),
         &admin,

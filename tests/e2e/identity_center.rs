@@ -36,27 +36,7 @@ fn start(account: &str, permission_set: &str) -> Value {
 
 /// `POST …/enable` for a member, then its account made active (no JIT role needed).
 async fn enable(org_id: &str, aws_account_id: &str) -> String {
-    let env = env();
-    let api = env.client();
-    let admin = env.admin();
-    let enabled = api
-        .send(
-            "POST",
-            &format!("/organizations/{org_id}/accounts/{aws_account_id}/enable"),
-            Some(&admin),
-            None,
-        )
-        .await
-        .ok(201);
-    let account = enabled["id"].as_str().expect("an account id").to_string();
-    api.put(
-        &format!("/accounts/{account}/jit"),
-        &admin,
-        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 3600, "allowed_role_arns": [] }),
-    )
-    .await
-    .ok(200);
-    account
+    e2e::identity_center::enable_member(env(), org_id, aws_account_id).await
 }
 
 /// What the scenarios share: the organization registered, prod-1 and prod-2 enabled, three

@@ -162,3 +162,28 @@ pub async fn aws_cli_caller(
     let who: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
     Ok(who["Arn"].as_str().unwrap_or_default().to_string())
 }
+
+/// `POST /organizations/{id}/accounts/{member}/enable`, then the account made active with no JIT
+/// role (Identity Center sessions need none): the new account's id.
+pub async fn enable_member(env: &TestEnv, org_id: &str, aws_account_id: &str) -> String {
+    let api = env.client();
+    let admin = env.admin();
+    let enabled = api
+        .send(
+            "POST",
+            &format!("/organizations/{org_id}/accounts/{aws_account_id}/enable"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .ok(201);
+    let account = enabled["id"].as_str().expect("an account id").to_string();
+    api.put(
+        &format!("/accounts/{account}/jit"),
+        &admin,
+        json!({ "active": true, "jit_enabled": false, "max_duration_seconds": 3600, "allowed_role_arns": [] }),
+    )
+    .await
+    .ok(200);
+    account
+}

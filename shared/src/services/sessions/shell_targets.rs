@@ -12,6 +12,8 @@ use crate::domain::shell::ShellTarget;
 
 /// The most candidates one listing checks: each costs a few EC2 and SSM reads.
 pub const SHELL_TARGETS_MAX: usize = 50;
+/// Candidates checked at once.
+const TARGETS_AT_ONCE: usize = 8;
 
 /// One candidate target, as a start would find it now.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -86,41 +88,60 @@ impl SessionService {
         }
         let truncated = candidates.len() > SHELL_TARGETS_MAX;
         candidates.truncate(SHELL_TARGETS_MAX);
-        let mut targets = Vec::with_capacity(candidates.len());
-        for (id, described) in candidates {
-            // Listed ids the tag query did not return are described here.
-            let instance = match described {
-                Some(i) => Some(i),
-                None if id.is_managed_node() => None,
-                None => reach.instance(&id).await.ok().flatten(),
-            };
-            let checked = self.check_target(&account, &*reach, &settings, &id).await;
-            let (problem, reason) = match checked {
-                Ok(()) => (None, None),
-                Err(StartError::Refused { slug, detail }) => (Some(slug.to_string()), Some(detail)),
-                Err(StartError::Cloud { step, error }) => {
-                    // AWS's own text stays in the log, as the API's 503s keep it (http::errors).
-                    tracing::warn!(target_id = %id, step = %step, error = %error, "a shell target could not be checked");
-                    (
-                        Some("unchecked".to_string()),
-                        Some(format!("AWS did not answer to {step}; try again")),
-                    )
-                }
-                Err(other) => return Err(other),
-            };
-            targets.push(ShellTargetView {
-                instance_id: id.to_string(),
-                name: instance.as_ref().and_then(|i| i.tags.get("Name").cloned()),
-                state: instance.map(|i| i.state),
-                reachable: problem.is_none(),
-                problem,
-                reason,
-            });
-        }
+        // A few targets at a time: each check is a few EC2 and SSM reads, and a page waits on
+        // all of them. Collected first, as a stream over a lazy `map` is not provably `Send`.
+        let checks: Vec<_> = candidates
+            .into_iter()
+            .map(|(id, described)| self.view_of(&account, &*reach, &settings, id, described))
+            .collect();
+        use futures::StreamExt;
+        let targets = futures::stream::iter(checks)
+            .buffered(TARGETS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ShellTargets {
             region: account.default_region.to_string(),
             targets,
             truncated,
+        })
+    }
+    /// One candidate as a start's target check finds it now.
+    async fn view_of(
+        &self,
+        account: &crate::domain::Account,
+        reach: &dyn crate::ports::TargetShell,
+        settings: &crate::domain::shell::ShellSettings,
+        id: ShellTarget,
+        described: Option<crate::ports::Ec2Instance>,
+    ) -> Result<ShellTargetView, StartError> {
+        // Listed ids the tag query did not return are described here.
+        let instance = match described {
+            Some(i) => Some(i),
+            None if id.is_managed_node() => None,
+            None => reach.instance(&id).await.ok().flatten(),
+        };
+        let (problem, reason) = match self.check_target(account, reach, settings, &id).await {
+            Ok(()) => (None, None),
+            Err(StartError::Refused { slug, detail }) => (Some(slug.to_string()), Some(detail)),
+            Err(StartError::Cloud { step, error }) => {
+                // AWS's own text stays in the log, as the API's 503s keep it (http::errors).
+                tracing::warn!(target_id = %id, step = %step, error = %error, "a shell target could not be checked");
+                (
+                    Some("unchecked".to_string()),
+                    Some(format!("AWS did not answer to {step}; try again")),
+                )
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(ShellTargetView {
+            instance_id: id.to_string(),
+            name: instance.as_ref().and_then(|i| i.tags.get("Name").cloned()),
+            state: instance.map(|i| i.state),
+            reachable: problem.is_none(),
+            problem,
+            reason,
         })
     }
 }
