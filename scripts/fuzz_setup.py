@@ -445,6 +445,9 @@ def before_admin() -> None:
             "deleteAccount": {"admin": ids(doomed)},
         }
     )
+    # What fuzz_hooks.py's `before_call` asks for when every seeded request to deny was decided
+    # before a valid denial reached it: another request of bob's, made on the spot.
+    seeded["request_to_deny"] = {"token": bobs, "body": {"duration_seconds": 3600, "reason": "fuzz seed", **request}}
     OUT.write_text(json.dumps(seeded, indent=2))
 
 

@@ -1,5 +1,6 @@
 //! The local runner: Cloud IAM Broker on localhost, with no Docker and no real AWS.
 //!
+//! - `clock_control`: moves the broker's clock ahead of the local AWS's when a test asks;
 //! - `local_aws`: starts and seeds moto (authenticated mode);
 //! - `console`: serves the web console (`web/dist`) with its CSP and its `config.json`;
 //! - `cors`: API Gateway's CORS, as the template configures it;
@@ -13,6 +14,7 @@
 //!
 //! The end-to-end tests start the same system, so what a developer runs is what is tested.
 
+pub mod clock_control;
 pub mod console;
 pub mod cors;
 pub mod demo;

@@ -102,9 +102,10 @@ async fn main() {
                     .map(std::time::Duration::from_secs)
                     .unwrap_or_else(|| usage("--console-token-seconds takes a number of seconds, at least 10"))
             }
-            // The broker's clock this far ahead of the local AWS's (the wall clock), so that the
-            // session logs written now fall in an hour the broker holds finished and its
-            // expirer digests them at once (web/tests: an evidence check of a tampered log).
+            // The broker's clock may be moved this far ahead of the local AWS's (the wall
+            // clock) through a loopback control, so that the session logs written before fall
+            // in an hour the broker holds finished and its expirer digests them at once
+            // (web/tests: an evidence check of a tampered log; `clock_control`).
             "--clock-ahead-seconds" => {
                 clock_ahead = it
                     .next()
@@ -137,15 +138,12 @@ async fn main() {
             managed_policies: true,
         },
     };
+    let clock = (clock_ahead > 0).then(|| std::sync::Arc::new(shared::ports::OffsetClock::default()));
     let system = match LocalSystem::start(Options {
         port,
         aws,
         overrides: shared::app::Overrides {
-            clock: (clock_ahead > 0).then(|| {
-                let clock = shared::ports::OffsetClock::default();
-                clock.advance(Duration::from_secs(clock_ahead));
-                std::sync::Arc::new(clock) as std::sync::Arc<dyn shared::ports::Clock>
-            }),
+            clock: clock.clone().map(|c| c as std::sync::Arc<dyn shared::ports::Clock>),
             ..Default::default()
         },
         cors_origins: Vec::new(),
@@ -196,6 +194,17 @@ async fn main() {
         },
         None => None,
     };
+    if let Some(clock) = clock {
+        match local_runner::clock_control::serve(clock, Duration::from_secs(clock_ahead)).await {
+            Ok(url) => println!(
+                "Broker clock control: {url} (POST moves the broker's clock {clock_ahead} s ahead of the local AWS's)"
+            ),
+            Err(e) => {
+                eprintln!("local-runner: the clock control could not be served ({e})");
+                std::process::exit(1);
+            }
+        }
+    }
     print_welcome(&system, shell_demo.as_ref(), organization.as_deref());
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("\nstopping (local AWS stops with us)");
@@ -206,7 +215,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("local-runner: {problem}");
     }
     eprintln!(
-        "usage: local-runner [--port N] [--expirer-seconds N] [--aws] [--console-port N] [--console-dist DIR] [--console-token-seconds N]"
+        "usage: local-runner [--port N] [--expirer-seconds N] [--aws] [--console-port N] [--console-dist DIR] [--console-token-seconds N] [--clock-ahead-seconds N]"
     );
     eprintln!("       local-runner token --email E [--role user|admin|bot|auditor] [--subject S] [--hours N]");
     std::process::exit(2);

@@ -2,7 +2,7 @@
 // state folder, and reads its addresses from its banner. With `CIB_LOCAL_RUNNER` (a built runner)
 // it starts that binary directly, serving `web/dist` as it is built, so that the journeys run
 // where cargo may not be run. global-setup.ts starts the one every journey shares; a journey that
-// needs a system set up otherwise (shell-audit.spec.ts: a broker clock ahead of AWS's) starts its
+// needs a system set up otherwise (shell-audit.spec.ts: a broker clock it moves ahead of AWS's) starts its
 // own beside it.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -66,6 +66,7 @@ export async function startRunner(args: string[], env: Record<string, string> = 
     permissionSet: grab(/export PERMISSION_SET=(\S+)/),
     shellInstance: grab(/EC2 instance (i-[0-9a-f]+)/),
     shellBucket: grab(/transcript bucket (\S+)/),
+    clockControl: /Broker clock control: (\S+)/.exec(banner)?.[1],
   };
   const stop = async () => {
     try {

@@ -3,14 +3,12 @@
 // afterwards, shown as changed), and the account's evidence check, verified, then NOT verified
 // once that session's log is overwritten in the broker's log bucket.
 //
-// The transcript and the evidence are read on a system of the spec's own (runner.ts): its broker's
-// clock runs two hours ahead of its local AWS, so that a log written now falls in an hour the
-// broker holds finished and its expirer (every 5 s) digests it at once; and it lets auditors read
-// transcripts (AUDITORS_READ_TRANSCRIPTS, as a deployment may). The shared system cannot be so: a
-// broker clock ahead writes denies keyed on token issue times that would refuse the other
-// journeys' later sessions. Nor can the activity be read there: the broker asks CloudTrail for the
-// calls of its session's window by its own clock, two hours after the local AWS recorded them, so
-// the activity is read on the shared system.
+// The transcript and the evidence are read on a system of the spec's own (runner.ts), which lets
+// auditors read transcripts (AUDITORS_READ_TRANSCRIPTS, as a deployment may) and whose broker
+// clock the spec moves two hours ahead of its local AWS once the session has ended: the session's
+// log then lies in an hour the broker holds finished, and its expirer (every 5 s) digests it at
+// once. The shared system cannot be moved so: a broker clock ahead writes denies keyed on token
+// issue times that would refuse the other journeys' later sessions.
 import { expect, test } from '@playwright/test';
 import { type Runner, TOKEN_SECONDS, startRunner } from './runner';
 import { broker, s3, shellSessionThatRan, shellUser, transcriptBucket } from './stage';
@@ -58,9 +56,13 @@ test.describe('with a broker clock two hours ahead', () => {
   });
 
   test('an auditor reads a shell session’s transcript and the account’s evidence, with a rewritten transcript and a tampered log shown', async ({ browser }) => {
+    // The day the session's log is keyed by (UTC): the broker's clock is the wall clock until moved.
+    const sessionDay = new Date().toISOString().slice(0, 10);
     await shellUser('operator@example.com', 'Demo shell operators');
     const { id, ssm } = await shellSessionThatRan('operator@example.com', TYPED);
     const { id: accountId } = await account();
+    const moved = await fetch(own.system.clockControl!, { method: 'POST' });
+    expect(moved.status).toBe(200);
 
     // The session's log, digested by the expirer (its hour is over by the broker's clock).
     const logKey = new RegExp(`^sessions/${accountId}/\\d{4}-\\d{2}-\\d{2}/${id}\\.jsonl$`);
@@ -68,14 +70,14 @@ test.describe('with a broker clock two hours ahead', () => {
     await expect
       .poll(
         async () => {
-          const report = await call('GET', `/accounts/${accountId}/evidence`);
+          // From that day to the broker's today, which may be the next.
+          const report = await call('GET', `/accounts/${accountId}/evidence?from=${sessionDay}`);
           log = report.objects.find((o: any) => logKey.test(o.key)) ?? log;
           return log.status;
         },
         { message: 'the session log is digested', timeout: 60_000, intervals: [1_000] },
       )
       .toBe('valid');
-    // The day in the log's key is the broker's, two hours ahead of the browser's.
     const day = log.key.split('/')[2];
 
     const auditor = await newPage(browser);

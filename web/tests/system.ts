@@ -20,6 +20,8 @@ export interface System {
   permissionSet: string;
   shellInstance: string;
   shellBucket: string;
+  /** With `--clock-ahead-seconds`: POST here moves the broker's clock ahead of the local AWS's. */
+  clockControl?: string;
 }
 
 let own: System | undefined;
