@@ -500,3 +500,113 @@ async fn revocation_records_are_kept_per_role_not_per_spelling() {
     );
     assert_eq!(kept.version, 1, "kept under the role's identity from then on");
 }
+
+/// With IAM's propagation delay on, an end answers only once IAM serves its deny: the ended
+/// session's credentials are refused the moment the end answers (a real call), while the other
+/// user's session on the same role goes on. An end that trusted its write would answer while IAM
+/// still evaluates the old document, and the first call would pass.
+#[tokio::test]
+async fn an_end_answers_once_iam_serves_its_deny() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shared_role(env, "readback", true).await;
+    let emails = ["readback.a@example.com", "readback.b@example.com"];
+    for email in emails {
+        s.member(env, email, false).await;
+    }
+    let (a, b) = (env.user(emails[0]), env.user(emails[1]));
+    let first = api.post("/sessions", &a, s.jit(900)).await.ok(201);
+    let second = api.post("/sessions", &b, s.jit(900)).await.ok(201);
+    let (first_creds, second_creds) = (session_credentials(&first), session_credentials(&second));
+    assert_eq!(env.try_call(&first_creds).await, Ok(()));
+    set_iam_propagation(env, 3_000).await;
+    let seen = async {
+        let ended = api
+            .end_session(&a, first["session"]["id"].as_str().unwrap())
+            .await
+            .ok(200);
+        (
+            ended,
+            env.try_call(&first_creds).await,
+            env.try_call(&second_creds).await,
+        )
+    }
+    .await;
+    set_iam_propagation(env, 0).await;
+    let (ended, first_now, second_now) = seen;
+    assert_eq!(ended["status"], "ended", "{ended}");
+    assert_eq!(
+        first_now,
+        Err("AccessDenied".into()),
+        "refused the moment the end answers"
+    );
+    assert_eq!(second_now, Ok(()), "the other user's session on the role goes on");
+}
+
+/// A role deleted while its sessions run needs no deny (its sessions died with it): an early end
+/// and the expirer both finish (`ended`, `expired`), without a retry and without making the role
+/// again, and the credentials are refused.
+#[tokio::test]
+async fn ends_after_the_role_was_deleted_are_done() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let s = shared_role(env, "deleted", true).await;
+    let emails = ["deleted.a@example.com", "deleted.b@example.com"];
+    for email in emails {
+        s.member(env, email, false).await;
+    }
+    let (a, b) = (env.user(emails[0]), env.user(emails[1]));
+    let first = api.post("/sessions", &a, s.jit(900)).await.ok(201);
+    let second = api.post("/sessions", &b, s.jit(900)).await.ok(201);
+    let role = s.role_name();
+    let inline = s.iam.list_role_policies().role_name(role).send().await.unwrap();
+    for policy in inline.policy_names() {
+        s.iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+            .unwrap();
+    }
+    let attached = s
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    for policy in attached.attached_policies() {
+        s.iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(policy.policy_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    s.iam.delete_role().role_name(role).send().await.unwrap();
+
+    let ended = api
+        .end_session(&a, first["session"]["id"].as_str().unwrap())
+        .await
+        .ok(200);
+    assert_eq!(ended["status"], "ended", "{ended}");
+    env.clock.advance(Duration::from_secs(900 + 120));
+    env.run_expirer().await;
+    let expired = api
+        .get(&format!("/sessions/{}", second["session"]["id"].as_str().unwrap()), &b)
+        .await
+        .ok(200);
+    env.clock.reset();
+    assert_eq!(expired["status"], "expired", "{expired}");
+    assert!(
+        s.iam.get_role().role_name(role).send().await.is_err(),
+        "the role is not made again"
+    );
+    for creds in [session_credentials(&first), session_credentials(&second)] {
+        assert_eq!(env.try_call(&creds).await, Err("AccessDenied".into()));
+    }
+}

@@ -2,14 +2,16 @@
 //! Identity Center: an organization's Identity Center set up, groups granting permission sets
 //! on an OU, sessions started for identity-store users, and their ends. Every effect is seen
 //! with real calls: credentials fetched from the access portal work, then get AccessDenied, and
-//! a new fetch is refused; the same user's other grant, another user of the same permission
-//! set, and a second live grant of the same access keep working.
+//! a new fetch is refused, and so is a console opened from them before the end; the same user's
+//! other grant, another user of the same permission set, and a second live grant of the same
+//! access keep working.
 //!
 //! Its own binary: its scenarios share one registered organization and run in one test holding
 //! `serial()`.
 
 use std::time::Duration;
 
+use e2e::consoles::{export_credentials, federated_console};
 use e2e::env;
 use e2e::identity_center::{aws_cli_caller, role_credentials, sign_in};
 use e2e::organization::issue_and_trust;
@@ -306,6 +308,11 @@ async fn identity_center_grants_end_where_they_say() {
         .await
         .expect("ana's ReadOnly");
     env.try_call(&ana_read).await.expect("ana acts with ReadOnly");
+    // A console opened from them (the portal's console link signs in the same way), for the
+    // 12 hours the federation endpoint allows: it may outlive the credentials.
+    let read_console = federated_console(env, &ana_read, 43_200)
+        .await
+        .expect("a console from the portal's credentials");
     // And with the AWS CLI's SSO profile the answer gave, pointed at the local portal.
     let profile = using["cli_profile"].as_str().unwrap().to_string();
     let arn = aws_cli_caller(env, &profile, &start_url, &ana_portal)
@@ -327,6 +334,9 @@ async fn identity_center_grants_end_where_they_say() {
         .await
         .expect("ana's PowerUser");
     env.try_call(&ana_power).await.expect("ana acts with PowerUser");
+    let power_console = federated_console(env, &ana_power, 43_200)
+        .await
+        .expect("a console from PowerUser's credentials");
 
     // (c) A second grant of the same access, and bob on the same permission set and account.
     // Both at once: Identity Center refuses a second request on the same permission set and
@@ -359,7 +369,19 @@ async fn identity_center_grants_end_where_they_say() {
     assert_eq!(env.try_call(&ana_read).await, Err("AccessDenied".to_string()));
     let (status, body) = role_credentials(env, &ana_portal, prod1, "ReadOnly").await.unwrap_err();
     assert_eq!(status, 403, "no new fetch: {body}");
+    let exported = export_credentials(env, &read_console)
+        .await
+        .expect("the console itself lives on");
+    assert_eq!(
+        env.try_call(&exported).await,
+        Err("AccessDenied".to_string()),
+        "the console opened before the end is refused"
+    );
     env.try_call(&ana_power).await.expect("ana's other grant lives");
+    let exported = export_credentials(env, &power_console).await.unwrap();
+    env.try_call(&exported)
+        .await
+        .expect("and so does the console opened from it");
     env.try_call(&bob_read)
         .await
         .expect("another user of the permission set lives");
@@ -409,6 +431,12 @@ async fn identity_center_grants_end_where_they_say() {
     assert_eq!(got["status"], "expired", "{got}");
     env.clock.reset();
     assert_eq!(env.try_call(&ana_power).await, Err("AccessDenied".to_string()));
+    let exported = export_credentials(env, &power_console).await.unwrap();
+    assert_eq!(
+        env.try_call(&exported).await,
+        Err("AccessDenied".to_string()),
+        "the console opened before the expiry is refused"
+    );
     let (status, body) = role_credentials(env, &ana_portal, prod1, "PowerUser")
         .await
         .unwrap_err();
