@@ -11,7 +11,7 @@ use crate::organization::SeededOrganization;
 pub const IDENTITY_CENTER_ROLE: &str = shared::config::DEFAULT_IDENTITY_CENTER_ROLE_NAME;
 
 /// The calls the broker makes there (the role template's permissions).
-const IDENTITY_CENTER_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sso:ListInstances","sso:DescribePermissionSet","sso:ListAccountAssignments","sso:CreateAccountAssignment","sso:DeleteAccountAssignment","sso:DescribeAccountAssignmentCreationStatus","sso:DescribeAccountAssignmentDeletionStatus","sso:GetInlinePolicyForPermissionSet","sso:PutInlinePolicyToPermissionSet","sso:DeleteInlinePolicyFromPermissionSet","sso:ProvisionPermissionSet","sso:DescribePermissionSetProvisioningStatus","identitystore:GetUserId","identitystore:DescribeUser","identitystore:ListGroupMembershipsForMember"],"Resource":"*"}]}"#;
+const IDENTITY_CENTER_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sso:ListInstances","sso:ListPermissionSets","sso:DescribePermissionSet","sso:ListAccountAssignments","sso:CreateAccountAssignment","sso:DeleteAccountAssignment","sso:DescribeAccountAssignmentCreationStatus","sso:DescribeAccountAssignmentDeletionStatus","sso:GetInlinePolicyForPermissionSet","sso:PutInlinePolicyToPermissionSet","sso:DeleteInlinePolicyFromPermissionSet","sso:ProvisionPermissionSet","sso:DescribePermissionSetProvisioningStatus","identitystore:GetUserId","identitystore:DescribeUser","identitystore:ListGroupMembershipsForMember"],"Resource":"*"}]}"#;
 
 /// The organization's Identity Center instance.
 #[derive(Debug, Clone)]

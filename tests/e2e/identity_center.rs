@@ -480,6 +480,16 @@ async fn identity_center_grants_end_where_they_say() {
     // ana's in prod-1; bob's expiry removed the set's last assignment there, and Identity Center
     // the role with it, so it needed none.
     assert_eq!(denies(&seeded::inline_policy(endpoint, org, read).await.unwrap()), 1);
+    // PowerUser is taken off the group, which no group then names: its deny (ana's, by the
+    // expirer) still goes once nothing it covers can be live.
+    api.patch(
+        &format!("/groups/{gid}"),
+        &admin,
+        json!({ "policy": { "permission_set_arns": [read] } }),
+    )
+    .await
+    .ok(200);
+    assert_eq!(denies(&seeded::inline_policy(endpoint, org, power).await.unwrap()), 1);
     env.clock.advance(Duration::from_secs(13 * 3600));
     env.run_org_sync().await;
     assert_eq!(
@@ -490,9 +500,20 @@ async fn identity_center_grants_end_where_they_say() {
     env.clock.advance(Duration::from_secs(3600));
     env.run_org_sync().await;
     let left: Value = serde_json::from_str(&seeded::inline_policy(endpoint, org, read).await.unwrap()).unwrap();
+    // PowerUser's deny was written by the expirer 14 hours on (drain_expirer's clock), so it
+    // is still needed now, and goes 14 hours later.
+    let power_kept = seeded::inline_policy(endpoint, org, power).await.unwrap();
+    env.clock.advance(Duration::from_secs(14 * 3600));
+    env.run_org_sync().await;
+    let power_left = seeded::inline_policy(endpoint, org, power).await.unwrap();
     env.clock.reset();
     assert_eq!(left["Statement"].as_array().map(Vec::len), Some(1), "{left}");
     assert_eq!(left["Statement"][0]["Sid"], "Read", "{left}");
+    assert_eq!(denies(&power_kept), 1, "not yet: {power_kept}");
+    assert!(
+        power_left.is_empty() || denies(&power_left) == 0,
+        "gone, from a set no group names: {power_left}"
+    );
 }
 
 /// `POST /sessions/{id}/approvals` as `token`.

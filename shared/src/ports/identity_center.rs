@@ -87,6 +87,8 @@ pub trait IdentityCenterAdmin: Send + Sync {
         set: &PermissionSetArn,
         user_id: &str,
     ) -> Result<String, CloudError>;
+    /// Every permission set of the instance (every page).
+    async fn permission_sets(&self, instance: &InstanceArn) -> Result<Vec<PermissionSetArn>, CloudError>;
     /// The permission set's inline policy ("" when it has none).
     async fn inline_policy(&self, instance: &InstanceArn, set: &PermissionSetArn) -> Result<String, CloudError>;
     /// Replaces it (`None`: removes it).

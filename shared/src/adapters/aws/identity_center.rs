@@ -288,6 +288,31 @@ impl IdentityCenterAdmin for Admin {
         request_id(out.account_assignment_deletion_status().and_then(|s| s.request_id()))
     }
 
+    async fn permission_sets(&self, instance: &InstanceArn) -> Result<Vec<PermissionSetArn>, CloudError> {
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .sso
+                .list_permission_sets()
+                .instance_arn(instance.as_str())
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            // An ARN this broker cannot parse names no set it could have written a deny into.
+            found.extend(
+                page.permission_sets()
+                    .iter()
+                    .filter_map(|a| PermissionSetArn::parse(a).ok()),
+            );
+            match page.next_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => return Ok(found),
+            }
+        }
+    }
+
     async fn inline_policy(&self, instance: &InstanceArn, set: &PermissionSetArn) -> Result<String, CloudError> {
         let out = self
             .sso

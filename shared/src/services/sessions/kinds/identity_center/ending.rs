@@ -214,28 +214,32 @@ async fn read_back(iam: &dyn TargetIam, role: &RoleArn, cut: &IcCut) -> Result<(
 
 impl SessionService {
     /// Drops the broker's denies that nothing can still need from every permission set of
-    /// `org`'s Identity Center that a group names, and provisions each set to the accounts whose
-    /// denies went (their roles keep them until then, harmlessly). Each organization sync runs
-    /// it, so denies go even when no later end of the same permission set would drop them.
-    /// Returns how many permission sets were rewritten.
+    /// `org`'s Identity Center (not only those a group names now: a set a group named once may
+    /// still hold denies), and provisions each set to the accounts whose denies went (their
+    /// roles keep them until then, harmlessly). Each organization sync runs it, so denies go
+    /// even when no later end of the same permission set would drop them. A set is read first
+    /// and leased only when it holds denies to drop; one the broker may not read (the
+    /// deployment's `PermissionSetArns`) holds none of its denies. Returns how many permission
+    /// sets were rewritten.
     pub async fn prune_identity_center(&self, org: &crate::ports::StoredOrganization) -> Result<usize, String> {
         let show = |(step, e): (String, CloudError)| format!("{step}: {e}");
         let Some((settings, admin)) = self.identity_center_in(org).await.map_err(show)? else {
             return Ok(0);
         };
-        let mut sets: Vec<PermissionSetArn> = self
-            .groups
-            .all()
+        let sets = admin
+            .permission_sets(&settings.instance_arn)
             .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .flat_map(|g| g.policy.permission_sets.unwrap_or_default())
-            .filter(|set| set.of(&settings.instance_arn))
-            .collect();
-        sets.sort();
-        sets.dedup();
+            .map_err(|e| format!("list the permission sets: {e}"))?;
         let mut rewritten = 0;
         for set in sets {
+            match admin.inline_policy(&settings.instance_arn, &set).await {
+                Ok(inline) if expired_dropped(&inline, self.clock.now()).is_some() => {}
+                Ok(_) | Err(CloudError::Refused(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(permission_set = %set, error = %e, "reading a permission set's denies failed; the next sync tries again");
+                    continue;
+                }
+            }
             // Under the same lease as the ends that write the set's denies.
             let lease = format!("identity-center#{set}");
             let owner = format!("prune-{}", org.organization.id);
