@@ -15,7 +15,7 @@ const REQUEST_COLUMNS: &[(&str, &str)] = &[
     ("USER", "/user"),
     ("TYPE", "/_what"),
     ("AWS ACCOUNT", "/aws_account_id"),
-    ("ROLE", "/role_arn"),
+    ("ACCESS", "/_access"),
     ("APPROVALS", "/_approvals"),
     ("LAPSES", "/_lapses"),
 ];
@@ -32,7 +32,7 @@ const REVIEW_COLUMNS: &[(&str, &str)] = &[
     ("USER", "/user"),
     ("TYPE", "/type"),
     ("AWS ACCOUNT", "/aws_account_id"),
-    ("ROLE", "/role_arn"),
+    ("ACCESS", "/_access"),
     ("STARTED", "/started_at"),
     ("STATUS", "/status"),
     ("REASON", "/reason"),
@@ -69,6 +69,7 @@ fn row(session: &Value) -> Value {
     let mut cells = session.clone();
     if let Some(fields) = cells.as_object_mut() {
         fields.insert("_what".into(), json!(what(session)));
+        fields.insert("_access".into(), crate::output::access(session));
         fields.insert("_approvals".into(), json!(approval::approvals(session)));
         fields.insert("_lapses".into(), json!(approval::lapses_at(session)));
     }

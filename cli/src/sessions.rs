@@ -19,7 +19,7 @@ const SESSION_COLUMNS: &[(&str, &str)] = &[
     ("ID", "/id"),
     ("TYPE", "/type"),
     ("AWS ACCOUNT", "/aws_account_id"),
-    ("ROLE", "/role_arn"),
+    ("ACCESS", "/_access"),
     ("STATUS", "/status"),
     ("EXPIRES", "/expires_at"),
     ("REASON", "/reason"),
@@ -32,6 +32,16 @@ const SSM_SESSION_COLUMNS: &[(&str, &str)] = &[
     ("ENDED", "/ended_at"),
     ("TRANSCRIPT", "/transcript"),
 ];
+
+/// Sessions as a table for people (with what each grants); the API's own JSON, untouched, for
+/// scripts.
+fn show(value: &Value, json: bool) {
+    if json {
+        print(value, true, &[]);
+    } else {
+        print(&output::with_access(value), false, SESSION_COLUMNS);
+    }
+}
 
 /// Starts a JIT session for `cib console` and `cib credential-process`, waiting for approval
 /// where it is needed: what `POST /sessions` answers with 201.
@@ -52,7 +62,7 @@ pub(crate) fn print_started(started: &Value, json: bool) {
         print(started, true, &[]);
         return;
     }
-    output::table(&[&started["session"]], SESSION_COLUMNS);
+    output::table(&[&output::with_access(&started["session"])], SESSION_COLUMNS);
     if let Some(c) = started.get("credentials").filter(|c| c.is_object()) {
         println!(
             "\nexport AWS_ACCESS_KEY_ID={}",
@@ -106,7 +116,7 @@ fn print_awaiting(reply: &Value, json: bool) {
         return;
     }
     let session = &reply["session"];
-    output::table(&[session], SESSION_COLUMNS);
+    output::table(&[&output::with_access(session)], SESSION_COLUMNS);
     let id = session["id"].as_str().unwrap_or("?");
     println!(
         "\n{}\ncheck with `cib sessions show {id}`: once approved, it prints the credentials (once); \
@@ -202,7 +212,7 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
             } else {
                 format!("/sessions?{}", query.join("&"))
             };
-            print(&api.call("GET", &path, None).await?, json, SESSION_COLUMNS)
+            show(&api.call("GET", &path, None).await?, json)
         }
         Sessions::Show { id } => {
             let session = api.call("GET", &format!("/sessions/{id}"), None).await?;
@@ -210,7 +220,7 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
                 // Approved since it was asked: the credentials, handed out this once.
                 print_started(&approval::as_started(&session), json);
             } else {
-                print(&session, json, SESSION_COLUMNS);
+                show(&session, json);
                 if let Some(line) = approval::awaiting(&session).filter(|_| !json) {
                     println!("\n{line}");
                 }
@@ -234,7 +244,7 @@ pub(crate) async fn sessions(api: &Client, cmd: Sessions, json: bool) -> Result<
             {
                 eprintln!("cib: cached credentials of {id} not dropped: {e}");
             }
-            print(&ended?, json, SESSION_COLUMNS)
+            show(&ended?, json)
         }
         Sessions::Log { id } => {
             let log = api.call("GET", &format!("/sessions/{id}/log"), None).await?;

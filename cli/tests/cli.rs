@@ -531,3 +531,126 @@ async fn shell_waits_for_approval_then_prints_what_to_run() {
         "{again}"
     );
 }
+
+/// An Identity Center session from the CLI: `--permission-set` starts it, the answer prints the
+/// access portal link and the AWS CLI profile (no credential), `sessions list` names the
+/// permission set, and `sessions end` ends it: the assignment is gone.
+#[tokio::test]
+async fn identity_center_sessions_from_the_cli() {
+    let env = env();
+    let _serial = env.serial().await;
+    let api = env.client();
+    let admin = env.admin();
+    let org = &env.organization;
+    let endpoint = &env.aws_endpoint;
+    let issued = e2e::organization::issue_and_trust(env).await;
+    api.post(
+        "/organizations",
+        &admin,
+        org.registration("cli", issued["external_id"].as_str().unwrap()),
+    )
+    .await
+    .ok(201);
+    let prod1 = org.account("prod-1").to_string();
+    let account = e2e::identity_center::enable_member(env, &org.organization_id, &prod1).await;
+    api.put(
+        &format!("/organizations/{}/identity-center", org.organization_id),
+        &admin,
+        json!({ "region": local_runner::identity_center::region() }),
+    )
+    .await
+    .ok(200);
+    let read = local_runner::identity_center::create_permission_set(
+        endpoint,
+        org,
+        "ReadOnly",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+    )
+    .await
+    .unwrap();
+    local_runner::identity_center::create_user(endpoint, org, "clio", "clio@example.com")
+        .await
+        .unwrap();
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": "cli-identity-center", "accounts": [account], "permissions": { "start_identity_center_sessions": true },
+                    "policy": { "permission_set_arns": [read] } }),
+        )
+        .await
+        .ok(201);
+    api.put(
+        &format!("/groups/{}/members/clio@example.com", group["id"].as_str().unwrap()),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    let (cache, url, token) = (
+        temp_dir("identity-center"),
+        env.base_url.as_str(),
+        env.user("clio@example.com"),
+    );
+
+    let started = cib(
+        url,
+        &token,
+        &cache,
+        &[
+            "sessions",
+            "start",
+            "--account",
+            &account,
+            "--permission-set",
+            &read,
+            "--duration",
+            "1h",
+            "--reason",
+            "INC-30 from the cli",
+        ],
+    );
+    let text = String::from_utf8_lossy(&started.stdout).to_string();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(
+        text.contains("Access portal: https://")
+            && text.contains(&format!("sso_account_id = {prod1}"))
+            && text.contains("sso_role_name = ReadOnly")
+            && !text.contains("AWS_SECRET_ACCESS_KEY"),
+        "{text}"
+    );
+    let listed = cib(url, &token, &cache, &["sessions", "list"]);
+    let table = String::from_utf8_lossy(&listed.stdout).to_string();
+    let header = table.lines().next().unwrap_or_default();
+    let row = table
+        .lines()
+        .find(|l| l.contains("identity_center"))
+        .unwrap_or_default();
+    assert!(
+        header.contains("ACCESS") && row.contains("ReadOnly") && row.contains("active"),
+        "{table}"
+    );
+    let id = row.split_whitespace().next().unwrap().to_string();
+    assert_eq!(
+        local_runner::identity_center::assignments(endpoint, org, &prod1, &read)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "clio's assignment, made by the start"
+    );
+    let ended = json(&cib(
+        url,
+        &token,
+        &cache,
+        &["--json", "sessions", "end", &id, "--reason", "done"],
+    ));
+    assert_eq!(ended["status"], "ended", "{ended}");
+    assert!(
+        local_runner::identity_center::assignments(endpoint, org, &prod1, &read)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the assignment is deleted"
+    );
+}
