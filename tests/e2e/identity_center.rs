@@ -581,9 +581,53 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
         .ok(201);
     let dana_portal = sign_in(env, &start_url, &store, "dana").await;
 
-    // A request waits for approval: nothing is assigned meanwhile.
     let mut asking = start(&s.account2, &s.power);
     asking["duration_seconds"] = json!(1800);
+    let nothing_assigned = |why: &'static str| {
+        let dana_portal = &dana_portal;
+        async move {
+            let (status, body) = role_credentials(env, dana_portal, &s.prod2, "PowerUser")
+                .await
+                .unwrap_err();
+            assert_eq!(status, 403, "{why}: {body}");
+        }
+    };
+
+    // Requests denied, cancelled and lapsed assign nothing, as JIT's start nothing.
+    let denied = api.post("/sessions", &dana, asking.clone()).await.ok(202);
+    let denied = denied["session"]["id"].as_str().unwrap();
+    let refused = api
+        .post(
+            &format!("/sessions/{denied}/denials"),
+            &erin,
+            json!({ "reason": "not during the freeze" }),
+        )
+        .await
+        .ok(200);
+    assert_eq!(refused["status"], "denied", "{refused}");
+    nothing_assigned("denied").await;
+    let cancelled = api.post("/sessions", &dana, asking.clone()).await.ok(202);
+    let cancelled = cancelled["session"]["id"].as_str().unwrap();
+    let withdrawn = api
+        .post(&format!("/sessions/{cancelled}/cancel"), &dana, json!({}))
+        .await
+        .ok(200);
+    assert_eq!(withdrawn["status"], "cancelled", "{withdrawn}");
+    nothing_assigned("cancelled").await;
+    let lapsing = api.post("/sessions", &dana, asking.clone()).await.ok(202);
+    let lapsing = lapsing["session"]["id"].as_str().unwrap();
+    env.clock.advance(Duration::from_secs(3600 + 60));
+    env.run_expirer().await;
+    env.clock.reset();
+    let lapsed = api.get(&format!("/sessions/{lapsing}"), &dana).await.ok(200);
+    assert_eq!(lapsed["status"], "lapsed", "{lapsed}");
+    nothing_assigned("lapsed").await;
+    for id in [denied, cancelled, lapsing] {
+        approve(&erin, id).await.problem(409);
+    }
+    nothing_assigned("a late approval").await;
+
+    // A request waits for approval: nothing is assigned meanwhile.
     let pending = api.post("/sessions", &dana, asking).await.ok(202);
     let id = pending["session"]["id"].as_str().unwrap().to_string();
     assert_eq!(pending["session"]["status"], "pending", "{pending}");
