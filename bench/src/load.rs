@@ -1,7 +1,9 @@
 //! Load: CLIENTS concurrent clients start and end JIT sessions for SECONDS against the local
 //! runner (loopback only, bounded by the run's length), then every session is checked: ended,
 //! and its log verified with `requested`, `started` and `ended` in it. Prints server errors,
-//! p50/p99 of starts and ends, and sessions missing their log or end.
+//! p50/p99 of starts and ends, and sessions missing their log or end, and where the CPU went
+//! while the clients ran: this process (the broker's handlers, the local runner and the clients,
+//! in Rust) against its child processes (the local AWS: moto, in Python), from `/proc`.
 //!
 //! The clients are spread over several accounts (one role each), as real load is: one role's
 //! revocation pages hold about a thousand revoked sessions at a time (docs/revocation.md).
@@ -23,6 +25,40 @@ pub struct Load {
     pub end_p99_ms: f64,
     /// Sessions whose log or end is missing after the run.
     pub incomplete: usize,
+    /// CPU seconds while the clients ran: this process (broker, runner, clients) and the local
+    /// AWS (this process's descendants); `None` where `/proc` cannot be read.
+    pub cpu: Option<(f64, f64)>,
+}
+
+/// CPU seconds (user and system) used so far by this process, and by its descendants still
+/// running (the local AWS), as `/proc/<pid>/stat` counts them.
+fn cpu_seconds() -> Option<(f64, f64)> {
+    // Linux's USER_HZ: 100 on every architecture the broker is built for.
+    const TICKS: f64 = 100.0;
+    let stat = |pid: u32| -> Option<(u32, f64)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command may hold spaces and parentheses: fields count from the last ')'.
+        let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+        let ppid = fields.get(1)?.parse().ok()?;
+        let used: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some((ppid, used / TICKS))
+    };
+    let me = std::process::id();
+    let own = stat(me)?.1;
+    let processes: Vec<(u32, u32, f64)> = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| stat(pid).map(|(ppid, used)| (pid, ppid, used)))
+        .collect();
+    let mut parents = vec![me];
+    let mut children = 0.0;
+    while let Some(parent) = parents.pop() {
+        for (pid, _, used) in processes.iter().filter(|(_, ppid, _)| *ppid == parent) {
+            children += used;
+            parents.push(*pid);
+        }
+    }
+    Some((own, children))
 }
 
 /// One client's outcome.
@@ -58,6 +94,7 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
     for i in 0..ACCOUNTS.min(clients) {
         fixtures.push(e2e::fixture(env, &format!("load{i}")).await);
     }
+    let cpu_before = cpu_seconds();
     let until = Instant::now() + Duration::from_secs(seconds);
     let workers = (0..clients).map(|c| {
         let f = &fixtures[c % fixtures.len()];
@@ -96,6 +133,9 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
         }
     });
     let tallies = futures::future::join_all(workers).await;
+    let cpu = cpu_before
+        .zip(cpu_seconds())
+        .map(|((own, aws), (own_after, aws_after))| (own_after - own, aws_after - aws));
     let mut all = Tally::default();
     for t in tallies {
         all.starts.extend(t.starts);
@@ -146,6 +186,7 @@ async fn run(env: &'static e2e::TestEnv, clients: usize, seconds: u64) -> Load {
         end_p50_ms: percentile(&mut all.ends, 50.0),
         end_p99_ms: percentile(&mut all.ends, 99.0),
         incomplete,
+        cpu,
     }
 }
 

@@ -164,6 +164,19 @@ async fn load_rows(clients: usize, seconds: u64) -> Vec<Row> {
         target: "0 server errors, every session logged and ended".into(),
         met: l.server_errors == 0 && l.refusals == 0 && l.incomplete == 0 && l.sessions > 0,
     }];
+    if let Some((broker, aws)) = l.cpu {
+        rows.push(Row {
+            benchmark: "load: where the CPU went while the clients ran".into(),
+            figure: format!(
+                "broker, local runner and clients (this process, Rust) **{broker:.1} CPU-s**; local AWS (moto, Python) **{aws:.1} CPU-s** ({:.0}%), {:.2} and {:.2} CPU-s per session",
+                100.0 * aws / (broker + aws).max(f64::EPSILON),
+                broker / l.sessions.max(1) as f64,
+                aws / l.sessions.max(1) as f64,
+            ),
+            target: "printed".into(),
+            met: true,
+        });
+    }
     rows.extend(expirer_rows(1_000, 1_000).await);
     rows
 }
