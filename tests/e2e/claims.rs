@@ -249,8 +249,9 @@ async fn a_tampered_log_is_caught_and_blocks_further_events() {
 }
 
 /// STS refusing the AssumeRole (here: the role trusts the user only with another
-/// SourceIdentity, so the broker's SourceIdentity is what was sent and evaluated) is a 422
-/// `aws-refused` naming the step; nothing is handed out and the session is withdrawn.
+/// SourceIdentity) is a 422 `aws-refused` naming the step; nothing is handed out and the session
+/// is withdrawn. The same trust naming the user's own e-mail as SourceIdentity lets the start
+/// through, so the refusal was for the value sent, not for none (a missing key refuses both).
 #[tokio::test]
 async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_sent() {
     let env = env();
@@ -270,6 +271,14 @@ async fn an_assume_role_the_trust_refuses_is_aws_refused_and_source_identity_is_
     assert!(!reply.text.contains("secret_access_key"));
     let listed = api.get("/sessions", &f.token).await.ok(200);
     assert_eq!(listed["items"][0]["status"], "ended", "withdrawn: {listed}");
+    statements[0]["Condition"]["StringEquals"]["sts:SourceIdentity"] = json!(f.email);
+    f.set_trust(&statements).await;
+    let started = api.post("/sessions", &f.token, jit(&f, 900)).await.ok(201);
+    assert!(
+        started["credentials"]["session_token"].is_string(),
+        "{} sent as SourceIdentity: {started}",
+        f.email
+    );
 }
 
 #[tokio::test]
