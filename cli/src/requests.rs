@@ -154,11 +154,11 @@ pub(crate) async fn requests(api: &Client, cmd: Requests, json: bool) -> Result<
         }
         Requests::Reviews { limit, cursor } => {
             let path = page("/reviews", limit, cursor.as_deref());
-            print(&api.call("GET", &path, None).await?, json, REVIEW_COLUMNS)
+            show(&api.call("GET", &path, None).await?, json, REVIEW_COLUMNS)
         }
         Requests::Review { id, note } => {
             let path = format!("/sessions/{id}/review");
-            print(
+            show(
                 &api.call("POST", &path, Some(json!({ "note": note }))).await?,
                 json,
                 REVIEW_COLUMNS,
@@ -178,6 +178,17 @@ mod tests {
         assert_eq!(human(5400), "1h30m");
         assert_eq!(human(90), "1m30s");
         assert_eq!(human(0), "0s");
+    }
+
+    #[test]
+    fn a_review_row_names_the_access_of_every_kind() {
+        let page = json!({ "items": [
+            { "id": "01JA", "type": "jit", "role_arn": "arn:aws:iam::1:role/OnCall" },
+            { "id": "01JB", "type": "identity_center", "role_arn": null, "identity_center": { "permission_set_name": "PowerUser" } },
+        ] });
+        let cells = rows(&page);
+        assert_eq!(cells["items"][0]["_access"], "arn:aws:iam::1:role/OnCall");
+        assert_eq!(cells["items"][1]["_access"], "PowerUser");
     }
 
     #[test]
