@@ -28,6 +28,10 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// half a second apart, and held this long at most (a write, its provisioning and read-back).
 const LEASE_ATTEMPTS: usize = 20;
 const INLINE_LEASE: Duration = Duration::from_secs(120);
+/// A sync's pruning: inline policies read at once, and how long it goes on reading the sets no
+/// group names (a sync through the API answers within API Gateway's 29 s).
+const PRUNE_READS_AT_ONCE: usize = 8;
+const PRUNE_BUDGET: Duration = Duration::from_secs(8);
 
 /// The reads-back of an end's deny from the account's role, while IAM applies it.
 const READ_BACKS: [Duration; 6] = [
@@ -213,33 +217,79 @@ async fn read_back(iam: &dyn TargetIam, role: &RoleArn, cut: &IcCut) -> Result<(
 }
 
 impl SessionService {
-    /// Drops the broker's denies that nothing can still need from every permission set of
-    /// `org`'s Identity Center (not only those a group names now: a set a group named once may
-    /// still hold denies), and provisions each set to the accounts whose denies went (their
+    /// Drops the broker's denies that nothing can still need from the permission sets of
+    /// `org`'s Identity Center, and provisions each set to the accounts whose denies went (their
     /// roles keep them until then, harmlessly). Each organization sync runs it, so denies go
-    /// even when no later end of the same permission set would drop them. A set is read first
-    /// and leased only when it holds denies to drop; one the broker may not read (the
-    /// deployment's `PermissionSetArns`) holds none of its denies. Returns how many permission
-    /// sets were rewritten.
+    /// even when no later end of the same permission set would drop them.
+    ///
+    /// The sets a group names are read every time. The instance's other sets (a set a group
+    /// named once may still hold denies) are read too where the role may list them
+    /// (`sso:ListPermissionSets`, which stacks made before it lack: then the groups' sets alone),
+    /// `PRUNE_READS_AT_ONCE` at a time, in a random order, until `PRUNE_BUDGET` is spent, so that
+    /// a sync through the API stays well inside its timeout and an instance of thousands of sets
+    /// is covered over a few syncs. A set the role may not read (outside the deployment's
+    /// `PermissionSetArns`) holds none of the broker's denies. A set is leased only when it has
+    /// denies to drop. Returns how many permission sets were rewritten.
     pub async fn prune_identity_center(&self, org: &crate::ports::StoredOrganization) -> Result<usize, String> {
+        use futures::StreamExt;
+        use rand::seq::SliceRandom;
+
         let show = |(step, e): (String, CloudError)| format!("{step}: {e}");
         let Some((settings, admin)) = self.identity_center_in(org).await.map_err(show)? else {
             return Ok(0);
         };
-        let sets = admin
-            .permission_sets(&settings.instance_arn)
+        let began = std::time::Instant::now();
+        let instance = &settings.instance_arn;
+        let mut named: Vec<PermissionSetArn> = self
+            .groups
+            .all()
             .await
-            .map_err(|e| format!("list the permission sets: {e}"))?;
-        let mut rewritten = 0;
-        for set in sets {
-            match admin.inline_policy(&settings.instance_arn, &set).await {
-                Ok(inline) if expired_dropped(&inline, self.clock.now()).is_some() => {}
-                Ok(_) | Err(CloudError::Refused(_)) => continue,
-                Err(e) => {
-                    tracing::warn!(permission_set = %set, error = %e, "reading a permission set's denies failed; the next sync tries again");
-                    continue;
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .flat_map(|g| g.policy.permission_sets.unwrap_or_default())
+            .filter(|set| set.of(instance))
+            .collect();
+        named.sort();
+        named.dedup();
+        let mut others = match admin.permission_sets(instance).await {
+            Ok(all) => all.into_iter().filter(|set| !named.contains(set)).collect(),
+            Err(CloudError::Refused(e)) => {
+                tracing::info!(error = %e, "the Identity Center role may not list permission sets (its stack predates sso:ListPermissionSets); only the sets groups name are pruned");
+                Vec::new()
+            }
+            Err(e) => return Err(format!("list the permission sets: {e}")),
+        };
+        others.shuffle(&mut rand::rng());
+        let now = self.clock.now();
+        let read = |set: PermissionSetArn, budgeted: bool| {
+            let admin = &admin;
+            async move {
+                if budgeted && began.elapsed() > PRUNE_BUDGET {
+                    return None;
+                }
+                match admin.inline_policy(instance, &set).await {
+                    Ok(inline) => expired_dropped(&inline, now).is_some().then_some(set),
+                    Err(CloudError::Refused(_)) => None,
+                    Err(e) => {
+                        tracing::warn!(permission_set = %set, error = %e, "reading a permission set's denies failed; the next sync tries again");
+                        None
+                    }
                 }
             }
+        };
+        let to_prune: Vec<PermissionSetArn> = futures::stream::iter(
+            named
+                .into_iter()
+                .map(|s| (s, false))
+                .chain(others.into_iter().map(|s| (s, true))),
+        )
+        .map(|(set, budgeted)| read(set, budgeted))
+        .buffer_unordered(PRUNE_READS_AT_ONCE)
+        .filter_map(|found| async move { found })
+        .collect()
+        .await;
+        let mut rewritten = 0;
+        for set in to_prune {
             // Under the same lease as the ends that write the set's denies.
             let lease = format!("identity-center#{set}");
             let owner = format!("prune-{}", org.organization.id);
