@@ -125,6 +125,7 @@ EVENTS = {
         "get-session-activity": event("GET /sessions/{id}/activity", f"/sessions/{SESSION}/activity", query={"limit": "50"}, params={"id": SESSION}),
         "start-shell-session": event("POST /sessions", "/sessions", {'account_id': ACCOUNT, 'type': 'shell', 'target': 'i-0123456789abcdef0', 'duration_seconds': 3600, 'reason': 'INC-1234: restart the stuck worker'}, headers={"idempotency-key": "inc-1234-shell"}),
         "get-transcript": event("GET /sessions/{id}/transcripts/{ssm_session_id}", f"/sessions/{SESSION}/transcripts/{SSM_SESSION}", params={"id": SESSION, "ssm_session_id": SSM_SESSION}),
+        "start-identity-center-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "identity_center", "permission_set_arn": "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef", "duration_seconds": 3600, "reason": "INC-1400: read the production logs"}),
         "start-break-glass-session": event("POST /sessions", "/sessions", {"account_id": ACCOUNT, "type": "jit", "role_arn": "arn:aws:iam::210987654321:role/OnCall", "duration_seconds": 1800, "reason": "INC-1300: production is down", "break_glass": True}),
         "approve-request": event("POST /sessions/{id}/approvals", f"/sessions/{SESSION}/approvals", {"reason": "matches INC-1234"}, params={"id": SESSION}),
         "deny-request": event("POST /sessions/{id}/denials", f"/sessions/{SESSION}/denials", {"reason": "not during the change freeze"}, params={"id": SESSION}),
