@@ -4,7 +4,7 @@
 //! with real calls: credentials fetched from the access portal work, then get AccessDenied, and
 //! a new fetch is refused, and so is a console opened from them before the end; the same user's
 //! other grant, another user of the same permission set, and a second live grant of the same
-//! access keep working.
+//! access keep working. Requests are decided as JIT's are, from Slack's buttons too.
 //!
 //! Its own binary: its scenarios share one registered organization and run in one test holding
 //! `serial()`.
@@ -15,6 +15,7 @@ use e2e::consoles::{export_credentials, federated_console};
 use e2e::env;
 use e2e::identity_center::{aws_cli_caller, role_credentials, sign_in};
 use e2e::organization::issue_and_trust;
+use e2e::slack::{approval_message, click_answered, link_member};
 use local_runner::identity_center as seeded;
 use serde_json::{Value, json};
 
@@ -626,6 +627,33 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
         approve(&erin, id).await.problem(409);
     }
     nothing_assigned("a late approval").await;
+
+    // From Slack: the approval message names the permission set, and erin's click on its button
+    // approves; the access is then dana's, and its end takes it back.
+    link_member(env, "U0ICERIN", "erin@example.com").await;
+    let asked = api.post("/sessions", &dana, asking.clone()).await.ok(202);
+    let from_slack = asked["session"]["id"].as_str().unwrap().to_string();
+    let message = approval_message(env, &from_slack).await;
+    let shown = message.body["text"].as_str().unwrap();
+    assert!(
+        shown.contains("Identity Center session with the permission set `PowerUser`"),
+        "{shown}"
+    );
+    let answer = click_answered(env, "U0ICERIN", "approve", &from_slack).await;
+    assert!(answer.contains("approved"), "{answer}");
+    let got = api.get(&format!("/sessions/{from_slack}"), &dana).await.ok(200);
+    assert_eq!(got["status"], "active", "{got}");
+    assert_eq!(got["request"]["approvals"][0]["via"], "slack:U0ICERIN", "{got}");
+    let slack_creds = role_credentials(env, &dana_portal, &s.prod2, "PowerUser")
+        .await
+        .expect("approved from Slack");
+    env.try_call(&slack_creds).await.expect("dana acts");
+    api.end_session(&dana, &from_slack).await.ok(200);
+    assert_eq!(env.try_call(&slack_creds).await, Err("AccessDenied".to_string()));
+    nothing_assigned("the session approved from Slack ended").await;
+    // Credentials issued within CLOCK_SKEW of that end's deny are refused: the next grant's
+    // come later.
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
     // A request waits for approval: nothing is assigned meanwhile.
     let pending = api.post("/sessions", &dana, asking).await.ok(202);

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use e2e::bus::{assert_as_logged, assert_fields, fixture_fields, instant, session_event};
 use e2e::consoles::user_console;
 use e2e::shell::shell_fixture;
+use e2e::slack::{
+    approval_message, click, click_answered, click_request, link_member, send_signed, sign, wait_for_post,
+};
 use e2e::{Fixture, Role, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
 
@@ -57,22 +60,6 @@ async fn needing_approval(env: &TestEnv, tag: &str, n: u32, approvers: &[&str]) 
     )
     .await;
     f
-}
-
-/// The approval message for session `id` in the approval channel; its section block shows the
-/// same text as its notification text.
-async fn approval_message(env: &TestEnv, id: &str) -> local_runner::slack::SlackAnswer {
-    let message = wait_for_post(env, |p| {
-        p.path == "api/chat.postMessage"
-            && p.body["blocks"].to_string().contains(id)
-            && p.body["channel"] == "C0APPROVALS"
-    })
-    .await;
-    assert_eq!(
-        message.body["blocks"][0]["text"]["text"], message.body["text"],
-        "the section shows the text"
-    );
-    message
 }
 
 fn id_of(started: &Value) -> String {
@@ -739,74 +726,16 @@ async fn group_policies_are_validated() {
 
 // --- Slack ----------------------------------------------------------------------------------
 
-async fn wait_for_post(
-    env: &TestEnv,
-    wanted: impl Fn(&local_runner::slack::SlackAnswer) -> bool,
-) -> local_runner::slack::SlackAnswer {
-    for _ in 0..200 {
-        if let Some(a) = env.slack.answers().into_iter().find(|a| wanted(a)) {
-            return a;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no such Slack post: {:#?}", env.slack.answers());
-}
-
-/// A click on a button of an approval message, signed as Slack signs it: (body, timestamp).
-fn click_request(user: &str, action: &str, session: &str, response_url: &str, age: i64) -> (String, String) {
-    let payload = json!({
-        "type": "block_actions",
-        "team": { "id": "T0001" },
-        "channel": { "id": "C0APPROVALS" },
-        "user": { "id": user },
-        "response_url": response_url,
-        "actions": [{ "action_id": action, "value": session, "block_id": "decision" }],
-    });
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish();
-    let ts = (time::OffsetDateTime::now_utc().unix_timestamp() - age).to_string();
-    (body, ts)
-}
-
-async fn click(env: &TestEnv, user: &str, action: &str, session: &str, response_url: &str, age: i64) -> (u16, String) {
-    let (body, ts) = click_request(user, action, session, response_url, age);
-    send_signed(env, &body, &ts, &sign(env, &ts, &body)).await
-}
-
-fn sign(env: &TestEnv, ts: &str, body: &str) -> String {
-    TestEnv::slack_signature(env.config.slack_signing_secret.as_ref().unwrap().expose(), ts, body)
-}
-
-async fn send_signed(env: &TestEnv, body: &str, ts: &str, signature: &str) -> (u16, String) {
-    let resp = env.slack_post("interactions", body, ts, signature).await;
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn approvers_approve_from_slack_buttons() {
     let env = env();
     let _serial = env.serial().await;
     let api = env.client();
-    let admin = env.admin();
     let approver = "slack-approver@example.com";
     let f = needing_approval(env, "slackbuttons", 1, &[approver]).await;
+    // A link acts once the person it names confirms it.
     for (member, email) in [("U0APPROVER", approver), ("U0REQUESTER", f.email.as_str())] {
-        api.put(
-            &format!("/chatops/slack/users/{member}"),
-            &admin,
-            json!({ "email": email }),
-        )
-        .await
-        .ok(200);
-        // A link acts once the person it names confirms it.
-        api.post(
-            &format!("/chatops/slack/users/{member}/confirmation"),
-            &env.user(email),
-            json!({}),
-        )
-        .await
-        .ok(200);
+        link_member(env, member, email).await;
     }
     // The requester asks from Slack: `/jit` says the request needs approval.
     let asked_at = format!("{}commands/{}", env.slack_base, ulid::Ulid::new());
@@ -859,14 +788,8 @@ async fn approvers_approve_from_slack_buttons() {
     assert_eq!(send_signed(env, &payload_body, &now, "v0=00ff").await.0, 401);
     assert_eq!(click(env, "U0APPROVER", "approve", &id, &url, 600).await.0, 401);
     // The requester's own click is refused by the same rule as the API's.
-    let own_url = format!("{}interactions/{}", env.slack_base, ulid::Ulid::new());
-    assert_eq!(click(env, "U0REQUESTER", "approve", &id, &own_url, 0).await.0, 200);
-    let own = wait_for_post(env, |p| p.path == own_url.strip_prefix(&env.slack_base).unwrap()).await;
-    assert!(
-        own.body["text"].as_str().unwrap().contains("Could not approve"),
-        "{:?}",
-        own.body
-    );
+    let own = click_answered(env, "U0REQUESTER", "approve", &id).await;
+    assert!(own.contains("Could not approve"), "{own}");
 
     let (body, ts) = click_request("U0APPROVER", "approve", &id, &url, 0);
     let sig = sign(env, &ts, &body);

@@ -11,6 +11,7 @@ pub mod identity_center;
 pub mod organization;
 pub mod registration;
 pub mod shell;
+pub mod slack;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
