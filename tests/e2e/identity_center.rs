@@ -15,7 +15,7 @@ use e2e::consoles::{export_credentials, federated_console};
 use e2e::env;
 use e2e::identity_center::{aws_cli_caller, role_credentials, sign_in};
 use e2e::organization::issue_and_trust;
-use e2e::slack::{approval_message, click_answered, link_member};
+use e2e::slack::{approval_message, click_answered, command, link_member, requested};
 use local_runner::identity_center as seeded;
 use serde_json::{Value, json};
 
@@ -328,9 +328,20 @@ async fn identity_center_grants_end_where_they_say() {
     let (status, body) = role_credentials(env, &ana_portal, prod2, "ReadOnly").await.unwrap_err();
     assert_eq!(status, 403, "{body}");
 
-    // (b) A second kind of access for the same user: PowerUser on prod-1.
-    let power_started = api.post("/sessions", &ana, start(account1, power)).await.ok(201);
-    let power_session = power_started["session"]["id"].as_str().unwrap().to_string();
+    // (b) A second kind of access for the same user, asked from Slack: PowerUser on prod-1. The
+    // answer says how to use it (the portal link, the AWS CLI profile) and holds no credential.
+    link_member(env, "U0ICANA", "ana@example.com").await;
+    let said = command(env, "U0ICANA", &format!("{account1} {power} 1h INC-30 from Slack")).await;
+    assert!(
+        said.starts_with("Started Identity Center session `")
+            && said.contains("*PowerUser*")
+            && said.contains(&format!("account_id={prod1}&role_name=PowerUser"))
+            && said.contains("sso_role_name = PowerUser")
+            && !said.to_lowercase().contains("secret"),
+        "{said}"
+    );
+    let power_session = said.split('`').nth(1).unwrap().to_string();
+    let power_started = json!({ "session": api.get(&format!("/sessions/{power_session}"), &ana).await.ok(200) });
     let ana_power = role_credentials(env, &ana_portal, prod1, "PowerUser")
         .await
         .expect("ana's PowerUser");
@@ -628,11 +639,17 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
     }
     nothing_assigned("a late approval").await;
 
-    // From Slack: the approval message names the permission set, and erin's click on its button
-    // approves; the access is then dana's, and its end takes it back.
+    // From Slack: dana asks with `/jit` and the permission set's ARN; the approval message names
+    // the permission set, and erin's click on its button approves; the access is then dana's,
+    // and its end takes it back.
     link_member(env, "U0ICERIN", "erin@example.com").await;
-    let asked = api.post("/sessions", &dana, asking.clone()).await.ok(202);
-    let from_slack = asked["session"]["id"].as_str().unwrap().to_string();
+    link_member(env, "U0ICDANA", "dana@example.com").await;
+    let from_slack = requested(
+        env,
+        "U0ICDANA",
+        &format!("{} {} 30m INC-30 from Slack", s.account2, s.power),
+    )
+    .await;
     let message = approval_message(env, &from_slack).await;
     let shown = message.body["text"].as_str().unwrap();
     assert!(

@@ -12,7 +12,7 @@ use e2e::bus::{assert_as_logged, assert_fields, fixture_fields, instant, session
 use e2e::consoles::user_console;
 use e2e::shell::shell_fixture;
 use e2e::slack::{
-    approval_message, click, click_answered, click_request, link_member, send_signed, sign, wait_for_post,
+    approval_message, click, click_answered, click_request, link_member, requested, send_signed, sign, wait_for_post,
 };
 use e2e::{Fixture, Role, TestEnv, env, fixture, session_credentials};
 use serde_json::{Value, json};
@@ -738,24 +738,12 @@ async fn approvers_approve_from_slack_buttons() {
         link_member(env, member, email).await;
     }
     // The requester asks from Slack: `/jit` says the request needs approval.
-    let asked_at = format!("{}commands/{}", env.slack_base, ulid::Ulid::new());
-    let command = form_urlencoded::Serializer::new(String::new())
-        .append_pair("team_id", "T0001")
-        .append_pair("channel_id", "C0APPROVALS")
-        .append_pair("user_id", "U0REQUESTER")
-        .append_pair("command", "/jit")
-        .append_pair("text", &format!("{} {} 15m INC-42 needs a look", f.account, f.role))
-        .append_pair("response_url", &asked_at)
-        .finish();
-    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
-    let resp = env
-        .slack_post("commands", &command, &ts, &sign(env, &ts, &command))
-        .await;
-    assert_eq!(resp.status().as_u16(), 200);
-    let said = wait_for_post(env, |p| p.path == asked_at.strip_prefix(&env.slack_base).unwrap()).await;
-    let said = said.body["text"].as_str().unwrap().to_string();
-    assert!(said.contains("needs approval"), "{said}");
-    let id = said.split('`').nth(1).unwrap().to_string();
+    let id = requested(
+        env,
+        "U0REQUESTER",
+        &format!("{} {} 15m INC-42 needs a look", f.account, f.role),
+    )
+    .await;
     assert_eq!(
         api.get(&format!("/sessions/{id}"), &f.token).await.ok(200)["status"],
         "pending"

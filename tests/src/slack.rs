@@ -84,6 +84,33 @@ pub async fn click(
     send_signed(env, &body, &ts, &sign(env, &ts, &body)).await
 }
 
+/// `member` runs the slash command `/jit text` (signed, in the approval channel): the answer
+/// Slack gets at the command's response URL.
+pub async fn command(env: &TestEnv, member: &str, text: &str) -> String {
+    let url = format!("{}commands/{}", env.slack_base, ulid::Ulid::new());
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("team_id", "T0001")
+        .append_pair("channel_id", "C0APPROVALS")
+        .append_pair("user_id", member)
+        .append_pair("command", "/jit")
+        .append_pair("text", text)
+        .append_pair("response_url", &url)
+        .finish();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let resp = env.slack_post("commands", &body, &ts, &sign(env, &ts, &body)).await;
+    assert_eq!(resp.status().as_u16(), 200, "the command is acknowledged");
+    let answer = wait_for_post(env, |p| p.path == url.strip_prefix(&env.slack_base).unwrap()).await;
+    answer.body["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// `member` asks with `/jit text` for access that needs approval: the session id the answer
+/// names (it must say the request needs approval).
+pub async fn requested(env: &TestEnv, member: &str, text: &str) -> String {
+    let said = command(env, member, text).await;
+    assert!(said.contains("needs approval"), "{said}");
+    said.split('`').nth(1).expect("a session id in backticks").to_string()
+}
+
 /// `member` clicks `action` on session `id`'s approval message: the text Slack is answered with
 /// at the click's response URL (the click itself is acknowledged with 200).
 pub async fn click_answered(env: &TestEnv, member: &str, action: &str, id: &str) -> String {

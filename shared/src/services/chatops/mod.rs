@@ -3,10 +3,12 @@
 //! the bot recorded as the actor. A link no one confirmed yet resolves to no one.
 //! Replies are text for the channel (ephemeral): never a secret key. Commands are acknowledged
 //! at once by the `chatops` function and finished here (`finish`) by the worker, which posts the
-//! answer to the command's `response_url`.
+//! answer to the command's `response_url`. Starting a session from Slack is `start`'s;
+//! approval messages are `notify`'s; the jobs queue's signatures are `jobs`'.
 
 mod jobs;
 mod notify;
+mod start;
 
 pub use notify::{NOTIFIED_DETAIL_TYPES, approval_blocks};
 
@@ -17,12 +19,12 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::authz::{self, Action, Target};
 use crate::domain::{
-    AccountId, Email, Invalid, LinkStatus, Outcome, RoleArn, SessionId, SessionKind, SessionStatus, SlackJob,
-    SlackLink, SlackUserId, SlashCommand, USAGE, parse_reason, parse_slash_command,
+    Email, LinkStatus, Outcome, SessionId, SessionStatus, SlackJob, SlackLink, SlackUserId, SlashCommand, USAGE,
+    parse_reason, parse_slash_command,
 };
 use crate::ports::{ChatLinkStore, ChatResponder, Clock, Page, PageRequest, ReplayGuard, SessionFilter, StoreError};
 use crate::services::accounts::AccountService;
-use crate::services::sessions::{Granted, SessionService, StartRequest, Started};
+use crate::services::sessions::SessionService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatOpsError {
@@ -483,105 +485,6 @@ impl ChatOpsService {
                 )
             }
             SlashCommand::Help | SlashCommand::Confirm => unreachable!("handled above"),
-        }
-    }
-
-    async fn start(
-        &self,
-        bot: &Principal,
-        email: &Email,
-        account: &str,
-        role: &str,
-        duration: i64,
-        reason: &str,
-    ) -> Result<String, ChatOpsError> {
-        let Some(account) = self.find_account(account).await? else {
-            return Ok(format!("I know no account `{account}` (use its id or its name)."));
-        };
-        let jit = match self.accounts.jit_settings(&account).await {
-            Ok(j) => j,
-            Err(e) => return Ok(format!("Could not read the account's settings: {e}")),
-        };
-        let role_arn: Option<RoleArn> = RoleArn::parse(role).ok().or_else(|| {
-            jit.allowed_roles
-                .iter()
-                .find(|r| r.name().eq_ignore_ascii_case(role))
-                .cloned()
-        });
-        let Some(role_arn) = role_arn else {
-            let names: Vec<&str> = jit.allowed_roles.iter().map(|r| r.name()).collect();
-            return Ok(format!(
-                "`{role}` is not a JIT role of this account. Allowed: {}",
-                if names.is_empty() {
-                    "none".into()
-                } else {
-                    names.join(", ")
-                }
-            ));
-        };
-        let reason = match parse_reason(reason) {
-            Ok(r) => r,
-            Err(Invalid(errors)) => {
-                return Ok(format!(
-                    "The reason {}.",
-                    errors.first().map(|e| e.message.as_str()).unwrap_or("is invalid")
-                ));
-            }
-        };
-        let request = StartRequest {
-            account,
-            kind: SessionKind::Jit,
-            role: Some(role_arn.clone()),
-            target: None,
-            permission_set: None,
-            duration_seconds: duration,
-            reason,
-            on_behalf_of: Some(email.clone()),
-            break_glass: false,
-        };
-        Ok(match self.sessions.start(bot, request).await {
-            Ok(Started::Pending(session)) => format!(
-                "Session `{}` needs approval: the approvers have been asked. \
-                 Once it is approved, get it with `cib sessions show {}` (it is handed over once).",
-                session.id, session.id
-            ),
-            Ok(Started::Now(session, Granted::Jit { console_url, .. } | Granted::JitLink { console_url })) => format!(
-                "Started JIT session `{}` as *{}* in {} until {} UTC.\n<{console_url}|Open the AWS console> (the link works once, for 15 minutes). \
-                 For CLI credentials use `cib credential-process`.",
-                session.id,
-                role_arn.name(),
-                session.aws_account_id,
-                session.expires_at.time()
-            ),
-            Ok(Started::Now(session, Granted::Console { .. } | Granted::Shell { .. } | Granted::IdentityCenter(_))) => {
-                format!("Started session `{}`.", session.id)
-            }
-            Err(e) => format!("I could not start the session: {e}"),
-        })
-    }
-
-    /// An account by id, or by name (case-insensitive).
-    async fn find_account(&self, wanted: &str) -> Result<Option<AccountId>, ChatOpsError> {
-        if let Ok(id) = AccountId::parse(wanted) {
-            return Ok(Some(id));
-        }
-        let mut page = PageRequest {
-            limit: 100,
-            cursor: None,
-        };
-        loop {
-            let p = self
-                .accounts
-                .list(&page)
-                .await
-                .map_err(|e| ChatOpsError::Unavailable(e.to_string()))?;
-            if let Some(a) = p.items.iter().find(|a| a.name.as_str().eq_ignore_ascii_case(wanted)) {
-                return Ok(Some(a.id.clone()));
-            }
-            match p.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => return Ok(None),
-            }
         }
     }
 }
