@@ -389,6 +389,18 @@ async fn identity_center_grants_end_where_they_say() {
         Err("AccessDenied".to_string()),
         "the console opened before the end is refused"
     );
+    // Its log, as any session's: verified, from the request to the end.
+    let log = api.get(&format!("/sessions/{second}/log"), &ana).await.ok(200);
+    let types: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(log["verified"], true, "{log}");
+    for t in ["requested", "started", "ended"] {
+        assert!(types.contains(&t), "{t} in {types:?}");
+    }
     env.try_call(&ana_power).await.expect("ana's other grant lives");
     let exported = export_credentials(env, &power_console).await.unwrap();
     env.try_call(&exported)
@@ -733,6 +745,13 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
     assert_eq!(extended["extensions"].as_array().map(Vec::len), Some(1), "{extended}");
     assert!(extended["expires_at"].as_str().unwrap() > before.as_str(), "{extended}");
     env.try_call(&creds).await.expect("the extended access is the same");
+    // Past the end it had before, the expirer leaves it: the extension moved the end.
+    env.clock.advance(Duration::from_secs(1800 + 60));
+    env.run_expirer().await;
+    let still = api.get(&format!("/sessions/{id}"), &dana).await.ok(200);
+    env.clock.reset();
+    assert_eq!(still["status"], "active", "{still}");
+    env.try_call(&creds).await.expect("past its first end");
 
     // On the bus, its events name the permission set and the user in the identity store.
     let events = env.events_of(&id).await;
@@ -756,7 +775,19 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
         .await
         .unwrap_err();
 
-    // Break-glass: at once, flagged, reviewed by the approvers, and ended as any other.
+    // Break-glass: no longer than the grant's break-glass maximum (1800 s); then at once,
+    // flagged, reviewed by the approvers, and ended as any other.
+    let too_long = api
+        .post(
+            "/sessions",
+            &dana,
+            json!({ "account_id": s.account2, "type": "identity_center", "permission_set_arn": s.power,
+                    "duration_seconds": 3600, "reason": "outage OUT-7", "break_glass": true }),
+        )
+        .await
+        .problem(422);
+    assert_eq!(too_long["type"], problem("invalid-duration").as_str(), "{too_long}");
+    nothing_assigned("break-glass refused").await;
     let glass = api
         .post(
             "/sessions",
