@@ -127,7 +127,7 @@ pub enum SlashCommand {
 }
 
 pub const USAGE: &str = "Usage:\n\
-    • `/jit <account> <role> <duration> <reason>`: start a JIT session (duration like 900, 30m or 1h); with a permission set ARN for <role>, an Identity Center session\n\
+    • `/jit <account> <role> <duration> <reason>`: start a JIT session (duration like 900, 30m or 1h); with a permission set ARN as `<role>`, an Identity Center session\n\
     • `/jit list`: your live sessions\n\
     • `/jit end <session-id> [reason]`: end a session\n\
     • `/jit approve <session-id>` or `/jit deny <session-id> [reason]`: decide a request you approve\n\

@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::authz::{self, Action, Target};
 use crate::domain::{
-    Email, LinkStatus, Outcome, SessionId, SessionStatus, SlackJob, SlackLink, SlackUserId, SlashCommand, USAGE,
-    parse_reason, parse_slash_command,
+    Email, LinkStatus, Outcome, SessionId, SessionKind, SessionStatus, SlackJob, SlackLink, SlackUserId, SlashCommand,
+    USAGE, parse_reason, parse_slash_command,
 };
 use crate::ports::{ChatLinkStore, ChatResponder, Clock, Page, PageRequest, ReplayGuard, SessionFilter, StoreError};
 use crate::services::accounts::AccountService;
@@ -417,11 +417,15 @@ impl ChatOpsService {
                         .items
                         .iter()
                         .map(|s| {
-                            let what = s
-                                .role
-                                .as_ref()
-                                .map(|r| r.name().to_string())
-                                .unwrap_or_else(|| "console".into());
+                            let what = match (&s.kind, &s.role, &s.target, &s.identity_center) {
+                                (SessionKind::IdentityCenter, _, _, Some(ic)) => {
+                                    format!("Identity Center {}", ic.permission_set_name)
+                                }
+                                (SessionKind::Shell, _, Some(target), _) => format!("shell on {target}"),
+                                (SessionKind::Console, _, _, _) => "console".into(),
+                                (_, Some(role), _, _) => role.name().to_string(),
+                                (kind, _, _, _) => kind.as_str().to_string(),
+                            };
                             format!(
                                 "• `{}` {} on {} until {}",
                                 s.id,

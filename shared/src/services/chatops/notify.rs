@@ -38,7 +38,7 @@ pub const NOTIFIED_DETAIL_TYPES: [&str; 8] = [
 
 /// Text a requester or approver wrote, made inert for Slack's mrkdwn: no `<!channel>`, no
 /// link dressed as a button (Slack's own escaping: `&`, `<`, `>`).
-fn inert(text: &str) -> String {
+pub(super) fn inert(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

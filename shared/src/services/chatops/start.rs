@@ -93,7 +93,8 @@ impl ChatOpsService {
                     using.cli_profile.trim_end()
                 );
                 if let Some(outside) = &using.outside {
-                    answer.push_str(&format!("\nNote: {outside}"));
+                    // It names the identity-store user, whose name Slack must not read as markup.
+                    answer.push_str(&format!("\nNote: {}", super::notify::inert(outside)));
                 }
                 answer
             }

@@ -28,9 +28,11 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// half a second apart, and held this long at most (a write, its provisioning and read-back).
 const LEASE_ATTEMPTS: usize = 20;
 const INLINE_LEASE: Duration = Duration::from_secs(120);
-/// A sync's pruning: inline policies read at once, and how long it goes on reading the sets no
-/// group names (a sync through the API answers within API Gateway's 29 s).
-const PRUNE_READS_AT_ONCE: usize = 8;
+/// A sync's pruning: inline policies read at once (IAM Identity Center's admin API is shared by
+/// the starts and ends running meanwhile, and throttles), and how long it goes on reading the
+/// sets no group names and starting rewrites (a sync through the API answers within API
+/// Gateway's 29 s; what is left waits for the next sync).
+const PRUNE_READS_AT_ONCE: usize = 2;
 const PRUNE_BUDGET: Duration = Duration::from_secs(8);
 
 /// The reads-back of an end's deny from the account's role, while IAM applies it.
@@ -226,10 +228,11 @@ impl SessionService {
     /// named once may still hold denies) are read too where the role may list them
     /// (`sso:ListPermissionSets`, which stacks made before it lack: then the groups' sets alone),
     /// `PRUNE_READS_AT_ONCE` at a time, in a random order, until `PRUNE_BUDGET` is spent, so that
-    /// a sync through the API stays well inside its timeout and an instance of thousands of sets
-    /// is covered over a few syncs. A set the role may not read (outside the deployment's
+    /// a sync through the API stays well inside its timeout; each sync reads a different share
+    /// of a large instance's. A set the role may not read (outside the deployment's
     /// `PermissionSetArns`) holds none of the broker's denies. A set is leased only when it has
-    /// denies to drop. Returns how many permission sets were rewritten.
+    /// denies to drop, and no rewrite starts once the budget is spent. Returns how many
+    /// permission sets were rewritten.
     pub async fn prune_identity_center(&self, org: &crate::ports::StoredOrganization) -> Result<usize, String> {
         use futures::StreamExt;
         use rand::seq::SliceRandom;
@@ -290,6 +293,10 @@ impl SessionService {
         .await;
         let mut rewritten = 0;
         for set in to_prune {
+            if began.elapsed() > PRUNE_BUDGET {
+                tracing::info!("pruning Identity Center denies ran out of this sync's time; the next sync goes on");
+                break;
+            }
             // Under the same lease as the ends that write the set's denies.
             let lease = format!("identity-center#{set}");
             let owner = format!("prune-{}", org.organization.id);
