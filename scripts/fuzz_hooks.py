@@ -312,9 +312,14 @@ CONFIRMED_BY_THE_NAMED = {"confirmSlackLink"}
 ADMIN_TOKEN = os.environ.get("CIB_FUZZ_ADMIN_TOKEN")
 
 
-def _api(path: str, token: str) -> tuple[int, object]:
-    """GET `path` from the API under test with `token`: the status and the JSON body."""
-    req = urllib.request.Request(os.environ["CIB_FUZZ_URL"] + path, headers={"Authorization": "Bearer " + token})
+def _api(path: str, token: str, body: dict | None = None) -> tuple[int, object]:
+    """GET `path` from the API under test with `token` (POST `body` as JSON, if given): the
+    status and the JSON body."""
+    headers = {"Authorization": "Bearer " + token}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(os.environ["CIB_FUZZ_URL"] + path, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -948,21 +953,6 @@ REQUEST_TO_DENY = SEEDED.get("request_to_deny")
 FRESH_REQUESTS_LEFT = [4]
 
 
-def _post(path: str, token: str, body: dict) -> tuple[int, object]:
-    """POST `body` as JSON to the API under test with `token`: the status and the JSON body."""
-    req = urllib.request.Request(
-        os.environ["CIB_FUZZ_URL"] + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, None
-
-
 def _pending_request_to_deny(case) -> None:
     """Never raises: a failure here leaves the case as generated."""
     try:
@@ -985,7 +975,7 @@ def _point_at_a_pending_request(case) -> None:
     # Counted whatever the answer: the admin phase's group edits may make bob's start a grant
     # (201) or a refusal, and neither may be asked for again and again.
     FRESH_REQUESTS_LEFT[0] -= 1
-    status, made = _post("/sessions", REQUEST_TO_DENY["token"], REQUEST_TO_DENY["body"])
+    status, made = _api("/sessions", REQUEST_TO_DENY["token"], REQUEST_TO_DENY["body"])
     if status == 202 and isinstance(made, dict):
         case.path_parameters = {**case.path_parameters, "id": made["session"]["id"]}
 

@@ -262,55 +262,19 @@ type Runs = Vec<(Vec<Call>, Duration)>;
 /// projection.
 async fn identity_center(env: &'static e2e::TestEnv, samples: usize) -> (Runs, Runs) {
     let api = env.client();
-    let admin = env.admin();
-    let org = &env.organization;
-    let issued = e2e::organization::issue_and_trust(env).await;
-    api.post(
-        "/organizations",
-        &admin,
-        org.registration("calls", issued["external_id"].as_str().expect("an ExternalId")),
-    )
-    .await
-    .ok(201);
-    let member = org.account("sandbox-1");
-    let account = e2e::identity_center::enable_member(env, &org.organization_id, member).await;
-    api.put(
-        &format!("/organizations/{}/identity-center", org.organization_id),
-        &admin,
-        json!({ "region": local_runner::identity_center::region() }),
-    )
-    .await
-    .ok(200);
-    let endpoint = &env.aws_endpoint;
-    let set = local_runner::identity_center::create_permission_set(
-        endpoint,
-        org,
+    let e2e::identity_center::Granted {
+        account,
+        permission_set: set,
+        email,
+    } = e2e::identity_center::granted(
+        env,
+        "calls",
+        env.organization.account("sandbox-1"),
         "CallsReadOnly",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+        "calls-ic",
     )
-    .await
-    .expect("a permission set");
-    let email = "calls-ic@example.com";
-    local_runner::identity_center::create_user(endpoint, org, "calls-ic", email)
-        .await
-        .expect("an identity-store user");
-    let group = api
-        .post(
-            "/groups",
-            &admin,
-            json!({ "name": "calls-identity-center", "accounts": [account],
-                    "permissions": { "start_identity_center_sessions": true },
-                    "policy": { "permission_set_arns": [set] } }),
-        )
-        .await
-        .ok(201)["id"]
-        .as_str()
-        .expect("an id")
-        .to_string();
-    api.put(&format!("/groups/{group}/members/{email}"), &admin, json!({}))
-        .await
-        .ok(201);
-    let token = env.user(email);
+    .await;
+    let token = env.user(&email);
     let (mut starts, mut ends) = (vec![], vec![]);
     for _ in 0..samples {
         let body = json!({ "account_id": account, "type": "identity_center", "permission_set_arn": set,

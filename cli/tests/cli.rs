@@ -539,59 +539,15 @@ async fn shell_waits_for_approval_then_prints_what_to_run() {
 async fn identity_center_sessions_from_the_cli() {
     let env = env();
     let _serial = env.serial().await;
-    let api = env.client();
-    let admin = env.admin();
     let org = &env.organization;
     let endpoint = &env.aws_endpoint;
-    let issued = e2e::organization::issue_and_trust(env).await;
-    api.post(
-        "/organizations",
-        &admin,
-        org.registration("cli", issued["external_id"].as_str().unwrap()),
-    )
-    .await
-    .ok(201);
     let prod1 = org.account("prod-1").to_string();
-    let account = e2e::identity_center::enable_member(env, &org.organization_id, &prod1).await;
-    api.put(
-        &format!("/organizations/{}/identity-center", org.organization_id),
-        &admin,
-        json!({ "region": local_runner::identity_center::region() }),
-    )
-    .await
-    .ok(200);
-    let read = local_runner::identity_center::create_permission_set(
-        endpoint,
-        org,
-        "ReadOnly",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
-    )
-    .await
-    .unwrap();
-    local_runner::identity_center::create_user(endpoint, org, "clio", "clio@example.com")
-        .await
-        .unwrap();
-    let group = api
-        .post(
-            "/groups",
-            &admin,
-            json!({ "name": "cli-identity-center", "accounts": [account], "permissions": { "start_identity_center_sessions": true },
-                    "policy": { "permission_set_arns": [read] } }),
-        )
-        .await
-        .ok(201);
-    api.put(
-        &format!("/groups/{}/members/clio@example.com", group["id"].as_str().unwrap()),
-        &admin,
-        json!({}),
-    )
-    .await
-    .ok(201);
-    let (cache, url, token) = (
-        temp_dir("identity-center"),
-        env.base_url.as_str(),
-        env.user("clio@example.com"),
-    );
+    let e2e::identity_center::Granted {
+        account,
+        permission_set: read,
+        email,
+    } = e2e::identity_center::granted(env, "cli", &prod1, "ReadOnly", "clio").await;
+    let (cache, url, token) = (temp_dir("identity-center"), env.base_url.as_str(), env.user(&email));
 
     let started = cib(
         url,

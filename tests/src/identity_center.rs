@@ -187,3 +187,69 @@ pub async fn enable_member(env: &TestEnv, org_id: &str, aws_account_id: &str) ->
     .ok(200);
     account
 }
+
+/// Identity Center sessions made possible for one user, as a test or benchmark sets them up.
+pub struct Granted {
+    /// The enabled member's account id in the broker.
+    pub account: String,
+    pub permission_set: String,
+    pub email: String,
+}
+
+/// The seeded organization registered (as `name`), `member` enabled, its Identity Center set up,
+/// a permission set `set_name` allowing `iam:ListRoles` (the call `try_call` makes), the
+/// identity-store user `user` (`<user>@example.com`), and a group granting the set on the
+/// account with that user in it.
+pub async fn granted(env: &TestEnv, name: &str, member: &str, set_name: &str, user: &str) -> Granted {
+    let api = env.client();
+    let admin = env.admin();
+    let org = &env.organization;
+    let issued = crate::organization::issue_and_trust(env).await;
+    let external_id = issued["external_id"].as_str().expect("an ExternalId");
+    api.post("/organizations", &admin, org.registration(name, external_id))
+        .await
+        .ok(201);
+    let account = enable_member(env, &org.organization_id, member).await;
+    api.put(
+        &format!("/organizations/{}/identity-center", org.organization_id),
+        &admin,
+        json!({ "region": local_runner::identity_center::region() }),
+    )
+    .await
+    .ok(200);
+    let endpoint = &env.aws_endpoint;
+    let permission_set = local_runner::identity_center::create_permission_set(
+        endpoint,
+        org,
+        set_name,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"}]}"#,
+    )
+    .await
+    .expect("a permission set");
+    let email = format!("{user}@example.com");
+    local_runner::identity_center::create_user(endpoint, org, user, &email)
+        .await
+        .expect("an identity-store user");
+    let group = api
+        .post(
+            "/groups",
+            &admin,
+            json!({ "name": format!("{name}-identity-center"), "accounts": [account],
+                    "permissions": { "start_identity_center_sessions": true },
+                    "policy": { "permission_set_arns": [permission_set] } }),
+        )
+        .await
+        .ok(201);
+    api.put(
+        &format!("/groups/{}/members/{email}", group["id"].as_str().expect("an id")),
+        &admin,
+        json!({}),
+    )
+    .await
+    .ok(201);
+    Granted {
+        account,
+        permission_set,
+        email,
+    }
+}
