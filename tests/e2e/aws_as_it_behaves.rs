@@ -501,6 +501,23 @@ async fn revocation_records_are_kept_per_role_not_per_spelling() {
     assert_eq!(kept.version, 1, "kept under the role's identity from then on");
 }
 
+/// Two users of one role with the trust applied, each in a JIT session on it: the role, and each
+/// user's token with their session's answer.
+async fn two_on_one_role(env: &TestEnv, tag: &str) -> (Shared, [(String, Value); 2]) {
+    let api = env.client();
+    let s = shared_role(env, tag, true).await;
+    let mut sessions = Vec::new();
+    for who in ["a", "b"] {
+        let email = format!("{tag}.{who}@example.com");
+        s.member(env, &email, false).await;
+        let token = env.user(&email);
+        let started = api.post("/sessions", &token, s.jit(900)).await.ok(201);
+        sessions.push((token, started));
+    }
+    let [first, second]: [(String, Value); 2] = sessions.try_into().expect("two sessions");
+    (s, [first, second])
+}
+
 /// With IAM's propagation delay on, an end answers only once IAM serves its deny: the ended
 /// session's credentials are refused the moment the end answers (a real call), while the other
 /// user's session on the same role goes on. An end that trusted its write would answer while IAM
@@ -510,14 +527,7 @@ async fn an_end_answers_once_iam_serves_its_deny() {
     let env = env();
     let _serial = env.serial().await;
     let api = env.client();
-    let s = shared_role(env, "readback", true).await;
-    let emails = ["readback.a@example.com", "readback.b@example.com"];
-    for email in emails {
-        s.member(env, email, false).await;
-    }
-    let (a, b) = (env.user(emails[0]), env.user(emails[1]));
-    let first = api.post("/sessions", &a, s.jit(900)).await.ok(201);
-    let second = api.post("/sessions", &b, s.jit(900)).await.ok(201);
+    let (_, [(a, first), (_, second)]) = two_on_one_role(env, "readback").await;
     let (first_creds, second_creds) = (session_credentials(&first), session_credentials(&second));
     assert_eq!(env.try_call(&first_creds).await, Ok(()));
     set_iam_propagation(env, 3_000).await;
@@ -551,14 +561,7 @@ async fn ends_after_the_role_was_deleted_are_done() {
     let env = env();
     let _serial = env.serial().await;
     let api = env.client();
-    let s = shared_role(env, "deleted", true).await;
-    let emails = ["deleted.a@example.com", "deleted.b@example.com"];
-    for email in emails {
-        s.member(env, email, false).await;
-    }
-    let (a, b) = (env.user(emails[0]), env.user(emails[1]));
-    let first = api.post("/sessions", &a, s.jit(900)).await.ok(201);
-    let second = api.post("/sessions", &b, s.jit(900)).await.ok(201);
+    let (s, [(a, first), (b, second)]) = two_on_one_role(env, "deleted").await;
     let role = s.role_name();
     let inline = s.iam.list_role_policies().role_name(role).send().await.unwrap();
     for policy in inline.policy_names() {

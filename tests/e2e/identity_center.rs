@@ -783,26 +783,14 @@ async fn approvals_break_glass_and_extensions_as_for_jit() {
 
     // Break-glass: no longer than the grant's break-glass maximum (1800 s); then at once,
     // flagged, reviewed by the approvers, and ended as any other.
-    let too_long = api
-        .post(
-            "/sessions",
-            &dana,
-            json!({ "account_id": s.account2, "type": "identity_center", "permission_set_arn": s.power,
-                    "duration_seconds": 3600, "reason": "outage OUT-7", "break_glass": true }),
-        )
-        .await
-        .problem(422);
+    let break_glass = |seconds: u32| {
+        json!({ "account_id": s.account2, "type": "identity_center", "permission_set_arn": s.power,
+                "duration_seconds": seconds, "reason": "outage OUT-7", "break_glass": true })
+    };
+    let too_long = api.post("/sessions", &dana, break_glass(3600)).await.problem(422);
     assert_eq!(too_long["type"], problem("invalid-duration").as_str(), "{too_long}");
     nothing_assigned("break-glass refused").await;
-    let glass = api
-        .post(
-            "/sessions",
-            &dana,
-            json!({ "account_id": s.account2, "type": "identity_center", "permission_set_arn": s.power,
-                    "duration_seconds": 1800, "reason": "outage OUT-7", "break_glass": true }),
-        )
-        .await
-        .ok(201);
+    let glass = api.post("/sessions", &dana, break_glass(1800)).await.ok(201);
     let gid2 = glass["session"]["id"].as_str().unwrap().to_string();
     assert_eq!(glass["session"]["break_glass"], true, "{glass}");
     assert!(glass["identity_center"]["portal_url"].is_string(), "{glass}");
