@@ -21,6 +21,8 @@ pub struct ArchivedObject {
 #[derive(Debug, Clone)]
 pub struct StoredObject {
     pub body: Vec<u8>,
+    /// The store's version tag (S3's ETag), to write over only this version.
+    pub etag: Option<String>,
     pub metadata: HashMap<String, String>,
     pub last_modified: OffsetDateTime,
 }

@@ -333,6 +333,15 @@ pub trait RevocationStore: Send + Sync {
     /// Saves if the stored version is `record.version - 1` (absent for version 1);
     /// `StoreError::Conflict` otherwise.
     async fn put_revocations(&self, role: &RoleArn, record: &RoleRevocations) -> Result<(), StoreError>;
+    /// `put_revocations` and, in the same write, the lease `lease` given back by `owner`:
+    /// `StoreError::Conflict`, nothing written, when either is not as expected.
+    async fn put_revocations_releasing(
+        &self,
+        role: &RoleArn,
+        record: &RoleRevocations,
+        lease: &str,
+        owner: &str,
+    ) -> Result<(), StoreError>;
 }
 
 // --- Sessions ---------------------------------------------------------------------------------

@@ -31,6 +31,24 @@ pub trait SessionLog: Send + Sync {
         Ok(LogTail { head, known: None })
     }
 
+    /// The log as it stands, to append to later with `append_over` without reading it then
+    /// (`None`: no such log, or a store that keeps no version tags).
+    async fn read_tail(&self, _key: &str) -> Result<Option<LogTail>, LogError> {
+        Ok(None)
+    }
+
+    /// `append`, written without a read where the log is still as `tail` saw it (read
+    /// earlier, beside other work); a log changed since (or no tail) is read and appended to.
+    async fn append_over(
+        &self,
+        key: &str,
+        tail: Option<&LogTail>,
+        event: serde_json::Value,
+    ) -> Result<String, LogError> {
+        let _ = tail;
+        self.append(key, event).await
+    }
+
     /// Appends `event` to the log as this writer left it (`tail`), without reading it back;
     /// a log changed since is appended to as `append_after(tail.head)` would.
     async fn append_to(&self, key: &str, tail: &LogTail, event: serde_json::Value) -> Result<LogTail, LogError> {

@@ -130,9 +130,7 @@ impl Revoker {
         };
         let result = self.write_render(iam, role, &mut term, &latest).await;
         if result.is_ok() {
-            // Marked while the lease is given back: a waiter that takes it before the mark
-            // lands writes again, which is only a turn more.
-            futures::join!(self.mark_served(role, &latest), self.release(&lease, owner));
+            self.mark_served_and_release(role, &latest, &lease, owner).await;
         } else {
             self.release(&lease, owner).await;
         }
@@ -143,6 +141,24 @@ impl Revoker {
         if let Err(e) = self.leases.release_lease(lease, owner).await {
             tracing::warn!(error = %e, "releasing a role lease failed; it lapses by itself");
         }
+    }
+
+    /// Marks `rendered` served and gives the lease back in one write, the usual case (nobody
+    /// recorded a cut meanwhile, the lease still ours); else each on its own: a waiter that
+    /// takes the lease before the mark lands writes again, which is only a turn more.
+    async fn mark_served_and_release(&self, role: &RoleArn, rendered: &RoleRevocations, lease: &str, owner: &str) {
+        let mut marked = rendered.clone();
+        marked.served = rendered.version;
+        marked.version += 1;
+        if self
+            .records
+            .put_revocations_releasing(role, &marked, lease, owner)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        futures::join!(self.mark_served(role, rendered), self.release(lease, owner));
     }
 
     /// Records that IAM serves the render of `version` (never moving `served` back: every

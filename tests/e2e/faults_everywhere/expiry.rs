@@ -99,7 +99,7 @@ async fn expiring_a_console_session_survives_a_fault_at_every_call() {
         }
     }
     println!("expiry: {points} injection points (calls x 4 faults)");
-    // counted: see docs/reliability.md (expiry 96 of the 432 injection points). A call added to
+    // counted: see docs/reliability.md (expiry 80 of the 412 injection points). A call added to
     // or dropped from a console session's expiry changes it: say so there.
-    assert_eq!(points, 96, "injection points for expiry (docs/reliability.md)");
+    assert_eq!(points, 80, "injection points for expiry (docs/reliability.md)");
 }

@@ -41,7 +41,7 @@ async fn starting_sessions_survives_a_fault_at_every_call() {
     }
 
     println!("starts: {points} injection points (calls x 4 faults)");
-    // counted: see docs/reliability.md (starts 76 of the 432 injection points). A call
+    // counted: see docs/reliability.md (starts 76 of the 412 injection points). A call
     // added to or dropped from a start changes it: say so there.
     assert_eq!(points, 76, "injection points for starts (docs/reliability.md)");
 }

@@ -123,7 +123,7 @@ async fn provisioning_deprovisioning_and_rotation_survive_a_fault_at_every_call(
         }
     }
     println!("users: {points} injection points (calls x 4 faults)");
-    // counted: see docs/reliability.md (users 192 of the 432 injection points). A call added
+    // counted: see docs/reliability.md (users 192 of the 412 injection points). A call added
     // to or dropped from provisioning, rotation or deprovisioning changes it: say so there.
     assert_eq!(points, 192, "injection points for users (docs/reliability.md)");
 }

@@ -212,25 +212,32 @@ impl TargetIam for AwsTargetIam {
         })
     }
 
+    /// Update first, create when there is none: a console session's start and end change a
+    /// password that exists (one call), and a new user's first costs the two a read and a
+    /// create did.
     async fn set_login_profile(&self, name: &IamUserName, password: &Secret) -> Result<(), CloudError> {
         let (user, pw) = (name.as_str(), password.expose());
-        if self.has_login_profile(name).await? {
-            let req = self
-                .client
-                .update_login_profile()
-                .user_name(user)
-                .password(pw)
-                .password_reset_required(false);
-            req.send().await.map_err(classify)?;
-        } else {
-            let req = self
-                .client
-                .create_login_profile()
-                .user_name(user)
-                .password(pw)
-                .password_reset_required(false);
-            req.send().await.map_err(classify)?;
+        let updated = self
+            .client
+            .update_login_profile()
+            .user_name(user)
+            .password(pw)
+            .password_reset_required(false)
+            .send()
+            .await
+            .map_err(classify);
+        match updated {
+            Err(CloudError::NotFound(_)) => {}
+            other => return other.map(|_| ()),
         }
+        self.client
+            .create_login_profile()
+            .user_name(user)
+            .password(pw)
+            .password_reset_required(false)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 

@@ -45,6 +45,7 @@ impl LogArchive for super::s3_log::S3SessionLog {
             Ok(out) => {
                 let metadata = out.metadata.clone().unwrap_or_default();
                 let last_modified = when(out.last_modified.as_ref());
+                let etag = out.e_tag.clone();
                 let body = out
                     .body
                     .collect()
@@ -54,6 +55,7 @@ impl LogArchive for super::s3_log::S3SessionLog {
                     .to_vec();
                 Ok(Some(StoredObject {
                     body,
+                    etag,
                     metadata,
                     last_modified,
                 }))

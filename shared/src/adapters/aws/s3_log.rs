@@ -139,6 +139,46 @@ impl SessionLog for S3SessionLog {
         self.append_checked(key, None, event).await
     }
 
+    async fn read_tail(&self, key: &str) -> Result<Option<LogTail>, LogError> {
+        let Some(object) = self.fetch(key).await? else {
+            return Ok(None);
+        };
+        let (Some(etag), Ok(body)) = (object.etag, String::from_utf8(object.body)) else {
+            return Ok(None);
+        };
+        // A log that does not verify is left to `append`, which says so.
+        Ok(log_chain::verify(key, &body)
+            .ok()
+            .map(|(_, head)| Self::tail(head, body, etag)))
+    }
+
+    async fn append_over(
+        &self,
+        key: &str,
+        tail: Option<&LogTail>,
+        event: serde_json::Value,
+    ) -> Result<String, LogError> {
+        if let Some(LogTail {
+            head,
+            known: Some((known, etag)),
+        }) = tail
+        {
+            let (events, _) = log_chain::verify(key, known).map_err(LogError::Tampered)?;
+            if events.iter().any(|e| e["event_id"] == event["event_id"]) {
+                return Ok(head.clone());
+            }
+            let (line, new_head) = log_chain::chain(event.clone(), head);
+            if self
+                .put_if(key, format!("{known}{line}\n"), Some(etag))
+                .await?
+                .is_some()
+            {
+                return Ok(new_head);
+            }
+        }
+        self.append_checked(key, None, event).await
+    }
+
     async fn append_after(&self, key: &str, head: &str, event: serde_json::Value) -> Result<String, LogError> {
         self.append_checked(key, Some(head), event).await
     }

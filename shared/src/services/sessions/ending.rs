@@ -20,7 +20,7 @@ use super::kinds::{self, SsmAtEnd};
 use super::shell::ShellReach;
 use super::{ExpiryReport, SessionError, SessionService, rfc3339};
 use crate::domain::{Ending, Session, SessionStatus};
-use crate::ports::{StoreError, TargetIam};
+use crate::ports::{LogTail, StoreError, TargetIam};
 
 /// How long a claim on an end holds before another run may take it over.
 const END_LEASE: Duration = Duration::from_secs(120);
@@ -34,6 +34,10 @@ pub const REPORT_AFTER_FAILURES: u32 = 3;
 struct Reach {
     iam: Box<dyn TargetIam>,
     shell: Result<ShellReach, String>,
+    /// The JIT roles the account allows now, read with the account (a console session's end
+    /// cuts them too). Read before the console lock is put back rather than after: IAM applies
+    /// the lock seconds later anyway, so a read after the write held no stronger promise.
+    allowed_roles: Vec<crate::domain::RoleArn>,
 }
 
 /// How long after a shell session's end began its Session Manager sessions are swept again:
@@ -98,14 +102,20 @@ impl SessionService {
         reason: &str,
         outcome: SessionStatus,
     ) -> Result<Session, SessionError> {
-        // The account is reached while the claim is made: only the winner uses it, and a
-        // loser's reach costs a read and an opening of the account's secret, not a write.
+        // The account is reached, and the log read, while the claim is made: only the winner
+        // uses them, and a loser's cost a few reads, not a write. The end's line is then
+        // written over the log as read (`append_over`), unless something was logged since.
         let reaching = [session.clone()];
-        let (claimed, reach) = futures::join!(self.claim(session, by, reason, outcome), self.reach(&reaching));
+        let (claimed, reach, tail) = futures::join!(
+            self.claim(session, by, reason, outcome),
+            self.reach(&reaching),
+            self.log.read_tail(&reaching[0].log_key)
+        );
         match claimed? {
             Ok(claimed) => {
                 let claimed = vec![claimed];
-                let mut done = self.complete_ends(claimed, reach.as_ref()).await;
+                let tails = vec![tail.ok().flatten()];
+                let mut done = self.complete_ends(claimed, tails, reach.as_ref()).await;
                 done.pop().expect("one in, one out")
             }
             Err(current) => Ok(current),
@@ -150,12 +160,15 @@ impl SessionService {
             return Err("no session".into());
         };
         let step = |(step, e): (String, crate::ports::CloudError)| format!("{step}: {e}");
-        let account = self
+        // The account and its settings in one read: the console cut's roles and the shell
+        // recording come with it.
+        let read = self
             .accounts
-            .get(&first.account_id)
+            .get_with_settings(&first.account_id)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "the account is gone".to_string())?;
+            .map_err(|e| e.to_string())?;
+        let account = read.account.ok_or_else(|| "the account is gone".to_string())?;
+        let allowed_roles = read.jit.map(|j| j.allowed_roles).unwrap_or_default();
         let access = self.target.opened(&account).await.map_err(step)?;
         let iam = self.target.iam_with(&access).await.map_err(step)?;
         // Session Manager: shell sessions' own, and the ones JIT credentials may have opened
@@ -163,15 +176,14 @@ impl SessionService {
         // most any session of the batch needs.
         let needs = sessions.iter().map(|s| kinds::room(s.kind).at_end()).max();
         let shell = if needs == Some(SsmAtEnd::Close) {
-            let conn = self.target.shell_with(&access).await.map_err(step);
-            let recording = self.accounts.get_shell(&account.id).await.map_err(|e| e.to_string());
-            match (conn, recording) {
-                (Ok(conn), Ok(settings)) => Ok(ShellReach {
+            self.target
+                .shell_with(&access)
+                .await
+                .map_err(step)
+                .map(|conn| ShellReach {
                     conn,
-                    recording: settings.map(|s| s.recording),
-                }),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            }
+                    recording: read.shell.map(|s| s.recording),
+                })
         } else if needs == Some(SsmAtEnd::Sweep) {
             self.target
                 .shell_with(&access)
@@ -181,18 +193,24 @@ impl SessionService {
         } else {
             Err("no shell or JIT session in this batch".into())
         };
-        Ok(Reach { iam, shell })
+        Ok(Reach {
+            iam,
+            shell,
+            allowed_roles,
+        })
     }
 
     /// Revokes claimed sessions of one account (batched per role), then logs and finishes
-    /// each; a failed one is scheduled for a retry through the due index.
+    /// each (over its log as `tails` read it, where one was); a failed one is scheduled for a
+    /// retry through the due index.
     async fn complete_ends(
         &self,
         sessions: Vec<Session>,
+        tails: Vec<Option<LogTail>>,
         reach: Result<&Reach, &String>,
     ) -> Vec<Result<Session, SessionError>> {
         let mut revoked = match reach {
-            Ok(r) => self.revoke_all(&sessions, &*r.iam).await,
+            Ok(r) => self.revoke_all(&sessions, &*r.iam, &r.allowed_roles).await,
             Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
         };
         let shell = match reach {
@@ -259,11 +277,12 @@ impl SessionService {
             .buffer_unordered(SESSIONS_AT_ONCE)
             .collect::<Vec<()>>()
             .await;
-        futures::stream::iter(sessions.into_iter().zip(revoked).zip(sweep_again))
-            .map(|((session, result), again)| async move {
+        let tails = tails.into_iter().chain(std::iter::repeat_with(|| None));
+        futures::stream::iter(sessions.into_iter().zip(revoked).zip(sweep_again).zip(tails))
+            .map(|(((session, result), again), tail)| async move {
                 match again {
                     Some(at) => self.sweep_later(session, at).await,
-                    None => self.finish_end(session, result).await,
+                    None => self.finish_end(session, result, tail).await,
                 }
             })
             .buffered(SESSIONS_AT_ONCE)
@@ -282,7 +301,12 @@ impl SessionService {
     }
 
     /// Logs and finishes a claimed session whose revocation went as `revoked` says.
-    async fn finish_end(&self, mut session: Session, revoked: Result<(), String>) -> Result<Session, SessionError> {
+    async fn finish_end(
+        &self,
+        mut session: Session,
+        revoked: Result<(), String>,
+        tail: Option<LogTail>,
+    ) -> Result<Session, SessionError> {
         if let Err(e) = revoked {
             session.revocation_failures += 1;
             session.last_error = Some(e.clone());
@@ -322,7 +346,11 @@ impl SessionService {
         );
         // Logged first (the bus never announces an end the log lacks); then the bus and the
         // record's finish at once, one round trip less on every end.
-        match self.log.append(&session.log_key, event.clone()).await {
+        match self
+            .log
+            .append_over(&session.log_key, tail.as_ref(), event.clone())
+            .await
+        {
             Ok(head) => session.log_head = head,
             Err(e) => {
                 // Access is revoked; the end still has to be logged, so keep it due for a retry.
@@ -479,7 +507,7 @@ impl SessionService {
             return report;
         }
         let reach = self.reach(&claimed).await;
-        let done = self.complete_ends(claimed, reach.as_ref()).await;
+        let done = self.complete_ends(claimed, Vec::new(), reach.as_ref()).await;
         for (result, retry) in done.into_iter().zip(retried) {
             match result {
                 Ok(s) if !s.status.is_live() && retry => report.retried += 1,

@@ -18,14 +18,22 @@ use crate::ports::TargetIam;
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
 
 impl SessionService {
-    /// Takes access back for each session; one result per session, in order.
-    pub(super) async fn revoke_all(&self, sessions: &[Session], iam: &dyn TargetIam) -> Vec<Result<(), String>> {
+    /// Takes access back for each session (one account's, whose JIT roles allowed now are
+    /// `allowed_roles`); one result per session, in order.
+    pub(super) async fn revoke_all(
+        &self,
+        sessions: &[Session],
+        iam: &dyn TargetIam,
+        allowed_roles: &[RoleArn],
+    ) -> Vec<Result<(), String>> {
         let now = self.clock.now();
         let mut results: Vec<Result<(), String>> = sessions.iter().map(|_| Ok(())).collect();
         let mut per_role: BTreeMap<String, (RoleArn, Vec<usize>, Vec<Cut>)> = BTreeMap::new();
-        // The JIT roles each account allows now, read once per batch (the expirer's batches
-        // are one account's sessions).
+        // The JIT roles the account allows now, read with the account (`reach`).
         let mut allowed_now: BTreeMap<String, Vec<RoleArn>> = BTreeMap::new();
+        if let Some(first) = sessions.first() {
+            allowed_now.insert(first.account_id.to_string(), allowed_roles.to_vec());
+        }
         let mut cut = |role: &RoleArn, i: usize, c: Cut| {
             let e = per_role
                 .entry(role.to_string())

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -158,15 +159,42 @@ impl RevocationStore for DynamoStore {
     }
 
     async fn put_revocations(&self, role: &RoleArn, record: &RoleRevocations) -> Result<(), StoreError> {
-        let item = to_item(&RevocationsRecord::from_domain(role, record));
-        let mut p = if record.version <= 1 {
-            put(&self.table, item, Some("attribute_not_exists(PK)"))
-        } else {
-            put(&self.table, item, Some("version = :prev"))
-        };
-        if record.version > 1 {
-            p.expression_attribute_values = Some([(":prev".to_string(), super::n(record.version - 1))].into());
-        }
-        self.transact(vec![tx_put(p)]).await
+        self.transact(vec![versioned_put(&self.table, role, record)]).await
     }
+
+    async fn put_revocations_releasing(
+        &self,
+        role: &RoleArn,
+        record: &RoleRevocations,
+        lease: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let release = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::sessions::lease_key(lease)))
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", super::s(owner))
+            .build()
+            .expect("delete has table and key");
+        self.transact(vec![
+            versioned_put(&self.table, role, record),
+            TransactWriteItem::builder().delete(release).build(),
+        ])
+        .await
+    }
+}
+
+/// The record's write, if the stored version is the one before it (absent for version 1).
+fn versioned_put(table: &str, role: &RoleArn, record: &RoleRevocations) -> TransactWriteItem {
+    let item = to_item(&RevocationsRecord::from_domain(role, record));
+    let mut p = if record.version <= 1 {
+        put(table, item, Some("attribute_not_exists(PK)"))
+    } else {
+        put(table, item, Some("version = :prev"))
+    };
+    if record.version > 1 {
+        p.expression_attribute_values = Some([(":prev".to_string(), super::n(record.version - 1))].into());
+    }
+    tx_put(p)
 }

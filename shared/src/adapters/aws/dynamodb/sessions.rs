@@ -281,7 +281,7 @@ impl SessionStore for DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("LEASE#{name}"), "LEASE")))
+            .set_key(Some(lease_key(name)))
             .condition_expression("#owner = :me")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":me", s(owner))
@@ -293,6 +293,11 @@ impl SessionStore for DynamoStore {
             Err(e) => Err(StoreError::Unavailable(describe(&e))),
         }
     }
+}
+
+/// A lease's item key (its item: `lease`).
+pub(super) fn lease_key(name: &str) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    key(format!("LEASE#{name}"), "LEASE")
 }
 
 impl DynamoStore {
