@@ -164,6 +164,40 @@ async fn a_shell_session_reaches_its_target_only_and_its_end_terminates_and_reco
         recorded["ssm_sessions"][0]["transcript"],
         format!("s3://{}/{key}", s.bucket)
     );
+    // On the bus too (docs/events.md): each sweep's event (the second found nothing live),
+    // as logged.
+    let mut logged: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "shell_sessions")
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    logged.sort();
+    assert_eq!(logged.len(), 2, "one event per sweep: {log}");
+    let mut on_bus = BTreeMap::new();
+    for _ in 0..50 {
+        on_bus = env
+            .events_where(|e| e["detail"]["session_id"] == id.as_str() && e["detail"]["type"] == "shell_sessions")
+            .await
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e["detail-type"], "Shell sessions recorded", "{e}");
+                (
+                    e["detail"]["event_id"].as_str().unwrap().to_string(),
+                    e["detail"].clone(),
+                )
+            })
+            .collect();
+        if on_bus.len() == logged.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(on_bus.keys().map(String::as_str).collect::<Vec<_>>(), logged);
+    for detail in on_bus.values() {
+        e2e::bus::assert_as_logged(env, &s.f.token, detail).await;
+    }
     let started_event = log["events"]
         .as_array()
         .unwrap()
