@@ -344,12 +344,7 @@ fn local_config(resources: &crate::local_aws::Resources, jwt: JwtConfig, timeout
 
 fn with_timeouts(sdk: aws_config::SdkConfig, timeout: Duration) -> aws_config::SdkConfig {
     sdk.into_builder()
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_timeout(timeout)
-                .build(),
-        )
+        .timeout_config(shared::config::aws_timeouts(timeout))
         .build()
 }
 

@@ -380,7 +380,7 @@ impl App {
     /// functions configured with such a parameter (chat-ops).
     pub async fn from_env(overrides: Overrides) -> Result<Self, ConfigError> {
         let mut config = Config::from_env()?;
-        let sdk = config.sdk_config().await;
+        let sdk = config.sdk_config()?;
         read_secret_parameters(&mut config, &sdk, overrides.parameters).await?;
         Self::on_aws(&config, &sdk, overrides)
     }

@@ -290,32 +290,88 @@ impl Config {
         })
     }
 
-    /// The SDK configuration for the broker's own identity: region, credentials and endpoint
-    /// from the environment (`AWS_ENDPOINT_URL` points every client at local AWS), plus our
-    /// timeouts. Lambda puts the execution role's credentials and the region in the
-    /// environment; reading them directly skips building the SDK's default provider chains
-    /// (one of which creates an STS client) at cold start. Elsewhere the default chains apply.
-    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let mut loader = crate::adapters::aws::sdk_defaults().timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_timeout(self.aws_timeout)
-                .build(),
-        );
-        if let Some(region) = opt("AWS_REGION") {
-            loader = loader.region(aws_config::Region::new(region));
-        }
-        if opt("AWS_ACCESS_KEY_ID").is_some() && opt("AWS_SECRET_ACCESS_KEY").is_some() {
-            loader =
-                loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
-        }
-        loader.load().await
+    /// The SDK configuration for the broker's own identity, built by hand for a Lambda: the
+    /// execution role's credentials and the Region from the environment (Lambda sets
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and `AWS_REGION`),
+    /// `AWS_ENDPOINT_URL` where set (local AWS points every client there), our timeouts and the
+    /// SDK's standard retries. Not `aws_config`'s loader: at every cold start it builds the
+    /// default provider chains (IMDS, ECS, SSO, web identity with an STS client) and reads the
+    /// profile files, and it links all of that into every bootstrap (docs/benchmarks.md §3).
+    pub fn sdk_config(&self) -> Result<aws_config::SdkConfig, ConfigError> {
+        sdk_config_from(opt, self.aws_timeout)
     }
+}
+
+/// `Config::sdk_config`, reading the environment through `opt`.
+fn sdk_config_from(
+    opt: impl Fn(&str) -> Option<String>,
+    timeout: Duration,
+) -> Result<aws_config::SdkConfig, ConfigError> {
+    let need = |name: &str| opt(name).ok_or_else(|| ConfigError(format!("{name} is not set (Lambda sets it)")));
+    need("AWS_ACCESS_KEY_ID")?;
+    need("AWS_SECRET_ACCESS_KEY")?;
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(need("AWS_REGION")?))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .http_client(crate::adapters::aws::https_client())
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .timeout_config(aws_timeouts(timeout));
+    if let Some(url) = opt("AWS_ENDPOINT_URL") {
+        sdk = sdk.endpoint_url(url);
+    }
+    Ok(sdk.build())
+}
+
+/// A connection within 3 s, and each AWS operation (its retries included) within `operation`.
+pub fn aws_timeouts(operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_timeout(operation)
+        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::is_iam_arn_pattern;
+
+    #[test]
+    fn a_lambdas_sdk_config_is_the_environments_credentials_region_and_endpoint() {
+        use std::time::Duration;
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        let full: &'static [(&str, &str)] = &[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ];
+        let sdk = super::sdk_config_from(env(full), Duration::from_secs(7)).expect("configured");
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert!(sdk.credentials_provider().is_some() && sdk.http_client().is_some());
+        assert_eq!(
+            sdk.timeout_config().and_then(|t| t.operation_timeout()),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
+        // On AWS no endpoint is set: the SDK resolves each service's own.
+        let sdk = super::sdk_config_from(env(&full[..3]), Duration::from_secs(7)).expect("configured");
+        assert_eq!(sdk.endpoint_url(), None);
+        for missing in 0..3 {
+            let mut vars = full[..3].to_vec();
+            let (name, _) = vars.remove(missing);
+            let got = super::sdk_config_from(
+                move |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()),
+                Duration::from_secs(7),
+            );
+            assert!(got.is_err_and(|e| e.0.contains(name)), "{name}");
+        }
+    }
 
     #[test]
     fn the_broker_principal_is_an_iam_arn() {

@@ -53,17 +53,23 @@ impl<C> std::ops::Deref for LazyClient<C> {
     }
 }
 
-/// The SDK's defaults with the one HTTPS client every binary here uses (hyper 1, rustls, ring).
-/// The SDK crates are built without their default client so that aws-lc-rs and the legacy
-/// hyper 0.14 stack stay out of the bootstraps; every `SdkConfig` must come from here.
+/// The SDK's defaults with the one HTTPS client every binary here uses (`https_client`), for
+/// the local runner, the tests and the tools; a Lambda builds its `SdkConfig` by hand
+/// (`Config::sdk_config`). Every `SdkConfig` must carry `https_client`.
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// The one HTTPS client (hyper 1, rustls, ring). The SDK crates are built without their default
+/// client so that aws-lc-rs and the legacy hyper 0.14 stack stay out of the bootstraps.
 ///
 /// The client is created on the first AWS call, not at start: building it reads and parses the
 /// system's root certificates, which was most of a function's cold init (docs/benchmarks.md).
-pub fn sdk_defaults() -> aws_config::ConfigLoader {
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient, http_client_fn};
     static HTTPS: std::sync::OnceLock<SharedHttpClient> = std::sync::OnceLock::new();
-    let lazy = http_client_fn(|settings, components| {
+    http_client_fn(|settings, components| {
         HTTPS
             .get_or_init(|| {
                 aws_smithy_http_client::Builder::new()
@@ -71,8 +77,7 @@ pub fn sdk_defaults() -> aws_config::ConfigLoader {
                     .build_https()
             })
             .http_connector(settings, components)
-    });
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(lazy)
+    })
 }
 
 /// Describes an SDK failure for logs and problem details. Service errors carry AWS's code and
