@@ -296,6 +296,20 @@ impl crate::ports::SessionLog for FaultyLog {
         self.inner.read(key).await
     }
 
+    async fn read_tail(&self, key: &str) -> Result<Option<crate::ports::LogTail>, crate::ports::LogError> {
+        self.inner.read_tail(key).await
+    }
+
+    async fn append_over(
+        &self,
+        key: &str,
+        tail: Option<&crate::ports::LogTail>,
+        event: serde_json::Value,
+    ) -> Result<String, crate::ports::LogError> {
+        self.enter_put(&event)?;
+        self.inner.append_over(key, tail, event).await
+    }
+
     async fn begin(
         &self,
         key: &str,

@@ -57,6 +57,12 @@ impl SessionLog for NotWired {
     async fn read(&self, _: &str) -> Result<Option<String>, LogError> {
         Err(LogError::Unavailable(format!("S3 is {WHY}")))
     }
+    async fn read_tail(&self, _: &str) -> Result<Option<super::LogTail>, LogError> {
+        Err(LogError::Unavailable(format!("S3 is {WHY}")))
+    }
+    async fn append_over(&self, _: &str, _: Option<&super::LogTail>, _: serde_json::Value) -> Result<String, LogError> {
+        Err(LogError::Unavailable(format!("S3 is {WHY}")))
+    }
 }
 
 #[async_trait]

@@ -32,10 +32,10 @@ pub trait SessionLog: Send + Sync {
     }
 
     /// The log as it stands, to append to later with `append_over` without reading it then
-    /// (`None`: no such log, or a store that keeps no version tags).
-    async fn read_tail(&self, _key: &str) -> Result<Option<LogTail>, LogError> {
-        Ok(None)
-    }
+    /// (`None`: no such log, one that does not verify, or a store that keeps no version
+    /// tags). No default, nor for `append_over`: a wrapper that forgot them would quietly
+    /// read the log twice.
+    async fn read_tail(&self, key: &str) -> Result<Option<LogTail>, LogError>;
 
     /// `append`, written without a read where the log is still as `tail` saw it (read
     /// earlier, beside other work); a log changed since (or no tail) is read and appended to.
@@ -44,10 +44,7 @@ pub trait SessionLog: Send + Sync {
         key: &str,
         tail: Option<&LogTail>,
         event: serde_json::Value,
-    ) -> Result<String, LogError> {
-        let _ = tail;
-        self.append(key, event).await
-    }
+    ) -> Result<String, LogError>;
 
     /// Appends `event` to the log as this writer left it (`tail`), without reading it back;
     /// a log changed since is appended to as `append_after(tail.head)` would.

@@ -3,7 +3,8 @@
 //!
 //! IAM has no conditional writes and its reads are eventually consistent, so:
 //! - a lease per role serializes writers (each apply holds it under its own id, and renews it
-//!   before every IAM write, so one whose lease lapsed stops instead of writing an old render);
+//!   before an IAM write once its term is 20 s old, so one whose lease lapsed stops instead of
+//!   writing an old render), and gives it back in the write that marks its render served;
 //! - the record is the authority: nothing is read-modified-written from IAM's copy, so an
 //!   old or unparseable document in IAM can never drop a deny;
 //! - a revocation counts as done only once every page reads back as written.

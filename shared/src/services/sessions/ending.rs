@@ -35,9 +35,11 @@ struct Reach {
     iam: Box<dyn TargetIam>,
     shell: Result<ShellReach, String>,
     /// The JIT roles the account allows now, read with the account (a console session's end
-    /// cuts them too). Read before the console lock is put back rather than after: IAM applies
-    /// the lock seconds later anyway, so a read after the write held no stronger promise.
-    allowed_roles: Vec<crate::domain::RoleArn>,
+    /// cuts them too; `None`: not read, each console end reads them). Read before the console
+    /// lock is put back, which is as good as after: the console user's deny refuses every
+    /// role outside the session's own `switch_roles` (`iam_policies`), so a role allowed
+    /// meanwhile cannot be switched into.
+    allowed_roles: Option<Vec<crate::domain::RoleArn>>,
 }
 
 /// How long after a shell session's end began its Session Manager sessions are swept again:
@@ -161,14 +163,21 @@ impl SessionService {
         };
         let step = |(step, e): (String, crate::ports::CloudError)| format!("{step}: {e}");
         // The account and its settings in one read: the console cut's roles and the shell
-        // recording come with it.
-        let read = self
-            .accounts
-            .get_with_settings(&first.account_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let account = read.account.ok_or_else(|| "the account is gone".to_string())?;
-        let allowed_roles = read.jit.map(|j| j.allowed_roles).unwrap_or_default();
+        // recording come with it. Settings that cannot be read (an item that does not decode)
+        // must not stop the ends: then the account alone, and each setting read where needed.
+        let (account, settings) = match self.accounts.get_with_settings(&first.account_id).await {
+            Ok(read) => (read.account, Some((read.jit, read.shell))),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the account with its settings failed; reading it alone");
+                let account = self.accounts.get(&first.account_id).await.map_err(|e| e.to_string())?;
+                (account, None)
+            }
+        };
+        let account = account.ok_or_else(|| "the account is gone".to_string())?;
+        let (allowed_roles, shell_settings) = match settings {
+            Some((jit, shell)) => (Some(jit.map(|j| j.allowed_roles).unwrap_or_default()), Some(shell)),
+            None => (None, None),
+        };
         let access = self.target.opened(&account).await.map_err(step)?;
         let iam = self.target.iam_with(&access).await.map_err(step)?;
         // Session Manager: shell sessions' own, and the ones JIT credentials may have opened
@@ -176,14 +185,18 @@ impl SessionService {
         // most any session of the batch needs.
         let needs = sessions.iter().map(|s| kinds::room(s.kind).at_end()).max();
         let shell = if needs == Some(SsmAtEnd::Close) {
-            self.target
-                .shell_with(&access)
-                .await
-                .map_err(step)
-                .map(|conn| ShellReach {
+            let conn = self.target.shell_with(&access).await.map_err(step);
+            let recording = match shell_settings {
+                Some(settings) => Ok(settings),
+                None => self.accounts.get_shell(&account.id).await.map_err(|e| e.to_string()),
+            };
+            match (conn, recording) {
+                (Ok(conn), Ok(settings)) => Ok(ShellReach {
                     conn,
-                    recording: read.shell.map(|s| s.recording),
-                })
+                    recording: settings.map(|s| s.recording),
+                }),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
         } else if needs == Some(SsmAtEnd::Sweep) {
             self.target
                 .shell_with(&access)
@@ -210,7 +223,7 @@ impl SessionService {
         reach: Result<&Reach, &String>,
     ) -> Vec<Result<Session, SessionError>> {
         let mut revoked = match reach {
-            Ok(r) => self.revoke_all(&sessions, &*r.iam, &r.allowed_roles).await,
+            Ok(r) => self.revoke_all(&sessions, &*r.iam, r.allowed_roles.as_deref()).await,
             Err(e) => sessions.iter().map(|_| Err(format!("connect: {e}"))).collect(),
         };
         let shell = match reach {

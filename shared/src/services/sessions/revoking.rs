@@ -19,20 +19,21 @@ const CLOCK_SKEW: Duration = Duration::from_secs(5);
 
 impl SessionService {
     /// Takes access back for each session (one account's, whose JIT roles allowed now are
-    /// `allowed_roles`); one result per session, in order.
+    /// `allowed_roles` where they were read); one result per session, in order.
     pub(super) async fn revoke_all(
         &self,
         sessions: &[Session],
         iam: &dyn TargetIam,
-        allowed_roles: &[RoleArn],
+        allowed_roles: Option<&[RoleArn]>,
     ) -> Vec<Result<(), String>> {
         let now = self.clock.now();
         let mut results: Vec<Result<(), String>> = sessions.iter().map(|_| Ok(())).collect();
         let mut per_role: BTreeMap<String, (RoleArn, Vec<usize>, Vec<Cut>)> = BTreeMap::new();
-        // The JIT roles the account allows now, read with the account (`reach`).
+        // The JIT roles the account allows now: read with the account (`reach`), or else
+        // by the first console session's end that needs them.
         let mut allowed_now: BTreeMap<String, Vec<RoleArn>> = BTreeMap::new();
-        if let Some(first) = sessions.first() {
-            allowed_now.insert(first.account_id.to_string(), allowed_roles.to_vec());
+        if let (Some(first), Some(allowed)) = (sessions.first(), allowed_roles) {
+            allowed_now.insert(first.account_id.to_string(), allowed.to_vec());
         }
         let mut cut = |role: &RoleArn, i: usize, c: Cut| {
             let e = per_role

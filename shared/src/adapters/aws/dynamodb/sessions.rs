@@ -271,7 +271,17 @@ impl SessionStore for DynamoStore {
             .await;
         match out {
             Ok(_) => Ok(true),
-            Err(e) if super::service_code(&e).as_deref() == Some("ConditionalCheckFailedException") => Ok(false),
+            // Held, or being given back in a transaction (the revocation's served mark and
+            // release go together; DynamoDB refuses a plain write to an item a transaction is
+            // writing, and the SDK does not retry that): not got this time, asked again.
+            Err(e)
+                if matches!(
+                    super::service_code(&e).as_deref(),
+                    Some("ConditionalCheckFailedException" | "TransactionConflictException")
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(StoreError::Unavailable(describe(&e))),
         }
     }
