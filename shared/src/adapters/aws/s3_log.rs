@@ -41,8 +41,8 @@ impl S3SessionLog {
         event: serde_json::Value,
     ) -> Result<String, LogError> {
         let existing = self.read(key).await?.unwrap_or_default();
-        let (events, head) = log_chain::verify(key, &existing).map_err(LogError::Tampered)?;
-        if events.iter().any(|e| e["event_id"] == event["event_id"]) {
+        let (head, there) = verified(key, &existing, &event)?;
+        if there {
             return Ok(head);
         }
         if after.is_some_and(|after| after != head) {
@@ -103,6 +103,13 @@ impl S3SessionLog {
     }
 }
 
+/// Verifies `content` as the log at `key`: its head, and whether `event` is in it already.
+fn verified(key: &str, content: &str, event: &serde_json::Value) -> Result<(String, bool), LogError> {
+    let (events, head) = log_chain::verify(key, content).map_err(LogError::Tampered)?;
+    let there = events.iter().any(|e| e["event_id"] == event["event_id"]);
+    Ok((head, there))
+}
+
 #[async_trait]
 impl SessionLog for S3SessionLog {
     /// One write, no read: the key is fresh. Should it exist after all, it is appended to as
@@ -159,15 +166,15 @@ impl SessionLog for S3SessionLog {
         event: serde_json::Value,
     ) -> Result<String, LogError> {
         if let Some(LogTail {
-            head,
             known: Some((known, etag)),
+            ..
         }) = tail
         {
-            let (events, _) = log_chain::verify(key, known).map_err(LogError::Tampered)?;
-            if events.iter().any(|e| e["event_id"] == event["event_id"]) {
-                return Ok(head.clone());
+            let (head, there) = verified(key, known, &event)?;
+            if there {
+                return Ok(head);
             }
-            let (line, new_head) = log_chain::chain(event.clone(), head);
+            let (line, new_head) = log_chain::chain(event.clone(), &head);
             if self
                 .put_if(key, format!("{known}{line}\n"), Some(etag))
                 .await?
